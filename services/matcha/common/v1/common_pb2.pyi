@@ -1,0 +1,92 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class DataClass(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DATA_CLASS_UNSPECIFIED: _ClassVar[DataClass]
+    DATA_CLASS_PUBLIC: _ClassVar[DataClass]
+    DATA_CLASS_INTERNAL: _ClassVar[DataClass]
+    DATA_CLASS_CONFIDENTIAL: _ClassVar[DataClass]
+    DATA_CLASS_PERSONAL: _ClassVar[DataClass]
+DATA_CLASS_UNSPECIFIED: DataClass
+DATA_CLASS_PUBLIC: DataClass
+DATA_CLASS_INTERNAL: DataClass
+DATA_CLASS_CONFIDENTIAL: DataClass
+DATA_CLASS_PERSONAL: DataClass
+
+class Principal(_message.Message):
+    __slots__ = ("subject", "tenant", "roles")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    tenant: str
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, subject: _Optional[str] = ..., tenant: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GovernanceContext(_message.Message):
+    __slots__ = ("principal", "purpose", "data_class")
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    DATA_CLASS_FIELD_NUMBER: _ClassVar[int]
+    principal: Principal
+    purpose: str
+    data_class: DataClass
+    def __init__(self, principal: _Optional[_Union[Principal, _Mapping]] = ..., purpose: _Optional[str] = ..., data_class: _Optional[_Union[DataClass, str]] = ...) -> None: ...
+
+class RecordPolicy(_message.Message):
+    __slots__ = ("data_class", "consented_purposes", "source", "subject_id")
+    DATA_CLASS_FIELD_NUMBER: _ClassVar[int]
+    CONSENTED_PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    data_class: DataClass
+    consented_purposes: _containers.RepeatedScalarFieldContainer[str]
+    source: str
+    subject_id: str
+    def __init__(self, data_class: _Optional[_Union[DataClass, str]] = ..., consented_purposes: _Optional[_Iterable[str]] = ..., source: _Optional[str] = ..., subject_id: _Optional[str] = ...) -> None: ...
+
+class ModelRef(_message.Message):
+    __slots__ = ("id", "version")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    version: str
+    def __init__(self, id: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+
+class Provenance(_message.Message):
+    __slots__ = ("run_id", "plan_name", "plan_version", "step", "model", "prompt_template", "prompt_template_version", "voice_profile", "voice_profile_version", "source_record_ids", "trace_id", "create_time")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    PLAN_NAME_FIELD_NUMBER: _ClassVar[int]
+    PLAN_VERSION_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TEMPLATE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    VOICE_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    VOICE_PROFILE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_RECORD_IDS_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    plan_name: str
+    plan_version: int
+    step: str
+    model: ModelRef
+    prompt_template: str
+    prompt_template_version: int
+    voice_profile: str
+    voice_profile_version: int
+    source_record_ids: _containers.RepeatedScalarFieldContainer[str]
+    trace_id: str
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, run_id: _Optional[str] = ..., plan_name: _Optional[str] = ..., plan_version: _Optional[int] = ..., step: _Optional[str] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., prompt_template: _Optional[str] = ..., prompt_template_version: _Optional[int] = ..., voice_profile: _Optional[str] = ..., voice_profile_version: _Optional[int] = ..., source_record_ids: _Optional[_Iterable[str]] = ..., trace_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
