@@ -1,0 +1,75 @@
+"""Client channels that carry the governance context and trace context on every call."""
+
+from collections.abc import Sequence
+
+import grpc
+from opentelemetry.sdk.trace import TracerProvider
+
+from matcha.runtime import governance as gov
+from matcha.runtime.tracing import client_tracing_interceptors
+
+# Batches of documents or embeddings exceed gRPC's 4 MiB default.
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+MESSAGE_SIZE_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+]
+
+
+class MetadataInterceptor(
+    grpc.aio.UnaryUnaryClientInterceptor,
+    grpc.aio.UnaryStreamClientInterceptor,
+    grpc.aio.StreamUnaryClientInterceptor,
+    grpc.aio.StreamStreamClientInterceptor,
+):
+    """Adds fixed metadata (token, purpose, data class) to every call of a channel."""
+
+    def __init__(self, metadata: Sequence[tuple[str, str]]) -> None:
+        self._metadata = tuple(metadata)
+
+    def _with_metadata(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        existing = tuple(details.metadata or ())
+        present = {key for key, _ in existing}
+        merged = existing + tuple(item for item in self._metadata if item[0] not in present)
+        return grpc.aio.ClientCallDetails(
+            details.method, details.timeout, grpc.aio.Metadata(*merged), details.credentials,
+            details.wait_for_ready,
+        )
+
+    async def intercept_unary_unary(self, continuation, client_call_details, request):
+        return await continuation(self._with_metadata(client_call_details), request)
+
+    async def intercept_unary_stream(self, continuation, client_call_details, request):
+        return await continuation(self._with_metadata(client_call_details), request)
+
+    async def intercept_stream_unary(self, continuation, client_call_details, request_iterator):
+        return await continuation(self._with_metadata(client_call_details), request_iterator)
+
+    async def intercept_stream_stream(self, continuation, client_call_details, request_iterator):
+        return await continuation(self._with_metadata(client_call_details), request_iterator)
+
+
+def governance_metadata(token: str, *, purpose: str, data_class: gov.DataClass) -> list[tuple[str, str]]:
+    return [
+        (gov.AUTHORIZATION_HEADER, f"Bearer {token}"),
+        (gov.PURPOSE_HEADER, purpose),
+        (gov.DATA_CLASS_HEADER, data_class.name),
+    ]
+
+
+def open_channel(
+    target: str,
+    *,
+    token: str,
+    purpose: str = gov.DEFAULT_PURPOSE,
+    data_class: gov.DataClass = gov.DataClass.INTERNAL,
+    tracer_provider: TracerProvider | None = None,
+) -> grpc.aio.Channel:
+    interceptors: list = [MetadataInterceptor(governance_metadata(token, purpose=purpose, data_class=data_class))]
+    if tracer_provider is not None:
+        interceptors.extend(client_tracing_interceptors(tracer_provider))
+    return grpc.aio.insecure_channel(
+        target,
+        interceptors=interceptors,
+        options=MESSAGE_SIZE_OPTIONS,
+    )

@@ -1,0 +1,106 @@
+"""Governance context: who calls, for which tenant and purpose, with which data.
+
+The context travels as gRPC metadata (see matcha/common/v1/common.proto); the
+server interceptor establishes it once per call and cores receive it explicitly.
+"""
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from matcha.runtime.errors import InvalidArgument, PermissionDenied
+
+AUTHORIZATION_HEADER = "authorization"
+PURPOSE_HEADER = "x-matcha-purpose"
+DATA_CLASS_HEADER = "x-matcha-data-class"
+TENANT_HEADER = "x-matcha-tenant"
+REQUEST_ID_HEADER = "x-request-id"
+IDEMPOTENCY_KEY_HEADER = "x-matcha-idempotency-key"
+
+DEFAULT_PURPOSE = "unspecified"
+
+
+class DataClass(IntEnum):
+    """Sensitivity levels, numbered as `matcha.common.v1.DataClass`."""
+
+    PUBLIC = 1
+    INTERNAL = 2
+    CONFIDENTIAL = 3
+    PERSONAL = 4
+
+    @classmethod
+    def parse(cls, value: str) -> "DataClass":
+        """Accepts `PERSONAL`, `personal` or `DATA_CLASS_PERSONAL`."""
+        name = value.strip().upper().removeprefix("DATA_CLASS_")
+        try:
+            return cls[name]
+        except KeyError:
+            allowed = ", ".join(member.name for member in cls)
+            raise InvalidArgument(
+                f"unknown data class {value!r}; expected one of {allowed}",
+                reason="UNKNOWN_DATA_CLASS",
+            ) from None
+
+    @classmethod
+    def from_wire(cls, number: int) -> "DataClass":
+        """Unset (0) means the most restrictive class, as the contract says."""
+        return cls(number) if number else cls.PERSONAL
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    tenant: str
+    roles: frozenset[str]
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles or "admin" in self.roles
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Everything a core needs to know about who asks and why."""
+
+    principal: Principal
+    purpose: str
+    data_class: DataClass
+    request_id: str = ""
+    idempotency_key: str = ""
+
+    @property
+    def tenant(self) -> str:
+        return self.principal.tenant
+
+    def require_role(self, role: str) -> None:
+        if not self.principal.has_role(role):
+            raise PermissionDenied(
+                f"role {role!r} is required",
+                reason="MISSING_ROLE",
+                metadata={"role": role, "subject": self.principal.subject},
+            )
+
+
+@dataclass(frozen=True)
+class Clearance:
+    """The highest data class a service may receive, and where it runs."""
+
+    max_data_class: DataClass
+    inside_trust_boundary: bool
+
+    def admit(self, data_class: DataClass) -> None:
+        if data_class > self.max_data_class:
+            raise PermissionDenied(
+                f"payload class {data_class.name} exceeds this service's clearance "
+                f"{self.max_data_class.name}",
+                reason="CLEARANCE_EXCEEDED",
+                metadata={"data_class": data_class.name, "clearance": self.max_data_class.name},
+            )
+
+
+def require_consent(data_class: DataClass, consented_purposes: frozenset[str], purpose: str) -> None:
+    """Non-public data may only be processed for a purpose its subject consented to."""
+    if data_class > DataClass.PUBLIC and purpose not in consented_purposes:
+        raise PermissionDenied(
+            f"purpose {purpose!r} is not among the record's consented purposes",
+            reason="PURPOSE_NOT_CONSENTED",
+            metadata={"purpose": purpose, "consented": ",".join(sorted(consented_purposes))},
+        )

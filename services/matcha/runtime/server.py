@@ -1,0 +1,115 @@
+"""gRPC server bootstrap shared by every service.
+
+Health answers NOT_SERVING from the moment the port is bound until the service's
+start hook (model loaded, database migrated) has finished, and again during a
+graceful shutdown, so Kubernetes probes and the launcher see the truth.
+"""
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.sdk.trace import TracerProvider
+
+from matcha.runtime.auth import TokenVerifier
+from matcha.runtime.client import MESSAGE_SIZE_OPTIONS
+from matcha.runtime.governance import Clearance
+from matcha.runtime.interceptors import GovernanceInterceptor
+from matcha.runtime.tracing import server_tracing_interceptor
+
+logger = logging.getLogger(__name__)
+
+
+
+async def _nothing() -> None:
+    return None
+
+
+@dataclass
+class ServiceDefinition:
+    """What one capability contributes to its server process."""
+
+    name: str
+    # Full gRPC service names, for health and reflection.
+    service_names: list[str]
+    register: Callable[[grpc.aio.Server], None]
+    # Loads models, opens the database; the service is SERVING once it returns.
+    on_start: Callable[[], Awaitable[None]] = field(default=_nothing)
+    # Releases what on_start acquired, after in-flight calls finished.
+    on_stop: Callable[[], Awaitable[None]] = field(default=_nothing)
+
+
+class MatchaServer:
+    def __init__(
+        self,
+        definition: ServiceDefinition,
+        *,
+        listen_address: str,
+        verifier: TokenVerifier,
+        clearance: Clearance,
+        tracer_provider: TracerProvider,
+        grace_period_seconds: float = 10.0,
+    ) -> None:
+        self.definition = definition
+        self._listen_address = listen_address
+        self._grace = grace_period_seconds
+        self._health = health.aio.HealthServicer()
+        self._server = grpc.aio.server(
+            interceptors=[server_tracing_interceptor(tracer_provider), GovernanceInterceptor(verifier, clearance)],
+            options=MESSAGE_SIZE_OPTIONS,
+        )
+        self.port: int | None = None
+
+    async def start(self) -> int:
+        """Binds, serves NOT_SERVING while starting, then SERVING; returns the bound port."""
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        self.definition.register(self._server)
+        reflection.enable_server_reflection(
+            [*self.definition.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME],
+            self._server,
+        )
+        await self._set_status(health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.port = self._server.add_insecure_port(self._listen_address)
+        await self._server.start()
+        logger.info("listening", extra={"address": self._listen_address, "port": self.port})
+        try:
+            await self.definition.on_start()
+        except BaseException:
+            await self._server.stop(0)
+            raise
+        await self._set_status(health_pb2.HealthCheckResponse.SERVING)
+        logger.info("serving", extra={"services": self.definition.service_names})
+        return self.port
+
+    async def stop(self) -> None:
+        await self._health.enter_graceful_shutdown()
+        await self._server.stop(self._grace)
+        await self.definition.on_stop()
+        logger.info("stopped")
+
+    async def _set_status(self, status: int) -> None:
+        for name in ("", *self.definition.service_names):
+            await self._health.set(name, status)
+
+
+async def serve_until_signalled(server: MatchaServer) -> None:
+    """Runs the server until SIGTERM or SIGINT, then drains it within the grace period."""
+    stop_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop_requested.set)
+    starting = asyncio.create_task(server.start())
+    stopping = asyncio.create_task(stop_requested.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if starting.done():
+        starting.result()  # a failed start ends the process with its error
+        await stopping
+    else:
+        starting.cancel()
+    await server.stop()

@@ -1,0 +1,59 @@
+"""Settings shared by every service, read once by each process's composition root."""
+
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from matcha.runtime.auth import PUBLIC_KEY_NAME
+from matcha.runtime.governance import Clearance, DataClass
+
+S = TypeVar("S", bound=BaseSettings)
+DataClassName = Literal["PUBLIC", "INTERNAL", "CONFIDENTIAL", "PERSONAL"]
+
+
+class ServiceSettings(BaseSettings):
+    """`MATCHA_*` environment variables; tracing uses the standard `OTEL_*` ones."""
+
+    model_config = SettingsConfigDict(env_prefix="MATCHA_", extra="ignore")
+
+    database_url: str = Field(description="PostgreSQL DSN (the launcher sets it for the embedded server)")
+    state_dir: Path = Field(Path(".state"), description="local state: keys, embedded database")
+    listen_address: str = "[::]:50051"
+    auth_public_key_file: Path | None = Field(
+        None, description="PEM Ed25519 key verifying bearer tokens; defaults to the state dir's key"
+    )
+    clearance: DataClassName = "PERSONAL"
+    trust_boundary: Literal["inside", "outside"] = "inside"
+    grace_period_seconds: float = Field(10.0, ge=0)
+    log_level: str = "INFO"
+    database_pool_size: int = Field(10, ge=1)
+
+    @model_validator(mode="after")
+    def _outside_never_personal(self) -> "ServiceSettings":
+        # Data above INTERNAL never leaves the trust boundary, whatever the configuration says.
+        if self.trust_boundary == "outside" and DataClass[self.clearance] > DataClass.INTERNAL:
+            raise ValueError("a service outside the trust boundary may be cleared for INTERNAL at most")
+        return self
+
+    @property
+    def public_key_path(self) -> Path:
+        return self.auth_public_key_file or self.state_dir / "keys" / PUBLIC_KEY_NAME
+
+    @property
+    def service_clearance(self) -> Clearance:
+        return Clearance(DataClass[self.clearance], self.trust_boundary == "inside")
+
+
+def load_settings(settings_type: type[S]) -> S:
+    """Reads settings or exits with a message naming each missing or bad variable."""
+    try:
+        return settings_type()
+    except ValidationError as error:
+        prefix = settings_type.model_config.get("env_prefix", "")
+        lines = [
+            f"  {prefix}{'_'.join(str(part) for part in issue['loc']).upper()}: {issue['msg']}"
+            for issue in error.errors()
+        ]
+        raise SystemExit("invalid configuration:\n" + "\n".join(lines)) from None
