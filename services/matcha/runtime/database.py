@@ -8,6 +8,7 @@ migration whose file changed is refused (its checksum is recorded).
 
 import hashlib
 import importlib.resources
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -80,6 +81,12 @@ async def apply_migrations(connection: asyncpg.Connection, migrations: list[Migr
     return applied_now
 
 
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    await register_vector(connection)
+    await connection.set_type_codec("jsonb", schema="pg_catalog", encoder=json.dumps, decoder=json.loads,
+                                    format="text")
+
+
 class Database:
     """The process's connection pool; opened by the service's start hook."""
 
@@ -106,7 +113,7 @@ class Database:
             self._url,
             min_size=1,
             max_size=self._pool_size,
-            init=register_vector,
+            init=_init_connection,
             server_settings={"application_name": "matcha", **self._server_settings},
         )
 

@@ -80,6 +80,19 @@ class CallContext:
 
 
 @dataclass(frozen=True)
+class RecordPolicy:
+    """What a stored record is, where it came from and what it may be used for."""
+
+    data_class: DataClass
+    consented_purposes: frozenset[str] = frozenset()
+    source: str = ""
+    subject_id: str = ""
+
+    def permits(self, purpose: str) -> bool:
+        return self.data_class == DataClass.PUBLIC or purpose in self.consented_purposes
+
+
+@dataclass(frozen=True)
 class Clearance:
     """The highest data class a service may receive, and where it runs."""
 

@@ -17,11 +17,22 @@ class DataClass(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DATA_CLASS_INTERNAL: _ClassVar[DataClass]
     DATA_CLASS_CONFIDENTIAL: _ClassVar[DataClass]
     DATA_CLASS_PERSONAL: _ClassVar[DataClass]
+
+class FlagSeverity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FLAG_SEVERITY_UNSPECIFIED: _ClassVar[FlagSeverity]
+    FLAG_SEVERITY_INFO: _ClassVar[FlagSeverity]
+    FLAG_SEVERITY_WARNING: _ClassVar[FlagSeverity]
+    FLAG_SEVERITY_ERROR: _ClassVar[FlagSeverity]
 DATA_CLASS_UNSPECIFIED: DataClass
 DATA_CLASS_PUBLIC: DataClass
 DATA_CLASS_INTERNAL: DataClass
 DATA_CLASS_CONFIDENTIAL: DataClass
 DATA_CLASS_PERSONAL: DataClass
+FLAG_SEVERITY_UNSPECIFIED: FlagSeverity
+FLAG_SEVERITY_INFO: FlagSeverity
+FLAG_SEVERITY_WARNING: FlagSeverity
+FLAG_SEVERITY_ERROR: FlagSeverity
 
 class Principal(_message.Message):
     __slots__ = ("subject", "tenant", "roles")
@@ -90,3 +101,35 @@ class Provenance(_message.Message):
     trace_id: str
     create_time: _timestamp_pb2.Timestamp
     def __init__(self, run_id: _Optional[str] = ..., plan_name: _Optional[str] = ..., plan_version: _Optional[int] = ..., step: _Optional[str] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., prompt_template: _Optional[str] = ..., prompt_template_version: _Optional[int] = ..., voice_profile: _Optional[str] = ..., voice_profile_version: _Optional[int] = ..., source_record_ids: _Optional[_Iterable[str]] = ..., trace_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Progress(_message.Message):
+    __slots__ = ("completed", "total", "failed", "stage")
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    completed: int
+    total: int
+    failed: int
+    stage: str
+    def __init__(self, completed: _Optional[int] = ..., total: _Optional[int] = ..., failed: _Optional[int] = ..., stage: _Optional[str] = ...) -> None: ...
+
+class TextSpan(_message.Message):
+    __slots__ = ("start", "end")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    start: int
+    end: int
+    def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ...) -> None: ...
+
+class ContentFlag(_message.Message):
+    __slots__ = ("code", "message", "severity", "spans")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    SPANS_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    severity: FlagSeverity
+    spans: _containers.RepeatedCompositeFieldContainer[TextSpan]
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., severity: _Optional[_Union[FlagSeverity, str]] = ..., spans: _Optional[_Iterable[_Union[TextSpan, _Mapping]]] = ...) -> None: ...

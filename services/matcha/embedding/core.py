@@ -1,0 +1,251 @@
+"""The embedding service's core: validation, governance rules and orchestration of model and store.
+
+Plain Python: it knows nothing of gRPC or protobuf; the servicer converts at the edge.
+"""
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from matcha.embedding.encoders import Encoder, ModelInfo
+from matcha.embedding.filters import SqlParams, compile_filter
+from matcha.embedding.store import CollectionRecord, DocumentRow, SearchHit, VectorStore, text_digest
+from matcha.runtime.batching import MicroBatcher
+from matcha.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, Violations
+from matcha.runtime.governance import CallContext, DataClass, RecordPolicy, require_consent
+
+COLLECTION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+ERASURE_ROLE = "admin"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_items_per_call: int = 256
+    max_text_chars: int = 8192
+    max_id_chars: int = 256
+    max_metadata_bytes: int = 16384
+    max_description_chars: int = 1000
+    default_top_k: int = 10
+    max_top_k: int = 100
+
+
+@dataclass(frozen=True)
+class DocumentInput:
+    id: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    # None: the call's declared data class applies.
+    data_class: DataClass | None = None
+    consented_purposes: frozenset[str] = frozenset()
+    source: str = ""
+    subject_id: str = ""
+
+
+@dataclass(frozen=True)
+class UpsertOutcome:
+    inserted: int
+    updated: int
+    unchanged: int
+    model: ModelInfo
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    hits: list[SearchHit]
+    # None when the query was a vector.
+    model: ModelInfo | None
+
+
+class EmbeddingCore:
+    def __init__(self, encoder: Encoder, batcher: MicroBatcher[str, np.ndarray], store: VectorStore,
+                 limits: Limits) -> None:
+        self._encoder = encoder
+        self._batcher = batcher
+        self._store = store
+        self.limits = limits
+
+    @property
+    def model(self) -> ModelInfo:
+        return self._encoder.info
+
+    async def embed(self, call: CallContext, texts: list[str]) -> tuple[list[np.ndarray], ModelInfo]:
+        violations = Violations()
+        self._check_texts(violations, "texts", texts)
+        violations.raise_if_any()
+        return await self._batcher.submit(texts), self.model
+
+    async def create_collection(self, call: CallContext, name: str, description: str) -> CollectionRecord:
+        violations = Violations()
+        self._check_name(violations, "name", name)
+        violations.check(len(description) <= self.limits.max_description_chars, "description",
+                         f"at most {self.limits.max_description_chars} characters")
+        violations.raise_if_any()
+        return await self._store.create_collection(call.tenant, name, description, self.model)
+
+    async def get_collection(self, call: CallContext, name: str) -> CollectionRecord:
+        self._require_name(name, "name")
+        return await self._store.get_collection(call.tenant, name)
+
+    async def list_collections(self, call: CallContext) -> list[CollectionRecord]:
+        return await self._store.list_collections(call.tenant)
+
+    async def delete_collection(self, call: CallContext, name: str) -> int:
+        self._require_name(name, "name")
+        return await self._store.delete_collection(call.tenant, name)
+
+    async def upsert(self, call: CallContext, collection_name: str, documents: list[DocumentInput]) -> UpsertOutcome:
+        policies = self._validate_documents(call, collection_name, documents)
+        collection = await self._store.get_collection(call.tenant, collection_name)
+        self._require_current_model(collection)
+        stored = await self._store.stored_states(collection.id, [document.id for document in documents])
+
+        to_embed: list[int] = []
+        changed: list[tuple[DocumentInput, RecordPolicy, bool]] = []
+        inserted = updated = unchanged = 0
+        for document, policy in zip(documents, policies, strict=True):
+            previous = stored.get(document.id)
+            text_changed = previous is None or previous.text_sha256 != text_digest(document.text)
+            if previous is None:
+                inserted += 1
+            elif text_changed or previous.metadata != document.metadata or previous.policy != policy:
+                updated += 1
+            else:
+                unchanged += 1
+                continue
+            if text_changed:
+                to_embed.append(len(changed))
+            changed.append((document, policy, text_changed))
+
+        vectors = await self._batcher.submit([changed[index][0].text for index in to_embed])
+        vector_of = dict(zip(to_embed, vectors, strict=True))
+        rows = [
+            DocumentRow(document.id, document.text, document.metadata, policy, vector_of.get(position))
+            for position, (document, policy, _) in enumerate(changed)
+        ]
+        await self._store.write_documents(collection.id, self.model, rows)
+        return UpsertOutcome(inserted, updated, unchanged, self.model)
+
+    async def search(
+        self,
+        call: CallContext,
+        collection_name: str,
+        *,
+        text: str | None,
+        vector: list[float] | None,
+        top_k: int,
+        metadata_filter: dict[str, Any],
+        min_score: float,
+    ) -> SearchOutcome:
+        violations = Violations()
+        self._check_name(violations, "collection", collection_name)
+        if text is None and vector is None:
+            violations.add("query", "give a text or a vector")
+        if text is not None:
+            self._check_text(violations, "text", text)
+        top_k = top_k or self.limits.default_top_k
+        violations.check(1 <= top_k <= self.limits.max_top_k, "top_k", f"between 1 and {self.limits.max_top_k}")
+        violations.check(-1.0 <= min_score <= 1.0, "min_score", "between -1 and 1")
+        violations.raise_if_any()
+        compile_filter(metadata_filter, SqlParams())  # refuse a malformed filter before any work
+
+        collection = await self._store.get_collection(call.tenant, collection_name)
+        if vector is not None:
+            query = np.asarray(vector, dtype=np.float32)
+            if query.shape != (collection.model.dimension,) or not np.all(np.isfinite(query)):
+                raise InvalidArgument("bad query vector", violations=[
+                    FieldViolation("vector.values", f"{collection.model.dimension} finite numbers")])
+            model = None
+        else:
+            self._require_current_model(collection)
+            (query,) = await self._batcher.submit([text])
+            model = self.model
+        hits = await self._store.search(collection, query, top_k=top_k, purpose=call.purpose,
+                                        metadata_filter=metadata_filter, min_score=min_score)
+        return SearchOutcome(hits, model)
+
+    async def delete(self, call: CallContext, collection_name: str, ids: list[str]) -> int:
+        violations = Violations()
+        self._check_name(violations, "collection", collection_name)
+        violations.check(0 < len(ids) <= self.limits.max_items_per_call, "ids",
+                         f"between 1 and {self.limits.max_items_per_call} ids")
+        for index, external_id in enumerate(ids):
+            violations.check(bool(external_id), f"ids[{index}]", "must not be empty")
+        violations.raise_if_any()
+        collection = await self._store.get_collection(call.tenant, collection_name)
+        return await self._store.delete_documents(collection.id, ids)
+
+    async def erase_subject(self, call: CallContext, subject_id: str) -> tuple[int, list[str]]:
+        if not subject_id:
+            raise InvalidArgument("subject_id is required",
+                                  violations=[FieldViolation("subject_id", "must not be empty")])
+        call.require_role(ERASURE_ROLE)
+        return await self._store.erase_subject(call.tenant, subject_id)
+
+    def _validate_documents(self, call: CallContext, collection_name: str,
+                            documents: list[DocumentInput]) -> list[RecordPolicy]:
+        violations = Violations()
+        self._check_name(violations, "collection", collection_name)
+        violations.check(0 < len(documents) <= self.limits.max_items_per_call, "documents",
+                         f"between 1 and {self.limits.max_items_per_call} documents per call")
+        first_seen: dict[str, int] = {}
+        policies = []
+        for index, document in enumerate(documents):
+            path = f"documents[{index}]"
+            if not document.id:
+                violations.add(f"{path}.id", "must not be empty")
+            elif len(document.id) > self.limits.max_id_chars:
+                violations.add(f"{path}.id", f"at most {self.limits.max_id_chars} characters")
+            elif document.id in first_seen:
+                violations.add(f"{path}.id", f"duplicates documents[{first_seen[document.id]}].id")
+            else:
+                first_seen[document.id] = index
+            self._check_text(violations, f"{path}.text", document.text)
+            if len(json.dumps(document.metadata)) > self.limits.max_metadata_bytes:
+                violations.add(f"{path}.metadata", f"at most {self.limits.max_metadata_bytes} bytes of JSON")
+            data_class = document.data_class or call.data_class
+            violations.check(
+                data_class <= call.data_class, f"{path}.policy.data_class",
+                f"{data_class.name} exceeds the call's declared data class {call.data_class.name}",
+            )
+            # A record collected without stated purposes may serve the purpose it is stored for.
+            purposes = document.consented_purposes or frozenset({call.purpose})
+            policies.append(RecordPolicy(data_class, purposes, document.source, document.subject_id))
+        violations.raise_if_any()
+        for policy in policies:
+            require_consent(policy.data_class, policy.consented_purposes, call.purpose)
+        return policies
+
+    def _check_texts(self, violations: Violations, path: str, texts: list[str]) -> None:
+        if violations.check(0 < len(texts) <= self.limits.max_items_per_call, path,
+                            f"between 1 and {self.limits.max_items_per_call} texts per call"):
+            for index, text in enumerate(texts):
+                self._check_text(violations, f"{path}[{index}]", text)
+
+    def _check_text(self, violations: Violations, path: str, text: str) -> None:
+        if not text.strip():
+            violations.add(path, "must not be empty")
+        elif len(text) > self.limits.max_text_chars:
+            violations.add(path, f"at most {self.limits.max_text_chars} characters (got {len(text)})")
+
+    @staticmethod
+    def _check_name(violations: Violations, path: str, name: str) -> None:
+        violations.check(bool(COLLECTION_NAME.match(name)), path,
+                         "1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit")
+
+    def _require_name(self, name: str, path: str) -> None:
+        violations = Violations()
+        self._check_name(violations, path, name)
+        violations.raise_if_any()
+
+    def _require_current_model(self, collection: CollectionRecord) -> None:
+        if (collection.model.id, collection.model.version) != (self.model.id, self.model.version):
+            raise FailedPrecondition(
+                f"collection {collection.name!r} holds vectors of {collection.model.id} "
+                f"{collection.model.version}; this service runs {self.model.id} {self.model.version}",
+                reason="MODEL_MISMATCH",
+                metadata={"collection_model": collection.model.id, "service_model": self.model.id},
+            )
+

@@ -1,0 +1,128 @@
+"""gRPC adapter of the embedding service: protobuf in, core call, protobuf out."""
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+from matcha.common.v1 import common_pb2
+from matcha.embedding.core import DocumentInput, EmbeddingCore
+from matcha.embedding.encoders import ModelInfo
+from matcha.embedding.store import CollectionRecord, SearchHit
+from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
+from matcha.runtime.governance import DataClass, RecordPolicy
+from matcha.runtime.interceptors import current_call
+
+
+def _model_ref(model: ModelInfo) -> common_pb2.ModelRef:
+    return common_pb2.ModelRef(id=model.id, version=model.version)
+
+
+def _struct(values: dict) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    message.update(values)
+    return message
+
+
+def _policy_message(policy: RecordPolicy) -> common_pb2.RecordPolicy:
+    return common_pb2.RecordPolicy(
+        data_class=int(policy.data_class),
+        consented_purposes=sorted(policy.consented_purposes),
+        source=policy.source,
+        subject_id=policy.subject_id,
+    )
+
+
+def _collection_message(collection: CollectionRecord) -> embedding_pb2.Collection:
+    created = timestamp_pb2.Timestamp()
+    created.FromDatetime(collection.created_at)
+    return embedding_pb2.Collection(
+        name=collection.name,
+        description=collection.description,
+        model=_model_ref(collection.model),
+        dimension=collection.model.dimension,
+        document_count=collection.document_count,
+        create_time=created,
+    )
+
+
+def _document_input(document: embedding_pb2.Document) -> DocumentInput:
+    policy = document.policy
+    return DocumentInput(
+        id=document.id,
+        text=document.text,
+        metadata=json_format.MessageToDict(document.metadata),
+        data_class=DataClass(policy.data_class) if policy.data_class else None,
+        consented_purposes=frozenset(policy.consented_purposes),
+        source=policy.source,
+        subject_id=policy.subject_id,
+    )
+
+
+def _search_result(hit: SearchHit) -> embedding_pb2.SearchResult:
+    return embedding_pb2.SearchResult(
+        id=hit.external_id,
+        score=hit.score,
+        text=hit.text,
+        metadata=_struct(hit.metadata),
+        policy=_policy_message(hit.policy),
+    )
+
+
+class EmbeddingServicer(embedding_pb2_grpc.EmbeddingServiceServicer):
+    def __init__(self, core: EmbeddingCore) -> None:
+        self._core = core
+
+    async def Embed(self, request, context):
+        vectors, model = await self._core.embed(current_call(), list(request.texts))
+        return embedding_pb2.EmbedResponse(
+            embeddings=[embedding_pb2.Embedding(values=vector.tolist()) for vector in vectors],
+            model=_model_ref(model),
+            dimension=model.dimension,
+        )
+
+    async def CreateCollection(self, request, context):
+        collection = await self._core.create_collection(current_call(), request.name, request.description)
+        return embedding_pb2.CreateCollectionResponse(collection=_collection_message(collection))
+
+    async def GetCollection(self, request, context):
+        collection = await self._core.get_collection(current_call(), request.name)
+        return embedding_pb2.GetCollectionResponse(collection=_collection_message(collection))
+
+    async def ListCollections(self, request, context):
+        collections = await self._core.list_collections(current_call())
+        return embedding_pb2.ListCollectionsResponse(collections=[_collection_message(c) for c in collections])
+
+    async def DeleteCollection(self, request, context):
+        deleted = await self._core.delete_collection(current_call(), request.name)
+        return embedding_pb2.DeleteCollectionResponse(deleted_documents=deleted)
+
+    async def Upsert(self, request, context):
+        outcome = await self._core.upsert(
+            current_call(), request.collection, [_document_input(document) for document in request.documents]
+        )
+        return embedding_pb2.UpsertResponse(
+            inserted=outcome.inserted, updated=outcome.updated, unchanged=outcome.unchanged,
+            model=_model_ref(outcome.model),
+        )
+
+    async def Search(self, request, context):
+        query = request.WhichOneof("query")
+        outcome = await self._core.search(
+            current_call(),
+            request.collection,
+            text=request.text if query == "text" else None,
+            vector=list(request.vector.values) if query == "vector" else None,
+            top_k=request.top_k,
+            metadata_filter=json_format.MessageToDict(request.filter),
+            min_score=request.min_score if request.HasField("min_score") else -1.0,
+        )
+        return embedding_pb2.SearchResponse(
+            results=[_search_result(hit) for hit in outcome.hits],
+            model=_model_ref(outcome.model) if outcome.model else None,
+        )
+
+    async def Delete(self, request, context):
+        deleted = await self._core.delete(current_call(), request.collection, list(request.ids))
+        return embedding_pb2.DeleteResponse(deleted=deleted)
+
+    async def EraseSubject(self, request, context):
+        erased, collections = await self._core.erase_subject(current_call(), request.subject_id)
+        return embedding_pb2.EraseSubjectResponse(erased_documents=erased, collections=collections)

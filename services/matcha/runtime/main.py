@@ -1,0 +1,38 @@
+"""The generic composition root of a service process: settings in, server running."""
+
+import asyncio
+from collections.abc import Callable
+
+from opentelemetry.sdk.trace import TracerProvider
+
+from matcha.runtime.auth import TokenVerifier
+from matcha.runtime.logs import configure_logging
+from matcha.runtime.server import MatchaServer, ServiceDefinition, serve_until_signalled
+from matcha.runtime.settings import S, ServiceSettings, load_settings
+from matcha.runtime.tracing import create_tracer_provider
+
+DefinitionFactory = Callable[[S, TracerProvider], ServiceDefinition]
+
+
+def run_service(name: str, settings_type: type[S], build: DefinitionFactory) -> None:
+    """Reads settings once, builds the service, serves until SIGTERM/SIGINT."""
+    settings: ServiceSettings = load_settings(settings_type)
+    configure_logging(name, settings.log_level)
+    if not settings.public_key_path.exists():
+        raise SystemExit(
+            f"no token verification key at {settings.public_key_path}: run `matcha up` once, "
+            "or set MATCHA_AUTH_PUBLIC_KEY_FILE"
+        )
+    tracer_provider = create_tracer_provider(name)
+    server = MatchaServer(
+        build(settings, tracer_provider),
+        listen_address=settings.listen_address,
+        verifier=TokenVerifier.from_file(settings.public_key_path),
+        clearance=settings.service_clearance,
+        tracer_provider=tracer_provider,
+        grace_period_seconds=settings.grace_period_seconds,
+    )
+    try:
+        asyncio.run(serve_until_signalled(server))
+    finally:
+        tracer_provider.shutdown()

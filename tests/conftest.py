@@ -1,0 +1,114 @@
+"""Shared fixtures: a real embedded PostgreSQL, real signing keys, the real local model."""
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import grpc
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+from matcha.embedding.app import build_embedding_service
+from matcha.embedding.encoders import LocalEncoder
+from matcha.embedding.settings import EmbeddingSettings
+from matcha.launcher.postgres import EmbeddedPostgres
+from matcha.runtime.auth import TokenIssuer, TokenVerifier, ensure_signing_keys
+from matcha.runtime.client import open_channel
+from matcha.runtime.governance import DataClass
+from matcha.runtime.server import MatchaServer, ServiceDefinition
+
+
+@pytest.fixture(scope="session")
+def state_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("state")
+
+
+@pytest.fixture(scope="session")
+def postgres_url(state_dir) -> str:
+    postgres = EmbeddedPostgres(state_dir / "postgres", delete_on_stop=True)
+    url = postgres.start()
+    yield url
+    postgres.stop()
+
+
+@pytest.fixture(scope="session")
+def key_paths(state_dir):
+    return ensure_signing_keys(state_dir / "keys")
+
+
+@pytest.fixture(scope="session")
+def issuer(key_paths) -> TokenIssuer:
+    return TokenIssuer.from_file(key_paths.private)
+
+
+@pytest.fixture(scope="session")
+def verifier(key_paths) -> TokenVerifier:
+    return TokenVerifier.from_file(key_paths.public)
+
+
+@pytest.fixture
+def tenant() -> str:
+    """A fresh tenant per test: tests never see each other's data."""
+    return f"tenant-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+async def local_encoder() -> AsyncIterator[LocalEncoder]:
+    encoder = LocalEncoder()
+    await encoder.load()
+    yield encoder
+    await encoder.close()
+
+
+@pytest.fixture(scope="session")
+def embedding_settings(postgres_url, state_dir) -> Callable[..., EmbeddingSettings]:
+    def make(**overrides) -> EmbeddingSettings:
+        values = {"database_url": postgres_url, "state_dir": state_dir, "listen_address": "127.0.0.1:0",
+                  **overrides}
+        return EmbeddingSettings(**values)
+
+    return make
+
+
+@asynccontextmanager
+async def running_server(definition: ServiceDefinition, settings, verifier: TokenVerifier,
+                         tracer_provider: TracerProvider | None = None) -> AsyncIterator[MatchaServer]:
+    server = MatchaServer(
+        definition,
+        listen_address=settings.listen_address,
+        verifier=verifier,
+        clearance=settings.service_clearance,
+        tracer_provider=tracer_provider or TracerProvider(),
+        grace_period_seconds=1.0,
+    )
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture(scope="session")
+async def embedding_server(embedding_settings, verifier, local_encoder) -> AsyncIterator[MatchaServer]:
+    settings = embedding_settings()
+    async with running_server(build_embedding_service(settings, encoder=local_encoder), settings, verifier) as server:
+        yield server
+
+
+@pytest.fixture
+async def connect(issuer) -> AsyncIterator[Callable[..., grpc.aio.Channel]]:
+    """Opens a channel to a server as a principal of `tenant` with `roles`."""
+    channels: list[grpc.aio.Channel] = []
+
+    def open_for(server: MatchaServer, tenant: str, *, roles=("analyst",), purpose="campaign",
+                 data_class=DataClass.INTERNAL, subject="user-1", tracer_provider=None) -> grpc.aio.Channel:
+        token = issuer.mint(subject=subject, tenant=tenant, roles=list(roles))
+        channel = open_channel(f"127.0.0.1:{server.port}", token=token, purpose=purpose, data_class=data_class,
+                               tracer_provider=tracer_provider)
+        channels.append(channel)
+        return channel
+
+    yield open_for
+    for channel in channels:
+        await channel.close()
