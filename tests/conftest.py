@@ -90,9 +90,19 @@ async def running_server(definition: ServiceDefinition, settings, verifier: Toke
 
 
 @pytest.fixture(scope="session")
-async def embedding_server(embedding_settings, verifier, local_encoder) -> AsyncIterator[MatchaServer]:
+def serve(verifier):
+    """`async with serve(definition, settings) as server`: an in-process server on a free port."""
+
+    def start(definition: ServiceDefinition, settings, tracer_provider: TracerProvider | None = None):
+        return running_server(definition, settings, verifier, tracer_provider)
+
+    return start
+
+
+@pytest.fixture(scope="session")
+async def embedding_server(embedding_settings, serve, local_encoder) -> AsyncIterator[MatchaServer]:
     settings = embedding_settings()
-    async with running_server(build_embedding_service(settings, encoder=local_encoder), settings, verifier) as server:
+    async with serve(build_embedding_service(settings, encoder=local_encoder), settings) as server:
         yield server
 
 

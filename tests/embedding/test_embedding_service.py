@@ -3,12 +3,11 @@
 import grpc
 import pytest
 from google.protobuf import struct_pb2
-from google.rpc import error_details_pb2, status_pb2
 
 from matcha.common.v1 import common_pb2
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.runtime.governance import DataClass
-from matcha.runtime.interceptors import STATUS_DETAILS_KEY
+from matcha.runtime.client import error_details
 
 REVIEWS = {
     "r1": "The battery lasts all day and charging is fast.",
@@ -22,32 +21,6 @@ def _struct(values: dict) -> struct_pb2.Struct:
     message = struct_pb2.Struct()
     message.update(values)
     return message
-
-
-def status_details(error: grpc.aio.AioRpcError) -> status_pb2.Status:
-    for key, value in error.trailing_metadata() or ():
-        if key == STATUS_DETAILS_KEY:
-            return status_pb2.Status.FromString(value)
-    raise AssertionError("no google.rpc.Status details in the trailers")
-
-
-def field_violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
-    violations = {}
-    for detail in status_details(error).details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad_request = error_details_pb2.BadRequest()
-            detail.Unpack(bad_request)
-            violations.update({v.field: v.description for v in bad_request.field_violations})
-    return violations
-
-
-def error_reason(error: grpc.aio.AioRpcError) -> str:
-    for detail in status_details(error).details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return info.reason
-    raise AssertionError("no ErrorInfo detail")
 
 
 @pytest.fixture
@@ -166,7 +139,7 @@ async def test_erasure_of_a_subject_across_collections_needs_admin(stub_for, ten
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await analyst.EraseSubject(embedding_pb2.EraseSubjectRequest(subject_id="alice"))
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert error_reason(caught.value) == "MISSING_ROLE"
+    assert error_details(caught.value).reason == "MISSING_ROLE"
 
     erased = await admin.EraseSubject(embedding_pb2.EraseSubjectRequest(subject_id="alice"))
     assert erased.erased_documents == 2

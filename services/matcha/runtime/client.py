@@ -1,12 +1,17 @@
 """Client channels that carry the governance context and trace context on every call."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import grpc
+from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.runtime import governance as gov
 from matcha.runtime.tracing import client_tracing_interceptors
+
+# Trailer carrying the serialized google.rpc.Status (the gRPC richer error model).
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 # Batches of documents or embeddings exceed gRPC's 4 MiB default.
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
@@ -73,3 +78,37 @@ def open_channel(
         interceptors=interceptors,
         options=MESSAGE_SIZE_OPTIONS,
     )
+
+
+@dataclass(frozen=True)
+class ErrorDetails:
+    """The `google.rpc` details of a failed call, decoded for clients and tests."""
+
+    code: grpc.StatusCode
+    message: str
+    field_violations: dict[str, str] = field(default_factory=dict)
+    reason: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    retry_after_seconds: float | None = None
+
+
+def error_details(error: grpc.RpcError) -> ErrorDetails:
+    violations: dict[str, str] = {}
+    reason, metadata, retry_after = "", {}, None
+    for key, value in error.trailing_metadata() or ():
+        if key != STATUS_DETAILS_KEY:
+            continue
+        for detail in status_pb2.Status.FromString(value).details:
+            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad_request = error_details_pb2.BadRequest()
+                detail.Unpack(bad_request)
+                violations.update({v.field: v.description for v in bad_request.field_violations})
+            elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                reason, metadata = info.reason, dict(info.metadata)
+            elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                retry = error_details_pb2.RetryInfo()
+                detail.Unpack(retry)
+                retry_after = retry.retry_delay.ToNanoseconds() / 1e9
+    return ErrorDetails(error.code(), error.details() or "", violations, reason, metadata, retry_after)

@@ -20,6 +20,7 @@ from opentelemetry import trace
 
 from matcha.runtime import governance as gov
 from matcha.runtime.auth import TokenVerifier
+from matcha.runtime.client import STATUS_DETAILS_KEY
 from matcha.runtime.errors import (
     ERROR_DOMAIN,
     FieldViolation,
@@ -40,7 +41,6 @@ logger = logging.getLogger(__name__)
 # Probes and tooling must work without a token.
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1.ServerReflection/",
                  "/grpc.reflection.v1alpha.ServerReflection/")
-STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 _current_call: ContextVar[gov.CallContext] = ContextVar("matcha_call_context")
 

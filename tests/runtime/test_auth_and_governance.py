@@ -1,0 +1,119 @@
+"""Authentication, tenancy and clearance at the service boundary; probes stay open."""
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from matcha.embedding.app import build_embedding_service
+from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
+from matcha.runtime.auth import TokenIssuer, ensure_signing_keys
+from matcha.runtime.client import error_details, open_channel
+from matcha.runtime.governance import DataClass
+
+LIST = embedding_pb2.ListCollectionsRequest()
+
+
+async def call_with_metadata(server, metadata):
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = embedding_pb2_grpc.EmbeddingServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.ListCollections(LIST, metadata=metadata)
+        return error_details(caught.value)
+
+
+async def test_missing_token_is_unauthenticated(embedding_server):
+    details = await call_with_metadata(embedding_server, ())
+    assert details.code == grpc.StatusCode.UNAUTHENTICATED
+    assert details.reason == "TOKEN_MISSING"
+
+
+@pytest.mark.parametrize("header", ["Basic abc", "Bearer not-a-jwt", "Bearer "])
+async def test_malformed_token_is_unauthenticated(embedding_server, header):
+    details = await call_with_metadata(embedding_server, (("authorization", header),))
+    assert details.code == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_token_signed_by_another_key_is_refused(embedding_server, tmp_path):
+    stranger = TokenIssuer.from_file(ensure_signing_keys(tmp_path).private)
+    token = stranger.mint(subject="mallory", tenant="acme", roles=["admin"])
+    details = await call_with_metadata(embedding_server, (("authorization", f"Bearer {token}"),))
+    assert (details.code, details.reason) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_INVALID")
+
+
+async def test_expired_token_is_refused(embedding_server, issuer):
+    token = issuer.mint(subject="u", tenant="acme", roles=[], ttl_seconds=-60)
+    details = await call_with_metadata(embedding_server, (("authorization", f"Bearer {token}"),))
+    assert (details.code, details.reason) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_EXPIRED")
+
+
+async def test_tenant_header_must_match_the_token(embedding_server, issuer):
+    token = issuer.mint(subject="u", tenant="acme", roles=[])
+    details = await call_with_metadata(
+        embedding_server, (("authorization", f"Bearer {token}"), ("x-matcha-tenant", "globex")))
+    assert (details.code, details.reason) == (grpc.StatusCode.PERMISSION_DENIED, "TENANT_MISMATCH")
+
+
+async def test_unknown_data_class_header(embedding_server, issuer):
+    token = issuer.mint(subject="u", tenant="acme", roles=[])
+    details = await call_with_metadata(
+        embedding_server, (("authorization", f"Bearer {token}"), ("x-matcha-data-class", "SECRET")))
+    assert details.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert list(details.field_violations) == ["metadata.x-matcha-data-class"]
+
+
+async def test_clearance_refuses_payloads_above_it(embedding_settings, serve, local_encoder, connect):
+    settings = embedding_settings(clearance="CONFIDENTIAL")
+    async with serve(build_embedding_service(settings, encoder=local_encoder), settings) as server:
+        confidential = embedding_pb2_grpc.EmbeddingServiceStub(
+            connect(server, "acme", data_class=DataClass.CONFIDENTIAL))
+        assert (await confidential.Embed(embedding_pb2.EmbedRequest(texts=["ok"]))).dimension == 384
+        personal = embedding_pb2_grpc.EmbeddingServiceStub(connect(server, "acme", data_class=DataClass.PERSONAL))
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await personal.Embed(embedding_pb2.EmbedRequest(texts=["Alice Martin, alice@example.com"]))
+        details = error_details(caught.value)
+        assert (details.code, details.reason) == (grpc.StatusCode.PERMISSION_DENIED, "CLEARANCE_EXCEEDED")
+        assert details.metadata == {"data_class": "PERSONAL", "clearance": "CONFIDENTIAL"}
+
+
+def test_a_service_outside_the_trust_boundary_cannot_be_cleared_for_personal_data(embedding_settings):
+    with pytest.raises(ValueError, match="INTERNAL at most"):
+        embedding_settings(trust_boundary="outside", clearance="PERSONAL")
+
+
+async def test_health_and_reflection_need_no_token(embedding_server):
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{embedding_server.port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "matcha.embedding.v1.EmbeddingService"):
+            reply = await health.Check(health_pb2.HealthCheckRequest(service=service))
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        responses = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        async for response in responses:
+            names = {service.name for service in response.list_services_response.service}
+            assert "matcha.embedding.v1.EmbeddingService" in names
+            break
+
+
+async def test_unexpected_errors_become_internal_with_the_trace_id(embedding_settings, serve, issuer):
+    class BrokenEncoder:
+        info = None
+
+        async def load(self):
+            return None
+
+        async def encode(self, texts):
+            raise RuntimeError("secret internals: /etc/passwd")
+
+        async def close(self):
+            return None
+
+    settings = embedding_settings()
+    async with serve(build_embedding_service(settings, encoder=BrokenEncoder()), settings) as server:
+        channel = open_channel(f"127.0.0.1:{server.port}", token=issuer.mint(subject="u", tenant="acme", roles=[]))
+        stub = embedding_pb2_grpc.EmbeddingServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Embed(embedding_pb2.EmbedRequest(texts=["boom"]))
+        assert caught.value.code() == grpc.StatusCode.INTERNAL
+        assert "secret" not in caught.value.details() and "trace id" in caught.value.details()
+        await channel.close()
