@@ -194,9 +194,7 @@ def _allowed(
     for policy in isolating:
         for rule in policy["spec"].get(field, []):
             peers = rule.get(peers_field)
-            peer_ok = not peers or any(
-                _peer_admits(p, policy["metadata"]["namespace"], *peer) for p in peers
-            )
+            peer_ok = not peers or any(_peer_admits(p, policy["metadata"]["namespace"], *peer) for p in peers)
             if peer_ok and _port_admits(rule, *port):
                 return True
     return False
@@ -239,12 +237,16 @@ def test_the_secrets_example_is_valid_and_matches_what_pods_read(version: str) -
                 for item in volume["secret"].get("items", [])
             ]
             for name, key in wanted:
-                assert key in keys.get(name, ()), f"{_id(workload, container)} reads {name}/{key}: not in the example"
+                assert key in keys.get(name, ()), (
+                    f"{_id(workload, container)} reads {name}/{key}: not in the example"
+                )
 
 
 def test_no_secret_or_example_is_part_of_a_kustomization() -> None:
     for target in TARGETS:
-        assert not _of_kind(_render(target), "Secret"), f"{target} renders a Secret: credentials belong outside git"
+        assert not _of_kind(_render(target), "Secret"), (
+            f"{target} renders a Secret: credentials belong outside git"
+        )
 
 
 # --- containers --------------------------------------------------------------------------
@@ -330,7 +332,9 @@ def test_every_deployment_has_requests_and_limits(rendered: tuple[Doc, ...]) -> 
             resources = container.get("resources", {})
             for kind in ("requests", "limits"):
                 for resource in ("cpu", "memory"):
-                    assert resource in resources.get(kind, {}), f"{_id(deployment, container)} has no {kind}.{resource}"
+                    assert resource in resources.get(kind, {}), (
+                        f"{_id(deployment, container)} has no {kind}.{resource}"
+                    )
 
 
 def test_termination_grace_exceeds_the_services_own_grace_period(rendered: tuple[Doc, ...]) -> None:
@@ -352,12 +356,18 @@ def test_settings_are_well_formed_and_secrets_stay_secret(rendered: tuple[Doc, .
         assert environment.get("MATCHA_CLEARANCE") in DATA_CLASSES, where
         assert environment.get("MATCHA_TRUST_BOUNDARY") in ("inside", "outside"), where
         if environment["MATCHA_TRUST_BOUNDARY"] == "outside":
-            assert DATA_CLASSES.index(environment["MATCHA_CLEARANCE"]) <= DATA_CLASSES.index("INTERNAL"), where
+            assert DATA_CLASSES.index(environment["MATCHA_CLEARANCE"]) <= DATA_CLASSES.index("INTERNAL"), (
+                where
+            )
         database = environment.get("MATCHA_DATABASE_URL")
-        assert isinstance(database, dict) and "secretKeyRef" in database, f"{where}: database URL not from a Secret"
+        assert isinstance(database, dict) and "secretKeyRef" in database, (
+            f"{where}: database URL not from a Secret"
+        )
         key_file = environment.get("MATCHA_AUTH_PUBLIC_KEY_FILE")
         mounts = [m["mountPath"] for m in container.get("volumeMounts", []) if m.get("readOnly")]
-        assert key_file and any(key_file.startswith(m + "/") for m in mounts), f"{where}: key file not mounted"
+        assert key_file and any(key_file.startswith(m + "/") for m in mounts), (
+            f"{where}: key file not mounted"
+        )
     for config_map in _of_kind(rendered, "ConfigMap"):
         for key, value in config_map.get("data", {}).items():
             assert "DATABASE_URL" not in key and "PASSWORD" not in key, f"{key} belongs in a Secret"
@@ -417,25 +427,59 @@ INGRESS_TO_EMBEDDING = [
     ("the conductor", NAMESPACE, {}, {"app.kubernetes.io/name": "matcha-conductor"}, True),
     ("the gateway", NAMESPACE, {}, {"app.kubernetes.io/name": "matcha-gateway"}, True),
     ("a labelled client", NAMESPACE, {}, {"matcha.io/client": "true"}, True),
-    ("a labelled client in an admitted namespace", "crm", {"matcha.io/clients-allowed": "true"},
-     {"matcha.io/client": "true"}, True),
+    (
+        "a labelled client in an admitted namespace",
+        "crm",
+        {"matcha.io/clients-allowed": "true"},
+        {"matcha.io/client": "true"},
+        True,
+    ),
     ("a labelled client in another namespace", "crm", {}, {"matcha.io/client": "true"}, False),
+    (
+        "an unlabelled pod in an admitted namespace",
+        "crm",
+        {"matcha.io/clients-allowed": "true"},
+        {"app.kubernetes.io/name": "crm-sync"},
+        False,
+    ),
     ("an unlabelled pod of the namespace", NAMESPACE, {}, {"app.kubernetes.io/name": "debug"}, False),
     ("another Matcha service", NAMESPACE, {}, {"app.kubernetes.io/name": "matcha-generation"}, False),
-    ("the gateway's name in another namespace", "crm", {}, {"app.kubernetes.io/name": "matcha-gateway"}, False),
+    (
+        "the gateway's name in another namespace",
+        "crm",
+        {},
+        {"app.kubernetes.io/name": "matcha-gateway"},
+        False,
+    ),
 ]
 EGRESS_FROM_EMBEDDING = [
     # (what, namespace, pod labels, (protocol, port), allowed)
     ("DNS over UDP", "kube-system", {"k8s-app": "kube-dns"}, ("UDP", 53), True),
     ("DNS over TCP", "kube-system", {"k8s-app": "kube-dns"}, ("TCP", 53), True),
     ("PostgreSQL", "databases", {"matcha.io/database": "postgresql"}, ("TCP", 5432), True),
-    ("the OTLP collector", "observability", {"app.kubernetes.io/name": "opentelemetry-collector"},
-     ("TCP", 4317), True),
+    (
+        "the OTLP collector",
+        "observability",
+        {"app.kubernetes.io/name": "opentelemetry-collector"},
+        ("TCP", 4317),
+        True,
+    ),
     ("PostgreSQL on another port", "databases", {"matcha.io/database": "postgresql"}, ("TCP", 8080), False),
-    ("the collector's HTTP receiver", "observability", {"app.kubernetes.io/name": "opentelemetry-collector"},
-     ("TCP", 4318), False),
+    (
+        "the collector's HTTP receiver",
+        "observability",
+        {"app.kubernetes.io/name": "opentelemetry-collector"},
+        ("TCP", 4318),
+        False,
+    ),
     ("another pod of the database namespace", "databases", {"app": "backup"}, ("TCP", 5432), False),
-    ("another Matcha service", NAMESPACE, {"app.kubernetes.io/name": "matcha-generation"}, ("TCP", 50054), False),
+    (
+        "another Matcha service",
+        NAMESPACE,
+        {"app.kubernetes.io/name": "matcha-generation"},
+        ("TCP", 50054),
+        False,
+    ),
     ("the Kubernetes API", "default", {"component": "apiserver"}, ("TCP", 443), False),
 ]
 
@@ -443,40 +487,58 @@ EGRESS_FROM_EMBEDDING = [
 def _embedding_pod(docs: tuple[Doc, ...]) -> tuple[str, dict[str, str], int]:
     deployment = _named(docs, "Deployment", "matcha-embedding")
     template = _pod_template(deployment)
-    return deployment["metadata"]["namespace"], template["metadata"]["labels"], _grpc_port(
-        template["spec"]["containers"][0]
+    return (
+        deployment["metadata"]["namespace"],
+        template["metadata"]["labels"],
+        _grpc_port(template["spec"]["containers"][0]),
     )
 
 
-@pytest.mark.parametrize(("who", "namespace", "ns_labels", "labels", "allowed"), INGRESS_TO_EMBEDDING,
-                         ids=[case[0] for case in INGRESS_TO_EMBEDDING])
+@pytest.mark.parametrize(
+    ("who", "namespace", "ns_labels", "labels", "allowed"),
+    INGRESS_TO_EMBEDDING,
+    ids=[case[0] for case in INGRESS_TO_EMBEDDING],
+)
 def test_who_may_call_the_embedding_service(
     rendered: tuple[Doc, ...], who: str, namespace: str, ns_labels: dict, labels: dict, allowed: bool
 ) -> None:
     pod_namespace, pod_labels, port = _embedding_pod(rendered)
     peer = (namespace, _namespace_labels(namespace, ns_labels), labels)
-    assert _allowed(
-        rendered, direction="Ingress", pod=(pod_namespace, pod_labels), peer=peer, port=("TCP", port, "grpc")
-    ) is allowed, f"{who} {'must' if allowed else 'must not'} reach the embedding service"
+    assert (
+        _allowed(
+            rendered,
+            direction="Ingress",
+            pod=(pod_namespace, pod_labels),
+            peer=peer,
+            port=("TCP", port, "grpc"),
+        )
+        is allowed
+    ), f"{who} {'must' if allowed else 'must not'} reach the embedding service"
     # Only the gRPC port is open, even to allowed callers.
     assert not _allowed(
         rendered, direction="Ingress", pod=(pod_namespace, pod_labels), peer=peer, port=("TCP", 22, None)
     )
 
 
-@pytest.mark.parametrize(("what", "namespace", "labels", "port", "allowed"), EGRESS_FROM_EMBEDDING,
-                         ids=[case[0] for case in EGRESS_FROM_EMBEDDING])
+@pytest.mark.parametrize(
+    ("what", "namespace", "labels", "port", "allowed"),
+    EGRESS_FROM_EMBEDDING,
+    ids=[case[0] for case in EGRESS_FROM_EMBEDDING],
+)
 def test_where_the_embedding_service_may_connect(
     rendered: tuple[Doc, ...], what: str, namespace: str, labels: dict, port: tuple[str, int], allowed: bool
 ) -> None:
     pod_namespace, pod_labels, _ = _embedding_pod(rendered)
-    assert _allowed(
-        rendered,
-        direction="Egress",
-        pod=(pod_namespace, pod_labels),
-        peer=(namespace, _namespace_labels(namespace), labels),
-        port=(*port, None),
-    ) is allowed, f"the embedding service {'must' if allowed else 'must not'} reach {what}"
+    assert (
+        _allowed(
+            rendered,
+            direction="Egress",
+            pod=(pod_namespace, pod_labels),
+            peer=(namespace, _namespace_labels(namespace), labels),
+            port=(*port, None),
+        )
+        is allowed
+    ), f"the embedding service {'must' if allowed else 'must not'} reach {what}"
 
 
 # --- overlays ----------------------------------------------------------------------------
@@ -516,7 +578,9 @@ def test_image_installs_cpu_torch_first_and_ships_no_build_tools() -> None:
     build, final = stages[0], stages[-1]
     assert build.index("torch==") < build.index("pip install ."), "CPU torch must come before the project"
     assert "download.pytorch.org/whl/cpu" in text
-    assert not re.search(r"apt-get install|gcc|build-essential|pip install", final), "final stage installs things"
+    assert not re.search(r"apt-get install|gcc|build-essential|pip install", final), (
+        "final stage installs things"
+    )
     assert re.search(r'^ENTRYPOINT \["python", "-m"\]$', final, re.MULTILINE)
     assert json.loads(re.search(r"^CMD (.*)$", final, re.MULTILINE).group(1)) == ["matcha.embedding"]
 
@@ -541,15 +605,25 @@ def _docker_ignores(path: str, patterns: list[str]) -> bool:
 
 def test_build_context_holds_the_project_and_nothing_private() -> None:
     patterns = [
-        line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip() and not line.startswith("#")
+        line.strip()
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
     ]
     tracked = subprocess.run(
         ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
-    needed = [p for p in tracked if p in ("pyproject.toml", "README.md") or p.startswith(("services/", "gateway/"))]
+    needed = [
+        p for p in tracked if p in ("pyproject.toml", "README.md") or p.startswith(("services/", "gateway/"))
+    ]
     assert "pyproject.toml" in needed
     for path in needed:
         assert not _docker_ignores(path, patterns), f"{path} is needed by `pip install .` but left out"
-    for path in (".state/keys/private.pem", ".venv/bin/python", ".git/config", "tests/conftest.py",
-                 "deploy/kubernetes/secrets.example.yaml", "services/matcha/__pycache__/x.cpython-311.pyc"):
+    for path in (
+        ".state/keys/private.pem",
+        ".venv/bin/python",
+        ".git/config",
+        "tests/conftest.py",
+        "deploy/kubernetes/secrets.example.yaml",
+        "services/matcha/__pycache__/x.cpython-311.pyc",
+    ):
         assert _docker_ignores(path, patterns), f"{path} must stay out of the image"
