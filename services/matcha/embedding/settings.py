@@ -13,6 +13,7 @@ class EmbeddingSettings(ServiceSettings):
     embedding_tei_url: str | None = Field(None, description="base URL of a text-embeddings-inference server")
     embedding_device: str = "cpu"
     embedding_max_batch_size: int = Field(64, ge=1, le=1024)
+    embedding_forward_batch_size: int = Field(32, ge=1, le=1024)
     embedding_max_wait_ms: float = Field(2.0, ge=0)
     embedding_max_items_per_call: int = Field(256, ge=1)
     embedding_max_text_chars: int = Field(8192, ge=1)

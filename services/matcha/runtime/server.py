@@ -58,15 +58,16 @@ class MatchaServer:
         self.definition = definition
         self._listen_address = listen_address
         self._grace = grace_period_seconds
-        self._health = health.aio.HealthServicer()
-        self._server = grpc.aio.server(
-            interceptors=[server_tracing_interceptor(tracer_provider), GovernanceInterceptor(verifier, clearance)],
-            options=MESSAGE_SIZE_OPTIONS,
-        )
+        self._interceptors = [server_tracing_interceptor(tracer_provider), GovernanceInterceptor(verifier, clearance)]
+        # Both bind to the running event loop, so they are created in start().
+        self._server: grpc.aio.Server | None = None
+        self._health: health.aio.HealthServicer | None = None
         self.port: int | None = None
 
     async def start(self) -> int:
         """Binds, serves NOT_SERVING while starting, then SERVING; returns the bound port."""
+        self._server = grpc.aio.server(interceptors=self._interceptors, options=MESSAGE_SIZE_OPTIONS)
+        self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         self.definition.register(self._server)
         reflection.enable_server_reflection(

@@ -1,0 +1,19 @@
+"""The `matcha` command."""
+
+import click
+
+from matcha.cli.embed import embed
+from matcha.cli.stack import demo, up
+from matcha.cli.tokens import token
+
+
+@click.group()
+@click.version_option(package_name="matcha")
+def cli() -> None:
+    """Matcha: self-hosted AI services for marketing teams, governed on every hop."""
+
+
+cli.add_command(up)
+cli.add_command(demo)
+cli.add_command(token)
+cli.add_command(embed)

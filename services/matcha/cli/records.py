@@ -1,0 +1,44 @@
+"""Reading documents from CSV or JSON Lines files (optionally .gz or .bz2 compressed)."""
+
+import bz2
+import csv
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+
+def _open_text(path: Path) -> IO[str]:
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8", newline="")
+    if suffix == ".bz2":
+        return bz2.open(path, "rt", encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")  # noqa: SIM115 (closed by the caller's with)
+
+
+def detect_format(path: Path) -> str:
+    names = [suffix.lower() for suffix in path.suffixes if suffix.lower() not in (".gz", ".bz2")]
+    if names and names[-1] in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    if names and names[-1] in (".csv", ".tsv"):
+        return "csv"
+    raise click.ClickException(f"cannot tell the format of {path.name}; pass --format csv or --format jsonl")
+
+
+def read_records(path: Path, file_format: str = "auto") -> Iterator[dict[str, Any]]:
+    file_format = detect_format(path) if file_format == "auto" else file_format
+    with _open_text(path) as handle:
+        if file_format == "csv":
+            delimiter = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
+            yield from csv.DictReader(handle, delimiter=delimiter)
+            return
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise click.ClickException(f"{path.name}:{number}: invalid JSON: {error.msg}") from None
