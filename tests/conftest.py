@@ -64,16 +64,24 @@ async def local_encoder() -> AsyncIterator[LocalEncoder]:
 @pytest.fixture(scope="session")
 def embedding_settings(postgres_url, state_dir) -> Callable[..., EmbeddingSettings]:
     def make(**overrides) -> EmbeddingSettings:
-        values = {"database_url": postgres_url, "state_dir": state_dir, "listen_address": "127.0.0.1:0",
-                  **overrides}
+        values = {
+            "database_url": postgres_url,
+            "state_dir": state_dir,
+            "listen_address": "127.0.0.1:0",
+            **overrides,
+        }
         return EmbeddingSettings(**values)
 
     return make
 
 
 @asynccontextmanager
-async def running_server(definition: ServiceDefinition, settings, verifier: TokenVerifier,
-                         tracer_provider: TracerProvider | None = None) -> AsyncIterator[MatchaServer]:
+async def running_server(
+    definition: ServiceDefinition,
+    settings,
+    verifier: TokenVerifier,
+    tracer_provider: TracerProvider | None = None,
+) -> AsyncIterator[MatchaServer]:
     server = MatchaServer(
         definition,
         listen_address=settings.listen_address,
@@ -111,11 +119,24 @@ async def connect(issuer) -> AsyncIterator[Callable[..., grpc.aio.Channel]]:
     """Opens a channel to a server as a principal of `tenant` with `roles`."""
     channels: list[grpc.aio.Channel] = []
 
-    def open_for(server: MatchaServer, tenant: str, *, roles=("analyst",), purpose="campaign",
-                 data_class=DataClass.INTERNAL, subject="user-1", tracer_provider=None) -> grpc.aio.Channel:
+    def open_for(
+        server: MatchaServer,
+        tenant: str,
+        *,
+        roles=("analyst",),
+        purpose="campaign",
+        data_class=DataClass.INTERNAL,
+        subject="user-1",
+        tracer_provider=None,
+    ) -> grpc.aio.Channel:
         token = issuer.mint(subject=subject, tenant=tenant, roles=list(roles))
-        channel = open_channel(f"127.0.0.1:{server.port}", token=token, purpose=purpose, data_class=data_class,
-                               tracer_provider=tracer_provider)
+        channel = open_channel(
+            f"127.0.0.1:{server.port}",
+            token=token,
+            purpose=purpose,
+            data_class=data_class,
+            tracer_provider=tracer_provider,
+        )
         channels.append(channel)
         return channel
 

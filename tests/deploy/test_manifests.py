@@ -161,9 +161,7 @@ def _port_admits(rule: Doc, protocol: str, number: int, name: str | None) -> boo
     ports = rule.get("ports")
     if not ports:
         return True
-    return any(
-        port.get("protocol", "TCP") == protocol and port.get("port") in (None, number, name) for port in ports
-    )
+    return any(port.get("protocol", "TCP") == protocol and port.get("port") in (None, number, name) for port in ports)
 
 
 def _allowed(
@@ -237,16 +235,12 @@ def test_the_secrets_example_is_valid_and_matches_what_pods_read(version: str) -
                 for item in volume["secret"].get("items", [])
             ]
             for name, key in wanted:
-                assert key in keys.get(name, ()), (
-                    f"{_id(workload, container)} reads {name}/{key}: not in the example"
-                )
+                assert key in keys.get(name, ()), f"{_id(workload, container)} reads {name}/{key}: not in the example"
 
 
 def test_no_secret_or_example_is_part_of_a_kustomization() -> None:
     for target in TARGETS:
-        assert not _of_kind(_render(target), "Secret"), (
-            f"{target} renders a Secret: credentials belong outside git"
-        )
+        assert not _of_kind(_render(target), "Secret"), f"{target} renders a Secret: credentials belong outside git"
 
 
 # --- containers --------------------------------------------------------------------------
@@ -332,9 +326,7 @@ def test_every_deployment_has_requests_and_limits(rendered: tuple[Doc, ...]) -> 
             resources = container.get("resources", {})
             for kind in ("requests", "limits"):
                 for resource in ("cpu", "memory"):
-                    assert resource in resources.get(kind, {}), (
-                        f"{_id(deployment, container)} has no {kind}.{resource}"
-                    )
+                    assert resource in resources.get(kind, {}), f"{_id(deployment, container)} has no {kind}.{resource}"
 
 
 def test_termination_grace_exceeds_the_services_own_grace_period(rendered: tuple[Doc, ...]) -> None:
@@ -356,18 +348,12 @@ def test_settings_are_well_formed_and_secrets_stay_secret(rendered: tuple[Doc, .
         assert environment.get("MATCHA_CLEARANCE") in DATA_CLASSES, where
         assert environment.get("MATCHA_TRUST_BOUNDARY") in ("inside", "outside"), where
         if environment["MATCHA_TRUST_BOUNDARY"] == "outside":
-            assert DATA_CLASSES.index(environment["MATCHA_CLEARANCE"]) <= DATA_CLASSES.index("INTERNAL"), (
-                where
-            )
+            assert DATA_CLASSES.index(environment["MATCHA_CLEARANCE"]) <= DATA_CLASSES.index("INTERNAL"), where
         database = environment.get("MATCHA_DATABASE_URL")
-        assert isinstance(database, dict) and "secretKeyRef" in database, (
-            f"{where}: database URL not from a Secret"
-        )
+        assert isinstance(database, dict) and "secretKeyRef" in database, f"{where}: database URL not from a Secret"
         key_file = environment.get("MATCHA_AUTH_PUBLIC_KEY_FILE")
         mounts = [m["mountPath"] for m in container.get("volumeMounts", []) if m.get("readOnly")]
-        assert key_file and any(key_file.startswith(m + "/") for m in mounts), (
-            f"{where}: key file not mounted"
-        )
+        assert key_file and any(key_file.startswith(m + "/") for m in mounts), f"{where}: key file not mounted"
     for config_map in _of_kind(rendered, "ConfigMap"):
         for key, value in config_map.get("data", {}).items():
             assert "DATABASE_URL" not in key and "PASSWORD" not in key, f"{key} belongs in a Secret"
@@ -382,9 +368,9 @@ def test_references_resolve_after_kustomize_renames(rendered: tuple[Doc, ...]) -
         _environment(rendered, container)  # every configMapRef names a rendered ConfigMap
         assert _selects(workload["spec"]["selector"], template["metadata"]["labels"]), _id(workload)
     for budget in _of_kind(rendered, "PodDisruptionBudget"):
-        assert any(
-            _selects(budget["spec"]["selector"], t["metadata"]["labels"]) for _, t in _workloads(rendered)
-        ), f"PodDisruptionBudget {budget['metadata']['name']} selects no pods"
+        assert any(_selects(budget["spec"]["selector"], t["metadata"]["labels"]) for _, t in _workloads(rendered)), (
+            f"PodDisruptionBudget {budget['metadata']['name']} selects no pods"
+        )
     for autoscaler in _of_kind(rendered, "HorizontalPodAutoscaler"):
         target = autoscaler["spec"]["scaleTargetRef"]
         deployment = _named(rendered, target["kind"], target["name"])
@@ -578,9 +564,7 @@ def test_image_installs_cpu_torch_first_and_ships_no_build_tools() -> None:
     build, final = stages[0], stages[-1]
     assert build.index("torch==") < build.index("pip install ."), "CPU torch must come before the project"
     assert "download.pytorch.org/whl/cpu" in text
-    assert not re.search(r"apt-get install|gcc|build-essential|pip install", final), (
-        "final stage installs things"
-    )
+    assert not re.search(r"apt-get install|gcc|build-essential|pip install", final), "final stage installs things"
     assert re.search(r'^ENTRYPOINT \["python", "-m"\]$', final, re.MULTILINE)
     assert json.loads(re.search(r"^CMD (.*)$", final, re.MULTILINE).group(1)) == ["matcha.embedding"]
 
@@ -605,16 +589,10 @@ def _docker_ignores(path: str, patterns: list[str]) -> bool:
 
 def test_build_context_holds_the_project_and_nothing_private() -> None:
     patterns = [
-        line.strip()
-        for line in DOCKERIGNORE.read_text().splitlines()
-        if line.strip() and not line.startswith("#")
+        line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip() and not line.startswith("#")
     ]
-    tracked = subprocess.run(
-        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
-    needed = [
-        p for p in tracked if p in ("pyproject.toml", "README.md") or p.startswith(("services/", "gateway/"))
-    ]
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    needed = [p for p in tracked if p in ("pyproject.toml", "README.md") or p.startswith(("services/", "gateway/"))]
     assert "pyproject.toml" in needed
     for path in needed:
         assert not _docker_ignores(path, patterns), f"{path} is needed by `pip install .` but left out"

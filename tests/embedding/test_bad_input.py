@@ -22,8 +22,11 @@ def stub_for(embedding_server, connect):
 async def stub(stub_for, tenant):
     stub = stub_for(tenant)
     await stub.CreateCollection(embedding_pb2.CreateCollectionRequest(name="docs"))
-    await stub.Upsert(embedding_pb2.UpsertRequest(collection="docs", documents=[
-        embedding_pb2.Document(id="keep", text="an existing document")]))
+    await stub.Upsert(
+        embedding_pb2.UpsertRequest(
+            collection="docs", documents=[embedding_pb2.Document(id="keep", text="an existing document")]
+        )
+    )
     return stub
 
 
@@ -48,23 +51,28 @@ def docs(*pairs):
 
 
 async def test_empty_text(stub):
-    details = await refused(stub.Upsert(embedding_pb2.UpsertRequest(
-        collection="docs", documents=docs(("a", "fine"), ("b", "   ")))))
+    details = await refused(
+        stub.Upsert(embedding_pb2.UpsertRequest(collection="docs", documents=docs(("a", "fine"), ("b", "   "))))
+    )
     assert details.field_violations == {"documents[1].text": "must not be empty"}
     await assert_nothing_written(stub)
 
 
 async def test_over_long_text(stub):
-    details = await refused(stub.Upsert(embedding_pb2.UpsertRequest(
-        collection="docs", documents=docs(("a", "fine"), ("b", "x" * 9000)))))
+    details = await refused(
+        stub.Upsert(embedding_pb2.UpsertRequest(collection="docs", documents=docs(("a", "fine"), ("b", "x" * 9000))))
+    )
     assert list(details.field_violations) == ["documents[1].text"]
     assert "8192" in details.field_violations["documents[1].text"]
     await assert_nothing_written(stub)
 
 
 async def test_too_many_items(stub):
-    details = await refused(stub.Upsert(embedding_pb2.UpsertRequest(
-        collection="docs", documents=docs(*[(str(i), "text") for i in range(257)]))))
+    details = await refused(
+        stub.Upsert(
+            embedding_pb2.UpsertRequest(collection="docs", documents=docs(*[(str(i), "text") for i in range(257)]))
+        )
+    )
     assert "documents" in details.field_violations
     details = await refused(stub.Embed(embedding_pb2.EmbedRequest(texts=["t"] * 257)))
     assert "texts" in details.field_violations
@@ -72,21 +80,27 @@ async def test_too_many_items(stub):
 
 
 async def test_duplicate_ids_within_one_call(stub):
-    details = await refused(stub.Upsert(embedding_pb2.UpsertRequest(
-        collection="docs", documents=docs(("a", "one"), ("b", "two"), ("a", "three")))))
+    details = await refused(
+        stub.Upsert(
+            embedding_pb2.UpsertRequest(collection="docs", documents=docs(("a", "one"), ("b", "two"), ("a", "three")))
+        )
+    )
     assert details.field_violations == {"documents[2].id": "duplicates documents[0].id"}
     await assert_nothing_written(stub)
 
 
 async def test_every_violation_is_reported_at_once(stub):
-    details = await refused(stub.Upsert(embedding_pb2.UpsertRequest(
-        collection="docs", documents=docs(("", "text"), ("b", "")))))
+    details = await refused(
+        stub.Upsert(embedding_pb2.UpsertRequest(collection="docs", documents=docs(("", "text"), ("b", ""))))
+    )
     assert set(details.field_violations) == {"documents[0].id", "documents[1].text"}
 
 
 async def test_unknown_collection(stub):
-    details = await refused(stub.Upsert(embedding_pb2.UpsertRequest(
-        collection="nope", documents=docs(("a", "text")))), grpc.StatusCode.NOT_FOUND)
+    details = await refused(
+        stub.Upsert(embedding_pb2.UpsertRequest(collection="nope", documents=docs(("a", "text")))),
+        grpc.StatusCode.NOT_FOUND,
+    )
     assert details.reason == "COLLECTION_NOT_FOUND"
     await refused(stub.Search(embedding_pb2.SearchRequest(collection="nope", text="x")), grpc.StatusCode.NOT_FOUND)
 
@@ -97,8 +111,10 @@ async def test_bad_collection_name(stub):
 
 
 async def test_existing_collection(stub):
-    details = await refused(stub.CreateCollection(embedding_pb2.CreateCollectionRequest(name="docs")),
-                            grpc.StatusCode.ALREADY_EXISTS)
+    details = await refused(
+        stub.CreateCollection(embedding_pb2.CreateCollectionRequest(name="docs")),
+        grpc.StatusCode.ALREADY_EXISTS,
+    )
     assert details.reason == "COLLECTION_EXISTS"
 
 
@@ -124,36 +140,65 @@ async def test_malformed_filter(stub, filter_document, field):
 async def test_search_parameters(stub):
     details = await refused(stub.Search(embedding_pb2.SearchRequest(collection="docs", top_k=500)))
     assert set(details.field_violations) == {"query", "top_k"}
-    details = await refused(stub.Search(embedding_pb2.SearchRequest(
-        collection="docs", vector=embedding_pb2.Embedding(values=[0.1, 0.2]))))
+    details = await refused(
+        stub.Search(embedding_pb2.SearchRequest(collection="docs", vector=embedding_pb2.Embedding(values=[0.1, 0.2])))
+    )
     assert list(details.field_violations) == ["vector.values"]
 
 
 async def test_other_tenants_collections_do_not_exist(stub, stub_for):
     intruder = stub_for("another-tenant")
     await refused(intruder.GetCollection(embedding_pb2.GetCollectionRequest(name="docs")), grpc.StatusCode.NOT_FOUND)
-    await refused(intruder.Search(embedding_pb2.SearchRequest(collection="docs", text="existing")),
-                  grpc.StatusCode.NOT_FOUND)
-    await refused(intruder.Delete(embedding_pb2.DeleteRequest(collection="docs", ids=["keep"])),
-                  grpc.StatusCode.NOT_FOUND)
+    await refused(
+        intruder.Search(embedding_pb2.SearchRequest(collection="docs", text="existing")),
+        grpc.StatusCode.NOT_FOUND,
+    )
+    await refused(
+        intruder.Delete(embedding_pb2.DeleteRequest(collection="docs", ids=["keep"])),
+        grpc.StatusCode.NOT_FOUND,
+    )
     listed = await intruder.ListCollections(embedding_pb2.ListCollectionsRequest())
     assert "docs" not in [collection.name for collection in listed.collections]
     await assert_nothing_written(stub)
 
 
 async def test_payload_class_above_the_declared_class(stub):
-    details = await refused(stub.Upsert(embedding_pb2.UpsertRequest(collection="docs", documents=[
-        embedding_pb2.Document(id="p", text="Alice, 12 Main St", policy=common_pb2.RecordPolicy(
-            data_class=common_pb2.DATA_CLASS_PERSONAL))])))
+    details = await refused(
+        stub.Upsert(
+            embedding_pb2.UpsertRequest(
+                collection="docs",
+                documents=[
+                    embedding_pb2.Document(
+                        id="p",
+                        text="Alice, 12 Main St",
+                        policy=common_pb2.RecordPolicy(data_class=common_pb2.DATA_CLASS_PERSONAL),
+                    )
+                ],
+            )
+        )
+    )
     assert list(details.field_violations) == ["documents[0].policy.data_class"]
     await assert_nothing_written(stub)
 
 
 async def test_personal_record_not_consented_for_the_call_purpose(stub_for, tenant, stub):
     personal = stub_for(tenant, data_class=DataClass.PERSONAL, purpose="listening")
-    details = await refused(personal.Upsert(embedding_pb2.UpsertRequest(collection="docs", documents=[
-        embedding_pb2.Document(id="p", text="Alice likes boots", policy=common_pb2.RecordPolicy(
-            data_class=common_pb2.DATA_CLASS_PERSONAL, consented_purposes=["campaign"]))])),
-        grpc.StatusCode.PERMISSION_DENIED)
+    details = await refused(
+        personal.Upsert(
+            embedding_pb2.UpsertRequest(
+                collection="docs",
+                documents=[
+                    embedding_pb2.Document(
+                        id="p",
+                        text="Alice likes boots",
+                        policy=common_pb2.RecordPolicy(
+                            data_class=common_pb2.DATA_CLASS_PERSONAL, consented_purposes=["campaign"]
+                        ),
+                    )
+                ],
+            )
+        ),
+        grpc.StatusCode.PERMISSION_DENIED,
+    )
     assert details.reason == "PURPOSE_NOT_CONSENTED"
     await assert_nothing_written(stub)

@@ -6,8 +6,8 @@ from google.protobuf import struct_pb2
 
 from matcha.common.v1 import common_pb2
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
-from matcha.runtime.governance import DataClass
 from matcha.runtime.client import error_details
+from matcha.runtime.governance import DataClass
 
 REVIEWS = {
     "r1": "The battery lasts all day and charging is fast.",
@@ -56,7 +56,7 @@ async def test_upsert_then_search_finds_the_semantically_closest(stub_for, tenan
     assert (outcome.inserted, outcome.updated, outcome.unchanged) == (4, 0, 0)
 
     reply = await stub.Search(embedding_pb2.SearchRequest(collection="reviews", text="shipping was slow", top_k=2))
-    assert [result.id for result in reply.results][0] == "r2"
+    assert len(reply.results) == 2 and reply.results[0].id == "r2"
     assert reply.results[0].score > reply.results[1].score
     assert reply.results[0].metadata["stars"] == 1
     assert reply.results[0].policy.data_class == common_pb2.DATA_CLASS_INTERNAL
@@ -69,8 +69,12 @@ async def test_upsert_is_idempotent_by_id(stub_for, tenant):
     again = await _collection_with_reviews_documents_only(stub)
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 4)
 
-    changed = await stub.Upsert(embedding_pb2.UpsertRequest(collection="reviews", documents=[
-        embedding_pb2.Document(id="r1", text="The battery died after two hours.")]))
+    changed = await stub.Upsert(
+        embedding_pb2.UpsertRequest(
+            collection="reviews",
+            documents=[embedding_pb2.Document(id="r1", text="The battery died after two hours.")],
+        )
+    )
     assert (changed.inserted, changed.updated, changed.unchanged) == (0, 1, 0)
     collection = await stub.GetCollection(embedding_pb2.GetCollectionRequest(name="reviews"))
     assert collection.collection.document_count == 4
@@ -91,8 +95,11 @@ async def test_metadata_filters(stub_for, tenant):
     await _collection_with_reviews(stub)
 
     async def ids(filter_document):
-        reply = await stub.Search(embedding_pb2.SearchRequest(
-            collection="reviews", text="product quality", top_k=10, filter=_struct(filter_document)))
+        reply = await stub.Search(
+            embedding_pb2.SearchRequest(
+                collection="reviews", text="product quality", top_k=10, filter=_struct(filter_document)
+            )
+        )
         return sorted(result.id for result in reply.results)
 
     assert await ids({"stars": 5}) == ["r1", "r3"]
@@ -106,8 +113,9 @@ async def test_search_by_vector_and_min_score(stub_for, tenant):
     stub = stub_for(tenant)
     await _collection_with_reviews(stub)
     embedded = await stub.Embed(embedding_pb2.EmbedRequest(texts=[REVIEWS["r3"]]))
-    reply = await stub.Search(embedding_pb2.SearchRequest(
-        collection="reviews", vector=embedded.embeddings[0], top_k=4, min_score=0.99))
+    reply = await stub.Search(
+        embedding_pb2.SearchRequest(collection="reviews", vector=embedded.embeddings[0], top_k=4, min_score=0.99)
+    )
     assert [result.id for result in reply.results] == ["r3"]
     assert not reply.HasField("model")
 
@@ -130,12 +138,31 @@ async def test_erasure_of_a_subject_across_collections_needs_admin(stub_for, ten
     analyst, admin = stub_for(tenant, data_class=DataClass.PERSONAL), stub_for(tenant, roles=("admin",))
     for name in ("crm-notes", "support-tickets"):
         await analyst.CreateCollection(embedding_pb2.CreateCollectionRequest(name=name))
-        await analyst.Upsert(embedding_pb2.UpsertRequest(collection=name, documents=[
-            embedding_pb2.Document(id="a", text="Alice asked for a refund", policy=common_pb2.RecordPolicy(
-                data_class=common_pb2.DATA_CLASS_PERSONAL, consented_purposes=["campaign"], subject_id="alice")),
-            embedding_pb2.Document(id="b", text="Bob praised the new app", policy=common_pb2.RecordPolicy(
-                data_class=common_pb2.DATA_CLASS_PERSONAL, consented_purposes=["campaign"], subject_id="bob")),
-        ]))
+        await analyst.Upsert(
+            embedding_pb2.UpsertRequest(
+                collection=name,
+                documents=[
+                    embedding_pb2.Document(
+                        id="a",
+                        text="Alice asked for a refund",
+                        policy=common_pb2.RecordPolicy(
+                            data_class=common_pb2.DATA_CLASS_PERSONAL,
+                            consented_purposes=["campaign"],
+                            subject_id="alice",
+                        ),
+                    ),
+                    embedding_pb2.Document(
+                        id="b",
+                        text="Bob praised the new app",
+                        policy=common_pb2.RecordPolicy(
+                            data_class=common_pb2.DATA_CLASS_PERSONAL,
+                            consented_purposes=["campaign"],
+                            subject_id="bob",
+                        ),
+                    ),
+                ],
+            )
+        )
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await analyst.EraseSubject(embedding_pb2.EraseSubjectRequest(subject_id="alice"))
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -151,14 +178,33 @@ async def test_erasure_of_a_subject_across_collections_needs_admin(stub_for, ten
 async def test_search_only_returns_records_consented_for_the_purpose(stub_for, tenant):
     writer = stub_for(tenant, data_class=DataClass.PERSONAL, purpose="campaign")
     await writer.CreateCollection(embedding_pb2.CreateCollectionRequest(name="customers"))
-    await writer.Upsert(embedding_pb2.UpsertRequest(collection="customers", documents=[
-        embedding_pb2.Document(id="consented", text="Loves hiking boots", policy=common_pb2.RecordPolicy(
-            data_class=common_pb2.DATA_CLASS_PERSONAL, consented_purposes=["campaign", "listening"])),
-        embedding_pb2.Document(id="campaign-only", text="Loves hiking trails", policy=common_pb2.RecordPolicy(
-            data_class=common_pb2.DATA_CLASS_PERSONAL, consented_purposes=["campaign"])),
-        embedding_pb2.Document(id="public", text="Hiking gear catalogue", policy=common_pb2.RecordPolicy(
-            data_class=common_pb2.DATA_CLASS_PUBLIC)),
-    ]))
+    await writer.Upsert(
+        embedding_pb2.UpsertRequest(
+            collection="customers",
+            documents=[
+                embedding_pb2.Document(
+                    id="consented",
+                    text="Loves hiking boots",
+                    policy=common_pb2.RecordPolicy(
+                        data_class=common_pb2.DATA_CLASS_PERSONAL,
+                        consented_purposes=["campaign", "listening"],
+                    ),
+                ),
+                embedding_pb2.Document(
+                    id="campaign-only",
+                    text="Loves hiking trails",
+                    policy=common_pb2.RecordPolicy(
+                        data_class=common_pb2.DATA_CLASS_PERSONAL, consented_purposes=["campaign"]
+                    ),
+                ),
+                embedding_pb2.Document(
+                    id="public",
+                    text="Hiking gear catalogue",
+                    policy=common_pb2.RecordPolicy(data_class=common_pb2.DATA_CLASS_PUBLIC),
+                ),
+            ],
+        )
+    )
     listener = stub_for(tenant, purpose="listening")
     reply = await listener.Search(embedding_pb2.SearchRequest(collection="customers", text="hiking", top_k=10))
     assert sorted(result.id for result in reply.results) == ["consented", "public"]

@@ -50,14 +50,16 @@ async def test_expired_token_is_refused(embedding_server, issuer):
 async def test_tenant_header_must_match_the_token(embedding_server, issuer):
     token = issuer.mint(subject="u", tenant="acme", roles=[])
     details = await call_with_metadata(
-        embedding_server, (("authorization", f"Bearer {token}"), ("x-matcha-tenant", "globex")))
+        embedding_server, (("authorization", f"Bearer {token}"), ("x-matcha-tenant", "globex"))
+    )
     assert (details.code, details.reason) == (grpc.StatusCode.PERMISSION_DENIED, "TENANT_MISMATCH")
 
 
 async def test_unknown_data_class_header(embedding_server, issuer):
     token = issuer.mint(subject="u", tenant="acme", roles=[])
     details = await call_with_metadata(
-        embedding_server, (("authorization", f"Bearer {token}"), ("x-matcha-data-class", "SECRET")))
+        embedding_server, (("authorization", f"Bearer {token}"), ("x-matcha-data-class", "SECRET"))
+    )
     assert details.code == grpc.StatusCode.INVALID_ARGUMENT
     assert list(details.field_violations) == ["metadata.x-matcha-data-class"]
 
@@ -66,7 +68,8 @@ async def test_clearance_refuses_payloads_above_it(embedding_settings, serve, lo
     settings = embedding_settings(clearance="CONFIDENTIAL")
     async with serve(build_embedding_service(settings, encoder=local_encoder), settings) as server:
         confidential = embedding_pb2_grpc.EmbeddingServiceStub(
-            connect(server, "acme", data_class=DataClass.CONFIDENTIAL))
+            connect(server, "acme", data_class=DataClass.CONFIDENTIAL)
+        )
         assert (await confidential.Embed(embedding_pb2.EmbedRequest(texts=["ok"]))).dimension == 384
         personal = embedding_pb2_grpc.EmbeddingServiceStub(connect(server, "acme", data_class=DataClass.PERSONAL))
         with pytest.raises(grpc.aio.AioRpcError) as caught:

@@ -35,10 +35,15 @@ def connection_options(default_target: str) -> Callable:
             click.option("--token", envvar="MATCHA_TOKEN", help="bearer token (default: minted from the local key)"),
             click.option("--tenant", default="demo", show_default=True, help="tenant of the minted local token"),
             click.option("--purpose", default="campaign", show_default=True, help="declared purpose"),
-            click.option("--data-class", "data_class", type=DATA_CLASSES, default="INTERNAL", show_default=True,
-                         help="declared class of the payload"),
-            click.option("--state-dir", type=click.Path(path_type=Path), default=DEFAULT_STATE_DIR,
-                         show_default=True),
+            click.option(
+                "--data-class",
+                "data_class",
+                type=DATA_CLASSES,
+                default="INTERNAL",
+                show_default=True,
+                help="declared class of the payload",
+            ),
+            click.option("--state-dir", type=click.Path(path_type=Path), default=DEFAULT_STATE_DIR, show_default=True),
         ]
         for option in reversed(options):
             command = option(command)
@@ -48,10 +53,13 @@ def connection_options(default_target: str) -> Callable:
 
 
 def channel_from(options: dict) -> grpc.aio.Channel:
-    token = options["token"] or local_token(options["state_dir"], tenant=options["tenant"],
-                                            roles=["analyst", "admin"])
-    return open_channel(options["target"], token=token, purpose=options["purpose"],
-                        data_class=DataClass[options["data_class"].upper()])
+    token = options["token"] or local_token(options["state_dir"], tenant=options["tenant"], roles=["analyst", "admin"])
+    return open_channel(
+        options["target"],
+        token=token,
+        purpose=options["purpose"],
+        data_class=DataClass[options["data_class"].upper()],
+    )
 
 
 def run_async(command: Callable) -> Callable:

@@ -35,19 +35,33 @@ class IngestTotals:
         self.unchanged += reply.unchanged
 
 
-def to_document(record: dict[str, Any], *, id_field: str, text_field: str, subject_field: str | None,
-                data_class: DataClass, purposes: list[str], source: str) -> embedding_pb2.Document:
+def to_document(
+    record: dict[str, Any],
+    *,
+    id_field: str,
+    text_field: str,
+    subject_field: str | None,
+    data_class: DataClass,
+    purposes: list[str],
+    source: str,
+) -> embedding_pb2.Document:
     text = str(record.get(text_field) or "")
     # Without an id column the record's digest is the id, so re-ingesting a file is idempotent.
-    document_id = str(record.get(id_field) or hashlib.sha256(
-        json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:24])
+    document_id = str(
+        record.get(id_field)
+        or hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    )
     reserved = {id_field, text_field, subject_field}
     metadata = struct_pb2.Struct()
     metadata.update({key: value for key, value in record.items() if key not in reserved and value is not None})
     return embedding_pb2.Document(
-        id=document_id, text=text, metadata=metadata,
+        id=document_id,
+        text=text,
+        metadata=metadata,
         policy=common_pb2.RecordPolicy(
-            data_class=int(data_class), consented_purposes=purposes, source=source,
+            data_class=int(data_class),
+            consented_purposes=purposes,
+            source=source,
             subject_id=str(record.get(subject_field) or "") if subject_field else "",
         ),
     )
@@ -64,9 +78,16 @@ def batched(items: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
-async def ingest(stub: embedding_pb2_grpc.EmbeddingServiceStub, collection: str,
-                 documents: Iterable[embedding_pb2.Document], *, total: int | None, batch_size: int = 64,
-                 concurrency: int = 4, progress: bool = True) -> IngestTotals:
+async def ingest(
+    stub: embedding_pb2_grpc.EmbeddingServiceStub,
+    collection: str,
+    documents: Iterable[embedding_pb2.Document],
+    *,
+    total: int | None,
+    batch_size: int = 64,
+    concurrency: int = 4,
+    progress: bool = True,
+) -> IngestTotals:
     """Upserts documents in batches, several in flight so the service can batch across them."""
     totals = IngestTotals()
     slots = asyncio.Semaphore(concurrency)
@@ -119,7 +140,8 @@ async def list_collections(**options) -> None:
     """List the tenant's collections."""
     async with channel_from(options) as channel:
         reply = await embedding_pb2_grpc.EmbeddingServiceStub(channel).ListCollections(
-            embedding_pb2.ListCollectionsRequest())
+            embedding_pb2.ListCollectionsRequest()
+        )
     for collection in reply.collections:
         click.echo(f"{collection.name}\t{collection.document_count} documents\t{collection.model.id}")
 
@@ -131,30 +153,52 @@ async def list_collections(**options) -> None:
 @click.option("--id-field", default="id", show_default=True)
 @click.option("--text-field", default="text", show_default=True)
 @click.option("--subject-field", help="column naming the data subject (enables erasure)")
-@click.option("--record-class", type=click.Choice([m.name for m in DataClass], case_sensitive=False),
-              help="data class of the records (default: the declared --data-class)")
+@click.option(
+    "--record-class",
+    type=click.Choice([m.name for m in DataClass], case_sensitive=False),
+    help="data class of the records (default: the declared --data-class)",
+)
 @click.option("--consent", "purposes", multiple=True, help="consented purpose (repeatable)")
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--concurrency", default=4, show_default=True)
 @click.option("--limit", type=int, help="ingest at most this many records")
 @connection_options(DEFAULT_TARGET)
 @run_async
-async def ingest_file(path: Path, collection: str, file_format: str, id_field: str, text_field: str,
-                      subject_field: str | None, record_class: str | None, purposes: tuple[str, ...],
-                      batch_size: int, concurrency: int, limit: int | None, **options) -> None:
+async def ingest_file(
+    path: Path,
+    collection: str,
+    file_format: str,
+    id_field: str,
+    text_field: str,
+    subject_field: str | None,
+    record_class: str | None,
+    purposes: tuple[str, ...],
+    batch_size: int,
+    concurrency: int,
+    limit: int | None,
+    **options,
+) -> None:
     """Ingest a CSV or JSONL file into a collection (created if missing)."""
     records = list(itertools.islice(read_records(path, file_format), limit))
     data_class = DataClass[(record_class or options["data_class"]).upper()]
     documents = unique_by_id(
-        to_document(record, id_field=id_field, text_field=text_field, subject_field=subject_field,
-                    data_class=data_class, purposes=list(purposes), source=path.name)
+        to_document(
+            record,
+            id_field=id_field,
+            text_field=text_field,
+            subject_field=subject_field,
+            data_class=data_class,
+            purposes=list(purposes),
+            source=path.name,
+        )
         for record in records
     )
     async with channel_from(options) as channel:
         stub = embedding_pb2_grpc.EmbeddingServiceStub(channel)
         await ensure_collection(stub, collection, f"ingested from {path.name}")
-        totals = await ingest(stub, collection, documents, total=len(documents), batch_size=batch_size,
-                              concurrency=concurrency)
+        totals = await ingest(
+            stub, collection, documents, total=len(documents), batch_size=batch_size, concurrency=concurrency
+        )
     click.echo(f"{collection}: {totals.inserted} inserted, {totals.updated} updated, {totals.unchanged} unchanged")
 
 
@@ -174,6 +218,7 @@ async def search(collection: str, query: str, top_k: int, filter_json: str | Non
         except (json.JSONDecodeError, AttributeError, ValueError) as error:
             raise click.BadParameter(f"not a JSON object: {error}", param_hint="--filter") from None
     async with channel_from(options) as channel:
-        reply = await embedding_pb2_grpc.EmbeddingServiceStub(channel).Search(embedding_pb2.SearchRequest(
-            collection=collection, text=query, top_k=top_k, filter=metadata_filter))
+        reply = await embedding_pb2_grpc.EmbeddingServiceStub(channel).Search(
+            embedding_pb2.SearchRequest(collection=collection, text=query, top_k=top_k, filter=metadata_filter)
+        )
     click.echo("\n".join(format_results(reply)))

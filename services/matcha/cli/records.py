@@ -17,7 +17,7 @@ def _open_text(path: Path) -> IO[str]:
         return gzip.open(path, "rt", encoding="utf-8", newline="")
     if suffix == ".bz2":
         return bz2.open(path, "rt", encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")  # noqa: SIM115 (closed by the caller's with)
+    return open(path, encoding="utf-8", newline="")
 
 
 def detect_format(path: Path) -> str:

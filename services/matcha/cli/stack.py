@@ -30,12 +30,25 @@ DEMO_QUERIES = (
 
 
 def stack_options(command):
-    command = click.option("--port-offset", envvar="MATCHA_PORT_OFFSET", default=0, show_default=True,
-                           help="added to every service's default port")(command)
-    command = click.option("--database-url", envvar="MATCHA_DATABASE_URL",
-                           help="external PostgreSQL with pgvector (default: embedded)")(command)
-    return click.option("--state-dir", type=click.Path(path_type=Path), default=DEFAULT_STATE_DIR,
-                        show_default=True, help="keys, embedded database, logs")(command)
+    command = click.option(
+        "--port-offset",
+        envvar="MATCHA_PORT_OFFSET",
+        default=0,
+        show_default=True,
+        help="added to every service's default port",
+    )(command)
+    command = click.option(
+        "--database-url",
+        envvar="MATCHA_DATABASE_URL",
+        help="external PostgreSQL with pgvector (default: embedded)",
+    )(command)
+    return click.option(
+        "--state-dir",
+        type=click.Path(path_type=Path),
+        default=DEFAULT_STATE_DIR,
+        show_default=True,
+        help="keys, embedded database, logs",
+    )(command)
 
 
 @contextlib.contextmanager
@@ -59,8 +72,11 @@ def running_stack(state_dir: Path, database_url: str | None, port_offset: int) -
 def describe(stack: Stack) -> None:
     for service in stack.running:
         click.echo(f"  {service.spec.name:<14} {service.address:<18} log {service.log_path}")
-    database = "embedded, data in " + str(stack.state_dir / "postgres") if stack.database_url and \
-        "host=" in stack.database_url and str(stack.state_dir) in stack.database_url else "external"
+    database = (
+        "embedded, data in " + str(stack.state_dir / "postgres")
+        if stack.database_url and "host=" in stack.database_url and str(stack.state_dir) in stack.database_url
+        else "external"
+    )
     click.echo(f"  {'database':<14} {database}")
 
 
@@ -70,8 +86,7 @@ def up(state_dir: Path, database_url: str | None, port_offset: int) -> None:
     """Start every implemented service; Ctrl-C stops them all."""
     with running_stack(state_dir, database_url, port_offset) as stack:
         describe(stack)
-        click.echo("matcha is up; mint a token with `matcha token create --tenant demo --role analyst`; "
-                   "Ctrl-C stops")
+        click.echo("matcha is up; mint a token with `matcha token create --tenant demo --role analyst`; Ctrl-C stops")
         try:
             while not (crashed := stack.exited()):
                 time.sleep(0.5)
@@ -97,15 +112,24 @@ async def run_demo(target: str, token: str, dataset: Path) -> None:
         stub = embedding_pb2_grpc.EmbeddingServiceStub(channel)
         await ensure_collection(stub, DEMO_COLLECTION, "Rotten Tomatoes critics' snippets and plot summaries")
         documents = unique_by_id(
-            to_document(record, id_field="id", text_field="text", subject_field=None,
-                        data_class=DataClass.PUBLIC, purposes=[], source=dataset.name)
+            to_document(
+                record,
+                id_field="id",
+                text_field="text",
+                subject_field=None,
+                data_class=DataClass.PUBLIC,
+                purposes=[],
+                source=dataset.name,
+            )
             for record in read_records(dataset)
         )
         click.echo(f"ingesting {len(documents)} documents from {dataset.name} into {DEMO_COLLECTION!r}")
         started = time.perf_counter()
         totals = await ingest(stub, DEMO_COLLECTION, documents, total=len(documents))
-        click.echo(f"  {totals.inserted} inserted, {totals.updated} updated, {totals.unchanged} unchanged "
-                   f"in {time.perf_counter() - started:.1f}s")
+        click.echo(
+            f"  {totals.inserted} inserted, {totals.updated} updated, {totals.unchanged} unchanged "
+            f"in {time.perf_counter() - started:.1f}s"
+        )
         for query, metadata_filter in DEMO_QUERIES:
             request = embedding_pb2.SearchRequest(collection=DEMO_COLLECTION, text=query, top_k=3)
             if metadata_filter:
@@ -123,7 +147,6 @@ def demo(state_dir: Path, database_url: str | None, port_offset: int) -> None:
     dataset = demo_dataset()
     with running_stack(state_dir, database_url, port_offset) as stack:
         describe(stack)
-        token = TokenIssuer.from_file(stack.keys.private).mint(subject="demo", tenant="demo",
-                                                                roles=["analyst"])
+        token = TokenIssuer.from_file(stack.keys.private).mint(subject="demo", tenant="demo", roles=["analyst"])
         embedding = next(service for service in stack.running if service.spec.name == "embedding")
         run_async(run_demo)(embedding.address, token, dataset)

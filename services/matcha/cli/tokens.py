@@ -22,5 +22,8 @@ def token() -> None:
 def create(tenant: str, roles: tuple[str, ...], subject: str, ttl_hours: int, state_dir: Path) -> None:
     """Print a signed JWT for SUBJECT in TENANT."""
     keys = ensure_signing_keys(state_dir / "keys")
-    click.echo(TokenIssuer.from_file(keys.private).mint(
-        subject=subject, tenant=tenant, roles=list(roles), ttl_seconds=ttl_hours * 3600))
+    click.echo(
+        TokenIssuer.from_file(keys.private).mint(
+            subject=subject, tenant=tenant, roles=list(roles), ttl_seconds=ttl_hours * 3600
+        )
+    )

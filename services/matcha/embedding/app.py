@@ -33,12 +33,18 @@ def build_embedding_service(
     """`encoder` lets a caller share an already loaded model; it then keeps ownership of it."""
     owns_encoder = encoder is None
     encoder = encoder or build_encoder(settings)
-    database = Database(settings.database_url, pool_size=settings.database_pool_size,
-                        server_settings=SEARCH_SERVER_SETTINGS)
-    batcher = MicroBatcher(encoder.encode, max_batch_size=settings.embedding_max_batch_size,
-                           max_wait_seconds=settings.embedding_max_wait_ms / 1000)
-    limits = Limits(max_items_per_call=settings.embedding_max_items_per_call,
-                    max_text_chars=settings.embedding_max_text_chars)
+    database = Database(
+        settings.database_url, pool_size=settings.database_pool_size, server_settings=SEARCH_SERVER_SETTINGS
+    )
+    batcher = MicroBatcher(
+        encoder.encode,
+        max_batch_size=settings.embedding_max_batch_size,
+        max_wait_seconds=settings.embedding_max_wait_ms / 1000,
+    )
+    limits = Limits(
+        max_items_per_call=settings.embedding_max_items_per_call,
+        max_text_chars=settings.embedding_max_text_chars,
+    )
     core = EmbeddingCore(encoder, batcher, VectorStore(database), limits)
 
     def register(server: grpc.aio.Server) -> None:

@@ -60,8 +60,9 @@ class SearchOutcome:
 
 
 class EmbeddingCore:
-    def __init__(self, encoder: Encoder, batcher: MicroBatcher[str, np.ndarray], store: VectorStore,
-                 limits: Limits) -> None:
+    def __init__(
+        self, encoder: Encoder, batcher: MicroBatcher[str, np.ndarray], store: VectorStore, limits: Limits
+    ) -> None:
         self._encoder = encoder
         self._batcher = batcher
         self._store = store
@@ -80,8 +81,11 @@ class EmbeddingCore:
     async def create_collection(self, call: CallContext, name: str, description: str) -> CollectionRecord:
         violations = Violations()
         self._check_name(violations, "name", name)
-        violations.check(len(description) <= self.limits.max_description_chars, "description",
-                         f"at most {self.limits.max_description_chars} characters")
+        violations.check(
+            len(description) <= self.limits.max_description_chars,
+            "description",
+            f"at most {self.limits.max_description_chars} characters",
+        )
         violations.raise_if_any()
         return await self._store.create_collection(call.tenant, name, description, self.model)
 
@@ -155,22 +159,33 @@ class EmbeddingCore:
         if vector is not None:
             query = np.asarray(vector, dtype=np.float32)
             if query.shape != (collection.model.dimension,) or not np.all(np.isfinite(query)):
-                raise InvalidArgument("bad query vector", violations=[
-                    FieldViolation("vector.values", f"{collection.model.dimension} finite numbers")])
+                raise InvalidArgument(
+                    "bad query vector",
+                    violations=[FieldViolation("vector.values", f"{collection.model.dimension} finite numbers")],
+                )
             model = None
         else:
             self._require_current_model(collection)
             (query,) = await self._batcher.submit([text])
             model = self.model
-        hits = await self._store.search(collection, query, top_k=top_k, purpose=call.purpose,
-                                        metadata_filter=metadata_filter, min_score=min_score)
+        hits = await self._store.search(
+            collection,
+            query,
+            top_k=top_k,
+            purpose=call.purpose,
+            metadata_filter=metadata_filter,
+            min_score=min_score,
+        )
         return SearchOutcome(hits, model)
 
     async def delete(self, call: CallContext, collection_name: str, ids: list[str]) -> int:
         violations = Violations()
         self._check_name(violations, "collection", collection_name)
-        violations.check(0 < len(ids) <= self.limits.max_items_per_call, "ids",
-                         f"between 1 and {self.limits.max_items_per_call} ids")
+        violations.check(
+            0 < len(ids) <= self.limits.max_items_per_call,
+            "ids",
+            f"between 1 and {self.limits.max_items_per_call} ids",
+        )
         for index, external_id in enumerate(ids):
             violations.check(bool(external_id), f"ids[{index}]", "must not be empty")
         violations.raise_if_any()
@@ -179,17 +194,22 @@ class EmbeddingCore:
 
     async def erase_subject(self, call: CallContext, subject_id: str) -> tuple[int, list[str]]:
         if not subject_id:
-            raise InvalidArgument("subject_id is required",
-                                  violations=[FieldViolation("subject_id", "must not be empty")])
+            raise InvalidArgument(
+                "subject_id is required", violations=[FieldViolation("subject_id", "must not be empty")]
+            )
         call.require_role(ERASURE_ROLE)
         return await self._store.erase_subject(call.tenant, subject_id)
 
-    def _validate_documents(self, call: CallContext, collection_name: str,
-                            documents: list[DocumentInput]) -> list[RecordPolicy]:
+    def _validate_documents(
+        self, call: CallContext, collection_name: str, documents: list[DocumentInput]
+    ) -> list[RecordPolicy]:
         violations = Violations()
         self._check_name(violations, "collection", collection_name)
-        violations.check(0 < len(documents) <= self.limits.max_items_per_call, "documents",
-                         f"between 1 and {self.limits.max_items_per_call} documents per call")
+        violations.check(
+            0 < len(documents) <= self.limits.max_items_per_call,
+            "documents",
+            f"between 1 and {self.limits.max_items_per_call} documents per call",
+        )
         first_seen: dict[str, int] = {}
         policies = []
         for index, document in enumerate(documents):
@@ -207,7 +227,8 @@ class EmbeddingCore:
                 violations.add(f"{path}.metadata", f"at most {self.limits.max_metadata_bytes} bytes of JSON")
             data_class = document.data_class or call.data_class
             violations.check(
-                data_class <= call.data_class, f"{path}.policy.data_class",
+                data_class <= call.data_class,
+                f"{path}.policy.data_class",
                 f"{data_class.name} exceeds the call's declared data class {call.data_class.name}",
             )
             # A record collected without stated purposes may serve the purpose it is stored for.
@@ -219,8 +240,11 @@ class EmbeddingCore:
         return policies
 
     def _check_texts(self, violations: Violations, path: str, texts: list[str]) -> None:
-        if violations.check(0 < len(texts) <= self.limits.max_items_per_call, path,
-                            f"between 1 and {self.limits.max_items_per_call} texts per call"):
+        if violations.check(
+            0 < len(texts) <= self.limits.max_items_per_call,
+            path,
+            f"between 1 and {self.limits.max_items_per_call} texts per call",
+        ):
             for index, text in enumerate(texts):
                 self._check_text(violations, f"{path}[{index}]", text)
 
@@ -232,8 +256,11 @@ class EmbeddingCore:
 
     @staticmethod
     def _check_name(violations: Violations, path: str, name: str) -> None:
-        violations.check(bool(COLLECTION_NAME.match(name)), path,
-                         "1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit")
+        violations.check(
+            bool(COLLECTION_NAME.match(name)),
+            path,
+            "1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit",
+        )
 
     def _require_name(self, name: str, path: str) -> None:
         violations = Violations()
@@ -248,4 +275,3 @@ class EmbeddingCore:
                 reason="MODEL_MISMATCH",
                 metadata={"collection_model": collection.model.id, "service_model": self.model.id},
             )
-

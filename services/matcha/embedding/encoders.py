@@ -84,8 +84,13 @@ class LocalEncoder:
 
     def encode_now(self, texts: list[str], forward_batch_size: int | None = None) -> np.ndarray:
         """Synchronous encoding on the calling thread (also the in-process baseline of the benchmarks)."""
-        return self._model.encode(texts, batch_size=forward_batch_size or self._forward_batch_size,
-                                  normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        return self._model.encode(
+            texts,
+            batch_size=forward_batch_size or self._forward_batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
 
     async def encode(self, texts: list[str]) -> list[np.ndarray]:
         matrix = await asyncio.get_running_loop().run_in_executor(self._executor, self.encode_now, texts)
@@ -98,8 +103,13 @@ class LocalEncoder:
 class TeiEncoder:
     """A text-embeddings-inference server (`POST /embed`, `GET /info`)."""
 
-    def __init__(self, base_url: str, *, timeout_seconds: float = 30.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_seconds: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_seconds, transport=transport)
         self._info: ModelInfo | None = None
 
@@ -129,18 +139,27 @@ class TeiEncoder:
         try:
             response = await self._client.request(method, path, **kwargs)
         except httpx.TransportError as error:
-            raise Unavailable(f"embedding server unreachable: {type(error).__name__}",
-                              reason="BACKEND_UNREACHABLE", retry_after_seconds=1.0) from None
+            raise Unavailable(
+                f"embedding server unreachable: {type(error).__name__}",
+                reason="BACKEND_UNREACHABLE",
+                retry_after_seconds=1.0,
+            ) from None
         if response.is_success:
             return response.json()
         message = _tei_error_message(response)
         if response.status_code == 429:
-            raise ResourceExhausted(f"embedding server overloaded: {message}", reason="BACKEND_OVERLOADED",
-                                    retry_after_seconds=1.0)
+            raise ResourceExhausted(
+                f"embedding server overloaded: {message}",
+                reason="BACKEND_OVERLOADED",
+                retry_after_seconds=1.0,
+            )
         if response.status_code in (413, 422):
             raise InvalidArgument(f"embedding server refused the input: {message}", reason="BACKEND_VALIDATION")
-        raise Unavailable(f"embedding server failed ({response.status_code}): {message}",
-                          reason="BACKEND_ERROR", retry_after_seconds=1.0)
+        raise Unavailable(
+            f"embedding server failed ({response.status_code}): {message}",
+            reason="BACKEND_ERROR",
+            retry_after_seconds=1.0,
+        )
 
     async def close(self) -> None:
         await self._client.aclose()

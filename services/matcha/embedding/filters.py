@@ -59,9 +59,11 @@ class _Compiler:
             if not isinstance(value, list) or not value:
                 raise _invalid(path, f"{key} takes a non-empty list of filters")
             joiner = " AND " if key == "$and" else " OR "
-            return "(" + joiner.join(
-                self.conjunction(item, f"{path}[{index}]", depth + 1) for index, item in enumerate(value)
-            ) + ")"
+            return (
+                "("
+                + joiner.join(self.conjunction(item, f"{path}[{index}]", depth + 1) for index, item in enumerate(value))
+                + ")"
+            )
         if key.startswith("$"):
             raise _invalid(path, f"unknown operator {key}; top-level operators are $and and $or")
         segments = key.split(".")
@@ -71,10 +73,14 @@ class _Compiler:
         if isinstance(value, dict):
             if not value:
                 raise _invalid(path, "operator object is empty")
-            return "(" + " AND ".join(
-                self.operator(field_sql, operator, operand, f"{path}.{operator}")
-                for operator, operand in value.items()
-            ) + ")"
+            return (
+                "("
+                + " AND ".join(
+                    self.operator(field_sql, operator, operand, f"{path}.{operator}")
+                    for operator, operand in value.items()
+                )
+                + ")"
+            )
         return self.operator(field_sql, "$eq", value, path)
 
     def operator(self, field_sql: str, operator: str, operand: Any, path: str) -> str:
@@ -92,14 +98,20 @@ class _Compiler:
                 raise _invalid(path, f"{operator} compares with a number or a string")
             if isinstance(operand, str):
                 placeholder = self._params.add(operand)
-                return (f"(jsonb_typeof({field_sql}) = 'string' AND "
-                        f"({field_sql} #>> '{{}}') {sql_operator} {placeholder}::text)")
+                return (
+                    f"(jsonb_typeof({field_sql}) = 'string' AND "
+                    f"({field_sql} #>> '{{}}') {sql_operator} {placeholder}::text)"
+                )
             placeholder = self._params.add(operand)
-            return (f"(jsonb_typeof({field_sql}) = 'number' AND "
-                    f"({field_sql})::numeric {sql_operator} {placeholder}::numeric)")
+            return (
+                f"(jsonb_typeof({field_sql}) = 'number' AND "
+                f"({field_sql})::numeric {sql_operator} {placeholder}::numeric)"
+            )
         if operator in ("$in", "$nin"):
-            if not isinstance(operand, list) or not operand or not all(
-                _is_scalar(item) and item is not None for item in operand
+            if (
+                not isinstance(operand, list)
+                or not operand
+                or not all(_is_scalar(item) and item is not None for item in operand)
             ):
                 raise _invalid(path, f"{operator} takes a non-empty list of non-null scalars")
             placeholder = self._params.add(operand)

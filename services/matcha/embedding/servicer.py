@@ -99,7 +99,9 @@ class EmbeddingServicer(embedding_pb2_grpc.EmbeddingServiceServicer):
             current_call(), request.collection, [_document_input(document) for document in request.documents]
         )
         return embedding_pb2.UpsertResponse(
-            inserted=outcome.inserted, updated=outcome.updated, unchanged=outcome.unchanged,
+            inserted=outcome.inserted,
+            updated=outcome.updated,
+            unchanged=outcome.unchanged,
             model=_model_ref(outcome.model),
         )
 

@@ -103,11 +103,19 @@ class VectorStore:
             collection_id = await connection.fetchval(
                 """INSERT INTO embedding_collections (tenant, name, description, model_id, model_version, dimension)
                    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant, name) DO NOTHING RETURNING id""",
-                tenant, name, description, model.id, model.version, model.dimension,
+                tenant,
+                name,
+                description,
+                model.id,
+                model.version,
+                model.dimension,
             )
             if collection_id is None:
-                raise AlreadyExists(f"collection {name!r} already exists", reason="COLLECTION_EXISTS",
-                                    metadata={"collection": name})
+                raise AlreadyExists(
+                    f"collection {name!r} already exists",
+                    reason="COLLECTION_EXISTS",
+                    metadata={"collection": name},
+                )
             # Identifiers below are integers from the database, never caller text.
             await connection.execute(
                 f"CREATE INDEX {_index_name(collection_id)} ON embedding_documents "
@@ -122,11 +130,13 @@ class VectorStore:
     async def get_collection(self, tenant: str, name: str) -> CollectionRecord:
         row = await self._pool.fetchrow(
             f"SELECT {_COLLECTION_COLUMNS} FROM embedding_collections c WHERE c.tenant = $1 AND c.name = $2",
-            tenant, name,
+            tenant,
+            name,
         )
         if row is None:
-            raise NotFound(f"collection {name!r} not found", reason="COLLECTION_NOT_FOUND",
-                           metadata={"collection": name})
+            raise NotFound(
+                f"collection {name!r} not found", reason="COLLECTION_NOT_FOUND", metadata={"collection": name}
+            )
         return _collection(row)
 
     async def list_collections(self, tenant: str) -> list[CollectionRecord]:
@@ -141,11 +151,15 @@ class VectorStore:
             row = await connection.fetchrow(
                 "SELECT id, (SELECT count(*) FROM embedding_documents WHERE collection_id = c.id) AS documents "
                 "FROM embedding_collections c WHERE tenant = $1 AND name = $2 FOR UPDATE",
-                tenant, name,
+                tenant,
+                name,
             )
             if row is None:
-                raise NotFound(f"collection {name!r} not found", reason="COLLECTION_NOT_FOUND",
-                               metadata={"collection": name})
+                raise NotFound(
+                    f"collection {name!r} not found",
+                    reason="COLLECTION_NOT_FOUND",
+                    metadata={"collection": name},
+                )
             await connection.execute(f"DROP INDEX IF EXISTS {_index_name(row['id'])}")
             await connection.execute("DELETE FROM embedding_collections WHERE id = $1", row["id"])
         return row["documents"]
@@ -154,7 +168,8 @@ class VectorStore:
         rows = await self._pool.fetch(
             """SELECT external_id, text_sha256, metadata, data_class, consented_purposes, source, subject_id
                FROM embedding_documents WHERE collection_id = $1 AND external_id = ANY($2::text[])""",
-            collection_id, external_ids,
+            collection_id,
+            external_ids,
         )
         return {row["external_id"]: StoredState(row["text_sha256"], row["metadata"], _policy(row)) for row in rows}
 
@@ -175,9 +190,20 @@ class VectorStore:
                        model_id = EXCLUDED.model_id, model_version = EXCLUDED.model_version,
                        embedding = coalesce(EXCLUDED.embedding, d.embedding), updated_at = now()""",
                 [
-                    (collection_id, row.external_id, row.text, text_digest(row.text), row.metadata,
-                     int(row.policy.data_class), sorted(row.policy.consented_purposes), row.policy.source,
-                     row.policy.subject_id, model.id, model.version, row.embedding)
+                    (
+                        collection_id,
+                        row.external_id,
+                        row.text,
+                        text_digest(row.text),
+                        row.metadata,
+                        int(row.policy.data_class),
+                        sorted(row.policy.consented_purposes),
+                        row.policy.source,
+                        row.policy.subject_id,
+                        model.id,
+                        model.version,
+                        row.embedding,
+                    )
                     for row in rows
                 ],
             )
@@ -216,7 +242,8 @@ class VectorStore:
     async def delete_documents(self, collection_id: int, external_ids: list[str]) -> int:
         result = await self._pool.execute(
             "DELETE FROM embedding_documents WHERE collection_id = $1 AND external_id = ANY($2::text[])",
-            collection_id, external_ids,
+            collection_id,
+            external_ids,
         )
         return int(result.split()[-1])
 
@@ -227,7 +254,8 @@ class VectorStore:
                    WHERE d.collection_id = c.id AND c.tenant = $1 AND d.subject_id = $2
                    RETURNING c.name)
                SELECT name, count(*) AS documents FROM erased GROUP BY name ORDER BY name""",
-            tenant, subject_id,
+            tenant,
+            subject_id,
         )
         return sum(row["documents"] for row in rows), [row["name"] for row in rows]
 

@@ -60,9 +60,16 @@ def _die_with_parent() -> None:
 
 
 class Stack:
-    def __init__(self, state_dir: Path, *, database_url: str | None = None,
-                 services: tuple[ServiceSpec, ...] = SERVICES, port_offset: int = 0,
-                 grace_period_seconds: float = 10.0, ready_timeout_seconds: float = 300.0) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        database_url: str | None = None,
+        services: tuple[ServiceSpec, ...] = SERVICES,
+        port_offset: int = 0,
+        grace_period_seconds: float = 10.0,
+        ready_timeout_seconds: float = 300.0,
+    ) -> None:
         self.state_dir = state_dir.resolve()
         self._external_database_url = database_url
         self._specs = services
@@ -141,8 +148,13 @@ class Stack:
         }
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", spec.module], env=env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
+                [sys.executable, "-m", spec.module],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         return RunningService(spec, port, process, log_path)
 
@@ -152,8 +164,9 @@ class Stack:
             health = health_pb2_grpc.HealthStub(channel)
             while time.monotonic() < deadline:
                 if service.process.poll() is not None:
-                    raise StackError(f"{service.spec.name} exited with code {service.process.returncode}; "
-                                     f"see {service.log_path}")
+                    raise StackError(
+                        f"{service.spec.name} exited with code {service.process.returncode}; see {service.log_path}"
+                    )
                 try:
                     reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
                     if reply.status == health_pb2.HealthCheckResponse.SERVING:
@@ -161,5 +174,6 @@ class Stack:
                 except grpc.RpcError:
                     pass
                 time.sleep(0.2)
-        raise StackError(f"{service.spec.name} was not serving after {self._ready_timeout:.0f}s; "
-                         f"see {service.log_path}")
+        raise StackError(
+            f"{service.spec.name} was not serving after {self._ready_timeout:.0f}s; see {service.log_path}"
+        )

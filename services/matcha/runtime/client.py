@@ -37,7 +37,10 @@ class MetadataInterceptor(
         present = {key for key, _ in existing}
         merged = existing + tuple(item for item in self._metadata if item[0] not in present)
         return grpc.aio.ClientCallDetails(
-            details.method, details.timeout, grpc.aio.Metadata(*merged), details.credentials,
+            details.method,
+            details.timeout,
+            grpc.aio.Metadata(*merged),
+            details.credentials,
             details.wait_for_ready,
         )
 

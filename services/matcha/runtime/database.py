@@ -72,9 +72,11 @@ async def apply_migrations(connection: asyncpg.Connection, migrations: list[Migr
                 continue
             await connection.execute(migration.sql)
             await connection.execute(
-                "INSERT INTO matcha_schema_migrations (component, version, name, checksum) "
-                "VALUES ($1, $2, $3, $4)",
-                migration.component, migration.version, migration.name, migration.checksum,
+                "INSERT INTO matcha_schema_migrations (component, version, name, checksum) VALUES ($1, $2, $3, $4)",
+                migration.component,
+                migration.version,
+                migration.name,
+                migration.checksum,
             )
             logger.info("applied migration", extra={"migration": f"{key[0]}/{migration.version:04d}"})
             applied_now += 1
@@ -83,8 +85,7 @@ async def apply_migrations(connection: asyncpg.Connection, migrations: list[Migr
 
 async def _init_connection(connection: asyncpg.Connection) -> None:
     await register_vector(connection)
-    await connection.set_type_codec("jsonb", schema="pg_catalog", encoder=json.dumps, decoder=json.loads,
-                                    format="text")
+    await connection.set_type_codec("jsonb", schema="pg_catalog", encoder=json.dumps, decoder=json.loads, format="text")
 
 
 class Database:

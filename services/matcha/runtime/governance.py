@@ -102,8 +102,7 @@ class Clearance:
     def admit(self, data_class: DataClass) -> None:
         if data_class > self.max_data_class:
             raise PermissionDenied(
-                f"payload class {data_class.name} exceeds this service's clearance "
-                f"{self.max_data_class.name}",
+                f"payload class {data_class.name} exceeds this service's clearance {self.max_data_class.name}",
                 reason="CLEARANCE_EXCEEDED",
                 metadata={"data_class": data_class.name, "clearance": self.max_data_class.name},
             )

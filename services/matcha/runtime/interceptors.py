@@ -39,8 +39,11 @@ from matcha.runtime.tracing import (
 logger = logging.getLogger(__name__)
 
 # Probes and tooling must work without a token.
-OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1.ServerReflection/",
-                 "/grpc.reflection.v1alpha.ServerReflection/")
+OPEN_SERVICES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+)
 
 _current_call: ContextVar[gov.CallContext] = ContextVar("matcha_call_context")
 
@@ -61,8 +64,9 @@ def status_from_error(error: MatchaError) -> status_pb2.Status:
         )
         details.append(_pack(bad_request))
     if error.reason:
-        details.append(_pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN,
-                                                         metadata=error.metadata)))
+        details.append(
+            _pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata))
+        )
     if error.retry_after_seconds is not None:
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(int(error.retry_after_seconds * 1e9))
@@ -88,8 +92,7 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
         return _wrap_handler(handler, self._call_scope)
 
     def _establish(self, context: grpc.aio.ServicerContext) -> gov.CallContext:
-        metadata = {key: value for key, value in context.invocation_metadata() or ()
-                    if isinstance(value, str)}
+        metadata = {key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)}
         principal = self._verifier.verify(metadata.get(gov.AUTHORIZATION_HEADER))
         claimed_tenant = metadata.get(gov.TENANT_HEADER)
         if claimed_tenant is not None and claimed_tenant != principal.tenant:
@@ -122,17 +125,31 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
         try:
             call = self._establish(context)
             call_token = _current_call.set(call)
-            request_fields.set({"trace_id": trace_id, "request_id": call.request_id,
-                                "tenant": call.tenant, "subject": call.principal.subject,
-                                "purpose": call.purpose})
-            span.set_attributes({TENANT_ATTRIBUTE: call.tenant, PURPOSE_ATTRIBUTE: call.purpose,
-                                 DATA_CLASS_ATTRIBUTE: call.data_class.name,
-                                 SUBJECT_ATTRIBUTE: call.principal.subject})
+            request_fields.set(
+                {
+                    "trace_id": trace_id,
+                    "request_id": call.request_id,
+                    "tenant": call.tenant,
+                    "subject": call.principal.subject,
+                    "purpose": call.purpose,
+                }
+            )
+            span.set_attributes(
+                {
+                    TENANT_ATTRIBUTE: call.tenant,
+                    PURPOSE_ATTRIBUTE: call.purpose,
+                    DATA_CLASS_ATTRIBUTE: call.data_class.name,
+                    SUBJECT_ATTRIBUTE: call.principal.subject,
+                }
+            )
             yield
         except MatchaError as error:
             status = status_from_error(error)
-            await context.abort(error.code, error.message,
-                                trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),))
+            await context.abort(
+                error.code,
+                error.message,
+                trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),),
+            )
         except NotImplementedError:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "method not implemented yet")
         except grpc.aio.AbortError:

@@ -25,7 +25,6 @@ from matcha.runtime.tracing import server_tracing_interceptor
 logger = logging.getLogger(__name__)
 
 
-
 async def _nothing() -> None:
     return None
 
@@ -58,7 +57,10 @@ class MatchaServer:
         self.definition = definition
         self._listen_address = listen_address
         self._grace = grace_period_seconds
-        self._interceptors = [server_tracing_interceptor(tracer_provider), GovernanceInterceptor(verifier, clearance)]
+        self._interceptors = [
+            server_tracing_interceptor(tracer_provider),
+            GovernanceInterceptor(verifier, clearance),
+        ]
         # Both bind to the running event loop, so they are created in start().
         self._server: grpc.aio.Server | None = None
         self._health: health.aio.HealthServicer | None = None
@@ -71,8 +73,11 @@ class MatchaServer:
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         self.definition.register(self._server)
         reflection.enable_server_reflection(
-            [*self.definition.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME],
+            [
+                *self.definition.service_names,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ],
             self._server,
         )
         await self._set_status(health_pb2.HealthCheckResponse.NOT_SERVING)

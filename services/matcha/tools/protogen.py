@@ -59,7 +59,9 @@ def check(out: Path) -> int:
         fresh = Path(scratch)
         generate(fresh)
         expected, committed = generated_files(fresh), generated_files(out)
-        stale = sorted(str(p) for p in expected if p not in committed or not filecmp.cmp(fresh / p, out / p, shallow=False))
+        stale = sorted(
+            str(p) for p in expected if p not in committed or not filecmp.cmp(fresh / p, out / p, shallow=False)
+        )
         extra = sorted(str(p) for p in committed - expected)
     for path in stale:
         print(f"stale or missing: {path}")
