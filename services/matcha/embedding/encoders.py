@@ -112,6 +112,7 @@ class TeiEncoder:
     ) -> None:
         self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_seconds, transport=transport)
         self._info: ModelInfo | None = None
+        self._max_client_batch = 32
 
     @property
     def info(self) -> ModelInfo:
@@ -121,6 +122,8 @@ class TeiEncoder:
 
     async def load(self) -> None:
         info = await self._request("GET", "/info")
+        # TEI refuses (413) batches above its max_client_batch_size; send chunks of that size.
+        self._max_client_batch = int(info.get("max_client_batch_size") or 32)
         probe = await self._embed(["dimension probe"])
         self._info = ModelInfo(
             id=info.get("model_id", "unknown"),
@@ -130,7 +133,9 @@ class TeiEncoder:
         logger.info("TEI backend ready", extra={"model": self._info.id, "version": self._info.version})
 
     async def encode(self, texts: list[str]) -> list[np.ndarray]:
-        return [np.asarray(vector, dtype=np.float32) for vector in await self._embed(texts)]
+        chunks = [texts[start : start + self._max_client_batch] for start in range(0, len(texts), self._max_client_batch)]
+        vectors = [vector for chunk in chunks for vector in await self._embed(chunk)]
+        return [np.asarray(vector, dtype=np.float32) for vector in vectors]
 
     async def _embed(self, texts: list[str]) -> list[list[float]]:
         return await self._request("POST", "/embed", json={"inputs": texts, "normalize": True, "truncate": True})
