@@ -1,0 +1,1 @@
+"""HTTP/JSON gateway: transcodes `google.api.http` routes to the gRPC services, serves OpenAPI and health."""

@@ -1,0 +1,45 @@
+"""`python -m matcha.gateway`: the HTTP gateway process (port 8080 by default)."""
+
+import uvicorn
+
+from matcha.gateway.app import build_gateway
+from matcha.gateway.settings import GatewaySettings
+from matcha.runtime.auth import TokenVerifier
+from matcha.runtime.logs import configure_logging
+from matcha.runtime.settings import load_settings
+from matcha.runtime.tracing import create_tracer_provider
+
+
+def main() -> None:
+    settings = load_settings(GatewaySettings)
+    configure_logging("gateway", settings.log_level)
+    if not settings.public_key_path.exists():
+        raise SystemExit(
+            f"no token verification key at {settings.public_key_path}: run `matcha up` once, "
+            "or set MATCHA_AUTH_PUBLIC_KEY_FILE"
+        )
+    tracer_provider = create_tracer_provider("gateway")
+    try:
+        app = build_gateway(settings, tracer_provider, TokenVerifier.from_file(settings.public_key_path))
+    except ValueError as error:
+        raise SystemExit(f"invalid configuration:\n  {error}") from None
+    host, port = settings.host_and_port
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="asyncio",
+        http="httptools",
+        lifespan="on",
+        log_config=None,  # the JSON logs of configure_logging
+        access_log=False,  # the gateway logs each request itself, with its trace id
+        timeout_graceful_shutdown=settings.grace_period_seconds,
+    )
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        tracer_provider.shutdown()
+
+
+if __name__ == "__main__":
+    main()

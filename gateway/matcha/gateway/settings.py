@@ -1,0 +1,45 @@
+"""Gateway settings (`MATCHA_*` like every process, `MATCHA_GATEWAY_*` for its own)."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from matcha.runtime.auth import PUBLIC_KEY_NAME
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MATCHA_", extra="ignore")
+
+    state_dir: Path = Field(Path(".state"), description="local state: keys")
+    auth_public_key_file: Path | None = Field(
+        None, description="PEM Ed25519 key verifying bearer tokens; defaults to the state dir's key"
+    )
+    listen_address: str = Field("[::]:8080", description="host:port of the HTTP listener")
+    log_level: str = "INFO"
+    grace_period_seconds: float = Field(10.0, ge=0)
+    gateway_backends: dict[str, str] = Field(
+        description='JSON object: full gRPC service name -> host:port, e.g. {"matcha.embedding.v1.EmbeddingService": '
+        '"127.0.0.1:50052"}; routes of services not listed answer 503'
+    )
+    gateway_cors_origins: list[str] = Field(
+        default_factory=list, description='JSON list of origins allowed by CORS, e.g. ["https://app.example"]'
+    )
+    gateway_max_body_bytes: int = Field(8 * 1024 * 1024, ge=1)
+    gateway_call_timeout_seconds: float = Field(60.0, gt=0, description="deadline of unary calls")
+    gateway_readiness_timeout_seconds: float = Field(2.0, gt=0)
+    gateway_stream_start_wait_seconds: float = Field(
+        0.5,
+        ge=0,
+        description="how long a streaming call may take to fail before the response starts; "
+        "an early failure gets its HTTP status, a later one is sent in the stream",
+    )
+
+    @property
+    def public_key_path(self) -> Path:
+        return self.auth_public_key_file or self.state_dir / "keys" / PUBLIC_KEY_NAME
+
+    @property
+    def host_and_port(self) -> tuple[str, int]:
+        host, _, port = self.listen_address.rpartition(":")
+        return host.strip("[]") or "0.0.0.0", int(port)

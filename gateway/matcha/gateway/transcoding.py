@@ -1,0 +1,245 @@
+"""Proto3 JSON in, protobuf request out; protobuf reply out, proto3 JSON back.
+
+Path variables, query parameters and the body are merged into one JSON document
+that `google.protobuf.json_format` parses, so every field gets the standard
+proto3 JSON mapping (camelCase or original names, enums by name, int64 as
+strings, well-known types) and one place reports what is wrong with which field.
+"""
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from matcha.gateway.catalog import Route
+from matcha.runtime.errors import Violations
+
+# Well-known types whose JSON form is a single string or scalar, so a query parameter can carry them.
+SCALAR_WELL_KNOWN_TYPES = {
+    "google.protobuf.Timestamp",
+    "google.protobuf.Duration",
+    "google.protobuf.FieldMask",
+    "google.protobuf.StringValue",
+    "google.protobuf.BytesValue",
+    "google.protobuf.Int32Value",
+    "google.protobuf.Int64Value",
+    "google.protobuf.UInt32Value",
+    "google.protobuf.UInt64Value",
+    "google.protobuf.FloatValue",
+    "google.protobuf.DoubleValue",
+    "google.protobuf.BoolValue",
+}
+_BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
+_FLOAT_TYPES = {FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE}
+
+
+def _field(descriptor: Descriptor, name: str) -> FieldDescriptor | None:
+    return descriptor.fields_by_name.get(name) or descriptor.fields_by_camelcase_name.get(name)
+
+
+def _resolve(descriptor: Descriptor, dotted: str) -> list[FieldDescriptor] | None:
+    """The fields along a dotted path (`policy.dataClass`), or None when a name is unknown."""
+    fields = []
+    current: Descriptor | None = descriptor
+    for name in dotted.split("."):
+        field = _field(current, name) if current is not None else None
+        if field is None:
+            return None
+        fields.append(field)
+        current = field.message_type if field.type == FieldDescriptor.TYPE_MESSAGE else None
+    return fields
+
+
+def _scalar_from_text(field: FieldDescriptor, text: str) -> object:
+    """A path or query string as the JSON value json_format expects for the field."""
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        if field.message_type.full_name == "google.protobuf.BoolValue":
+            return _BOOLEANS.get(text.lower(), text)
+        return text
+    if field.type == FieldDescriptor.TYPE_BOOL:
+        return _BOOLEANS.get(text.lower(), text)
+    if field.type in _FLOAT_TYPES:
+        try:
+            return float(text)
+        except ValueError:
+            return text  # json_format accepts "NaN" and "Infinity", and reports anything else
+    return text
+
+
+def _is_query_addressable(field: FieldDescriptor) -> bool:
+    if field.type != FieldDescriptor.TYPE_MESSAGE:
+        return True
+    return field.message_type.full_name in SCALAR_WELL_KNOWN_TYPES
+
+
+def _assign(document: dict, fields: list[FieldDescriptor], value: object) -> None:
+    """Sets `value` at the path of `fields` in a JSON document, replacing either spelling of each name."""
+    for field in fields[:-1]:
+        existing = document.pop(field.name, None) if field.name != field.json_name else None
+        child = document.get(field.json_name, existing)
+        if not isinstance(child, dict):
+            child = {}
+        document[field.json_name] = child
+        document = child
+    last = fields[-1]
+    document.pop(last.name, None)
+    document[last.json_name] = value
+
+
+def _path_of(fields: list[FieldDescriptor]) -> str:
+    return ".".join(field.name for field in fields)
+
+
+def bind_parameters(
+    route: Route,
+    document: dict,
+    path_variables: Mapping[str, str],
+    query: Iterable[tuple[str, str]],
+    violations: Violations,
+) -> None:
+    """Adds path variables and query parameters to the request's JSON document."""
+    descriptor = route.method.input_type
+    bound: set[str] = set()
+    for dotted, text in path_variables.items():
+        fields = _resolve(descriptor, dotted)
+        if fields is None or not _is_query_addressable(fields[-1]) or fields[-1].is_repeated:
+            raise ValueError(f"{route.template.template} binds {dotted!r}, which is not a scalar field")
+        _assign(document, fields, _scalar_from_text(fields[-1], text))
+        bound.add(_path_of(fields))
+    if route.body == "*" and list(query):
+        violations.add("query", "this route takes every field from its body; query parameters are not accepted")
+        return
+    grouped: dict[str, tuple[list[FieldDescriptor], list[object]]] = {}
+    for name, text in query:
+        fields = _resolve(descriptor, name)
+        if fields is None:
+            violations.add(name, "unknown query parameter")
+            continue
+        path = _path_of(fields)
+        if path in bound or (route.body and fields[0].name == route.body):
+            violations.add(name, "this field is bound by the path or the body")
+            continue
+        if not _is_query_addressable(fields[-1]):
+            violations.add(name, "a message field cannot be set from a query parameter; set its fields instead")
+            continue
+        grouped.setdefault(path, (fields, []))[1].append(_scalar_from_text(fields[-1], text))
+    for path, (fields, values) in grouped.items():
+        if fields[-1].is_repeated:
+            _assign(document, fields, values)
+        elif len(values) > 1:
+            violations.add(path, "given more than once")
+        else:
+            _assign(document, fields, values[0])
+
+
+def _decode_json(raw: bytes, violations: Violations) -> object:
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        violations.add("body", f"malformed JSON: {error}")
+        return None
+
+
+def _decode_json_lines(raw: bytes, violations: Violations) -> list[object]:
+    items = []
+    for number, line in enumerate(raw.splitlines()):
+        if not line.strip():
+            continue
+        try:
+            items.append(json.loads(line))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            violations.add(f"body[{number}]", f"malformed JSON: {error}")
+    return items
+
+
+# json_format reports a path as `at Message.field[0].sub` or a chain of `Failed to parse x field:`.
+_AT_PATH = re.compile(r' at "?([A-Za-z_][\w.\[\]]*)"?\.*$')
+_FAILED_FIELD = re.compile(r"Failed to parse (\w+) field: ")
+_UNKNOWN_FIELD = re.compile(r'has no field named "([^"]+)"')
+
+
+def _violation_of(error: json_format.ParseError) -> tuple[str, str]:
+    text = str(error).split("\n", 1)[0]
+    chain = _FAILED_FIELD.findall(text)
+    description = _FAILED_FIELD.sub("", text)
+    unknown = _UNKNOWN_FIELD.search(description)
+    at = _AT_PATH.search(description)
+    if unknown:
+        return ".".join([*chain, unknown.group(1)]), "unknown field"
+    if at and "." in at.group(1):
+        return at.group(1).split(".", 1)[1], description[: at.start()].rstrip(". ") or "invalid value"
+    return ".".join(chain) or "body", description.rstrip(". ") or "invalid value"
+
+
+def _parse_document(document: object, message_class: type, violations: Violations, prefix: str) -> Message | None:
+    if not isinstance(document, dict):
+        violations.add(prefix or "body", "must be a JSON object")
+        return None
+    message = message_class()
+    try:
+        json_format.ParseDict(document, message)
+    except json_format.ParseError as error:
+        field, description = _violation_of(error)
+        violations.add(f"{prefix}.{field}" if prefix else field, description)
+        return None
+    return message
+
+
+def _document_from_body(route: Route, decoded: object) -> object:
+    if route.body in ("", "*"):
+        return decoded
+    return {route.method.input_type.fields_by_name[route.body].json_name: decoded}
+
+
+def build_requests(
+    route: Route,
+    path_variables: Mapping[str, str],
+    query: list[tuple[str, str]],
+    body: bytes,
+    *,
+    json_lines: bool = False,
+) -> list[Message]:
+    """The request messages of a call: one, or one per item for a client-streaming RPC.
+
+    A client-streaming RPC takes a JSON array, or newline-delimited JSON when `json_lines`;
+    path and query parameters apply to every item.
+    """
+    violations = Violations()
+    if route.streams_requests:
+        decoded = _decode_json_lines(body, violations) if json_lines else _decode_json(body, violations)
+        if decoded is not None and not isinstance(decoded, list):
+            violations.add("body", "a client-streaming route takes a JSON array of messages")
+        items = decoded if isinstance(decoded, list) else []
+        prefixes = [f"[{index}]" for index in range(len(items))]
+    else:
+        decoded = _decode_json(body, violations) if route.body else {}
+        items, prefixes = [decoded], [""]
+    messages = []
+    for item, prefix in zip(items, prefixes, strict=True):
+        if item is None:
+            continue
+        document = _document_from_body(route, item)
+        if isinstance(document, dict):
+            bind_parameters(route, document, path_variables, query, violations)
+        message = _parse_document(document, route.request_class, violations, prefix)
+        if message is not None:
+            messages.append(message)
+    violations.raise_if_any()
+    return messages
+
+
+def to_json_value(message: Message) -> object:
+    """Proto3 JSON, with fields at their default value included so clients see every field."""
+    return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+
+
+def render(route: Route, reply: Message) -> object:
+    value = to_json_value(reply)
+    if route.response_body:
+        return value.get(route.method.output_type.fields_by_name[route.response_body].json_name)
+    return value

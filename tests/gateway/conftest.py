@@ -1,0 +1,84 @@
+"""Gateway fixtures: the real gateway on a free port, in front of the real embedding service."""
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+import uvicorn
+from opentelemetry.sdk.trace import TracerProvider
+
+from matcha.embedding.app import SERVICE_NAME as EMBEDDING_SERVICE
+from matcha.gateway.app import build_gateway
+from matcha.gateway.settings import GatewaySettings
+
+
+@asynccontextmanager
+async def running_gateway(app) -> AsyncIterator[str]:
+    """Serves `app` with uvicorn on a free port of the running loop; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, lifespan="on", log_config=None, access_log=False, http="httptools", loop="none")
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if serving.done():
+            serving.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving
+        sock.close()
+
+
+@pytest.fixture(scope="session")
+def gateway_settings(state_dir) -> Callable[..., GatewaySettings]:
+    def make(backends: dict[str, str], **overrides) -> GatewaySettings:
+        return GatewaySettings(state_dir=state_dir, gateway_backends=backends, **overrides)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def start_gateway(gateway_settings, verifier):
+    """`async with start_gateway(backends, **settings) as base_url`: a real gateway on a free port."""
+
+    def start(backends: dict[str, str], tracer_provider: TracerProvider | None = None, **overrides):
+        settings = gateway_settings(backends, **overrides)
+        return running_gateway(build_gateway(settings, tracer_provider or TracerProvider(), verifier))
+
+    return start
+
+
+@pytest.fixture(scope="session")
+async def gateway_url(start_gateway, embedding_server) -> AsyncIterator[str]:
+    async with start_gateway({EMBEDDING_SERVICE: f"127.0.0.1:{embedding_server.port}"}) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+async def http_as(issuer, gateway_url) -> AsyncIterator[Callable[..., httpx.AsyncClient]]:
+    """HTTP clients of the gateway acting as a principal of `tenant`."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make(tenant: str, *, roles=("analyst",), purpose="campaign", data_class="INTERNAL", subject="user-1"):
+        token = issuer.mint(subject=subject, tenant=tenant, roles=list(roles))
+        headers = {"authorization": f"Bearer {token}", "x-matcha-purpose": purpose, "x-matcha-data-class": data_class}
+        client = httpx.AsyncClient(base_url=gateway_url, headers=headers, timeout=30)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture
+def http(http_as, tenant) -> httpx.AsyncClient:
+    return http_as(tenant)
