@@ -161,6 +161,7 @@ def _decode_json_lines(raw: bytes, violations: Violations) -> list[object]:
 _AT_PATH = re.compile(r' at "?([A-Za-z_][\w.\[\]]*)"?\.*$')
 _FAILED_FIELD = re.compile(r"Failed to parse (\w+) field: ")
 _UNKNOWN_FIELD = re.compile(r'has no field named "([^"]+)"')
+_NAMED_FIELD = re.compile(r"field (\w+) ")
 
 
 def _violation_of(error: json_format.ParseError) -> tuple[str, str]:
@@ -171,9 +172,14 @@ def _violation_of(error: json_format.ParseError) -> tuple[str, str]:
     at = _AT_PATH.search(description)
     if unknown:
         return ".".join([*chain, unknown.group(1)]), "unknown field"
-    if at and "." in at.group(1):
-        return at.group(1).split(".", 1)[1], description[: at.start()].rstrip(". ") or "invalid value"
-    return ".".join(chain) or "body", description.rstrip(". ") or "invalid value"
+    if at:
+        description = description[: at.start()]
+        path = at.group(1).rstrip(".")
+        if "." in path:
+            return path.split(".", 1)[1], description.rstrip(". ") or "invalid value"
+    named = _NAMED_FIELD.search(description)
+    field = ".".join(chain) or (named.group(1) if named else "body")
+    return field, description.rstrip(". ") or "invalid value"
 
 
 def _parse_document(document: object, message_class: type, violations: Violations, prefix: str) -> Message | None:
