@@ -57,6 +57,37 @@ class MetadataInterceptor(
         return await continuation(self._with_metadata(client_call_details), request_iterator)
 
 
+class _UnaryStreamMetadata(grpc.aio.UnaryStreamClientInterceptor):
+    def __init__(self, adder: MetadataInterceptor) -> None:
+        self._adder = adder
+
+    async def intercept_unary_stream(self, continuation, client_call_details, request):
+        return await self._adder.intercept_unary_stream(continuation, client_call_details, request)
+
+
+class _StreamUnaryMetadata(grpc.aio.StreamUnaryClientInterceptor):
+    def __init__(self, adder: MetadataInterceptor) -> None:
+        self._adder = adder
+
+    async def intercept_stream_unary(self, continuation, client_call_details, request_iterator):
+        return await self._adder.intercept_stream_unary(continuation, client_call_details, request_iterator)
+
+
+class _StreamStreamMetadata(grpc.aio.StreamStreamClientInterceptor):
+    def __init__(self, adder: MetadataInterceptor) -> None:
+        self._adder = adder
+
+    async def intercept_stream_stream(self, continuation, client_call_details, request_iterator):
+        return await self._adder.intercept_stream_stream(continuation, client_call_details, request_iterator)
+
+
+def metadata_interceptors(metadata: Sequence[tuple[str, str]]) -> list:
+    """One interceptor per call shape: a grpc.aio channel files each interceptor under the first
+    shape it implements only, so a single four-shape object would never see streaming calls."""
+    adder = MetadataInterceptor(metadata)
+    return [adder, _UnaryStreamMetadata(adder), _StreamUnaryMetadata(adder), _StreamStreamMetadata(adder)]
+
+
 def governance_metadata(token: str, *, purpose: str, data_class: gov.DataClass) -> list[tuple[str, str]]:
     return [
         (gov.AUTHORIZATION_HEADER, f"Bearer {token}"),
@@ -73,7 +104,7 @@ def open_channel(
     data_class: gov.DataClass = gov.DataClass.INTERNAL,
     tracer_provider: TracerProvider | None = None,
 ) -> grpc.aio.Channel:
-    interceptors: list = [MetadataInterceptor(governance_metadata(token, purpose=purpose, data_class=data_class))]
+    interceptors: list = metadata_interceptors(governance_metadata(token, purpose=purpose, data_class=data_class))
     if tracer_provider is not None:
         interceptors.extend(client_tracing_interceptors(tracer_provider))
     return grpc.aio.insecure_channel(

@@ -1,0 +1,78 @@
+"""Assembles the conductor from its settings."""
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from opentelemetry.sdk.trace import TracerProvider
+
+from matcha.classification.v1 import classification_pb2
+from matcha.conductor.catalog import CapabilityCatalog
+from matcha.conductor.core import ConductorCore
+from matcha.conductor.engine import RunEngine
+from matcha.conductor.invoker import DynamicInvoker
+from matcha.conductor.keys import ConductorKeys, load_or_create_secret
+from matcha.conductor.plans import DEFAULT_CALL_TIMEOUT_SECONDS, PlanDef, PlanValidator
+from matcha.conductor.servicer import ConductorServicer
+from matcha.conductor.settings import ConductorSettings
+from matcha.conductor.store import ConductorStore
+from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
+from matcha.embedding.v1 import embedding_pb2
+from matcha.generation.v1 import generation_pb2
+from matcha.review.v1 import review_pb2
+from matcha.runtime.database import Database, load_migrations
+from matcha.runtime.server import ServiceDefinition
+from matcha.segmentation.v1 import segmentation_pb2
+
+SERVICE_NAME = conductor_pb2.DESCRIPTOR.services_by_name["ConductorService"].full_name
+
+
+def capability_services() -> list[ServiceDescriptor]:
+    """Every capability contract plans may call."""
+    modules = (embedding_pb2, classification_pb2, generation_pb2, segmentation_pb2, review_pb2)
+    return [service for module in modules for service in module.DESCRIPTOR.services_by_name.values()]
+
+
+def build_conductor_service(
+    settings: ConductorSettings, tracer_provider: TracerProvider | None = None
+) -> ServiceDefinition:
+    tracer_provider = tracer_provider or TracerProvider()
+    keys = ConductorKeys(load_or_create_secret(settings.secret_path))
+    database = Database(settings.database_url, pool_size=settings.database_pool_size)
+    store = ConductorStore(database, keys.audit_key)
+    catalog = CapabilityCatalog(capability_services(), settings.conductor_endpoints, settings.target_policy)
+    invoker = DynamicInvoker(settings.conductor_endpoints, tracer_provider)
+    validator = PlanValidator(catalog)
+
+    async def load_plan(tenant: str, name: str, version: int) -> PlanDef:
+        # Stored plans were valid when registered; validating again rebuilds the executable form.
+        row = await store.get_plan(tenant, name, version)
+        return validator.validate(row.spec)
+
+    engine = RunEngine(
+        store,
+        catalog,
+        invoker,
+        keys,
+        load_plan,
+        tracer_provider.get_tracer("matcha.conductor"),
+        lease_seconds=settings.conductor_lease_seconds,
+        poll_seconds=settings.conductor_poll_seconds,
+        max_active_runs=settings.conductor_max_active_runs,
+        default_timeout=DEFAULT_CALL_TIMEOUT_SECONDS,
+    )
+    core = ConductorCore(store, catalog, engine, keys)
+
+    def register(server: grpc.aio.Server) -> None:
+        conductor_pb2_grpc.add_ConductorServiceServicer_to_server(ConductorServicer(core), server)
+
+    async def on_start() -> None:
+        await database.connect(load_migrations("conductor", "matcha.conductor.migrations"))
+        await store.listen()
+        await engine.start()
+
+    async def on_stop() -> None:
+        await engine.stop()
+        await invoker.close()
+        await store.stop_listening()
+        await database.close()
+
+    return ServiceDefinition("conductor", [SERVICE_NAME], register, on_start, on_stop)

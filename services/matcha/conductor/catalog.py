@@ -1,0 +1,91 @@
+"""The capability services plans may call: their descriptors, endpoints and clearances.
+
+Plans are validated and requests built from the descriptors alone, so any capability
+whose contract is loaded is callable without a hand-written client.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from google.protobuf import message_factory
+from google.protobuf.descriptor import Descriptor, ServiceDescriptor
+
+from matcha.runtime.governance import Clearance
+
+ERASE_METHOD = "EraseSubject"
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    full_name: str  # "matcha.embedding.v1.EmbeddingService/Search"
+    service: str
+    name: str
+    request: Descriptor
+    response: Descriptor
+    unary: bool
+
+    @property
+    def path(self) -> str:
+        return f"/{self.full_name}"
+
+    def request_class(self):
+        return message_factory.GetMessageClass(self.request)
+
+    def new_request(self):
+        return self.request_class()()
+
+    def response_class(self):
+        return message_factory.GetMessageClass(self.response)
+
+
+@dataclass(frozen=True)
+class Capability:
+    service: str
+    methods: tuple[MethodInfo, ...]
+    endpoint: str | None
+    clearance: Clearance
+
+
+class CapabilityCatalog:
+    def __init__(
+        self,
+        services: Iterable[ServiceDescriptor],
+        endpoints: dict[str, str],
+        clearance_of: Callable[[str], Clearance],
+    ) -> None:
+        self._capabilities: dict[str, Capability] = {}
+        self._methods: dict[str, MethodInfo] = {}
+        for service in services:
+            methods = tuple(
+                MethodInfo(
+                    full_name=f"{service.full_name}/{method.name}",
+                    service=service.full_name,
+                    name=method.name,
+                    request=method.input_type,
+                    response=method.output_type,
+                    unary=not (method.client_streaming or method.server_streaming),
+                )
+                for method in service.methods
+            )
+            self._capabilities[service.full_name] = Capability(
+                service.full_name, methods, endpoints.get(service.full_name), clearance_of(service.full_name)
+            )
+            self._methods.update((method.full_name, method) for method in methods)
+
+    def method(self, full_name: str) -> MethodInfo | None:
+        return self._methods.get(full_name)
+
+    def capability(self, service: str) -> Capability:
+        return self._capabilities[service]
+
+    def capabilities(self) -> list[Capability]:
+        return sorted(self._capabilities.values(), key=lambda capability: capability.service)
+
+    def erasers(self) -> list[MethodInfo]:
+        """The EraseSubject method of every capability that stores data about subjects."""
+        return [
+            method
+            for capability in self.capabilities()
+            for method in capability.methods
+            if method.name == ERASE_METHOD and method.unary
+        ]

@@ -1,0 +1,462 @@
+"""The conductor's core: plans, runs, signals, the audit ledger and erasure, in plain Python.
+
+It never touches the conductor's own generated code; the servicer converts at the edge.
+Capability requests are built from descriptors by the engine.
+"""
+
+import asyncio
+import base64
+import contextlib
+import json
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from matcha.conductor import audit, plans
+from matcha.conductor.catalog import Capability, CapabilityCatalog
+from matcha.conductor.engine import RunEngine
+from matcha.conductor.invoker import CapabilityNotConfigured
+from matcha.conductor.keys import ConductorKeys
+from matcha.conductor.store import TERMINAL_STATES, ConductorStore, NewRun, PlanRow, RunFilter, RunRow, StoredEvent
+from matcha.runtime import governance as gov
+from matcha.runtime.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Violations,
+)
+from matcha.runtime.governance import CallContext, DataClass
+
+AUDIT_ROLES = ("auditor", "admin")
+ERASURE_ROLE = "admin"
+MAX_RUN_DEADLINE_SECONDS = 7 * 24 * 3600
+MAX_LABELS = 16
+MAX_SIGNAL_BYTES = 1024 * 1024
+TERMINAL_EVENTS = frozenset({"RUN_SUCCEEDED", "RUN_FAILED", "RUN_CANCELLED"})
+WATCH_POLL_SECONDS = 1.0
+HEALTH_TIMEOUT_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class StoredPlan:
+    row: PlanRow
+    plan: plans.PlanDef
+
+
+@dataclass(frozen=True)
+class StoreErasure:
+    store: str
+    erased_records: int
+    code: grpc.StatusCode
+    message: str = ""
+
+
+def _page(token: str) -> int:
+    """Page tokens are opaque to clients: an offset, or the last sequence seen for the ledger."""
+    if not token:
+        return 0
+    try:
+        position = int(base64.urlsafe_b64decode(token.encode()).decode())
+    except ValueError:
+        position = -1
+    if position < 0:
+        raise InvalidArgument("bad page token", violations=[_violation("page_token")])
+    return position
+
+
+def _violation(field_path: str, description: str = "not a token from a previous response") -> FieldViolation:
+    return FieldViolation(field_path, description)
+
+
+def next_page_token(offset: int, count: int, limit: int) -> str:
+    return base64.urlsafe_b64encode(str(offset + limit).encode()).decode() if count == limit else ""
+
+
+def _page_size(value: int, default: int, maximum: int) -> int:
+    if value < 0 or value > maximum:
+        raise InvalidArgument("bad page size", violations=[_violation("page_size", f"1 to {maximum}")])
+    return value or default
+
+
+class ConductorCore:
+    def __init__(
+        self, store: ConductorStore, catalog: CapabilityCatalog, engine: RunEngine, keys: ConductorKeys
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._engine = engine
+        self._keys = keys
+        self._validator = plans.PlanValidator(catalog)
+
+    # -- plans -----------------------------------------------------------------------------------
+
+    async def register_plan(
+        self,
+        call: CallContext,
+        *,
+        document: str | None,
+        spec: dict | None,
+        plan_format: str | None,
+        validate_only: bool,
+    ) -> tuple[StoredPlan, bool]:
+        if document is None and spec is None:
+            raise InvalidArgument(
+                "a plan is required", violations=[_violation("document", "give a document or a spec")]
+            )
+        if document is not None:
+            content, source_format = plans.parse_document(document, plan_format)
+            source = document
+        else:
+            content, source_format = spec, "JSON"
+        plan = self._validator.validate(content)
+        if document is None:
+            source = plans.render_document(plan.spec, "JSON")
+        if validate_only:
+            row = PlanRow(
+                plan.name, 0, plan.spec, source, source_format, plan.sha256, call.principal.subject, datetime.now(UTC)
+            )
+            return StoredPlan(row, plan), False
+        row, created = await self._store.register_plan(
+            call.tenant, plan.spec, source, source_format, plan.sha256, call.principal.subject
+        )
+        return StoredPlan(row, plan), created
+
+    async def get_plan(self, call: CallContext, name: str, version: int = 0) -> StoredPlan:
+        row = await self._store.get_plan(call.tenant, name, version)
+        if row is None:
+            what = f"plan {name!r}" + (f" version {version}" if version else "")
+            raise NotFound(
+                f"{what} not found", reason="PLAN_NOT_FOUND", metadata={"name": name, "version": str(version)}
+            )
+        return StoredPlan(row, self._validator.validate(row.spec))
+
+    async def load_plan(self, tenant: str, name: str, version: int) -> plans.PlanDef:
+        row = await self._store.get_plan(tenant, name, version)
+        if row is None:
+            raise NotFound(f"plan {name!r} version {version} not found", reason="PLAN_NOT_FOUND")
+        return self._validator.validate(row.spec)
+
+    async def list_plans(
+        self, call: CallContext, name: str, page_size: int, page_token: str
+    ) -> tuple[list[PlanRow], str]:
+        limit, offset = _page_size(page_size, 50, 200), _page(page_token)
+        rows = await self._store.list_plans(call.tenant, name, limit, offset)
+        return rows, next_page_token(offset, len(rows), limit)
+
+    async def export_plan(self, call: CallContext, name: str, version: int, plan_format: str) -> tuple[str, int]:
+        stored = await self.get_plan(call, name, version)
+        return plans.render_document(stored.row.spec, plan_format), stored.row.version
+
+    # -- runs ------------------------------------------------------------------------------------
+
+    async def start_run(
+        self,
+        call: CallContext,
+        token: str,
+        *,
+        plan_name: str,
+        plan_version: int,
+        inputs: dict[str, Any],
+        resume_from: str,
+        labels: dict[str, str],
+        deadline_seconds: float | None,
+    ) -> RunRow:
+        violations = Violations()
+        violations.check(len(labels) <= MAX_LABELS, "labels", f"at most {MAX_LABELS} labels")
+        for key, value in labels.items():
+            violations.check(
+                0 < len(key) <= 63 and len(value) <= 63, f"labels.{key}", "keys and values up to 63 characters"
+            )
+        if deadline_seconds is not None:
+            violations.check(
+                0 < deadline_seconds <= MAX_RUN_DEADLINE_SECONDS, "deadline", "more than 0, at most 7 days"
+            )
+        completed_steps: dict[str, tuple[str, Any]] = {}
+        completed_items: list[tuple[str, int, Any]] = []
+        key_root = None
+        if resume_from:
+            violations.check(not inputs, "inputs", "a resumed run reuses the inputs of the run it resumes")
+            violations.raise_if_any("run request has invalid fields")
+            previous = await self._store.get_run(call.tenant, resume_from)
+            if previous is None:
+                raise NotFound(
+                    f"run {resume_from!r} not found", reason="RUN_NOT_FOUND", metadata={"run_id": resume_from}
+                )
+            if previous.state not in ("FAILED", "CANCELLED"):
+                raise FailedPrecondition(
+                    f"run {resume_from} is {previous.state}; only FAILED or CANCELLED runs can be resumed",
+                    reason="RUN_NOT_RESUMABLE",
+                    metadata={"run_id": resume_from, "state": previous.state},
+                )
+            plan_name, plan_version, inputs = previous.plan_name, previous.plan_version, previous.inputs
+            key_root = previous.key_root
+            completed_steps = {
+                step.step_id: (step.state, step.output)
+                for step in previous.steps
+                if step.state in ("SUCCEEDED", "SKIPPED")
+            }
+            _, items = await self._store.run_for_execution(previous.id)
+            completed_items = [
+                (step_id, index, output)
+                for step_id, outputs in items.items()
+                if step_id not in completed_steps
+                for index, output in outputs.items()
+            ]
+        stored = await self.get_plan(call, plan_name, plan_version)
+        plan = stored.plan
+        if plan.purposes and call.purpose not in plan.purposes:
+            raise PermissionDenied(
+                f"plan {plan.name!r} may not run for purpose {call.purpose!r}",
+                reason="PURPOSE_NOT_ALLOWED",
+                metadata={"purpose": call.purpose, "allowed": ",".join(sorted(plan.purposes))},
+            )
+        resolved = inputs if resume_from else self._check_inputs(plan, inputs, violations)
+        violations.raise_if_any("run request has invalid fields")
+        deadline = datetime.now(UTC) + timedelta(seconds=deadline_seconds or plan.deadline_seconds)
+        run_id, _ = await self._store.create_run(
+            NewRun(
+                tenant=call.tenant,
+                plan_name=plan.name,
+                plan_version=stored.row.version,
+                inputs=resolved,
+                context={
+                    "subject": call.principal.subject,
+                    "roles": sorted(call.principal.roles),
+                    "purpose": call.purpose,
+                    "data_class": call.data_class.name,
+                },
+                credential=self._keys.seal(token),
+                labels=labels,
+                deadline=deadline,
+                steps=[(step.id, step.call or "") for step in plan.steps],
+                trace_id=secrets.token_hex(16),
+                trace_span_id=secrets.token_hex(8),
+                start_key=call.idempotency_key or None,
+                resumed_from=resume_from or None,
+                key_root=key_root,
+                completed_steps=completed_steps,
+                completed_items=completed_items,
+            )
+        )
+        return await self.get_run(call, run_id)
+
+    @staticmethod
+    def _check_inputs(plan: plans.PlanDef, inputs: dict[str, Any], violations: Violations) -> dict[str, Any]:
+        known = {item.name: item for item in plan.inputs}
+        for name in sorted(inputs.keys() - known.keys()):
+            violations.add(f"inputs.{name}", f"plan {plan.name!r} has no input {name!r}")
+        resolved = {}
+        for item in plan.inputs:
+            if item.name in inputs:
+                value = inputs[item.name]
+                if item.type == "INTEGER" and isinstance(value, float) and value.is_integer():
+                    value = int(value)  # JSON numbers arrive as doubles through Struct
+                if not item.accepts(value):
+                    violations.add(f"inputs.{item.name}", f"expected {item.type}, got {type(value).__name__}")
+                resolved[item.name] = value
+            elif item.default is not None:
+                resolved[item.name] = item.default
+            elif item.required:
+                violations.add(f"inputs.{item.name}", "required input is missing")
+        return resolved
+
+    async def get_run(self, call: CallContext, run_id: str) -> RunRow:
+        run = await self._store.get_run(call.tenant, run_id)
+        if run is None:
+            raise NotFound(f"run {run_id!r} not found", reason="RUN_NOT_FOUND", metadata={"run_id": run_id})
+        return run
+
+    async def list_runs(
+        self, call: CallContext, where: RunFilter, page_size: int, page_token: str
+    ) -> tuple[list[RunRow], str]:
+        limit, offset = _page_size(page_size, 50, 200), _page(page_token)
+        rows = await self._store.list_runs(call.tenant, where, limit, offset)
+        return rows, next_page_token(offset, len(rows), limit)
+
+    async def watch_run(self, call: CallContext, run_id: str, after_sequence: int) -> AsyncIterator[StoredEvent]:
+        await self.get_run(call, run_id)
+        last = after_sequence
+        while True:
+            # Subscribed before reading, so an event committed in between still wakes us.
+            waiter = self._store.bus.subscribe(run_id)
+            try:
+                for stored in await self._store.events_after(run_id, last):
+                    last = stored.sequence
+                    yield stored
+                    if stored.event.type in TERMINAL_EVENTS:
+                        return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.wait(), WATCH_POLL_SECONDS)
+            finally:
+                self._store.bus.unsubscribe(run_id, waiter)
+
+    async def cancel_run(self, call: CallContext, run_id: str, reason: str) -> RunRow:
+        error = {
+            "code": grpc.StatusCode.CANCELLED.value[0],
+            "message": reason or "cancelled",
+            "reason": "RUN_CANCELLED",
+            "metadata": {"subject": call.principal.subject},
+        }
+        state = await self._store.cancel_run(call.tenant, run_id, error)
+        if state is None:
+            raise NotFound(f"run {run_id!r} not found", reason="RUN_NOT_FOUND", metadata={"run_id": run_id})
+        if state in ("SUCCEEDED", "FAILED"):
+            raise FailedPrecondition(
+                f"run {run_id} already {state}", reason="RUN_FINISHED", metadata={"run_id": run_id, "state": state}
+            )
+        self._engine.cancel_local(run_id)
+        return await self.get_run(call, run_id)
+
+    async def signal(self, call: CallContext, run_id: str, key: str, payload: dict) -> tuple[str, str]:
+        violations = Violations()
+        violations.check(0 < len(key) <= 256, "key", "1 to 256 characters")
+        violations.check(len(json.dumps(payload).encode()) <= MAX_SIGNAL_BYTES, "payload", "at most 1 MiB")
+        violations.raise_if_any("signal has invalid fields")
+        run = await self.get_run(call, run_id)
+        if run.state in TERMINAL_STATES:
+            raise FailedPrecondition(
+                f"run {run_id} already {run.state}", reason="RUN_FINISHED", metadata={"state": run.state}
+            )
+        plan = await self.load_plan(run.tenant, run.plan_name, run.plan_version)
+        self._check_signal_roles(call, plan, run, key)
+        state, outcome = await self._store.put_signal(
+            call.tenant, run_id, key, payload, call.principal.subject, sorted(call.principal.roles)
+        )
+        if state is None:
+            raise NotFound(f"run {run_id!r} not found", reason="RUN_NOT_FOUND")
+        if state in TERMINAL_STATES:
+            raise FailedPrecondition(f"run {run_id} already {state}", reason="RUN_FINISHED", metadata={"state": state})
+        if outcome == "CONFLICT":
+            raise AlreadyExists(
+                f"signal {key!r} was already delivered with another payload",
+                reason="SIGNAL_CONFLICT",
+                metadata={"run_id": run_id, "key": key},
+            )
+        refreshed = await self.get_run(call, run_id)
+        return outcome, refreshed.state
+
+    @staticmethod
+    def _check_signal_roles(call: CallContext, plan: plans.PlanDef, run: RunRow, key: str) -> None:
+        """The roles of the await step waiting on `key` (or whose default key it is) apply."""
+        waiting = {step.step_id for step in run.steps if key in step.awaited_keys}
+        for step in plan.steps:
+            default_key = not step.await_key and (key == step.id or key.startswith(f"{step.id}/"))
+            concerned = step.is_await and step.await_roles and (step.id in waiting or default_key)
+            if concerned and not any(call.principal.has_role(role) for role in step.await_roles):
+                raise PermissionDenied(
+                    f"signalling step {step.id!r} requires one of the roles {', '.join(step.await_roles)}",
+                    reason="MISSING_ROLE",
+                    metadata={"roles": ",".join(step.await_roles), "step": step.id},
+                )
+
+    # -- audit -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _require_auditor(call: CallContext) -> None:
+        if not any(call.principal.has_role(role) for role in AUDIT_ROLES):
+            raise PermissionDenied(
+                "the audit ledger needs the auditor or admin role", reason="MISSING_ROLE", metadata={"role": "auditor"}
+            )
+
+    async def list_audit(
+        self,
+        call: CallContext,
+        *,
+        run_id: str,
+        start: datetime | None,
+        end: datetime | None,
+        target: str,
+        decision: str,
+        page_size: int,
+        page_token: str,
+    ) -> tuple[list[audit.AuditRecord], str]:
+        self._require_auditor(call)
+        limit, after = _page_size(page_size, 100, 1000), _page(page_token)
+        records = await self._store.list_audit(
+            call.tenant,
+            run_id=run_id,
+            start=start,
+            end=end,
+            target=target,
+            decision=decision,
+            after_sequence=after,
+            limit=limit,
+        )
+        token = ""
+        if len(records) == limit:
+            token = base64.urlsafe_b64encode(str(records[-1].sequence).encode()).decode()
+        return records, token
+
+    async def verify_audit(self, call: CallContext, from_sequence: int, expected_head_hash: str) -> audit.Verification:
+        self._require_auditor(call)
+        start = max(from_sequence, 1)
+        previous = ""
+        if start > 1:
+            previous = await self._store.audit_hash(call.tenant, start - 1) or ""
+        verifier = audit.ChainVerifier(
+            self._keys.audit_key, call.tenant, previous_hash=previous, expected_sequence=start
+        )
+        async for record in self._store.audit_chain(call.tenant, start):
+            if not verifier.feed(record):
+                break
+        return verifier.result(expected_head_hash)
+
+    # -- erasure and capabilities ------------------------------------------------------------------
+
+    async def erase_subject(self, call: CallContext, token: str, subject_id: str) -> list[StoreErasure]:
+        call.require_role(ERASURE_ROLE)
+        if not subject_id:
+            raise InvalidArgument("subject_id is required", violations=[_violation("subject_id", "required")])
+        outcomes = []
+        for method in self._catalog.erasers():
+            request = json_format.ParseDict({"subject_id": subject_id}, method.new_request())
+            metadata = [
+                (gov.AUTHORIZATION_HEADER, f"Bearer {token}"),
+                (gov.PURPOSE_HEADER, call.purpose),
+                (gov.DATA_CLASS_HEADER, DataClass.PERSONAL.name),
+                (gov.TENANT_HEADER, call.tenant),
+            ]
+            try:
+                reply = await self._engine.invoker.call(method, request, metadata=metadata, deadline_seconds=30.0)
+            except grpc.aio.AioRpcError as error:
+                outcomes.append(StoreErasure(method.service, 0, error.code(), error.details() or ""))
+                continue
+            except CapabilityNotConfigured:
+                outcomes.append(
+                    StoreErasure(method.service, 0, grpc.StatusCode.FAILED_PRECONDITION, "no endpoint is configured")
+                )
+                continue
+            counted = json_format.MessageToDict(reply, preserving_proto_field_name=True)
+            erased = sum(int(value) for key, value in counted.items() if key.startswith("erased"))
+            outcomes.append(StoreErasure(method.service, erased, grpc.StatusCode.OK))
+        erased_here = await self._store.erase_subject(call.tenant, subject_id)
+        outcomes.append(StoreErasure("matcha.conductor.v1.ConductorService", erased_here, grpc.StatusCode.OK))
+        return outcomes
+
+    async def list_capabilities(self, call: CallContext) -> list[tuple[Capability, bool]]:
+        result = []
+        for capability in self._catalog.capabilities():
+            result.append((capability, await self._serving(capability)))
+        return result
+
+    @staticmethod
+    async def _serving(capability: Capability) -> bool:
+        if not capability.endpoint:
+            return False
+        async with grpc.aio.insecure_channel(capability.endpoint) as channel:
+            try:
+                reply = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=capability.service), timeout=HEALTH_TIMEOUT_SECONDS
+                )
+            except grpc.aio.AioRpcError:
+                return False
+        return reply.status == health_pb2.HealthCheckResponse.SERVING

@@ -1,0 +1,611 @@
+"""Durable execution of runs: leases, checkpoints, retries, fan-out, waits, policy and audit per hop.
+
+Each conductor process runs one engine. It claims runs whose lease is free or expired,
+renews the leases of the runs it executes, and gives them back when it stops. A run
+resumed by another process starts from its checkpoints: completed steps and fan-out
+items are never called again. Every write an execution makes is fenced by its lease.
+"""
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+from matcha.conductor import audit, expressions, redaction
+from matcha.conductor.catalog import CapabilityCatalog, MethodInfo
+from matcha.conductor.invoker import CapabilityNotConfigured, DynamicInvoker
+from matcha.conductor.keys import ConductorKeys
+from matcha.conductor.plans import PlanDef, StepDef
+from matcha.conductor.policy import decide
+from matcha.conductor.store import RUNS_CHANNEL, Claim, ConductorStore, Event, LeaseLost, RunRow
+from matcha.runtime import governance as gov
+from matcha.runtime.tracing import DATA_CLASS_ATTRIBUTE, PURPOSE_ATTRIBUTE, TENANT_ATTRIBUTE
+
+logger = logging.getLogger(__name__)
+
+AWAIT_POLL_SECONDS = 1.0
+RUN_ATTRIBUTE = "matcha.run_id"
+PLAN_ATTRIBUTE = "matcha.plan"
+STEP_ATTRIBUTE = "matcha.step"
+DECISION_ATTRIBUTE = "matcha.policy.decision"
+RULE_ATTRIBUTE = "matcha.policy.rule"
+TARGET_ATTRIBUTE = "matcha.target"
+
+PlanLoader = Callable[[str, str, int], Awaitable[PlanDef]]
+
+
+class StepFailure(Exception):
+    """A step that cannot succeed: carries the status the run reports."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, *, reason: str = "", metadata: dict | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.reason = reason
+        self.metadata = metadata or {}
+
+    def as_status(self) -> dict:
+        return status(self.code, self.message, self.reason, self.metadata)
+
+
+def status(code: grpc.StatusCode, message: str, reason: str = "", metadata: dict | None = None) -> dict:
+    return {"code": code.value[0], "message": message, "reason": reason, "metadata": metadata or {}}
+
+
+class Parked(Exception):
+    """Every unfinished step waits for a signal: the run is handed back until one arrives."""
+
+
+@dataclass
+class HopOutcome:
+    output: Any
+    entry: audit.AuditEntry
+
+
+def _progress(completed: int, total: int, failed: int = 0) -> dict[str, int]:
+    return {"completed": completed, "total": total, "failed": failed}
+
+
+class RunExecution:
+    """One claimed run, executed by this process until it finishes, parks, or loses its lease."""
+
+    def __init__(self, engine: "RunEngine", run: RunRow, plan: PlanDef, items: dict[str, dict[int, Any]]) -> None:
+        self.engine = engine
+        self.run = run
+        self.plan = plan
+        self.items = items
+        self.store = engine.store
+        self.owner = engine.owner
+        context = run.context
+        self.data_class = gov.DataClass[context["data_class"]]
+        self.token = engine.keys.open(run.credential)
+        self.pseudonymiser = redaction.Pseudonymiser(engine.keys.pseudonym_key(run.key_root))
+        self.pseudonyms: dict[str, str] = engine.keys.open(run.pseudonyms) if run.pseudonyms else {}
+        self.outputs: dict[str, Any] = {
+            step.step_id: step.output for step in run.steps if step.state in ("SUCCEEDED", "SKIPPED")
+        }
+        self.step_rows = {step.step_id: step for step in run.steps}
+        self.waiting: set[str] = set()
+        self.signal_arrived = asyncio.Event()
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def variables(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "inputs": self.run.inputs,
+            "steps": {step_id: {"output": output} for step_id, output in self.outputs.items()},
+            "run": {"id": self.run.id, "plan_name": self.run.plan_name, "plan_version": self.run.plan_version},
+            **extra,
+        }
+
+    async def emit(self, *events: Event, **changes: Any) -> None:
+        await self.store.record(self.run.id, self.owner, list(events), **changes)
+
+    def trace_parent(self):
+        parent = SpanContext(
+            trace_id=int(self.run.trace_id, 16),
+            span_id=int(self.run.trace_span_id, 16),
+            is_remote=True,
+            trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        )
+        return trace.set_span_in_context(NonRecordingSpan(parent))
+
+    def span_attributes(self, step: StepDef) -> dict[str, Any]:
+        return {
+            TENANT_ATTRIBUTE: self.run.tenant,
+            PURPOSE_ATTRIBUTE: self.run.context["purpose"],
+            DATA_CLASS_ATTRIBUTE: self.data_class.name,
+            RUN_ATTRIBUTE: self.run.id,
+            PLAN_ATTRIBUTE: f"{self.plan.name}@{self.run.plan_version}",
+            STEP_ATTRIBUTE: step.id,
+        }
+
+    # -- the run ---------------------------------------------------------------------------------
+
+    async def execute(self, recovered: bool) -> None:
+        first = "RUN_RECOVERED" if recovered else "RUN_STARTED"
+        started = {} if self.run.started_at else {"started_at": datetime.now(UTC)}
+        await self.emit(Event(first, "RUNNING"), run_changes=started)
+        remaining = (self.run.deadline - datetime.now(UTC)).total_seconds()
+        try:
+            async with asyncio.timeout(max(remaining, 0)):
+                while True:
+                    try:
+                        await self._schedule()
+                        break
+                    except Parked:
+                        # A signal that came in meanwhile keeps the run here instead.
+                        if await self.store.park(self.run.id, self.owner):
+                            return
+            outputs = {
+                name: expressions.evaluate(source, self.variables()) for name, source in self.plan.outputs.items()
+            }
+        except TimeoutError:
+            await self._fail(StepFailure(grpc.StatusCode.DEADLINE_EXCEEDED, "the run passed its deadline"))
+            return
+        except StepFailure as failure:
+            await self._fail(failure)
+            return
+        except expressions.ExpressionError as error:
+            await self._fail(StepFailure(grpc.StatusCode.INVALID_ARGUMENT, f"plan outputs: {error}"))
+            return
+        await self.emit(
+            Event("RUN_SUCCEEDED", "SUCCEEDED"),
+            run_changes={"outputs": outputs, "ended_at": datetime.now(UTC), "lease_owner": None, "lease_expires": None},
+        )
+
+    async def _fail(self, failure: StepFailure) -> None:
+        await self.emit(
+            Event("RUN_FAILED", "FAILED", error=failure.as_status()),
+            run_changes={
+                "error": failure.as_status(),
+                "ended_at": datetime.now(UTC),
+                "lease_owner": None,
+                "lease_expires": None,
+            },
+            cancel_unfinished_steps=True,
+        )
+
+    async def _schedule(self) -> None:
+        running: dict[str, asyncio.Task] = {}
+        try:
+            while True:
+                for step in self.plan.steps:
+                    if step.id in self.outputs or step.id in running:
+                        continue
+                    if all(dependency in self.outputs for dependency in step.depends_on):
+                        running[step.id] = asyncio.create_task(self._step(step), name=f"step {step.id}")
+                if not running:
+                    return
+                if self.waiting and self.waiting >= running.keys():
+                    raise Parked()
+                self.signal_arrived.clear()
+                waits_for_signal = any(self.plan.step(step_id).is_await for step_id in running)
+                done, _ = await asyncio.wait(
+                    running.values(),
+                    timeout=AWAIT_POLL_SECONDS if waits_for_signal else None,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for task in done:
+                    step_id = next(key for key, value in running.items() if value is task)
+                    del running[step_id]
+                    self.outputs[step_id] = task.result()
+        finally:
+            for task in running.values():
+                task.cancel()
+            if running:
+                await asyncio.gather(*running.values(), return_exceptions=True)
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    async def _step(self, step: StepDef) -> Any:
+        try:
+            return await self._step_body(step)
+        except StepFailure as failure:
+            await self.emit(
+                Event("STEP_FAILED", "RUNNING", step.id, "FAILED", error=failure.as_status()),
+                step_changes={
+                    step.id: {"state": "FAILED", "error": failure.as_status(), "ended_at": datetime.now(UTC)}
+                },
+            )
+            raise
+        except expressions.ExpressionError as error:
+            failure = StepFailure(
+                grpc.StatusCode.INVALID_ARGUMENT, f"step {step.id}: {error}", reason="EXPRESSION_FAILED"
+            )
+            await self.emit(
+                Event("STEP_FAILED", "RUNNING", step.id, "FAILED", error=failure.as_status()),
+                step_changes={
+                    step.id: {"state": "FAILED", "error": failure.as_status(), "ended_at": datetime.now(UTC)}
+                },
+            )
+            raise failure from None
+
+    async def _step_body(self, step: StepDef) -> Any:
+        variables = self.variables()
+        row = self.step_rows[step.id]
+        if not step.for_each_items:
+            if step.when and not _truthy(expressions.evaluate(step.when, variables)):
+                await self.emit(
+                    Event("STEP_SKIPPED", "RUNNING", step.id, "SKIPPED"),
+                    step_changes={step.id: {"state": "SKIPPED", "ended_at": datetime.now(UTC)}},
+                )
+                return None
+            if row.state == "PENDING":
+                await self._started(step, total=0)
+            output, entry = await self._item(step, variables, None)
+            changes = {"state": "SUCCEEDED", "output": output, "ended_at": datetime.now(UTC)}
+            await self.emit(
+                Event("STEP_SUCCEEDED", "RUNNING", step.id, "SUCCEEDED"),
+                step_changes={step.id: changes},
+                audit_entries=[(self.run.tenant, entry)] if entry else [],
+            )
+            return output
+        items = expressions.evaluate(step.for_each_items, variables)
+        if not isinstance(items, list):
+            raise StepFailure(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"step {step.id}: for_each.items gave {type(items).__name__}, not a list",
+            )
+        done = dict(self.items.get(step.id, {}))
+        if row.state == "PENDING":
+            await self._started(step, total=len(items), completed=len(done))
+        semaphore = asyncio.Semaphore(step.for_each_concurrency)
+
+        async def one(index: int, item: Any) -> Any:
+            if index in done:
+                return done[index]
+            async with semaphore:
+                item_variables = self.variables(item=item, index=index)
+                entry = None
+                if step.when and not _truthy(expressions.evaluate(step.when, item_variables)):
+                    output = None
+                else:
+                    output, entry = await self._item(step, item_variables, index)
+                done[index] = output
+                await self.emit(
+                    Event(
+                        "STEP_PROGRESS",
+                        "RUNNING",
+                        step.id,
+                        "RUNNING",
+                        item_index=index,
+                        progress=_progress(len(done), len(items)),
+                    ),
+                    step_changes={step.id: {"completed": len(done), "total": len(items)}},
+                    item=(step.id, index, output),
+                    audit_entries=[(self.run.tenant, entry)] if entry else [],
+                )
+                return output
+
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(index, item)) for index, item in enumerate(items)]
+        output = [task.result() for task in tasks]
+        await self.emit(
+            Event("STEP_SUCCEEDED", "RUNNING", step.id, "SUCCEEDED", progress=_progress(len(items), len(items))),
+            step_changes={step.id: {"state": "SUCCEEDED", "output": output, "ended_at": datetime.now(UTC)}},
+        )
+        return output
+
+    async def _started(self, step: StepDef, *, total: int, completed: int = 0) -> None:
+        progress = _progress(completed, total) if step.for_each_items else None
+        await self.emit(
+            Event("STEP_STARTED", "RUNNING", step.id, "RUNNING", progress=progress),
+            step_changes={
+                step.id: {"state": "RUNNING", "started_at": datetime.now(UTC), "total": total, "completed": completed}
+            },
+        )
+
+    async def _item(self, step: StepDef, variables: dict, index: int | None) -> tuple[Any, audit.AuditEntry | None]:
+        if step.is_await:
+            return await self._await(step, variables, index), None
+        hop = await self._call(step, variables, index)
+        return hop.output, hop.entry
+
+    # -- await -----------------------------------------------------------------------------------
+
+    async def _await(self, step: StepDef, variables: dict, index: int | None) -> Any:
+        if step.await_key:
+            key = str(expressions.evaluate(step.await_key, variables))
+        else:
+            key = step.id if index is None else f"{step.id}/{index}"
+        announced = key in self.step_rows[step.id].awaited_keys
+        while True:
+            payload = await self.store.signal_payload(self.run.id, key)
+            if payload is not None:
+                self.waiting.discard(step.id)
+                await self.emit(
+                    Event("STEP_RESUMED", "RUNNING", step.id, "RUNNING", item_index=index, signal_key=key),
+                    step_changes={step.id: {"state": "RUNNING"}},
+                )
+                if step.output:
+                    return expressions.evaluate(step.output, {**variables, "response": payload})
+                return payload
+            if not announced:
+                keys = [*self.step_rows[step.id].awaited_keys, key]
+                await self.emit(
+                    Event("STEP_WAITING", "RUNNING", step.id, "WAITING", item_index=index, signal_key=key),
+                    step_changes={step.id: {"state": "WAITING", "awaited_keys": keys}},
+                )
+                self.step_rows[step.id] = dataclasses.replace(self.step_rows[step.id], awaited_keys=tuple(keys))
+                announced = True
+            self.waiting.add(step.id)
+            waiter = self.store.bus.subscribe(self.run.id)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.wait(), AWAIT_POLL_SECONDS)
+            finally:
+                self.store.bus.unsubscribe(self.run.id, waiter)
+
+    # -- call ------------------------------------------------------------------------------------
+
+    async def _call(self, step: StepDef, variables: dict, index: int | None) -> HopOutcome:
+        method = self.engine.catalog.method(step.call)
+        capability = self.engine.catalog.capability(method.service)
+        request_value = expressions.render(step.request, variables)
+        data_class = max([self.data_class, *self._input_classes()])
+        outcome = decide(data_class, capability.clearance, step_redacts=step.redact is not None)
+        counts: dict[str, int] = {}
+        mapping: dict[str, str] = {}
+        if outcome.redact:
+            policy = step.redact
+            kinds = policy.kinds if policy else redaction.ALL_KINDS
+            result = self.pseudonymiser.redact(request_value, kinds, policy.fields if policy else ())
+            request_value, counts, mapping = result.value, dict(result.counts), result.mapping
+            if mapping.keys() - self.pseudonyms.keys():
+                self.pseudonyms.update(mapping)
+                await self.store.save_pseudonyms(self.run.id, self.owner, self.engine.keys.seal(self.pseudonyms))
+        try:
+            request = json_format.ParseDict(request_value, method.new_request())
+        except json_format.ParseError as error:
+            raise StepFailure(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"step {step.id}: request does not fit {method.request.full_name}: {error}",
+            ) from None
+        payload = request.SerializeToString()
+        tracer = self.engine.tracer
+        attempts = step.retry.max_attempts
+        for attempt in range(1, attempts + 1):
+            with tracer.start_as_current_span(
+                f"step {step.id}", context=self.trace_parent(), kind=trace.SpanKind.INTERNAL
+            ) as span:
+                span.set_attributes(
+                    {
+                        **self.span_attributes(step),
+                        TARGET_ATTRIBUTE: method.full_name,
+                        DECISION_ATTRIBUTE: outcome.decision.value,
+                        RULE_ATTRIBUTE: outcome.rule,
+                    }
+                )
+                entry = self._entry(step, method, index, attempt, outcome, counts, payload, span)
+                if not outcome.allowed:
+                    failure = StepFailure(
+                        grpc.StatusCode.PERMISSION_DENIED,
+                        f"step {step.id}: policy denies sending {data_class.name} data to {method.service}",
+                        reason="POLICY_DENIED",
+                        metadata={"rule": outcome.rule, "target": method.service, "data_class": data_class.name},
+                    )
+                    await self.store.append_audit(self.run.tenant, _with(entry, status_code="PERMISSION_DENIED"))
+                    raise failure
+                try:
+                    reply = await self.engine.invoker.call(
+                        method,
+                        request,
+                        metadata=self._metadata(step, index, outcome.data_class_out),
+                        deadline_seconds=step.timeout or self.engine.default_timeout,
+                    )
+                except CapabilityNotConfigured:
+                    raise StepFailure(
+                        grpc.StatusCode.FAILED_PRECONDITION,
+                        f"step {step.id}: no endpoint is configured for {method.service}",
+                        reason="CAPABILITY_NOT_CONFIGURED",
+                        metadata={"service": method.service},
+                    ) from None
+                except grpc.aio.AioRpcError as error:
+                    code = error.code()
+                    await self.store.append_audit(self.run.tenant, _with(entry, status_code=code.name))
+                    if code.name in step.retry.codes and attempt < attempts:
+                        await self.emit(
+                            Event(
+                                "STEP_RETRYING",
+                                "RUNNING",
+                                step.id,
+                                "RUNNING",
+                                item_index=index,
+                                attempt=attempt,
+                                error=status(code, error.details() or ""),
+                            ),
+                            step_changes={step.id: {"attempts": attempt}},
+                        )
+                        delay = min(
+                            step.retry.max_backoff, step.retry.initial_backoff * step.retry.multiplier ** (attempt - 1)
+                        )
+                        await asyncio.sleep(random.uniform(0, delay))
+                        continue
+                    raise StepFailure(
+                        code,
+                        f"step {step.id}: {method.full_name} failed with {code.name}: {error.details()}",
+                        reason="CALL_FAILED",
+                        metadata={"target": method.full_name, "attempts": str(attempt)},
+                    ) from None
+            response = json_format.MessageToDict(
+                reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+            )
+            entry = _with(
+                entry,
+                response_sha256=audit.digest(reply.SerializeToString()),
+                models=_models(response),
+                status_code="OK",
+            )
+            if step.redact is not None and step.redact.rehydrate:
+                response = redaction.rehydrate(response, self.pseudonyms)
+            output = expressions.evaluate(step.output, {**variables, "response": response}) if step.output else response
+            return HopOutcome(output, entry)
+        raise AssertionError("the retry loop always returns or raises")
+
+    def _input_classes(self) -> list[gov.DataClass]:
+        return [item.data_class for item in self.plan.inputs if item.data_class is not None]
+
+    def _metadata(self, step: StepDef, index: int | None, data_class: gov.DataClass) -> list[tuple[str, str]]:
+        return [
+            (gov.AUTHORIZATION_HEADER, f"Bearer {self.token}"),
+            (gov.PURPOSE_HEADER, self.run.context["purpose"]),
+            (gov.DATA_CLASS_HEADER, data_class.name),
+            (gov.TENANT_HEADER, self.run.tenant),
+            (gov.REQUEST_ID_HEADER, f"{self.run.id}/{step.id}/{index or 0}"),
+            (gov.IDEMPOTENCY_KEY_HEADER, f"{self.run.key_root}/{step.id}/{index or 0}"),
+        ]
+
+    def _entry(
+        self, step, method: MethodInfo, index, attempt, outcome, counts, payload: bytes, span
+    ) -> audit.AuditEntry:
+        context = span.get_span_context()
+        return audit.AuditEntry(
+            time=datetime.now(UTC),
+            subject=self.run.context["subject"],
+            roles=tuple(self.run.context["roles"]),
+            purpose=self.run.context["purpose"],
+            run_id=self.run.id,
+            plan_name=self.run.plan_name,
+            plan_version=self.run.plan_version,
+            step_id=step.id,
+            item_index=index,
+            attempt=attempt,
+            target_method=method.full_name,
+            models=(),
+            data_class_in=max([self.data_class, *self._input_classes()]).name,
+            data_class_out=outcome.data_class_out.name,
+            request_sha256=audit.digest(payload),
+            response_sha256="",
+            decision=outcome.decision,
+            policy_rule=outcome.rule,
+            redactions=counts,
+            status_code="",
+            trace_id=format(context.trace_id, "032x"),
+            span_id=format(context.span_id, "016x"),
+        )
+
+
+def _with(entry: audit.AuditEntry, **changes: Any) -> audit.AuditEntry:
+    return dataclasses.replace(entry, **changes)
+
+
+def _models(response: dict) -> tuple[tuple[str, str], ...]:
+    found = []
+    if isinstance(response.get("model"), dict) and response["model"].get("id"):
+        found.append(response["model"])
+    found.extend(model for model in response.get("models") or [] if isinstance(model, dict) and model.get("id"))
+    return tuple((model["id"], model.get("version", "")) for model in found)
+
+
+def _truthy(value: Any) -> bool:
+    return value is True
+
+
+class RunEngine:
+    def __init__(
+        self,
+        store: ConductorStore,
+        catalog: CapabilityCatalog,
+        invoker: DynamicInvoker,
+        keys: ConductorKeys,
+        load_plan: PlanLoader,
+        tracer: trace.Tracer,
+        *,
+        lease_seconds: float,
+        poll_seconds: float,
+        max_active_runs: int,
+        default_timeout: float,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.invoker = invoker
+        self.keys = keys
+        self.load_plan = load_plan
+        self.tracer = tracer
+        self.owner = f"conductor-{uuid.uuid4().hex[:12]}"
+        self.default_timeout = default_timeout
+        self._lease_seconds = lease_seconds
+        self._poll_seconds = poll_seconds
+        self._max_active = max_active_runs
+        self._active: dict[str, asyncio.Task] = {}
+        self._loops: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        self._loops = [
+            asyncio.create_task(self._claim_loop(), name="claim runs"),
+            asyncio.create_task(self._heartbeat_loop(), name="renew leases"),
+        ]
+
+    async def stop(self) -> None:
+        """Stops executing; the runs' leases are released so another process resumes them at once."""
+        for task in [*self._loops, *self._active.values()]:
+            task.cancel()
+        await asyncio.gather(*self._loops, *self._active.values(), return_exceptions=True)
+        held = list(self._active)
+        self._active.clear()
+        if held:
+            await self.store.release_leases(self.owner, held)
+
+    def cancel_local(self, run_id: str) -> None:
+        task = self._active.get(run_id)
+        if task is not None:
+            task.cancel()
+
+    async def _claim_loop(self) -> None:
+        while True:
+            waiter = self.store.bus.subscribe(RUNS_CHANNEL)
+            try:
+                capacity = self._max_active - len(self._active)
+                if capacity > 0:
+                    for claim in await self.store.claim_runs(self.owner, self._lease_seconds, capacity):
+                        self._active[claim.run_id] = asyncio.create_task(
+                            self._execute(claim), name=f"run {claim.run_id}"
+                        )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.wait(), self._poll_seconds)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("claiming runs failed; retrying")
+                await asyncio.sleep(self._poll_seconds)
+            finally:
+                self.store.bus.unsubscribe(RUNS_CHANNEL, waiter)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease_seconds / 3)
+            if not self._active:
+                continue
+            try:
+                held = await self.store.renew_leases(self.owner, list(self._active), self._lease_seconds)
+            except Exception:
+                logger.exception("renewing leases failed")
+                continue
+            for run_id in list(self._active):
+                if run_id not in held:
+                    self.cancel_local(run_id)
+
+    async def _execute(self, claim: Claim) -> None:
+        try:
+            run, items = await self.store.run_for_execution(claim.run_id)
+            plan = await self.load_plan(run.tenant, run.plan_name, run.plan_version)
+            await RunExecution(self, run, plan, items).execute(claim.recovered)
+        except (LeaseLost, asyncio.CancelledError):
+            pass  # cancelled, or another process owns the run now
+        except Exception:
+            logger.exception("run execution failed unexpectedly", extra={"run_id": claim.run_id})
+        finally:
+            self._active.pop(claim.run_id, None)
+            self.store.bus.notify(RUNS_CHANNEL)

@@ -1,0 +1,54 @@
+"""The conductor's secret: one random key shared by every conductor process of a deployment.
+
+From it derive the audit chain's HMAC key, the key encrypting run credentials and
+pseudonym mappings at rest, and the per-run pseudonymisation keys.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+SECRET_BYTES = 32
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """Reads the secret, creating it on first use; concurrent first starts agree on one."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(SECRET_BYTES))
+    text = path.read_text().strip()
+    if len(text) != 2 * SECRET_BYTES:
+        raise SystemExit(f"conductor secret {path} must hold {2 * SECRET_BYTES} hex characters")
+    return bytes.fromhex(text)
+
+
+class ConductorKeys:
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+        self.audit_key = self._derive("audit-chain")
+        self._fernet = Fernet(base64.urlsafe_b64encode(self._derive("state-at-rest")))
+
+    def _derive(self, purpose: str) -> bytes:
+        return hmac.new(self._secret, purpose.encode(), hashlib.sha256).digest()
+
+    def pseudonym_key(self, key_root: str) -> bytes:
+        return self._derive(f"pseudonyms/{key_root}")
+
+    def seal(self, value: Any) -> bytes:
+        return self._fernet.encrypt(json.dumps(value).encode())
+
+    def open(self, token: bytes) -> Any:
+        return json.loads(self._fernet.decrypt(token))

@@ -1,0 +1,47 @@
+"""Conductor settings (`MATCHA_CONDUCTOR_*` plus the shared `MATCHA_*`)."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from matcha.runtime.governance import Clearance, DataClass
+from matcha.runtime.settings import DataClassName, ServiceSettings
+
+
+class TargetPolicy(BaseModel):
+    """What the conductor may send to one capability service (or model backend behind it)."""
+
+    clearance: DataClassName = "PERSONAL"
+    trust_boundary: Literal["inside", "outside"] = "inside"
+
+    @model_validator(mode="after")
+    def _outside_never_personal(self) -> "TargetPolicy":
+        if self.trust_boundary == "outside" and DataClass[self.clearance] > DataClass.INTERNAL:
+            raise ValueError("a target outside the trust boundary may be cleared for INTERNAL at most")
+        return self
+
+    @property
+    def as_clearance(self) -> Clearance:
+        return Clearance(DataClass[self.clearance], self.trust_boundary == "inside")
+
+
+class ConductorSettings(ServiceSettings):
+    listen_address: str = "[::]:50051"
+    # {"matcha.embedding.v1.EmbeddingService": "127.0.0.1:50052", ...}
+    conductor_endpoints: dict[str, str] = Field(default_factory=dict)
+    # {"matcha.generation.v1.GenerationService": {"clearance": "INTERNAL", "trust_boundary": "outside"}}
+    conductor_targets: dict[str, TargetPolicy] = Field(default_factory=dict)
+    conductor_secret_file: Path | None = Field(
+        None, description="key of the audit chain and of pseudonym mappings at rest; defaults to the state dir's"
+    )
+    conductor_lease_seconds: float = Field(15.0, gt=0)
+    conductor_poll_seconds: float = Field(2.0, gt=0)
+    conductor_max_active_runs: int = Field(256, ge=1)
+
+    @property
+    def secret_path(self) -> Path:
+        return self.conductor_secret_file or self.state_dir / "keys" / "conductor-secret.key"
+
+    def target_policy(self, service: str) -> Clearance:
+        return self.conductor_targets.get(service, TargetPolicy()).as_clearance
