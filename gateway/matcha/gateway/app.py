@@ -125,6 +125,10 @@ class Gateway:
             return _method_not_allowed(method, path, refusal.allowed)
         except RouteNotFound:
             raise NotFound(f"no route for {method} {path}", reason="ROUTE_NOT_FOUND") from None
+        # Name the server span by its route template, not the concrete path, to keep span names few.
+        span = trace.get_current_span()
+        span.update_name(f"{method} {route.template.template}")
+        span.set_attribute("http.route", route.template.template)
         try:
             self._verifier.verify(request.headers.get(gov.AUTHORIZATION_HEADER))
         except MatchaError as error:
