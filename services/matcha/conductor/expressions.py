@@ -13,6 +13,8 @@ from typing import Any
 import cel
 
 STEP_REFERENCE = re.compile(r"\bsteps\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*[\"']([^\"']+)[\"']\s*\])")
+# Macros bind their own variables (`list.map(x, x * 2)`); they are not free variables.
+MACRO_VARIABLE = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,")
 INPUT_REFERENCE = re.compile(r"\binputs\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*[\"']([^\"']+)[\"']\s*\])")
 
 
@@ -41,7 +43,7 @@ def parse(source: str) -> Expression:
     program = _program(source)
     return Expression(
         source=source,
-        variables=frozenset(program.variables()),
+        variables=frozenset(program.variables()) - set(MACRO_VARIABLE.findall(source)),
         steps=frozenset(a or b for a, b in STEP_REFERENCE.findall(source)),
         inputs=frozenset(a or b for a, b in INPUT_REFERENCE.findall(source)),
     )

@@ -282,11 +282,14 @@ class PlanValidator:
                     violations.add(f"{path}.data_class", "one of " + ", ".join(DataClass.__members__))
                 else:
                     data_class = DataClass[class_name]
+            default = raw.get("default_value")
+            if input_type == "INTEGER" and isinstance(default, float) and default.is_integer():
+                default = int(default)  # a proto Value holds every number as a double
             definition = InputDef(
                 name=name,
                 type=input_type,
                 required=bool(raw.get("required", False)),
-                default=raw.get("default_value"),
+                default=default,
                 description=str(raw.get("description", "")),
                 data_class=data_class,
             )
@@ -520,7 +523,7 @@ def _check_message(value: dict[str, Any], descriptor: Descriptor, path: str, vio
             value_field = field_descriptor.message_type.fields_by_name["value"]
             for map_key, map_value in item.items():
                 _check_single(map_value, value_field, f"{field_path}.{map_key}", violations)
-        elif field_descriptor.label == FieldDescriptor.LABEL_REPEATED:
+        elif field_descriptor.is_repeated:
             if not isinstance(item, list):
                 violations.add(field_path, "expected a list")
                 continue
