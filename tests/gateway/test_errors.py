@@ -1,5 +1,6 @@
 """Refusals through the gateway: each is a google.rpc.Status JSON with the matching HTTP status."""
 
+import json
 import socket
 
 import httpx
@@ -42,10 +43,12 @@ def _violations(body: dict) -> dict[str, str]:
             "documents[0].policy.dataClass",
         ),
         ("/v1/embeddings:embed", [1, 2], "body"),
+        ("/v1/embeddings:embed", None, "body"),
+        ("/v1/embeddings:embed", "texts", "body"),
     ],
 )
 async def test_wrong_types_are_400_with_the_field(http, path, body, field):
-    reply = await http.post(path, json=body)
+    reply = await http.post(path, content=json.dumps(body), headers={"content-type": "application/json"})
     assert reply.status_code == 400, reply.text
     status = reply.json()
     assert status["code"] == 3 and status["message"]

@@ -135,6 +135,10 @@ def bind_parameters(
             _assign(document, fields, values[0])
 
 
+# Stands for a body that is not JSON at all (already reported), as opposed to a JSON `null`.
+_MALFORMED = object()
+
+
 def _decode_json(raw: bytes, violations: Violations) -> object:
     if not raw.strip():
         return {}
@@ -142,7 +146,7 @@ def _decode_json(raw: bytes, violations: Violations) -> object:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         violations.add("body", f"malformed JSON: {error}")
-        return None
+        return _MALFORMED
 
 
 def _decode_json_lines(raw: bytes, violations: Violations) -> list[object]:
@@ -218,7 +222,7 @@ def build_requests(
     violations = Violations()
     if route.streams_requests:
         decoded = _decode_json_lines(body, violations) if json_lines else _decode_json(body, violations)
-        if decoded is not None and not isinstance(decoded, list):
+        if decoded is not _MALFORMED and not isinstance(decoded, list):
             violations.add("body", "a client-streaming route takes a JSON array of messages")
         items = decoded if isinstance(decoded, list) else []
         prefixes = [f"[{index}]" for index in range(len(items))]
@@ -227,7 +231,7 @@ def build_requests(
         items, prefixes = [decoded], [""]
     messages = []
     for item, prefix in zip(items, prefixes, strict=True):
-        if item is None:
+        if item is _MALFORMED:
             continue
         document = _document_from_body(route, item)
         if isinstance(document, dict):
