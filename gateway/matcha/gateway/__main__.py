@@ -1,6 +1,10 @@
 """`python -m matcha.gateway`: the HTTP gateway process (port 8080 by default)."""
 
+import signal
+import sys
+
 import uvicorn
+from pydantic_settings import SettingsError
 
 from matcha.gateway.app import build_gateway
 from matcha.gateway.settings import GatewaySettings
@@ -11,7 +15,10 @@ from matcha.runtime.tracing import create_tracer_provider
 
 
 def main() -> None:
-    settings = load_settings(GatewaySettings)
+    try:
+        settings = load_settings(GatewaySettings)
+    except SettingsError as error:  # a JSON setting that is not JSON
+        raise SystemExit(f"invalid configuration:\n  {error}") from None
     configure_logging("gateway", settings.log_level)
     if not settings.public_key_path.exists():
         raise SystemExit(
@@ -35,6 +42,8 @@ def main() -> None:
         access_log=False,  # the gateway logs each request itself, with its trace id
         timeout_graceful_shutdown=settings.grace_period_seconds,
     )
+    # uvicorn drains on SIGTERM, then re-raises it to the previous handler: after a drain, that is a clean exit.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.Server(config).run()
     finally:

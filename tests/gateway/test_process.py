@@ -1,0 +1,77 @@
+"""`python -m matcha.gateway` as the launcher runs it: settings from the environment, SIGTERM stops it."""
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+
+import httpx
+
+from matcha.embedding.app import SERVICE_NAME as EMBEDDING_SERVICE
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _run_gateway(environment: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "matcha.gateway",
+        env={**{key: value for key, value in os.environ.items() if not key.startswith("MATCHA_")}, **environment},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def test_gateway_process_serves_and_stops_on_sigterm(embedding_server, state_dir, issuer, tenant):
+    port = _free_port()
+    process = await _run_gateway(
+        {
+            "MATCHA_STATE_DIR": str(state_dir),
+            "MATCHA_LISTEN_ADDRESS": f"127.0.0.1:{port}",
+            "MATCHA_GATEWAY_BACKENDS": json.dumps({EMBEDDING_SERVICE: f"127.0.0.1:{embedding_server.port}"}),
+        }
+    )
+    token = issuer.mint(subject="u", tenant=tenant, roles=["analyst"])
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(200):
+                try:
+                    if (await client.get("/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            listed = await client.get("/v1/collections", headers={"authorization": f"Bearer {token}"})
+        assert listed.status_code == 200 and listed.json() == {"collections": []}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, _ = await asyncio.wait_for(process.communicate(), timeout=20)
+    assert process.returncode == 0
+    request_logs = [json.loads(line) for line in stdout.decode().splitlines() if '"message": "request"' in line]
+    assert request_logs[-1]["path"] == "/v1/collections" and request_logs[-1]["status"] == 200
+
+
+async def test_gateway_process_refuses_to_start_without_backends(state_dir):
+    missing = await _run_gateway({"MATCHA_STATE_DIR": str(state_dir)})
+    _, stderr = await asyncio.wait_for(missing.communicate(), timeout=30)
+    assert missing.returncode == 1
+    assert "MATCHA_GATEWAY_BACKENDS: Field required" in stderr.decode()
+
+    not_json = await _run_gateway({"MATCHA_STATE_DIR": str(state_dir), "MATCHA_GATEWAY_BACKENDS": "embedding=x"})
+    _, stderr = await asyncio.wait_for(not_json.communicate(), timeout=30)
+    assert not_json.returncode == 1
+    assert "gateway_backends" in stderr.decode() and "Traceback" not in stderr.decode()
+
+    unknown = await _run_gateway(
+        {"MATCHA_STATE_DIR": str(state_dir), "MATCHA_GATEWAY_BACKENDS": '{"matcha.nothing.v1.Nope": "localhost:1"}'}
+    )
+    _, stderr = await asyncio.wait_for(unknown.communicate(), timeout=30)
+    assert unknown.returncode == 1
+    assert "matcha.nothing.v1.Nope" in stderr.decode()
