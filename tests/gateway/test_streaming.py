@@ -1,8 +1,7 @@
 """Server streaming through the gateway: Server-Sent Events, NDJSON, errors, and client disconnects.
 
-No streaming capability service exists yet, so the backend here is a scripted GenerationService
-(streams the words of its prompt, as a model streams tokens) served by the real MatchaServer:
-real gRPC, real token verification and governance interceptor, real cancellation.
+The backend is the scripted GenerationService of `scripted_backends` (no streaming capability
+service exists yet), served by the real MatchaServer.
 """
 
 import asyncio
@@ -11,48 +10,19 @@ import json
 import httpx
 import pytest
 
-from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
-from matcha.runtime.errors import FieldViolation, InvalidArgument, Unavailable
-from matcha.runtime.interceptors import current_call
-from matcha.runtime.server import ServiceDefinition
-
-GENERATION_SERVICE = generation_pb2.DESCRIPTOR.services_by_name["GenerationService"].full_name
-WAIT, FAIL = "<wait>", "<fail>"
-
-
-class WordStreamingGeneration(generation_pb2_grpc.GenerationServiceServicer):
-    def __init__(self) -> None:
-        self.cancelled = asyncio.Event()
-
-    async def GenerateStream(self, request, context):
-        if not request.prompt:
-            raise InvalidArgument("prompt is required", violations=[FieldViolation("prompt", "must not be empty")])
-        call = current_call()
-        yield generation_pb2.GenerateStreamResponse(text_delta=f"[{call.tenant} {call.purpose}]")
-        try:
-            for word in request.prompt.split():
-                if word == WAIT:
-                    await asyncio.sleep(3600)
-                if word == FAIL:
-                    raise Unavailable("the model backend went away", reason="MODEL_BACKEND_DOWN")
-                yield generation_pb2.GenerateStreamResponse(text_delta=word)
-        except asyncio.CancelledError:
-            self.cancelled.set()
-            raise
-        result = generation_pb2.GenerateResponse(
-            text=request.prompt, finish_reason=generation_pb2.FINISH_REASON_END_OF_TEXT
-        )
-        yield generation_pb2.GenerateStreamResponse(result=result)
+from tests.gateway.scripted_backends import (
+    FAIL,
+    GENERATION_SERVICE,
+    WAIT,
+    WordStreamingGeneration,
+    word_streaming_definition,
+)
 
 
 @pytest.fixture
 async def streaming(serve, embedding_settings, start_gateway, issuer, tenant):
     servicer = WordStreamingGeneration()
-    definition = ServiceDefinition(
-        "generation",
-        [GENERATION_SERVICE],
-        lambda server: generation_pb2_grpc.add_GenerationServiceServicer_to_server(servicer, server),
-    )
+    definition = word_streaming_definition(servicer)
     token = issuer.mint(subject="writer", tenant=tenant, roles=["analyst"])
     headers = {"authorization": f"Bearer {token}", "x-matcha-purpose": "campaign"}
     async with (
