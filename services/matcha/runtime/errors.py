@@ -58,6 +58,12 @@ class FailedPrecondition(MatchaError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class Aborted(MatchaError):
+    """A concurrent change won (e.g. a stale version): re-read and retry."""
+
+    code = grpc.StatusCode.ABORTED
+
+
 class PermissionDenied(MatchaError):
     code = grpc.StatusCode.PERMISSION_DENIED
 

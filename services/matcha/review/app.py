@@ -1,0 +1,107 @@
+"""Assembles the review service from its settings."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import grpc
+from opentelemetry.sdk.trace import TracerProvider
+
+from matcha.review.core import Limits, ReviewCore
+from matcha.review.delivery import ConductorSignaller, Deliver, FileSink, OutboxDispatcher, RetryPolicy, WebhookSink
+from matcha.review.servicer import ReviewServicer, encode_signal
+from matcha.review.settings import ReviewSettings
+from matcha.review.store import ReviewStore
+from matcha.review.v1 import review_pb2, review_pb2_grpc
+from matcha.runtime.database import Database, load_migrations
+from matcha.runtime.server import ServiceDefinition
+
+SERVICE_NAME = review_pb2.DESCRIPTOR.services_by_name["ReviewService"].full_name
+FILES_SINK = "files"
+WEBHOOK_SINK = "webhook"
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ReviewService:
+    """The assembled service: its server definition, and the background work tests may drive directly."""
+
+    definition: ServiceDefinition
+    core: ReviewCore
+    dispatcher: OutboxDispatcher
+
+
+async def _every(seconds: float, work: Callable[[], Awaitable[object]]) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await work()
+        except Exception:
+            logger.exception("periodic work failed; retrying at the next period")
+
+
+def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerProvider | None = None) -> ReviewService:
+    database = Database(settings.database_url, pool_size=settings.database_pool_size)
+    store = ReviewStore(database)
+    signaller = ConductorSignaller(
+        settings.review_conductor_address,
+        settings.tokens_dir,
+        timeout_seconds=settings.review_delivery_timeout_seconds,
+        tracer_provider=tracer_provider,
+    )
+    sinks: dict[str, Deliver] = {}
+    webhook: WebhookSink | None = None
+    if settings.review_publish_dir is not None:
+        sinks[FILES_SINK] = FileSink(settings.review_publish_dir).deliver
+    if settings.review_webhook_url:
+        webhook = WebhookSink(settings.review_webhook_url, timeout_seconds=settings.review_webhook_timeout_seconds)
+        sinks[WEBHOOK_SINK] = webhook.deliver
+    dispatcher = OutboxDispatcher(
+        store,
+        signaller.deliver,
+        sinks,
+        RetryPolicy(
+            max_attempts=settings.review_delivery_max_attempts,
+            initial_backoff_seconds=settings.review_delivery_initial_backoff_seconds,
+            max_backoff_seconds=settings.review_delivery_max_backoff_seconds,
+        ),
+        poll_seconds=settings.review_delivery_poll_seconds,
+    )
+    core = ReviewCore(
+        store,
+        Limits(max_content_bytes=settings.review_max_content_bytes),
+        sla_hours=settings.sla_hours,
+        sinks=list(sinks),
+        encode_signal=encode_signal,
+    )
+    sweeper: asyncio.Task | None = None
+
+    def register(server: grpc.aio.Server) -> None:
+        review_pb2_grpc.add_ReviewServiceServicer_to_server(ReviewServicer(core), server)
+
+    async def on_start() -> None:
+        nonlocal sweeper
+        await database.connect(load_migrations("review", "matcha.review.migrations"))
+        await store.listen()
+        dispatcher.start()
+        sweeper = asyncio.get_running_loop().create_task(_every(settings.review_sweep_seconds, core.sweep))
+
+    async def on_stop() -> None:
+        if sweeper is not None:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
+        await dispatcher.stop()
+        await signaller.close()
+        if webhook is not None:
+            await webhook.close()
+        await store.stop_listening()
+        await database.close()
+
+    definition = ServiceDefinition("review", [SERVICE_NAME], register, on_start, on_stop)
+    return ReviewService(definition, core, dispatcher)
+
+
+def build_review_service(settings: ReviewSettings, tracer_provider: TracerProvider | None = None) -> ServiceDefinition:
+    return assemble_review_service(settings, tracer_provider).definition

@@ -1,0 +1,305 @@
+"""Delivery of the outbox: run signals to the conductor, publications to their sinks.
+
+Decisions and publications only write outbox rows (in their own transaction); the
+dispatcher delivers them afterwards, retrying with exponential backoff, so a decision
+never depends on the conductor or a sink being up. Every receiver is idempotent on the
+delivery's key (the conductor accepts a signal key once per run, the file sink names its
+file after the publication, the webhook gets an Idempotency-Key header), so a delivery
+retried after an ambiguous failure is harmless.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import httpx
+from google.protobuf import struct_pb2
+from opentelemetry.sdk.trace import TracerProvider
+
+from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
+from matcha.review.store import RUN_SIGNAL, OutboxEntry, ReviewStore
+from matcha.runtime import governance as gov
+from matcha.runtime.client import open_channel
+
+logger = logging.getLogger(__name__)
+
+# The conductor's answers that no retry can change.
+PERMANENT_CODES = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.PERMISSION_DENIED,
+    }
+)
+SAFE_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+SIGNAL_PURPOSE_FALLBACK = "review"
+
+
+class DeliveryFailed(Exception):
+    """One failed attempt; `permanent` ends the retries."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.permanent = permanent
+
+
+Deliver = Callable[[OutboxEntry], Awaitable[None]]
+
+
+class ConductorSignaller:
+    """Signals conductor runs with a service token of the item's tenant.
+
+    Tokens are read from `<tokens_dir>/<tenant>.jwt` on each attempt, so an operator can
+    add or rotate them while deliveries wait.
+    """
+
+    def __init__(
+        self, address: str | None, tokens_dir: Path, *, timeout_seconds: float, tracer_provider: TracerProvider | None
+    ) -> None:
+        self._address = address
+        self._tokens_dir = tokens_dir
+        self._timeout = timeout_seconds
+        self._tracer_provider = tracer_provider
+        self._channels: dict[str, tuple[str, grpc.aio.Channel]] = {}
+
+    async def deliver(self, entry: OutboxEntry) -> None:
+        if not self._address:
+            raise DeliveryFailed(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "no conductor address is configured (MATCHA_REVIEW_CONDUCTOR_ADDRESS)",
+                permanent=False,
+            )
+        stub = conductor_pb2_grpc.ConductorServiceStub(await self._channel(entry.tenant))
+        payload = struct_pb2.Struct()
+        payload.update(entry.payload)
+        metadata = (
+            (gov.DATA_CLASS_HEADER, gov.DataClass(entry.data_class).name),
+            (gov.PURPOSE_HEADER, entry.purpose or SIGNAL_PURPOSE_FALLBACK),
+        )
+        try:
+            reply = await stub.Signal(
+                conductor_pb2.SignalRequest(run_id=entry.destination, key=entry.key, payload=payload),
+                metadata=metadata,
+                timeout=self._timeout,
+            )
+        except grpc.aio.AioRpcError as error:
+            raise DeliveryFailed(
+                error.code(), error.details() or error.code().name, permanent=error.code() in PERMANENT_CODES
+            ) from None
+        logger.info(
+            "run signalled",
+            extra={
+                "run_id": entry.destination,
+                "item_id": entry.item_id,
+                "disposition": conductor_pb2.SignalDisposition.Name(reply.disposition),
+            },
+        )
+
+    async def _channel(self, tenant: str) -> grpc.aio.Channel:
+        if not SAFE_TENANT.match(tenant):
+            raise DeliveryFailed(
+                grpc.StatusCode.FAILED_PRECONDITION, f"tenant {tenant!r} cannot name a token file", permanent=True
+            )
+        path = self._tokens_dir / f"{tenant}.jwt"
+        try:
+            token = path.read_text().strip()
+        except OSError:
+            token = ""
+        if not token:
+            raise DeliveryFailed(
+                grpc.StatusCode.UNAUTHENTICATED,
+                f"no service token for tenant {tenant!r} ({path.name})",
+                permanent=False,
+            )
+        cached = self._channels.get(tenant)
+        if cached is not None and cached[0] == token:
+            return cached[1]
+        if cached is not None:
+            await cached[1].close()
+        channel = open_channel(self._address, token=token, tracer_provider=self._tracer_provider)
+        self._channels[tenant] = (token, channel)
+        return channel
+
+    async def close(self) -> None:
+        for _, channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+
+
+class FileSink:
+    """Writes each publication to `<directory>/<tenant>/<item id>.json`, atomically."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+
+    async def deliver(self, entry: OutboxEntry) -> None:
+        await asyncio.to_thread(self._write, entry)
+
+    def _write(self, entry: OutboxEntry) -> None:
+        if not SAFE_TENANT.match(entry.tenant):
+            raise DeliveryFailed(
+                grpc.StatusCode.FAILED_PRECONDITION, f"tenant {entry.tenant!r} cannot name a directory", permanent=True
+            )
+        folder = self._directory / entry.tenant
+        target = folder / f"{entry.item_id}.json"
+        partial = folder / f".{entry.item_id}.{os.getpid()}.tmp"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps(entry.payload, indent=2, sort_keys=True, ensure_ascii=False))
+            partial.replace(target)
+        except OSError as error:
+            raise DeliveryFailed(grpc.StatusCode.UNAVAILABLE, f"file sink: {error.strerror}", permanent=False) from None
+
+
+class WebhookSink:
+    """POSTs each publication as JSON; 2xx is delivered, 408/429/5xx and network errors are retried."""
+
+    def __init__(self, url: str, *, timeout_seconds: float) -> None:
+        self._url = url
+        self._client = httpx.AsyncClient(timeout=timeout_seconds)
+
+    async def deliver(self, entry: OutboxEntry) -> None:
+        try:
+            response = await self._client.post(
+                self._url,
+                json=entry.payload,
+                headers={"Idempotency-Key": entry.key, "X-Matcha-Tenant": entry.tenant},
+            )
+        except httpx.HTTPError as error:
+            raise DeliveryFailed(
+                grpc.StatusCode.UNAVAILABLE, f"webhook unreachable: {type(error).__name__}", permanent=False
+            ) from None
+        if response.is_success:
+            return
+        retryable = response.status_code in (408, 429) or response.status_code >= 500
+        raise DeliveryFailed(
+            grpc.StatusCode.UNAVAILABLE if retryable else grpc.StatusCode.FAILED_PRECONDITION,
+            f"webhook answered HTTP {response.status_code}",
+            permanent=not retryable,
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 20
+    initial_backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 300.0
+
+    def backoff(self, attempts_made: int) -> float:
+        """Exponential with jitter, so replicas retrying together spread out."""
+        ceiling = min(self.max_backoff_seconds, self.initial_backoff_seconds * 2 ** (attempts_made - 1))
+        return ceiling * random.uniform(0.5, 1.0)
+
+
+class OutboxDispatcher:
+    """Delivers due outbox rows until stopped; woken at once by new rows (this or another replica)."""
+
+    def __init__(
+        self,
+        store: ReviewStore,
+        signaller: Deliver,
+        sinks: dict[str, Deliver],
+        policy: RetryPolicy,
+        *,
+        poll_seconds: float,
+        batch_size: int = 50,
+    ) -> None:
+        self._store = store
+        self._signaller = signaller
+        self._sinks = sinks
+        self._policy = policy
+        self._poll = poll_seconds
+        self._batch = batch_size
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def deliver_due(self) -> int:
+        """One pass over what is due now; returns how many deliveries were attempted."""
+        # The lease outlives an attempt's timeouts, so no other replica retries it meanwhile.
+        entries = await self._store.lease_due(self._batch, lease_seconds=60.0)
+        await asyncio.gather(*(self._attempt(entry) for entry in entries))
+        return len(entries)
+
+    async def _attempt(self, entry: OutboxEntry) -> None:
+        deliver = self._signaller if entry.kind == RUN_SIGNAL else self._sinks.get(entry.destination)
+        try:
+            if deliver is None:
+                raise DeliveryFailed(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"sink {entry.destination!r} is not configured",
+                    permanent=False,
+                )
+            await deliver(entry)
+        except DeliveryFailed as failure:
+            attempts = entry.attempts + 1
+            final = failure.permanent or attempts >= self._policy.max_attempts
+            logger.warning(
+                "delivery failed",
+                extra={
+                    "kind": entry.kind,
+                    "destination": entry.destination,
+                    "item_id": entry.item_id,
+                    "attempts": attempts,
+                    "code": failure.code.name,
+                    "final": final,
+                },
+            )
+            await self._store.record_attempt(
+                entry,
+                state="FAILED" if final else "PENDING",
+                error_code=failure.code.value[0],
+                error=failure.message,
+                retry_in_seconds=0.0 if final else self._policy.backoff(attempts),
+            )
+        except Exception:
+            logger.exception("delivery raised unexpectedly", extra={"kind": entry.kind, "item_id": entry.item_id})
+            attempts = entry.attempts + 1
+            await self._store.record_attempt(
+                entry,
+                state="FAILED" if attempts >= self._policy.max_attempts else "PENDING",
+                error_code=grpc.StatusCode.INTERNAL.value[0],
+                error="internal error delivering",
+                retry_in_seconds=self._policy.backoff(attempts),
+            )
+        else:
+            await self._store.record_attempt(entry, state="DELIVERED")
+
+    async def _run(self) -> None:
+        while True:
+            self._store.outbox_ready.clear()
+            try:
+                attempted = await self.deliver_due()
+                if attempted:
+                    continue
+                due_in = await self._store.next_due_in()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("outbox pass failed; retrying")
+                due_in = None
+            wait = self._poll if due_in is None else min(self._poll, due_in)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._store.outbox_ready.wait(), wait)

@@ -1,0 +1,273 @@
+"""gRPC adapter of the review service: protobuf in, core call, protobuf out."""
+
+from datetime import UTC, datetime
+
+from google.protobuf import json_format, timestamp_pb2
+from google.rpc import status_pb2
+
+from matcha.common.v1 import common_pb2
+from matcha.review.core import ContentEdit, ReviewCore, ReviewSignal, ReviseInput, RunResume, SubmitInput
+from matcha.review.store import DecisionRow, DeliveryRow, EventRow, ItemDetails, PublicationRow, VersionRow
+from matcha.review.v1 import review_pb2, review_pb2_grpc
+from matcha.runtime.interceptors import current_call
+
+
+def _name(enum, prefix: str, number: int) -> str:
+    """The core's name of an enum value; unknown numbers pass as digits for the core to refuse."""
+    try:
+        return enum.Name(number).removeprefix(prefix)
+    except ValueError:
+        return str(number)
+
+
+def _status(name: str) -> int:
+    return review_pb2.ReviewStatus.Value(f"REVIEW_STATUS_{name}")
+
+
+def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def _as_dict(message) -> dict:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def _provenance(values: dict) -> common_pb2.Provenance:
+    return json_format.ParseDict(values, common_pb2.Provenance(), ignore_unknown_fields=True)
+
+
+def _flags(values: list[dict]) -> list[common_pb2.ContentFlag]:
+    return [json_format.ParseDict(flag, common_pb2.ContentFlag(), ignore_unknown_fields=True) for flag in values]
+
+
+def _resume(message: review_pb2.RunResume, present: bool) -> RunResume | None:
+    return RunResume(message.run_id, message.signal_key) if present else None
+
+
+def _delivery(row: DeliveryRow | None) -> review_pb2.Delivery | None:
+    if row is None:
+        return None
+    return review_pb2.Delivery(
+        state=review_pb2.DeliveryState.Value(f"DELIVERY_STATE_{row.state}"),
+        attempts=row.attempts,
+        last_error=status_pb2.Status(code=row.last_error_code, message=row.last_error)
+        if row.last_error_code is not None
+        else None,
+        deliver_time=_timestamp(row.delivered_at),
+    )
+
+
+def _version(row: VersionRow) -> review_pb2.ContentVersion:
+    return review_pb2.ContentVersion(
+        number=row.number,
+        title=row.title,
+        content=row.content,
+        content_sha256=row.content_sha256,
+        origin=review_pb2.VersionOrigin.Value(f"VERSION_ORIGIN_{row.origin}"),
+        author_subject=row.author,
+        provenance=_provenance(row.provenance) if row.provenance else None,
+        comment=row.comment,
+        diff_from_previous=row.diff,
+        create_time=_timestamp(row.created_at),
+    )
+
+
+def _decision(row: DecisionRow) -> review_pb2.Decision:
+    return review_pb2.Decision(
+        outcome=review_pb2.DecisionOutcome.Value(f"DECISION_OUTCOME_{row.outcome}"),
+        comment=row.comment,
+        reviewer_subject=row.reviewer,
+        role=row.role,
+        decide_time=_timestamp(row.decided_at),
+        version=row.version,
+        content_sha256=row.content_sha256,
+    )
+
+
+def _publication(row: PublicationRow | None) -> review_pb2.Publication | None:
+    if row is None:
+        return None
+    return review_pb2.Publication(
+        id=row.id,
+        version=row.version,
+        content_sha256=row.content_sha256,
+        publisher_subject=row.publisher,
+        publish_time=_timestamp(row.published_at),
+        sinks=[review_pb2.SinkDelivery(sink=sink.sink, delivery=_delivery(sink.delivery)) for sink in row.sinks],
+    )
+
+
+def _item(details: ItemDetails) -> review_pb2.ReviewItem:
+    item = details.item
+    claimed = item.claimed_by and item.claim_expires_at and item.claim_expires_at > datetime.now(UTC)
+    return review_pb2.ReviewItem(
+        id=item.id,
+        status=_status(item.status),
+        version=item.version,
+        title=item.title,
+        content=item.content,
+        content_sha256=item.content_sha256,
+        format=review_pb2.ContentFormat.Value(f"CONTENT_FORMAT_{item.format}"),
+        channel=review_pb2.Channel.Value(f"CHANNEL_{item.channel}"),
+        target=item.target,
+        audience=json_format.ParseDict(item.audience, review_pb2.Audience(), ignore_unknown_fields=True),
+        provenance=_provenance(item.provenance),
+        voice_score=item.voice_score,
+        flags=_flags(item.flags),
+        priority=item.priority,
+        due_time=_timestamp(item.due_at),
+        four_eyes=item.four_eyes,
+        submitter_subject=item.submitter,
+        claim=review_pb2.ReviewClaim(
+            reviewer_subject=item.claimed_by,
+            claim_time=_timestamp(item.claimed_at),
+            expire_time=_timestamp(item.claim_expires_at),
+        )
+        if claimed
+        else None,
+        versions=[_version(version) for version in details.versions],
+        decisions=[_decision(decision) for decision in details.decisions],
+        approved_version=item.approved_version or 0,
+        approved_sha256=item.approved_sha256 or "",
+        approved_diff=item.approved_diff,
+        resume=review_pb2.RunResume(run_id=item.resume_run_id, signal_key=item.resume_signal_key)
+        if item.resume_run_id
+        else None,
+        resume_delivery=_delivery(details.resume_delivery),
+        publication=_publication(details.publication),
+        create_time=_timestamp(item.created_at),
+        update_time=_timestamp(item.updated_at),
+    )
+
+
+def _event(row: EventRow) -> review_pb2.ReviewEvent:
+    return review_pb2.ReviewEvent(
+        sequence=row.sequence,
+        time=_timestamp(row.at),
+        type=review_pb2.ReviewEventType.Value(f"REVIEW_EVENT_TYPE_{row.type}"),
+        item_id=row.item_id,
+        status=_status(row.status),
+        version=row.version,
+        actor_subject=row.actor,
+        decision=_decision(row.decision) if row.decision else None,
+    )
+
+
+def encode_signal(signal: ReviewSignal) -> dict:
+    """The JSON form of the contract's ReviewSignal, every field present so plans can read any of them."""
+    message = review_pb2.ReviewSignal(
+        item_id=signal.item_id,
+        status=_status(signal.status),
+        version=signal.version,
+        title=signal.title,
+        content=signal.content,
+        content_sha256=signal.content_sha256,
+        comment=signal.comment,
+        reviewer_subject=signal.reviewer_subject,
+        decide_time=_timestamp(signal.decide_time),
+    )
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
+    def __init__(self, core: ReviewCore, *, watch_poll_seconds: float = 5.0) -> None:
+        self._core = core
+        self._watch_poll = watch_poll_seconds
+
+    async def Submit(self, request, context):
+        details, created = await self._core.submit(
+            current_call(),
+            SubmitInput(
+                title=request.title,
+                content=request.content,
+                format=_name(review_pb2.ContentFormat, "CONTENT_FORMAT_", request.format) if request.format else "",
+                channel=_name(review_pb2.Channel, "CHANNEL_", request.channel),
+                target=request.target,
+                audience=_as_dict(request.audience),
+                provenance=_as_dict(request.provenance),
+                voice_score=request.voice_score if request.HasField("voice_score") else None,
+                flags=[_as_dict(flag) for flag in request.flags],
+                priority=request.priority,
+                due_at=request.due_time.ToDatetime(tzinfo=UTC) if request.HasField("due_time") else None,
+                four_eyes=request.four_eyes,
+                resume=_resume(request.resume, request.HasField("resume")),
+            ),
+        )
+        return review_pb2.SubmitResponse(item=_item(details), created=created)
+
+    async def List(self, request, context):
+        items, token = await self._core.list_items(
+            current_call(),
+            statuses=[_name(review_pb2.ReviewStatus, "REVIEW_STATUS_", status) for status in request.statuses],
+            channel=_name(review_pb2.Channel, "CHANNEL_", request.channel) if request.channel else "",
+            segment_id=request.segment_id,
+            due_before=request.due_before.ToDatetime(tzinfo=UTC) if request.HasField("due_before") else None,
+            claimed_by=request.claimed_by,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return review_pb2.ListResponse(items=[_item(item) for item in items], next_page_token=token)
+
+    async def Get(self, request, context):
+        details = await self._core.get(current_call(), request.item_id)
+        return review_pb2.GetResponse(item=_item(details), history=[_event(event) for event in details.events])
+
+    async def Claim(self, request, context):
+        ttl = request.ttl.ToTimedelta().total_seconds() if request.HasField("ttl") else None
+        details = await self._core.claim(current_call(), request.item_id, ttl)
+        return review_pb2.ClaimResponse(item=_item(details))
+
+    async def Release(self, request, context):
+        details = await self._core.release(current_call(), request.item_id)
+        return review_pb2.ReleaseResponse(item=_item(details))
+
+    async def Decide(self, request, context):
+        details, decision = await self._core.decide(
+            current_call(),
+            request.item_id,
+            version=request.version,
+            outcome=_name(review_pb2.DecisionOutcome, "DECISION_OUTCOME_", request.outcome),
+            comment=request.comment,
+            edit=ContentEdit(request.edit.title, request.edit.content) if request.HasField("edit") else None,
+        )
+        return review_pb2.DecideResponse(item=_item(details), decision=_decision(decision))
+
+    async def Revise(self, request, context):
+        details = await self._core.revise(
+            current_call(),
+            request.item_id,
+            ReviseInput(
+                version=request.version,
+                title=request.title,
+                content=request.content,
+                provenance=_as_dict(request.provenance) if request.HasField("provenance") else {},
+                comment=request.comment,
+                resume=_resume(request.resume, request.HasField("resume")),
+                flags=[_as_dict(flag) for flag in request.flags] if request.flags else None,
+                voice_score=request.voice_score if request.HasField("voice_score") else None,
+            ),
+        )
+        return review_pb2.ReviseResponse(item=_item(details))
+
+    async def Publish(self, request, context):
+        publication, already = await self._core.publish(
+            current_call(), request.item_id, request.content_sha256, list(request.sinks)
+        )
+        return review_pb2.PublishResponse(publication=_publication(publication), already_published=already)
+
+    async def WatchEvents(self, request, context):
+        events = self._core.watch(
+            current_call(),
+            item_id=request.item_id,
+            types=[_name(review_pb2.ReviewEventType, "REVIEW_EVENT_TYPE_", value) for value in request.types],
+            after_sequence=request.after_sequence,
+            poll_seconds=self._watch_poll,
+        )
+        async for event in events:
+            yield review_pb2.WatchEventsResponse(event=_event(event))

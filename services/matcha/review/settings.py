@@ -1,0 +1,49 @@
+"""Review service settings (`MATCHA_REVIEW_*` plus the shared `MATCHA_*`)."""
+
+from pathlib import Path
+
+from pydantic import Field
+
+from matcha.runtime.settings import ServiceSettings
+
+
+class ReviewSettings(ServiceSettings):
+    listen_address: str = "[::]:50056"
+    review_conductor_address: str | None = Field(
+        None, description="host:port of ConductorService; runs are signalled only when set"
+    )
+    review_service_tokens_dir: Path | None = Field(
+        None,
+        description="directory of bearer tokens the service calls the conductor with, one `<tenant>.jwt` per "
+        "tenant (re-read on each attempt, so tokens rotate without a restart); defaults to the state dir's "
+        "tokens/review",
+    )
+    # Due time of an item submitted without one, per priority.
+    review_sla_urgent_hours: float = Field(4, gt=0)
+    review_sla_high_hours: float = Field(24, gt=0)
+    review_sla_normal_hours: float = Field(72, gt=0)
+    review_sla_low_hours: float = Field(168, gt=0)
+    review_max_content_bytes: int = Field(256 * 1024, ge=1)
+    review_publish_dir: Path | None = Field(None, description="file sink: approved items are written here as JSON")
+    review_webhook_url: str | None = Field(None, description="HTTP sink: approved items are POSTed here as JSON")
+    review_webhook_timeout_seconds: float = Field(10.0, gt=0)
+    review_delivery_max_attempts: int = Field(20, ge=1)
+    review_delivery_initial_backoff_seconds: float = Field(1.0, gt=0)
+    review_delivery_max_backoff_seconds: float = Field(300.0, gt=0)
+    review_delivery_poll_seconds: float = Field(5.0, gt=0)
+    review_delivery_timeout_seconds: float = Field(10.0, gt=0)
+    review_sweep_seconds: float = Field(30.0, gt=0)
+
+    @property
+    def tokens_dir(self) -> Path:
+        return self.review_service_tokens_dir or self.state_dir / "tokens" / "review"
+
+    @property
+    def sla_hours(self) -> dict[int, float]:
+        """By priority number (LOW 1 .. URGENT 4)."""
+        return {
+            1: self.review_sla_low_hours,
+            2: self.review_sla_normal_hours,
+            3: self.review_sla_high_hours,
+            4: self.review_sla_urgent_hours,
+        }

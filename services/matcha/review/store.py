@@ -1,0 +1,784 @@
+"""PostgreSQL storage of review items, their versions, decisions, events and outboxes; always scoped by tenant.
+
+Rules live in the core; this module only knows rows and transactions. A change to an
+item happens inside an `ItemTransaction` holding the item's row lock, so the status
+machine is checked against the row as it is, and every write of a change (item,
+version, decision, event, outbox rows) commits or rolls back together.
+"""
+
+import asyncio
+import base64
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from matcha.runtime.database import Database
+from matcha.runtime.errors import FieldViolation, InvalidArgument, NotFound
+
+EVENTS_CHANNEL = "review_events"
+OUTBOX_CHANNEL = "review_outbox"
+
+RUN_SIGNAL = "run_signal"
+SINK = "sink"
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    id: str
+    tenant: str
+    status: str
+    version: int
+    format: str
+    channel: str
+    target: str
+    audience: dict[str, Any]
+    provenance: dict[str, Any]
+    voice_score: float | None
+    flags: list[dict[str, Any]]
+    priority: int
+    due_at: datetime
+    four_eyes: bool
+    submitter: str
+    data_class: int
+    purpose: str
+    claimed_by: str | None
+    claimed_at: datetime | None
+    claim_expires_at: datetime | None
+    approved_version: int | None
+    approved_sha256: str | None
+    approved_diff: str
+    resume_run_id: str
+    resume_signal_key: str
+    created_at: datetime
+    updated_at: datetime
+    # Current version's text, joined from review_versions.
+    title: str
+    content: str
+    content_sha256: str
+    version_author: str
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    number: int
+    title: str
+    content: str
+    content_sha256: str
+    origin: str
+    author: str
+    provenance: dict[str, Any]
+    comment: str
+    diff: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    id: int
+    outcome: str
+    comment: str
+    reviewer: str
+    role: str
+    version: int
+    content_sha256: str
+    decided_at: datetime
+
+
+@dataclass(frozen=True)
+class EventRow:
+    sequence: int
+    at: datetime
+    type: str
+    item_id: str
+    status: str
+    version: int
+    actor: str
+    decision: DecisionRow | None
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    id: int
+    state: str
+    attempts: int
+    last_error_code: int | None
+    last_error: str
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SinkDeliveryRow:
+    sink: str
+    delivery: DeliveryRow
+
+
+@dataclass(frozen=True)
+class PublicationRow:
+    id: str
+    version: int
+    content_sha256: str
+    publisher: str
+    published_at: datetime
+    sinks: list[SinkDeliveryRow]
+
+
+@dataclass(frozen=True)
+class ItemDetails:
+    item: ItemRow
+    resume_delivery: DeliveryRow | None
+    publication: PublicationRow | None
+    versions: list[VersionRow] = field(default_factory=list)
+    decisions: list[DecisionRow] = field(default_factory=list)
+    events: list[EventRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """A delivery the dispatcher took (leased) to attempt now."""
+
+    id: int
+    tenant: str
+    item_id: str
+    kind: str
+    destination: str
+    key: str
+    payload: dict[str, Any]
+    data_class: int
+    purpose: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class NewItem:
+    format: str
+    channel: str
+    target: str
+    audience: dict[str, Any]
+    provenance: dict[str, Any]
+    voice_score: float | None
+    flags: list[dict[str, Any]]
+    priority: int
+    due_at: datetime
+    four_eyes: bool
+    submitter: str
+    data_class: int
+    purpose: str
+    resume_run_id: str
+    resume_signal_key: str
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    title: str
+    content: str
+    content_sha256: str
+    origin: str
+    author: str
+    provenance: dict[str, Any]
+    comment: str
+    diff: str
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    statuses: list[str]
+    channel: str
+    segment_id: str
+    due_before: datetime | None
+    # None: any; "": unclaimed; otherwise a subject.
+    claimed_by: str | None
+
+
+class EventBus:
+    """Wakes the watchers of a tenant when its event log grows (in this or another replica)."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+
+    @asynccontextmanager
+    async def subscribe(self, tenant: str) -> AsyncIterator[asyncio.Event]:
+        event = asyncio.Event()
+        self._waiters.setdefault(tenant, set()).add(event)
+        try:
+            yield event
+        finally:
+            waiters = self._waiters.get(tenant, set())
+            waiters.discard(event)
+            if not waiters:
+                self._waiters.pop(tenant, None)
+
+    def notify(self, tenant: str) -> None:
+        for event in self._waiters.get(tenant, ()):
+            event.set()
+
+
+_ITEM_COLUMNS = """i.id::text AS id, i.tenant, i.status, i.version, i.format, i.channel, i.target, i.audience,
+    i.provenance, i.voice_score, i.flags, i.priority, i.due_at, i.four_eyes, i.submitter, i.data_class, i.purpose,
+    i.claimed_by, i.claimed_at, i.claim_expires_at, i.approved_version, i.approved_sha256, i.approved_diff,
+    i.resume_run_id, i.resume_signal_key, i.created_at, i.updated_at,
+    v.title, v.content, v.content_sha256, v.author AS version_author"""
+_ITEM_FROM = "review_items i JOIN review_versions v ON v.item_id = i.id AND v.number = i.version"
+
+
+def _item(row: asyncpg.Record) -> ItemRow:
+    return ItemRow(**dict(row))
+
+
+def _version(row: asyncpg.Record) -> VersionRow:
+    return VersionRow(
+        number=row["number"],
+        title=row["title"],
+        content=row["content"],
+        content_sha256=row["content_sha256"],
+        origin=row["origin"],
+        author=row["author"],
+        provenance=row["provenance"],
+        comment=row["comment"],
+        diff=row["diff"],
+        created_at=row["created_at"],
+    )
+
+
+def _decision(row: asyncpg.Record, prefix: str = "") -> DecisionRow:
+    return DecisionRow(
+        id=row[f"{prefix}id"],
+        outcome=row[f"{prefix}outcome"],
+        comment=row[f"{prefix}comment"],
+        reviewer=row[f"{prefix}reviewer"],
+        role=row[f"{prefix}role"],
+        version=row[f"{prefix}version"],
+        content_sha256=row[f"{prefix}content_sha256"],
+        decided_at=row[f"{prefix}decided_at"],
+    )
+
+
+def _delivery(row: asyncpg.Record) -> DeliveryRow:
+    return DeliveryRow(
+        id=row["id"],
+        state=row["state"],
+        attempts=row["attempts"],
+        last_error_code=row["last_error_code"],
+        last_error=row["last_error"],
+        delivered_at=row["delivered_at"],
+    )
+
+
+_EVENT_QUERY = """SELECT e.sequence, e.at, e.type, e.item_id::text AS item_id, e.status, e.version, e.actor,
+        d.id AS d_id, d.outcome AS d_outcome, d.comment AS d_comment, d.reviewer AS d_reviewer, d.role AS d_role,
+        d.version AS d_version, d.content_sha256 AS d_content_sha256, d.decided_at AS d_decided_at
+    FROM review_events e LEFT JOIN review_decisions d ON d.id = e.decision_id"""
+
+
+def _event(row: asyncpg.Record) -> EventRow:
+    return EventRow(
+        sequence=row["sequence"],
+        at=row["at"],
+        type=row["type"],
+        item_id=row["item_id"],
+        status=row["status"],
+        version=row["version"],
+        actor=row["actor"],
+        decision=_decision(row, "d_") if row["d_id"] is not None else None,
+    )
+
+
+def _parse_uuid(item_id: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(item_id)
+    except ValueError:
+        return None
+
+
+def _not_found(item_id: str) -> NotFound:
+    return NotFound(f"review item {item_id!r} not found", reason="ITEM_NOT_FOUND", metadata={"item_id": item_id})
+
+
+def encode_page_token(due_at: datetime, priority: int, item_id: str) -> str:
+    raw = json.dumps([due_at.isoformat(), priority, item_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_page_token(token: str) -> tuple[datetime, int, uuid.UUID]:
+    try:
+        due, priority, item_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return datetime.fromisoformat(due), int(priority), uuid.UUID(item_id)
+    except (ValueError, TypeError):
+        raise InvalidArgument(
+            "page_token is not a token from a previous List",
+            violations=[FieldViolation("page_token", "not a token from a previous List")],
+        ) from None
+
+
+class ItemTransaction:
+    """The writes of one change to one item, under its row lock."""
+
+    def __init__(self, connection: asyncpg.Connection, item: ItemRow) -> None:
+        self._connection = connection
+        self.item = item
+        self.notify_outbox = False
+
+    async def update(self, **columns: Any) -> None:
+        assignments = ", ".join(f"{name} = ${index}" for index, name in enumerate(columns, start=2))
+        await self._connection.execute(
+            f"UPDATE review_items SET {assignments}, updated_at = now() WHERE id = $1",
+            uuid.UUID(self.item.id),
+            *columns.values(),
+        )
+
+    async def add_version(self, number: int, version: NewVersion, idempotency_key: str | None) -> None:
+        await _insert_version(self._connection, uuid.UUID(self.item.id), number, version, idempotency_key)
+
+    async def version(self, number: int) -> VersionRow:
+        row = await self._connection.fetchrow(
+            "SELECT * FROM review_versions WHERE item_id = $1 AND number = $2", uuid.UUID(self.item.id), number
+        )
+        return _version(row)
+
+    async def latest_ai_version(self) -> VersionRow:
+        row = await self._connection.fetchrow(
+            """SELECT * FROM review_versions WHERE item_id = $1 AND origin IN ('AI_DRAFT', 'REGENERATED')
+               ORDER BY number DESC LIMIT 1""",
+            uuid.UUID(self.item.id),
+        )
+        return _version(row)
+
+    async def decision_with_key(self, idempotency_key: str) -> DecisionRow | None:
+        row = await self._connection.fetchrow(
+            "SELECT * FROM review_decisions WHERE item_id = $1 AND idempotency_key = $2",
+            uuid.UUID(self.item.id),
+            idempotency_key,
+        )
+        return _decision(row) if row else None
+
+    async def version_with_key(self, idempotency_key: str) -> int | None:
+        return await self._connection.fetchval(
+            "SELECT number FROM review_versions WHERE item_id = $1 AND idempotency_key = $2",
+            uuid.UUID(self.item.id),
+            idempotency_key,
+        )
+
+    async def add_decision(
+        self, outcome: str, comment: str, reviewer: str, role: str, version: int, content_sha256: str, key: str | None
+    ) -> DecisionRow:
+        row = await self._connection.fetchrow(
+            """INSERT INTO review_decisions (item_id, outcome, comment, reviewer, role, version, content_sha256,
+                   idempotency_key)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *""",
+            uuid.UUID(self.item.id),
+            outcome,
+            comment,
+            reviewer,
+            role,
+            version,
+            content_sha256,
+            key,
+        )
+        return _decision(row)
+
+    async def add_event(
+        self, event_type: str, status: str, version: int, actor: str, decision_id: int | None = None
+    ) -> None:
+        await _insert_event(
+            self._connection, self.item.tenant, self.item.id, event_type, status, version, actor, decision_id
+        )
+
+    async def enqueue(
+        self,
+        kind: str,
+        destination: str,
+        key: str,
+        payload: dict[str, Any],
+        *,
+        publication_id: str | None = None,
+    ) -> bool:
+        """Adds a delivery; False when one with the same destination and key exists (it is delivered once)."""
+        inserted = await self._connection.fetchval(
+            """INSERT INTO review_outbox (tenant, item_id, kind, destination, key, publication_id, payload,
+                   data_class, purpose)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               ON CONFLICT (kind, destination, key) DO NOTHING RETURNING id""",
+            self.item.tenant,
+            uuid.UUID(self.item.id),
+            kind,
+            destination,
+            key,
+            uuid.UUID(publication_id) if publication_id else None,
+            payload,
+            self.item.data_class,
+            self.item.purpose,
+        )
+        if inserted is not None:
+            self.notify_outbox = True
+        return inserted is not None
+
+    async def publication(self) -> str | None:
+        return await self._connection.fetchval(
+            "SELECT id::text FROM review_publications WHERE item_id = $1", uuid.UUID(self.item.id)
+        )
+
+    async def add_publication(self, version: int, content_sha256: str, publisher: str) -> str:
+        publication_id = uuid.uuid4()
+        await self._connection.execute(
+            """INSERT INTO review_publications (id, tenant, item_id, version, content_sha256, publisher)
+               VALUES ($1, $2, $3, $4, $5, $6)""",
+            publication_id,
+            self.item.tenant,
+            uuid.UUID(self.item.id),
+            version,
+            content_sha256,
+            publisher,
+        )
+        return str(publication_id)
+
+
+async def _insert_version(
+    connection: asyncpg.Connection, item_id: uuid.UUID, number: int, version: NewVersion, key: str | None
+) -> None:
+    await connection.execute(
+        """INSERT INTO review_versions (item_id, number, title, content, content_sha256, origin, author, provenance,
+               comment, diff, idempotency_key)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+        item_id,
+        number,
+        version.title,
+        version.content,
+        version.content_sha256,
+        version.origin,
+        version.author,
+        version.provenance,
+        version.comment,
+        version.diff,
+        key,
+    )
+
+
+async def _insert_event(
+    connection: asyncpg.Connection,
+    tenant: str,
+    item_id: str,
+    event_type: str,
+    status: str,
+    version: int,
+    actor: str,
+    decision_id: int | None = None,
+) -> None:
+    await connection.execute(
+        """INSERT INTO review_events (tenant, item_id, type, status, version, actor, decision_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        tenant,
+        uuid.UUID(item_id),
+        event_type,
+        status,
+        version,
+        actor,
+        decision_id,
+    )
+    # Delivered at commit, to every replica's listener.
+    await connection.execute("SELECT pg_notify($1, $2)", EVENTS_CHANNEL, tenant)
+
+
+class ReviewStore:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self.events = EventBus()
+        self.outbox_ready = asyncio.Event()
+        self._listener: asyncpg.pool.PoolConnectionProxy | None = None
+
+    @property
+    def _pool(self) -> asyncpg.Pool:
+        return self._database.pool
+
+    async def listen(self) -> None:
+        self._listener = await self._pool.acquire()
+        await self._listener.add_listener(EVENTS_CHANNEL, self._on_notification)
+        await self._listener.add_listener(OUTBOX_CHANNEL, self._on_notification)
+
+    def _on_notification(self, connection, pid, channel: str, payload: str) -> None:
+        if channel == EVENTS_CHANNEL:
+            self.events.notify(payload)
+        else:
+            self.outbox_ready.set()
+
+    async def stop_listening(self) -> None:
+        if self._listener is not None:
+            await self._listener.remove_listener(EVENTS_CHANNEL, self._on_notification)
+            await self._listener.remove_listener(OUTBOX_CHANNEL, self._on_notification)
+            await self._pool.release(self._listener)
+            self._listener = None
+
+    # -- items -----------------------------------------------------------------------------------
+
+    async def submit(
+        self, tenant: str, item: NewItem, version: NewVersion, idempotency_key: str | None
+    ) -> tuple[str, bool]:
+        """Creates the item with its first version; with a known idempotency key, returns the existing item."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            item_id = uuid.uuid4()
+            inserted = await connection.fetchval(
+                """INSERT INTO review_items (id, tenant, status, version, format, channel, target, audience,
+                       provenance, voice_score, flags, priority, due_at, four_eyes, submitter, data_class, purpose,
+                       resume_run_id, resume_signal_key, idempotency_key)
+                   VALUES ($1, $2, 'PENDING', 1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                       $18)
+                   ON CONFLICT (tenant, idempotency_key) DO NOTHING RETURNING id""",
+                item_id,
+                tenant,
+                item.format,
+                item.channel,
+                item.target,
+                item.audience,
+                item.provenance,
+                item.voice_score,
+                item.flags,
+                item.priority,
+                item.due_at,
+                item.four_eyes,
+                item.submitter,
+                item.data_class,
+                item.purpose,
+                item.resume_run_id,
+                item.resume_signal_key,
+                idempotency_key,
+            )
+            if inserted is None:
+                existing = await connection.fetchval(
+                    "SELECT id::text FROM review_items WHERE tenant = $1 AND idempotency_key = $2",
+                    tenant,
+                    idempotency_key,
+                )
+                return existing, False
+            await _insert_version(connection, item_id, 1, version, None)
+            await _insert_event(connection, tenant, str(item_id), "SUBMITTED", "PENDING", 1, item.submitter)
+            return str(item_id), True
+
+    @asynccontextmanager
+    async def change(self, tenant: str, item_id: str) -> AsyncIterator[ItemTransaction]:
+        """Locks the item for a change; NOT_FOUND when it is not the tenant's."""
+        key = _parse_uuid(item_id)
+        if key is None:
+            raise _not_found(item_id)
+        async with self._pool.acquire() as connection:
+            async with connection.transaction():
+                row = await connection.fetchrow(
+                    f"SELECT {_ITEM_COLUMNS} FROM {_ITEM_FROM} WHERE i.tenant = $1 AND i.id = $2 FOR UPDATE OF i",
+                    tenant,
+                    key,
+                )
+                if row is None:
+                    raise _not_found(item_id)
+                transaction = ItemTransaction(connection, _item(row))
+                yield transaction
+                if transaction.notify_outbox:
+                    await connection.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
+            if transaction.notify_outbox:
+                self.outbox_ready.set()
+
+    async def get(self, tenant: str, item_id: str, *, full: bool) -> ItemDetails:
+        key = _parse_uuid(item_id)
+        if key is None:
+            raise _not_found(item_id)
+        async with self._pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
+            row = await connection.fetchrow(
+                f"SELECT {_ITEM_COLUMNS} FROM {_ITEM_FROM} WHERE i.tenant = $1 AND i.id = $2", tenant, key
+            )
+            if row is None:
+                raise _not_found(item_id)
+            item = _item(row)
+            delivery = await self._resume_delivery(connection, key)
+            publication = await self._publication(connection, key)
+            if not full:
+                return ItemDetails(item, delivery, publication)
+            versions = await connection.fetch("SELECT * FROM review_versions WHERE item_id = $1 ORDER BY number", key)
+            decisions = await connection.fetch("SELECT * FROM review_decisions WHERE item_id = $1 ORDER BY id", key)
+            events = await connection.fetch(f"{_EVENT_QUERY} WHERE e.item_id = $1 ORDER BY e.sequence", key)
+            return ItemDetails(
+                item,
+                delivery,
+                publication,
+                versions=[_version(version) for version in versions],
+                decisions=[_decision(decision) for decision in decisions],
+                events=[_event(event) for event in events],
+            )
+
+    @staticmethod
+    async def _resume_delivery(connection: asyncpg.Connection, item_id: uuid.UUID) -> DeliveryRow | None:
+        row = await connection.fetchrow(
+            "SELECT * FROM review_outbox WHERE item_id = $1 AND kind = $2 ORDER BY id DESC LIMIT 1",
+            item_id,
+            RUN_SIGNAL,
+        )
+        return _delivery(row) if row else None
+
+    @staticmethod
+    async def _publication(connection: asyncpg.Connection, item_id: uuid.UUID) -> PublicationRow | None:
+        row = await connection.fetchrow("SELECT * FROM review_publications WHERE item_id = $1", item_id)
+        if row is None:
+            return None
+        sinks = await connection.fetch(
+            "SELECT * FROM review_outbox WHERE publication_id = $1 ORDER BY destination", row["id"]
+        )
+        return PublicationRow(
+            id=str(row["id"]),
+            version=row["version"],
+            content_sha256=row["content_sha256"],
+            publisher=row["publisher"],
+            published_at=row["published_at"],
+            sinks=[SinkDeliveryRow(sink["destination"], _delivery(sink)) for sink in sinks],
+        )
+
+    async def list_items(
+        self, tenant: str, where: ListFilter, page_size: int, after: tuple[datetime, int, uuid.UUID] | None
+    ) -> list[ItemDetails]:
+        """One page in queue order, plus one row to tell whether another page follows."""
+        conditions = ["i.tenant = $1"]
+        params: list[Any] = [tenant]
+
+        def param(value: Any) -> str:
+            params.append(value)
+            return f"${len(params)}"
+
+        if where.statuses:
+            conditions.append(f"i.status = ANY({param(where.statuses)}::text[])")
+        if where.channel:
+            conditions.append(f"i.channel = {param(where.channel)}")
+        if where.segment_id:
+            conditions.append(f"i.audience->>'segment_id' = {param(where.segment_id)}")
+        if where.due_before is not None:
+            conditions.append(f"i.due_at < {param(where.due_before)}")
+        if where.claimed_by == "":
+            conditions.append("(i.claimed_by IS NULL OR i.claim_expires_at <= now())")
+        elif where.claimed_by is not None:
+            conditions.append(f"i.claimed_by = {param(where.claimed_by)} AND i.claim_expires_at > now()")
+        if after is not None:
+            due, priority, last_id = after
+            conditions.append(f"(i.due_at, -i.priority, i.id) > ({param(due)}, {param(-priority)}, {param(last_id)})")
+        rows = await self._pool.fetch(
+            f"""SELECT {_ITEM_COLUMNS} FROM {_ITEM_FROM} WHERE {" AND ".join(conditions)}
+                ORDER BY i.due_at, i.priority DESC, i.id LIMIT {param(page_size + 1)}""",
+            *params,
+        )
+        items = [_item(row) for row in rows]
+        if not items:
+            return []
+        ids = [uuid.UUID(item.id) for item in items]
+        deliveries = await self._pool.fetch(
+            """SELECT DISTINCT ON (item_id) item_id::text AS item_key, * FROM review_outbox
+               WHERE item_id = ANY($1::uuid[]) AND kind = $2 ORDER BY item_id, id DESC""",
+            ids,
+            RUN_SIGNAL,
+        )
+        delivery_by_item = {row["item_key"]: _delivery(row) for row in deliveries}
+        published = await self._pool.fetch(
+            "SELECT item_id::text AS item_key FROM review_publications WHERE item_id = ANY($1::uuid[])", ids
+        )
+        publications: dict[str, PublicationRow | None] = {}
+        if published:
+            async with self._pool.acquire() as connection:
+                for row in published:
+                    publications[row["item_key"]] = await self._publication(connection, uuid.UUID(row["item_key"]))
+        return [ItemDetails(item, delivery_by_item.get(item.id), publications.get(item.id)) for item in items]
+
+    # -- events ----------------------------------------------------------------------------------
+
+    async def last_sequence(self, tenant: str) -> int:
+        return await self._pool.fetchval(
+            "SELECT coalesce(max(sequence), 0) FROM review_events WHERE tenant = $1", tenant
+        )
+
+    async def events_after(
+        self, tenant: str, after: int, item_id: str, types: list[str], limit: int = 500
+    ) -> list[EventRow]:
+        conditions = ["e.tenant = $1", "e.sequence > $2"]
+        params: list[Any] = [tenant, after]
+        if item_id:
+            params.append(_parse_uuid(item_id))
+            conditions.append(f"e.item_id = ${len(params)}")
+        if types:
+            params.append(types)
+            conditions.append(f"e.type = ANY(${len(params)}::text[])")
+        params.append(limit)
+        rows = await self._pool.fetch(
+            f"{_EVENT_QUERY} WHERE {' AND '.join(conditions)} ORDER BY e.sequence LIMIT ${len(params)}", *params
+        )
+        return [_event(row) for row in rows]
+
+    # -- sweeping --------------------------------------------------------------------------------
+
+    async def overdue_items(self, now: datetime, limit: int) -> list[tuple[str, str]]:
+        rows = await self._pool.fetch(
+            """SELECT tenant, id::text AS id FROM review_items
+               WHERE status IN ('PENDING', 'REVISED') AND due_at <= $1 ORDER BY due_at LIMIT $2""",
+            now,
+            limit,
+        )
+        return [(row["tenant"], row["id"]) for row in rows]
+
+    async def release_lapsed_claims(self, now: datetime) -> int:
+        async with self._pool.acquire() as connection, connection.transaction():
+            rows = await connection.fetch(
+                """UPDATE review_items SET claimed_by = NULL, claimed_at = NULL, claim_expires_at = NULL,
+                       updated_at = now()
+                   WHERE claimed_by IS NOT NULL AND claim_expires_at <= $1
+                   RETURNING tenant, id::text AS id, status, version""",
+                now,
+            )
+            for row in rows:
+                await _insert_event(connection, row["tenant"], row["id"], "RELEASED", row["status"], row["version"], "")
+            return len(rows)
+
+    # -- outbox ----------------------------------------------------------------------------------
+
+    async def lease_due(self, limit: int, lease_seconds: float) -> list[OutboxEntry]:
+        """Takes due deliveries for `lease_seconds`: other replicas skip them meanwhile."""
+        rows = await self._pool.fetch(
+            """UPDATE review_outbox o SET next_attempt_at = now() + make_interval(secs => $2)
+               WHERE o.id IN (SELECT id FROM review_outbox WHERE state = 'PENDING' AND next_attempt_at <= now()
+                              ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+               RETURNING o.id, o.tenant, o.item_id::text AS item_id, o.kind, o.destination, o.key, o.payload,
+                         o.data_class, o.purpose, o.attempts""",
+            limit,
+            lease_seconds,
+        )
+        return [OutboxEntry(**dict(row)) for row in rows]
+
+    async def next_due_in(self) -> float | None:
+        """Seconds until the earliest pending delivery is due; None when nothing is pending."""
+        return await self._pool.fetchval(
+            """SELECT greatest(0, extract(epoch FROM min(next_attempt_at) - now()))::float8
+               FROM review_outbox WHERE state = 'PENDING'"""
+        )
+
+    async def record_attempt(
+        self,
+        entry: OutboxEntry,
+        *,
+        state: str,
+        error_code: int | None = None,
+        error: str = "",
+        retry_in_seconds: float = 0.0,
+    ) -> None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute(
+                """UPDATE review_outbox SET state = $2, attempts = attempts + 1, last_error_code = $3, last_error = $4,
+                       next_attempt_at = now() + make_interval(secs => $5),
+                       delivered_at = CASE WHEN $2 = 'DELIVERED' THEN now() END
+                   WHERE id = $1""",
+                entry.id,
+                state,
+                error_code,
+                error,
+                retry_in_seconds,
+            )
+            if state == "DELIVERED" and entry.kind == RUN_SIGNAL:
+                item = await connection.fetchrow(
+                    "SELECT status, version FROM review_items WHERE id = $1", uuid.UUID(entry.item_id)
+                )
+                await _insert_event(
+                    connection, entry.tenant, entry.item_id, "RUN_SIGNALLED", item["status"], item["version"], ""
+                )
