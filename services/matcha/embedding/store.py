@@ -116,12 +116,7 @@ class VectorStore:
                     reason="COLLECTION_EXISTS",
                     metadata={"collection": name},
                 )
-            # Identifiers below are integers from the database, never caller text.
-            await connection.execute(
-                f"CREATE INDEX {_index_name(collection_id)} ON embedding_documents "
-                f"USING hnsw ((embedding::vector({model.dimension})) vector_cosine_ops) "
-                f"WHERE collection_id = {collection_id}"
-            )
+            await connection.execute(collection_index_ddl(collection_id, model.dimension))
             row = await connection.fetchrow(
                 f"SELECT {_COLLECTION_COLUMNS} FROM embedding_collections c WHERE c.id = $1", collection_id
             )
@@ -262,3 +257,12 @@ class VectorStore:
 
 def _index_name(collection_id: int) -> str:
     return f"embedding_documents_hnsw_{int(collection_id)}"
+
+
+def collection_index_ddl(collection_id: int, dimension: int) -> str:
+    """The collection's own HNSW index; identifiers are integers from the database, never caller text."""
+    return (
+        f"CREATE INDEX {_index_name(collection_id)} ON embedding_documents "
+        f"USING hnsw ((embedding::vector({int(dimension)})) vector_cosine_ops) "
+        f"WHERE collection_id = {int(collection_id)}"
+    )
