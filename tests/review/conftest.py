@@ -2,10 +2,13 @@
 
 import asyncio
 import socket
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import grpc
 import pytest
 
@@ -106,6 +109,18 @@ async def eventually(probe, *, within_seconds: float = 15.0, every_seconds: floa
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(every_seconds)
+
+
+@pytest.fixture
+async def isolated_database(postgres_url) -> str:
+    """A fresh database on the shared server, for a review service whose outbox no other replica serves."""
+    name = f"review_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
 
 
 def free_port() -> int:

@@ -45,11 +45,16 @@ async def _every(seconds: float, work: Callable[[], Awaitable[object]]) -> None:
 def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerProvider | None = None) -> ReviewService:
     database = Database(settings.database_url, pool_size=settings.database_pool_size)
     store = ReviewStore(database)
-    signaller = ConductorSignaller(
-        settings.review_conductor_address,
-        settings.tokens_dir,
-        timeout_seconds=settings.review_delivery_timeout_seconds,
-        tracer_provider=tracer_provider,
+    # Without a conductor, run signals wait in the outbox for a replica that has one.
+    signaller = (
+        ConductorSignaller(
+            settings.review_conductor_address,
+            settings.tokens_dir,
+            timeout_seconds=settings.review_delivery_timeout_seconds,
+            tracer_provider=tracer_provider,
+        )
+        if settings.review_conductor_address
+        else None
     )
     sinks: dict[str, Deliver] = {}
     webhook: WebhookSink | None = None
@@ -60,7 +65,7 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
         sinks[WEBHOOK_SINK] = webhook.deliver
     dispatcher = OutboxDispatcher(
         store,
-        signaller.deliver,
+        signaller.deliver if signaller else None,
         sinks,
         RetryPolicy(
             max_attempts=settings.review_delivery_max_attempts,
@@ -93,7 +98,8 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
             sweeper.cancel()
             await asyncio.gather(sweeper, return_exceptions=True)
         await dispatcher.stop()
-        await signaller.close()
+        if signaller is not None:
+            await signaller.close()
         if webhook is not None:
             await webhook.close()
         await store.stop_listening()

@@ -66,7 +66,7 @@ class ConductorSignaller:
     """
 
     def __init__(
-        self, address: str | None, tokens_dir: Path, *, timeout_seconds: float, tracer_provider: TracerProvider | None
+        self, address: str, tokens_dir: Path, *, timeout_seconds: float, tracer_provider: TracerProvider | None
     ) -> None:
         self._address = address
         self._tokens_dir = tokens_dir
@@ -75,12 +75,6 @@ class ConductorSignaller:
         self._channels: dict[str, tuple[str, grpc.aio.Channel]] = {}
 
     async def deliver(self, entry: OutboxEntry) -> None:
-        if not self._address:
-            raise DeliveryFailed(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                "no conductor address is configured (MATCHA_REVIEW_CONDUCTOR_ADDRESS)",
-                permanent=False,
-            )
         stub = conductor_pb2_grpc.ConductorServiceStub(await self._channel(entry.tenant))
         payload = struct_pb2.Struct()
         payload.update(entry.payload)
@@ -207,12 +201,16 @@ class RetryPolicy:
 
 
 class OutboxDispatcher:
-    """Delivers due outbox rows until stopped; woken at once by new rows (this or another replica)."""
+    """Delivers due outbox rows until stopped; woken at once by new rows (this or another replica).
+
+    A replica only takes the deliveries it is configured for (no signaller: no run signals), so
+    replicas configured differently never count failed attempts on each other's deliveries.
+    """
 
     def __init__(
         self,
         store: ReviewStore,
-        signaller: Deliver,
+        signaller: Deliver | None,
         sinks: dict[str, Deliver],
         policy: RetryPolicy,
         *,
@@ -239,7 +237,9 @@ class OutboxDispatcher:
     async def deliver_due(self) -> int:
         """One pass over what is due now; returns how many deliveries were attempted."""
         # The lease outlives an attempt's timeouts, so no other replica retries it meanwhile.
-        entries = await self._store.lease_due(self._batch, lease_seconds=60.0)
+        entries = await self._store.lease_due(
+            self._batch, lease_seconds=60.0, signals=self._signaller is not None, sinks=list(self._sinks)
+        )
         await asyncio.gather(*(self._attempt(entry) for entry in entries))
         return len(entries)
 
@@ -294,7 +294,7 @@ class OutboxDispatcher:
                 attempted = await self.deliver_due()
                 if attempted:
                     continue
-                due_in = await self._store.next_due_in()
+                due_in = await self._store.next_due_in(signals=self._signaller is not None, sinks=list(self._sinks))
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -734,24 +734,37 @@ class ReviewStore:
 
     # -- outbox ----------------------------------------------------------------------------------
 
-    async def lease_due(self, limit: int, lease_seconds: float) -> list[OutboxEntry]:
-        """Takes due deliveries for `lease_seconds`: other replicas skip them meanwhile."""
+    async def lease_due(
+        self, limit: int, lease_seconds: float, *, signals: bool, sinks: list[str]
+    ) -> list[OutboxEntry]:
+        """Takes due deliveries this replica can make for `lease_seconds`: other replicas skip them meanwhile."""
         rows = await self._pool.fetch(
             """UPDATE review_outbox o SET next_attempt_at = now() + make_interval(secs => $2)
-               WHERE o.id IN (SELECT id FROM review_outbox WHERE state = 'PENDING' AND next_attempt_at <= now()
+               WHERE o.id IN (SELECT id FROM review_outbox
+                              WHERE state = 'PENDING' AND next_attempt_at <= now()
+                                AND ((kind = $3 AND $4) OR (kind = $5 AND destination = ANY($6::text[])))
                               ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
                RETURNING o.id, o.tenant, o.item_id::text AS item_id, o.kind, o.destination, o.key, o.payload,
                          o.data_class, o.purpose, o.attempts""",
             limit,
             lease_seconds,
+            RUN_SIGNAL,
+            signals,
+            SINK,
+            sinks,
         )
         return [OutboxEntry(**dict(row)) for row in rows]
 
-    async def next_due_in(self) -> float | None:
-        """Seconds until the earliest pending delivery is due; None when nothing is pending."""
+    async def next_due_in(self, *, signals: bool, sinks: list[str]) -> float | None:
+        """Seconds until the earliest pending delivery this replica can make is due; None when there is none."""
         return await self._pool.fetchval(
             """SELECT greatest(0, extract(epoch FROM min(next_attempt_at) - now()))::float8
-               FROM review_outbox WHERE state = 'PENDING'"""
+               FROM review_outbox WHERE state = 'PENDING'
+                 AND ((kind = $1 AND $2) OR (kind = $3 AND destination = ANY($4::text[])))""",
+            RUN_SIGNAL,
+            signals,
+            SINK,
+            sinks,
         )
 
     async def record_attempt(
