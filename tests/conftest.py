@@ -1,7 +1,9 @@
 """Shared fixtures: a real embedded PostgreSQL, real signing keys, the real local model."""
 
+import shutil
+import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -20,8 +22,12 @@ from matcha.runtime.server import MatchaServer, ServiceDefinition
 
 
 @pytest.fixture(scope="session")
-def state_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("state")
+def state_dir() -> Iterator[Path]:
+    """Outside pytest's temp root: pytest resets that root to mode 0700 whenever a session starts,
+    which would lock the embedded server's system user out of its data directory."""
+    path = Path(tempfile.mkdtemp(prefix="matcha-tests-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -63,8 +63,8 @@ def port_offset() -> int:
     return random.randrange(10_000, 14_000)
 
 
-def test_up_serves_the_cli_stops_cleanly_and_keeps_data(tmp_path, port_offset):
-    state_dir = tmp_path / "state"
+def test_up_serves_the_cli_stops_cleanly_and_keeps_data(tmp_path, state_dir, port_offset):
+    state_dir = state_dir / "launcher"
     port = 50052 + port_offset
     reviews = tmp_path / "reviews.jsonl"
     reviews.write_text(
