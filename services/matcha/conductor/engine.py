@@ -550,10 +550,11 @@ class RunEngine:
 
     async def stop(self) -> None:
         """Stops executing; the runs' leases are released so another process resumes them at once."""
-        for task in [*self._loops, *self._active.values()]:
-            task.cancel()
-        await asyncio.gather(*self._loops, *self._active.values(), return_exceptions=True)
         held = list(self._active)
+        tasks = [*self._loops, *self._active.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._active.clear()
         if held:
             await self.store.release_leases(self.owner, held)
