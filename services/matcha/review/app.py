@@ -97,7 +97,7 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
         if sweeper is not None:
             sweeper.cancel()
             await asyncio.gather(sweeper, return_exceptions=True)
-        await dispatcher.stop()
+        await dispatcher.stop(settings.review_delivery_timeout_seconds + 1)
         if signaller is not None:
             await signaller.close()
         if webhook is not None:

@@ -89,6 +89,9 @@ class ConductorSignaller:
                 timeout=self._timeout,
             )
         except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.UNAVAILABLE:
+                # A fresh channel reconnects at once; ours would wait out gRPC's own reconnect backoff.
+                await self._drop_channel(entry.tenant)
             raise DeliveryFailed(
                 error.code(), error.details() or error.code().name, permanent=error.code() in PERMANENT_CODES
             ) from None
@@ -125,6 +128,11 @@ class ConductorSignaller:
         channel = open_channel(self._address, token=token, tracer_provider=self._tracer_provider)
         self._channels[tenant] = (token, channel)
         return channel
+
+    async def _drop_channel(self, tenant: str) -> None:
+        cached = self._channels.pop(tenant, None)
+        if cached is not None:
+            await cached[1].close()
 
     async def close(self) -> None:
         for _, channel in self._channels.values():
@@ -224,15 +232,23 @@ class OutboxDispatcher:
         self._poll = poll_seconds
         self._batch = batch_size
         self._task: asyncio.Task | None = None
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
-    async def stop(self) -> None:
-        if self._task is not None:
+    async def stop(self, grace_seconds: float) -> None:
+        """Lets attempts in flight finish (so their leases do not delay the next replica), then stops."""
+        if self._task is None:
+            return
+        self._stopping.set()
+        self._store.outbox_ready.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), grace_seconds)
+        except TimeoutError:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        self._task = None
 
     async def deliver_due(self) -> int:
         """One pass over what is due now; returns how many deliveries were attempted."""
@@ -288,7 +304,7 @@ class OutboxDispatcher:
             await self._store.record_attempt(entry, state="DELIVERED")
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             self._store.outbox_ready.clear()
             try:
                 attempted = await self.deliver_due()
