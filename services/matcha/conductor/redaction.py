@@ -38,7 +38,7 @@ _NIR = re.compile(
 )
 _PHONE_FR = re.compile(r"(?<![\d+])0[1-9](?:([ .-]?)\d{2})(?:\1\d{2}){3}(?!\d)")
 _PHONE_INTL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,6}(?!\d)")
-_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\d|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _SECRET_PARAMETERS = frozenset(
     [
