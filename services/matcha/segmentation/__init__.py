@@ -1,0 +1,1 @@
+"""The segmentation service: customers to segments, live re-assignment, drift and recommendations."""

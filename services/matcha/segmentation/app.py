@@ -1,0 +1,42 @@
+"""Assembles the segmentation service from its settings."""
+
+import grpc
+from opentelemetry.sdk.trace import TracerProvider
+
+from matcha.runtime.database import Database, load_migrations
+from matcha.runtime.server import ServiceDefinition
+from matcha.segmentation.core import Limits, SegmentationCore
+from matcha.segmentation.feed import ChangeFeed
+from matcha.segmentation.servicer import SegmentationServicer
+from matcha.segmentation.settings import SegmentationSettings
+from matcha.segmentation.store import SegmentationStore
+from matcha.segmentation.v1 import segmentation_pb2, segmentation_pb2_grpc
+
+SERVICE_NAME = segmentation_pb2.DESCRIPTOR.services_by_name["SegmentationService"].full_name
+
+
+def build_segmentation_service(
+    settings: SegmentationSettings, tracer_provider: TracerProvider | None = None
+) -> ServiceDefinition:
+    database = Database(settings.database_url, pool_size=settings.database_pool_size)
+    feed = ChangeFeed(settings.database_url)
+    limits = Limits(
+        max_customers_per_call=settings.segmentation_max_customers_per_call,
+        max_transactions_per_call=settings.segmentation_max_transactions_per_call,
+        max_events_per_message=settings.segmentation_max_events_per_message,
+    )
+    core = SegmentationCore(SegmentationStore(database), feed, limits)
+
+    def register(server: grpc.aio.Server) -> None:
+        segmentation_pb2_grpc.add_SegmentationServiceServicer_to_server(SegmentationServicer(core), server)
+
+    async def on_start() -> None:
+        await database.connect(load_migrations("segmentation", "matcha.segmentation.migrations"))
+        await feed.start()
+
+    async def on_stop() -> None:
+        await core.close()
+        await feed.close()
+        await database.close()
+
+    return ServiceDefinition("segmentation", [SERVICE_NAME], register, on_start, on_stop)

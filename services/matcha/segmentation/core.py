@@ -1,0 +1,977 @@
+"""The segmentation service's core: validation, governance rules, builds, live re-assignment, drift.
+
+Plain Python: it knows nothing of gRPC or protobuf; the servicer converts at the edge.
+"""
+
+import asyncio
+import base64
+import json
+import logging
+import math
+import re
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from matcha.runtime.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    MatchaError,
+    NotFound,
+    Violations,
+)
+from matcha.runtime.governance import CallContext, DataClass, RecordPolicy, require_consent
+from matcha.segmentation import drift
+from matcha.segmentation.builder import BuildResult, BuildSpec, PreviousVersion, run_build
+from matcha.segmentation.features import (
+    BUILT_IN_FEATURES,
+    CUSTOM_FEATURE_NAME,
+    DEFAULT_FEATURES,
+    FeatureTable,
+    quintile_edges,
+    with_scores,
+)
+from matcha.segmentation.feed import ChangeFeed
+from matcha.segmentation.methods import (
+    CLASSIC_RFM_RULES,
+    HDBSCAN_METHOD,
+    KMEANS,
+    RULES,
+    TRANSFORMS,
+    FrozenModel,
+    KMeansParameters,
+    Rule,
+    RuleError,
+    assign,
+    check_rules_evaluate,
+    compile_rules,
+)
+from matcha.segmentation.store import (
+    BUILDING,
+    READY,
+    ChangeRecord,
+    CustomerRow,
+    EventBatch,
+    MembershipRecord,
+    Move,
+    SegmentationStore,
+    SegmentRecord,
+    SegmentsToStore,
+    TransactionBatch,
+    VersionRecord,
+    segmentation_not_found,
+)
+
+logger = logging.getLogger(__name__)
+
+SEGMENTATION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+SEGMENT_ID = re.compile(r"^[a-z0-9_]{1,63}$")
+ERASURE_ROLE = "admin"
+METHOD_NUMBERS = {KMEANS: 1, HDBSCAN_METHOD: 2, RULES: 3}
+METHOD_NAMES = {number: name for name, number in METHOD_NUMBERS.items()}
+PURCHASE, VISIT, CLICK = 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_customers_per_call: int = 10_000
+    max_transactions_per_call: int = 50_000
+    max_events_per_message: int = 1_000
+    max_id_chars: int = 128
+    max_features: int = 64
+    max_persona_chars: int = 8_000
+    max_title_chars: int = 200
+    progress_interval_seconds: float = 0.25
+    cached_models: int = 256
+
+
+@dataclass(frozen=True)
+class CustomerInput:
+    id: str
+    attributes: dict[str, Any]
+    features: dict[str, float]
+    join_time: datetime | None
+    # None: the call's declared data class applies.
+    data_class: DataClass | None
+    consented_purposes: frozenset[str]
+    source: str
+    subject_id: str
+
+
+@dataclass(frozen=True)
+class TransactionInput:
+    id: str
+    customer_id: str
+    time: datetime | None
+    amount: float
+    quantity: float
+    channel: str
+    item_id: str
+    refund: bool
+
+
+@dataclass(frozen=True)
+class EventInput:
+    id: str
+    customer_id: str
+    type: int
+    time: datetime | None
+    item_id: str
+    amount: float
+    quantity: float
+
+
+@dataclass(frozen=True)
+class PolicyInput:
+    data_class: DataClass | None
+    consented_purposes: frozenset[str]
+    source: str
+    subject_id: str
+
+
+@dataclass
+class IngestTotals:
+    inserted: int = 0
+    duplicates: int = 0
+    customers_created: int = 0
+    customers_updated: int = 0
+    reassigned: int = 0
+
+
+@dataclass(frozen=True)
+class BuildInput:
+    name: str
+    description: str
+    features: list[str]
+    method: str  # "" when the request names none
+    kmeans: KMeansParameters
+    min_cluster_size: int
+    min_samples: int
+    rules: list[Rule]
+    transforms: dict[str, str]
+    seed: int
+    exemplar_count: int | None
+
+
+@dataclass(frozen=True)
+class SegmentationView:
+    version: VersionRecord
+    segments: list[SegmentRecord]
+    model: FrozenModel | None
+    k_scores: list[tuple[int, float]] = field(default_factory=list)
+
+    @property
+    def method(self) -> str:
+        return METHOD_NAMES[self.version.method]
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    row: CustomerRow
+    features: dict[str, float]
+    reference_time: datetime
+    memberships: list[MembershipRecord]
+    history: list[ChangeRecord]
+
+
+@dataclass(frozen=True)
+class AssignOutcome:
+    segment_id: str
+    segment_name: str
+    version: int
+    distance: float
+    confidence: float
+    outlier: bool
+    alternatives: list[tuple[str, float]]
+
+
+@dataclass(frozen=True)
+class MemberPage:
+    members: list[tuple[str, float, datetime]]
+    next_page_token: str
+    total: int
+
+
+@dataclass(frozen=True)
+class Comparison:
+    feature_drift: list[tuple[str, float]]
+    from_segment_ids: list[str]
+    to_segment_ids: list[str]
+    counts: list[list[int]]
+    shifts: list[tuple[str, float, float]]
+    appeared: list[str]
+    vanished: list[str]
+    common: int
+    new: int
+    departed: int
+
+
+def _finite(value: float) -> bool:
+    return math.isfinite(value)
+
+
+class SegmentationCore:
+    def __init__(self, store: SegmentationStore, feed: ChangeFeed, limits: Limits) -> None:
+        self._store = store
+        self._feed = feed
+        self.limits = limits
+        self._models: OrderedDict[int, FrozenModel] = OrderedDict()
+        self._builds: set[asyncio.Task] = set()
+
+    async def close(self) -> None:
+        """Lets running builds finish: a caller whose deadline passed still gets its version."""
+        if self._builds:
+            await asyncio.gather(*self._builds, return_exceptions=True)
+
+    # --- ingestion ---------------------------------------------------------------------------
+
+    async def ingest_customers(self, call: CallContext, customers: list[CustomerInput]) -> tuple[int, int, int]:
+        replay = await self._store.recall(call.tenant, "IngestCustomers", call.idempotency_key)
+        if replay is not None:
+            return replay["inserted"], replay["updated"], replay["unchanged"]
+        violations = Violations()
+        limit = self.limits.max_customers_per_call
+        violations.check(0 < len(customers) <= limit, "customers", f"between 1 and {limit} customers per call")
+        first_seen: dict[str, int] = {}
+        rows = []
+        for index, customer in enumerate(customers):
+            path = f"customers[{index}]"
+            self._check_id(violations, f"{path}.id", customer.id, first_seen, index, "customers")
+            for name, value in customer.features.items():
+                if name in BUILT_IN_FEATURES:
+                    violations.add(f"{path}.features[{name}]", "is a built-in feature name")
+                elif not CUSTOM_FEATURE_NAME.match(name):
+                    violations.add(f"{path}.features[{name}]", "lowercase letters, digits and '_', from a letter")
+                elif not _finite(value):
+                    violations.add(f"{path}.features[{name}]", "must be a finite number")
+            policy = self._policy(call, violations, f"{path}.policy", customer)
+            rows.append(CustomerRow(customer.id, customer.attributes, customer.features, customer.join_time, policy))
+        violations.raise_if_any()
+        for row in rows:
+            require_consent(row.policy.data_class, row.policy.consented_purposes, call.purpose)
+        async with self._store.pool.acquire() as connection, connection.transaction():
+            inserted, updated, keys = await self._store.upsert_customers(connection, call.tenant, rows)
+            await self._reassign(connection, call.tenant, keys, {})
+            outcome = (inserted, updated, len(rows) - inserted - updated)
+            await self._store.remember(
+                connection,
+                call.tenant,
+                "IngestCustomers",
+                call.idempotency_key,
+                {"inserted": outcome[0], "updated": outcome[1], "unchanged": outcome[2]},
+            )
+        return outcome
+
+    async def ingest_transactions(
+        self, call: CallContext, transactions: list[TransactionInput], default_policy: PolicyInput | None
+    ) -> IngestTotals:
+        violations = Violations()
+        limit = self.limits.max_transactions_per_call
+        violations.check(0 < len(transactions) <= limit, "transactions", f"between 1 and {limit} transactions per call")
+        first_seen: dict[str, int] = {}
+        for index, transaction in enumerate(transactions):
+            path = f"transactions[{index}]"
+            self._check_id(violations, f"{path}.id", transaction.id, first_seen, index, "transactions")
+            violations.check(bool(transaction.customer_id), f"{path}.customer_id", "must not be empty")
+            violations.check(transaction.time is not None, f"{path}.time", "is required")
+            violations.check(
+                _finite(transaction.amount) and transaction.amount >= 0, f"{path}.amount", "finite and >= 0"
+            )
+            violations.check(
+                _finite(transaction.quantity) and transaction.quantity >= 0, f"{path}.quantity", "finite and >= 0"
+            )
+        policy = self._policy(call, violations, "default_policy", default_policy) if default_policy else None
+        violations.raise_if_any()
+        customer_ids = [transaction.customer_id for transaction in transactions]
+        batch = TransactionBatch(
+            ids=[t.id for t in transactions],
+            customer_ids=customer_ids,
+            times=[t.time for t in transactions],
+            amounts=[t.amount for t in transactions],
+            quantities=[t.quantity for t in transactions],
+            channels=[t.channel for t in transactions],
+            item_ids=[t.item_id for t in transactions],
+            refunds=[t.refund for t in transactions],
+        )
+        totals = IngestTotals()
+        causes = {t.customer_id: t.id for t in transactions}
+        async with self._store.pool.acquire() as connection, connection.transaction():
+            totals.customers_created = await self._ensure_customers(
+                connection, call, customer_ids, policy, "transactions"
+            )
+            totals.inserted, touched = await self._store.insert_transactions(connection, call.tenant, batch)
+            totals.duplicates = len(transactions) - totals.inserted
+            totals.customers_updated = len(touched)
+            totals.reassigned = await self._reassign(connection, call.tenant, touched, causes)
+        return totals
+
+    async def ingest_events(
+        self, call: CallContext, messages: AsyncIterator[tuple[list[EventInput], PolicyInput | None]]
+    ) -> IngestTotals:
+        totals = IngestTotals()
+        stream_policy: RecordPolicy | None = None
+        first = True
+        async for events, default_policy in messages:
+            violations = Violations()
+            if first and default_policy is not None:
+                stream_policy = self._policy(call, violations, "default_policy", default_policy)
+            first = False
+            self._check_events(violations, events)
+            violations.raise_if_any("invalid events message; the messages before it were applied")
+            await self._apply_events(call, events, stream_policy, totals)
+        return totals
+
+    def _check_events(self, violations: Violations, events: list[EventInput]) -> None:
+        limit = self.limits.max_events_per_message
+        violations.check(0 < len(events) <= limit, "events", f"between 1 and {limit} events per message")
+        first_seen: dict[str, int] = {}
+        for index, event in enumerate(events):
+            path = f"events[{index}]"
+            self._check_id(violations, f"{path}.id", event.id, first_seen, index, "events")
+            violations.check(bool(event.customer_id), f"{path}.customer_id", "must not be empty")
+            violations.check(event.type in (PURCHASE, VISIT, CLICK), f"{path}.type", "purchase, visit or click")
+            violations.check(event.time is not None, f"{path}.time", "is required")
+            violations.check(_finite(event.amount) and event.amount >= 0, f"{path}.amount", "finite and >= 0")
+            violations.check(_finite(event.quantity) and event.quantity >= 0, f"{path}.quantity", "finite and >= 0")
+
+    async def _apply_events(
+        self, call: CallContext, events: list[EventInput], policy: RecordPolicy | None, totals: IngestTotals
+    ) -> None:
+        customer_ids = [event.customer_id for event in events]
+        purchases = [event for event in events if event.type == PURCHASE]
+        async with self._store.pool.acquire() as connection, connection.transaction():
+            totals.customers_created += await self._ensure_customers(connection, call, customer_ids, policy, "events")
+            inserted, touched = await self._store.insert_events(
+                connection,
+                call.tenant,
+                EventBatch(
+                    ids=[e.id for e in events],
+                    customer_ids=customer_ids,
+                    types=[e.type for e in events],
+                    times=[e.time for e in events],
+                    item_ids=[e.item_id for e in events],
+                    amounts=[e.amount for e in events],
+                    quantities=[e.quantity for e in events],
+                ),
+            )
+            if purchases:
+                await self._store.insert_transactions(
+                    connection,
+                    call.tenant,
+                    TransactionBatch(
+                        ids=[e.id for e in purchases],
+                        customer_ids=[e.customer_id for e in purchases],
+                        times=[e.time for e in purchases],
+                        amounts=[e.amount for e in purchases],
+                        quantities=[e.quantity for e in purchases],
+                        channels=[""] * len(purchases),
+                        item_ids=[e.item_id for e in purchases],
+                        refunds=[False] * len(purchases),
+                    ),
+                )
+            totals.inserted += inserted
+            totals.duplicates += len(events) - inserted
+            totals.customers_updated += len(touched)
+            causes = {event.customer_id: event.id for event in events}
+            totals.reassigned += await self._reassign(connection, call.tenant, touched, causes)
+
+    async def _ensure_customers(
+        self, connection, call: CallContext, customer_ids: list[str], policy: RecordPolicy | None, field_name: str
+    ) -> int:
+        """Creates unknown customers under `policy`, or refuses them; checks consent of the known ones."""
+        unknown = await self._store.unknown_customers(connection, call.tenant, customer_ids)
+        if unknown and policy is None:
+            violations = Violations()
+            for index, customer_id in enumerate(customer_ids):
+                if customer_id in unknown:
+                    violations.add(f"{field_name}[{index}].customer_id", "unknown customer and no default_policy")
+            violations.raise_if_any()
+        policies = await self._store.customer_policies(connection, call.tenant, customer_ids)
+        for known in policies.values():
+            require_consent(known.data_class, known.consented_purposes, call.purpose)
+        if not unknown:
+            return 0
+        require_consent(policy.data_class, policy.consented_purposes, call.purpose)
+        return await self._store.create_missing_customers(connection, call.tenant, sorted(unknown), policy)
+
+    async def _reassign(self, connection, tenant: str, keys: list[int], causes: dict[str, str]) -> int:
+        """Scores changed customers against the latest READY version of every segmentation; records moves."""
+        if not keys:
+            return 0
+        versions = await self._store.latest_ready_versions(connection, tenant)
+        if not versions:
+            return 0
+        ids = await self._store.customer_ids(connection, keys) if causes else {}
+        moved = 0
+        for version in versions:
+            model = self._model(version)
+            custom = [name for name in model.input_features if name not in BUILT_IN_FEATURES]
+            table, _ = await self._store.load_features(connection, tenant, version.purpose, custom, keys)
+            table = _complete_rows(table, custom)
+            if not len(table):
+                continue
+            assignment = assign(model, with_scores(table.columns, model.rfm_edges))
+            current = await self._store.current_positions(connection, version.id, table.keys)
+            moves = [
+                Move(
+                    customer_key=int(key),
+                    from_segment=model.segment_ids[current[key]] if key in current else "",
+                    to_position=int(position),
+                    distance=float(distance),
+                    confidence=float(confidence),
+                    cause_id=causes.get(ids.get(int(key), ""), ""),
+                )
+                for key, position, distance, confidence in zip(
+                    table.keys.tolist(),
+                    assignment.positions.tolist(),
+                    assignment.distances.tolist(),
+                    assignment.confidences.tolist(),
+                    strict=True,
+                )
+                if current.get(key) != position
+            ]
+            names = list(zip(model.segment_ids, model.segment_names, strict=True))
+            await self._store.apply_moves(connection, tenant, version, moves, names)
+            moved += len(moves)
+        return moved
+
+    # --- customers -----------------------------------------------------------------------------
+
+    async def get_customer(self, call: CallContext, customer_id: str, history_limit: int) -> CustomerView:
+        violations = Violations()
+        violations.check(bool(customer_id), "customer_id", "must not be empty")
+        violations.check(0 <= history_limit <= 500, "history_limit", "between 0 and 500")
+        violations.raise_if_any()
+        stored = await self._store.customer(self._store.pool, call.tenant, customer_id)
+        require_consent(stored.row.policy.data_class, stored.row.policy.consented_purposes, call.purpose)
+        custom = sorted(stored.row.features)
+        table, reference = await self._store.load_features(self._store.pool, call.tenant, call.purpose, custom)
+        # The scores of one customer depend on everyone's quintiles: computed on the current population.
+        columns = with_scores(table.columns, quintile_edges(table.columns))
+        row = int(np.searchsorted(table.keys, stored.key))
+        features = {name: float(values[row]) for name, values in columns.items() if not math.isnan(values[row])}
+        return CustomerView(
+            row=stored.row,
+            features=features,
+            reference_time=reference,
+            memberships=await self._store.memberships_of_customer(call.tenant, stored.key),
+            history=await self._store.history_of_customer(call.tenant, stored.key, history_limit),
+        )
+
+    async def erase_subject(self, call: CallContext, subject_id: str) -> tuple[int, int, int]:
+        if not subject_id:
+            raise InvalidArgument(
+                "subject_id is required", violations=[FieldViolation("subject_id", "must not be empty")]
+            )
+        call.require_role(ERASURE_ROLE)
+        return await self._store.erase_subject(call.tenant, subject_id)
+
+    # --- builds --------------------------------------------------------------------------------
+
+    async def build_segmentation(self, call: CallContext, request: BuildInput) -> SegmentationView:
+        if call.idempotency_key:
+            existing = await self._store.version_by_idempotency_key(call.tenant, call.idempotency_key)
+            if existing is not None:
+                return await self._view(existing)
+        features, spec_without_data = await self._validate_build(call, request)
+        custom = sorted(
+            {name for name in [*features, *_rule_features(spec_without_data.rules)] if name not in BUILT_IN_FEATURES}
+        )
+        table, _ = await self._store.load_features(self._store.pool, call.tenant, call.purpose, custom)
+        table = _complete_rows(table, custom)
+        if len(table) < 2:
+            raise FailedPrecondition(
+                f"{len(table)} eligible customer(s) for purpose {call.purpose!r}; a segmentation needs 2 or more",
+                reason="POPULATION_TOO_SMALL",
+                metadata={"population": str(len(table)), "purpose": call.purpose},
+            )
+        violations = Violations()
+        kmeans = spec_without_data.kmeans
+        if spec_without_data.method == KMEANS and kmeans.k:
+            violations.check(kmeans.k <= len(table), "kmeans.k", f"larger than the population ({len(table)})")
+        edges = quintile_edges(table.columns)
+        columns = with_scores(table.columns, edges)
+        table = FeatureTable(table.keys, columns)
+        if spec_without_data.method == RULES:
+            try:
+                check_rules_evaluate(list(spec_without_data.rules), {n: float(v[0]) for n, v in columns.items()})
+            except RuleError as error:
+                violations.add(f"rules.rules[{error.index}].condition", str(error))
+        violations.raise_if_any()
+        version = await self._store.start_version(
+            call.tenant,
+            request.name,
+            description=request.description,
+            method=METHOD_NUMBERS[spec_without_data.method],
+            features=features,
+            seed=request.seed,
+            purpose=call.purpose,
+            subject=call.principal.subject,
+            idempotency_key=call.idempotency_key,
+        )
+        task = asyncio.create_task(self._build(version, table, edges, spec_without_data))
+        self._builds.add(task)
+        task.add_done_callback(self._builds.discard)
+        # The build carries on if the caller goes away; its outcome is in the stored version.
+        await asyncio.shield(task)
+        return await self._view(await self._store.get_version(call.tenant, request.name, version.version))
+
+    async def _validate_build(self, call: CallContext, request: BuildInput) -> tuple[list[str], BuildSpec]:
+        violations = Violations()
+        self._check_name(violations, "name", request.name)
+        violations.check(len(request.description) <= 1000, "description", "at most 1000 characters")
+        features = list(request.features) or list(DEFAULT_FEATURES)
+        known_custom = await self._store.custom_feature_names(self._store.pool, call.tenant)
+        violations.check(len(features) <= self.limits.max_features, "features", "at most 64 features")
+        for index, name in enumerate(features):
+            if name not in BUILT_IN_FEATURES and name not in known_custom:
+                violations.add(f"features[{index}]", f"unknown feature {name!r}")
+            elif features.index(name) != index:
+                violations.add(f"features[{index}]", f"duplicates features[{features.index(name)}]")
+        method = request.method or KMEANS
+        kmeans = request.kmeans
+        if method == KMEANS:
+            k_min = kmeans.k_min or 2
+            k_max = kmeans.k_max or 12
+            sample = kmeans.sample_size or 3_000
+            if kmeans.k:
+                violations.check(2 <= kmeans.k <= 100, "kmeans.k", "between 2 and 100, or 0 to choose")
+            violations.check(k_min >= 2, "kmeans.k_min", "2 or more")
+            violations.check(k_max <= 50, "kmeans.k_max", "at most 50")
+            violations.check(k_min <= k_max, "kmeans.k_max", "at least k_min")
+            violations.check(1_000 <= sample <= 100_000, "kmeans.silhouette_sample_size", "between 1,000 and 100,000")
+            kmeans = KMeansParameters(kmeans.k, k_min, k_max, sample)
+        min_cluster_size = request.min_cluster_size or 50
+        min_samples = request.min_samples or min_cluster_size
+        if method == HDBSCAN_METHOD:
+            violations.check(min_cluster_size >= 2, "hdbscan.min_cluster_size", "2 or more")
+            violations.check(min_samples >= 1, "hdbscan.min_samples", "1 or more")
+        rules = list(request.rules) or [Rule(*rule) for rule in CLASSIC_RFM_RULES]
+        if method == RULES:
+            self._check_rules(violations, rules, known_custom)
+        for name, transform_name in request.transforms.items():
+            if name not in features:
+                violations.add(f"transforms[{name}]", "not among the segmentation's features")
+            elif transform_name not in TRANSFORMS:
+                violations.add(f"transforms[{name}]", "unknown transform")
+        exemplars = 5 if request.exemplar_count is None else request.exemplar_count
+        violations.check(0 <= exemplars <= 50, "exemplar_count", "between 0 and 50")
+        violations.raise_if_any()
+        return features, BuildSpec(
+            method=method,
+            features=features,
+            transforms=dict(request.transforms),
+            seed=request.seed,
+            exemplar_count=exemplars,
+            kmeans=kmeans if method == KMEANS else None,
+            min_cluster_size=min_cluster_size,
+            min_samples=min_samples,
+            rules=tuple(rules) if method == RULES else (),
+            silhouette_sample_size=kmeans.sample_size if method == KMEANS else 3_000,
+        )
+
+    def _check_rules(self, violations: Violations, rules: list[Rule], known_custom: set[str]) -> None:
+        seen: set[str] = set()
+        for index, rule in enumerate(rules):
+            path = f"rules.rules[{index}]"
+            if not SEGMENT_ID.match(rule.id) or rule.id == "other":
+                violations.add(f"{path}.id", "lowercase letters, digits and '_' (1 to 63), not 'other'")
+            elif rule.id in seen:
+                violations.add(f"{path}.id", "duplicates an earlier rule id")
+            seen.add(rule.id)
+            try:
+                (program,) = compile_rules([rule])
+            except RuleError as error:
+                violations.add(f"{path}.condition", str(error))
+                continue
+            for name in program.variables():
+                if name not in BUILT_IN_FEATURES and name not in known_custom:
+                    violations.add(f"{path}.condition", f"unknown feature {name!r}")
+
+    async def _build(self, version: VersionRecord, table: FeatureTable, edges, spec: BuildSpec) -> None:
+        progress = {"stage": "transforming", "completed": 0, "total": 0}
+
+        def report(stage: str, completed: int, total: int) -> None:
+            # Called from the worker thread; the ticker below publishes it.
+            progress.update(stage=stage, completed=completed, total=total)
+
+        ticker = asyncio.create_task(self._publish_progress(version.id, progress))
+        try:
+            previous = await self._previous(version)
+            result: BuildResult = await asyncio.to_thread(run_build, table, edges, spec, previous, report)
+            ticker.cancel()
+            await self._store.set_progress(version.id, {"stage": "storing", "completed": 0, "total": 1})
+            await self._store.complete_version(
+                version.id,
+                model=result.model.to_json() | {"k_scores": result.k_scores},
+                snapshot=result.snapshot,
+                silhouette=result.silhouette,
+                population=len(table),
+                stored=_segments_to_store(table, result),
+            )
+        except Exception as error:
+            logger.exception("segmentation build failed", extra={"version_id": version.id})
+            message = error.message if isinstance(error, MatchaError) else "the build failed; see the service log"
+            await self._store.fail_version(version.id, {"code": 13, "message": message})
+        finally:
+            ticker.cancel()
+
+    async def _publish_progress(self, version_id: int, progress: dict) -> None:
+        published: dict = {}
+        while True:
+            if progress != published:
+                published = dict(progress)
+                await self._store.set_progress(version_id, published)
+            await asyncio.sleep(self.limits.progress_interval_seconds)
+
+    async def _previous(self, version: VersionRecord) -> PreviousVersion | None:
+        if version.version == 1:
+            return None
+        try:
+            previous = await self._store.get_version(version.tenant, version.name, 0, ready=True)
+        except MatchaError:
+            return None
+        model = self._model(previous)
+        keys, positions, _ = await self._store.memberships(previous.id)
+        segment_ids = [model.segment_ids[position] for position in positions.tolist()]
+        return PreviousVersion(keys, segment_ids, model.next_segment_number)
+
+    # --- reading segmentations -----------------------------------------------------------------
+
+    async def get_segmentation(self, call: CallContext, name: str, version: int) -> SegmentationView:
+        self._require_name(name)
+        return await self._view(await self._store.get_version(call.tenant, name, version))
+
+    async def list_segmentations(
+        self, call: CallContext, name: str, page_size: int, page_token: str
+    ) -> tuple[list[SegmentationView], str]:
+        violations = Violations()
+        if name:
+            self._check_name(violations, "name", name)
+        page_size = page_size or 50
+        violations.check(1 <= page_size <= 200, "page_size", "between 1 and 200")
+        offset = _decode_token(violations, page_token, "offset")
+        violations.raise_if_any()
+        offset = int(offset or 0)
+        versions = await self._store.list_versions(call.tenant, name, page_size + 1, offset)
+        views = [await self._view(version, with_details=False) for version in versions[:page_size]]
+        return views, _encode_token({"offset": offset + page_size}) if len(versions) > page_size else ""
+
+    async def list_members(
+        self,
+        call: CallContext,
+        name: str,
+        version_number: int,
+        segment_id: str,
+        page_size: int,
+        page_token: str,
+    ) -> MemberPage:
+        violations = Violations()
+        self._check_name(violations, "name", name)
+        violations.check(bool(segment_id), "segment_id", "must not be empty")
+        page_size = page_size or 100
+        violations.check(1 <= page_size <= 1000, "page_size", "between 1 and 1000")
+        after = _decode_token(violations, page_token, "after")
+        violations.raise_if_any()
+        cursor = (float(after[0]), int(after[1])) if after else None
+        version = await self._ready(call, name, version_number)
+        position = self._position(self._model(version), name, segment_id)
+        rows, total = await self._store.members(version.id, position, page_size + 1, cursor)
+        last = rows[page_size - 1] if len(rows) > page_size else None
+        return MemberPage(
+            [(customer_id, distance, since) for customer_id, distance, since, _ in rows[:page_size]],
+            _encode_token({"after": [last[1], last[3]]}) if last else "",
+            total,
+        )
+
+    async def attach_persona(
+        self, call: CallContext, name: str, version_number: int, segment_id: str, persona: dict[str, Any]
+    ) -> SegmentRecord:
+        violations = Violations()
+        self._check_name(violations, "name", name)
+        summary = persona.get("summary", "")
+        violations.check(bool(summary.strip()), "persona.summary", "must not be empty")
+        violations.check(len(summary) <= self.limits.max_persona_chars, "persona.summary", "at most 8,000 characters")
+        violations.check(
+            len(persona.get("title", "")) <= self.limits.max_title_chars, "persona.title", "at most 200 characters"
+        )
+        violations.raise_if_any()
+        version = await self._ready(call, name, version_number)
+        self._position(self._model(version), name, segment_id)
+        stamped = persona | {"author_subject": call.principal.subject, "update_time": datetime.now(UTC).isoformat()}
+        await self._store.attach_persona(version.id, segment_id, stamped)
+        segments = await self._store.segments(version.id)
+        return next(segment for segment in segments if segment.id == segment_id)
+
+    # --- scoring -------------------------------------------------------------------------------
+
+    async def assign(
+        self,
+        call: CallContext,
+        name: str,
+        version_number: int,
+        customer_id: str | None,
+        values: dict[str, float] | None,
+    ) -> AssignOutcome:
+        violations = Violations()
+        self._check_name(violations, "name", name)
+        violations.check(customer_id is not None or values is not None, "customer", "give customer_id or features")
+        if customer_id is not None:
+            violations.check(bool(customer_id), "customer_id", "must not be empty")
+        violations.raise_if_any()
+        version = await self._ready(call, name, version_number)
+        model = self._model(version)
+        if customer_id is not None:
+            stored = await self._store.customer(self._store.pool, call.tenant, customer_id)
+            require_consent(stored.row.policy.data_class, stored.row.policy.consented_purposes, call.purpose)
+            custom = [n for n in model.input_features if n not in BUILT_IN_FEATURES]
+            table, _ = await self._store.load_features(
+                self._store.pool, call.tenant, call.purpose, custom, [stored.key]
+            )
+            missing = [n for n in custom if math.isnan(table.columns[n][0])]
+            if missing:
+                raise FailedPrecondition(
+                    f"customer {customer_id!r} lacks feature(s) {', '.join(missing)}",
+                    reason="FEATURE_MISSING",
+                    metadata={"customer_id": customer_id, "features": ",".join(missing)},
+                )
+            columns = with_scores(table.columns, model.rfm_edges)
+        else:
+            columns = self._given_features(model, values)
+        assignment = assign(model, columns)
+        position = int(assignment.positions[0])
+        alternatives = [
+            (model.segment_ids[int(p)], float(d))
+            for p, d in zip(assignment.alternative_positions[0], assignment.alternative_distances[0], strict=True)
+            if p >= 0
+        ]
+        return AssignOutcome(
+            segment_id=model.segment_ids[position],
+            segment_name=model.segment_names[position],
+            version=version.version,
+            distance=float(assignment.distances[0]),
+            confidence=float(assignment.confidences[0]),
+            outlier=position == model.outlier_position,
+            alternatives=alternatives,
+        )
+
+    def _given_features(self, model: FrozenModel, values: dict[str, float]) -> dict[str, np.ndarray]:
+        violations = Violations()
+        for name in model.input_features:
+            if name not in values:
+                violations.add(f"features.values[{name}]", "missing: the segmentation uses it")
+            elif not _finite(values[name]):
+                violations.add(f"features.values[{name}]", "must be a finite number")
+        violations.raise_if_any()
+        return {name: np.asarray([values[name]], dtype=np.float64) for name in model.input_features}
+
+    # --- change feed ---------------------------------------------------------------------------
+
+    async def watch_changes(
+        self, call: CallContext, segmentation: str, segment_ids: list[str], after_sequence: int
+    ) -> AsyncIterator[ChangeRecord]:
+        violations = Violations()
+        if segmentation:
+            self._check_name(violations, "segmentation", segmentation)
+        violations.check(after_sequence >= 0, "after_sequence", "0 or more")
+        violations.raise_if_any()
+        if segmentation and not await self._store.segmentation_exists(call.tenant, segmentation):
+            raise segmentation_not_found(segmentation)
+        with self._feed.subscribe(call.tenant) as woken:
+            last = after_sequence or await self._store.last_change_sequence(call.tenant)
+            while True:
+                woken.clear()
+                changes = await self._store.changes_after(call.tenant, last, segmentation, segment_ids)
+                for change in changes:
+                    yield change
+                if changes:
+                    last = max(last, changes[-1].sequence)
+                    continue
+                await woken.wait()
+
+    # --- drift ---------------------------------------------------------------------------------
+
+    async def compare(
+        self, call: CallContext, name: str, baseline_version: int, target_version: int | None
+    ) -> Comparison:
+        violations = Violations()
+        self._check_name(violations, "name", name)
+        violations.raise_if_any()
+        baseline = await self._ready(call, name, baseline_version)
+        base_model = self._model(baseline)
+        base_keys, _, base_build = await self._store.memberships(baseline.id)
+        base_matrix = _snapshot(await self._store.snapshot(baseline.id), len(baseline.features))
+        if target_version is not None:
+            target = await self._ready(call, name, target_version)
+            if target.id == baseline.id:
+                raise InvalidArgument(
+                    "baseline and target are the same version",
+                    violations=[FieldViolation("target_version", "must differ from the baseline version")],
+                )
+            target_model = self._model(target)
+            target_keys, _, target_positions = await self._store.memberships(target.id)
+            target_ids = target_model.segment_ids
+            shared = [f for f in baseline.features if f in target.features]
+            target_matrix = _snapshot(await self._store.snapshot(target.id), len(target.features))
+            target_columns = {f: target_matrix[:, target.features.index(f)] for f in shared}
+        else:
+            custom = [n for n in base_model.input_features if n not in BUILT_IN_FEATURES]
+            table, _ = await self._store.load_features(self._store.pool, call.tenant, baseline.purpose, custom)
+            table = _complete_rows(table, custom)
+            columns = with_scores(table.columns, base_model.rfm_edges)
+            target_keys = table.keys
+            target_positions = assign(base_model, columns).positions if len(table) else np.zeros(0, dtype=np.int64)
+            target_ids = base_model.segment_ids
+            shared = list(baseline.features)
+            target_columns = {f: columns[f] for f in shared}
+        psi = [
+            (
+                feature,
+                drift.population_stability(base_matrix[:, baseline.features.index(feature)], target_columns[feature]),
+            )
+            for feature in shared
+        ]
+        psi.sort(key=lambda item: -item[1])
+        migration = drift.migration(
+            base_keys, base_build, base_model.segment_ids, target_keys, target_positions, target_ids
+        )
+        return Comparison(feature_drift=psi, **migration)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    async def _ready(self, call: CallContext, name: str, version_number: int) -> VersionRecord:
+        version = await self._store.get_version(call.tenant, name, version_number, ready=True)
+        if version.state != READY:
+            state = "BUILDING" if version.state == BUILDING else "FAILED"
+            raise FailedPrecondition(
+                f"segmentation {name!r} version {version.version} is {state}, not READY",
+                reason="SEGMENTATION_NOT_READY",
+                metadata={"segmentation": name, "version": str(version.version), "state": state},
+            )
+        return version
+
+    def _model(self, version: VersionRecord) -> FrozenModel:
+        model = self._models.get(version.id)
+        if model is None:
+            model = FrozenModel.from_json(version.model)
+            self._models[version.id] = model
+            if len(self._models) > self.limits.cached_models:
+                self._models.popitem(last=False)
+        return model
+
+    def _position(self, model: FrozenModel, name: str, segment_id: str) -> int:
+        if segment_id not in model.segment_ids:
+            raise NotFound(
+                f"segment {segment_id!r} not found in segmentation {name!r}",
+                reason="SEGMENT_NOT_FOUND",
+                metadata={"segmentation": name, "segment_id": segment_id},
+            )
+        return model.segment_ids.index(segment_id)
+
+    async def _view(self, version: VersionRecord, *, with_details: bool = True) -> SegmentationView:
+        if version.state != READY:
+            return SegmentationView(version, [], None)
+        segments = await self._store.segments(version.id, with_details=with_details)
+        k_scores = [tuple(item) for item in version.model.get("k_scores", [])]
+        return SegmentationView(version, segments, self._model(version), k_scores)
+
+    def _policy(self, call: CallContext, violations: Violations, path: str, source) -> RecordPolicy:
+        data_class = source.data_class or call.data_class
+        violations.check(
+            data_class <= call.data_class,
+            f"{path}.data_class",
+            f"{data_class.name} exceeds the call's declared data class {call.data_class.name}",
+        )
+        # A record collected without stated purposes may serve the purpose it is stored for.
+        purposes = source.consented_purposes or frozenset({call.purpose})
+        return RecordPolicy(data_class, purposes, source.source, source.subject_id)
+
+    def _check_id(
+        self, violations: Violations, path: str, value: str, first_seen: dict[str, int], index: int, listing: str
+    ) -> None:
+        if not value:
+            violations.add(path, "must not be empty")
+        elif len(value) > self.limits.max_id_chars:
+            violations.add(path, f"at most {self.limits.max_id_chars} characters")
+        elif value in first_seen:
+            violations.add(path, f"duplicates {listing}[{first_seen[value]}].id")
+        else:
+            first_seen[value] = index
+
+    @staticmethod
+    def _check_name(violations: Violations, path: str, name: str) -> None:
+        violations.check(
+            bool(SEGMENTATION_NAME.match(name)),
+            path,
+            "1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit",
+        )
+
+    def _require_name(self, name: str) -> None:
+        violations = Violations()
+        self._check_name(violations, "name", name)
+        violations.raise_if_any()
+
+
+def _encode_token(values: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+
+
+def _decode_token(violations: Violations, token: str, key: str) -> Any:
+    """The `key` of a page token from a previous response; records a violation for anything else."""
+    if not token:
+        return None
+    try:
+        return json.loads(base64.urlsafe_b64decode(token.encode()))[key]
+    except (ValueError, KeyError, TypeError):
+        violations.add("page_token", "not a token from a previous response")
+        return None
+
+
+def _rule_features(rules: tuple[Rule, ...]) -> set[str]:
+    return {name for program in compile_rules(list(rules)) for name in program.variables()} if rules else set()
+
+
+def _complete_rows(table: FeatureTable, custom: list[str]) -> FeatureTable:
+    """Customers lacking one of the custom features are left out."""
+    if not custom or not len(table):
+        return table
+    complete = np.all([~np.isnan(table.columns[name]) for name in custom], axis=0)
+    return table if complete.all() else table.subset(complete)
+
+
+def _snapshot(data: bytes, feature_count: int) -> np.ndarray:
+    return np.frombuffer(data, dtype=np.float32).reshape(-1, feature_count).astype(np.float64)
+
+
+def _segments_to_store(table: FeatureTable, result: BuildResult) -> SegmentsToStore:
+    segments = []
+    exemplars = []
+    for segment in result.segments:
+        segments.append(
+            {
+                "position": segment.position,
+                "id": segment.id,
+                "name": segment.name,
+                "size": segment.size,
+                "share": segment.share,
+                "outliers": segment.outliers,
+                "condition": segment.condition,
+                "profile": [profile.__dict__ for profile in segment.profiles],
+                "top_features": segment.top_features,
+            }
+        )
+        for rank, (row, distance) in enumerate(zip(segment.exemplar_rows, segment.exemplar_distances, strict=True)):
+            exemplars.append((segment.position, rank, int(table.keys[row]), float(distance)))
+    return SegmentsToStore(
+        segments=segments,
+        exemplars=exemplars,
+        keys=table.keys,
+        positions=result.assignment.positions,
+        distances=result.assignment.distances,
+        confidences=result.assignment.confidences,
+    )

@@ -1,0 +1,389 @@
+"""gRPC adapter of the segmentation service: protobuf in, core call, protobuf out."""
+
+from datetime import UTC, datetime
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.rpc import status_pb2
+
+from matcha.common.v1 import common_pb2
+from matcha.runtime.governance import DataClass, RecordPolicy
+from matcha.runtime.interceptors import current_call
+from matcha.segmentation import drift
+from matcha.segmentation.core import (
+    KMEANS,
+    RULES,
+    BuildInput,
+    CustomerInput,
+    EventInput,
+    PolicyInput,
+    SegmentationCore,
+    SegmentationView,
+    TransactionInput,
+)
+from matcha.segmentation.methods import HDBSCAN_METHOD, KMeansParameters, Rule
+from matcha.segmentation.store import BUILDING, FAILED, ChangeRecord, CustomerRow, SegmentRecord
+from matcha.segmentation.v1 import segmentation_pb2 as pb
+from matcha.segmentation.v1 import segmentation_pb2_grpc
+
+_TRANSFORM_NAMES = {
+    pb.FEATURE_TRANSFORM_UNSPECIFIED: "standardize",
+    pb.FEATURE_TRANSFORM_STANDARDIZE: "standardize",
+    pb.FEATURE_TRANSFORM_LOG1P_STANDARDIZE: "log1p_standardize",
+    pb.FEATURE_TRANSFORM_QUANTILE: "quantile",
+    pb.FEATURE_TRANSFORM_NONE: "none",
+}
+_TRANSFORM_NUMBERS = {name: number for number, name in _TRANSFORM_NAMES.items() if number}
+_METHODS = {
+    KMEANS: pb.SEGMENTATION_METHOD_KMEANS,
+    HDBSCAN_METHOD: pb.SEGMENTATION_METHOD_HDBSCAN,
+    RULES: pb.SEGMENTATION_METHOD_RULES,
+}
+_STATES = {BUILDING: pb.SEGMENTATION_STATE_BUILDING, FAILED: pb.SEGMENTATION_STATE_FAILED}
+
+
+def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    message = timestamp_pb2.Timestamp()
+    message.FromDatetime(value)
+    return message
+
+
+def _time_or_none(message, field: str) -> datetime | None:
+    return getattr(message, field).ToDatetime(tzinfo=UTC) if message.HasField(field) else None
+
+
+def _struct(values: dict) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    message.update(values)
+    return message
+
+
+def _policy_input(policy: common_pb2.RecordPolicy) -> PolicyInput:
+    return PolicyInput(
+        data_class=DataClass(policy.data_class) if policy.data_class else None,
+        consented_purposes=frozenset(policy.consented_purposes),
+        source=policy.source,
+        subject_id=policy.subject_id,
+    )
+
+
+def _policy_message(policy: RecordPolicy) -> common_pb2.RecordPolicy:
+    return common_pb2.RecordPolicy(
+        data_class=int(policy.data_class),
+        consented_purposes=sorted(policy.consented_purposes),
+        source=policy.source,
+        subject_id=policy.subject_id,
+    )
+
+
+def _customer_input(customer: pb.Customer) -> CustomerInput:
+    policy = _policy_input(customer.policy)
+    return CustomerInput(
+        id=customer.id,
+        attributes=json_format.MessageToDict(customer.attributes),
+        features=dict(customer.features),
+        join_time=_time_or_none(customer, "join_time"),
+        data_class=policy.data_class,
+        consented_purposes=policy.consented_purposes,
+        source=policy.source,
+        subject_id=policy.subject_id,
+    )
+
+
+def _customer_message(row: CustomerRow) -> pb.Customer:
+    return pb.Customer(
+        id=row.id,
+        attributes=_struct(row.attributes),
+        features=row.features,
+        join_time=_timestamp(row.join_time),
+        policy=_policy_message(row.policy),
+    )
+
+
+def _transaction_input(transaction: pb.Transaction) -> TransactionInput:
+    return TransactionInput(
+        id=transaction.id,
+        customer_id=transaction.customer_id,
+        time=_time_or_none(transaction, "time"),
+        amount=transaction.amount,
+        quantity=transaction.quantity if transaction.HasField("quantity") else 1.0,
+        channel=transaction.channel,
+        item_id=transaction.item_id,
+        refund=transaction.refund,
+    )
+
+
+def _event_input(event: pb.BehaviourEvent) -> EventInput:
+    return EventInput(
+        id=event.id,
+        customer_id=event.customer_id,
+        type=event.type,
+        time=_time_or_none(event, "time"),
+        item_id=event.item_id,
+        amount=event.amount,
+        quantity=event.quantity if event.HasField("quantity") else 1.0,
+    )
+
+
+def _change_message(change: ChangeRecord) -> pb.SegmentChange:
+    return pb.SegmentChange(
+        sequence=change.sequence,
+        time=_timestamp(change.time),
+        customer_id=change.customer_id,
+        segmentation=change.segmentation,
+        version=change.version,
+        from_segment_id=change.from_segment,
+        to_segment_id=change.to_segment,
+        to_segment_name=change.to_name,
+        cause_id=change.cause_id,
+    )
+
+
+def _persona_message(persona: dict | None) -> pb.Persona | None:
+    if not persona:
+        return None
+    return pb.Persona(
+        title=persona.get("title", ""),
+        summary=persona["summary"],
+        provenance=json_format.ParseDict(persona.get("provenance", {}), common_pb2.Provenance()),
+        author_subject=persona["author_subject"],
+        update_time=_timestamp(datetime.fromisoformat(persona["update_time"])),
+    )
+
+
+def _segment_message(segment: SegmentRecord) -> pb.Segment:
+    return pb.Segment(
+        id=segment.id,
+        name=segment.name,
+        size=segment.size,
+        share=segment.share,
+        features=[pb.FeatureProfile(**profile) for profile in segment.profile],
+        top_features=segment.top_features,
+        exemplars=[pb.SegmentExemplar(customer_id=customer_id, distance=d) for customer_id, d in segment.exemplars],
+        outliers=segment.outliers,
+        condition=segment.condition,
+        persona=_persona_message(segment.persona),
+    )
+
+
+def _segmentation_message(view: SegmentationView) -> pb.Segmentation:
+    version = view.version
+    message = pb.Segmentation(
+        name=version.name,
+        version=version.version,
+        description=version.description,
+        state=_STATES.get(version.state, pb.SEGMENTATION_STATE_READY),
+        method=_METHODS[view.method],
+        features=version.features,
+        seed=version.seed,
+        population=version.population,
+        silhouette=version.silhouette,
+        segments=[_segment_message(segment) for segment in view.segments],
+        k_scores=[pb.KScore(k=k, silhouette=score) for k, score in view.k_scores],
+        create_subject=version.create_subject,
+        create_time=_timestamp(version.created_at),
+        complete_time=_timestamp(version.completed_at),
+    )
+    if version.state == BUILDING:
+        progress = version.progress
+        message.progress.CopyFrom(
+            common_pb2.Progress(
+                completed=progress.get("completed", 0), total=progress.get("total", 0), stage=progress.get("stage", "")
+            )
+        )
+    if version.state == FAILED and version.error:
+        message.error.CopyFrom(status_pb2.Status(code=version.error["code"], message=version.error["message"]))
+    if view.model is not None:
+        message.scaling.extend(
+            pb.FeatureScaling(
+                feature=scaling.feature,
+                transform=_TRANSFORM_NUMBERS[scaling.transform],
+                center=scaling.center,
+                scale=scaling.scale,
+            )
+            for scaling in view.model.scaling
+        )
+    return message
+
+
+def _build_input(request: pb.BuildSegmentationRequest) -> BuildInput:
+    method = request.WhichOneof("method") or ""
+    return BuildInput(
+        name=request.name,
+        description=request.description,
+        features=list(request.features),
+        method={"kmeans": KMEANS, "hdbscan": HDBSCAN_METHOD, "rules": RULES}.get(method, ""),
+        kmeans=KMeansParameters(
+            request.kmeans.k, request.kmeans.k_min, request.kmeans.k_max, request.kmeans.silhouette_sample_size
+        ),
+        min_cluster_size=request.hdbscan.min_cluster_size,
+        min_samples=request.hdbscan.min_samples,
+        rules=[Rule(rule.id, rule.name, rule.condition) for rule in request.rules.rules],
+        transforms={name: _TRANSFORM_NAMES.get(number, "unknown") for name, number in request.transforms.items()},
+        seed=request.seed,
+        exemplar_count=request.exemplar_count if request.HasField("exemplar_count") else None,
+    )
+
+
+class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
+    def __init__(self, core: SegmentationCore) -> None:
+        self._core = core
+
+    async def IngestCustomers(self, request, context):
+        inserted, updated, unchanged = await self._core.ingest_customers(
+            current_call(), [_customer_input(customer) for customer in request.customers]
+        )
+        return pb.IngestCustomersResponse(inserted=inserted, updated=updated, unchanged=unchanged)
+
+    async def IngestTransactions(self, request, context):
+        totals = await self._core.ingest_transactions(
+            current_call(),
+            [_transaction_input(transaction) for transaction in request.transactions],
+            _policy_input(request.default_policy) if request.HasField("default_policy") else None,
+        )
+        return pb.IngestTransactionsResponse(
+            inserted=totals.inserted,
+            duplicates=totals.duplicates,
+            customers_created=totals.customers_created,
+            customers_updated=totals.customers_updated,
+        )
+
+    async def IngestEvents(self, request_iterator, context):
+        async def messages():
+            async for request in request_iterator:
+                policy = _policy_input(request.default_policy) if request.HasField("default_policy") else None
+                yield [_event_input(event) for event in request.events], policy
+
+        totals = await self._core.ingest_events(current_call(), messages())
+        return pb.IngestEventsResponse(
+            accepted=totals.inserted,
+            duplicates=totals.duplicates,
+            customers_created=totals.customers_created,
+            customers_updated=totals.customers_updated,
+            reassigned=totals.reassigned,
+        )
+
+    async def GetCustomer(self, request, context):
+        view = await self._core.get_customer(
+            current_call(), request.customer_id, request.history_limit if request.HasField("history_limit") else 20
+        )
+        return pb.GetCustomerResponse(
+            customer=_customer_message(view.row),
+            features=view.features,
+            reference_time=_timestamp(view.reference_time),
+            memberships=[
+                pb.Membership(
+                    segmentation=membership.segmentation,
+                    version=membership.version,
+                    segment_id=membership.segment_id,
+                    segment_name=membership.segment_name,
+                    since=_timestamp(membership.since),
+                )
+                for membership in view.memberships
+            ],
+            history=[_change_message(change) for change in view.history],
+        )
+
+    async def EraseSubject(self, request, context):
+        customers, transactions, events = await self._core.erase_subject(current_call(), request.subject_id)
+        return pb.EraseSubjectResponse(
+            erased_customers=customers, erased_transactions=transactions, erased_events=events
+        )
+
+    async def BuildSegmentation(self, request, context):
+        view = await self._core.build_segmentation(current_call(), _build_input(request))
+        return pb.BuildSegmentationResponse(segmentation=_segmentation_message(view))
+
+    async def GetSegmentation(self, request, context):
+        view = await self._core.get_segmentation(current_call(), request.name, request.version)
+        return pb.GetSegmentationResponse(segmentation=_segmentation_message(view))
+
+    async def ListSegmentations(self, request, context):
+        views, next_token = await self._core.list_segmentations(
+            current_call(), request.name, request.page_size, request.page_token
+        )
+        return pb.ListSegmentationsResponse(
+            segmentations=[_segmentation_message(view) for view in views], next_page_token=next_token
+        )
+
+    async def ListSegmentMembers(self, request, context):
+        page = await self._core.list_members(
+            current_call(), request.name, request.version, request.segment_id, request.page_size, request.page_token
+        )
+        return pb.ListSegmentMembersResponse(
+            members=[
+                pb.SegmentMember(customer_id=customer_id, distance=distance, since=_timestamp(since))
+                for customer_id, distance, since in page.members
+            ],
+            next_page_token=page.next_page_token,
+            total_size=page.total,
+        )
+
+    async def Assign(self, request, context):
+        which = request.WhichOneof("customer")
+        outcome = await self._core.assign(
+            current_call(),
+            request.name,
+            request.version,
+            request.customer_id if which == "customer_id" else None,
+            dict(request.features.values) if which == "features" else None,
+        )
+        return pb.AssignResponse(
+            segment_id=outcome.segment_id,
+            segment_name=outcome.segment_name,
+            version=outcome.version,
+            distance=outcome.distance,
+            confidence=outcome.confidence,
+            outlier=outcome.outlier,
+            alternatives=[pb.SegmentDistance(segment_id=s, distance=d) for s, d in outcome.alternatives],
+        )
+
+    async def WatchSegmentChanges(self, request, context):
+        changes = self._core.watch_changes(
+            current_call(), request.segmentation, list(request.segment_ids), request.after_sequence
+        )
+        async for change in changes:
+            yield pb.WatchSegmentChangesResponse(change=_change_message(change))
+
+    async def CompareSegmentations(self, request, context):
+        target = request.WhichOneof("target")
+        comparison = await self._core.compare(
+            current_call(),
+            request.name,
+            request.baseline_version,
+            request.target_version if target == "target_version" else None,
+        )
+        levels = [drift.level(psi) for _, psi in comparison.feature_drift]
+        return pb.CompareSegmentationsResponse(
+            feature_drift=[
+                pb.FeatureDrift(feature=feature, psi=psi, level=level)
+                for (feature, psi), level in zip(comparison.feature_drift, levels, strict=True)
+            ],
+            overall=max(levels, default=pb.DRIFT_LEVEL_STABLE),
+            migration=pb.MigrationMatrix(
+                from_segment_ids=comparison.from_segment_ids,
+                to_segment_ids=comparison.to_segment_ids,
+                rows=[pb.MigrationRow(counts=row) for row in comparison.counts],
+            ),
+            shifts=[
+                pb.SegmentShift(segment_id=segment, baseline_share=before, target_share=after)
+                for segment, before, after in comparison.shifts
+            ],
+            appeared_segment_ids=comparison.appeared,
+            vanished_segment_ids=comparison.vanished,
+            common_customers=comparison.common,
+            new_customers=comparison.new,
+            departed_customers=comparison.departed,
+        )
+
+    async def AttachPersona(self, request, context):
+        persona = {
+            "title": request.persona.title,
+            "summary": request.persona.summary,
+            "provenance": json_format.MessageToDict(request.persona.provenance),
+        }
+        segment = await self._core.attach_persona(
+            current_call(), request.name, request.version, request.segment_id, persona
+        )
+        return pb.AttachPersonaResponse(segment=_segment_message(segment))

@@ -1,0 +1,916 @@
+"""PostgreSQL storage of customers, their history, segmentation versions and memberships.
+
+Every statement is scoped by tenant. Bulk paths are set-based: batches arrive as
+arrays (`unnest`) and feature matrices and memberships move by binary COPY.
+"""
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import numpy as np
+
+from matcha.runtime.database import Database
+from matcha.runtime.errors import NotFound
+from matcha.runtime.governance import DataClass, RecordPolicy
+from matcha.segmentation import binary_copy
+from matcha.segmentation.features import RAW_FEATURES, FeatureTable
+
+CHANGES_CHANNEL = "segmentation_changes"
+PURPOSE_SEPARATOR = "\x1f"
+
+BUILDING, READY, FAILED = 1, 2, 3
+BULK_ROWS = 5_000
+
+# Built-in raw features in SQL, at reference time $2. Trend: least-squares slope of
+# spend over the twelve 30-day buckets before the reference time (zero-filled), which
+# reduces to sum((bucket - 5.5) * amount) / 143.
+_FEATURE_SQL = """
+SELECT c.key,
+       greatest(extract(epoch FROM $2::timestamptz - coalesce(c.last_purchase_at, c.join_time, c.created_at)) / 86400,
+                0)::float8,
+       c.purchases::float8,
+       CASE WHEN c.purchases > 0 THEN c.spend / c.purchases ELSE 0 END::float8,
+       greatest(extract(epoch FROM $2::timestamptz - coalesce(c.join_time, c.first_purchase_at, c.created_at)) / 86400,
+                0)::float8,
+       CASE WHEN c.purchases > 0 THEN c.quantity / c.purchases ELSE 0 END::float8,
+       CASE WHEN c.purchases > 1
+            THEN extract(epoch FROM c.last_purchase_at - c.first_purchase_at) / 86400 / (c.purchases - 1)
+            ELSE 0 END::float8,
+       coalesce(t.trend, 0)::float8,
+       coalesce(e.visits, 0)::float8,
+       coalesce(e.clicks, 0)::float8
+       {custom}
+FROM segmentation_customers c
+LEFT JOIN (
+    SELECT customer_key,
+           sum((floor(extract(epoch FROM time - ($2::timestamptz - interval '360 days')) / 2592000) - 5.5)
+               * CASE WHEN refund THEN -amount ELSE amount END) / 143 AS trend
+    FROM segmentation_transactions
+    WHERE tenant = $1::text AND time > $2::timestamptz - interval '360 days' AND time <= $2::timestamptz
+          {transaction_filter}
+    GROUP BY customer_key) t ON t.customer_key = c.key
+LEFT JOIN (
+    SELECT customer_key, count(*) FILTER (WHERE type = 2) AS visits, count(*) FILTER (WHERE type = 3) AS clicks
+    FROM segmentation_events
+    WHERE tenant = $1::text AND time > $2::timestamptz - interval '30 days' AND time <= $2::timestamptz {event_filter}
+    GROUP BY customer_key) e ON e.customer_key = c.key
+WHERE c.tenant = $1::text AND (c.data_class = 1 OR $3::text = ANY(c.consented_purposes)) {customer_filter}
+ORDER BY c.key
+"""
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    id: str
+    attributes: dict[str, Any]
+    features: dict[str, float]
+    join_time: datetime | None
+    policy: RecordPolicy
+
+
+@dataclass(frozen=True)
+class StoredCustomer:
+    key: int
+    row: CustomerRow
+
+
+@dataclass(frozen=True)
+class TransactionBatch:
+    ids: list[str]
+    customer_ids: list[str]
+    times: list[datetime]
+    amounts: list[float]
+    quantities: list[float]
+    channels: list[str]
+    item_ids: list[str]
+    refunds: list[bool]
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    ids: list[str]
+    customer_ids: list[str]
+    types: list[int]
+    times: list[datetime]
+    item_ids: list[str]
+    amounts: list[float]
+    quantities: list[float]
+
+
+@dataclass(frozen=True)
+class IngestCounts:
+    inserted: int
+    duplicates: int
+    customers_created: int
+    touched_keys: list[int]
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    id: int
+    tenant: str
+    name: str
+    version: int
+    description: str
+    state: int
+    progress: dict[str, Any]
+    error: dict[str, Any] | None
+    method: int
+    features: list[str]
+    model: dict[str, Any]
+    silhouette: float
+    seed: int
+    population: int
+    purpose: str
+    create_subject: str
+    created_at: datetime
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    position: int
+    id: str
+    name: str
+    size: int
+    share: float
+    outliers: bool
+    condition: str
+    profile: list[dict[str, float]]
+    top_features: list[str]
+    persona: dict[str, Any] | None
+    exemplars: list[tuple[str, float]]
+
+
+@dataclass(frozen=True)
+class SegmentsToStore:
+    """A completed build, ready to write."""
+
+    segments: list[dict[str, Any]]
+    # (position, rank, customer key, distance)
+    exemplars: list[tuple[int, int, int, float]]
+    keys: np.ndarray
+    positions: np.ndarray
+    distances: np.ndarray
+    confidences: np.ndarray
+
+
+@dataclass(frozen=True)
+class ChangeRecord:
+    sequence: int
+    time: datetime
+    customer_id: str
+    segmentation: str
+    version: int
+    from_segment: str
+    to_segment: str
+    to_name: str
+    cause_id: str
+
+
+@dataclass(frozen=True)
+class MembershipRecord:
+    segmentation: str
+    version: int
+    segment_id: str
+    segment_name: str
+    since: datetime
+
+
+@dataclass(frozen=True)
+class Move:
+    customer_key: int
+    from_segment: str
+    to_position: int
+    distance: float
+    confidence: float
+    cause_id: str
+
+
+def _policy(row: asyncpg.Record) -> RecordPolicy:
+    return RecordPolicy(
+        data_class=DataClass(row["data_class"]),
+        consented_purposes=frozenset(row["consented_purposes"]),
+        source=row["source"],
+        subject_id=row["subject_id"],
+    )
+
+
+def _version(row: asyncpg.Record) -> VersionRecord:
+    return VersionRecord(
+        id=row["id"],
+        tenant=row["tenant"],
+        name=row["name"],
+        version=row["version"],
+        description=row["description"],
+        state=row["state"],
+        progress=row["progress"],
+        error=row["error"],
+        method=row["method"],
+        features=list(row["features"]),
+        model=row["model"],
+        silhouette=row["silhouette"],
+        seed=row["seed"],
+        population=row["population"],
+        purpose=row["purpose"],
+        create_subject=row["create_subject"],
+        created_at=row["created_at"],
+        completed_at=row["completed_at"],
+    )
+
+
+_VERSION_COLUMNS = """id, tenant, name, version, description, state, progress, error, method, features, model,
+    silhouette, seed, population, purpose, create_subject, created_at, completed_at"""
+
+
+def segmentation_not_found(name: str, version: int = 0) -> NotFound:
+    suffix = f" version {version}" if version else ""
+    return NotFound(
+        f"segmentation {name!r}{suffix} not found",
+        reason="SEGMENTATION_NOT_FOUND",
+        metadata={"segmentation": name, "version": str(version)},
+    )
+
+
+class SegmentationStore:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._database.pool
+
+    # --- customers and their history -------------------------------------------------------
+
+    async def upsert_customers(
+        self, connection: asyncpg.Connection, tenant: str, rows: list[CustomerRow]
+    ) -> tuple[int, int, list[int]]:
+        """Returns (inserted, updated, keys of changed customers); identical rows are left alone."""
+        records = await connection.fetch(
+            """INSERT INTO segmentation_customers AS c
+                   (tenant, id, attributes, custom_features, join_time, data_class, consented_purposes, source,
+                    subject_id)
+               SELECT $1, i.id, i.attributes, i.features, i.join_time, i.data_class,
+                      string_to_array(i.purposes, E'\\x1f'), i.source, i.subject_id
+               FROM unnest($2::text[], $3::jsonb[], $4::jsonb[], $5::timestamptz[], $6::int2[], $7::text[],
+                           $8::text[], $9::text[])
+                    AS i(id, attributes, features, join_time, data_class, purposes, source, subject_id)
+               ON CONFLICT (tenant, id) DO UPDATE SET
+                   attributes = EXCLUDED.attributes,
+                   custom_features = c.custom_features || EXCLUDED.custom_features,
+                   join_time = EXCLUDED.join_time, data_class = EXCLUDED.data_class,
+                   consented_purposes = EXCLUDED.consented_purposes, source = EXCLUDED.source,
+                   subject_id = EXCLUDED.subject_id, updated_at = now()
+               WHERE (c.attributes, c.custom_features || EXCLUDED.custom_features, c.join_time, c.data_class,
+                      c.consented_purposes, c.source, c.subject_id)
+                     IS DISTINCT FROM
+                     (EXCLUDED.attributes, c.custom_features, EXCLUDED.join_time, EXCLUDED.data_class,
+                      EXCLUDED.consented_purposes, EXCLUDED.source, EXCLUDED.subject_id)
+               RETURNING key, (xmax = 0) AS inserted""",
+            tenant,
+            [row.id for row in rows],
+            [row.attributes for row in rows],
+            [row.features for row in rows],
+            [row.join_time for row in rows],
+            [int(row.policy.data_class) for row in rows],
+            [PURPOSE_SEPARATOR.join(sorted(row.policy.consented_purposes)) for row in rows],
+            [row.policy.source for row in rows],
+            [row.policy.subject_id or row.id for row in rows],
+        )
+        if len(rows) >= BULK_ROWS:
+            await connection.execute("ANALYZE segmentation_customers")
+        inserted = sum(1 for record in records if record["inserted"])
+        return inserted, len(records) - inserted, [record["key"] for record in records]
+
+    async def unknown_customers(self, connection: asyncpg.Connection, tenant: str, ids: list[str]) -> set[str]:
+        rows = await connection.fetch(
+            """SELECT u.id FROM unnest($2::text[]) AS u(id)
+               WHERE NOT EXISTS (SELECT 1 FROM segmentation_customers c WHERE c.tenant = $1 AND c.id = u.id)""",
+            tenant,
+            list(set(ids)),
+        )
+        return {row["id"] for row in rows}
+
+    async def create_missing_customers(
+        self, connection: asyncpg.Connection, tenant: str, ids: list[str], policy: RecordPolicy
+    ) -> int:
+        result = await connection.execute(
+            """INSERT INTO segmentation_customers (tenant, id, data_class, consented_purposes, source, subject_id)
+               SELECT $1, u.id, $3, $4, $5, coalesce(nullif($6, ''), u.id)
+               FROM (SELECT DISTINCT id FROM unnest($2::text[]) AS u(id)) u
+               ON CONFLICT (tenant, id) DO NOTHING""",
+            tenant,
+            ids,
+            int(policy.data_class),
+            sorted(policy.consented_purposes),
+            policy.source,
+            policy.subject_id,
+        )
+        return int(result.split()[-1])
+
+    async def customer_policies(self, connection: asyncpg.Connection, tenant: str, ids: list[str]) -> dict:
+        rows = await connection.fetch(
+            """SELECT id, data_class, consented_purposes, source, subject_id FROM segmentation_customers
+               WHERE tenant = $1 AND id = ANY($2::text[])""",
+            tenant,
+            list(set(ids)),
+        )
+        return {row["id"]: _policy(row) for row in rows}
+
+    async def insert_transactions(
+        self, connection: asyncpg.Connection, tenant: str, batch: TransactionBatch
+    ) -> tuple[int, list[int]]:
+        """Stores new transactions and folds them into their customers' aggregates; (inserted, touched keys)."""
+        rows = await connection.fetch(
+            """WITH inserted AS (
+                   INSERT INTO segmentation_transactions
+                       (tenant, id, customer_key, time, amount, quantity, channel, item_id, refund)
+                   SELECT $1, i.id, c.key, i.time, i.amount, i.quantity, i.channel, i.item_id, i.refund
+                   FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::float8[], $6::float8[], $7::text[],
+                               $8::text[], $9::bool[])
+                        AS i(id, customer_id, time, amount, quantity, channel, item_id, refund)
+                   JOIN segmentation_customers c ON c.tenant = $1 AND c.id = i.customer_id
+                   ON CONFLICT (tenant, id) DO NOTHING
+                   RETURNING customer_key, time, amount, quantity, refund),
+               totals AS (
+                   SELECT customer_key, count(*) AS stored,
+                          count(*) FILTER (WHERE NOT refund) AS purchases,
+                          sum(CASE WHEN refund THEN -amount ELSE amount END) AS spend,
+                          coalesce(sum(quantity) FILTER (WHERE NOT refund), 0) AS quantity,
+                          min(time) FILTER (WHERE NOT refund) AS first_at,
+                          max(time) FILTER (WHERE NOT refund) AS last_at
+                   FROM inserted GROUP BY customer_key)
+               UPDATE segmentation_customers c SET
+                   purchases = c.purchases + t.purchases, spend = c.spend + t.spend,
+                   quantity = c.quantity + t.quantity,
+                   first_purchase_at = least(c.first_purchase_at, t.first_at),
+                   last_purchase_at = greatest(c.last_purchase_at, t.last_at), updated_at = now()
+               FROM totals t WHERE c.key = t.customer_key
+               RETURNING c.key, t.stored""",
+            tenant,
+            batch.ids,
+            batch.customer_ids,
+            batch.times,
+            batch.amounts,
+            batch.quantities,
+            batch.channels,
+            batch.item_ids,
+            batch.refunds,
+        )
+        await self._advance_reference_time(connection, tenant, max(batch.times))
+        if len(batch.ids) >= BULK_ROWS:
+            # Fresh statistics keep the planner from guessing on tables that just grew a lot.
+            await connection.execute("ANALYZE segmentation_customers, segmentation_transactions")
+        return sum(row["stored"] for row in rows), [row["key"] for row in rows]
+
+    async def insert_events(self, connection: asyncpg.Connection, tenant: str, batch: EventBatch) -> tuple[int, list]:
+        """Stores new events; (inserted, keys of their customers)."""
+        rows = await connection.fetch(
+            """INSERT INTO segmentation_events (tenant, id, customer_key, type, time, item_id, amount, quantity)
+               SELECT $1, i.id, c.key, i.type, i.time, i.item_id, i.amount, i.quantity
+               FROM unnest($2::text[], $3::text[], $4::int2[], $5::timestamptz[], $6::text[], $7::float8[],
+                           $8::float8[]) AS i(id, customer_id, type, time, item_id, amount, quantity)
+               JOIN segmentation_customers c ON c.tenant = $1 AND c.id = i.customer_id
+               ON CONFLICT (tenant, id) DO NOTHING
+               RETURNING customer_key""",
+            tenant,
+            batch.ids,
+            batch.customer_ids,
+            batch.types,
+            batch.times,
+            batch.item_ids,
+            batch.amounts,
+            batch.quantities,
+        )
+        await self._advance_reference_time(connection, tenant, max(batch.times))
+        return len(rows), sorted({row["customer_key"] for row in rows})
+
+    async def _advance_reference_time(self, connection: asyncpg.Connection, tenant: str, latest: datetime) -> None:
+        await connection.execute(
+            """INSERT INTO segmentation_tenants AS t (tenant, reference_time) VALUES ($1, $2)
+               ON CONFLICT (tenant) DO UPDATE
+               SET reference_time = greatest(t.reference_time, EXCLUDED.reference_time)""",
+            tenant,
+            latest,
+        )
+
+    async def reference_time(self, connection: asyncpg.Connection | asyncpg.Pool, tenant: str) -> datetime:
+        value = await connection.fetchval("SELECT reference_time FROM segmentation_tenants WHERE tenant = $1", tenant)
+        return value or datetime.now(UTC)
+
+    async def load_features(
+        self,
+        connection: asyncpg.Connection | asyncpg.Pool,
+        tenant: str,
+        purpose: str,
+        custom_features: Sequence[str],
+        keys: Sequence[int] | None = None,
+    ) -> tuple[FeatureTable, datetime]:
+        """Raw built-in and the named custom features of eligible customers, by binary COPY.
+
+        A customer without one of the custom features has NaN there.
+        """
+        reference = await self.reference_time(connection, tenant)
+        params: list[Any] = [tenant, reference, purpose]
+        custom_sql = ""
+        for name in custom_features:
+            params.append(name)
+            custom_sql += f", coalesce((c.custom_features ->> ${len(params)}::text)::float8, 'NaN')"
+        filters = {"transaction_filter": "", "event_filter": "", "customer_filter": ""}
+        if keys is not None:
+            params.append(list(keys))
+            marker = f"${len(params)}::int8[]"
+            filters = {
+                "transaction_filter": f"AND customer_key = ANY({marker})",
+                "event_filter": f"AND customer_key = ANY({marker})",
+                "customer_filter": f"AND c.key = ANY({marker})",
+            }
+        query = _FEATURE_SQL.format(custom=custom_sql, **filters)
+        buffer = io.BytesIO()
+        if isinstance(connection, asyncpg.Pool):
+            async with connection.acquire() as acquired, acquired.transaction():
+                await _copy_features(acquired, query, params, buffer)
+        else:
+            await _copy_features(connection, query, params, buffer)
+        names = [*RAW_FEATURES, *custom_features]
+        decoded = binary_copy.decode(buffer.getvalue(), [">i8"] + [">f8"] * len(names))
+        return FeatureTable(decoded[0], dict(zip(names, decoded[1:], strict=True))), reference
+
+    async def customer(self, connection, tenant: str, customer_id: str) -> StoredCustomer:
+        row = await connection.fetchrow(
+            """SELECT key, id, attributes, custom_features, join_time, data_class, consented_purposes, source,
+                      subject_id FROM segmentation_customers WHERE tenant = $1 AND id = $2""",
+            tenant,
+            customer_id,
+        )
+        if row is None:
+            raise NotFound(
+                f"customer {customer_id!r} not found",
+                reason="CUSTOMER_NOT_FOUND",
+                metadata={"customer_id": customer_id},
+            )
+        return StoredCustomer(
+            row["key"],
+            CustomerRow(row["id"], row["attributes"], row["custom_features"], row["join_time"], _policy(row)),
+        )
+
+    async def customer_ids(self, connection, keys: Sequence[int]) -> dict[int, str]:
+        rows = await connection.fetch(
+            "SELECT key, id FROM segmentation_customers WHERE key = ANY($1::int8[])", list(map(int, keys))
+        )
+        return {row["key"]: row["id"] for row in rows}
+
+    async def custom_feature_names(self, connection, tenant: str) -> set[str]:
+        rows = await connection.fetch(
+            """SELECT DISTINCT jsonb_object_keys(custom_features) AS name FROM segmentation_customers
+               WHERE tenant = $1 AND custom_features <> '{}'""",
+            tenant,
+        )
+        return {row["name"] for row in rows}
+
+    async def memberships_of_customer(self, tenant: str, customer_key: int) -> list[MembershipRecord]:
+        rows = await self.pool.fetch(
+            """SELECT DISTINCT ON (v.name) v.name, v.version, s.id AS segment_id, s.name AS segment_name, m.since
+               FROM segmentation_versions v
+               JOIN segmentation_memberships m ON m.version_id = v.id AND m.customer_key = $2
+               JOIN segmentation_segments s ON s.version_id = v.id AND s.position = m.position
+               WHERE v.tenant = $1 AND v.state = 2
+                 AND v.version = (SELECT max(version) FROM segmentation_versions w
+                                  WHERE w.tenant = v.tenant AND w.name = v.name AND w.state = 2)
+               ORDER BY v.name""",
+            tenant,
+            customer_key,
+        )
+        return [
+            MembershipRecord(row["name"], row["version"], row["segment_id"], row["segment_name"], row["since"])
+            for row in rows
+        ]
+
+    async def history_of_customer(self, tenant: str, customer_key: int, limit: int) -> list[ChangeRecord]:
+        rows = await self.pool.fetch(
+            """SELECT * FROM segmentation_changes WHERE tenant = $1 AND customer_key = $2
+               ORDER BY sequence DESC LIMIT $3""",
+            tenant,
+            customer_key,
+            limit,
+        )
+        return [_change(row) for row in rows]
+
+    # --- segmentation versions ---------------------------------------------------------------
+
+    async def start_version(
+        self,
+        tenant: str,
+        name: str,
+        *,
+        description: str,
+        method: int,
+        features: list[str],
+        seed: int,
+        purpose: str,
+        subject: str,
+        idempotency_key: str,
+    ) -> VersionRecord:
+        async with self.pool.acquire() as connection, connection.transaction():
+            # Serialises builds of one name so versions number without gaps or clashes.
+            await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))", tenant, name)
+            row = await connection.fetchrow(
+                f"""INSERT INTO segmentation_versions
+                        (tenant, name, version, description, state, progress, method, features, seed, purpose,
+                         create_subject, idempotency_key)
+                    SELECT $1, $2, coalesce(max(version), 0) + 1, $3, {BUILDING}, '{{"stage": "loading"}}', $4, $5,
+                           $6, $7, $8, $9
+                    FROM segmentation_versions WHERE tenant = $1 AND name = $2
+                    RETURNING {_VERSION_COLUMNS}""",
+                tenant,
+                name,
+                description,
+                method,
+                features,
+                seed,
+                purpose,
+                subject,
+                idempotency_key,
+            )
+        return _version(row)
+
+    async def version_by_idempotency_key(self, tenant: str, key: str) -> VersionRecord | None:
+        row = await self.pool.fetchrow(
+            f"SELECT {_VERSION_COLUMNS} FROM segmentation_versions WHERE tenant = $1 AND idempotency_key = $2",
+            tenant,
+            key,
+        )
+        return _version(row) if row else None
+
+    async def set_progress(self, version_id: int, progress: dict[str, Any]) -> None:
+        await self.pool.execute(
+            "UPDATE segmentation_versions SET progress = $2 WHERE id = $1 AND state = $3",
+            version_id,
+            progress,
+            BUILDING,
+        )
+
+    async def fail_version(self, version_id: int, error: dict[str, Any]) -> None:
+        await self.pool.execute(
+            "UPDATE segmentation_versions SET state = $2, error = $3, completed_at = now() WHERE id = $1",
+            version_id,
+            FAILED,
+            error,
+        )
+
+    async def complete_version(
+        self,
+        version_id: int,
+        *,
+        model: dict[str, Any],
+        snapshot: bytes,
+        silhouette: float,
+        population: int,
+        stored: SegmentsToStore,
+    ) -> None:
+        """Writes segments, exemplars and memberships, then marks the version READY: all or nothing."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            await connection.executemany(
+                """INSERT INTO segmentation_segments
+                       (version_id, position, id, name, size, share, outliers, condition, profile, top_features)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+                [
+                    (
+                        version_id,
+                        segment["position"],
+                        segment["id"],
+                        segment["name"],
+                        segment["size"],
+                        segment["share"],
+                        segment["outliers"],
+                        segment["condition"],
+                        segment["profile"],
+                        segment["top_features"],
+                    )
+                    for segment in stored.segments
+                ],
+            )
+            await connection.executemany(
+                """INSERT INTO segmentation_exemplars (version_id, position, rank, customer_key, distance)
+                   VALUES ($1, $2, $3, $4, $5)""",
+                [(version_id, *exemplar) for exemplar in stored.exemplars],
+            )
+            count = len(stored.keys)
+            buffer = binary_copy.encode(
+                [
+                    (np.full(count, version_id), ">i8"),
+                    (stored.keys, ">i8"),
+                    (stored.positions, ">i2"),
+                    (stored.positions, ">i2"),
+                    (stored.distances, ">f8"),
+                    (stored.confidences, ">f8"),
+                ]
+            )
+            await connection.copy_to_table(
+                "segmentation_memberships",
+                source=io.BytesIO(buffer),
+                columns=["version_id", "customer_key", "position", "build_position", "distance", "confidence"],
+                format="binary",
+            )
+            await connection.execute(
+                """UPDATE segmentation_versions SET state = $2, model = $3, snapshot = $4, silhouette = $5,
+                       population = $6, progress = '{}', completed_at = now() WHERE id = $1""",
+                version_id,
+                READY,
+                model,
+                snapshot,
+                silhouette,
+                population,
+            )
+
+    async def get_version(self, tenant: str, name: str, version: int = 0, *, ready: bool = False) -> VersionRecord:
+        """A version by number; 0 is the latest (the latest READY one when `ready`)."""
+        conditions = "tenant = $1 AND name = $2"
+        params: list[Any] = [tenant, name]
+        if version:
+            conditions += " AND version = $3"
+            params.append(version)
+        elif ready:
+            conditions += f" AND state = {READY}"
+        row = await self.pool.fetchrow(
+            f"SELECT {_VERSION_COLUMNS} FROM segmentation_versions WHERE {conditions} ORDER BY version DESC LIMIT 1",
+            *params,
+        )
+        if row is None:
+            raise segmentation_not_found(name, version)
+        return _version(row)
+
+    async def snapshot(self, version_id: int) -> bytes:
+        return await self.pool.fetchval("SELECT snapshot FROM segmentation_versions WHERE id = $1", version_id)
+
+    async def list_versions(self, tenant: str, name: str, limit: int, offset: int) -> list[VersionRecord]:
+        if name:
+            rows = await self.pool.fetch(
+                f"""SELECT {_VERSION_COLUMNS} FROM segmentation_versions WHERE tenant = $1 AND name = $2
+                    ORDER BY version DESC LIMIT $3 OFFSET $4""",
+                tenant,
+                name,
+                limit,
+                offset,
+            )
+        else:
+            rows = await self.pool.fetch(
+                f"""SELECT DISTINCT ON (name) {_VERSION_COLUMNS} FROM segmentation_versions WHERE tenant = $1
+                    ORDER BY name, version DESC LIMIT $2 OFFSET $3""",
+                tenant,
+                limit,
+                offset,
+            )
+        return [_version(row) for row in rows]
+
+    async def latest_ready_versions(self, connection, tenant: str) -> list[VersionRecord]:
+        rows = await connection.fetch(
+            f"""SELECT DISTINCT ON (name) {_VERSION_COLUMNS} FROM segmentation_versions
+                WHERE tenant = $1 AND state = {READY} ORDER BY name, version DESC""",
+            tenant,
+        )
+        return [_version(row) for row in rows]
+
+    async def segments(self, version_id: int, *, with_details: bool = True) -> list[SegmentRecord]:
+        rows = await self.pool.fetch(
+            """SELECT * FROM segmentation_segments WHERE version_id = $1 ORDER BY size DESC, position""", version_id
+        )
+        exemplars: dict[int, list[tuple[str, float]]] = {}
+        if with_details:
+            for row in await self.pool.fetch(
+                """SELECT e.position, c.id, e.distance FROM segmentation_exemplars e
+                   JOIN segmentation_customers c ON c.key = e.customer_key
+                   WHERE e.version_id = $1 ORDER BY e.position, e.rank""",
+                version_id,
+            ):
+                exemplars.setdefault(row["position"], []).append((row["id"], row["distance"]))
+        return [
+            SegmentRecord(
+                position=row["position"],
+                id=row["id"],
+                name=row["name"],
+                size=row["size"],
+                share=row["share"],
+                outliers=row["outliers"],
+                condition=row["condition"],
+                profile=row["profile"] if with_details else [],
+                top_features=list(row["top_features"]),
+                persona=row["persona"],
+                exemplars=exemplars.get(row["position"], []),
+            )
+            for row in rows
+        ]
+
+    async def memberships(self, version_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(customer keys, current positions, build-time positions) of a version, by key."""
+        buffer = io.BytesIO()
+        async with self.pool.acquire() as connection:
+            await connection.copy_from_query(
+                """SELECT customer_key, position::int8, build_position::int8 FROM segmentation_memberships
+                   WHERE version_id = $1 ORDER BY customer_key""",
+                version_id,
+                output=buffer,
+                format="binary",
+            )
+        keys, positions, build_positions = binary_copy.decode(buffer.getvalue(), [">i8", ">i8", ">i8"])
+        return keys, positions, build_positions
+
+    async def members(
+        self, version_id: int, position: int, limit: int, after: tuple[float, int] | None
+    ) -> tuple[list[tuple[str, float, datetime, int]], int]:
+        """A page of a segment's members, closest first, after a (distance, key) cursor; and the total."""
+        rows = await self.pool.fetch(
+            """SELECT c.id, m.distance, m.since, m.customer_key FROM segmentation_memberships m
+               JOIN segmentation_customers c ON c.key = m.customer_key
+               WHERE m.version_id = $1 AND m.position = $2
+                 AND ($4::float8 IS NULL OR (m.distance, m.customer_key) > ($4, $5))
+               ORDER BY m.distance, m.customer_key LIMIT $3""",
+            version_id,
+            position,
+            limit,
+            after[0] if after else None,
+            after[1] if after else 0,
+        )
+        total = await self.pool.fetchval(
+            "SELECT count(*) FROM segmentation_memberships WHERE version_id = $1 AND position = $2",
+            version_id,
+            position,
+        )
+        return [(row["id"], row["distance"], row["since"], row["customer_key"]) for row in rows], total
+
+    async def attach_persona(self, version_id: int, segment_id: str, persona: dict[str, Any]) -> bool:
+        result = await self.pool.execute(
+            "UPDATE segmentation_segments SET persona = $3 WHERE version_id = $1 AND id = $2",
+            version_id,
+            segment_id,
+            persona,
+        )
+        return result.endswith(" 1")
+
+    async def migration(self, baseline_id: int, target_id: int) -> list[tuple[int, int, int]]:
+        rows = await self.pool.fetch(
+            """SELECT b.build_position AS source, t.build_position AS target, count(*) AS customers
+               FROM segmentation_memberships b
+               JOIN segmentation_memberships t ON t.customer_key = b.customer_key AND t.version_id = $2
+               WHERE b.version_id = $1 GROUP BY 1, 2""",
+            baseline_id,
+            target_id,
+        )
+        return [(row["source"], row["target"], row["customers"]) for row in rows]
+
+    # --- live re-assignment and the change log -------------------------------------------------
+
+    async def current_positions(self, connection, version_id: int, keys: Sequence[int]) -> dict[int, int]:
+        rows = await connection.fetch(
+            """SELECT customer_key, position FROM segmentation_memberships
+               WHERE version_id = $1 AND customer_key = ANY($2::int8[])""",
+            version_id,
+            list(map(int, keys)),
+        )
+        return {row["customer_key"]: row["position"] for row in rows}
+
+    async def apply_moves(
+        self, connection: asyncpg.Connection, tenant: str, version: VersionRecord, moves: list[Move], names: list
+    ) -> None:
+        """Records moves in the version's memberships and appends them to the tenant's change log."""
+        if not moves:
+            return
+        await connection.execute(
+            """INSERT INTO segmentation_memberships
+                   (version_id, customer_key, position, build_position, distance, confidence)
+               SELECT $1, m.key, m.position, m.position, m.distance, m.confidence
+               FROM unnest($2::int8[], $3::int2[], $4::float8[], $5::float8[]) AS m(key, position, distance, confidence)
+               ON CONFLICT (version_id, customer_key) DO UPDATE SET position = EXCLUDED.position,
+                   distance = EXCLUDED.distance, confidence = EXCLUDED.confidence, since = now()""",
+            version.id,
+            [move.customer_key for move in moves],
+            [move.to_position for move in moves],
+            [move.distance for move in moves],
+            [move.confidence for move in moves],
+        )
+        last = await connection.fetchval(
+            """INSERT INTO segmentation_tenants AS t (tenant, change_sequence) VALUES ($1, $2)
+               ON CONFLICT (tenant) DO UPDATE SET change_sequence = t.change_sequence + $2
+               RETURNING change_sequence""",
+            tenant,
+            len(moves),
+        )
+        first = last - len(moves) + 1
+        await connection.execute(
+            """INSERT INTO segmentation_changes
+                   (tenant, sequence, customer_key, customer_id, segmentation, version, from_segment, to_segment,
+                    to_name, cause_id)
+               SELECT $1, m.sequence, m.key, c.id, $2, $3, m.from_segment, m.to_segment, m.to_name, m.cause_id
+               FROM unnest($4::int8[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::text[])
+                    AS m(sequence, key, from_segment, to_segment, to_name, cause_id)
+               JOIN segmentation_customers c ON c.key = m.key""",
+            tenant,
+            version.name,
+            version.version,
+            list(range(first, last + 1)),
+            [move.customer_key for move in moves],
+            [move.from_segment for move in moves],
+            [names[move.to_position][0] for move in moves],
+            [names[move.to_position][1] for move in moves],
+            [move.cause_id for move in moves],
+        )
+        await connection.execute("SELECT pg_notify($1, $2)", CHANGES_CHANNEL, tenant)
+
+    async def last_change_sequence(self, tenant: str) -> int:
+        value = await self.pool.fetchval("SELECT change_sequence FROM segmentation_tenants WHERE tenant = $1", tenant)
+        return value or 0
+
+    async def changes_after(
+        self, tenant: str, sequence: int, segmentation: str, segment_ids: list[str], limit: int = 500
+    ) -> list[ChangeRecord]:
+        rows = await self.pool.fetch(
+            """SELECT * FROM segmentation_changes
+               WHERE tenant = $1 AND sequence > $2 AND ($3 = '' OR segmentation = $3)
+                 AND (cardinality($4::text[]) = 0 OR from_segment = ANY($4) OR to_segment = ANY($4))
+               ORDER BY sequence LIMIT $5""",
+            tenant,
+            sequence,
+            segmentation,
+            segment_ids,
+            limit,
+        )
+        return [_change(row) for row in rows]
+
+    async def segmentation_exists(self, tenant: str, name: str) -> bool:
+        return bool(
+            await self.pool.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM segmentation_versions WHERE tenant = $1 AND name = $2)", tenant, name
+            )
+        )
+
+    # --- idempotency and erasure ---------------------------------------------------------------
+
+    async def recall(self, tenant: str, method: str, key: str) -> dict[str, Any] | None:
+        if not key:
+            return None
+        return await self.pool.fetchval(
+            "SELECT reply FROM segmentation_idempotency WHERE tenant = $1 AND method = $2 AND key = $3",
+            tenant,
+            method,
+            key,
+        )
+
+    async def remember(self, connection, tenant: str, method: str, key: str, reply: dict[str, Any]) -> None:
+        if key:
+            await connection.execute(
+                """INSERT INTO segmentation_idempotency (tenant, method, key, reply) VALUES ($1, $2, $3, $4)
+                   ON CONFLICT DO NOTHING""",
+                tenant,
+                method,
+                key,
+                reply,
+            )
+
+    async def erase_subject(self, tenant: str, subject_id: str) -> tuple[int, int, int]:
+        async with self.pool.acquire() as connection, connection.transaction():
+            keys = [
+                row["key"]
+                for row in await connection.fetch(
+                    "SELECT key FROM segmentation_customers WHERE tenant = $1 AND subject_id = $2 FOR UPDATE",
+                    tenant,
+                    subject_id,
+                )
+            ]
+            if not keys:
+                return 0, 0, 0
+            transactions = await connection.fetchval(
+                "SELECT count(*) FROM segmentation_transactions WHERE customer_key = ANY($1::int8[])", keys
+            )
+            events = await connection.fetchval(
+                "SELECT count(*) FROM segmentation_events WHERE customer_key = ANY($1::int8[])", keys
+            )
+            await connection.execute("DELETE FROM segmentation_memberships WHERE customer_key = ANY($1::int8[])", keys)
+            # Transactions, events, exemplars and change history go with the customer (ON DELETE CASCADE).
+            await connection.execute("DELETE FROM segmentation_customers WHERE key = ANY($1::int8[])", keys)
+        return len(keys), transactions, events
+
+
+async def _copy_features(connection: asyncpg.Connection, query: str, params: list, buffer: io.BytesIO) -> None:
+    # Joining every customer to its aggregates must hash or merge: a nested loop over
+    # freshly loaded, not yet analysed tables is quadratic.
+    await connection.execute("SET LOCAL enable_nestloop = off")
+    await connection.copy_from_query(query, *params, output=buffer, format="binary")
+    await connection.execute("SET LOCAL enable_nestloop = on")
+
+
+def _change(row: asyncpg.Record) -> ChangeRecord:
+    return ChangeRecord(
+        sequence=row["sequence"],
+        time=row["time"],
+        customer_id=row["customer_id"],
+        segmentation=row["segmentation"],
+        version=row["version"],
+        from_segment=row["from_segment"],
+        to_segment=row["to_segment"],
+        to_name=row["to_name"],
+        cause_id=row["cause_id"],
+    )
