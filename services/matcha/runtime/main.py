@@ -31,6 +31,7 @@ def run_service(name: str, settings_type: type[S], build: DefinitionFactory) -> 
         clearance=settings.service_clearance,
         tracer_provider=tracer_provider,
         grace_period_seconds=settings.grace_period_seconds,
+        drain_seconds=settings.shutdown_drain_seconds,
     )
     try:
         asyncio.run(serve_until_signalled(server))

@@ -53,10 +53,12 @@ class MatchaServer:
         clearance: Clearance,
         tracer_provider: TracerProvider,
         grace_period_seconds: float = 10.0,
+        drain_seconds: float = 0.0,
     ) -> None:
         self.definition = definition
         self._listen_address = listen_address
         self._grace = grace_period_seconds
+        self._drain = drain_seconds
         self._interceptors = [
             server_tracing_interceptor(tracer_provider),
             GovernanceInterceptor(verifier, clearance),
@@ -94,7 +96,10 @@ class MatchaServer:
         return self.port
 
     async def stop(self) -> None:
+        """NOT_SERVING first, for `drain_seconds`, so probes and balancers steer new calls away while the
+        port still answers; then no new calls, and in-flight ones get the grace period to finish."""
         await self._health.enter_graceful_shutdown()
+        await asyncio.sleep(self._drain)
         await self._server.stop(self._grace)
         await self.definition.on_stop()
         logger.info("stopped")

@@ -27,6 +27,7 @@ class ServiceSettings(BaseSettings):
     clearance: DataClassName = "PERSONAL"
     trust_boundary: Literal["inside", "outside"] = "inside"
     grace_period_seconds: float = Field(10.0, ge=0)
+    shutdown_drain_seconds: float = Field(1.0, ge=0, description="NOT_SERVING before the port closes")
     log_level: str = "INFO"
     database_pool_size: int = Field(10, ge=1)
 
