@@ -82,10 +82,11 @@ class CapabilityCatalog:
         return sorted(self._capabilities.values(), key=lambda capability: capability.service)
 
     def erasers(self) -> list[MethodInfo]:
-        """The EraseSubject method of every capability that stores data about subjects."""
+        """The EraseSubject method of every deployed capability (one with an endpoint) that stores subjects."""
         return [
             method
             for capability in self.capabilities()
+            if capability.endpoint
             for method in capability.methods
             if method.name == ERASE_METHOD and method.unary
         ]

@@ -21,7 +21,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from matcha.conductor import audit, plans
 from matcha.conductor.catalog import Capability, CapabilityCatalog
 from matcha.conductor.engine import RunEngine
-from matcha.conductor.invoker import CapabilityNotConfigured
 from matcha.conductor.keys import ConductorKeys
 from matcha.conductor.store import TERMINAL_STATES, ConductorStore, NewRun, PlanRow, RunFilter, RunRow, StoredEvent
 from matcha.runtime import governance as gov
@@ -429,11 +428,6 @@ class ConductorCore:
                 reply = await self._engine.invoker.call(method, request, metadata=metadata, deadline_seconds=30.0)
             except grpc.aio.AioRpcError as error:
                 outcomes.append(StoreErasure(method.service, 0, error.code(), error.details() or ""))
-                continue
-            except CapabilityNotConfigured:
-                outcomes.append(
-                    StoreErasure(method.service, 0, grpc.StatusCode.FAILED_PRECONDITION, "no endpoint is configured")
-                )
                 continue
             counted = json_format.MessageToDict(reply, preserving_proto_field_name=True)
             erased = sum(int(value) for key, value in counted.items() if key.startswith("erased"))

@@ -30,6 +30,7 @@ from matcha.conductor.plans import PlanDef, StepDef
 from matcha.conductor.policy import decide
 from matcha.conductor.store import RUNS_CHANNEL, Claim, ConductorStore, Event, LeaseLost, RunRow
 from matcha.runtime import governance as gov
+from matcha.runtime.client import error_details
 from matcha.runtime.tracing import DATA_CLASS_ATTRIBUTE, PURPOSE_ATTRIBUTE, TENANT_ATTRIBUTE
 
 logger = logging.getLogger(__name__)
@@ -435,7 +436,7 @@ class RunExecution:
                         continue
                     raise StepFailure(
                         code,
-                        f"step {step.id}: {method.full_name} failed with {code.name}: {error.details()}",
+                        f"step {step.id}: {method.full_name} failed with {code.name}: {_describe(error)}",
                         reason="CALL_FAILED",
                         metadata={"target": method.full_name, "attempts": str(attempt)},
                     ) from None
@@ -507,6 +508,13 @@ def _models(response: dict) -> tuple[tuple[str, str], ...]:
         found.append(response["model"])
     found.extend(model for model in response.get("models") or [] if isinstance(model, dict) and model.get("id"))
     return tuple((model["id"], model.get("version", "")) for model in found)
+
+
+def _describe(error: grpc.aio.AioRpcError) -> str:
+    """The callee's message with its field violations, so the run says what to fix."""
+    details = error_details(error)
+    violations = "; ".join(f"{path}: {description}" for path, description in details.field_violations.items())
+    return f"{details.message} ({violations})" if violations else details.message
 
 
 def _truthy(value: Any) -> bool:
