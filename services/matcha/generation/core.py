@@ -1,0 +1,757 @@
+"""The generation service's core: validation, governance, prompt assembly, voices and templates.
+
+Plain Python: it knows nothing of gRPC or protobuf; the servicer converts at the edge.
+"""
+
+import asyncio
+import hashlib
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import jsonschema
+import numpy as np
+
+from matcha.embedding.encoders import Encoder, ModelInfo
+from matcha.generation.backend import (
+    Backend,
+    BackendKind,
+    BackendRequest,
+    ChatMessage,
+    Completion,
+    FinishReason,
+    ModelDescription,
+    ModelRef,
+    SamplingParameters,
+    TextDelta,
+)
+from matcha.generation.store import ExemplarRecord, GenerationStore, NewVoice, Page, TemplateRecord, VoiceRecord
+from matcha.generation.templates import TemplateSyntaxError, content_digest, render, template_variables
+from matcha.generation.voice import (
+    AddressForm,
+    Flag,
+    Passage,
+    lexical_profile,
+    passages_of,
+    score_draft,
+    semantic_reference,
+    split_sentences,
+)
+from matcha.runtime.batching import MicroBatcher
+from matcha.runtime.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    MatchaError,
+    NotFound,
+    PermissionDenied,
+    Violations,
+)
+from matcha.runtime.governance import CallContext
+
+NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+NAME_RULE = "1-63 lowercase letters, digits, '-' or '_', starting with a letter"
+ROLES = ("system", "user", "assistant")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_prompt_chars: int = 64 * 1024
+    max_chat_messages: int = 64
+    default_max_new_tokens: int = 256
+    max_stop_sequences: int = 4
+    max_stop_chars: int = 64
+    max_exemplars_in_prompt: int = 5
+    default_exemplars_in_prompt: int = 3
+    max_description_chars: int = 1000
+    max_documents: int = 2000
+    max_document_chars: int = 64 * 1024
+    max_terms: int = 200
+    max_term_chars: int = 100
+    min_sentences: int = 5
+    default_exemplars: int = 8
+    max_exemplars: int = 20
+    # Passages embedded to learn a voice: an even sample beyond this.
+    max_passages: int = 2000
+    default_page_size: int = 50
+    max_page_size: int = 200
+
+
+@dataclass(frozen=True)
+class TemplateCall:
+    name: str
+    version: int
+    variables: dict[str, str]
+
+
+@dataclass(frozen=True)
+class VoiceCall:
+    name: str
+    version: int
+    exemplar_count: int | None
+
+
+@dataclass(frozen=True)
+class ParametersInput:
+    """As the caller gave them: 0 and None mean "use the default"."""
+
+    max_new_tokens: int = 0
+    temperature: float | None = None
+    top_p: float | None = None
+    repetition_penalty: float | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class GenerateInput:
+    model: str = ""
+    prompt: str | None = None
+    chat: tuple[ChatMessage, ...] | None = None
+    template: TemplateCall | None = None
+    voice: VoiceCall | None = None
+    parameters: ParametersInput = field(default_factory=ParametersInput)
+    json_schema: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class GenerateOutcome:
+    text: str
+    structured_output: Any
+    finish_reason: FinishReason
+    prompt_tokens: int
+    completion_tokens: int
+    model: ModelRef
+    backend: BackendKind
+    template: TemplateRecord | None
+    voice: VoiceRecord | None
+    repaired: bool
+    create_time: datetime
+
+
+@dataclass(frozen=True)
+class VoiceScoreOutcome:
+    score: float
+    sentence_length: float
+    register: float
+    vocabulary: float
+    semantic: float
+    flags: list[Flag]
+    voice: VoiceRecord
+    model: ModelInfo
+
+
+@dataclass(frozen=True)
+class DocumentInput:
+    id: str
+    text: str
+
+
+@dataclass
+class _Prepared:
+    """A validated generation request, ready for its backend."""
+
+    backend: Backend
+    request: BackendRequest
+    template: TemplateRecord | None
+    voice: VoiceRecord | None
+    input_field: str
+
+
+class GenerationCore:
+    def __init__(
+        self,
+        backends: dict[str, Backend],
+        default_model: str,
+        store: GenerationStore,
+        encoder: Encoder,
+        batcher: MicroBatcher[str, np.ndarray],
+        limits: Limits,
+    ) -> None:
+        self._backends = backends
+        self._default_model = default_model
+        self._store = store
+        self._encoder = encoder
+        self._batcher = batcher
+        self.limits = limits
+
+    # Models
+
+    def list_models(self, call: CallContext) -> tuple[list[ModelDescription], str]:
+        return [backend.description for backend in self._backends.values()], self._default_model
+
+    # Generation
+
+    async def generate(self, call: CallContext, generation: GenerateInput) -> GenerateOutcome:
+        prepared = await self._prepare(call, generation)
+        result = await self._backend_call(prepared, prepared.backend.generate(prepared.request))
+        prompt_tokens, completion_tokens = result.completion.prompt_tokens, result.completion.completion_tokens
+        structured, repaired = None, False
+        text = result.text
+        if generation.json_schema is not None:
+            structured, problems = _check_output(text, generation.json_schema)
+            if problems:
+                repaired = True
+                repair = _repair_request(prepared.request, text, problems)
+                result = await self._backend_call(prepared, prepared.backend.generate(repair))
+                text = result.text
+                prompt_tokens += result.completion.prompt_tokens
+                completion_tokens += result.completion.completion_tokens
+                structured, problems = _check_output(text, generation.json_schema)
+                if problems:
+                    raise _invalid_output(problems)
+        return GenerateOutcome(
+            text=text,
+            structured_output=structured,
+            finish_reason=result.completion.finish_reason,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            model=prepared.backend.description.model,
+            backend=prepared.backend.description.kind,
+            template=prepared.template,
+            voice=prepared.voice,
+            repaired=repaired,
+            create_time=datetime.now(UTC),
+        )
+
+    async def generate_stream(
+        self, call: CallContext, generation: GenerateInput
+    ) -> AsyncIterator[str | GenerateOutcome]:
+        """Text deltas as they come, then the outcome. Closing the iterator stops the backend."""
+        prepared = await self._prepare(call, generation)
+        parts: list[str] = []
+        completion: Completion | None = None
+        stream = prepared.backend.stream(prepared.request)
+        try:
+            async for event in stream:
+                if isinstance(event, TextDelta):
+                    parts.append(event.text)
+                    yield event.text
+                else:
+                    completion = event
+        except InvalidArgument as error:
+            raise _with_input_field(error, prepared.input_field) from None
+        finally:
+            await stream.aclose()
+        text = "".join(parts)
+        structured = None
+        if generation.json_schema is not None:
+            structured, problems = _check_output(text, generation.json_schema)
+            if problems:
+                raise _invalid_output(problems)
+        yield GenerateOutcome(
+            text=text,
+            structured_output=structured,
+            finish_reason=completion.finish_reason,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            model=prepared.backend.description.model,
+            backend=prepared.backend.description.kind,
+            template=prepared.template,
+            voice=prepared.voice,
+            repaired=False,
+            create_time=datetime.now(UTC),
+        )
+
+    async def _backend_call(self, prepared: _Prepared, call):
+        try:
+            return await call
+        except InvalidArgument as error:
+            raise _with_input_field(error, prepared.input_field) from None
+
+    async def _prepare(self, call: CallContext, generation: GenerateInput) -> _Prepared:
+        violations = Violations()
+        model_name = generation.model or self._default_model
+        backend = self._backends.get(model_name)
+        inputs = [
+            path
+            for path, value in (
+                ("prompt", generation.prompt),
+                ("chat", generation.chat),
+                ("template", generation.template),
+            )
+            if value is not None
+        ]
+        if len(inputs) != 1:
+            violations.add("input", "give exactly one of prompt, chat or template")
+        if generation.prompt is not None:
+            self._check_prompt_text(violations, "prompt", generation.prompt)
+        if generation.chat is not None:
+            self._check_chat(violations, generation.chat)
+        if generation.template is not None:
+            violations.check(bool(NAME.match(generation.template.name)), "template.name", NAME_RULE)
+            violations.check(generation.template.version >= 0, "template.version", "0 (latest) or a version number")
+        if generation.voice is not None:
+            self._check_voice_call(violations, generation.voice)
+        if backend is not None:
+            parameters = self._parameters(violations, generation.parameters, backend.description)
+        if generation.json_schema is not None:
+            try:
+                jsonschema.validators.validator_for(generation.json_schema).check_schema(generation.json_schema)
+            except jsonschema.SchemaError as error:
+                violations.add("json_schema", f"not a valid JSON Schema: {error.message}")
+        violations.raise_if_any()
+        if backend is None:
+            raise NotFound(
+                f"model {model_name!r} is not configured",
+                violations=[FieldViolation("model", f"one of {', '.join(sorted(self._backends))}")],
+                reason="MODEL_NOT_FOUND",
+                metadata={"model": model_name},
+            )
+        self._admit(call, backend.description)
+
+        template = None
+        if generation.template is not None:
+            template = await self._store.get_template(
+                call.tenant, generation.template.name, generation.template.version
+            )
+            _check_variables(template, generation.template.variables)
+        voice = None
+        if generation.voice is not None:
+            voice = await self._store.get_voice(call.tenant, generation.voice.name, generation.voice.version)
+
+        system_parts: list[str] = []
+        if template is not None:
+            values = generation.template.variables
+            if template.system:
+                system_parts.append(render(template.system, values))
+            conversation = [ChatMessage("user", render(template.template, values))]
+            input_field = "template"
+        elif generation.chat is not None:
+            system_parts.extend(message.content for message in generation.chat if message.role == "system")
+            conversation = [message for message in generation.chat if message.role != "system"]
+            input_field = "chat"
+        else:
+            conversation = [ChatMessage("user", generation.prompt)]
+            input_field = "prompt"
+        if voice is not None:
+            count = generation.voice.exemplar_count
+            count = self.limits.default_exemplars_in_prompt if count is None else count
+            exemplars = await self._closest_exemplars(voice, conversation[-1].content, count)
+            system_parts.insert(0, voice_instructions(voice, exemplars))
+        if generation.json_schema is not None:
+            system_parts.append(
+                "Reply with only a JSON value, no prose and no code fence, that satisfies this JSON Schema: "
+                + json.dumps(generation.json_schema, separators=(",", ":"))
+            )
+        messages = ([ChatMessage("system", "\n\n".join(system_parts))] if system_parts else []) + conversation
+        request = BackendRequest(tuple(messages), parameters, generation.json_schema)
+        return _Prepared(backend, request, template, voice, input_field)
+
+    @staticmethod
+    def _admit(call: CallContext, model: ModelDescription) -> None:
+        if call.data_class > model.clearance.max_data_class:
+            raise PermissionDenied(
+                f"payload class {call.data_class.name} exceeds the clearance {model.clearance.max_data_class.name} "
+                f"of model {model.name!r}",
+                reason="MODEL_CLEARANCE_EXCEEDED",
+                metadata={
+                    "model": model.name,
+                    "data_class": call.data_class.name,
+                    "clearance": model.clearance.max_data_class.name,
+                    "inside_trust_boundary": str(model.clearance.inside_trust_boundary).lower(),
+                },
+            )
+
+    def _check_prompt_text(self, violations: Violations, path: str, text: str) -> None:
+        if not text.strip():
+            violations.add(path, "must not be empty")
+        elif len(text) > self.limits.max_prompt_chars:
+            violations.add(path, f"at most {self.limits.max_prompt_chars} characters (got {len(text)})")
+
+    def _check_chat(self, violations: Violations, chat: tuple[ChatMessage, ...]) -> None:
+        if not violations.check(
+            0 < len(chat) <= self.limits.max_chat_messages,
+            "chat.messages",
+            f"between 1 and {self.limits.max_chat_messages} messages",
+        ):
+            return
+        for index, message in enumerate(chat):
+            path = f"chat.messages[{index}]"
+            violations.check(message.role in ROLES, f"{path}.role", "system, user or assistant")
+            self._check_prompt_text(violations, f"{path}.content", message.content)
+        violations.check(
+            chat[-1].role == "user", f"chat.messages[{len(chat) - 1}].role", "the last message must be the user's"
+        )
+
+    def _check_voice_call(self, violations: Violations, voice: VoiceCall) -> None:
+        violations.check(bool(NAME.match(voice.name)), "voice.name", NAME_RULE)
+        violations.check(voice.version >= 0, "voice.version", "0 (latest) or a version number")
+        if voice.exemplar_count is not None:
+            violations.check(
+                0 <= voice.exemplar_count <= self.limits.max_exemplars_in_prompt,
+                "voice.exemplar_count",
+                f"between 0 and {self.limits.max_exemplars_in_prompt}",
+            )
+
+    def _parameters(
+        self, violations: Violations, given: ParametersInput, model: ModelDescription
+    ) -> SamplingParameters:
+        limit = model.max_new_tokens_limit
+        max_new_tokens = given.max_new_tokens or min(self.limits.default_max_new_tokens, limit)
+        violations.check(
+            1 <= max_new_tokens <= limit, "parameters.max_new_tokens", f"between 1 and {limit} for model {model.name!r}"
+        )
+        temperature = 0.7 if given.temperature is None else given.temperature
+        violations.check(0.0 <= temperature <= 2.0, "parameters.temperature", "between 0.0 and 2.0")
+        top_p = 1.0 if given.top_p is None else given.top_p
+        violations.check(0.0 < top_p <= 1.0, "parameters.top_p", "in (0.0, 1.0]")
+        penalty = 1.0 if given.repetition_penalty is None else given.repetition_penalty
+        violations.check(1.0 <= penalty <= 2.0, "parameters.repetition_penalty", "between 1.0 and 2.0")
+        violations.check(
+            len(given.stop) <= self.limits.max_stop_sequences,
+            "parameters.stop",
+            f"at most {self.limits.max_stop_sequences} sequences",
+        )
+        for index, stop in enumerate(given.stop):
+            violations.check(
+                0 < len(stop) <= self.limits.max_stop_chars,
+                f"parameters.stop[{index}]",
+                f"1 to {self.limits.max_stop_chars} characters",
+            )
+        return SamplingParameters(max_new_tokens, temperature, top_p, penalty, tuple(given.stop), given.seed)
+
+    async def _closest_exemplars(self, voice: VoiceRecord, brief: str, count: int) -> list[ExemplarRecord]:
+        if count == 0 or not voice.exemplars:
+            return []
+        (brief_vector,) = await self._batcher.submit([brief])
+        similarities = np.stack([exemplar.embedding for exemplar in voice.exemplars]) @ brief_vector
+        return [voice.exemplars[index] for index in np.argsort(-similarities)[:count]]
+
+    # Prompt templates
+
+    async def create_template(
+        self, call: CallContext, name: str, description: str, system: str, template: str
+    ) -> tuple[TemplateRecord, bool]:
+        violations = Violations()
+        violations.check(bool(NAME.match(name)), "name", NAME_RULE)
+        violations.check(
+            len(description) <= self.limits.max_description_chars,
+            "description",
+            f"at most {self.limits.max_description_chars} characters",
+        )
+        variables: set[str] = set()
+        for path, text, required in (("system", system, False), ("template", template, True)):
+            if required and not text.strip():
+                violations.add(path, "must not be empty")
+                continue
+            if len(text) > self.limits.max_prompt_chars:
+                violations.add(path, f"at most {self.limits.max_prompt_chars} characters")
+                continue
+            try:
+                variables |= template_variables(text)
+            except TemplateSyntaxError as error:
+                violations.add(path, str(error))
+        violations.raise_if_any()
+        return await self._store.create_template(
+            call.tenant,
+            name=name,
+            description=description,
+            system=system,
+            template=template,
+            variables=sorted(variables),
+            sha256=content_digest(system, template),
+            subject=call.principal.subject,
+        )
+
+    async def get_template(self, call: CallContext, name: str, version: int) -> TemplateRecord:
+        self._require_name_and_version(name, version)
+        return await self._store.get_template(call.tenant, name, version)
+
+    async def list_templates(self, call: CallContext, name: str, page_size: int, page_token: str) -> Page:
+        size, after = self._page_request(name, page_size, page_token)
+        return await self._store.list_templates(call.tenant, name, size, after)
+
+    # Voices
+
+    async def learn_voice(
+        self,
+        call: CallContext,
+        *,
+        name: str,
+        description: str,
+        documents: list[DocumentInput],
+        preferred_terms: list[str],
+        banned_terms: list[str],
+        exemplar_count: int,
+    ) -> VoiceRecord:
+        exemplar_count = exemplar_count or self.limits.default_exemplars
+        self._validate_voice_request(name, description, documents, preferred_terms, banned_terms, exemplar_count)
+        if call.idempotency_key:
+            earlier = await self._store.voice_for_idempotency_key(call.tenant, call.idempotency_key)
+            if earlier is not None:
+                return earlier
+        lexical, passages = await asyncio.to_thread(lexical_profile, [(d.id, d.text) for d in documents])
+        if lexical.sentence_count < self.limits.min_sentences:
+            raise InvalidArgument(
+                "too little text to learn a voice from",
+                violations=[
+                    FieldViolation(
+                        "documents",
+                        f"at least {self.limits.min_sentences} sentences in all (got {lexical.sentence_count})",
+                    )
+                ],
+            )
+        passages = _even_sample(passages, self.limits.max_passages)
+        vectors = np.stack(await self._batcher.submit([passage.text for passage in passages]))
+        reference, centrality = semantic_reference(vectors)
+        exemplars: list[ExemplarRecord] = []
+        seen: set[str] = set()
+        for index in np.argsort(-centrality):
+            passage = passages[index]
+            if passage.text not in seen:
+                seen.add(passage.text)
+                exemplars.append(
+                    ExemplarRecord(passage.text, passage.document_id, float(centrality[index]), vectors[index])
+                )
+            if len(exemplars) == exemplar_count:
+                break
+        corpus = hashlib.sha256()
+        for document in documents:
+            corpus.update(hashlib.sha256(document.text.encode()).digest())
+        voice = NewVoice(
+            name=name,
+            description=description,
+            lexical=lexical,
+            preferred_terms=preferred_terms,
+            banned_terms=banned_terms,
+            exemplars=exemplars,
+            reference=reference,
+            model=self._encoder.info,
+            corpus_sha256=corpus.hexdigest(),
+        )
+        return await self._store.create_voice(
+            call.tenant, voice, subject=call.principal.subject, idempotency_key=call.idempotency_key
+        )
+
+    def _validate_voice_request(
+        self,
+        name: str,
+        description: str,
+        documents: list[DocumentInput],
+        preferred_terms: list[str],
+        banned_terms: list[str],
+        exemplar_count: int,
+    ) -> None:
+        limits = self.limits
+        violations = Violations()
+        violations.check(bool(NAME.match(name)), "name", NAME_RULE)
+        violations.check(
+            len(description) <= limits.max_description_chars,
+            "description",
+            f"at most {limits.max_description_chars} characters",
+        )
+        violations.check(
+            0 < len(documents) <= limits.max_documents, "documents", f"between 1 and {limits.max_documents} documents"
+        )
+        first_seen: dict[str, int] = {}
+        for index, document in enumerate(documents):
+            path = f"documents[{index}]"
+            if not document.id:
+                violations.add(f"{path}.id", "must not be empty")
+            elif document.id in first_seen:
+                violations.add(f"{path}.id", f"duplicates documents[{first_seen[document.id]}].id")
+            else:
+                first_seen[document.id] = index
+            if not document.text.strip():
+                violations.add(f"{path}.text", "must not be empty")
+            elif len(document.text) > limits.max_document_chars:
+                violations.add(f"{path}.text", f"at most {limits.max_document_chars} characters")
+        for path, terms in (("preferred_terms", preferred_terms), ("banned_terms", banned_terms)):
+            violations.check(len(terms) <= limits.max_terms, path, f"at most {limits.max_terms} terms")
+            for index, term in enumerate(terms):
+                violations.check(
+                    0 < len(term.strip()) <= limits.max_term_chars,
+                    f"{path}[{index}]",
+                    f"1 to {limits.max_term_chars} characters",
+                )
+        preferred = {term.strip().lower() for term in preferred_terms}
+        for index, term in enumerate(banned_terms):
+            violations.check(
+                term.strip().lower() not in preferred, f"banned_terms[{index}]", f"{term!r} is also a preferred term"
+            )
+        violations.check(
+            1 <= exemplar_count <= limits.max_exemplars, "exemplar_count", f"between 1 and {limits.max_exemplars}"
+        )
+        violations.raise_if_any()
+
+    async def get_voice(self, call: CallContext, name: str, version: int) -> VoiceRecord:
+        self._require_name_and_version(name, version)
+        return await self._store.get_voice(call.tenant, name, version)
+
+    async def list_voices(self, call: CallContext, name: str, page_size: int, page_token: str) -> Page:
+        size, after = self._page_request(name, page_size, page_token)
+        return await self._store.list_voices(call.tenant, name, size, after)
+
+    async def score_voice(self, call: CallContext, name: str, version: int, text: str) -> VoiceScoreOutcome:
+        violations = Violations()
+        violations.check(bool(NAME.match(name)), "voice", NAME_RULE)
+        violations.check(version >= 0, "version", "0 (latest) or a version number")
+        self._check_prompt_text(violations, "text", text)
+        violations.raise_if_any()
+        voice = await self._store.get_voice(call.tenant, name, version)
+        model = self._encoder.info
+        if (voice.model.id, voice.model.version) != (model.id, model.version):
+            raise FailedPrecondition(
+                f"voice {name!r} version {voice.version} was learned with {voice.model.id} {voice.model.version}; "
+                f"this service runs {model.id} {model.version}: learn it again",
+                reason="MODEL_MISMATCH",
+                metadata={"voice_model": voice.model.id, "service_model": model.id},
+            )
+        passages = passages_of("draft", split_sentences(text)) or [Passage(text, "draft")]
+        vectors = np.stack(await self._batcher.submit([passage.text for passage in passages]))
+        score = await asyncio.to_thread(
+            score_draft,
+            text,
+            profile=voice.lexical,
+            preferred_terms=voice.preferred_terms,
+            banned_terms=voice.banned_terms,
+            reference=voice.reference,
+            passage_vectors=vectors,
+        )
+        return VoiceScoreOutcome(
+            score.score,
+            score.sentence_length,
+            score.register,
+            score.vocabulary,
+            score.semantic,
+            score.flags,
+            voice,
+            model,
+        )
+
+    # Shared checks
+
+    def _require_name_and_version(self, name: str, version: int) -> None:
+        violations = Violations()
+        violations.check(bool(NAME.match(name)), "name", NAME_RULE)
+        violations.check(version >= 0, "version", "0 (latest) or a version number")
+        violations.raise_if_any()
+
+    def _page_request(self, name: str, page_size: int, page_token: str) -> tuple[int, str | None]:
+        violations = Violations()
+        if name:
+            violations.check(bool(NAME.match(name)), "name", NAME_RULE)
+        size = page_size or self.limits.default_page_size
+        violations.check(
+            1 <= size <= self.limits.max_page_size, "page_size", f"between 1 and {self.limits.max_page_size}"
+        )
+        after = None
+        if page_token:
+            after = page_token.removeprefix("v:" if name else "n:")
+            valid = page_token.startswith("v:" if name else "n:") and (
+                after.isdigit() if name else bool(NAME.match(after))
+            )
+            violations.check(valid, "page_token", "not a token of this listing")
+        violations.raise_if_any()
+        return size, after
+
+    @staticmethod
+    def page_token(page: Page, by_name: str) -> str:
+        """The opaque token of the next page (empty on the last)."""
+        if page.next_after is None:
+            return ""
+        return ("v:" if by_name else "n:") + page.next_after
+
+
+def voice_instructions(voice: VoiceRecord, exemplars: list[ExemplarRecord]) -> str:
+    """The profile as system instructions: measurable rules first, then passages to imitate."""
+    profile = voice.lexical
+    register = profile.register
+    lines = [
+        "Write in the brand's tone of voice.",
+        f"- Keep sentences around {profile.sentence_length.p50:.0f} words, "
+        f"rarely over {profile.sentence_length.p90:.0f}.",
+    ]
+    if profile.languages[0] == "fr" and register.address in (AddressForm.FORMAL, AddressForm.INFORMAL):
+        lines.append("- Address the reader as " + ('"vous".' if register.address is AddressForm.FORMAL else '"tu".'))
+    elif register.second_person_rate >= 0.2:
+        lines.append("- Speak directly to the reader.")
+    if register.first_person_plural_rate >= 0.1:
+        lines.append('- Speak as the brand, in the first person plural ("we").')
+    lines.append("- Use contractions." if register.contraction_rate >= 0.15 else "- Avoid contractions.")
+    if register.exclamation_rate < 0.02:
+        lines.append("- Do not use exclamation marks.")
+    if register.emoji_rate >= 0.1:
+        lines.append("- Use an emoji now and then.")
+    elif register.emoji_rate == 0:
+        lines.append("- Never use emoji.")
+    favoured = list(dict.fromkeys([*voice.preferred_terms, *(term.term for term in profile.signature_terms[:10])]))
+    if favoured:
+        lines.append("- Favour these words: " + ", ".join(favoured) + ".")
+    if voice.banned_terms:
+        lines.append("- Never use these words: " + ", ".join(voice.banned_terms) + ".")
+    if exemplars:
+        lines.append("Examples of the brand's writing:")
+        lines.extend(f'"""{exemplar.text}"""' for exemplar in exemplars)
+    return "\n".join(lines)
+
+
+def _check_variables(template: TemplateRecord, values: dict[str, str]) -> None:
+    violations = Violations()
+    for variable in template.variables:
+        violations.check(
+            variable in values,
+            f"template.variables[{variable}]",
+            f"missing: template {template.name!r} version {template.version} uses it",
+        )
+    for variable in sorted(set(values) - set(template.variables)):
+        violations.add(f"template.variables[{variable}]", f"not a variable of template {template.name!r}")
+    violations.raise_if_any("template variables do not match the template")
+
+
+FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+
+
+def _check_output(text: str, schema: dict) -> tuple[Any, list[FieldViolation]]:
+    """The output parsed as JSON and every way it breaks the schema (empty when it satisfies it)."""
+    fenced = FENCE.match(text)
+    try:
+        value = json.loads(fenced[1] if fenced else text)
+    except json.JSONDecodeError as error:
+        return None, [FieldViolation("text", f"not JSON: {error.msg} at character {error.pos}")]
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    problems = [
+        FieldViolation("structured_output" + "".join(f"[{part}]" for part in error.absolute_path), error.message)
+        for error in sorted(validator.iter_errors(value), key=lambda error: list(map(str, error.absolute_path)))
+    ]
+    return value, problems
+
+
+def _repair_request(request: BackendRequest, text: str, problems: list[FieldViolation]) -> BackendRequest:
+    complaint = "; ".join(f"{problem.field}: {problem.description}" for problem in problems)
+    messages = (
+        *request.messages,
+        ChatMessage("assistant", text),
+        ChatMessage("user", f"That reply is invalid ({complaint}). Reply again with only the corrected JSON."),
+    )
+    return BackendRequest(messages, request.parameters, request.json_schema)
+
+
+def _invalid_output(problems: list[FieldViolation]) -> FailedPrecondition:
+    return FailedPrecondition(
+        "the model's output does not satisfy json_schema",
+        violations=problems,
+        reason="OUTPUT_SCHEMA_VIOLATION",
+    )
+
+
+def _with_input_field(error: InvalidArgument, input_field: str) -> MatchaError:
+    """A backend's refusal of the prompt, pointed at the request field that carried it."""
+    if error.violations:
+        return error
+    return InvalidArgument(
+        error.message,
+        violations=[FieldViolation(input_field, error.message)],
+        reason=error.reason,
+        metadata=error.metadata,
+    )
+
+
+def _even_sample(passages: list[Passage], limit: int) -> list[Passage]:
+    if len(passages) <= limit:
+        return passages
+    return [passages[int(index)] for index in np.linspace(0, len(passages) - 1, limit)]

