@@ -91,7 +91,7 @@ class EmbeddingCore:
 
     async def get_collection(self, call: CallContext, name: str) -> CollectionRecord:
         self._require_name(name, "name")
-        return await self._store.get_collection(call.tenant, name)
+        return await self._store.get_collection(call.tenant, name, count_documents=True)
 
     async def list_collections(self, call: CallContext) -> list[CollectionRecord]:
         return await self._store.list_collections(call.tenant)

@@ -133,7 +133,9 @@ class TeiEncoder:
         logger.info("TEI backend ready", extra={"model": self._info.id, "version": self._info.version})
 
     async def encode(self, texts: list[str]) -> list[np.ndarray]:
-        chunks = [texts[start : start + self._max_client_batch] for start in range(0, len(texts), self._max_client_batch)]
+        chunks = [
+            texts[start : start + self._max_client_batch] for start in range(0, len(texts), self._max_client_batch)
+        ]
         vectors = [vector for chunk in chunks for vector in await self._embed(chunk)]
         return [np.asarray(vector, dtype=np.float32) for vector in vectors]
 

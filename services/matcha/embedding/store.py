@@ -34,8 +34,9 @@ class CollectionRecord:
     name: str
     description: str
     model: ModelInfo
-    document_count: int
     created_at: datetime
+    # Counted only when asked: counting is a scan, and searches look collections up on every call.
+    document_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,13 +82,13 @@ def _collection(row: asyncpg.Record) -> CollectionRecord:
         name=row["name"],
         description=row["description"],
         model=ModelInfo(row["model_id"], row["model_version"], row["dimension"]),
-        document_count=row["document_count"],
         created_at=row["created_at"],
+        document_count=row.get("document_count"),
     )
 
 
-_COLLECTION_COLUMNS = """c.id, c.name, c.description, c.model_id, c.model_version, c.dimension, c.created_at,
-    (SELECT count(*) FROM embedding_documents d WHERE d.collection_id = c.id) AS document_count"""
+_COLLECTION_COLUMNS = "c.id, c.name, c.description, c.model_id, c.model_version, c.dimension, c.created_at"
+_DOCUMENT_COUNT = "(SELECT count(*) FROM embedding_documents d WHERE d.collection_id = c.id) AS document_count"
 
 
 class VectorStore:
@@ -118,13 +119,15 @@ class VectorStore:
                 )
             await connection.execute(collection_index_ddl(collection_id, model.dimension))
             row = await connection.fetchrow(
-                f"SELECT {_COLLECTION_COLUMNS} FROM embedding_collections c WHERE c.id = $1", collection_id
+                f"SELECT {_COLLECTION_COLUMNS}, 0 AS document_count FROM embedding_collections c WHERE c.id = $1",
+                collection_id,
             )
         return _collection(row)
 
-    async def get_collection(self, tenant: str, name: str) -> CollectionRecord:
+    async def get_collection(self, tenant: str, name: str, *, count_documents: bool = False) -> CollectionRecord:
+        columns = f"{_COLLECTION_COLUMNS}, {_DOCUMENT_COUNT}" if count_documents else _COLLECTION_COLUMNS
         row = await self._pool.fetchrow(
-            f"SELECT {_COLLECTION_COLUMNS} FROM embedding_collections c WHERE c.tenant = $1 AND c.name = $2",
+            f"SELECT {columns} FROM embedding_collections c WHERE c.tenant = $1 AND c.name = $2",
             tenant,
             name,
         )
@@ -136,7 +139,8 @@ class VectorStore:
 
     async def list_collections(self, tenant: str) -> list[CollectionRecord]:
         rows = await self._pool.fetch(
-            f"SELECT {_COLLECTION_COLUMNS} FROM embedding_collections c WHERE c.tenant = $1 ORDER BY c.name",
+            f"SELECT {_COLLECTION_COLUMNS}, {_DOCUMENT_COUNT} FROM embedding_collections c "
+            "WHERE c.tenant = $1 ORDER BY c.name",
             tenant,
         )
         return [_collection(row) for row in rows]
