@@ -27,6 +27,12 @@ def test_bad_values_are_named(tmp_path):
     assert "MATCHA_CLEARANCE" in result.stderr
 
 
+def test_cross_field_rules_are_explained():
+    result = start_embedding({"MATCHA_DATABASE_URL": "postgresql:///x", "MATCHA_EMBEDDING_BACKEND": "tei"})
+    assert result.returncode != 0
+    assert "MATCHA_EMBEDDING_TEI_URL is required when MATCHA_EMBEDDING_BACKEND=tei" in result.stderr
+
+
 def test_missing_verification_key_is_explained(tmp_path):
     result = start_embedding({"MATCHA_DATABASE_URL": "postgresql:///x", "MATCHA_STATE_DIR": str(tmp_path)})
     assert result.returncode != 0

@@ -54,7 +54,10 @@ def load_settings(settings_type: type[S]) -> S:
     except ValidationError as error:
         prefix = settings_type.model_config.get("env_prefix", "")
         lines = [
+            # Cross-field checks have no location: their message names the variables itself.
             f"  {prefix}{'_'.join(str(part) for part in issue['loc']).upper()}: {issue['msg']}"
+            if issue["loc"]
+            else f"  {issue['msg'].removeprefix('Value error, ')}"
             for issue in error.errors()
         ]
         raise SystemExit("invalid configuration:\n" + "\n".join(lines)) from None
