@@ -657,7 +657,12 @@ class ReviewStore:
             conditions.append(f"i.claimed_by = {param(where.claimed_by)} AND i.claim_expires_at > now()")
         if after is not None:
             due, priority, last_id = after
-            conditions.append(f"(i.due_at, -i.priority, i.id) > ({param(due)}, {param(-priority)}, {param(last_id)})")
+            due_at, prio, item_key = param(due), param(priority), param(last_id)
+            # Spelled out (not a row comparison) so the queue index bounds the scan at the last due time.
+            conditions.append(
+                f"i.due_at >= {due_at} AND (i.due_at > {due_at} OR i.priority < {prio}"
+                f" OR (i.priority = {prio} AND i.id > {item_key}))"
+            )
         rows = await self._pool.fetch(
             f"""SELECT {_ITEM_COLUMNS} FROM {_ITEM_FROM} WHERE {" AND ".join(conditions)}
                 ORDER BY i.due_at, i.priority DESC, i.id LIMIT {param(page_size + 1)}""",

@@ -33,9 +33,13 @@ class ReviewServiceStub:
     of the UTF-8 bytes of the title, one NUL byte, then the content.
 
     Resuming runs. An item submitted with `resume` signals that conductor run
-    after every decision and on expiry: ConductorService.Signal(run_id,
-    signal_key, payload = JSON form of ReviewSignal), retried until delivered
-    (see ReviewItem.resume_delivery).
+    after a decision and on expiry: ConductorService.Signal(run_id,
+    signal_key, payload = JSON form of ReviewSignal with every field present),
+    retried with backoff until delivered (see ReviewItem.resume_delivery). The
+    signal is written with the decision and delivered afterwards, so deciding
+    never waits for the conductor. A key is signalled once: a later decision
+    signals again only after a Revise that names a new `signal_key`. The service
+    calls the conductor with a service token of the item's tenant.
     """
 
     def __init__(self, channel):
@@ -99,9 +103,13 @@ class ReviewServiceServicer:
     of the UTF-8 bytes of the title, one NUL byte, then the content.
 
     Resuming runs. An item submitted with `resume` signals that conductor run
-    after every decision and on expiry: ConductorService.Signal(run_id,
-    signal_key, payload = JSON form of ReviewSignal), retried until delivered
-    (see ReviewItem.resume_delivery).
+    after a decision and on expiry: ConductorService.Signal(run_id,
+    signal_key, payload = JSON form of ReviewSignal with every field present),
+    retried with backoff until delivered (see ReviewItem.resume_delivery). The
+    signal is written with the decision and delivered afterwards, so deciding
+    never waits for the conductor. A key is signalled once: a later decision
+    signals again only after a Revise that names a new `signal_key`. The service
+    calls the conductor with a service token of the item's tenant.
     """
 
     def Submit(self, request, context):
@@ -168,7 +176,9 @@ class ReviewServiceServicer:
 
     def Revise(self, request, context):
         """Answers a CHANGES_REQUESTED item with a new version, by a human edit or
-        by a plan regenerating it; the item goes back to review as REVISED.
+        by a plan regenerating it; the item goes back to review as REVISED. Any
+        principal of the tenant may revise; the four-eyes rule then keeps the
+        author of the new version from deciding on it.
         Idempotent on x-matcha-idempotency-key. Errors: NOT_FOUND;
         FAILED_PRECONDITION (status not CHANGES_REQUESTED, named in the message);
         ABORTED (`version` is not the current version); INVALID_ARGUMENT (empty
@@ -193,8 +203,8 @@ class ReviewServiceServicer:
     def WatchEvents(self, request, context):
         """Streams item events, for the review page and for plans. Past events after
         `after_sequence` are replayed first, then live events; the stream does
-        not end by itself. Errors: OUT_OF_RANGE (`after_sequence` older than the
-        30-day retention).
+        not end by itself. Errors: INVALID_ARGUMENT (unknown event type,
+        negative `after_sequence`), NOT_FOUND (`item_id`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -264,9 +274,13 @@ class ReviewService:
     of the UTF-8 bytes of the title, one NUL byte, then the content.
 
     Resuming runs. An item submitted with `resume` signals that conductor run
-    after every decision and on expiry: ConductorService.Signal(run_id,
-    signal_key, payload = JSON form of ReviewSignal), retried until delivered
-    (see ReviewItem.resume_delivery).
+    after a decision and on expiry: ConductorService.Signal(run_id,
+    signal_key, payload = JSON form of ReviewSignal with every field present),
+    retried with backoff until delivered (see ReviewItem.resume_delivery). The
+    signal is written with the decision and delivered afterwards, so deciding
+    never waits for the conductor. A key is signalled once: a later decision
+    signals again only after a Revise that names a new `signal_key`. The service
+    calls the conductor with a service token of the item's tenant.
     """
 
     @staticmethod
