@@ -19,7 +19,7 @@ from matcha.embedding.app import build_embedding_service
 from tests.conductor.conftest import EMBEDDING_SERVICE, wait_for_run
 from tests.conductor.test_runs import events_of, start
 
-ITEMS = 24
+ITEMS = 12
 FAN_OUT_PLAN = """
 name: embed-many
 inputs:
@@ -79,7 +79,7 @@ async def test_a_run_moves_to_another_conductor_when_its_conductor_stops(
     stub = conductor_pb2_grpc.ConductorServiceStub(connect(first, tenant))
     await stub.RegisterPlan(conductor_pb2.RegisterPlanRequest(document=FAN_OUT_PLAN))
     run = await start(stub, "embed-many", texts=TEXTS)
-    await progress_reached(stub, run.id, 5)
+    await progress_reached(stub, run.id, 4)
 
     second = await conductor_via_proxy()
     await first.stop()  # its leases are released: the second process takes over at once
@@ -142,7 +142,7 @@ async def test_a_killed_conductor_process_is_taken_over_at_its_last_checkpoint(
         doomed = conductor_pb2_grpc.ConductorServiceStub(connect(SimpleNamespace(port=port), tenant))
         await doomed.RegisterPlan(conductor_pb2.RegisterPlanRequest(document=FAN_OUT_PLAN))
         run = await start(doomed, "embed-many", texts=TEXTS)
-        await progress_reached(doomed, run.id, 5)
+        await progress_reached(doomed, run.id, 4)
         process.send_signal(signal.SIGKILL)
         assert await process.wait() == -signal.SIGKILL
     finally:
