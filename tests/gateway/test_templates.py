@@ -4,7 +4,7 @@ import pytest
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from matcha.gateway.catalog import Catalog, MethodNotAllowed, RouteNotFound
+from matcha.gateway.catalog import Catalog, MethodNotAllowed, Route, RouteNotFound, check_binding
 from matcha.gateway.templates import TemplateError, parse_template
 from matcha.gateway.transcoding import build_requests, render
 from matcha.runtime.errors import InvalidArgument
@@ -203,3 +203,10 @@ def test_client_stream_takes_an_array_or_json_lines_and_response_body_selects_a_
     reply = response_class()
     reply.books.add(title="Haiku", pages=64)
     assert render(route, reply) == [{"title": "Haiku", "pages": "64", "genre": "GENRE_UNSPECIFIED"}]
+
+
+def test_a_template_binding_a_message_or_unknown_field_is_refused_at_start(library):
+    method = library.services_by_name["Library"].methods_by_name["ListBooks"]
+    for template in ("/v1/{parent}/books", "/v1/{nothing}/books", "/v1/{genres}/books"):
+        with pytest.raises(TemplateError):
+            check_binding(Route("GET", parse_template(template), "", "", method))

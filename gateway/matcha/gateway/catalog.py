@@ -13,9 +13,9 @@ from types import ModuleType
 
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import message_factory
-from google.protobuf.descriptor import FileDescriptor, MethodDescriptor, ServiceDescriptor
+from google.protobuf.descriptor import FieldDescriptor, FileDescriptor, MethodDescriptor, ServiceDescriptor
 
-from matcha.gateway.templates import PathTemplate, parse_template
+from matcha.gateway.templates import PathTemplate, TemplateError, parse_template
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 
@@ -95,6 +95,22 @@ def _bindings(rule: http_pb2.HttpRule) -> Iterable[tuple[str, str, http_pb2.Http
             yield binding.custom.kind.upper(), binding.custom.path, binding
 
 
+def check_binding(route: Route) -> None:
+    """A template variable must name a singular non-message field, reached through singular messages."""
+    for variable in route.template.variables:
+        descriptor = route.method.input_type
+        field = None
+        for name in variable.split("."):
+            field = descriptor.fields_by_name.get(name) if descriptor is not None else None
+            if field is None or field.is_repeated:
+                raise TemplateError(f"{route.template.template} of {route.grpc_path}: no singular field {variable!r}")
+            descriptor = field.message_type
+        if field.type == FieldDescriptor.TYPE_MESSAGE:
+            raise TemplateError(f"{route.template.template} of {route.grpc_path}: {variable!r} is a message")
+    if route.body not in ("", "*") and route.body not in route.method.input_type.fields_by_name:
+        raise TemplateError(f"{route.grpc_path}: body {route.body!r} is not a field of the request")
+
+
 def routes_of_service(service: ServiceDescriptor) -> list[Route]:
     routes = []
     for method in service.methods:
@@ -102,7 +118,9 @@ def routes_of_service(service: ServiceDescriptor) -> list[Route]:
         if not options.HasExtension(annotations_pb2.http):
             continue
         for http_method, template, binding in _bindings(options.Extensions[annotations_pb2.http]):
-            routes.append(Route(http_method, parse_template(template), binding.body, binding.response_body, method))
+            route = Route(http_method, parse_template(template), binding.body, binding.response_body, method)
+            check_binding(route)
+            routes.append(route)
     return routes
 
 

@@ -104,9 +104,7 @@ def bind_parameters(
     descriptor = route.method.input_type
     bound: set[str] = set()
     for dotted, text in path_variables.items():
-        fields = _resolve(descriptor, dotted)
-        if fields is None or not _is_query_addressable(fields[-1]) or fields[-1].is_repeated:
-            raise ValueError(f"{route.template.template} binds {dotted!r}, which is not a scalar field")
+        fields = _resolve(descriptor, dotted)  # checked when the catalog was built
         _assign(document, fields, _scalar_from_text(fields[-1], text))
         bound.add(_path_of(fields))
     if route.body == "*" and list(query):
