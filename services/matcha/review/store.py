@@ -226,8 +226,11 @@ _ITEM_COLUMNS = """i.id::text AS id, i.tenant, i.status, i.version, i.format, i.
 _ITEM_FROM = "review_items i JOIN review_versions v ON v.item_id = i.id AND v.number = i.version"
 
 
+_ITEM_FIELDS = tuple(ItemRow.__dataclass_fields__)
+
+
 def _item(row: asyncpg.Record) -> ItemRow:
-    return ItemRow(**dict(row))
+    return ItemRow(**{name: row[name] for name in _ITEM_FIELDS})
 
 
 def _version(row: asyncpg.Record) -> VersionRow:
@@ -258,14 +261,14 @@ def _decision(row: asyncpg.Record, prefix: str = "") -> DecisionRow:
     )
 
 
-def _delivery(row: asyncpg.Record) -> DeliveryRow:
+def _delivery(row: asyncpg.Record, prefix: str = "") -> DeliveryRow:
     return DeliveryRow(
-        id=row["id"],
-        state=row["state"],
-        attempts=row["attempts"],
-        last_error_code=row["last_error_code"],
-        last_error=row["last_error"],
-        delivered_at=row["delivered_at"],
+        id=row[f"{prefix}id"],
+        state=row[f"{prefix}state"],
+        attempts=row[f"{prefix}attempts"],
+        last_error_code=row[f"{prefix}last_error_code"],
+        last_error=row[f"{prefix}last_error"],
+        delivered_at=row[f"{prefix}delivered_at"],
     )
 
 
@@ -663,31 +666,33 @@ class ReviewStore:
                 f"i.due_at >= {due_at} AND (i.due_at > {due_at} OR i.priority < {prio}"
                 f" OR (i.priority = {prio} AND i.id > {item_key}))"
             )
+        # One round trip: each item's latest run signal joined in; publications (rare in a queue) looked up after.
         rows = await self._pool.fetch(
-            f"""SELECT {_ITEM_COLUMNS} FROM {_ITEM_FROM} WHERE {" AND ".join(conditions)}
+            f"""SELECT {_ITEM_COLUMNS}, d.id AS d_id, d.state AS d_state, d.attempts AS d_attempts,
+                    d.last_error_code AS d_last_error_code, d.last_error AS d_last_error,
+                    d.delivered_at AS d_delivered_at,
+                    EXISTS (SELECT 1 FROM review_publications p WHERE p.item_id = i.id) AS published
+                FROM {_ITEM_FROM}
+                LEFT JOIN LATERAL (SELECT * FROM review_outbox o WHERE o.item_id = i.id AND o.kind = '{RUN_SIGNAL}'
+                                   ORDER BY o.id DESC LIMIT 1) d ON true
+                WHERE {" AND ".join(conditions)}
                 ORDER BY i.due_at, i.priority DESC, i.id LIMIT {param(page_size + 1)}""",
             *params,
         )
-        items = [_item(row) for row in rows]
-        if not items:
-            return []
-        ids = [uuid.UUID(item.id) for item in items]
-        deliveries = await self._pool.fetch(
-            """SELECT DISTINCT ON (item_id) item_id::text AS item_key, * FROM review_outbox
-               WHERE item_id = ANY($1::uuid[]) AND kind = $2 ORDER BY item_id, id DESC""",
-            ids,
-            RUN_SIGNAL,
-        )
-        delivery_by_item = {row["item_key"]: _delivery(row) for row in deliveries}
-        published = await self._pool.fetch(
-            "SELECT item_id::text AS item_key FROM review_publications WHERE item_id = ANY($1::uuid[])", ids
-        )
         publications: dict[str, PublicationRow | None] = {}
+        published = [row["id"] for row in rows if row["published"]]
         if published:
             async with self._pool.acquire() as connection:
-                for row in published:
-                    publications[row["item_key"]] = await self._publication(connection, uuid.UUID(row["item_key"]))
-        return [ItemDetails(item, delivery_by_item.get(item.id), publications.get(item.id)) for item in items]
+                for item_id in published:
+                    publications[item_id] = await self._publication(connection, uuid.UUID(item_id))
+        return [
+            ItemDetails(
+                _item(row),
+                _delivery(row, "d_") if row["d_id"] is not None else None,
+                publications.get(row["id"]),
+            )
+            for row in rows
+        ]
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -762,8 +767,8 @@ class ReviewStore:
 
     async def next_due_in(self, *, signals: bool, sinks: list[str]) -> float | None:
         """Seconds until the earliest pending delivery this replica can make is due; None when there is none."""
-        return await self._pool.fetchval(
-            """SELECT greatest(0, extract(epoch FROM min(next_attempt_at) - now()))::float8
+        seconds = await self._pool.fetchval(
+            """SELECT extract(epoch FROM min(next_attempt_at) - now())::float8
                FROM review_outbox WHERE state = 'PENDING'
                  AND ((kind = $1 AND $2) OR (kind = $3 AND destination = ANY($4::text[])))""",
             RUN_SIGNAL,
@@ -771,6 +776,7 @@ class ReviewStore:
             SINK,
             sinks,
         )
+        return None if seconds is None else max(0.0, seconds)
 
     async def record_attempt(
         self,
