@@ -34,7 +34,10 @@ class ServiceSpec:
 
 
 # The implemented services, in start order. Services not built yet are not started.
-SERVICES = (ServiceSpec("embedding", "matcha.embedding", 50052),)
+SERVICES = (
+    ServiceSpec("embedding", "matcha.embedding", 50052),
+    ServiceSpec("classification", "matcha.classification", 50053),
+)
 
 
 class StackError(RuntimeError):

@@ -2,7 +2,6 @@ import datetime
 
 from google.api import annotations_pb2 as _annotations_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
-from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from matcha.common.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
@@ -164,16 +163,6 @@ class LabeledExample(_message.Message):
     label: str
     def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
 
-class ExampleCollection(_message.Message):
-    __slots__ = ("collection", "label_field", "filter")
-    COLLECTION_FIELD_NUMBER: _ClassVar[int]
-    LABEL_FIELD_FIELD_NUMBER: _ClassVar[int]
-    FILTER_FIELD_NUMBER: _ClassVar[int]
-    collection: str
-    label_field: str
-    filter: _struct_pb2.Struct
-    def __init__(self, collection: _Optional[str] = ..., label_field: _Optional[str] = ..., filter: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
-
 class LabelMetrics(_message.Message):
     __slots__ = ("label", "precision", "recall", "f1", "support")
     LABEL_FIELD_NUMBER: _ClassVar[int]
@@ -217,22 +206,20 @@ class EvaluationMetrics(_message.Message):
     def __init__(self, example_count: _Optional[int] = ..., accuracy: _Optional[float] = ..., macro_f1: _Optional[float] = ..., per_label: _Optional[_Iterable[_Union[LabelMetrics, _Mapping]]] = ..., confusion: _Optional[_Union[ConfusionMatrix, _Mapping]] = ...) -> None: ...
 
 class ClassifierLineage(_message.Message):
-    __slots__ = ("training_set_sha256", "example_count", "example_ids", "collection", "embedding_model", "train_subject", "seed")
+    __slots__ = ("training_set_sha256", "example_count", "example_ids", "embedding_model", "train_subject", "seed")
     TRAINING_SET_SHA256_FIELD_NUMBER: _ClassVar[int]
     EXAMPLE_COUNT_FIELD_NUMBER: _ClassVar[int]
     EXAMPLE_IDS_FIELD_NUMBER: _ClassVar[int]
-    COLLECTION_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_MODEL_FIELD_NUMBER: _ClassVar[int]
     TRAIN_SUBJECT_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     training_set_sha256: str
     example_count: int
     example_ids: _containers.RepeatedScalarFieldContainer[str]
-    collection: str
     embedding_model: _common_pb2.ModelRef
     train_subject: str
     seed: int
-    def __init__(self, training_set_sha256: _Optional[str] = ..., example_count: _Optional[int] = ..., example_ids: _Optional[_Iterable[str]] = ..., collection: _Optional[str] = ..., embedding_model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., train_subject: _Optional[str] = ..., seed: _Optional[int] = ...) -> None: ...
+    def __init__(self, training_set_sha256: _Optional[str] = ..., example_count: _Optional[int] = ..., example_ids: _Optional[_Iterable[str]] = ..., embedding_model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., train_subject: _Optional[str] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class Classifier(_message.Message):
     __slots__ = ("name", "version", "description", "labels", "method", "model", "holdout_metrics", "lineage", "create_time")
@@ -257,20 +244,18 @@ class Classifier(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., description: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., method: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., holdout_metrics: _Optional[_Union[EvaluationMetrics, _Mapping]] = ..., lineage: _Optional[_Union[ClassifierLineage, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class TrainClassifierRequest(_message.Message):
-    __slots__ = ("name", "description", "examples", "collection", "holdout_fraction", "seed")
+    __slots__ = ("name", "description", "examples", "holdout_fraction", "seed")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     EXAMPLES_FIELD_NUMBER: _ClassVar[int]
-    COLLECTION_FIELD_NUMBER: _ClassVar[int]
     HOLDOUT_FRACTION_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     examples: _containers.RepeatedCompositeFieldContainer[LabeledExample]
-    collection: ExampleCollection
     holdout_fraction: float
     seed: int
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., examples: _Optional[_Iterable[_Union[LabeledExample, _Mapping]]] = ..., collection: _Optional[_Union[ExampleCollection, _Mapping]] = ..., holdout_fraction: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., examples: _Optional[_Iterable[_Union[LabeledExample, _Mapping]]] = ..., holdout_fraction: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class TrainClassifierResponse(_message.Message):
     __slots__ = ("classifier",)
@@ -279,16 +264,14 @@ class TrainClassifierResponse(_message.Message):
     def __init__(self, classifier: _Optional[_Union[Classifier, _Mapping]] = ...) -> None: ...
 
 class EvaluateClassifierRequest(_message.Message):
-    __slots__ = ("name", "version", "examples", "collection")
+    __slots__ = ("name", "version", "examples")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     EXAMPLES_FIELD_NUMBER: _ClassVar[int]
-    COLLECTION_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     examples: _containers.RepeatedCompositeFieldContainer[LabeledExample]
-    collection: ExampleCollection
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., examples: _Optional[_Iterable[_Union[LabeledExample, _Mapping]]] = ..., collection: _Optional[_Union[ExampleCollection, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., examples: _Optional[_Iterable[_Union[LabeledExample, _Mapping]]] = ...) -> None: ...
 
 class EvaluateClassifierResponse(_message.Message):
     __slots__ = ("metrics", "version", "model")
@@ -360,18 +343,6 @@ class Post(_message.Message):
     source: str
     def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[str] = ...) -> None: ...
 
-class PostCollection(_message.Message):
-    __slots__ = ("collection", "time_field", "source_field", "filter")
-    COLLECTION_FIELD_NUMBER: _ClassVar[int]
-    TIME_FIELD_FIELD_NUMBER: _ClassVar[int]
-    SOURCE_FIELD_FIELD_NUMBER: _ClassVar[int]
-    FILTER_FIELD_NUMBER: _ClassVar[int]
-    collection: str
-    time_field: str
-    source_field: str
-    filter: _struct_pb2.Struct
-    def __init__(self, collection: _Optional[str] = ..., time_field: _Optional[str] = ..., source_field: _Optional[str] = ..., filter: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
-
 class SignalThresholds(_message.Message):
     __slots__ = ("min_topic_size", "strong_share", "min_active_windows", "min_growth_slope")
     MIN_TOPIC_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -385,9 +356,8 @@ class SignalThresholds(_message.Message):
     def __init__(self, min_topic_size: _Optional[int] = ..., strong_share: _Optional[float] = ..., min_active_windows: _Optional[int] = ..., min_growth_slope: _Optional[float] = ...) -> None: ...
 
 class DetectSignalsRequest(_message.Message):
-    __slots__ = ("posts", "collection", "window", "look_back", "end_time", "thresholds", "max_topics", "representative_count", "seed", "skip_sentiment")
+    __slots__ = ("posts", "window", "look_back", "end_time", "thresholds", "max_topics", "representative_count", "seed", "skip_sentiment")
     POSTS_FIELD_NUMBER: _ClassVar[int]
-    COLLECTION_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     LOOK_BACK_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -397,7 +367,6 @@ class DetectSignalsRequest(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     SKIP_SENTIMENT_FIELD_NUMBER: _ClassVar[int]
     posts: _containers.RepeatedCompositeFieldContainer[Post]
-    collection: PostCollection
     window: _duration_pb2.Duration
     look_back: _duration_pb2.Duration
     end_time: _timestamp_pb2.Timestamp
@@ -406,7 +375,7 @@ class DetectSignalsRequest(_message.Message):
     representative_count: int
     seed: int
     skip_sentiment: bool
-    def __init__(self, posts: _Optional[_Iterable[_Union[Post, _Mapping]]] = ..., collection: _Optional[_Union[PostCollection, _Mapping]] = ..., window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., look_back: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., thresholds: _Optional[_Union[SignalThresholds, _Mapping]] = ..., max_topics: _Optional[int] = ..., representative_count: _Optional[int] = ..., seed: _Optional[int] = ..., skip_sentiment: _Optional[bool] = ...) -> None: ...
+    def __init__(self, posts: _Optional[_Iterable[_Union[Post, _Mapping]]] = ..., window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., look_back: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., thresholds: _Optional[_Union[SignalThresholds, _Mapping]] = ..., max_topics: _Optional[int] = ..., representative_count: _Optional[int] = ..., seed: _Optional[int] = ..., skip_sentiment: _Optional[bool] = ...) -> None: ...
 
 class WindowCount(_message.Message):
     __slots__ = ("start_time", "count")

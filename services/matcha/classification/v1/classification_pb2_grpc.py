@@ -88,7 +88,8 @@ class ClassificationServiceServicer:
         """Runs the requested tasks on a batch of texts. Errors: INVALID_ARGUMENT
         (empty batch, empty text, more texts than the configured maximum, no task,
         topics without labels, threshold out of range) with field violations;
-        NOT_FOUND (unknown classifier or version).
+        NOT_FOUND (unknown classifier or version); FAILED_PRECONDITION (a
+        classifier trained on another embedding model).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -100,7 +101,7 @@ class ClassificationServiceServicer:
         x-matcha-idempotency-key. Errors: INVALID_ARGUMENT with field violations
         for degenerate sets (fewer than 2 labels, a label with fewer than 2
         examples, more than 100 labels, empty text or label, duplicate example
-        ids); NOT_FOUND (unknown collection).
+        ids).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -108,8 +109,9 @@ class ClassificationServiceServicer:
 
     def EvaluateClassifier(self, request, context):
         """Measures a stored classifier version on a new labelled set. Errors:
-        NOT_FOUND (classifier, version or collection); INVALID_ARGUMENT (empty
-        set, a label the classifier does not know).
+        NOT_FOUND (classifier or version); INVALID_ARGUMENT (empty set, a label
+        the classifier does not know); FAILED_PRECONDITION (the classifier was
+        trained on another embedding model than the one this service runs).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -140,8 +142,7 @@ class ClassificationServiceServicer:
         """Groups posts into topics, counts each topic per time window and classifies
         it as noise, weak signal or strong signal. Deterministic for a given seed
         and input. Errors: INVALID_ARGUMENT (no posts, empty text, missing or
-        malformed time, window or look-back out of range) with field violations;
-        NOT_FOUND (unknown collection).
+        malformed time, window or look-back out of range) with field violations.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,0 +1,61 @@
+"""Assembles the classification service from its settings."""
+
+import asyncio
+
+import grpc
+from opentelemetry.sdk.trace import TracerProvider
+
+from matcha.classification.core import ClassificationCore, Limits
+from matcha.classification.servicer import ClassificationServicer
+from matcha.classification.settings import ClassificationSettings
+from matcha.classification.store import ClassifierStore
+from matcha.classification.v1 import classification_pb2, classification_pb2_grpc
+from matcha.embedding.encoders import LocalEncoder
+from matcha.runtime.batching import MicroBatcher
+from matcha.runtime.database import Database, load_migrations
+from matcha.runtime.server import ServiceDefinition
+
+SERVICE_NAME = classification_pb2.DESCRIPTOR.services_by_name["ClassificationService"].full_name
+
+
+def build_classification_service(
+    settings: ClassificationSettings,
+    tracer_provider: TracerProvider | None = None,
+    *,
+    encoder: LocalEncoder | None = None,
+) -> ServiceDefinition:
+    """`encoder` lets a caller share an already loaded MiniLM; it then keeps ownership of it."""
+    owns_encoder = encoder is None
+    encoder = encoder or LocalEncoder(
+        device=settings.classification_device, forward_batch_size=settings.classification_forward_batch_size
+    )
+    database = Database(settings.database_url, pool_size=settings.database_pool_size)
+    batcher = MicroBatcher(
+        encoder.encode,
+        max_batch_size=settings.classification_max_batch_size,
+        max_wait_seconds=settings.classification_max_wait_ms / 1000,
+    )
+    limits = Limits(max_texts_per_call=settings.classification_max_texts_per_call)
+    core = ClassificationCore(encoder, batcher, ClassifierStore(database), limits)
+
+    def register(server: grpc.aio.Server) -> None:
+        classification_pb2_grpc.add_ClassificationServiceServicer_to_server(ClassificationServicer(core), server)
+
+    async def on_start() -> None:
+        # The models and the database are independent: load and migrate together.
+        load_encoder = encoder.load() if owns_encoder else asyncio.sleep(0)
+        await asyncio.gather(
+            load_encoder,
+            core.load(),
+            database.connect(load_migrations("classification", "matcha.classification.migrations")),
+        )
+        core.check_embedding_model()
+
+    async def on_stop() -> None:
+        await batcher.close()
+        await database.close()
+        await core.close()
+        if owns_encoder:
+            await encoder.close()
+
+    return ServiceDefinition("classification", [SERVICE_NAME], register, on_start, on_stop)

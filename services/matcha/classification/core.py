@@ -1,0 +1,621 @@
+"""The classification service's core: validation, model orchestration, classifier lifecycle, signals.
+
+Plain Python: it knows nothing of gRPC or protobuf; the servicer converts at the edge. Model
+inference and training are CPU-bound and run in the core's thread pool, off the event loop.
+"""
+
+import asyncio
+import hashlib
+import json
+import re
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from matcha.classification.language import DetectedLanguage, LanguageDetector
+from matcha.classification.sentiment import ModelRef, SentimentAnalyzer, SentimentScore
+from matcha.classification.signals import PostInput, SignalParameters, SignalReport, detect_signals
+from matcha.classification.store import ClassifierRecord, ClassifierStore, Lineage, NewClassifier
+from matcha.classification.topics import DEFAULT_THRESHOLD, TopicLabel, prototypes, topic_scores
+from matcha.classification.training import METHOD, Metrics, measure, train_with_holdout
+from matcha.embedding.encoders import Encoder
+from matcha.runtime.batching import MicroBatcher
+from matcha.runtime.errors import FailedPrecondition, Violations
+from matcha.runtime.governance import CallContext
+
+CLASSIFIER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
+CLASSIFIER_MODEL_PREFIX = "matcha-classifier/"
+# Protobuf Timestamp's valid range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+MIN_TIMESTAMP_SECONDS = -62135596800
+MAX_TIMESTAMP_SECONDS = 253402300799
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_texts_per_call: int = 256
+    max_text_chars: int = 10_000
+    max_tasks: int = 10
+    max_topic_labels: int = 100
+    max_label_examples: int = 20
+    max_examples: int = 20_000
+    max_classifier_labels: int = 100
+    max_label_chars: int = 64
+    max_id_chars: int = 256
+    max_description_chars: int = 1000
+    max_posts: int = 50_000
+    max_page_size: int = 200
+    default_page_size: int = 50
+
+
+@dataclass(frozen=True)
+class SentimentTask:
+    pass
+
+
+@dataclass(frozen=True)
+class TopicsTask:
+    labels: list[TopicLabel]
+    threshold: float | None = None
+    single_label: bool = False
+
+
+@dataclass(frozen=True)
+class CustomTask:
+    classifier: str
+    version: int = 0
+
+
+Task = SentimentTask | TopicsTask | CustomTask
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    label: str
+    score: float
+    assigned: bool
+
+
+@dataclass(frozen=True)
+class CustomPrediction:
+    classifier: str
+    version: int
+    label: str
+    confidence: float
+    # Best first.
+    scores: list[LabelScore]
+
+
+@dataclass(frozen=True)
+class TextResult:
+    language: DetectedLanguage
+    sentiment: SentimentScore | None = None
+    topics: list[LabelScore] | None = None
+    custom: list[CustomPrediction] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ClassifyOutcome:
+    results: list[TextResult]
+    models: list[ModelRef]
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str
+    text: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Instant:
+    """A protobuf Timestamp or Duration as received: validated here, not at the edge."""
+
+    seconds: int
+    nanos: int
+
+
+@dataclass(frozen=True)
+class RawPost:
+    id: str
+    text: str
+    time: Instant | None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class SignalRequest:
+    posts: list[RawPost]
+    window: Instant | None = None
+    look_back: Instant | None = None
+    end_time: Instant | None = None
+    min_topic_size: int = 0
+    strong_share: float | None = None
+    min_active_windows: int = 0
+    min_growth_slope: float | None = None
+    max_topics: int = 0
+    representative_count: int | None = None
+    seed: int = 0
+    skip_sentiment: bool = False
+
+
+@dataclass(frozen=True)
+class SignalOutcome:
+    report: SignalReport
+    start: datetime
+    end: datetime
+    window: timedelta
+    models: list[ModelRef]
+
+
+@dataclass(frozen=True)
+class ClassifierPage:
+    classifiers: list[ClassifierRecord]
+    next_page_token: str
+
+
+def classifier_model(record: ClassifierRecord) -> ModelRef:
+    return ModelRef(f"{CLASSIFIER_MODEL_PREFIX}{record.name}", str(record.version))
+
+
+class ClassificationCore:
+    def __init__(
+        self,
+        encoder: Encoder,
+        batcher: MicroBatcher[str, np.ndarray],
+        store: ClassifierStore,
+        limits: Limits,
+    ) -> None:
+        self._encoder = encoder
+        self._batcher = batcher
+        self._store = store
+        self.limits = limits
+        # Language detection, lexicon scoring, training and clustering: never on the event loop.
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="classification-cpu")
+        self._languages: LanguageDetector | None = None
+        self._sentiment: SentimentAnalyzer | None = None
+
+    async def load(self) -> None:
+        """Loads the language model and the sentiment models; the encoder is loaded by its owner."""
+        self._languages, self._sentiment = await self._run(lambda: (LanguageDetector(), SentimentAnalyzer()))
+
+    def check_embedding_model(self) -> None:
+        if self._sentiment.english.embedding_model_id != self.embedding_model.id:
+            raise RuntimeError(
+                f"the sentiment head was trained on {self._sentiment.english.embedding_model_id}, "
+                f"but the encoder runs {self.embedding_model.id}"
+            )
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def embedding_model(self) -> ModelRef:
+        return ModelRef(self._encoder.info.id, self._encoder.info.version)
+
+    async def _run(self, function, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    async def _embed(self, texts: list[str]) -> np.ndarray:
+        return np.vstack(await self._batcher.submit(texts))
+
+    # Classify
+
+    async def classify(self, call: CallContext, texts: list[str], tasks: list[Task], language: str) -> ClassifyOutcome:
+        self._validate_classify(texts, tasks, language)
+        classifiers = {}
+        for task in tasks:
+            if isinstance(task, CustomTask) and (task.classifier, task.version) not in classifiers:
+                record = await self._store.get(call.tenant, task.classifier, task.version)
+                self._require_current_embedding(record)
+                classifiers[(task.classifier, task.version)] = record
+        topics_task = next((task for task in tasks if isinstance(task, TopicsTask)), None)
+        phrases = [phrase for label in topics_task.labels for phrase in label.phrases()] if topics_task else []
+        embeddings = await self._embed(texts + phrases)
+        text_embeddings = embeddings[: len(texts)]
+        languages = await self._run(self._detect_languages, texts, language)
+        wants_sentiment = any(isinstance(task, SentimentTask) for task in tasks)
+        sentiments = (
+            await self._run(self._sentiment.score, texts, [found.code for found in languages], text_embeddings)
+            if wants_sentiment
+            else [None] * len(texts)
+        )
+        topic_rows = None
+        if topics_task:
+            label_prototypes = prototypes(topics_task.labels, list(embeddings[len(texts) :]))
+            topic_rows = self._topic_results(topics_task, topic_scores(text_embeddings, label_prototypes))
+        custom_columns = [
+            self._custom_predictions(classifiers[(task.classifier, task.version)], text_embeddings)
+            for task in tasks
+            if isinstance(task, CustomTask)
+        ]
+        results = [
+            TextResult(
+                language=languages[index],
+                sentiment=sentiments[index],
+                topics=topic_rows[index] if topic_rows else None,
+                custom=[column[index] for column in custom_columns],
+            )
+            for index in range(len(texts))
+        ]
+        models = [self.embedding_model]
+        models += sorted({score.model for score in sentiments if score}, key=lambda model: model.id)
+        models += [classifier_model(record) for record in classifiers.values()]
+        return ClassifyOutcome(results, models)
+
+    def _detect_languages(self, texts: list[str], language: str) -> list[DetectedLanguage]:
+        if language:
+            return [DetectedLanguage(language, 1.0)] * len(texts)
+        return [self._languages.detect(text) for text in texts]
+
+    @staticmethod
+    def _topic_results(task: TopicsTask, scores: np.ndarray) -> list[list[LabelScore]]:
+        threshold = DEFAULT_THRESHOLD if task.threshold is None else task.threshold
+        rows = []
+        for row in scores:
+            assigned = row >= threshold
+            if task.single_label:
+                best = int(np.argmax(row))
+                assigned = np.zeros_like(assigned)
+                assigned[best] = row[best] >= threshold
+            rows.append(
+                [
+                    LabelScore(label.name, float(score), bool(flag))
+                    for label, score, flag in zip(task.labels, row, assigned, strict=True)
+                ]
+            )
+        return rows
+
+    @staticmethod
+    def _custom_predictions(record: ClassifierRecord, embeddings: np.ndarray) -> list[CustomPrediction]:
+        predictions = []
+        for row in record.head.probabilities(embeddings):
+            order = np.argsort(-row, kind="stable")
+            best = int(order[0])
+            predictions.append(
+                CustomPrediction(
+                    classifier=record.name,
+                    version=record.version,
+                    label=record.head.labels[best],
+                    confidence=float(row[best]),
+                    scores=[LabelScore(record.head.labels[i], float(row[i]), i == best) for i in order],
+                )
+            )
+        return predictions
+
+    def _validate_classify(self, texts: list[str], tasks: list[Task], language: str) -> None:
+        violations = Violations()
+        self._check_texts(violations, "texts", texts, self.limits.max_texts_per_call)
+        if violations.check(0 < len(tasks) <= self.limits.max_tasks, "tasks", f"1 to {self.limits.max_tasks} tasks"):
+            for kind in (SentimentTask, TopicsTask):
+                violations.check(
+                    sum(isinstance(task, kind) for task in tasks) <= 1, "tasks", f"at most one {kind.__name__}"
+                )
+        for index, task in enumerate(tasks):
+            path = f"tasks[{index}]"
+            if task is None:
+                violations.add(path, "choose sentiment, topics or custom")
+            elif isinstance(task, TopicsTask):
+                self._check_topics(violations, f"{path}.topics", task)
+            elif isinstance(task, CustomTask):
+                self._check_classifier_name(violations, f"{path}.custom.classifier", task.classifier)
+                violations.check(task.version >= 0, f"{path}.custom.version", "0 (latest) or a version number")
+        violations.check(
+            not language or bool(LANGUAGE_CODE.match(language)), "language", "an ISO 639-1 code such as 'en', or empty"
+        )
+        violations.raise_if_any()
+
+    def _check_topics(self, violations: Violations, path: str, task: TopicsTask) -> None:
+        limit = self.limits.max_topic_labels
+        violations.check(0 < len(task.labels) <= limit, f"{path}.labels", f"1 to {limit} labels")
+        names = set()
+        for index, label in enumerate(task.labels):
+            label_path = f"{path}.labels[{index}]"
+            if not label.name.strip():
+                violations.add(f"{label_path}.name", "must not be empty")
+            elif label.name in names:
+                violations.add(f"{label_path}.name", f"duplicate label {label.name!r}")
+            names.add(label.name)
+            violations.check(
+                len(label.examples) <= self.limits.max_label_examples,
+                f"{label_path}.examples",
+                f"at most {self.limits.max_label_examples} examples",
+            )
+            for example_index, example in enumerate(label.examples):
+                self._check_text(violations, f"{label_path}.examples[{example_index}]", example)
+        if task.threshold is not None:
+            violations.check(0.0 <= task.threshold <= 1.0, f"{path}.threshold", "between 0 and 1")
+
+    # Custom classifiers
+
+    async def train(
+        self,
+        call: CallContext,
+        name: str,
+        description: str,
+        examples: list[Example],
+        holdout_fraction: float | None,
+        seed: int,
+    ) -> ClassifierRecord:
+        holdout_fraction = 0.2 if holdout_fraction is None else holdout_fraction
+        violations = Violations()
+        self._check_classifier_name(violations, "name", name)
+        violations.check(
+            len(description) <= self.limits.max_description_chars,
+            "description",
+            f"at most {self.limits.max_description_chars} characters",
+        )
+        violations.check(0.05 <= holdout_fraction <= 0.5, "holdout_fraction", "between 0.05 and 0.5")
+        self._check_examples(violations, examples)
+        self._check_training_labels(violations, examples)
+        violations.raise_if_any()
+        if call.idempotency_key:
+            existing = await self._store.find_by_idempotency_key(call.tenant, call.idempotency_key)
+            if existing is not None:
+                return existing
+        embeddings = await self._embed([example.text for example in examples])
+        labels = [example.label for example in examples]
+        trained = await self._run(
+            lambda: train_with_holdout(embeddings, labels, holdout_fraction=holdout_fraction, seed=seed)
+        )
+        lineage = Lineage(
+            training_set_sha256=training_set_digest(examples),
+            example_count=len(examples),
+            example_ids=[example_id(example) for example in examples],
+            embedding_model=self.embedding_model,
+            train_subject=call.principal.subject,
+            seed=seed,
+        )
+        return await self._store.save(
+            call.tenant,
+            NewClassifier(name, description, METHOD, trained.head, trained.holdout, lineage, call.idempotency_key),
+        )
+
+    async def evaluate(
+        self, call: CallContext, name: str, version: int, examples: list[Example]
+    ) -> tuple[ClassifierRecord, Metrics]:
+        violations = Violations()
+        self._check_classifier_name(violations, "name", name)
+        violations.check(version >= 0, "version", "0 (latest) or a version number")
+        self._check_examples(violations, examples)
+        violations.raise_if_any()
+        record = await self._store.get(call.tenant, name, version)
+        known = set(record.head.labels)
+        for index, example in enumerate(examples):
+            if example.label and example.label not in known:
+                violations.add(f"examples[{index}].label", f"{record.name!r} does not predict {example.label!r}")
+        violations.raise_if_any()
+        self._require_current_embedding(record)
+        embeddings = await self._embed([example.text for example in examples])
+        predicted = await self._run(record.head.predict, embeddings)
+        metrics = measure([example.label for example in examples], predicted, list(record.head.labels))
+        return record, metrics
+
+    async def get_classifier(
+        self, call: CallContext, name: str, version: int, include_example_ids: bool
+    ) -> ClassifierRecord:
+        self._require_classifier_reference(name, version)
+        return await self._store.get(call.tenant, name, version, include_example_ids=include_example_ids)
+
+    async def list_classifiers(self, call: CallContext, name: str, page_size: int, page_token: str) -> ClassifierPage:
+        violations = Violations()
+        if name:
+            self._check_classifier_name(violations, "name", name)
+        page_size = page_size or self.limits.default_page_size
+        violations.check(1 <= page_size <= self.limits.max_page_size, "page_size", f"1 to {self.limits.max_page_size}")
+        position = _decode_page_token(violations, page_token, name)
+        violations.raise_if_any()
+        if name:
+            before = position if position is not None else 2**31 - 1
+            records = await self._store.list_versions(call.tenant, name, before, page_size + 1)
+            next_position = records[page_size - 1].version if len(records) > page_size else None
+        else:
+            records = await self._store.list_latest(call.tenant, position or "", page_size + 1)
+            next_position = records[page_size - 1].name if len(records) > page_size else None
+        token = _encode_page_token(name, next_position) if next_position is not None else ""
+        return ClassifierPage(records[:page_size], token)
+
+    async def delete_classifier(self, call: CallContext, name: str, version: int) -> int:
+        self._require_classifier_reference(name, version)
+        return await self._store.delete(call.tenant, name, version)
+
+    def _check_examples(self, violations: Violations, examples: list[Example]) -> None:
+        if not violations.check(
+            0 < len(examples) <= self.limits.max_examples, "examples", f"1 to {self.limits.max_examples} examples"
+        ):
+            return
+        first_seen: dict[str, int] = {}
+        for index, example in enumerate(examples):
+            path = f"examples[{index}]"
+            if len(example.id) > self.limits.max_id_chars:
+                violations.add(f"{path}.id", f"at most {self.limits.max_id_chars} characters")
+            elif example.id and example.id in first_seen:
+                violations.add(f"{path}.id", f"duplicates examples[{first_seen[example.id]}].id")
+            elif example.id:
+                first_seen[example.id] = index
+            self._check_text(violations, f"{path}.text", example.text)
+            if not example.label.strip():
+                violations.add(f"{path}.label", "must not be empty")
+            elif len(example.label) > self.limits.max_label_chars:
+                violations.add(f"{path}.label", f"at most {self.limits.max_label_chars} characters")
+
+    def _check_training_labels(self, violations: Violations, examples: list[Example]) -> None:
+        counts = Counter(example.label for example in examples if example.label.strip())
+        if len(counts) < 2:
+            violations.add("examples", f"at least 2 distinct labels (got {len(counts)})")
+        elif len(counts) > self.limits.max_classifier_labels:
+            violations.add("examples", f"at most {self.limits.max_classifier_labels} labels (got {len(counts)})")
+        for label, count in sorted(counts.items()):
+            if count < 2:
+                index = next(i for i, example in enumerate(examples) if example.label == label)
+                violations.add(f"examples[{index}].label", f"the only example of {label!r}; at least 2 per label")
+
+    def _require_classifier_reference(self, name: str, version: int) -> None:
+        violations = Violations()
+        self._check_classifier_name(violations, "name", name)
+        violations.check(version >= 0, "version", "0 (latest) or a version number")
+        violations.raise_if_any()
+
+    def _require_current_embedding(self, record: ClassifierRecord) -> None:
+        if record.lineage.embedding_model != self.embedding_model:
+            trained_on = record.lineage.embedding_model
+            raise FailedPrecondition(
+                f"classifier {record.name!r} version {record.version} was trained on {trained_on.id} "
+                f"{trained_on.version}; this service runs {self.embedding_model.id} {self.embedding_model.version}",
+                reason="MODEL_MISMATCH",
+                metadata={"classifier_model": trained_on.id, "service_model": self.embedding_model.id},
+            )
+
+    # Signals
+
+    async def detect_signals(self, call: CallContext, request: SignalRequest) -> SignalOutcome:
+        parameters, posts = self._validate_signals(request)
+        in_range = [post for post in posts if parameters.start <= post.time < parameters.end]
+        models = [self.embedding_model]
+        if not in_range:
+            return SignalOutcome(SignalReport([], 0, 0), parameters.start, parameters.end, parameters.window, models)
+        texts = [post.text for post in in_range]
+        embeddings = await self._embed(texts)
+        sentiments = None
+        if not request.skip_sentiment:
+            languages = await self._run(self._detect_languages, texts, "")
+            scores = await self._run(self._sentiment.score, texts, [found.code for found in languages], embeddings)
+            sentiments = [score.label for score in scores]
+            models += sorted({score.model for score in scores}, key=lambda model: model.id)
+        report = await self._run(detect_signals, in_range, embeddings, sentiments, parameters)
+        return SignalOutcome(report, parameters.start, parameters.end, parameters.window, models)
+
+    def _validate_signals(self, request: SignalRequest) -> tuple[SignalParameters, list[PostInput]]:
+        violations = Violations()
+        posts: list[PostInput] = []
+        if violations.check(
+            0 < len(request.posts) <= self.limits.max_posts, "posts", f"1 to {self.limits.max_posts} posts"
+        ):
+            first_seen: dict[str, int] = {}
+            for index, post in enumerate(request.posts):
+                path = f"posts[{index}]"
+                if not post.id:
+                    violations.add(f"{path}.id", "must not be empty")
+                elif post.id in first_seen:
+                    violations.add(f"{path}.id", f"duplicates posts[{first_seen[post.id]}].id")
+                else:
+                    first_seen[post.id] = index
+                self._check_text(violations, f"{path}.text", post.text)
+                time = _timestamp(violations, f"{path}.time", post.time, required=True)
+                if time is not None:
+                    posts.append(PostInput(post.id, post.text, time, post.source))
+        window = _duration(violations, "window", request.window) or timedelta(days=1)
+        if not timedelta(minutes=1) <= window <= timedelta(days=90):
+            violations.add("window", "between 1 minute and 90 days")
+            window = timedelta(days=1)
+        look_back = _duration(violations, "look_back", request.look_back) or window * 14
+        window_count = -(-look_back // window)  # ceiling: a partial window still counts
+        violations.check(3 <= window_count <= 1000, "look_back", "3 to 1000 windows")
+        end = _timestamp(violations, "end_time", request.end_time, required=False)
+        defaults = SignalParameters  # the dataclass defaults are the contract's
+        min_topic_size = request.min_topic_size or defaults.min_topic_size
+        violations.check(2 <= min_topic_size <= 1000, "thresholds.min_topic_size", "2 to 1000")
+        strong_share = defaults.strong_share if request.strong_share is None else request.strong_share
+        violations.check(0.0 < strong_share <= 1.0, "thresholds.strong_share", "in (0, 1]")
+        min_active = request.min_active_windows or defaults.min_active_windows
+        violations.check(min_active >= 2, "thresholds.min_active_windows", "2 or more")
+        min_slope = defaults.min_growth_slope if request.min_growth_slope is None else request.min_growth_slope
+        violations.check(bool(np.isfinite(min_slope)), "thresholds.min_growth_slope", "a finite number")
+        max_topics = request.max_topics or defaults.max_topics
+        violations.check(1 <= max_topics <= 200, "max_topics", "1 to 200")
+        representatives = (
+            defaults.representative_count if request.representative_count is None else request.representative_count
+        )
+        violations.check(0 <= representatives <= 10, "representative_count", "0 to 10")
+        violations.raise_if_any()
+        if end is None:
+            end = max(post.time for post in posts) + timedelta(microseconds=1)
+        parameters = SignalParameters(
+            window=window,
+            window_count=window_count,
+            end=end,
+            min_topic_size=min_topic_size,
+            strong_share=strong_share,
+            min_active_windows=min_active,
+            min_growth_slope=min_slope,
+            max_topics=max_topics,
+            representative_count=representatives,
+            seed=request.seed,
+        )
+        return parameters, posts
+
+    # Shared checks
+
+    def _check_texts(self, violations: Violations, path: str, texts: list[str], limit: int) -> None:
+        if violations.check(0 < len(texts) <= limit, path, f"1 to {limit} texts per call"):
+            for index, text in enumerate(texts):
+                self._check_text(violations, f"{path}[{index}]", text)
+
+    def _check_text(self, violations: Violations, path: str, text: str) -> None:
+        if not text.strip():
+            violations.add(path, "must not be empty")
+        elif len(text) > self.limits.max_text_chars:
+            violations.add(path, f"at most {self.limits.max_text_chars} characters (got {len(text)})")
+
+    @staticmethod
+    def _check_classifier_name(violations: Violations, path: str, name: str) -> None:
+        violations.check(
+            bool(CLASSIFIER_NAME.match(name)),
+            path,
+            "1-63 lowercase letters, digits, '-' or '_', starting with a letter",
+        )
+
+
+def example_id(example: Example) -> str:
+    return example.id or hashlib.sha256(example.text.encode()).hexdigest()
+
+
+def training_set_digest(examples: list[Example]) -> str:
+    """SHA-256 of the (id, text, label) triples sorted by id: the same set digests the same in any order."""
+    digest = hashlib.sha256()
+    for identifier, text, label in sorted((example_id(example), example.text, example.label) for example in examples):
+        digest.update(json.dumps([identifier, text, label]).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def _timestamp(violations: Violations, path: str, value: Instant | None, *, required: bool) -> datetime | None:
+    if value is None:
+        if required:
+            violations.add(path, "is required")
+        return None
+    if not (MIN_TIMESTAMP_SECONDS <= value.seconds <= MAX_TIMESTAMP_SECONDS and 0 <= value.nanos < 1_000_000_000):
+        violations.add(path, "not a valid timestamp (years 1 to 9999, nanos in [0, 1e9))")
+        return None
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=value.seconds, microseconds=value.nanos // 1000)
+
+
+def _duration(violations: Violations, path: str, value: Instant | None) -> timedelta | None:
+    if value is None:
+        return None
+    if value.seconds <= 0 or not 0 <= value.nanos < 1_000_000_000:
+        violations.add(path, "a positive duration")
+        return None
+    return timedelta(seconds=value.seconds, microseconds=value.nanos // 1000)
+
+
+def _encode_page_token(name: str, position: int | str) -> str:
+    return json.dumps({"name": name, "after": position}).encode().hex()
+
+
+def _decode_page_token(violations: Violations, token: str, name: str) -> int | str | None:
+    if not token:
+        return None
+    try:
+        value = json.loads(bytes.fromhex(token))
+        position = value["after"]
+        valid = value["name"] == name and isinstance(position, int if name else str)
+    except (ValueError, KeyError, TypeError):
+        valid = False
+    if not valid:
+        violations.add("page_token", "not a token returned by ListClassifiers for this name")
+        return None
+    return position
