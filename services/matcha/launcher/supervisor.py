@@ -36,6 +36,7 @@ class ServiceSpec:
 # The implemented services, in start order. Services not built yet are not started.
 SERVICES = (
     ServiceSpec("embedding", "matcha.embedding", 50052),
+    ServiceSpec("conductor", "matcha.conductor", 50051),
     ServiceSpec("classification", "matcha.classification", 50053),
 )
 
