@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from google.protobuf import timestamp_pb2
 
+from matcha.common.v1 import common_pb2
 from matcha.runtime.server import MatchaServer
 from matcha.segmentation.app import build_segmentation_service
 from matcha.segmentation.settings import SegmentationSettings
@@ -72,3 +73,13 @@ def stub_for(segmentation_server, connect):
         return segmentation_pb2_grpc.SegmentationServiceStub(connect(segmentation_server, tenant, **kwargs))
 
     return make
+
+
+POLICY = common_pb2.RecordPolicy(data_class=common_pb2.DATA_CLASS_INTERNAL, consented_purposes=["campaign"])
+
+
+async def ingest_cdnow(stub, customers: int) -> list[tuple[str, str, datetime, float, float]]:
+    """Ingests the transactions of the first `customers` CDNOW customers; returns them."""
+    rows = read_cdnow(customers)
+    await stub.IngestTransactions(pb.IngestTransactionsRequest(transactions=transactions(rows), default_policy=POLICY))
+    return rows

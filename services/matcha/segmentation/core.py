@@ -773,17 +773,17 @@ class SegmentationCore:
     # --- change feed ---------------------------------------------------------------------------
 
     async def watch_changes(
-        self, call: CallContext, segmentation: str, segment_ids: list[str], after_sequence: int
+        self, call: CallContext, segmentation: str, segment_ids: list[str], after_sequence: int | None
     ) -> AsyncIterator[ChangeRecord]:
         violations = Violations()
         if segmentation:
             self._check_name(violations, "segmentation", segmentation)
-        violations.check(after_sequence >= 0, "after_sequence", "0 or more")
+        violations.check(after_sequence is None or after_sequence >= 0, "after_sequence", "0 or more")
         violations.raise_if_any()
         if segmentation and not await self._store.segmentation_exists(call.tenant, segmentation):
             raise segmentation_not_found(segmentation)
         with self._feed.subscribe(call.tenant) as woken:
-            last = after_sequence or await self._store.last_change_sequence(call.tenant)
+            last = after_sequence if after_sequence is not None else await self._store.last_change_sequence(call.tenant)
             while True:
                 woken.clear()
                 changes = await self._store.changes_after(call.tenant, last, segmentation, segment_ids)
@@ -805,6 +805,8 @@ class SegmentationCore:
         baseline = await self._ready(call, name, baseline_version)
         base_model = self._model(baseline)
         base_keys, _, base_build = await self._store.memberships(baseline.id)
+        at_build = base_build >= 0
+        base_keys, base_build = base_keys[at_build], base_build[at_build]
         base_matrix = _snapshot(await self._store.snapshot(baseline.id), len(baseline.features))
         if target_version is not None:
             target = await self._ready(call, name, target_version)
@@ -815,6 +817,8 @@ class SegmentationCore:
                 )
             target_model = self._model(target)
             target_keys, _, target_positions = await self._store.memberships(target.id)
+            at_build = target_positions >= 0
+            target_keys, target_positions = target_keys[at_build], target_positions[at_build]
             target_ids = target_model.segment_ids
             shared = [f for f in baseline.features if f in target.features]
             target_matrix = _snapshot(await self._store.snapshot(target.id), len(target.features))

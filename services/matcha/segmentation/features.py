@@ -67,7 +67,10 @@ def with_scores(columns: dict[str, np.ndarray], edges: dict[str, list[float]]) -
     scored = dict(columns)
     total = np.zeros(len(next(iter(columns.values()))), dtype=np.float64)
     for score, (raw, low_is_better) in _SCORED.items():
-        above = np.searchsorted(np.asarray(edges[raw]), columns[raw], side="left").astype(np.float64)
+        # Ties at an edge fall to the worse quintile: a fifth of customers sharing the
+        # oldest purchase date are all "least recent", not spread over two scores.
+        side = "right" if low_is_better else "left"
+        above = np.searchsorted(np.asarray(edges[raw]), columns[raw], side=side).astype(np.float64)
         values = 5.0 - above if low_is_better else 1.0 + above
         scored[score] = values
         total += values

@@ -341,7 +341,10 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
 
     async def WatchSegmentChanges(self, request, context):
         changes = self._core.watch_changes(
-            current_call(), request.segmentation, list(request.segment_ids), request.after_sequence
+            current_call(),
+            request.segmentation,
+            list(request.segment_ids),
+            request.after_sequence if request.HasField("after_sequence") else None,
         )
         async for change in changes:
             yield pb.WatchSegmentChangesResponse(change=_change_message(change))

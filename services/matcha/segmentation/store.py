@@ -706,7 +706,10 @@ class SegmentationStore:
         ]
 
     async def memberships(self, version_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(customer keys, current positions, build-time positions) of a version, by key."""
+        """(customer keys, current positions, build-time positions) of a version, by key.
+
+        Customers who joined the version by live re-assignment have no build-time position (-1).
+        """
         buffer = io.BytesIO()
         async with self.pool.acquire() as connection:
             await connection.copy_from_query(
@@ -751,17 +754,6 @@ class SegmentationStore:
         )
         return result.endswith(" 1")
 
-    async def migration(self, baseline_id: int, target_id: int) -> list[tuple[int, int, int]]:
-        rows = await self.pool.fetch(
-            """SELECT b.build_position AS source, t.build_position AS target, count(*) AS customers
-               FROM segmentation_memberships b
-               JOIN segmentation_memberships t ON t.customer_key = b.customer_key AND t.version_id = $2
-               WHERE b.version_id = $1 GROUP BY 1, 2""",
-            baseline_id,
-            target_id,
-        )
-        return [(row["source"], row["target"], row["customers"]) for row in rows]
-
     # --- live re-assignment and the change log -------------------------------------------------
 
     async def current_positions(self, connection, version_id: int, keys: Sequence[int]) -> dict[int, int]:
@@ -782,7 +774,7 @@ class SegmentationStore:
         await connection.execute(
             """INSERT INTO segmentation_memberships
                    (version_id, customer_key, position, build_position, distance, confidence)
-               SELECT $1, m.key, m.position, m.position, m.distance, m.confidence
+               SELECT $1, m.key, m.position, -1, m.distance, m.confidence
                FROM unnest($2::int8[], $3::int2[], $4::float8[], $5::float8[]) AS m(key, position, distance, confidence)
                ON CONFLICT (version_id, customer_key) DO UPDATE SET position = EXCLUDED.position,
                    distance = EXCLUDED.distance, confidence = EXCLUDED.confidence, since = now()""",

@@ -112,7 +112,7 @@ CREATE TABLE segmentation_exemplars (
 
 -- Written by binary COPY at build time (no foreign key: erasure deletes by customer
 -- key explicitly). `build_position` keeps the build-time segment for drift after
--- live re-assignment has moved `position`.
+-- live re-assignment has moved `position`; -1 for customers who joined after the build.
 CREATE TABLE segmentation_memberships (
     version_id     bigint      NOT NULL,
     customer_key   bigint      NOT NULL,

@@ -260,8 +260,9 @@ class SegmentationServiceServicer:
         """Streams every customer that moves between segments of the latest READY
         version of a segmentation (after events or transactions), so a plan or a
         client can react, e.g. to customers entering "at risk". Past changes
-        after `after_sequence` are replayed first. Errors: NOT_FOUND (unknown
-        segmentation); OUT_OF_RANGE (`after_sequence` older than the 7-day retention).
+        after `after_sequence` are replayed first. The change log keeps a
+        customer's changes until the customer is erased. Errors: NOT_FOUND
+        (unknown segmentation); INVALID_ARGUMENT (negative `after_sequence`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
