@@ -52,6 +52,7 @@ def build_backend(backend: BackendSettings, settings: GenerationSettings) -> Bac
         max_new_tokens_limit=settings.generation_local_max_new_tokens,
         threads=settings.generation_local_threads,
         queue_size=settings.generation_local_queue_size,
+        weight_repacking=settings.generation_local_weight_repacking,
     )
 
 

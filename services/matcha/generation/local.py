@@ -15,6 +15,7 @@ import random
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
@@ -63,6 +64,33 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+@contextmanager
+def _weight_repacking(enabled: bool):
+    """Whether llama.cpp may repack weights into extra buffer types (AMX tiles for Q4 on recent Xeons).
+
+    Virtual machines often advertise AMX yet trap its instructions (SIGILL on the first decode), so it is
+    off unless asked for. `Llama()` has no switch for `use_extra_bufts`: the default model parameters it
+    starts from are adjusted for the duration of the load (a load runs once, on the model thread).
+    """
+    import llama_cpp.llama as llama_module
+
+    if enabled:
+        yield
+        return
+    default_params = llama_module.llama_cpp.llama_model_default_params
+
+    def without_extra_buffers():
+        params = default_params()
+        params.use_extra_bufts = False
+        return params
+
+    llama_module.llama_cpp.llama_model_default_params = without_extra_buffers
+    try:
+        yield
+    finally:
+        llama_module.llama_cpp.llama_model_default_params = default_params
+
+
 class LocalBackend:
     def __init__(
         self,
@@ -74,6 +102,7 @@ class LocalBackend:
         max_new_tokens_limit: int = 1024,
         threads: int = 1,
         queue_size: int = 8,
+        weight_repacking: bool = False,
     ) -> None:
         self._name = name
         self._clearance = clearance
@@ -81,6 +110,7 @@ class LocalBackend:
         self._context_length = context_length
         self._max_new_tokens_limit = min(max_new_tokens_limit, context_length - 1)
         self._threads = threads
+        self._weight_repacking = weight_repacking
         self._capacity = 1 + queue_size
         self._admitted = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generation-model")
@@ -108,16 +138,17 @@ class LocalBackend:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
 
     def _load(self) -> None:
-        from llama_cpp import Llama
-
         path = self._model_path or packaged_model_path()
-        self._llm = Llama(
-            model_path=str(path),
-            n_ctx=self._context_length,
-            n_threads=self._threads,
-            n_threads_batch=self._threads,
-            verbose=False,
-        )
+        with _weight_repacking(self._weight_repacking):
+            from llama_cpp import Llama
+
+            self._llm = Llama(
+                model_path=str(path),
+                n_ctx=self._context_length,
+                n_threads=self._threads,
+                n_threads_batch=self._threads,
+                verbose=False,
+            )
         metadata = self._llm.metadata
         vocab = self._llm._model
         self._template = ChatTemplate(

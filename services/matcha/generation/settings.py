@@ -61,6 +61,8 @@ class GenerationSettings(ServiceSettings):
     generation_local_context_length: int = Field(2048, ge=256, le=8192)
     generation_local_max_new_tokens: int = Field(1024, ge=1)
     generation_local_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    # llama.cpp's AMX weight repacking: faster on real AMX hardware, SIGILL on VMs that advertise AMX but trap it.
+    generation_local_weight_repacking: bool = False
     # Generations admitted while one runs; further callers get RESOURCE_EXHAUSTED with RetryInfo.
     generation_local_queue_size: int = Field(8, ge=0)
     # Voice profiles: embedding model batching.

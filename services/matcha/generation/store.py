@@ -268,7 +268,11 @@ class GenerationStore:
                 row["version"],
             )
         return _voice(
-            row, [ExemplarRecord(e["text"], e["document_id"], e["centrality"], e["embedding"]) for e in exemplars]
+            row,
+            [
+                ExemplarRecord(e["text"], e["document_id"], e["centrality"], e["embedding"].to_numpy())
+                for e in exemplars
+            ],
         )
 
     async def list_voices(self, tenant: str, name: str, page_size: int, after: str | None) -> Page:
@@ -306,6 +310,7 @@ def _page(items: list, page_size: int, by_version: str) -> Page:
 
 
 def _voice(row: asyncpg.Record, exemplars: list[ExemplarRecord]) -> VoiceRecord:
+    centroid = row["centroid"].to_numpy().astype(np.float32)
     return VoiceRecord(
         name=row["name"],
         description=row["description"],
@@ -313,10 +318,8 @@ def _voice(row: asyncpg.Record, exemplars: list[ExemplarRecord]) -> VoiceRecord:
         preferred_terms=list(row["preferred_terms"]),
         banned_terms=list(row["banned_terms"]),
         exemplars=exemplars,
-        reference=SemanticReference(
-            np.asarray(row["centroid"], dtype=np.float32), row["similarity_p05"], row["similarity_p50"]
-        ),
-        model=ModelInfo(row["model_id"], row["model_version"], len(row["centroid"])),
+        reference=SemanticReference(centroid, row["similarity_p05"], row["similarity_p50"]),
+        model=ModelInfo(row["model_id"], row["model_version"], len(centroid)),
         corpus_sha256=row["corpus_sha256"],
         version=row["version"],
         create_subject=row["create_subject"],
