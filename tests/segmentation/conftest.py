@@ -1,13 +1,12 @@
 """Segmentation fixtures: the service on the shared embedded PostgreSQL, stubs per tenant, CDNOW data."""
 
-import importlib.metadata
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 
 import pytest
 from google.protobuf import timestamp_pb2
 
+from matcha.cli.segment import cdnow_path, cdnow_records, parse_time
 from matcha.common.v1 import common_pb2
 from matcha.runtime.server import MatchaServer
 from matcha.segmentation.app import build_segmentation_service
@@ -16,25 +15,19 @@ from matcha.segmentation.v1 import segmentation_pb2 as pb
 from matcha.segmentation.v1 import segmentation_pb2_grpc
 
 
-def cdnow_path() -> Path:
-    """CDNOW_master.txt as shipped by the `lifetimes` wheel (read by path: lifetimes itself is not imported)."""
-    path = Path(importlib.metadata.distribution("lifetimes").locate_file("lifetimes/datasets/CDNOW_master.txt"))
-    assert path.exists(), path
-    return path
-
-
 def read_cdnow(limit_customers: int | None = None) -> list[tuple[str, str, datetime, float, float]]:
-    """(transaction id, customer id, time, amount, quantity) per line."""
-    rows = []
-    with cdnow_path().open() as handle:
-        next(handle)  # header
-        for number, line in enumerate(handle, start=1):
-            customer, day, quantity, amount = line.split()
-            if limit_customers is not None and int(customer) > limit_customers:
-                continue
-            time = datetime.strptime(day, "%Y%m%d").replace(tzinfo=UTC)
-            rows.append((f"t{number}", customer, time, float(amount), float(quantity)))
-    return rows
+    """(transaction id, customer id, time, amount, quantity) of the CDNOW customers numbered up to the limit."""
+    return [
+        (
+            record["id"],
+            record["customer_id"],
+            parse_time(record["time"]),
+            float(record["amount"]),
+            float(record["quantity"]),
+        )
+        for record in cdnow_records(cdnow_path())
+        if limit_customers is None or int(record["customer_id"]) <= limit_customers
+    ]
 
 
 def timestamp(value: datetime) -> timestamp_pb2.Timestamp:

