@@ -38,6 +38,7 @@ SERVICES = (
     ServiceSpec("embedding", "matcha.embedding", 50052),
     ServiceSpec("conductor", "matcha.conductor", 50051),
     ServiceSpec("classification", "matcha.classification", 50053),
+    ServiceSpec("segmentation", "matcha.segmentation", 50055),
 )
 
 
