@@ -39,6 +39,7 @@ SERVICES = (
     ServiceSpec("conductor", "matcha.conductor", 50051),
     ServiceSpec("classification", "matcha.classification", 50053),
     ServiceSpec("segmentation", "matcha.segmentation", 50055),
+    ServiceSpec("review", "matcha.review", 50056),
 )
 
 

@@ -226,6 +226,15 @@ _ITEM_COLUMNS = """i.id::text AS id, i.tenant, i.status, i.version, i.format, i.
 _ITEM_FROM = "review_items i JOIN review_versions v ON v.item_id = i.id AND v.number = i.version"
 
 
+# An item as listed, in one round trip: its latest run signal joined in, publications (rare in a queue)
+# looked up after.
+_SUMMARY_SELECT = f"""SELECT {_ITEM_COLUMNS}, d.id AS d_id, d.state AS d_state, d.attempts AS d_attempts,
+        d.last_error_code AS d_last_error_code, d.last_error AS d_last_error, d.delivered_at AS d_delivered_at,
+        EXISTS (SELECT 1 FROM review_publications p WHERE p.item_id = i.id) AS published
+    FROM {_ITEM_FROM}
+    LEFT JOIN LATERAL (SELECT * FROM review_outbox o WHERE o.item_id = i.id AND o.kind = '{RUN_SIGNAL}'
+                       ORDER BY o.id DESC LIMIT 1) d ON true"""
+
 _ITEM_FIELDS = tuple(ItemRow.__dataclass_fields__)
 
 
@@ -586,6 +595,11 @@ class ReviewStore:
         key = _parse_uuid(item_id)
         if key is None:
             raise _not_found(item_id)
+        if not full:
+            rows = await self._pool.fetch(f"{_SUMMARY_SELECT} WHERE i.tenant = $1 AND i.id = $2", tenant, key)
+            if not rows:
+                raise _not_found(item_id)
+            return (await self._summaries(rows))[0]
         async with self._pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
             row = await connection.fetchrow(
                 f"SELECT {_ITEM_COLUMNS} FROM {_ITEM_FROM} WHERE i.tenant = $1 AND i.id = $2", tenant, key
@@ -595,8 +609,6 @@ class ReviewStore:
             item = _item(row)
             delivery = await self._resume_delivery(connection, key)
             publication = await self._publication(connection, key)
-            if not full:
-                return ItemDetails(item, delivery, publication)
             versions = await connection.fetch("SELECT * FROM review_versions WHERE item_id = $1 ORDER BY number", key)
             decisions = await connection.fetch("SELECT * FROM review_decisions WHERE item_id = $1 ORDER BY id", key)
             events = await connection.fetch(f"{_EVENT_QUERY} WHERE e.item_id = $1 ORDER BY e.sequence", key)
@@ -666,19 +678,14 @@ class ReviewStore:
                 f"i.due_at >= {due_at} AND (i.due_at > {due_at} OR i.priority < {prio}"
                 f" OR (i.priority = {prio} AND i.id > {item_key}))"
             )
-        # One round trip: each item's latest run signal joined in; publications (rare in a queue) looked up after.
         rows = await self._pool.fetch(
-            f"""SELECT {_ITEM_COLUMNS}, d.id AS d_id, d.state AS d_state, d.attempts AS d_attempts,
-                    d.last_error_code AS d_last_error_code, d.last_error AS d_last_error,
-                    d.delivered_at AS d_delivered_at,
-                    EXISTS (SELECT 1 FROM review_publications p WHERE p.item_id = i.id) AS published
-                FROM {_ITEM_FROM}
-                LEFT JOIN LATERAL (SELECT * FROM review_outbox o WHERE o.item_id = i.id AND o.kind = '{RUN_SIGNAL}'
-                                   ORDER BY o.id DESC LIMIT 1) d ON true
-                WHERE {" AND ".join(conditions)}
+            f"""{_SUMMARY_SELECT} WHERE {" AND ".join(conditions)}
                 ORDER BY i.due_at, i.priority DESC, i.id LIMIT {param(page_size + 1)}""",
             *params,
         )
+        return await self._summaries(rows)
+
+    async def _summaries(self, rows: list[asyncpg.Record]) -> list[ItemDetails]:
         publications: dict[str, PublicationRow | None] = {}
         published = [row["id"] for row in rows if row["published"]]
         if published:
