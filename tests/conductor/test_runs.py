@@ -1,7 +1,7 @@
 """Runs against the real embedding service: DAG, fan-out, conditions, outputs, waits, cancellation, resume."""
 
 import grpc
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import duration_pb2, json_format, struct_pb2
 
 from matcha.conductor.v1 import conductor_pb2
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
@@ -345,3 +345,43 @@ async def test_runs_are_scoped_to_the_tenant(conductor_for, tenant):
         stranger.Signal(conductor_pb2.SignalRequest(run_id=run.id, key="approval")), grpc.StatusCode.NOT_FOUND
     )
     await stub.CancelRun(conductor_pb2.CancelRunRequest(run_id=run.id))
+
+
+async def test_step_timeouts_are_retried_then_fail_the_run(conductor_for, tenant):
+    stub = conductor_for(tenant)
+    document = EMBED_ONCE.replace(
+        "    output:", "    timeout: 0.001s\n    retry: {max_attempts: 2, initial_backoff: 0.01s}\n    output:"
+    )
+    await stub.RegisterPlan(conductor_pb2.RegisterPlanRequest(document=document))
+    run = await wait_for_run(stub, (await start(stub, "embed-once")).id)
+    assert run.state == conductor_pb2.RUN_STATE_FAILED
+    assert step(run, "embed").error.code == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
+    events = await events_of(stub, run.id)
+    retrying = [event for event in events if event.type == conductor_pb2.RUN_EVENT_TYPE_STEP_RETRYING]
+    assert [event.attempt for event in retrying] == [1]
+
+
+async def test_a_parked_run_past_its_deadline_fails(conductor_for, tenant):
+    stub = conductor_for(tenant)
+    await stub.RegisterPlan(conductor_pb2.RegisterPlanRequest(document=WAIT_PLAN))
+    reply = await stub.StartRun(
+        conductor_pb2.StartRunRequest(
+            plan_name="approve", inputs=struct({"text": "soon"}), deadline=duration_pb2.Duration(seconds=5)
+        )
+    )
+    run = await wait_for_run(stub, reply.run.id)
+    assert run.state == conductor_pb2.RUN_STATE_FAILED
+    types = [event.type for event in await events_of(stub, run.id)]
+    assert types.index(conductor_pb2.RUN_EVENT_TYPE_STEP_WAITING) < types.index(conductor_pb2.RUN_EVENT_TYPE_RUN_FAILED)
+    assert run.error.code == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
+    assert step(run, "approval").state == conductor_pb2.STEP_STATE_CANCELLED
+
+
+EMBED_ONCE = """
+name: embed-once
+steps:
+  - id: embed
+    call: matcha.embedding.v1.EmbeddingService/Embed
+    request: {texts: ["a hat"]}
+    output: "response.dimension"
+"""

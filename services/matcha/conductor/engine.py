@@ -134,10 +134,11 @@ class RunExecution:
 
     # -- the run ---------------------------------------------------------------------------------
 
-    async def execute(self, recovered: bool) -> None:
-        first = "RUN_RECOVERED" if recovered else "RUN_STARTED"
-        started = {} if self.run.started_at else {"started_at": datetime.now(UTC)}
-        await self.emit(Event(first, "RUNNING"), run_changes=started)
+    async def execute(self, claim: Claim) -> None:
+        if claim.recovered:
+            await self.emit(Event("RUN_RECOVERED", "RUNNING"))
+        elif not claim.started:
+            await self.emit(Event("RUN_STARTED", "RUNNING"), run_changes={"started_at": datetime.now(UTC)})
         remaining = (self.run.deadline - datetime.now(UTC)).total_seconds()
         try:
             async with asyncio.timeout(max(remaining, 0)):
@@ -610,7 +611,7 @@ class RunEngine:
         try:
             run, items = await self.store.run_for_execution(claim.run_id)
             plan = await self.load_plan(run.tenant, run.plan_name, run.plan_version)
-            await RunExecution(self, run, plan, items).execute(claim.recovered)
+            await RunExecution(self, run, plan, items).execute(claim)
         except (LeaseLost, asyncio.CancelledError):
             pass  # cancelled, or another process owns the run now
         except Exception:

@@ -125,6 +125,9 @@ class StoredEvent:
 @dataclass(frozen=True)
 class Claim:
     run_id: str
+    # Steps ran before: after a park, or under a process that went away.
+    started: bool
+    # The previous process went away while running it (lease expired or released).
     recovered: bool
 
 
@@ -412,18 +415,20 @@ class ConductorStore:
     async def claim_runs(self, owner: str, lease_seconds: float, limit: int) -> list[Claim]:
         rows = await self._pool.fetch(
             """WITH claimable AS (
-                   SELECT id, started_at IS NOT NULL AS recovered FROM conductor_runs
-                   WHERE state IN ('PENDING', 'RUNNING') AND (lease_expires IS NULL OR lease_expires < now())
+                   SELECT id, started_at IS NOT NULL AS started, state = 'RUNNING' AS abandoned FROM conductor_runs
+                   WHERE (state IN ('PENDING', 'RUNNING') AND (lease_expires IS NULL OR lease_expires < now()))
+                      -- A parked run past its deadline is taken up again to fail it.
+                      OR (state = 'WAITING' AND deadline < now())
                    ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED)
                UPDATE conductor_runs AS runs
-               SET lease_owner = $1, lease_expires = now() + make_interval(secs => $2)
+               SET lease_owner = $1, lease_expires = now() + make_interval(secs => $2), state = 'RUNNING'
                FROM claimable WHERE runs.id = claimable.id
-               RETURNING runs.id, claimable.recovered""",
+               RETURNING runs.id, claimable.started, claimable.abandoned""",
             owner,
             lease_seconds,
             limit,
         )
-        return [Claim(str(row["id"]), row["recovered"]) for row in rows]
+        return [Claim(str(row["id"]), row["started"], row["started"] and row["abandoned"]) for row in rows]
 
     async def renew_leases(self, owner: str, run_ids: list[str], lease_seconds: float) -> set[str]:
         rows = await self._pool.fetch(
@@ -646,7 +651,7 @@ class ConductorStore:
             if state == "WAITING":
                 # A parked run becomes claimable again; whoever claims it consumes the signal.
                 await connection.execute(
-                    """UPDATE conductor_runs SET state = 'RUNNING', lease_owner = NULL, lease_expires = NULL
+                    """UPDATE conductor_runs SET state = 'PENDING', lease_owner = NULL, lease_expires = NULL
                        WHERE id = $1""",
                     run_id,
                 )
