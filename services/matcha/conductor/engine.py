@@ -98,7 +98,6 @@ class RunExecution:
         }
         self.step_rows = {step.step_id: step for step in run.steps}
         self.waiting: set[str] = set()
-        self.signal_arrived = asyncio.Event()
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -192,7 +191,6 @@ class RunExecution:
                     return
                 if self.waiting and self.waiting >= running.keys():
                     raise Parked()
-                self.signal_arrived.clear()
                 waits_for_signal = any(self.plan.step(step_id).is_await for step_id in running)
                 done, _ = await asyncio.wait(
                     running.values(),
