@@ -306,3 +306,22 @@ async def test_methods_not_built_are_unimplemented(stub_for, tenant):
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Recommend(pb.RecommendRequest(customer_id="00001"))
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_side_effecting_calls_deduplicate_on_the_idempotency_key(stub_for, tenant):
+    stub = stub_for(tenant)
+    await ingest_cdnow(stub, 60)
+    key = (("x-matcha-idempotency-key", "run-1/build/0"),)
+    request = pb.BuildSegmentationRequest(name="value", kmeans=pb.KMeansConfig(k=2))
+    first = (await stub.BuildSegmentation(request, metadata=key)).segmentation
+    retried = (await stub.BuildSegmentation(request, metadata=key)).segmentation
+    assert retried.version == first.version == 1 and retried.segments == first.segments
+    listed = await stub.ListSegmentations(pb.ListSegmentationsRequest(name="value"))
+    assert [s.version for s in listed.segmentations] == [1]
+
+    customers = pb.IngestCustomersRequest(customers=[pb.Customer(id="vip", features={"loyalty": 3.0})])
+    ingest_key = (("x-matcha-idempotency-key", "run-1/customers/0"),)
+    first_reply = await stub.IngestCustomers(customers, metadata=ingest_key)
+    assert (await stub.IngestCustomers(customers, metadata=ingest_key)) == first_reply
+    assert first_reply.inserted == 1
+    assert (await stub.IngestCustomers(customers)).unchanged == 1

@@ -109,9 +109,10 @@ def run_build(
     report("profiling", 0, len(result_model.segment_ids))
     segments = []
     population = len(table)
+    base = (raw.mean(axis=0), raw.std(axis=0))
     for position, segment_id in enumerate(result_model.segment_ids):
         members = assignment.positions == position
-        profiles = profile(raw, spec.features, members)
+        profiles = profile(raw, spec.features, members, base)
         ranked = sorted(profiles, key=lambda item: -abs(item.standardized_difference))
         rows, distances = _exemplars(points, members, assignment, spec, result_model, position)
         segments.append(
@@ -176,7 +177,8 @@ def _clusters(table, rfm_edges, spec, scaling, points, previous, report):
             next_number += 1
         ids.append(segment_id)
     raw = table.matrix(spec.features)
-    names = [describe_segment(profile(raw, spec.features, labels == label)) for label in range(cluster_count)]
+    base = (raw.mean(axis=0), raw.std(axis=0))
+    names = [describe_segment(profile(raw, spec.features, labels == label, base)) for label in range(cluster_count)]
     distances_to_centers = center_distances(points, clustering.centers)
     own = np.where(labels >= 0, labels, 0)
     distance = distances_to_centers[np.arange(len(points)), own]

@@ -351,9 +351,11 @@ class FeatureProfile:
     standardized_difference: float
 
 
-def profile(matrix: np.ndarray, features: list[str], members: np.ndarray) -> list[FeatureProfile]:
-    base_mean = matrix.mean(axis=0)
-    base_std = matrix.std(axis=0)
+def profile(
+    matrix: np.ndarray, features: list[str], members: np.ndarray, base: tuple[np.ndarray, np.ndarray] | None = None
+) -> list[FeatureProfile]:
+    """Segment against base; `base` (mean, std of the whole matrix) spares recomputing it per segment."""
+    base_mean, base_std = base if base is not None else (matrix.mean(axis=0), matrix.std(axis=0))
     segment_mean = matrix[members].mean(axis=0) if members.any() else np.zeros(len(features))
     profiles = []
     for column, feature in enumerate(features):
