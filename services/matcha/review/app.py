@@ -26,11 +26,10 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class ReviewService:
-    """The assembled service: its server definition, and the background work tests may drive directly."""
+    """The assembled service: its server definition, and its core (tests drive the expiry sweep directly)."""
 
     definition: ServiceDefinition
     core: ReviewCore
-    dispatcher: OutboxDispatcher
 
 
 async def _every(seconds: float, work: Callable[[], Awaitable[object]]) -> None:
@@ -106,7 +105,7 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
         await database.close()
 
     definition = ServiceDefinition("review", [SERVICE_NAME], register, on_start, on_stop)
-    return ReviewService(definition, core, dispatcher)
+    return ReviewService(definition, core)
 
 
 def build_review_service(settings: ReviewSettings, tracer_provider: TracerProvider | None = None) -> ServiceDefinition:
