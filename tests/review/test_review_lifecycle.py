@@ -302,3 +302,57 @@ async def test_decide_is_idempotent_on_the_idempotency_key(review_for, tenant):
     again = await reviewer.Decide(approve(item), metadata=key)
     assert again.decision == first.decision and again.item.status == review_pb2.REVIEW_STATUS_APPROVED
     assert len((await reviewer.Get(review_pb2.GetRequest(item_id=item.id))).item.decisions) == 1
+
+
+async def test_concurrent_decisions_one_wins_the_other_sees_the_outcome(review_for, tenant):
+    item = (await review_for(tenant).Submit(draft())).item
+    rita = review_for(tenant, roles=REVIEWER, subject="rita")
+    bob = review_for(tenant, roles=REVIEWER, subject="bob")
+    reject = review_pb2.DecideRequest(
+        item_id=item.id, version=1, outcome=review_pb2.DECISION_OUTCOME_REJECT, comment="off brand"
+    )
+    results = await asyncio.gather(rita.Decide(approve(item)), bob.Decide(reject), return_exceptions=True)
+    decided = [result for result in results if isinstance(result, review_pb2.DecideResponse)]
+    refusals = [result for result in results if isinstance(result, grpc.aio.AioRpcError)]
+    assert len(decided) == 1 and len(refusals) == 1
+    assert refusals[0].code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert review_pb2.ReviewStatus.Name(decided[0].item.status).removeprefix("REVIEW_STATUS_") in refusals[0].details()
+    full = (await rita.Get(review_pb2.GetRequest(item_id=item.id))).item
+    assert len(full.decisions) == 1
+
+
+async def test_revise_refusals_and_idempotency(review_for, tenant):
+    writer = review_for(tenant)
+    item = (await writer.Submit(draft())).item
+    reviewer = review_for(tenant, roles=REVIEWER)
+    await reviewer.Decide(
+        review_pb2.DecideRequest(
+            item_id=item.id, version=1, outcome=review_pb2.DECISION_OUTCOME_REQUEST_CHANGES, comment="shorter"
+        )
+    )
+    details = await refused(writer.Revise(review_pb2.ReviseRequest(item_id=item.id, version=1, content=" ")))
+    assert details.field_violations == {"content": "must not be empty"}
+    details = await refused(
+        writer.Revise(review_pb2.ReviseRequest(item_id=item.id, version=3, content="Shoes.")), grpc.StatusCode.ABORTED
+    )
+    assert details.reason == "STALE_VERSION"
+
+    key = (("x-matcha-idempotency-key", "run-3/redraft/0"),)
+    first = await writer.Revise(review_pb2.ReviseRequest(item_id=item.id, version=1, content="Shoes."), metadata=key)
+    again = await writer.Revise(review_pb2.ReviseRequest(item_id=item.id, version=1, content="Shoes."), metadata=key)
+    assert first.item.version == again.item.version == 2
+    assert len((await writer.Get(review_pb2.GetRequest(item_id=item.id))).item.versions) == 2
+
+
+async def test_an_admin_may_release_anyones_claim(review_for, tenant):
+    item = (await review_for(tenant).Submit(draft())).item
+    await review_for(tenant, roles=REVIEWER, subject="rita").Claim(review_pb2.ClaimRequest(item_id=item.id))
+    released = await review_for(tenant, roles=("admin",), subject="boss").Release(
+        review_pb2.ReleaseRequest(item_id=item.id)
+    )
+    assert not released.item.HasField("claim")
+    history = (await review_for(tenant).Get(review_pb2.GetRequest(item_id=item.id))).history
+    assert [(event.type, event.actor_subject) for event in history[-2:]] == [
+        (review_pb2.REVIEW_EVENT_TYPE_CLAIMED, "rita"),
+        (review_pb2.REVIEW_EVENT_TYPE_RELEASED, "boss"),
+    ]
