@@ -33,6 +33,7 @@ from matcha.segmentation.features import (
     CUSTOM_FEATURE_NAME,
     DEFAULT_FEATURES,
     FeatureTable,
+    is_known_name,
     quintile_edges,
     with_scores,
 )
@@ -478,11 +479,27 @@ class SegmentationCore:
             existing = await self._store.version_by_idempotency_key(call.tenant, call.idempotency_key)
             if existing is not None:
                 return await self._view(existing)
-        features, spec_without_data = await self._validate_build(call, request)
-        custom = sorted(
-            {name for name in [*features, *_rule_features(spec_without_data.rules)] if name not in BUILT_IN_FEATURES}
+        features, spec_without_data, violations = self._validate_build(request)
+        rule_features = _rule_features(spec_without_data.rules)
+        needed = [*features, *sorted(rule_features - set(features))]
+        custom = [name for name in needed if name not in BUILT_IN_FEATURES]
+        table, _ = await self._store.load_features(
+            self._store.pool,
+            call.tenant,
+            call.purpose,
+            custom,
+            built_in=any(name in BUILT_IN_FEATURES for name in needed),
         )
-        table, _ = await self._store.load_features(self._store.pool, call.tenant, call.purpose, custom)
+        if len(table):
+            # A caller feature no eligible customer has is unknown.
+            unknown = {name for name in custom if np.isnan(table.columns[name]).all()}
+            for index, name in enumerate(features):
+                if name in unknown:
+                    violations.add(f"features[{index}]", f"unknown feature {name!r}")
+            for index, rule in enumerate(spec_without_data.rules):
+                for name in sorted(_variables(rule) & unknown):
+                    violations.add(f"rules.rules[{index}].condition", f"unknown feature {name!r}")
+        violations.raise_if_any()
         table = _complete_rows(table, custom)
         if len(table) < 2:
             raise FailedPrecondition(
@@ -521,15 +538,15 @@ class SegmentationCore:
         await asyncio.shield(task)
         return await self._view(await self._store.get_version(call.tenant, request.name, version.version))
 
-    async def _validate_build(self, call: CallContext, request: BuildInput) -> tuple[list[str], BuildSpec]:
+    def _validate_build(self, request: BuildInput) -> tuple[list[str], BuildSpec, Violations]:
+        """Checks what needs no data; the violations are raised once the data has been checked too."""
         violations = Violations()
         self._check_name(violations, "name", request.name)
         violations.check(len(request.description) <= 1000, "description", "at most 1000 characters")
         features = list(request.features) or list(DEFAULT_FEATURES)
-        known_custom = await self._store.custom_feature_names(self._store.pool, call.tenant)
         violations.check(len(features) <= self.limits.max_features, "features", "at most 64 features")
         for index, name in enumerate(features):
-            if name not in BUILT_IN_FEATURES and name not in known_custom:
+            if not is_known_name(name):
                 violations.add(f"features[{index}]", f"unknown feature {name!r}")
             elif features.index(name) != index:
                 violations.add(f"features[{index}]", f"duplicates features[{features.index(name)}]")
@@ -553,7 +570,7 @@ class SegmentationCore:
             violations.check(min_samples >= 1, "hdbscan.min_samples", "1 or more")
         rules = list(request.rules) or [Rule(*rule) for rule in CLASSIC_RFM_RULES]
         if method == RULES:
-            self._check_rules(violations, rules, known_custom)
+            self._check_rules(violations, rules)
         for name, transform_name in request.transforms.items():
             if name not in features:
                 violations.add(f"transforms[{name}]", "not among the segmentation's features")
@@ -561,21 +578,24 @@ class SegmentationCore:
                 violations.add(f"transforms[{name}]", "unknown transform")
         exemplars = 5 if request.exemplar_count is None else request.exemplar_count
         violations.check(0 <= exemplars <= 50, "exemplar_count", "between 0 and 50")
-        violations.raise_if_any()
-        return features, BuildSpec(
-            method=method,
-            features=features,
-            transforms=dict(request.transforms),
-            seed=request.seed,
-            exemplar_count=exemplars,
-            kmeans=kmeans if method == KMEANS else None,
-            min_cluster_size=min_cluster_size,
-            min_samples=min_samples,
-            rules=tuple(rules) if method == RULES else (),
-            silhouette_sample_size=kmeans.sample_size if method == KMEANS else 3_000,
+        return (
+            features,
+            BuildSpec(
+                method=method,
+                features=features,
+                transforms=dict(request.transforms),
+                seed=request.seed,
+                exemplar_count=exemplars,
+                kmeans=kmeans if method == KMEANS else None,
+                min_cluster_size=min_cluster_size,
+                min_samples=min_samples,
+                rules=tuple(rules) if method == RULES else (),
+                silhouette_sample_size=kmeans.sample_size if method == KMEANS else 3_000,
+            ),
+            violations,
         )
 
-    def _check_rules(self, violations: Violations, rules: list[Rule], known_custom: set[str]) -> None:
+    def _check_rules(self, violations: Violations, rules: list[Rule]) -> None:
         seen: set[str] = set()
         for index, rule in enumerate(rules):
             path = f"rules.rules[{index}]"
@@ -590,7 +610,7 @@ class SegmentationCore:
                 violations.add(f"{path}.condition", str(error))
                 continue
             for name in program.variables():
-                if name not in BUILT_IN_FEATURES and name not in known_custom:
+                if not is_known_name(name):
                     violations.add(f"{path}.condition", f"unknown feature {name!r}")
 
     async def _build(self, version: VersionRecord, table: FeatureTable, edges, spec: BuildSpec) -> None:
@@ -936,8 +956,16 @@ def _decode_token(violations: Violations, token: str, key: str) -> Any:
         return None
 
 
+def _variables(rule: Rule) -> set[str]:
+    """Features a rule reads; none when it does not compile (already reported)."""
+    try:
+        return set(compile_rules([rule])[0].variables())
+    except RuleError:
+        return set()
+
+
 def _rule_features(rules: tuple[Rule, ...]) -> set[str]:
-    return {name for program in compile_rules(list(rules)) for name in program.variables()} if rules else set()
+    return {name for rule in rules for name in _variables(rule)}
 
 
 def _complete_rows(table: FeatureTable, custom: list[str]) -> FeatureTable:

@@ -55,7 +55,9 @@ class FeatureTable:
 
 
 def quintile_edges(columns: dict[str, np.ndarray]) -> dict[str, list[float]]:
-    """Edges of the RFM quintiles of a population."""
+    """Edges of the RFM quintiles of a population; none when the built-in features were not loaded."""
+    if "recency_days" not in columns:
+        return {}
     return {
         raw: [float(edge) for edge in np.percentile(columns[raw], QUINTILES)] if len(columns[raw]) else [0.0] * 4
         for raw, _ in _SCORED.values()
@@ -63,8 +65,10 @@ def quintile_edges(columns: dict[str, np.ndarray]) -> dict[str, list[float]]:
 
 
 def with_scores(columns: dict[str, np.ndarray], edges: dict[str, list[float]]) -> dict[str, np.ndarray]:
-    """Adds the RFM scores (1 to 5, 5 best) computed against the given quintile edges."""
+    """Adds the RFM scores (1 to 5, 5 best) computed against the given quintile edges, if any."""
     scored = dict(columns)
+    if not edges:
+        return scored
     total = np.zeros(len(next(iter(columns.values()))), dtype=np.float64)
     for score, (raw, low_is_better) in _SCORED.items():
         # Ties at an edge fall to the worse quintile: a fifth of customers sharing the

@@ -62,6 +62,15 @@ WHERE c.tenant = $1::text AND (c.data_class = 1 OR $3::text = ANY(c.consented_pu
 ORDER BY c.key
 """
 
+# Caller features only, when a build needs no built-in feature: no history to aggregate.
+_CUSTOM_FEATURE_SQL = """
+SELECT c.key {custom}
+FROM segmentation_customers c
+WHERE c.tenant = $1::text AND $2::timestamptz IS NOT NULL
+  AND (c.data_class = 1 OR $3::text = ANY(c.consented_purposes)) {customer_filter}
+ORDER BY c.key
+"""
+
 
 @dataclass(frozen=True)
 class CustomerRow:
@@ -409,10 +418,11 @@ class SegmentationStore:
         purpose: str,
         custom_features: Sequence[str],
         keys: Sequence[int] | None = None,
+        *,
+        built_in: bool = True,
     ) -> tuple[FeatureTable, datetime]:
-        """Raw built-in and the named custom features of eligible customers, by binary COPY.
-
-        A customer without one of the custom features has NaN there.
+        """Raw built-in (unless `built_in` is false) and the named custom features of eligible customers,
+        by binary COPY. A customer without one of the custom features has NaN there.
         """
         reference = await self.reference_time(connection, tenant)
         params: list[Any] = [tenant, reference, purpose]
@@ -429,14 +439,15 @@ class SegmentationStore:
                 "event_filter": f"AND customer_key = ANY({marker})",
                 "customer_filter": f"AND c.key = ANY({marker})",
             }
-        query = _FEATURE_SQL.format(custom=custom_sql, **filters)
+        template = _FEATURE_SQL if built_in else _CUSTOM_FEATURE_SQL
+        query = template.format(custom=custom_sql, **filters)
         buffer = io.BytesIO()
         if isinstance(connection, asyncpg.Pool):
             async with connection.acquire() as acquired, acquired.transaction():
                 await _copy_features(acquired, query, params, buffer)
         else:
             await _copy_features(connection, query, params, buffer)
-        names = [*RAW_FEATURES, *custom_features]
+        names = [*(RAW_FEATURES if built_in else ()), *custom_features]
         decoded = binary_copy.decode(buffer.getvalue(), [">i8"] + [">f8"] * len(names))
         return FeatureTable(decoded[0], dict(zip(names, decoded[1:], strict=True))), reference
 
@@ -463,14 +474,6 @@ class SegmentationStore:
             "SELECT key, id FROM segmentation_customers WHERE key = ANY($1::int8[])", list(map(int, keys))
         )
         return {row["key"]: row["id"] for row in rows}
-
-    async def custom_feature_names(self, connection, tenant: str) -> set[str]:
-        rows = await connection.fetch(
-            """SELECT DISTINCT jsonb_object_keys(custom_features) AS name FROM segmentation_customers
-               WHERE tenant = $1 AND custom_features <> '{}'""",
-            tenant,
-        )
-        return {row["name"] for row in rows}
 
     async def memberships_of_customer(self, tenant: str, customer_key: int) -> list[MembershipRecord]:
         rows = await self.pool.fetch(
@@ -880,7 +883,13 @@ class SegmentationStore:
             events = await connection.fetchval(
                 "SELECT count(*) FROM segmentation_events WHERE customer_key = ANY($1::int8[])", keys
             )
-            await connection.execute("DELETE FROM segmentation_memberships WHERE customer_key = ANY($1::int8[])", keys)
+            # Through the primary key (version, customer): memberships carry no customer index.
+            await connection.execute(
+                """DELETE FROM segmentation_memberships WHERE customer_key = ANY($2::int8[])
+                   AND version_id IN (SELECT id FROM segmentation_versions WHERE tenant = $1)""",
+                tenant,
+                keys,
+            )
             # Transactions, events, exemplars and change history go with the customer (ON DELETE CASCADE).
             await connection.execute("DELETE FROM segmentation_customers WHERE key = ANY($1::int8[])", keys)
         return len(keys), transactions, events

@@ -124,7 +124,6 @@ CREATE TABLE segmentation_memberships (
     PRIMARY KEY (version_id, customer_key)
 );
 CREATE INDEX segmentation_memberships_segment ON segmentation_memberships (version_id, position, distance);
-CREATE INDEX segmentation_memberships_customer ON segmentation_memberships (customer_key);
 
 CREATE TABLE segmentation_changes (
     tenant        text        NOT NULL,
