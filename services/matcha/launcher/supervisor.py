@@ -38,6 +38,7 @@ SERVICES = (
     ServiceSpec("embedding", "matcha.embedding", 50052),
     ServiceSpec("conductor", "matcha.conductor", 50051),
     ServiceSpec("classification", "matcha.classification", 50053),
+    ServiceSpec("generation", "matcha.generation", 50054),
     ServiceSpec("segmentation", "matcha.segmentation", 50055),
     ServiceSpec("review", "matcha.review", 50056),
 )

@@ -1,0 +1,111 @@
+"""`matcha generate` (streams a draft to the terminal) and `matcha voice learn|score`."""
+
+from pathlib import Path
+
+import click
+
+from matcha.cli.connection import channel_from, connection_options, run_async
+from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
+
+DEFAULT_TARGET = "127.0.0.1:50054"
+
+
+@click.command()
+@click.argument("brief")
+@click.option("--voice", "voice_name", help="write in this voice profile")
+@click.option("--model", default="", help="model name (see ListModels); the default model when unset")
+@click.option("--max-new-tokens", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--temperature", type=click.FloatRange(0, 2), default=0.7, show_default=True)
+@click.option("--seed", type=int)
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def generate(brief, voice_name, model, max_new_tokens, temperature, seed, **options):
+    """Drafts text from BRIEF, streamed as it is generated."""
+    parameters = generation_pb2.GenerationParameters(max_new_tokens=max_new_tokens, temperature=temperature)
+    if seed is not None:
+        parameters.seed = seed
+    request = generation_pb2.GenerateStreamRequest(model=model, prompt=brief, parameters=parameters)
+    if voice_name:
+        request.voice.name = voice_name
+    async with channel_from(options) as channel:
+        async for message in generation_pb2_grpc.GenerationServiceStub(channel).GenerateStream(request):
+            if message.HasField("result"):
+                result = message.result
+                click.echo()
+                click.echo(
+                    f"[{result.model.id} {result.model.version}, {result.usage.prompt_tokens} prompt + "
+                    f"{result.usage.completion_tokens} generated tokens"
+                    + (
+                        f", voice {result.provenance.voice_profile} v{result.provenance.voice_profile_version}"
+                        if voice_name
+                        else ""
+                    )
+                    + "]",
+                    err=True,
+                )
+            else:
+                click.echo(message.text_delta, nl=False)
+
+
+@click.group()
+def voice() -> None:
+    """Brand tone-of-voice profiles."""
+
+
+@voice.command()
+@click.option("--name", required=True, help="profile name; an existing name gets a new version")
+@click.option("--description", default="")
+@click.option("--prefer", "preferred", multiple=True, help="a term the brand prefers (repeatable)")
+@click.option("--ban", "banned", multiple=True, help="a term the brand never uses (repeatable)")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def learn(name, description, preferred, banned, files, **options):
+    """Learns a voice from the brand's pages (text or Markdown FILES)."""
+    request = generation_pb2.LearnVoiceRequest(
+        name=name,
+        description=description,
+        documents=[generation_pb2.SourceDocument(id=path.name, text=path.read_text()) for path in files],
+        preferred_terms=preferred,
+        banned_terms=banned,
+    )
+    async with channel_from(options) as channel:
+        profile = (await generation_pb2_grpc.GenerationServiceStub(channel).LearnVoice(request)).profile
+    register = profile.register
+    click.echo(
+        f"voice {profile.name} v{profile.version}: "
+        f"{profile.document_count} documents, {profile.sentence_count} sentences"
+    )
+    click.echo(f"  languages: {', '.join(profile.languages)}")
+    click.echo(
+        f"  sentences: median {profile.sentence_length.p50:.0f} words (p90 {profile.sentence_length.p90:.0f}); "
+        f"formality {register.formality:.2f}, address {_address(register.address)}"
+    )
+    click.echo(f"  signature: {', '.join(term.term for term in profile.signature_terms[:12])}")
+    for exemplar in profile.exemplars[:3]:
+        click.echo(f"  exemplar ({exemplar.centrality:.2f}): {exemplar.text}")
+
+
+@voice.command()
+@click.option("--name", required=True, help="voice profile name")
+@click.option("--version", type=click.IntRange(0), default=0, help="profile version (latest when 0)")
+@click.argument("text")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def score(name, version, text, **options):
+    """Scores TEXT against a voice, 0-100, with what is off-voice."""
+    request = generation_pb2.ScoreVoiceRequest(voice=name, version=version, text=text)
+    async with channel_from(options) as channel:
+        reply = await generation_pb2_grpc.GenerationServiceStub(channel).ScoreVoice(request)
+    parts = reply.components
+    click.echo(
+        f"{reply.score:.0f}/100 against {reply.voice} v{reply.version} "
+        f"(semantic {parts.semantic:.0f}, vocabulary {parts.vocabulary:.0f}, "
+        f"register {parts.register:.0f}, sentence length {parts.sentence_length:.0f})"
+    )
+    for flag in reply.flags:
+        click.echo(f"  {flag.code}: {flag.message}")
+
+
+def _address(form: int) -> str:
+    return generation_pb2.AddressForm.Name(form).removeprefix("ADDRESS_FORM_").lower()
