@@ -1,31 +1,12 @@
 """Brand pages to learn voices from: a French coffee roaster that says "tu", an English private bank."""
 
+from importlib import resources
+
+# The sample pages the demo learns its voice from.
 CAFE_PAGES = {
-    "accueil": (
-        "# Bienvenue chez Grain Sauvage\n\n"
-        "Tu aimes le café qui a du caractère ? Tu es au bon endroit ! "
-        "On torréfie chaque semaine, en petites fournées, dans notre atelier de Lyon. "
-        "Ton café part le jour même et arrive chez toi en deux jours. "
-        "Pas de stock qui dort, pas de grains fatigués : juste du frais."
-    ),
-    "abonnement": (
-        "Avec l'abonnement, tu ne tombes plus jamais en panne de café. "
-        "Tu choisis ton rythme, on s'occupe du reste. "
-        "Tu peux mettre en pause quand tu veux, sans frais. "
-        "C'est simple, c'est souple, et c'est torréfié pour toi !"
-    ),
-    "origines": (
-        "Nos grains viennent de petites fermes en Éthiopie, au Pérou et en Colombie. "
-        "On connaît les producteurs par leur prénom. "
-        "Tu goûtes la différence dès la première tasse : des notes de fruits rouges, de cacao, de fleurs. "
-        "Chaque sachet raconte une récolte."
-    ),
-    "atelier": (
-        "Viens nous voir à l'atelier le samedi matin ! "
-        "On t'offre une tasse et on te montre la torréfaction en direct. "
-        "Tu repars avec un sachet moulu pour ta cafetière. "
-        "Les grains sauvages, c'est une histoire de passion."
-    ),
+    page.name.removesuffix(".md"): page.read_text().strip()
+    for page in sorted(resources.files("matcha.generation").joinpath("samples", "grain-sauvage").iterdir())
+    if page.name.endswith(".md")
 }
 
 BANK_PAGES = {
