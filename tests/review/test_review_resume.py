@@ -11,7 +11,6 @@ from matcha.conductor.app import build_conductor_service
 from matcha.conductor.settings import ConductorSettings
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.review.v1 import review_pb2
-from tests.conductor.conftest import wait_for_run
 from tests.review.conftest import REVIEWER, draft, eventually, free_port, refused, write_service_token
 
 REVIEW_SERVICE = "matcha.review.v1.ReviewService"
@@ -49,6 +48,17 @@ outputs:
   status: "steps.approval.output.status"
   content: "steps.approval.output.content"
 """
+
+
+FINISHED = (conductor_pb2.RUN_STATE_SUCCEEDED, conductor_pb2.RUN_STATE_FAILED, conductor_pb2.RUN_STATE_CANCELLED)
+
+
+async def wait_for_run(stub, run_id: str, states=FINISHED) -> conductor_pb2.Run:
+    async def reached():
+        reply = await stub.GetRun(conductor_pb2.GetRunRequest(run_id=run_id, view=conductor_pb2.RUN_VIEW_FULL))
+        return reply.run if reply.run.state in states else None
+
+    return await eventually(reached, within_seconds=30)
 
 
 def conductor_settings(postgres_url: str, state_dir, *, port: int = 0, review_port: int) -> ConductorSettings:
