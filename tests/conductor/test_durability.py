@@ -16,8 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from matcha.conductor.app import build_conductor_service
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.embedding.app import build_embedding_service
-from tests.conductor.conftest import EMBEDDING_SERVICE, wait_for_run
-from tests.conductor.test_runs import events_of, start
+from tests.conductor.support import EMBEDDING_SERVICE, events_of, start, wait_for_run
 
 ITEMS = 12
 FAN_OUT_PLAN = """
@@ -116,7 +115,7 @@ async def wait_until_serving(address: str, process: asyncio.subprocess.Process) 
 
 
 async def test_a_killed_conductor_process_is_taken_over_at_its_last_checkpoint(
-    conductor_via_proxy, embedding_proxy, connect, tenant, isolated_database, state_dir, key_paths, tmp_path
+    conductor_via_proxy, embedding_proxy, connect, tenant, isolated_database, state_dir, key_paths
 ):
     port = free_port()
     environment = {

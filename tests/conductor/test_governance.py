@@ -9,8 +9,7 @@ from google.rpc import error_details_pb2
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.runtime.governance import DataClass
-from tests.conductor.conftest import EMBEDDING_SERVICE, refused, wait_for_run
-from tests.conductor.test_runs import start
+from tests.conductor.support import EMBEDDING_SERVICE, refused, start, wait_for_run
 
 EMAIL = "camille.martin@example.fr"
 PHONE = "06 12 34 56 78"
@@ -72,7 +71,7 @@ def error_info(status) -> error_details_pb2.ErrorInfo:
 
 
 async def test_hops_carry_context_idempotency_keys_and_redacted_payloads(
-    conductor_via_proxy, embedding_proxy, stubs, connect, embedding_server, tenant, issuer
+    conductor_via_proxy, embedding_proxy, stubs, connect, embedding_server, tenant
 ):
     server = await conductor_via_proxy()
     stub = stubs(server, tenant)

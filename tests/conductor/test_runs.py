@@ -1,11 +1,11 @@
 """Runs against the real embedding service: DAG, fan-out, conditions, outputs, waits, cancellation, resume."""
 
 import grpc
-from google.protobuf import duration_pb2, json_format, struct_pb2
+from google.protobuf import duration_pb2, json_format
 
 from matcha.conductor.v1 import conductor_pb2
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
-from tests.conductor.conftest import refused, wait_for_run
+from tests.conductor.support import events_of, refused, start, step, struct, wait_for_run
 
 LISTENING_PLAN = """
 name: listen
@@ -83,27 +83,6 @@ outputs:
   decision: "steps.approval.output"
   legal: "steps.legal.output.ok"
 """
-
-
-def struct(values: dict) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    message.update(values)
-    return message
-
-
-async def start(stub, plan_name: str, metadata=(), **inputs) -> conductor_pb2.Run:
-    reply = await stub.StartRun(
-        conductor_pb2.StartRunRequest(plan_name=plan_name, inputs=struct(inputs)), metadata=metadata
-    )
-    return reply.run
-
-
-def step(run: conductor_pb2.Run, step_id: str) -> conductor_pb2.StepRun:
-    return next(item for item in run.steps if item.step_id == step_id)
-
-
-async def events_of(stub, run_id: str) -> list[conductor_pb2.RunEvent]:
-    return [reply.event async for reply in stub.WatchRun(conductor_pb2.WatchRunRequest(run_id=run_id))]
 
 
 async def test_plan_runs_its_dag_with_fan_out_conditions_and_outputs(conductor_for, connect, embedding_server, tenant):

@@ -415,8 +415,11 @@ class ConductorStore:
     async def claim_runs(self, owner: str, lease_seconds: float, limit: int) -> list[Claim]:
         rows = await self._pool.fetch(
             """WITH claimable AS (
-                   SELECT id, started_at IS NOT NULL AS started, state = 'RUNNING' AS abandoned FROM conductor_runs
-                   WHERE (state IN ('PENDING', 'RUNNING') AND (lease_expires IS NULL OR lease_expires < now()))
+                   SELECT id, started_at IS NOT NULL AS started, state = 'RUNNING' AS abandoned
+                   FROM conductor_runs
+                   -- Never our own runs: one that outlived its lease while we execute it is renewed, not restarted.
+                   WHERE (state IN ('PENDING', 'RUNNING') AND (lease_expires IS NULL OR lease_expires < now())
+                          AND lease_owner IS DISTINCT FROM $1)
                       -- A parked run past its deadline is taken up again to fail it.
                       OR (state = 'WAITING' AND deadline < now())
                    ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED)
