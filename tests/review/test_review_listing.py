@@ -137,3 +137,23 @@ async def test_watch_filters_by_item_and_type_and_refuses_bad_requests(review_fo
     assert details.field_violations == {"types[0]": "unknown event type 99"}
     missing = writer.WatchEvents(review_pb2.WatchEventsRequest(item_id="00000000-0000-0000-0000-000000000000"))
     await refused(anext(aiter(missing)), grpc.StatusCode.NOT_FOUND)
+
+
+async def test_watchers_miss_no_event_of_concurrent_changes(review_for, tenant):
+    writer = review_for(tenant)
+    opening = (await writer.Submit(draft(title="opening"))).item
+    start = (await writer.Get(review_pb2.GetRequest(item_id=opening.id))).history[-1].sequence
+    watcher = writer.WatchEvents(review_pb2.WatchEventsRequest(after_sequence=start))
+    seen: list[str] = []
+
+    async def collect(count: int) -> None:
+        async for reply in watcher:
+            seen.append(reply.event.item_id)
+            if len(seen) == count:
+                return
+
+    collecting = asyncio.create_task(collect(40))
+    replies = await asyncio.gather(*(writer.Submit(draft(title=f"draft {index}")) for index in range(40)))
+    await asyncio.wait_for(collecting, 30)
+    watcher.cancel()
+    assert sorted(seen) == sorted(reply.item.id for reply in replies)

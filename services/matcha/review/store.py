@@ -480,6 +480,9 @@ async def _insert_event(
     actor: str,
     decision_id: int | None = None,
 ) -> None:
+    # Held to commit: a tenant's events commit in sequence order, so a watcher that has read up to
+    # sequence N never sees a smaller sequence commit later (it would skip it).
+    await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"review-events/{tenant}")
     await connection.execute(
         """INSERT INTO review_events (tenant, item_id, type, status, version, actor, decision_id)
            VALUES ($1, $2, $3, $4, $5, $6, $7)""",
@@ -745,7 +748,7 @@ class ReviewStore:
                    RETURNING tenant, id::text AS id, status, version""",
                 now,
             )
-            for row in rows:
+            for row in sorted(rows, key=lambda row: row["tenant"]):  # one lock order across tenants
                 await _insert_event(connection, row["tenant"], row["id"], "RELEASED", row["status"], row["version"], "")
             return len(rows)
 
