@@ -76,9 +76,11 @@ async def test_unknown_query_parameter_is_400(http):
     assert "pageSize" in _violations(reply.json())
 
 
-async def test_unknown_route_is_404_json(http):
-    reply = await http.get("/v1/nothing/here")
+@pytest.mark.parametrize("path", ["/v1/nothing/here", "/v1/no%0Awhere", "/"])
+async def test_unknown_route_is_404_json(http, path):
+    reply = await http.get(path)
     assert reply.status_code == 404
+    assert reply.headers["content-type"] == "application/json"
     body = reply.json()
     assert body["code"] == 5 and _details(body, "ErrorInfo")[0]["reason"] == "ROUTE_NOT_FOUND"
 

@@ -14,12 +14,10 @@ from google.rpc import error_details_pb2, status_pb2
 from opentelemetry import trace
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.sdk.trace import TracerProvider
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route as StarletteRoute
+from starlette.routing import Router
 
 from matcha.gateway.backends import SERVING, Backends
 from matcha.gateway.catalog import Catalog, MethodNotAllowed, Route, RouteNotFound
@@ -252,35 +250,28 @@ def build_gateway(
         finally:
             await backends.close()
 
-    middleware = [
-        Middleware(
-            OpenTelemetryMiddleware,
-            tracer_provider=tracer_provider,
-            excluded_urls="healthz,readyz",
-            exclude_spans=["receive", "send"],
-        )
-    ]
+    async def handle(scope, receive, send) -> None:
+        response = await gateway.dispatch(Request(scope, receive))
+        await response(scope, receive, send)
+
+    # No router of its own: every path, even one no template could match, gets the gateway's JSON answer.
+    app = Router(default=handle, lifespan=lifespan)
     if settings.gateway_cors_origins:
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=settings.gateway_cors_origins,
-                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                allow_headers=[
-                    *FORWARDED_HEADERS,
-                    gov.REQUEST_ID_HEADER,
-                    "content-type",
-                    "accept",
-                    "traceparent",
-                    "tracestate",
-                ],
-                expose_headers=[gov.REQUEST_ID_HEADER],
-                max_age=600,
-            )
+        app = CORSMiddleware(
+            app,
+            allow_origins=settings.gateway_cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=[
+                *FORWARDED_HEADERS,
+                gov.REQUEST_ID_HEADER,
+                "content-type",
+                "accept",
+                "traceparent",
+                "tracestate",
+            ],
+            expose_headers=[gov.REQUEST_ID_HEADER],
+            max_age=600,
         )
-    every_method = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-    return Starlette(
-        routes=[StarletteRoute("/{path:path}", gateway.dispatch, methods=every_method)],
-        middleware=middleware,
-        lifespan=lifespan,
+    return OpenTelemetryMiddleware(
+        app, tracer_provider=tracer_provider, excluded_urls="healthz,readyz", exclude_spans=["receive", "send"]
     )
