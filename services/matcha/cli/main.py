@@ -3,6 +3,9 @@
 import click
 
 from matcha.cli.embed import embed
+from matcha.cli.generate import generate, voice
+from matcha.cli.review import review
+from matcha.cli.segment import segment
 from matcha.cli.stack import demo, up
 from matcha.cli.tokens import token
 
@@ -17,3 +20,7 @@ cli.add_command(up)
 cli.add_command(demo)
 cli.add_command(token)
 cli.add_command(embed)
+cli.add_command(segment)
+cli.add_command(generate)
+cli.add_command(voice)
+cli.add_command(review)

