@@ -8,6 +8,7 @@ a kernel lock released on exit, so nothing stale survives to block the next star
 
 import ctypes
 import fcntl
+import json
 import logging
 import os
 import signal
@@ -18,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from matcha.launcher.postgres import EmbeddedPostgres
-from matcha.runtime.auth import KeyPaths, ensure_signing_keys
+from matcha.runtime.auth import KeyPaths, TokenIssuer, ensure_signing_keys
 
 logger = logging.getLogger(__name__)
 
@@ -31,17 +33,23 @@ class ServiceSpec:
     name: str
     module: str
     port: int
+    # The gRPC service it serves (what other services' address maps name); None for the HTTP gateway.
+    grpc_service: str | None = None
 
 
 # The implemented services, in start order. Services not built yet are not started.
 SERVICES = (
-    ServiceSpec("embedding", "matcha.embedding", 50052),
-    ServiceSpec("conductor", "matcha.conductor", 50051),
-    ServiceSpec("classification", "matcha.classification", 50053),
-    ServiceSpec("generation", "matcha.generation", 50054),
-    ServiceSpec("segmentation", "matcha.segmentation", 50055),
-    ServiceSpec("review", "matcha.review", 50056),
+    ServiceSpec("embedding", "matcha.embedding", 50052, "matcha.embedding.v1.EmbeddingService"),
+    ServiceSpec("conductor", "matcha.conductor", 50051, "matcha.conductor.v1.ConductorService"),
+    ServiceSpec("classification", "matcha.classification", 50053, "matcha.classification.v1.ClassificationService"),
+    ServiceSpec("generation", "matcha.generation", 50054, "matcha.generation.v1.GenerationService"),
+    ServiceSpec("segmentation", "matcha.segmentation", 50055, "matcha.segmentation.v1.SegmentationService"),
+    ServiceSpec("review", "matcha.review", 50056, "matcha.review.v1.ReviewService"),
+    ServiceSpec("gateway", "matcha.gateway", 8080),
 )
+
+# The tenant the local stack's service-to-service tokens are minted for (the demo's tenant).
+LOCAL_TENANT = "demo"
 
 
 class StackError(RuntimeError):
@@ -99,8 +107,9 @@ class Stack:
             else:
                 self._postgres = EmbeddedPostgres(self.state_dir / "postgres")
                 self.database_url = self._postgres.start()
+            wiring = self._wiring()
             for spec in self._specs:
-                self.running.append(self._spawn(spec))
+                self.running.append(self._spawn(spec, wiring))
             for service in self.running:
                 self._wait_until_serving(service)
         except BaseException:
@@ -140,13 +149,37 @@ class Stack:
             self._lock_file = None
             raise StackError(f"another `matcha up` is already running with state dir {self.state_dir}") from None
 
-    def _spawn(self, spec: ServiceSpec) -> RunningService:
+    def _address(self, spec: ServiceSpec) -> str:
+        return f"127.0.0.1:{spec.port + self._port_offset}"
+
+    def _wiring(self) -> dict[str, str]:
+        """How the services find each other: every process gets the same map and reads what it needs."""
+        addresses = {spec.grpc_service: self._address(spec) for spec in self._specs if spec.grpc_service}
+        conductor = addresses.get("matcha.conductor.v1.ConductorService", "")
+        # The review service resumes runs as a workload of the local tenant.
+        token_dir = self.state_dir / "tokens" / "review"
+        token_dir.mkdir(parents=True, exist_ok=True)
+        token = TokenIssuer.from_file(self.keys.private).mint(
+            subject="review-service", tenant=LOCAL_TENANT, roles=["review-service"], ttl_seconds=30 * 24 * 3600
+        )
+        token_path = token_dir / f"{LOCAL_TENANT}.jwt"
+        token_path.write_text(token)
+        token_path.chmod(0o600)
+        return {
+            "MATCHA_CONDUCTOR_ENDPOINTS": json.dumps({k: v for k, v in addresses.items() if v != conductor}),
+            "MATCHA_GATEWAY_BACKENDS": json.dumps(addresses),
+            "MATCHA_REVIEW_CONDUCTOR_ADDRESS": conductor,
+            "MATCHA_REVIEW_PUBLISH_DIR": str(self.state_dir / "published"),
+        }
+
+    def _spawn(self, spec: ServiceSpec, wiring: dict[str, str]) -> RunningService:
         log_dir = self.state_dir / "logs"
         log_dir.mkdir(exist_ok=True)
         log_path = log_dir / f"{spec.name}.log"
         port = spec.port + self._port_offset
         env = {
             **os.environ,
+            **wiring,
             "MATCHA_DATABASE_URL": self.database_url,
             "MATCHA_STATE_DIR": str(self.state_dir),
             "MATCHA_LISTEN_ADDRESS": f"127.0.0.1:{port}",
@@ -167,20 +200,31 @@ class Stack:
 
     def _wait_until_serving(self, service: RunningService) -> None:
         deadline = time.monotonic() + self._ready_timeout
-        with grpc.insecure_channel(service.address) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            while time.monotonic() < deadline:
-                if service.process.poll() is not None:
-                    raise StackError(
-                        f"{service.spec.name} exited with code {service.process.returncode}; see {service.log_path}"
-                    )
-                try:
-                    reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.RpcError:
-                    pass
-                time.sleep(0.2)
+        is_serving = _grpc_serving if service.spec.grpc_service else _http_healthy
+        while time.monotonic() < deadline:
+            if service.process.poll() is not None:
+                raise StackError(
+                    f"{service.spec.name} exited with code {service.process.returncode}; see {service.log_path}"
+                )
+            if is_serving(service.address):
+                return
+            time.sleep(0.2)
         raise StackError(
             f"{service.spec.name} was not serving after {self._ready_timeout:.0f}s; see {service.log_path}"
         )
+
+
+def _grpc_serving(address: str) -> bool:
+    with grpc.insecure_channel(address) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+        except grpc.RpcError:
+            return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def _http_healthy(address: str) -> bool:
+    try:
+        return httpx.get(f"http://{address}/healthz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
