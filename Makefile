@@ -31,11 +31,14 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# Generated code, plus the proto comments the gateway serves as OpenAPI descriptions.
 proto: install
 	$(PY) -m matcha.tools.protogen --out $(GEN_DIR)
+	$(PY) -m matcha.gateway.proto_docs
 
 proto-check: install
 	$(PY) -m matcha.tools.protogen --check --out $(GEN_DIR)
+	$(PY) -m matcha.gateway.proto_docs --check
 
 $(BUF):
 	npm install --silent --no-audit --no-fund --prefix build/tools @bufbuild/buf@1.75.0

