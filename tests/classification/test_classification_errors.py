@@ -36,7 +36,7 @@ async def assert_still_serving_and_nothing_stored(stub):
 
 async def test_classify_batch_and_text_errors(stub):
     details = await refused(stub.Classify(pb.ClassifyRequest(texts=[], tasks=[SENTIMENT])))
-    assert details.field_violations == {"texts": "1 to 64 texts per call"}
+    assert details.field_violations == {"texts": "between 1 and 64 texts per call"}
     details = await refused(stub.Classify(pb.ClassifyRequest(texts=["fine", "  "], tasks=[SENTIMENT])))
     assert details.field_violations == {"texts[1]": "must not be empty"}
     details = await refused(stub.Classify(pb.ClassifyRequest(texts=["x" * 10_001], tasks=[SENTIMENT])))

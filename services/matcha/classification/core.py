@@ -288,7 +288,9 @@ class ClassificationCore:
 
     def _validate_classify(self, texts: list[str], tasks: list[Task], language: str) -> None:
         violations = Violations()
-        self._check_texts(violations, "texts", texts, self.limits.max_texts_per_call)
+        violations.check_texts(
+            "texts", texts, max_items=self.limits.max_texts_per_call, max_chars=self.limits.max_text_chars
+        )
         if violations.check(0 < len(tasks) <= self.limits.max_tasks, "tasks", f"1 to {self.limits.max_tasks} tasks"):
             for kind in (SentimentTask, TopicsTask):
                 violations.check(
@@ -325,7 +327,7 @@ class ClassificationCore:
                 f"at most {self.limits.max_label_examples} examples",
             )
             for example_index, example in enumerate(label.examples):
-                self._check_text(violations, f"{label_path}.examples[{example_index}]", example)
+                violations.check_text(f"{label_path}.examples[{example_index}]", example, self.limits.max_text_chars)
         if task.threshold is not None:
             violations.check(0.0 <= task.threshold <= 1.0, f"{path}.threshold", "between 0 and 1")
 
@@ -436,7 +438,7 @@ class ClassificationCore:
                 violations.add(f"{path}.id", f"duplicates examples[{first_seen[example.id]}].id")
             elif example.id:
                 first_seen[example.id] = index
-            self._check_text(violations, f"{path}.text", example.text)
+            violations.check_text(f"{path}.text", example.text, self.limits.max_text_chars)
             if not example.label.strip():
                 violations.add(f"{path}.label", "must not be empty")
             elif len(example.label) > self.limits.max_label_chars:
@@ -503,7 +505,7 @@ class ClassificationCore:
                     violations.add(f"{path}.id", f"duplicates posts[{first_seen[post.id]}].id")
                 else:
                     first_seen[post.id] = index
-                self._check_text(violations, f"{path}.text", post.text)
+                violations.check_text(f"{path}.text", post.text, self.limits.max_text_chars)
                 time = _timestamp(violations, f"{path}.time", post.time, required=True)
                 if time is not None:
                     posts.append(PostInput(post.id, post.text, time, post.source))
@@ -548,17 +550,6 @@ class ClassificationCore:
         return parameters, posts
 
     # Shared checks
-
-    def _check_texts(self, violations: Violations, path: str, texts: list[str], limit: int) -> None:
-        if violations.check(0 < len(texts) <= limit, path, f"1 to {limit} texts per call"):
-            for index, text in enumerate(texts):
-                self._check_text(violations, f"{path}[{index}]", text)
-
-    def _check_text(self, violations: Violations, path: str, text: str) -> None:
-        if not text.strip():
-            violations.add(path, "must not be empty")
-        elif len(text) > self.limits.max_text_chars:
-            violations.add(path, f"at most {self.limits.max_text_chars} characters (got {len(text)})")
 
     @staticmethod
     def _check_classifier_name(violations: Violations, path: str, name: str) -> None:

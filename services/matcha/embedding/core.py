@@ -74,7 +74,9 @@ class EmbeddingCore:
 
     async def embed(self, call: CallContext, texts: list[str]) -> tuple[list[np.ndarray], ModelInfo]:
         violations = Violations()
-        self._check_texts(violations, "texts", texts)
+        violations.check_texts(
+            "texts", texts, max_items=self.limits.max_items_per_call, max_chars=self.limits.max_text_chars
+        )
         violations.raise_if_any()
         return await self._batcher.submit(texts), self.model
 
@@ -148,7 +150,7 @@ class EmbeddingCore:
         if text is None and vector is None:
             violations.add("query", "give a text or a vector")
         if text is not None:
-            self._check_text(violations, "text", text)
+            violations.check_text("text", text, self.limits.max_text_chars)
         top_k = top_k or self.limits.default_top_k
         violations.check(1 <= top_k <= self.limits.max_top_k, "top_k", f"between 1 and {self.limits.max_top_k}")
         violations.check(-1.0 <= min_score <= 1.0, "min_score", "between -1 and 1")
@@ -222,7 +224,7 @@ class EmbeddingCore:
                 violations.add(f"{path}.id", f"duplicates documents[{first_seen[document.id]}].id")
             else:
                 first_seen[document.id] = index
-            self._check_text(violations, f"{path}.text", document.text)
+            violations.check_text(f"{path}.text", document.text, self.limits.max_text_chars)
             if len(json.dumps(document.metadata)) > self.limits.max_metadata_bytes:
                 violations.add(f"{path}.metadata", f"at most {self.limits.max_metadata_bytes} bytes of JSON")
             data_class = document.data_class or call.data_class
@@ -238,21 +240,6 @@ class EmbeddingCore:
         for policy in policies:
             require_consent(policy.data_class, policy.consented_purposes, call.purpose)
         return policies
-
-    def _check_texts(self, violations: Violations, path: str, texts: list[str]) -> None:
-        if violations.check(
-            0 < len(texts) <= self.limits.max_items_per_call,
-            path,
-            f"between 1 and {self.limits.max_items_per_call} texts per call",
-        ):
-            for index, text in enumerate(texts):
-                self._check_text(violations, f"{path}[{index}]", text)
-
-    def _check_text(self, violations: Violations, path: str, text: str) -> None:
-        if not text.strip():
-            violations.add(path, "must not be empty")
-        elif len(text) > self.limits.max_text_chars:
-            violations.add(path, f"at most {self.limits.max_text_chars} characters (got {len(text)})")
 
     @staticmethod
     def _check_name(violations: Violations, path: str, name: str) -> None:

@@ -67,15 +67,6 @@ class SearchHit:
     policy: RecordPolicy
 
 
-def _policy(row: asyncpg.Record) -> RecordPolicy:
-    return RecordPolicy(
-        data_class=DataClass(row["data_class"]),
-        consented_purposes=frozenset(row["consented_purposes"]),
-        source=row["source"],
-        subject_id=row["subject_id"],
-    )
-
-
 def _collection(row: asyncpg.Record) -> CollectionRecord:
     return CollectionRecord(
         id=row["id"],
@@ -170,7 +161,10 @@ class VectorStore:
             collection_id,
             external_ids,
         )
-        return {row["external_id"]: StoredState(row["text_sha256"], row["metadata"], _policy(row)) for row in rows}
+        return {
+            row["external_id"]: StoredState(row["text_sha256"], row["metadata"], RecordPolicy.from_row(row))
+            for row in rows
+        }
 
     async def write_documents(self, collection_id: int, model: ModelInfo, rows: list[DocumentRow]) -> None:
         """Inserts or replaces all rows in one transaction: all are written, or none."""
@@ -234,7 +228,9 @@ class VectorStore:
             *params.values,
         )
         return [
-            SearchHit(row["external_id"], 1.0 - row["distance"], row["text"], row["metadata"], _policy(row))
+            SearchHit(
+                row["external_id"], 1.0 - row["distance"], row["text"], row["metadata"], RecordPolicy.from_row(row)
+            )
             for row in rows
         ]
 

@@ -94,6 +94,18 @@ class Violations:
             self.add(field_path, description)
         return ok
 
+    def check_text(self, path: str, text: str, max_chars: int) -> None:
+        """A text a model will read: not blank, not over the service's limit."""
+        if not text.strip():
+            self.add(path, "must not be empty")
+        elif len(text) > max_chars:
+            self.add(path, f"at most {max_chars} characters (got {len(text)})")
+
+    def check_texts(self, path: str, texts: list[str], *, max_items: int, max_chars: int) -> None:
+        if self.check(0 < len(texts) <= max_items, path, f"between 1 and {max_items} texts per call"):
+            for index, text in enumerate(texts):
+                self.check_text(f"{path}[{index}]", text, max_chars)
+
     def raise_if_any(self, message: str = "request has invalid fields") -> None:
         if self.items:
             raise InvalidArgument(message, violations=self.items)

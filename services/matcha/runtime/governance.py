@@ -88,6 +88,16 @@ class RecordPolicy:
     source: str = ""
     subject_id: str = ""
 
+    @classmethod
+    def from_row(cls, row) -> "RecordPolicy":
+        """From a stored row with the columns every store uses for it."""
+        return cls(
+            data_class=DataClass(row["data_class"]),
+            consented_purposes=frozenset(row["consented_purposes"]),
+            source=row["source"],
+            subject_id=row["subject_id"],
+        )
+
     def permits(self, purpose: str) -> bool:
         return self.data_class == DataClass.PUBLIC or purpose in self.consented_purposes
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from matcha.runtime.database import Database
 from matcha.runtime.errors import NotFound
-from matcha.runtime.governance import DataClass, RecordPolicy
+from matcha.runtime.governance import RecordPolicy
 from matcha.segmentation import binary_copy
 from matcha.segmentation.features import RAW_FEATURES, FeatureTable
 
@@ -200,15 +200,6 @@ class Move:
     cause_id: str
 
 
-def _policy(row: asyncpg.Record) -> RecordPolicy:
-    return RecordPolicy(
-        data_class=DataClass(row["data_class"]),
-        consented_purposes=frozenset(row["consented_purposes"]),
-        source=row["source"],
-        subject_id=row["subject_id"],
-    )
-
-
 def _version(row: asyncpg.Record) -> VersionRecord:
     return VersionRecord(
         id=row["id"],
@@ -328,7 +319,7 @@ class SegmentationStore:
             tenant,
             list(set(ids)),
         )
-        return {row["id"]: _policy(row) for row in rows}
+        return {row["id"]: RecordPolicy.from_row(row) for row in rows}
 
     async def insert_transactions(
         self, connection: asyncpg.Connection, tenant: str, batch: TransactionBatch
@@ -466,7 +457,9 @@ class SegmentationStore:
             )
         return StoredCustomer(
             row["key"],
-            CustomerRow(row["id"], row["attributes"], row["custom_features"], row["join_time"], _policy(row)),
+            CustomerRow(
+                row["id"], row["attributes"], row["custom_features"], row["join_time"], RecordPolicy.from_row(row)
+            ),
         )
 
     async def customer_ids(self, connection, keys: Sequence[int]) -> dict[int, str]:
