@@ -152,7 +152,7 @@ async def run_campaign_demo(addresses: dict[str, str], token: str) -> None:
             await review_pb2_grpc.ReviewServiceStub(review_channel).Get(review_pb2.GetRequest(item_id=item_id))
         ).item
         click.echo(f"\nthe run now waits for a human decision on review item {item.id}:")
-        click.echo("  " + "\n  ".join(item.current.content.splitlines()))
+        click.echo("  " + "\n  ".join(item.content.splitlines()))
         click.echo(f"  [{item.provenance.model.id} {item.provenance.model.version}, voice {VOICE}]")
         click.echo(
             "\nnothing is published until a reviewer approves it. Approve it (the run then resumes):\n"
