@@ -4,6 +4,7 @@ import click
 
 from matcha.cli.embed import embed
 from matcha.cli.generate import generate, voice
+from matcha.cli.plans import audit, plan, run
 from matcha.cli.review import review
 from matcha.cli.segment import segment
 from matcha.cli.stack import demo, up
@@ -19,6 +20,9 @@ def cli() -> None:
 cli.add_command(up)
 cli.add_command(demo)
 cli.add_command(token)
+cli.add_command(plan)
+cli.add_command(run)
+cli.add_command(audit)
 cli.add_command(embed)
 cli.add_command(segment)
 cli.add_command(generate)

@@ -1,0 +1,183 @@
+"""`matcha plan register`, `matcha run PLAN` (live progress from WatchRun), `matcha run show`, `matcha audit`."""
+
+import json
+from pathlib import Path
+
+import click
+from google.protobuf import json_format
+from tqdm import tqdm
+
+from matcha.cli.connection import channel_from, connection_options, run_async
+from matcha.common.v1 import common_pb2
+from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+TERMINAL_STATES = {
+    conductor_pb2.RUN_STATE_SUCCEEDED,
+    conductor_pb2.RUN_STATE_FAILED,
+    conductor_pb2.RUN_STATE_CANCELLED,
+}
+STEP_DONE_EVENTS = {
+    conductor_pb2.RUN_EVENT_TYPE_STEP_SUCCEEDED,
+    conductor_pb2.RUN_EVENT_TYPE_STEP_SKIPPED,
+    conductor_pb2.RUN_EVENT_TYPE_STEP_FAILED,
+}
+
+
+def _name(enum, value: int, prefix: str) -> str:
+    return enum.Name(value).removeprefix(prefix)
+
+
+def parse_inputs(pairs: tuple[str, ...]) -> dict:
+    """`k=v` pairs; a value that parses as JSON is taken as JSON (numbers, lists), otherwise as text."""
+    inputs = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise click.BadParameter(f"{pair!r} is not key=value", param_hint="--input")
+        try:
+            inputs[key] = json.loads(value)
+        except json.JSONDecodeError:
+            inputs[key] = value
+    return inputs
+
+
+class RunGroup(click.Group):
+    """`matcha run PLAN ...` starts a run; `matcha run show ID` shows one."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["start", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group()
+def plan() -> None:
+    """Orchestration plans (YAML or JSON)."""
+
+
+@plan.command("register")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def register(path: Path, **options) -> None:
+    """Validate and store a plan; the same name again makes a new version."""
+    document = path.read_text()  # noqa: ASYNC240 (a command-line tool reading its one input file)
+    async with channel_from(options) as channel:
+        reply = await conductor_pb2_grpc.ConductorServiceStub(channel).RegisterPlan(
+            conductor_pb2.RegisterPlanRequest(document=document)
+        )
+    state = "registered" if reply.created else "unchanged, already"
+    click.echo(f"plan {reply.plan.name!r} {state} as version {reply.plan.version}")
+
+
+@click.group(cls=RunGroup)
+def run() -> None:
+    """Start a plan's run and follow it, or show a run."""
+
+
+@run.command("start")
+@click.argument("plan_name")
+@click.option("--input", "pairs", multiple=True, help="plan input as key=value (repeatable)")
+@click.option("--version", "plan_version", type=int, default=0, help="plan version (latest when 0)")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def start(plan_name: str, pairs: tuple[str, ...], plan_version: int, **options) -> None:
+    """Start PLAN_NAME and follow its progress until it ends or waits for a signal."""
+    request = conductor_pb2.StartRunRequest(plan_name=plan_name, plan_version=plan_version)
+    request.inputs.update(parse_inputs(pairs))
+    async with channel_from(options) as channel:
+        stub = conductor_pb2_grpc.ConductorServiceStub(channel)
+        started = (await stub.StartRun(request)).run
+        click.echo(f"run {started.id} of {started.plan_name} v{started.plan_version}")
+        bar = tqdm(total=len(started.steps) or None, unit="step", desc=started.plan_name)
+        try:
+            async for message in stub.WatchRun(conductor_pb2.WatchRunRequest(run_id=started.id)):
+                event = message.event
+                if event.type in STEP_DONE_EVENTS and not event.HasField("item_index"):
+                    bar.update(1)
+                if event.type == conductor_pb2.RUN_EVENT_TYPE_STEP_WAITING:
+                    bar.write(f"step {event.step_id} waits for signal {event.signal_key!r}")
+                    break
+                if event.run_state in TERMINAL_STATES:
+                    break
+        finally:
+            bar.close()
+        final = (
+            await stub.GetRun(conductor_pb2.GetRunRequest(run_id=started.id, view=conductor_pb2.RUN_VIEW_FULL))
+        ).run
+    click.echo(f"run {final.id}: {_name(conductor_pb2.RunState, final.state, 'RUN_STATE_')}")
+    if final.state == conductor_pb2.RUN_STATE_SUCCEEDED:
+        click.echo(json.dumps(json_format.MessageToDict(final.outputs), indent=2, ensure_ascii=False))
+    elif final.state == conductor_pb2.RUN_STATE_FAILED:
+        raise click.ClickException(f"run failed: {final.error.message}")
+
+
+@run.command("show")
+@click.argument("run_id")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def show(run_id: str, **options) -> None:
+    """A run's state, steps and outputs."""
+    async with channel_from(options) as channel:
+        found = (
+            await conductor_pb2_grpc.ConductorServiceStub(channel).GetRun(
+                conductor_pb2.GetRunRequest(run_id=run_id, view=conductor_pb2.RUN_VIEW_FULL)
+            )
+        ).run
+    click.echo(
+        f"run {found.id} of {found.plan_name} v{found.plan_version}: "
+        f"{_name(conductor_pb2.RunState, found.state, 'RUN_STATE_')} (trace {found.trace_id})"
+    )
+    for step in found.steps:
+        click.echo(f"  {step.step_id:<20} {_name(conductor_pb2.StepState, step.state, 'STEP_STATE_')}")
+    if found.outputs.fields:
+        click.echo(json.dumps(json_format.MessageToDict(found.outputs), indent=2, ensure_ascii=False))
+    if found.error.message:
+        click.echo(f"error: {found.error.message}")
+
+
+@click.group()
+def audit() -> None:
+    """The audit ledger: one hash-chained row per hop."""
+
+
+@audit.command("list")
+@click.option("--run", "run_id", default="", help="only this run's hops")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def list_records(run_id: str, limit: int, **options) -> None:
+    """Ledger rows: who sent which data class to which method, under which decision."""
+    async with channel_from(options) as channel:
+        reply = await conductor_pb2_grpc.ConductorServiceStub(channel).ListAudit(
+            conductor_pb2.ListAuditRequest(run_id=run_id, page_size=limit)
+        )
+    for record in reply.records:
+        models = ", ".join(f"{model.id} {model.version}" for model in record.models) or "-"
+        click.echo(
+            f"{record.sequence:>6} {record.time.ToDatetime():%Y-%m-%d %H:%M:%S} {record.principal.subject:<12} "
+            f"{record.purpose:<10} {record.target_method or record.step_id:<50} "
+            f"{_name(conductor_pb2.PolicyDecision, record.decision, 'POLICY_DECISION_')} "
+            f"in {_name(common_pb2.DataClass, record.data_class_in, 'DATA_CLASS_')} "
+            f"out {_name(common_pb2.DataClass, record.data_class_out, 'DATA_CLASS_')} model {models}"
+        )
+
+
+@audit.command("verify")
+@click.option("--expected-head", default="", help="head hash kept outside the database (detects truncation)")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def verify(expected_head: str, **options) -> None:
+    """Recompute the keyed hash chain; report the first broken link."""
+    async with channel_from(options) as channel:
+        reply = await conductor_pb2_grpc.ConductorServiceStub(channel).VerifyAudit(
+            conductor_pb2.VerifyAuditRequest(expected_head_hash=expected_head)
+        )
+    if not reply.intact:
+        raise click.ClickException(
+            f"ledger broken at sequence {reply.first_broken_sequence}: "
+            f"{_name(conductor_pb2.ChainBreak, reply.break_kind, 'CHAIN_BREAK_')} "
+            f"({reply.records_checked} records checked)"
+        )
+    click.echo(f"ledger intact: {reply.records_checked} records, head {reply.head_sequence} {reply.head_hash}")
