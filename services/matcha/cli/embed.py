@@ -4,7 +4,7 @@ import asyncio
 import hashlib
 import itertools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from google.protobuf import struct_pb2
 from tqdm import tqdm
 
 from matcha.cli.connection import channel_from, connection_options, run_async
-from matcha.cli.records import read_records
+from matcha.cli.records import batched, read_records
 from matcha.common.v1 import common_pb2
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.runtime.governance import DataClass
@@ -70,12 +70,6 @@ def to_document(
 def unique_by_id(documents: Iterable[embedding_pb2.Document]) -> list[embedding_pb2.Document]:
     """Keeps the last of several records with one id, as the store would."""
     return list({document.id: document for document in documents}.values())
-
-
-def batched(items: Iterable, size: int) -> Iterator[list]:
-    iterator = iter(items)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch
 
 
 async def ingest(

