@@ -285,9 +285,7 @@ class ConductorCore:
         await self.get_run(call, run_id)
         last = after_sequence
         while True:
-            # Subscribed before reading, so an event committed in between still wakes us.
-            waiter = self._store.bus.subscribe(run_id)
-            try:
+            with self._store.bus.subscribe(run_id) as waiter:
                 for stored in await self._store.events_after(run_id, last):
                     last = stored.sequence
                     yield stored
@@ -295,8 +293,6 @@ class ConductorCore:
                         return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(waiter.wait(), WATCH_POLL_SECONDS)
-            finally:
-                self._store.bus.unsubscribe(run_id, waiter)
 
     async def cancel_run(self, call: CallContext, run_id: str, reason: str) -> RunRow:
         error = {

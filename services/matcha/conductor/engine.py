@@ -341,12 +341,8 @@ class RunExecution:
                 self.step_rows[step.id] = dataclasses.replace(self.step_rows[step.id], awaited_keys=tuple(keys))
                 announced = True
             self.waiting.add(step.id)
-            waiter = self.store.bus.subscribe(self.run.id)
-            try:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiter.wait(), AWAIT_POLL_SECONDS)
-            finally:
-                self.store.bus.unsubscribe(self.run.id, waiter)
+            with self.store.bus.subscribe(self.run.id) as waiter, contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter.wait(), AWAIT_POLL_SECONDS)
 
     # -- call ------------------------------------------------------------------------------------
 
@@ -573,23 +569,21 @@ class RunEngine:
 
     async def _claim_loop(self) -> None:
         while True:
-            waiter = self.store.bus.subscribe(RUNS_CHANNEL)
-            try:
-                capacity = self._max_active - len(self._active)
-                if capacity > 0:
-                    for claim in await self.store.claim_runs(self.owner, self._lease_seconds, capacity):
-                        self._active[claim.run_id] = asyncio.create_task(
-                            self._execute(claim), name=f"run {claim.run_id}"
-                        )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiter.wait(), self._poll_seconds)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("claiming runs failed; retrying")
-                await asyncio.sleep(self._poll_seconds)
-            finally:
-                self.store.bus.unsubscribe(RUNS_CHANNEL, waiter)
+            with self.store.bus.subscribe(RUNS_CHANNEL) as waiter:
+                try:
+                    capacity = self._max_active - len(self._active)
+                    if capacity > 0:
+                        for claim in await self.store.claim_runs(self.owner, self._lease_seconds, capacity):
+                            self._active[claim.run_id] = asyncio.create_task(
+                                self._execute(claim), name=f"run {claim.run_id}"
+                            )
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(waiter.wait(), self._poll_seconds)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("claiming runs failed; retrying")
+                    await asyncio.sleep(self._poll_seconds)
 
     async def _heartbeat_loop(self) -> None:
         while True:

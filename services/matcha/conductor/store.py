@@ -5,7 +5,6 @@ tenant first. Writes an executor makes are fenced by its lease: a process that l
 run (it stalled past its lease and another took over) can no longer write to it.
 """
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -17,6 +16,7 @@ import asyncpg
 
 from matcha.conductor import audit
 from matcha.runtime.database import Database
+from matcha.runtime.notifications import EventBus
 
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
 RUNS_CHANNEL = "conductor_runs"
@@ -195,29 +195,6 @@ def _audit_record(row: asyncpg.Record) -> audit.AuditRecord:
     return audit.AuditRecord(
         row["tenant"], row["sequence"], audit.AuditEntry(**entry), row["previous_hash"], row["record_hash"]
     )
-
-
-class EventBus:
-    """Wakes local waiters when PostgreSQL notifies of a run's new events or of runs to claim."""
-
-    def __init__(self) -> None:
-        self._waiters: dict[str, set[asyncio.Event]] = {}
-
-    def notify(self, key: str) -> None:
-        for waiter in self._waiters.get(key, ()):
-            waiter.set()
-
-    def subscribe(self, key: str) -> asyncio.Event:
-        waiter = asyncio.Event()
-        self._waiters.setdefault(key, set()).add(waiter)
-        return waiter
-
-    def unsubscribe(self, key: str, waiter: asyncio.Event) -> None:
-        waiters = self._waiters.get(key)
-        if waiters is not None:
-            waiters.discard(waiter)
-            if not waiters:
-                del self._waiters[key]
 
 
 class ConductorStore:

@@ -555,7 +555,7 @@ class ReviewCore:
         violations.raise_if_any("watch request has invalid fields")
         if item_id:
             await self._store.get(call.tenant, item_id, full=False)  # NOT_FOUND before streaming
-        async with self._store.events.subscribe(call.tenant) as woken:
+        with self._store.events.subscribe(call.tenant) as woken:
             last = after_sequence or await self._store.last_sequence(call.tenant)
             while True:
                 woken.clear()

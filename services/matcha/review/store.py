@@ -20,6 +20,7 @@ import asyncpg
 
 from matcha.runtime.database import Database
 from matcha.runtime.errors import FieldViolation, InvalidArgument, NotFound
+from matcha.runtime.notifications import EventBus
 
 EVENTS_CHANNEL = "review_events"
 OUTBOX_CHANNEL = "review_outbox"
@@ -193,29 +194,6 @@ class ListFilter:
     due_before: datetime | None
     # None: any; "": unclaimed; otherwise a subject.
     claimed_by: str | None
-
-
-class EventBus:
-    """Wakes the watchers of a tenant when its event log grows (in this or another replica)."""
-
-    def __init__(self) -> None:
-        self._waiters: dict[str, set[asyncio.Event]] = {}
-
-    @asynccontextmanager
-    async def subscribe(self, tenant: str) -> AsyncIterator[asyncio.Event]:
-        event = asyncio.Event()
-        self._waiters.setdefault(tenant, set()).add(event)
-        try:
-            yield event
-        finally:
-            waiters = self._waiters.get(tenant, set())
-            waiters.discard(event)
-            if not waiters:
-                self._waiters.pop(tenant, None)
-
-    def notify(self, tenant: str) -> None:
-        for event in self._waiters.get(tenant, ()):
-            event.set()
 
 
 _ITEM_COLUMNS = """i.id::text AS id, i.tenant, i.status, i.version, i.format, i.channel, i.target, i.audience,
