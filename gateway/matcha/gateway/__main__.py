@@ -4,7 +4,6 @@ import signal
 import sys
 
 import uvicorn
-from pydantic_settings import SettingsError
 
 from matcha.gateway.app import build_gateway
 from matcha.gateway.settings import GatewaySettings
@@ -15,10 +14,7 @@ from matcha.runtime.tracing import create_tracer_provider
 
 
 def main() -> None:
-    try:
-        settings = load_settings(GatewaySettings)
-    except SettingsError as error:  # a JSON setting that is not JSON
-        raise SystemExit(f"invalid configuration:\n  {error}") from None
+    settings = load_settings(GatewaySettings)
     configure_logging("gateway", settings.log_level)
     if not settings.public_key_path.exists():
         raise SystemExit(

@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from pydantic import Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from matcha.runtime.auth import PUBLIC_KEY_NAME
 from matcha.runtime.governance import Clearance, DataClass
@@ -51,6 +51,8 @@ def load_settings(settings_type: type[S]) -> S:
     """Reads settings or exits with a message naming each missing or bad variable."""
     try:
         return settings_type()
+    except SettingsError as error:  # e.g. a JSON-valued variable that is not JSON
+        raise SystemExit(f"invalid configuration:\n  {error}") from None
     except ValidationError as error:
         prefix = settings_type.model_config.get("env_prefix", "")
         lines = [
