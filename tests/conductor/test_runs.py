@@ -364,3 +364,26 @@ steps:
     request: {texts: ["a hat"]}
     output: "response.dimension"
 """
+
+
+FAN_OUT_WITH_A_BAD_ITEM = """
+name: embed-each
+inputs:
+  - {name: texts, type: list, required: true}
+steps:
+  - id: embed
+    call: matcha.embedding.v1.EmbeddingService/Embed
+    for_each: {items: "inputs.texts", concurrency: 2}
+    request: {texts: ["${item}"]}
+    output: "response.dimension"
+"""
+
+
+async def test_a_refused_fan_out_item_fails_the_step_and_the_run(conductor_for, tenant):
+    stub = conductor_for(tenant)
+    await stub.RegisterPlan(conductor_pb2.RegisterPlanRequest(document=FAN_OUT_WITH_A_BAD_ITEM))
+    run = await start(stub, "embed-each", texts=["fine", "   ", "also fine"])
+    failed = await wait_for_run(stub, run.id)
+    assert failed.state == conductor_pb2.RUN_STATE_FAILED
+    assert step(failed, "embed").state == conductor_pb2.STEP_STATE_FAILED
+    assert step(failed, "embed").error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]

@@ -8,7 +8,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.gateway.catalog import Route
-from matcha.runtime.client import MESSAGE_SIZE_OPTIONS
+from matcha.runtime.client import CLIENT_CHANNEL_OPTIONS
 from matcha.runtime.tracing import client_tracing_interceptors
 
 SERVING = health_pb2.HealthCheckResponse.ServingStatus.Name(health_pb2.HealthCheckResponse.SERVING)
@@ -26,7 +26,7 @@ class Backends:
         interceptors = client_tracing_interceptors(self._tracer_provider)
         for address in sorted(set(self.addresses.values())):
             self._channels[address] = grpc.aio.insecure_channel(
-                address, interceptors=interceptors, options=MESSAGE_SIZE_OPTIONS
+                address, interceptors=interceptors, options=CLIENT_CHANNEL_OPTIONS
             )
 
     async def close(self) -> None:

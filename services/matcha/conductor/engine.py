@@ -289,8 +289,12 @@ class RunExecution:
                 )
                 return output
 
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(index, item)) for index, item in enumerate(items)]
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one(index, item)) for index, item in enumerate(items)]
+        except* (StepFailure, LeaseLost) as failures:
+            # The first failed item fails the step, exactly as a single call would (not an ExceptionGroup).
+            raise failures.exceptions[0] from None
         output = [task.result() for task in tasks]
         await self.emit(
             Event("STEP_SUCCEEDED", "RUNNING", step.id, "SUCCEEDED", progress=_progress(len(items), len(items))),
@@ -573,7 +577,10 @@ class RunEngine:
                 try:
                     capacity = self._max_active - len(self._active)
                     if capacity > 0:
-                        for claim in await self.store.claim_runs(self.owner, self._lease_seconds, capacity):
+                        claims = await self.store.claim_runs(
+                            self.owner, self._lease_seconds, capacity, list(self._active)
+                        )
+                        for claim in claims:
                             self._active[claim.run_id] = asyncio.create_task(
                                 self._execute(claim), name=f"run {claim.run_id}"
                             )

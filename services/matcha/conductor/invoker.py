@@ -12,7 +12,7 @@ from google.protobuf.message import Message
 from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.conductor.catalog import MethodInfo
-from matcha.runtime.client import MESSAGE_SIZE_OPTIONS
+from matcha.runtime.client import CLIENT_CHANNEL_OPTIONS
 from matcha.runtime.tracing import client_tracing_interceptors
 
 
@@ -34,7 +34,7 @@ class DynamicInvoker:
         if endpoint not in self._channels:
             interceptors = client_tracing_interceptors(self._tracer_provider) if self._tracer_provider else None
             self._channels[endpoint] = grpc.aio.insecure_channel(
-                endpoint, interceptors=interceptors, options=MESSAGE_SIZE_OPTIONS
+                endpoint, interceptors=interceptors, options=CLIENT_CHANNEL_OPTIONS
             )
         return self._channels[endpoint]
 

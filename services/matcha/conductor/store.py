@@ -389,14 +389,15 @@ class ConductorStore:
 
     # -- leases ----------------------------------------------------------------------------------
 
-    async def claim_runs(self, owner: str, lease_seconds: float, limit: int) -> list[Claim]:
+    async def claim_runs(self, owner: str, lease_seconds: float, limit: int, executing: list[str]) -> list[Claim]:
+        """`executing`: the runs this process is executing now. One of those that outlived its lease is
+        renewed, not restarted; but a run of ours whose execution ended abnormally is taken up again."""
         rows = await self._pool.fetch(
             """WITH claimable AS (
                    SELECT id, started_at IS NOT NULL AS started, state = 'RUNNING' AS abandoned
                    FROM conductor_runs
-                   -- Never our own runs: one that outlived its lease while we execute it is renewed, not restarted.
                    WHERE (state IN ('PENDING', 'RUNNING') AND (lease_expires IS NULL OR lease_expires < now())
-                          AND lease_owner IS DISTINCT FROM $1)
+                          AND id <> ALL($4::uuid[]))
                       -- A parked run past its deadline is taken up again to fail it.
                       OR (state = 'WAITING' AND deadline < now())
                    ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED)
@@ -407,6 +408,7 @@ class ConductorStore:
             owner,
             lease_seconds,
             limit,
+            executing,
         )
         return [Claim(str(row["id"]), row["started"], row["started"] and row["abandoned"]) for row in rows]
 

@@ -19,6 +19,14 @@ MESSAGE_SIZE_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
 ]
+# Callers own the retry policy (a plan's retry, an outbox's backoff); the transport reconnects promptly once a
+# service is back instead of sitting out gRPC's default reconnect backoff of up to two minutes.
+CLIENT_CHANNEL_OPTIONS = [
+    *MESSAGE_SIZE_OPTIONS,
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
 
 
 class MetadataInterceptor(
@@ -110,7 +118,7 @@ def open_channel(
     return grpc.aio.insecure_channel(
         target,
         interceptors=interceptors,
-        options=MESSAGE_SIZE_OPTIONS,
+        options=CLIENT_CHANNEL_OPTIONS,
     )
 
 
