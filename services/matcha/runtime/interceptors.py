@@ -6,6 +6,7 @@ against the service's clearance, logs and spans carry its fields, and any error
 leaves as a gRPC status with `google.rpc` details; never as a stack trace.
 """
 
+import contextlib
 import inspect
 import logging
 import uuid
@@ -158,9 +159,12 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
             logger.exception("unexpected error serving the call")
             await context.abort(grpc.StatusCode.INTERNAL, f"internal error (trace id {trace_id})")
         finally:
-            if call_token is not None:
-                _current_call.reset(call_token)
-            request_fields.reset(fields_token)
+            # A cancelled stream's generator may be finalised from another task's context, where these tokens
+            # mean nothing; that context is being discarded anyway.
+            with contextlib.suppress(ValueError):
+                if call_token is not None:
+                    _current_call.reset(call_token)
+                request_fields.reset(fields_token)
 
 
 ScopeFactory = Callable[[grpc.aio.ServicerContext], object]
