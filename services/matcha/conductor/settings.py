@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from matcha.runtime.governance import Clearance, DataClass
+from matcha.runtime.governance import Clearance
 from matcha.runtime.settings import DataClassName, ServiceSettings
 
 
@@ -16,14 +16,13 @@ class TargetPolicy(BaseModel):
     trust_boundary: Literal["inside", "outside"] = "inside"
 
     @model_validator(mode="after")
-    def _outside_never_personal(self) -> "TargetPolicy":
-        if self.trust_boundary == "outside" and DataClass[self.clearance] > DataClass.INTERNAL:
-            raise ValueError("a target outside the trust boundary may be cleared for INTERNAL at most")
+    def _clearance_within_boundary(self) -> "TargetPolicy":
+        self.as_clearance  # noqa: B018 (raises on a clearance the boundary does not allow)
         return self
 
     @property
     def as_clearance(self) -> Clearance:
-        return Clearance(DataClass[self.clearance], self.trust_boundary == "inside")
+        return Clearance.configured(self.clearance, self.trust_boundary)
 
 
 class ConductorSettings(ServiceSettings):

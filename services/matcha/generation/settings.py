@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from matcha.runtime.governance import Clearance, DataClass
+from matcha.runtime.governance import Clearance
 from matcha.runtime.settings import DataClassName, ServiceSettings
 
 BackendKindName = Literal["local", "tgi", "openai"]
@@ -35,13 +35,15 @@ class BackendSettings(BaseModel):
     def _check(self) -> "BackendSettings":
         if self.kind in ("tgi", "openai") and not self.url:
             raise ValueError(f"backend {self.name!r} ({self.kind}) needs a url")
-        if self.trust_boundary == "outside" and DataClass[self.clearance] > DataClass.INTERNAL:
-            raise ValueError(f"backend {self.name!r} is outside the trust boundary: clearance INTERNAL at most")
+        try:
+            self.clearance_policy  # noqa: B018 (raises on a clearance the boundary does not allow)
+        except ValueError as error:
+            raise ValueError(f"backend {self.name!r}: {error}") from None
         return self
 
     @property
     def clearance_policy(self) -> Clearance:
-        return Clearance(DataClass[self.clearance], self.trust_boundary == "inside")
+        return Clearance.configured(self.clearance, self.trust_boundary)
 
 
 def _default_backends() -> list[BackendSettings]:

@@ -109,6 +109,14 @@ class Clearance:
     max_data_class: DataClass
     inside_trust_boundary: bool
 
+    @classmethod
+    def configured(cls, clearance: str, trust_boundary: str) -> "Clearance":
+        """From settings; data above INTERNAL never leaves the trust boundary, whatever they say."""
+        max_data_class, inside = DataClass[clearance], trust_boundary == "inside"
+        if not inside and max_data_class > DataClass.INTERNAL:
+            raise ValueError("outside the trust boundary, the clearance is INTERNAL at most")
+        return cls(max_data_class, inside)
+
     def admit(self, data_class: DataClass) -> None:
         if data_class > self.max_data_class:
             raise PermissionDenied(

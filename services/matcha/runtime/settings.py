@@ -7,7 +7,7 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from matcha.runtime.auth import PUBLIC_KEY_NAME
-from matcha.runtime.governance import Clearance, DataClass
+from matcha.runtime.governance import Clearance
 
 S = TypeVar("S", bound=BaseSettings)
 DataClassName = Literal["PUBLIC", "INTERNAL", "CONFIDENTIAL", "PERSONAL"]
@@ -32,10 +32,8 @@ class ServiceSettings(BaseSettings):
     database_pool_size: int = Field(10, ge=1)
 
     @model_validator(mode="after")
-    def _outside_never_personal(self) -> "ServiceSettings":
-        # Data above INTERNAL never leaves the trust boundary, whatever the configuration says.
-        if self.trust_boundary == "outside" and DataClass[self.clearance] > DataClass.INTERNAL:
-            raise ValueError("a service outside the trust boundary may be cleared for INTERNAL at most")
+    def _clearance_within_boundary(self) -> "ServiceSettings":
+        self.service_clearance  # noqa: B018 (raises on a clearance the boundary does not allow)
         return self
 
     @property
@@ -44,7 +42,7 @@ class ServiceSettings(BaseSettings):
 
     @property
     def service_clearance(self) -> Clearance:
-        return Clearance(DataClass[self.clearance], self.trust_boundary == "inside")
+        return Clearance.configured(self.clearance, self.trust_boundary)
 
 
 def load_settings(settings_type: type[S]) -> S:
