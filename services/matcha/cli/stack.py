@@ -58,11 +58,7 @@ def running_stack(state_dir: Path, database_url: str | None, port_offset: int) -
 def describe(stack: Stack) -> None:
     for service in stack.running:
         click.echo(f"  {service.spec.name:<14} {service.address:<18} log {service.log_path}")
-    database = (
-        "embedded, data in " + str(stack.state_dir / "postgres")
-        if stack.database_url and "host=" in stack.database_url and str(stack.state_dir) in stack.database_url
-        else "external"
-    )
+    database = f"embedded, data in {stack.postgres_dir}" if stack.embedded_database else "external"
     click.echo(f"  {'database':<14} {database}")
 
 

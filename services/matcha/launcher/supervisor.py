@@ -97,6 +97,14 @@ class Stack:
         self.keys: KeyPaths | None = None
         self.running: list[RunningService] = []
 
+    @property
+    def postgres_dir(self) -> Path:
+        return self.state_dir / "postgres"
+
+    @property
+    def embedded_database(self) -> bool:
+        return not self._external_database_url
+
     def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._acquire_lock()
@@ -105,7 +113,7 @@ class Stack:
             if self._external_database_url:
                 self.database_url = self._external_database_url
             else:
-                self._postgres = EmbeddedPostgres(self.state_dir / "postgres")
+                self._postgres = EmbeddedPostgres(self.postgres_dir)
                 self.database_url = self._postgres.start()
             wiring = self._wiring()
             for spec in self._specs:
