@@ -7,7 +7,7 @@ BUF := build/tools/node_modules/.bin/buf
 PROTO_FILES := $(shell find protos -name '*.proto' | sort)
 GEN_DIR := services
 
-.PHONY: help install proto proto-check proto-lint lint test bench demo up clean
+.PHONY: help install browser proto proto-check proto-lint lint test bench demo up clean
 
 help:
 	@echo "make demo        set up, start the stack on embedded defaults, ingest and search a real dataset"
@@ -51,7 +51,11 @@ lint: install proto-lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: install
+# The reviewers' page is tested in a real headless browser: Debian's chromium, installed when missing.
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: install browser
 	$(VENV)/bin/pytest
 
 bench: install
