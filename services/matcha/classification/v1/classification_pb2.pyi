@@ -2,6 +2,7 @@ import datetime
 
 from google.api import annotations_pb2 as _annotations_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from matcha.common.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
@@ -163,6 +164,18 @@ class LabeledExample(_message.Message):
     label: str
     def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
 
+class ExampleCollection(_message.Message):
+    __slots__ = ("collection", "filter", "label_field", "limit")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    filter: _struct_pb2.Struct
+    label_field: str
+    limit: int
+    def __init__(self, collection: _Optional[str] = ..., filter: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., label_field: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
 class LabelMetrics(_message.Message):
     __slots__ = ("label", "precision", "recall", "f1", "support")
     LABEL_FIELD_NUMBER: _ClassVar[int]
@@ -206,20 +219,26 @@ class EvaluationMetrics(_message.Message):
     def __init__(self, example_count: _Optional[int] = ..., accuracy: _Optional[float] = ..., macro_f1: _Optional[float] = ..., per_label: _Optional[_Iterable[_Union[LabelMetrics, _Mapping]]] = ..., confusion: _Optional[_Union[ConfusionMatrix, _Mapping]] = ...) -> None: ...
 
 class ClassifierLineage(_message.Message):
-    __slots__ = ("training_set_sha256", "example_count", "example_ids", "embedding_model", "train_subject", "seed")
+    __slots__ = ("training_set_sha256", "example_count", "example_ids", "collection", "embedding_model", "train_subject", "seed", "collection_filter", "label_field")
     TRAINING_SET_SHA256_FIELD_NUMBER: _ClassVar[int]
     EXAMPLE_COUNT_FIELD_NUMBER: _ClassVar[int]
     EXAMPLE_IDS_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_MODEL_FIELD_NUMBER: _ClassVar[int]
     TRAIN_SUBJECT_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FILTER_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_FIELD_NUMBER: _ClassVar[int]
     training_set_sha256: str
     example_count: int
     example_ids: _containers.RepeatedScalarFieldContainer[str]
+    collection: str
     embedding_model: _common_pb2.ModelRef
     train_subject: str
     seed: int
-    def __init__(self, training_set_sha256: _Optional[str] = ..., example_count: _Optional[int] = ..., example_ids: _Optional[_Iterable[str]] = ..., embedding_model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., train_subject: _Optional[str] = ..., seed: _Optional[int] = ...) -> None: ...
+    collection_filter: _struct_pb2.Struct
+    label_field: str
+    def __init__(self, training_set_sha256: _Optional[str] = ..., example_count: _Optional[int] = ..., example_ids: _Optional[_Iterable[str]] = ..., collection: _Optional[str] = ..., embedding_model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., train_subject: _Optional[str] = ..., seed: _Optional[int] = ..., collection_filter: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., label_field: _Optional[str] = ...) -> None: ...
 
 class Classifier(_message.Message):
     __slots__ = ("name", "version", "description", "labels", "method", "model", "holdout_metrics", "lineage", "create_time")
@@ -244,18 +263,20 @@ class Classifier(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., description: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., method: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., holdout_metrics: _Optional[_Union[EvaluationMetrics, _Mapping]] = ..., lineage: _Optional[_Union[ClassifierLineage, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class TrainClassifierRequest(_message.Message):
-    __slots__ = ("name", "description", "examples", "holdout_fraction", "seed")
+    __slots__ = ("name", "description", "examples", "collection", "holdout_fraction", "seed")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
     HOLDOUT_FRACTION_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     examples: _containers.RepeatedCompositeFieldContainer[LabeledExample]
+    collection: ExampleCollection
     holdout_fraction: float
     seed: int
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., examples: _Optional[_Iterable[_Union[LabeledExample, _Mapping]]] = ..., holdout_fraction: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., examples: _Optional[_Iterable[_Union[LabeledExample, _Mapping]]] = ..., collection: _Optional[_Union[ExampleCollection, _Mapping]] = ..., holdout_fraction: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class TrainClassifierResponse(_message.Message):
     __slots__ = ("classifier",)
@@ -264,14 +285,16 @@ class TrainClassifierResponse(_message.Message):
     def __init__(self, classifier: _Optional[_Union[Classifier, _Mapping]] = ...) -> None: ...
 
 class EvaluateClassifierRequest(_message.Message):
-    __slots__ = ("name", "version", "examples")
+    __slots__ = ("name", "version", "examples", "collection")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     examples: _containers.RepeatedCompositeFieldContainer[LabeledExample]
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., examples: _Optional[_Iterable[_Union[LabeledExample, _Mapping]]] = ...) -> None: ...
+    collection: ExampleCollection
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., examples: _Optional[_Iterable[_Union[LabeledExample, _Mapping]]] = ..., collection: _Optional[_Union[ExampleCollection, _Mapping]] = ...) -> None: ...
 
 class EvaluateClassifierResponse(_message.Message):
     __slots__ = ("metrics", "version", "model")
@@ -355,9 +378,24 @@ class SignalThresholds(_message.Message):
     min_growth_slope: float
     def __init__(self, min_topic_size: _Optional[int] = ..., strong_share: _Optional[float] = ..., min_active_windows: _Optional[int] = ..., min_growth_slope: _Optional[float] = ...) -> None: ...
 
+class PostCollection(_message.Message):
+    __slots__ = ("collection", "filter", "time_field", "source_field", "limit")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    filter: _struct_pb2.Struct
+    time_field: str
+    source_field: str
+    limit: int
+    def __init__(self, collection: _Optional[str] = ..., filter: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., time_field: _Optional[str] = ..., source_field: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
 class DetectSignalsRequest(_message.Message):
-    __slots__ = ("posts", "window", "look_back", "end_time", "thresholds", "max_topics", "representative_count", "seed", "skip_sentiment")
+    __slots__ = ("posts", "collection", "window", "look_back", "end_time", "thresholds", "max_topics", "representative_count", "seed", "skip_sentiment")
     POSTS_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     LOOK_BACK_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -367,6 +405,7 @@ class DetectSignalsRequest(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     SKIP_SENTIMENT_FIELD_NUMBER: _ClassVar[int]
     posts: _containers.RepeatedCompositeFieldContainer[Post]
+    collection: PostCollection
     window: _duration_pb2.Duration
     look_back: _duration_pb2.Duration
     end_time: _timestamp_pb2.Timestamp
@@ -375,7 +414,7 @@ class DetectSignalsRequest(_message.Message):
     representative_count: int
     seed: int
     skip_sentiment: bool
-    def __init__(self, posts: _Optional[_Iterable[_Union[Post, _Mapping]]] = ..., window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., look_back: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., thresholds: _Optional[_Union[SignalThresholds, _Mapping]] = ..., max_topics: _Optional[int] = ..., representative_count: _Optional[int] = ..., seed: _Optional[int] = ..., skip_sentiment: _Optional[bool] = ...) -> None: ...
+    def __init__(self, posts: _Optional[_Iterable[_Union[Post, _Mapping]]] = ..., collection: _Optional[_Union[PostCollection, _Mapping]] = ..., window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., look_back: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., thresholds: _Optional[_Union[SignalThresholds, _Mapping]] = ..., max_topics: _Optional[int] = ..., representative_count: _Optional[int] = ..., seed: _Optional[int] = ..., skip_sentiment: _Optional[bool] = ...) -> None: ...
 
 class WindowCount(_message.Message):
     __slots__ = ("start_time", "count")

@@ -96,22 +96,29 @@ class ClassificationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def TrainClassifier(self, request, context):
-        """Trains a classifier on labelled examples and stores it as the next
-        version of its name, with holdout metrics and lineage. Idempotent on
+        """Trains a classifier on labelled examples (inline, or read from an
+        embedding service collection) and stores it as the next version of its
+        name, with holdout metrics and lineage. Idempotent on
         x-matcha-idempotency-key. Errors: INVALID_ARGUMENT with field violations
         for degenerate sets (fewer than 2 labels, a label with fewer than 2
         examples, more than 100 labels, empty text or label, duplicate example
-        ids).
+        ids, a collection document without a label); NOT_FOUND (unknown
+        collection); FAILED_PRECONDITION (more matching documents than the
+        collection's `limit`); UNAVAILABLE (no embedding service configured or
+        reachable).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def EvaluateClassifier(self, request, context):
-        """Measures a stored classifier version on a new labelled set. Errors:
-        NOT_FOUND (classifier or version); INVALID_ARGUMENT (empty set, a label
+        """Measures a stored classifier version on a new labelled set (inline, or
+        read from an embedding service collection). Errors: NOT_FOUND
+        (classifier, version or collection); INVALID_ARGUMENT (empty set, a label
         the classifier does not know); FAILED_PRECONDITION (the classifier was
-        trained on another embedding model than the one this service runs).
+        trained on another embedding model than the one this service runs, or
+        more matching documents than the collection's `limit`); UNAVAILABLE (no
+        embedding service configured or reachable).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -139,10 +146,14 @@ class ClassificationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DetectSignals(self, request, context):
-        """Groups posts into topics, counts each topic per time window and classifies
-        it as noise, weak signal or strong signal. Deterministic for a given seed
-        and input. Errors: INVALID_ARGUMENT (no posts, empty text, missing or
-        malformed time, window or look-back out of range) with field violations.
+        """Groups posts (inline, or read from an embedding service collection) into
+        topics, counts each topic per time window and classifies it as noise,
+        weak signal or strong signal. Deterministic for a given seed and input.
+        Errors: INVALID_ARGUMENT (no posts, empty text, missing or malformed
+        time, window or look-back out of range) with field violations; NOT_FOUND
+        (unknown collection); FAILED_PRECONDITION (more matching documents than
+        the collection's `limit`); UNAVAILABLE (no embedding service configured
+        or reachable).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

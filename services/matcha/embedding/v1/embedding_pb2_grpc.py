@@ -72,6 +72,11 @@ class EmbeddingServiceStub:
                 request_serializer=matcha_dot_embedding_dot_v1_dot_embedding__pb2.SearchRequest.SerializeToString,
                 response_deserializer=matcha_dot_embedding_dot_v1_dot_embedding__pb2.SearchResponse.FromString,
                 _registered_method=True)
+        self.ListDocuments = channel.unary_unary(
+                '/matcha.embedding.v1.EmbeddingService/ListDocuments',
+                request_serializer=matcha_dot_embedding_dot_v1_dot_embedding__pb2.ListDocumentsRequest.SerializeToString,
+                response_deserializer=matcha_dot_embedding_dot_v1_dot_embedding__pb2.ListDocumentsResponse.FromString,
+                _registered_method=True)
         self.Delete = channel.unary_unary(
                 '/matcha.embedding.v1.EmbeddingService/Delete',
                 request_serializer=matcha_dot_embedding_dot_v1_dot_embedding__pb2.DeleteRequest.SerializeToString,
@@ -142,6 +147,17 @@ class EmbeddingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDocuments(self, request, context):
+        """Reads a collection's documents page by page, in id order. As in Search,
+        only documents that are PUBLIC, or whose consented purposes include the
+        call's purpose, are returned. Errors: INVALID_ARGUMENT (bad collection
+        name, page size, page token or filter) with field violations; NOT_FOUND
+        (unknown collection).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Delete(self, request, context):
         """Deletes documents by id.
         """
@@ -193,6 +209,11 @@ def add_EmbeddingServiceServicer_to_server(servicer, server):
                     servicer.Search,
                     request_deserializer=matcha_dot_embedding_dot_v1_dot_embedding__pb2.SearchRequest.FromString,
                     response_serializer=matcha_dot_embedding_dot_v1_dot_embedding__pb2.SearchResponse.SerializeToString,
+            ),
+            'ListDocuments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDocuments,
+                    request_deserializer=matcha_dot_embedding_dot_v1_dot_embedding__pb2.ListDocumentsRequest.FromString,
+                    response_serializer=matcha_dot_embedding_dot_v1_dot_embedding__pb2.ListDocumentsResponse.SerializeToString,
             ),
             'Delete': grpc.unary_unary_rpc_method_handler(
                     servicer.Delete,
@@ -397,6 +418,33 @@ class EmbeddingService:
             '/matcha.embedding.v1.EmbeddingService/Search',
             matcha_dot_embedding_dot_v1_dot_embedding__pb2.SearchRequest.SerializeToString,
             matcha_dot_embedding_dot_v1_dot_embedding__pb2.SearchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.embedding.v1.EmbeddingService/ListDocuments',
+            matcha_dot_embedding_dot_v1_dot_embedding__pb2.ListDocumentsRequest.SerializeToString,
+            matcha_dot_embedding_dot_v1_dot_embedding__pb2.ListDocumentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

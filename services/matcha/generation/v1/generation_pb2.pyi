@@ -347,7 +347,7 @@ class Exemplar(_message.Message):
     def __init__(self, text: _Optional[str] = ..., document_id: _Optional[str] = ..., centrality: _Optional[float] = ...) -> None: ...
 
 class VoiceProfile(_message.Message):
-    __slots__ = ("name", "version", "description", "languages", "document_count", "sentence_count", "sentence_length", "register", "signature_terms", "preferred_terms", "banned_terms", "exemplars", "embedding_model", "corpus_sha256", "create_subject", "create_time")
+    __slots__ = ("name", "version", "description", "languages", "document_count", "sentence_count", "sentence_length", "register", "signature_terms", "preferred_terms", "banned_terms", "exemplars", "embedding_model", "corpus_sha256", "create_subject", "create_time", "source_collection")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -364,6 +364,7 @@ class VoiceProfile(_message.Message):
     CORPUS_SHA256_FIELD_NUMBER: _ClassVar[int]
     CREATE_SUBJECT_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_COLLECTION_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     description: str
@@ -380,7 +381,8 @@ class VoiceProfile(_message.Message):
     corpus_sha256: str
     create_subject: str
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., description: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., document_count: _Optional[int] = ..., sentence_count: _Optional[int] = ..., sentence_length: _Optional[_Union[SentenceLengthStats, _Mapping]] = ..., register: _Optional[_Union[RegisterMarkers, _Mapping]] = ..., signature_terms: _Optional[_Iterable[_Union[SignatureTerm, _Mapping]]] = ..., preferred_terms: _Optional[_Iterable[str]] = ..., banned_terms: _Optional[_Iterable[str]] = ..., exemplars: _Optional[_Iterable[_Union[Exemplar, _Mapping]]] = ..., embedding_model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., corpus_sha256: _Optional[str] = ..., create_subject: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    source_collection: CollectionSource
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., description: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., document_count: _Optional[int] = ..., sentence_count: _Optional[int] = ..., sentence_length: _Optional[_Union[SentenceLengthStats, _Mapping]] = ..., register: _Optional[_Union[RegisterMarkers, _Mapping]] = ..., signature_terms: _Optional[_Iterable[_Union[SignatureTerm, _Mapping]]] = ..., preferred_terms: _Optional[_Iterable[str]] = ..., banned_terms: _Optional[_Iterable[str]] = ..., exemplars: _Optional[_Iterable[_Union[Exemplar, _Mapping]]] = ..., embedding_model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., corpus_sha256: _Optional[str] = ..., create_subject: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source_collection: _Optional[_Union[CollectionSource, _Mapping]] = ...) -> None: ...
 
 class SourceDocument(_message.Message):
     __slots__ = ("id", "text")

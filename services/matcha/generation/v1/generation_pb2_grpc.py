@@ -154,11 +154,14 @@ class GenerationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def LearnVoice(self, request, context):
-        """Learns a tone-of-voice profile from the brand's existing texts and stores
-        it as the next version of its name. Idempotent on
-        x-matcha-idempotency-key. Errors: INVALID_ARGUMENT (no text, fewer than
-        5 sentences in all, a term both preferred and banned), NOT_FOUND (unknown
-        collection).
+        """Learns a tone-of-voice profile from the brand's existing texts (inline,
+        or read from an embedding service collection with the caller's own
+        credentials, purpose and data class) and stores it as the next version of
+        its name. Idempotent on x-matcha-idempotency-key. Errors:
+        INVALID_ARGUMENT (no text, fewer than 5 sentences in all, a term both
+        preferred and banned, a malformed filter), NOT_FOUND (unknown
+        collection), FAILED_PRECONDITION (more matching documents than `limit`),
+        UNAVAILABLE (no embedding service configured or reachable).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
