@@ -2,6 +2,7 @@
 
 import click
 
+from matcha.cli.classify import classifier, classify, listen
 from matcha.cli.embed import embed
 from matcha.cli.generate import generate, voice
 from matcha.cli.plans import audit, plan, run
@@ -25,6 +26,9 @@ cli.add_command(run)
 cli.add_command(audit)
 cli.add_command(embed)
 cli.add_command(segment)
+cli.add_command(classify)
+cli.add_command(classifier)
+cli.add_command(listen)
 cli.add_command(generate)
 cli.add_command(voice)
 cli.add_command(review)

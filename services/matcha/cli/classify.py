@@ -1,0 +1,583 @@
+"""`matcha classify`, `matcha classifier ...` and `matcha listen`: the classification service from a terminal.
+
+`classify` runs sentiment, zero-shot topics and trained classifiers over a file of texts; `classifier`
+trains, evaluates, lists and deletes a tenant's classifiers; `listen` reads timestamped posts and prints
+the topics emerging in them (noise, weak or strong signals).
+"""
+
+import gzip
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+from google.protobuf import json_format
+from tqdm import tqdm
+
+from matcha.classification.v1 import classification_pb2 as pb
+from matcha.classification.v1 import classification_pb2_grpc
+from matcha.cli.connection import channel_from, connection_options, run_async
+from matcha.cli.records import batched, read_records
+from matcha.cli.segment import parse_time
+
+DEFAULT_TARGET = "127.0.0.1:50053"
+FORMATS = click.Choice(["auto", "csv", "jsonl", "text"])
+# The service's default limit of texts per Classify call.
+DEFAULT_BATCH_SIZE = 64
+SENTIMENT_NAMES = {
+    pb.SENTIMENT_NEGATIVE: "negative",
+    pb.SENTIMENT_NEUTRAL: "neutral",
+    pb.SENTIMENT_POSITIVE: "positive",
+}
+STRENGTH_NAMES = {
+    pb.SIGNAL_STRENGTH_STRONG: "strong",
+    pb.SIGNAL_STRENGTH_WEAK: "weak",
+    pb.SIGNAL_STRENGTH_NOISE: "noise",
+}
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+SPARK = " ▁▂▃▄▅▆▇█"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One record of an input file: its id, its text, and the record itself for the other fields."""
+
+    id: str
+    text: str
+    record: dict[str, Any]
+
+
+def read_rows(path: Path, file_format: str, *, text_field: str, id_field: str) -> list[Row]:
+    """CSV or JSONL records (via `read_records`), or plain text with one text per line; empty texts are skipped."""
+    plain = file_format == "text" or (file_format == "auto" and _is_plain_text(path))
+    if plain:
+        opener = gzip.open if path.suffix.lower() == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as handle:
+            lines = [line.strip() for line in handle]
+        return [Row(f"line-{n}", line, {text_field: line}) for n, line in enumerate(lines, start=1) if line]
+    rows = []
+    for number, record in enumerate(read_records(path, file_format), start=1):
+        text = str(record.get(text_field) or "").strip()
+        if text:
+            rows.append(Row(str(record.get(id_field) or f"line-{number}"), text, record))
+    if not rows:
+        raise click.ClickException(f"no text in {path.name}: is the text column {text_field!r}? (--text-field)")
+    return rows
+
+
+def _is_plain_text(path: Path) -> bool:
+    names = [suffix.lower() for suffix in path.suffixes if suffix.lower() != ".gz"]
+    return not names or names[-1] in (".txt", ".text")
+
+
+# Tasks
+
+
+def load_labels(path: Path) -> pb.TopicsTask:
+    """Topic labels from YAML: a list of names or {name, description, examples}; or a mapping of name to a
+    description or to {description, examples}; optionally under `labels:` next to `threshold` and `single_label`."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise click.BadParameter(f"{path}: {error}", param_hint="--task") from None
+    task = pb.TopicsTask()
+    settings = document if isinstance(document, dict) and "labels" in document else {"labels": document}
+    entries = settings["labels"]
+    if isinstance(entries, dict):
+        entries = [{"name": name, **_label_fields(value)} for name, value in entries.items()]
+    if not isinstance(entries, list) or not entries:
+        raise click.BadParameter(f"{path}: expected a list or mapping of labels", param_hint="--task")
+    for entry in entries:
+        entry = {"name": entry} if isinstance(entry, str) else entry
+        if not isinstance(entry, dict) or not entry.get("name"):
+            raise click.BadParameter(f"{path}: every label needs a name ({entry!r})", param_hint="--task")
+        examples = entry.get("examples") or []
+        task.labels.append(
+            pb.TopicLabel(
+                name=str(entry["name"]),
+                description=str(entry.get("description") or ""),
+                examples=[str(example) for example in (examples if isinstance(examples, list) else [examples])],
+            )
+        )
+    if settings.get("threshold") is not None:
+        task.threshold = float(settings["threshold"])
+    task.single_label = bool(settings.get("single_label", False))
+    return task
+
+
+def _label_fields(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    return value if isinstance(value, dict) else {"description": str(value)}
+
+
+def parse_task(spec: str) -> pb.ClassificationTask:
+    """`sentiment`, `topics:<labels.yaml>` or `custom:<classifier>[@<version>]`."""
+    kind, _, argument = spec.partition(":")
+    if kind == "sentiment" and not argument:
+        return pb.ClassificationTask(sentiment=pb.SentimentTask())
+    if kind == "topics" and argument:
+        path = Path(argument)
+        if not path.is_file():
+            raise click.BadParameter(f"no labels file {argument}", param_hint="--task")
+        return pb.ClassificationTask(topics=load_labels(path))
+    if kind == "custom" and argument:
+        name, _, version = argument.partition("@")
+        if version and not version.isdigit():
+            raise click.BadParameter(f"version of {name!r} must be a number", param_hint="--task")
+        return pb.ClassificationTask(custom=pb.CustomTask(classifier=name, version=int(version or 0)))
+    raise click.BadParameter(
+        f"{spec!r}: use sentiment, topics:<labels.yaml> or custom:<classifier>[@<version>]", param_hint="--task"
+    )
+
+
+async def classify_rows(
+    stub, rows: list[Row], tasks: list[pb.ClassificationTask], *, language: str, batch_size: int
+) -> tuple[list[pb.TextClassification], list]:
+    """Results in input order, and every model used (deduplicated)."""
+    results, models = [], {}
+    with tqdm(total=len(rows), unit="text", desc="classify", disable=len(rows) <= batch_size) as bar:
+        for batch in batched(rows, batch_size):
+            reply = await stub.Classify(
+                pb.ClassifyRequest(texts=[row.text for row in batch], tasks=tasks, language=language)
+            )
+            results.extend(reply.results)
+            models.update({(model.id, model.version): model for model in reply.models})
+            bar.update(len(batch))
+    return results, list(models.values())
+
+
+def shorten(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def result_cells(result: pb.TextClassification) -> list[str]:
+    cells = [result.language]
+    if result.HasField("sentiment"):
+        sentiment = result.sentiment
+        name = SENTIMENT_NAMES[sentiment.label]
+        cells.append(f"{name} {getattr(sentiment, name):.2f}")
+    if result.HasField("topics"):
+        assigned = [f"{score.label} {score.score:.2f}" for score in result.topics.labels if score.assigned]
+        cells.append(", ".join(assigned) or "-")
+    cells += [f"{custom.classifier}: {custom.label} {custom.confidence:.2f}" for custom in result.custom]
+    return cells
+
+
+def classification_table(rows: list[Row], results: list[pb.TextClassification], width: int = 60) -> list[str]:
+    """One line per text, then how many texts fell in each sentiment, topic and custom label."""
+    lines = [
+        f"{shorten(row.text, width):<{width}}  " + "  ".join(result_cells(result))
+        for row, result in zip(rows, results, strict=True)
+    ]
+    tallies: dict[str, Counter] = {}
+    for result in results:
+        if result.HasField("sentiment"):
+            tallies.setdefault("sentiment", Counter())[SENTIMENT_NAMES[result.sentiment.label]] += 1
+        if result.HasField("topics"):
+            counter = tallies.setdefault("topics", Counter())
+            counter.update(score.label for score in result.topics.labels if score.assigned)
+        for custom in result.custom:
+            tallies.setdefault(custom.classifier, Counter())[custom.label] += 1
+    lines.append("")
+    for name, counter in tallies.items():
+        parts = ", ".join(f"{label} {count} ({count / len(results):.0%})" for label, count in counter.most_common())
+        lines.append(f"{name}: {parts or 'none assigned'}")
+    return lines
+
+
+@click.command("classify")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--task",
+    "task_specs",
+    multiple=True,
+    required=True,
+    help="sentiment, topics:<labels.yaml> or custom:<classifier>[@<version>] (repeatable)",
+)
+@click.option(
+    "--format", "file_format", type=FORMATS, default="auto", help="default: by extension (.txt: one text per line)"
+)
+@click.option("--text-field", default="text", show_default=True)
+@click.option("--id-field", default="id", show_default=True)
+@click.option("--language", default="", help="ISO 639-1 code of every text (default: detected per text)")
+@click.option("--batch-size", default=DEFAULT_BATCH_SIZE, show_default=True, type=click.IntRange(1, 256))
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per text instead of a table")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def classify(
+    path: Path,
+    task_specs: tuple[str, ...],
+    file_format: str,
+    text_field: str,
+    id_field: str,
+    language: str,
+    batch_size: int,
+    as_json: bool,
+    **options,
+) -> None:
+    """Classify every text of a CSV, JSONL or text file: sentiment, topics, custom classifiers."""
+    tasks = [parse_task(spec) for spec in task_specs]
+    rows = read_rows(path, file_format, text_field=text_field, id_field=id_field)
+    async with channel_from(options) as channel:
+        stub = classification_pb2_grpc.ClassificationServiceStub(channel)
+        results, models = await classify_rows(stub, rows, tasks, language=language, batch_size=batch_size)
+    if as_json:
+        for row, result in zip(rows, results, strict=True):
+            fields = json_format.MessageToDict(result, preserving_proto_field_name=True)
+            click.echo(json.dumps({"id": row.id, "text": row.text, **fields}, ensure_ascii=False))
+        return
+    click.echo("\n".join(classification_table(rows, results)))
+    click.echo("models: " + ", ".join(f"{model.id} {model.version}" for model in models))
+
+
+# Classifiers
+
+
+def labelled_examples(rows: list[Row], label_field: str) -> list[pb.LabeledExample]:
+    examples = []
+    for row in rows:
+        label = str(row.record.get(label_field) or "").strip()
+        if not label:
+            raise click.ClickException(f"record {row.id} has no {label_field!r} (--label-field)")
+        examples.append(pb.LabeledExample(id=row.id, text=row.text, label=label))
+    return examples
+
+
+def metrics_lines(metrics: pb.EvaluationMetrics) -> list[str]:
+    """Accuracy and macro-F1, precision/recall/F1 per label, then the confusion matrix (rows: true labels)."""
+    lines = [
+        f"  {metrics.example_count} examples  accuracy {metrics.accuracy:.3f}  macro-F1 {metrics.macro_f1:.3f}",
+        f"  {'label':<24} {'precision':>9} {'recall':>7} {'F1':>6} {'support':>8}",
+    ]
+    for label in metrics.per_label:
+        lines.append(
+            f"  {shorten(label.label, 24):<24} {label.precision:>9.3f} {label.recall:>7.3f} {label.f1:>6.3f} "
+            f"{label.support:>8}"
+        )
+    labels = [shorten(label, 12) for label in metrics.confusion.labels]
+    if labels:
+        width = max(7, *(len(label) for label in labels))
+        lines.append("  confusion (rows: true, columns: predicted)")
+        lines.append(f"  {'':<24} " + " ".join(f"{label:>{width}}" for label in labels))
+        for label, row in zip(labels, metrics.confusion.rows, strict=True):
+            lines.append(f"  {label:<24} " + " ".join(f"{count:>{width}}" for count in row.counts))
+    return lines
+
+
+def classifier_line(classifier: pb.Classifier) -> str:
+    trained = classifier.create_time.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M")
+    metrics = classifier.holdout_metrics
+    return (
+        f"{classifier.name} v{classifier.version}  {len(classifier.labels)} labels  "
+        f"{classifier.lineage.example_count} examples  holdout accuracy {metrics.accuracy:.3f} "
+        f"macro-F1 {metrics.macro_f1:.3f}  trained {trained} by {classifier.lineage.train_subject}"
+    )
+
+
+def example_options(command):
+    for option in reversed(
+        [
+            click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+            click.option("--format", "file_format", type=click.Choice(["auto", "csv", "jsonl"]), default="auto"),
+            click.option("--text-field", default="text", show_default=True),
+            click.option("--label-field", default="label", show_default=True),
+            click.option("--id-field", default="id", show_default=True),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+@click.group()
+def classifier() -> None:
+    """The tenant's own classifiers: train on labelled texts, evaluate, list, delete."""
+
+
+@classifier.command("train")
+@click.option("--name", required=True, help="an existing name gets a new version")
+@example_options
+@click.option("--description", default="")
+@click.option("--holdout", "holdout_fraction", default=0.2, show_default=True, help="share held out for metrics")
+@click.option("--seed", default=0, show_default=True)
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def train(
+    name: str,
+    path: Path,
+    file_format: str,
+    text_field: str,
+    label_field: str,
+    id_field: str,
+    description: str,
+    holdout_fraction: float,
+    seed: int,
+    **options,
+) -> None:
+    """Train a classifier on a CSV or JSONL file of labelled texts; print its holdout metrics."""
+    rows = read_rows(path, file_format, text_field=text_field, id_field=id_field)
+    request = pb.TrainClassifierRequest(
+        name=name,
+        description=description,
+        examples=labelled_examples(rows, label_field),
+        holdout_fraction=holdout_fraction,
+        seed=seed,
+    )
+    async with channel_from(options) as channel:
+        reply = await classification_pb2_grpc.ClassificationServiceStub(channel).TrainClassifier(request)
+    trained = reply.classifier
+    click.echo(
+        f"{trained.name} v{trained.version} trained on {trained.lineage.example_count} examples "
+        f"({', '.join(trained.labels)}); training set sha256 {trained.lineage.training_set_sha256[:16]}…"
+    )
+    click.echo("holdout metrics:")
+    click.echo("\n".join(metrics_lines(trained.holdout_metrics)))
+
+
+@classifier.command("evaluate")
+@click.argument("name")
+@example_options
+@click.option("--version", default=0, help="version (default: the latest)")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def evaluate(
+    name: str, path: Path, file_format: str, text_field: str, label_field: str, id_field: str, version: int, **options
+) -> None:
+    """Measure a stored classifier on a new labelled file."""
+    rows = read_rows(path, file_format, text_field=text_field, id_field=id_field)
+    request = pb.EvaluateClassifierRequest(name=name, version=version, examples=labelled_examples(rows, label_field))
+    async with channel_from(options) as channel:
+        reply = await classification_pb2_grpc.ClassificationServiceStub(channel).EvaluateClassifier(request)
+    click.echo(f"{name} v{reply.version} on {path.name}:")
+    click.echo("\n".join(metrics_lines(reply.metrics)))
+
+
+@classifier.command("list")
+@click.option("--name", default="", help="every version of this classifier (default: the latest of each)")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def list_classifiers(name: str, **options) -> None:
+    """List classifiers: the latest version of each, or every version of one."""
+    found = []
+    async with channel_from(options) as channel:
+        stub = classification_pb2_grpc.ClassificationServiceStub(channel)
+        token = ""
+        while True:
+            reply = await stub.ListClassifiers(pb.ListClassifiersRequest(name=name, page_size=200, page_token=token))
+            found.extend(reply.classifiers)
+            if not (token := reply.next_page_token):
+                break
+    for item in found:
+        click.echo(classifier_line(item))
+    if not found:
+        click.echo("no classifiers")
+
+
+@classifier.command("show")
+@click.argument("name")
+@click.option("--version", default=0, help="version (default: the latest)")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def show_classifier(name: str, version: int, **options) -> None:
+    """Show a classifier version: lineage and holdout metrics."""
+    async with channel_from(options) as channel:
+        reply = await classification_pb2_grpc.ClassificationServiceStub(channel).GetClassifier(
+            pb.GetClassifierRequest(name=name, version=version)
+        )
+    found = reply.classifier
+    click.echo(classifier_line(found))
+    if found.description:
+        click.echo(f"  {found.description}")
+    lineage = found.lineage
+    click.echo(
+        f"  training set sha256 {lineage.training_set_sha256}  seed {lineage.seed}  "
+        f"embedding {lineage.embedding_model.id} {lineage.embedding_model.version}"
+    )
+    click.echo("holdout metrics:")
+    click.echo("\n".join(metrics_lines(found.holdout_metrics)))
+
+
+@classifier.command("delete")
+@click.argument("name")
+@click.option("--version", default=0, help="version to delete (default: every version)")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def delete_classifier(name: str, version: int, **options) -> None:
+    """Delete one version of a classifier, or all of them."""
+    async with channel_from(options) as channel:
+        reply = await classification_pb2_grpc.ClassificationServiceStub(channel).DeleteClassifier(
+            pb.DeleteClassifierRequest(name=name, version=version)
+        )
+    click.echo(f"{name}: {reply.deleted_versions} version(s) deleted")
+
+
+# Listening
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90s`, `30m`, `12h`, `1d`, `2w`."""
+    match = DURATION.match(text.strip().lower())
+    if not match:
+        raise click.BadParameter(f"{text!r}: a number and a unit among s, m, h, d, w (e.g. 1d)")
+    return timedelta(**{DURATION_UNITS[match.group(2)]: float(match.group(1))})
+
+
+def to_post(row: Row, *, time_field: str, source_field: str | None) -> pb.Post:
+    value = row.record.get(time_field)
+    if value in (None, ""):
+        raise click.ClickException(f"record {row.id} has no {time_field!r} (--time-field)")
+    try:
+        when = parse_time(value)
+    except ValueError:
+        raise click.ClickException(f"record {row.id}: {value!r} is not a date or ISO 8601 time") from None
+    post = pb.Post(id=row.id, text=row.text, source=str(row.record.get(source_field) or "") if source_field else "")
+    post.time.FromDatetime(when)
+    return post
+
+
+def sparkline(counts: list[int]) -> str:
+    peak = max(counts, default=0)
+    if peak == 0:
+        return SPARK[0] * len(counts)
+    return "".join(
+        SPARK[0] if count == 0 else SPARK[max(1, round(count / peak * (len(SPARK) - 1)))] for count in counts
+    )
+
+
+def _day(timestamp) -> str:
+    return timestamp.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def signal_report(reply: pb.DetectSignalsResponse, *, show_noise: int = 5, width: int = 100) -> list[str]:
+    """Topics by strength: size, growth, first seen, sentiment mix and shift, representative posts."""
+    lines = [
+        f"{reply.post_count} posts from {_day(reply.start_time)} to {_day(reply.end_time)} UTC, "
+        f"{len(reply.topics)} topics, {reply.unclustered_post_count} posts in no topic"
+    ]
+    by_strength: dict[int, list[pb.SignalTopic]] = {}
+    for topic in reply.topics:
+        by_strength.setdefault(topic.strength, []).append(topic)
+    for strength in (pb.SIGNAL_STRENGTH_STRONG, pb.SIGNAL_STRENGTH_WEAK, pb.SIGNAL_STRENGTH_NOISE):
+        topics = by_strength.get(strength, [])
+        shown = topics if strength != pb.SIGNAL_STRENGTH_NOISE else topics[:show_noise]
+        lines.append(f"\n{STRENGTH_NAMES[strength].upper()} ({len(topics)})")
+        for topic in shown:
+            lines += topic_lines(topic, width=width)
+        if len(shown) < len(topics):
+            lines.append(f"  ... {len(topics) - len(shown)} more")
+    return lines
+
+
+def topic_lines(topic: pb.SignalTopic, *, width: int) -> list[str]:
+    counts = [window.count for window in topic.counts]
+    lines = [
+        f"  {topic.id:<4} {topic.label}",
+        f"       {topic.post_count} posts ({topic.share:.1%})  per window [{sparkline(counts)}]  "
+        f"slope {topic.growth_slope:+.2f}  first seen {_day(topic.first_seen)}  "
+        f"{topic.source_count} source(s)",
+    ]
+    if topic.HasField("sentiment_mix"):
+        mix = topic.sentiment_mix
+        lines.append(
+            f"       sentiment {mix.negative:.0%} negative, {mix.neutral:.0%} neutral, {mix.positive:.0%} positive;"
+            f" shift {topic.sentiment_shift:+.2f}" + (" (souring)" if topic.sentiment_shift <= -0.2 else "")
+        )
+    lines += [f"       - {shorten(post.text, width)}" for post in topic.representative_posts]
+    return lines
+
+
+@click.command("listen")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--window", default="1d", show_default=True, help="width of a counting window (e.g. 12h, 1d, 1w)")
+@click.option("--lookback", "look_back", help="period analysed (default: 14 windows)")
+@click.option("--end", "end_time", help="end of the period, exclusive (default: just after the latest post)")
+@click.option("--format", "file_format", type=click.Choice(["auto", "csv", "jsonl"]), default="auto")
+@click.option("--text-field", default="text", show_default=True)
+@click.option("--time-field", default="time", show_default=True)
+@click.option("--source-field", default="source", show_default=True, help="site, channel or account")
+@click.option("--id-field", default="id", show_default=True)
+@click.option("--min-topic-size", default=0, help="smallest topic in posts (default 5)")
+@click.option("--max-topics", default=0, help="topics returned (default 50)")
+@click.option("--skip-sentiment", is_flag=True, help="faster; no sentiment mix")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="the reply as JSON instead of a report")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def listen(
+    path: Path,
+    window: str,
+    look_back: str | None,
+    end_time: str | None,
+    file_format: str,
+    text_field: str,
+    time_field: str,
+    source_field: str,
+    id_field: str,
+    min_topic_size: int,
+    max_topics: int,
+    skip_sentiment: bool,
+    seed: int,
+    as_json: bool,
+    **options,
+) -> None:
+    """Weak signals in timestamped posts (CSV or JSONL): topics rated noise, weak or strong."""
+    request = signal_request(
+        read_rows(path, file_format, text_field=text_field, id_field=id_field),
+        time_field=time_field,
+        source_field=source_field,
+        window=parse_duration(window),
+        look_back=parse_duration(look_back) if look_back else None,
+        end=_parse_end(end_time) if end_time else None,
+        min_topic_size=min_topic_size,
+        max_topics=max_topics,
+        skip_sentiment=skip_sentiment,
+        seed=seed,
+    )
+    async with channel_from(options) as channel:
+        reply = await classification_pb2_grpc.ClassificationServiceStub(channel).DetectSignals(request)
+    if as_json:
+        click.echo(json.dumps(json_format.MessageToDict(reply, preserving_proto_field_name=True), ensure_ascii=False))
+        return
+    click.echo("\n".join(signal_report(reply)))
+
+
+def _parse_end(text: str) -> datetime:
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: a date or ISO 8601 time", param_hint="--end") from None
+
+
+def signal_request(
+    rows: list[Row],
+    *,
+    time_field: str,
+    source_field: str | None,
+    window: timedelta,
+    look_back: timedelta | None = None,
+    end: datetime | None = None,
+    min_topic_size: int = 0,
+    max_topics: int = 0,
+    skip_sentiment: bool = False,
+    seed: int = 0,
+) -> pb.DetectSignalsRequest:
+    request = pb.DetectSignalsRequest(
+        posts=[to_post(row, time_field=time_field, source_field=source_field) for row in rows],
+        thresholds=pb.SignalThresholds(min_topic_size=min_topic_size),
+        max_topics=max_topics,
+        skip_sentiment=skip_sentiment,
+        seed=seed,
+    )
+    request.window.FromTimedelta(window)
+    if look_back:
+        request.look_back.FromTimedelta(look_back)
+    if end:
+        request.end_time.FromDatetime(end)
+    return request
