@@ -24,6 +24,7 @@ from matcha.gateway.catalog import Catalog, MethodNotAllowed, Route, RouteNotFou
 from matcha.gateway.errors import error_response, status_json, status_of_rpc_error, status_response
 from matcha.gateway.openapi import build_openapi
 from matcha.gateway.proto_docs import ProtoComments
+from matcha.gateway.review_page import ReviewPage
 from matcha.gateway.settings import GatewaySettings
 from matcha.gateway.transcoding import build_requests, render
 from matcha.runtime import governance as gov
@@ -69,13 +70,20 @@ def _method_not_allowed(method: str, path: str, allowed: list[str]) -> Response:
 
 class Gateway:
     def __init__(
-        self, settings: GatewaySettings, catalog: Catalog, backends: Backends, verifier: TokenVerifier, openapi: dict
+        self,
+        settings: GatewaySettings,
+        catalog: Catalog,
+        backends: Backends,
+        verifier: TokenVerifier,
+        openapi: dict,
+        review_page: ReviewPage,
     ) -> None:
         self._settings = settings
         self._catalog = catalog
         self._backends = backends
         self._verifier = verifier
         self._openapi = _json_bytes(openapi)
+        self._review_page = review_page
 
     async def dispatch(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -111,6 +119,14 @@ class Gateway:
 
     async def _respond(self, request: Request, request_id: str) -> Response:
         path, method = request.url.path, request.method
+        if ReviewPage.handles(path):
+            # Static files: the page's own calls carry the reviewer's token, the files themselves hold no data.
+            if method not in ("GET", "HEAD"):
+                return _method_not_allowed(method, path, ["GET", "HEAD"])
+            page = self._review_page.respond(request)
+            if page is None:
+                raise NotFound(f"no file {path}", reason="ROUTE_NOT_FOUND")
+            return page
         if path in OPEN_PATHS:
             if method != "GET":
                 return _method_not_allowed(method, path, ["GET"])
@@ -240,7 +256,7 @@ def build_gateway(
         )
     backends = Backends(settings.gateway_backends, tracer_provider)
     openapi = build_openapi(catalog, comments or ProtoComments.shipped())
-    gateway = Gateway(settings, catalog, backends, verifier, openapi)
+    gateway = Gateway(settings, catalog, backends, verifier, openapi, ReviewPage.shipped())
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):

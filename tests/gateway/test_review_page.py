@@ -1,0 +1,339 @@
+"""The reviewers' page (`/ui/`) in a real headless Chromium.
+
+Real gateway in front of the real review and conductor services, on real PostgreSQL: a plan run submits
+its draft for review and waits; a reviewer signs in with the launcher's kind of link, opens the draft from
+the live queue with the keyboard, edits it and approves it; the API then shows that exactly the edited text
+was approved, and the run resumed with it. A principal without the reviewer role sees the page refuse.
+"""
+
+import asyncio
+import hashlib
+import shutil
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from matcha.conductor.app import build_conductor_service
+from matcha.conductor.settings import ConductorSettings
+from matcha.gateway.review_page import CONTENT_SECURITY_POLICY
+from matcha.review.app import assemble_review_service
+from matcha.review.settings import ReviewSettings
+
+REVIEW_SERVICE = "matcha.review.v1.ReviewService"
+CONDUCTOR_SERVICE = "matcha.conductor.v1.ConductorService"
+# Debian's chromium as root in a sandboxed machine with no route out: no sandbox, no GPU, no calls home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DRAFT_TITLE = "Spring walk"
+DRAFT_TEXT = "Our cheap walking shoes are here.\nTry them in store this weekend.\n"
+PLAN = """
+name: page-reviewed-copy
+inputs:
+  - {name: text, type: string, required: true}
+steps:
+  - id: submit
+    call: matcha.review.v1.ReviewService/Submit
+    request:
+      title: "Spring walk"
+      content: "${inputs.text}"
+      channel: CHANNEL_EMAIL
+      target: newsletter-weekly
+      priority: PRIORITY_HIGH
+      audience: {segmentation: walkers, segmentation_version: 3, segment_id: seg-7, persona: "Weekend walkers"}
+      provenance:
+        run_id: "${run.id}"
+        plan_name: "${run.plan_name}"
+        plan_version: "${run.plan_version}"
+        step: draft
+        model: {id: "HuggingFaceTB/SmolLM2-135M-Instruct", version: "q8_0"}
+        prompt_template: spring-email
+        prompt_template_version: 4
+        voice_profile: house-voice
+        voice_profile_version: 2
+        source_record_ids: ["crm:customer/1042", "reviews:8812"]
+      voice_score: 71.5
+      flags:
+        - {code: voice.banned_term, message: "banned term \\"cheap\\"", severity: FLAG_SEVERITY_WARNING}
+      resume: {run_id: "${run.id}", signal_key: approval}
+    output: "response.item.id"
+  - id: approval
+    depends_on: [submit]
+    await: {roles: [review-service]}
+outputs:
+  item: "steps.submit.output"
+  status: "steps.approval.output.status"
+  content: "steps.approval.output.content"
+"""
+
+expect.set_options(timeout=20_000)
+
+
+def chromium_executable() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.fail(
+            "the review page tests need Debian's chromium (`apt-get install -y chromium`, which `make test` "
+            "does when it is missing); Playwright drives it, it never downloads a browser"
+        )
+    return path
+
+
+def digest(title: str, content: str) -> str:
+    return hashlib.sha256(title.encode() + b"\x00" + content.encode()).hexdigest()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Stack:
+    base_url: str
+    tenant: str
+    issuer: object
+
+    def token(self, subject: str, roles: list[str]) -> str:
+        return self.issuer.mint(subject=subject, tenant=self.tenant, roles=roles)
+
+    def http(self, subject: str, roles: list[str]) -> httpx.AsyncClient:
+        headers = {
+            "authorization": f"Bearer {self.token(subject, roles)}",
+            "x-matcha-purpose": "campaign",
+            "x-matcha-data-class": "INTERNAL",
+        }
+        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30)
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    executable = chromium_executable()
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture(scope="module")
+async def stack(postgres_url, state_dir, tmp_path_factory, serve, start_gateway, issuer) -> AsyncIterator[Stack]:
+    """Gateway -> review <-> conductor, on a database of their own (so no other test's replica takes their work)."""
+    database = f"review_page_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await admin.close()
+    database_url = urlunsplit(urlsplit(postgres_url)._replace(path=f"/{database}"))
+    tenant = f"tenant-{uuid.uuid4().hex[:8]}"
+    review_address = f"127.0.0.1:{free_port()}"
+    conductor_settings = ConductorSettings(
+        database_url=database_url,
+        state_dir=state_dir,
+        listen_address="127.0.0.1:0",
+        conductor_endpoints={REVIEW_SERVICE: review_address},
+        conductor_lease_seconds=2.0,
+        conductor_poll_seconds=0.5,
+    )
+    async with serve(build_conductor_service(conductor_settings), conductor_settings) as conductor:
+        review_settings = ReviewSettings(
+            database_url=database_url,
+            state_dir=state_dir,
+            listen_address=review_address,
+            review_conductor_address=f"127.0.0.1:{conductor.port}",
+            review_service_tokens_dir=tmp_path_factory.mktemp("review-page-tokens"),
+            review_delivery_initial_backoff_seconds=0.05,
+            review_delivery_max_backoff_seconds=0.2,
+            review_delivery_poll_seconds=0.2,
+        )
+        service_token = issuer.mint(subject="review-service", tenant=tenant, roles=["review-service"])
+        (review_settings.tokens_dir / f"{tenant}.jwt").write_text(service_token)
+        backends = {REVIEW_SERVICE: review_address, CONDUCTOR_SERVICE: f"127.0.0.1:{conductor.port}"}
+        async with (
+            serve(assemble_review_service(review_settings).definition, review_settings),
+            start_gateway(backends) as base_url,
+        ):
+            yield Stack(base_url, tenant, issuer)
+
+
+async def open_page(browser: Browser, url: str) -> tuple[Page, list[str]]:
+    """A fresh browser context on `url`; the list collects what should never happen (other origins, errors)."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    problems: list[str] = []
+    origin = url.split("/ui/")[0]
+    page.on("request", lambda request: request.url.startswith(origin) or problems.append(f"request {request.url}"))
+    page.on("response", lambda response: response.ok or problems.append(f"{response.status} {response.url}"))
+    page.on("pageerror", lambda error: problems.append(f"page error {error}"))
+    await page.goto(url)
+    return page, problems
+
+
+async def start_run(analyst: httpx.AsyncClient, text: str) -> tuple[str, str]:
+    """Starts the plan over HTTP and waits for its draft to be queued; returns the run and item ids."""
+    registered = await analyst.post("/v1/plans", json={"document": PLAN})
+    assert registered.status_code == 200, registered.text
+    started = await analyst.post("/v1/runs", json={"planName": "page-reviewed-copy", "inputs": {"text": text}})
+    assert started.status_code == 200, started.text
+    run_id = started.json()["run"]["id"]
+    for _ in range(300):
+        run = (await analyst.get(f"/v1/runs/{run_id}", params={"view": "RUN_VIEW_FULL"})).json()["run"]
+        if run["state"] == "RUN_STATE_WAITING":
+            return run_id, run["steps"][0]["output"]
+        assert run["state"] in ("RUN_STATE_PENDING", "RUN_STATE_RUNNING"), run
+        await asyncio.sleep(0.1)
+    raise AssertionError("the run never reached its review step")
+
+
+async def test_the_page_is_served_with_a_self_only_policy(stack):
+    async with httpx.AsyncClient(base_url=stack.base_url) as http:
+        redirected = await http.get("/ui")
+        page = await http.get("/ui/")
+        script = await http.get("/ui/review.js")
+        unknown = await http.get("/ui/missing.js")
+        posted = await http.post("/ui/")
+        cached = await http.get("/ui/review.js", headers={"if-none-match": script.headers["etag"]})
+    assert redirected.status_code == 308 and redirected.headers["location"] == "/ui/"
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert "default-src 'none'" in CONTENT_SECURITY_POLICY and "connect-src 'self'" in CONTENT_SECURITY_POLICY
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert "http" not in page.text.replace("http-equiv", "")  # nothing from another origin
+    assert script.headers["content-type"].startswith("text/javascript") and "fetch(" in script.text
+    assert unknown.status_code == 404 and unknown.json()["details"][0]["reason"] == "ROUTE_NOT_FOUND"
+    assert posted.status_code == 405 and posted.headers["allow"] == "GET, HEAD"
+    assert cached.status_code == 304
+
+
+async def test_a_reviewer_approves_an_edited_draft_and_the_run_resumes_with_it(stack, browser):
+    async with stack.http("ana", ["analyst"]) as analyst:
+        run_id, item_id = await start_run(analyst, DRAFT_TEXT)
+
+        page, problems = await open_page(browser, f"{stack.base_url}/ui/#token={stack.token('rita', ['reviewer'])}")
+        assert "token=" not in page.url  # the token leaves the address bar and the history at once
+        await expect(page.locator("#identity")).to_contain_text("Signed in as rita (reviewer)")
+        await expect(page.locator("#live-state")).to_have_text("Live")
+        row = page.locator("#queue-body tr", has=page.get_by_role("link", name=DRAFT_TITLE))
+        await expect(row).to_contain_text("Pending")
+        await expect(row).to_contain_text("Weekend walkers (seg-7)")
+        await expect(row).to_contain_text("High")
+        await expect(row).to_contain_text("E-mail")
+
+        # Live: a draft submitted after the page loaded appears without a reload.
+        submitted = await analyst.post(
+            "/v1/reviews", json={"title": "Autumn offer", "content": "Warm socks.", "channel": "CHANNEL_SMS"}
+        )
+        assert submitted.status_code == 200, submitted.text
+        await expect(page.get_by_role("link", name="Autumn offer")).to_be_visible()
+
+        # Keyboard: j moves through the queue (earliest due first: the HIGH draft), Enter opens it.
+        await page.locator("body").focus()
+        await page.keyboard.press("j")
+        await expect(page.get_by_role("link", name=DRAFT_TITLE)).to_be_focused()
+        await page.keyboard.press("Enter")
+        await expect(page.locator("#item-heading")).to_have_text(DRAFT_TITLE)
+        await expect(page.locator("#item-heading")).to_be_focused()
+
+        provenance = page.locator("#provenance-list")
+        for shown in (
+            "Weekend walkers (seg-7)",
+            "HuggingFaceTB/SmolLM2-135M-Instruct (q8_0)",
+            "spring-email v4",
+            "house-voice v2",
+            "page-reviewed-copy v1",
+            run_id,
+        ):
+            await expect(provenance).to_contain_text(shown)
+        await expect(page.locator("#voice-score")).to_have_text("Voice score: 71.5 / 100")
+        await expect(page.locator("#flags")).to_contain_text('Warning: voice.banned_term banned term "cheap"')
+        await expect(page.locator("#sources")).to_contain_text("crm:customer/1042")
+        await expect(page.locator("#sources")).to_contain_text("reviews:8812")
+
+        edited = "Our walking shoes are here.\nTry them in store this weekend, in every size.\n"
+        await page.get_by_label("Content", exact=True).fill(edited)
+        await expect(page.locator("#edit-state")).to_contain_text("Edited")
+        await page.get_by_role("button", name="Approve").click()
+        await expect(page.locator("#item-message")).to_contain_text("Approve: recorded on version 2")
+        await expect(page.locator("#item-message")).to_be_focused()
+        await expect(page.locator("#decision-closed")).to_contain_text(digest(DRAFT_TITLE, edited))
+        # Approved items leave the "to review" queue, live.
+        await expect(page.get_by_role("link", name=DRAFT_TITLE)).to_have_count(0)
+        assert problems == []
+
+        item = (await analyst.get(f"/v1/reviews/{item_id}")).json()["item"]
+        assert item["status"] == "REVIEW_STATUS_APPROVED"
+        assert (item["approvedVersion"], item["version"]) == (2, 2)
+        assert item["approvedSha256"] == digest(DRAFT_TITLE, edited)
+        assert item["versions"][1]["content"] == edited and item["versions"][1]["origin"] == "VERSION_ORIGIN_HUMAN_EDIT"
+        assert item["decisions"][0]["reviewerSubject"] == "rita"
+
+        for _ in range(300):
+            run = (await analyst.get(f"/v1/runs/{run_id}", params={"view": "RUN_VIEW_FULL"})).json()["run"]
+            if run["state"] not in ("RUN_STATE_WAITING", "RUN_STATE_RUNNING", "RUN_STATE_PENDING"):
+                break
+            await asyncio.sleep(0.1)
+        assert run["state"] == "RUN_STATE_SUCCEEDED", run
+        assert run["outputs"]["content"] == edited and run["outputs"]["status"] == "REVIEW_STATUS_APPROVED"
+        await page.context.close()
+
+
+async def test_a_principal_without_the_reviewer_role_is_refused_and_the_item_stays_pending(stack, browser):
+    async with stack.http("ana", ["analyst"]) as analyst:
+        submitted = await analyst.post(
+            "/v1/reviews",
+            json={"title": "Members night", "content": "Doors open at eight.", "channel": "CHANNEL_EMAIL"},
+        )
+        item_id = submitted.json()["item"]["id"]
+
+        page, problems = await open_page(browser, f"{stack.base_url}/ui/")
+        # Signing in by pasting the token into the form.
+        await expect(page.get_by_label("Token")).to_be_focused()
+        await page.get_by_label("Token").fill(stack.token("otto", ["analyst"]))
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.locator("#identity")).to_contain_text("without the reviewer role")
+        await page.get_by_role("link", name="Members night").click()
+        await page.get_by_label("Content", exact=True).fill("Doors open at seven.")
+        await page.get_by_role("button", name="Approve").click()
+
+        message = page.locator("#item-message")
+        await expect(message).to_have_attribute("role", "alert")
+        await expect(message).to_contain_text("Refused: you do not have the reviewer role needed for this action")
+        await expect(message).to_be_focused()
+        assert problems == [f"403 {stack.base_url}/v1/reviews/{item_id}:decide"]
+
+        item = (await analyst.get(f"/v1/reviews/{item_id}")).json()["item"]
+        assert item["status"] == "REVIEW_STATUS_PENDING" and item["version"] == 1 and item["decisions"] == []
+        await page.context.close()
+
+
+async def test_a_draft_claimed_by_another_reviewer_is_refused_with_their_name(stack, browser):
+    async with stack.http("ana", ["analyst"]) as analyst, stack.http("rob", ["reviewer"]) as rob:
+        submitted = await analyst.post(
+            "/v1/reviews", json={"title": "Rainy day", "content": "Umbrellas at half price.", "channel": "CHANNEL_PUSH"}
+        )
+        item_id = submitted.json()["item"]["id"]
+        claimed = await rob.post(f"/v1/reviews/{item_id}:claim", json={})
+        assert claimed.status_code == 200, claimed.text
+
+        page, _ = await open_page(browser, f"{stack.base_url}/ui/#token={stack.token('rita', ['reviewer'])}")
+        row = page.locator("#queue-body tr", has=page.get_by_role("link", name="Rainy day"))
+        await expect(row).to_contain_text("rob")
+        await page.get_by_role("link", name="Rainy day").click()
+        await page.get_by_role("button", name="Approve").click()
+        await expect(page.locator("#item-message")).to_contain_text("rob has claimed this item")
+        item = (await analyst.get(f"/v1/reviews/{item_id}")).json()["item"]
+        assert item["status"] == "REVIEW_STATUS_PENDING"
+        await page.context.close()
