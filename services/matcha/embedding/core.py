@@ -3,6 +3,9 @@
 Plain Python: it knows nothing of gRPC or protobuf; the servicer converts at the edge.
 """
 
+import base64
+import binascii
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -12,7 +15,14 @@ import numpy as np
 
 from matcha.embedding.encoders import Encoder, ModelInfo
 from matcha.embedding.filters import SqlParams, compile_filter
-from matcha.embedding.store import CollectionRecord, DocumentRow, SearchHit, VectorStore, text_digest
+from matcha.embedding.store import (
+    CollectionRecord,
+    DocumentRow,
+    SearchHit,
+    StoredDocument,
+    VectorStore,
+    text_digest,
+)
 from matcha.runtime.batching import MicroBatcher
 from matcha.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, Violations
 from matcha.runtime.governance import CallContext, DataClass, RecordPolicy, require_consent
@@ -30,6 +40,10 @@ class Limits:
     max_description_chars: int = 1000
     default_top_k: int = 10
     max_top_k: int = 100
+    default_page_size: int = 100
+    max_page_size: int = 1000
+    # A listing page stays under gRPC's default 4 MiB receive limit, which most clients keep.
+    max_page_bytes: int = 3 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,55 @@ class SearchOutcome:
     hits: list[SearchHit]
     # None when the query was a vector.
     model: ModelInfo | None
+
+
+@dataclass(frozen=True)
+class DocumentPage:
+    documents: list[StoredDocument]
+    next_page_token: str
+    # The model the collection's vectors were produced with.
+    model: ModelInfo
+
+
+def _listing_key(collection: str, metadata_filter: dict, max_data_class: DataClass, include_vectors: bool) -> str:
+    """Identifies a listing, so that a page token is only accepted by the listing it came from."""
+    canonical = json.dumps([collection, metadata_filter, int(max_data_class), include_vectors], sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _encode_page_token(listing: str, after_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"listing": listing, "after": after_id}).encode()).decode()
+
+
+def _decode_page_token(violations: Violations, token: str, listing: str) -> str | None:
+    if not token:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(token.encode()))
+        after, valid = value["after"], value["listing"] == listing and isinstance(value["after"], str)
+    except (ValueError, binascii.Error, KeyError, TypeError):
+        after, valid = None, False
+    if not valid:
+        violations.add("page_token", "not a token from a previous response of this listing")
+    return after
+
+
+def _parse_filter(violations: Violations, text: str) -> dict[str, Any]:
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        violations.add("filter", 'a JSON object in Search\'s filter syntax, e.g. {"lang": "en"}')
+        return {}
+    return value
+
+
+def _approximate_bytes(document: StoredDocument) -> int:
+    vector = 0 if document.embedding is None else 4 * len(document.embedding)
+    return len(document.text.encode()) + len(json.dumps(document.metadata)) + vector + 256
 
 
 class EmbeddingCore:
@@ -179,6 +242,52 @@ class EmbeddingCore:
             min_score=min_score,
         )
         return SearchOutcome(hits, model)
+
+    async def list_documents(
+        self,
+        call: CallContext,
+        collection_name: str,
+        *,
+        page_size: int,
+        page_token: str,
+        filter_json: str,
+        max_data_class: int,
+        include_vectors: bool,
+    ) -> DocumentPage:
+        """`max_data_class` as on the wire: 0 means every class."""
+        violations = Violations()
+        valid_class = max_data_class == 0 or max_data_class in iter(DataClass)
+        violations.check(valid_class, "max_data_class", "a DataClass, or unset for every class")
+        ceiling = DataClass.from_wire(max_data_class) if valid_class else DataClass.PERSONAL
+        self._check_name(violations, "collection", collection_name)
+        page_size = page_size or self.limits.default_page_size
+        violations.check(1 <= page_size <= self.limits.max_page_size, "page_size", f"1 to {self.limits.max_page_size}")
+        metadata_filter = _parse_filter(violations, filter_json)
+        listing = _listing_key(collection_name, metadata_filter, ceiling, include_vectors)
+        after_id = _decode_page_token(violations, page_token, listing)
+        violations.raise_if_any()
+        compile_filter(metadata_filter, SqlParams())  # refuse a malformed filter before any work
+
+        collection = await self._store.get_collection(call.tenant, collection_name)
+        # One row beyond the page tells whether another page follows.
+        rows = await self._store.list_documents(
+            collection,
+            purpose=call.purpose,
+            max_data_class=ceiling,
+            metadata_filter=metadata_filter,
+            after_id=after_id,
+            limit=page_size + 1,
+            include_vectors=include_vectors,
+        )
+        documents, size = [], 0
+        for row in rows[:page_size]:
+            size += _approximate_bytes(row)
+            if documents and size > self.limits.max_page_bytes:
+                break
+            documents.append(row)
+        more = len(documents) < len(rows)
+        token = _encode_page_token(listing, documents[-1].external_id) if more else ""
+        return DocumentPage(documents, token, collection.model)
 
     async def delete(self, call: CallContext, collection_name: str, ids: list[str]) -> int:
         violations = Violations()

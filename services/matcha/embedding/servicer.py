@@ -5,7 +5,7 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from matcha.common.v1 import common_pb2
 from matcha.embedding.core import DocumentInput, EmbeddingCore
 from matcha.embedding.encoders import ModelInfo
-from matcha.embedding.store import CollectionRecord, SearchHit
+from matcha.embedding.store import CollectionRecord, SearchHit, StoredDocument
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.runtime.governance import DataClass, RecordPolicy
 from matcha.runtime.interceptors import current_call
@@ -66,6 +66,21 @@ def _search_result(hit: SearchHit) -> embedding_pb2.SearchResult:
     )
 
 
+def _stored_document(document: StoredDocument) -> embedding_pb2.StoredDocument:
+    updated = timestamp_pb2.Timestamp()
+    updated.FromDatetime(document.updated_at)
+    message = embedding_pb2.StoredDocument(
+        id=document.external_id,
+        text=document.text,
+        metadata=_struct(document.metadata),
+        policy=_policy_message(document.policy),
+        update_time=updated,
+    )
+    if document.embedding is not None:
+        message.embedding.values.extend(document.embedding.tolist())
+    return message
+
+
 class EmbeddingServicer(embedding_pb2_grpc.EmbeddingServiceServicer):
     def __init__(self, core: EmbeddingCore) -> None:
         self._core = core
@@ -119,6 +134,22 @@ class EmbeddingServicer(embedding_pb2_grpc.EmbeddingServiceServicer):
         return embedding_pb2.SearchResponse(
             results=[_search_result(hit) for hit in outcome.hits],
             model=_model_ref(outcome.model) if outcome.model else None,
+        )
+
+    async def ListDocuments(self, request, context):
+        page = await self._core.list_documents(
+            current_call(),
+            request.collection,
+            page_size=request.page_size,
+            page_token=request.page_token,
+            filter_json=request.filter,
+            max_data_class=request.max_data_class,
+            include_vectors=request.include_vectors,
+        )
+        return embedding_pb2.ListDocumentsResponse(
+            documents=[_stored_document(document) for document in page.documents],
+            next_page_token=page.next_page_token,
+            model=_model_ref(page.model),
         )
 
     async def Delete(self, request, context):

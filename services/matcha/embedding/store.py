@@ -59,6 +59,17 @@ class DocumentRow:
 
 
 @dataclass(frozen=True)
+class StoredDocument:
+    external_id: str
+    text: str
+    metadata: dict[str, Any]
+    policy: RecordPolicy
+    updated_at: datetime
+    # Read only when asked for.
+    embedding: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
 class SearchHit:
     external_id: str
     score: float
@@ -76,6 +87,11 @@ def _collection(row: asyncpg.Record) -> CollectionRecord:
         created_at=row["created_at"],
         document_count=row.get("document_count"),
     )
+
+
+def _visible_to(purpose_placeholder: str) -> str:
+    """What a call may see: public records, and records whose subjects consented to the call's purpose."""
+    return f"(data_class = {int(DataClass.PUBLIC)} OR {purpose_placeholder} = ANY(consented_purposes))"
 
 
 _COLLECTION_COLUMNS = "c.id, c.name, c.description, c.model_id, c.model_version, c.dimension, c.created_at"
@@ -220,8 +236,7 @@ class VectorStore:
                     SELECT external_id, text, metadata, data_class, consented_purposes, source, subject_id,
                            {distance} AS distance
                     FROM embedding_documents
-                    WHERE collection_id = $2 AND (data_class = {int(DataClass.PUBLIC)} OR $3 = ANY(consented_purposes))
-                      AND {filter_sql}
+                    WHERE collection_id = $2 AND {_visible_to("$3")} AND {filter_sql}
                     ORDER BY {distance}
                     LIMIT $4)
                 SELECT * FROM candidates WHERE 1 - distance >= {params.add(min_score)}::float8 ORDER BY distance""",
@@ -230,6 +245,43 @@ class VectorStore:
         return [
             SearchHit(
                 row["external_id"], 1.0 - row["distance"], row["text"], row["metadata"], RecordPolicy.from_row(row)
+            )
+            for row in rows
+        ]
+
+    async def list_documents(
+        self,
+        collection: CollectionRecord,
+        *,
+        purpose: str,
+        max_data_class: DataClass,
+        metadata_filter: dict[str, Any],
+        after_id: str | None,
+        limit: int,
+        include_vectors: bool,
+    ) -> list[StoredDocument]:
+        """Visible documents in id order after `after_id`: keyset pagination over the primary key."""
+        params = SqlParams([collection.id, purpose, int(max_data_class), after_id, limit])
+        filter_sql = compile_filter(metadata_filter, params)
+        vector = ", embedding" if include_vectors else ""
+        rows = await self._pool.fetch(
+            f"""SELECT external_id, text, metadata, data_class, consented_purposes, source, subject_id, updated_at
+                       {vector}
+                FROM embedding_documents
+                WHERE collection_id = $1 AND {_visible_to("$2")} AND data_class <= $3
+                  AND ($4::text IS NULL OR external_id > $4) AND {filter_sql}
+                ORDER BY external_id
+                LIMIT $5""",
+            *params.values,
+        )
+        return [
+            StoredDocument(
+                row["external_id"],
+                row["text"],
+                row["metadata"],
+                RecordPolicy.from_row(row),
+                row["updated_at"],
+                row["embedding"].to_numpy() if include_vectors else None,
             )
             for row in rows
         ]
