@@ -4,7 +4,7 @@ The context travels as gRPC metadata (see matcha/common/v1/common.proto); the
 server interceptor establishes it once per call and cores receive it explicitly.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 from matcha.runtime.errors import InvalidArgument, PermissionDenied
@@ -65,6 +65,8 @@ class CallContext:
     data_class: DataClass
     request_id: str = ""
     idempotency_key: str = ""
+    # The caller's verified token, for calls a service makes on its behalf; never shown.
+    bearer_token: str = field(default="", repr=False)
 
     @property
     def tenant(self) -> str:

@@ -94,7 +94,8 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
 
     def _establish(self, context: grpc.aio.ServicerContext) -> gov.CallContext:
         metadata = {key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)}
-        principal = self._verifier.verify(metadata.get(gov.AUTHORIZATION_HEADER))
+        authorization = metadata.get(gov.AUTHORIZATION_HEADER)
+        principal = self._verifier.verify(authorization)
         claimed_tenant = metadata.get(gov.TENANT_HEADER)
         if claimed_tenant is not None and claimed_tenant != principal.tenant:
             raise PermissionDenied(
@@ -115,6 +116,7 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
             data_class=data_class,
             request_id=metadata.get(gov.REQUEST_ID_HEADER) or uuid.uuid4().hex,
             idempotency_key=metadata.get(gov.IDEMPOTENCY_KEY_HEADER, ""),
+            bearer_token=authorization.partition(" ")[2].strip(),
         )
 
     @asynccontextmanager
