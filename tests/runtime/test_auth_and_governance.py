@@ -1,5 +1,7 @@
 """Authentication, tenancy and clearance at the service boundary; probes stay open."""
 
+import asyncio
+
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -45,6 +47,17 @@ async def test_expired_token_is_refused(embedding_server, issuer):
     token = issuer.mint(subject="u", tenant="acme", roles=[], ttl_seconds=-60)
     details = await call_with_metadata(embedding_server, (("authorization", f"Bearer {token}"),))
     assert (details.code, details.reason) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_EXPIRED")
+
+
+async def test_a_token_verified_once_still_expires(embedding_server, issuer):
+    token = issuer.mint(subject="u", tenant="acme", roles=[], ttl_seconds=2)
+    async with open_channel(f"127.0.0.1:{embedding_server.port}", token=token) as channel:
+        stub = embedding_pb2_grpc.EmbeddingServiceStub(channel)
+        await stub.ListCollections(LIST)  # verified, then remembered
+        await asyncio.sleep(2.5)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.ListCollections(LIST)
+    assert error_details(caught.value).reason == "TOKEN_EXPIRED"
 
 
 async def test_tenant_header_must_match_the_token(embedding_server, issuer):

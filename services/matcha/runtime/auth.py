@@ -5,6 +5,7 @@ the private key stays with the launcher's state directory (or the operator's
 identity provider in production).
 """
 
+import collections
 import os
 import time
 import uuid
@@ -85,8 +86,13 @@ class TokenIssuer:
 
 
 class TokenVerifier:
+    # A client sends the same token on every call: a signature verified once holds until the token
+    # expires (there is no revocation list), which spares an Ed25519 check per request.
+    CACHE_SIZE = 1024
+
     def __init__(self, public_key: Ed25519PublicKey) -> None:
         self._key = public_key
+        self._verified: collections.OrderedDict[str, tuple[Principal, float]] = collections.OrderedDict()
 
     @classmethod
     def from_file(cls, path: Path) -> "TokenVerifier":
@@ -102,9 +108,21 @@ class TokenVerifier:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("authorization must be 'Bearer <token>'", reason="TOKEN_MALFORMED")
+        token = token.strip()
+        cached = self._verified.get(token)
+        if cached is not None and time.time() < cached[1]:
+            self._verified.move_to_end(token)
+            return cached[0]
+        principal, expires = self._decode(token)
+        self._verified[token] = (principal, expires)
+        if len(self._verified) > self.CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return principal
+
+    def _decode(self, token: str) -> tuple[Principal, float]:
         try:
             claims = jwt.decode(
-                token.strip(),
+                token,
                 self._key,
                 algorithms=[ALGORITHM],
                 audience=AUDIENCE,
@@ -120,4 +138,4 @@ class TokenVerifier:
             raise Unauthenticated("token names no tenant", reason="TOKEN_INVALID")
         if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
             raise Unauthenticated("token roles must be a list of strings", reason="TOKEN_INVALID")
-        return Principal(subject=claims["sub"], tenant=tenant, roles=frozenset(roles))
+        return Principal(subject=claims["sub"], tenant=tenant, roles=frozenset(roles)), float(claims["exp"])
