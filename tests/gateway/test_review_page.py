@@ -13,6 +13,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -336,4 +337,71 @@ async def test_a_draft_claimed_by_another_reviewer_is_refused_with_their_name(st
         await expect(page.locator("#item-message")).to_contain_text("rob has claimed this item")
         item = (await analyst.get(f"/v1/reviews/{item_id}")).json()["item"]
         assert item["status"] == "REVIEW_STATUS_PENDING"
+        await page.context.close()
+
+
+async def test_an_edit_overtaken_by_a_new_version_is_refused_as_stale_then_decided_on_the_new_one(stack, browser):
+    async with stack.http("ana", ["analyst"]) as analyst, stack.http("rob", ["reviewer"]) as rob:
+        submitted = await analyst.post(
+            "/v1/reviews", json={"title": "Summer sale", "content": "Everything must go.", "channel": "CHANNEL_AD"}
+        )
+        item_id = submitted.json()["item"]["id"]
+        page, _ = await open_page(
+            browser, f"{stack.base_url}/ui/#item={item_id}&token={stack.token('rita', ['reviewer'])}"
+        )
+        await expect(page.locator("#item-heading")).to_have_text("Summer sale")
+        assert page.url.endswith(f"/ui/#item={item_id}")
+        await page.get_by_label("Content", exact=True).fill("Everything must go, today only.")
+
+        # Meanwhile another reviewer asks for changes and the author answers with version 2.
+        asked = await rob.post(
+            f"/v1/reviews/{item_id}:decide",
+            json={"version": 1, "outcome": "DECISION_OUTCOME_REQUEST_CHANGES", "comment": "Say until when."},
+        )
+        assert asked.status_code == 200, asked.text
+        revised = await analyst.post(
+            f"/v1/reviews/{item_id}:revise",
+            json={"version": 1, "title": "Summer sale", "content": "Everything must go, until Sunday."},
+        )
+        assert revised.status_code == 200, revised.text
+        await expect(page.locator("#item-message")).to_contain_text("changed while you were editing")
+        await expect(page.get_by_label("Content", exact=True)).to_have_value("Everything must go, today only.")
+
+        await page.get_by_role("button", name="Approve").click()
+        await expect(page.locator("#item-message")).to_contain_text(
+            "you reviewed version 1, but the item is now at version 2"
+        )
+        await page.get_by_role("button", name="Load the current version").click()
+        await expect(page.get_by_label("Content", exact=True)).to_have_value("Everything must go, until Sunday.")
+        await page.get_by_role("button", name="Approve").click()
+        await expect(page.locator("#item-message")).to_contain_text("Approve: recorded on version 2")
+        item = (await analyst.get(f"/v1/reviews/{item_id}")).json()["item"]
+        assert item["approvedSha256"] == digest("Summer sale", "Everything must go, until Sunday.")
+        await page.context.close()
+
+
+async def test_an_item_past_its_due_time_is_refused_as_expired(stack, browser):
+    async with stack.http("ana", ["analyst"]) as analyst:
+        due = datetime.now(UTC) + timedelta(seconds=2)
+        submitted = await analyst.post(
+            "/v1/reviews",
+            json={
+                "title": "Flash offer",
+                "content": "Ten minutes left.",
+                "channel": "CHANNEL_SMS",
+                "dueTime": due.isoformat(),
+            },
+        )
+        assert submitted.status_code == 200, submitted.text
+        item_id = submitted.json()["item"]["id"]
+        page, _ = await open_page(
+            browser, f"{stack.base_url}/ui/#item={item_id}&token={stack.token('rita', ['reviewer'])}"
+        )
+        await expect(page.locator("#item-heading")).to_have_text("Flash offer")
+        await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.2)
+        await page.get_by_role("button", name="Approve").click()
+        await expect(page.locator("#item-message")).to_contain_text("this item has expired")
+        # The expiry is an event too: the page follows it and closes the decision.
+        await expect(page.locator("#decision-closed")).to_contain_text("This item is expired")
+        await expect(page.get_by_role("button", name="Approve")).to_be_disabled()
         await page.context.close()
