@@ -15,12 +15,15 @@ from matcha.segmentation.core import (
     BuildInput,
     CustomerInput,
     EventInput,
+    ItemInput,
     PolicyInput,
+    RecommendInput,
     SegmentationCore,
     SegmentationView,
     TransactionInput,
 )
 from matcha.segmentation.methods import HDBSCAN_METHOD, KMeansParameters, Rule
+from matcha.segmentation.recommend import CO_OCCURRENCE, CONTENT_SIMILARITY, GLOBAL_POPULARITY, SEGMENT_POPULARITY
 from matcha.segmentation.store import BUILDING, FAILED, ChangeRecord, CustomerRow, SegmentRecord
 from matcha.segmentation.v1 import segmentation_pb2 as pb
 from matcha.segmentation.v1 import segmentation_pb2_grpc
@@ -37,6 +40,12 @@ _METHODS = {
     KMEANS: pb.SEGMENTATION_METHOD_KMEANS,
     HDBSCAN_METHOD: pb.SEGMENTATION_METHOD_HDBSCAN,
     RULES: pb.SEGMENTATION_METHOD_RULES,
+}
+_REASON_KINDS = {
+    SEGMENT_POPULARITY: pb.REASON_KIND_SEGMENT_POPULARITY,
+    CO_OCCURRENCE: pb.REASON_KIND_CO_OCCURRENCE,
+    CONTENT_SIMILARITY: pb.REASON_KIND_CONTENT_SIMILARITY,
+    GLOBAL_POPULARITY: pb.REASON_KIND_GLOBAL_POPULARITY,
 }
 _STATES = {BUILDING: pb.SEGMENTATION_STATE_BUILDING, FAILED: pb.SEGMENTATION_STATE_FAILED}
 
@@ -123,6 +132,18 @@ def _event_input(event: pb.BehaviourEvent) -> EventInput:
         item_id=event.item_id,
         amount=event.amount,
         quantity=event.quantity if event.HasField("quantity") else 1.0,
+    )
+
+
+def _item_input(item: pb.Item) -> ItemInput:
+    return ItemInput(
+        id=item.id,
+        name=item.name,
+        category=item.category,
+        attributes=json_format.MessageToDict(item.attributes),
+        vector=list(item.vector),
+        model_id=item.vector_model.id,
+        model_version=item.vector_model.version,
     )
 
 
@@ -249,6 +270,10 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             customers_updated=totals.customers_updated,
         )
 
+    async def IngestItems(self, request, context):
+        inserted, updated = await self._core.ingest_items(current_call(), [_item_input(item) for item in request.items])
+        return pb.IngestItemsResponse(inserted=inserted, updated=updated)
+
     async def IngestEvents(self, request_iterator, context):
         async def messages():
             async for request in request_iterator:
@@ -348,6 +373,37 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
         )
         async for change in changes:
             yield pb.WatchSegmentChangesResponse(change=_change_message(change))
+
+    async def Recommend(self, request, context):
+        result = await self._core.recommend(
+            current_call(),
+            RecommendInput(
+                customer_id=request.customer_id,
+                segmentation=request.segmentation,
+                limit=request.limit,
+                include_owned=request.include_owned,
+                exclude_item_ids=list(request.exclude_item_ids),
+                candidate_item_ids=list(request.candidate_item_ids),
+            ),
+        )
+        return pb.RecommendResponse(
+            recommendations=[
+                pb.Recommendation(
+                    item_id=item.item_id,
+                    score=item.score,
+                    reasons=[
+                        pb.RecommendationReason(
+                            kind=_REASON_KINDS[kind], weight=weight, related_item_id=related, explanation=text
+                        )
+                        for kind, weight, related, text in item.reasons
+                    ],
+                )
+                for item in result.items
+            ],
+            segmentation=result.segmentation,
+            version=result.version,
+            segment_id=result.segment_id,
+        )
 
     async def CompareSegmentations(self, request, context):
         target = request.WhichOneof("target")

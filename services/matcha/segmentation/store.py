@@ -18,8 +18,11 @@ from matcha.runtime.errors import NotFound
 from matcha.runtime.governance import RecordPolicy
 from matcha.segmentation import binary_copy
 from matcha.segmentation.features import RAW_FEATURES, FeatureTable
+from matcha.segmentation.recommend import Evidence
 
 CHANGES_CHANNEL = "segmentation_changes"
+# Customers whose data may serve the call's purpose ($3): PUBLIC ones, or those who consented to it.
+_ELIGIBLE = "(c.data_class = 1 OR $3::text = ANY(c.consented_purposes))"
 PURPOSE_SEPARATOR = "\x1f"
 
 BUILDING, READY, FAILED = 1, 2, 3
@@ -79,6 +82,17 @@ class CustomerRow:
     features: dict[str, float]
     join_time: datetime | None
     policy: RecordPolicy
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    id: str
+    name: str
+    category: str
+    attributes: dict[str, Any]
+    vector: list[float]
+    model_id: str
+    model_version: str
 
 
 @dataclass(frozen=True)
@@ -834,6 +848,183 @@ class SegmentationStore:
                 "SELECT EXISTS (SELECT 1 FROM segmentation_versions WHERE tenant = $1 AND name = $2)", tenant, name
             )
         )
+
+    # --- items and recommendations -----------------------------------------------------------
+
+    async def lock_items(self, connection: asyncpg.Connection, tenant: str) -> None:
+        """Serialises catalogue writes of a tenant, so two batches cannot store two vector dimensions."""
+        await connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('segmentation_items/' || $1, 0))", tenant
+        )
+
+    async def item_vector_signature(
+        self, connection: asyncpg.Connection, tenant: str, replaced_ids: list[str]
+    ) -> tuple[int, str, str] | None:
+        """(dimension, model id, model version) of the vectors stored outside `replaced_ids`, if any."""
+        row = await connection.fetchrow(
+            """SELECT vector_dims(vector) AS dimension, model_id, model_version FROM segmentation_items
+               WHERE tenant = $1 AND vector IS NOT NULL AND NOT (id = ANY($2::text[])) LIMIT 1""",
+            tenant,
+            replaced_ids,
+        )
+        return (row["dimension"], row["model_id"], row["model_version"]) if row else None
+
+    async def upsert_items(self, connection: asyncpg.Connection, tenant: str, items: list[ItemRow]) -> tuple[int, int]:
+        """Inserts or replaces items; (inserted, replaced)."""
+        rows = await connection.fetch(
+            """INSERT INTO segmentation_items AS i
+                   (tenant, id, name, category, attributes, vector, model_id, model_version)
+               SELECT $1, u.id, u.name, u.category, u.attributes, nullif(u.vector, '')::vector, u.model_id,
+                      u.model_version
+               FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::text[])
+                    AS u(id, name, category, attributes, vector, model_id, model_version)
+               ON CONFLICT (tenant, id) DO UPDATE SET
+                   name = EXCLUDED.name, category = EXCLUDED.category, attributes = EXCLUDED.attributes,
+                   vector = EXCLUDED.vector, model_id = EXCLUDED.model_id, model_version = EXCLUDED.model_version,
+                   updated_at = now()
+               RETURNING (xmax = 0) AS inserted""",
+            tenant,
+            [item.id for item in items],
+            [item.name for item in items],
+            [item.category for item in items],
+            [item.attributes for item in items],
+            # pgvector's text form; '' stores no vector.
+            ["[" + ",".join(map(repr, item.vector)) + "]" if item.vector else "" for item in items],
+            [item.model_id for item in items],
+            [item.model_version for item in items],
+        )
+        inserted = sum(1 for row in rows if row["inserted"])
+        return inserted, len(rows) - inserted
+
+    async def item_names(self, tenant: str, ids: list[str]) -> dict[str, str]:
+        rows = await self.pool.fetch(
+            "SELECT id, name FROM segmentation_items WHERE tenant = $1 AND id = ANY($2::text[]) AND name <> ''",
+            tenant,
+            ids,
+        )
+        return {row["id"]: row["name"] for row in rows}
+
+    async def latest_ready_version(self, tenant: str) -> VersionRecord | None:
+        """The most recently built READY version of any segmentation of the tenant."""
+        row = await self.pool.fetchrow(
+            f"""SELECT {_VERSION_COLUMNS} FROM segmentation_versions WHERE tenant = $1 AND state = {READY}
+                ORDER BY completed_at DESC, id DESC LIMIT 1""",
+            tenant,
+        )
+        return _version(row) if row else None
+
+    async def has_item_history(self, tenant: str) -> bool:
+        return await self.pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM segmentation_transactions WHERE tenant = $1 AND item_id <> '')", tenant
+        )
+
+    async def recommendation_evidence(
+        self, tenant: str, purpose: str, customer_key: int, version_id: int, anchor_count: int, neighbours: int
+    ) -> tuple[Evidence, int]:
+        """One customer's evidence (see `recommend.Evidence`) and its segment position (-1: none), read in
+        one snapshot. Only customers eligible for `purpose` are counted; the customer never is."""
+        async with (
+            self.pool.acquire() as connection,
+            connection.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            position = await connection.fetchval(
+                "SELECT position FROM segmentation_memberships WHERE version_id = $1 AND customer_key = $2",
+                version_id,
+                customer_key,
+            )
+            position = -1 if position is None else int(position)
+            owned_rows = await connection.fetch(
+                """SELECT item_id FROM segmentation_transactions
+                   WHERE customer_key = $1 AND item_id <> '' AND NOT refund
+                   GROUP BY item_id ORDER BY max(time) DESC, item_id""",
+                customer_key,
+            )
+            owned = [row["item_id"] for row in owned_rows]
+            anchors = owned[:anchor_count]
+            item_rows = await connection.fetch(
+                f"""WITH bought AS (
+                        SELECT DISTINCT t.customer_key, t.item_id, m.position = $5 AS in_segment
+                        FROM segmentation_transactions t
+                        JOIN segmentation_customers c ON c.key = t.customer_key
+                        LEFT JOIN segmentation_memberships m ON m.version_id = $4 AND m.customer_key = t.customer_key
+                        WHERE t.tenant = $1 AND t.item_id <> '' AND NOT t.refund AND t.customer_key <> $2
+                          AND {_ELIGIBLE})
+                    SELECT item_id, count(*) AS buyers, count(*) FILTER (WHERE in_segment) AS segment_buyers
+                    FROM bought GROUP BY item_id
+                    UNION ALL
+                    SELECT i.id, 0, 0 FROM segmentation_items i
+                    WHERE i.tenant = $1 AND NOT EXISTS (SELECT 1 FROM bought b WHERE b.item_id = i.id)
+                    UNION ALL
+                    SELECT NULL, count(DISTINCT customer_key),
+                           count(DISTINCT customer_key) FILTER (WHERE in_segment) FROM bought""",
+                tenant,
+                customer_key,
+                purpose,
+                version_id,
+                position,
+            )
+            co_rows = await connection.fetch(
+                f"""WITH anchor_buyers AS (
+                        SELECT DISTINCT t.customer_key, t.item_id AS anchor
+                        FROM segmentation_transactions t
+                        JOIN segmentation_customers c ON c.key = t.customer_key
+                        WHERE t.tenant = $1 AND t.item_id = ANY($4::text[]) AND NOT t.refund
+                          AND t.customer_key <> $2 AND {_ELIGIBLE})
+                    SELECT b.anchor, t.item_id, count(DISTINCT t.customer_key) AS buyers
+                    FROM anchor_buyers b
+                    JOIN segmentation_transactions t ON t.customer_key = b.customer_key
+                    WHERE t.item_id <> '' AND NOT t.refund AND t.item_id <> b.anchor
+                    GROUP BY b.anchor, t.item_id""",
+                tenant,
+                customer_key,
+                purpose,
+                anchors,
+            )
+            similar_rows = await connection.fetch(
+                """SELECT a.id AS anchor, n.id, n.similarity
+                   FROM segmentation_items a
+                   CROSS JOIN LATERAL (
+                       SELECT i.id, 1 - (i.vector <=> a.vector) AS similarity FROM segmentation_items i
+                       WHERE i.tenant = a.tenant AND i.vector IS NOT NULL AND i.id <> a.id
+                       ORDER BY i.vector <=> a.vector, i.id LIMIT $3) n
+                   WHERE a.tenant = $1 AND a.id = ANY($2::text[]) AND a.vector IS NOT NULL""",
+                tenant,
+                anchors,
+                neighbours,
+            )
+        totals = next(row for row in item_rows if row["item_id"] is None)
+        items = [row["item_id"] for row in item_rows if row["item_id"] is not None]
+        # Items only the customer bought are still items (they can be recommended back with include_owned).
+        items += sorted(set(owned) - set(items))
+        index = {item: position for position, item in enumerate(items)}
+        counts = {row["item_id"]: row for row in item_rows if row["item_id"] is not None}
+        buyers = np.array([counts[item]["buyers"] if item in counts else 0 for item in items], dtype=np.int64)
+        segment_buyers = np.array(
+            [counts[item]["segment_buyers"] if item in counts else 0 for item in items], dtype=np.int64
+        )
+        anchor_rows = {anchor: row for row, anchor in enumerate(anchors)}
+        co_buyers = np.zeros((len(anchors), len(items)))
+        for row in co_rows:
+            co_buyers[anchor_rows[row["anchor"]], index[row["item_id"]]] = row["buyers"]
+        similarity = None
+        if similar_rows:
+            similarity = np.zeros((len(anchors), len(items)))
+            for row in similar_rows:
+                similarity[anchor_rows[row["anchor"]], index[row["id"]]] = row["similarity"]
+        owned_mask = np.zeros(len(items), dtype=bool)
+        owned_mask[[index[item] for item in owned]] = True
+        evidence = Evidence(
+            items=items,
+            owned=owned_mask,
+            anchors=np.array([index[anchor] for anchor in anchors], dtype=np.int64),
+            buyers=buyers,
+            population=int(totals["buyers"]),
+            segment_buyers=segment_buyers if position >= 0 else np.zeros(len(items), dtype=np.int64),
+            segment_size=int(totals["segment_buyers"]) if position >= 0 else 0,
+            co_buyers=co_buyers,
+            similarity=similarity,
+        )
+        return evidence, position
 
     # --- idempotency and erasure ---------------------------------------------------------------
 
