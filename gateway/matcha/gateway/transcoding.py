@@ -6,12 +6,15 @@ proto3 JSON mapping (camelCase or original names, enums by name, int64 as
 strings, well-known types) and one place reports what is wrong with which field.
 """
 
+import functools
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
+import numpy as np
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.internal import type_checkers
 from google.protobuf.message import Message
 
 from matcha.gateway.catalog import Route
@@ -242,8 +245,86 @@ def build_requests(
 
 
 def to_json_value(message: Message) -> object:
-    """Proto3 JSON, with fields at their default value included so clients see every field."""
-    return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+    """Proto3 JSON, with fields at their default value included so clients see every field.
+
+    Repeated floats (embeddings, vectors) are converted in bulk beside json_format, which looks for
+    each float's shortest decimal form one value at a time: that was most of the gateway's CPU on
+    an Embed reply."""
+    detached = list(_detach_float_arrays(message, ()))
+    try:
+        value = json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+    finally:
+        for _, owner, field, values in detached:
+            getattr(owner, field.name).extend(values)
+    for path, _, _, values in detached:
+        container = value
+        for key in path[:-1]:
+            container = container[key]
+        container[path[-1]] = shortest_float32_json(values)
+    return value
+
+
+@functools.cache
+def _holds_float_arrays(descriptor: Descriptor, visiting: frozenset = frozenset()) -> bool:
+    if descriptor.full_name.startswith("google.protobuf.") or descriptor in visiting:
+        return False
+    return any(
+        (field.cpp_type == FieldDescriptor.CPPTYPE_FLOAT and field.is_repeated)
+        or (
+            field.message_type is not None
+            and not field.message_type.GetOptions().map_entry
+            and _holds_float_arrays(field.message_type, visiting | {descriptor})
+        )
+        for field in descriptor.fields
+    )
+
+
+def _detach_float_arrays(message: Message, path: tuple) -> Iterator[tuple[tuple, Message, FieldDescriptor, list]]:
+    """Takes the repeated float fields out of `message` (and its sub-messages), with their JSON paths."""
+    if not _holds_float_arrays(message.DESCRIPTOR):
+        return
+    for field, value in message.ListFields():
+        if field.cpp_type == FieldDescriptor.CPPTYPE_FLOAT and field.is_repeated:
+            yield (*path, field.json_name), message, field, list(value)
+            message.ClearField(field.name)
+        elif field.message_type is not None and not field.message_type.GetOptions().map_entry:
+            if field.is_repeated:
+                for index, item in enumerate(value):
+                    yield from _detach_float_arrays(item, (*path, field.json_name, index))
+            else:
+                yield from _detach_float_arrays(value, (*path, field.json_name))
+
+
+def shortest_float32_json(values: list[float]) -> list:
+    """The proto3 JSON of float32 values, as json_format writes them (the shortest decimal that reads back
+    as the same float32; "NaN" and "Infinity" as strings), for a whole array at once."""
+    single = np.asarray(values, dtype=np.float32)
+    wide = single.astype(np.float64)
+    shortest = wide.copy()
+    with np.errstate(all="ignore"):
+        exponent = np.floor(np.log10(np.abs(wide)))
+    pending = np.isfinite(exponent)  # zeros, infinities and NaN stay as they are
+    for digits in (6, 7, 8, 9):  # json_format tries the same precisions, in the same order
+        if not pending.any():
+            break
+        indices = np.flatnonzero(pending)
+        shift = digits - 1 - exponent[indices]
+        scale = 10.0 ** np.abs(shift)
+        # Powers of ten up to 1e22 are exact, so for ordinary magnitudes this is the nearest double to the
+        # decimal, which Python prints as that decimal; elsewhere the float32 check below still holds.
+        with np.errstate(over="ignore"):
+            rounded = np.where(
+                shift >= 0, np.round(wide[indices] * scale) / scale, np.round(wide[indices] / scale) * scale
+            )
+            exact = rounded.astype(np.float32) == single[indices]
+        shortest[indices[exact]] = rounded[exact]
+        pending[indices[exact]] = False
+    converted = shortest.tolist()
+    for index in np.flatnonzero(pending):  # not reached in practice; json_format's own rule as the fallback
+        converted[index] = type_checkers.ToShortestFloat(values[index])
+    for index in np.flatnonzero(~np.isfinite(wide)):
+        converted[index] = "NaN" if np.isnan(wide[index]) else ("Infinity" if wide[index] > 0 else "-Infinity")
+    return converted
 
 
 def render(route: Route, reply: Message) -> object:
