@@ -206,6 +206,8 @@ async def test_the_page_is_served_with_a_self_only_policy(stack):
         script = await http.get("/ui/review.js")
         unknown = await http.get("/ui/missing.js")
         posted = await http.post("/ui/")
+        head = await http.head("/ui/review.css")
+        style = await http.get("/ui/review.css")
         cached = await http.get("/ui/review.js", headers={"if-none-match": script.headers["etag"]})
     assert redirected.status_code == 308 and redirected.headers["location"] == "/ui/"
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -217,6 +219,8 @@ async def test_the_page_is_served_with_a_self_only_policy(stack):
     assert unknown.status_code == 404 and unknown.json()["details"][0]["reason"] == "ROUTE_NOT_FOUND"
     assert posted.status_code == 405 and posted.headers["allow"] == "GET, HEAD"
     assert cached.status_code == 304
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) == len(style.content) > 0
 
 
 async def test_a_reviewer_approves_an_edited_draft_and_the_run_resumes_with_it(stack, browser):
