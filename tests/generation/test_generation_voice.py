@@ -168,7 +168,9 @@ async def test_voice_bad_input(stub_for, tenant):
                 name="from-collection", collection=generation_pb2.CollectionSource(collection="pages")
             )
         )
-    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    # This server reads no collections: it was given no embedding service.
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert error_details(raised.value).reason == "EMBEDDING_NOT_CONFIGURED"
     # Nothing was stored by the refused calls, and the service still serves.
     listing = await stub.ListVoiceProfiles(generation_pb2.ListVoiceProfilesRequest())
     assert list(listing.profiles) == []

@@ -16,6 +16,7 @@ from matcha.generation.store import GenerationStore
 from matcha.generation.tgi import TgiBackend
 from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
 from matcha.runtime.batching import MicroBatcher
+from matcha.runtime.collections import CollectionReader
 from matcha.runtime.database import Database, load_migrations
 from matcha.runtime.server import ServiceDefinition
 
@@ -82,7 +83,14 @@ def build_generation_service(
         max_batch_size=settings.generation_embedding_max_batch_size,
         max_wait_seconds=settings.generation_embedding_max_wait_ms / 1000,
     )
-    core = GenerationCore(backends, settings.default_model, GenerationStore(database), encoder, batcher, Limits())
+    collections = CollectionReader(
+        settings.generation_embedding_address,
+        address_setting="MATCHA_GENERATION_EMBEDDING_ADDRESS",
+        tracer_provider=tracer_provider,
+    )
+    core = GenerationCore(
+        backends, settings.default_model, GenerationStore(database), encoder, batcher, Limits(), collections
+    )
 
     def register(server: grpc.aio.Server) -> None:
         generation_pb2_grpc.add_GenerationServiceServicer_to_server(GenerationServicer(core), server)
@@ -97,6 +105,7 @@ def build_generation_service(
 
     async def on_stop() -> None:
         await batcher.close()
+        await collections.close()
         await database.close()
         await asyncio.gather(*(backend.close() for backend in owned.values()))
         if owns_encoder:

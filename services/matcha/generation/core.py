@@ -41,6 +41,7 @@ from matcha.generation.voice import (
     split_sentences,
 )
 from matcha.runtime.batching import MicroBatcher
+from matcha.runtime.collections import CollectionReader, CollectionSource
 from matcha.runtime.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -68,6 +69,8 @@ class Limits:
     default_exemplars_in_prompt: int = 3
     max_description_chars: int = 1000
     max_documents: int = 2000
+    default_collection_documents: int = 2000
+    max_collection_documents: int = 10_000
     max_document_chars: int = 64 * 1024
     max_terms: int = 200
     max_term_chars: int = 100
@@ -170,6 +173,7 @@ class GenerationCore:
         encoder: Encoder,
         batcher: MicroBatcher[str, np.ndarray],
         limits: Limits,
+        collections: CollectionReader,
     ) -> None:
         self._backends = backends
         self._default_model = default_model
@@ -177,6 +181,7 @@ class GenerationCore:
         self._encoder = encoder
         self._batcher = batcher
         self.limits = limits
+        self._collections = collections
 
     # Models
 
@@ -477,20 +482,47 @@ class GenerationCore:
         preferred_terms: list[str],
         banned_terms: list[str],
         exemplar_count: int,
+        collection: CollectionSource | None = None,
     ) -> VoiceRecord:
+        """Learns from `documents`, or from the documents of `collection` the caller may see."""
         exemplar_count = exemplar_count or self.limits.default_exemplars
-        self._validate_voice_request(name, description, documents, preferred_terms, banned_terms, exemplar_count)
+        self._validate_voice_request(
+            name, description, documents, preferred_terms, banned_terms, exemplar_count, from_collection=collection
+        )
         if call.idempotency_key:
             earlier = await self._store.voice_for_idempotency_key(call.tenant, call.idempotency_key)
             if earlier is not None:
                 return earlier
+        source_field, source_collection = "documents", None
+        if collection is not None:
+            source_field = "collection"
+            contents = await self._collections.read(
+                call,
+                collection,
+                field_path="collection",
+                default_limit=self.limits.default_collection_documents,
+                max_limit=self.limits.max_collection_documents,
+            )
+            if not contents.documents:
+                raise InvalidArgument(
+                    "no document to learn a voice from",
+                    violations=[
+                        FieldViolation(
+                            "collection",
+                            f"no document of {collection.collection!r} matches the filter and may be read for "
+                            f"purpose {call.purpose!r} at data class {call.data_class.name} or below",
+                        )
+                    ],
+                )
+            documents = [DocumentInput(document.id, document.text) for document in contents.documents]
+            source_collection = collection.as_record(contents.limit)
         lexical, passages = await asyncio.to_thread(lexical_profile, [(d.id, d.text) for d in documents])
         if lexical.sentence_count < self.limits.min_sentences:
             raise InvalidArgument(
                 "too little text to learn a voice from",
                 violations=[
                     FieldViolation(
-                        "documents",
+                        source_field,
                         f"at least {self.limits.min_sentences} sentences in all (got {lexical.sentence_count})",
                     )
                 ],
@@ -522,6 +554,7 @@ class GenerationCore:
             reference=reference,
             model=self._encoder.info,
             corpus_sha256=corpus.hexdigest(),
+            source_collection=source_collection,
         )
         return await self._store.create_voice(
             call.tenant, voice, subject=call.principal.subject, idempotency_key=call.idempotency_key
@@ -535,6 +568,8 @@ class GenerationCore:
         preferred_terms: list[str],
         banned_terms: list[str],
         exemplar_count: int,
+        *,
+        from_collection: CollectionSource | None,
     ) -> None:
         limits = self.limits
         violations = Violations()
@@ -544,9 +579,14 @@ class GenerationCore:
             "description",
             f"at most {limits.max_description_chars} characters",
         )
-        violations.check(
-            0 < len(documents) <= limits.max_documents, "documents", f"between 1 and {limits.max_documents} documents"
-        )
+        if from_collection is not None:
+            violations.check(not documents, "documents", "give documents or a collection, not both")
+        else:
+            violations.check(
+                0 < len(documents) <= limits.max_documents,
+                "documents",
+                f"between 1 and {limits.max_documents} documents, or a collection",
+            )
         first_seen: dict[str, int] = {}
         for index, document in enumerate(documents):
             path = f"documents[{index}]"

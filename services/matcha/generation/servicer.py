@@ -20,6 +20,7 @@ from matcha.generation.core import (
 from matcha.generation.store import TemplateRecord, VoiceRecord
 from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
 from matcha.generation.voice import Flag
+from matcha.runtime.collections import CollectionSource
 from matcha.runtime.interceptors import current_call
 
 ROLE_NAMES = {
@@ -146,6 +147,16 @@ def _template_message(template: TemplateRecord) -> generation_pb2.PromptTemplate
     )
 
 
+def _collection_source(message: generation_pb2.CollectionSource) -> CollectionSource:
+    return CollectionSource(message.collection, json_format.MessageToDict(message.filter), message.limit)
+
+
+def _source_message(source: dict) -> generation_pb2.CollectionSource:
+    message = generation_pb2.CollectionSource(collection=source["collection"], limit=source["limit"])
+    json_format.ParseDict(source["filter"], message.filter)
+    return message
+
+
 def _voice_message(voice: VoiceRecord, *, full: bool = True) -> generation_pb2.VoiceProfile:
     profile = voice.lexical
     lengths, register = profile.sentence_length, profile.register
@@ -176,6 +187,8 @@ def _voice_message(voice: VoiceRecord, *, full: bool = True) -> generation_pb2.V
         create_subject=voice.create_subject,
         create_time=_timestamp(voice.created_at),
     )
+    if voice.source_collection is not None:
+        message.source_collection.CopyFrom(_source_message(voice.source_collection))
     if full:
         message.signature_terms.extend(
             generation_pb2.SignatureTerm(term=term.term, weight=term.weight, count=term.count)
@@ -241,9 +254,6 @@ class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):
         )
 
     async def LearnVoice(self, request, context):
-        if request.HasField("collection"):
-            # Reading a collection needs a listing RPC the embedding service does not offer yet.
-            raise NotImplementedError("learning from an embedding collection")
         voice = await self._core.learn_voice(
             current_call(),
             name=request.name,
@@ -252,6 +262,7 @@ class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):
             preferred_terms=list(request.preferred_terms),
             banned_terms=list(request.banned_terms),
             exemplar_count=request.exemplar_count,
+            collection=_collection_source(request.collection) if request.HasField("collection") else None,
         )
         return generation_pb2.LearnVoiceResponse(profile=_voice_message(voice))
 

@@ -70,6 +70,8 @@ class GenerationSettings(ServiceSettings):
     # Voice profiles: embedding model batching.
     generation_embedding_max_batch_size: int = Field(64, ge=1)
     generation_embedding_max_wait_ms: float = Field(2.0, ge=0)
+    # LearnVoice from a collection reads it from this EmbeddingService (host:port), as the caller.
+    generation_embedding_address: str | None = None
 
     @model_validator(mode="after")
     def _check_models(self) -> "GenerationSettings":

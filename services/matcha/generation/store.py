@@ -7,6 +7,7 @@ advisory lock on (tenant, name), so concurrent writers never collide on a number
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 import numpy as np
@@ -56,6 +57,8 @@ class NewVoice:
     reference: SemanticReference
     model: ModelInfo
     corpus_sha256: str
+    # {"collection", "filter", "limit"} when learned from a collection; None for inline documents.
+    source_collection: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -220,8 +223,8 @@ class GenerationStore:
                 """INSERT INTO generation_voice_profiles
                        (tenant, name, version, description, features, preferred_terms, banned_terms, centroid,
                         similarity_p05, similarity_p50, model_id, model_version, corpus_sha256, create_subject,
-                        idempotency_key)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)""",
+                        idempotency_key, source_collection)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)""",
                 tenant,
                 voice.name,
                 version,
@@ -237,6 +240,7 @@ class GenerationStore:
                 voice.corpus_sha256,
                 subject,
                 idempotency_key,
+                voice.source_collection,
             )
             await connection.executemany(
                 """INSERT INTO generation_voice_exemplars
@@ -321,6 +325,7 @@ def _voice(row: asyncpg.Record, exemplars: list[ExemplarRecord]) -> VoiceRecord:
         reference=SemanticReference(centroid, row["similarity_p05"], row["similarity_p50"]),
         model=ModelInfo(row["model_id"], row["model_version"], len(centroid)),
         corpus_sha256=row["corpus_sha256"],
+        source_collection=row["source_collection"],
         version=row["version"],
         create_subject=row["create_subject"],
         created_at=row["created_at"],
