@@ -209,7 +209,7 @@ async def test_the_page_is_served_with_a_self_only_policy(stack):
         head = await http.head("/ui/review.css")
         style = await http.get("/ui/review.css")
         cached = await http.get("/ui/review.js", headers={"if-none-match": script.headers["etag"]})
-    assert redirected.status_code == 308 and redirected.headers["location"] == "/ui/"
+    assert redirected.status_code == 308 and redirected.headers["location"] == "ui/"
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     assert "default-src 'none'" in CONTENT_SECURITY_POLICY and "connect-src 'self'" in CONTENT_SECURITY_POLICY

@@ -75,8 +75,9 @@ class ReviewPage:
         """The page or one of its files; None for a name it does not ship (the gateway answers 404)."""
         path = request.url.path
         if path == PREFIX:
-            # The page refers to its files and to the API relatively, so it must be served from `/ui/`.
-            return RedirectResponse(PREFIX + "/", status_code=308, headers=SECURITY_HEADERS)
+            # The page refers to its files and to the API relatively, so it must be served from `/ui/`; a
+            # relative location keeps a path prefix added by a proxy in front of the gateway.
+            return RedirectResponse("ui/", status_code=308, headers=SECURITY_HEADERS)
         name = path.removeprefix(PREFIX + "/") or INDEX
         asset = self._assets.get(name)
         if asset is None:
