@@ -11,6 +11,7 @@
   const API_BASE = new URL("../", document.baseURI);
   const OPEN_STATUSES = ["REVIEW_STATUS_PENDING", "REVIEW_STATUS_REVISED"];
   const WATCH_RETRY_MAX_MS = 15000;
+  const MAX_QUEUE_ITEMS = 1000;
 
   const $ = (id) => document.getElementById(id);
   const state = {
@@ -122,6 +123,7 @@
     }
     state.token = token;
     state.claims = claims;
+    state.lastSequence = 0n; // sequences belong to a tenant: a new token starts from live events
     sessionStorage.setItem(TOKEN_KEY, token);
     const roles = Array.isArray(claims.roles) ? claims.roles : [];
     const identity = $("identity");
@@ -143,6 +145,9 @@
     stopWatching();
     state.token = null;
     state.claims = null;
+    state.openItem = null;
+    state.items = [];
+    show($("item"), false);
     sessionStorage.removeItem(TOKEN_KEY);
     show($("workspace"), false);
     show($("identity"), false);
@@ -178,9 +183,8 @@
     }
   }
 
-  const CODE = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, PERMISSION_DENIED: 7, FAILED_PRECONDITION: 9, ABORTED: 10 };
-  const CODE_UNAUTHENTICATED = 16;
-  const CODE_UNAVAILABLE = 14;
+  // google.rpc.Code numbers, as the gateway's error bodies carry them.
+  const CODE = { INVALID_ARGUMENT: 3, PERMISSION_DENIED: 7, UNAVAILABLE: 14, UNAUTHENTICATED: 16 };
 
   function headers(extra) {
     return { authorization: `Bearer ${state.token}`, "x-matcha-purpose": PURPOSE, ...extra };
@@ -238,17 +242,17 @@
       default:
         break;
     }
-    if (error.code === CODE_UNAUTHENTICATED) return `Your token was refused (${error.message}). Sign in again.`;
+    if (error.code === CODE.UNAUTHENTICATED) return `Your token was refused (${error.message}). Sign in again.`;
     if (error.code === CODE.INVALID_ARGUMENT && error.violations.length) {
       return "Refused: " + error.violations.map((v) => `${v.field}: ${v.description}`).join("; ") + ".";
     }
     if (error.code === CODE.PERMISSION_DENIED) return `Refused: ${error.message}.`;
-    if (error.code === CODE_UNAVAILABLE) return "The review service is unavailable right now. Try again shortly.";
+    if (error.code === CODE.UNAVAILABLE) return "The review service is unavailable right now. Try again shortly.";
     return `Refused: ${error.message}`;
   }
 
   function handleAuthFailure(error) {
-    if (error instanceof ApiError && error.code === CODE_UNAUTHENTICATED) {
+    if (error instanceof ApiError && error.code === CODE.UNAUTHENTICATED) {
       showSignIn(explain(error));
       return true;
     }
@@ -278,14 +282,15 @@
         const page = await call("GET", "v1/reviews", { params: listParams(pageToken) });
         items.push(...(page.items || []));
         pageToken = page.nextPageToken || "";
-      } while (pageToken && items.length < 2000);
+      } while (pageToken && items.length < MAX_QUEUE_ITEMS);
     } catch (error) {
       if (handleAuthFailure(error)) return;
       setMessage($("queue-message"), explain(error), "error");
       return;
     }
     if (generation !== state.listGeneration) return; // a newer refresh is on its way
-    setMessage($("queue-message"), "");
+    setMessage($("queue-message"), pageToken
+      ? `Showing the ${items.length} items due first; narrow the filters to see the others.` : "");
     state.items = items;
     renderList();
   }
@@ -512,6 +517,8 @@
         `Version ${version.number}: ${ORIGINS[version.origin] || "unknown origin"} by ` +
         `${version.authorSubject || "?"}, ${formatTime(version.createTime)}` +
         (version.comment ? `: ${version.comment}` : "")));
+      const producedBy = version.provenance && version.provenance.model && version.provenance.model.id;
+      if (producedBy && version.number > 1) entry.append(element("p", `Model: ${producedBy}`, "note"));
       entry.append(element("p", `SHA-256 ${version.contentSha256}`, "digest"));
       if (version.diffFromPrevious) entry.append(element("pre", version.diffFromPrevious, "diff"));
       versions.append(entry);
