@@ -339,6 +339,10 @@ async def test_a_draft_claimed_by_another_reviewer_is_refused_with_their_name(st
         await page.get_by_role("link", name="Rainy day").click()
         await page.get_by_role("button", name="Approve").click()
         await expect(page.locator("#item-message")).to_contain_text("rob has claimed this item")
+        await expect(page.locator("#item-message")).to_be_focused()
+        await page.keyboard.press("Escape")
+        await expect(page.locator("#item")).to_be_hidden()
+        await expect(page.get_by_role("link", name="Rainy day")).to_be_focused()
         item = (await analyst.get(f"/v1/reviews/{item_id}")).json()["item"]
         assert item["status"] == "REVIEW_STATUS_PENDING"
         await page.context.close()

@@ -358,6 +358,11 @@
   function route() {
     if (!state.token) return;
     const itemId = new URLSearchParams(location.hash.slice(1)).get("item");
+    const leaving = state.openItem && state.openItem.id !== itemId;
+    if (leaving && editorDirty() && !confirm(`Discard your edit of "${state.openItem.title || "(untitled)"}"?`)) {
+      history.replaceState(null, "", `#item=${encodeURIComponent(state.openItem.id)}`);
+      return;
+    }
     if (itemId) {
       openItem(itemId);
     } else {
@@ -819,12 +824,13 @@
     const target = event.target;
     const typing = target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement ||
       target instanceof HTMLSelectElement;
+    if (typing) return;
     if (event.key === "Escape" && state.openItem) {
       event.preventDefault();
       location.hash = "";
       return;
     }
-    if (typing || (event.key !== "j" && event.key !== "k")) return;
+    if (event.key !== "j" && event.key !== "k") return;
     const links = queueLinks();
     if (!links.length) return;
     event.preventDefault();
