@@ -83,6 +83,11 @@
     node.hidden = !visible;
   }
 
+  function showItemPane(visible) {
+    show($("item"), visible);
+    $("workspace").classList.toggle("with-item", visible); // the queue takes the whole width otherwise
+  }
+
   // ---------- the token ----------
 
   function decodeClaims(token) {
@@ -147,7 +152,7 @@
     state.claims = null;
     state.openItem = null;
     state.items = [];
-    show($("item"), false);
+    showItemPane(false);
     sessionStorage.removeItem(TOKEN_KEY);
     show($("workspace"), false);
     show($("identity"), false);
@@ -376,7 +381,7 @@
       reply = await call("GET", itemPath(itemId));
     } catch (error) {
       if (handleAuthFailure(error)) return;
-      show($("item"), true);
+      showItemPane(true);
       $("item-heading").textContent = "Item not available";
       setMessage($("item-message"), explain(error), "error");
       $("item-message").focus();
@@ -394,7 +399,7 @@
   function closeItem() {
     const previous = state.openItem;
     state.openItem = null;
-    show($("item"), false);
+    showItemPane(false);
     renderList();
     const link = previous && document.querySelector(`a[data-item-id="${CSS.escape(previous.id)}"]`);
     if (link) link.focus();
@@ -406,7 +411,7 @@
 
   function renderItem(item, history, { loadEditor }) {
     state.openItem = item;
-    show($("item"), true);
+    showItemPane(true);
     $("item-heading").textContent = item.title || "(untitled)";
     const parts = [
       statusLabel(item.status),
@@ -877,7 +882,13 @@
     for (const id of ["edit-title", "edit-content"]) $(id).addEventListener("input", updateEditState);
     window.addEventListener("hashchange", route);
     document.addEventListener("keydown", onKey);
-    setInterval(refreshTimesLeft, 30000);
+    setInterval(() => {
+      if (state.claims && state.claims.exp && state.claims.exp * 1000 <= Date.now()) {
+        showSignIn("Your token has expired. Sign in again with a new one.");
+        return;
+      }
+      refreshTimesLeft();
+    }, 30000);
 
     const token = tokenFromFragment() || sessionStorage.getItem(TOKEN_KEY);
     if (!token || !signIn(token)) {
