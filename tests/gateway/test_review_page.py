@@ -82,14 +82,10 @@ outputs:
 expect.set_options(timeout=20_000)
 
 
-def chromium_executable() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.fail(
-            "the review page tests need Debian's chromium (`apt-get install -y chromium`, which `make test` "
-            "does when it is missing); Playwright drives it, it never downloads a browser"
-        )
-    return path
+MISSING_CHROMIUM = (
+    "the review page tests need Debian's chromium (`apt-get install -y chromium`, which `make test` does "
+    "when it is missing); Playwright drives it, it never downloads a browser"
+)
 
 
 def digest(title: str, content: str) -> str:
@@ -121,8 +117,12 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    executable = chromium_executable()
+async def browser() -> AsyncIterator[Browser | None]:
+    """Debian's chromium driven by Playwright; None when it is not installed, which fails each test using it."""
+    executable = shutil.which("chromium")
+    if executable is None:
+        yield None
+        return
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield launched
@@ -170,8 +170,10 @@ async def stack(postgres_url, state_dir, tmp_path_factory, serve, start_gateway,
             yield Stack(base_url, tenant, issuer)
 
 
-async def open_page(browser: Browser, url: str) -> tuple[Page, list[str]]:
+async def open_page(browser: Browser | None, url: str) -> tuple[Page, list[str]]:
     """A fresh browser context on `url`; the list collects what should never happen (other origins, errors)."""
+    if browser is None:
+        pytest.fail(MISSING_CHROMIUM)
     context = await browser.new_context()
     page = await context.new_page()
     problems: list[str] = []
