@@ -3,7 +3,8 @@
 Real gateway in front of the real review and conductor services, on real PostgreSQL: a plan run submits
 its draft for review and waits; a reviewer signs in with the launcher's kind of link, opens the draft from
 the live queue with the keyboard, edits it and approves it; the API then shows that exactly the edited text
-was approved, and the run resumed with it. A principal without the reviewer role sees the page refuse.
+was approved, and the run resumed with it. A principal without the reviewer role sees the page refuse, and
+so do a reviewer facing someone else's claim, a version overtaken while editing, and an expired item.
 """
 
 import asyncio
@@ -26,6 +27,7 @@ from matcha.conductor.settings import ConductorSettings
 from matcha.gateway.review_page import CONTENT_SECURITY_POLICY
 from matcha.review.app import assemble_review_service
 from matcha.review.settings import ReviewSettings
+from matcha.runtime.auth import TokenIssuer
 
 REVIEW_SERVICE = "matcha.review.v1.ReviewService"
 CONDUCTOR_SERVICE = "matcha.conductor.v1.ConductorService"
@@ -102,7 +104,7 @@ def free_port() -> int:
 class Stack:
     base_url: str
     tenant: str
-    issuer: object
+    issuer: TokenIssuer
 
     def token(self, subject: str, roles: list[str]) -> str:
         return self.issuer.mint(subject=subject, tenant=self.tenant, roles=roles)
@@ -179,7 +181,7 @@ async def open_page(browser: Browser | None, url: str) -> tuple[Page, list[str]]
     problems: list[str] = []
     origin = url.split("/ui")[0]
     page.on("request", lambda request: request.url.startswith(origin) or problems.append(f"request {request.url}"))
-    page.on("response", lambda response: response.ok or problems.append(f"{response.status} {response.url}"))
+    page.on("response", lambda response: response.status < 400 or problems.append(f"{response.status} {response.url}"))
     page.on("pageerror", lambda error: problems.append(f"page error {error}"))
     await page.goto(url)
     return page, problems
