@@ -278,6 +278,8 @@ async def test_a_reviewer_approves_an_edited_draft_and_the_run_resumes_with_it(s
         await expect(page.locator("#item-message")).to_contain_text("Approve: recorded on version 2")
         await expect(page.locator("#item-message")).to_be_focused()
         await expect(page.locator("#decision-closed")).to_contain_text(digest(DRAFT_TITLE, edited))
+        await expect(page.get_by_role("button", name="Approve")).to_be_disabled()
+        await expect(page.get_by_label("Content", exact=True)).not_to_be_editable()
         # Approved items leave the "to review" queue, live.
         await expect(page.get_by_role("link", name=DRAFT_TITLE)).to_have_count(0)
         assert problems == []

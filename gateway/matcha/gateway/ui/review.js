@@ -680,14 +680,9 @@
 
   function setBusy(busy) {
     $("decision-form").setAttribute("aria-busy", busy ? "true" : "false");
-    for (const button of $("decision-form").querySelectorAll("button")) {
-      if (busy) {
-        button.dataset.wasDisabled = button.disabled ? "1" : "";
-        button.disabled = true;
-      } else {
-        button.disabled = button.dataset.wasDisabled === "1";
-      }
-    }
+    for (const button of $("decision-form").querySelectorAll("button")) button.disabled = busy;
+    // What may be done next depends on the item as it is now (e.g. nothing once it is approved).
+    if (!busy && state.openItem) renderDecisionControls(state.openItem);
   }
 
   // ---------- live updates ----------
