@@ -839,9 +839,16 @@ def test_who_else_may_call_each_service(rendered: tuple[Doc, ...], case: tuple, 
     pod_namespace, pod_labels, port = _pod_of(rendered, target)
     peer = (namespace, _namespace_labels(namespace, ns_labels), labels)
     allowed = target.name in callees
-    assert _allowed(rendered, direction="Ingress", pod=(pod_namespace, pod_labels), peer=peer, port=port) is allowed, (
-        f"{who} {'must' if allowed else 'must not'} reach {target.name}"
+    # The caller's own egress counts too: default-deny-all isolates every pod of the namespace.
+    egress = _allowed(
+        rendered,
+        direction="Egress",
+        pod=(namespace, labels),
+        peer=(pod_namespace, _namespace_labels(pod_namespace), pod_labels),
+        port=port,
     )
+    ingress = _allowed(rendered, direction="Ingress", pod=(pod_namespace, pod_labels), peer=peer, port=port)
+    assert (egress and ingress) is allowed, f"{who} {'must' if allowed else 'must not'} reach {target.name}"
     # Only the service's port is open, even to allowed callers.
     assert not _allowed(
         rendered, direction="Ingress", pod=(pod_namespace, pod_labels), peer=peer, port=("TCP", 22, None)
