@@ -1,5 +1,6 @@
 """`matcha segment ...`: ingest transactions from files, build segmentations, show and assign."""
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,6 +21,8 @@ from matcha.segmentation.v1 import segmentation_pb2_grpc
 
 DEFAULT_TARGET = "127.0.0.1:50055"
 BATCH_SIZE = 50_000
+ITEM_BATCH_SIZE = 10_000
+ITEM_FIELDS = ("id", "name", "category", "vector", "model", "model_version")
 CDNOW = ("lifetimes", "lifetimes/datasets/CDNOW_master.txt")
 RFM_TRANSFORMS = {
     "frequency": pb.FEATURE_TRANSFORM_LOG1P_STANDARDIZE,
@@ -88,6 +91,39 @@ async def ingest_transactions(stub, transactions: list[pb.Transaction], policy: 
     return totals
 
 
+def to_item(record: dict[str, Any], line: int, model: str) -> pb.Item:
+    """A catalogue record: id, name, category, optional vector (a JSON list, also inside a CSV cell) and its
+    model; every other field becomes an attribute."""
+    try:
+        vector = record.get("vector") or []
+        if isinstance(vector, str):
+            vector = json.loads(vector)
+        item = pb.Item(
+            id=str(record["id"]),
+            name=str(record.get("name") or ""),
+            category=str(record.get("category") or ""),
+            vector=[float(value) for value in vector],
+        )
+    except (KeyError, ValueError, TypeError) as error:
+        raise click.ClickException(f"record {line}: {error!r} (needs id; vector a list of numbers)") from None
+    if item.vector:
+        item.vector_model.CopyFrom(
+            common_pb2.ModelRef(id=str(record.get("model") or model), version=str(record.get("model_version") or ""))
+        )
+    item.attributes.update({key: value for key, value in record.items() if key not in ITEM_FIELDS and value != ""})
+    return item
+
+
+def recommendation_lines(reply: pb.RecommendResponse) -> list[str]:
+    """One line per item: rank, id, score and its reasons, strongest first."""
+    segment = f" segment {reply.segment_id}" if reply.segment_id else " no segment"
+    lines = [f"{reply.segmentation} v{reply.version}{segment}"]
+    for rank, recommendation in enumerate(reply.recommendations, start=1):
+        reasons = "; ".join(reason.explanation for reason in recommendation.reasons)
+        lines.append(f"{rank:>3}. {recommendation.item_id:<20} {recommendation.score:.3f}  {reasons}")
+    return lines
+
+
 def segment_table(segmentation: pb.Segmentation) -> list[str]:
     """A readable table: one line per segment with its size, share, top features and their lift."""
     method = pb.SegmentationMethod.Name(segmentation.method).removeprefix("SEGMENTATION_METHOD_").lower()
@@ -123,7 +159,7 @@ def build_request(name: str, method: str, k: str, features: tuple[str, ...], see
 
 @click.group()
 def segment() -> None:
-    """Customer segmentation: ingest transactions, build, show, assign."""
+    """Customer segmentation: ingest transactions and items, build, show, assign, recommend."""
 
 
 @segment.command("ingest")
@@ -219,6 +255,59 @@ async def assign(name: str, customer: str | None, values: tuple[str, ...], **opt
         f"{reply.segment_id} ({reply.segment_name}) v{reply.version}  distance {reply.distance:.3f}  "
         f"confidence {reply.confidence:.2f}" + ("  outlier" if reply.outlier else "")
     )
+
+
+@segment.command("items")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "file_format", type=click.Choice(["auto", "csv", "jsonl"]), default="auto")
+@click.option("--model", default="", help="model of the vectors, for records that do not name one")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def items(path: Path, file_format: str, model: str, **options) -> None:
+    """Ingest the item catalogue (id[, name, category, vector, model, model_version, attributes...])."""
+    catalogue = [to_item(record, line, model) for line, record in enumerate(read_records(path, file_format), start=1)]
+    inserted = updated = 0
+    async with channel_from(options) as channel:
+        stub = segmentation_pb2_grpc.SegmentationServiceStub(channel)
+        with tqdm(total=len(catalogue), unit="item", desc="items") as bar:
+            for batch in batched(catalogue, ITEM_BATCH_SIZE):
+                reply = await stub.IngestItems(pb.IngestItemsRequest(items=batch))
+                inserted += reply.inserted
+                updated += reply.updated
+                bar.update(len(batch))
+    click.echo(f"{inserted} items created, {updated} replaced")
+
+
+@segment.command("recommend")
+@click.argument("customer")
+@click.option("--segmentation", default="", help="segmentation giving the segment (default: the latest built)")
+@click.option("--limit", default=10, show_default=True)
+@click.option("--include-owned", is_flag=True, help="also recommend items the customer already bought")
+@click.option("--exclude", "excluded", multiple=True, help="item never to recommend (repeatable)")
+@click.option("--candidate", "candidates", multiple=True, help="rank only these items (repeatable)")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def recommend(
+    customer: str,
+    segmentation: str,
+    limit: int,
+    include_owned: bool,
+    excluded: tuple[str, ...],
+    candidates: tuple[str, ...],
+    **options,
+) -> None:
+    """Recommend items to a customer, with the reasons for each."""
+    request = pb.RecommendRequest(
+        customer_id=customer,
+        segmentation=segmentation,
+        limit=limit,
+        include_owned=include_owned,
+        exclude_item_ids=excluded,
+        candidate_item_ids=candidates,
+    )
+    async with channel_from(options) as channel:
+        reply = await segmentation_pb2_grpc.SegmentationServiceStub(channel).Recommend(request)
+    click.echo("\n".join(recommendation_lines(reply)))
 
 
 async def run_segmentation_demo(target: str, token: str) -> None:
