@@ -51,12 +51,15 @@ CONDUCTOR = next(spec for spec in SERVICES if spec.grpc_service == "matcha.condu
 REVIEW = next(spec for spec in SERVICES if spec.grpc_service == "matcha.review.v1.ReviewService")
 GATEWAY = next(spec for spec in SERVICES if spec.grpc_service is None)
 CAPABILITIES = [spec for spec in GRPC_SERVICES if spec is not CONDUCTOR]
+EMBEDDING = next(spec for spec in SERVICES if spec.grpc_service == "matcha.embedding.v1.EmbeddingService")
+GENERATION = next(spec for spec in SERVICES if spec.grpc_service == "matcha.generation.v1.GenerationService")
 # Who calls whom (the architecture): the gateway every service, the conductor every capability of
-# its plans, the review service the conductor (a decision resumes the run parked on it).
+# its plans, the review service the conductor (a decision resumes the run parked on it), and the
+# generation service the embedding service (LearnVoice reads a collection as its caller).
 ALLOWED_HOPS = (
     {(GATEWAY.name, spec.name) for spec in GRPC_SERVICES}
     | {(CONDUCTOR.name, spec.name) for spec in CAPABILITIES}
-    | {(REVIEW.name, CONDUCTOR.name)}
+    | {(REVIEW.name, CONDUCTOR.name), (GENERATION.name, EMBEDDING.name)}
 )
 # Services whose models run on CPU threads sized from the environment.
 MODEL_SERVICES = ("embedding", "classification", "generation", "segmentation")
@@ -228,6 +231,16 @@ def _accepted_variables(settings: type[BaseSettings]) -> dict[str, str]:
         if isinstance(field.validation_alias, str):
             accepted[field.validation_alias.upper()] = name
     return accepted
+
+
+def _wiring_fields(settings: type[BaseSettings]) -> dict[str, str]:
+    """Variable -> field for the settings naming other services: a `host:port` (`*_address`, the
+    listener aside) or a map of full gRPC service names to `host:port` (`dict[str, str]`)."""
+    return {
+        _variable_of(settings, name): name
+        for name, field in settings.model_fields.items()
+        if name != "listen_address" and (name.endswith("_address") or field.annotation == dict[str, str])
+    }
 
 
 def _is_path_field(settings: type[BaseSettings], field: str) -> bool:
@@ -683,21 +696,30 @@ def test_review_tokens_rotate_and_publications_persist(rendered: tuple[Doc, ...]
 
 
 def test_the_wiring_names_each_service_by_its_cluster_dns_name(rendered: tuple[Doc, ...]) -> None:
-    """What `matcha up` passes as 127.0.0.1 addresses, expressed with the cluster's Services."""
+    """What `matcha up` passes as 127.0.0.1 addresses, expressed with the cluster's Services.
+
+    Every setting that names another service is set (unset, what it enables answers UNAVAILABLE
+    in the cluster), reaches the service it names, and together they are the architecture's hops.
+    """
+    wired = set()
+    for spec in SERVICES:
+        environment = _service_environment(rendered, spec)
+        for variable, field in _wiring_fields(_settings_class(spec.module)).items():
+            assert variable in environment, f"{spec.name} does not set {variable}: give it the cluster address"
+            if field.endswith("_address"):
+                wired.add((spec.name, _service_at(rendered, environment[variable]).name))
+                continue
+            for grpc_service, address in json.loads(environment[variable]).items():
+                reached = _service_at(rendered, address)
+                assert reached.grpc_service == grpc_service, (
+                    f"{variable}: {grpc_service} at {address} is {reached.name}"
+                )
+                wired.add((spec.name, reached.name))
     endpoints = json.loads(_service_environment(rendered, CONDUCTOR)["MATCHA_CONDUCTOR_ENDPOINTS"])
     assert set(endpoints) == {spec.grpc_service for spec in CAPABILITIES}, "the conductor must reach every capability"
     backends = json.loads(_service_environment(rendered, GATEWAY)["MATCHA_GATEWAY_BACKENDS"])
     assert set(backends) == {spec.grpc_service for spec in GRPC_SERVICES}, "the gateway must reach every service"
-    wired = set()
-    for caller, addresses in ((CONDUCTOR, endpoints), (GATEWAY, backends)):
-        for grpc_service, address in addresses.items():
-            reached = _service_at(rendered, address)
-            assert reached.grpc_service == grpc_service, f"{caller.name}: {grpc_service} at {address} is {reached.name}"
-            wired.add((caller.name, reached.name))
-    review_conductor = _service_environment(rendered, REVIEW)["MATCHA_REVIEW_CONDUCTOR_ADDRESS"]
-    assert _service_at(rendered, review_conductor) == CONDUCTOR
-    wired.add((REVIEW.name, CONDUCTOR.name))
-    # The network policies below open exactly these hops.
+    # The network policies open exactly these hops (test_services_reach_each_other_...).
     assert wired == ALLOWED_HOPS
 
 
