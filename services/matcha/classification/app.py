@@ -12,6 +12,7 @@ from matcha.classification.store import ClassifierStore
 from matcha.classification.v1 import classification_pb2, classification_pb2_grpc
 from matcha.embedding.encoders import LocalEncoder
 from matcha.runtime.batching import MicroBatcher
+from matcha.runtime.collections import CollectionReader
 from matcha.runtime.database import Database, load_migrations
 from matcha.runtime.server import ServiceDefinition
 
@@ -36,7 +37,12 @@ def build_classification_service(
         max_wait_seconds=settings.classification_max_wait_ms / 1000,
     )
     limits = Limits(max_texts_per_call=settings.classification_max_texts_per_call)
-    core = ClassificationCore(encoder, batcher, ClassifierStore(database), limits)
+    collections = CollectionReader(
+        settings.classification_embedding_address,
+        address_setting="MATCHA_CLASSIFICATION_EMBEDDING_ADDRESS",
+        tracer_provider=tracer_provider,
+    )
+    core = ClassificationCore(encoder, batcher, ClassifierStore(database), limits, collections)
 
     def register(server: grpc.aio.Server) -> None:
         classification_pb2_grpc.add_ClassificationServiceServicer_to_server(ClassificationServicer(core), server)
@@ -53,6 +59,7 @@ def build_classification_service(
 
     async def on_stop() -> None:
         await batcher.close()
+        await collections.close()
         await database.close()
         await core.close()
         if owns_encoder:

@@ -5,6 +5,7 @@ inference and training are CPU-bound and run in the core's thread pool, off the 
 """
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import re
@@ -12,6 +13,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -23,12 +25,23 @@ from matcha.classification.topics import DEFAULT_THRESHOLD, TopicLabel, prototyp
 from matcha.classification.training import METHOD, Metrics, measure, train_with_holdout
 from matcha.embedding.encoders import Encoder
 from matcha.runtime.batching import MicroBatcher
-from matcha.runtime.errors import FailedPrecondition, Violations
+from matcha.runtime.collections import (
+    CollectionContents,
+    CollectionReader,
+    CollectionSource,
+    check_collection_source,
+    check_metadata_field,
+    metadata_value,
+)
+from matcha.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, Violations
 from matcha.runtime.governance import CallContext
 
 CLASSIFIER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
 CLASSIFIER_MODEL_PREFIX = "matcha-classifier/"
+# A refusal lists at most this many collection documents; a count says how many more.
+MAX_LISTED_DOCUMENTS = 20
+_EXAMPLE_FIELD = re.compile(r"^(examples|posts)\[(\d+)\](?:\.(\w+))?$")
 # Protobuf Timestamp's valid range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
 MIN_TIMESTAMP_SECONDS = -62135596800
 MAX_TIMESTAMP_SECONDS = 253402300799
@@ -47,6 +60,8 @@ class Limits:
     max_id_chars: int = 256
     max_description_chars: int = 1000
     max_posts: int = 50_000
+    max_collection_examples: int = 20_000
+    max_collection_posts: int = 50_000
     max_page_size: int = 200
     default_page_size: int = 50
 
@@ -111,6 +126,32 @@ class Example:
 
 
 @dataclass(frozen=True)
+class ExampleCollection:
+    """Labelled examples read from a collection: the label is a metadata field ("label" when empty)."""
+
+    source: CollectionSource
+    label_field: str = ""
+
+    @property
+    def label_path(self) -> str:
+        return self.label_field or "label"
+
+
+@dataclass(frozen=True)
+class PostCollection:
+    """Posts read from a collection: time from a metadata field ("time" when empty), source from another one
+    (the document policy's source when empty)."""
+
+    source: CollectionSource
+    time_field: str = ""
+    source_field: str = ""
+
+    @property
+    def time_path(self) -> str:
+        return self.time_field or "time"
+
+
+@dataclass(frozen=True)
 class Instant:
     """A protobuf Timestamp or Duration as received: validated here, not at the edge."""
 
@@ -140,6 +181,7 @@ class SignalRequest:
     representative_count: int | None = None
     seed: int = 0
     skip_sentiment: bool = False
+    collection: PostCollection | None = None
 
 
 @dataclass(frozen=True)
@@ -168,11 +210,13 @@ class ClassificationCore:
         batcher: MicroBatcher[str, np.ndarray],
         store: ClassifierStore,
         limits: Limits,
+        collections: CollectionReader,
     ) -> None:
         self._encoder = encoder
         self._batcher = batcher
         self._store = store
         self.limits = limits
+        self._collections = collections
         # Language detection, lexicon scoring, training and clustering: never on the event loop.
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="classification-cpu")
         self._languages: LanguageDetector | None = None
@@ -201,6 +245,48 @@ class ClassificationCore:
 
     async def _embed(self, texts: list[str]) -> np.ndarray:
         return np.vstack(await self._batcher.submit(texts))
+
+    async def _embed_documents(self, ids: list[str], texts: list[str], stored: dict[str, np.ndarray]) -> np.ndarray:
+        """The collection's own vectors when they are this service's model's; the texts embedded otherwise."""
+        if stored and all(identifier in stored for identifier in ids):
+            return np.vstack([stored[identifier] for identifier in ids])
+        return await self._embed(texts)
+
+    async def _read(
+        self, call: CallContext, source: CollectionSource, field_path: str, max_limit: int
+    ) -> tuple[CollectionContents, dict[str, np.ndarray]]:
+        contents = await self._collections.read(
+            call, source, field_path=field_path, default_limit=max_limit, max_limit=max_limit, include_vectors=True
+        )
+        reusable = (contents.model_id, contents.model_version) == (
+            self.embedding_model.id,
+            self.embedding_model.version,
+        )
+        vectors = {document.id: document.embedding for document in contents.documents} if reusable else {}
+        return contents, vectors
+
+    async def _collection_examples(
+        self, call: CallContext, collection: ExampleCollection
+    ) -> tuple[list[Example], dict[str, np.ndarray]]:
+        contents, vectors = await self._read(call, collection.source, "collection", self.limits.max_collection_examples)
+        examples, unlabelled = [], []
+        for document in contents.documents:
+            label = _label_text(metadata_value(document.metadata, collection.label_path))
+            if label is None:
+                unlabelled.append(document.id)
+            examples.append(Example(document.id, document.text, label or ""))
+        if unlabelled:
+            raise InvalidArgument(
+                "collection documents without a label",
+                violations=[
+                    FieldViolation(
+                        "collection.label_field",
+                        f"{_listed(unlabelled)} hold no string, number or boolean at {collection.label_path!r}; "
+                        f'filter with {{"{collection.label_path}": {{"$exists": true}}}} to leave them out',
+                    )
+                ],
+            )
+        return examples, vectors
 
     # Classify
 
@@ -341,7 +427,9 @@ class ClassificationCore:
         examples: list[Example],
         holdout_fraction: float | None,
         seed: int,
+        collection: ExampleCollection | None = None,
     ) -> ClassifierRecord:
+        """Trains on `examples`, or on the documents of `collection` the caller may see."""
         holdout_fraction = 0.2 if holdout_fraction is None else holdout_fraction
         violations = Violations()
         self._check_classifier_name(violations, "name", name)
@@ -351,14 +439,27 @@ class ClassificationCore:
             f"at most {self.limits.max_description_chars} characters",
         )
         violations.check(0.05 <= holdout_fraction <= 0.5, "holdout_fraction", "between 0.05 and 0.5")
-        self._check_examples(violations, examples)
-        self._check_training_labels(violations, examples)
+        if collection is None:
+            self._check_examples(violations, examples)
+            self._check_training_labels(violations, examples)
+        else:
+            self._check_example_collection(violations, examples, collection)
         violations.raise_if_any()
         if call.idempotency_key:
             existing = await self._store.find_by_idempotency_key(call.tenant, call.idempotency_key)
             if existing is not None:
                 return existing
-        embeddings = await self._embed([example.text for example in examples])
+        stored: dict[str, np.ndarray] = {}
+        if collection is not None:
+            examples, stored = await self._collection_examples(call, collection)
+            checks = Violations()
+            self._check_examples(checks, examples)
+            self._check_training_labels(checks, examples)
+            if checks.items:
+                raise _collection_refusal(checks.items, examples)
+        embeddings = await self._embed_documents(
+            [example.id for example in examples], [example.text for example in examples], stored
+        )
         labels = [example.label for example in examples]
         trained = await self._run(
             lambda: train_with_holdout(embeddings, labels, holdout_fraction=holdout_fraction, seed=seed)
@@ -370,6 +471,13 @@ class ClassificationCore:
             embedding_model=self.embedding_model,
             train_subject=call.principal.subject,
             seed=seed,
+            collection=None
+            if collection is None
+            else {
+                "collection": collection.source.collection,
+                "filter": collection.source.metadata_filter,
+                "label_field": collection.label_path,
+            },
         )
         return await self._store.save(
             call.tenant,
@@ -377,21 +485,39 @@ class ClassificationCore:
         )
 
     async def evaluate(
-        self, call: CallContext, name: str, version: int, examples: list[Example]
+        self,
+        call: CallContext,
+        name: str,
+        version: int,
+        examples: list[Example],
+        collection: ExampleCollection | None = None,
     ) -> tuple[ClassifierRecord, Metrics]:
+        """Measures on `examples`, or on the documents of `collection` the caller may see."""
         violations = Violations()
         self._check_classifier_name(violations, "name", name)
         violations.check(version >= 0, "version", "0 (latest) or a version number")
-        self._check_examples(violations, examples)
+        if collection is None:
+            self._check_examples(violations, examples)
+        else:
+            self._check_example_collection(violations, examples, collection)
         violations.raise_if_any()
         record = await self._store.get(call.tenant, name, version)
+        stored: dict[str, np.ndarray] = {}
+        if collection is not None:
+            self._require_current_embedding(record)  # before reading a collection for nothing
+            examples, stored = await self._collection_examples(call, collection)
+            self._check_examples(violations, examples)
         known = set(record.head.labels)
         for index, example in enumerate(examples):
             if example.label and example.label not in known:
                 violations.add(f"examples[{index}].label", f"{record.name!r} does not predict {example.label!r}")
+        if collection is not None and violations.items:
+            raise _collection_refusal(violations.items, examples)
         violations.raise_if_any()
         self._require_current_embedding(record)
-        embeddings = await self._embed([example.text for example in examples])
+        embeddings = await self._embed_documents(
+            [example.id for example in examples], [example.text for example in examples], stored
+        )
         predicted = await self._run(record.head.predict, embeddings)
         metrics = measure([example.label for example in examples], predicted, list(record.head.labels))
         return record, metrics
@@ -444,6 +570,16 @@ class ClassificationCore:
             elif len(example.label) > self.limits.max_label_chars:
                 violations.add(f"{path}.label", f"at most {self.limits.max_label_chars} characters")
 
+    def _check_example_collection(
+        self, violations: Violations, examples: list[Example], collection: ExampleCollection
+    ) -> None:
+        violations.check(not examples, "examples", "give examples or a collection, not both")
+        check_collection_source(
+            violations, "collection", collection.source, max_limit=self.limits.max_collection_examples
+        )
+        if collection.label_field:
+            check_metadata_field(violations, "collection.label_field", collection.label_field)
+
     def _check_training_labels(self, violations: Violations, examples: list[Example]) -> None:
         counts = Counter(example.label for example in examples if example.label.strip())
         if len(counts) < 2:
@@ -474,13 +610,26 @@ class ClassificationCore:
     # Signals
 
     async def detect_signals(self, call: CallContext, request: SignalRequest) -> SignalOutcome:
-        parameters, posts = self._validate_signals(request)
+        """Detects signals in `request.posts`, or in the documents of `request.collection` the caller may see."""
+        stored: dict[str, np.ndarray] = {}
+        if request.collection is not None:
+            violations = Violations()
+            self._check_post_collection(violations, request)
+            self._signal_settings(violations, request)  # everything but the posts, before reading them
+            violations.raise_if_any()
+            request, stored = await self._collection_posts(call, request)
+            try:
+                parameters, posts = self._validate_signals(request)
+            except InvalidArgument as refused:
+                raise _collection_refusal(refused.violations, request.posts) from None
+        else:
+            parameters, posts = self._validate_signals(request)
         in_range = [post for post in posts if parameters.start <= post.time < parameters.end]
         models = [self.embedding_model]
         if not in_range:
             return SignalOutcome(SignalReport([], 0, 0), parameters.start, parameters.end, parameters.window, models)
         texts = [post.text for post in in_range]
-        embeddings = await self._embed(texts)
+        embeddings = await self._embed_documents([post.id for post in in_range], texts, stored)
         sentiments = None
         if not request.skip_sentiment:
             languages = await self._run(self._detect_languages, texts, "")
@@ -489,6 +638,54 @@ class ClassificationCore:
             models += sorted({score.model for score in scores}, key=lambda model: model.id)
         report = await self._run(detect_signals, in_range, embeddings, sentiments, parameters)
         return SignalOutcome(report, parameters.start, parameters.end, parameters.window, models)
+
+    def _check_post_collection(self, violations: Violations, request: SignalRequest) -> None:
+        collection = request.collection
+        violations.check(not request.posts, "posts", "give posts or a collection, not both")
+        check_collection_source(violations, "collection", collection.source, max_limit=self.limits.max_collection_posts)
+        for path, name in (("time_field", collection.time_field), ("source_field", collection.source_field)):
+            if name:
+                check_metadata_field(violations, f"collection.{path}", name)
+
+    async def _collection_posts(
+        self, call: CallContext, request: SignalRequest
+    ) -> tuple[SignalRequest, dict[str, np.ndarray]]:
+        collection = request.collection
+        contents, vectors = await self._read(call, collection.source, "collection", self.limits.max_collection_posts)
+        if not contents.documents:
+            raise InvalidArgument(
+                "no posts to analyse",
+                violations=[
+                    FieldViolation(
+                        "collection",
+                        f"no document of {collection.source.collection!r} matches the filter and may be read for "
+                        f"purpose {call.purpose!r} at data class {call.data_class.name} or below",
+                    )
+                ],
+            )
+        posts, untimed = [], []
+        for document in contents.documents:
+            time = _instant_of(metadata_value(document.metadata, collection.time_path))
+            if time is None:
+                untimed.append(document.id)
+            source = (
+                metadata_value(document.metadata, collection.source_field)
+                if collection.source_field
+                else document.policy.source
+            )
+            posts.append(RawPost(document.id, document.text, time, "" if source is None else str(source)))
+        if untimed:
+            raise InvalidArgument(
+                "collection documents without a time",
+                violations=[
+                    FieldViolation(
+                        "collection.time_field",
+                        f"{_listed(untimed)} hold no RFC 3339 time with an offset, nor Unix seconds, at "
+                        f"{collection.time_path!r}",
+                    )
+                ],
+            )
+        return dataclasses.replace(request, posts=posts), vectors
 
     def _validate_signals(self, request: SignalRequest) -> tuple[SignalParameters, list[PostInput]]:
         violations = Violations()
@@ -509,6 +706,14 @@ class ClassificationCore:
                 time = _timestamp(violations, f"{path}.time", post.time, required=True)
                 if time is not None:
                     posts.append(PostInput(post.id, post.text, time, post.source))
+        settings = self._signal_settings(violations, request)
+        violations.raise_if_any()
+        end = settings.pop("end") or max(post.time for post in posts) + timedelta(microseconds=1)
+        return SignalParameters(end=end, seed=request.seed, **settings), posts
+
+    @staticmethod
+    def _signal_settings(violations: Violations, request: SignalRequest) -> dict:
+        """The parameters other than the posts, defaults applied (`end` None: just after the latest post)."""
         window = _duration(violations, "window", request.window) or timedelta(days=1)
         if not timedelta(minutes=1) <= window <= timedelta(days=90):
             violations.add("window", "between 1 minute and 90 days")
@@ -532,22 +737,17 @@ class ClassificationCore:
             defaults.representative_count if request.representative_count is None else request.representative_count
         )
         violations.check(0 <= representatives <= 10, "representative_count", "0 to 10")
-        violations.raise_if_any()
-        if end is None:
-            end = max(post.time for post in posts) + timedelta(microseconds=1)
-        parameters = SignalParameters(
-            window=window,
-            window_count=window_count,
-            end=end,
-            min_topic_size=min_topic_size,
-            strong_share=strong_share,
-            min_active_windows=min_active,
-            min_growth_slope=min_slope,
-            max_topics=max_topics,
-            representative_count=representatives,
-            seed=request.seed,
-        )
-        return parameters, posts
+        return {
+            "window": window,
+            "window_count": window_count,
+            "end": end,
+            "min_topic_size": min_topic_size,
+            "strong_share": strong_share,
+            "min_active_windows": min_active,
+            "min_growth_slope": min_slope,
+            "max_topics": max_topics,
+            "representative_count": representatives,
+        }
 
     # Shared checks
 
@@ -558,6 +758,57 @@ class ClassificationCore:
             path,
             "1-63 lowercase letters, digits, '-' or '_', starting with a letter",
         )
+
+
+def _listed(document_ids: list[str]) -> str:
+    shown = ", ".join(repr(identifier) for identifier in document_ids[:MAX_LISTED_DOCUMENTS])
+    more = len(document_ids) - MAX_LISTED_DOCUMENTS
+    return f"documents {shown}" + (f" and {more} more" if more > 0 else "")
+
+
+def _label_text(value: Any) -> str | None:
+    """Labels are strings; numbers and booleans are read as their JSON text (stars 5 is the label "5")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    return value if isinstance(value, str) else None
+
+
+def _instant_of(value: Any) -> Instant | None:
+    """An RFC 3339 time or Unix seconds, as a Timestamp would carry it."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        if not np.isfinite(value):
+            return None
+        seconds = int(value // 1)
+        return Instant(seconds, round((value - seconds) * 1e9) % 1_000_000_000)
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None  # a time without an offset is ambiguous
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return Instant(delta.days * 86_400 + delta.seconds, delta.microseconds * 1000)
+
+
+def _collection_refusal(violations: tuple[FieldViolation, ...] | list[FieldViolation], items: list) -> InvalidArgument:
+    """Refusals of examples or posts read from a collection, addressed to the request's collection fields:
+    `examples[3].label` becomes `collection.label_field`, naming the id of the document it came from."""
+    translated = []
+    for violation in violations:
+        match = _EXAMPLE_FIELD.match(violation.field)
+        if match is None:
+            translated.append(FieldViolation("collection", violation.description))
+            continue
+        item = items[int(match[2])]
+        target = {"label": "collection.label_field", "time": "collection.time_field"}.get(match[3], "collection")
+        translated.append(FieldViolation(target, f"document {item.id!r}: {violation.description}"))
+    return InvalidArgument("the collection's documents are not a valid input", violations=translated)
 
 
 def example_id(example: Example) -> str:

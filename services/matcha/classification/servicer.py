@@ -2,13 +2,15 @@
 
 from datetime import datetime, timedelta
 
-from google.protobuf import timestamp_pb2
+from google.protobuf import json_format, timestamp_pb2
 
 from matcha.classification.core import (
     ClassificationCore,
     CustomTask,
     Example,
+    ExampleCollection,
     Instant,
+    PostCollection,
     RawPost,
     SentimentTask,
     SignalRequest,
@@ -23,6 +25,7 @@ from matcha.classification.training import Metrics
 from matcha.classification.v1 import classification_pb2 as pb
 from matcha.classification.v1 import classification_pb2_grpc
 from matcha.common.v1 import common_pb2
+from matcha.runtime.collections import CollectionSource
 from matcha.runtime.interceptors import current_call
 
 _SENTIMENT = {
@@ -75,6 +78,40 @@ def _examples(messages) -> list[Example]:
     return [Example(example.id, example.text, example.label) for example in messages]
 
 
+def _example_collection(request) -> ExampleCollection | None:
+    """TrainClassifierRequest and EvaluateClassifierRequest share the field."""
+    if not request.HasField("collection"):
+        return None
+    message = request.collection
+    source = CollectionSource(message.collection, json_format.MessageToDict(message.filter), message.limit)
+    return ExampleCollection(source, message.label_field)
+
+
+def _post_collection(request: pb.DetectSignalsRequest) -> PostCollection | None:
+    if not request.HasField("collection"):
+        return None
+    message = request.collection
+    source = CollectionSource(message.collection, json_format.MessageToDict(message.filter), message.limit)
+    return PostCollection(source, message.time_field, message.source_field)
+
+
+def _lineage(record: ClassifierRecord, *, summary: bool) -> pb.ClassifierLineage:
+    lineage = record.lineage
+    message = pb.ClassifierLineage(
+        training_set_sha256=lineage.training_set_sha256,
+        example_count=lineage.example_count,
+        example_ids=[] if summary else lineage.example_ids,
+        embedding_model=_model_ref(lineage.embedding_model),
+        train_subject=lineage.train_subject,
+        seed=lineage.seed,
+    )
+    if lineage.collection is not None:
+        message.collection = lineage.collection["collection"]
+        message.label_field = lineage.collection["label_field"]
+        json_format.ParseDict(lineage.collection["filter"], message.collection_filter)
+    return message
+
+
 def _metrics(metrics: Metrics, *, with_confusion: bool = True) -> pb.EvaluationMetrics:
     message = pb.EvaluationMetrics(
         example_count=metrics.example_count,
@@ -98,7 +135,6 @@ def _metrics(metrics: Metrics, *, with_confusion: bool = True) -> pb.EvaluationM
 
 
 def _classifier(record: ClassifierRecord, *, summary: bool = False) -> pb.Classifier:
-    lineage = record.lineage
     return pb.Classifier(
         name=record.name,
         version=record.version,
@@ -107,14 +143,7 @@ def _classifier(record: ClassifierRecord, *, summary: bool = False) -> pb.Classi
         method=record.method,
         model=_model_ref(classifier_model(record)),
         holdout_metrics=_metrics(record.holdout, with_confusion=not summary),
-        lineage=pb.ClassifierLineage(
-            training_set_sha256=lineage.training_set_sha256,
-            example_count=lineage.example_count,
-            example_ids=[] if summary else lineage.example_ids,
-            embedding_model=_model_ref(lineage.embedding_model),
-            train_subject=lineage.train_subject,
-            seed=lineage.seed,
-        ),
+        lineage=_lineage(record, summary=summary),
         create_time=_timestamp(record.created_at),
     )
 
@@ -137,6 +166,7 @@ def _signal_request(request: pb.DetectSignalsRequest) -> SignalRequest:
         representative_count=request.representative_count if request.HasField("representative_count") else None,
         seed=request.seed,
         skip_sentiment=request.skip_sentiment,
+        collection=_post_collection(request),
     )
 
 
@@ -222,12 +252,13 @@ class ClassificationServicer(classification_pb2_grpc.ClassificationServiceServic
             _examples(request.examples),
             request.holdout_fraction if request.HasField("holdout_fraction") else None,
             request.seed,
+            _example_collection(request),
         )
         return pb.TrainClassifierResponse(classifier=_classifier(record))
 
     async def EvaluateClassifier(self, request, context):
         record, metrics = await self._core.evaluate(
-            current_call(), request.name, request.version, _examples(request.examples)
+            current_call(), request.name, request.version, _examples(request.examples), _example_collection(request)
         )
         return pb.EvaluateClassifierResponse(
             metrics=_metrics(metrics), version=record.version, model=_model_ref(classifier_model(record))

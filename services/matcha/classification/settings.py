@@ -12,3 +12,5 @@ class ClassificationSettings(ServiceSettings):
     classification_forward_batch_size: int = Field(32, ge=1, le=1024)
     classification_max_wait_ms: float = Field(2.0, ge=0)
     classification_max_texts_per_call: int = Field(256, ge=1)
+    # Collection inputs (training, evaluation, signals) are read from this EmbeddingService (host:port), as the caller.
+    classification_embedding_address: str | None = None

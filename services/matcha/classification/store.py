@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -20,6 +21,8 @@ class Lineage:
     embedding_model: ModelRef
     train_subject: str
     seed: int
+    # {"collection", "filter", "label_field"} when the examples were read from a collection.
+    collection: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class ClassifierRecord:
 
 
 _COLUMNS = """name, version, description, labels, method, head, holdout_metrics, training_set_sha256, example_count,
-              embedding_model_id, embedding_model_version, train_subject, seed, created_at"""
+              embedding_model_id, embedding_model_version, train_subject, seed, source_collection, created_at"""
 
 
 def _record(row: asyncpg.Record, example_ids: list[str] | None = None) -> ClassifierRecord:
@@ -66,6 +69,7 @@ def _record(row: asyncpg.Record, example_ids: list[str] | None = None) -> Classi
             embedding_model=ModelRef(row["embedding_model_id"], row["embedding_model_version"]),
             train_subject=row["train_subject"],
             seed=row["seed"],
+            collection=row["source_collection"],
         ),
         created_at=row["created_at"],
     )
@@ -92,8 +96,8 @@ class ClassifierStore:
                         f"""INSERT INTO classification_classifiers
                               (tenant, name, version, description, labels, method, head, holdout_metrics,
                                training_set_sha256, example_count, example_ids, embedding_model_id,
-                               embedding_model_version, train_subject, seed, idempotency_key)
-                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                               embedding_model_version, train_subject, seed, idempotency_key, source_collection)
+                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
                             RETURNING {_COLUMNS}""",
                         tenant,
                         new.name,
@@ -111,6 +115,7 @@ class ClassifierStore:
                         new.lineage.train_subject,
                         new.lineage.seed,
                         new.idempotency_key,
+                        new.lineage.collection,
                     )
                     return _record(row)
             except asyncpg.UniqueViolationError:

@@ -41,7 +41,7 @@ from matcha.generation.voice import (
     split_sentences,
 )
 from matcha.runtime.batching import MicroBatcher
-from matcha.runtime.collections import CollectionReader, CollectionSource
+from matcha.runtime.collections import CollectionReader, CollectionSource, check_collection_source
 from matcha.runtime.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -581,6 +581,9 @@ class GenerationCore:
         )
         if from_collection is not None:
             violations.check(not documents, "documents", "give documents or a collection, not both")
+            check_collection_source(
+                violations, "collection", from_collection, max_limit=limits.max_collection_documents
+            )
         else:
             violations.check(
                 0 < len(documents) <= limits.max_documents,

@@ -7,6 +7,7 @@ class the call declared (which this service's clearance admitted) are never retu
 """
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -83,6 +84,23 @@ class CollectionContents:
     limit: int
 
 
+# How filters address metadata fields: segments of letters, digits, '_' and '-', separated by dots.
+_METADATA_FIELD = re.compile(r"^[A-Za-z0-9_\-]{1,64}(\.[A-Za-z0-9_\-]{1,64})*$")
+
+
+def check_collection_source(violations: Violations, path: str, source: CollectionSource, *, max_limit: int) -> None:
+    """What can be checked before reading: a named collection, a cap in range (0: the default)."""
+    violations.check(bool(source.collection), f"{path}.collection", "must not be empty")
+    violations.check(0 <= source.limit <= max_limit, f"{path}.limit", f"1 to {max_limit}, or 0 for the default")
+
+
+def check_metadata_field(violations: Violations, path: str, name: str) -> None:
+    """A metadata field a caller names (e.g. where labels are), spelled as filters spell it."""
+    violations.check(
+        bool(_METADATA_FIELD.match(name)), path, "a metadata field: letters, digits, '_' and '-', separated by '.'"
+    )
+
+
 def metadata_value(metadata: dict[str, Any], dotted: str) -> Any:
     """A metadata field addressed as filters address it (`review.label`); None when absent."""
     value: Any = metadata
@@ -126,11 +144,10 @@ class CollectionReader:
         More than the cap is refused rather than truncated: a profile or a classifier learned from an
         arbitrary first part of a collection would be wrong without anyone noticing.
         """
-        limit = source.limit or default_limit
         violations = Violations()
-        violations.check(bool(source.collection), f"{field_path}.collection", "must not be empty")
-        violations.check(1 <= limit <= max_limit, f"{field_path}.limit", f"1 to {max_limit}")
+        check_collection_source(violations, field_path, source, max_limit=max_limit)
         violations.raise_if_any()
+        limit = source.limit or default_limit
         stub = embedding_pb2_grpc.EmbeddingServiceStub(self._open())
         metadata = self._metadata(call)
         filter_json = json.dumps(source.metadata_filter) if source.metadata_filter else ""
