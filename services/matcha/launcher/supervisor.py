@@ -164,6 +164,7 @@ class Stack:
         """How the services find each other: every process gets the same map and reads what it needs."""
         addresses = {spec.grpc_service: self._address(spec) for spec in self._specs if spec.grpc_service}
         conductor = addresses.get("matcha.conductor.v1.ConductorService", "")
+        embedding = addresses.get("matcha.embedding.v1.EmbeddingService", "")
         # The review service resumes runs as a workload of the local tenant.
         token_dir = self.state_dir / "tokens" / "review"
         token_dir.mkdir(parents=True, exist_ok=True)
@@ -177,6 +178,9 @@ class Stack:
             "MATCHA_CONDUCTOR_ENDPOINTS": json.dumps({k: v for k, v in addresses.items() if v != conductor}),
             "MATCHA_GATEWAY_BACKENDS": json.dumps(addresses),
             "MATCHA_REVIEW_CONDUCTOR_ADDRESS": conductor,
+            # Collections are read as the caller; an empty address leaves collection inputs UNAVAILABLE.
+            "MATCHA_GENERATION_EMBEDDING_ADDRESS": embedding,
+            "MATCHA_CLASSIFICATION_EMBEDDING_ADDRESS": embedding,
             "MATCHA_REVIEW_PUBLISH_DIR": str(self.state_dir / "published"),
         }
 
