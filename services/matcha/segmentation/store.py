@@ -349,7 +349,13 @@ class SegmentationStore:
                         AS i(id, customer_id, time, amount, quantity, channel, item_id, refund)
                    JOIN segmentation_customers c ON c.tenant = $1 AND c.id = i.customer_id
                    ON CONFLICT (tenant, id) DO NOTHING
-                   RETURNING customer_key, time, amount, quantity, refund),
+                   RETURNING customer_key, time, amount, quantity, refund, item_id),
+               bought AS (
+                   INSERT INTO segmentation_purchases AS p (tenant, customer_key, item_id, purchases, last_at)
+                   SELECT $1, customer_key, item_id, count(*), max(time) FROM inserted
+                   WHERE item_id <> '' AND NOT refund GROUP BY customer_key, item_id
+                   ON CONFLICT (customer_key, item_id) DO UPDATE SET
+                       purchases = p.purchases + EXCLUDED.purchases, last_at = greatest(p.last_at, EXCLUDED.last_at)),
                totals AS (
                    SELECT customer_key, count(*) AS stored,
                           count(*) FILTER (WHERE NOT refund) AS purchases,
@@ -378,7 +384,9 @@ class SegmentationStore:
         await self._advance_reference_time(connection, tenant, max(batch.times))
         if len(batch.ids) >= BULK_ROWS:
             # Fresh statistics keep the planner from guessing on tables that just grew a lot.
-            await connection.execute("ANALYZE segmentation_customers, segmentation_transactions")
+            await connection.execute(
+                "ANALYZE segmentation_customers, segmentation_transactions, segmentation_purchases"
+            )
         return sum(row["stored"] for row in rows), [row["key"] for row in rows]
 
     async def insert_events(self, connection: asyncpg.Connection, tenant: str, batch: EventBatch) -> tuple[int, list]:
@@ -915,7 +923,7 @@ class SegmentationStore:
 
     async def has_item_history(self, tenant: str) -> bool:
         return await self.pool.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM segmentation_transactions WHERE tenant = $1 AND item_id <> '')", tenant
+            "SELECT EXISTS (SELECT 1 FROM segmentation_purchases WHERE tenant = $1)", tenant
         )
 
     async def recommendation_evidence(
@@ -934,29 +942,31 @@ class SegmentationStore:
             )
             position = -1 if position is None else int(position)
             owned_rows = await connection.fetch(
-                """SELECT item_id FROM segmentation_transactions
-                   WHERE customer_key = $1 AND item_id <> '' AND NOT refund
-                   GROUP BY item_id ORDER BY max(time) DESC, item_id""",
+                """SELECT item_id FROM segmentation_purchases WHERE customer_key = $1 ORDER BY last_at DESC, item_id""",
                 customer_key,
             )
             owned = [row["item_id"] for row in owned_rows]
             anchors = owned[:anchor_count]
             item_rows = await connection.fetch(
-                f"""WITH bought AS (
-                        SELECT DISTINCT t.customer_key, t.item_id, m.position = $5 AS in_segment
-                        FROM segmentation_transactions t
-                        JOIN segmentation_customers c ON c.key = t.customer_key
-                        LEFT JOIN segmentation_memberships m ON m.version_id = $4 AND m.customer_key = t.customer_key
-                        WHERE t.tenant = $1 AND t.item_id <> '' AND NOT t.refund AND t.customer_key <> $2
-                          AND {_ELIGIBLE})
-                    SELECT item_id, count(*) AS buyers, count(*) FILTER (WHERE in_segment) AS segment_buyers
-                    FROM bought GROUP BY item_id
-                    UNION ALL
-                    SELECT i.id, 0, 0 FROM segmentation_items i
-                    WHERE i.tenant = $1 AND NOT EXISTS (SELECT 1 FROM bought b WHERE b.item_id = i.id)
-                    UNION ALL
-                    SELECT NULL, count(DISTINCT customer_key),
-                           count(DISTINCT customer_key) FILTER (WHERE in_segment) FROM bought""",
+                f"""SELECT p.item_id, count(*) AS buyers, count(*) FILTER (WHERE m.position = $5) AS segment_buyers
+                    FROM segmentation_purchases p
+                    JOIN segmentation_customers c ON c.key = p.customer_key
+                    LEFT JOIN segmentation_memberships m ON m.version_id = $4 AND m.customer_key = p.customer_key
+                    WHERE p.tenant = $1 AND p.customer_key <> $2 AND {_ELIGIBLE}
+                    GROUP BY p.item_id""",
+                tenant,
+                customer_key,
+                purpose,
+                version_id,
+                position,
+            )
+            catalogue = await connection.fetch("SELECT id FROM segmentation_items WHERE tenant = $1", tenant)
+            totals = await connection.fetchrow(
+                f"""SELECT count(*) AS population, count(*) FILTER (WHERE m.position = $5) AS segment_size
+                    FROM segmentation_customers c
+                    LEFT JOIN segmentation_memberships m ON m.version_id = $4 AND m.customer_key = c.key
+                    WHERE c.tenant = $1 AND c.key <> $2 AND {_ELIGIBLE}
+                      AND EXISTS (SELECT 1 FROM segmentation_purchases p WHERE p.customer_key = c.key)""",
                 tenant,
                 customer_key,
                 purpose,
@@ -964,17 +974,12 @@ class SegmentationStore:
                 position,
             )
             co_rows = await connection.fetch(
-                f"""WITH anchor_buyers AS (
-                        SELECT DISTINCT t.customer_key, t.item_id AS anchor
-                        FROM segmentation_transactions t
-                        JOIN segmentation_customers c ON c.key = t.customer_key
-                        WHERE t.tenant = $1 AND t.item_id = ANY($4::text[]) AND NOT t.refund
-                          AND t.customer_key <> $2 AND {_ELIGIBLE})
-                    SELECT b.anchor, t.item_id, count(DISTINCT t.customer_key) AS buyers
-                    FROM anchor_buyers b
-                    JOIN segmentation_transactions t ON t.customer_key = b.customer_key
-                    WHERE t.item_id <> '' AND NOT t.refund AND t.item_id <> b.anchor
-                    GROUP BY b.anchor, t.item_id""",
+                f"""SELECT a.item_id AS anchor, p.item_id, count(*) AS buyers
+                    FROM segmentation_purchases a
+                    JOIN segmentation_customers c ON c.key = a.customer_key
+                    JOIN segmentation_purchases p ON p.customer_key = a.customer_key AND p.item_id <> a.item_id
+                    WHERE a.tenant = $1 AND a.item_id = ANY($4::text[]) AND a.customer_key <> $2 AND {_ELIGIBLE}
+                    GROUP BY a.item_id, p.item_id""",
                 tenant,
                 customer_key,
                 purpose,
@@ -992,12 +997,13 @@ class SegmentationStore:
                 anchors,
                 neighbours,
             )
-        totals = next(row for row in item_rows if row["item_id"] is None)
-        items = [row["item_id"] for row in item_rows if row["item_id"] is not None]
-        # Items only the customer bought are still items (they can be recommended back with include_owned).
+        counts = {row["item_id"]: row for row in item_rows}
+        # Catalogue items nobody bought can still be similar in content; items only the customer bought
+        # can be recommended back with include_owned.
+        items = list(counts)
+        items += sorted({row["id"] for row in catalogue} - counts.keys())
         items += sorted(set(owned) - set(items))
         index = {item: position for position, item in enumerate(items)}
-        counts = {row["item_id"]: row for row in item_rows if row["item_id"] is not None}
         buyers = np.array([counts[item]["buyers"] if item in counts else 0 for item in items], dtype=np.int64)
         segment_buyers = np.array(
             [counts[item]["segment_buyers"] if item in counts else 0 for item in items], dtype=np.int64
@@ -1018,9 +1024,9 @@ class SegmentationStore:
             owned=owned_mask,
             anchors=np.array([index[anchor] for anchor in anchors], dtype=np.int64),
             buyers=buyers,
-            population=int(totals["buyers"]),
+            population=int(totals["population"]),
             segment_buyers=segment_buyers if position >= 0 else np.zeros(len(items), dtype=np.int64),
-            segment_size=int(totals["segment_buyers"]) if position >= 0 else 0,
+            segment_size=int(totals["segment_size"]) if position >= 0 else 0,
             co_buyers=co_buyers,
             similarity=similarity,
         )
@@ -1074,7 +1080,8 @@ class SegmentationStore:
                 tenant,
                 keys,
             )
-            # Transactions, events, exemplars and change history go with the customer (ON DELETE CASCADE).
+            # Transactions, events, purchases, exemplars and change history go with the customer (ON DELETE
+            # CASCADE).
             await connection.execute("DELETE FROM segmentation_customers WHERE key = ANY($1::int8[])", keys)
         return len(keys), transactions, events
 

@@ -170,10 +170,12 @@ class SegmentationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def IngestItems(self, request, context):
-        """Inserts or updates catalogue items and their optional vectors, all or
+        """Inserts or replaces catalogue items and their optional vectors, all or
         none. Errors: INVALID_ARGUMENT (empty batch, more than 10,000 items,
-        duplicate ids, vectors of a dimension or model different from the stored
-        ones) with field violations.
+        empty or duplicate ids, name over 500 or category over 200 characters,
+        NaN, infinite or all-zero vector, a vector model without a vector, a
+        vector whose dimension or model differs from the batch's first one or
+        from the vectors stored outside the batch) with field violations.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -271,9 +273,13 @@ class SegmentationServiceServicer:
     def Recommend(self, request, context):
         """Recommends items to a customer, from what customers of the same segment
         buy (co-occurrence and popularity within the segment) and from content
-        similarity between items when item vectors are stored. Errors: NOT_FOUND
-        (customer, segmentation); FAILED_PRECONDITION (no transactions with
-        items in the tenant).
+        similarity between items when item vectors are stored. Only customers
+        who consented to the call's purpose are counted. Errors: INVALID_ARGUMENT
+        (empty customer_id, limit out of range, empty or overlong item ids, more
+        than 10,000 listed ids) with field violations; NOT_FOUND (customer,
+        segmentation, or no READY segmentation when none is named);
+        FAILED_PRECONDITION (the named segmentation has no READY version; no
+        transactions with items in the tenant).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
