@@ -421,3 +421,36 @@ async def test_an_item_past_its_due_time_is_refused_as_expired(stack, browser):
         await expect(page.locator("#decision-closed")).to_contain_text("This item is expired")
         await expect(page.get_by_role("button", name="Approve")).to_be_disabled()
         await page.context.close()
+
+
+async def test_an_html_draft_is_previewed_without_scripts_handlers_or_remote_resources(stack, browser):
+    html = (
+        '<h2>Members night</h2><p onclick="window.clicked = 1">Doors open at <strong>eight</strong>.</p>'
+        '<script>window.injected = 1</script><img src="http://198.51.100.7/pixel.png" onerror="window.injected = 2">'
+        '<a href="javascript:window.injected = 3">more</a>'
+    )
+    async with stack.http("ana", ["analyst"]) as analyst:
+        submitted = await analyst.post(
+            "/v1/reviews",
+            json={
+                "title": "Members night",
+                "content": html,
+                "format": "CONTENT_FORMAT_HTML",
+                "channel": "CHANNEL_EMAIL",
+            },
+        )
+        item_id = submitted.json()["item"]["id"]
+        page, problems = await open_page(
+            browser, f"{stack.base_url}/ui/#item={item_id}&token={stack.token('rita', ['reviewer'])}"
+        )
+        preview = page.locator("#preview")
+        await expect(preview.locator("strong")).to_have_text("eight")
+        await expect(preview.get_by_role("heading", name="Members night")).to_be_visible()
+        assert await preview.locator("script, img, [onclick]").count() == 0
+        assert await preview.locator("a", has_text="more").get_attribute("href") is None
+        await preview.locator("p").click()
+        assert await page.evaluate("[window.injected, window.clicked]") == [None, None]
+        # The editor still holds the exact HTML the reviewer approves.
+        await expect(page.get_by_label("Content", exact=True)).to_have_value(html)
+        assert problems == []
+        await page.context.close()
