@@ -44,22 +44,25 @@ OVERLAYS = [t for t in TARGETS if t.startswith("overlays/")]
 DATA_CLASSES = ("PUBLIC", "INTERNAL", "CONFIDENTIAL", "PERSONAL")
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
 
+
+def _spec(name: str) -> ServiceSpec:
+    return next(spec for spec in SERVICES if spec.name == name)
+
+
 # The services `matcha up` starts are the services the cluster runs.
 SERVICE_NAMES = [spec.name for spec in SERVICES]
 GRPC_SERVICES = [spec for spec in SERVICES if spec.grpc_service]
-CONDUCTOR = next(spec for spec in SERVICES if spec.grpc_service == "matcha.conductor.v1.ConductorService")
-REVIEW = next(spec for spec in SERVICES if spec.grpc_service == "matcha.review.v1.ReviewService")
-GATEWAY = next(spec for spec in SERVICES if spec.grpc_service is None)
+CONDUCTOR, EMBEDDING, CLASSIFICATION, GENERATION, REVIEW, GATEWAY = map(
+    _spec, ("conductor", "embedding", "classification", "generation", "review", "gateway")
+)
 CAPABILITIES = [spec for spec in GRPC_SERVICES if spec is not CONDUCTOR]
-EMBEDDING = next(spec for spec in SERVICES if spec.grpc_service == "matcha.embedding.v1.EmbeddingService")
-GENERATION = next(spec for spec in SERVICES if spec.grpc_service == "matcha.generation.v1.GenerationService")
 # Who calls whom (the architecture): the gateway every service, the conductor every capability of
 # its plans, the review service the conductor (a decision resumes the run parked on it), and the
-# generation service the embedding service (LearnVoice reads a collection as its caller).
+# services that learn from collections the embedding service (they read them as their caller).
 ALLOWED_HOPS = (
     {(GATEWAY.name, spec.name) for spec in GRPC_SERVICES}
     | {(CONDUCTOR.name, spec.name) for spec in CAPABILITIES}
-    | {(REVIEW.name, CONDUCTOR.name), (GENERATION.name, EMBEDDING.name)}
+    | {(REVIEW.name, CONDUCTOR.name), (GENERATION.name, EMBEDDING.name), (CLASSIFICATION.name, EMBEDDING.name)}
 )
 # Services whose models run on CPU threads sized from the environment.
 MODEL_SERVICES = ("embedding", "classification", "generation", "segmentation")
@@ -426,7 +429,7 @@ def test_every_service_the_launcher_starts_has_its_folder_in_base() -> None:
 def test_every_service_the_launcher_starts_is_deployed_served_and_isolated(
     rendered: tuple[Doc, ...], name: str
 ) -> None:
-    spec = next(s for s in SERVICES if s.name == name)
+    spec = _spec(name)
     deployment, template, container = _deployment_of(rendered, spec)
     labels = template["metadata"]["labels"]
     assert container["args"] == [spec.module], f"{_id(deployment, container)} should run python -m {spec.module}"
@@ -565,7 +568,7 @@ def test_every_deployment_has_requests_within_limits(rendered: tuple[Doc, ...]) 
 def test_model_services_size_their_thread_pools_by_the_pods_cpu(rendered: tuple[Doc, ...]) -> None:
     """Thread pools default to the node's cores; a pod may use only its own share of them."""
     for name in MODEL_SERVICES:
-        deployment, _, container = _deployment_of(rendered, next(s for s in SERVICES if s.name == name))
+        deployment, _, container = _deployment_of(rendered, _spec(name))
         environment = _environment(rendered, container)
         wanted = ["OMP_NUM_THREADS"] + (["MATCHA_GENERATION_LOCAL_THREADS"] if name == "generation" else [])
         for variable in wanted:
@@ -613,7 +616,7 @@ def test_every_service_starts_with_the_settings_it_is_given(
     rendered: tuple[Doc, ...], name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The settings class itself parses the manifests' values: JSON maps, numbers, cross-field rules."""
-    spec = next(s for s in SERVICES if s.name == name)
+    spec = _spec(name)
     deployment, _, container = _deployment_of(rendered, spec)
     settings = _settings_class(spec.module)
     prefix = settings.model_config.get("env_prefix", "").upper()
