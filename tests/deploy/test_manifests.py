@@ -28,7 +28,8 @@ import yaml
 from kubernetes_validate.utils import latest_version
 from pydantic_settings import BaseSettings
 
-from matcha.launcher.supervisor import SERVICES, ServiceSpec
+from matcha.launcher.supervisor import SERVICES, ServiceSpec, Stack
+from matcha.runtime.auth import ensure_signing_keys
 from matcha.runtime.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -724,6 +725,19 @@ def test_the_wiring_names_each_service_by_its_cluster_dns_name(rendered: tuple[D
     assert set(backends) == {spec.grpc_service for spec in GRPC_SERVICES}, "the gateway must reach every service"
     # The network policies open exactly these hops (test_services_reach_each_other_...).
     assert wired == ALLOWED_HOPS
+
+
+def test_every_setting_the_launcher_wires_is_set_for_the_services_that_read_it(
+    rendered: tuple[Doc, ...], tmp_path: Path
+) -> None:
+    """`matcha up` gives every process one map; each service reads its part, so must its manifests."""
+    stack = Stack(tmp_path, services=SERVICES)
+    stack.keys = ensure_signing_keys(tmp_path / "keys")
+    for variable in stack._wiring():
+        readers = [spec for spec in SERVICES if variable in _accepted_variables(_settings_class(spec.module))]
+        assert readers, f"the launcher sets {variable}, which no service reads"
+        for spec in readers:
+            assert variable in _service_environment(rendered, spec), f"{spec.name} does not set {variable}"
 
 
 def test_the_conductor_clears_each_capability_as_the_capability_clears_itself(rendered: tuple[Doc, ...]) -> None:
