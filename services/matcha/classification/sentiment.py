@@ -1,8 +1,10 @@
 """Sentiment: a linear head on MiniLM embeddings blended with VADER for English, a French VADER lexicon for French.
 
-The head, trained on critics' reviews, knows vocabulary and domain; VADER's rules know negation
-("never had a problem", "wouldn't recommend") and boosters, which a linear head on a sentence
-embedding misses. all-MiniLM-L6-v2 was trained on English, so its embeddings of French text carry
+The head, trained on critics' reviews, knows vocabulary and domain; VADER's rules know boosters
+and some negation, which a linear head on a sentence embedding misses: the head reads "never had a
+problem" as a complaint because "problem" is in it. Where a text's polar words sit under a negation
+(`NegationScopes`), the negated phrases' own polarity takes over that share of the decision.
+all-MiniLM-L6-v2 was trained on English, so its embeddings of French text carry
 little polarity; French goes to `vaderSentiment-fr` alone. Every other language is scored as English
 and reported as detected.
 """
@@ -10,6 +12,7 @@ and reported as detected.
 import hashlib
 import importlib.resources
 import json
+import re
 import warnings
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
@@ -31,6 +34,44 @@ FRENCH_PACKAGE = "vadersentiment-fr"
 # VADER's documented decision band on the compound score.
 LEXICON_NEUTRAL_BAND = 0.05
 
+_NEGATOR_TEXT = (
+    "not no never nothing nobody none nor neither without cannot hardly barely cant dont didnt doesnt isnt "
+    "wasnt arent werent wont wouldnt couldnt shouldnt havent hasnt hadnt aint mustnt neednt"
+)
+# Contractions as tokenised: "couldn't" is "couldnt".
+NEGATORS = frozenset(_NEGATOR_TEXT.split())
+# "not only good but cheap", "nothing but praise": no negation of what follows.
+NOT_NEGATING_NEXT = frozenset({"only", "just", "but", "doubt", "wonder"})
+# Words after which a clause turns: a negation does not reach past them.
+CLAUSE_BREAKS = frozenset({"but", "though", "although", "however", "yet", "except", "whereas", "while"})
+# Weakest lexicon valence (VADER's scale, -4 to 4) that counts as polar.
+MIN_VALENCE = 0.5
+# "never again": a customer leaving, as strong as "bad" is in VADER's lexicon.
+NEVER_AGAIN = 2.5
+# Tokens a negation reaches: "never had a problem", "not a single issue", "can't say I'm impressed".
+NEGATION_REACH = 4
+# Customer-service complaints VADER's lexicon lacks (valences on its scale, -4 to 4), and "work",
+# whose negation ("doesn't work") is the commonest complaint of all.
+CUSTOMER_TERMS = {
+    "issue": -1.5,
+    "issues": -1.5,
+    "hassle": -1.5,
+    "hassles": -1.5,
+    "glitch": -1.5,
+    "glitches": -1.5,
+    "hiccup": -1.0,
+    "hiccups": -1.0,
+    "fuss": -1.0,
+    "delays": -1.3,
+    "late": -1.0,
+    "work": 1.0,
+    "works": 1.0,
+    "worked": 1.0,
+}
+# After a negation, a comparison keeps its polarity: "couldn't be happier", "can't recommend them enough".
+COMPARATIVES = frozenset({"better", "happier", "nicer", "easier", "worse", "best", "worst"})
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?|[.,;:!?()]")
+
 
 @dataclass(frozen=True)
 class ModelRef:
@@ -47,6 +88,84 @@ class SentimentScore:
     model: ModelRef
 
 
+@dataclass(frozen=True)
+class NegatedPolarity:
+    """What negations do to a text: the polarity mass of its negated phrases, and of its other polar words."""
+
+    positive: float
+    negative: float
+    other: float
+
+    @property
+    def share(self) -> float:
+        """Share of the text's polar mass that sits under a negation, in [0, 1]."""
+        negated = self.positive + self.negative
+        return negated / (negated + self.other) if negated else 0.0
+
+    def shares(self) -> tuple[float, float, float]:
+        """The negated phrases as negative, neutral, positive shares."""
+        negated = self.positive + self.negative
+        return self.negative / negated, 0.0, self.positive / negated
+
+
+class NegationScopes:
+    """Finds negated polar phrases with VADER's lexicon: "never had a problem" is positive, "not worth it"
+    negative, "couldn't be happier" positive, "never again" negative.
+
+    A negation reaches the next few words of its clause; the first polar word it meets is flipped,
+    unless it is a comparison ("couldn't be happier"), which keeps its polarity.
+    """
+
+    def __init__(self, lexicon: dict[str, float]) -> None:
+        self._valence = {**lexicon, **CUSTOMER_TERMS}
+
+    def polar(self, word: str) -> float:
+        return 0.0 if word in NEGATORS else self._valence.get(word, 0.0)
+
+    def measure(self, text: str) -> NegatedPolarity:
+        words = _WORD.findall(text.lower().replace("\u2019", "'"))
+        tokens = [word.replace("n't", "nt").replace("'", "") for word in words]
+        positive = negative = 0.0
+        negated: set[int] = set()
+        for index, token in enumerate(tokens):
+            if token not in NEGATORS or index in negated:
+                continue
+            scope = self._scope(tokens, index)
+            if not scope or tokens[scope[0]] in NOT_NEGATING_NEXT:
+                continue
+            if token == "never" and tokens[scope[0]] == "again":
+                negative += NEVER_AGAIN
+                negated.add(scope[0])
+                continue
+            for position in scope:
+                valence = self.polar(tokens[position])
+                if abs(valence) < MIN_VALENCE:
+                    continue
+                before = tokens[scope[0] : position]
+                after = tokens[position + 1 : self._clause_end(tokens, position)]
+                compared = ("be" in before and (tokens[position] in COMPARATIVES or "more" in before)) or (
+                    "enough" in after
+                )
+                polarity = valence if compared else -valence
+                positive += max(polarity, 0.0)
+                negative += max(-polarity, 0.0)
+                negated.add(position)
+                break
+        other = sum(abs(self.polar(token)) for index, token in enumerate(tokens) if index not in negated)
+        return NegatedPolarity(positive, negative, other)
+
+    @staticmethod
+    def _clause_end(tokens: list[str], start: int) -> int:
+        for position in range(start, len(tokens)):
+            if not tokens[position][0].isalpha() or tokens[position] in CLAUSE_BREAKS:
+                return position
+        return len(tokens)
+
+    def _scope(self, tokens: list[str], index: int) -> list[int]:
+        end = min(self._clause_end(tokens, index + 1), index + 1 + NEGATION_REACH)
+        return list(range(index + 1, end))
+
+
 class EnglishSentiment:
     """The shipped head (see `train_sentiment`) blended with VADER: negative / neutral / positive."""
 
@@ -60,6 +179,7 @@ class EnglishSentiment:
         if self._head.labels != tuple(sorted(POLARITIES)):
             raise RuntimeError(f"sentiment head labels {self._head.labels} are not {sorted(POLARITIES)}")
         self._lexicon = SentimentIntensityAnalyzer()
+        self._negations = NegationScopes(self._lexicon.lexicon)
         digest = hashlib.sha256(data).hexdigest()[:16]
         lexicon_version = package_version(ENGLISH_LEXICON_PACKAGE)
         self.model = ModelRef(ENGLISH_MODEL_ID, f"{self.card['version']}+sha256.{digest}+vader.{lexicon_version}")
@@ -69,6 +189,11 @@ class EnglishSentiment:
         head = self._head.probabilities(embeddings)[:, [self._head.labels.index(p) for p in POLARITIES]]
         lexicon = np.array([_spread(self._lexicon.polarity_scores(text)["compound"]) for text in texts])
         blended = (1 - ENGLISH_LEXICON_WEIGHT) * head + ENGLISH_LEXICON_WEIGHT * lexicon.reshape(-1, 3)
+        for row, text in enumerate(texts):
+            negations = self._negations.measure(text)
+            if negations.share:
+                # The head cannot see negation: the negated phrases decide their share of the text.
+                blended[row] = (1 - negations.share) * blended[row] + negations.share * np.array(negations.shares())
         return [
             SentimentScore(POLARITIES[int(np.argmax(row))], float(row[0]), float(row[1]), float(row[2]), self.model)
             for row in blended
