@@ -8,10 +8,12 @@ should be offered j2 (bought by every jazz customer, always with j1), then j3, b
 from datetime import UTC, datetime, timedelta
 
 import grpc
+import numpy as np
 import pytest
 
 from matcha.common.v1 import common_pb2
 from matcha.runtime.client import error_details
+from matcha.segmentation.recommend import evidence_from_history, recommend
 from matcha.segmentation.v1 import segmentation_pb2 as pb
 
 from .conftest import POLICY, ingest_cdnow, timestamp
@@ -187,6 +189,34 @@ async def test_erased_customers_no_longer_count(shop, stub_for, tenant):
     assert (j2.item_id, j3.item_id) == ("j2", "j3")
     assert by_kind(j2)[pb.REASON_KIND_SEGMENT_POPULARITY].explanation == "bought by 4 of 4 customers in Jazz"
     assert by_kind(j3)[pb.REASON_KIND_CO_OCCURRENCE].explanation == "bought by 1 customers who bought Kind of Blue"
+
+
+async def test_service_ranks_like_the_core_on_arrays(shop):
+    """The evidence the store reads in SQL is the evidence the core builds from the same purchases."""
+    items = await shop.IngestItems(
+        pb.IngestItemsRequest(items=[pb.Item(id=i, vector=v, vector_model=MINILM) for i, v in VECTORS.items()])
+    )
+    assert items.updated == len(VECTORS)
+    item_ids = sorted(VECTORS)
+    customers = sorted(customer for customer in purchases() if customer != "zed")  # zed did not consent
+    rows = [
+        (customers.index(customer), item_ids.index(item), float(day))
+        for customer in customers
+        for day, item in enumerate(purchases()[customer])
+    ]
+    segments = np.array([-1 if c == "bob" else 0 if c[0] == "a" else 1 for c in customers])
+    vectors = np.array([VECTORS[item] for item in item_ids])
+    for customer in ("alice", "bob", "a1", "b7"):
+        evidence = evidence_from_history(
+            item_ids, *map(np.array, zip(*rows, strict=True)), segments, customers.index(customer), vectors
+        )
+        expected = recommend(evidence, ~evidence.owned, 10)
+        reply = await shop.Recommend(pb.RecommendRequest(customer_id=customer, segmentation="taste"))
+        assert [item.item_id for item in reply.recommendations] == [item_ids[e.index] for e in expected]
+        assert [item.score for item in reply.recommendations] == pytest.approx([e.score for e in expected])
+        assert [[r.weight for r in item.reasons] for item in reply.recommendations] == [
+            pytest.approx([r.weight for r in e.reasons]) for e in expected
+        ]
 
 
 async def test_not_found_and_preconditions(shop, stub_for, tenant):

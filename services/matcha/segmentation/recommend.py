@@ -78,8 +78,7 @@ def recommend(evidence: Evidence, allowed: np.ndarray, limit: int, weights: Weig
     blend = evidence.segment_size + weights.shrinkage
     segment_part = evidence.segment_buyers / blend
     global_part = weights.shrinkage / blend * buyers / max(evidence.population, 1)
-    popularity, _ = _normalised(segment_part + global_part, allowed)
-    popularity_scale = weights.popularity / max(float((segment_part + global_part)[allowed].max(initial=0)), 1e-300)
+    popularity, popularity_top = _normalised(segment_part + global_part, allowed)
 
     # Cosine between item buyer sets, weighted by the anchor's recency.
     if len(evidence.anchors):
@@ -105,25 +104,14 @@ def recommend(evidence: Evidence, allowed: np.ndarray, limit: int, weights: Weig
     results = []
     for index in chosen:
         reasons = []
-        if evidence.segment_size and segment_part[index] > 0:
-            reasons.append(
-                Reason(
-                    SEGMENT_POPULARITY,
-                    popularity_scale * float(segment_part[index]),
-                    count=int(evidence.segment_buyers[index]),
-                    total=evidence.segment_size,
-                )
-            )
-        if global_part[index] > 0:
-            reasons.append(
-                Reason(
-                    GLOBAL_POPULARITY,
-                    popularity_scale * float(global_part[index]),
-                    count=int(buyers[index]),
-                    total=evidence.population,
-                )
-            )
-        if co_top > 0 and co_parts[:, index].max(initial=0) > 0:
+        if popularity_top > 0:
+            scale = weights.popularity / popularity_top
+            if evidence.segment_size:
+                count, total = int(evidence.segment_buyers[index]), evidence.segment_size
+                reasons.append(Reason(SEGMENT_POPULARITY, scale * float(segment_part[index]), count=count, total=total))
+            count, total = int(buyers[index]), evidence.population
+            reasons.append(Reason(GLOBAL_POPULARITY, scale * float(global_part[index]), count=count, total=total))
+        if co_top > 0:
             anchor = int(np.argmax(co_parts[:, index]))
             reasons.append(
                 Reason(
@@ -133,7 +121,7 @@ def recommend(evidence: Evidence, allowed: np.ndarray, limit: int, weights: Weig
                     count=int(evidence.co_buyers[anchor, index]),
                 )
             )
-        if content_top > 0 and content_parts[:, index].max(initial=0) > 0:
+        if content_top > 0:
             anchor = int(np.argmax(content_parts[:, index]))
             reasons.append(
                 Reason(
@@ -143,6 +131,8 @@ def recommend(evidence: Evidence, allowed: np.ndarray, limit: int, weights: Weig
                     similarity=float(evidence.similarity[anchor, index]),
                 )
             )
+        # A signal that gave the item nothing is no reason.
+        reasons = [reason for reason in reasons if reason.weight > 0]
         reasons.sort(key=lambda reason: -reason.weight)
         results.append(Scored(index, float(scores[index]), reasons))
     return results
