@@ -510,6 +510,15 @@ def test_every_container_listens_where_its_port_and_service_say(rendered: tuple[
             assert served[0]["targetPort"] in (name, port)
 
 
+def test_http_listeners_accept_ipv4(rendered: tuple[Doc, ...]) -> None:
+    """gRPC's [::] listener is dual-stack; asyncio's (the gateway's HTTP server) is IPv6-only, so pod
+    IPs of an IPv4 cluster, where probes and the ingress controller connect, would be refused."""
+    for workload, _, container in _containers(rendered):
+        if _service_spec(container).grpc_service is None:
+            host = _environment(rendered, container)["MATCHA_LISTEN_ADDRESS"].rpartition(":")[0]
+            assert host in ("0.0.0.0", ""), f"{_id(workload, container)} listens on {host}: not reachable over IPv4"
+
+
 def test_every_container_runs_as_non_root_with_a_read_only_root(rendered: tuple[Doc, ...]) -> None:
     for workload, template, container in _containers(rendered):
         pod = template["spec"].get("securityContext", {})
