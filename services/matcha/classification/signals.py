@@ -7,6 +7,7 @@ from class-based TF-IDF: terms frequent in a topic and rare across topics.
 """
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -109,7 +110,9 @@ def assign_topics(embeddings: np.ndarray, *, min_topic_size: int, seed: int) -> 
         fine = np.zeros(count, dtype=int)
         centroids = embeddings.mean(axis=0, keepdims=True)
     else:
-        kmeans = KMeans(n_clusters=fine_count, n_init=1, random_state=seed % 2**32).fit(embeddings)
+        # float64: on float32 input, scikit-learn's k-means++ computes distances in small upcast
+        # chunks, three times slower at every size (measured in docs/benchmarks.md).
+        kmeans = KMeans(n_clusters=fine_count, n_init=1, random_state=seed % 2**32).fit(embeddings.astype(np.float64))
         fine, centroids = kmeans.labels_, kmeans.cluster_centers_
     if len(centroids) > 1:
         merged = AgglomerativeClustering(
@@ -256,11 +259,12 @@ def _least_squares_slope(counts: np.ndarray) -> float:
 
 
 def _normalised_entropy(sources: list[str]) -> float:
-    distinct = set(sources)
-    if len(distinct) < 2:
+    # Counted once: a topic may have as many distinct sources (accounts) as posts.
+    counts = Counter(sources)
+    if len(counts) < 2:
         return 0.0
-    shares = np.array([sources.count(source) for source in sorted(distinct)], dtype=float) / len(sources)
-    return float(-(shares * np.log(shares)).sum() / math.log(len(distinct)))
+    shares = np.array(sorted(counts.values()), dtype=float) / len(sources)
+    return float(-(shares * np.log(shares)).sum() / math.log(len(counts)))
 
 
 def _sentiment_mix_and_shift(
