@@ -466,8 +466,10 @@ def signal_report(reply: pb.DetectSignalsResponse, *, show_noise: int = 5, width
         by_strength.setdefault(topic.strength, []).append(topic)
     for strength in (pb.SIGNAL_STRENGTH_STRONG, pb.SIGNAL_STRENGTH_WEAK, pb.SIGNAL_STRENGTH_NOISE):
         topics = by_strength.get(strength, [])
+        if not topics:
+            continue
         shown = topics if strength != pb.SIGNAL_STRENGTH_NOISE else topics[:show_noise]
-        lines.append(f"\n{STRENGTH_NAMES[strength].upper()} ({len(topics)})")
+        lines += ["", f"{STRENGTH_NAMES[strength].upper()} ({len(topics)})"]
         for topic in shown:
             lines += topic_lines(topic, width=width)
         if len(shown) < len(topics):

@@ -1,15 +1,20 @@
-"""What `make demo` shows: search over real reviews, segments of real customers, and the main job,
-a campaign drafted in the brand's voice that waits for a human before anything is published."""
+"""What `make demo` shows: search over real reviews, segments of real customers, what critics and the
+news say (sentiment, weak signals), and the main job, a campaign drafted in the brand's voice that
+waits for a human before anything is published."""
 
 import asyncio
 import importlib.resources
 import time
+from datetime import UTC, datetime, timedelta
 
 import click
 from google.protobuf import json_format
 
+from matcha.classification import datasets
+from matcha.classification.v1 import classification_pb2, classification_pb2_grpc
+from matcha.cli.classify import SENTIMENT_NAMES, shorten, signal_report
 from matcha.cli.embed import ensure_collection, format_results, ingest, to_document, unique_by_id
-from matcha.cli.records import packaged_file, read_records
+from matcha.cli.records import batched, packaged_file, read_records
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
@@ -26,6 +31,12 @@ SEARCHES = (
     ("breathtaking visual effects", None),
     ("great performances by the cast", {"category": "rotten"}),
 )
+
+# Critics' verdicts on movies the sentiment head never saw; the Guardian's headlines of early 2020.
+SENTIMENT_REVIEWS = 240
+SIGNALS_END = datetime(2020, 3, 16, tzinfo=UTC)
+SIGNALS_WINDOW = timedelta(days=7)
+SIGNALS_WINDOWS = 8
 
 VOICE = "grain-sauvage"
 CAMPAIGN_PLAN = """
@@ -99,6 +110,53 @@ async def run_search_demo(target: str, token: str) -> None:
             suffix = f"  where {metadata_filter}" if metadata_filter else ""
             click.echo(f"\nsearch: {query!r}{suffix}")
             click.echo("\n".join(format_results(reply)))
+
+
+async def run_classification_demo(target: str, token: str) -> None:
+    """Sentiment of critics' reviews against their verdicts, then the weak signals in two months of headlines."""
+    async with open_channel(target, token=token, purpose="listening", data_class=DataClass.PUBLIC) as channel:
+        stub = classification_pb2_grpc.ClassificationServiceStub(channel)
+        held_out = [
+            item for item in datasets.rotten_tomatoes() if datasets.is_held_out(item) and item.label != "neutral"
+        ]
+        reviews = held_out[:: max(1, len(held_out) // SENTIMENT_REVIEWS)][:SENTIMENT_REVIEWS]
+        click.echo(f"\nsentiment of {len(reviews)} critics' snippets on movies the model never saw")
+        started = time.perf_counter()
+        results = []
+        for batch in batched(reviews, 64):
+            reply = await stub.Classify(
+                classification_pb2.ClassifyRequest(
+                    texts=[item.text for item in batch],
+                    tasks=[classification_pb2.ClassificationTask(sentiment=classification_pb2.SentimentTask())],
+                )
+            )
+            results.extend(reply.results)
+        labels = [SENTIMENT_NAMES[result.sentiment.label] for result in results]
+        agreed = sum(label == item.label for label, item in zip(labels, reviews, strict=True))
+        click.echo(
+            f"  agrees with the critic's fresh/rotten verdict on {agreed} of {len(reviews)} "
+            f"({agreed / len(reviews):.0%}; neutral counts as a miss) in {time.perf_counter() - started:.1f}s"
+        )
+        for item, label in list(zip(reviews, labels, strict=True))[:6]:
+            verdict = "fresh" if item.label == "positive" else "rotten"
+            click.echo(f"  {label:<8} ({verdict:<6})  {shorten(item.text, 90)}")
+
+        start = SIGNALS_END - SIGNALS_WINDOW * SIGNALS_WINDOWS
+        request = classification_pb2.DetectSignalsRequest(max_topics=12, representative_count=2, seed=1)
+        for headline in datasets.guardian_headlines():
+            if start <= headline.time < SIGNALS_END:
+                post = request.posts.add(id=headline.id, text=headline.text, source="guardian")
+                post.time.FromDatetime(headline.time)
+        request.window.FromTimedelta(SIGNALS_WINDOW)
+        request.look_back.FromTimedelta(SIGNALS_WINDOW * SIGNALS_WINDOWS)
+        request.end_time.FromDatetime(SIGNALS_END)
+        click.echo(
+            f"\nweak signals in {len(request.posts)} Guardian headlines, week by week up to {SIGNALS_END:%Y-%m-%d}"
+        )
+        started = time.perf_counter()
+        reply = await stub.DetectSignals(request)
+        click.echo("\n".join(f"  {line}" if line else "" for line in signal_report(reply, show_noise=3)))
+        click.echo(f"  ({time.perf_counter() - started:.1f}s)")
 
 
 async def run_campaign_demo(addresses: dict[str, str], token: str) -> None:

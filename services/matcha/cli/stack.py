@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from matcha.cli.connection import DEFAULT_STATE_DIR, run_async
-from matcha.cli.demo import run_campaign_demo, run_search_demo
+from matcha.cli.demo import run_campaign_demo, run_classification_demo, run_search_demo
 from matcha.cli.segment import run_segmentation_demo
 from matcha.launcher.supervisor import LOCAL_TENANT, Stack, StackError
 from matcha.runtime.auth import TokenIssuer
@@ -81,12 +81,14 @@ def up(state_dir: Path, database_url: str | None, port_offset: int) -> None:
 @click.command()
 @stack_options
 def demo(state_dir: Path, database_url: str | None, port_offset: int) -> None:
-    """Start the stack, then: search real reviews, segment real customers, and draft a campaign in the
-    brand's voice that waits for a reviewer's approval; stop."""
+    """Start the stack, then: search real reviews, segment real customers, read the sentiment of reviews and
+    the weak signals in news headlines, and draft a campaign in the brand's voice that waits for a reviewer's
+    approval; stop."""
     with running_stack(state_dir, database_url, port_offset) as stack:
         describe(stack)
         token = TokenIssuer.from_file(stack.keys.private).mint(subject="demo", tenant=LOCAL_TENANT, roles=["analyst"])
         addresses = {service.spec.name: service.address for service in stack.running}
         run_async(run_search_demo)(addresses["embedding"], token)
         run_async(run_segmentation_demo)(addresses["segmentation"], token)
+        run_async(run_classification_demo)(addresses["classification"], token)
         run_async(run_campaign_demo)(addresses, token)
