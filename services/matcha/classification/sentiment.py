@@ -44,6 +44,8 @@ NEGATORS = frozenset(_NEGATOR_TEXT.split())
 NOT_NEGATING_NEXT = frozenset({"only", "just", "but", "doubt", "wonder"})
 # Words after which a clause turns: a negation does not reach past them.
 CLAUSE_BREAKS = frozenset({"but", "though", "although", "however", "yet", "except", "whereas", "while"})
+# Recorded in the model version: a change of the rules changes the scores the audit ledger refers to.
+NEGATION_RULES_VERSION = "1"
 # Weakest lexicon valence (VADER's scale, -4 to 4) that counts as polar.
 MIN_VALENCE = 0.5
 # "never again": a customer leaving, as strong as "bad" is in VADER's lexicon.
@@ -182,7 +184,10 @@ class EnglishSentiment:
         self._negations = NegationScopes(self._lexicon.lexicon)
         digest = hashlib.sha256(data).hexdigest()[:16]
         lexicon_version = package_version(ENGLISH_LEXICON_PACKAGE)
-        self.model = ModelRef(ENGLISH_MODEL_ID, f"{self.card['version']}+sha256.{digest}+vader.{lexicon_version}")
+        self.model = ModelRef(
+            ENGLISH_MODEL_ID,
+            f"{self.card['version']}+sha256.{digest}+negation.{NEGATION_RULES_VERSION}+vader.{lexicon_version}",
+        )
         self.embedding_model_id = self.card["embedding_model"]["id"]
 
     def score(self, texts: list[str], embeddings: np.ndarray) -> list[SentimentScore]:
