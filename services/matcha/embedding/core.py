@@ -114,6 +114,10 @@ def _parse_filter(violations: Violations, text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         violations.add("filter", 'a JSON object in Search\'s filter syntax, e.g. {"lang": "en"}')
         return {}
+    if "\\u0000" in json.dumps(value):
+        # PostgreSQL text and jsonb cannot hold NUL: no stored value can match one.
+        violations.add("filter", "must not contain NUL characters")
+        return {}
     return value
 
 
