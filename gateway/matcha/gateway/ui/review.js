@@ -18,7 +18,10 @@
     token: null,
     claims: null,
     items: [],
-    openItem: null, // the item as last fetched
+    openItem: null, // the item as last shown
+    wantedItemId: null, // the item the address names (its fetch may still be on its way)
+    itemGeneration: 0,
+    reloadEditor: false, // the next item shown replaces the editor's text, edited or not
     shownVersion: 0, // the version loaded into the editor: the one the reviewer decides on
     shownTitle: "",
     shownContent: "",
@@ -151,6 +154,7 @@
     state.token = null;
     state.claims = null;
     state.openItem = null;
+    state.wantedItemId = null;
     state.items = [];
     showItemPane(false);
     sessionStorage.removeItem(TOKEN_KEY);
@@ -375,30 +379,84 @@
     }
   }
 
+  // Item fetches overlap (a burst of events, a navigation): only the answer to the latest one started is
+  // shown, so an older answer never overwrites a newer state.
+  async function fetchItem(itemId) {
+    const generation = ++state.itemGeneration;
+    const reply = await call("GET", itemPath(itemId));
+    return generation === state.itemGeneration && state.wantedItemId === itemId ? reply : null;
+  }
+
+  function applyItem(reply) {
+    const item = reply.item;
+    const newItem = !state.openItem || state.openItem.id !== item.id;
+    const changedVersion = item.version !== state.shownVersion;
+    // A reviewer's edit survives updates of the same item; deciding on it would then be refused as stale,
+    // so the page says so at once.
+    const keepEdit = !newItem && !state.reloadEditor && editorDirty();
+    state.reloadEditor = false;
+    renderItem(item, reply.history || [], { loadEditor: !keepEdit });
+    renderList();
+    if (newItem) {
+      setMessage($("item-message"), "");
+      $("item-heading").focus();
+    } else if (keepEdit && changedVersion) {
+      setMessage($("item-message"),
+        `This item changed while you were editing: it is now at version ${item.version} ` +
+        `(${statusLabel(item.status).toLowerCase()}). Your edit is kept; load the current version to decide.`,
+        "warning");
+      show($("reload-item"), true);
+    }
+  }
+
   async function openItem(itemId) {
+    state.wantedItemId = itemId;
+    state.reloadEditor = true;
     let reply;
     try {
-      reply = await call("GET", itemPath(itemId));
+      reply = await fetchItem(itemId);
     } catch (error) {
-      if (handleAuthFailure(error)) return;
+      if (handleAuthFailure(error) || state.wantedItemId !== itemId) return;
+      state.openItem = null;
       showItemPane(true);
+      show($("item-body"), false);
       $("item-heading").textContent = "Item not available";
+      $("item-summary").textContent = "";
       setMessage($("item-message"), explain(error), "error");
       $("item-message").focus();
       return;
     }
-    const sameItem = state.openItem && state.openItem.id === itemId;
-    renderItem(reply.item, reply.history || [], { loadEditor: true });
-    renderList();
-    if (!sameItem) {
-      setMessage($("item-message"), "");
-      $("item-heading").focus();
+    if (reply) applyItem(reply);
+  }
+
+  async function loadCurrentVersion(itemId) {
+    state.reloadEditor = true;
+    let reply;
+    try {
+      reply = await fetchItem(itemId);
+    } catch (error) {
+      refuse(error);
+      return;
     }
+    if (reply) applyItem(reply);
+  }
+
+  async function refreshOpenItem(itemId) {
+    let reply;
+    try {
+      reply = await fetchItem(itemId);
+    } catch (error) {
+      handleAuthFailure(error);
+      return;
+    }
+    if (reply) applyItem(reply);
   }
 
   function closeItem() {
     const previous = state.openItem;
     state.openItem = null;
+    state.wantedItemId = null;
+    state.itemGeneration++; // answers on their way are for an item no longer shown
     showItemPane(false);
     renderList();
     const link = previous && document.querySelector(`a[data-item-id="${CSS.escape(previous.id)}"]`);
@@ -412,6 +470,7 @@
   function renderItem(item, history, { loadEditor }) {
     state.openItem = item;
     showItemPane(true);
+    show($("item-body"), true);
     $("item-heading").textContent = item.title || "(untitled)";
     const parts = [
       statusLabel(item.status),
@@ -729,7 +788,7 @@
       state.watchRetryMs = 500;
       // Whatever changed before the stream was open is picked up here.
       scheduleListRefresh();
-      if (state.openItem) refreshOpenItem(state.openItem.id);
+      if (state.wantedItemId) refreshOpenItem(state.wantedItemId);
       await readEvents(response.body, controller);
       throw new Error("the event stream ended");
     } catch (error) {
@@ -775,42 +834,7 @@
     const sequence = BigInt(event.sequence || 0);
     if (sequence > state.lastSequence) state.lastSequence = sequence;
     scheduleListRefresh();
-    if (state.openItem && event.itemId === state.openItem.id) refreshOpenItem(event.itemId);
-  }
-
-  async function loadCurrentVersion(itemId) {
-    let reply;
-    try {
-      reply = await call("GET", itemPath(itemId));
-    } catch (error) {
-      refuse(error);
-      return;
-    }
-    renderItem(reply.item, reply.history || [], { loadEditor: true });
-    renderList();
-  }
-
-  async function refreshOpenItem(itemId) {
-    let reply;
-    try {
-      reply = await call("GET", itemPath(itemId));
-    } catch (error) {
-      handleAuthFailure(error);
-      return;
-    }
-    if (!state.openItem || state.openItem.id !== itemId) return;
-    const changedVersion = reply.item.version !== state.shownVersion;
-    if (changedVersion && editorDirty()) {
-      // Keep the reviewer's edit; deciding on it would be refused as stale, so say so now.
-      renderItem(reply.item, reply.history || [], { loadEditor: false });
-      setMessage($("item-message"),
-        `This item changed while you were editing: it is now at version ${reply.item.version} ` +
-        `(${statusLabel(reply.item.status).toLowerCase()}). Your edit is kept; load the current version to decide.`,
-        "warning");
-      show($("reload-item"), true);
-    } else {
-      renderItem(reply.item, reply.history || [], { loadEditor: changedVersion || !editorDirty() });
-    }
+    if (state.wantedItemId && event.itemId === state.wantedItemId) refreshOpenItem(event.itemId);
   }
 
   // ---------- keyboard ----------
@@ -825,7 +849,7 @@
     const typing = target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement ||
       target instanceof HTMLSelectElement;
     if (typing) return;
-    if (event.key === "Escape" && state.openItem) {
+    if (event.key === "Escape" && !$("item").hidden) {
       event.preventDefault();
       location.hash = "";
       return;
@@ -867,7 +891,7 @@
     $("reload-item").addEventListener("click", async () => {
       if (!state.openItem) return;
       await loadCurrentVersion(state.openItem.id); // the reviewer's edit is discarded, as the button says
-      setMessage($("item-message"), `Loaded version ${state.shownVersion}.`, "success");
+      setMessage($("item-message"), "Loaded the current version.", "success");
       $("edit-content").focus();
     });
     $("back-to-queue").addEventListener("click", (event) => {
