@@ -5,29 +5,39 @@ validated against the Kubernetes schemas in strict mode, then checked for what t
 relies on: every service the launcher starts has its manifests, probes on the port it serves,
 settings its own settings class accepts (and starts with), wiring by cluster DNS names, pod
 security, resources, network isolation that allows exactly the architecture's hops, graceful
-shutdown, and references that resolve once kustomize has renamed things. The container image
-recipe is checked against the same facts.
+shutdown, and references that resolve once kustomize has renamed things. Then the whole mesh
+runs, each service as a process with what its production pod would see, until every probe
+answers SERVING and every process drains within its grace period. The container image recipe is
+checked against the same facts.
 """
 
 import importlib
 import json
 import math
 import os
+import random
 import re
+import secrets
+import signal
 import subprocess
 import sys
+import time
 import typing
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import grpc
+import httpx
 import kubernetes_validate
 import pytest
 import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from kubernetes_validate.utils import latest_version
 from pydantic_settings import BaseSettings
 
+from matcha.launcher.postgres import EmbeddedPostgres
 from matcha.launcher.supervisor import SERVICES, ServiceSpec, Stack
 from matcha.runtime.auth import ensure_signing_keys
 from matcha.runtime.settings import load_settings
@@ -994,6 +1004,109 @@ def test_production_overlay_pins_replicas_clearance_tracing_and_ingress() -> Non
     assert ingress["spec"].get("tls"), "the gateway is exposed over TLS only"
     backends = {p["backend"]["service"]["name"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]}
     assert backends == {f"matcha-{GATEWAY.name}"}, "only the gateway faces the ingress"
+
+
+# --- the mesh, started with these settings -----------------------------------------------
+
+# Not in the image's environment here: the collector, and the model hubs (the image sets these).
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def _on_this_machine(environment: dict[str, str], offset: int, volumes: dict[str, Path]) -> dict[str, str]:
+    """A pod's environment for a process here: Services at 127.0.0.1 on offset ports, volumes as directories."""
+    local = {}
+    for name, value in environment.items():
+        for spec in SERVICES:
+            value = re.sub(
+                rf"matcha-{spec.name}\.{NAMESPACE}\.svc:{spec.port}\b", f"127.0.0.1:{spec.port + offset}", value
+            )
+        for mount, directory in volumes.items():
+            if value == mount or value.startswith(mount + "/"):
+                value = str(directory) + value[len(mount) :]
+        local[name] = value
+    host, _, port = local["MATCHA_LISTEN_ADDRESS"].rpartition(":")
+    local["MATCHA_LISTEN_ADDRESS"] = f"{host}:{int(port) + offset}"
+    local.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+    return local
+
+
+def _serving(spec: ServiceSpec, offset: int) -> str:
+    if spec.grpc_service is None:
+        try:
+            reply = httpx.get(f"http://127.0.0.1:{spec.port + offset}/readyz", timeout=5)
+        except httpx.HTTPError as error:
+            return type(error).__name__
+        return "SERVING" if reply.status_code == 200 else f"/readyz {reply.status_code}: {reply.text}"
+    with grpc.insecure_channel(f"127.0.0.1:{spec.port + offset}") as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
+        except grpc.RpcError as error:
+            return error.code().name
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+
+def test_the_whole_mesh_serves_with_the_production_settings_and_drains_in_time(state_dir: Path, key_paths) -> None:
+    """Every service as a process with what its production pod would see: its probes answer SERVING
+    (the gateway's /readyz only once every backend does), and SIGTERM ends each one within its
+    termination grace period."""
+    docs = _render("overlays/production")
+    offset = random.randrange(10_000, 14_000)
+    root = state_dir / f"deploy-mesh-{offset}"
+    postgres = EmbeddedPostgres(root / "postgres", delete_on_stop=True)
+    database_url = postgres.start()
+    volumes = {
+        "/etc/matcha/auth": root / "auth",
+        "/etc/matcha/conductor": root / "conductor",
+        "/etc/matcha/review-tokens": root / "review-tokens",
+        "/var/lib/matcha/published": root / "published",
+    }
+    for directory in volumes.values():
+        directory.mkdir(parents=True, exist_ok=True)
+    (root / "conductor" / "secret.key").write_text(secrets.token_hex(32))
+    (root / "auth" / "public-key.pem").write_bytes(key_paths.public.read_bytes())
+    processes: dict[str, subprocess.Popen] = {}
+    try:
+        for spec in SERVICES:
+            container = _deployment_of(docs, spec)[2]
+            environment = _on_this_machine(_resolved_environment(docs, container), offset, volumes)
+            if "MATCHA_DATABASE_URL" in environment:
+                environment["MATCHA_DATABASE_URL"] = database_url
+            with open(root / f"{spec.name}.log", "wb") as log:
+                processes[spec.name] = subprocess.Popen(
+                    [sys.executable, "-m", *container["args"]],
+                    env={"PATH": os.environ["PATH"], "HOME": str(root), **OFFLINE, **environment},
+                    cwd=root,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+        deadline = time.monotonic() + 300  # the startup probes' budget
+        for spec in SERVICES:
+            status = "not asked"
+            while time.monotonic() < deadline and processes[spec.name].poll() is None:
+                status = _serving(spec, offset)
+                if status == "SERVING":
+                    break
+                time.sleep(1)
+            assert status == "SERVING", f"{spec.name}: {status}\n{(root / f'{spec.name}.log').read_text()[-3000:]}"
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        late = []
+        for name, process in processes.items():
+            template = _pod_template(_named(docs, "Deployment", f"matcha-{name}"))
+            # After the preStop pause, SIGTERM has what is left of the termination grace period.
+            container = template["spec"]["containers"][0]
+            budget = template["spec"]["terminationGracePeriodSeconds"] - _pre_stop_seconds(container)
+            try:
+                process.wait(budget)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                late.append(name)
+        postgres.stop()
+    assert not late, f"still running when the kubelet would have killed them: {late}"
+    assert all(p.returncode == 0 for p in processes.values()), {n: p.returncode for n, p in processes.items()}
 
 
 # --- the image recipe --------------------------------------------------------------------
