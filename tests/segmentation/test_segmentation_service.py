@@ -301,13 +301,6 @@ async def test_erasure_removes_a_customer_everywhere(stub_for, tenant):
     assert (await admin.EraseSubject(pb.EraseSubjectRequest(subject_id=exemplar))).erased_customers == 0
 
 
-async def test_methods_not_built_are_unimplemented(stub_for, tenant):
-    stub = stub_for(tenant)
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.Recommend(pb.RecommendRequest(customer_id="00001"))
-    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-
-
 async def test_side_effecting_calls_deduplicate_on_the_idempotency_key(stub_for, tenant):
     stub = stub_for(tenant)
     await ingest_cdnow(stub, 60)
