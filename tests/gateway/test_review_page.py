@@ -312,6 +312,11 @@ async def test_a_principal_without_the_reviewer_role_is_refused_and_the_item_sta
         page, problems = await open_page(browser, f"{stack.base_url}/ui/")
         # Signing in by pasting the token into the form.
         await expect(page.get_by_label("Token")).to_be_focused()
+        expired = stack.issuer.mint(subject="otto", tenant=stack.tenant, roles=["reviewer"], ttl_seconds=-60)
+        await page.get_by_label("Token").fill(expired)
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.get_by_role("alert")).to_have_text("This token has expired. Ask for a new one.")
+        await expect(page.get_by_label("Token")).to_be_focused()
         await page.get_by_label("Token").fill(stack.token("otto", ["analyst"]))
         await page.get_by_role("button", name="Sign in").click()
         await expect(page.locator("#identity")).to_contain_text("without the reviewer role")
