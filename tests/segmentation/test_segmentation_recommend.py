@@ -170,6 +170,23 @@ async def test_owned_excluded_and_candidate_lists(shop):
     assert [item.item_id for item in candidates.recommendations] == ["j3", "r3"]
 
 
+async def test_new_customer_gets_what_the_segment_buys(shop):
+    # Carol has bought nothing yet; her taste places her among the jazz customers at once.
+    await shop.IngestCustomers(
+        pb.IngestCustomersRequest(customers=[pb.Customer(id="carol", features={"taste": 1.0}, policy=POLICY)])
+    )
+    reply = await shop.Recommend(pb.RecommendRequest(customer_id="carol"))
+    assert reply.segment_id == "jazz"
+    ranked = [item.item_id for item in reply.recommendations]
+    # j1 (6 buyers, all jazz) comes before r2 (10 buyers, none jazz): the segment outweighs the base.
+    assert ranked.index("j1") < ranked.index("r2")
+    j1 = reply.recommendations[ranked.index("j1")]
+    assert by_kind(j1)[pb.REASON_KIND_SEGMENT_POPULARITY].explanation == "bought by 6 of 6 customers in Jazz"
+    assert by_kind(j1)[pb.REASON_KIND_GLOBAL_POPULARITY].explanation == "bought by 6 of 17 customers"
+    kinds = {reason.kind for item in reply.recommendations for reason in item.reasons}
+    assert kinds <= {pb.REASON_KIND_SEGMENT_POPULARITY, pb.REASON_KIND_GLOBAL_POPULARITY}
+
+
 async def test_customer_without_segment_gets_global_popularity(shop):
     reply = await shop.Recommend(pb.RecommendRequest(customer_id="bob", segmentation="taste"))
     assert reply.segment_id == "" and reply.segmentation == "taste"
