@@ -8,6 +8,7 @@ import socket
 import sys
 
 import httpx
+import pytest
 
 from matcha.embedding.app import SERVICE_NAME as EMBEDDING_SERVICE
 
@@ -29,12 +30,14 @@ async def _run_gateway(environment: dict[str, str]) -> asyncio.subprocess.Proces
     )
 
 
-async def test_gateway_process_serves_and_stops_on_sigterm(embedding_server, state_dir, issuer, tenant):
+# The IPv6 wildcard (the default) must take IPv4 connections too: probes and ingresses on IPv4 clusters.
+@pytest.mark.parametrize("host", ["127.0.0.1", "[::]"])
+async def test_gateway_process_serves_and_stops_on_sigterm(host, embedding_server, state_dir, issuer, tenant):
     port = _free_port()
     process = await _run_gateway(
         {
             "MATCHA_STATE_DIR": str(state_dir),
-            "MATCHA_LISTEN_ADDRESS": f"127.0.0.1:{port}",
+            "MATCHA_LISTEN_ADDRESS": f"{host}:{port}",
             "MATCHA_GATEWAY_BACKENDS": json.dumps({EMBEDDING_SERVICE: f"127.0.0.1:{embedding_server.port}"}),
         }
     )

@@ -1,6 +1,7 @@
 """`python -m matcha.gateway`: the HTTP gateway process (port 8080 by default)."""
 
 import signal
+import socket
 import sys
 
 import uvicorn
@@ -11,6 +12,18 @@ from matcha.runtime.auth import TokenVerifier
 from matcha.runtime.logs import configure_logging
 from matcha.runtime.settings import load_settings
 from matcha.runtime.tracing import create_tracer_provider
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The gateway's socket. An IPv6 wildcard also takes IPv4 connections, as gRPC's `[::]` does
+    (uvicorn binding `::` itself would make the socket IPv6-only, out of reach of IPv4 probes)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sock.bind((host, port))
+    return sock
 
 
 def main() -> None:
@@ -41,7 +54,7 @@ def main() -> None:
     # uvicorn drains on SIGTERM, then re-raises it to the previous handler: after a drain, that is a clean exit.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
     finally:
         tracer_provider.shutdown()
 
