@@ -5,6 +5,10 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 from google.protobuf import struct_pb2
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from matcha.common.v1 import common_pb2
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
@@ -177,3 +181,29 @@ async def test_an_unreachable_embedding_service_is_unavailable(
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
     details = error_details(refused.value)
     assert details.reason == "EMBEDDING_UNAVAILABLE" and details.retry_after_seconds is not None
+
+
+async def test_the_read_is_a_hop_of_the_callers_trace(
+    generation_settings, serve, local_encoder, local_model, embedding_server, embedding_for, connect, tenant
+):
+    await _brand_collection(embedding_for(tenant))
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    settings = generation_settings(
+        [BackendSettings(name="local", kind="local", clearance="PERSONAL", trust_boundary="inside")],
+        generation_embedding_address=f"127.0.0.1:{embedding_server.port}",
+    )
+    definition = build_generation_service(
+        settings, provider, encoder=local_encoder, shared_backends={"local": local_model}
+    )
+    async with serve(definition, settings, provider) as server:
+        voices = generation_pb2_grpc.GenerationServiceStub(connect(server, tenant))
+        await voices.LearnVoice(_learn(filter_={"brand": "grain-sauvage"}))
+
+    spans = exporter.get_finished_spans()
+    (learn,) = [span for span in spans if span.kind == SpanKind.SERVER]
+    (read,) = [span for span in spans if span.kind == SpanKind.CLIENT]
+    assert learn.name == "/matcha.generation.v1.GenerationService/LearnVoice"
+    assert read.name == "/matcha.embedding.v1.EmbeddingService/ListDocuments"
+    assert read.context.trace_id == learn.context.trace_id
