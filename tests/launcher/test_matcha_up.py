@@ -9,13 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
 MATCHA = str(Path(sys.executable).with_name("matcha"))
 
 
-def start_stack(state_dir: Path, port_offset: int) -> subprocess.Popen:
+def start_stack(state_dir: Path, port_offset: int) -> tuple[subprocess.Popen, list[str]]:
     process = subprocess.Popen(
         [MATCHA, "up", "--state-dir", str(state_dir), "--port-offset", str(port_offset)],
         stdout=subprocess.PIPE,
@@ -31,7 +32,7 @@ def start_stack(state_dir: Path, port_offset: int) -> subprocess.Popen:
             break
         output.append(line)
         if line.startswith("matcha is up"):
-            return process
+            return process, output
     process.kill()
     raise AssertionError("stack did not come up:\n" + "".join(output))
 
@@ -78,8 +79,16 @@ def test_up_serves_the_cli_stops_cleanly_and_keeps_data(tmp_path, state_dir, por
         )
     )
 
-    stack = start_stack(state_dir, port_offset)
+    stack, printed = start_stack(state_dir, port_offset)
     try:
+        # The printed review page link opens the page, and its token is a reviewer's of the local tenant.
+        link = next(line for line in printed if line.startswith("review page")).split(": ", 1)[1].strip()
+        page, _, fragment = link.partition("#token=")
+        assert page == f"http://127.0.0.1:{8080 + port_offset}/ui/"
+        assert httpx.get(page).status_code == 200
+        queue = httpx.get(page.replace("/ui/", "/v1/reviews"), headers={"authorization": f"Bearer {fragment}"})
+        assert queue.status_code == 200, queue.text
+
         ingested = cli(state_dir, port, "ingest", str(reviews), "--collection", "reviews")
         assert ingested.returncode == 0, ingested.stderr
         assert "3 inserted" in ingested.stdout
@@ -105,7 +114,7 @@ def test_up_serves_the_cli_stops_cleanly_and_keeps_data(tmp_path, state_dir, por
     assert not (state_dir / "postgres" / "postmaster.pid").exists()
 
     # A second start finds the data of the first, and SIGTERM stops it as cleanly as Ctrl-C.
-    stack = start_stack(state_dir, port_offset)
+    stack, _ = start_stack(state_dir, port_offset)
     try:
         found = cli(state_dir, port, "search", "reviews", "comfortable colour", "--top-k", "1")
         assert found.returncode == 0 and "Lovely colour" in found.stdout

@@ -201,10 +201,11 @@ async def run_campaign_demo(addresses: dict[str, str], token: str) -> None:
         click.echo("  " + "\n  ".join(item.content.splitlines()))
         click.echo(f"  [{item.provenance.model.id} {item.provenance.model.version}, voice {VOICE}]")
         click.echo(
-            "\nnothing is published until a reviewer approves it. Approve it (the run then resumes):\n"
+            "\nnothing is published until a reviewer approves it. Approve it (the run then resumes) on the review\n"
+            "page whose link `.venv/bin/matcha up` prints, or from the command line:\n"
             f"  .venv/bin/matcha up &\n"
-            f"  .venv/bin/matcha token create --tenant demo --role reviewer --subject rita > .state/rita.jwt\n"
-            f"  MATCHA_TOKEN=$(cat .state/rita.jwt) .venv/bin/matcha review approve {item.id}"
+            f"  .venv/bin/matcha token create --tenant demo --role reviewer --subject reviewer > .state/reviewer.jwt\n"
+            f"  MATCHA_TOKEN=$(cat .state/reviewer.jwt) .venv/bin/matcha review approve {item.id}"
         )
 
 

@@ -62,12 +62,23 @@ def describe(stack: Stack) -> None:
     click.echo(f"  {'database':<14} {database}")
 
 
+def review_page_link(stack: Stack) -> str:
+    """A local reviewer's link to the gateway's review page. The token rides in the URL fragment, which
+    browsers never send to a server; anyone holding the link can review for the local tenant until it expires."""
+    gateway = next(service for service in stack.running if service.spec.name == "gateway")
+    token = TokenIssuer.from_file(stack.keys.private).mint(
+        subject="reviewer", tenant=LOCAL_TENANT, roles=["reviewer"], ttl_seconds=12 * 3600
+    )
+    return f"http://{gateway.address}/ui/#token={token}"
+
+
 @click.command()
 @stack_options
 def up(state_dir: Path, database_url: str | None, port_offset: int) -> None:
     """Start every implemented service; Ctrl-C stops them all."""
     with running_stack(state_dir, database_url, port_offset) as stack:
         describe(stack)
+        click.echo(f"review page (reviewer of tenant {LOCAL_TENANT}, valid 12 h): {review_page_link(stack)}")
         click.echo("matcha is up; mint a token with `matcha token create --tenant demo --role analyst`; Ctrl-C stops")
         try:
             while not (crashed := stack.exited()):
