@@ -163,6 +163,8 @@ async def test_bad_requests_name_their_fields(stub_for, tenant):
         "filter.stars.$near"
     }
     assert set(await _violations(stub, collection="reviews", page_size=-1)) == {"page_size"}
+    assert set(await _violations(stub, collection="reviews", filter="[" * 5000 + "]" * 5000)) == {"filter"}
+    assert set(await _violations(stub, collection="reviews", filter='{"a": "' + "x" * 20000 + '"}')) == {"filter"}
     assert set(await _violations(stub, collection="reviews", filter='{"lang": "e\\u0000n"}')) == {"filter"}
 
 

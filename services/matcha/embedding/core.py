@@ -97,19 +97,22 @@ def _decode_page_token(violations: Violations, token: str, listing: str) -> str 
     try:
         value = json.loads(base64.urlsafe_b64decode(token.encode()))
         after, valid = value["after"], value["listing"] == listing and isinstance(value["after"], str)
-    except (ValueError, binascii.Error, KeyError, TypeError):
+    except (ValueError, binascii.Error, KeyError, TypeError, RecursionError):
         after, valid = None, False
     if not valid:
         violations.add("page_token", "not a token from a previous response of this listing")
     return after
 
 
-def _parse_filter(violations: Violations, text: str) -> dict[str, Any]:
+def _parse_filter(violations: Violations, text: str, max_chars: int) -> dict[str, Any]:
     if not text.strip():
+        return {}
+    if len(text) > max_chars:
+        violations.add("filter", f"at most {max_chars} characters")
         return {}
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         value = None
     if not isinstance(value, dict):
         violations.add("filter", 'a JSON object in Search\'s filter syntax, e.g. {"lang": "en"}')
@@ -266,7 +269,7 @@ class EmbeddingCore:
         self._check_name(violations, "collection", collection_name)
         page_size = page_size or self.limits.default_page_size
         violations.check(1 <= page_size <= self.limits.max_page_size, "page_size", f"1 to {self.limits.max_page_size}")
-        metadata_filter = _parse_filter(violations, filter_json)
+        metadata_filter = _parse_filter(violations, filter_json, self.limits.max_metadata_bytes)
         listing = _listing_key(collection_name, metadata_filter, ceiling, include_vectors)
         after_id = _decode_page_token(violations, page_token, listing)
         violations.raise_if_any()
