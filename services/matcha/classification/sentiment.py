@@ -57,7 +57,7 @@ NEVER_AGAIN = 2.5
 # Tokens a negation reaches: "never had a problem", "not a single issue", "can't say I'm impressed".
 NEGATION_REACH = 4
 # Customer-service complaints VADER's lexicon lacks (valences on its scale, -4 to 4), and "work",
-# whose negation ("doesn't work") is the commonest complaint of all.
+# whose negation ("doesn't work") is a common complaint.
 CUSTOMER_TERMS = {
     "issue": -1.5,
     "issues": -1.5,
