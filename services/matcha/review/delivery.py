@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import random
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,7 +156,8 @@ class FileSink:
             )
         folder = self._directory / entry.tenant
         target = folder / f"{entry.item_id}.json"
-        partial = folder / f".{entry.item_id}.{os.getpid()}.tmp"
+        # Unique per write: replicas sharing the volume all run as pid 1 in their containers.
+        partial = folder / f".{entry.item_id}.{uuid.uuid4().hex}.tmp"
         try:
             folder.mkdir(parents=True, exist_ok=True)
             partial.write_text(json.dumps(entry.payload, indent=2, sort_keys=True, ensure_ascii=False))
