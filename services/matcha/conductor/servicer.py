@@ -192,14 +192,6 @@ def _verification(result: Verification) -> conductor_pb2.VerifyAuditResponse:
     )
 
 
-def _bearer_token(context: grpc.aio.ServicerContext) -> str:
-    """The caller's token, verified by the interceptor; runs forward it on every hop."""
-    for key, value in context.invocation_metadata() or ():
-        if key == gov.AUTHORIZATION_HEADER:
-            return value.partition(" ")[2].strip()
-    return ""
-
-
 def _response_plan(stored: StoredPlan) -> conductor_pb2.Plan:
     return _plan(stored.row, stored.plan.spec)
 
@@ -233,9 +225,10 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
         return conductor_pb2.ExportPlanResponse(document=document, format=_FORMAT_NUMBERS[plan_format], version=version)
 
     async def StartRun(self, request, context):
+        call = current_call()
         run = await self._core.start_run(
-            current_call(),
-            _bearer_token(context),
+            call,
+            call.bearer_token,  # verified by the interceptor; the run forwards it on every hop
             plan_name=request.plan_name,
             plan_version=request.plan_version,
             inputs=json_format.MessageToDict(request.inputs),
@@ -297,7 +290,8 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
         return _verification(result)
 
     async def EraseSubject(self, request, context):
-        outcomes = await self._core.erase_subject(current_call(), _bearer_token(context), request.subject_id)
+        call = current_call()
+        outcomes = await self._core.erase_subject(call, call.bearer_token, request.subject_id)
         return conductor_pb2.EraseSubjectResponse(
             stores=[
                 conductor_pb2.StoreErasure(
