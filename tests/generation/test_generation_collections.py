@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from matcha.cli.generate import voice
 from matcha.common.v1 import common_pb2
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.generation.app import build_generation_service
@@ -19,6 +20,7 @@ from matcha.runtime.client import error_details
 from matcha.runtime.governance import DataClass
 from matcha.runtime.server import MatchaServer
 from tests.generation.brand_pages import BANK_PAGES, CAFE_PAGES
+from tests.generation.test_generation_cli import _run
 
 
 def _struct(values: dict) -> struct_pb2.Struct:
@@ -207,3 +209,19 @@ async def test_the_read_is_a_hop_of_the_callers_trace(
     assert learn.name == "/matcha.generation.v1.GenerationService/LearnVoice"
     assert read.name == "/matcha.embedding.v1.EmbeddingService/ListDocuments"
     assert read.context.trace_id == learn.context.trace_id
+
+
+async def test_cli_learns_a_voice_from_a_collection(reading_server, embedding_for, issuer, tenant):
+    await _brand_collection(embedding_for(tenant), name="cli-pages")
+    connection = ["--target", f"127.0.0.1:{reading_server.port}"]
+    connection += ["--token", issuer.mint(subject="cli", tenant=tenant, roles=["analyst"])]
+    learn = ["learn", "--name", "from-collection", "--collection", "cli-pages"]
+
+    learned = await _run(voice, [*learn, "--filter", '{"brand": "grain-sauvage"}', *connection])
+    assert learned.exit_code == 0, learned.output
+    assert f"voice from-collection v1: {len(CAFE_PAGES)} documents" in learned.output
+
+    both = await _run(voice, [*learn, __file__, *connection])
+    assert both.exit_code == 2 and "not both" in both.output
+    bad_filter = await _run(voice, [*learn, "--filter", "[1]", *connection])
+    assert bad_filter.exit_code == 2 and "--filter" in bad_filter.output

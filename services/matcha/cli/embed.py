@@ -15,7 +15,7 @@ from google.protobuf import struct_pb2
 from tqdm import tqdm
 
 from matcha.cli.connection import channel_from, connection_options, run_async
-from matcha.cli.records import batched, read_records
+from matcha.cli.records import batched, metadata_filter, read_records
 from matcha.common.v1 import common_pb2
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.runtime.governance import DataClass
@@ -205,14 +205,9 @@ async def ingest_file(
 @run_async
 async def search(collection: str, query: str, top_k: int, filter_json: str | None, **options) -> None:
     """Semantic search in a collection."""
-    metadata_filter = struct_pb2.Struct()
-    if filter_json:
-        try:
-            metadata_filter.update(json.loads(filter_json))
-        except (json.JSONDecodeError, AttributeError, ValueError) as error:
-            raise click.BadParameter(f"not a JSON object: {error}", param_hint="--filter") from None
+    request = embedding_pb2.SearchRequest(
+        collection=collection, text=query, top_k=top_k, filter=metadata_filter(filter_json)
+    )
     async with channel_from(options) as channel:
-        reply = await embedding_pb2_grpc.EmbeddingServiceStub(channel).Search(
-            embedding_pb2.SearchRequest(collection=collection, text=query, top_k=top_k, filter=metadata_filter)
-        )
+        reply = await embedding_pb2_grpc.EmbeddingServiceStub(channel).Search(request)
     click.echo("\n".join(format_results(reply)))

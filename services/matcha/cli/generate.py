@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 
 from matcha.cli.connection import channel_from, connection_options, run_async
+from matcha.cli.records import metadata_filter
 from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
 
 DEFAULT_TARGET = "127.0.0.1:50054"
@@ -57,18 +58,23 @@ def voice() -> None:
 @click.option("--description", default="")
 @click.option("--prefer", "preferred", multiple=True, help="a term the brand prefers (repeatable)")
 @click.option("--ban", "banned", multiple=True, help="a term the brand never uses (repeatable)")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--collection", help="read the pages from this embedding collection instead of FILES")
+@click.option("--filter", "filter_json", help='with --collection: metadata filter, e.g. \'{"brand": "grain-sauvage"}\'')
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @connection_options(DEFAULT_TARGET)
 @run_async
-async def learn(name, description, preferred, banned, files, **options):
-    """Learns a voice from the brand's pages (text or Markdown FILES)."""
+async def learn(name, description, preferred, banned, collection, filter_json, files, **options):
+    """Learns a voice from the brand's pages: text or Markdown FILES, or a --collection."""
+    if bool(files) == bool(collection):
+        raise click.UsageError("give the brand's pages as FILES or as --collection, not both")
     request = generation_pb2.LearnVoiceRequest(
-        name=name,
-        description=description,
-        documents=[generation_pb2.SourceDocument(id=path.name, text=path.read_text()) for path in files],
-        preferred_terms=preferred,
-        banned_terms=banned,
+        name=name, description=description, preferred_terms=preferred, banned_terms=banned
     )
+    if collection:
+        request.collection.collection = collection
+        request.collection.filter.CopyFrom(metadata_filter(filter_json))
+    else:
+        request.documents.extend(generation_pb2.SourceDocument(id=path.name, text=path.read_text()) for path in files)
     async with channel_from(options) as channel:
         profile = (await generation_pb2_grpc.GenerationServiceStub(channel).LearnVoice(request)).profile
     register = profile.register

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
+from google.protobuf import struct_pb2
 
 
 def _open_text(path: Path) -> IO[str]:
@@ -61,3 +62,14 @@ def batched(items: Iterable, size: int) -> Iterator[list]:
     iterator = iter(items)
     while batch := list(itertools.islice(iterator, size)):
         yield batch
+
+
+def metadata_filter(filter_json: str | None, option: str = "--filter") -> struct_pb2.Struct:
+    """A metadata filter given on the command line as a JSON object (the embedding service's syntax)."""
+    parsed = struct_pb2.Struct()
+    if filter_json:
+        try:
+            parsed.update(json.loads(filter_json))
+        except (json.JSONDecodeError, AttributeError, ValueError) as error:
+            raise click.BadParameter(f"not a JSON object: {error}", param_hint=option) from None
+    return parsed
