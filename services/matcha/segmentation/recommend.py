@@ -138,8 +138,11 @@ def recommend(evidence: Evidence, allowed: np.ndarray, limit: int, weights: Weig
     return results
 
 
-def nearest_similarities(vectors: np.ndarray, present: np.ndarray, anchors: np.ndarray, neighbours: int) -> np.ndarray:
-    """anchors x items: cosine of each anchor to its `neighbours` most similar other items with a vector."""
+def nearest_similarities(
+    vectors: np.ndarray, present: np.ndarray, id_ranks: np.ndarray, anchors: np.ndarray, neighbours: int
+) -> np.ndarray:
+    """anchors x items: cosine of each anchor to its `neighbours` most similar other items with a vector;
+    equal cosines go to the smaller item id (`id_ranks`), as in the store's query."""
     result = np.zeros((len(anchors), len(vectors)))
     norms = np.linalg.norm(vectors, axis=1)
     unit = np.divide(vectors, norms[:, None], out=np.zeros_like(vectors, dtype=np.float64), where=norms[:, None] > 0)
@@ -147,12 +150,10 @@ def nearest_similarities(vectors: np.ndarray, present: np.ndarray, anchors: np.n
         if not present[anchor]:
             continue
         cosine = unit @ unit[anchor]
-        cosine[~present] = -np.inf
-        cosine[anchor] = -np.inf
-        keep = min(neighbours, int(present.sum()) - 1)
-        if keep <= 0:
-            continue
-        top = np.argpartition(-cosine, keep - 1)[:keep]
+        candidates = present.copy()
+        candidates[anchor] = False
+        order = np.lexsort((id_ranks, -cosine))
+        top = order[candidates[order]][:neighbours]
         result[row, top] = cosine[top]
     return result
 
@@ -171,8 +172,9 @@ def evidence_from_history(
     a segment per customer (-1: none), computed as the store computes it in SQL."""
     mine = customers == customer
     others = ~mine
-    pairs = np.unique(np.stack([customers[others], item_indices[others]]), axis=1)
-    other_customers, other_items = pairs
+    # Distinct (customer, item) pairs, as one sortable code each.
+    codes = np.unique(customers[others].astype(np.int64) * len(items) + item_indices[others])
+    other_customers, other_items = np.divmod(codes, len(items))
     buyers = np.bincount(other_items, minlength=len(items))
     population = len(np.unique(other_customers))
     segment = segments[customer]
@@ -201,7 +203,8 @@ def evidence_from_history(
     similarity = None
     if vectors is not None:
         present = np.isfinite(vectors).all(axis=1)
-        similarity = nearest_similarities(np.nan_to_num(vectors), present, anchors, weights.neighbours)
+        id_ranks = np.argsort(np.argsort(np.asarray(items, dtype=str)))
+        similarity = nearest_similarities(np.nan_to_num(vectors), present, id_ranks, anchors, weights.neighbours)
     return Evidence(
         items=items,
         owned=owned,
