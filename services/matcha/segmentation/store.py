@@ -65,6 +65,13 @@ WHERE c.tenant = $1::text AND (c.data_class = 1 OR $3::text = ANY(c.consented_pu
 ORDER BY c.key
 """
 
+# A customer's caller features as (names in jsonb key order, float8 values), stored beside the jsonb.
+_CUSTOM_ARRAYS = """SELECT coalesce(array_agg(key), '{{}}') AS feature_names,
+       coalesce(array_agg(coalesce((value #>> '{{}}')::float8, 'NaN')), '{{}}') AS feature_values
+FROM jsonb_each({features})"""
+_NEW_ARRAYS = _CUSTOM_ARRAYS.format(features="i.features")
+_MERGED_ARRAYS = _CUSTOM_ARRAYS.format(features="c.custom_features || EXCLUDED.custom_features")
+
 # Caller features only, when a build needs no built-in feature: no history to aggregate.
 _CUSTOM_FEATURE_SQL = """
 SELECT c.key {custom}
@@ -265,17 +272,19 @@ class SegmentationStore:
     ) -> tuple[int, int, list[int]]:
         """Returns (inserted, updated, keys of changed customers); identical rows are left alone."""
         records = await connection.fetch(
-            """INSERT INTO segmentation_customers AS c
-                   (tenant, id, attributes, custom_features, join_time, data_class, consented_purposes, source,
-                    subject_id)
-               SELECT $1, i.id, i.attributes, i.features, i.join_time, i.data_class,
+            f"""INSERT INTO segmentation_customers AS c
+                   (tenant, id, attributes, custom_features, custom_names, custom_values, join_time, data_class,
+                    consented_purposes, source, subject_id)
+               SELECT $1, i.id, i.attributes, i.features, a.feature_names, a.feature_values, i.join_time, i.data_class,
                       string_to_array(i.purposes, E'\\x1f'), i.source, i.subject_id
                FROM unnest($2::text[], $3::jsonb[], $4::jsonb[], $5::timestamptz[], $6::int2[], $7::text[],
                            $8::text[], $9::text[])
-                    AS i(id, attributes, features, join_time, data_class, purposes, source, subject_id)
+                    AS i(id, attributes, features, join_time, data_class, purposes, source, subject_id),
+                    LATERAL ({_NEW_ARRAYS}) a
                ON CONFLICT (tenant, id) DO UPDATE SET
                    attributes = EXCLUDED.attributes,
                    custom_features = c.custom_features || EXCLUDED.custom_features,
+                   (custom_names, custom_values) = ({_MERGED_ARRAYS}),
                    join_time = EXCLUDED.join_time, data_class = EXCLUDED.data_class,
                    consented_purposes = EXCLUDED.consented_purposes, source = EXCLUDED.source,
                    subject_id = EXCLUDED.subject_id, updated_at = now()
@@ -439,8 +448,20 @@ class SegmentationStore:
         """
         reference = await self.reference_time(connection, tenant)
         params: list[Any] = [tenant, reference, purpose]
+        shared = await self._common_custom_names(connection, tenant, custom_features) if custom_features else []
         custom_sql = ""
-        for name in custom_features:
+        if shared:
+            # Customers with the common set of names give their values array as it is stored; the others
+            # an array of the same names from jsonb (NaN where missing), so every row has one width.
+            params.append(shared)
+            marker = f"${len(params)}::text[]"
+            from_json = ", ".join(
+                f"coalesce((c.custom_features ->> ({marker})[{index + 1}])::float8, 'NaN')"
+                for index in range(len(shared))
+            )
+            custom_sql += f", CASE WHEN c.custom_names = {marker} THEN c.custom_values ELSE ARRAY[{from_json}] END"
+        alone = [name for name in custom_features if name not in shared]
+        for name in alone:
             params.append(name)
             custom_sql += f", coalesce((c.custom_features ->> ${len(params)}::text)::float8, 'NaN')"
         filters = {"transaction_filter": "", "event_filter": "", "customer_filter": ""}
@@ -460,9 +481,33 @@ class SegmentationStore:
                 await _copy_features(acquired, query, params, buffer)
         else:
             await _copy_features(connection, query, params, buffer)
-        names = [*(RAW_FEATURES if built_in else ()), *custom_features]
-        decoded = binary_copy.decode(buffer.getvalue(), [">i8"] + [">f8"] * len(names))
-        return FeatureTable(decoded[0], dict(zip(names, decoded[1:], strict=True))), reference
+        raw_names = list(RAW_FEATURES) if built_in else []
+        types: list = [">i8"] + [">f8"] * len(raw_names)
+        if shared:
+            types.append(binary_copy.float8_array(len(shared)))
+        types += [">f8"] * len(alone)
+        decoded = binary_copy.decode(buffer.getvalue(), types)
+        columns = dict(zip(raw_names, decoded[1 : 1 + len(raw_names)], strict=True))
+        rest = decoded[1 + len(raw_names) :]
+        if shared:
+            matrix = rest.pop(0)
+            columns |= {
+                name: np.ascontiguousarray(matrix[:, shared.index(name)]) for name in custom_features if name in shared
+            }
+        columns |= dict(zip(alone, rest, strict=True))
+        return FeatureTable(decoded[0], {name: columns[name] for name in [*raw_names, *custom_features]}), reference
+
+    async def _common_custom_names(self, connection, tenant: str, wanted: Sequence[str]) -> list[str]:
+        """The set of custom feature names most of a sample of the tenant's customers have, in stored order,
+        if it holds one of the wanted features."""
+        names = await connection.fetchval(
+            """SELECT custom_names FROM (SELECT custom_names FROM segmentation_customers
+                                         WHERE tenant = $1 AND custom_names <> '{}' LIMIT 1000) s
+               GROUP BY custom_names ORDER BY count(*) DESC, custom_names LIMIT 1""",
+            tenant,
+        )
+        names = list(names or [])
+        return names if set(names) & set(wanted) else []
 
     async def customer(self, connection, tenant: str, customer_id: str) -> StoredCustomer:
         row = await connection.fetchrow(
