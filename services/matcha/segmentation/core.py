@@ -499,7 +499,8 @@ class SegmentationCore:
     async def ingest_items(self, call: CallContext, items: list[ItemInput]) -> tuple[int, int]:
         violations = Violations()
         limits = self.limits
-        violations.check(0 < len(items) <= limits.max_items_per_call, "items", "between 1 and 10,000 items per call")
+        limit = limits.max_items_per_call
+        violations.check(0 < len(items) <= limit, "items", f"between 1 and {limit} items per call")
         first_seen: dict[str, int] = {}
         # Every vector of the batch shares the first one's dimension and model.
         reference: tuple[tuple[int, str, str], int] | None = None
@@ -551,12 +552,13 @@ class SegmentationCore:
         if request.segmentation:
             self._check_name(violations, "segmentation", request.segmentation)
         limit = request.limit or 10
-        violations.check(1 <= limit <= limits.max_recommendations, "limit", "between 1 and 100, or 0 for 10")
+        most = limits.max_recommendations
+        violations.check(1 <= limit <= most, "limit", f"between 1 and {most}, or 0 for 10")
         for path, ids in (
             ("exclude_item_ids", request.exclude_item_ids),
             ("candidate_item_ids", request.candidate_item_ids),
         ):
-            if violations.check(len(ids) <= limits.max_listed_items, path, "at most 10,000 item ids"):
+            if violations.check(len(ids) <= limits.max_listed_items, path, f"at most {limits.max_listed_items} ids"):
                 for index, item_id in enumerate(ids):
                     violations.check(0 < len(item_id) <= limits.max_id_chars, f"{path}[{index}]", "1 to 128 characters")
         violations.raise_if_any()
@@ -582,7 +584,7 @@ class SegmentationCore:
         allowed = np.ones(len(evidence.items), dtype=bool)
         if not request.include_owned:
             allowed &= ~evidence.owned
-        index = {item: position for position, item in enumerate(evidence.items)}
+        index = {item: slot for slot, item in enumerate(evidence.items)}
         if request.candidate_item_ids:
             candidates = np.zeros(len(evidence.items), dtype=bool)
             candidates[[index[item] for item in request.candidate_item_ids if item in index]] = True
