@@ -113,10 +113,11 @@ async def test_recommendations_beat_global_popularity(server, connect, tenant):
         await stub.IngestTransactions(pb.IngestTransactionsRequest(transactions=transactions[start : start + 50_000]))
     items = []
     for item, (title, names) in films.items():
-        vector = [1.0 if genre in names else 0.0 for genre in genres]
-        items.append(
-            pb.Item(id=item, name=title, category=names[0] if names else "", vector=vector, vector_model=GENRE_MODEL)
-        )
+        film = pb.Item(id=item, name=title, category=names[0] if names else "")
+        if names:  # a film without genre has no vector (an all-zero one is refused)
+            film.vector.extend(1.0 if genre in names else 0.0 for genre in genres)
+            film.vector_model.CopyFrom(GENRE_MODEL)
+        items.append(film)
     await stub.IngestItems(pb.IngestItemsRequest(items=items))
     features = sorted(shares[users[0]])
     built = await stub.BuildSegmentation(
