@@ -1,14 +1,15 @@
 """Building a segmentation of 1,000,000 customers x 8 features through the service, against raw
 scikit-learn on the same arrays, in the same run.
 
-Target: the service's BuildSegmentation (gRPC, loading the features from PostgreSQL by binary COPY,
-scaling, fitting, profiling, exemplars, storing every membership by binary COPY) within 1.3x the raw
-fit (standardising, then the very estimator the service uses for this population: MiniBatchKMeans
-above 50,000 customers) on the same arrays. Peak memory: the process's maximum resident set.
+Target: the service's BuildSegmentation (gRPC, loading the features from PostgreSQL by binary COPY of
+each customer's float8[] of caller features, scaling, fitting, profiling, exemplars, storing every
+membership by binary COPY) within 1.3x the raw fit (standardising, then the very estimator the service
+uses for this population: MiniBatchKMeans above 50,000 customers) on the same arrays. Peak memory: the
+process's maximum resident set.
 
 The customers are synthetic (seeded: 8 Gaussian groups in 8 dimensions, plus noise) and loaded
-with COPY as setup; their 8 values are caller features (`Customer.features`), as a plan would
-attach them.
+with COPY as setup, in the columns the service's upsert writes (jsonb and the aligned name/value
+arrays); their 8 values are caller features (`Customer.features`), as a plan would attach them.
 """
 
 import json
@@ -57,13 +58,36 @@ async def test_build_against_raw_scikit_learn(server, connect, tenant, postgres_
     try:
         await connection.copy_records_to_table(
             "segmentation_customers",
+            # The jsonb and the aligned arrays, as the service's upsert stores them.
             records=(
-                (tenant, f"c{index}", json.dumps(dict(zip(FEATURES, row.tolist(), strict=True))), 2, ["campaign"])
+                (
+                    tenant,
+                    f"c{index}",
+                    json.dumps(dict(zip(FEATURES, row.tolist(), strict=True))),
+                    FEATURES,
+                    row.tolist(),
+                    2,
+                    ["campaign"],
+                )
                 for index, row in enumerate(values)
             ),
-            columns=["tenant", "id", "custom_features", "data_class", "consented_purposes"],
+            columns=[
+                "tenant",
+                "id",
+                "custom_features",
+                "custom_names",
+                "custom_values",
+                "data_class",
+                "consented_purposes",
+            ],
         )
         await connection.execute("ANALYZE segmentation_customers")
+        stored = await connection.fetch(
+            """SELECT custom_names = (SELECT array_agg(key) FROM jsonb_each(custom_features)) AS aligned
+               FROM segmentation_customers WHERE tenant = $1 LIMIT 100""",
+            tenant,
+        )
+        assert stored and all(row["aligned"] for row in stored)
     finally:
         await connection.close()
     stub = segmentation_pb2_grpc.SegmentationServiceStub(connect(server, tenant))

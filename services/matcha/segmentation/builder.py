@@ -31,6 +31,7 @@ from matcha.segmentation.methods import (
     match_previous_segments,
     profile,
     rule_variables,
+    segment_means,
     silhouette,
     transform,
 )
@@ -105,14 +106,17 @@ def run_build(
     if spec.method == RULES:
         result_model, assignment, k_scores, score = _rules(table, rfm_edges, spec, scaling)
     else:
-        result_model, assignment, k_scores, score = _clusters(table, rfm_edges, spec, scaling, points, previous, report)
+        result_model, assignment, k_scores, score = _clusters(
+            table, rfm_edges, spec, scaling, raw, points, previous, report
+        )
     report("profiling", 0, len(result_model.segment_ids))
     segments = []
     population = len(table)
     base = (raw.mean(axis=0), raw.std(axis=0))
+    means = segment_means(raw, assignment.positions, len(result_model.segment_ids))
     for position, segment_id in enumerate(result_model.segment_ids):
         members = assignment.positions == position
-        profiles = profile(raw, spec.features, members, base)
+        profiles = profile(raw, spec.features, members, base, means[position])
         ranked = sorted(profiles, key=lambda item: -abs(item.standardized_difference))
         rows, distances = _exemplars(points, members, assignment, spec, result_model, position)
         segments.append(
@@ -155,7 +159,7 @@ def _rules(table, rfm_edges, spec, scaling):
     return model, assign(model, table.columns), [], 0.0
 
 
-def _clusters(table, rfm_edges, spec, scaling, points, previous, report):
+def _clusters(table, rfm_edges, spec, scaling, raw, points, previous, report):
     if spec.method == KMEANS:
         clustering = fit_kmeans(points, spec.kmeans, spec.seed, report)
     else:
@@ -176,11 +180,12 @@ def _clusters(table, rfm_edges, spec, scaling, points, previous, report):
             segment_id = f"s{next_number}"
             next_number += 1
         ids.append(segment_id)
-    raw = table.matrix(spec.features)
     base = (raw.mean(axis=0), raw.std(axis=0))
-    names = [describe_segment(profile(raw, spec.features, labels == label, base)) for label in range(cluster_count)]
+    clustered = labels >= 0
+    means = segment_means(raw[clustered] if not clustered.all() else raw, labels[clustered], cluster_count)
+    names = [describe_segment(profile(raw, spec.features, None, base, means[label])) for label in range(cluster_count)]
     distances_to_centers = center_distances(points, clustering.centers)
-    own = np.where(labels >= 0, labels, 0)
+    own = np.where(clustered, labels, 0)
     distance = distances_to_centers[np.arange(len(points)), own]
     radii = [
         float(np.percentile(distance[labels == label], RADIUS_QUANTILE)) if (labels == label).any() else 0.0
@@ -205,13 +210,13 @@ def _clusters(table, rfm_edges, spec, scaling, points, previous, report):
         outlier_position=outlier_position,
         next_segment_number=next_number,
     )
+    order = np.argsort(distances_to_centers, axis=1, kind="stable")
     if spec.method == KMEANS:
-        sorted_distances = np.sort(distances_to_centers, axis=1)
-        second = sorted_distances[:, 1] if cluster_count > 1 else sorted_distances[:, 0]
+        second = np.take_along_axis(distances_to_centers, order[:, 1 if cluster_count > 1 else 0, None], axis=1)[:, 0]
         confidence = np.where(second > 0, 1.0 - distance / np.maximum(second, 1e-12), 1.0)
     else:
         confidence = clustering.probabilities
-    alternatives = np.argsort(distances_to_centers, axis=1, kind="stable")[:, 1:3]
+    alternatives = order[:, 1:3]
     assignment = Assignment(
         positions=positions,
         distances=np.where(labels >= 0, distance, distances_to_centers.min(axis=1) if cluster_count else 0.0),

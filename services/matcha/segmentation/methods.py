@@ -85,6 +85,11 @@ def fit_scaling(matrix: np.ndarray, features: list[str], transforms: dict[str, s
 
 
 def transform(matrix: np.ndarray, scalings: list[Scaling]) -> np.ndarray:
+    if all(scaling.transform in (STANDARDIZE, NONE) for scaling in scalings):
+        # One pass over the matrix instead of a column at a time.
+        centers = np.asarray([scaling.center for scaling in scalings])
+        scales = np.asarray([scaling.scale for scaling in scalings])
+        return (np.asarray(matrix, dtype=np.float64) - centers) / scales
     return np.column_stack([scaling.apply(matrix[:, column]) for column, scaling in enumerate(scalings)])
 
 
@@ -214,10 +219,19 @@ def assign(model: FrozenModel, columns: dict[str, np.ndarray]) -> Assignment:
     return Assignment(positions, nearest, np.clip(confidence, 0.0, 1.0), alternative_positions, alternative_distances)
 
 
+_DISTANCE_CHUNK = 65_536
+
+
 def center_distances(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Euclidean distances (rows x centres) without materialising rows x centres x features."""
-    squared = (points**2).sum(axis=1)[:, None] - 2.0 * points @ centers.T + (centers**2).sum(axis=1)[None, :]
-    return np.sqrt(np.maximum(squared, 0.0))
+    """Euclidean distances (rows x centres) without materialising rows x centres x features; by chunks of
+    rows, so the temporaries stay small and in cache."""
+    distances = np.empty((len(points), len(centers)))
+    center_norms = (centers**2).sum(axis=1)[None, :]
+    for start in range(0, len(points), _DISTANCE_CHUNK):
+        chunk = points[start : start + _DISTANCE_CHUNK]
+        squared = np.einsum("ij,ij->i", chunk, chunk)[:, None] - 2.0 * chunk @ centers.T + center_norms
+        np.sqrt(np.maximum(squared, 0.0, out=squared), out=distances[start : start + len(chunk)])
+    return distances
 
 
 def _match_rules(model: FrozenModel, columns: dict[str, np.ndarray], count: int) -> np.ndarray:
@@ -351,12 +365,30 @@ class FeatureProfile:
     standardized_difference: float
 
 
+def segment_means(matrix: np.ndarray, positions: np.ndarray, count: int) -> np.ndarray:
+    """Mean feature values of each of `count` segments (zeros for an empty one), in one pass per feature."""
+    sizes = np.bincount(positions, minlength=count)[:count]
+    sums = np.column_stack(
+        [
+            np.bincount(positions, weights=matrix[:, column], minlength=count)[:count]
+            for column in range(matrix.shape[1])
+        ]
+    ).reshape(count, matrix.shape[1])
+    return sums / np.maximum(sizes, 1)[:, None]
+
+
 def profile(
-    matrix: np.ndarray, features: list[str], members: np.ndarray, base: tuple[np.ndarray, np.ndarray] | None = None
+    matrix: np.ndarray,
+    features: list[str],
+    members: np.ndarray | None,
+    base: tuple[np.ndarray, np.ndarray] | None = None,
+    segment_mean: np.ndarray | None = None,
 ) -> list[FeatureProfile]:
-    """Segment against base; `base` (mean, std of the whole matrix) spares recomputing it per segment."""
+    """Segment against base; `base` (mean, std of the whole matrix) spares recomputing it per segment, and
+    `segment_mean` (from `segment_means`) the pass over the segment's members."""
     base_mean, base_std = base if base is not None else (matrix.mean(axis=0), matrix.std(axis=0))
-    segment_mean = matrix[members].mean(axis=0) if members.any() else np.zeros(len(features))
+    if segment_mean is None:
+        segment_mean = matrix[members].mean(axis=0) if members.any() else np.zeros(len(features))
     profiles = []
     for column, feature in enumerate(features):
         mean, base = float(segment_mean[column]), float(base_mean[column])
