@@ -90,6 +90,21 @@ class BuildResult:
     snapshot: bytes
 
 
+@dataclass(frozen=True)
+class FittedBuild:
+    """What a build knows once every customer has a segment: enough to store the memberships while the
+    segments are profiled."""
+
+    raw: np.ndarray
+    points: np.ndarray
+    base: tuple[np.ndarray, np.ndarray]
+    model: FrozenModel
+    assignment: Assignment
+    k_scores: list[tuple[int, float]]
+    # Cluster labels for the silhouette (-1 for outliers); None for rules.
+    labels: np.ndarray | None
+
+
 def run_build(
     table: FeatureTable,
     rfm_edges: dict[str, list[float]],
@@ -97,22 +112,50 @@ def run_build(
     previous: PreviousVersion | None,
     report: ProgressReport,
 ) -> BuildResult:
+    return finish_build(table, spec, fit_build(table, rfm_edges, spec, previous, report), report)
+
+
+def fit_build(
+    table: FeatureTable,
+    rfm_edges: dict[str, list[float]],
+    spec: BuildSpec,
+    previous: PreviousVersion | None,
+    report: ProgressReport,
+) -> FittedBuild:
+    """Transform, cluster (or match rules) and assign every customer."""
     report("transforming", 0, 1)
     raw = table.matrix(spec.features)
     transforms = {} if spec.method == RULES else spec.transforms
     scaling = fit_scaling(raw, spec.features, transforms)
     points = transform(raw, scaling)
     report("transforming", 1, 1)
+    base = (raw.mean(axis=0), raw.std(axis=0))
     if spec.method == RULES:
-        result_model, assignment, k_scores, score = _rules(table, rfm_edges, spec, scaling)
+        result_model, assignment, k_scores, labels = _rules(table, rfm_edges, spec, scaling)
     else:
-        result_model, assignment, k_scores, score = _clusters(
-            table, rfm_edges, spec, scaling, raw, points, previous, report
+        result_model, assignment, k_scores, labels = _clusters(
+            table, rfm_edges, spec, scaling, raw, base, points, previous, report
         )
+    return FittedBuild(raw, points, base, result_model, assignment, k_scores, labels)
+
+
+def finish_build(table: FeatureTable, spec: BuildSpec, fitted: FittedBuild, report: ProgressReport) -> BuildResult:
+    """Profiles, exemplars, silhouette and the drift snapshot of an assigned build."""
+    raw, points, base, result_model, assignment = (
+        fitted.raw,
+        fitted.points,
+        fitted.base,
+        fitted.model,
+        fitted.assignment,
+    )
+    score = 0.0
+    if fitted.labels is not None:
+        report("scoring", 0, 1)
+        score = silhouette(points, fitted.labels, spec.silhouette_sample_size, spec.seed)
+        report("scoring", 1, 1)
     report("profiling", 0, len(result_model.segment_ids))
     segments = []
     population = len(table)
-    base = (raw.mean(axis=0), raw.std(axis=0))
     means = segment_means(raw, assignment.positions, len(result_model.segment_ids))
     for position, segment_id in enumerate(result_model.segment_ids):
         members = assignment.positions == position
@@ -137,7 +180,7 @@ def run_build(
         report("profiling", position + 1, len(result_model.segment_ids))
     sample = np.random.default_rng(spec.seed).permutation(population)[:SNAPSHOT_ROWS]
     snapshot = raw[np.sort(sample)].astype(np.float32).tobytes()
-    return BuildResult(result_model, assignment, segments, k_scores, score, snapshot)
+    return BuildResult(result_model, assignment, segments, fitted.k_scores, score, snapshot)
 
 
 def _rules(table, rfm_edges, spec, scaling):
@@ -156,10 +199,10 @@ def _rules(table, rfm_edges, spec, scaling):
         rules=[*rules, Rule(OTHER_SEGMENT_ID, "Other", "true")],
         rule_features=variables,
     )
-    return model, assign(model, table.columns), [], 0.0
+    return model, assign(model, table.columns), [], None
 
 
-def _clusters(table, rfm_edges, spec, scaling, raw, points, previous, report):
+def _clusters(table, rfm_edges, spec, scaling, raw, base, points, previous, report):
     if spec.method == KMEANS:
         clustering = fit_kmeans(points, spec.kmeans, spec.seed, report)
     else:
@@ -180,7 +223,6 @@ def _clusters(table, rfm_edges, spec, scaling, raw, points, previous, report):
             segment_id = f"s{next_number}"
             next_number += 1
         ids.append(segment_id)
-    base = (raw.mean(axis=0), raw.std(axis=0))
     clustered = labels >= 0
     means = segment_means(raw[clustered] if not clustered.all() else raw, labels[clustered], cluster_count)
     names = [describe_segment(profile(raw, spec.features, None, base, means[label])) for label in range(cluster_count)]
@@ -224,9 +266,7 @@ def _clusters(table, rfm_edges, spec, scaling, raw, points, previous, report):
         alternative_positions=alternatives,
         alternative_distances=np.take_along_axis(distances_to_centers, alternatives, axis=1),
     )
-    report("scoring", 1, 1)
-    score = silhouette(points, labels, spec.silhouette_sample_size, spec.seed)
-    return model, assignment, clustering.k_scores, score
+    return model, assignment, clustering.k_scores, labels
 
 
 def _exemplars(points, members, assignment, spec, model, position):

@@ -27,7 +27,7 @@ from matcha.runtime.errors import (
 )
 from matcha.runtime.governance import CallContext, DataClass, RecordPolicy, require_consent
 from matcha.segmentation import drift
-from matcha.segmentation.builder import BuildResult, BuildSpec, PreviousVersion, run_build
+from matcha.segmentation.builder import BuildResult, BuildSpec, FittedBuild, PreviousVersion, finish_build, fit_build
 from matcha.segmentation.features import (
     BUILT_IN_FEATURES,
     CUSTOM_FEATURE_NAME,
@@ -68,6 +68,7 @@ from matcha.segmentation.store import (
     EventBatch,
     ItemRow,
     MembershipRecord,
+    MembershipsToStore,
     Move,
     SegmentationStore,
     SegmentRecord,
@@ -788,19 +789,22 @@ class SegmentationCore:
             progress.update(stage=stage, completed=completed, total=total)
 
         ticker = asyncio.create_task(self._publish_progress(version.id, progress))
-        try:
-            previous = await self._previous(version)
-            result: BuildResult = await asyncio.to_thread(run_build, table, edges, spec, previous, report)
+
+        async def finish(fitted: FittedBuild) -> SegmentsToStore:
+            result: BuildResult = await asyncio.to_thread(finish_build, table, spec, fitted, report)
             ticker.cancel()
             await self._store.set_progress(version.id, {"stage": "storing", "completed": 0, "total": 1})
-            await self._store.complete_version(
-                version.id,
-                model=result.model.to_json() | {"k_scores": result.k_scores},
-                snapshot=result.snapshot,
-                silhouette=result.silhouette,
-                population=len(table),
-                stored=_segments_to_store(table, result),
+            return _segments_to_store(table, result)
+
+        try:
+            previous = await self._previous(version)
+            fitted: FittedBuild = await asyncio.to_thread(fit_build, table, edges, spec, previous, report)
+            assignment = fitted.assignment
+            memberships = MembershipsToStore(
+                table.keys, assignment.positions, assignment.distances, assignment.confidences
             )
+            # Memberships are written while the segments are profiled.
+            await self._store.complete_version(version.id, memberships, finish(fitted))
         except Exception as error:
             logger.exception("segmentation build failed", extra={"version_id": version.id})
             message = error.message if isinstance(error, MatchaError) else "the build failed; see the service log"
@@ -1187,10 +1191,10 @@ def _segments_to_store(table: FeatureTable, result: BuildResult) -> SegmentsToSt
         for rank, (row, distance) in enumerate(zip(segment.exemplar_rows, segment.exemplar_distances, strict=True)):
             exemplars.append((segment.position, rank, int(table.keys[row]), float(distance)))
     return SegmentsToStore(
+        model=result.model.to_json() | {"k_scores": result.k_scores},
+        snapshot=result.snapshot,
+        silhouette=result.silhouette,
+        population=len(table),
         segments=segments,
         exemplars=exemplars,
-        keys=table.keys,
-        positions=result.assignment.positions,
-        distances=result.assignment.distances,
-        confidences=result.assignment.confidences,
     )

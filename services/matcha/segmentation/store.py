@@ -4,8 +4,9 @@ Every statement is scoped by tenant. Bulk paths are set-based: batches arrive as
 arrays (`unnest`) and feature matrices and memberships move by binary COPY.
 """
 
+import asyncio
 import io
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -178,11 +179,19 @@ class SegmentRecord:
 
 @dataclass(frozen=True)
 class SegmentsToStore:
-    """A completed build, ready to write."""
+    """A completed build's version details, ready to write."""
 
+    model: dict[str, Any]
+    snapshot: bytes
+    silhouette: float
+    population: int
     segments: list[dict[str, Any]]
     # (position, rank, customer key, distance)
     exemplars: list[tuple[int, int, int, float]]
+
+
+@dataclass(frozen=True)
+class MembershipsToStore:
     keys: np.ndarray
     positions: np.ndarray
     distances: np.ndarray
@@ -626,17 +635,25 @@ class SegmentationStore:
         )
 
     async def complete_version(
-        self,
-        version_id: int,
-        *,
-        model: dict[str, Any],
-        snapshot: bytes,
-        silhouette: float,
-        population: int,
-        stored: SegmentsToStore,
+        self, version_id: int, memberships: MembershipsToStore, details: Awaitable[SegmentsToStore]
     ) -> None:
-        """Writes segments, exemplars and memberships, then marks the version READY: all or nothing."""
+        """Writes memberships, segments and exemplars, then marks the version READY: all or nothing.
+
+        The memberships are copied while `details` (the segments' profiles, computed off the event loop)
+        completes, so the database's work overlaps the build's last stage.
+        """
         async with self.pool.acquire() as connection, connection.transaction():
+            copying = asyncio.create_task(self._copy_memberships(connection, version_id, memberships))
+            try:
+                stored = await details
+            except BaseException:
+                # Never leave the connection mid-COPY; the transaction then rolls back. The error reported
+                # is the build's own.
+                await asyncio.wait([copying])
+                if not copying.cancelled():
+                    copying.exception()
+                raise
+            await copying
             await connection.executemany(
                 """INSERT INTO segmentation_segments
                        (version_id, position, id, name, size, share, outliers, condition, profile, top_features)
@@ -662,33 +679,38 @@ class SegmentationStore:
                    VALUES ($1, $2, $3, $4, $5)""",
                 [(version_id, *exemplar) for exemplar in stored.exemplars],
             )
-            count = len(stored.keys)
-            buffer = binary_copy.encode(
-                [
-                    (np.full(count, version_id), ">i8"),
-                    (stored.keys, ">i8"),
-                    (stored.positions, ">i2"),
-                    (stored.positions, ">i2"),
-                    (stored.distances, ">f8"),
-                    (stored.confidences, ">f8"),
-                ]
-            )
-            await connection.copy_to_table(
-                "segmentation_memberships",
-                source=io.BytesIO(buffer),
-                columns=["version_id", "customer_key", "position", "build_position", "distance", "confidence"],
-                format="binary",
-            )
             await connection.execute(
                 """UPDATE segmentation_versions SET state = $2, model = $3, snapshot = $4, silhouette = $5,
                        population = $6, progress = '{}', completed_at = now() WHERE id = $1""",
                 version_id,
                 READY,
-                model,
-                snapshot,
-                silhouette,
-                population,
+                stored.model,
+                stored.snapshot,
+                stored.silhouette,
+                stored.population,
             )
+
+    @staticmethod
+    async def _copy_memberships(
+        connection: asyncpg.Connection, version_id: int, memberships: MembershipsToStore
+    ) -> None:
+        count = len(memberships.keys)
+        buffer = binary_copy.encode(
+            [
+                (np.full(count, version_id), ">i8"),
+                (memberships.keys, ">i8"),
+                (memberships.positions, ">i2"),
+                (memberships.positions, ">i2"),
+                (memberships.distances, ">f8"),
+                (memberships.confidences, ">f8"),
+            ]
+        )
+        await connection.copy_to_table(
+            "segmentation_memberships",
+            source=io.BytesIO(buffer),
+            columns=["version_id", "customer_key", "position", "build_position", "distance", "confidence"],
+            format="binary",
+        )
 
     async def get_version(self, tenant: str, name: str, version: int = 0, *, ready: bool = False) -> VersionRecord:
         """A version by number; 0 is the latest (the latest READY one when `ready`)."""
