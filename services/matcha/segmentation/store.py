@@ -28,6 +28,7 @@ PURPOSE_SEPARATOR = "\x1f"
 
 BUILDING, READY, FAILED = 1, 2, 3
 BULK_ROWS = 5_000
+_FEW_CUSTOMERS = 1_000
 
 # Built-in raw features in SQL, at reference time $2. Trend: least-squares slope of
 # spend over the twelve 30-day buckets before the reference time (zero-filled), which
@@ -457,7 +458,11 @@ class SegmentationStore:
         """
         reference = await self.reference_time(connection, tenant)
         params: list[Any] = [tenant, reference, purpose]
-        shared = await self._common_custom_names(connection, tenant, custom_features) if custom_features else []
+        # A few customers (live re-assignment) read their jsonb directly: not worth a lookup of the common set.
+        many = keys is None or len(keys) > _FEW_CUSTOMERS
+        shared = (
+            await self._common_custom_names(connection, tenant, custom_features) if custom_features and many else []
+        )
         custom_sql = ""
         if shared:
             # Customers with the common set of names give their values array as it is stored; the others
