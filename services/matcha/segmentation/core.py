@@ -144,15 +144,8 @@ class EventInput:
     quantity: float
 
 
-@dataclass(frozen=True)
-class ItemInput:
-    id: str
-    name: str
-    category: str
-    attributes: dict[str, Any]
-    vector: list[float]
-    model_id: str
-    model_version: str
+# A catalogue item is stored as given: the validated input is the row.
+ItemInput = ItemRow
 
 
 @dataclass(frozen=True)
@@ -528,10 +521,6 @@ class SegmentationCore:
             elif signature != reference[0]:
                 violations.add(f"{path}.vector", f"{_signature_text(signature)} differs from items[{reference[1]}]'s")
         violations.raise_if_any()
-        rows = [
-            ItemRow(item.id, item.name, item.category, item.attributes, item.vector, item.model_id, item.model_version)
-            for item in items
-        ]
         async with self._store.pool.acquire() as connection, connection.transaction():
             await self._store.lock_items(connection, call.tenant)
             stored = await self._store.item_vector_signature(connection, call.tenant, [item.id for item in items])
@@ -544,7 +533,7 @@ class SegmentationCore:
                             f"{_signature_text(signature)}; the tenant's items have {_signature_text(stored)}",
                         )
                 violations.raise_if_any()
-            return await self._store.upsert_items(connection, call.tenant, rows)
+            return await self._store.upsert_items(connection, call.tenant, items)
 
     async def recommend(self, call: CallContext, request: RecommendInput) -> Recommendations:
         violations = Violations()
