@@ -16,6 +16,7 @@ from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.runtime.client import error_details
 from matcha.runtime.governance import DataClass
 from matcha.runtime.server import MatchaServer
+from tests.classification.test_signals import RECALL
 
 TICKETS = [
     ("t1", "I was charged twice for the same order", "billing"),
@@ -34,17 +35,6 @@ HELD_OUT = [
     ("h4", "The delivery van never came to my street", "delivery"),
 ]
 END = datetime(2026, 3, 1, tzinfo=UTC)
-RECALL = [
-    "Recall of oat milk cartons after customers report a sour taste",
-    "Supermarket pulls oat milk from shelves over contamination fears",
-    "Oat milk maker apologises as recall widens to more stores",
-    "Shoppers asked to return oat milk bought since February",
-    "Oat milk recall: what customers need to know about refunds",
-    "Oat milk brand faces questions as recall spreads across the country",
-    "Cafes drop oat milk amid recall of contaminated cartons",
-    "Oat milk recall prompts food safety inquiry",
-    "Refunds offered on recalled oat milk cartons",
-]
 BACKGROUND = [
     "Loved the new espresso blend, rich and smooth",
     "The store opening hours changed again this week",
