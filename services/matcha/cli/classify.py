@@ -5,7 +5,6 @@ trains, evaluates, lists and deletes a tenant's classifiers; `listen` reads time
 the topics emerging in them (noise, weak or strong signals).
 """
 
-import gzip
 import json
 import re
 from collections import Counter
@@ -22,7 +21,7 @@ from tqdm import tqdm
 from matcha.classification.v1 import classification_pb2 as pb
 from matcha.classification.v1 import classification_pb2_grpc
 from matcha.cli.connection import channel_from, connection_options, run_async
-from matcha.cli.records import batched, read_records
+from matcha.cli.records import batched, open_text, read_records
 from matcha.cli.segment import parse_time
 
 DEFAULT_TARGET = "127.0.0.1:50053"
@@ -57,8 +56,7 @@ def read_rows(path: Path, file_format: str, *, text_field: str, id_field: str) -
     """CSV or JSONL records (via `read_records`), or plain text with one text per line; empty texts are skipped."""
     plain = file_format == "text" or (file_format == "auto" and _is_plain_text(path))
     if plain:
-        opener = gzip.open if path.suffix.lower() == ".gz" else open
-        with opener(path, "rt", encoding="utf-8") as handle:
+        with open_text(path) as handle:
             lines = [line.strip() for line in handle]
         return [Row(f"line-{n}", line, {text_field: line}) for n, line in enumerate(lines, start=1) if line]
     rows = []
@@ -72,7 +70,7 @@ def read_rows(path: Path, file_format: str, *, text_field: str, id_field: str) -
 
 
 def _is_plain_text(path: Path) -> bool:
-    names = [suffix.lower() for suffix in path.suffixes if suffix.lower() != ".gz"]
+    names = [suffix.lower() for suffix in path.suffixes if suffix.lower() not in (".gz", ".bz2")]
     return not names or names[-1] in (".txt", ".text")
 
 

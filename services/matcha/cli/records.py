@@ -14,7 +14,8 @@ import click
 from google.protobuf import struct_pb2
 
 
-def _open_text(path: Path) -> IO[str]:
+def open_text(path: Path) -> IO[str]:
+    """A text file, read through gzip or bz2 when its name says so."""
     suffix = path.suffix.lower()
     if suffix == ".gz":
         return gzip.open(path, "rt", encoding="utf-8", newline="")
@@ -34,7 +35,7 @@ def detect_format(path: Path) -> str:
 
 def read_records(path: Path, file_format: str = "auto") -> Iterator[dict[str, Any]]:
     file_format = detect_format(path) if file_format == "auto" else file_format
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         if file_format == "csv":
             delimiter = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
             yield from csv.DictReader(handle, delimiter=delimiter)
