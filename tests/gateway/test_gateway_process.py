@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from matcha.embedding.app import SERVICE_NAME as EMBEDDING_SERVICE
+from matcha.gateway.__main__ import listening_socket
 
 
 def _free_port() -> int:
@@ -78,3 +79,20 @@ async def test_gateway_process_refuses_to_start_without_backends(state_dir):
     _, stderr = await asyncio.wait_for(unknown.communicate(), timeout=30)
     assert unknown.returncode == 1
     assert "matcha.nothing.v1.Nope" in stderr.decode()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::"])
+async def test_connections_accepted_by_the_gateway_socket_send_small_replies_at_once(host):
+    # Nagle's algorithm with delayed acknowledgements held each small reply back by about 40 ms.
+    accepted = asyncio.get_running_loop().create_future()
+
+    async def on_connection(reader, writer):
+        accepted.set_result(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(on_connection, sock=listening_socket(host, 0))
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(accepted, 10) == 1
+        writer.close()

@@ -18,7 +18,8 @@ def listening_socket(host: str, port: int) -> socket.socket:
     """The gateway's socket. An IPv6 wildcard also takes IPv4 connections, as gRPC's `[::]` does
     (uvicorn binding `::` itself would make the socket IPv6-only, out of reach of IPv4 probes)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named: asyncio turns Nagle off only on sockets that say they are TCP (40 ms stalls otherwise).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if family == socket.AF_INET6:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
