@@ -1,5 +1,11 @@
 """Shared fixtures: a real embedded PostgreSQL, real signing keys, the real local model."""
 
+import os
+
+# As the launcher and the image run the services: torch's threads sleep between operations, read when
+# torch loads (below). Spinning would take the cores from the other processes a test starts.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import shutil
 import tempfile
 import uuid

@@ -4,9 +4,11 @@ Targets (issue): unary p50 latency ratio <= 1.5; throughput with 16 concurrent c
 first Server-Sent Event at most 10 ms later than the first message of the direct gRPC stream.
 
 The gateway runs as its own process (`python -m matcha.gateway`), as deployed; the embedding
-service and the clients share this process. The unary call is Embed of one short text (the model
-runs on every call, as in production); GetCollection (one indexed PostgreSQL read, no model) is
-measured too, as the worst case for a relative overhead, and reported without a target.
+service and the latency clients share this process; the 16 throughput clients run in a process of
+their own, on both sides, so that their work does not slow the service's event loop. The unary call
+is Embed of one short text (the model runs on every call, as in production); GetCollection (one
+indexed PostgreSQL read, no model) is measured too, as the worst case for a relative overhead, and
+reported without a target.
 """
 
 import asyncio
@@ -89,14 +91,23 @@ async def _p50(call) -> float:
     return statistics.median([await _timed(call) for _ in range(SAMPLES)])
 
 
-async def _throughput(call) -> float:
-    async def client() -> None:
-        for _ in range(CALLS_PER_CLIENT):
-            await call()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(CLIENTS)))
-    return CLIENTS * CALLS_PER_CLIENT / (time.perf_counter() - started)
+async def _throughput(mode: str, target: str, method: str, token: str) -> float:
+    """Calls per second of CLIENTS concurrent clients run in a process of their own (see load_clients)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.benchmarks.load_clients",
+        mode,
+        target,
+        method,
+        f"--token={token}",
+        f"--clients={CLIENTS}",
+        f"--calls={CALLS_PER_CLIENT}",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    stdout, _ = await process.communicate()
+    assert process.returncode == 0, "load clients failed"
+    return json.loads(stdout)["calls_per_second"]
 
 
 async def test_gateway_overhead(gateway_url, connect, embedding_server, generation_server, issuer, tenant):
@@ -121,10 +132,12 @@ async def test_gateway_overhead(gateway_url, connect, embedding_server, generati
         async def grpc_get():
             await grpc_stub.GetCollection(embedding_pb2.GetCollectionRequest(name="bench"))
 
+        direct_target = f"127.0.0.1:{embedding_server.port}"
         for name, through_gateway, direct in (("Embed", http_embed, grpc_embed), ("GetCollection", http_get, grpc_get)):
             # Alternate the order so neither side always runs on a warmer process.
             direct_p50, gateway_p50 = await _p50(direct), await _p50(through_gateway)
-            gateway_rate, direct_rate = await _throughput(through_gateway), await _throughput(direct)
+            gateway_rate = await _throughput("http", gateway_url, name, token)
+            direct_rate = await _throughput("grpc", direct_target, name, token)
             figures[name] = (direct_p50, gateway_p50, direct_rate, gateway_rate)
             print(
                 f"\n{name}: p50 direct {direct_p50 * 1000:.2f} ms, gateway {gateway_p50 * 1000:.2f} ms "

@@ -48,6 +48,10 @@ SERVICES = (
     ServiceSpec("gateway", "matcha.gateway", 8080),
 )
 
+# Torch's OpenMP threads sleep between operations instead of spinning: spinning after every forward pass
+# took the cores from the other services of the stack (the gateway relaying the reply, for one).
+TORCH_THREADS_WAIT = "PASSIVE"
+
 # The tenant the local stack's service-to-service tokens are minted for (the demo's tenant).
 LOCAL_TENANT = "demo"
 
@@ -198,6 +202,7 @@ class Stack:
             "MATCHA_AUTH_PUBLIC_KEY_FILE": str(self.keys.public),
             "MATCHA_GRACE_PERIOD_SECONDS": str(self._grace),
         }
+        env.setdefault("OMP_WAIT_POLICY", TORCH_THREADS_WAIT)
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", spec.module],
