@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.runtime import governance as gov
-from matcha.runtime.client import CLIENT_CHANNEL_OPTIONS, error_details
+from matcha.runtime.client import CLIENT_CHANNEL_OPTIONS, error_details, governance_metadata
 from matcha.runtime.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -200,12 +200,8 @@ class CollectionReader:
 
     @staticmethod
     def _metadata(call: CallContext) -> tuple[tuple[str, str], ...]:
-        metadata = [
-            (gov.AUTHORIZATION_HEADER, f"Bearer {call.bearer_token}"),
-            (gov.PURPOSE_HEADER, call.purpose),
-            (gov.DATA_CLASS_HEADER, call.data_class.name),
-            (gov.TENANT_HEADER, call.tenant),
-        ]
+        metadata = governance_metadata(call.bearer_token, purpose=call.purpose, data_class=call.data_class)
+        metadata.append((gov.TENANT_HEADER, call.tenant))
         if call.request_id:
             metadata.append((gov.REQUEST_ID_HEADER, call.request_id))
         return tuple(metadata)
