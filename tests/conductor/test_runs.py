@@ -326,6 +326,16 @@ async def test_runs_are_scoped_to_the_tenant(conductor_for, tenant):
     await stub.CancelRun(conductor_pb2.CancelRunRequest(run_id=run.id))
 
 
+async def test_run_ids_that_are_not_uuids_are_not_found(conductor_for, tenant):
+    stub = conductor_for(tenant)
+    for run_id in ("fuzzer", "0", "not-a-uuid"):
+        await refused(stub.GetRun(conductor_pb2.GetRunRequest(run_id=run_id)), grpc.StatusCode.NOT_FOUND)
+        await refused(stub.CancelRun(conductor_pb2.CancelRunRequest(run_id=run_id)), grpc.StatusCode.NOT_FOUND)
+        await refused(
+            stub.Signal(conductor_pb2.SignalRequest(run_id=run_id, key="approval")), grpc.StatusCode.NOT_FOUND
+        )
+
+
 async def test_step_timeouts_are_retried_then_fail_the_run(conductor_for, tenant):
     stub = conductor_for(tenant)
     document = EMBED_ONCE.replace(

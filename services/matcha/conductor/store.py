@@ -569,6 +569,10 @@ class ConductorStore:
 
     async def cancel_run(self, tenant: str, run_id: str, error: dict) -> str | None:
         """Cancels an unfinished run; returns the state it was in (None when not found)."""
+        try:
+            uuid.UUID(run_id)
+        except ValueError:
+            return None
         async with self._pool.acquire() as connection, connection.transaction():
             state = await connection.fetchval(
                 "SELECT state FROM conductor_runs WHERE id = $1 AND tenant = $2 FOR UPDATE", run_id, tenant
