@@ -93,6 +93,11 @@ async def test_bad_customers(stub):
     await refused(stub.GetCustomer(pb.GetCustomerRequest(customer_id="y")), grpc.StatusCode.NOT_FOUND)
 
 
+async def test_feature_names_with_a_nul_byte_are_refused(stub):
+    details = await refused(stub.BuildSegmentation(pb.BuildSegmentationRequest(name="v", features=["a\x00"])))
+    assert set(details.field_violations) == {"features[0]"}
+
+
 async def test_bad_builds_store_no_version(stub):
     details = await refused(
         stub.BuildSegmentation(

@@ -639,7 +639,8 @@ class SegmentationCore:
         features, spec_without_data, violations = self._validate_build(request)
         rule_features = _rule_features(spec_without_data.rules)
         needed = [*features, *sorted(rule_features - set(features))]
-        custom = [name for name in needed if name not in BUILT_IN_FEATURES]
+        # Invalid names are already reported by the validation; the database is not asked about them.
+        custom = [name for name in needed if name not in BUILT_IN_FEATURES and is_known_name(name)]
         table, _ = await self._store.load_features(
             self._store.pool,
             call.tenant,
