@@ -1,18 +1,31 @@
-"""Gateway fixtures: the real gateway on a free port, in front of the real embedding service."""
+"""Gateway fixtures: the real gateway on a free port, in front of the real embedding service (and, for the
+OpenAPI fuzzing, in front of every capability service at once)."""
 
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
 import pytest
 import uvicorn
 from opentelemetry.sdk.trace import TracerProvider
 
+from matcha.classification.app import SERVICE_NAME as CLASSIFICATION_SERVICE
+from matcha.classification.app import build_classification_service
+from matcha.classification.settings import ClassificationSettings
+from matcha.conductor.app import SERVICE_NAME as CONDUCTOR_SERVICE
+from matcha.conductor.app import build_conductor_service
+from matcha.conductor.settings import ConductorSettings
 from matcha.embedding.app import SERVICE_NAME as EMBEDDING_SERVICE
 from matcha.gateway.app import build_gateway
 from matcha.gateway.settings import GatewaySettings
+from matcha.review.app import SERVICE_NAME as REVIEW_SERVICE
+from matcha.review.app import build_review_service
+from matcha.review.settings import ReviewSettings
+from matcha.segmentation.app import SERVICE_NAME as SEGMENTATION_SERVICE
+from matcha.segmentation.app import build_segmentation_service
+from matcha.segmentation.settings import SegmentationSettings
 
 
 @asynccontextmanager
@@ -82,3 +95,35 @@ async def http_as(issuer, gateway_url) -> AsyncIterator[Callable[..., httpx.Asyn
 @pytest.fixture
 def http(http_as, tenant) -> httpx.AsyncClient:
     return http_as(tenant)
+
+
+@pytest.fixture(scope="session")
+async def mesh_gateway_url(
+    start_gateway, serve, embedding_server, local_encoder, postgres_url, state_dir, tmp_path_factory
+) -> AsyncIterator[str]:
+    """One gateway in front of the real embedding, classification, conductor, review and segmentation services."""
+    common = {"database_url": postgres_url, "state_dir": state_dir, "listen_address": "127.0.0.1:0"}
+    embedding_address = f"127.0.0.1:{embedding_server.port}"
+    async with AsyncExitStack() as stack:
+        classification = ClassificationSettings(**common)
+        conductor = ConductorSettings(**common, conductor_endpoints={EMBEDDING_SERVICE: embedding_address})
+        review = ReviewSettings(
+            **common,
+            review_publish_dir=tmp_path_factory.mktemp("mesh-published"),
+            review_service_tokens_dir=tmp_path_factory.mktemp("mesh-tokens"),
+        )
+        segmentation = SegmentationSettings(**common)
+        servers = {
+            CLASSIFICATION_SERVICE: await stack.enter_async_context(
+                serve(build_classification_service(classification, encoder=local_encoder), classification)
+            ),
+            CONDUCTOR_SERVICE: await stack.enter_async_context(serve(build_conductor_service(conductor), conductor)),
+            REVIEW_SERVICE: await stack.enter_async_context(serve(build_review_service(review), review)),
+            SEGMENTATION_SERVICE: await stack.enter_async_context(
+                serve(build_segmentation_service(segmentation), segmentation)
+            ),
+        }
+        backends = {EMBEDDING_SERVICE: embedding_address}
+        backends |= {name: f"127.0.0.1:{server.port}" for name, server in servers.items()}
+        base_url = await stack.enter_async_context(start_gateway(backends))
+        yield base_url

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from matcha.gateway.catalog import Catalog
 from matcha.gateway.proto_docs import ProtoComments, comments_of_protos
@@ -48,26 +49,42 @@ def test_shipped_proto_comments_are_current():
     assert shipped.to_json() == comments_of_protos().to_json(), "run `python -m matcha.gateway.proto_docs`"
 
 
-async def test_schemathesis_finds_no_server_error_and_no_schema_violation(gateway_url, issuer, tenant, tmp_path: Path):
-    """Restricted to the embedding routes: the only capability service that exists today."""
+# Service tag -> (phases, examples per operation, test cases the run must at least generate). Conductor and
+# segmentation are served behind the mesh gateway too but not fuzzed yet: segmentation still answers 500 to
+# NUL bytes in some fields (watchChanges segmentIds, eraseSubject subjectId), conductor's run failed
+# intermittently when the whole gateway suite ran.
+FUZZED_SERVICES = {
+    "EmbeddingService": ("examples,coverage,fuzzing", 5, 200),
+    "ClassificationService": ("examples,coverage,fuzzing", 5, 200),
+    "ReviewService": ("examples,coverage,fuzzing", 5, 200),
+}
+
+
+@pytest.mark.parametrize("service", list(FUZZED_SERVICES))
+async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
+    service, mesh_gateway_url, issuer, tenant, tmp_path: Path
+):
+    """One run per service tag, against one gateway in front of the real services (tests/gateway/conftest.py
+    `mesh_gateway_url`): every answer is either a refusal (4xx) or a success, each matching its schema."""
+    phases, examples, enough = FUZZED_SERVICES[service]
     token = issuer.mint(subject="fuzzer", tenant=tenant, roles=["analyst", "admin"])
     report = tmp_path / "schemathesis.json"
     process = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).with_name("schemathesis")),
         "run",
-        f"{gateway_url}/openapi.json",
+        f"{mesh_gateway_url}/openapi.json",
         "--include-tag",
-        "EmbeddingService",
+        service,
         "--checks",
         SCHEMATHESIS_CHECKS,
         "--max-examples",
-        "25",
+        str(examples),
         "--phases",
-        "examples,coverage,fuzzing",
+        phases,
         "--seed",
         "7",
         "--workers",
-        "2",
+        "4",
         "--header",
         f"Authorization: Bearer {token}",
         "--header",
@@ -87,4 +104,4 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(gatewa
     assert process.returncode == 0, text[-6000:]
     summary = json.loads(report.read_text())
     assert summary["failures"] == [] and summary["errors"] == []
-    assert summary["test_cases"]["generated"] >= 200, "the run must actually exercise the API"
+    assert summary["test_cases"]["generated"] >= enough, "the run must actually exercise the API"
