@@ -622,10 +622,9 @@ class SegmentationCore:
         )
 
     async def erase_subject(self, call: CallContext, subject_id: str) -> tuple[int, int, int]:
-        if not subject_id:
-            raise InvalidArgument(
-                "subject_id is required", violations=[FieldViolation("subject_id", "must not be empty")]
-            )
+        violations = Violations()
+        violations.check(_is_stored_text(subject_id), "subject_id", "must not be empty nor hold a NUL character")
+        violations.raise_if_any()
         call.require_role(ERASURE_ROLE)
         return await self._store.erase_subject(call.tenant, subject_id)
 
@@ -960,6 +959,10 @@ class SegmentationCore:
         if segmentation:
             self._check_name(violations, "segmentation", segmentation)
         violations.check(after_sequence is None or after_sequence >= 0, "after_sequence", "0 or more")
+        for index, segment_id in enumerate(segment_ids):
+            violations.check(
+                _is_stored_text(segment_id), f"segment_ids[{index}]", "must not be empty nor hold a NUL character"
+            )
         violations.raise_if_any()
         if segmentation and not await self._store.segmentation_exists(call.tenant, segmentation):
             raise segmentation_not_found(segmentation)
@@ -1188,3 +1191,8 @@ def _segments_to_store(table: FeatureTable, result: BuildResult) -> SegmentsToSt
         segments=segments,
         exemplars=exemplars,
     )
+
+
+def _is_stored_text(value: str) -> bool:
+    """An identifier PostgreSQL can compare: text columns cannot hold NUL."""
+    return bool(value) and "\x00" not in value
