@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 
 from matcha.classification.app import build_classification_service
 from matcha.classification.v1 import classification_pb2 as pb
@@ -17,6 +17,7 @@ from matcha.runtime.client import error_details
 from matcha.runtime.governance import DataClass
 from matcha.runtime.server import MatchaServer
 from tests.classification.test_signals import RECALL
+from tests.support import struct
 
 TICKETS = [
     ("t1", "I was charged twice for the same order", "billing"),
@@ -51,12 +52,6 @@ BACKGROUND = [
 ]
 
 
-def _struct(values: dict) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    message.update(values)
-    return message
-
-
 @pytest.fixture(scope="module")
 async def reading_server(
     classification_settings, serve, local_encoder, embedding_server
@@ -87,7 +82,7 @@ async def _tickets(embedding, name="tickets", rows=TICKETS, extra=()) -> None:
     """Support tickets whose category sits in nested metadata; spam carries no category at all."""
     await embedding.CreateCollection(embedding_pb2.CreateCollectionRequest(name=name))
     documents = [
-        embedding_pb2.Document(id=key, text=text, metadata=_struct({"ticket": {"category": label}, "kind": "ticket"}))
+        embedding_pb2.Document(id=key, text=text, metadata=struct({"ticket": {"category": label}, "kind": "ticket"}))
         for key, text, label in rows
     ]
     documents += list(extra)
@@ -95,13 +90,13 @@ async def _tickets(embedding, name="tickets", rows=TICKETS, extra=()) -> None:
 
 
 def _spam(key: str) -> embedding_pb2.Document:
-    return embedding_pb2.Document(id=key, text="Win a free cruise, click here", metadata=_struct({"kind": "spam"}))
+    return embedding_pb2.Document(id=key, text="Win a free cruise, click here", metadata=struct({"kind": "spam"}))
 
 
 def _examples_from(collection="tickets", filter_=None, **fields) -> pb.ExampleCollection:
     message = pb.ExampleCollection(collection=collection, **fields)
     if filter_ is not None:
-        message.filter.CopyFrom(_struct(filter_))
+        message.filter.CopyFrom(struct(filter_))
     return message
 
 
@@ -163,7 +158,7 @@ async def test_evaluate_on_a_collection(classifier_for, embedding_for, tenant):
             collection="held-out",
             documents=[
                 embedding_pb2.Document(
-                    id="h9", text="Where is my order?", metadata=_struct({"ticket": {"category": "tracking"}})
+                    id="h9", text="Where is my order?", metadata=struct({"ticket": {"category": "tracking"}})
                 )
             ],
         )
@@ -187,7 +182,7 @@ async def test_labels_may_be_numbers_and_unlabelled_documents_are_named(classifi
         embedding_pb2.UpsertRequest(
             collection="reviews",
             documents=[
-                embedding_pb2.Document(id=key, text=text, metadata=_struct({"stars": stars}))
+                embedding_pb2.Document(id=key, text=text, metadata=struct({"stars": stars}))
                 for key, text, stars in rows
             ]
             + [_spam("s1")],
@@ -298,11 +293,11 @@ async def test_detect_signals_in_a_collection_as_in_the_same_inline_posts(classi
     for index, (key, text, moment, channel) in enumerate(_signal_posts()):
         # Times as RFC 3339 text, or as Unix seconds.
         time = moment.isoformat().replace("+00:00", "Z") if index % 2 else moment.timestamp()
-        documents.append(embedding_pb2.Document(id=key, text=text, metadata=_struct({"at": time, "channel": channel})))
+        documents.append(embedding_pb2.Document(id=key, text=text, metadata=struct({"at": time, "channel": channel})))
     letter = embedding_pb2.Document(
         id="zz-private",
         text="Oat milk recall: my child was sick, here is my address",
-        metadata=_struct({"at": "2026-02-27T10:00:00+01:00", "channel": "email"}),
+        metadata=struct({"at": "2026-02-27T10:00:00+01:00", "channel": "email"}),
         policy=common_pb2.RecordPolicy(data_class=common_pb2.DATA_CLASS_PERSONAL, consented_purposes=["support"]),
     )
     await writer.Upsert(embedding_pb2.UpsertRequest(collection="posts", documents=documents))
@@ -337,9 +332,9 @@ async def test_posts_need_a_time(classifier_for, embedding_for, tenant):
         embedding_pb2.UpsertRequest(
             collection="posts",
             documents=[
-                embedding_pb2.Document(id="p1", text="Fine coffee", metadata=_struct({"time": "2026-02-01T10:00:00Z"})),
-                embedding_pb2.Document(id="p2", text="Cold coffee", metadata=_struct({"time": "yesterday"})),
-                embedding_pb2.Document(id="p3", text="Slow queue", metadata=_struct({"time": "2026-02-01T10:00:00"})),
+                embedding_pb2.Document(id="p1", text="Fine coffee", metadata=struct({"time": "2026-02-01T10:00:00Z"})),
+                embedding_pb2.Document(id="p2", text="Cold coffee", metadata=struct({"time": "yesterday"})),
+                embedding_pb2.Document(id="p3", text="Slow queue", metadata=struct({"time": "2026-02-01T10:00:00"})),
             ],
         )
     )

@@ -1,14 +1,13 @@
 """Every bad request is refused with field violations, writes nothing, and the service keeps serving."""
 
 import grpc
-import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from matcha.classification.app import build_classification_service
 from matcha.classification.v1 import classification_pb2 as pb
 from matcha.classification.v1 import classification_pb2_grpc
-from matcha.runtime.client import error_details
 from matcha.runtime.governance import DataClass
+from tests.support import refused
 
 SENTIMENT = pb.ClassificationTask(sentiment=pb.SentimentTask())
 TICKETS = [
@@ -17,14 +16,6 @@ TICKETS = [
     pb.LabeledExample(id="b1", text="parcel never arrived", label="delivery"),
     pb.LabeledExample(id="b2", text="courier lost the box", label="delivery"),
 ]
-
-
-async def refused(call, code=grpc.StatusCode.INVALID_ARGUMENT):
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    assert caught.value.code() == code, caught.value.details()
-    assert "Traceback" not in (caught.value.details() or "")
-    return error_details(caught.value)
 
 
 async def assert_still_serving_and_nothing_stored(stub):

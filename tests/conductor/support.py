@@ -3,11 +3,9 @@
 import asyncio
 
 import grpc
-import pytest
-from google.protobuf import struct_pb2
 
 from matcha.conductor.v1 import conductor_pb2
-from matcha.runtime.client import error_details
+from tests.support import struct
 
 EMBEDDING_SERVICE = "matcha.embedding.v1.EmbeddingService"
 TERMINAL = (conductor_pb2.RUN_STATE_SUCCEEDED, conductor_pb2.RUN_STATE_FAILED, conductor_pb2.RUN_STATE_CANCELLED)
@@ -23,14 +21,6 @@ async def wait_for_run(stub, run_id: str, states=TERMINAL, within_seconds: float
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"run stayed {conductor_pb2.RunState.Name(reply.run.state)}")
         await asyncio.sleep(0.05)
-
-
-async def refused(call, code=grpc.StatusCode.INVALID_ARGUMENT):
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    assert caught.value.code() == code, caught.value.details()
-    assert "Traceback" not in (caught.value.details() or "")
-    return error_details(caught.value)
 
 
 FORWARDED_HEADERS = ("authorization", "traceparent", "tracestate")
@@ -81,12 +71,6 @@ class RecordingProxy(grpc.GenericRpcHandler):
 
     def received(self, method_suffix: str) -> list[tuple[dict[str, str], bytes]]:
         return [(metadata, request) for method, metadata, request in self.calls if method.endswith(method_suffix)]
-
-
-def struct(values: dict) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    message.update(values)
-    return message
 
 
 async def start(stub, plan_name: str, metadata=(), **inputs) -> conductor_pb2.Run:

@@ -10,7 +10,8 @@ from matcha.conductor.app import build_conductor_service
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.runtime.governance import DataClass
-from tests.conductor.support import EMBEDDING_SERVICE, refused, start, wait_for_run
+from tests.conductor.support import EMBEDDING_SERVICE, start, wait_for_run
+from tests.support import refused
 
 INGEST_PLAN = """
 name: ingest-customer-note

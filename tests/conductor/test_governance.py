@@ -9,7 +9,8 @@ from google.rpc import error_details_pb2
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.runtime.governance import DataClass
-from tests.conductor.support import EMBEDDING_SERVICE, refused, start, wait_for_run
+from tests.conductor.support import EMBEDDING_SERVICE, start, wait_for_run
+from tests.support import refused
 
 EMAIL = "camille.martin@example.fr"
 PHONE = "06 12 34 56 78"

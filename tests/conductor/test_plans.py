@@ -5,7 +5,7 @@ import pytest
 from google.protobuf import json_format
 
 from matcha.conductor.v1 import conductor_pb2
-from tests.conductor.support import refused
+from tests.support import refused
 
 SEARCH_PLAN = """
 name: review-search

@@ -5,7 +5,8 @@ from google.protobuf import duration_pb2, json_format
 
 from matcha.conductor.v1 import conductor_pb2
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
-from tests.conductor.support import events_of, refused, start, step, struct, wait_for_run
+from tests.conductor.support import events_of, start, step, wait_for_run
+from tests.support import refused, struct
 
 LISTENING_PLAN = """
 name: listen

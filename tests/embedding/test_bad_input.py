@@ -6,8 +6,8 @@ from google.protobuf import struct_pb2
 
 from matcha.common.v1 import common_pb2
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
-from matcha.runtime.client import error_details
 from matcha.runtime.governance import DataClass
+from tests.support import refused
 
 
 @pytest.fixture
@@ -28,14 +28,6 @@ async def stub(stub_for, tenant):
         )
     )
     return stub
-
-
-async def refused(call, code=grpc.StatusCode.INVALID_ARGUMENT):
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    assert caught.value.code() == code, caught.value.details()
-    assert "Traceback" not in (caught.value.details() or "")
-    return error_details(caught.value)
 
 
 async def assert_nothing_written(stub):

@@ -4,18 +4,12 @@ import json
 
 import grpc
 import pytest
-from google.protobuf import struct_pb2
 
 from matcha.common.v1 import common_pb2
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.runtime.client import error_details
 from matcha.runtime.governance import DataClass
-
-
-def _struct(values: dict) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    message.update(values)
-    return message
+from tests.support import struct
 
 
 @pytest.fixture
@@ -32,7 +26,7 @@ async def _fill(stub, name: str, count: int) -> None:
         embedding_pb2.Document(
             id=f"doc-{index:03d}",
             text=f"Review number {index}: the parcel arrived {'late' if index % 2 else 'on time'}.",
-            metadata=_struct({"stars": index % 5 + 1, "lang": "en" if index % 3 else "fr"}),
+            metadata=struct({"stars": index % 5 + 1, "lang": "en" if index % 3 else "fr"}),
         )
         for index in range(count)
     ]
@@ -185,7 +179,7 @@ async def test_pages_stay_under_the_message_limit(stub_for, tenant):
     stub = stub_for(tenant)
     await stub.CreateCollection(embedding_pb2.CreateCollectionRequest(name="bulky"))
     # Metadata is not embedded: bulky documents that are quick to store.
-    notes = _struct({"notes": "Opening hours, allergens and the roasting calendar. " * 290})  # ~15 KB of JSON
+    notes = struct({"notes": "Opening hours, allergens and the roasting calendar. " * 290})  # ~15 KB of JSON
     for start in range(0, 250, 125):
         await stub.Upsert(
             embedding_pb2.UpsertRequest(

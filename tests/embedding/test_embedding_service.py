@@ -2,12 +2,12 @@
 
 import grpc
 import pytest
-from google.protobuf import struct_pb2
 
 from matcha.common.v1 import common_pb2
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.runtime.client import error_details
 from matcha.runtime.governance import DataClass
+from tests.support import struct
 
 REVIEWS = {
     "r1": "The battery lasts all day and charging is fast.",
@@ -15,12 +15,6 @@ REVIEWS = {
     "r3": "Customer support answered my question within minutes.",
     "r4": "The phone screen cracked after one week.",
 }
-
-
-def _struct(values: dict) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    message.update(values)
-    return message
 
 
 @pytest.fixture
@@ -34,7 +28,7 @@ def stub_for(embedding_server, connect):
 async def _collection_with_reviews(stub, name="reviews"):
     await stub.CreateCollection(embedding_pb2.CreateCollectionRequest(name=name, description="product reviews"))
     documents = [
-        embedding_pb2.Document(id=key, text=text, metadata=_struct({"stars": stars, "lang": "en"}))
+        embedding_pb2.Document(id=key, text=text, metadata=struct({"stars": stars, "lang": "en"}))
         for (key, text), stars in zip(REVIEWS.items(), [5, 1, 5, 1], strict=True)
     ]
     return await stub.Upsert(embedding_pb2.UpsertRequest(collection=name, documents=documents))
@@ -84,7 +78,7 @@ async def test_upsert_is_idempotent_by_id(stub_for, tenant):
 
 async def _collection_with_reviews_documents_only(stub):
     documents = [
-        embedding_pb2.Document(id=key, text=text, metadata=_struct({"stars": stars, "lang": "en"}))
+        embedding_pb2.Document(id=key, text=text, metadata=struct({"stars": stars, "lang": "en"}))
         for (key, text), stars in zip(REVIEWS.items(), [5, 1, 5, 1], strict=True)
     ]
     return await stub.Upsert(embedding_pb2.UpsertRequest(collection="reviews", documents=documents))
@@ -97,7 +91,7 @@ async def test_metadata_filters(stub_for, tenant):
     async def ids(filter_document):
         reply = await stub.Search(
             embedding_pb2.SearchRequest(
-                collection="reviews", text="product quality", top_k=10, filter=_struct(filter_document)
+                collection="reviews", text="product quality", top_k=10, filter=struct(filter_document)
             )
         )
         return sorted(result.id for result in reply.results)

@@ -4,7 +4,6 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
-from google.protobuf import struct_pb2
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -21,12 +20,7 @@ from matcha.runtime.governance import DataClass
 from matcha.runtime.server import MatchaServer
 from tests.generation.brand_pages import BANK_PAGES, CAFE_PAGES
 from tests.generation.test_generation_cli import _run
-
-
-def _struct(values: dict) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    message.update(values)
-    return message
+from tests.support import struct
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +57,10 @@ async def _brand_collection(embedding, name="brand-pages"):
     """The coffee roaster's pages and the bank's, told apart by a metadata field."""
     await embedding.CreateCollection(embedding_pb2.CreateCollectionRequest(name=name))
     documents = [
-        embedding_pb2.Document(id=f"cafe-{key}", text=text, metadata=_struct({"brand": "grain-sauvage"}))
+        embedding_pb2.Document(id=f"cafe-{key}", text=text, metadata=struct({"brand": "grain-sauvage"}))
         for key, text in CAFE_PAGES.items()
     ] + [
-        embedding_pb2.Document(id=f"bank-{key}", text=text, metadata=_struct({"brand": "aldwych"}))
+        embedding_pb2.Document(id=f"bank-{key}", text=text, metadata=struct({"brand": "aldwych"}))
         for key, text in BANK_PAGES.items()
     ]
     await embedding.Upsert(embedding_pb2.UpsertRequest(collection=name, documents=documents))
@@ -75,7 +69,7 @@ async def _brand_collection(embedding, name="brand-pages"):
 def _learn(collection="brand-pages", filter_=None, **kwargs) -> generation_pb2.LearnVoiceRequest:
     source = generation_pb2.CollectionSource(collection=collection, **kwargs)
     if filter_ is not None:
-        source.filter.CopyFrom(_struct(filter_))
+        source.filter.CopyFrom(struct(filter_))
     return generation_pb2.LearnVoiceRequest(name="grain-sauvage", collection=source)
 
 

@@ -9,13 +9,11 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import grpc
 import pytest
 
 from matcha.review.app import ReviewService, assemble_review_service
 from matcha.review.settings import ReviewSettings
 from matcha.review.v1 import review_pb2, review_pb2_grpc
-from matcha.runtime.client import error_details
 from matcha.runtime.server import MatchaServer
 
 REVIEWER = ("reviewer",)
@@ -89,14 +87,6 @@ def draft(**overrides) -> review_pb2.SubmitRequest:
         **overrides,
     }
     return review_pb2.SubmitRequest(**values)
-
-
-async def refused(call, code=grpc.StatusCode.INVALID_ARGUMENT):
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    assert caught.value.code() == code, caught.value.details()
-    assert "Traceback" not in (caught.value.details() or "")
-    return error_details(caught.value)
 
 
 async def eventually(probe, *, within_seconds: float = 15.0, every_seconds: float = 0.05):

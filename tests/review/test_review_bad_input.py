@@ -6,7 +6,8 @@ import grpc
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from matcha.review.v1 import review_pb2
-from tests.review.conftest import REVIEWER, draft, refused
+from tests.review.conftest import REVIEWER, draft
+from tests.support import refused
 
 
 async def assert_only(stub, item_ids: list[str]) -> None:

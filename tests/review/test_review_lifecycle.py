@@ -9,7 +9,8 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from matcha.common.v1 import common_pb2
 from matcha.review.v1 import review_pb2
-from tests.review.conftest import REVIEWER, draft, refused
+from tests.review.conftest import REVIEWER, draft
+from tests.support import refused
 
 
 def digest(title: str, content: str) -> str:

@@ -7,7 +7,8 @@ import grpc
 from google.protobuf import timestamp_pb2
 
 from matcha.review.v1 import review_pb2
-from tests.review.conftest import REVIEWER, draft, refused
+from tests.review.conftest import REVIEWER, draft
+from tests.support import refused
 
 
 def due_in(hours: float) -> timestamp_pb2.Timestamp:

@@ -8,7 +8,8 @@ import grpc
 import pytest
 
 from matcha.review.v1 import review_pb2
-from tests.review.conftest import REVIEWER, draft, eventually, refused
+from tests.review.conftest import REVIEWER, draft, eventually
+from tests.support import refused
 
 PUBLISHER = ("publisher",)
 

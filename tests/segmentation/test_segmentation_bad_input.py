@@ -7,21 +7,13 @@ import grpc
 import pytest
 
 from matcha.common.v1 import common_pb2
-from matcha.runtime.client import error_details
 from matcha.runtime.governance import DataClass
 from matcha.segmentation.v1 import segmentation_pb2 as pb
+from tests.support import refused
 
 from .conftest import POLICY, ingest_cdnow, timestamp
 
 WHEN = timestamp(datetime(1998, 1, 1, tzinfo=UTC))
-
-
-async def refused(call, code=grpc.StatusCode.INVALID_ARGUMENT):
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    assert caught.value.code() == code, caught.value.details()
-    assert "Traceback" not in (caught.value.details() or "")
-    return error_details(caught.value)
 
 
 @pytest.fixture
