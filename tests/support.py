@@ -1,4 +1,6 @@
-"""Helpers every area's tests share: refusals decoded, Structs built."""
+"""Helpers every area's tests share: refusals decoded, Structs built, free ports."""
+
+import socket
 
 import grpc
 import pytest
@@ -20,3 +22,10 @@ def struct(values: dict) -> struct_pb2.Struct:
     message = struct_pb2.Struct()
     message.update(values)
     return message
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (for a server started later, or for a dead endpoint)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import statistics
 import sys
 import time
@@ -27,16 +26,11 @@ from matcha.embedding.app import SERVICE_NAME as EMBEDDING_SERVICE
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
 from tests.gateway.scripted_backends import GENERATION_SERVICE, WordStreamingGeneration, word_streaming_definition
+from tests.support import free_port
 
 pytestmark = pytest.mark.bench
 
 WARMUP, SAMPLES, CLIENTS, CALLS_PER_CLIENT, STREAMS = 30, 300, 16, 40, 100
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -51,7 +45,7 @@ async def gateway_url(embedding_server, generation_server, state_dir):
         EMBEDDING_SERVICE: f"127.0.0.1:{embedding_server.port}",
         GENERATION_SERVICE: f"127.0.0.1:{generation_server.port}",
     }
-    port = _free_port()
+    port = free_port()
     environment = {key: value for key, value in os.environ.items() if not key.startswith(("MATCHA_", "OTEL_"))}
     process = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -6,7 +6,6 @@ import collections
 import json
 import os
 import signal
-import socket
 import sys
 from types import SimpleNamespace
 
@@ -17,6 +16,7 @@ from matcha.conductor.app import build_conductor_service
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.embedding.app import build_embedding_service
 from tests.conductor.support import EMBEDDING_SERVICE, events_of, start, wait_for_run
+from tests.support import free_port
 
 ITEMS = 12
 FAN_OUT_PLAN = """
@@ -91,12 +91,6 @@ async def test_a_run_moves_to_another_conductor_when_its_conductor_stops(
     assert types.count(conductor_pb2.RUN_EVENT_TYPE_STEP_PROGRESS) == ITEMS
     auditor = conductor_pb2_grpc.ConductorServiceStub(connect(second, tenant, roles=("auditor",)))
     await assert_each_item_ran_once(auditor, run.id, embedding_proxy)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def wait_until_serving(address: str, process: asyncio.subprocess.Process) -> None:

@@ -12,12 +12,7 @@ import pytest
 
 from matcha.embedding.app import SERVICE_NAME as EMBEDDING_SERVICE
 from matcha.gateway.__main__ import listening_socket
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support import free_port
 
 
 async def _run_gateway(environment: dict[str, str]) -> asyncio.subprocess.Process:
@@ -34,7 +29,7 @@ async def _run_gateway(environment: dict[str, str]) -> asyncio.subprocess.Proces
 # The IPv6 wildcard (the default) must take IPv4 connections too: probes and ingresses on IPv4 clusters.
 @pytest.mark.parametrize("host", ["127.0.0.1", "[::]"])
 async def test_gateway_process_serves_and_stops_on_sigterm(host, embedding_server, state_dir, issuer, tenant):
-    port = _free_port()
+    port = free_port()
     process = await _run_gateway(
         {
             "MATCHA_STATE_DIR": str(state_dir),

@@ -10,7 +10,6 @@ so do a reviewer facing someone else's claim, a version overtaken while editing,
 import asyncio
 import hashlib
 import shutil
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from matcha.gateway.review_page import CONTENT_SECURITY_POLICY
 from matcha.review.app import assemble_review_service
 from matcha.review.settings import ReviewSettings
 from matcha.runtime.auth import TokenIssuer
+from tests.support import free_port
 
 REVIEW_SERVICE = "matcha.review.v1.ReviewService"
 CONDUCTOR_SERVICE = "matcha.conductor.v1.ConductorService"
@@ -92,12 +92,6 @@ MISSING_CHROMIUM = (
 
 def digest(title: str, content: str) -> str:
     return hashlib.sha256(title.encode() + b"\x00" + content.encode()).hexdigest()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass

@@ -1,7 +1,6 @@
 """Review fixtures: review services on the shared embedded PostgreSQL, clients per role, refusal helpers."""
 
 import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -111,13 +110,6 @@ async def isolated_database(postgres_url) -> str:
     finally:
         await admin.close()
     return urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
-
-
-def free_port() -> int:
-    """A port nothing listens on right now (for a server started later, or for a dead endpoint)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def write_service_token(issuer, tokens_dir: Path, tenant: str, roles=("review-service",)) -> None:

@@ -9,7 +9,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from matcha.review.v1 import review_pb2, review_pb2_grpc
-from tests.review.conftest import draft, free_port
+from tests.review.conftest import draft
+from tests.support import free_port
 
 
 async def test_the_review_process_serves_and_stops_cleanly(postgres_url, key_paths, issuer, tmp_path, tenant):

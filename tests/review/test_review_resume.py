@@ -11,8 +11,8 @@ from matcha.conductor.app import build_conductor_service
 from matcha.conductor.settings import ConductorSettings
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.review.v1 import review_pb2
-from tests.review.conftest import REVIEWER, draft, eventually, free_port, write_service_token
-from tests.support import refused
+from tests.review.conftest import REVIEWER, draft, eventually, write_service_token
+from tests.support import free_port, refused
 
 REVIEW_SERVICE = "matcha.review.v1.ReviewService"
 
