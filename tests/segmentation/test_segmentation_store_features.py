@@ -72,17 +72,15 @@ async def test_custom_features_mixed_name_sets_and_merges(store, tenant):
     assert subset.keys.tolist() == keys and len(subset.columns) == 10
 
 
-def _copy_row(key: int, header: list[int], element_length: int, value: float) -> bytes:
-    array = np.array(header, ">i4").tobytes() + np.array([element_length], ">i4").tobytes()
-    array += np.array([value], ">f8").tobytes()
+def _copy_row(key: int, values: list[float], length: int) -> bytes:
     fields = np.array([2], ">i2").tobytes() + np.array([8], ">i4").tobytes() + np.array([key], ">i8").tobytes()
-    return fields + np.array([len(array)], ">i4").tobytes() + array
+    return fields + np.array([length], ">i4").tobytes() + np.array(values, ">f8").tobytes()
 
 
-def test_float8_array_column_decodes_and_refuses_nulls():
-    good = binary_copy._SIGNATURE + _copy_row(7, [1, 0, 701, 1, 1], 8, 2.5) + binary_copy._TRAILER
-    keys, matrix = binary_copy.decode(good, [">i8", binary_copy.float8_array(1)])
-    assert keys.tolist() == [7] and matrix.tolist() == [[2.5]]
-    null = binary_copy._SIGNATURE + _copy_row(7, [1, 1, 701, 1, 1], -1, 0.0) + binary_copy._TRAILER
+def test_packed_float8_column_decodes_and_refuses_other_widths():
+    good = binary_copy._SIGNATURE + _copy_row(7, [2.5, -1.0], 16) + _copy_row(9, [0.0, 4.0], 16)
+    keys, matrix = binary_copy.decode(good + binary_copy._TRAILER, [">i8", binary_copy.packed_float8(2)])
+    assert keys.tolist() == [7, 9] and matrix.tolist() == [[2.5, -1.0], [0.0, 4.0]]
+    null = binary_copy._SIGNATURE + _copy_row(7, [0.0, 0.0], -1) + binary_copy._TRAILER
     with pytest.raises(ValueError):
-        binary_copy.decode(null, [">i8", binary_copy.float8_array(1)])
+        binary_copy.decode(null, [">i8", binary_copy.packed_float8(2)])

@@ -29,6 +29,7 @@ from matcha.segmentation.methods import (
     fit_kmeans,
     fit_scaling,
     match_previous_segments,
+    nearest_centers,
     profile,
     rule_variables,
     segment_means,
@@ -126,10 +127,10 @@ def fit_build(
     report("transforming", 0, 1)
     raw = table.matrix(spec.features)
     transforms = {} if spec.method == RULES else spec.transforms
-    scaling = fit_scaling(raw, spec.features, transforms)
+    base = (raw.mean(axis=0), raw.std(axis=0))
+    scaling = fit_scaling(raw, spec.features, transforms, base)
     points = transform(raw, scaling)
     report("transforming", 1, 1)
-    base = (raw.mean(axis=0), raw.std(axis=0))
     if spec.method == RULES:
         result_model, assignment, k_scores, labels = _rules(table, rfm_edges, spec, scaling)
     else:
@@ -252,9 +253,9 @@ def _clusters(table, rfm_edges, spec, scaling, raw, base, points, previous, repo
         outlier_position=outlier_position,
         next_segment_number=next_number,
     )
-    order = np.argsort(distances_to_centers, axis=1, kind="stable")
+    order = nearest_centers(distances_to_centers, 3)
     if spec.method == KMEANS:
-        second = np.take_along_axis(distances_to_centers, order[:, 1 if cluster_count > 1 else 0, None], axis=1)[:, 0]
+        second = distances_to_centers[np.arange(len(points)), order[:, 1 if cluster_count > 1 else 0]]
         confidence = np.where(second > 0, 1.0 - distance / np.maximum(second, 1e-12), 1.0)
     else:
         confidence = clustering.probabilities

@@ -65,11 +65,22 @@ class Scaling:
         return (values - self.center) / self.scale
 
 
-def fit_scaling(matrix: np.ndarray, features: list[str], transforms: dict[str, str]) -> list[Scaling]:
+def fit_scaling(
+    matrix: np.ndarray,
+    features: list[str],
+    transforms: dict[str, str],
+    moments: tuple[np.ndarray, np.ndarray] | None = None,
+) -> list[Scaling]:
+    """`moments` (each column's mean and standard deviation, when the caller has them) spare a pass per
+    standardised column."""
     scalings = []
     for column, feature in enumerate(features):
         transform = transforms.get(feature, STANDARDIZE)
         values = matrix[:, column]
+        if transform == STANDARDIZE and moments is not None:
+            deviation = float(moments[1][column])
+            scalings.append(Scaling(feature, transform, float(moments[0][column]), deviation if deviation > 0 else 1.0))
+            continue
         if transform == QUANTILE:
             grid = np.percentile(values, _QUANTILE_GRID)
             scalings.append(Scaling(feature, transform, 0.0, 1.0, tuple(float(v) for v in grid)))
@@ -232,6 +243,18 @@ def center_distances(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
         squared = np.einsum("ij,ij->i", chunk, chunk)[:, None] - 2.0 * chunk @ centers.T + center_norms
         np.sqrt(np.maximum(squared, 0.0, out=squared), out=distances[start : start + len(chunk)])
     return distances
+
+
+def nearest_centers(distances: np.ndarray, count: int) -> np.ndarray:
+    """Each row's `count` nearest centres, nearest first, ties to the lower index (as a stable argsort
+    orders them): a few passes of argmin instead of sorting every row."""
+    remaining = distances.copy()
+    rows = np.arange(len(distances))
+    order = np.empty((len(distances), min(count, distances.shape[1])), dtype=np.int64)
+    for column in range(order.shape[1]):
+        order[:, column] = nearest = remaining.argmin(axis=1)
+        remaining[rows, nearest] = np.inf
+    return order
 
 
 def _match_rules(model: FrozenModel, columns: dict[str, np.ndarray], count: int) -> np.ndarray:

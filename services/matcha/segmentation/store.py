@@ -64,12 +64,12 @@ LEFT JOIN (
     WHERE tenant = $1::text AND time > $2::timestamptz - interval '30 days' AND time <= $2::timestamptz {event_filter}
     GROUP BY customer_key) e ON e.customer_key = c.key
 WHERE c.tenant = $1::text AND (c.data_class = 1 OR $3::text = ANY(c.consented_purposes)) {customer_filter}
-ORDER BY c.key
 """
 
-# A customer's caller features as (names in jsonb key order, float8 values), stored beside the jsonb.
+# A customer's caller features as (names in jsonb key order, their values packed as float8), stored
+# beside the jsonb; both aggregates see jsonb_each's rows in one order.
 _CUSTOM_ARRAYS = """SELECT coalesce(array_agg(key), '{{}}') AS feature_names,
-       coalesce(array_agg(coalesce((value #>> '{{}}')::float8, 'NaN')), '{{}}') AS feature_values
+       coalesce(string_agg(float8send(coalesce((value #>> '{{}}')::float8, 'NaN')), ''::bytea), '') AS feature_values
 FROM jsonb_each({features})"""
 _NEW_ARRAYS = _CUSTOM_ARRAYS.format(features="i.features")
 _MERGED_ARRAYS = _CUSTOM_ARRAYS.format(features="c.custom_features || EXCLUDED.custom_features")
@@ -80,7 +80,6 @@ SELECT c.key {custom}
 FROM segmentation_customers c
 WHERE c.tenant = $1::text AND $2::timestamptz IS NOT NULL
   AND (c.data_class = 1 OR $3::text = ANY(c.consented_purposes)) {customer_filter}
-ORDER BY c.key
 """
 
 
@@ -465,15 +464,15 @@ class SegmentationStore:
         )
         custom_sql = ""
         if shared:
-            # Customers with the common set of names give their values array as it is stored; the others
-            # an array of the same names from jsonb (NaN where missing), so every row has one width.
+            # Customers with the common set of names give their packed values as they are stored; the
+            # others the same names' values from jsonb (NaN where missing), so every row has one width.
             params.append(shared)
             marker = f"${len(params)}::text[]"
-            from_json = ", ".join(
-                f"coalesce((c.custom_features ->> ({marker})[{index + 1}])::float8, 'NaN')"
+            from_json = " || ".join(
+                f"float8send(coalesce((c.custom_features ->> ({marker})[{index + 1}])::float8, 'NaN'))"
                 for index in range(len(shared))
             )
-            custom_sql += f", CASE WHEN c.custom_names = {marker} THEN c.custom_values ELSE ARRAY[{from_json}] END"
+            custom_sql += f", CASE WHEN c.custom_names = {marker} THEN c.custom_values ELSE {from_json} END"
         alone = [name for name in custom_features if name not in shared]
         for name in alone:
             params.append(name)
@@ -495,21 +494,10 @@ class SegmentationStore:
                 await _copy_features(acquired, query, params, buffer)
         else:
             await _copy_features(connection, query, params, buffer)
-        raw_names = list(RAW_FEATURES) if built_in else []
-        types: list = [">i8"] + [">f8"] * len(raw_names)
-        if shared:
-            types.append(binary_copy.float8_array(len(shared)))
-        types += [">f8"] * len(alone)
-        decoded = binary_copy.decode(buffer.getvalue(), types)
-        columns = dict(zip(raw_names, decoded[1 : 1 + len(raw_names)], strict=True))
-        rest = decoded[1 + len(raw_names) :]
-        if shared:
-            matrix = rest.pop(0)
-            columns |= {
-                name: np.ascontiguousarray(matrix[:, shared.index(name)]) for name in custom_features if name in shared
-            }
-        columns |= dict(zip(alone, rest, strict=True))
-        return FeatureTable(decoded[0], {name: columns[name] for name in [*raw_names, *custom_features]}), reference
+        table = await asyncio.to_thread(
+            _decode_features, buffer.getvalue(), list(RAW_FEATURES) if built_in else [], shared, alone, custom_features
+        )
+        return table, reference
 
     async def _common_custom_names(self, connection, tenant: str, wanted: Sequence[str]) -> list[str]:
         """The set of custom feature names most of a sample of the tenant's customers have, in stored order,
@@ -699,22 +687,21 @@ class SegmentationStore:
     async def _copy_memberships(
         connection: asyncpg.Connection, version_id: int, memberships: MembershipsToStore
     ) -> None:
-        count = len(memberships.keys)
-        buffer = binary_copy.encode(
-            [
-                (np.full(count, version_id), ">i8"),
-                (memberships.keys, ">i8"),
-                (memberships.positions, ">i2"),
-                (memberships.positions, ">i2"),
-                (memberships.distances, ">f8"),
-                (memberships.confidences, ">f8"),
-            ]
-        )
+        """Copies the memberships into a table of the version's own, indexes it, then attaches it as the
+        version's partition (as migration 0004 lays partitions out)."""
+        partition = _memberships_partition(version_id)
+        await connection.execute(f"CREATE TABLE {partition} (LIKE segmentation_memberships INCLUDING DEFAULTS)")
+        buffer = await asyncio.to_thread(_memberships_copy, version_id, memberships)
         await connection.copy_to_table(
-            "segmentation_memberships",
+            partition,
             source=io.BytesIO(buffer),
             columns=["version_id", "customer_key", "position", "build_position", "distance", "confidence"],
             format="binary",
+        )
+        await connection.execute(f"ALTER TABLE {partition} ADD PRIMARY KEY (customer_key)")
+        await connection.execute(f"CREATE INDEX ON {partition} (position, distance)")
+        await connection.execute(
+            f"ALTER TABLE segmentation_memberships ATTACH PARTITION {partition} FOR VALUES IN ({int(version_id)})"
         )
 
     async def get_version(self, tenant: str, name: str, version: int = 0, *, ready: bool = False) -> VersionRecord:
@@ -861,12 +848,13 @@ class SegmentationStore:
         """Records moves in the version's memberships and appends them to the tenant's change log."""
         if not moves:
             return
+        # Into the version's partition: its primary key (the customer) is the conflict's arbiter.
         await connection.execute(
-            """INSERT INTO segmentation_memberships
+            f"""INSERT INTO {_memberships_partition(version.id)}
                    (version_id, customer_key, position, build_position, distance, confidence)
                SELECT $1, m.key, m.position, -1, m.distance, m.confidence
                FROM unnest($2::int8[], $3::int2[], $4::float8[], $5::float8[]) AS m(key, position, distance, confidence)
-               ON CONFLICT (version_id, customer_key) DO UPDATE SET position = EXCLUDED.position,
+               ON CONFLICT (customer_key) DO UPDATE SET position = EXCLUDED.position,
                    distance = EXCLUDED.distance, confidence = EXCLUDED.confidence, since = now()""",
             version.id,
             [move.customer_key for move in moves],
@@ -1145,7 +1133,7 @@ class SegmentationStore:
             events = await connection.fetchval(
                 "SELECT count(*) FROM segmentation_events WHERE customer_key = ANY($1::int8[])", keys
             )
-            # Through the primary key (version, customer): memberships carry no customer index.
+            # Through each version's primary key (the customer).
             await connection.execute(
                 """DELETE FROM segmentation_memberships WHERE customer_key = ANY($2::int8[])
                    AND version_id IN (SELECT id FROM segmentation_versions WHERE tenant = $1)""",
@@ -1164,6 +1152,52 @@ async def _copy_features(connection: asyncpg.Connection, query: str, params: lis
     await connection.execute("SET LOCAL enable_nestloop = off")
     await connection.copy_from_query(query, *params, output=buffer, format="binary")
     await connection.execute("SET LOCAL enable_nestloop = on")
+
+
+def _decode_features(
+    buffer: bytes, raw_names: list[str], shared: list[str], alone: list[str], custom_features: Sequence[str]
+) -> FeatureTable:
+    """The feature table of a binary COPY of `_FEATURE_SQL` or `_CUSTOM_FEATURE_SQL`, in key order."""
+    types: list = [">i8"] + [">f8"] * len(raw_names)
+    if shared:
+        types.append(binary_copy.packed_float8(len(shared)))
+    types += [">f8"] * len(alone)
+    decoded = binary_copy.decode(buffer, types)
+    keys = decoded[0]
+    # Rows come in the scan's order; sorting them here is cheaper than asking the database to.
+    if (keys[1:] < keys[:-1]).any():
+        order = np.argsort(keys, kind="stable")
+        decoded = [column[order] for column in decoded]
+    columns = dict(zip(raw_names, decoded[1 : 1 + len(raw_names)], strict=True))
+    rest = decoded[1 + len(raw_names) :]
+    if shared:
+        matrix = rest.pop(0)
+        columns |= {
+            name: np.ascontiguousarray(matrix[:, shared.index(name)]) for name in custom_features if name in shared
+        }
+    columns |= dict(zip(alone, rest, strict=True))
+    return FeatureTable(decoded[0], {name: columns[name] for name in [*raw_names, *custom_features]})
+
+
+def _memberships_partition(version_id: int) -> str:
+    return f"segmentation_memberships_{int(version_id)}"
+
+
+def _memberships_copy(version_id: int, memberships: MembershipsToStore) -> bytes:
+    """A binary COPY of the memberships, members of a segment together and closest first: the order
+    the members of a segment are read in, and the segment index then sorts presorted rows."""
+    order = np.lexsort((memberships.keys, memberships.distances, memberships.positions))
+    positions = memberships.positions[order]
+    return binary_copy.encode(
+        [
+            (np.full(len(order), version_id), ">i8"),
+            (memberships.keys[order], ">i8"),
+            (positions, ">i2"),
+            (positions, ">i2"),
+            (memberships.distances[order], ">f8"),
+            (memberships.confidences[order], ">f8"),
+        ]
+    )
 
 
 def _change(row: asyncpg.Record) -> ChangeRecord:
