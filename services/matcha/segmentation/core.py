@@ -11,7 +11,7 @@ import math
 import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,6 +59,7 @@ from matcha.segmentation.recommend import (
     Reason,
     Weights,
     recommend,
+    similarity_matrix,
 )
 from matcha.segmentation.store import (
     BUILDING,
@@ -567,9 +568,12 @@ class SegmentationCore:
                 "no transaction of the tenant names an item (Transaction.item_id)", reason="NO_ITEM_HISTORY"
             )
         weights = Weights()
-        evidence, position = await self._store.recommendation_evidence(
-            call.tenant, call.purpose, stored.key, version.id, weights.anchors, weights.neighbours
-        )
+        history, position = await self._store.purchase_history(call.tenant, call.purpose, stored.key, version.id)
+        evidence = await asyncio.to_thread(history.evidence, weights)
+        anchors = [evidence.items[anchor] for anchor in evidence.anchors.tolist()]
+        similar = await self._store.similar_items(call.tenant, anchors, weights.neighbours)
+        if similar:
+            evidence = replace(evidence, similarity=similarity_matrix(similar, anchors, evidence.items))
         model = self._model(version)
         allowed = np.ones(len(evidence.items), dtype=bool)
         if not request.include_owned:

@@ -1,10 +1,11 @@
 """Recommendation scoring: popularity within the customer's segment, co-occurrence with the customer's
 recent items, and content similarity between item vectors.
 
-Plain numpy over per-item evidence; the store gathers the evidence of one customer in SQL, the
-benchmark builds it from arrays with `evidence_from_history`. Every count leaves the customer out.
+Plain numpy: the store reads the tenant's purchases as arrays (`PurchaseHistory`), and
+`evidence_from_history` makes one customer's evidence from them. Every count leaves the customer out.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,6 +159,65 @@ def nearest_similarities(
     return result
 
 
+@dataclass(frozen=True)
+class PurchaseHistory:
+    """Purchases as arrays: per purchase the customer's index, the item's index in `items` and the time;
+    per customer index its segment (-1: none); `customer` is the index of the customer recommended to.
+
+    Read for one customer, only what its evidence needs is filled in: the times of its own purchases
+    (NaN for the others'), and the segment of the customers in its own segment (-1 for all others)."""
+
+    items: list[str]
+    customers: np.ndarray
+    item_indices: np.ndarray
+    times: np.ndarray
+    segments: np.ndarray
+    customer: int
+
+    def evidence(self, weights: Weights = Weights()) -> Evidence:
+        return evidence_from_history(
+            self.items, self.customers, self.item_indices, self.times, self.segments, self.customer, weights=weights
+        )
+
+
+def purchase_arrays(
+    bought: list[tuple[str, Sequence[int]]],
+    own_times: dict[str, float],
+    catalogue: list[str],
+    customer_key: int,
+    segment: tuple[int, Sequence[int]],
+) -> PurchaseHistory:
+    """The history of (item, its buyers' keys) rows and the times of the customer's own items, with the
+    catalogue's items nobody bought and the customer even without a purchase; `segment` is the customer's
+    segment position (-1: none) and the keys of that segment's members."""
+    items = sorted({item for item, _ in bought} | set(catalogue))
+    item_index = {item: index for index, item in enumerate(items)}
+    counts = [len(buyers) for _, buyers in bought]
+    keys = np.fromiter((key for _, buyers in bought for key in buyers), dtype=np.int64, count=sum(counts))
+    item_indices = np.repeat(np.array([item_index[item] for item, _ in bought], dtype=np.int64), counts)
+    customer_keys, customers = np.unique(np.append(keys, customer_key), return_inverse=True)
+    customer, customers = int(customers[-1]), customers[:-1]
+    position, members = segment
+    segments = np.full(len(customer_keys), -1, dtype=np.int64)
+    if position >= 0:
+        segments[np.isin(customer_keys, np.asarray(members, dtype=np.int64))] = position
+        segments[customer] = position
+    times = np.full(len(keys), np.nan)
+    mine = np.flatnonzero(customers == customer)
+    times[mine] = [own_times[items[index]] for index in item_indices[mine].tolist()]
+    return PurchaseHistory(items, customers, item_indices, times, segments, customer)
+
+
+def similarity_matrix(similar: list[tuple[str, str, float]], anchors: list[str], items: list[str]) -> np.ndarray:
+    """anchors x items: the cosines of (anchor, item, cosine) rows, 0 elsewhere."""
+    matrix = np.zeros((len(anchors), len(items)))
+    anchor_rows = {anchor: row for row, anchor in enumerate(anchors)}
+    columns = {item: column for column, item in enumerate(items)}
+    for anchor, item, cosine in similar:
+        matrix[anchor_rows[anchor], columns[item]] = cosine
+    return matrix
+
+
 def evidence_from_history(
     items: list[str],
     customers: np.ndarray,
@@ -169,7 +229,8 @@ def evidence_from_history(
     weights: Weights = Weights(),
 ) -> Evidence:
     """The evidence of `customer` from purchase arrays (customer index, item index, time per purchase) and
-    a segment per customer (-1: none), computed as the store computes it in SQL."""
+    a segment per customer (-1: none). Content similarity from `vectors` (items x dimensions, NaN rows
+    for items without one) ranks neighbours as the store's vector search does."""
     mine = customers == customer
     others = ~mine
     # Distinct (customer, item) pairs, as one sortable code each.

@@ -19,7 +19,7 @@ from matcha.runtime.errors import NotFound
 from matcha.runtime.governance import RecordPolicy
 from matcha.segmentation import binary_copy
 from matcha.segmentation.features import RAW_FEATURES, FeatureTable
-from matcha.segmentation.recommend import Evidence
+from matcha.segmentation.recommend import PurchaseHistory, purchase_arrays
 
 CHANGES_CHANNEL = "segmentation_changes"
 # Customers whose data may serve the call's purpose ($3): PUBLIC ones, or those who consented to it.
@@ -986,11 +986,13 @@ class SegmentationStore:
             "SELECT EXISTS (SELECT 1 FROM segmentation_purchases WHERE tenant = $1)", tenant
         )
 
-    async def recommendation_evidence(
-        self, tenant: str, purpose: str, customer_key: int, version_id: int, anchor_count: int, neighbours: int
-    ) -> tuple[Evidence, int]:
-        """One customer's evidence (see `recommend.Evidence`) and its segment position (-1: none), read in
-        one snapshot. Only customers eligible for `purpose` are counted; the customer never is."""
+    async def purchase_history(
+        self, tenant: str, purpose: str, customer_key: int, version_id: int
+    ) -> tuple[PurchaseHistory, int]:
+        """The tenant's purchases as arrays (see `recommend.PurchaseHistory`): the customer's own and those of
+        customers eligible for `purpose`; and the customer's segment position in the version (-1: none).
+        Read in one snapshot, one row per item with its buyers as an array: the counts are then made by
+        numpy, cheaper than joining each anchor's buyers to their baskets in SQL."""
         async with (
             self.pool.acquire() as connection,
             connection.transaction(isolation="repeatable_read", readonly=True),
@@ -1001,96 +1003,54 @@ class SegmentationStore:
                 customer_key,
             )
             position = -1 if position is None else int(position)
-            owned_rows = await connection.fetch(
-                """SELECT item_id FROM segmentation_purchases WHERE customer_key = $1 ORDER BY last_at DESC, item_id""",
-                customer_key,
-            )
-            owned = [row["item_id"] for row in owned_rows]
-            anchors = owned[:anchor_count]
-            item_rows = await connection.fetch(
-                f"""SELECT p.item_id, count(*) AS buyers, count(*) FILTER (WHERE m.position = $5) AS segment_buyers
+            bought = await connection.fetch(
+                f"""SELECT p.item_id, array_agg(p.customer_key) AS buyers
                     FROM segmentation_purchases p
                     JOIN segmentation_customers c ON c.key = p.customer_key
-                    LEFT JOIN segmentation_memberships m ON m.version_id = $4 AND m.customer_key = p.customer_key
-                    WHERE p.tenant = $1 AND p.customer_key <> $2 AND {_ELIGIBLE}
+                    WHERE p.tenant = $1 AND (p.customer_key = $2 OR {_ELIGIBLE})
                     GROUP BY p.item_id""",
                 tenant,
                 customer_key,
                 purpose,
+            )
+            own = await connection.fetch(
+                """SELECT item_id, extract(epoch FROM last_at)::float8 AS at FROM segmentation_purchases
+                   WHERE customer_key = $1""",
+                customer_key,
+            )
+            # Only the customer's own segment counts: its members, through the segment's index.
+            segment = await connection.fetchval(
+                """SELECT coalesce(array_agg(customer_key), '{}') FROM segmentation_memberships
+                   WHERE version_id = $1 AND position = $2""",
                 version_id,
                 position,
             )
             catalogue = await connection.fetch("SELECT id FROM segmentation_items WHERE tenant = $1", tenant)
-            totals = await connection.fetchrow(
-                f"""SELECT count(*) AS population, count(*) FILTER (WHERE m.position = $5) AS segment_size
-                    FROM segmentation_customers c
-                    LEFT JOIN segmentation_memberships m ON m.version_id = $4 AND m.customer_key = c.key
-                    WHERE c.tenant = $1 AND c.key <> $2 AND {_ELIGIBLE}
-                      AND EXISTS (SELECT 1 FROM segmentation_purchases p WHERE p.customer_key = c.key)""",
-                tenant,
-                customer_key,
-                purpose,
-                version_id,
-                position,
-            )
-            co_rows = await connection.fetch(
-                f"""SELECT a.item_id AS anchor, p.item_id, count(*) AS buyers
-                    FROM segmentation_purchases a
-                    JOIN segmentation_customers c ON c.key = a.customer_key
-                    JOIN segmentation_purchases p ON p.customer_key = a.customer_key AND p.item_id <> a.item_id
-                    WHERE a.tenant = $1 AND a.item_id = ANY($4::text[]) AND a.customer_key <> $2 AND {_ELIGIBLE}
-                    GROUP BY a.item_id, p.item_id""",
-                tenant,
-                customer_key,
-                purpose,
-                anchors,
-            )
-            similar_rows = await connection.fetch(
-                """SELECT a.id AS anchor, n.id, n.similarity
-                   FROM segmentation_items a
-                   CROSS JOIN LATERAL (
-                       SELECT i.id, 1 - (i.vector <=> a.vector) AS similarity FROM segmentation_items i
-                       WHERE i.tenant = a.tenant AND i.vector IS NOT NULL AND i.id <> a.id
-                       ORDER BY i.vector <=> a.vector, i.id LIMIT $3) n
-                   WHERE a.tenant = $1 AND a.id = ANY($2::text[]) AND a.vector IS NOT NULL""",
-                tenant,
-                anchors,
-                neighbours,
-            )
-        counts = {row["item_id"]: row for row in item_rows}
-        # Catalogue items nobody bought can still be similar in content; items only the customer bought
-        # can be recommended back with include_owned.
-        items = list(counts)
-        items += sorted({row["id"] for row in catalogue} - counts.keys())
-        items += sorted(set(owned) - set(items))
-        index = {item: position for position, item in enumerate(items)}
-        buyers = np.array([counts[item]["buyers"] if item in counts else 0 for item in items], dtype=np.int64)
-        segment_buyers = np.array(
-            [counts[item]["segment_buyers"] if item in counts else 0 for item in items], dtype=np.int64
+        history = await asyncio.to_thread(
+            purchase_arrays,
+            [(row["item_id"], row["buyers"]) for row in bought],
+            {row["item_id"]: row["at"] for row in own},
+            [row["id"] for row in catalogue],
+            customer_key,
+            (position, segment),
         )
-        anchor_rows = {anchor: row for row, anchor in enumerate(anchors)}
-        co_buyers = np.zeros((len(anchors), len(items)))
-        for row in co_rows:
-            co_buyers[anchor_rows[row["anchor"]], index[row["item_id"]]] = row["buyers"]
-        similarity = None
-        if similar_rows:
-            similarity = np.zeros((len(anchors), len(items)))
-            for row in similar_rows:
-                similarity[anchor_rows[row["anchor"]], index[row["id"]]] = row["similarity"]
-        owned_mask = np.zeros(len(items), dtype=bool)
-        owned_mask[[index[item] for item in owned]] = True
-        evidence = Evidence(
-            items=items,
-            owned=owned_mask,
-            anchors=np.array([index[anchor] for anchor in anchors], dtype=np.int64),
-            buyers=buyers,
-            population=int(totals["population"]),
-            segment_buyers=segment_buyers if position >= 0 else np.zeros(len(items), dtype=np.int64),
-            segment_size=int(totals["segment_size"]) if position >= 0 else 0,
-            co_buyers=co_buyers,
-            similarity=similarity,
+        return history, position
+
+    async def similar_items(self, tenant: str, anchors: list[str], neighbours: int) -> list[tuple[str, str, float]]:
+        """(anchor, item, cosine) of each anchor's `neighbours` most similar items with a vector."""
+        rows = await self.pool.fetch(
+            """SELECT a.id AS anchor, n.id, n.similarity
+               FROM segmentation_items a
+               CROSS JOIN LATERAL (
+                   SELECT i.id, 1 - (i.vector <=> a.vector) AS similarity FROM segmentation_items i
+                   WHERE i.tenant = a.tenant AND i.vector IS NOT NULL AND i.id <> a.id
+                   ORDER BY i.vector <=> a.vector, i.id LIMIT $3) n
+               WHERE a.tenant = $1 AND a.id = ANY($2::text[]) AND a.vector IS NOT NULL""",
+            tenant,
+            anchors,
+            neighbours,
         )
-        return evidence, position
+        return [(row["anchor"], row["id"], row["similarity"]) for row in rows]
 
     # --- idempotency and erasure ---------------------------------------------------------------
 
