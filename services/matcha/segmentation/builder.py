@@ -29,7 +29,6 @@ from matcha.segmentation.methods import (
     fit_kmeans,
     fit_scaling,
     match_previous_segments,
-    nearest_centers,
     profile,
     rule_variables,
     segment_means,
@@ -253,19 +252,18 @@ def _clusters(table, rfm_edges, spec, scaling, raw, base, points, previous, repo
         outlier_position=outlier_position,
         next_segment_number=next_number,
     )
-    order = nearest_centers(distances_to_centers, 3)
     if spec.method == KMEANS:
-        second = distances_to_centers[np.arange(len(points)), order[:, 1 if cluster_count > 1 else 0]]
+        # How much nearer the own centre is than the next nearest one.
+        others = distances_to_centers.copy()
+        others[np.arange(len(points)), own] = np.inf
+        second = others.min(axis=1) if cluster_count > 1 else distance
         confidence = np.where(second > 0, 1.0 - distance / np.maximum(second, 1e-12), 1.0)
     else:
         confidence = clustering.probabilities
-    alternatives = order[:, 1:3]
     assignment = Assignment(
         positions=positions,
         distances=np.where(labels >= 0, distance, distances_to_centers.min(axis=1) if cluster_count else 0.0),
         confidences=np.clip(confidence, 0.0, 1.0),
-        alternative_positions=alternatives,
-        alternative_distances=np.take_along_axis(distances_to_centers, alternatives, axis=1),
     )
     return model, assignment, clustering.k_scores, labels
 

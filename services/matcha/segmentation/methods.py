@@ -194,9 +194,10 @@ class Assignment:
     positions: np.ndarray
     distances: np.ndarray
     confidences: np.ndarray
-    # Next nearest segments (positions, distances), -1 where none.
-    alternative_positions: np.ndarray
-    alternative_distances: np.ndarray
+    # Next nearest segments (positions, distances), -1 where none: what `Assign` answers with; a build
+    # stores none, so it leaves them out.
+    alternative_positions: np.ndarray | None = None
+    alternative_distances: np.ndarray | None = None
 
 
 def assign(model: FrozenModel, columns: dict[str, np.ndarray]) -> Assignment:
@@ -243,18 +244,6 @@ def center_distances(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
         squared = np.einsum("ij,ij->i", chunk, chunk)[:, None] - 2.0 * chunk @ centers.T + center_norms
         np.sqrt(np.maximum(squared, 0.0, out=squared), out=distances[start : start + len(chunk)])
     return distances
-
-
-def nearest_centers(distances: np.ndarray, count: int) -> np.ndarray:
-    """Each row's `count` nearest centres, nearest first, ties to the lower index (as a stable argsort
-    orders them): a few passes of argmin instead of sorting every row."""
-    remaining = distances.copy()
-    rows = np.arange(len(distances))
-    order = np.empty((len(distances), min(count, distances.shape[1])), dtype=np.int64)
-    for column in range(order.shape[1]):
-        order[:, column] = nearest = remaining.argmin(axis=1)
-        remaining[rows, nearest] = np.inf
-    return order
 
 
 def _match_rules(model: FrozenModel, columns: dict[str, np.ndarray], count: int) -> np.ndarray:

@@ -1108,10 +1108,12 @@ class SegmentationStore:
 
 async def _copy_features(connection: asyncpg.Connection, query: str, params: list, buffer: io.BytesIO) -> None:
     # Joining every customer to its aggregates must hash or merge: a nested loop over
-    # freshly loaded, not yet analysed tables is quadratic.
-    await connection.execute("SET LOCAL enable_nestloop = off")
+    # freshly loaded, not yet analysed tables is quadratic. Every row goes to the client, so
+    # the planner's charge for passing rows from parallel workers would only keep the
+    # scanning, filtering and feature arithmetic of a large tenant on one core.
+    await connection.execute("SET LOCAL enable_nestloop = off; SET LOCAL parallel_tuple_cost = 0")
     await connection.copy_from_query(query, *params, output=buffer, format="binary")
-    await connection.execute("SET LOCAL enable_nestloop = on")
+    await connection.execute("RESET enable_nestloop; RESET parallel_tuple_cost")
 
 
 def _decode_features(
