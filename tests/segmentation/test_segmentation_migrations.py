@@ -39,7 +39,7 @@ async def test_memberships_move_into_one_partition_per_ready_version_and_values_
                 [(ready, row["key"], index % 2, index / 10) for index, row in enumerate(customers)],
             )
 
-            assert await apply_migrations(connection, migrations) == 2
+            assert await apply_migrations(connection, migrations) == len(migrations) - 3
 
             packed = await connection.fetch("SELECT custom_values FROM segmentation_customers ORDER BY key")
             assert [np.frombuffer(row["custom_values"], ">f8").tolist() for row in packed] == [

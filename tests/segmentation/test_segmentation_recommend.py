@@ -322,3 +322,34 @@ async def test_one_dimension_and_model_per_tenant(stub_for, tenant):
     assert (reply.inserted, reply.updated) == (0, 2)
     reply = await stub.IngestItems(pb.IngestItemsRequest(items=[item("e", (0.0, 0.0, 1.0), other_model)]))
     assert (reply.inserted, reply.updated) == (1, 0)
+
+
+async def test_recommendations_follow_new_purchases_consent_and_erasure(shop, stub_for, tenant):
+    """The store keeps the tenant's buyers between calls; every change of what counts shows in the next one."""
+
+    async def explanations(item_id: str) -> dict[int, str]:
+        reply = await shop.Recommend(pb.RecommendRequest(customer_id="alice"))
+        (item,) = [item for item in reply.recommendations if item.item_id == item_id]
+        return {kind: reason.explanation for kind, reason in by_kind(item).items()}
+
+    co, segment = pb.REASON_KIND_CO_OCCURRENCE, pb.REASON_KIND_SEGMENT_POPULARITY
+    assert (await explanations("j3"))[co] == "bought by 2 customers who bought Kind of Blue"
+    assert co not in await explanations("r3")
+
+    bought = pb.Transaction(id="a3-j3", customer_id="a3", item_id="j3", amount=10.0, time=timestamp(START))
+    await shop.IngestTransactions(pb.IngestTransactionsRequest(transactions=[bought]))
+    assert (await explanations("j3"))[co] == "bought by 3 customers who bought Kind of Blue"
+
+    # Zed now consents to campaigns: his j1 and r3 count.
+    consenting = common_pb2.RecordPolicy(data_class=POLICY.data_class, consented_purposes=["campaign", "listening"])
+    await shop.IngestCustomers(
+        pb.IngestCustomersRequest(customers=[pb.Customer(id="zed", features={"taste": 1.0}, policy=consenting)])
+    )
+    assert (await explanations("r3"))[co] == "bought by 1 customers who bought Kind of Blue"
+    # Live re-assignment placed him in Jazz too.
+    assert (await explanations("j2"))[segment] == "bought by 5 of 6 customers in Jazz"
+
+    await stub_for(tenant, roles=["admin"]).EraseSubject(pb.EraseSubjectRequest(subject_id="a1"))
+    after_erasure = await explanations("j2")
+    assert after_erasure[co] == "bought by 4 customers who bought Kind of Blue"
+    assert after_erasure[segment] == "bought by 4 of 5 customers in Jazz"

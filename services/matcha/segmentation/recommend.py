@@ -180,21 +180,44 @@ class PurchaseHistory:
         )
 
 
-def purchase_arrays(
-    bought: list[tuple[str, Sequence[int]]],
+@dataclass(frozen=True)
+class BuyersByItem:
+    """Who bought what in a tenant, among the customers eligible for one purpose: the items, sorted, and per
+    purchase the buyer's key and the item's index. What a customer's history is made from, and what the
+    store keeps between calls."""
+
+    items: list[str]
+    buyer_keys: np.ndarray
+    item_indices: np.ndarray
+
+
+def buyers_by_item(bought: list[tuple[str, Sequence[int]]]) -> BuyersByItem:
+    """From (item, its buyers' keys) rows."""
+    bought = sorted(bought)
+    counts = [len(buyers) for _, buyers in bought]
+    keys = np.fromiter((key for _, buyers in bought for key in buyers), dtype=np.int64, count=sum(counts))
+    return BuyersByItem([item for item, _ in bought], keys, np.repeat(np.arange(len(bought)), counts))
+
+
+def purchase_history(
+    buyers: BuyersByItem,
     own_times: dict[str, float],
     catalogue: list[str],
     customer_key: int,
     segment: tuple[int, Sequence[int]],
 ) -> PurchaseHistory:
-    """The history of (item, its buyers' keys) rows and the times of the customer's own items, with the
-    catalogue's items nobody bought and the customer even without a purchase; `segment` is the customer's
-    segment position (-1: none) and the keys of that segment's members."""
-    items = sorted({item for item, _ in bought} | set(catalogue))
+    """The history of one customer: the others' purchases from `buyers`, its own (item -> latest time) from
+    `own_times`, the catalogue's items nobody bought, and `segment`, the customer's segment position (-1:
+    none) with the keys of that segment's members."""
+    items = buyers.items + sorted((set(catalogue) | own_times.keys()) - set(buyers.items))
     item_index = {item: index for index, item in enumerate(items)}
-    counts = [len(buyers) for _, buyers in bought]
-    keys = np.fromiter((key for _, buyers in bought for key in buyers), dtype=np.int64, count=sum(counts))
-    item_indices = np.repeat(np.array([item_index[item] for item, _ in bought], dtype=np.int64), counts)
+    others = buyers.buyer_keys != customer_key
+    own_items = list(own_times)
+    keys = np.concatenate([buyers.buyer_keys[others], np.full(len(own_items), customer_key, dtype=np.int64)])
+    item_indices = np.concatenate(
+        [buyers.item_indices[others], np.array([item_index[item] for item in own_items], dtype=np.int64)]
+    )
+    times = np.concatenate([np.full(int(others.sum()), np.nan), [own_times[item] for item in own_items]])
     customer_keys, customers = np.unique(np.append(keys, customer_key), return_inverse=True)
     customer, customers = int(customers[-1]), customers[:-1]
     position, members = segment
@@ -202,9 +225,6 @@ def purchase_arrays(
     if position >= 0:
         segments[np.isin(customer_keys, np.asarray(members, dtype=np.int64))] = position
         segments[customer] = position
-    times = np.full(len(keys), np.nan)
-    mine = np.flatnonzero(customers == customer)
-    times[mine] = [own_times[items[index]] for index in item_indices[mine].tolist()]
     return PurchaseHistory(items, customers, item_indices, times, segments, customer)
 
 

@@ -6,6 +6,7 @@ arrays (`unnest`) and feature matrices and memberships move by binary COPY.
 
 import asyncio
 import io
+from collections import OrderedDict
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,16 +20,18 @@ from matcha.runtime.errors import NotFound
 from matcha.runtime.governance import RecordPolicy
 from matcha.segmentation import binary_copy
 from matcha.segmentation.features import RAW_FEATURES, FeatureTable
-from matcha.segmentation.recommend import PurchaseHistory, purchase_arrays
+from matcha.segmentation.recommend import BuyersByItem, PurchaseHistory, buyers_by_item, purchase_history
 
 CHANGES_CHANNEL = "segmentation_changes"
-# Customers whose data may serve the call's purpose ($3): PUBLIC ones, or those who consented to it.
-_ELIGIBLE = "(c.data_class = 1 OR $3::text = ANY(c.consented_purposes))"
+# Customers whose data may serve the call's purpose ($2): PUBLIC ones, or those who consented to it.
+_ELIGIBLE = "(c.data_class = 1 OR $2::text = ANY(c.consented_purposes))"
 PURPOSE_SEPARATOR = "\x1f"
 
 BUILDING, READY, FAILED = 1, 2, 3
 BULK_ROWS = 5_000
 _FEW_CUSTOMERS = 1_000
+# Tenants (and purposes) whose buyers by item a store keeps between recommendations.
+_KEPT_BUYERS = 8
 
 # Built-in raw features in SQL, at reference time $2. Trend: least-squares slope of
 # spend over the twelve 30-day buckets before the reference time (zero-filled), which
@@ -269,6 +272,8 @@ def segmentation_not_found(name: str, version: int = 0) -> NotFound:
 class SegmentationStore:
     def __init__(self, database: Database) -> None:
         self._database = database
+        # (tenant, purpose) -> (purchases_version, buyers by item), the most recently used last.
+        self._buyers: OrderedDict[tuple[str, str], tuple[int, BuyersByItem]] = OrderedDict()
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -313,6 +318,9 @@ class SegmentationStore:
             [row.policy.source for row in rows],
             [row.policy.subject_id or row.id for row in rows],
         )
+        if records:
+            # Consent or data class may have changed: who counts in recommendations.
+            await self._purchases_changed(connection, tenant)
         if len(rows) >= BULK_ROWS:
             await connection.execute("ANALYZE segmentation_customers")
         inserted = sum(1 for record in records if record["inserted"])
@@ -400,6 +408,8 @@ class SegmentationStore:
             batch.refunds,
         )
         await self._advance_reference_time(connection, tenant, max(batch.times))
+        if rows:
+            await self._purchases_changed(connection, tenant)
         if len(batch.ids) >= BULK_ROWS:
             # Fresh statistics keep the planner from guessing on tables that just grew a lot.
             await connection.execute(
@@ -428,6 +438,15 @@ class SegmentationStore:
         )
         await self._advance_reference_time(connection, tenant, max(batch.times))
         return len(rows), sorted({row["customer_key"] for row in rows})
+
+    @staticmethod
+    async def _purchases_changed(connection: asyncpg.Connection, tenant: str) -> None:
+        """Marks what recommendations count as changed, in the caller's transaction (see migration 0006)."""
+        await connection.execute(
+            """INSERT INTO segmentation_tenants AS t (tenant, purchases_version) VALUES ($1, 1)
+               ON CONFLICT (tenant) DO UPDATE SET purchases_version = t.purchases_version + 1""",
+            tenant,
+        )
 
     async def _advance_reference_time(self, connection: asyncpg.Connection, tenant: str, latest: datetime) -> None:
         await connection.execute(
@@ -989,30 +1008,42 @@ class SegmentationStore:
     async def purchase_history(
         self, tenant: str, purpose: str, customer_key: int, version_id: int
     ) -> tuple[PurchaseHistory, int]:
-        """The tenant's purchases as arrays (see `recommend.PurchaseHistory`): the customer's own and those of
-        customers eligible for `purpose`; and the customer's segment position in the version (-1: none).
-        Read in one snapshot, one row per item with its buyers as an array: the counts are then made by
-        numpy, cheaper than joining each anchor's buyers to their baskets in SQL."""
+        """One customer's purchase history (see `recommend.PurchaseHistory`): its own purchases and those of
+        the customers eligible for `purpose`; and its segment position in the version (-1: none), read in
+        one snapshot. The tenant's buyers by item are read once per change of its purchases (one row per
+        item with its buyers as an array) and kept between calls."""
         async with (
             self.pool.acquire() as connection,
             connection.transaction(isolation="repeatable_read", readonly=True),
         ):
+            changes = await connection.fetchval(
+                "SELECT purchases_version FROM segmentation_tenants WHERE tenant = $1", tenant
+            )
+            kept = self._buyers.get((tenant, purpose))
+            if kept is not None and kept[0] == changes:
+                buyers = kept[1]
+                self._buyers.move_to_end((tenant, purpose))
+            else:
+                bought = await connection.fetch(
+                    f"""SELECT p.item_id, array_agg(p.customer_key) AS buyers
+                        FROM segmentation_purchases p
+                        JOIN segmentation_customers c ON c.key = p.customer_key
+                        WHERE p.tenant = $1 AND {_ELIGIBLE}
+                        GROUP BY p.item_id""",
+                    tenant,
+                    purpose,
+                )
+                buyers = await asyncio.to_thread(buyers_by_item, [(row["item_id"], row["buyers"]) for row in bought])
+                self._buyers[(tenant, purpose)] = (changes, buyers)
+                self._buyers.move_to_end((tenant, purpose))
+                while len(self._buyers) > _KEPT_BUYERS:
+                    self._buyers.popitem(last=False)
             position = await connection.fetchval(
                 "SELECT position FROM segmentation_memberships WHERE version_id = $1 AND customer_key = $2",
                 version_id,
                 customer_key,
             )
             position = -1 if position is None else int(position)
-            bought = await connection.fetch(
-                f"""SELECT p.item_id, array_agg(p.customer_key) AS buyers
-                    FROM segmentation_purchases p
-                    JOIN segmentation_customers c ON c.key = p.customer_key
-                    WHERE p.tenant = $1 AND (p.customer_key = $2 OR {_ELIGIBLE})
-                    GROUP BY p.item_id""",
-                tenant,
-                customer_key,
-                purpose,
-            )
             own = await connection.fetch(
                 """SELECT item_id, extract(epoch FROM last_at)::float8 AS at FROM segmentation_purchases
                    WHERE customer_key = $1""",
@@ -1027,8 +1058,8 @@ class SegmentationStore:
             )
             catalogue = await connection.fetch("SELECT id FROM segmentation_items WHERE tenant = $1", tenant)
         history = await asyncio.to_thread(
-            purchase_arrays,
-            [(row["item_id"], row["buyers"]) for row in bought],
+            purchase_history,
+            buyers,
             {row["item_id"]: row["at"] for row in own},
             [row["id"] for row in catalogue],
             customer_key,
@@ -1103,6 +1134,7 @@ class SegmentationStore:
             # Transactions, events, purchases, exemplars and change history go with the customer (ON DELETE
             # CASCADE).
             await connection.execute("DELETE FROM segmentation_customers WHERE key = ANY($1::int8[])", keys)
+            await self._purchases_changed(connection, tenant)
         return len(keys), transactions, events
 
 
