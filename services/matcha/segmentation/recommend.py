@@ -196,7 +196,7 @@ def buyers_by_item(bought: list[tuple[str, Sequence[int]]]) -> BuyersByItem:
     bought = sorted(bought)
     counts = [len(buyers) for _, buyers in bought]
     keys = np.fromiter((key for _, buyers in bought for key in buyers), dtype=np.int64, count=sum(counts))
-    return BuyersByItem([item for item, _ in bought], keys, np.repeat(np.arange(len(bought)), counts))
+    return BuyersByItem([item for item, _ in bought], keys, np.repeat(np.arange(len(bought), dtype=np.int32), counts))
 
 
 def purchase_history(
