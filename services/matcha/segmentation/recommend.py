@@ -199,7 +199,7 @@ def buyers_by_item(bought: list[tuple[str, Sequence[int]]]) -> BuyersByItem:
     return BuyersByItem([item for item, _ in bought], keys, np.repeat(np.arange(len(bought), dtype=np.int32), counts))
 
 
-def purchase_history(
+def customer_history(
     buyers: BuyersByItem,
     own_times: dict[str, float],
     catalogue: list[str],

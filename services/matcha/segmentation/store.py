@@ -20,7 +20,7 @@ from matcha.runtime.errors import NotFound
 from matcha.runtime.governance import RecordPolicy
 from matcha.segmentation import binary_copy
 from matcha.segmentation.features import RAW_FEATURES, FeatureTable
-from matcha.segmentation.recommend import BuyersByItem, PurchaseHistory, buyers_by_item, purchase_history
+from matcha.segmentation.recommend import BuyersByItem, PurchaseHistory, buyers_by_item, customer_history
 
 CHANGES_CHANNEL = "segmentation_changes"
 # Customers whose data may serve the call's purpose ($2): PUBLIC ones, or those who consented to it.
@@ -1058,7 +1058,7 @@ class SegmentationStore:
             )
             catalogue = await connection.fetch("SELECT id FROM segmentation_items WHERE tenant = $1", tenant)
         history = await asyncio.to_thread(
-            purchase_history,
+            customer_history,
             buyers,
             {row["item_id"]: row["at"] for row in own},
             [row["id"] for row in catalogue],
