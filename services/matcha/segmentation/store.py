@@ -23,8 +23,6 @@ from matcha.segmentation.features import RAW_FEATURES, FeatureTable
 from matcha.segmentation.recommend import BuyersByItem, PurchaseHistory, buyers_by_item, customer_history
 
 CHANGES_CHANNEL = "segmentation_changes"
-# Customers whose data may serve the call's purpose ($2): PUBLIC ones, or those who consented to it.
-_ELIGIBLE = "(c.data_class = 1 OR $2::text = ANY(c.consented_purposes))"
 PURPOSE_SEPARATOR = "\x1f"
 
 BUILDING, READY, FAILED = 1, 2, 3
@@ -32,6 +30,13 @@ BULK_ROWS = 5_000
 _FEW_CUSTOMERS = 1_000
 # Tenants (and purposes) whose buyers by item a store keeps between recommendations.
 _KEPT_BUYERS = 8
+
+
+def _eligible(purpose: str) -> str:
+    """Customers (`c`) whose data may serve the purpose held by the `purpose` parameter: PUBLIC ones, or
+    those who consented to it."""
+    return f"(c.data_class = 1 OR {purpose}::text = ANY(c.consented_purposes))"
+
 
 # Built-in raw features in SQL, at reference time $2. Trend: least-squares slope of
 # spend over the twelve 30-day buckets before the reference time (zero-filled), which
@@ -66,7 +71,7 @@ LEFT JOIN (
     FROM segmentation_events
     WHERE tenant = $1::text AND time > $2::timestamptz - interval '30 days' AND time <= $2::timestamptz {event_filter}
     GROUP BY customer_key) e ON e.customer_key = c.key
-WHERE c.tenant = $1::text AND (c.data_class = 1 OR $3::text = ANY(c.consented_purposes)) {customer_filter}
+WHERE c.tenant = $1::text AND {eligible} {customer_filter}
 """
 
 # A customer's caller features as (names in jsonb key order, their values packed as float8), stored
@@ -82,7 +87,7 @@ _CUSTOM_FEATURE_SQL = """
 SELECT c.key {custom}
 FROM segmentation_customers c
 WHERE c.tenant = $1::text AND $2::timestamptz IS NOT NULL
-  AND (c.data_class = 1 OR $3::text = ANY(c.consented_purposes)) {customer_filter}
+  AND {eligible} {customer_filter}
 """
 
 
@@ -506,7 +511,7 @@ class SegmentationStore:
                 "customer_filter": f"AND c.key = ANY({marker})",
             }
         template = _FEATURE_SQL if built_in else _CUSTOM_FEATURE_SQL
-        query = template.format(custom=custom_sql, **filters)
+        query = template.format(custom=custom_sql, eligible=_eligible("$3"), **filters)
         buffer = io.BytesIO()
         if isinstance(connection, asyncpg.Pool):
             async with connection.acquire() as acquired, acquired.transaction():
@@ -1028,7 +1033,7 @@ class SegmentationStore:
                     f"""SELECT p.item_id, array_agg(p.customer_key) AS buyers
                         FROM segmentation_purchases p
                         JOIN segmentation_customers c ON c.key = p.customer_key
-                        WHERE p.tenant = $1 AND {_ELIGIBLE}
+                        WHERE p.tenant = $1 AND {_eligible("$2")}
                         GROUP BY p.item_id""",
                     tenant,
                     purpose,
