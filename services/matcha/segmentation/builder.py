@@ -1,7 +1,8 @@
 """One segmentation build on in-memory arrays: transform, cluster, name, profile, freeze.
 
-Synchronous and deterministic for a seed; the core runs it in a worker thread and
-relays `report(stage, completed, total)` as the version's progress.
+Synchronous and deterministic for a seed, in two steps: `fit_build` assigns every customer, then
+`finish_build` profiles the segments (the core stores the memberships meanwhile). The core runs
+both in worker threads and relays `report(stage, completed, total)` as the version's progress.
 """
 
 from dataclasses import dataclass
@@ -103,16 +104,6 @@ class FittedBuild:
     k_scores: list[tuple[int, float]]
     # Cluster labels for the silhouette (-1 for outliers); None for rules.
     labels: np.ndarray | None
-
-
-def run_build(
-    table: FeatureTable,
-    rfm_edges: dict[str, list[float]],
-    spec: BuildSpec,
-    previous: PreviousVersion | None,
-    report: ProgressReport,
-) -> BuildResult:
-    return finish_build(table, spec, fit_build(table, rfm_edges, spec, previous, report), report)
 
 
 def fit_build(
