@@ -346,9 +346,7 @@ class ConductorStore:
         return run_id, True
 
     async def get_run(self, tenant: str, run_id: str, *, with_steps: bool = True) -> RunRow | None:
-        try:
-            uuid.UUID(run_id)
-        except ValueError:
+        if not _is_run_id(run_id):
             return None
         row = await self._pool.fetchrow("SELECT * FROM conductor_runs WHERE id = $1 AND tenant = $2", run_id, tenant)
         if row is None:
@@ -569,9 +567,7 @@ class ConductorStore:
 
     async def cancel_run(self, tenant: str, run_id: str, error: dict) -> str | None:
         """Cancels an unfinished run; returns the state it was in (None when not found)."""
-        try:
-            uuid.UUID(run_id)
-        except ValueError:
+        if not _is_run_id(run_id):
             return None
         async with self._pool.acquire() as connection, connection.transaction():
             state = await connection.fetchval(
@@ -755,3 +751,12 @@ class ConductorStore:
                 await connection.execute("UPDATE conductor_items SET output = NULL WHERE run_id = ANY($1)", run_ids)
                 await connection.execute("UPDATE conductor_signals SET payload = '{}' WHERE run_id = ANY($1)", run_ids)
             return len(run_ids)
+
+
+def _is_run_id(value: str) -> bool:
+    """Whether a caller's run id can name a run: ids are UUIDs, and PostgreSQL refuses to compare others."""
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
