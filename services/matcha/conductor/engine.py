@@ -7,6 +7,7 @@ items are never called again. Every write an execution makes is fenced by its le
 """
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -356,13 +357,17 @@ class RunExecution:
         request_value = expressions.render(step.request, variables)
         data_class = max([self.data_class, *self._input_classes()])
         outcome = decide(data_class, capability.clearance, step_redacts=step.redact is not None)
-        counts: dict[str, int] = {}
-        mapping: dict[str, str] = {}
+        # Policy requires redaction when the payload may only leave at a lower class: that floor is every kind
+        # over the whole request, and a step's `redact` can only add to it, never scope it down.
+        mandatory = outcome.redact and outcome.data_class_out < data_class
         if outcome.redact:
             policy = step.redact
-            kinds = policy.kinds if policy else redaction.ALL_KINDS
-            result = self.pseudonymiser.redact(request_value, kinds, policy.fields if policy else ())
-            request_value, counts, mapping = result.value, dict(result.counts), result.mapping
+            if mandatory:
+                kinds, fields = redaction.ALL_KINDS | (policy.kinds if policy else frozenset()), ()
+            else:
+                kinds, fields = policy.kinds, policy.fields
+            result = self.pseudonymiser.redact(request_value, kinds, fields)
+            request_value, mapping = result.value, result.mapping
             if mapping.keys() - self.pseudonyms.keys():
                 self.pseudonyms.update(mapping)
                 await self.store.save_pseudonyms(self.run.id, self.owner, self.engine.keys.seal(self.pseudonyms))
@@ -374,6 +379,10 @@ class RunExecution:
                 f"step {step.id}: request does not fit {method.request.full_name}: {error}",
             ) from None
         payload = request.SerializeToString()
+        # The ledger states what actually leaves: placeholders counted in the outgoing message itself.
+        counts, residual = _outgoing_findings(request, mapping) if outcome.redact else ({}, {})
+        if mandatory and residual:
+            outcome = dataclasses.replace(outcome, decision=audit.Decision.DENY, rule="redaction.residual")
         tracer = self.engine.tracer
         attempts = step.retry.max_attempts
         for attempt in range(1, attempts + 1):
@@ -495,6 +504,29 @@ class RunExecution:
             trace_id=format(context.trace_id, "032x"),
             span_id=format(context.span_id, "016x"),
         )
+
+
+def _outgoing_findings(request, mapping: dict[str, str]) -> tuple[dict[str, int], dict[str, int]]:
+    """Per kind: placeholders of this redaction in the outgoing message, and personal data still in clear."""
+    placed: collections.Counter = collections.Counter()
+    residual: collections.Counter = collections.Counter()
+    for text in _strings(json_format.MessageToDict(request, preserving_proto_field_name=True)):
+        for placeholder in redaction.PLACEHOLDER.findall(text):
+            if placeholder in mapping:
+                placed[placeholder[1:].rsplit("_", 1)[0]] += 1
+        residual.update(finding.kind for finding in redaction.detect(text))
+    return dict(placed), dict(residual)
+
+
+def _strings(value: Any):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
 
 
 def _with(entry: audit.AuditEntry, **changes: Any) -> audit.AuditEntry:

@@ -1,0 +1,10 @@
+"""Security fixtures: the conductor and review fixtures, so each attack runs against the real services."""
+
+from tests.conductor.conftest import (  # noqa: F401  (fixtures)
+    conductor_for,
+    conductor_server,
+    conductor_settings,
+    conductor_via_proxy,
+    embedding_proxy,
+    isolated_database,
+)
