@@ -47,6 +47,7 @@ async def test_submit_refusals_name_each_bad_field(review_for, tenant):
         "target",
         "resume.run_id",
         "resume.signal_key",
+        "resume.capability",
     }
     await assert_only(writer, [kept.id])
 

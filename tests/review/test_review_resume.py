@@ -8,9 +8,11 @@ import grpc
 from google.protobuf import json_format, struct_pb2
 
 from matcha.conductor.app import build_conductor_service
+from matcha.conductor.keys import ConductorKeys, load_or_create_secret
 from matcha.conductor.settings import ConductorSettings
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.review.v1 import review_pb2
+from matcha.runtime.governance import ResumeCapability
 from tests.review.conftest import REVIEWER, draft, eventually, write_service_token
 from tests.support import free_port, refused
 
@@ -71,6 +73,13 @@ def conductor_settings(postgres_url: str, state_dir, *, port: int = 0, review_po
         conductor_lease_seconds=2.0,
         conductor_poll_seconds=0.5,
     )
+
+
+def resume_for(settings: ConductorSettings, tenant: str, run_id: str, key: str = "approval") -> review_pb2.RunResume:
+    """The resume a run's submit step would carry, issued with that conductor's secret."""
+    keys = ConductorKeys(load_or_create_secret(settings.secret_path))
+    capability = ResumeCapability(tenant, run_id, "submit", key).issue(keys.resume_key)
+    return review_pb2.RunResume(run_id=run_id, signal_key=key, capability=capability)
 
 
 async def start_run(conductor, plan: str, **inputs) -> conductor_pb2.Run:
@@ -145,7 +154,7 @@ async def test_signals_wait_out_a_conductor_outage_and_a_review_restart(
     write_service_token(issuer, review_config.tokens_dir, tenant)
     async with start_review(review_config) as (review_server, _):
         writer = review_for(tenant, server=review_server)
-        item = (await writer.Submit(draft(resume=review_pb2.RunResume(run_id=run.id, signal_key="approval")))).item
+        item = (await writer.Submit(draft(resume=resume_for(settings, tenant, run.id)))).item
         rita = review_for(tenant, server=review_server, roles=REVIEWER, subject="rita")
         decided = await rita.Decide(approve(item))
         # The decision does not wait for the conductor.
@@ -193,9 +202,7 @@ async def test_a_refused_signal_is_not_retried(
         async with start_review(review_config) as (review_server, _):
             writer = review_for(tenant, server=review_server)
             unknown_run = "00000000-0000-0000-0000-000000000000"
-            item = (
-                await writer.Submit(draft(resume=review_pb2.RunResume(run_id=unknown_run, signal_key="approval")))
-            ).item
+            item = (await writer.Submit(draft(resume=resume_for(settings, tenant, unknown_run)))).item
             rita = review_for(tenant, server=review_server, roles=REVIEWER)
             await rita.Decide(
                 review_pb2.DecideRequest(

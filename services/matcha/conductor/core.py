@@ -311,7 +311,9 @@ class ConductorCore:
         self._engine.cancel_local(run_id)
         return await self.get_run(call, run_id)
 
-    async def signal(self, call: CallContext, run_id: str, key: str, payload: dict) -> tuple[str, str]:
+    async def signal(
+        self, call: CallContext, run_id: str, key: str, payload: dict, capability: str = ""
+    ) -> tuple[str, str]:
         violations = Violations()
         violations.check(0 < len(key) <= 256, "key", "1 to 256 characters")
         violations.check(len(json.dumps(payload).encode()) <= MAX_SIGNAL_BYTES, "payload", "at most 1 MiB")
@@ -321,10 +323,20 @@ class ConductorCore:
             raise FailedPrecondition(
                 f"run {run_id} already {run.state}", reason="RUN_FINISHED", metadata={"state": run.state}
             )
-        plan = await self.load_plan(run.tenant, run.plan_name, run.plan_version)
-        self._check_signal_roles(call, plan, run, key)
+        bound = bool(capability)
+        if bound:
+            granted = gov.ResumeCapability.verify(capability, self._keys.resume_key)
+            if granted is None or (granted.tenant, granted.run_id, granted.key) != (call.tenant, run_id, key):
+                raise PermissionDenied(
+                    "the resume capability was not issued by this run for this key",
+                    reason="RESUME_CAPABILITY_INVALID",
+                    metadata={"run_id": run_id, "key": key},
+                )
+        else:
+            plan = await self.load_plan(run.tenant, run.plan_name, run.plan_version)
+            self._check_signal_roles(call, plan, run, key)
         state, outcome = await self._store.put_signal(
-            call.tenant, run_id, key, payload, call.principal.subject, sorted(call.principal.roles)
+            call.tenant, run_id, key, payload, call.principal.subject, sorted(call.principal.roles), bound=bound
         )
         if state is None:
             raise NotFound(f"run {run_id!r} not found", reason="RUN_NOT_FOUND")

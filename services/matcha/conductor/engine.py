@@ -43,6 +43,8 @@ STEP_ATTRIBUTE = "matcha.step"
 DECISION_ATTRIBUTE = "matcha.policy.decision"
 RULE_ATTRIBUTE = "matcha.policy.rule"
 TARGET_ATTRIBUTE = "matcha.target"
+# The review contract's "resume this run on a decision"; the conductor signs what it hands out.
+RUN_RESUME_MESSAGE = "matcha.review.v1.RunResume"
 
 PlanLoader = Callable[[str, str, int], Awaitable[PlanDef]]
 
@@ -327,7 +329,12 @@ class RunExecution:
             key = step.id if index is None else f"{step.id}/{index}"
         announced = key in self.step_rows[step.id].awaited_keys
         while True:
-            payload = await self.store.signal_payload(self.run.id, key)
+            payload, refused = await self.store.take_signal(self.run.id, key, step.await_roles)
+            if refused:
+                logger.warning(
+                    "signal refused: its sender lacks the await step's roles",
+                    extra={"run_id": self.run.id, "step": step.id, "signal_sender": refused},
+                )
             if payload is not None:
                 self.waiting.discard(step.id)
                 await self.emit(
@@ -378,6 +385,7 @@ class RunExecution:
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"step {step.id}: request does not fit {method.request.full_name}: {error}",
             ) from None
+        self._bind_resume(step, request)
         payload = request.SerializeToString()
         # The ledger states what actually leaves: placeholders counted in the outgoing message itself.
         counts, residual = _outgoing_findings(request, mapping) if outcome.redact else ({}, {})
@@ -463,6 +471,19 @@ class RunExecution:
             return HopOutcome(output, entry)
         raise AssertionError("the retry loop always returns or raises")
 
+    def _bind_resume(self, step: StepDef, message) -> None:
+        """Gives every resume this hop hands out the capability to resume this run, and only this run."""
+        for resume in _resumes(message):
+            if resume.run_id != self.run.id:
+                raise StepFailure(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"step {step.id}: a run can only hand out the right to resume itself",
+                    reason="RESUME_FOREIGN_RUN",
+                    metadata={"run_id": resume.run_id, "step": step.id},
+                )
+            capability = gov.ResumeCapability(self.run.tenant, self.run.id, step.id, resume.signal_key)
+            resume.capability = capability.issue(self.engine.keys.resume_key)
+
     def _input_classes(self) -> list[gov.DataClass]:
         return [item.data_class for item in self.plan.inputs if item.data_class is not None]
 
@@ -504,6 +525,19 @@ class RunExecution:
             trace_id=format(context.trace_id, "032x"),
             span_id=format(context.span_id, "016x"),
         )
+
+
+def _resumes(message):
+    """The RunResume messages set anywhere in `message`."""
+    for descriptor, value in message.ListFields():
+        if descriptor.message_type is None:
+            continue
+        values = value if descriptor.is_repeated else [value]
+        if descriptor.message_type.full_name == RUN_RESUME_MESSAGE:
+            yield from values
+        elif not descriptor.message_type.GetOptions().map_entry:
+            for item in values:
+                yield from _resumes(item)
 
 
 def _outgoing_findings(request, mapping: dict[str, str]) -> tuple[dict[str, int], dict[str, int]]:

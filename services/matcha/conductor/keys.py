@@ -1,6 +1,6 @@
 """The conductor's secret: one random key shared by every conductor process of a deployment.
 
-From it derive the audit chain's HMAC key, the key encrypting run credentials and
+From it derive the audit chain's HMAC key, the key of resume capabilities, the key encrypting run credentials and
 pseudonym mappings at rest, and the per-run pseudonymisation keys.
 """
 
@@ -39,6 +39,7 @@ class ConductorKeys:
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
         self.audit_key = self._derive("audit-chain")
+        self.resume_key = self._derive("resume-capabilities")
         self._fernet = Fernet(base64.urlsafe_b64encode(self._derive("state-at-rest")))
 
     def _derive(self, purpose: str) -> bytes:

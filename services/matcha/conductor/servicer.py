@@ -263,7 +263,11 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
 
     async def Signal(self, request, context):
         outcome, state = await self._core.signal(
-            current_call(), request.run_id, request.key, json_format.MessageToDict(request.payload)
+            current_call(),
+            request.run_id,
+            request.key,
+            json_format.MessageToDict(request.payload),
+            request.capability,
         )
         return conductor_pb2.SignalResponse(
             disposition=conductor_pb2.SignalDisposition.Value(f"SIGNAL_DISPOSITION_{outcome}"),

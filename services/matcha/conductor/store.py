@@ -16,6 +16,7 @@ import asyncpg
 
 from matcha.conductor import audit
 from matcha.runtime.database import Database
+from matcha.runtime.governance import roles_satisfy
 from matcha.runtime.notifications import EventBus
 
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
@@ -602,7 +603,7 @@ class ConductorStore:
     # -- signals ---------------------------------------------------------------------------------
 
     async def put_signal(
-        self, tenant: str, run_id: str, key: str, payload: dict, subject: str, roles: list[str]
+        self, tenant: str, run_id: str, key: str, payload: dict, subject: str, roles: list[str], *, bound: bool = False
     ) -> tuple[str | None, str]:
         """Returns (run state before, outcome) with outcome STORED, RESUMED, DUPLICATE or CONFLICT."""
         async with self._pool.acquire() as connection, connection.transaction():
@@ -617,12 +618,14 @@ class ConductorStore:
             if existing is not None:
                 return state, "DUPLICATE" if existing["payload"] == payload else "CONFLICT"
             await connection.execute(
-                "INSERT INTO conductor_signals (run_id, key, payload, subject, roles) VALUES ($1, $2, $3, $4, $5)",
+                """INSERT INTO conductor_signals (run_id, key, payload, subject, roles, bound)
+                   VALUES ($1, $2, $3, $4, $5, $6)""",
                 run_id,
                 key,
                 payload,
                 subject,
                 roles,
+                bound,
             )
             waiting = await connection.fetchval(
                 """SELECT count(*) FROM conductor_steps
@@ -641,10 +644,29 @@ class ConductorStore:
             await connection.execute("SELECT pg_notify($1, $2)", EVENTS_CHANNEL, run_id)
             return state, "RESUMED" if waiting else "STORED"
 
-    async def signal_payload(self, run_id: str, key: str) -> dict | None:
-        return await self._pool.fetchval(
-            "UPDATE conductor_signals SET consumed = true WHERE run_id = $1 AND key = $2 RETURNING payload", run_id, key
-        )
+    async def take_signal(self, run_id: str, key: str, required_roles: frozenset[str]) -> tuple[dict | None, str]:
+        """Consumes the signal on `key` when its sender may resume the step: (payload, "") or (None, refused sender).
+
+        The roles are checked here, when the signal is consumed, so one stored before the step waited is held
+        to them too. A refused signal is dropped: the step keeps waiting and the key stays free for a sender
+        who holds the role.
+        """
+        async with self._pool.acquire() as connection, connection.transaction():
+            row = await connection.fetchrow(
+                """SELECT payload, subject, roles, bound FROM conductor_signals
+                   WHERE run_id = $1 AND key = $2 FOR UPDATE""",
+                run_id,
+                key,
+            )
+            if row is None:
+                return None, ""
+            if not row["bound"] and not roles_satisfy(row["roles"], required_roles):
+                await connection.execute("DELETE FROM conductor_signals WHERE run_id = $1 AND key = $2", run_id, key)
+                return None, row["subject"]
+            await connection.execute(
+                "UPDATE conductor_signals SET consumed = true WHERE run_id = $1 AND key = $2", run_id, key
+            )
+            return row["payload"], ""
 
     # -- audit -----------------------------------------------------------------------------------
 

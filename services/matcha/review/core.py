@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from matcha.review.attestation import AttestationVerifier
 from matcha.review.store import (
     RUN_SIGNAL,
     SINK,
@@ -29,8 +30,10 @@ from matcha.review.store import (
     encode_page_token,
 )
 from matcha.runtime.errors import Aborted, FailedPrecondition, PermissionDenied, Violations
-from matcha.runtime.governance import CallContext
+from matcha.runtime.governance import CallContext, ResumeCapability
 
+REVIEW_FLAG_PREFIX = "review."
+ATTESTED_FLAG = "review.scores_attested"
 STATUSES = ("PENDING", "APPROVED", "REJECTED", "CHANGES_REQUESTED", "REVISED", "EXPIRED")
 OPEN_STATUSES = ("PENDING", "REVISED")
 OUTCOMES = {"APPROVE": "APPROVED", "REJECT": "REJECTED", "REQUEST_CHANGES": "CHANGES_REQUESTED"}
@@ -76,6 +79,8 @@ class Limits:
 class RunResume:
     run_id: str
     signal_key: str
+    # Issued by the conductor to the run, bound to it and to the key; never shown back.
+    capability: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,8 @@ class SubmitInput:
     due_at: datetime | None = None
     four_eyes: bool = False
     resume: RunResume | None = None
+    # GenerateResponse.attestation: the generation service's signature over content, score and flags.
+    quality_attestation: str = ""
 
 
 @dataclass(frozen=True)
@@ -142,7 +149,9 @@ class ReviewCore:
         sla_hours: dict[int, float],
         sinks: list[str],
         encode_signal: SignalEncoder,
+        attestations: AttestationVerifier | None = None,
     ) -> None:
+        self._attestations = attestations
         self._store = store
         self.limits = limits
         self._sla_hours = sla_hours
@@ -166,11 +175,14 @@ class ReviewCore:
         now = datetime.now(UTC)
         if submission.due_at is not None:
             violations.check(submission.due_at > now, "due_time", "must be in the future")
-        self._check_resume(violations, "resume", submission.resume)
+        self._check_resume(call, violations, "resume", submission.resume)
         violations.raise_if_any("submission has invalid fields")
+        flags = submission.flags
+        if submission.quality_attestation:
+            flags = [*flags, self._attested(call, submission)]
 
         priority = submission.priority or PRIORITY_NORMAL
-        resume = submission.resume or RunResume("", "")
+        resume = submission.resume or RunResume("", "", "")
         item = NewItem(
             format=submission.format or "PLAIN_TEXT",
             channel=submission.channel,
@@ -178,7 +190,7 @@ class ReviewCore:
             audience=submission.audience,
             provenance=submission.provenance,
             voice_score=submission.voice_score,
-            flags=submission.flags,
+            flags=flags,
             priority=priority,
             due_at=submission.due_at or now + timedelta(hours=self._sla_hours[priority]),
             four_eyes=submission.four_eyes,
@@ -187,6 +199,7 @@ class ReviewCore:
             purpose=call.purpose,
             resume_run_id=resume.run_id,
             resume_signal_key=resume.signal_key,
+            resume_capability=resume.capability,
         )
         version = NewVersion(
             title=submission.title,
@@ -403,7 +416,7 @@ class ReviewCore:
             f"at most {self.limits.max_comment_chars} characters",
         )
         self._check_scores(violations, revision.voice_score, revision.flags or [])
-        self._check_resume(violations, "resume", revision.resume)
+        self._check_resume(call, violations, "resume", revision.resume)
         violations.raise_if_any("revision has invalid fields")
 
         async with self._store.change(call.tenant, item_id) as change:
@@ -430,7 +443,11 @@ class ReviewCore:
             )
             columns: dict[str, Any] = {"status": "REVISED", "version": number}
             if revision.resume is not None:
-                columns.update(resume_run_id=revision.resume.run_id, resume_signal_key=revision.resume.signal_key)
+                columns.update(
+                    resume_run_id=revision.resume.run_id,
+                    resume_signal_key=revision.resume.signal_key,
+                    resume_capability=revision.resume.capability,
+                )
             if revision.flags is not None:
                 columns["flags"] = revision.flags
             if revision.voice_score is not None:
@@ -477,7 +494,13 @@ class ReviewCore:
         """Queues the signal in the decision's transaction; the dispatcher delivers it."""
         item = change.item
         if item.resume_run_id:
-            await change.enqueue(RUN_SIGNAL, item.resume_run_id, item.resume_signal_key, self._encode_signal(signal))
+            await change.enqueue(
+                RUN_SIGNAL,
+                item.resume_run_id,
+                item.resume_signal_key,
+                self._encode_signal(signal),
+                capability=item.resume_capability,
+            )
 
     # -- publication -----------------------------------------------------------------------------
 
@@ -588,13 +611,45 @@ class ReviewCore:
         violations.check(len(flags) <= self.limits.max_flags, "flags", f"at most {self.limits.max_flags}")
         for index, flag in enumerate(flags):
             violations.check(bool(flag.get("code")), f"flags[{index}].code", "must not be empty")
+            violations.check(
+                not str(flag.get("code", "")).startswith(REVIEW_FLAG_PREFIX),
+                f"flags[{index}].code",
+                f"codes starting with {REVIEW_FLAG_PREFIX!r} are set by the review service only",
+            )
+
+    def _attested(self, call: CallContext, submission: SubmitInput) -> dict[str, Any]:
+        """The flag that tells reviewers the score and flags were signed by the generation service."""
+        if self._attestations is None:
+            raise FailedPrecondition("quality attestations are not verified here", reason="ATTESTATION_KEY_MISSING")
+        attestation = self._attestations.verify(
+            submission.quality_attestation,
+            tenant=call.tenant,
+            content=submission.content,
+            voice_score=submission.voice_score,
+            flags=submission.flags,
+        )
+        return {
+            "code": ATTESTED_FLAG,
+            "message": f"voice score and quality flags computed and signed by the generation service "
+            f"({attestation.model})",
+            "severity": "FLAG_SEVERITY_INFO",
+        }
 
     @staticmethod
-    def _check_resume(violations: Violations, field_path: str, resume: RunResume | None) -> None:
+    def _check_resume(call: CallContext, violations: Violations, field_path: str, resume: RunResume | None) -> None:
         if resume is None:
             return
         violations.check(bool(resume.run_id), f"{field_path}.run_id", "must not be empty")
         violations.check(0 < len(resume.signal_key) <= 256, f"{field_path}.signal_key", "1 to 256 characters")
+        # Naming a run takes the capability the conductor gave that run for that key; the conductor verifies
+        # its signature when the decision is delivered, so a forged one resumes nothing.
+        granted = ResumeCapability.read(resume.capability)
+        violations.check(
+            granted is not None
+            and (granted.tenant, granted.run_id, granted.key) == (call.tenant, resume.run_id, resume.signal_key),
+            f"{field_path}.capability",
+            "the resume capability the conductor issued to this run for this key is required",
+        )
 
     @staticmethod
     def _require_open(item_id: str, status: str, action: str) -> None:

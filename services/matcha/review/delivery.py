@@ -84,7 +84,9 @@ class ConductorSignaller:
         )
         try:
             reply = await stub.Signal(
-                conductor_pb2.SignalRequest(run_id=entry.destination, key=entry.key, payload=payload),
+                conductor_pb2.SignalRequest(
+                    run_id=entry.destination, key=entry.key, payload=payload, capability=entry.capability
+                ),
                 metadata=metadata,
                 timeout=self._timeout,
             )

@@ -58,7 +58,7 @@ def _flags(values: list[dict]) -> list[common_pb2.ContentFlag]:
 
 
 def _resume(message: review_pb2.RunResume, present: bool) -> RunResume | None:
-    return RunResume(message.run_id, message.signal_key) if present else None
+    return RunResume(message.run_id, message.signal_key, message.capability) if present else None
 
 
 def _delivery(row: DeliveryRow | None) -> review_pb2.Delivery | None:
@@ -210,6 +210,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
                 due_at=request.due_time.ToDatetime(tzinfo=UTC) if request.HasField("due_time") else None,
                 four_eyes=request.four_eyes,
                 resume=_resume(request.resume, request.HasField("resume")),
+                quality_attestation=request.quality_attestation,
             ),
         )
         return review_pb2.SubmitResponse(item=_item(details), created=created)

@@ -56,6 +56,7 @@ class ItemRow:
     approved_diff: str
     resume_run_id: str
     resume_signal_key: str
+    resume_capability: str
     created_at: datetime
     updated_at: datetime
     # Current version's text, joined from review_versions.
@@ -153,6 +154,8 @@ class OutboxEntry:
     data_class: int
     purpose: str
     attempts: int
+    # The run's resume capability, for run signals.
+    capability: str = ""
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,7 @@ class NewItem:
     purpose: str
     resume_run_id: str
     resume_signal_key: str
+    resume_capability: str
 
 
 @dataclass(frozen=True)
@@ -199,7 +203,7 @@ class ListFilter:
 _ITEM_COLUMNS = """i.id::text AS id, i.tenant, i.status, i.version, i.format, i.channel, i.target, i.audience,
     i.provenance, i.voice_score, i.flags, i.priority, i.due_at, i.four_eyes, i.submitter, i.data_class, i.purpose,
     i.claimed_by, i.claimed_at, i.claim_expires_at, i.approved_version, i.approved_sha256, i.approved_diff,
-    i.resume_run_id, i.resume_signal_key, i.created_at, i.updated_at,
+    i.resume_run_id, i.resume_signal_key, i.resume_capability, i.created_at, i.updated_at,
     v.title, v.content, v.content_sha256, v.author AS version_author"""
 _ITEM_FROM = "review_items i JOIN review_versions v ON v.item_id = i.id AND v.number = i.version"
 
@@ -386,12 +390,13 @@ class ItemTransaction:
         payload: dict[str, Any],
         *,
         publication_id: str | None = None,
+        capability: str = "",
     ) -> bool:
         """Adds a delivery; False when one with the same destination and key exists (it is delivered once)."""
         inserted = await self._connection.fetchval(
             """INSERT INTO review_outbox (tenant, item_id, kind, destination, key, publication_id, payload,
-                   data_class, purpose)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                   data_class, purpose, capability)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                ON CONFLICT (kind, destination, key) DO NOTHING RETURNING id""",
             self.item.tenant,
             uuid.UUID(self.item.id),
@@ -402,6 +407,7 @@ class ItemTransaction:
             payload,
             self.item.data_class,
             self.item.purpose,
+            capability,
         )
         if inserted is not None:
             self.notify_outbox = True
@@ -516,9 +522,9 @@ class ReviewStore:
             inserted = await connection.fetchval(
                 """INSERT INTO review_items (id, tenant, status, version, format, channel, target, audience,
                        provenance, voice_score, flags, priority, due_at, four_eyes, submitter, data_class, purpose,
-                       resume_run_id, resume_signal_key, idempotency_key)
+                       resume_run_id, resume_signal_key, resume_capability, idempotency_key)
                    VALUES ($1, $2, 'PENDING', 1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                       $18)
+                       $18, $19)
                    ON CONFLICT (tenant, idempotency_key) DO NOTHING RETURNING id""",
                 item_id,
                 tenant,
@@ -537,6 +543,7 @@ class ReviewStore:
                 item.purpose,
                 item.resume_run_id,
                 item.resume_signal_key,
+                item.resume_capability,
                 idempotency_key,
             )
             if inserted is None:
@@ -743,7 +750,7 @@ class ReviewStore:
                                 AND ((kind = $3 AND $4) OR (kind = $5 AND destination = ANY($6::text[])))
                               ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
                RETURNING o.id, o.tenant, o.item_id::text AS item_id, o.kind, o.destination, o.key, o.payload,
-                         o.data_class, o.purpose, o.attempts""",
+                         o.data_class, o.purpose, o.attempts, o.capability""",
             limit,
             lease_seconds,
             RUN_SIGNAL,

@@ -4,6 +4,11 @@ The context travels as gRPC metadata (see matcha/common/v1/common.proto); the
 server interceptor establishes it once per call and cores receive it explicitly.
 """
 
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -136,3 +141,59 @@ def require_consent(data_class: DataClass, consented_purposes: frozenset[str], p
             reason="PURPOSE_NOT_CONSENTED",
             metadata={"purpose": purpose, "consented": ",".join(sorted(consented_purposes))},
         )
+
+
+RESUME_CAPABILITY_PREFIX = "rc1"
+
+
+@dataclass(frozen=True)
+class ResumeCapability:
+    """The right to resume one run at one signal key, issued by the conductor to the step that hands work out.
+
+    Its body is readable by any service (to check it names the run it comes with); only the conductor,
+    which holds the key, can issue or verify one.
+    """
+
+    tenant: str
+    run_id: str
+    step_id: str
+    key: str
+
+    def issue(self, mac_key: bytes) -> str:
+        body = base64.urlsafe_b64encode(
+            json.dumps([self.tenant, self.run_id, self.step_id, self.key], separators=(",", ":")).encode()
+        ).decode()
+        return f"{RESUME_CAPABILITY_PREFIX}.{body}.{_capability_mac(mac_key, body)}"
+
+    @classmethod
+    def read(cls, token: str) -> "ResumeCapability | None":
+        """The capability a token names, unverified; None when it is not one."""
+        prefix, _, rest = token.partition(".")
+        body, _, mac = rest.partition(".")
+        if prefix != RESUME_CAPABILITY_PREFIX or not body or not mac:
+            return None
+        try:
+            fields = json.loads(base64.urlsafe_b64decode(body.encode()))
+        except ValueError:
+            return None
+        if not (isinstance(fields, list) and len(fields) == 4 and all(isinstance(item, str) for item in fields)):
+            return None
+        return cls(*fields)
+
+    @classmethod
+    def verify(cls, token: str, mac_key: bytes) -> "ResumeCapability | None":
+        capability = cls.read(token)
+        if capability is None:
+            return None
+        body, mac = token.split(".")[1:3]
+        return capability if hmac.compare_digest(_capability_mac(mac_key, body), mac) else None
+
+
+def _capability_mac(mac_key: bytes, body: str) -> str:
+    return hmac.new(mac_key, body.encode(), hashlib.sha256).hexdigest()
+
+
+def roles_satisfy(roles: Iterable[str], required: Iterable[str]) -> bool:
+    """True when no role is required, or one of `required` (or admin) is among `roles`."""
+    required = frozenset(required)
+    return not required or bool(frozenset(roles) & (required | {"admin"}))

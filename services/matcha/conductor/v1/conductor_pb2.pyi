@@ -572,14 +572,16 @@ class CancelRunResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
 
 class SignalRequest(_message.Message):
-    __slots__ = ("run_id", "key", "payload")
+    __slots__ = ("run_id", "key", "payload", "capability")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITY_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     key: str
     payload: _struct_pb2.Struct
-    def __init__(self, run_id: _Optional[str] = ..., key: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    capability: str
+    def __init__(self, run_id: _Optional[str] = ..., key: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., capability: _Optional[str] = ...) -> None: ...
 
 class SignalResponse(_message.Message):
     __slots__ = ("disposition", "run_state")

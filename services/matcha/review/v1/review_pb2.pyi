@@ -141,12 +141,14 @@ class Audience(_message.Message):
     def __init__(self, segmentation: _Optional[str] = ..., segmentation_version: _Optional[int] = ..., segment_id: _Optional[str] = ..., persona: _Optional[str] = ...) -> None: ...
 
 class RunResume(_message.Message):
-    __slots__ = ("run_id", "signal_key")
+    __slots__ = ("run_id", "signal_key", "capability")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_KEY_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITY_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     signal_key: str
-    def __init__(self, run_id: _Optional[str] = ..., signal_key: _Optional[str] = ...) -> None: ...
+    capability: str
+    def __init__(self, run_id: _Optional[str] = ..., signal_key: _Optional[str] = ..., capability: _Optional[str] = ...) -> None: ...
 
 class Delivery(_message.Message):
     __slots__ = ("state", "attempts", "last_error", "deliver_time")
@@ -297,7 +299,7 @@ class ReviewItem(_message.Message):
     def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[ReviewStatus, str]] = ..., version: _Optional[int] = ..., title: _Optional[str] = ..., content: _Optional[str] = ..., content_sha256: _Optional[str] = ..., format: _Optional[_Union[ContentFormat, str]] = ..., channel: _Optional[_Union[Channel, str]] = ..., target: _Optional[str] = ..., audience: _Optional[_Union[Audience, _Mapping]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., voice_score: _Optional[float] = ..., flags: _Optional[_Iterable[_Union[_common_pb2.ContentFlag, _Mapping]]] = ..., priority: _Optional[_Union[Priority, str]] = ..., due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., four_eyes: _Optional[bool] = ..., submitter_subject: _Optional[str] = ..., claim: _Optional[_Union[ReviewClaim, _Mapping]] = ..., versions: _Optional[_Iterable[_Union[ContentVersion, _Mapping]]] = ..., decisions: _Optional[_Iterable[_Union[Decision, _Mapping]]] = ..., approved_version: _Optional[int] = ..., approved_sha256: _Optional[str] = ..., approved_diff: _Optional[str] = ..., resume: _Optional[_Union[RunResume, _Mapping]] = ..., resume_delivery: _Optional[_Union[Delivery, _Mapping]] = ..., publication: _Optional[_Union[Publication, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class SubmitRequest(_message.Message):
-    __slots__ = ("title", "content", "format", "channel", "target", "audience", "provenance", "voice_score", "flags", "priority", "due_time", "four_eyes", "resume")
+    __slots__ = ("title", "content", "format", "channel", "target", "audience", "provenance", "voice_score", "flags", "priority", "due_time", "four_eyes", "resume", "quality_attestation")
     TITLE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -311,6 +313,7 @@ class SubmitRequest(_message.Message):
     DUE_TIME_FIELD_NUMBER: _ClassVar[int]
     FOUR_EYES_FIELD_NUMBER: _ClassVar[int]
     RESUME_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_ATTESTATION_FIELD_NUMBER: _ClassVar[int]
     title: str
     content: str
     format: ContentFormat
@@ -324,7 +327,8 @@ class SubmitRequest(_message.Message):
     due_time: _timestamp_pb2.Timestamp
     four_eyes: bool
     resume: RunResume
-    def __init__(self, title: _Optional[str] = ..., content: _Optional[str] = ..., format: _Optional[_Union[ContentFormat, str]] = ..., channel: _Optional[_Union[Channel, str]] = ..., target: _Optional[str] = ..., audience: _Optional[_Union[Audience, _Mapping]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., voice_score: _Optional[float] = ..., flags: _Optional[_Iterable[_Union[_common_pb2.ContentFlag, _Mapping]]] = ..., priority: _Optional[_Union[Priority, str]] = ..., due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., four_eyes: _Optional[bool] = ..., resume: _Optional[_Union[RunResume, _Mapping]] = ...) -> None: ...
+    quality_attestation: str
+    def __init__(self, title: _Optional[str] = ..., content: _Optional[str] = ..., format: _Optional[_Union[ContentFormat, str]] = ..., channel: _Optional[_Union[Channel, str]] = ..., target: _Optional[str] = ..., audience: _Optional[_Union[Audience, _Mapping]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., voice_score: _Optional[float] = ..., flags: _Optional[_Iterable[_Union[_common_pb2.ContentFlag, _Mapping]]] = ..., priority: _Optional[_Union[Priority, str]] = ..., due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., four_eyes: _Optional[bool] = ..., resume: _Optional[_Union[RunResume, _Mapping]] = ..., quality_attestation: _Optional[str] = ...) -> None: ...
 
 class SubmitResponse(_message.Message):
     __slots__ = ("item", "created")
