@@ -1,6 +1,8 @@
 """`matcha segment ...`: ingest transactions from files, build segmentations, show and assign."""
 
+import asyncio
 import json
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -8,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from google.protobuf import timestamp_pb2
+import yaml
+from google.protobuf import json_format, timestamp_pb2
 from tqdm import tqdm
 
 from matcha.cli.connection import channel_from, connection_options, run_async
@@ -157,6 +160,52 @@ def build_request(name: str, method: str, k: str, features: tuple[str, ...], see
     return request
 
 
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)$")
+_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
+
+
+def _proto_json(node: Any) -> Any:
+    """A condition tree in YAML (lists under all/any, event types by name, durations like 48h) as the
+    proto's JSON form."""
+    if not isinstance(node, dict):
+        return node
+    converted = {}
+    for key, value in node.items():
+        if key in ("all", "any") and isinstance(value, list):
+            converted[key] = {"conditions": [_proto_json(child) for child in value]}
+        elif key == "not":
+            converted[key] = _proto_json(value)
+        elif key == "event" and isinstance(value, dict):
+            event = dict(value)
+            if isinstance(event.get("type"), str) and not event["type"].startswith("EVENT_TYPE_"):
+                event["type"] = "EVENT_TYPE_" + event["type"].upper()
+            within = event.get("within")
+            if isinstance(within, str) and (match := _DURATION.match(within)):
+                event["within"] = f"{float(match[1]) * _DURATION_SECONDS[match[2]]:g}s"
+            converted[key] = event
+        elif key == "property" and isinstance(value, dict) and isinstance(value.get("compare"), dict):
+            compare = dict(value["compare"])
+            operator = compare.get("operator")
+            if isinstance(operator, str) and not operator.startswith("COMPARE_OPERATOR_"):
+                compare["operator"] = "COMPARE_OPERATOR_" + operator.upper()
+            converted[key] = value | {"compare": compare}
+        else:
+            converted[key] = value
+    return converted
+
+
+def condition_from_yaml(text: str) -> tuple[pb.Condition, str]:
+    """The condition tree of a YAML document, and its `description` when it has one."""
+    document = yaml.safe_load(text)
+    if not isinstance(document, dict):
+        raise click.UsageError("a condition segment is a YAML mapping (all, any, not, property, event, ...)")
+    description = str(document.pop("description", ""))
+    try:
+        return json_format.ParseDict(_proto_json(document), pb.Condition()), description
+    except json_format.ParseError as error:
+        raise click.UsageError(f"not a condition: {error}") from error
+
+
 @click.group()
 def segment() -> None:
     """Customer segmentation: ingest transactions and items, build, show, assign, recommend."""
@@ -216,6 +265,41 @@ async def build(
             build_request(name, method, k, features, seed, min_cluster_size)
         )
     click.echo("\n".join(segment_table(reply.segmentation)))
+
+
+@segment.command("define")
+@click.argument("name")
+@click.argument("source", type=click.File())
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def define(name: str, source, **options) -> None:
+    """Define the next version of a condition segment from a YAML file; it is evaluated in the background."""
+    condition, description = condition_from_yaml(source.read())
+    async with channel_from(options) as channel:
+        stub = segmentation_pb2_grpc.SegmentationServiceStub(channel)
+        reply = await stub.DefineConditionSegment(
+            pb.DefineConditionSegmentRequest(name=name, description=description, condition=condition)
+        )
+        segment = reply.segment
+        while segment.state == pb.SEGMENTATION_STATE_BUILDING:
+            await asyncio.sleep(0.5)
+            segment = (await stub.GetConditionSegment(pb.GetConditionSegmentRequest(name=name))).segment
+    state = pb.SegmentationState.Name(segment.state).removeprefix("SEGMENTATION_STATE_")
+    click.echo(f"{segment.name} version {segment.version}: {state}, {segment.size} members")
+
+
+@segment.command("members")
+@click.argument("name")
+@click.option("--limit", default=100, show_default=True, help="customers to print")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def members(name: str, limit: int, **options) -> None:
+    """Print the current members of a condition segment."""
+    async with channel_from(options) as channel:
+        reply = await segmentation_pb2_grpc.SegmentationServiceStub(channel).ListConditionSegmentMembers(
+            pb.ListConditionSegmentMembersRequest(name=name, page_size=max(1, min(limit, 10_000)))
+        )
+    click.echo("\n".join([*reply.customer_ids, f"{reply.total_size} members"]))
 
 
 @segment.command("show")

@@ -1,12 +1,18 @@
 """Assembles the segmentation service from its settings."""
 
+import time
+from collections.abc import Callable
+
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.runtime.database import Database, load_migrations
 from matcha.runtime.server import ServiceDefinition
+from matcha.segmentation.condition_core import ConditionSegmentsCore
+from matcha.segmentation.condition_store import ConditionStore
 from matcha.segmentation.core import Limits, SegmentationCore
 from matcha.segmentation.feed import ChangeFeed
+from matcha.segmentation.live_counters import LiveSegments
 from matcha.segmentation.servicer import SegmentationServicer
 from matcha.segmentation.settings import SegmentationSettings
 from matcha.segmentation.store import SegmentationStore
@@ -16,7 +22,9 @@ SERVICE_NAME = segmentation_pb2.DESCRIPTOR.services_by_name["SegmentationService
 
 
 def build_segmentation_service(
-    settings: SegmentationSettings, tracer_provider: TracerProvider | None = None
+    settings: SegmentationSettings,
+    tracer_provider: TracerProvider | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> ServiceDefinition:
     database = Database(settings.database_url, pool_size=settings.database_pool_size)
     feed = ChangeFeed(settings.database_url)
@@ -25,16 +33,28 @@ def build_segmentation_service(
         max_transactions_per_call=settings.segmentation_max_transactions_per_call,
         max_events_per_message=settings.segmentation_max_events_per_message,
     )
-    core = SegmentationCore(SegmentationStore(database), feed, limits)
+    conditions = ConditionStore(database)
+    live = LiveSegments(
+        conditions,
+        clock=clock,
+        late_tolerance_seconds=settings.segmentation_late_tolerance_seconds,
+        sweep_interval_seconds=settings.segmentation_sweep_interval_seconds,
+    )
+    core = SegmentationCore(SegmentationStore(database), feed, limits, live)
+    condition_core = ConditionSegmentsCore(conditions, live, settings.segmentation_event_retention_days)
 
     def register(server: grpc.aio.Server) -> None:
-        segmentation_pb2_grpc.add_SegmentationServiceServicer_to_server(SegmentationServicer(core), server)
+        segmentation_pb2_grpc.add_SegmentationServiceServicer_to_server(
+            SegmentationServicer(core, condition_core), server
+        )
 
     async def on_start() -> None:
         await database.connect(load_migrations("segmentation", "matcha.segmentation.migrations"))
         await feed.start()
+        await live.start()
 
     async def on_stop() -> None:
+        await live.close()
         await core.close()
         await feed.close()
         await database.close()

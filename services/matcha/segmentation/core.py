@@ -38,6 +38,7 @@ from matcha.segmentation.features import (
     with_scores,
 )
 from matcha.segmentation.feed import ChangeFeed
+from matcha.segmentation.live_counters import LiveSegments, StoredEvent
 from matcha.segmentation.methods import (
     CLASSIC_RFM_RULES,
     HDBSCAN_METHOD,
@@ -190,6 +191,8 @@ class IngestTotals:
     customers_created: int = 0
     customers_updated: int = 0
     reassigned: int = 0
+    late: int = 0
+    condition_changes: int = 0
 
 
 @dataclass(frozen=True)
@@ -265,10 +268,11 @@ def _finite(value: float) -> bool:
 
 
 class SegmentationCore:
-    def __init__(self, store: SegmentationStore, feed: ChangeFeed, limits: Limits) -> None:
+    def __init__(self, store: SegmentationStore, feed: ChangeFeed, limits: Limits, live: LiveSegments) -> None:
         self._store = store
         self._feed = feed
         self.limits = limits
+        self._live = live
         self._models: OrderedDict[int, FrozenModel] = OrderedDict()
         self._builds: set[asyncio.Task] = set()
 
@@ -314,6 +318,8 @@ class SegmentationCore:
                 call.idempotency_key,
                 {"inserted": outcome[0], "updated": outcome[1], "unchanged": outcome[2]},
             )
+        # Property conditions read what was just written.
+        await self._live.reevaluate(call.tenant, keys)
         return outcome
 
     async def ingest_transactions(
@@ -393,41 +399,73 @@ class SegmentationCore:
     ) -> None:
         customer_ids = [event.customer_id for event in events]
         purchases = [event for event in events if event.type == PURCHASE]
-        async with self._store.pool.acquire() as connection, connection.transaction():
-            totals.customers_created += await self._ensure_customers(connection, call, customer_ids, policy, "events")
-            inserted, touched = await self._store.insert_events(
+        live = await self._live.state(call.tenant)
+        async with self._store.pool.acquire() as connection:
+            transaction = connection.transaction()
+            await transaction.start()
+            try:
+                stored, facts, built = await self._store_events(
+                    connection, call, events, purchases, customer_ids, policy, totals, live
+                )
+            except BaseException:
+                await transaction.rollback()
+                raise
+            # Committed and counted in one order with the snapshots of full evaluations.
+            async with live.commit_lock:
+                await transaction.commit()
+                changes, late = self._live.apply(live, stored, facts, built)
+        totals.late += late
+        totals.condition_changes += len(changes)
+        await self._live.record(live, call.tenant, changes)
+
+    async def _store_events(self, connection, call, events, purchases, customer_ids, policy, totals, live):
+        """The message's events stored and its customers re-assigned, in the caller's transaction; what the
+        live condition counters need to follow."""
+        totals.customers_created += await self._ensure_customers(connection, call, customer_ids, policy, "events")
+        inserted, touched, stored_keys = await self._store.insert_events(
+            connection,
+            call.tenant,
+            EventBatch(
+                ids=[e.id for e in events],
+                customer_ids=customer_ids,
+                types=[e.type for e in events],
+                times=[e.time for e in events],
+                item_ids=[e.item_id for e in events],
+                amounts=[e.amount for e in events],
+                quantities=[e.quantity for e in events],
+            ),
+        )
+        if purchases:
+            await self._store.insert_transactions(
                 connection,
                 call.tenant,
-                EventBatch(
-                    ids=[e.id for e in events],
-                    customer_ids=customer_ids,
-                    types=[e.type for e in events],
-                    times=[e.time for e in events],
-                    item_ids=[e.item_id for e in events],
-                    amounts=[e.amount for e in events],
-                    quantities=[e.quantity for e in events],
+                TransactionBatch(
+                    ids=[e.id for e in purchases],
+                    customer_ids=[e.customer_id for e in purchases],
+                    times=[e.time for e in purchases],
+                    amounts=[e.amount for e in purchases],
+                    quantities=[e.quantity for e in purchases],
+                    channels=[""] * len(purchases),
+                    item_ids=[e.item_id for e in purchases],
+                    refunds=[False] * len(purchases),
                 ),
             )
-            if purchases:
-                await self._store.insert_transactions(
-                    connection,
-                    call.tenant,
-                    TransactionBatch(
-                        ids=[e.id for e in purchases],
-                        customer_ids=[e.customer_id for e in purchases],
-                        times=[e.time for e in purchases],
-                        amounts=[e.amount for e in purchases],
-                        quantities=[e.quantity for e in purchases],
-                        channels=[""] * len(purchases),
-                        item_ids=[e.item_id for e in purchases],
-                        refunds=[False] * len(purchases),
-                    ),
-                )
-            totals.inserted += inserted
-            totals.duplicates += len(events) - inserted
-            totals.customers_updated += len(touched)
-            causes = {event.customer_id: event.id for event in events}
-            totals.reassigned += await self._reassign(connection, call.tenant, touched, causes)
+        totals.inserted += inserted
+        totals.duplicates += len(events) - inserted
+        totals.customers_updated += len(touched)
+        causes = {event.customer_id: event.id for event in events}
+        totals.reassigned += await self._reassign(connection, call.tenant, touched, causes)
+        stored = [
+            StoredEvent(
+                event.id, stored_keys[event.id], event.type, event.time.timestamp(), event.amount, event.item_id
+            )
+            for event in events
+            if event.id in stored_keys
+        ]
+        if not stored or (not live.segments and not live.pending):
+            return stored, {}, {}
+        facts, built = await self._live.read_facts(connection, call.tenant, live, touched)
+        return stored, facts, built
 
     async def _ensure_customers(
         self, connection, call: CallContext, customer_ids: list[str], policy: RecordPolicy | None, field_name: str
@@ -630,7 +668,10 @@ class SegmentationCore:
         violations.check(_is_stored_text(subject_id), "subject_id", "must not be empty nor hold a NUL character")
         violations.raise_if_any()
         call.require_role(ERASURE_ROLE)
-        return await self._store.erase_subject(call.tenant, subject_id)
+        erased = await self._store.erase_subject(call.tenant, subject_id)
+        # The live counters hold the erased customers' event times: read the tenant again on next use.
+        self._live.forget(call.tenant)
+        return erased
 
     # --- builds --------------------------------------------------------------------------------
 

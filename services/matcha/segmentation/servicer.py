@@ -8,7 +8,9 @@ from google.rpc import status_pb2
 from matcha.common.v1 import common_pb2
 from matcha.runtime.governance import DataClass, RecordPolicy
 from matcha.runtime.interceptors import current_call
+from matcha.segmentation import conditions as cond
 from matcha.segmentation import drift
+from matcha.segmentation.condition_core import ConditionSegmentsCore, ConditionSegmentView
 from matcha.segmentation.core import (
     KMEANS,
     RULES,
@@ -247,9 +249,167 @@ def _build_input(request: pb.BuildSegmentationRequest) -> BuildInput:
     )
 
 
+_OPERATORS = {
+    pb.COMPARE_OPERATOR_EQ: "eq",
+    pb.COMPARE_OPERATOR_NE: "ne",
+    pb.COMPARE_OPERATOR_LT: "lt",
+    pb.COMPARE_OPERATOR_LE: "le",
+    pb.COMPARE_OPERATOR_GT: "gt",
+    pb.COMPARE_OPERATOR_GE: "ge",
+}
+_OPERATOR_NUMBERS = {name: number for number, name in _OPERATORS.items()}
+
+
+def _scalar(value: pb.ScalarValue):
+    kind = value.WhichOneof("kind")
+    return None if kind is None else {"number": value.number, "text": value.text, "flag": value.flag}[kind]
+
+
+def _scalar_message(value) -> pb.ScalarValue:
+    if isinstance(value, bool):
+        return pb.ScalarValue(flag=value)
+    if isinstance(value, int | float):
+        return pb.ScalarValue(number=float(value))
+    return pb.ScalarValue(text=value)
+
+
+def _seconds(message: timestamp_pb2.Timestamp) -> float:
+    return message.seconds + message.nanos / 1e9
+
+
+def _condition_input(message: pb.Condition) -> cond.Node:
+    """The tree as the request gives it; the core validates it."""
+    kind = message.WhichOneof("kind")
+    if kind in ("all", "any"):
+        children = tuple(_condition_input(child) for child in getattr(message, kind).conditions)
+        return cond.AllOf(children) if kind == "all" else cond.AnyOf(children)
+    if kind == "not":
+        return cond.NotOf(_condition_input(getattr(message, "not")))
+    if kind == "property":
+        test = message.property
+        which = test.WhichOneof("test")
+        if which == "compare":
+            operator = _OPERATORS.get(test.compare.operator, "unspecified")
+            return cond.PropertyTest(test.property, operator, _scalar(test.compare.value))
+        if which == "in_list":
+            return cond.PropertyTest(test.property, "in", values=tuple(_scalar(v) for v in test.in_list.values))
+        if which == "range":
+            low = test.range.min if test.range.HasField("min") else None
+            high = test.range.max if test.range.HasField("max") else None
+            return cond.PropertyTest(test.property, "range", low=low, high=high)
+        return cond.PropertyTest(test.property, "")
+    if kind == "event":
+        event = message.event
+        window = event.WhichOneof("window")
+        return cond.EventTest(
+            type=event.type,
+            item_ids=tuple(event.item_ids),
+            amount_min=event.amount.min if event.amount.HasField("min") else None,
+            amount_max=event.amount.max if event.amount.HasField("max") else None,
+            within_seconds=event.within.ToTimedelta().total_seconds() if window == "within" else None,
+            start=_seconds(event.between.start) if window == "between" and event.between.HasField("start") else None,
+            end=_seconds(event.between.end) if window == "between" and event.between.HasField("end") else None,
+            min_count=event.min_count if event.HasField("min_count") else None,
+            max_count=event.max_count if event.HasField("max_count") else None,
+            sum_min=event.amount_sum.min if event.amount_sum.HasField("min") else None,
+            sum_max=event.amount_sum.max if event.amount_sum.HasField("max") else None,
+            not_occurred=event.not_occurred,
+        )
+    if kind == "member_of":
+        return cond.MemberOf(message.member_of.segmentation, message.member_of.segment_id)
+    if kind == "bucket":
+        return cond.Bucket(message.bucket.salt, message.bucket.lower, message.bucket.upper)
+    return cond.Missing()
+
+
+def _range_message(low, high) -> pb.NumberRange | None:
+    if low is None and high is None:
+        return None
+    return pb.NumberRange(min=low, max=high)
+
+
+def _condition_message(node: cond.Node) -> pb.Condition:
+    if isinstance(node, cond.AllOf):
+        return pb.Condition(all=pb.ConditionList(conditions=[_condition_message(c) for c in node.children]))
+    if isinstance(node, cond.AnyOf):
+        return pb.Condition(any=pb.ConditionList(conditions=[_condition_message(c) for c in node.children]))
+    if isinstance(node, cond.NotOf):
+        return pb.Condition(**{"not": _condition_message(node.child)})
+    if isinstance(node, cond.PropertyTest):
+        test = pb.PropertyCondition(property=node.path)
+        if node.operator == "in":
+            test.in_list.values.extend(_scalar_message(value) for value in node.values)
+        elif node.operator == "range":
+            test.range.CopyFrom(_range_message(node.low, node.high))
+        else:
+            test.compare.CopyFrom(
+                pb.Comparison(operator=_OPERATOR_NUMBERS[node.operator], value=_scalar_message(node.value))
+            )
+        return pb.Condition(property=test)
+    if isinstance(node, cond.EventTest):
+        event = pb.EventCondition(
+            type=node.type,
+            item_ids=node.item_ids,
+            amount=_range_message(node.amount_min, node.amount_max),
+            min_count=node.min_count,
+            max_count=node.max_count,
+            amount_sum=_range_message(node.sum_min, node.sum_max),
+            not_occurred=node.not_occurred,
+        )
+        if node.within_seconds is not None:
+            event.within.FromNanoseconds(round(node.within_seconds * 1e9))
+        else:
+            event.between.start.FromNanoseconds(round(node.start * 1e9))
+            event.between.end.FromNanoseconds(round(node.end * 1e9))
+        return pb.Condition(event=event)
+    if isinstance(node, cond.MemberOf):
+        return pb.Condition(member_of=pb.SegmentReference(segmentation=node.segmentation, segment_id=node.segment_id))
+    return pb.Condition(bucket=pb.RandomBucket(salt=node.salt, lower=node.lower, upper=node.upper))
+
+
+def _condition_segment_message(view: ConditionSegmentView) -> pb.ConditionSegment:
+    record = view.record
+    message = pb.ConditionSegment(
+        name=record.name,
+        version=record.version,
+        description=record.description,
+        condition=_condition_message(view.node),
+        state=_STATES.get(record.state, pb.SEGMENTATION_STATE_READY),
+        size=record.size,
+        create_subject=record.create_subject,
+        create_time=_timestamp(record.created_at),
+        complete_time=_timestamp(record.completed_at),
+    )
+    if record.state == BUILDING:
+        progress = record.progress
+        message.progress.CopyFrom(
+            common_pb2.Progress(
+                completed=progress.get("completed", 0), total=progress.get("total", 0), stage=progress.get("stage", "")
+            )
+        )
+    return message
+
+
 class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
-    def __init__(self, core: SegmentationCore) -> None:
+    def __init__(self, core: SegmentationCore, conditions: ConditionSegmentsCore) -> None:
         self._core = core
+        self._conditions = conditions
+
+    async def DefineConditionSegment(self, request, context):
+        view = await self._conditions.define(
+            current_call(), request.name, request.description, _condition_input(request.condition)
+        )
+        return pb.DefineConditionSegmentResponse(segment=_condition_segment_message(view))
+
+    async def GetConditionSegment(self, request, context):
+        view = await self._conditions.get(current_call(), request.name, request.version)
+        return pb.GetConditionSegmentResponse(segment=_condition_segment_message(view))
+
+    async def ListConditionSegmentMembers(self, request, context):
+        ids, token, total = await self._conditions.members(
+            current_call(), request.name, request.page_size, request.page_token
+        )
+        return pb.ListConditionSegmentMembersResponse(customer_ids=ids, next_page_token=token, total_size=total)
 
     async def IngestCustomers(self, request, context):
         inserted, updated, unchanged = await self._core.ingest_customers(
@@ -287,6 +447,8 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             customers_created=totals.customers_created,
             customers_updated=totals.customers_updated,
             reassigned=totals.reassigned,
+            late=totals.late,
+            condition_changes=totals.condition_changes,
         )
 
     async def GetCustomer(self, request, context):

@@ -10,3 +10,9 @@ class SegmentationSettings(ServiceSettings):
     segmentation_max_customers_per_call: int = Field(10_000, ge=1)
     segmentation_max_transactions_per_call: int = Field(50_000, ge=1)
     segmentation_max_events_per_message: int = Field(1_000, ge=1)
+    # Longest window a condition may count events in.
+    segmentation_event_retention_days: float = Field(400.0, gt=0)
+    # Events older than this when they arrive are stored but refused by the live condition counters.
+    segmentation_late_tolerance_seconds: float = Field(300.0, ge=0)
+    # How often expired windows are swept.
+    segmentation_sweep_interval_seconds: float = Field(1.0, gt=0)

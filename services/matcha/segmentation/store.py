@@ -422,8 +422,10 @@ class SegmentationStore:
             )
         return sum(row["stored"] for row in rows), [row["key"] for row in rows]
 
-    async def insert_events(self, connection: asyncpg.Connection, tenant: str, batch: EventBatch) -> tuple[int, list]:
-        """Stores new events; (inserted, keys of their customers)."""
+    async def insert_events(
+        self, connection: asyncpg.Connection, tenant: str, batch: EventBatch
+    ) -> tuple[int, list, dict[str, int]]:
+        """Stores new events; (inserted, keys of their customers, customer key by inserted event id)."""
         rows = await connection.fetch(
             """INSERT INTO segmentation_events (tenant, id, customer_key, type, time, item_id, amount, quantity)
                SELECT $1, i.id, c.key, i.type, i.time, i.item_id, i.amount, i.quantity
@@ -431,7 +433,7 @@ class SegmentationStore:
                            $8::float8[]) AS i(id, customer_id, type, time, item_id, amount, quantity)
                JOIN segmentation_customers c ON c.tenant = $1 AND c.id = i.customer_id
                ON CONFLICT (tenant, id) DO NOTHING
-               RETURNING customer_key""",
+               RETURNING id, customer_key""",
             tenant,
             batch.ids,
             batch.customer_ids,
@@ -442,7 +444,8 @@ class SegmentationStore:
             batch.quantities,
         )
         await self._advance_reference_time(connection, tenant, max(batch.times))
-        return len(rows), sorted({row["customer_key"] for row in rows})
+        stored = {row["id"]: row["customer_key"] for row in rows}
+        return len(rows), sorted(set(stored.values())), stored
 
     @staticmethod
     async def _purchases_changed(connection: asyncpg.Connection, tenant: str) -> None:
@@ -937,7 +940,10 @@ class SegmentationStore:
     async def segmentation_exists(self, tenant: str, name: str) -> bool:
         return bool(
             await self.pool.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM segmentation_versions WHERE tenant = $1 AND name = $2)", tenant, name
+                """SELECT EXISTS (SELECT 1 FROM segmentation_versions WHERE tenant = $1 AND name = $2)
+                       OR EXISTS (SELECT 1 FROM segmentation_condition_segments WHERE tenant = $1 AND name = $2)""",
+                tenant,
+                name,
             )
         )
 

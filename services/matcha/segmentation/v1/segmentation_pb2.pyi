@@ -1,6 +1,7 @@
 import datetime
 
 from google.api import annotations_pb2 as _annotations_pb2
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.rpc import status_pb2 as _status_pb2
@@ -57,6 +58,16 @@ class DriftLevel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DRIFT_LEVEL_STABLE: _ClassVar[DriftLevel]
     DRIFT_LEVEL_MODERATE: _ClassVar[DriftLevel]
     DRIFT_LEVEL_SIGNIFICANT: _ClassVar[DriftLevel]
+
+class CompareOperator(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COMPARE_OPERATOR_UNSPECIFIED: _ClassVar[CompareOperator]
+    COMPARE_OPERATOR_EQ: _ClassVar[CompareOperator]
+    COMPARE_OPERATOR_NE: _ClassVar[CompareOperator]
+    COMPARE_OPERATOR_LT: _ClassVar[CompareOperator]
+    COMPARE_OPERATOR_LE: _ClassVar[CompareOperator]
+    COMPARE_OPERATOR_GT: _ClassVar[CompareOperator]
+    COMPARE_OPERATOR_GE: _ClassVar[CompareOperator]
 EVENT_TYPE_UNSPECIFIED: EventType
 EVENT_TYPE_PURCHASE: EventType
 EVENT_TYPE_VISIT: EventType
@@ -83,6 +94,13 @@ DRIFT_LEVEL_UNSPECIFIED: DriftLevel
 DRIFT_LEVEL_STABLE: DriftLevel
 DRIFT_LEVEL_MODERATE: DriftLevel
 DRIFT_LEVEL_SIGNIFICANT: DriftLevel
+COMPARE_OPERATOR_UNSPECIFIED: CompareOperator
+COMPARE_OPERATOR_EQ: CompareOperator
+COMPARE_OPERATOR_NE: CompareOperator
+COMPARE_OPERATOR_LT: CompareOperator
+COMPARE_OPERATOR_LE: CompareOperator
+COMPARE_OPERATOR_GT: CompareOperator
+COMPARE_OPERATOR_GE: CompareOperator
 
 class Customer(_message.Message):
     __slots__ = ("id", "attributes", "features", "join_time", "policy")
@@ -218,18 +236,22 @@ class IngestEventsRequest(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[BehaviourEvent, _Mapping]]] = ..., default_policy: _Optional[_Union[_common_pb2.RecordPolicy, _Mapping]] = ...) -> None: ...
 
 class IngestEventsResponse(_message.Message):
-    __slots__ = ("accepted", "duplicates", "customers_created", "customers_updated", "reassigned")
+    __slots__ = ("accepted", "duplicates", "customers_created", "customers_updated", "reassigned", "late", "condition_changes")
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     DUPLICATES_FIELD_NUMBER: _ClassVar[int]
     CUSTOMERS_CREATED_FIELD_NUMBER: _ClassVar[int]
     CUSTOMERS_UPDATED_FIELD_NUMBER: _ClassVar[int]
     REASSIGNED_FIELD_NUMBER: _ClassVar[int]
+    LATE_FIELD_NUMBER: _ClassVar[int]
+    CONDITION_CHANGES_FIELD_NUMBER: _ClassVar[int]
     accepted: int
     duplicates: int
     customers_created: int
     customers_updated: int
     reassigned: int
-    def __init__(self, accepted: _Optional[int] = ..., duplicates: _Optional[int] = ..., customers_created: _Optional[int] = ..., customers_updated: _Optional[int] = ..., reassigned: _Optional[int] = ...) -> None: ...
+    late: int
+    condition_changes: int
+    def __init__(self, accepted: _Optional[int] = ..., duplicates: _Optional[int] = ..., customers_created: _Optional[int] = ..., customers_updated: _Optional[int] = ..., reassigned: _Optional[int] = ..., late: _Optional[int] = ..., condition_changes: _Optional[int] = ...) -> None: ...
 
 class Membership(_message.Message):
     __slots__ = ("segmentation", "version", "segment_id", "segment_name", "since")
@@ -775,3 +797,192 @@ class AttachPersonaResponse(_message.Message):
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
     segment: Segment
     def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ...) -> None: ...
+
+class ScalarValue(_message.Message):
+    __slots__ = ("number", "text", "flag")
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    FLAG_FIELD_NUMBER: _ClassVar[int]
+    number: float
+    text: str
+    flag: bool
+    def __init__(self, number: _Optional[float] = ..., text: _Optional[str] = ..., flag: _Optional[bool] = ...) -> None: ...
+
+class Comparison(_message.Message):
+    __slots__ = ("operator", "value")
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    operator: CompareOperator
+    value: ScalarValue
+    def __init__(self, operator: _Optional[_Union[CompareOperator, str]] = ..., value: _Optional[_Union[ScalarValue, _Mapping]] = ...) -> None: ...
+
+class ValueList(_message.Message):
+    __slots__ = ("values",)
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedCompositeFieldContainer[ScalarValue]
+    def __init__(self, values: _Optional[_Iterable[_Union[ScalarValue, _Mapping]]] = ...) -> None: ...
+
+class NumberRange(_message.Message):
+    __slots__ = ("min", "max")
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    min: float
+    max: float
+    def __init__(self, min: _Optional[float] = ..., max: _Optional[float] = ...) -> None: ...
+
+class PropertyCondition(_message.Message):
+    __slots__ = ("property", "compare", "in_list", "range")
+    PROPERTY_FIELD_NUMBER: _ClassVar[int]
+    COMPARE_FIELD_NUMBER: _ClassVar[int]
+    IN_LIST_FIELD_NUMBER: _ClassVar[int]
+    RANGE_FIELD_NUMBER: _ClassVar[int]
+    property: str
+    compare: Comparison
+    in_list: ValueList
+    range: NumberRange
+    def __init__(self, property: _Optional[str] = ..., compare: _Optional[_Union[Comparison, _Mapping]] = ..., in_list: _Optional[_Union[ValueList, _Mapping]] = ..., range: _Optional[_Union[NumberRange, _Mapping]] = ...) -> None: ...
+
+class TimeRange(_message.Message):
+    __slots__ = ("start", "end")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class EventCondition(_message.Message):
+    __slots__ = ("type", "item_ids", "amount", "within", "between", "min_count", "max_count", "amount_sum", "not_occurred")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    WITHIN_FIELD_NUMBER: _ClassVar[int]
+    BETWEEN_FIELD_NUMBER: _ClassVar[int]
+    MIN_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MAX_COUNT_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_SUM_FIELD_NUMBER: _ClassVar[int]
+    NOT_OCCURRED_FIELD_NUMBER: _ClassVar[int]
+    type: EventType
+    item_ids: _containers.RepeatedScalarFieldContainer[str]
+    amount: NumberRange
+    within: _duration_pb2.Duration
+    between: TimeRange
+    min_count: int
+    max_count: int
+    amount_sum: NumberRange
+    not_occurred: bool
+    def __init__(self, type: _Optional[_Union[EventType, str]] = ..., item_ids: _Optional[_Iterable[str]] = ..., amount: _Optional[_Union[NumberRange, _Mapping]] = ..., within: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., between: _Optional[_Union[TimeRange, _Mapping]] = ..., min_count: _Optional[int] = ..., max_count: _Optional[int] = ..., amount_sum: _Optional[_Union[NumberRange, _Mapping]] = ..., not_occurred: _Optional[bool] = ...) -> None: ...
+
+class SegmentReference(_message.Message):
+    __slots__ = ("segmentation", "segment_id")
+    SEGMENTATION_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    segmentation: str
+    segment_id: str
+    def __init__(self, segmentation: _Optional[str] = ..., segment_id: _Optional[str] = ...) -> None: ...
+
+class RandomBucket(_message.Message):
+    __slots__ = ("salt", "lower", "upper")
+    SALT_FIELD_NUMBER: _ClassVar[int]
+    LOWER_FIELD_NUMBER: _ClassVar[int]
+    UPPER_FIELD_NUMBER: _ClassVar[int]
+    salt: str
+    lower: int
+    upper: int
+    def __init__(self, salt: _Optional[str] = ..., lower: _Optional[int] = ..., upper: _Optional[int] = ...) -> None: ...
+
+class ConditionList(_message.Message):
+    __slots__ = ("conditions",)
+    CONDITIONS_FIELD_NUMBER: _ClassVar[int]
+    conditions: _containers.RepeatedCompositeFieldContainer[Condition]
+    def __init__(self, conditions: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ...) -> None: ...
+
+class Condition(_message.Message):
+    __slots__ = ("all", "any", "property", "event", "member_of", "bucket")
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    ANY_FIELD_NUMBER: _ClassVar[int]
+    NOT_FIELD_NUMBER: _ClassVar[int]
+    PROPERTY_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_OF_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    all: ConditionList
+    any: ConditionList
+    property: PropertyCondition
+    event: EventCondition
+    member_of: SegmentReference
+    bucket: RandomBucket
+    def __init__(self, all: _Optional[_Union[ConditionList, _Mapping]] = ..., any: _Optional[_Union[ConditionList, _Mapping]] = ..., property: _Optional[_Union[PropertyCondition, _Mapping]] = ..., event: _Optional[_Union[EventCondition, _Mapping]] = ..., member_of: _Optional[_Union[SegmentReference, _Mapping]] = ..., bucket: _Optional[_Union[RandomBucket, _Mapping]] = ..., **kwargs) -> None: ...
+
+class ConditionSegment(_message.Message):
+    __slots__ = ("name", "version", "description", "condition", "state", "progress", "size", "create_subject", "create_time", "complete_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    CONDITION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    description: str
+    condition: Condition
+    state: SegmentationState
+    progress: _common_pb2.Progress
+    size: int
+    create_subject: str
+    create_time: _timestamp_pb2.Timestamp
+    complete_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., description: _Optional[str] = ..., condition: _Optional[_Union[Condition, _Mapping]] = ..., state: _Optional[_Union[SegmentationState, str]] = ..., progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., size: _Optional[int] = ..., create_subject: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DefineConditionSegmentRequest(_message.Message):
+    __slots__ = ("name", "description", "condition")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    CONDITION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    condition: Condition
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., condition: _Optional[_Union[Condition, _Mapping]] = ...) -> None: ...
+
+class DefineConditionSegmentResponse(_message.Message):
+    __slots__ = ("segment",)
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    segment: ConditionSegment
+    def __init__(self, segment: _Optional[_Union[ConditionSegment, _Mapping]] = ...) -> None: ...
+
+class GetConditionSegmentRequest(_message.Message):
+    __slots__ = ("name", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class GetConditionSegmentResponse(_message.Message):
+    __slots__ = ("segment",)
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    segment: ConditionSegment
+    def __init__(self, segment: _Optional[_Union[ConditionSegment, _Mapping]] = ...) -> None: ...
+
+class ListConditionSegmentMembersRequest(_message.Message):
+    __slots__ = ("name", "page_size", "page_token")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    page_size: int
+    page_token: str
+    def __init__(self, name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListConditionSegmentMembersResponse(_message.Message):
+    __slots__ = ("customer_ids", "next_page_token", "total_size")
+    CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    customer_ids: _containers.RepeatedScalarFieldContainer[str]
+    next_page_token: str
+    total_size: int
+    def __init__(self, customer_ids: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...

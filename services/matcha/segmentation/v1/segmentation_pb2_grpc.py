@@ -125,6 +125,21 @@ class SegmentationServiceStub:
                 request_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.AttachPersonaRequest.SerializeToString,
                 response_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.AttachPersonaResponse.FromString,
                 _registered_method=True)
+        self.DefineConditionSegment = channel.unary_unary(
+                '/matcha.segmentation.v1.SegmentationService/DefineConditionSegment',
+                request_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.DefineConditionSegmentRequest.SerializeToString,
+                response_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.DefineConditionSegmentResponse.FromString,
+                _registered_method=True)
+        self.GetConditionSegment = channel.unary_unary(
+                '/matcha.segmentation.v1.SegmentationService/GetConditionSegment',
+                request_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.GetConditionSegmentRequest.SerializeToString,
+                response_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.GetConditionSegmentResponse.FromString,
+                _registered_method=True)
+        self.ListConditionSegmentMembers = channel.unary_unary(
+                '/matcha.segmentation.v1.SegmentationService/ListConditionSegmentMembers',
+                request_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ListConditionSegmentMembersRequest.SerializeToString,
+                response_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ListConditionSegmentMembersResponse.FromString,
+                _registered_method=True)
 
 
 class SegmentationServiceServicer:
@@ -306,6 +321,42 @@ class SegmentationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DefineConditionSegment(self, request, context):
+        """Defines a condition segment (a boolean tree over customer properties,
+        past events, membership of other segments and a stable random bucket) and
+        stores it as the next version of its name. Returns at once with the
+        version BUILDING while the past events are evaluated in the background
+        (see `progress`); it is READY once every customer has been evaluated.
+        From then on each event re-evaluates the segments its counters feed, and
+        entries and exits are published on WatchSegmentChanges with the event
+        that caused them (an empty cause for windows that expired). Idempotent on
+        x-matcha-idempotency-key. Errors: INVALID_ARGUMENT (bad name, a name used
+        by a built segmentation, unknown property, feature, event type or
+        segment, negative window or one longer than the event retention, counts
+        or ranges out of order, cyclic reference, tree deeper than 16 or with
+        more than 256 nodes) with field violations.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConditionSegment(self, request, context):
+        """Returns a condition segment version with its state, progress and size.
+        Errors: NOT_FOUND; INVALID_ARGUMENT (bad name, negative version).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListConditionSegmentMembers(self, request, context):
+        """Lists the current members of the latest version of a condition segment,
+        by customer id. Errors: NOT_FOUND; INVALID_ARGUMENT (bad name, page size
+        or token).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SegmentationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -383,6 +434,21 @@ def add_SegmentationServiceServicer_to_server(servicer, server):
                     servicer.AttachPersona,
                     request_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.AttachPersonaRequest.FromString,
                     response_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.AttachPersonaResponse.SerializeToString,
+            ),
+            'DefineConditionSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.DefineConditionSegment,
+                    request_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.DefineConditionSegmentRequest.FromString,
+                    response_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.DefineConditionSegmentResponse.SerializeToString,
+            ),
+            'GetConditionSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConditionSegment,
+                    request_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.GetConditionSegmentRequest.FromString,
+                    response_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.GetConditionSegmentResponse.SerializeToString,
+            ),
+            'ListConditionSegmentMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConditionSegmentMembers,
+                    request_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ListConditionSegmentMembersRequest.FromString,
+                    response_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ListConditionSegmentMembersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -806,6 +872,87 @@ class SegmentationService:
             '/matcha.segmentation.v1.SegmentationService/AttachPersona',
             matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.AttachPersonaRequest.SerializeToString,
             matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.AttachPersonaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DefineConditionSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.segmentation.v1.SegmentationService/DefineConditionSegment',
+            matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.DefineConditionSegmentRequest.SerializeToString,
+            matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.DefineConditionSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConditionSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.segmentation.v1.SegmentationService/GetConditionSegment',
+            matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.GetConditionSegmentRequest.SerializeToString,
+            matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.GetConditionSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConditionSegmentMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.segmentation.v1.SegmentationService/ListConditionSegmentMembers',
+            matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ListConditionSegmentMembersRequest.SerializeToString,
+            matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ListConditionSegmentMembersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,523 @@
+"""Live evaluation of condition segments: per-customer event counters kept in memory.
+
+Each stored event updates, in memory, the counters of the windows the tenant's conditions need
+(one counter per distinct event filter and window, shared by every condition that uses it), then
+re-evaluates only the segments those counters feed, and the segments that refer to them. Entries and
+exits are written to the members table and the change log in one statement batch per stream
+message. Relative windows keep their events' times, so a scheduled sweep moves customers out (or, for
+`not_occurred`, in) when the oldest event leaves the window, without waiting for the next event.
+
+A full evaluation (a new or edited segment, or a tenant loaded after a restart) folds the stored
+events into the same counters with numpy, then decides every customer with the same `evaluate`. It
+reads the events in a snapshot taken while no event message of the tenant commits, and the new
+counters are live from that moment, so every event is counted exactly once: by the snapshot if it
+committed before, live otherwise. Duplicates never reach the counters (the events table's key
+refuses them first); events older than the late tolerance are stored but refused here.
+"""
+
+import asyncio
+import bisect
+import heapq
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from matcha.segmentation.condition_store import ConditionChange, ConditionRecord, ConditionStore, CustomerFacts
+from matcha.segmentation.conditions import CounterSpec, Node, counters, evaluate, from_json, properties, references
+
+logger = logging.getLogger(__name__)
+
+PUBLIC = 1
+_EVALUATION_CHUNK = 20_000
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: str
+    customer_key: int
+    type: int
+    time: float  # epoch seconds
+    amount: float
+    item_id: str
+
+
+class Counter:
+    """Matching events of one customer in one window: their times (for expiry) and amount total."""
+
+    __slots__ = ("amounts", "times", "total")
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.amounts: list[float] = []
+        self.total = 0.0
+
+    def add(self, event_time: float, amount: float) -> bool:
+        """Adds an event; True when it is now the oldest one (its expiry comes first)."""
+        if not self.times or event_time >= self.times[-1]:
+            self.times.append(event_time)
+            self.amounts.append(amount)
+        else:
+            index = bisect.bisect_right(self.times, event_time)
+            self.times.insert(index, event_time)
+            self.amounts.insert(index, amount)
+        self.total += amount
+        return self.times[0] == event_time
+
+    def prune(self, cutoff: float) -> None:
+        """Drops events at or before `cutoff`."""
+        index = bisect.bisect_right(self.times, cutoff)
+        if index:
+            self.total -= sum(self.amounts[:index])
+            del self.times[:index], self.amounts[:index]
+            if not self.times:
+                self.total = 0.0
+
+
+@dataclass
+class LiveSegment:
+    record: ConditionRecord
+    node: Node
+    specs: set[CounterSpec]
+    references: set[tuple[str, str]]
+    members: set[int] = field(default_factory=set)
+    ready: bool = False
+    # Customers whose counters changed while the full evaluation ran: decided again at its end.
+    dirty: set[int] = field(default_factory=set)
+
+
+@dataclass
+class TenantState:
+    segments: dict[str, LiveSegment] = field(default_factory=dict)
+    # Versions being evaluated in full, by name; they replace `segments[name]` once complete.
+    pending: dict[str, LiveSegment] = field(default_factory=dict)
+    spec_ids: dict[CounterSpec, int] = field(default_factory=dict)
+    specs: list[CounterSpec] = field(default_factory=list)
+    by_type: dict[int, list[CounterSpec]] = field(default_factory=lambda: defaultdict(list))
+    customers: dict[int, dict[CounterSpec, Counter]] = field(default_factory=dict)
+    expiries: list[tuple[float, int, int]] = field(default_factory=list)
+    # Commits of event messages and snapshots of full evaluations, in one order.
+    commit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Changes are written in the order they were decided (asyncio locks wake waiters first come, first
+    # served, and nothing yields between deciding and asking for the lock).
+    record_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def all_segments(self) -> Iterator[LiveSegment]:
+        yield from self.segments.values()
+        yield from self.pending.values()
+
+    def register(self, spec: CounterSpec) -> bool:
+        """Makes a counter live; False when it already was."""
+        if spec in self.spec_ids:
+            return False
+        self.spec_ids[spec] = len(self.specs)
+        self.specs.append(spec)
+        self.by_type[spec.type].append(spec)
+        return True
+
+    def order(self) -> list[LiveSegment]:
+        """Live segments, each after the condition segments it refers to."""
+        done: dict[str, LiveSegment] = {}
+
+        def visit(segment: LiveSegment) -> None:
+            name = segment.record.name
+            if name in done:
+                return
+            for ref, segment_id in segment.references:
+                if not segment_id and ref in self.segments:
+                    visit(self.segments[ref])
+            done[name] = segment
+
+        for segment in self.segments.values():
+            visit(segment)
+        return list(done.values())
+
+
+class _Facts:
+    """What `evaluate` asks about one customer, from memory and the rows read for the message."""
+
+    __slots__ = ("_built", "_counters", "_decided", "_facts", "_now", "_state", "customer_id")
+
+    def __init__(self, facts: CustomerFacts, counters_of, built, state: TenantState, now: float, decided) -> None:
+        self.customer_id = facts.id
+        self._facts = facts
+        self._counters = counters_of
+        self._built = built
+        self._state = state
+        self._now = now
+        self._decided = decided
+
+    def counter(self, spec: CounterSpec) -> tuple[int, float]:
+        found = self._counters.get(spec) if self._counters else None
+        if found is None:
+            return 0, 0.0
+        window = spec.window
+        if window.within is not None:
+            found.prune(self._now - window.within)
+            return len(found.times), found.total
+        # A fixed period: only its events were counted.
+        return len(found.times), found.total
+
+    def property(self, path: str):
+        scope, _, key = path.partition(".")
+        return (self._facts.attributes if scope == "attributes" else self._facts.features).get(key)
+
+    def member(self, segmentation: str, segment_id: str) -> bool:
+        if segment_id:
+            return self._built.get(segmentation, {}).get(self._facts.key) == segment_id
+        decided = self._decided.get(segmentation)
+        if decided is not None:
+            return decided
+        other = self._state.segments.get(segmentation)
+        return other is not None and self._facts.key in other.members
+
+
+def eligible(facts: CustomerFacts, purpose: str) -> bool:
+    return facts.data_class == PUBLIC or purpose in facts.consented_purposes
+
+
+class LiveSegments:
+    def __init__(
+        self,
+        store: ConditionStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        late_tolerance_seconds: float = 300.0,
+        sweep_interval_seconds: float = 1.0,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self.late_tolerance = late_tolerance_seconds
+        self._sweep_interval = sweep_interval_seconds
+        self._tenants: dict[str, TenantState] = {}
+        self._loading: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._tasks: set[asyncio.Task] = set()
+        self._sweeper: asyncio.Task | None = None
+
+    def now(self) -> float:
+        return self._clock()
+
+    async def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def forget(self, tenant: str) -> None:
+        """Drops a tenant's memory (after an erasure); it is read again from storage on next use."""
+        self._tenants.pop(tenant, None)
+
+    async def state(self, tenant: str) -> TenantState:
+        state = self._tenants.get(tenant)
+        if state is not None:
+            return state
+        async with self._loading[tenant]:
+            state = self._tenants.get(tenant)
+            if state is not None:
+                return state
+            state = TenantState()
+            records = await self._store.latest(tenant)
+            # Referenced segments first, so each evaluation sees the members of the ones it names.
+            by_name = {record.name: record for record in records}
+            ordered: list[ConditionRecord] = []
+
+            def visit(record: ConditionRecord) -> None:
+                if record in ordered:
+                    return
+                for ref, segment_id in references(from_json(record.definition)):
+                    if not segment_id and ref in by_name:
+                        visit(by_name[ref])
+                ordered.append(record)
+
+            for record in records:
+                visit(record)
+            for record in ordered:
+                await self.evaluate_in_full(tenant, state, record)
+            self._tenants[tenant] = state
+            return state
+
+    def define(self, tenant: str, record: ConditionRecord) -> None:
+        """Starts the full evaluation of a new version in the background."""
+        task = asyncio.create_task(self._define(tenant, record))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _define(self, tenant: str, record: ConditionRecord) -> None:
+        try:
+            state = await self.state(tenant)
+            if state.segments.get(record.name) is None or state.segments[record.name].record.id != record.id:
+                await self.evaluate_in_full(tenant, state, record)
+        except Exception:
+            logger.exception("full evaluation of condition segment %s failed", record.name)
+
+    # --- the event path ------------------------------------------------------------------------
+
+    def wanted(self, state: TenantState) -> tuple[list[str], list[str], list[str]]:
+        """Attribute keys, feature names and built segmentations the tenant's conditions read."""
+        attributes, features, built = set(), set(), set()
+        for segment in state.all_segments():
+            for path in properties(segment.node):
+                scope, _, key = path.partition(".")
+                (attributes if scope == "attributes" else features).add(key)
+            built.update(name for name, segment_id in segment.references if segment_id)
+        return sorted(attributes), sorted(features), sorted(built)
+
+    @asynccontextmanager
+    async def commit_order(self, state: TenantState):
+        async with state.commit_lock:
+            yield
+
+    def apply(
+        self,
+        state: TenantState,
+        events: Sequence[StoredEvent],
+        facts: dict[int, CustomerFacts],
+        built: dict[str, dict[int, str]],
+    ) -> tuple[list[ConditionChange], int]:
+        """Folds stored events into the counters and decides the segments they feed: (changes, late)."""
+        now = self._clock()
+        oldest_accepted = now - self.late_tolerance
+        late = 0
+        touched: dict[int, set[CounterSpec]] = {}
+        causes: dict[int, str] = {}
+        for event in events:
+            if event.time < oldest_accepted:
+                late += 1
+                continue
+            specs = state.by_type.get(event.type)
+            if not specs:
+                continue
+            for spec in specs:
+                if not spec.matches(event.item_id, event.amount) or not spec.window.contains(event.time, now):
+                    continue
+                counters_of = state.customers.get(event.customer_key)
+                if counters_of is None:
+                    counters_of = state.customers[event.customer_key] = {}
+                counter = counters_of.get(spec)
+                if counter is None:
+                    counter = counters_of[spec] = Counter()
+                if counter.add(event.time, event.amount) and spec.window.within is not None:
+                    self._schedule(state, spec, event.customer_key, event.time)
+                touched.setdefault(event.customer_key, set()).add(spec)
+                causes[event.customer_key] = event.id
+        return self._decide(state, touched, facts, built, causes, now), late
+
+    def _schedule(self, state: TenantState, spec: CounterSpec, key: int, oldest: float) -> None:
+        heapq.heappush(state.expiries, (oldest + spec.window.within, key, state.spec_ids[spec]))
+
+    def _decide(
+        self,
+        state: TenantState,
+        touched: dict[int, set[CounterSpec]],
+        facts: dict[int, CustomerFacts],
+        built: dict[str, dict[int, str]],
+        causes: dict[int, str],
+        now: float,
+    ) -> list[ConditionChange]:
+        changes: list[ConditionChange] = []
+        for segment in state.pending.values():
+            segment.dirty.update(touched)
+        ordered = state.order()
+        for key, specs in touched.items():
+            customer = facts.get(key)
+            if customer is None:
+                continue
+            decided: dict[str, bool] = {}
+            changed_names: set[str] = set()
+            for segment in ordered:
+                name = segment.record.name
+                feeds = bool(segment.specs & specs) if specs is not None else True
+                depends = any(not sid and ref in changed_names for ref, sid in segment.references)
+                if not (feeds or depends):
+                    continue
+                inside = eligible(customer, segment.record.purpose) and evaluate(
+                    segment.node, _Facts(customer, state.customers.get(key), built, state, now, decided)
+                )
+                decided[name] = inside
+                was = key in segment.members
+                if inside != was:
+                    changed_names.add(name)
+                    if not segment.ready:
+                        continue
+                    (segment.members.add if inside else segment.members.discard)(key)
+                    changes.append(ConditionChange(segment.record, key, inside, causes.get(key, "")))
+        return changes
+
+    async def record(self, state: TenantState, tenant: str, changes: list[ConditionChange]) -> None:
+        if not changes:
+            return
+        async with state.record_lock:
+            await self._store.record_changes(tenant, changes)
+
+    async def reevaluate(self, tenant: str, keys: Sequence[int]) -> int:
+        """Decides every live segment again for these customers (their properties changed)."""
+        state = self._tenants.get(tenant)
+        if state is None or not state.segments or not keys:
+            return 0
+        facts, built = await self.read_facts(None, tenant, state, keys)
+        changes = self._decide(state, {key: None for key in keys}, facts, built, {}, self._clock())
+        await self.record(state, tenant, changes)
+        return len(changes)
+
+    async def read_facts(
+        self, connection, tenant: str, state: TenantState, keys: Sequence[int]
+    ) -> tuple[dict[int, CustomerFacts], dict[str, dict[int, str]]]:
+        attributes, features, built_names = self.wanted(state)
+        rows = await self._store.customer_facts(tenant, keys, attributes, features, connection=connection)
+        built = {}
+        for name in built_names:
+            built[name], _ = await self._store.built_positions(tenant, name, keys, connection=connection)
+        return {row.key: row for row in rows}, built
+
+    # --- expiry -------------------------------------------------------------------------------
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_interval)
+            for tenant in list(self._tenants):
+                try:
+                    await self.sweep(tenant)
+                except Exception:
+                    logger.exception("condition segment sweep failed")
+
+    async def sweep(self, tenant: str) -> int:
+        """Moves customers whose oldest counted event left its window; returns the changes recorded."""
+        state = self._tenants.get(tenant)
+        if state is None:
+            return 0
+        now = self._clock()
+        touched: dict[int, set[CounterSpec]] = {}
+        while state.expiries and state.expiries[0][0] <= now:
+            _, key, spec_id = heapq.heappop(state.expiries)
+            spec = state.specs[spec_id]
+            counter = state.customers.get(key, {}).get(spec)
+            if counter is None:
+                continue
+            counter.prune(now - spec.window.within)
+            if counter.times:
+                self._schedule(state, spec, key, counter.times[0])
+            else:
+                del state.customers[key][spec]
+            touched.setdefault(key, set()).add(spec)
+        if not touched:
+            return 0
+        facts, built = await self.read_facts(None, tenant, state, list(touched))
+        changes = self._decide(state, touched, facts, built, {}, self._clock())
+        await self.record(state, tenant, changes)
+        return len(changes)
+
+    # --- full evaluation ----------------------------------------------------------------------
+
+    async def evaluate_in_full(self, tenant: str, state: TenantState, record: ConditionRecord) -> None:
+        node = from_json(record.definition)
+        segment = LiveSegment(record, node, counters(node), references(node))
+        started = self._clock()
+        async with self._store.pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
+            async with state.commit_lock:
+                # The snapshot is taken by the first statement: no event message of the tenant commits
+                # between it and the new counters going live.
+                await connection.fetchval("SELECT 1")
+                fresh = [spec for spec in segment.specs if state.register(spec)]
+                state.pending[record.name] = segment
+            await self._store.set_progress(record.id, {"stage": "events", "completed": 0, "total": 0})
+            if fresh:
+                self._fold_past_events(
+                    state, fresh, await self._past_events(connection, tenant, fresh, started), started
+                )
+            await self._store.set_progress(record.id, {"stage": "evaluating", "completed": 0, "total": 0})
+            facts_rows, built = await self._all_facts(connection, tenant, state, segment)
+        members: set[int] = set()
+        total = len(facts_rows)
+        for start in range(0, total, _EVALUATION_CHUNK):
+            now = self._clock()
+            for customer in facts_rows[start : start + _EVALUATION_CHUNK]:
+                if eligible(customer, record.purpose) and evaluate(
+                    node, _Facts(customer, state.customers.get(customer.key), built, state, now, {})
+                ):
+                    members.add(customer.key)
+            await self._store.set_progress(
+                record.id, {"stage": "evaluating", "completed": min(start + _EVALUATION_CHUNK, total), "total": total}
+            )
+        segment.members = members
+        await self._store.set_progress(record.id, {"stage": "storing", "completed": total, "total": total})
+        await self._store.complete(record.id, np.fromiter(members, dtype=np.int64, count=len(members)))
+        # Customers whose events arrived meanwhile are decided again, and their moves logged, once live.
+        by_key = {customer.key: customer for customer in facts_rows}
+        dirty = sorted(segment.dirty)
+        fresh_facts, fresh_built = await self.read_facts(None, tenant, state, dirty) if dirty else ({}, {})
+        del state.pending[record.name]
+        segment.dirty.clear()
+        segment.ready = True
+        state.segments[record.name] = segment
+        by_key.update(fresh_facts)
+        changes = self._decide(
+            state, {key: segment.specs for key in dirty}, by_key, fresh_built or built, {}, self._clock()
+        )
+        await self.record(state, tenant, changes)
+
+    async def _past_events(self, connection, tenant: str, fresh: list[CounterSpec], now: float):
+        since = min(spec.window.start if spec.window.within is None else now - spec.window.within for spec in fresh)
+        item_lists = [sorted(spec.item_ids) for spec in fresh]
+        return await self._store.past_events(connection, tenant, since, sorted({s.type for s in fresh}), item_lists)
+
+    def _fold_past_events(self, state: TenantState, fresh: list[CounterSpec], past, now: float) -> None:
+        """Adds the snapshot's events to the new counters, one numpy pass per counter."""
+        for index, spec in enumerate(fresh):
+            mask = past.types == spec.type
+            if spec.item_ids:
+                mask &= past.item_flags[index]
+            if spec.amount_min is not None:
+                mask &= past.amounts >= spec.amount_min
+            if spec.amount_max is not None:
+                mask &= past.amounts <= spec.amount_max
+            window = spec.window
+            if window.within is not None:
+                mask &= past.times > now - window.within
+            else:
+                mask &= (past.times >= window.start) & (past.times < window.end)
+            keys, times, amounts = past.keys[mask], past.times[mask], past.amounts[mask]
+            if not len(keys):
+                continue
+            order = np.argsort(keys, kind="stable")  # events were read in time order
+            keys, times, amounts = keys[order], times[order], amounts[order]
+            boundaries = np.flatnonzero(np.diff(keys)) + 1
+            starts = np.concatenate(([0], boundaries))
+            totals = np.add.reduceat(amounts, starts)
+            time_lists = np.split(times, boundaries)
+            amount_lists = np.split(amounts, boundaries)
+            for key, group_times, group_amounts, total in zip(
+                keys[starts].tolist(), time_lists, amount_lists, totals.tolist(), strict=True
+            ):
+                counters_of = state.customers.setdefault(key, {})
+                counter = counters_of.get(spec)
+                if counter is None:
+                    counter = counters_of[spec] = Counter()
+                    counter.times = group_times.tolist()
+                    counter.amounts = group_amounts.tolist()
+                    counter.total = total
+                else:  # live events arrived during the read
+                    for event_time, amount in zip(group_times.tolist(), group_amounts.tolist(), strict=True):
+                        counter.add(event_time, amount)
+                if window.within is not None:
+                    self._schedule(state, spec, key, counter.times[0])
+
+    async def _all_facts(self, connection, tenant: str, state: TenantState, segment: LiveSegment):
+        attributes, features = set(), set()
+        for path in properties(segment.node):
+            scope, _, key = path.partition(".")
+            (attributes if scope == "attributes" else features).add(key)
+        rows = await self._store.customer_facts(
+            tenant, None, sorted(attributes), sorted(features), connection=connection
+        )
+        built = {}
+        for name in sorted({name for name, segment_id in segment.references if segment_id}):
+            built[name], _ = await self._store.built_positions(tenant, name, None, connection=connection)
+        return rows, built

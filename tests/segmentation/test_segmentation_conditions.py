@@ -1,0 +1,284 @@
+"""Condition segments over gRPC: validation, live entries and exits with their cause, expiry by the
+sweep, duplicates and late events, and a full evaluation that agrees with the live path."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import numpy as np
+import pytest
+from google.protobuf import duration_pb2
+
+from matcha.runtime.client import error_details
+from matcha.segmentation.app import build_segmentation_service
+from matcha.segmentation.v1 import segmentation_pb2 as pb
+from matcha.segmentation.v1 import segmentation_pb2_grpc
+
+from .conftest import POLICY, timestamp
+
+START = datetime(2026, 3, 1, tzinfo=UTC)
+WAIT = 60.0
+
+
+class SimulatedClock:
+    """The service's notion of now, moved by the test so windows expire when the test says."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def clocked(segmentation_settings, serve, connect, tenant):
+    clock = SimulatedClock(START)
+    settings = segmentation_settings(
+        segmentation_sweep_interval_seconds=0.05, segmentation_late_tolerance_seconds=7_200
+    )
+    async with serve(build_segmentation_service(settings, clock=clock), settings) as server:
+        yield clock, segmentation_segmentation_stub(connect(server, tenant))
+
+
+def segmentation_segmentation_stub(channel) -> segmentation_pb2_grpc.SegmentationServiceStub:
+    return segmentation_pb2_grpc.SegmentationServiceStub(channel)
+
+
+def within(hours: float) -> duration_pb2.Duration:
+    value = duration_pb2.Duration()
+    value.FromTimedelta(timedelta(hours=hours))
+    return value
+
+
+def event(event_id: str, customer: str, kind: int, at: datetime, item: str = "", amount: float = 0.0):
+    return pb.BehaviourEvent(
+        id=event_id, customer_id=customer, type=kind, time=timestamp(at), item_id=item, amount=amount
+    )
+
+
+async def ingest(stub, events) -> pb.IngestEventsResponse:
+    async def messages():
+        yield pb.IngestEventsRequest(events=events, default_policy=POLICY)
+
+    return await stub.IngestEvents(messages())
+
+
+async def ready(stub, name: str) -> pb.ConditionSegment:
+    for _ in range(int(WAIT / 0.05)):
+        segment = (await stub.GetConditionSegment(pb.GetConditionSegmentRequest(name=name))).segment
+        if segment.state == pb.SEGMENTATION_STATE_READY:
+            return segment
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{name} never became READY")
+
+
+async def members(stub, name: str) -> list[str]:
+    found, token = [], ""
+    while True:
+        page = await stub.ListConditionSegmentMembers(
+            pb.ListConditionSegmentMembersRequest(name=name, page_size=100, page_token=token)
+        )
+        found += page.customer_ids
+        token = page.next_page_token
+        if not token:
+            return found
+
+
+VIEWED_NOT_BOUGHT = pb.Condition(
+    all=pb.ConditionList(
+        conditions=[
+            pb.Condition(
+                event=pb.EventCondition(type=pb.EVENT_TYPE_VISIT, item_ids=["coffee"], within=within(1), min_count=2)
+            ),
+            pb.Condition(event=pb.EventCondition(type=pb.EVENT_TYPE_PURCHASE, within=within(1), not_occurred=True)),
+        ]
+    )
+)
+
+
+async def test_bad_definitions_are_refused_with_field_violations(clocked):
+    _, stub = clocked
+    await ingest(stub, [event("seed", "c1", pb.EVENT_TYPE_VISIT, START)])
+    await stub.DefineConditionSegment(pb.DefineConditionSegmentRequest(name="base", condition=VIEWED_NOT_BOUGHT))
+    bad = pb.Condition(
+        any=pb.ConditionList(
+            conditions=[
+                pb.Condition(
+                    property=pb.PropertyCondition(
+                        property="attributes.nowhere",
+                        compare=pb.Comparison(operator=pb.COMPARE_OPERATOR_EQ, value=pb.ScalarValue(text="x")),
+                    )
+                ),
+                pb.Condition(property=pb.PropertyCondition(property="features.unknown", range=pb.NumberRange(min=1))),
+                pb.Condition(event=pb.EventCondition(type=pb.EVENT_TYPE_CLICK, within=within(-1))),
+                pb.Condition(event=pb.EventCondition(type=pb.EVENT_TYPE_CLICK, within=within(24 * 500))),
+                pb.Condition(event=pb.EventCondition(within=within(1))),
+                pb.Condition(member_of=pb.SegmentReference(segmentation="nothing")),
+                pb.Condition(bucket=pb.RandomBucket(salt="s", lower=50, upper=20)),
+                pb.Condition(),
+            ]
+        )
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.DefineConditionSegment(pb.DefineConditionSegmentRequest(name="bad", condition=bad))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = set(error_details(refused.value).field_violations)
+    prefix = "condition.any.conditions"
+    assert fields == {
+        f"{prefix}[0].property.property",
+        f"{prefix}[1].property.property",
+        f"{prefix}[2].event.within",
+        f"{prefix}[3].event.within",
+        f"{prefix}[4].event.type",
+        f"{prefix}[5].member_of.segmentation",
+        f"{prefix}[6].bucket.upper",
+        f"{prefix}[7]",
+    }
+    # A cycle: "loop" refers to "base", then "base" is redefined to refer to "loop".
+    refers = lambda name: pb.Condition(member_of=pb.SegmentReference(segmentation=name))  # noqa: E731
+    await stub.DefineConditionSegment(pb.DefineConditionSegmentRequest(name="loop", condition=refers("base")))
+    with pytest.raises(grpc.aio.AioRpcError) as cyclic:
+        await stub.DefineConditionSegment(pb.DefineConditionSegmentRequest(name="base", condition=refers("loop")))
+    assert cyclic.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    cycle = "cyclic segment reference: base -> loop -> base"
+    assert error_details(cyclic.value).field_violations == {"condition": cycle}
+
+
+async def test_events_move_customers_in_and_out_with_their_cause(clocked):
+    clock, stub = clocked
+    await ingest(stub, [event("seed", "c0", pb.EVENT_TYPE_CLICK, START)])
+    defined = await stub.DefineConditionSegment(
+        pb.DefineConditionSegmentRequest(name="viewed-not-bought", condition=VIEWED_NOT_BOUGHT)
+    )
+    assert defined.segment.version == 1
+    await ready(stub, "viewed-not-bought")
+    watch = stub.WatchSegmentChanges(pb.WatchSegmentChangesRequest(segmentation="viewed-not-bought", after_sequence=0))
+    changes = watch.__aiter__()
+
+    async def next_change() -> pb.SegmentChange:
+        return (await asyncio.wait_for(changes.__anext__(), WAIT)).change
+
+    now = START
+    first = await ingest(
+        stub,
+        [
+            event("v1", "c1", pb.EVENT_TYPE_VISIT, now - timedelta(minutes=20), "coffee"),
+            event("v2", "c1", pb.EVENT_TYPE_VISIT, now - timedelta(minutes=10), "coffee"),
+            event("v3", "c2", pb.EVENT_TYPE_VISIT, now - timedelta(minutes=50), "coffee"),
+            event("v4", "c2", pb.EVENT_TYPE_VISIT, now - timedelta(minutes=40), "coffee"),
+            event("v5", "c3", pb.EVENT_TYPE_VISIT, now, "tea"),
+        ],
+    )
+    assert first.condition_changes == 2
+    entered = sorted([await next_change(), await next_change()], key=lambda change: change.customer_id)
+    assert [(c.customer_id, c.from_segment_id, c.to_segment_id, c.cause_id) for c in entered] == [
+        ("c1", "", "viewed-not-bought", "v2"),
+        ("c2", "", "viewed-not-bought", "v4"),
+    ]
+    # A purchase takes c1 out; its duplicate and a late visit change nothing.
+    second = await ingest(
+        stub,
+        [
+            event("p1", "c1", pb.EVENT_TYPE_PURCHASE, now, amount=12.5),
+            event("v2", "c1", pb.EVENT_TYPE_VISIT, now, "coffee"),
+            event("late", "c3", pb.EVENT_TYPE_VISIT, now - timedelta(hours=3), "coffee"),
+        ],
+    )
+    assert (second.accepted, second.duplicates, second.late, second.condition_changes) == (2, 1, 1, 1)
+    left = await next_change()
+    assert (left.customer_id, left.from_segment_id, left.to_segment_id, left.cause_id) == (
+        "c1",
+        "viewed-not-bought",
+        "",
+        "p1",
+    )
+    # c2's first visit leaves the window 10 minutes from now: the sweep takes c2 out, with no event.
+    clock.now = (now + timedelta(minutes=11)).timestamp()
+    expired = await next_change()
+    assert (expired.customer_id, expired.from_segment_id, expired.cause_id) == ("c2", "viewed-not-bought", "")
+    assert await members(stub, "viewed-not-bought") == []
+    watch.cancel()
+
+
+def day_of_events(rng: np.random.Generator, end: datetime, count: int, customers: int) -> list[pb.BehaviourEvent]:
+    offsets = np.sort(rng.uniform(0, 86_400, count))
+    kinds = [pb.EVENT_TYPE_PURCHASE, pb.EVENT_TYPE_VISIT, pb.EVENT_TYPE_CLICK]
+    return [
+        event(
+            f"e{index}",
+            f"c{int(rng.integers(0, customers))}",
+            kinds[int(rng.choice(3, p=[0.2, 0.5, 0.3]))],
+            end - timedelta(seconds=86_400 - float(offset)),
+            ["coffee", "tea", "decaf"][int(rng.integers(0, 3))],
+            float(rng.gamma(2.0, 10.0)),
+        )
+        for index, offset in enumerate(offsets)
+    ]
+
+
+REPLAYED = pb.Condition(
+    any=pb.ConditionList(
+        conditions=[
+            pb.Condition(
+                event=pb.EventCondition(
+                    type=pb.EVENT_TYPE_VISIT, item_ids=["coffee"], within=within(3), min_count=3, max_count=6
+                )
+            ),
+            pb.Condition(
+                all=pb.ConditionList(
+                    conditions=[
+                        pb.Condition(
+                            event=pb.EventCondition(
+                                type=pb.EVENT_TYPE_PURCHASE, within=within(12), amount_sum=pb.NumberRange(min=40)
+                            )
+                        ),
+                        pb.Condition(
+                            **{"not": pb.Condition(event=pb.EventCondition(type=pb.EVENT_TYPE_CLICK, within=within(2)))}
+                        ),
+                    ]
+                )
+            ),
+            pb.Condition(
+                all=pb.ConditionList(
+                    conditions=[
+                        pb.Condition(bucket=pb.RandomBucket(salt="control", lower=0, upper=10)),
+                        pb.Condition(
+                            event=pb.EventCondition(
+                                type=pb.EVENT_TYPE_CLICK, amount=pb.NumberRange(min=20), within=within(6)
+                            )
+                        ),
+                    ]
+                )
+            ),
+        ]
+    )
+)
+
+
+async def test_full_evaluation_gives_the_members_of_the_live_path(clocked):
+    """A day of events replayed live (the clock following the events, the sweep expiring windows), then
+    the same definition evaluated in full over the stored events: the same members."""
+    clock, stub = clocked
+    end = START + timedelta(days=1)
+    events = day_of_events(np.random.default_rng(7), end, 4_000, 150)
+    clock.now = (end - timedelta(days=1)).timestamp()
+    await ingest(stub, events[:1])
+    await stub.DefineConditionSegment(pb.DefineConditionSegmentRequest(name="live", condition=REPLAYED))
+    await ready(stub, "live")
+    changes = 0
+    for start in range(1, len(events), 100):
+        batch = events[start : start + 100]
+        clock.now = batch[-1].time.seconds + batch[-1].time.nanos / 1e9
+        changes += (await ingest(stub, batch)).condition_changes
+    clock.now = end.timestamp()
+    await stub.DefineConditionSegment(pb.DefineConditionSegmentRequest(name="replayed", condition=REPLAYED))
+    assert (await ready(stub, "replayed")).size == len(await members(stub, "replayed"))
+    replayed = await members(stub, "replayed")
+    # The sweep (every 0.05 s) expires what the last clock move closed; wait for it, not for a time.
+    for _ in range(int(WAIT / 0.05)):
+        live = await members(stub, "live")
+        if live == replayed:
+            break
+        await asyncio.sleep(0.05)
+    assert changes > 100 and len(live) > 10
+    assert live == replayed
