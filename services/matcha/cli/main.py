@@ -6,6 +6,7 @@ from matcha.cli.classify import classifier, classify, listen
 from matcha.cli.embed import embed
 from matcha.cli.generate import generate, voice
 from matcha.cli.plans import audit, plan, run
+from matcha.cli.redact import redact
 from matcha.cli.review import review
 from matcha.cli.segment import segment
 from matcha.cli.stack import demo, up
@@ -32,3 +33,4 @@ cli.add_command(listen)
 cli.add_command(generate)
 cli.add_command(voice)
 cli.add_command(review)
+cli.add_command(redact)

@@ -42,6 +42,10 @@ class PiiKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PII_KIND_FR_NIR: _ClassVar[PiiKind]
     PII_KIND_IP_ADDRESS: _ClassVar[PiiKind]
     PII_KIND_URL_TOKEN: _ClassVar[PiiKind]
+    PII_KIND_PERSON: _ClassVar[PiiKind]
+    PII_KIND_ADDRESS: _ClassVar[PiiKind]
+    PII_KIND_DATE_OF_BIRTH: _ClassVar[PiiKind]
+    PII_KIND_AGE: _ClassVar[PiiKind]
 
 class RunState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -127,6 +131,10 @@ PII_KIND_PAYMENT_CARD: PiiKind
 PII_KIND_FR_NIR: PiiKind
 PII_KIND_IP_ADDRESS: PiiKind
 PII_KIND_URL_TOKEN: PiiKind
+PII_KIND_PERSON: PiiKind
+PII_KIND_ADDRESS: PiiKind
+PII_KIND_DATE_OF_BIRTH: PiiKind
+PII_KIND_AGE: PiiKind
 RUN_STATE_UNSPECIFIED: RunState
 RUN_STATE_PENDING: RunState
 RUN_STATE_RUNNING: RunState

@@ -1,0 +1,256 @@
+"""The personal-data detection engine: validated patterns, phone numbering plans, NER and context rules.
+
+One engine per process (its NER pipelines weigh tens of megabytes); it is thread-safe and keeps no text.
+Time is linear in the input: every detector is a single pass, and overlaps are settled on a character mask
+rather than by comparing findings with each other.
+"""
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from matcha.runtime.errors import FieldViolation, InvalidArgument
+from matcha.runtime.pii import patterns, rules
+from matcha.runtime.pii.kinds import (
+    ADDRESS,
+    AGE,
+    ALL_KINDS,
+    DATE_OF_BIRTH,
+    EMAIL,
+    FR_NIR,
+    IBAN,
+    IP_ADDRESS,
+    PAYMENT_CARD,
+    PERSON,
+    PHONE,
+    URL_TOKEN,
+    Finding,
+)
+from matcha.runtime.pii.language import LanguageIdentifier, ModelInfo, Pipelines, pipeline_versions
+
+ENGINE_NAME = "matcha-pii"
+ENGINE_VERSION = "1.0.0"
+# spaCy's own limit per document; longer texts are refused rather than cut (a cut could split a name).
+MAX_TEXT_CHARS = 1_000_000
+# Texts are fed to the NER by paragraph, in chunks of at most this size (the model's cost is per token).
+_CHUNK_CHARS = 5_000
+# Settles overlaps: checksum-backed kinds first, then the structured ones, then what rests on a model.
+_PRIORITY = {
+    kind: rank
+    for rank, kind in enumerate(
+        [URL_TOKEN, EMAIL, IBAN, FR_NIR, PAYMENT_CARD, DATE_OF_BIRTH, ADDRESS, IP_ADDRESS, PHONE, PERSON, AGE]
+    )
+}
+PLACEHOLDER = re.compile(r"\[(?:" + "|".join(sorted(ALL_KINDS)) + r")_[0-9a-f]{10}\]")
+# A capitalised word: without one there is no name for the NER to find.
+_CAPITALISED = re.compile(r"[A-ZÀ-ÖØ-ÞŁŒŠŽ][a-zà-öø-ÿłœšž]")
+_PARAGRAPH = re.compile(r"[^\n]+")
+_NER_PERSON_LABELS = frozenset({"PERSON", "PER"})
+# Words an NER span may start with that are not part of the name ("Bonjour Mme Dupont", "Dear Anna").
+_LEADING_NON_NAMES = frozenset(
+    [
+        "hi",
+        "hello",
+        "hey",
+        "dear",
+        "thanks",
+        "thank",
+        "cc",
+        "attn",
+        "re",
+        "fw",
+        "fwd",
+        "call",
+        "email",
+        "mail",
+        "ask",
+        "contact",
+        "bonjour",
+        "bonsoir",
+        "salut",
+        "coucou",
+        "cher",
+        "chère",
+        "chers",
+        "chères",
+        "merci",
+        "rappeler",
+        "appeler",
+        "contacter",
+        "relancer",
+        "madame",
+        "monsieur",
+        "mademoiselle",
+        "hola",
+        "ciao",
+        "hallo",
+        "liebe",
+        "lieber",
+    ]
+)
+# A single capitalised word after a determiner names a thing ("the Morgan bag", "le modèle Austin").
+_DETERMINER_BEFORE = re.compile(
+    r"(?i)\b(?:(?:the|our|your|this|that|a|an|new|le|la|les|un|une|notre|votre|nos|vos|ce|cette|du|des|au|aux)"
+    r"(?:\s+(?!client|cliente|customer|docteur|doctor|conseill|vendeu|livreur|fils|fille|ami|amie|madame|monsieur)"
+    r"[a-zà-ÿ]{3,})?|modèle|model|collection|gamme|range|line)\s+$"
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What the audit ledger records of the detector that ran."""
+
+    name: str
+    version: str
+    # The NER pipelines (package and version); empty for a patterns-only engine.
+    models: tuple[ModelInfo, ...]
+
+    def __str__(self) -> str:
+        if not self.models:
+            return f"{self.name} {self.version} (patterns)"
+        return f"{self.name} {self.version} ({', '.join(f'{model.name} {model.version}' for model in self.models)})"
+
+
+class PiiEngine:
+    def __init__(self, *, ner: bool = True, max_text_chars: int = MAX_TEXT_CHARS) -> None:
+        self.max_text_chars = max_text_chars
+        self._languages = LanguageIdentifier()
+        self._pipelines = Pipelines() if ner else None
+        self.info = EngineInfo(ENGINE_NAME, ENGINE_VERSION, pipeline_versions() if ner else ())
+
+    def language(self, text: str) -> str:
+        return self._languages.identify(text)
+
+    def analyze(self, text: str, kinds: Iterable[str] = ALL_KINDS, *, language: str | None = None) -> list[Finding]:
+        """Non-overlapping findings of `kinds`, by position. `language` ("en", "fr") skips identification."""
+        return self.analyze_many([text], kinds, language=language, field="text")[0]
+
+    def analyze_many(
+        self,
+        texts: Sequence[str],
+        kinds: Iterable[str] = ALL_KINDS,
+        *,
+        language: str | None = None,
+        field: str = "texts",
+    ) -> list[list[Finding]]:
+        """`analyze` over many texts, their NER run in batches. `field` names the texts in a refusal."""
+        too_long = [
+            FieldViolation(
+                field if field == "text" else f"{field}[{index}]", f"at most {self.max_text_chars} characters"
+            )
+            for index, text in enumerate(texts)
+            if len(text) > self.max_text_chars
+        ]
+        if too_long:
+            raise InvalidArgument("text too long for personal-data detection", violations=too_long)
+        wanted = frozenset(kinds) & ALL_KINDS
+        masked = [PLACEHOLDER.sub(lambda match: " " * len(match[0]), text) if "[" in text else text for text in texts]
+        persons = self._ner_persons(masked, language) if PERSON in wanted or AGE in wanted else [[] for _ in texts]
+        return [
+            self._settle(text, masked_text, wanted, language, names)
+            for text, masked_text, names in zip(texts, masked, persons, strict=True)
+        ]
+
+    # -- NER -----------------------------------------------------------------------------------
+
+    def _ner_persons(self, texts: list[str], language: str | None) -> list[list[Finding]]:
+        found: list[list[Finding]] = [[] for _ in texts]
+        titled = [
+            [*rules.titled_persons(text), *rules.greeted_persons(text), *rules.cued_persons(text)]
+            if _CAPITALISED.search(text)
+            else []
+            for text in texts
+        ]
+        if self._pipelines is None:
+            return titled
+        batches: dict[str, list[tuple[int, int, str]]] = {}
+        for index, text in enumerate(texts):
+            if not _CAPITALISED.search(text) or _is_binary(text):
+                continue
+            chunks = list(_chunks(text))
+            whole = language or (self.language(text) if len(chunks) < 2 else None)
+            for offset, chunk in chunks:
+                if _CAPITALISED.search(chunk):
+                    batches.setdefault(whole or self.language(chunk), []).append((index, offset, chunk))
+        for code, chunks in batches.items():
+            nlp = self._pipelines.get(code)
+            for (index, offset, chunk), doc in zip(chunks, nlp.pipe(chunk for _, _, chunk in chunks), strict=True):
+                for entity in doc.ents:
+                    if entity.label_ in _NER_PERSON_LABELS:
+                        finding = _person(chunk, entity.start_char, entity.end_char, offset)
+                        if finding is not None:
+                            found[index].append(finding)
+        return [titled_here + found_here for titled_here, found_here in zip(titled, found, strict=True)]
+
+    # -- combining -------------------------------------------------------------------------------
+
+    def _settle(
+        self, text: str, masked: str, wanted: frozenset[str], language: str | None, persons: list[Finding]
+    ) -> list[Finding]:
+        candidates: list[Finding] = [finding for _, finding in patterns.validated_findings(masked, wanted)]
+        if DATE_OF_BIRTH in wanted:
+            candidates.extend(rules.dates_of_birth(masked))
+        if ADDRESS in wanted or PERSON in wanted:
+            found_addresses = list(rules.addresses(masked))
+            candidates.extend(found_addresses)
+            persons = [*persons, *rules.addressees(masked, found_addresses)]
+        if PHONE in wanted:
+            phone_language = language or (self.language(masked[:2000]) if _CAPITALISED.search(masked) else "en")
+            candidates.extend(patterns.phone_findings(masked, phone_language))
+        if IP_ADDRESS in wanted:
+            candidates.extend(patterns.ip_findings(masked))
+        if PERSON in wanted:
+            candidates.extend(persons)
+        if AGE in wanted:
+            candidates.extend(rules.ages(masked, persons))
+        candidates.sort(key=lambda finding: (_PRIORITY[finding.kind], finding.start, -finding.end))
+        taken = bytearray(len(text))
+        kept: list[Finding] = []
+        for finding in candidates:
+            if finding.kind not in wanted or taken.find(1, finding.start, finding.end) != -1:
+                continue
+            taken[finding.start : finding.end] = b"\x01" * (finding.end - finding.start)
+            kept.append(
+                Finding(finding.kind, finding.start, finding.end, text[finding.start : finding.end], finding.score)
+            )
+        kept.sort(key=lambda finding: finding.start)
+        return kept
+
+
+def _chunks(text: str):
+    """(offset, piece) by paragraph, long paragraphs cut at a sentence end or a space."""
+    for paragraph in _PARAGRAPH.finditer(text):
+        start, end = paragraph.span()
+        while end - start > _CHUNK_CHARS:
+            cut = max(text.rfind(". ", start, start + _CHUNK_CHARS), text.rfind(" ", start, start + _CHUNK_CHARS))
+            cut = cut + 1 if cut > start else start + _CHUNK_CHARS
+            yield start, text[start:cut]
+            start = cut
+        if text[start:end].strip():
+            yield start, text[start:end]
+
+
+def _is_binary(text: str) -> bool:
+    """Decoded bytes rather than language: the NER would only read noise."""
+    sample = text[:4096]
+    return "\x00" in sample or len(_CONTROL.findall(sample)) > len(sample) // 20
+
+
+def _person(chunk: str, start: int, end: int, offset: int) -> Finding | None:
+    value = chunk[start:end]
+    start += rules.strip_title(value)
+    words = chunk[start:end].split()
+    while words and words[0].lower().strip(",.!:;") in _LEADING_NON_NAMES:
+        start = chunk.index(words[0], start) + len(words[0])
+        start += len(chunk[start:end]) - len(chunk[start:end].lstrip(" ,.!:;"))
+        start += rules.strip_title(chunk[start:end])
+        words = chunk[start:end].split()
+    value = chunk[start:end].rstrip(" ,.;:!?'\u2019")
+    if value.endswith(("'s", "\u2019s")):
+        value = value[:-2]
+    if not value or not value[0].isupper() or any(char.isdigit() or char in "@/#_[]" for char in value):
+        return None
+    if len(words) == 1 and (value.isupper() or _DETERMINER_BEFORE.search(chunk[max(0, start - 30) : start])):
+        return None
+    return Finding(PERSON, offset + start, offset + start + len(value), value, 0.85)
