@@ -34,7 +34,8 @@ steps:
     for_each: {items: "inputs.texts", concurrency: 1}
     request: {texts: ["${item}"]}
     output: "response.dimension"
-    retry: {max_attempts: 10, initial_backoff: 0.1s, max_backoff: 2s}  # about 11 s: a restart on a busy machine
+    # About 17 s of retries: a capability restart on a loaded machine can take several seconds.
+    retry: {max_attempts: 10, initial_backoff: 0.1s, max_backoff: 4s}
   - id: finish
     call: matcha.embedding.v1.EmbeddingService/Embed
     request: {texts: ["done ${string(steps.embed_all.output.size())}"]}

@@ -337,6 +337,21 @@ async def test_run_ids_that_are_not_uuids_are_not_found(conductor_for, tenant):
         )
 
 
+async def test_enum_values_the_contract_does_not_define_are_field_violations(conductor_for, tenant):
+    """Found by fuzzing through the gateway: JSON clients can send any number for an enum (was INTERNAL)."""
+    stub = conductor_for(tenant)
+    states = await refused(
+        stub.ListRuns(conductor_pb2.ListRunsRequest(states=[conductor_pb2.RUN_STATE_RUNNING, 375735])),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    assert set(states.field_violations) == {"states[1]"}
+    auditor = conductor_for(tenant, roles=("auditor",))
+    decision = await refused(
+        auditor.ListAudit(conductor_pb2.ListAuditRequest(decision=99)), grpc.StatusCode.INVALID_ARGUMENT
+    )
+    assert set(decision.field_violations) == {"decision"}
+
+
 async def test_step_timeouts_are_retried_then_fail_the_run(conductor_for, tenant):
     stub = conductor_for(tenant)
     document = EMBED_ONCE.replace(

@@ -20,6 +20,9 @@ from matcha.conductor.settings import ConductorSettings
 from matcha.embedding.app import SERVICE_NAME as EMBEDDING_SERVICE
 from matcha.gateway.app import build_gateway
 from matcha.gateway.settings import GatewaySettings
+from matcha.generation.app import SERVICE_NAME as GENERATION_SERVICE
+from matcha.generation.app import build_generation_service
+from matcha.generation.settings import GenerationSettings
 from matcha.review.app import SERVICE_NAME as REVIEW_SERVICE
 from matcha.review.app import build_review_service
 from matcha.review.settings import ReviewSettings
@@ -80,7 +83,14 @@ async def http_as(issuer, gateway_url) -> AsyncIterator[Callable[..., httpx.Asyn
     """HTTP clients of the gateway acting as a principal of `tenant`."""
     clients: list[httpx.AsyncClient] = []
 
-    def make(tenant: str, *, roles=("analyst",), purpose="campaign", data_class="INTERNAL", subject="user-1"):
+    def make(
+        tenant: str,
+        *,
+        roles=("analyst", "author", "operator"),
+        purpose="campaign",
+        data_class="INTERNAL",
+        subject="user-1",
+    ):
         token = issuer.mint(subject=subject, tenant=tenant, roles=list(roles))
         headers = {"authorization": f"Bearer {token}", "x-matcha-purpose": purpose, "x-matcha-data-class": data_class}
         client = httpx.AsyncClient(base_url=gateway_url, headers=headers, timeout=30)
@@ -101,7 +111,8 @@ def http(http_as, tenant) -> httpx.AsyncClient:
 async def mesh_gateway_url(
     start_gateway, serve, embedding_server, local_encoder, postgres_url, state_dir, tmp_path_factory
 ) -> AsyncIterator[str]:
-    """One gateway in front of the real embedding, classification, conductor, review and segmentation services."""
+    """One gateway in front of the real embedding, classification, conductor, generation, review and segmentation
+    services. Generation runs the real local model with a small token cap, so fuzzed requests stay quick."""
     common = {"database_url": postgres_url, "state_dir": state_dir, "listen_address": "127.0.0.1:0"}
     embedding_address = f"127.0.0.1:{embedding_server.port}"
     async with AsyncExitStack() as stack:
@@ -113,11 +124,20 @@ async def mesh_gateway_url(
             review_service_tokens_dir=tmp_path_factory.mktemp("mesh-tokens"),
         )
         segmentation = SegmentationSettings(**common)
+        generation = GenerationSettings(
+            **common,
+            generation_local_max_new_tokens=16,
+            generation_local_context_length=1024,
+            generation_local_threads=1,
+        )
         servers = {
             CLASSIFICATION_SERVICE: await stack.enter_async_context(
                 serve(build_classification_service(classification, encoder=local_encoder), classification)
             ),
             CONDUCTOR_SERVICE: await stack.enter_async_context(serve(build_conductor_service(conductor), conductor)),
+            GENERATION_SERVICE: await stack.enter_async_context(
+                serve(build_generation_service(generation, encoder=local_encoder), generation)
+            ),
             REVIEW_SERVICE: await stack.enter_async_context(serve(build_review_service(review), review)),
             SEGMENTATION_SERVICE: await stack.enter_async_context(
                 serve(build_segmentation_service(segmentation), segmentation)

@@ -97,9 +97,10 @@ async def test_graceful_shutdown_drains_in_flight_calls(embedding_settings, veri
     in_flight = asyncio.ensure_future(stub.Embed(embedding_pb2.EmbedRequest(texts=["still answered"])))
     await encoder.entered.wait()
     stopping = asyncio.create_task(server.stop())
-    await asyncio.sleep(0.1)
-    status = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
-    assert status.status == NOT_SERVING
+    health = health_pb2_grpc.HealthStub(channel)
+    while (await health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))).status != NOT_SERVING:
+        assert not in_flight.done(), "the in-flight call ended before the server reported NOT_SERVING"
+        await asyncio.sleep(0.02)
     reply = await in_flight
     assert len(reply.embeddings) == 1
     await stopping

@@ -171,9 +171,10 @@ async def test_events_move_customers_and_the_watch_streams_the_moves(stub_for, t
     lost = await stub.ListSegmentMembers(pb.ListSegmentMembersRequest(name="cells", segment_id="lost", page_size=1))
     customer = lost.members[0].customer_id
 
-    watch = stub.WatchSegmentChanges(pb.WatchSegmentChangesRequest(segmentation="cells"))
+    # From the tenant's first change on, so the watch sees the moves whether it subscribes before or after the
+    # events arrive (no race with the ingestion below on a loaded machine).
+    watch = stub.WatchSegmentChanges(pb.WatchSegmentChangesRequest(segmentation="cells", after_sequence=0))
     first_change = asyncio.create_task(anext(aiter(watch)))
-    await asyncio.sleep(0.3)  # the watch is subscribed before the events arrive
 
     def events():
         return [

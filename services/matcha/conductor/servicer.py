@@ -13,7 +13,7 @@ from matcha.conductor.core import ConductorCore, StoredPlan
 from matcha.conductor.store import PlanRow, RunFilter, RunRow, StepRow, StoredEvent
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.runtime import governance as gov
-from matcha.runtime.errors import ERROR_DOMAIN
+from matcha.runtime.errors import ERROR_DOMAIN, Violations
 from matcha.runtime.interceptors import current_call
 
 _FORMATS = {conductor_pb2.PLAN_FORMAT_YAML: "YAML", conductor_pb2.PLAN_FORMAT_JSON: "JSON"}
@@ -26,6 +26,16 @@ def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(value)
     return stamp
+
+
+def _enum_names(enum, values, prefix: str, field: str, *, repeated: bool = True) -> tuple[str, ...]:
+    """Names without their prefix. A number the contract does not define (JSON and old clients can send any)
+    is a field violation, not an internal error."""
+    violations = Violations()
+    for index, value in enumerate(values):
+        violations.check(value in enum.values(), f"{field}[{index}]" if repeated else field, f"unknown value {value}")
+    violations.raise_if_any()
+    return tuple(enum.Name(value).removeprefix(prefix) for value in values)
 
 
 def _datetime(stamp: timestamp_pb2.Timestamp, present: bool) -> datetime | None:
@@ -245,7 +255,7 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
     async def ListRuns(self, request, context):
         where = RunFilter(
             plan_name=request.plan_name,
-            states=tuple(conductor_pb2.RunState.Name(state).removeprefix("RUN_STATE_") for state in request.states),
+            states=_enum_names(conductor_pb2.RunState, request.states, "RUN_STATE_", "states"),
             created_after=_datetime(request.start_time, request.HasField("start_time")),
             created_before=_datetime(request.end_time, request.HasField("end_time")),
             labels=dict(request.labels),
@@ -281,7 +291,9 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
             start=_datetime(request.start_time, request.HasField("start_time")),
             end=_datetime(request.end_time, request.HasField("end_time")),
             target=request.target,
-            decision=conductor_pb2.PolicyDecision.Name(request.decision).removeprefix("POLICY_DECISION_")
+            decision=_enum_names(
+                conductor_pb2.PolicyDecision, [request.decision], "POLICY_DECISION_", "decision", repeated=False
+            )[0]
             if request.decision
             else "",
             page_size=request.page_size,
