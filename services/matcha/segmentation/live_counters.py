@@ -197,6 +197,9 @@ class LiveSegments:
         self._loading: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._tasks: set[asyncio.Task] = set()
         self._sweeper: asyncio.Task | None = None
+        # One full evaluation at a time: each holds a connection in its snapshot and asks the pool for
+        # another to report progress, so unbounded ones would take the whole pool and wait on each other.
+        self._full_evaluations = asyncio.Semaphore(1)
 
     def now(self) -> float:
         return self._clock()
@@ -417,6 +420,10 @@ class LiveSegments:
     # --- full evaluation ----------------------------------------------------------------------
 
     async def evaluate_in_full(self, tenant: str, state: TenantState, record: ConditionRecord) -> None:
+        async with self._full_evaluations:
+            await self._evaluate_in_full(tenant, state, record)
+
+    async def _evaluate_in_full(self, tenant: str, state: TenantState, record: ConditionRecord) -> None:
         node = from_json(record.definition)
         segment = LiveSegment(record, node, counters(node), references(node))
         started = self._clock()

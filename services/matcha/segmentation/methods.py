@@ -14,6 +14,8 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import HDBSCAN, KMeans, MiniBatchKMeans
 from sklearn.metrics import silhouette_score
 
+from matcha.segmentation.k_choice import SILHOUETTE, choose_k
+
 KMEANS = "kmeans"
 HDBSCAN_METHOD = "hdbscan"
 RULES = "rules"
@@ -284,6 +286,10 @@ class KMeansParameters:
     k_min: int
     k_max: int
     sample_size: int
+    # How k is chosen when `k` is 0 (see k_choice).
+    criterion: str = SILHOUETTE
+    min_share: float = 0.0
+    preferred: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -291,21 +297,25 @@ class Clustering:
     labels: np.ndarray  # -1 for HDBSCAN outliers
     centers: np.ndarray
     probabilities: np.ndarray | None
-    k_scores: list[tuple[int, float]]
+    # Per candidate k: k, silhouette, stability, smallest share, reason (on the chosen row).
+    k_scores: list[list]
 
 
 def fit_kmeans(points: np.ndarray, parameters: KMeansParameters, seed: int, report: ProgressReport) -> Clustering:
-    k_scores: list[tuple[int, float]] = []
+    k_scores: list[list] = []
     k = parameters.k
     if not k:
         sample = points[_sample_rows(len(points), parameters.sample_size, seed)]
         candidates = [k for k in range(parameters.k_min, parameters.k_max + 1) if k < len(sample)]
-        for done, candidate in enumerate(candidates):
-            labels = KMeans(n_clusters=candidate, random_state=seed, n_init=2).fit_predict(sample)
-            score = float(silhouette_score(sample, labels)) if len(set(labels)) > 1 else -1.0
-            k_scores.append((candidate, score))
-            report("selecting_k", done + 1, len(candidates))
-        k = max(k_scores, key=lambda item: (item[1], -item[0]))[0]
+        k, k_scores = choose_k(
+            sample,
+            candidates,
+            criterion=parameters.criterion,
+            min_share=parameters.min_share,
+            preferred=parameters.preferred,
+            seed=seed,
+            report=lambda done, total: report("selecting_k", done, total),
+        )
     report("fitting", 0, 1)
     estimator = kmeans_estimator(k, len(points), seed).fit(points)
     report("fitting", 1, 1)

@@ -24,6 +24,7 @@ from matcha.segmentation.core import (
     SegmentationView,
     TransactionInput,
 )
+from matcha.segmentation.k_choice import SILHOUETTE, STABILITY
 from matcha.segmentation.methods import HDBSCAN_METHOD, KMeansParameters, Rule
 from matcha.segmentation.recommend import CO_OCCURRENCE, CONTENT_SIMILARITY, GLOBAL_POPULARITY, SEGMENT_POPULARITY
 from matcha.segmentation.store import BUILDING, FAILED, ChangeRecord, CustomerRow, SegmentRecord
@@ -48,6 +49,11 @@ _REASON_KINDS = {
     CO_OCCURRENCE: pb.REASON_KIND_CO_OCCURRENCE,
     CONTENT_SIMILARITY: pb.REASON_KIND_CONTENT_SIMILARITY,
     GLOBAL_POPULARITY: pb.REASON_KIND_GLOBAL_POPULARITY,
+}
+_CRITERIA = {
+    pb.K_CRITERION_UNSPECIFIED: SILHOUETTE,
+    pb.K_CRITERION_SILHOUETTE: SILHOUETTE,
+    pb.K_CRITERION_STABILITY: STABILITY,
 }
 _STATES = {BUILDING: pb.SEGMENTATION_STATE_BUILDING, FAILED: pb.SEGMENTATION_STATE_FAILED}
 
@@ -190,6 +196,13 @@ def _segment_message(segment: SegmentRecord) -> pb.Segment:
     )
 
 
+def _k_score(row) -> pb.KScore:
+    # Versions built before stability was measured stored (k, silhouette).
+    k, score, *rest = row
+    stability, smallest_share = (rest[0], rest[1]) if len(rest) >= 2 else (0.0, 0.0)
+    return pb.KScore(k=k, silhouette=score, stability=stability, smallest_share=smallest_share)
+
+
 def _segmentation_message(view: SegmentationView) -> pb.Segmentation:
     version = view.version
     message = pb.Segmentation(
@@ -203,7 +216,8 @@ def _segmentation_message(view: SegmentationView) -> pb.Segmentation:
         population=version.population,
         silhouette=version.silhouette,
         segments=[_segment_message(segment) for segment in view.segments],
-        k_scores=[pb.KScore(k=k, silhouette=score) for k, score in view.k_scores],
+        k_scores=[_k_score(row) for row in view.k_scores],
+        k_reason=next((row[4] for row in view.k_scores if len(row) > 4 and row[4]), ""),
         create_subject=version.create_subject,
         create_time=_timestamp(version.created_at),
         complete_time=_timestamp(version.completed_at),
@@ -238,7 +252,13 @@ def _build_input(request: pb.BuildSegmentationRequest) -> BuildInput:
         features=list(request.features),
         method={"kmeans": KMEANS, "hdbscan": HDBSCAN_METHOD, "rules": RULES}.get(method, ""),
         kmeans=KMeansParameters(
-            request.kmeans.k, request.kmeans.k_min, request.kmeans.k_max, request.kmeans.silhouette_sample_size
+            request.kmeans.k,
+            request.kmeans.k_min,
+            request.kmeans.k_max,
+            request.kmeans.silhouette_sample_size,
+            criterion=_CRITERIA.get(request.kmeans.criterion, "unknown"),
+            min_share=request.kmeans.min_share,
+            preferred=(request.kmeans.preferred_k_min, request.kmeans.preferred_k_max),
         ),
         min_cluster_size=request.hdbscan.min_cluster_size,
         min_samples=request.hdbscan.min_samples,

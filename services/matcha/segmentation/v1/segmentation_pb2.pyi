@@ -44,6 +44,12 @@ class SegmentationState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SEGMENTATION_STATE_READY: _ClassVar[SegmentationState]
     SEGMENTATION_STATE_FAILED: _ClassVar[SegmentationState]
 
+class KCriterion(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    K_CRITERION_UNSPECIFIED: _ClassVar[KCriterion]
+    K_CRITERION_SILHOUETTE: _ClassVar[KCriterion]
+    K_CRITERION_STABILITY: _ClassVar[KCriterion]
+
 class ReasonKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     REASON_KIND_UNSPECIFIED: _ClassVar[ReasonKind]
@@ -85,6 +91,9 @@ SEGMENTATION_STATE_UNSPECIFIED: SegmentationState
 SEGMENTATION_STATE_BUILDING: SegmentationState
 SEGMENTATION_STATE_READY: SegmentationState
 SEGMENTATION_STATE_FAILED: SegmentationState
+K_CRITERION_UNSPECIFIED: KCriterion
+K_CRITERION_SILHOUETTE: KCriterion
+K_CRITERION_STABILITY: KCriterion
 REASON_KIND_UNSPECIFIED: ReasonKind
 REASON_KIND_SEGMENT_POPULARITY: ReasonKind
 REASON_KIND_CO_OCCURRENCE: ReasonKind
@@ -335,16 +344,24 @@ class EraseSubjectResponse(_message.Message):
     def __init__(self, erased_customers: _Optional[int] = ..., erased_transactions: _Optional[int] = ..., erased_events: _Optional[int] = ...) -> None: ...
 
 class KMeansConfig(_message.Message):
-    __slots__ = ("k", "k_min", "k_max", "silhouette_sample_size")
+    __slots__ = ("k", "k_min", "k_max", "silhouette_sample_size", "criterion", "min_share", "preferred_k_min", "preferred_k_max")
     K_FIELD_NUMBER: _ClassVar[int]
     K_MIN_FIELD_NUMBER: _ClassVar[int]
     K_MAX_FIELD_NUMBER: _ClassVar[int]
     SILHOUETTE_SAMPLE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CRITERION_FIELD_NUMBER: _ClassVar[int]
+    MIN_SHARE_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_K_MIN_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_K_MAX_FIELD_NUMBER: _ClassVar[int]
     k: int
     k_min: int
     k_max: int
     silhouette_sample_size: int
-    def __init__(self, k: _Optional[int] = ..., k_min: _Optional[int] = ..., k_max: _Optional[int] = ..., silhouette_sample_size: _Optional[int] = ...) -> None: ...
+    criterion: KCriterion
+    min_share: float
+    preferred_k_min: int
+    preferred_k_max: int
+    def __init__(self, k: _Optional[int] = ..., k_min: _Optional[int] = ..., k_max: _Optional[int] = ..., silhouette_sample_size: _Optional[int] = ..., criterion: _Optional[_Union[KCriterion, str]] = ..., min_share: _Optional[float] = ..., preferred_k_min: _Optional[int] = ..., preferred_k_max: _Optional[int] = ...) -> None: ...
 
 class HdbscanConfig(_message.Message):
     __slots__ = ("min_cluster_size", "min_samples")
@@ -418,12 +435,16 @@ class FeatureScaling(_message.Message):
     def __init__(self, feature: _Optional[str] = ..., transform: _Optional[_Union[FeatureTransform, str]] = ..., center: _Optional[float] = ..., scale: _Optional[float] = ...) -> None: ...
 
 class KScore(_message.Message):
-    __slots__ = ("k", "silhouette")
+    __slots__ = ("k", "silhouette", "stability", "smallest_share")
     K_FIELD_NUMBER: _ClassVar[int]
     SILHOUETTE_FIELD_NUMBER: _ClassVar[int]
+    STABILITY_FIELD_NUMBER: _ClassVar[int]
+    SMALLEST_SHARE_FIELD_NUMBER: _ClassVar[int]
     k: int
     silhouette: float
-    def __init__(self, k: _Optional[int] = ..., silhouette: _Optional[float] = ...) -> None: ...
+    stability: float
+    smallest_share: float
+    def __init__(self, k: _Optional[int] = ..., silhouette: _Optional[float] = ..., stability: _Optional[float] = ..., smallest_share: _Optional[float] = ...) -> None: ...
 
 class FeatureProfile(_message.Message):
     __slots__ = ("feature", "mean", "base_mean", "lift", "standardized_difference")
@@ -486,7 +507,7 @@ class Segment(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., size: _Optional[int] = ..., share: _Optional[float] = ..., features: _Optional[_Iterable[_Union[FeatureProfile, _Mapping]]] = ..., top_features: _Optional[_Iterable[str]] = ..., exemplars: _Optional[_Iterable[_Union[SegmentExemplar, _Mapping]]] = ..., outliers: _Optional[bool] = ..., condition: _Optional[str] = ..., persona: _Optional[_Union[Persona, _Mapping]] = ...) -> None: ...
 
 class Segmentation(_message.Message):
-    __slots__ = ("name", "version", "description", "state", "progress", "error", "method", "features", "scaling", "k_scores", "silhouette", "seed", "population", "segments", "create_subject", "create_time", "complete_time")
+    __slots__ = ("name", "version", "description", "state", "progress", "error", "method", "features", "scaling", "k_scores", "silhouette", "seed", "population", "segments", "create_subject", "create_time", "complete_time", "k_reason")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -504,6 +525,7 @@ class Segmentation(_message.Message):
     CREATE_SUBJECT_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_TIME_FIELD_NUMBER: _ClassVar[int]
+    K_REASON_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     description: str
@@ -521,7 +543,8 @@ class Segmentation(_message.Message):
     create_subject: str
     create_time: _timestamp_pb2.Timestamp
     complete_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., description: _Optional[str] = ..., state: _Optional[_Union[SegmentationState, str]] = ..., progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., method: _Optional[_Union[SegmentationMethod, str]] = ..., features: _Optional[_Iterable[str]] = ..., scaling: _Optional[_Iterable[_Union[FeatureScaling, _Mapping]]] = ..., k_scores: _Optional[_Iterable[_Union[KScore, _Mapping]]] = ..., silhouette: _Optional[float] = ..., seed: _Optional[int] = ..., population: _Optional[int] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., create_subject: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    k_reason: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., description: _Optional[str] = ..., state: _Optional[_Union[SegmentationState, str]] = ..., progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., method: _Optional[_Union[SegmentationMethod, str]] = ..., features: _Optional[_Iterable[str]] = ..., scaling: _Optional[_Iterable[_Union[FeatureScaling, _Mapping]]] = ..., k_scores: _Optional[_Iterable[_Union[KScore, _Mapping]]] = ..., silhouette: _Optional[float] = ..., seed: _Optional[int] = ..., population: _Optional[int] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., create_subject: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., k_reason: _Optional[str] = ...) -> None: ...
 
 class GetSegmentationRequest(_message.Message):
     __slots__ = ("name", "version")
