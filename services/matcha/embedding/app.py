@@ -13,6 +13,7 @@ from matcha.embedding.store import SEARCH_SERVER_SETTINGS, VectorStore
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.runtime.batching import MicroBatcher
 from matcha.runtime.database import Database, load_migrations
+from matcha.runtime.pii import shared_engine
 from matcha.runtime.server import ServiceDefinition
 
 SERVICE_NAME = embedding_pb2.DESCRIPTOR.services_by_name["EmbeddingService"].full_name
@@ -45,7 +46,7 @@ def build_embedding_service(
         max_items_per_call=settings.embedding_max_items_per_call,
         max_text_chars=settings.embedding_max_text_chars,
     )
-    core = EmbeddingCore(encoder, batcher, VectorStore(database), limits)
+    core = EmbeddingCore(encoder, batcher, VectorStore(database), limits, shared_engine())
 
     def register(server: grpc.aio.Server) -> None:
         embedding_pb2_grpc.add_EmbeddingServiceServicer_to_server(EmbeddingServicer(core), server)

@@ -3,8 +3,10 @@
 Plain Python: it knows nothing of gRPC or protobuf; the servicer converts at the edge.
 """
 
+import asyncio
 import base64
 import binascii
+import dataclasses
 import hashlib
 import json
 import re
@@ -26,6 +28,7 @@ from matcha.embedding.store import (
 from matcha.runtime.batching import MicroBatcher
 from matcha.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, Violations
 from matcha.runtime.governance import CallContext, DataClass, RecordPolicy, require_consent
+from matcha.runtime.pii import PiiEngine
 
 COLLECTION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 ERASURE_ROLE = "admin"
@@ -64,6 +67,8 @@ class UpsertOutcome:
     updated: int
     unchanged: int
     model: ModelInfo
+    # Documents the personal-data engine raised to PERSONAL (declared lower).
+    raised_to_personal: int = 0
 
 
 @dataclass(frozen=True)
@@ -131,9 +136,15 @@ def _approximate_bytes(document: StoredDocument) -> int:
 
 class EmbeddingCore:
     def __init__(
-        self, encoder: Encoder, batcher: MicroBatcher[str, np.ndarray], store: VectorStore, limits: Limits
+        self,
+        encoder: Encoder,
+        batcher: MicroBatcher[str, np.ndarray],
+        store: VectorStore,
+        limits: Limits,
+        pii_engine: PiiEngine,
     ) -> None:
         self._encoder = encoder
+        self._pii = pii_engine
         self._batcher = batcher
         self._store = store
         self.limits = limits
@@ -174,6 +185,7 @@ class EmbeddingCore:
 
     async def upsert(self, call: CallContext, collection_name: str, documents: list[DocumentInput]) -> UpsertOutcome:
         policies = self._validate_documents(call, collection_name, documents)
+        raised = await self._discover_personal_data(call, documents, policies)
         collection = await self._store.get_collection(call.tenant, collection_name)
         self._require_current_model(collection)
         stored = await self._store.stored_states(collection.id, [document.id for document in documents])
@@ -202,7 +214,23 @@ class EmbeddingCore:
             for position, (document, policy, _) in enumerate(changed)
         ]
         await self._store.write_documents(collection.id, self.model, rows)
-        return UpsertOutcome(inserted, updated, unchanged, self.model)
+        return UpsertOutcome(inserted, updated, unchanged, self.model, raised)
+
+    async def _discover_personal_data(
+        self, call: CallContext, documents: list[DocumentInput], policies: list[RecordPolicy]
+    ) -> int:
+        """Data discovery: a text holding personal data makes its record PERSONAL, whatever was declared."""
+        pending = [index for index, policy in enumerate(policies) if policy.data_class < DataClass.PERSONAL]
+        if not pending:
+            return 0
+        texts = [documents[index].text for index in pending]
+        # The NER is CPU-bound: off the event loop.
+        found = await asyncio.to_thread(self._pii.analyze_many, texts, field="documents")
+        raised = [index for index, findings in zip(pending, found, strict=True) if findings]
+        for index in raised:
+            policies[index] = dataclasses.replace(policies[index], data_class=DataClass.PERSONAL)
+            require_consent(DataClass.PERSONAL, policies[index].consented_purposes, call.purpose)
+        return len(raised)
 
     async def search(
         self,

@@ -118,6 +118,7 @@ class EmbeddingServicer(embedding_pb2_grpc.EmbeddingServiceServicer):
             updated=outcome.updated,
             unchanged=outcome.unchanged,
             model=_model_ref(outcome.model),
+            raised_to_personal=outcome.raised_to_personal,
         )
 
     async def Search(self, request, context):

@@ -9,6 +9,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from wordfreq import zipf_frequency
+
 from matcha.runtime.errors import FieldViolation, InvalidArgument
 from matcha.runtime.pii import patterns, rules
 from matcha.runtime.pii.kinds import (
@@ -94,6 +96,7 @@ _DETERMINER_BEFORE = re.compile(
     r"(?:\s+(?!client|cliente|customer|docteur|doctor|conseill|vendeu|livreur|fils|fille|ami|amie|madame|monsieur)"
     r"[a-zà-ÿ]{3,})?|modèle|model|collection|gamme|range|line)\s+$"
 )
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*)\W*$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 
 
@@ -178,7 +181,7 @@ class PiiEngine:
             for (index, offset, chunk), doc in zip(chunks, nlp.pipe(chunk for _, _, chunk in chunks), strict=True):
                 for entity in doc.ents:
                     if entity.label_ in _NER_PERSON_LABELS:
-                        finding = _person(chunk, entity.start_char, entity.end_char, offset)
+                        finding = _person(chunk, entity.start_char, entity.end_char, offset, code)
                         if finding is not None:
                             found[index].append(finding)
         return [titled_here + found_here for titled_here, found_here in zip(titled, found, strict=True)]
@@ -237,7 +240,7 @@ def _is_binary(text: str) -> bool:
     return "\x00" in sample or len(_CONTROL.findall(sample)) > len(sample) // 20
 
 
-def _person(chunk: str, start: int, end: int, offset: int) -> Finding | None:
+def _person(chunk: str, start: int, end: int, offset: int, language: str) -> Finding | None:
     value = chunk[start:end]
     start += rules.strip_title(value)
     words = chunk[start:end].split()
@@ -252,5 +255,8 @@ def _person(chunk: str, start: int, end: int, offset: int) -> Finding | None:
     if not value or not value[0].isupper() or any(char.isdigit() or char in "@/#_[]" for char in value):
         return None
     if len(words) == 1 and (value.isupper() or _DETERMINER_BEFORE.search(chunk[max(0, start - 30) : start])):
+        return None
+    # A lone capitalised word opening a sentence is most often a common word ("Viens nous voir", "Gift message").
+    if len(words) == 1 and _SENTENCE_START.search(chunk[:start]) and zipf_frequency(value.lower(), language) >= 4.4:
         return None
     return Finding(PERSON, offset + start, offset + start + len(value), value, 0.85)
