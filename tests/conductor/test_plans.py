@@ -144,6 +144,19 @@ BROKEN = {
         "steps[embed_each].depends_on",
         "cycle",
     ),
+    "comprehensions nested too deep": (
+        SEARCH_PLAN.replace(
+            "response.results.map(r, r.id)",
+            "response.results.map(a, response.results.map(b, response.results.map(c, response.results.map(d, 1))))",
+        ),
+        "steps[search].output",
+        "nest 4 deep",
+    ),
+    "expression too long": (
+        SEARCH_PLAN.replace("response.results.map(r, r.id)", "response.results.map(r, r.id)" + " + []" * 1000),
+        "steps[search].output",
+        "longer than 4096 characters",
+    ),
     "malformed YAML": ("name: x\nsteps: [\n", "document", ""),
     "bad duration": (SEARCH_PLAN.replace("timeout: 5s", "timeout: soon"), "steps[embed_each].timeout", "duration"),
 }

@@ -1,5 +1,7 @@
 """Every bad request is refused with field violations, writes nothing, and the service keeps serving."""
 
+import json
+
 import grpc
 import pytest
 from google.protobuf import struct_pb2
@@ -127,6 +129,20 @@ async def test_malformed_filter(stub, filter_document, field):
     query.update(filter_document)
     details = await refused(stub.Search(embedding_pb2.SearchRequest(collection="docs", text="x", filter=query)))
     assert list(details.field_violations) == [field]
+
+
+async def test_a_filter_of_twenty_thousand_clauses_is_refused_and_the_service_keeps_serving(stub):
+    """Once past PostgreSQL's bind-parameter limit, such a filter was an internal error from the database."""
+    query = struct_pb2.Struct()
+    query.update({"$or": [{"year": year} for year in range(20_000)]})
+    searched = await refused(stub.Search(embedding_pb2.SearchRequest(collection="docs", text="x", filter=query)))
+    short = json.dumps({"$or": [{"y": year} for year in range(300)]})  # within ListDocuments' 16,384 characters
+    listed = await refused(stub.ListDocuments(embedding_pb2.ListDocumentsRequest(collection="docs", filter=short)))
+    for details in (searched, listed):
+        assert "at most 256 conditions" in details.field_violations["filter"]
+    within = struct_pb2.Struct()
+    within.update({"year": {"$in": list(range(20_000))}})
+    assert (await stub.Search(embedding_pb2.SearchRequest(collection="docs", text="x", filter=within))).results == []
 
 
 async def test_search_parameters(stub):

@@ -8,6 +8,7 @@ from matcha.classification.v1 import classification_pb2
 from matcha.conductor.catalog import CapabilityCatalog
 from matcha.conductor.core import ConductorCore
 from matcha.conductor.engine import RunEngine
+from matcha.conductor.expressions import ExpressionBudget, ExpressionEvaluator
 from matcha.conductor.invoker import DynamicInvoker
 from matcha.conductor.keys import ConductorKeys, load_or_create_secret
 from matcha.conductor.plans import DEFAULT_CALL_TIMEOUT_SECONDS, PlanDef, PlanValidator
@@ -47,6 +48,12 @@ def build_conductor_service(
         row = await store.get_plan(tenant, name, version)
         return validator.validate(row.spec)
 
+    evaluator = ExpressionEvaluator(
+        ExpressionBudget(
+            max_cost=settings.conductor_expression_max_cost,
+            timeout_seconds=settings.conductor_expression_timeout_seconds,
+        )
+    )
     engine = RunEngine(
         store,
         catalog,
@@ -58,6 +65,8 @@ def build_conductor_service(
         poll_seconds=settings.conductor_poll_seconds,
         max_active_runs=settings.conductor_max_active_runs,
         default_timeout=DEFAULT_CALL_TIMEOUT_SECONDS,
+        evaluator=evaluator,
+        max_fan_out_items=settings.conductor_max_fan_out_items,
     )
     core = ConductorCore(store, catalog, engine, keys)
 
@@ -71,6 +80,7 @@ def build_conductor_service(
 
     async def on_stop() -> None:
         await engine.stop()
+        evaluator.close()
         await invoker.close()
         await store.stop_listening()
         await database.close()

@@ -153,7 +153,8 @@ class RunExecution:
                         if await self.store.park(self.run.id, self.owner):
                             return
             outputs = {
-                name: expressions.evaluate(source, self.variables()) for name, source in self.plan.outputs.items()
+                name: await self.engine.expressions.evaluate(source, self.variables())
+                for name, source in self.plan.outputs.items()
             }
         except TimeoutError:
             await self._fail(StepFailure(grpc.StatusCode.DEADLINE_EXCEEDED, "the run passed its deadline"))
@@ -224,8 +225,11 @@ class RunExecution:
             )
             raise
         except expressions.ExpressionError as error:
+            over_budget = isinstance(error, expressions.ExpressionBudgetExceeded)
             failure = StepFailure(
-                grpc.StatusCode.INVALID_ARGUMENT, f"step {step.id}: {error}", reason="EXPRESSION_FAILED"
+                grpc.StatusCode.RESOURCE_EXHAUSTED if over_budget else grpc.StatusCode.INVALID_ARGUMENT,
+                f"step {step.id}: {error}",
+                reason="EXPRESSION_BUDGET_EXCEEDED" if over_budget else "EXPRESSION_FAILED",
             )
             await self.emit(
                 Event("STEP_FAILED", "RUNNING", step.id, "FAILED", error=failure.as_status()),
@@ -239,7 +243,7 @@ class RunExecution:
         variables = self.variables()
         row = self.step_rows[step.id]
         if not step.for_each_items:
-            if step.when and not _truthy(expressions.evaluate(step.when, variables)):
+            if step.when and not _truthy(await self.engine.expressions.evaluate(step.when, variables)):
                 await self.emit(
                     Event("STEP_SKIPPED", "RUNNING", step.id, "SKIPPED"),
                     step_changes={step.id: {"state": "SKIPPED", "ended_at": datetime.now(UTC)}},
@@ -255,11 +259,18 @@ class RunExecution:
                 audit_entries=[(self.run.tenant, entry)] if entry else [],
             )
             return output
-        items = expressions.evaluate(step.for_each_items, variables)
+        items = await self.engine.expressions.evaluate(step.for_each_items, variables)
         if not isinstance(items, list):
             raise StepFailure(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"step {step.id}: for_each.items gave {type(items).__name__}, not a list",
+            )
+        if len(items) > self.engine.max_fan_out_items:
+            raise StepFailure(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"step {step.id}: for_each.items gave {len(items)} items, at most {self.engine.max_fan_out_items}",
+                reason="FAN_OUT_TOO_LARGE",
+                metadata={"items": str(len(items)), "limit": str(self.engine.max_fan_out_items)},
             )
         done = dict(self.items.get(step.id, {}))
         if row.state == "PENDING":
@@ -272,7 +283,7 @@ class RunExecution:
             async with semaphore:
                 item_variables = self.variables(item=item, index=index)
                 entry = None
-                if step.when and not _truthy(expressions.evaluate(step.when, item_variables)):
+                if step.when and not _truthy(await self.engine.expressions.evaluate(step.when, item_variables)):
                     output = None
                 else:
                     output, entry = await self._item(step, item_variables, index)
@@ -324,7 +335,7 @@ class RunExecution:
 
     async def _await(self, step: StepDef, variables: dict, index: int | None) -> Any:
         if step.await_key:
-            key = str(expressions.evaluate(step.await_key, variables))
+            key = str(await self.engine.expressions.evaluate(step.await_key, variables))
         else:
             key = step.id if index is None else f"{step.id}/{index}"
         announced = key in self.step_rows[step.id].awaited_keys
@@ -342,7 +353,7 @@ class RunExecution:
                     step_changes={step.id: {"state": "RUNNING"}},
                 )
                 if step.output:
-                    return expressions.evaluate(step.output, {**variables, "response": payload})
+                    return await self.engine.expressions.evaluate(step.output, {**variables, "response": payload})
                 return payload
             if not announced:
                 keys = [*self.step_rows[step.id].awaited_keys, key]
@@ -361,7 +372,7 @@ class RunExecution:
     async def _call(self, step: StepDef, variables: dict, index: int | None) -> HopOutcome:
         method = self.engine.catalog.method(step.call)
         capability = self.engine.catalog.capability(method.service)
-        request_value = expressions.render(step.request, variables)
+        request_value = await self.engine.expressions.render(step.request, variables)
         data_class = max([self.data_class, *self._input_classes()])
         outcome = decide(data_class, capability.clearance, step_redacts=step.redact is not None)
         # Policy requires redaction when the payload may only leave at a lower class: that floor is every kind
@@ -467,7 +478,11 @@ class RunExecution:
             )
             if step.redact is not None and step.redact.rehydrate:
                 response = redaction.rehydrate(response, self.pseudonyms)
-            output = expressions.evaluate(step.output, {**variables, "response": response}) if step.output else response
+            output = (
+                await self.engine.expressions.evaluate(step.output, {**variables, "response": response})
+                if step.output
+                else response
+            )
             return HopOutcome(output, entry)
         raise AssertionError("the retry loop always returns or raises")
 
@@ -600,6 +615,8 @@ class RunEngine:
         poll_seconds: float,
         max_active_runs: int,
         default_timeout: float,
+        evaluator: expressions.ExpressionEvaluator,
+        max_fan_out_items: int,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -609,6 +626,8 @@ class RunEngine:
         self.tracer = tracer
         self.owner = f"conductor-{uuid.uuid4().hex[:12]}"
         self.default_timeout = default_timeout
+        self.expressions = evaluator
+        self.max_fan_out_items = max_fan_out_items
         self._lease_seconds = lease_seconds
         self._poll_seconds = poll_seconds
         self._max_active = max_active_runs

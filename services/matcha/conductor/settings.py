@@ -37,6 +37,11 @@ class ConductorSettings(ServiceSettings):
     conductor_lease_seconds: float = Field(15.0, gt=0)
     conductor_poll_seconds: float = Field(2.0, gt=0)
     conductor_max_active_runs: int = Field(256, ge=1)
+    # Bounded work: items one for_each may fan out over; plan expressions' cost (elements their comprehensions
+    # may visit) above which they are refused unrun, and the time after which a costly one is stopped.
+    conductor_max_fan_out_items: int = Field(10_000, ge=1)
+    conductor_expression_max_cost: int = Field(50_000_000, ge=1)
+    conductor_expression_timeout_seconds: float = Field(2.0, gt=0)
 
     @property
     def secret_path(self) -> Path:

@@ -12,6 +12,9 @@ from typing import Any
 from matcha.runtime.errors import FieldViolation, InvalidArgument
 
 MAX_DEPTH = 6
+# Each condition costs SQL text and bind parameters (PostgreSQL takes at most 65,535 per statement); long lists
+# of values belong in one `$in`.
+MAX_CONDITIONS = 256
 _FIELD_SEGMENT = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _COMPARISONS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 OPERATORS = ("$eq", "$ne", *_COMPARISONS, "$in", "$nin", "$exists")
@@ -45,6 +48,7 @@ class _Compiler:
     def __init__(self, params: SqlParams, column: str) -> None:
         self._params = params
         self._column = column
+        self._conditions = 0
 
     def conjunction(self, document: Any, path: str, depth: int) -> str:
         if depth > MAX_DEPTH:
@@ -84,6 +88,9 @@ class _Compiler:
         return self.operator(field_sql, "$eq", value, path)
 
     def operator(self, field_sql: str, operator: str, operand: Any, path: str) -> str:
+        self._conditions += 1
+        if self._conditions > MAX_CONDITIONS:
+            raise _invalid("filter", f"at most {MAX_CONDITIONS} conditions (use $in for a list of values)")
         if operator in ("$eq", "$ne"):
             if not (_is_scalar(operand) or isinstance(operand, list)):
                 raise _invalid(path, f"{operator} compares with a scalar or a list")
