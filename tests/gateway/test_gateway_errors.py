@@ -64,6 +64,23 @@ async def test_malformed_json_is_400_on_the_body(http):
     assert "body" in _violations(reply.json())
 
 
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ('{"documents": [{"id": "a", "metadata": ' + '{"a": ' * 100_000 + "1" + "}" * 100_000 + "}]}", "in place"),
+        ('{"documents": [{"id": "a", "metadata": ' + '{"a": ' * 80 + "1" + "}" * 80 + "}]}", "under the parser's"),
+    ],
+)
+async def test_json_nested_too_deep_is_400_and_the_gateway_keeps_serving(http, body, where):
+    """100,000 levels overflowed the JSON decoder's recursion (a 500); 80 levels went on to the service."""
+    reply = await http.post(
+        "/v1/collections/c/documents:upsert", content=body, headers={"content-type": "application/json"}
+    )
+    assert reply.status_code == 400, (where, reply.text[:300])
+    assert "nests deeper than 64 levels" in _violations(reply.json())["body"]
+    assert (await http.post("/v1/embeddings:embed", json={"texts": ["still serving"]})).status_code == 200
+
+
 async def test_service_validation_keeps_its_field_violations(http):
     reply = await http.post("/v1/embeddings:embed", json={"texts": []})
     assert reply.status_code == 400
@@ -102,7 +119,7 @@ async def test_body_over_the_limit_is_413_and_the_gateway_keeps_serving(http):
 
 
 async def test_chunked_body_over_the_limit_is_413(start_gateway, embedding_server, issuer, tenant):
-    token = issuer.mint(subject="u", tenant=tenant, roles=["analyst"])
+    token = issuer.mint(subject="u", tenant=tenant, roles=["analyst", "author", "operator"])
 
     async def chunks():
         for _ in range(8):
@@ -136,7 +153,7 @@ async def test_missing_or_bad_token_is_401(gateway_url, headers, reason):
 
 async def test_expired_token_is_401(gateway_url, issuer, tenant):
 
-    token = issuer.mint(subject="u", tenant=tenant, roles=["analyst"], ttl_seconds=-60)
+    token = issuer.mint(subject="u", tenant=tenant, roles=["analyst", "author", "operator"], ttl_seconds=-60)
     async with httpx.AsyncClient(base_url=gateway_url) as client:
         reply = await client.get("/v1/collections", headers={"authorization": f"Bearer {token}"})
     assert reply.status_code == 401
@@ -200,7 +217,7 @@ async def test_unimplemented_rpc_is_501(start_gateway, serve, embedding_settings
             generation_pb2_grpc.GenerationServiceServicer(), server
         ),
     )
-    token = issuer.mint(subject="u", tenant=tenant, roles=["analyst"])
+    token = issuer.mint(subject="u", tenant=tenant, roles=["analyst", "author", "operator"])
     async with (
         serve(definition, embedding_settings()) as server,
         start_gateway({GENERATION_SERVICE: f"127.0.0.1:{server.port}"}) as base_url,

@@ -138,28 +138,49 @@ def bind_parameters(
 
 # Stands for a body that is not JSON at all (already reported), as opposed to a JSON `null`.
 _MALFORMED = object()
+# Deeper than any message of the contracts (Struct values included) needs; the JSON decoder and protobuf's
+# parser recurse per level, so depth is bounded before either gets far.
+MAX_JSON_DEPTH = 64
+_TOO_DEEP = f"JSON nests deeper than {MAX_JSON_DEPTH} levels"
+
+
+def _nests_too_deep(value: object) -> bool:
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _decode_one(raw: bytes, field: str, violations: Violations) -> object:
+    try:
+        value = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        violations.add(field, f"malformed JSON: {error}")
+        return _MALFORMED
+    except RecursionError:
+        violations.add(field, _TOO_DEEP)
+        return _MALFORMED
+    if _nests_too_deep(value):
+        violations.add(field, _TOO_DEEP)
+        return _MALFORMED
+    return value
 
 
 def _decode_json(raw: bytes, violations: Violations) -> object:
-    if not raw.strip():
-        return {}
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        violations.add("body", f"malformed JSON: {error}")
-        return _MALFORMED
+    return _decode_one(raw, "body", violations) if raw.strip() else {}
 
 
 def _decode_json_lines(raw: bytes, violations: Violations) -> list[object]:
-    items = []
-    for number, line in enumerate(raw.splitlines()):
-        if not line.strip():
-            continue
-        try:
-            items.append(json.loads(line))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            violations.add(f"body[{number}]", f"malformed JSON: {error}")
-    return items
+    decoded = (
+        _decode_one(line, f"body[{number}]", violations) for number, line in enumerate(raw.splitlines()) if line.strip()
+    )
+    return [item for item in decoded if item is not _MALFORMED]
 
 
 # json_format reports a path as `at Message.field[0].sub` or a chain of `Failed to parse x field:`.
