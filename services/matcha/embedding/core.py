@@ -28,7 +28,7 @@ from matcha.embedding.store import (
 from matcha.runtime.batching import MicroBatcher
 from matcha.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, Violations
 from matcha.runtime.governance import CallContext, DataClass, RecordPolicy, require_consent
-from matcha.runtime.pii import PiiEngine
+from matcha.runtime.pii import DISCOVERY_MIN_SCORE, PiiEngine
 
 COLLECTION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 ERASURE_ROLE = "admin"
@@ -226,7 +226,11 @@ class EmbeddingCore:
         texts = [documents[index].text for index in pending]
         # The NER is CPU-bound: off the event loop.
         found = await asyncio.to_thread(self._pii.analyze_many, texts, field="documents")
-        raised = [index for index, findings in zip(pending, found, strict=True) if findings]
+        raised = [
+            index
+            for index, findings in zip(pending, found, strict=True)
+            if any(finding.score >= DISCOVERY_MIN_SCORE for finding in findings)
+        ]
         for index in raised:
             policies[index] = dataclasses.replace(policies[index], data_class=DataClass.PERSONAL)
             require_consent(DataClass.PERSONAL, policies[index].consented_purposes, call.purpose)

@@ -7,6 +7,7 @@ import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.runtime.database import Database, load_migrations
+from matcha.runtime.pii import shared_engine
 from matcha.runtime.server import ServiceDefinition
 from matcha.segmentation.condition_core import ConditionSegmentsCore
 from matcha.segmentation.condition_store import ConditionStore
@@ -40,7 +41,7 @@ def build_segmentation_service(
         late_tolerance_seconds=settings.segmentation_late_tolerance_seconds,
         sweep_interval_seconds=settings.segmentation_sweep_interval_seconds,
     )
-    core = SegmentationCore(SegmentationStore(database), feed, limits, live)
+    core = SegmentationCore(SegmentationStore(database), feed, limits, live, shared_engine())
     condition_core = ConditionSegmentsCore(conditions, live, settings.segmentation_event_retention_days)
 
     def register(server: grpc.aio.Server) -> None:

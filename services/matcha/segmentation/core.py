@@ -26,6 +26,7 @@ from matcha.runtime.errors import (
     Violations,
 )
 from matcha.runtime.governance import CallContext, DataClass, RecordPolicy, require_consent
+from matcha.runtime.pii import DISCOVERY_MIN_SCORE, PiiEngine, shared_engine
 from matcha.segmentation import drift
 from matcha.segmentation.builder import BuildResult, BuildSpec, FittedBuild, PreviousVersion, finish_build, fit_build
 from matcha.segmentation.features import (
@@ -269,8 +270,16 @@ def _finite(value: float) -> bool:
 
 
 class SegmentationCore:
-    def __init__(self, store: SegmentationStore, feed: ChangeFeed, limits: Limits, live: LiveSegments) -> None:
+    def __init__(
+        self,
+        store: SegmentationStore,
+        feed: ChangeFeed,
+        limits: Limits,
+        live: LiveSegments,
+        pii_engine: PiiEngine | None = None,
+    ) -> None:
         self._store = store
+        self._pii = pii_engine or shared_engine()
         self._feed = feed
         self.limits = limits
         self._live = live
@@ -284,10 +293,11 @@ class SegmentationCore:
 
     # --- ingestion ---------------------------------------------------------------------------
 
-    async def ingest_customers(self, call: CallContext, customers: list[CustomerInput]) -> tuple[int, int, int]:
+    async def ingest_customers(self, call: CallContext, customers: list[CustomerInput]) -> tuple[int, int, int, int]:
+        """(inserted, updated, unchanged, raised to PERSONAL by the personal-data engine)."""
         replay = await self._store.recall(call.tenant, "IngestCustomers", call.idempotency_key)
         if replay is not None:
-            return replay["inserted"], replay["updated"], replay["unchanged"]
+            return replay["inserted"], replay["updated"], replay["unchanged"], replay.get("raised_to_personal", 0)
         violations = Violations()
         limit = self.limits.max_customers_per_call
         violations.check(0 < len(customers) <= limit, "customers", f"between 1 and {limit} customers per call")
@@ -306,22 +316,38 @@ class SegmentationCore:
             policy = self._policy(call, violations, f"{path}.policy", customer)
             rows.append(CustomerRow(customer.id, customer.attributes, customer.features, customer.join_time, policy))
         violations.raise_if_any()
+        raised = await self._discover_personal_data(rows)
         for row in rows:
             require_consent(row.policy.data_class, row.policy.consented_purposes, call.purpose)
         async with self._store.pool.acquire() as connection, connection.transaction():
             inserted, updated, keys = await self._store.upsert_customers(connection, call.tenant, rows)
             await self._reassign(connection, call.tenant, keys, {})
-            outcome = (inserted, updated, len(rows) - inserted - updated)
+            outcome = (inserted, updated, len(rows) - inserted - updated, raised)
             await self._store.remember(
                 connection,
                 call.tenant,
                 "IngestCustomers",
                 call.idempotency_key,
-                {"inserted": outcome[0], "updated": outcome[1], "unchanged": outcome[2]},
+                {"inserted": outcome[0], "updated": outcome[1], "unchanged": outcome[2], "raised_to_personal": raised},
             )
         # Property conditions read what was just written.
         await self._live.reevaluate(call.tenant, keys)
         return outcome
+
+    async def _discover_personal_data(self, rows: list[CustomerRow]) -> int:
+        """Data discovery: attributes holding personal data make the customer PERSONAL, whatever was declared."""
+        pending = [index for index, row in enumerate(rows) if row.policy.data_class < DataClass.PERSONAL]
+        texts = [_attribute_text(rows[index].attributes) for index in pending]
+        # The NER is CPU-bound: off the event loop.
+        found = await asyncio.to_thread(self._pii.analyze_many, texts, field="customers") if texts else []
+        raised = [
+            index
+            for index, findings in zip(pending, found, strict=True)
+            if any(finding.score >= DISCOVERY_MIN_SCORE for finding in findings)
+        ]
+        for index in raised:
+            rows[index] = replace(rows[index], policy=replace(rows[index].policy, data_class=DataClass.PERSONAL))
+        return len(raised)
 
     async def ingest_transactions(
         self, call: CallContext, transactions: list[TransactionInput], default_policy: PolicyInput | None
@@ -1244,6 +1270,19 @@ def _segments_to_store(table: FeatureTable, result: BuildResult) -> SegmentsToSt
         segments=segments,
         exemplars=exemplars,
     )
+
+
+def _attribute_text(attributes: dict[str, Any]) -> str:
+    """The attributes as lines of "key: value", nested values flattened: what the engine reads of a customer."""
+    lines = []
+    for key, value in attributes.items():
+        if isinstance(value, dict):
+            lines.append(_attribute_text(value))
+        elif isinstance(value, list):
+            lines.extend(f"{key}: {item}" for item in value if isinstance(item, str | int | float))
+        elif isinstance(value, str):
+            lines.append(f"{key}: {value}")
+    return "\n".join(lines)
 
 
 def _is_stored_text(value: str) -> bool:

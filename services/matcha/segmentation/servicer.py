@@ -432,10 +432,12 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
         return pb.ListConditionSegmentMembersResponse(customer_ids=ids, next_page_token=token, total_size=total)
 
     async def IngestCustomers(self, request, context):
-        inserted, updated, unchanged = await self._core.ingest_customers(
+        inserted, updated, unchanged, raised = await self._core.ingest_customers(
             current_call(), [_customer_input(customer) for customer in request.customers]
         )
-        return pb.IngestCustomersResponse(inserted=inserted, updated=updated, unchanged=unchanged)
+        return pb.IngestCustomersResponse(
+            inserted=inserted, updated=updated, unchanged=unchanged, raised_to_personal=raised
+        )
 
     async def IngestTransactions(self, request, context):
         totals = await self._core.ingest_transactions(

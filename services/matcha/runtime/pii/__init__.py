@@ -9,6 +9,7 @@ numbering plans served (phonenumbers), and context rules for addresses, dates of
 import functools
 
 from matcha.runtime.pii.engine import (
+    DISCOVERY_MIN_SCORE,
     ENGINE_NAME,
     ENGINE_VERSION,
     MAX_TEXT_CHARS,
@@ -48,6 +49,7 @@ __all__ = [
     "ALL_KINDS",
     "CONTEXT_KINDS",
     "DATE_OF_BIRTH",
+    "DISCOVERY_MIN_SCORE",
     "EMAIL",
     "ENGINE_NAME",
     "ENGINE_VERSION",

@@ -32,6 +32,8 @@ from matcha.runtime.pii.language import LanguageIdentifier, ModelInfo, Pipelines
 
 ENGINE_NAME = "matcha-pii"
 ENGINE_VERSION = "1.0.0"
+# Findings at least this sure make a record PERSONAL on ingestion (redaction takes every finding).
+DISCOVERY_MIN_SCORE = 0.7
 # spaCy's own limit per document; longer texts are refused rather than cut (a cut could split a name).
 MAX_TEXT_CHARS = 1_000_000
 # Texts are fed to the NER by paragraph, in chunks of at most this size (the model's cost is per token).
@@ -259,4 +261,5 @@ def _person(chunk: str, start: int, end: int, offset: int, language: str) -> Fin
     # A lone capitalised word opening a sentence is most often a common word ("Viens nous voir", "Gift message").
     if len(words) == 1 and _SENTENCE_START.search(chunk[:start]) and zipf_frequency(value.lower(), language) >= 4.4:
         return None
-    return Finding(PERSON, offset + start, offset + start + len(value), value, 0.85)
+    # A lone word is a name far less surely than a first and last name together.
+    return Finding(PERSON, offset + start, offset + start + len(value), value, 0.85 if len(words) > 1 else 0.6)

@@ -139,14 +139,16 @@ class IngestCustomersRequest(_message.Message):
     def __init__(self, customers: _Optional[_Iterable[_Union[Customer, _Mapping]]] = ...) -> None: ...
 
 class IngestCustomersResponse(_message.Message):
-    __slots__ = ("inserted", "updated", "unchanged")
+    __slots__ = ("inserted", "updated", "unchanged", "raised_to_personal")
     INSERTED_FIELD_NUMBER: _ClassVar[int]
     UPDATED_FIELD_NUMBER: _ClassVar[int]
     UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    RAISED_TO_PERSONAL_FIELD_NUMBER: _ClassVar[int]
     inserted: int
     updated: int
     unchanged: int
-    def __init__(self, inserted: _Optional[int] = ..., updated: _Optional[int] = ..., unchanged: _Optional[int] = ...) -> None: ...
+    raised_to_personal: int
+    def __init__(self, inserted: _Optional[int] = ..., updated: _Optional[int] = ..., unchanged: _Optional[int] = ..., raised_to_personal: _Optional[int] = ...) -> None: ...
 
 class Transaction(_message.Message):
     __slots__ = ("id", "customer_id", "time", "amount", "quantity", "channel", "item_id", "refund")
