@@ -135,7 +135,7 @@ async def connect(issuer) -> AsyncIterator[Callable[..., grpc.aio.Channel]]:
         server: MatchaServer,
         tenant: str,
         *,
-        roles=("analyst",),
+        roles=("analyst", "author", "operator"),
         purpose="campaign",
         data_class=DataClass.INTERNAL,
         subject="user-1",

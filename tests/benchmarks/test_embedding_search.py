@@ -86,7 +86,9 @@ async def load(connection: asyncpg.Connection, collection_id: int, model, vector
 
 async def test_search_recall_and_latency_against_raw_asyncpg(embedding_server, postgres_url, connect, tenant):
     documents, queries = synthetic_corpus()
-    stub = embedding_pb2_grpc.EmbeddingServiceStub(connect(embedding_server, tenant))
+    stub = embedding_pb2_grpc.EmbeddingServiceStub(
+        connect(embedding_server, tenant, roles=("analyst", "operator", "admin"))
+    )
     created = await stub.CreateCollection(embedding_pb2.CreateCollectionRequest(name="bench"))
     model = created.collection.model
 

@@ -105,7 +105,7 @@ async def _throughput(mode: str, target: str, method: str, token: str) -> float:
 
 
 async def test_gateway_overhead(gateway_url, connect, embedding_server, generation_server, issuer, tenant):
-    token = issuer.mint(subject="bench", tenant=tenant, roles=["analyst"])
+    token = issuer.mint(subject="bench", tenant=tenant, roles=["analyst", "author", "operator"])
     headers = {"authorization": f"Bearer {token}", "x-matcha-purpose": "campaign", "x-matcha-data-class": "INTERNAL"}
     limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
     grpc_stub = embedding_pb2_grpc.EmbeddingServiceStub(connect(embedding_server, tenant))

@@ -30,7 +30,7 @@ CUSTOMER_TEXTS = [
 
 @pytest.fixture
 def invoke(classification_server, issuer, tenant):
-    token = issuer.mint(subject="cli", tenant=tenant, roles=["analyst"])
+    token = issuer.mint(subject="cli", tenant=tenant, roles=["analyst", "author", "operator"])
     common = ["--target", f"127.0.0.1:{classification_server.port}", "--token", token]
     runner = CliRunner()
 

@@ -6,7 +6,7 @@ from matcha.cli.demo import run_classification_demo
 
 
 async def test_demo_reads_reviews_and_headlines(classification_server, issuer, tenant, capsys):
-    token = issuer.mint(subject="demo", tenant=tenant, roles=["analyst"])
+    token = issuer.mint(subject="demo", tenant=tenant, roles=["analyst", "author", "operator"])
     await run_classification_demo(f"127.0.0.1:{classification_server.port}", token)
     output = capsys.readouterr().out
     agreed = re.search(r"verdict on (\d+) of (\d+) ", output)

@@ -56,13 +56,13 @@ async def test_classify_task_errors(stub):
     await assert_still_serving_and_nothing_stored(stub)
 
 
-async def test_unknown_classifier_is_not_found(stub):
+async def test_unknown_classifier_is_not_found(stub, stub_for, tenant):
     custom = pb.ClassificationTask(custom=pb.CustomTask(classifier="nope"))
     details = await refused(stub.Classify(pb.ClassifyRequest(texts=["x"], tasks=[custom])), grpc.StatusCode.NOT_FOUND)
     assert details.reason == "CLASSIFIER_NOT_FOUND"
     for call in (
         stub.GetClassifier(pb.GetClassifierRequest(name="nope")),
-        stub.DeleteClassifier(pb.DeleteClassifierRequest(name="nope")),
+        stub_for(tenant, roles=("admin",)).DeleteClassifier(pb.DeleteClassifierRequest(name="nope")),
         stub.EvaluateClassifier(pb.EvaluateClassifierRequest(name="nope", examples=TICKETS)),
     ):
         assert (await refused(call, grpc.StatusCode.NOT_FOUND)).reason == "CLASSIFIER_NOT_FOUND"

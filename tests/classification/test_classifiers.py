@@ -131,7 +131,7 @@ async def test_idempotency_key_returns_the_same_version(stub):
     assert [classifier.version for classifier in listed.classifiers] == [1]
 
 
-async def test_versions_listing_paging_and_deletion(stub):
+async def test_versions_listing_paging_and_deletion(stub, stub_for, tenant):
     for name in ("beta", "alpha", "gamma"):
         await stub.TrainClassifier(pb.TrainClassifierRequest(name=name, examples=examples(TICKETS)))
     await stub.TrainClassifier(pb.TrainClassifierRequest(name="beta", examples=examples(TICKETS)))
@@ -151,13 +151,14 @@ async def test_versions_listing_paging_and_deletion(stub):
     versions = await stub.ListClassifiers(pb.ListClassifiersRequest(name="beta"))
     assert [c.version for c in versions.classifiers] == [2, 1]
 
-    deleted = await stub.DeleteClassifier(pb.DeleteClassifierRequest(name="beta", version=2))
+    admin = stub_for(tenant, roles=("admin",))  # deleting classifiers is the tenant admin's
+    deleted = await admin.DeleteClassifier(pb.DeleteClassifierRequest(name="beta", version=2))
     assert deleted.deleted_versions == 1
     assert (await stub.GetClassifier(pb.GetClassifierRequest(name="beta"))).classifier.version == 1
     # A deleted version number is never reused.
     retrained = await stub.TrainClassifier(pb.TrainClassifierRequest(name="beta", examples=examples(TICKETS)))
     assert retrained.classifier.version == 3
-    everything = await stub.DeleteClassifier(pb.DeleteClassifierRequest(name="beta"))
+    everything = await admin.DeleteClassifier(pb.DeleteClassifierRequest(name="beta"))
     assert everything.deleted_versions == 2
     remaining = await stub.ListClassifiers(pb.ListClassifiersRequest())
     assert [c.name for c in remaining.classifiers] == ["alpha", "gamma"]

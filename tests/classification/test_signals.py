@@ -66,7 +66,7 @@ def posts(headlines) -> list[pb.Post]:
 @pytest.fixture(scope="module")
 async def stub_and_reply(classification_server, issuer, posts):
     """One analysis shared by the tests below: embedding a thousand posts is the slow part."""
-    token = issuer.mint(subject="analyst-1", tenant="tenant-signals", roles=["analyst"])
+    token = issuer.mint(subject="analyst-1", tenant="tenant-signals", roles=["analyst", "author", "operator"])
     channel = open_channel(f"127.0.0.1:{classification_server.port}", token=token, purpose="listening")
     stub = classification_pb2_grpc.ClassificationServiceStub(channel)
     yield stub, await stub.DetectSignals(request(posts, seed=1))

@@ -32,7 +32,7 @@ async def invoke(*args: str):
 async def test_register_run_show_and_audit_from_the_cli(conductor_server, issuer, tenant, tmp_path):
     plan_file = tmp_path / "plan.yaml"
     plan_file.write_text(PLAN)
-    token = issuer.mint(subject="ana", tenant=tenant, roles=["analyst", "auditor"])
+    token = issuer.mint(subject="ana", tenant=tenant, roles=["analyst", "author", "operator", "auditor"])
     connection = ["--target", f"127.0.0.1:{conductor_server.port}", "--token", token, "--data-class", "PUBLIC"]
 
     code, out, err = await invoke("plan", "register", str(plan_file), *connection)

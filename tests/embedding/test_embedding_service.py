@@ -121,7 +121,10 @@ async def test_delete_by_id_and_collection_lifecycle(stub_for, tenant):
     assert deleted.deleted == 2
     listed = await stub.ListCollections(embedding_pb2.ListCollectionsRequest())
     assert [(c.name, c.document_count) for c in listed.collections] == [("reviews", 2)]
-    dropped = await stub.DeleteCollection(embedding_pb2.DeleteCollectionRequest(name="reviews"))
+    # Dropping a whole collection is the tenant admin's.
+    dropped = await stub_for(tenant, roles=("admin",)).DeleteCollection(
+        embedding_pb2.DeleteCollectionRequest(name="reviews")
+    )
     assert dropped.deleted_documents == 2
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.GetCollection(embedding_pb2.GetCollectionRequest(name="reviews"))

@@ -48,7 +48,7 @@ async def test_plan_run_over_http_with_sse_progress_and_one_trace(
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     embedding = embedding_settings()
-    token = issuer.mint(subject="analyst-1", tenant=tenant, roles=["analyst"])
+    token = issuer.mint(subject="analyst-1", tenant=tenant, roles=["analyst", "author", "operator"])
     headers = {"authorization": f"Bearer {token}", "x-matcha-purpose": "campaign", "x-matcha-data-class": "INTERNAL"}
     async with serve(
         build_embedding_service(embedding, encoder=local_encoder), embedding, tracer_provider

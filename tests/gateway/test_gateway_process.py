@@ -37,7 +37,7 @@ async def test_gateway_process_serves_and_stops_on_sigterm(host, embedding_serve
             "MATCHA_GATEWAY_BACKENDS": json.dumps({EMBEDDING_SERVICE: f"127.0.0.1:{embedding_server.port}"}),
         }
     )
-    token = issuer.mint(subject="u", tenant=tenant, roles=["analyst"])
+    token = issuer.mint(subject="u", tenant=tenant, roles=["analyst", "author", "operator"])
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             for _ in range(200):

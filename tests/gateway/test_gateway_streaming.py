@@ -23,7 +23,7 @@ from tests.gateway.scripted_backends import (
 async def streaming(serve, embedding_settings, start_gateway, issuer, tenant):
     servicer = WordStreamingGeneration()
     definition = word_streaming_definition(servicer)
-    token = issuer.mint(subject="writer", tenant=tenant, roles=["analyst"])
+    token = issuer.mint(subject="writer", tenant=tenant, roles=["analyst", "author", "operator"])
     headers = {"authorization": f"Bearer {token}", "x-matcha-purpose": "campaign"}
     async with (
         serve(definition, embedding_settings()) as server,

@@ -20,7 +20,7 @@ async def test_traceparent_joins_http_gateway_and_service(
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     settings = embedding_settings()
-    token = issuer.mint(subject="u", tenant=tenant, roles=["analyst"])
+    token = issuer.mint(subject="u", tenant=tenant, roles=["analyst", "author", "operator"])
     headers = {
         "authorization": f"Bearer {token}",
         "x-matcha-purpose": "listening",

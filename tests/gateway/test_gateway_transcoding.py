@@ -53,7 +53,7 @@ async def test_path_variables_body_and_camel_case_round_trip(http):
     assert [result["id"] for result in by_proto_name.json()["results"]] == ["r2"]
 
 
-async def test_get_and_delete_with_path_variables_and_int64_as_string(http):
+async def test_get_and_delete_with_path_variables_and_int64_as_string(http, http_as, tenant):
     await _collection_with_reviews(http)
     collection = await http.get("/v1/collections/reviews")
     assert collection.status_code == 200, collection.text
@@ -63,7 +63,9 @@ async def test_get_and_delete_with_path_variables_and_int64_as_string(http):
     listed = await http.get("/v1/collections")
     assert [item["name"] for item in listed.json()["collections"]] == ["reviews"]
 
-    deleted = await http.delete("/v1/collections/reviews")
+    # Dropping a whole collection takes the tenant admin's role.
+    assert (await http.delete("/v1/collections/reviews")).status_code == 403
+    deleted = await http_as(tenant, roles=("admin",)).delete("/v1/collections/reviews")
     assert deleted.status_code == 200 and deleted.json() == {"deletedDocuments": "3"}
     assert (await http.get("/v1/collections/reviews")).status_code == 404
 

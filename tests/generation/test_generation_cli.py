@@ -15,7 +15,7 @@ async def _run(command, arguments: list[str]):
 
 async def test_cli_learns_scores_and_drafts_in_a_voice(generation_server, issuer, tenant, tmp_path):
     connection = ["--target", f"127.0.0.1:{generation_server.port}"]
-    connection += ["--token", issuer.mint(subject="cli", tenant=tenant, roles=["analyst"])]
+    connection += ["--token", issuer.mint(subject="cli", tenant=tenant, roles=["analyst", "author", "operator"])]
     files = []
     for name, text in CAFE_PAGES.items():
         path = tmp_path / f"{name}.md"

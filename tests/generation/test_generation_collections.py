@@ -208,7 +208,7 @@ async def test_the_read_is_a_hop_of_the_callers_trace(
 async def test_cli_learns_a_voice_from_a_collection(reading_server, embedding_for, issuer, tenant):
     await _brand_collection(embedding_for(tenant), name="cli-pages")
     connection = ["--target", f"127.0.0.1:{reading_server.port}"]
-    connection += ["--token", issuer.mint(subject="cli", tenant=tenant, roles=["analyst"])]
+    connection += ["--token", issuer.mint(subject="cli", tenant=tenant, roles=["analyst", "author", "operator"])]
     learn = ["learn", "--name", "from-collection", "--collection", "cli-pages"]
 
     learned = await _run(voice, [*learn, "--filter", '{"brand": "grain-sauvage"}', *connection])

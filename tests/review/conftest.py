@@ -16,6 +16,7 @@ from matcha.review.v1 import review_pb2, review_pb2_grpc
 from matcha.runtime.server import MatchaServer
 
 REVIEWER = ("reviewer",)
+PUBLISHER = ("publisher",)
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +73,11 @@ def review_for(review_server, connect):
     """`review_for(tenant, roles=..., subject=...)`: a ReviewService stub for that principal."""
 
     def make(tenant, server=None, **kwargs) -> review_pb2_grpc.ReviewServiceStub:
+        # Four-eyes holds by default: unless a test names them, the writer, the reviewer and the publisher
+        # are three people.
+        roles = kwargs.get("roles", ())
+        default = "publisher-1" if PUBLISHER[0] in roles else "reviewer-1" if REVIEWER[0] in roles else "user-1"
+        kwargs.setdefault("subject", default)
         return review_pb2_grpc.ReviewServiceStub(connect(server or review_server, tenant, **kwargs))
 
     return make

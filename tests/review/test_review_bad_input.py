@@ -109,7 +109,7 @@ async def test_decision_refusals(review_for, tenant):
 
 
 async def test_unknown_items_are_not_found(review_for, tenant):
-    reviewer = review_for(tenant, roles=REVIEWER)
+    reviewer = review_for(tenant, roles=(*REVIEWER, "publisher", "author"))
     for item_id in ("00000000-0000-0000-0000-000000000000", "not-a-uuid"):
         for call in (
             reviewer.Get(review_pb2.GetRequest(item_id=item_id)),

@@ -31,9 +31,14 @@ async def test_list_show_decide_and_publish_from_the_cli(review_server, review_f
     code, _, err = await invoke("approve", item.id, *connection)
     assert code == 1 and "FAILED_PRECONDITION" in err and "APPROVED" in err
 
-    code, out, _ = await invoke("publish", item.id, *connection)
+    # Under four-eyes the approver does not publish; a publisher does.
+    code, _, err = await invoke("publish", item.id, *connection)
+    assert code == 1 and "PERMISSION_DENIED" in err
+    publisher = ["--target", f"127.0.0.1:{review_server.port}"]
+    publisher += ["--token", issuer.mint(subject="pat", tenant=tenant, roles=["publisher"])]
+    code, out, _ = await invoke("publish", item.id, *publisher)
     assert code == 0 and "to files" in out
-    code, out, _ = await invoke("publish", item.id, *connection)
+    code, out, _ = await invoke("publish", item.id, *publisher)
     assert code == 0 and "already published" in out
     got = await review_for(tenant).Get(review_pb2.GetRequest(item_id=item.id))
     assert got.item.status == review_pb2.REVIEW_STATUS_APPROVED and got.item.HasField("publication")

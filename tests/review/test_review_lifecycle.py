@@ -102,10 +102,16 @@ async def test_approve_with_an_edit_approves_the_edit_as_a_new_version(review_fo
     item = (await review_for(tenant).Submit(draft())).item
     reviewer = review_for(tenant, roles=REVIEWER, subject="rita")
     edited = "Our new walking shoes are here.\nTry them in any store this month.\n"
-    reply = await reviewer.Decide(approve(item, edit=review_pb2.ContentEdit(title="Walk on air", content=edited)))
+    proposed = await reviewer.Decide(approve(item, edit=review_pb2.ContentEdit(title="Walk on air", content=edited)))
+    # Four-eyes: the edit is rita's own version, which she may not approve; another reviewer does.
+    assert proposed.item.status == review_pb2.REVIEW_STATUS_REVISED and proposed.item.version == 2
+    refusal = await refused(reviewer.Decide(approve(proposed.item)), grpc.StatusCode.PERMISSION_DENIED)
+    assert refusal.reason == "FOUR_EYES"
+    reply = await review_for(tenant, roles=REVIEWER, subject="bob").Decide(approve(proposed.item))
     assert reply.item.status == review_pb2.REVIEW_STATUS_APPROVED
     assert reply.item.version == 2 and reply.item.approved_version == 2
     assert reply.item.approved_sha256 == digest("Walk on air", edited) == reply.decision.content_sha256
+    assert reply.decision.reviewer_subject == "bob"
     assert "-Try them in store this weekend." in reply.item.approved_diff
     assert "+Try them in any store this month." in reply.item.approved_diff
 
@@ -175,7 +181,7 @@ async def test_request_changes_then_revise_then_approve(review_for, tenant):
 
 async def test_reject_is_terminal(review_for, tenant):
     item = (await review_for(tenant).Submit(draft())).item
-    reviewer = review_for(tenant, roles=REVIEWER)
+    reviewer = review_for(tenant, roles=(*REVIEWER, "author"))
     rejected = await reviewer.Decide(
         review_pb2.DecideRequest(
             item_id=item.id, version=1, outcome=review_pb2.DECISION_OUTCOME_REJECT, comment="off brand"
@@ -192,15 +198,19 @@ async def test_reject_is_terminal(review_for, tenant):
 
 
 async def test_four_eyes_forbids_deciding_on_ones_own_submission(review_for, tenant):
-    author = review_for(tenant, roles=REVIEWER, subject="ann")
+    author = review_for(tenant, roles=(*REVIEWER, "author"), subject="ann")
     guarded = (await author.Submit(draft(four_eyes=True))).item
     details = await refused(author.Decide(approve(guarded)), grpc.StatusCode.PERMISSION_DENIED)
     assert details.reason == "FOUR_EYES" and details.metadata["subject"] == "ann"
     colleague = review_for(tenant, roles=REVIEWER, subject="bob")
     assert (await colleague.Decide(approve(guarded))).item.status == review_pb2.REVIEW_STATUS_APPROVED
 
-    unguarded = (await author.Submit(draft())).item
-    assert (await author.Decide(approve(unguarded))).item.status == review_pb2.REVIEW_STATUS_APPROVED
+    # Four-eyes is the tenant's policy, not the submitter's choice: a submission that does not ask for it
+    # gets it all the same.
+    unasked = (await author.Submit(draft(four_eyes=False))).item
+    assert unasked.four_eyes
+    details = await refused(author.Decide(approve(unasked)), grpc.StatusCode.PERMISSION_DENIED)
+    assert details.reason == "FOUR_EYES"
 
 
 async def test_only_reviewers_decide_and_claim(review_for, tenant):

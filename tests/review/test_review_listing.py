@@ -65,7 +65,7 @@ async def test_list_filters_by_status_channel_and_segment(review_for, tenant):
 
 async def test_tenants_never_see_each_other(review_for, tenant):
     mine = (await review_for(tenant).Submit(draft())).item
-    other = review_for(f"{tenant}-b", roles=REVIEWER)
+    other = review_for(f"{tenant}-b", roles=(*REVIEWER, "author"))
     assert not (await other.List(review_pb2.ListRequest())).items
     await refused(other.Get(review_pb2.GetRequest(item_id=mine.id)), grpc.StatusCode.NOT_FOUND)
     # The same idempotency key in two tenants makes two items.

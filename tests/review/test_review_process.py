@@ -43,7 +43,7 @@ async def test_the_review_process_serves_and_stops_cleanly(postgres_url, key_pat
                     pass
                 assert asyncio.get_running_loop().time() < deadline, "review process never served"
                 await asyncio.sleep(0.2)
-            token = issuer.mint(subject="planner", tenant=tenant, roles=["analyst"])
+            token = issuer.mint(subject="planner", tenant=tenant, roles=["analyst", "author", "operator"])
             stub = review_pb2_grpc.ReviewServiceStub(channel)
             reply = await stub.Submit(draft(), metadata=(("authorization", f"Bearer {token}"),))
             assert reply.created and reply.item.status == review_pb2.REVIEW_STATUS_PENDING

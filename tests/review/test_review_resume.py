@@ -119,8 +119,11 @@ async def test_a_run_waits_for_review_and_resumes_with_the_approved_text(
             details = await refused(ana.Decide(approve(item)), grpc.StatusCode.PERMISSION_DENIED)
             assert details.reason == "FOUR_EYES"
 
+            # Rita's edit is a version of her own: under four-eyes another reviewer approves it.
             edited = "Our walking shoes are here, in every store."
-            await rita.Decide(approve(item, edit=review_pb2.ContentEdit(title="Spring", content=edited)))
+            proposed = await rita.Decide(approve(item, edit=review_pb2.ContentEdit(title="Spring", content=edited)))
+            sam = review_for(tenant, server=review_server, roles=REVIEWER, subject="sam")
+            await sam.Decide(approve(proposed.item))
 
             finished = await wait_for_run(analyst, run.id)
             assert finished.state == conductor_pb2.RUN_STATE_SUCCEEDED, finished.error
@@ -128,7 +131,7 @@ async def test_a_run_waits_for_review_and_resumes_with_the_approved_text(
                 "item": item_id,
                 "status": "REVIEW_STATUS_APPROVED",
                 "content": edited,
-                "reviewer": "rita",
+                "reviewer": "sam",
             }
             got = await eventually(lambda: signalled(rita, item_id))
             assert got.item.resume_delivery.attempts == 1

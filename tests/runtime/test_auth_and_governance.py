@@ -50,7 +50,7 @@ async def test_expired_token_is_refused(embedding_server, issuer):
 
 
 async def test_a_token_verified_once_still_expires(embedding_server, issuer):
-    token = issuer.mint(subject="u", tenant="acme", roles=[], ttl_seconds=2)
+    token = issuer.mint(subject="u", tenant="acme", roles=["analyst"], ttl_seconds=2)
     async with open_channel(f"127.0.0.1:{embedding_server.port}", token=token) as channel:
         stub = embedding_pb2_grpc.EmbeddingServiceStub(channel)
         await stub.ListCollections(LIST)  # verified, then remembered
@@ -126,7 +126,9 @@ async def test_unexpected_errors_become_internal_with_the_trace_id(embedding_set
 
     settings = embedding_settings()
     async with serve(build_embedding_service(settings, encoder=BrokenEncoder()), settings) as server:
-        channel = open_channel(f"127.0.0.1:{server.port}", token=issuer.mint(subject="u", tenant="acme", roles=[]))
+        channel = open_channel(
+            f"127.0.0.1:{server.port}", token=issuer.mint(subject="u", tenant="acme", roles=["analyst"])
+        )
         stub = embedding_pb2_grpc.EmbeddingServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.Embed(embedding_pb2.EmbedRequest(texts=["boom"]))

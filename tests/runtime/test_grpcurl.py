@@ -21,7 +21,7 @@ async def test_grpcurl_lists_and_calls_through_reflection(embedding_server, issu
     code, listed, _ = await grpcurl(address, "list")
     assert code == 0 and "matcha.embedding.v1.EmbeddingService" in listed.split()
 
-    token = issuer.mint(subject="ops", tenant=tenant, roles=["analyst"])
+    token = issuer.mint(subject="ops", tenant=tenant, roles=["analyst", "author", "operator"])
     code, out, err = await grpcurl(
         "-H",
         f"authorization: Bearer {token}",

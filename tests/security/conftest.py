@@ -8,3 +8,4 @@ from tests.conductor.conftest import (  # noqa: F401  (fixtures)
     embedding_proxy,
     isolated_database,
 )
+from tests.review.conftest import review, review_server, review_settings, start_review  # noqa: F401

@@ -115,7 +115,7 @@ async def test_a_foreign_submit_cannot_resume_or_break_another_run(
             await wait_for_run(victim, run.id, states=(conductor_pb2.RUN_STATE_WAITING,))
 
             attacker = review_pb2_grpc.ReviewServiceStub(
-                connect(review_server, tenant, roles=("analyst", "reviewer"), subject="mallory")
+                connect(review_server, tenant, roles=("author",), subject="mallory")
             )
             submission = dict(title="Mine", content="My own copy.", channel=review_pb2.CHANNEL_EMAIL)
             # Without a capability the submission cannot name the run...

@@ -90,9 +90,10 @@ async def test_feature_names_with_a_nul_byte_are_refused(stub):
     assert set(details.field_violations) == {"features[0]"}
 
 
-async def test_identifiers_with_a_nul_byte_are_refused(stub):
+async def test_identifiers_with_a_nul_byte_are_refused(stub, stub_for, tenant):
     # PostgreSQL text cannot hold NUL: sent to the database, these were internal errors.
-    details = await refused(stub.EraseSubject(pb.EraseSubjectRequest(subject_id="a\x00")))
+    admin = stub_for(tenant, roles=("admin",))
+    details = await refused(admin.EraseSubject(pb.EraseSubjectRequest(subject_id="a\x00")))
     assert set(details.field_violations) == {"subject_id"}
     watch = stub.WatchSegmentChanges(pb.WatchSegmentChangesRequest(segment_ids=["s1", "b\x00"], after_sequence=0))
     details = await refused(watch.read())

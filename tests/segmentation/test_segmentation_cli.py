@@ -16,7 +16,7 @@ async def test_ingest_build_show_assign(segmentation_server, issuer, tenant, tmp
                 f"t{customer}-{purchase},c{customer},2024-0{1 + purchase}-1{customer % 9},{10 + customer},1,cd"
             )
     csv.write_text("\n".join(lines) + "\n")
-    token = issuer.mint(subject="cli", tenant=tenant, roles=["analyst"])
+    token = issuer.mint(subject="cli", tenant=tenant, roles=["analyst", "author", "operator"])
     common = ["--target", f"127.0.0.1:{segmentation_server.port}", "--token", token]
     runner = CliRunner()
 
@@ -65,7 +65,7 @@ async def test_items_and_recommend(segmentation_server, issuer, tenant, tmp_path
         'coffee,Moka,drinks,"[0, 1]",Ethiopia\n'
         'grinder,Grinder,tools,"[0.1, 0.9]",\n'
     )
-    token = issuer.mint(subject="cli", tenant=tenant, roles=["analyst"])
+    token = issuer.mint(subject="cli", tenant=tenant, roles=["analyst", "author", "operator"])
     common = ["--target", f"127.0.0.1:{segmentation_server.port}", "--token", token]
     runner = CliRunner()
 

@@ -97,7 +97,9 @@ def demo(state_dir: Path, database_url: str | None, port_offset: int) -> None:
     approval; stop."""
     with running_stack(state_dir, database_url, port_offset) as stack:
         describe(stack)
-        token = TokenIssuer.from_file(stack.keys.private).mint(subject="demo", tenant=LOCAL_TENANT, roles=["analyst"])
+        token = TokenIssuer.from_file(stack.keys.private).mint(
+            subject="demo", tenant=LOCAL_TENANT, roles=["analyst", "author", "operator"]
+        )
         addresses = {service.spec.name: service.address for service in stack.running}
         run_async(run_search_demo)(addresses["embedding"], token)
         run_async(run_segmentation_demo)(addresses["segmentation"], token)

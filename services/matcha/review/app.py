@@ -79,6 +79,7 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
         sla_hours=settings.sla_hours,
         sinks=list(sinks),
         encode_signal=encode_signal,
+        four_eyes_off_tenants=frozenset(settings.review_four_eyes_off_tenants),
     )
     sweeper: asyncio.Task | None = None
 

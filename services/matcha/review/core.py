@@ -44,7 +44,7 @@ PRIORITY_NORMAL = 2
 PRIORITIES = (1, 2, 3, 4)
 
 REVIEWER_ROLE = "reviewer"
-PUBLISH_ROLES = ("publisher", REVIEWER_ROLE)
+PUBLISHER_ROLE = "publisher"
 # Releasing someone else's claim.
 ADMIN_ROLE = "admin"
 
@@ -150,8 +150,10 @@ class ReviewCore:
         sinks: list[str],
         encode_signal: SignalEncoder,
         attestations: AttestationVerifier | None = None,
+        four_eyes_off_tenants: frozenset[str] = frozenset(),
     ) -> None:
         self._attestations = attestations
+        self._four_eyes_off = four_eyes_off_tenants
         self._store = store
         self.limits = limits
         self._sla_hours = sla_hours
@@ -193,7 +195,8 @@ class ReviewCore:
             flags=flags,
             priority=priority,
             due_at=submission.due_at or now + timedelta(hours=self._sla_hours[priority]),
-            four_eyes=submission.four_eyes,
+            # The tenant's policy, which a submitter can make stricter but never lift.
+            four_eyes=submission.four_eyes or call.tenant not in self._four_eyes_off,
             submitter=call.principal.subject,
             data_class=int(call.data_class),
             purpose=call.purpose,
@@ -349,7 +352,10 @@ class ReviewCore:
         self._require_current_version(item.id, item.version, version)
 
         decided_version, title, content, digest = item.version, item.title, item.content, item.content_sha256
-        if edit is not None and (edit.title, edit.content) != (item.title, item.content):
+        edited = edit is not None and (edit.title, edit.content) != (item.title, item.content)
+        if edited and item.four_eyes:
+            return await self._propose_edit(call, change, version, comment, edit)
+        if edited:
             decided_version = item.version + 1
             title, content, digest = edit.title, edit.content, content_digest(edit.title, edit.content)
             await change.add_version(
@@ -404,6 +410,36 @@ class ReviewCore:
                 decide_time=decision.decided_at,
             ),
         )
+        return decision
+
+    async def _propose_edit(
+        self, call: CallContext, change: ItemTransaction, version: int, comment: str, edit: ContentEdit
+    ) -> DecisionRow:
+        """Under four-eyes an approver's edit is a new version by them, which someone else must approve."""
+        item = change.item
+        subject = call.principal.subject
+        number = item.version + 1
+        await change.add_version(
+            number,
+            NewVersion(
+                title=edit.title,
+                content=edit.content,
+                content_sha256=content_digest(edit.title, edit.content),
+                origin="HUMAN_EDIT",
+                author=subject,
+                provenance={},
+                comment=comment,
+                diff=unified_diff(item.content, edit.content, f"v{item.version}", f"v{number}"),
+            ),
+            None,
+        )
+        role = REVIEWER_ROLE if REVIEWER_ROLE in call.principal.roles else ADMIN_ROLE
+        # The approval stands for the version it was given on; the edited version waits for another reviewer.
+        decision = await change.add_decision(
+            "APPROVE", comment, subject, role, version, item.content_sha256, call.idempotency_key or None
+        )
+        await change.update(status="REVISED", version=number, claimed_by=None, claimed_at=None, claim_expires_at=None)
+        await change.add_event("REVISED", "REVISED", number, subject, decision.id)
         return decision
 
     async def revise(self, call: CallContext, item_id: str, revision: ReviseInput) -> ItemDetails:
@@ -514,17 +550,18 @@ class ReviewCore:
                 sink in self.sinks, f"sinks[{index}]", f"unknown sink {sink!r}; configured: {', '.join(self.sinks)}"
             )
         violations.raise_if_any("publication has invalid fields")
-        if not any(call.principal.has_role(role) for role in PUBLISH_ROLES):
-            raise PermissionDenied(
-                "publishing needs the publisher or reviewer role",
-                reason="MISSING_ROLE",
-                metadata={"role": "publisher", "subject": call.principal.subject},
-            )
+        call.require_role(PUBLISHER_ROLE)
         already = False
         async with self._store.change(call.tenant, item_id) as change:
             item = change.item
             if item.status != "APPROVED":
                 raise _wrong_status(item.id, item.status, "published", expected="APPROVED")
+            if item.four_eyes and call.principal.subject == await change.approver():
+                raise PermissionDenied(
+                    "four-eyes rule: whoever approved an item does not publish it",
+                    reason="FOUR_EYES",
+                    metadata={"item_id": item.id, "subject": call.principal.subject},
+                )
             if content_sha256 != item.approved_sha256:
                 raise FailedPrecondition(
                     "the content being published is not the content approved",

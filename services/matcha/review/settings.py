@@ -33,6 +33,10 @@ class ReviewSettings(ServiceSettings):
     review_delivery_poll_seconds: float = Field(5.0, gt=0)
     review_delivery_timeout_seconds: float = Field(10.0, gt=0)
     review_sweep_seconds: float = Field(30.0, gt=0)
+    review_four_eyes_off_tenants: list[str] = Field(
+        default_factory=list,
+        description="tenants whose policy lets one person review alone; four-eyes holds for every other tenant",
+    )
 
     @property
     def tokens_dir(self) -> Path:

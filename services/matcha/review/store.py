@@ -413,6 +413,15 @@ class ItemTransaction:
             self.notify_outbox = True
         return inserted is not None
 
+    async def approver(self) -> str | None:
+        """Who approved the item's approved version."""
+        return await self._connection.fetchval(
+            """SELECT reviewer FROM review_decisions WHERE item_id = $1 AND outcome = 'APPROVE' AND version = $2
+               ORDER BY id DESC LIMIT 1""",
+            uuid.UUID(self.item.id),
+            self.item.approved_version,
+        )
+
     async def publication(self) -> str | None:
         return await self._connection.fetchval(
             "SELECT id::text FROM review_publications WHERE item_id = $1", uuid.UUID(self.item.id)

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from matcha.runtime import roles
 from matcha.runtime.errors import InvalidArgument, PermissionDenied
 
 AUTHORIZATION_HEADER = "authorization"
@@ -58,7 +59,8 @@ class Principal:
     roles: frozenset[str]
 
     def has_role(self, role: str) -> bool:
-        return role in self.roles or "admin" in self.roles
+        held = roles.effective_roles(self.roles)
+        return role in held or roles.ADMIN in held
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,7 @@ def _capability_mac(mac_key: bytes, body: str) -> str:
     return hmac.new(mac_key, body.encode(), hashlib.sha256).hexdigest()
 
 
-def roles_satisfy(roles: Iterable[str], required: Iterable[str]) -> bool:
-    """True when no role is required, or one of `required` (or admin) is among `roles`."""
+def roles_satisfy(held: Iterable[str], required: Iterable[str]) -> bool:
+    """True when no role is required, or one of `required` (or admin) is among the roles `held`."""
     required = frozenset(required)
-    return not required or bool(frozenset(roles) & (required | {"admin"}))
+    return not required or bool(roles.effective_roles(held) & (required | {roles.ADMIN}))

@@ -2,11 +2,13 @@
 
 It wraps every method handler (all four streaming shapes) so that within a call:
 the bearer token is verified, the governance context is established and checked
-against the service's clearance, logs and spans carry its fields, and any error
-leaves as a gRPC status with `google.rpc` details; never as a stack trace.
+against the service's clearance, the caller's roles against the role table
+(`roles`), logs and spans carry its fields, and any error leaves as a gRPC
+status with `google.rpc` details; never as a stack trace.
 """
 
 import contextlib
+import functools
 import inspect
 import logging
 import uuid
@@ -20,6 +22,7 @@ from google.rpc import error_details_pb2, status_pb2
 from opentelemetry import trace
 
 from matcha.runtime import governance as gov
+from matcha.runtime import roles
 from matcha.runtime.auth import TokenVerifier
 from matcha.runtime.client import STATUS_DETAILS_KEY
 from matcha.runtime.errors import (
@@ -90,7 +93,7 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or handler_call_details.method.startswith(OPEN_SERVICES):
             return handler
-        return _wrap_handler(handler, self._call_scope)
+        return _wrap_handler(handler, functools.partial(self._call_scope, method=handler_call_details.method))
 
     def _establish(self, context: grpc.aio.ServicerContext) -> gov.CallContext:
         metadata = {key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)}
@@ -120,13 +123,14 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
         )
 
     @asynccontextmanager
-    async def _call_scope(self, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+    async def _call_scope(self, context: grpc.aio.ServicerContext, *, method: str) -> AsyncIterator[None]:
         span = trace.get_current_span()
         trace_id = format(span.get_span_context().trace_id, "032x")
         fields_token = request_fields.set({"trace_id": trace_id})
         call_token = None
         try:
             call = self._establish(context)
+            roles.authorize(method, call.principal.roles, call.principal.subject)
             call_token = _current_call.set(call)
             request_fields.set(
                 {

@@ -1,0 +1,149 @@
+"""Who may call what: the one role table of the mesh, enforced by the server interceptor.
+
+Each RPC names the roles any one of which admits a caller (`admin` always does). Reading roles are
+implied by the working roles (an author, operator, reviewer or publisher also reads their tenant's data);
+the auditor reads the ledger only, and `admin` erases and manages. Finer rules that depend on the record
+(an await step's roles, four-eyes, who approved an item) stay with the services that hold the record.
+"""
+
+from collections.abc import Iterable
+
+from matcha.runtime.errors import PermissionDenied
+
+ANALYST = "analyst"  # reads tenant data, runs models on it
+AUTHOR = "author"  # registers plans, prompt templates and brand voices, submits drafts
+OPERATOR = "operator"  # starts and cancels runs, ingests and writes tenant data
+REVIEWER = "reviewer"  # claims and decides review items
+PUBLISHER = "publisher"  # publishes approved items
+AUDITOR = "auditor"  # reads and verifies the audit ledger
+ADMIN = "admin"  # erases subjects, deletes collections and classifiers; admits everything
+REVIEW_SERVICE = "review-service"  # the review service's own token, which signals runs
+
+IMPLIED = {AUTHOR: (ANALYST,), OPERATOR: (ANALYST,), REVIEWER: (ANALYST,), PUBLISHER: (ANALYST,)}
+
+# Any authenticated member of the tenant (the service checks more itself).
+MEMBER: tuple[str, ...] = ()
+
+_READ = (ANALYST,)
+_WRITE = (OPERATOR,)
+_MANAGE = (ADMIN,)
+
+
+def _service(name: str, **methods: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    return {f"/{name}/{method}": roles for method, roles in methods.items()}
+
+
+ROLE_TABLE: dict[str, tuple[str, ...]] = {
+    **_service(
+        "matcha.conductor.v1.ConductorService",
+        RegisterPlan=(AUTHOR,),
+        GetPlan=_READ,
+        ListPlans=_READ,
+        ExportPlan=_READ,
+        StartRun=(OPERATOR,),
+        GetRun=_READ,
+        ListRuns=_READ,
+        WatchRun=_READ,
+        CancelRun=(OPERATOR,),
+        # The await step's roles (or the run's resume capability) decide, when the signal is consumed.
+        Signal=MEMBER,
+        ListAudit=(AUDITOR,),
+        VerifyAudit=(AUDITOR,),
+        EraseSubject=_MANAGE,
+        ListCapabilities=_READ,
+    ),
+    **_service(
+        "matcha.embedding.v1.EmbeddingService",
+        Embed=_READ,
+        CreateCollection=_WRITE,
+        GetCollection=_READ,
+        ListCollections=_READ,
+        DeleteCollection=_MANAGE,
+        Upsert=_WRITE,
+        Search=_READ,
+        ListDocuments=_READ,
+        Delete=_WRITE,
+        EraseSubject=_MANAGE,
+    ),
+    **_service(
+        "matcha.classification.v1.ClassificationService",
+        Classify=_READ,
+        TrainClassifier=_WRITE,
+        EvaluateClassifier=_READ,
+        GetClassifier=_READ,
+        ListClassifiers=_READ,
+        DeleteClassifier=_MANAGE,
+        DetectSignals=_READ,
+    ),
+    **_service(
+        "matcha.generation.v1.GenerationService",
+        Generate=_READ,
+        GenerateStream=_READ,
+        ListModels=_READ,
+        CreatePromptTemplate=(AUTHOR, OPERATOR),
+        GetPromptTemplate=_READ,
+        ListPromptTemplates=_READ,
+        LearnVoice=(AUTHOR, OPERATOR),
+        GetVoiceProfile=_READ,
+        ListVoiceProfiles=_READ,
+        ScoreVoice=_READ,
+    ),
+    **_service(
+        "matcha.segmentation.v1.SegmentationService",
+        IngestCustomers=_WRITE,
+        IngestTransactions=_WRITE,
+        IngestItems=_WRITE,
+        IngestEvents=_WRITE,
+        GetCustomer=_READ,
+        EraseSubject=_MANAGE,
+        BuildSegmentation=_WRITE,
+        GetSegmentation=_READ,
+        ListSegmentations=_READ,
+        ListSegmentMembers=_READ,
+        Assign=_READ,
+        WatchSegmentChanges=_READ,
+        Recommend=_READ,
+        CompareSegmentations=_READ,
+        AttachPersona=_WRITE,
+        DefineConditionSegment=_WRITE,
+        GetConditionSegment=_READ,
+        ListConditionSegmentMembers=_READ,
+    ),
+    **_service(
+        "matcha.review.v1.ReviewService",
+        Submit=(AUTHOR, OPERATOR),
+        List=_READ,
+        Get=_READ,
+        Claim=(REVIEWER,),
+        Release=(REVIEWER,),
+        Decide=(REVIEWER,),
+        Revise=(AUTHOR, OPERATOR),
+        Publish=(PUBLISHER,),
+        WatchEvents=_READ,
+    ),
+}
+
+# A method missing from the table (one being added) is a read: never open to a principal without a role.
+DEFAULT_ROLES = _READ
+
+
+def effective_roles(roles: Iterable[str]) -> frozenset[str]:
+    held = frozenset(roles)
+    return held.union(*(IMPLIED.get(role, ()) for role in held))
+
+
+def required_roles(method: str) -> tuple[str, ...]:
+    return ROLE_TABLE.get(method, DEFAULT_ROLES)
+
+
+def authorize(method: str, roles: Iterable[str], subject: str) -> None:
+    """Refuses the call unless the principal holds one of the roles the table names for `method`."""
+    needed = required_roles(method)
+    held = effective_roles(roles)
+    if not needed or ADMIN in held or held.intersection(needed):
+        return
+    raise PermissionDenied(
+        f"{method.rsplit('/', 1)[-1]} requires the role {' or '.join(needed)}",
+        reason="MISSING_ROLE",
+        metadata={"role": needed[0], "roles": ",".join(needed), "method": method, "subject": subject},
+    )
