@@ -99,6 +99,7 @@ _DETERMINER_BEFORE = re.compile(
     r"[a-zà-ÿ]{3,})?|modèle|model|collection|gamme|range|line)\s+$"
 )
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*)\W*$")
+_MASK = "\u25a0"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 
 
@@ -150,7 +151,9 @@ class PiiEngine:
         if too_long:
             raise InvalidArgument("text too long for personal-data detection", violations=too_long)
         wanted = frozenset(kinds) & ALL_KINDS
-        masked = [PLACEHOLDER.sub(lambda match: " " * len(match[0]), text) if "[" in text else text for text in texts]
+        # Placeholders become an opaque run of one symbol, same length: no rule or model reads a name into them,
+        # nor across them ("signed by [PERSON_...], IBAN ..." must not make "IBAN" a name).
+        masked = [PLACEHOLDER.sub(lambda match: _MASK * len(match[0]), text) if "[" in text else text for text in texts]
         persons = self._ner_persons(masked, language) if PERSON in wanted or AGE in wanted else [[] for _ in texts]
         return [
             self._settle(text, masked_text, wanted, language, names)
@@ -215,6 +218,8 @@ class PiiEngine:
         for finding in candidates:
             if finding.kind not in wanted or taken.find(1, finding.start, finding.end) != -1:
                 continue
+            if masked is not text and _MASK in masked[finding.start : finding.end]:
+                continue
             taken[finding.start : finding.end] = b"\x01" * (finding.end - finding.start)
             kept.append(
                 Finding(finding.kind, finding.start, finding.end, text[finding.start : finding.end], finding.score)
@@ -257,6 +262,9 @@ def _person(chunk: str, start: int, end: int, offset: int, language: str) -> Fin
     if not value or not value[0].isupper() or any(char.isdigit() or char in "@/#_[]" for char in value):
         return None
     if len(words) == 1 and (value.isupper() or _DETERMINER_BEFORE.search(chunk[max(0, start - 30) : start])):
+        return None
+    # Beside a placeholder the model reads a name into its neighbours ("Livraison à [PERSON_...]").
+    if len(words) == 1 and _MASK in chunk[max(0, start - 8) : start + len(value) + 8]:
         return None
     # A lone capitalised word opening a sentence is most often a common word ("Viens nous voir", "Gift message").
     if len(words) == 1 and _SENTENCE_START.search(chunk[:start]) and zipf_frequency(value.lower(), language) >= 4.4:

@@ -154,7 +154,7 @@ _CUE_AFTER = re.compile(
     r"[ ]+(?:says|said|reports|writes|wrote|asked|asks|left|called|wants|would like|a appelé|appelle|signale|indique|"
     r"écrit|demande|a laissé|souhaite|voudrait|aimerait)\b))",
 )
-_TITLE_PREFIX = re.compile(rf"^(?:{TITLES}\.?[ ]+)+")
+_TITLE_PREFIX = re.compile(rf"^(?:{TITLES}\.?(?:[ ]+|$))+")
 
 
 def addresses(text: str) -> Iterator[Finding]:
