@@ -157,6 +157,50 @@ BROKEN = {
         "steps[search].output",
         "longer than 4096 characters",
     ),
+    "unknown field of the reply": (
+        SEARCH_PLAN.replace("response.results.map(r, r.id)", "response.reslts.map(r, r.id)"),
+        "steps[search].output",
+        "response: matcha.embedding.v1.SearchResponse has no field 'reslts'",
+    ),
+    "unknown field of a projected element": (
+        SEARCH_PLAN.replace("response.results.map(r, r.id)", "response.results.map(r, r.idd)"),
+        "steps[search].output",
+        "r: matcha.embedding.v1.SearchResult has no field 'idd'",
+    ),
+    "unknown field of a step's output": (
+        SEARCH_PLAN.replace('output: "response.results.map(r, r.id)"', 'output: "response.results"').replace(
+            'items: "steps.search.output"', 'items: "steps.search.output.first"'
+        ),
+        "steps[embed_each].for_each.items",
+        "steps.search.output: 'first' of a list, which has no fields",
+    ),
+    "message into a string field": (
+        SEARCH_PLAN.replace('    output: "response.results.map(r, r.id)"\n', "")
+        .replace('items: "steps.search.output"', 'items: "steps.search.output.results"')
+        .replace('texts: ["review ${item}"]', 'texts: ["${steps.search.output}"]'),
+        "steps[embed_each].request.texts[0]",
+        "a matcha.embedding.v1.SearchResponse message into a string field",
+    ),
+    "message interpolated into text": (
+        SEARCH_PLAN.replace('    output: "response.results.map(r, r.id)"\n', "")
+        .replace('items: "steps.search.output"', 'items: "steps.search.output.results"')
+        .replace('texts: ["review ${item}"]', 'texts: ["about ${steps.search.output}"]'),
+        "steps[embed_each].request.texts[0]",
+        "message interpolated into text",
+    ),
+    "list into a scalar field": (
+        SEARCH_PLAN.replace(
+            "  - {name: top_k, type: integer, default_value: 3}",
+            "  - {name: top_k, type: integer, default_value: 3}\n  - {name: tags, type: list}",
+        ).replace("collection: reviews", 'collection: "${inputs.tags}"'),
+        "steps[search].request.collection",
+        "a list into a string field",
+    ),
+    "scalar into a repeated field": (
+        SEARCH_PLAN.replace('texts: ["review ${item}"]', 'texts: "${inputs.theme}"'),
+        "steps[embed_each].request.texts",
+        "a string into a repeated field",
+    ),
     "malformed YAML": ("name: x\nsteps: [\n", "document", ""),
     "bad duration": (SEARCH_PLAN.replace("timeout: 5s", "timeout: soon"), "steps[embed_each].timeout", "duration"),
 }

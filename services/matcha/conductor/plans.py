@@ -14,8 +14,9 @@ import grpc
 import yaml
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from matcha.conductor import expressions
+from matcha.conductor import expressions, plan_types
 from matcha.conductor.catalog import CapabilityCatalog, MethodInfo
+from matcha.conductor.plan_types import PlanTypes, ValueType
 from matcha.runtime.errors import InvalidArgument, Violations
 from matcha.runtime.governance import DataClass
 
@@ -211,9 +212,10 @@ class PlanValidator:
             violations.add("steps", "a plan needs at least one step")
             raw_steps = []
         step_ids = [raw.get("id") for raw in raw_steps if isinstance(raw, dict)]
+        types = self._types(inputs, raw_steps)
         steps = []
         for index, raw in enumerate(raw_steps):
-            step = self._step(raw, f"steps[{index}]", set(step_ids), input_names, violations)
+            step = self._step(raw, f"steps[{index}]", set(step_ids), input_names, types, violations)
             if step is not None:
                 steps.append(step)
         seen: set[str] = set()
@@ -228,7 +230,7 @@ class PlanValidator:
             outputs = {}
         for key, source in outputs.items():
             self._expression(
-                source, f"outputs.{key}", {"inputs", "steps", "run"}, set(step_ids), input_names, violations
+                source, f"outputs.{key}", {"inputs", "steps", "run"}, set(step_ids), input_names, violations, types
             )
         deadline = DEFAULT_RUN_DEADLINE_SECONDS
         if content.get("deadline") is not None:
@@ -298,8 +300,31 @@ class PlanValidator:
             inputs.append(definition)
         return inputs
 
+    def _types(self, inputs: list[InputDef], raw_steps: list[Any]) -> PlanTypes:
+        """What each step's output is, as far as descriptors and field paths tell (in document order, so an
+        output computed from a later step's is DYN)."""
+        types = PlanTypes({item.name: plan_types.INPUT_TYPES[item.type] for item in inputs})
+        for raw in raw_steps:
+            if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+                continue
+            method = self._catalog.method(raw["call"]) if isinstance(raw.get("call"), str) else None
+            if method is None:
+                types.steps[raw["id"]] = plan_types.DYN
+                continue
+            reply = plan_types.message_type(method.response)
+            output = raw.get("output")
+            one = types.of(output, reply) if isinstance(output, str) and output else reply
+            types.steps[raw["id"]] = ValueType("list", element=one) if raw.get("for_each") is not None else one
+        return types
+
     def _step(
-        self, raw: Any, path: str, step_ids: set[str], input_names: set[str], violations: Violations
+        self,
+        raw: Any,
+        path: str,
+        step_ids: set[str],
+        input_names: set[str],
+        types: PlanTypes,
+        violations: Violations,
     ) -> StepDef | None:
         if not isinstance(raw, dict):
             violations.add(path, "expected a mapping")
@@ -316,8 +341,10 @@ class PlanValidator:
         others = step_ids - {step_id}
         references: set[str] = set()
 
-        def check(source: Any, field_path: str, variables: set[str]) -> None:
-            references.update(self._expression(source, field_path, variables, others, input_names, violations))
+        def check(source: Any, field_path: str, variables: set[str], response: ValueType | None = None) -> None:
+            references.update(
+                self._expression(source, field_path, variables, others, input_names, violations, types, response)
+            )
 
         has_call, has_await = raw.get("call") is not None, raw.get("await") is not None
         if has_call == has_await:
@@ -331,7 +358,7 @@ class PlanValidator:
             if not isinstance(request, dict):
                 violations.add(f"{path}.request", "expected a mapping (the request in proto JSON form)")
             elif method is not None:
-                _check_message(request, method.request, f"{path}.request", violations)
+                _check_message(request, method.request, f"{path}.request", violations, types)
                 for suffix, source in expressions.template_expressions(request):
                     check(source, f"{path}.request{suffix}", scope)
         else:
@@ -370,7 +397,8 @@ class PlanValidator:
             )
         output = raw.get("output") or ""
         if output:
-            check(output, f"{path}.output", scope | {"response"})
+            reply = plan_types.message_type(method.response) if method is not None else plan_types.DYN
+            check(output, f"{path}.output", scope | {"response"}, reply)
         retry = self._retry(raw.get("retry"), f"{path}.retry", violations)
         timeout = _duration(raw["timeout"], f"{path}.timeout", violations) if raw.get("timeout") else None
         redact = self._redact(raw.get("redact"), f"{path}.redact", violations) if raw.get("redact") else None
@@ -413,6 +441,8 @@ class PlanValidator:
         step_ids: set[str],
         input_names: set[str],
         violations: Violations,
+        types: PlanTypes,
+        response: ValueType | None = None,
     ) -> set[str]:
         if not isinstance(source, str) or not source.strip():
             violations.add(path, "expected a CEL expression")
@@ -428,6 +458,8 @@ class PlanValidator:
             violations.add(path, f"refers to undefined step {step!r}")
         for name in sorted(parsed.inputs - input_names):
             violations.add(path, f"refers to undefined input {name!r}")
+        for problem in types.problems(source, response):
+            violations.add(path, problem)
         return set(parsed.steps & step_ids)
 
     def _retry(self, raw: Any, path: str, violations: Violations) -> RetryPolicy:
@@ -506,7 +538,9 @@ class PlanValidator:
                 del remaining[step_id]
 
 
-def _check_message(value: dict[str, Any], descriptor: Descriptor, path: str, violations: Violations) -> None:
+def _check_message(
+    value: dict[str, Any], descriptor: Descriptor, path: str, violations: Violations, types: PlanTypes
+) -> None:
     fields = {**{f.json_name: f for f in descriptor.fields}, **{f.name: f for f in descriptor.fields}}
     for key, item in value.items():
         field_descriptor = fields.get(key)
@@ -514,23 +548,27 @@ def _check_message(value: dict[str, Any], descriptor: Descriptor, path: str, vio
             violations.add(f"{path}.{key}", f"unknown field of {descriptor.full_name}")
             continue
         field_path = f"{path}.{key}"
-        if isinstance(item, str) and expressions.whole_expression(item) is not None:
-            continue  # typed only at run time
+        if (
+            isinstance(item, str)
+            and "${" in item
+            and _check_template(item, field_descriptor, field_path, violations, types)
+        ):
+            continue  # a whole expression: typed here as far as known, otherwise at run time
         if _is_map(field_descriptor):
             if not isinstance(item, dict):
                 violations.add(field_path, "expected a mapping")
                 continue
             value_field = field_descriptor.message_type.fields_by_name["value"]
             for map_key, map_value in item.items():
-                _check_single(map_value, value_field, f"{field_path}.{map_key}", violations)
+                _check_single(map_value, value_field, f"{field_path}.{map_key}", violations, types)
         elif field_descriptor.is_repeated:
             if not isinstance(item, list):
                 violations.add(field_path, "expected a list")
                 continue
             for index, element in enumerate(item):
-                _check_single(element, field_descriptor, f"{field_path}[{index}]", violations)
+                _check_single(element, field_descriptor, f"{field_path}[{index}]", violations, types, element=True)
         else:
-            _check_single(item, field_descriptor, field_path, violations)
+            _check_single(item, field_descriptor, field_path, violations, types)
 
 
 def _is_map(field_descriptor: FieldDescriptor) -> bool:
@@ -538,8 +576,47 @@ def _is_map(field_descriptor: FieldDescriptor) -> bool:
     return message is not None and message.GetOptions().map_entry
 
 
-def _check_single(value: Any, field_descriptor: FieldDescriptor, path: str, violations: Violations) -> None:
-    if isinstance(value, str) and expressions.whole_expression(value) is not None:
+def _check_template(
+    text: str,
+    field_descriptor: FieldDescriptor,
+    path: str,
+    violations: Violations,
+    types: PlanTypes,
+    *,
+    element: bool = False,
+) -> bool:
+    """Checks the expressions of a template string against the field it fills; True when the string is one
+    whole expression (its value, of any type, fills the field)."""
+    try:
+        sources = plan_types.template_sources(text)
+    except expressions.ExpressionError:
+        return False  # reported with the expression checks
+    for whole, source in sources:
+        value = types.of(source)
+        problem = (
+            plan_types.mismatch(value, field_descriptor, element=element)
+            if whole
+            else plan_types.interpolation_problem(value)
+        )
+        if problem:
+            violations.add(path, f"${{{source}}} is {problem}")
+    return len(sources) == 1 and sources[0][0]
+
+
+def _check_single(
+    value: Any,
+    field_descriptor: FieldDescriptor,
+    path: str,
+    violations: Violations,
+    types: PlanTypes,
+    *,
+    element: bool = False,
+) -> None:
+    if (
+        isinstance(value, str)
+        and "${" in value
+        and _check_template(value, field_descriptor, path, violations, types, element=element)
+    ):
         return
     kind = field_descriptor.type
     if kind == FieldDescriptor.TYPE_MESSAGE:
@@ -551,7 +628,7 @@ def _check_single(value: Any, field_descriptor: FieldDescriptor, path: str, viol
         if not isinstance(value, dict):
             violations.add(path, f"expected a {message.full_name} object")
             return
-        _check_message(value, message, path, violations)
+        _check_message(value, message, path, violations, types)
     elif kind == FieldDescriptor.TYPE_ENUM:
         names = {item.name for item in field_descriptor.enum_type.values}
         if not (isinstance(value, str) and value in names) and not (
