@@ -97,10 +97,23 @@ async def test_a_run_is_one_trace_with_a_span_per_step_and_hop(
     async with serve(build_conductor_service(settings, provider), settings, provider) as server:
         stub = conductor_pb2_grpc.ConductorServiceStub(connect(server, tenant, data_class=DataClass.PERSONAL))
         await stub.RegisterPlan(conductor_pb2.RegisterPlanRequest(document=INGEST_PLAN))
-        run = await wait_for_run(stub, (await start(stub, "ingest-customer-note", customer="c-9", note="n")).id)
+        # The caller's trace (the gateway's HTTP request, say) carries on through the run.
+        caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+        started = await start(
+            stub,
+            "ingest-customer-note",
+            metadata=(("traceparent", f"00-{caller_trace}-{caller_span}-01"),),
+            customer="c-9",
+            note="n",
+        )
+        run = await wait_for_run(stub, started.id)
     assert run.state == conductor_pb2.RUN_STATE_SUCCEEDED
+    assert run.trace_id == caller_trace
     spans = [span for span in exporter.get_finished_spans() if format(span.context.trace_id, "032x") == run.trace_id]
+    start_span = next(span for span in spans if span.name.endswith("/StartRun"))
+    assert start_span.parent.span_id == int(caller_span, 16)
     steps = {span.attributes["matcha.step"]: span for span in spans if span.name.startswith("step ")}
+    assert all(span.parent.span_id == start_span.context.span_id for span in steps.values())
     assert set(steps) == {"store", "confirm"}
     assert steps["store"].attributes["matcha.run_id"] == run.id
     assert steps["store"].attributes["matcha.target"] == f"{EMBEDDING_SERVICE}/Upsert"

@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry import trace
 
 from matcha.conductor import audit, plans
 from matcha.conductor.catalog import Capability, CapabilityCatalog
@@ -221,6 +222,7 @@ class ConductorCore:
         resolved = inputs if resume_from else self._check_inputs(plan, inputs, violations)
         violations.raise_if_any("run request has invalid fields")
         deadline = datetime.now(UTC) + timedelta(seconds=deadline_seconds or plan.deadline_seconds)
+        trace_id, trace_span_id = _trace_of_request()
         run_id, _ = await self._store.create_run(
             NewRun(
                 tenant=call.tenant,
@@ -237,8 +239,8 @@ class ConductorCore:
                 labels=labels,
                 deadline=deadline,
                 steps=[(step.id, step.call or "") for step in plan.steps],
-                trace_id=secrets.token_hex(16),
-                trace_span_id=secrets.token_hex(8),
+                trace_id=trace_id,
+                trace_span_id=trace_span_id,
                 start_key=call.idempotency_key or None,
                 resumed_from=resume_from or None,
                 key_root=key_root,
@@ -462,3 +464,12 @@ class ConductorCore:
             except grpc.aio.AioRpcError:
                 return False
         return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def _trace_of_request() -> tuple[str, str]:
+    """The run continues the trace of the request that started it (the gateway's HTTP request, a client's
+    call): its steps are children of this StartRun span. Without tracing, the run is a trace of its own."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        return format(context.trace_id, "032x"), format(context.span_id, "016x")
+    return secrets.token_hex(16), secrets.token_hex(8)
