@@ -5,7 +5,10 @@ Time is linear in the input: every detector is a single pass, and overlaps are s
 rather than by comparing findings with each other.
 """
 
+import hashlib
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -98,8 +101,14 @@ _DETERMINER_BEFORE = re.compile(
     r"(?:\s+(?!client|cliente|customer|docteur|doctor|conseill|vendeu|livreur|fils|fille|ami|amie|madame|monsieur)"
     r"[a-zà-ÿ]{3,})?|modèle|model|collection|gamme|range|line)\s+$"
 )
+_WORD_AT = re.compile(r"[\w'\u2019-]+")
+# wordfreq's Zipf scale: 4.4 is about 25 per million words ("rappel", "grace"); most given names are rarer.
+_COMMON_WORD_ZIPF = 4.4
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*)\W*$")
 _MASK = "\u25a0"
+_CACHED_SENTENCES = 20_000
+# A sentence end, with the word before it: "M.", "Dr." or "St." end no sentence.
+_SENTENCE_END = re.compile(r"(\S*?)[.!?]+\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 
 
@@ -123,6 +132,8 @@ class PiiEngine:
         self.max_text_chars = max_text_chars
         self._languages = LanguageIdentifier()
         self._pipelines = Pipelines() if ner else None
+        self._cache: OrderedDict[bytes, tuple[tuple[int, int], ...]] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self.info = EngineInfo(ENGINE_NAME, ENGINE_VERSION, pipeline_versions() if ner else ())
 
     def language(self, text: str) -> str:
@@ -172,24 +183,52 @@ class PiiEngine:
         ]
         if self._pipelines is None:
             return titled
+        # Sentences are the model's units: cached by digest (a plan's steps and a run's retries redact the same
+        # inputs again), and skipped when no word in them could be a name.
         batches: dict[str, list[tuple[int, int, str]]] = {}
         for index, text in enumerate(texts):
             if not _CAPITALISED.search(text) or _is_binary(text):
                 continue
-            chunks = list(_chunks(text))
-            whole = language or (self.language(text) if len(chunks) < 2 else None)
-            for offset, chunk in chunks:
-                if _CAPITALISED.search(chunk):
-                    batches.setdefault(whole or self.language(chunk), []).append((index, offset, chunk))
-        for code, chunks in batches.items():
-            nlp = self._pipelines.get(code)
-            for (index, offset, chunk), doc in zip(chunks, nlp.pipe(chunk for _, _, chunk in chunks), strict=True):
-                for entity in doc.ents:
-                    if entity.label_ in _NER_PERSON_LABELS:
-                        finding = _person(chunk, entity.start_char, entity.end_char, offset, code)
-                        if finding is not None:
-                            found[index].append(finding)
+            paragraphs = list(_chunks(text))
+            whole = language or (self.language(text) if len(paragraphs) < 2 else None)
+            for offset, paragraph in paragraphs:
+                if not _CAPITALISED.search(paragraph):
+                    continue
+                code = whole or self.language(paragraph)
+                for start, sentence in _sentences(paragraph):
+                    if _may_hold_a_name(sentence, code):
+                        batches.setdefault(code, []).append((index, offset + start, sentence))
+        for code, units in batches.items():
+            spans = self._person_spans(code, [sentence for _, _, sentence in units])
+            for (index, offset, sentence), sentence_spans in zip(units, spans, strict=True):
+                for entity_start, entity_end in sentence_spans:
+                    finding = _person(sentence, entity_start, entity_end, offset, code)
+                    if finding is not None:
+                        found[index].append(finding)
         return [titled_here + found_here for titled_here, found_here in zip(titled, found, strict=True)]
+
+    def _person_spans(self, language: str, sentences: list[str]) -> list[tuple[tuple[int, int], ...]]:
+        """The NER's person spans per sentence; the cache keeps digests and offsets, never text."""
+        keys = [
+            hashlib.blake2b(f"{language}\x00{sentence}".encode(), digest_size=16).digest() for sentence in sentences
+        ]
+        with self._cache_lock:
+            known = {key: self._cache[key] for key in keys if key in self._cache}
+            for key in known:
+                self._cache.move_to_end(key)
+        missing = {key: sentence for key, sentence in zip(keys, sentences, strict=True) if key not in known}
+        if missing:
+            nlp = self._pipelines.get(language)
+            for key, doc in zip(missing, nlp.pipe(missing.values()), strict=True):
+                known[key] = tuple(
+                    (entity.start_char, entity.end_char) for entity in doc.ents if entity.label_ in _NER_PERSON_LABELS
+                )
+            with self._cache_lock:
+                for key in missing:
+                    self._cache[key] = known[key]
+                while len(self._cache) > _CACHED_SENTENCES:
+                    self._cache.popitem(last=False)
+        return [known[key] for key in keys]
 
     # -- combining -------------------------------------------------------------------------------
 
@@ -241,6 +280,31 @@ def _chunks(text: str):
             yield start, text[start:end]
 
 
+def _sentences(paragraph: str):
+    start = 0
+    for match in _SENTENCE_END.finditer(paragraph):
+        if len(match[1]) <= 3 and match[1][:1].isupper():
+            continue
+        yield start, paragraph[start : match.end()]
+        start = match.end()
+    if paragraph[start:].strip():
+        yield start, paragraph[start:]
+
+
+def _may_hold_a_name(sentence: str, language: str) -> bool:
+    """A capitalised word after the first, or a first word that is not a common one ("Camille called")."""
+    words = _CAPITALISED.finditer(sentence)
+    first = next(words, None)
+    if first is None:
+        return False
+    if sentence[: first.start()].strip(" \t\"'([-\u2013\u2014*#@"):
+        return True
+    if next(words, None) is not None:
+        return True
+    word = _WORD_AT.match(sentence, first.start())[0]
+    return zipf_frequency(word.lower(), language) < _COMMON_WORD_ZIPF
+
+
 def _is_binary(text: str) -> bool:
     """Decoded bytes rather than language: the NER would only read noise."""
     sample = text[:4096]
@@ -267,7 +331,11 @@ def _person(chunk: str, start: int, end: int, offset: int, language: str) -> Fin
     if len(words) == 1 and _MASK in chunk[max(0, start - 8) : start + len(value) + 8]:
         return None
     # A lone capitalised word opening a sentence is most often a common word ("Viens nous voir", "Gift message").
-    if len(words) == 1 and _SENTENCE_START.search(chunk[:start]) and zipf_frequency(value.lower(), language) >= 4.4:
+    if (
+        len(words) == 1
+        and _SENTENCE_START.search(chunk[:start])
+        and zipf_frequency(value.lower(), language) >= _COMMON_WORD_ZIPF
+    ):
         return None
     # A lone word is a name far less surely than a first and last name together.
     return Finding(PERSON, offset + start, offset + start + len(value), value, 0.85 if len(words) > 1 else 0.6)
