@@ -483,8 +483,8 @@ def test_every_container_has_probes_on_its_serving_port(rendered: tuple[Doc, ...
                     f"{where}: {probe} must be a grpc probe on port {port} (named grpc)"
                 )
         else:
-            # HTTP: the process answers on /healthz; /readyz also needs every backend SERVING, so
-            # it only gates traffic and never restarts the pod.
+            # HTTP: the process answers on /healthz; /readyz also needs the critical backends SERVING,
+            # so it only gates traffic and never restarts the pod.
             paths = {"startupProbe": "/healthz", "readinessProbe": "/readyz", "livenessProbe": "/healthz"}
             for probe, path in paths.items():
                 http = container[probe].get("httpGet", {})
@@ -1047,7 +1047,7 @@ def _serving(spec: ServiceSpec, offset: int) -> str:
 
 def test_the_whole_mesh_serves_with_the_production_settings_and_drains_in_time(state_dir: Path, key_paths) -> None:
     """Every service as a process with what its production pod would see: its probes answer SERVING
-    (the gateway's /readyz only once every backend does), and SIGTERM ends each one within its
+    (the gateway's /readyz once its critical backends do), and SIGTERM ends each one within its
     termination grace period."""
     docs = _render("overlays/production")
     offset = random.randrange(10_000, 14_000)

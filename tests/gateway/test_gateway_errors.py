@@ -8,6 +8,7 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 from matcha.embedding.app import SERVICE_NAME as EMBEDDING_SERVICE
+from matcha.gateway.settings import GatewaySettings
 from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
 from matcha.review.v1 import review_pb2
 from matcha.runtime.server import ServiceDefinition
@@ -203,8 +204,28 @@ async def test_backend_down_or_not_configured_is_503(start_gateway, issuer, tena
     assert str(port) not in down.text  # the backend's address is not the client's business
     assert not_configured.status_code == 503
     assert _details(not_configured.json(), "ErrorInfo")[0]["reason"] == "SERVICE_NOT_CONFIGURED"
-    assert ready.status_code == 503
-    assert ready.json() == {"status": "NOT_SERVING", "services": {REVIEW_SERVICE: "UNREACHABLE"}}
+    # Not critical: the pod stays ready for the routes of its other backends, and says what is down.
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "SERVING", "services": {REVIEW_SERVICE: "UNREACHABLE"}, "critical": []}
+
+
+async def test_readiness_needs_the_critical_backends_only(start_gateway, embedding_server):
+    backends = {EMBEDDING_SERVICE: f"127.0.0.1:{embedding_server.port}", REVIEW_SERVICE: f"127.0.0.1:{_closed_port()}"}
+
+    async def readiness(critical: list[str]) -> httpx.Response:
+        async with (
+            start_gateway(backends, gateway_critical_backends=critical) as base_url,
+            httpx.AsyncClient(base_url=base_url) as client,
+        ):
+            return await client.get("/readyz")
+
+    down = await readiness([REVIEW_SERVICE])
+    assert down.status_code == 503
+    assert down.json()["status"] == "NOT_SERVING" and down.json()["services"][REVIEW_SERVICE] == "UNREACHABLE"
+    up = await readiness([EMBEDDING_SERVICE])
+    assert up.status_code == 200 and up.json()["critical"] == [EMBEDDING_SERVICE]
+    with pytest.raises(ValueError, match="without a backend"):
+        GatewaySettings(gateway_backends=backends, gateway_critical_backends=["matcha.nope.v1.Nope"])
 
 
 async def test_unimplemented_rpc_is_501(start_gateway, serve, embedding_settings, issuer, tenant):
@@ -239,7 +260,7 @@ async def test_health_and_readiness(gateway_url):
         wrong = await client.post("/healthz")
     assert healthz.status_code == 200 and healthz.json() == {"status": "SERVING"}
     assert readyz.status_code == 200
-    assert readyz.json() == {"status": "SERVING", "services": {EMBEDDING_SERVICE: "SERVING"}}
+    assert readyz.json() == {"status": "SERVING", "services": {EMBEDDING_SERVICE: "SERVING"}, "critical": []}
     assert wrong.status_code == 405
 
 

@@ -229,10 +229,14 @@ class Gateway:
         return JSONResponse({"status": SERVING})
 
     async def _readyz(self) -> Response:
+        """Ready on itself and its critical backends: one service down must not take every gateway pod out of
+        rotation, since the routes of the others still work."""
         services = await self._backends.health(self._settings.gateway_readiness_timeout_seconds)
-        ready = all(status == SERVING for status in services.values())
+        critical = self._settings.gateway_critical_backends
+        ready = all(services[name] == SERVING for name in critical)
         return JSONResponse(
-            {"status": SERVING if ready else "NOT_SERVING", "services": services}, status_code=200 if ready else 503
+            {"status": SERVING if ready else "NOT_SERVING", "services": services, "critical": critical},
+            status_code=200 if ready else 503,
         )
 
     async def _openapi_json(self) -> Response:

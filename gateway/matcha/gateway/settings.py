@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from matcha.runtime.auth import PUBLIC_KEY_NAME
@@ -28,12 +28,24 @@ class GatewaySettings(BaseSettings):
     gateway_max_body_bytes: int = Field(8 * 1024 * 1024, ge=1)
     gateway_call_timeout_seconds: float = Field(60.0, gt=0, description="deadline of unary calls")
     gateway_readiness_timeout_seconds: float = Field(2.0, gt=0)
+    gateway_critical_backends: list[str] = Field(
+        default_factory=list,
+        description="JSON list of backend service names whose health gates /readyz; the others are reported "
+        "there but a pod stays ready without them (their routes answer 503 meanwhile)",
+    )
     gateway_stream_start_wait_seconds: float = Field(
         0.5,
         ge=0,
         description="how long a streaming call may take to fail before the response starts; "
         "an early failure gets its HTTP status, a later one is sent in the stream",
     )
+
+    @model_validator(mode="after")
+    def _check_critical_backends(self) -> "GatewaySettings":
+        unknown = sorted(set(self.gateway_critical_backends) - set(self.gateway_backends))
+        if unknown:
+            raise ValueError(f"MATCHA_GATEWAY_CRITICAL_BACKENDS names services without a backend: {', '.join(unknown)}")
+        return self
 
     @property
     def public_key_path(self) -> Path:
