@@ -120,12 +120,22 @@ def _largest_collection(value: Any, *, limit: int) -> int:
     return largest
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(source: str) -> Expression:
+    return parse(source)
+
+
 def estimated_cost(source: str, variables: dict[str, Any], *, ceiling: int) -> int:
-    """Elements visited, at most: each nesting level of comprehensions may walk the largest collection."""
-    nesting = macro_nesting(source)
-    if nesting == 0:
+    """Elements visited, at most: each nesting level of comprehensions may walk the largest collection among
+    the values the expression names (only those are walked, so costing stays proportional to them)."""
+    expression = _parsed(source)
+    if expression.macro_nesting == 0:
         return 1
-    return max(1, _largest_collection(variables, limit=ceiling)) ** nesting
+    named = [variables[name] for name in expression.variables - {"steps"} if name in variables]
+    if "steps" in expression.variables:
+        steps = variables.get("steps", {})
+        named += [steps.get(step) for step in expression.steps] if expression.steps else [steps]
+    return max(1, _largest_collection(named, limit=ceiling)) ** expression.macro_nesting
 
 
 @dataclass(frozen=True)
