@@ -282,3 +282,35 @@ async def test_full_evaluation_gives_the_members_of_the_live_path(clocked):
         await asyncio.sleep(0.05)
     assert changes > 100 and len(live) > 10
     assert live == replayed
+
+
+async def test_cli_defines_a_segment_from_yaml_and_lists_its_members(segmentation_server, issuer, tenant, tmp_path):
+    from click.testing import CliRunner
+
+    from matcha.cli.segment import segment
+
+    lines = ["id,customer_id,time,amount"]
+    lines += [f"t{c}-{n},c{c},2024-02-0{1 + n},{10 + c}" for c in range(6) for n in range(1 + c % 3)]
+    (tmp_path / "transactions.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "segment.yaml").write_text(
+        "description: bought at least twice, spent over 20\n"
+        "all:\n"
+        "  - property: {property: features.purchases, range: {min: 2}}\n"
+        "  - property: {property: features.spend, compare: {operator: gt, value: {number: 20}}}\n"
+        "  - not: {event: {type: click, within: 48h}}\n"
+    )
+    token = issuer.mint(subject="cli", tenant=tenant, roles=["analyst", "author", "operator"])
+    common = ["--target", f"127.0.0.1:{segmentation_server.port}", "--token", token]
+    runner = CliRunner()
+
+    def run(*arguments):
+        result = runner.invoke(segment, [*arguments, *common], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    await asyncio.to_thread(run, "ingest", str(tmp_path / "transactions.csv"), "--consent", "campaign")
+    defined = await asyncio.to_thread(run, "define", "repeat-buyers", str(tmp_path / "segment.yaml"))
+    # c1 (2 purchases, 22), c2 (3, 36), c4 (2, 28), c5 (3, 45)
+    assert defined.strip() == "repeat-buyers version 1: READY, 4 members"
+    listed = await asyncio.to_thread(run, "members", "repeat-buyers")
+    assert listed.splitlines() == ["c1", "c2", "c4", "c5", "4 members"]

@@ -53,6 +53,15 @@ class CounterSpec:
     amount_min: float | None
     amount_max: float | None
     window: Window
+    # Counters are looked up for every event: the hash is computed once.
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        fields = (self.type, self.item_ids, self.amount_min, self.amount_max, self.window)
+        object.__setattr__(self, "_hash", hash(fields))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def matches(self, item_id: str, amount: float) -> bool:
         if self.item_ids and item_id not in self.item_ids:

@@ -85,7 +85,6 @@ class LiveSegment:
     specs: set[CounterSpec]
     references: set[tuple[str, str]]
     members: set[int] = field(default_factory=set)
-    ready: bool = False
     # Customers whose counters changed while the full evaluation ran: decided again at its end.
     dirty: set[int] = field(default_factory=set)
 
@@ -97,6 +96,8 @@ class TenantState:
     pending: dict[str, LiveSegment] = field(default_factory=dict)
     spec_ids: dict[CounterSpec, int] = field(default_factory=dict)
     specs: list[CounterSpec] = field(default_factory=list)
+    # Counters an event may feed: by (type, item) for those with an item list, by type for the others.
+    by_item: dict[tuple[int, str], list[CounterSpec]] = field(default_factory=lambda: defaultdict(list))
     by_type: dict[int, list[CounterSpec]] = field(default_factory=lambda: defaultdict(list))
     customers: dict[int, dict[CounterSpec, Counter]] = field(default_factory=dict)
     expiries: list[tuple[float, int, int]] = field(default_factory=list)
@@ -105,6 +106,9 @@ class TenantState:
     # Changes are written in the order they were decided (asyncio locks wake waiters first come, first
     # served, and nothing yields between deciding and asking for the lock).
     record_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # (segments in order, segments fed by each counter, segments referring to each segment), kept until
+    # the live segments change.
+    _plan: tuple | None = None
 
     def all_segments(self) -> Iterator[LiveSegment]:
         yield from self.segments.values()
@@ -116,8 +120,29 @@ class TenantState:
             return False
         self.spec_ids[spec] = len(self.specs)
         self.specs.append(spec)
-        self.by_type[spec.type].append(spec)
+        if spec.item_ids:
+            for item in spec.item_ids:
+                self.by_item[spec.type, item].append(spec)
+        else:
+            self.by_type[spec.type].append(spec)
         return True
+
+    def plan(self) -> tuple[list[LiveSegment], dict[CounterSpec, set[str]], dict[str, set[str]]]:
+        if self._plan is None:
+            ordered = self.order()
+            fed_by: dict[CounterSpec, set[str]] = defaultdict(set)
+            dependents: dict[str, set[str]] = defaultdict(set)
+            for segment in ordered:
+                for spec in segment.specs:
+                    fed_by[spec].add(segment.record.name)
+                for ref, segment_id in segment.references:
+                    if not segment_id:
+                        dependents[ref].add(segment.record.name)
+            self._plan = (ordered, dict(fed_by), dict(dependents))
+        return self._plan
+
+    def segments_changed(self) -> None:
+        self._plan = None
 
     def order(self) -> list[LiveSegment]:
         """Live segments, each after the condition segments it refers to."""
@@ -291,14 +316,12 @@ class LiveSegments:
         late = 0
         touched: dict[int, set[CounterSpec]] = {}
         causes: dict[int, str] = {}
+        by_item, by_type = state.by_item, state.by_type
         for event in events:
             if event.time < oldest_accepted:
                 late += 1
                 continue
-            specs = state.by_type.get(event.type)
-            if not specs:
-                continue
-            for spec in specs:
+            for spec in (*by_item.get((event.type, event.item_id), ()), *by_type.get(event.type, ())):
                 if not spec.matches(event.item_id, event.amount) or not spec.window.contains(event.time, now):
                     continue
                 counters_of = state.customers.get(event.customer_key)
@@ -328,28 +351,36 @@ class LiveSegments:
         changes: list[ConditionChange] = []
         for segment in state.pending.values():
             segment.dirty.update(touched)
-        ordered = state.order()
+        ordered, fed_by, dependents = state.plan()
         for key, specs in touched.items():
             customer = facts.get(key)
             if customer is None:
                 continue
+            if specs is None:
+                wanted = None
+            else:
+                # The segments these counters feed, and every segment that refers to one of them.
+                wanted = set()
+                for spec in specs:
+                    wanted |= fed_by.get(spec, set())
+                pending = list(wanted)
+                while pending:
+                    for dependent in dependents.get(pending.pop(), ()):
+                        if dependent not in wanted:
+                            wanted.add(dependent)
+                            pending.append(dependent)
+                if not wanted:
+                    continue
             decided: dict[str, bool] = {}
-            changed_names: set[str] = set()
             for segment in ordered:
                 name = segment.record.name
-                feeds = bool(segment.specs & specs) if specs is not None else True
-                depends = any(not sid and ref in changed_names for ref, sid in segment.references)
-                if not (feeds or depends):
+                if wanted is not None and name not in wanted:
                     continue
                 inside = eligible(customer, segment.record.purpose) and evaluate(
                     segment.node, _Facts(customer, state.customers.get(key), built, state, now, decided)
                 )
                 decided[name] = inside
-                was = key in segment.members
-                if inside != was:
-                    changed_names.add(name)
-                    if not segment.ready:
-                        continue
+                if inside != (key in segment.members):
                     (segment.members.add if inside else segment.members.discard)(key)
                     changes.append(ConditionChange(segment.record, key, inside, causes.get(key, "")))
         return changes
@@ -462,8 +493,8 @@ class LiveSegments:
         fresh_facts, fresh_built = await self.read_facts(None, tenant, state, dirty) if dirty else ({}, {})
         del state.pending[record.name]
         segment.dirty.clear()
-        segment.ready = True
         state.segments[record.name] = segment
+        state.segments_changed()
         by_key.update(fresh_facts)
         changes = self._decide(
             state, {key: segment.specs for key in dirty}, by_key, fresh_built or built, {}, self._clock()
