@@ -55,7 +55,7 @@ async def test_train_on_real_reviews_then_classify_and_evaluate(stub, reviews):
     classifier = reply.classifier
     assert (classifier.name, classifier.version, classifier.description) == ("critics", 1, "fresh or rotten")
     assert list(classifier.labels) == ["negative", "positive"]
-    assert classifier.method == "logistic-regression-on-embeddings"
+    assert classifier.method == "calibrated-logistic-regression-on-embeddings+lexicon.1"
     assert (classifier.model.id, classifier.model.version) == ("matcha-classifier/critics", "1")
     holdout = classifier.holdout_metrics
     assert holdout.example_count == 60  # 20% of 300, stratified

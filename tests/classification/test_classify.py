@@ -69,7 +69,7 @@ async def test_customer_text_with_negations_and_the_model_used(stub):
         assert result.language == "en"
         assert 0.3 < result.language_confidence <= 1.0
         assert result.sentiment.model.id == ENGLISH_MODEL_ID
-        assert result.sentiment.model.version.startswith("1+sha256.")
+        assert result.sentiment.model.version.startswith("2+sha256.")
         assert result.sentiment.model.version.endswith("+vader.3.3.2")
     model_ids = [model.id for model in reply.models]
     assert model_ids == ["sentence-transformers/all-MiniLM-L6-v2", ENGLISH_MODEL_ID]

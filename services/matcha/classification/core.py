@@ -22,7 +22,7 @@ from matcha.classification.sentiment import ModelRef, SentimentAnalyzer, Sentime
 from matcha.classification.signals import PostInput, SignalParameters, SignalReport, detect_signals
 from matcha.classification.store import ClassifierRecord, ClassifierStore, Lineage, NewClassifier
 from matcha.classification.topics import DEFAULT_THRESHOLD, TopicLabel, prototypes, topic_scores
-from matcha.classification.training import METHOD, Metrics, measure, train_with_holdout
+from matcha.classification.training import CALIBRATED_METHOD, Metrics, measure, train_with_holdout
 from matcha.embedding.encoders import Encoder
 from matcha.runtime.batching import MicroBatcher
 from matcha.runtime.collections import (
@@ -313,8 +313,14 @@ class ClassificationCore:
         if topics_task:
             label_prototypes = prototypes(topics_task.labels, list(embeddings[len(texts) :]))
             topic_rows = self._topic_results(topics_task, topic_scores(text_embeddings, label_prototypes))
+        lexicon = None
+        if any(record.method == CALIBRATED_METHOD for record in classifiers.values()):
+            lexicon = await self._run(self._sentiment.english.lexicon.features, texts)
         custom_columns = [
-            self._custom_predictions(classifiers[(task.classifier, task.version)], text_embeddings)
+            self._custom_predictions(
+                classifiers[(task.classifier, task.version)],
+                classifier_features(classifiers[(task.classifier, task.version)].method, text_embeddings, lexicon),
+            )
             for task in tasks
             if isinstance(task, CustomTask)
         ]
@@ -356,9 +362,9 @@ class ClassificationCore:
         return rows
 
     @staticmethod
-    def _custom_predictions(record: ClassifierRecord, embeddings: np.ndarray) -> list[CustomPrediction]:
+    def _custom_predictions(record: ClassifierRecord, features: np.ndarray) -> list[CustomPrediction]:
         predictions = []
-        for row in record.head.probabilities(embeddings):
+        for row in record.head.probabilities(features):
             order = np.argsort(-row, kind="stable")
             best = int(order[0])
             predictions.append(
@@ -461,8 +467,10 @@ class ClassificationCore:
             [example.id for example in examples], [example.text for example in examples], stored
         )
         labels = [example.label for example in examples]
+        lexicon = await self._run(self._sentiment.english.lexicon.features, [example.text for example in examples])
+        features = classifier_features(CALIBRATED_METHOD, embeddings, lexicon)
         trained = await self._run(
-            lambda: train_with_holdout(embeddings, labels, holdout_fraction=holdout_fraction, seed=seed)
+            lambda: train_with_holdout(features, labels, holdout_fraction=holdout_fraction, seed=seed)
         )
         lineage = Lineage(
             training_set_sha256=training_set_digest(examples),
@@ -481,7 +489,9 @@ class ClassificationCore:
         )
         return await self._store.save(
             call.tenant,
-            NewClassifier(name, description, METHOD, trained.head, trained.holdout, lineage, call.idempotency_key),
+            NewClassifier(
+                name, description, CALIBRATED_METHOD, trained.head, trained.holdout, lineage, call.idempotency_key
+            ),
         )
 
     async def evaluate(
@@ -518,7 +528,10 @@ class ClassificationCore:
         embeddings = await self._embed_documents(
             [example.id for example in examples], [example.text for example in examples], stored
         )
-        predicted = await self._run(record.head.predict, embeddings)
+        lexicon = None
+        if record.method == CALIBRATED_METHOD:
+            lexicon = await self._run(self._sentiment.english.lexicon.features, [example.text for example in examples])
+        predicted = await self._run(record.head.predict, classifier_features(record.method, embeddings, lexicon))
         metrics = measure([example.label for example in examples], predicted, list(record.head.labels))
         return record, metrics
 
@@ -809,6 +822,17 @@ def _collection_refusal(violations: tuple[FieldViolation, ...] | list[FieldViola
         target = {"label": "collection.label_field", "time": "collection.time_field"}.get(match[3], "collection")
         translated.append(FieldViolation(target, f"document {item.id!r}: {violation.description}"))
     return InvalidArgument("the collection's documents are not a valid input", violations=translated)
+
+
+# Lexicon features against a unit-norm embedding: enough for polarity to count when the labels are about it.
+CUSTOM_LEXICON_SCALE = 1.0
+
+
+def classifier_features(method: str, embeddings: np.ndarray, lexicon: np.ndarray | None) -> np.ndarray:
+    """What a classifier's head reads: the embedding, and for calibrated heads the lexicon features too."""
+    if method != CALIBRATED_METHOD:
+        return embeddings
+    return np.hstack([embeddings, CUSTOM_LEXICON_SCALE * lexicon]).astype(np.float32)
 
 
 def example_id(example: Example) -> str:

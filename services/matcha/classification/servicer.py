@@ -117,6 +117,8 @@ def _metrics(metrics: Metrics, *, with_confusion: bool = True) -> pb.EvaluationM
         example_count=metrics.example_count,
         accuracy=metrics.accuracy,
         macro_f1=metrics.macro_f1,
+        macro_f1_ci_low=metrics.macro_f1_ci[0],
+        macro_f1_ci_high=metrics.macro_f1_ci[1],
         per_label=[
             pb.LabelMetrics(
                 label=quality.label,

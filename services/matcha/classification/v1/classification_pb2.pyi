@@ -205,18 +205,22 @@ class ConfusionMatrix(_message.Message):
     def __init__(self, labels: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[ConfusionRow, _Mapping]]] = ...) -> None: ...
 
 class EvaluationMetrics(_message.Message):
-    __slots__ = ("example_count", "accuracy", "macro_f1", "per_label", "confusion")
+    __slots__ = ("example_count", "accuracy", "macro_f1", "per_label", "confusion", "macro_f1_ci_low", "macro_f1_ci_high")
     EXAMPLE_COUNT_FIELD_NUMBER: _ClassVar[int]
     ACCURACY_FIELD_NUMBER: _ClassVar[int]
     MACRO_F1_FIELD_NUMBER: _ClassVar[int]
     PER_LABEL_FIELD_NUMBER: _ClassVar[int]
     CONFUSION_FIELD_NUMBER: _ClassVar[int]
+    MACRO_F1_CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    MACRO_F1_CI_HIGH_FIELD_NUMBER: _ClassVar[int]
     example_count: int
     accuracy: float
     macro_f1: float
     per_label: _containers.RepeatedCompositeFieldContainer[LabelMetrics]
     confusion: ConfusionMatrix
-    def __init__(self, example_count: _Optional[int] = ..., accuracy: _Optional[float] = ..., macro_f1: _Optional[float] = ..., per_label: _Optional[_Iterable[_Union[LabelMetrics, _Mapping]]] = ..., confusion: _Optional[_Union[ConfusionMatrix, _Mapping]] = ...) -> None: ...
+    macro_f1_ci_low: float
+    macro_f1_ci_high: float
+    def __init__(self, example_count: _Optional[int] = ..., accuracy: _Optional[float] = ..., macro_f1: _Optional[float] = ..., per_label: _Optional[_Iterable[_Union[LabelMetrics, _Mapping]]] = ..., confusion: _Optional[_Union[ConfusionMatrix, _Mapping]] = ..., macro_f1_ci_low: _Optional[float] = ..., macro_f1_ci_high: _Optional[float] = ...) -> None: ...
 
 class ClassifierLineage(_message.Message):
     __slots__ = ("training_set_sha256", "example_count", "example_ids", "collection", "embedding_model", "train_subject", "seed", "collection_filter", "label_field")
