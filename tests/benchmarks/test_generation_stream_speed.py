@@ -14,6 +14,7 @@ import pytest
 from matcha.generation.app import build_generation_service
 from matcha.generation.backend import BackendRequest, ChatMessage
 from matcha.generation.local import LocalBackend
+from matcha.generation.quality import LANGUAGE_INSTRUCTIONS
 from matcha.generation.settings import GenerationSettings
 from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
 from matcha.runtime.governance import Clearance, DataClass
@@ -35,7 +36,9 @@ async def bench_model():
 
 def _in_process(model: LocalBackend) -> tuple[float, float, int, str]:
     """Time to first token (s), tokens/s, tokens, text: llama-cpp-python's own streaming API."""
-    prompt = model.chat_prompt(BackendRequest((ChatMessage("user", PROMPT),), None))
+    # The service adds the draft's language (the brief's) as a system instruction: the same prompt here.
+    messages = (ChatMessage("system", LANGUAGE_INSTRUCTIONS["en"]), ChatMessage("user", PROMPT))
+    prompt = model.chat_prompt(BackendRequest(messages, None))
     started = time.perf_counter()
     first, parts, tokens = None, [], 0
     for chunk in model.llm.create_completion(

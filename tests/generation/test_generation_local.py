@@ -9,6 +9,7 @@ from google.protobuf import struct_pb2
 
 from matcha.common.v1 import common_pb2
 from matcha.generation.backend import BackendRequest, ChatMessage
+from matcha.generation.quality import LANGUAGE_INSTRUCTIONS
 from matcha.generation.v1 import generation_pb2
 from matcha.runtime.client import error_details
 
@@ -47,7 +48,9 @@ async def test_list_models_describes_each_backend(stub_for, tenant):
 
 async def test_generate_matches_the_model_called_in_process(stub_for, tenant, local_model):
     reply = await stub_for(tenant).Generate(generation_pb2.GenerateRequest(prompt=BRIEF, parameters=_greedy(12)))
-    prompt = local_model.chat_prompt(BackendRequest((ChatMessage("user", BRIEF),), None))
+    # The service adds the draft's language (the brief's) as a system instruction.
+    messages = (ChatMessage("system", LANGUAGE_INSTRUCTIONS["en"]), ChatMessage("user", BRIEF))
+    prompt = local_model.chat_prompt(BackendRequest(messages, None))
     direct = await asyncio.to_thread(
         local_model.llm.create_completion, prompt, max_tokens=12, temperature=0.0, top_k=0, min_p=0.0, top_p=1.0
     )

@@ -67,7 +67,10 @@ async def test_tgi_receives_the_parameters_in_its_own_terms(stub_for, tenant, tg
         )
     )
     sent = server.requests[-1]
-    assert sent["inputs"].startswith("<|im_start|>user\n" + BRIEF)
+    # The draft's language (the brief's, here) is the last system instruction, just before the brief.
+    assert sent["inputs"].startswith(
+        "<|im_start|>system\nWrite your reply in English only.<|im_end|>\n<|im_start|>user\n" + BRIEF
+    )
     parameters = sent["parameters"]
     assert parameters["do_sample"] is True and parameters["temperature"] == 0.5
     assert parameters["top_p"] == pytest.approx(0.9) and parameters["repetition_penalty"] == pytest.approx(1.2)

@@ -14,6 +14,7 @@ from matcha.classification import datasets
 from matcha.classification.v1 import classification_pb2, classification_pb2_grpc
 from matcha.cli.classify import SENTIMENT_NAMES, shorten, signal_report
 from matcha.cli.embed import ensure_collection, format_results, ingest, to_document, unique_by_id
+from matcha.cli.generate import format_quality
 from matcha.cli.records import batched, packaged_file, read_records
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
@@ -52,7 +53,9 @@ steps:
     request:
       prompt: "${inputs.brief}"
       voice: {name: "${inputs.voice}"}
-      parameters: {max_new_tokens: 90, temperature: 0.7, seed: 7}
+      best_of: 3
+      target_words: 60
+      parameters: {temperature: 0.7, seed: 7}
   - id: submit
     call: matcha.review.v1.ReviewService/Submit
     request:
@@ -62,6 +65,9 @@ steps:
       provenance:
         model: {id: "${steps.draft.output.model.id}", version: "${steps.draft.output.model.version}"}
         voice_profile: "${inputs.voice}"
+      voice_score: "${steps.draft.output.quality.voice_score}"
+      flags: "${steps.draft.output.flags}"
+      quality_attestation: "${steps.draft.output.attestation}"
       resume: {run_id: "${run.id}", signal_key: "approval"}
     output: "response.item.id"
   - id: approval
@@ -200,6 +206,8 @@ async def run_campaign_demo(addresses: dict[str, str], token: str) -> None:
         click.echo(f"\nthe run now waits for a human decision on review item {item.id}:")
         click.echo("  " + "\n  ".join(item.content.splitlines()))
         click.echo(f"  [{item.provenance.model.id} {item.provenance.model.version}, voice {VOICE}]")
+        click.echo("  " + format_quality(json_format.MessageToDict(run.steps[0].output)))
+        click.echo("  flags on the review item: " + (", ".join(flag.code for flag in item.flags) or "none"))
         click.echo(
             "\nnothing is published until a reviewer approves it. Approve it (the run then resumes) on the review\n"
             "page whose link `.venv/bin/matcha up` prints, or from the command line:\n"

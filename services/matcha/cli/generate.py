@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import click
+from google.protobuf import json_format
 
 from matcha.cli.connection import channel_from, connection_options, run_async
 from matcha.cli.records import metadata_filter
@@ -15,37 +16,62 @@ DEFAULT_TARGET = "127.0.0.1:50054"
 @click.argument("brief")
 @click.option("--voice", "voice_name", help="write in this voice profile")
 @click.option("--model", default="", help="model name (see ListModels); the default model when unset")
-@click.option("--max-new-tokens", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--language", default="", help="language of the draft (en, fr); the brief's when unset")
+@click.option("--words", type=click.IntRange(0), default=0, help="requested length in words")
+@click.option("--best-of", type=click.IntRange(1), default=1, show_default=True, help="candidates to choose from")
+@click.option("--max-new-tokens", type=click.IntRange(0), default=0, help="token limit (from --words, else 256)")
 @click.option("--temperature", type=click.FloatRange(0, 2), default=0.7, show_default=True)
 @click.option("--seed", type=int)
 @connection_options(DEFAULT_TARGET)
 @run_async
-async def generate(brief, voice_name, model, max_new_tokens, temperature, seed, **options):
-    """Drafts text from BRIEF, streamed as it is generated."""
+async def generate(brief, voice_name, model, language, words, best_of, max_new_tokens, temperature, seed, **options):
+    """Drafts text from BRIEF (streamed as it is generated when --best-of is 1), then its quality scores."""
     parameters = generation_pb2.GenerationParameters(max_new_tokens=max_new_tokens, temperature=temperature)
     if seed is not None:
         parameters.seed = seed
-    request = generation_pb2.GenerateStreamRequest(model=model, prompt=brief, parameters=parameters)
-    if voice_name:
-        request.voice.name = voice_name
+    fields = {"model": model, "prompt": brief, "parameters": parameters, "language": language, "target_words": words}
+    voice = generation_pb2.VoiceSelection(name=voice_name) if voice_name else None
     async with channel_from(options) as channel:
-        async for message in generation_pb2_grpc.GenerationServiceStub(channel).GenerateStream(request):
-            if message.HasField("result"):
-                result = message.result
-                click.echo()
-                click.echo(
-                    f"[{result.model.id} {result.model.version}, {result.usage.prompt_tokens} prompt + "
-                    f"{result.usage.completion_tokens} generated tokens"
-                    + (
-                        f", voice {result.provenance.voice_profile} v{result.provenance.voice_profile_version}"
-                        if voice_name
-                        else ""
-                    )
-                    + "]",
-                    err=True,
-                )
-            else:
-                click.echo(message.text_delta, nl=False)
+        stub = generation_pb2_grpc.GenerationServiceStub(channel)
+        if best_of > 1:
+            result = await stub.Generate(generation_pb2.GenerateRequest(**fields, voice=voice, best_of=best_of))
+            click.echo(result.text)
+        else:
+            result = None
+            async for message in stub.GenerateStream(generation_pb2.GenerateStreamRequest(**fields, voice=voice)):
+                if message.HasField("result"):
+                    result = message.result
+                    click.echo()
+                else:
+                    click.echo(message.text_delta, nl=False)
+    click.echo(
+        f"[{result.model.id} {result.model.version}, {result.usage.prompt_tokens} prompt + "
+        f"{result.usage.completion_tokens} generated tokens"
+        + (f", voice {result.provenance.voice_profile} v{result.provenance.voice_profile_version}" if voice else "")
+        + "]",
+        err=True,
+    )
+    click.echo(format_quality(json_format.MessageToDict(result, preserving_proto_field_name=True)), err=True)
+    for flag in result.flags:
+        click.echo(f"  {flag.code}: {flag.message}", err=True)
+
+
+def format_quality(reply: dict) -> str:
+    """One line of a draft's scores, from a GenerateResponse in proto JSON (as a plan's step output holds it)."""
+    quality = reply.get("quality", {})
+    candidates = reply.get("candidates", [])
+    voice = f"voice {quality['voice_score']:.0f}/100, " if "voice_score" in quality else ""
+    verdict = (
+        "BELOW THRESHOLD: " + ", ".join(quality.get("failed_checks", [])) if reply.get("below_threshold") else "ok"
+    )
+    return (
+        f"quality ({'best of ' + str(len(candidates)) if len(candidates) > 1 else 'one draft'}): {voice}"
+        f"language {quality.get('detected_language', '?')} (asked {quality.get('language', '?')}), "
+        f"unknown words {quality.get('unknown_word_share', 0.0):.1%}, "
+        f"repeated 3-grams {quality.get('repeated_ngram_share', 0.0):.0%}, "
+        f"{quality.get('word_count', 0)} words, "
+        f"{len(quality.get('unsupported_claims', []))} unsupported claim(s): {verdict}"
+    )
 
 
 @click.group()

@@ -15,9 +15,11 @@ from matcha.generation.settings import BackendSettings, GenerationSettings
 from matcha.generation.store import GenerationStore
 from matcha.generation.tgi import TgiBackend
 from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
+from matcha.review.attestation import AttestationSigner, ensure_attestation_keys
 from matcha.runtime.batching import MicroBatcher
 from matcha.runtime.collections import CollectionReader
 from matcha.runtime.database import Database, load_migrations
+from matcha.runtime.pii import shared_engine
 from matcha.runtime.server import ServiceDefinition
 
 SERVICE_NAME = generation_pb2.DESCRIPTOR.services_by_name["GenerationService"].full_name
@@ -88,8 +90,21 @@ def build_generation_service(
         address_setting="MATCHA_GENERATION_EMBEDDING_ADDRESS",
         tracer_provider=tracer_provider,
     )
+    key_file = settings.attestation_key_file
+    if settings.generation_attestation_key_file is None:
+        ensure_attestation_keys(key_file.parent)
     core = GenerationCore(
-        backends, settings.default_model, GenerationStore(database), encoder, batcher, Limits(), collections
+        backends,
+        settings.default_model,
+        GenerationStore(database),
+        encoder,
+        batcher,
+        Limits(),
+        collections,
+        languages={backend.name: tuple(backend.languages) for backend in settings.generation_backends},
+        thresholds=settings.quality_thresholds,
+        signer=AttestationSigner.from_file(key_file),
+        pii=shared_engine(),
     )
 
     def register(server: grpc.aio.Server) -> None:

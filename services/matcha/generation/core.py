@@ -6,9 +6,10 @@ Plain Python: it knows nothing of gRPC or protobuf; the servicer converts at the
 import asyncio
 import hashlib
 import json
+import math
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,10 +24,22 @@ from matcha.generation.backend import (
     ChatMessage,
     Completion,
     FinishReason,
+    GenerationResult,
     ModelDescription,
     ModelRef,
     SamplingParameters,
     TextDelta,
+)
+from matcha.generation.facts import FactsInput, check_facts, grounding_texts, render_facts
+from matcha.generation.quality import (
+    CHECKED_LANGUAGES,
+    LANGUAGE_INSTRUCTIONS,
+    QualityReport,
+    Sources,
+    Thresholds,
+    assess,
+    below_threshold_flag,
+    brief_language,
 )
 from matcha.generation.store import ExemplarRecord, GenerationStore, NewVoice, Page, TemplateRecord, VoiceRecord
 from matcha.generation.templates import TemplateSyntaxError, content_digest, render, template_variables
@@ -40,6 +53,7 @@ from matcha.generation.voice import (
     semantic_reference,
     split_sentences,
 )
+from matcha.review.attestation import AttestationSigner, AttestedFlag
 from matcha.runtime.batching import MicroBatcher
 from matcha.runtime.collections import CollectionReader, CollectionSource, check_collection_source
 from matcha.runtime.errors import (
@@ -52,6 +66,7 @@ from matcha.runtime.errors import (
     Violations,
 )
 from matcha.runtime.governance import CallContext
+from matcha.runtime.pii import PiiEngine
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 NAME_RULE = "1-63 lowercase letters, digits, '-' or '_', starting with a letter"
@@ -81,6 +96,9 @@ class Limits:
     max_passages: int = 2000
     default_page_size: int = 50
     max_page_size: int = 200
+    # Candidates of one Generate: each costs a full generation.
+    max_best_of: int = 5
+    max_target_words: int = 1000
 
 
 @dataclass(frozen=True)
@@ -118,6 +136,20 @@ class GenerateInput:
     voice: VoiceCall | None = None
     parameters: ParametersInput = field(default_factory=ParametersInput)
     json_schema: dict[str, Any] | None = None
+    facts: FactsInput | None = None
+    language: str = ""
+    best_of: int = 0
+    target_words: int = 0
+
+
+@dataclass(frozen=True)
+class CandidateOutcome:
+    text: str
+    quality: QualityReport
+    seed: int | None
+    finish_reason: FinishReason
+    completion_tokens: int
+    selected: bool
 
 
 @dataclass(frozen=True)
@@ -133,6 +165,12 @@ class GenerateOutcome:
     voice: VoiceRecord | None
     repaired: bool
     create_time: datetime
+    # Unset for JSON outputs, which are data rather than drafts.
+    quality: QualityReport | None = None
+    flags: list[Flag] = field(default_factory=list)
+    candidates: list[CandidateOutcome] = field(default_factory=list)
+    below_threshold: bool = False
+    attestation: str = ""
 
 
 @dataclass(frozen=True)
@@ -162,6 +200,10 @@ class _Prepared:
     template: TemplateRecord | None
     voice: VoiceRecord | None
     input_field: str
+    language: str = "en"
+    sources: Sources = field(default_factory=lambda: Sources(()))
+    target_words: int = 0
+    best_of: int = 1
 
 
 class GenerationCore:
@@ -174,8 +216,19 @@ class GenerationCore:
         batcher: MicroBatcher[str, np.ndarray],
         limits: Limits,
         collections: CollectionReader,
+        *,
+        languages: dict[str, tuple[str, ...]] | None = None,
+        thresholds: dict[str, Thresholds] | None = None,
+        signer: AttestationSigner | None = None,
+        pii: PiiEngine | None = None,
     ) -> None:
+        self._pii = pii
         self._backends = backends
+        # Per model: the languages it may be asked to write in.
+        self._languages = languages or {}
+        # Per tenant, "*" for every other tenant.
+        self._thresholds = thresholds or {}
+        self._signer = signer
         self._default_model = default_model
         self._store = store
         self._encoder = encoder
@@ -192,22 +245,57 @@ class GenerationCore:
 
     async def generate(self, call: CallContext, generation: GenerateInput) -> GenerateOutcome:
         prepared = await self._prepare(call, generation)
+        if generation.json_schema is not None:
+            return await self._generate_json(prepared, generation.json_schema)
+        candidates: list[tuple[str, GenerationResult, QualityReport, int | None]] = []
+        base = prepared.request.parameters
+        for index in range(prepared.best_of):
+            seed = None if base.seed is None else base.seed + index
+            request = replace(prepared.request, parameters=replace(base, seed=seed))
+            result = await self._backend_call(prepared, prepared.backend.generate(request))
+            text = result.text
+            if prepared.target_words:
+                text = complete_sentences(text, result.completion.finish_reason)
+            candidates.append((text, result, await self._assess(call, prepared, text), seed))
+        best = min(range(len(candidates)), key=lambda index: candidates[index][2].rank)
+        text, result, report, _ = candidates[best]
+        return self._outcome(
+            call,
+            prepared,
+            text,
+            report,
+            finish_reason=result.completion.finish_reason,
+            prompt_tokens=sum(candidate[1].completion.prompt_tokens for candidate in candidates),
+            completion_tokens=sum(candidate[1].completion.completion_tokens for candidate in candidates),
+            candidates=[
+                CandidateOutcome(
+                    text=candidate_text,
+                    quality=quality,
+                    seed=seed,
+                    finish_reason=candidate_result.completion.finish_reason,
+                    completion_tokens=candidate_result.completion.completion_tokens,
+                    selected=index == best,
+                )
+                for index, (candidate_text, candidate_result, quality, seed) in enumerate(candidates)
+            ],
+        )
+
+    async def _generate_json(self, prepared: _Prepared, schema: dict[str, Any]) -> GenerateOutcome:
         result = await self._backend_call(prepared, prepared.backend.generate(prepared.request))
         prompt_tokens, completion_tokens = result.completion.prompt_tokens, result.completion.completion_tokens
-        structured, repaired = None, False
         text = result.text
-        if generation.json_schema is not None:
-            structured, problems = _check_output(text, generation.json_schema)
+        structured, problems = _check_output(text, schema)
+        repaired = False
+        if problems:
+            repaired = True
+            repair = _repair_request(prepared.request, text, problems)
+            result = await self._backend_call(prepared, prepared.backend.generate(repair))
+            text = result.text
+            prompt_tokens += result.completion.prompt_tokens
+            completion_tokens += result.completion.completion_tokens
+            structured, problems = _check_output(text, schema)
             if problems:
-                repaired = True
-                repair = _repair_request(prepared.request, text, problems)
-                result = await self._backend_call(prepared, prepared.backend.generate(repair))
-                text = result.text
-                prompt_tokens += result.completion.prompt_tokens
-                completion_tokens += result.completion.completion_tokens
-                structured, problems = _check_output(text, generation.json_schema)
-                if problems:
-                    raise _invalid_output(problems)
+                raise _invalid_output(problems)
         return GenerateOutcome(
             text=text,
             structured_output=structured,
@@ -220,6 +308,72 @@ class GenerationCore:
             voice=prepared.voice,
             repaired=repaired,
             create_time=datetime.now(UTC),
+        )
+
+    def _outcome(
+        self,
+        call: CallContext,
+        prepared: _Prepared,
+        text: str,
+        report: QualityReport,
+        *,
+        finish_reason: FinishReason,
+        prompt_tokens: int,
+        completion_tokens: int,
+        candidates: list[CandidateOutcome],
+    ) -> GenerateOutcome:
+        """The kept draft with its flags, marked when it still fails a check, and signed."""
+        flags = list(report.flags)
+        if report.failed:
+            flags.append(below_threshold_flag(report, len(candidates)))
+        model = prepared.backend.description.model
+        attestation = ""
+        if self._signer is not None:
+            attestation = self._signer.sign(
+                tenant=call.tenant,
+                content=text,
+                voice_score=report.voice_score,
+                flags=[AttestedFlag(flag.code, flag.severity, tuple(flag.spans)) for flag in flags],
+                model=f"{model.id}@{model.version}",
+            )
+        return GenerateOutcome(
+            text=text,
+            structured_output=None,
+            finish_reason=finish_reason,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            model=model,
+            backend=prepared.backend.description.kind,
+            template=prepared.template,
+            voice=prepared.voice,
+            repaired=False,
+            create_time=datetime.now(UTC),
+            quality=report,
+            flags=flags,
+            candidates=candidates,
+            below_threshold=bool(report.failed),
+            attestation=attestation,
+        )
+
+    async def _assess(self, call: CallContext, prepared: _Prepared, text: str) -> QualityReport:
+        voice_score, voice_flags = None, []
+        if prepared.voice is not None:
+            if text.strip():
+                score = await self._voice_score(prepared.voice, text)
+                voice_score, voice_flags = score.score, score.flags
+            else:
+                voice_score = 0.0
+        thresholds = self._thresholds.get(call.tenant) or self._thresholds.get("*") or Thresholds()
+        return await asyncio.to_thread(
+            assess,
+            text,
+            language=prepared.language,
+            sources=prepared.sources,
+            thresholds=thresholds,
+            target_words=prepared.target_words,
+            voice_score=voice_score,
+            voice_flags=voice_flags,
+            personal_data=self._pii.analyze if self._pii is not None else lambda text: [],
         )
 
     async def generate_stream(
@@ -243,10 +397,31 @@ class GenerationCore:
             await stream.aclose()
         text = "".join(parts)
         structured = None
-        if generation.json_schema is not None:
-            structured, problems = _check_output(text, generation.json_schema)
-            if problems:
-                raise _invalid_output(problems)
+        if generation.json_schema is None:
+            report = await self._assess(call, prepared, text)
+            yield self._outcome(
+                call,
+                prepared,
+                text,
+                report,
+                finish_reason=completion.finish_reason,
+                prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens,
+                candidates=[
+                    CandidateOutcome(
+                        text,
+                        report,
+                        prepared.request.parameters.seed,
+                        completion.finish_reason,
+                        completion.completion_tokens,
+                        True,
+                    )
+                ],
+            )
+            return
+        structured, problems = _check_output(text, generation.json_schema)
+        if problems:
+            raise _invalid_output(problems)
         yield GenerateOutcome(
             text=text,
             structured_output=structured,
@@ -291,8 +466,28 @@ class GenerationCore:
             violations.check(generation.template.version >= 0, "template.version", "0 (latest) or a version number")
         if generation.voice is not None:
             self._check_voice_call(violations, generation.voice)
+        if generation.facts is not None:
+            check_facts(violations, generation.facts)
+        best_of = generation.best_of or 1
+        violations.check(1 <= best_of <= self.limits.max_best_of, "best_of", f"between 1 and {self.limits.max_best_of}")
+        if generation.json_schema is not None:
+            violations.check(best_of == 1, "best_of", "1 with json_schema (a JSON output is validated, not ranked)")
+        violations.check(
+            0 <= generation.target_words <= self.limits.max_target_words,
+            "target_words",
+            f"between 0 (none) and {self.limits.max_target_words}",
+        )
+        languages = self._languages.get(model_name, CHECKED_LANGUAGES)
+        if generation.language:
+            violations.check(
+                generation.language in languages,
+                "language",
+                f"one of {', '.join(languages)} for model {model_name!r}",
+            )
         if backend is not None:
-            parameters = self._parameters(violations, generation.parameters, backend.description)
+            parameters = self._parameters(
+                violations, generation.parameters, backend.description, generation.target_words
+            )
         if generation.json_schema is not None:
             try:
                 jsonschema.validators.validator_for(generation.json_schema).check_schema(generation.json_schema)
@@ -332,19 +527,45 @@ class GenerationCore:
         else:
             conversation = [ChatMessage("user", generation.prompt)]
             input_field = "prompt"
+        brief = conversation[-1].content
+        language = generation.language or brief_language(brief, languages)
         if voice is not None:
             count = generation.voice.exemplar_count
             count = self.limits.default_exemplars_in_prompt if count is None else count
-            exemplars = await self._closest_exemplars(voice, conversation[-1].content, count)
+            exemplars = await self._closest_exemplars(voice, brief, count)
             system_parts.insert(0, voice_instructions(voice, exemplars))
+        if generation.facts is not None and (rendered := render_facts(generation.facts, language)):
+            system_parts.append(rendered)
         if generation.json_schema is not None:
             system_parts.append(
                 "Reply with only a JSON value, no prose and no code fence, that satisfies this JSON Schema: "
                 + json.dumps(generation.json_schema, separators=(",", ":"))
             )
+        else:
+            if generation.target_words:
+                system_parts.append(_length_instruction(generation.target_words, language))
+            # Last, nearest the brief: the small local model follows the instruction it read last.
+            system_parts.append(LANGUAGE_INSTRUCTIONS[language])
         messages = ([ChatMessage("system", "\n\n".join(system_parts))] if system_parts else []) + conversation
         request = BackendRequest(tuple(messages), parameters, generation.json_schema)
-        return _Prepared(backend, request, template, voice, input_field)
+        sources = [*(message.content for message in messages if message.role != "system")]
+        if generation.facts is not None:
+            sources += grounding_texts(generation.facts)
+        if voice is not None:
+            sources += [voice.name.replace("-", " "), *voice.preferred_terms]
+            sources += [exemplar.text for exemplar in voice.exemplars]
+            sources += [term.term for term in voice.lexical.signature_terms]
+        return _Prepared(
+            backend,
+            request,
+            template,
+            voice,
+            input_field,
+            language=language,
+            sources=Sources(tuple(sources)),
+            target_words=generation.target_words,
+            best_of=best_of,
+        )
 
     @staticmethod
     def _admit(call: CallContext, model: ModelDescription) -> None:
@@ -393,10 +614,14 @@ class GenerationCore:
             )
 
     def _parameters(
-        self, violations: Violations, given: ParametersInput, model: ModelDescription
+        self, violations: Violations, given: ParametersInput, model: ModelDescription, target_words: int = 0
     ) -> SamplingParameters:
         limit = model.max_new_tokens_limit
-        max_new_tokens = given.max_new_tokens or min(self.limits.default_max_new_tokens, limit)
+        default = self.limits.default_max_new_tokens
+        if target_words:
+            # About two tokens a word in French for small vocabularies, plus room to end the sentence.
+            default = math.ceil(target_words * TOKENS_PER_WORD) + 16
+        max_new_tokens = given.max_new_tokens or min(default, limit)
         violations.check(
             1 <= max_new_tokens <= limit, "parameters.max_new_tokens", f"between 1 and {limit} for model {model.name!r}"
         )
@@ -636,25 +861,7 @@ class GenerationCore:
         self._check_prompt_text(violations, "text", text)
         violations.raise_if_any()
         voice = await self._store.get_voice(call.tenant, name, version)
-        model = self._encoder.info
-        if (voice.model.id, voice.model.version) != (model.id, model.version):
-            raise FailedPrecondition(
-                f"voice {name!r} version {voice.version} was learned with {voice.model.id} {voice.model.version}; "
-                f"this service runs {model.id} {model.version}: learn it again",
-                reason="MODEL_MISMATCH",
-                metadata={"voice_model": voice.model.id, "service_model": model.id},
-            )
-        passages = passages_of("draft", split_sentences(text)) or [Passage(text, "draft")]
-        vectors = np.stack(await self._batcher.submit([passage.text for passage in passages]))
-        score = await asyncio.to_thread(
-            score_draft,
-            text,
-            profile=voice.lexical,
-            preferred_terms=voice.preferred_terms,
-            banned_terms=voice.banned_terms,
-            reference=voice.reference,
-            passage_vectors=vectors,
-        )
+        score = await self._voice_score(voice, text)
         return VoiceScoreOutcome(
             score.score,
             score.sentence_length,
@@ -663,7 +870,29 @@ class GenerationCore:
             score.semantic,
             score.flags,
             voice,
-            model,
+            self._encoder.info,
+        )
+
+    async def _voice_score(self, voice: VoiceRecord, text: str):
+        model = self._encoder.info
+        if (voice.model.id, voice.model.version) != (model.id, model.version):
+            raise FailedPrecondition(
+                f"voice {voice.name!r} version {voice.version} was learned with "
+                f"{voice.model.id} {voice.model.version}; "
+                f"this service runs {model.id} {model.version}: learn it again",
+                reason="MODEL_MISMATCH",
+                metadata={"voice_model": voice.model.id, "service_model": model.id},
+            )
+        passages = passages_of("draft", split_sentences(text)) or [Passage(text, "draft")]
+        vectors = np.stack(await self._batcher.submit([passage.text for passage in passages]))
+        return await asyncio.to_thread(
+            score_draft,
+            text,
+            profile=voice.lexical,
+            preferred_terms=voice.preferred_terms,
+            banned_terms=voice.banned_terms,
+            reference=voice.reference,
+            passage_vectors=vectors,
         )
 
     # Shared checks
@@ -698,6 +927,27 @@ class GenerationCore:
         if page.next_after is None:
             return ""
         return ("v:" if by_name else "n:") + page.next_after
+
+
+TOKENS_PER_WORD = 2.0
+SENTENCE_END = re.compile(r"[.!?…](?:[\"'»”)\]]*)(?=\s|$)")
+
+
+def complete_sentences(text: str, finish_reason: FinishReason) -> str:
+    """A draft of a requested length cut by the token limit ends at its last complete sentence
+    (when that keeps most of it)."""
+    if finish_reason is not FinishReason.LENGTH:
+        return text
+    ends = [match.end() for match in SENTENCE_END.finditer(text)]
+    if ends and ends[-1] >= len(text) / 2:
+        return text[: ends[-1]]
+    return text
+
+
+def _length_instruction(target_words: int, language: str) -> str:
+    if language == "fr":
+        return f"Écris environ {target_words} mots."
+    return f"Write about {target_words} words."
 
 
 def voice_instructions(voice: VoiceRecord, exemplars: list[ExemplarRecord]) -> str:

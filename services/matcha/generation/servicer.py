@@ -9,6 +9,7 @@ from matcha.common.v1 import common_pb2
 from matcha.embedding.encoders import ModelInfo
 from matcha.generation.backend import ChatMessage, ModelDescription, ModelRef
 from matcha.generation.core import (
+    CandidateOutcome,
     DocumentInput,
     GenerateInput,
     GenerateOutcome,
@@ -17,6 +18,8 @@ from matcha.generation.core import (
     TemplateCall,
     VoiceCall,
 )
+from matcha.generation.facts import FactsInput, PriceInput, RecommendedItemInput
+from matcha.generation.quality import QualityReport
 from matcha.generation.store import TemplateRecord, VoiceRecord
 from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
 from matcha.generation.voice import Flag
@@ -87,7 +90,66 @@ def _generate_input(request) -> GenerateInput:
         json_schema=_integral(json_format.MessageToDict(request.json_schema))
         if request.HasField("json_schema")
         else None,
+        facts=_facts(request.facts) if request.HasField("facts") else None,
+        language=request.language,
+        # GenerateStreamRequest has no best_of: a stream is one candidate.
+        best_of=getattr(request, "best_of", 0),
+        target_words=request.target_words,
     )
+
+
+def _price(message: generation_pb2.Price, present: bool) -> PriceInput | None:
+    return PriceInput(message.amount, message.currency) if present else None
+
+
+def _facts(message: generation_pb2.DraftFacts) -> FactsInput:
+    return FactsInput(
+        product=message.product,
+        offer=message.offer,
+        price=_price(message.price, message.HasField("price")),
+        start_date=message.start_date,
+        end_date=message.end_date,
+        segment_description=message.segment_description,
+        recommended_items=tuple(
+            RecommendedItemInput(item.name, _price(item.price, item.HasField("price")), item.description)
+            for item in message.recommended_items
+        ),
+    )
+
+
+def _quality_message(report: QualityReport) -> generation_pb2.QualityScores:
+    message = generation_pb2.QualityScores(
+        language=report.language,
+        detected_language=report.detected_language,
+        language_match=report.language_match,
+        word_count=report.word_count,
+        unknown_word_share=report.unknown_word_share,
+        unknown_words=report.unknown_words,
+        repeated_ngram_share=report.repeated_ngram_share,
+        target_words=report.target_words,
+        length_ratio=report.length_ratio,
+        unsupported_claims=report.unsupported_claims,
+        personal_data_count=report.personal_data,
+        overall=report.overall,
+        failed_checks=report.failed,
+    )
+    if report.voice_score is not None:
+        message.voice_score = report.voice_score
+    return message
+
+
+def _candidate_message(candidate: CandidateOutcome) -> generation_pb2.Candidate:
+    message = generation_pb2.Candidate(
+        text=candidate.text,
+        quality=_quality_message(candidate.quality),
+        flags=[_flag_message(flag) for flag in candidate.quality.flags],
+        finish_reason=candidate.finish_reason.value,
+        completion_tokens=candidate.completion_tokens,
+        selected=candidate.selected,
+    )
+    if candidate.seed is not None:
+        message.seed = candidate.seed
+    return message
 
 
 def _generate_response(outcome: GenerateOutcome) -> generation_pb2.GenerateResponse:
@@ -116,6 +178,12 @@ def _generate_response(outcome: GenerateOutcome) -> generation_pb2.GenerateRespo
     )
     if outcome.structured_output is not None:
         json_format.ParseDict(outcome.structured_output, response.structured_output)
+    if outcome.quality is not None:
+        response.quality.CopyFrom(_quality_message(outcome.quality))
+        response.flags.extend(_flag_message(flag) for flag in outcome.flags)
+        response.candidates.extend(_candidate_message(candidate) for candidate in outcome.candidates)
+        response.below_threshold = outcome.below_threshold
+        response.attestation = outcome.attestation
     return response
 
 

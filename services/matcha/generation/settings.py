@@ -1,10 +1,14 @@
 """Generation service settings (`MATCHA_GENERATION_*` plus the shared `MATCHA_*`)."""
 
 import os
+from dataclasses import fields
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from matcha.generation.quality import CHECKED_LANGUAGES, Thresholds
+from matcha.review.attestation import PRIVATE_KEY_NAME
 from matcha.runtime.governance import Clearance
 from matcha.runtime.settings import DataClassName, ServiceSettings
 
@@ -30,6 +34,8 @@ class BackendSettings(BaseModel):
     max_new_tokens_limit: int = Field(1024, ge=1)
     clearance: DataClassName = "INTERNAL"
     trust_boundary: Literal["inside", "outside"] = "outside"
+    # Languages a request may ask this model to write in (a `language` outside them is INVALID_ARGUMENT).
+    languages: list[Literal[CHECKED_LANGUAGES]] = Field(default_factory=lambda: list(CHECKED_LANGUAGES), min_length=1)
 
     @model_validator(mode="after")
     def _check(self) -> "BackendSettings":
@@ -72,6 +78,12 @@ class GenerationSettings(ServiceSettings):
     generation_embedding_max_wait_ms: float = Field(2.0, ge=0)
     # LearnVoice from a collection reads it from this EmbeddingService (host:port), as the caller.
     generation_embedding_address: str | None = None
+    # Quality thresholds by tenant ("*" for the others), each a subset of Thresholds' fields, e.g.
+    # {"*": {"min_voice_score": 50}, "acme": {"max_unknown_word_share": 0.02}}.
+    generation_quality_thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # Ed25519 key that signs quality attestations (created on first start); the review service verifies
+    # them with the public key beside it. Defaults to the state dir's keys/generation-attestation.key.
+    generation_attestation_key_file: Path | None = None
 
     @model_validator(mode="after")
     def _check_models(self) -> "GenerationSettings":
@@ -82,7 +94,27 @@ class GenerationSettings(ServiceSettings):
             raise ValueError("MATCHA_GENERATION_BACKENDS has duplicate names")
         if self.generation_default_model is not None and self.generation_default_model not in names:
             raise ValueError(f"MATCHA_GENERATION_DEFAULT_MODEL {self.generation_default_model!r} is not configured")
+        known = {field.name for field in fields(Thresholds)}
+        for tenant, values in self.generation_quality_thresholds.items():
+            if unknown := sorted(set(values) - known):
+                raise ValueError(
+                    f"MATCHA_GENERATION_QUALITY_THRESHOLDS[{tenant!r}]: unknown {', '.join(unknown)} "
+                    f"(known: {', '.join(sorted(known))})"
+                )
         return self
+
+    @property
+    def quality_thresholds(self) -> dict[str, Thresholds]:
+        defaults = Thresholds(**self.generation_quality_thresholds.get("*", {}))
+        tenants = {
+            tenant: Thresholds(**{**self.generation_quality_thresholds.get("*", {}), **values})
+            for tenant, values in self.generation_quality_thresholds.items()
+        }
+        return tenants | {"*": defaults}
+
+    @property
+    def attestation_key_file(self) -> Path:
+        return self.generation_attestation_key_file or self.state_dir / "keys" / PRIVATE_KEY_NAME
 
     @property
     def default_model(self) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
+from matcha.review.attestation import AttestationVerifier
 from matcha.review.core import Limits, ReviewCore
 from matcha.review.delivery import ConductorSignaller, Deliver, FileSink, OutboxDispatcher, RetryPolicy, WebhookSink
 from matcha.review.servicer import ReviewServicer, encode_signal
@@ -80,6 +81,7 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
         sinks=list(sinks),
         encode_signal=encode_signal,
         four_eyes_off_tenants=frozenset(settings.review_four_eyes_off_tenants),
+        attestations=AttestationVerifier(settings.attestation_public_key_file),
     )
     sweeper: asyncio.Task | None = None
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from matcha.review.attestation import PUBLIC_KEY_NAME
 from matcha.runtime.settings import ServiceSettings
 
 
@@ -33,10 +34,19 @@ class ReviewSettings(ServiceSettings):
     review_delivery_poll_seconds: float = Field(5.0, gt=0)
     review_delivery_timeout_seconds: float = Field(10.0, gt=0)
     review_sweep_seconds: float = Field(30.0, gt=0)
+    review_attestation_public_key_file: Path | None = Field(
+        None,
+        description="Ed25519 public key that verifies the generation service's quality attestations; "
+        "defaults to the state dir's keys/generation-attestation.pub",
+    )
     review_four_eyes_off_tenants: list[str] = Field(
         default_factory=list,
         description="tenants whose policy lets one person review alone; four-eyes holds for every other tenant",
     )
+
+    @property
+    def attestation_public_key_file(self) -> Path:
+        return self.review_attestation_public_key_file or self.state_dir / "keys" / PUBLIC_KEY_NAME
 
     @property
     def tokens_dir(self) -> Path:

@@ -115,7 +115,7 @@ class GenerationParameters(_message.Message):
     def __init__(self, max_new_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., repetition_penalty: _Optional[float] = ..., stop: _Optional[_Iterable[str]] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("model", "prompt", "chat", "template", "voice", "parameters", "json_schema")
+    __slots__ = ("model", "prompt", "chat", "template", "voice", "parameters", "json_schema", "facts", "language", "best_of", "target_words")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     CHAT_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +123,10 @@ class GenerateRequest(_message.Message):
     VOICE_FIELD_NUMBER: _ClassVar[int]
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     JSON_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    FACTS_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    BEST_OF_FIELD_NUMBER: _ClassVar[int]
+    TARGET_WORDS_FIELD_NUMBER: _ClassVar[int]
     model: str
     prompt: str
     chat: Chat
@@ -130,7 +134,97 @@ class GenerateRequest(_message.Message):
     voice: VoiceSelection
     parameters: GenerationParameters
     json_schema: _struct_pb2.Struct
-    def __init__(self, model: _Optional[str] = ..., prompt: _Optional[str] = ..., chat: _Optional[_Union[Chat, _Mapping]] = ..., template: _Optional[_Union[TemplateInput, _Mapping]] = ..., voice: _Optional[_Union[VoiceSelection, _Mapping]] = ..., parameters: _Optional[_Union[GenerationParameters, _Mapping]] = ..., json_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    facts: DraftFacts
+    language: str
+    best_of: int
+    target_words: int
+    def __init__(self, model: _Optional[str] = ..., prompt: _Optional[str] = ..., chat: _Optional[_Union[Chat, _Mapping]] = ..., template: _Optional[_Union[TemplateInput, _Mapping]] = ..., voice: _Optional[_Union[VoiceSelection, _Mapping]] = ..., parameters: _Optional[_Union[GenerationParameters, _Mapping]] = ..., json_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., facts: _Optional[_Union[DraftFacts, _Mapping]] = ..., language: _Optional[str] = ..., best_of: _Optional[int] = ..., target_words: _Optional[int] = ...) -> None: ...
+
+class Price(_message.Message):
+    __slots__ = ("amount", "currency")
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    amount: str
+    currency: str
+    def __init__(self, amount: _Optional[str] = ..., currency: _Optional[str] = ...) -> None: ...
+
+class RecommendedItem(_message.Message):
+    __slots__ = ("name", "price", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    price: Price
+    description: str
+    def __init__(self, name: _Optional[str] = ..., price: _Optional[_Union[Price, _Mapping]] = ..., description: _Optional[str] = ...) -> None: ...
+
+class DraftFacts(_message.Message):
+    __slots__ = ("product", "offer", "price", "start_date", "end_date", "segment_description", "recommended_items")
+    PRODUCT_FIELD_NUMBER: _ClassVar[int]
+    OFFER_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    START_DATE_FIELD_NUMBER: _ClassVar[int]
+    END_DATE_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDED_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    product: str
+    offer: str
+    price: Price
+    start_date: str
+    end_date: str
+    segment_description: str
+    recommended_items: _containers.RepeatedCompositeFieldContainer[RecommendedItem]
+    def __init__(self, product: _Optional[str] = ..., offer: _Optional[str] = ..., price: _Optional[_Union[Price, _Mapping]] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., segment_description: _Optional[str] = ..., recommended_items: _Optional[_Iterable[_Union[RecommendedItem, _Mapping]]] = ...) -> None: ...
+
+class QualityScores(_message.Message):
+    __slots__ = ("language", "detected_language", "language_match", "word_count", "unknown_word_share", "unknown_words", "repeated_ngram_share", "target_words", "length_ratio", "unsupported_claims", "personal_data_count", "voice_score", "overall", "failed_checks")
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    DETECTED_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_MATCH_FIELD_NUMBER: _ClassVar[int]
+    WORD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_WORD_SHARE_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_WORDS_FIELD_NUMBER: _ClassVar[int]
+    REPEATED_NGRAM_SHARE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_WORDS_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_RATIO_FIELD_NUMBER: _ClassVar[int]
+    UNSUPPORTED_CLAIMS_FIELD_NUMBER: _ClassVar[int]
+    PERSONAL_DATA_COUNT_FIELD_NUMBER: _ClassVar[int]
+    VOICE_SCORE_FIELD_NUMBER: _ClassVar[int]
+    OVERALL_FIELD_NUMBER: _ClassVar[int]
+    FAILED_CHECKS_FIELD_NUMBER: _ClassVar[int]
+    language: str
+    detected_language: str
+    language_match: bool
+    word_count: int
+    unknown_word_share: float
+    unknown_words: _containers.RepeatedScalarFieldContainer[str]
+    repeated_ngram_share: float
+    target_words: int
+    length_ratio: float
+    unsupported_claims: _containers.RepeatedScalarFieldContainer[str]
+    personal_data_count: int
+    voice_score: float
+    overall: float
+    failed_checks: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, language: _Optional[str] = ..., detected_language: _Optional[str] = ..., language_match: _Optional[bool] = ..., word_count: _Optional[int] = ..., unknown_word_share: _Optional[float] = ..., unknown_words: _Optional[_Iterable[str]] = ..., repeated_ngram_share: _Optional[float] = ..., target_words: _Optional[int] = ..., length_ratio: _Optional[float] = ..., unsupported_claims: _Optional[_Iterable[str]] = ..., personal_data_count: _Optional[int] = ..., voice_score: _Optional[float] = ..., overall: _Optional[float] = ..., failed_checks: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Candidate(_message.Message):
+    __slots__ = ("text", "quality", "flags", "seed", "finish_reason", "completion_tokens", "selected")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    SELECTED_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    quality: QualityScores
+    flags: _containers.RepeatedCompositeFieldContainer[_common_pb2.ContentFlag]
+    seed: int
+    finish_reason: FinishReason
+    completion_tokens: int
+    selected: bool
+    def __init__(self, text: _Optional[str] = ..., quality: _Optional[_Union[QualityScores, _Mapping]] = ..., flags: _Optional[_Iterable[_Union[_common_pb2.ContentFlag, _Mapping]]] = ..., seed: _Optional[int] = ..., finish_reason: _Optional[_Union[FinishReason, str]] = ..., completion_tokens: _Optional[int] = ..., selected: _Optional[bool] = ...) -> None: ...
 
 class TokenUsage(_message.Message):
     __slots__ = ("prompt_tokens", "completion_tokens")
@@ -141,7 +235,7 @@ class TokenUsage(_message.Message):
     def __init__(self, prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
-    __slots__ = ("text", "structured_output", "finish_reason", "usage", "model", "backend", "provenance", "repaired")
+    __slots__ = ("text", "structured_output", "finish_reason", "usage", "model", "backend", "provenance", "repaired", "quality", "flags", "candidates", "below_threshold", "attestation")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     STRUCTURED_OUTPUT_FIELD_NUMBER: _ClassVar[int]
     FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
@@ -150,6 +244,11 @@ class GenerateResponse(_message.Message):
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     PROVENANCE_FIELD_NUMBER: _ClassVar[int]
     REPAIRED_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    BELOW_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    ATTESTATION_FIELD_NUMBER: _ClassVar[int]
     text: str
     structured_output: _struct_pb2.Value
     finish_reason: FinishReason
@@ -158,10 +257,15 @@ class GenerateResponse(_message.Message):
     backend: BackendKind
     provenance: _common_pb2.Provenance
     repaired: bool
-    def __init__(self, text: _Optional[str] = ..., structured_output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., finish_reason: _Optional[_Union[FinishReason, str]] = ..., usage: _Optional[_Union[TokenUsage, _Mapping]] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., backend: _Optional[_Union[BackendKind, str]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., repaired: _Optional[bool] = ...) -> None: ...
+    quality: QualityScores
+    flags: _containers.RepeatedCompositeFieldContainer[_common_pb2.ContentFlag]
+    candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
+    below_threshold: bool
+    attestation: str
+    def __init__(self, text: _Optional[str] = ..., structured_output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., finish_reason: _Optional[_Union[FinishReason, str]] = ..., usage: _Optional[_Union[TokenUsage, _Mapping]] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., backend: _Optional[_Union[BackendKind, str]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., repaired: _Optional[bool] = ..., quality: _Optional[_Union[QualityScores, _Mapping]] = ..., flags: _Optional[_Iterable[_Union[_common_pb2.ContentFlag, _Mapping]]] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., below_threshold: _Optional[bool] = ..., attestation: _Optional[str] = ...) -> None: ...
 
 class GenerateStreamRequest(_message.Message):
-    __slots__ = ("model", "prompt", "chat", "template", "voice", "parameters", "json_schema")
+    __slots__ = ("model", "prompt", "chat", "template", "voice", "parameters", "json_schema", "facts", "language", "target_words")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     CHAT_FIELD_NUMBER: _ClassVar[int]
@@ -169,6 +273,9 @@ class GenerateStreamRequest(_message.Message):
     VOICE_FIELD_NUMBER: _ClassVar[int]
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     JSON_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    FACTS_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_WORDS_FIELD_NUMBER: _ClassVar[int]
     model: str
     prompt: str
     chat: Chat
@@ -176,7 +283,10 @@ class GenerateStreamRequest(_message.Message):
     voice: VoiceSelection
     parameters: GenerationParameters
     json_schema: _struct_pb2.Struct
-    def __init__(self, model: _Optional[str] = ..., prompt: _Optional[str] = ..., chat: _Optional[_Union[Chat, _Mapping]] = ..., template: _Optional[_Union[TemplateInput, _Mapping]] = ..., voice: _Optional[_Union[VoiceSelection, _Mapping]] = ..., parameters: _Optional[_Union[GenerationParameters, _Mapping]] = ..., json_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    facts: DraftFacts
+    language: str
+    target_words: int
+    def __init__(self, model: _Optional[str] = ..., prompt: _Optional[str] = ..., chat: _Optional[_Union[Chat, _Mapping]] = ..., template: _Optional[_Union[TemplateInput, _Mapping]] = ..., voice: _Optional[_Union[VoiceSelection, _Mapping]] = ..., parameters: _Optional[_Union[GenerationParameters, _Mapping]] = ..., json_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., facts: _Optional[_Union[DraftFacts, _Mapping]] = ..., language: _Optional[str] = ..., target_words: _Optional[int] = ...) -> None: ...
 
 class GenerateStreamResponse(_message.Message):
     __slots__ = ("text_delta", "result")
