@@ -8,9 +8,7 @@ NOTE = "Camille Martin asked for a refund; she lives at 12 rue des Lilas, 69003 
 REVIEW = "The battery lasts all day and charging is fast."
 
 
-async def test_personal_data_raises_the_class_that_every_read_then_carries(
-    embedding_server, connect, tenant
-):
+async def test_personal_data_raises_the_class_that_every_read_then_carries(embedding_server, connect, tenant):
     writer = embedding_pb2_grpc.EmbeddingServiceStub(connect(embedding_server, tenant))
     await writer.CreateCollection(embedding_pb2.CreateCollectionRequest(name="notes"))
     # An attack on the class: personal data declared INTERNAL so that INTERNAL readers (and models) get it.
@@ -30,8 +28,13 @@ async def test_personal_data_raises_the_class_that_every_read_then_carries(
     )
     assert (reply.inserted, reply.raised_to_personal) == (3, 1)
 
+    # Reads are capped at the declared class: INTERNAL readers no longer see the note...
     internal = await writer.Search(embedding_pb2.SearchRequest(collection="notes", text="refund request", top_k=5))
-    assert {hit.id: hit.policy.data_class for hit in internal.results}["note"] == common_pb2.DATA_CLASS_PERSONAL
+    assert "note" not in {hit.id for hit in internal.results}
+    personal = embedding_pb2_grpc.EmbeddingServiceStub(connect(embedding_server, tenant, data_class=DataClass.PERSONAL))
+    found = await personal.Search(embedding_pb2.SearchRequest(collection="notes", text="refund request", top_k=5))
+    # ...and those who declare PERSONAL see its class.
+    assert {hit.id: hit.policy.data_class for hit in found.results}["note"] == common_pb2.DATA_CLASS_PERSONAL
     auditor = embedding_pb2_grpc.EmbeddingServiceStub(connect(embedding_server, tenant, data_class=DataClass.PERSONAL))
     listed = await auditor.ListDocuments(embedding_pb2.ListDocumentsRequest(collection="notes"))
     classes = {document.id: document.policy.data_class for document in listed.documents}

@@ -121,7 +121,8 @@ async def test_only_documents_visible_to_the_purpose_and_under_the_ceiling(stub_
             ],
         )
     )
-    listener = stub_for(tenant, purpose="listening")
+    # Declared PERSONAL: a listing is capped at the declared class as well as at max_data_class.
+    listener = stub_for(tenant, purpose="listening", data_class=DataClass.PERSONAL)
     seen = await _list_all(listener, collection="customers")
     assert [document.id for document in seen] == ["internal-listening", "personal-listening", "public"]
     capped = await _list_all(listener, collection="customers", max_data_class=common_pb2.DATA_CLASS_INTERNAL)

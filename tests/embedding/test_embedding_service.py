@@ -202,6 +202,6 @@ async def test_search_only_returns_records_consented_for_the_purpose(stub_for, t
             ],
         )
     )
-    listener = stub_for(tenant, purpose="listening")
+    listener = stub_for(tenant, purpose="listening", data_class=DataClass.PERSONAL)
     reply = await listener.Search(embedding_pb2.SearchRequest(collection="customers", text="hiking", top_k=10))
     assert sorted(result.id for result in reply.results) == ["consented", "public"]

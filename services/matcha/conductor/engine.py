@@ -257,6 +257,7 @@ class RunExecution:
                 Event("STEP_SUCCEEDED", "RUNNING", step.id, "SUCCEEDED"),
                 step_changes={step.id: changes},
                 audit_entries=[(self.run.tenant, entry)] if entry else [],
+                run_changes=self.class_changes(),
             )
             return output
         items = await self.engine.expressions.evaluate(step.for_each_items, variables)
@@ -313,6 +314,7 @@ class RunExecution:
         await self.emit(
             Event("STEP_SUCCEEDED", "RUNNING", step.id, "SUCCEEDED", progress=_progress(len(items), len(items))),
             step_changes={step.id: {"state": "SUCCEEDED", "output": output, "ended_at": datetime.now(UTC)}},
+            run_changes=self.class_changes(),
         )
         return output
 
@@ -427,7 +429,7 @@ class RunExecution:
                     await self.store.append_audit(self.run.tenant, _with(entry, status_code="PERMISSION_DENIED"))
                     raise failure
                 try:
-                    reply = await self.engine.invoker.call(
+                    reply, trailers = await self.engine.invoker.call_with_trailers(
                         method,
                         request,
                         metadata=self._metadata(step, index, outcome.data_class_out),
@@ -467,6 +469,7 @@ class RunExecution:
                         reason="CALL_FAILED",
                         metadata={"target": method.full_name, "attempts": str(attempt)},
                     ) from None
+            self._derive_class(trailers.get(gov.DERIVED_CLASS_HEADER, ""))
             response = json_format.MessageToDict(
                 reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
             )
@@ -485,6 +488,23 @@ class RunExecution:
             )
             return HopOutcome(output, entry)
         raise AssertionError("the retry loop always returns or raises")
+
+    def _derive_class(self, reported: str) -> None:
+        """What a step returned raises the run's class for every later hop (never lowers it)."""
+        try:
+            derived = gov.DataClass[reported] if reported else None
+        except KeyError:
+            derived = None
+        if derived is not None and derived > self.data_class:
+            self.data_class = derived
+
+    def class_changes(self) -> dict[str, Any] | None:
+        """Run-row changes that keep a derived class across resumes."""
+        if self.data_class.name == self.run.context["data_class"]:
+            return None
+        context = {**self.run.context, "data_class": self.data_class.name}
+        self.run = dataclasses.replace(self.run, context=context)
+        return {"context": context}
 
     def _bind_resume(self, step: StepDef, message) -> None:
         """Gives every resume this hop hands out the capability to resume this run, and only this run."""

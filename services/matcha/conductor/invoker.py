@@ -50,7 +50,17 @@ class DynamicInvoker:
     async def call(
         self, method: MethodInfo, request: Message, *, metadata: Sequence[tuple[str, str]], deadline_seconds: float
     ) -> Message:
-        return await self._callable(method)(request, metadata=tuple(metadata), timeout=deadline_seconds)
+        reply, _ = await self.call_with_trailers(method, request, metadata=metadata, deadline_seconds=deadline_seconds)
+        return reply
+
+    async def call_with_trailers(
+        self, method: MethodInfo, request: Message, *, metadata: Sequence[tuple[str, str]], deadline_seconds: float
+    ) -> tuple[Message, dict[str, str]]:
+        """The reply and the callee's trailing metadata (the derived class of what it returned, for one)."""
+        call = self._callable(method)(request, metadata=tuple(metadata), timeout=deadline_seconds)
+        reply = await call
+        trailers = await call.trailing_metadata()
+        return reply, {key: value for key, value in trailers or () if isinstance(value, str)}
 
     async def close(self) -> None:
         for channel in self._channels.values():

@@ -277,6 +277,8 @@ class EmbeddingCore:
             query,
             top_k=top_k,
             purpose=call.purpose,
+            # Reads are capped at the declared class: declaring less than the data is never a way in.
+            max_data_class=call.data_class,
             metadata_filter=metadata_filter,
             min_score=min_score,
         )
@@ -298,6 +300,7 @@ class EmbeddingCore:
         valid_class = max_data_class == 0 or max_data_class in iter(DataClass)
         violations.check(valid_class, "max_data_class", "a DataClass, or unset for every class")
         ceiling = DataClass.from_wire(max_data_class) if valid_class else DataClass.PERSONAL
+        ceiling = min(ceiling, call.data_class)
         self._check_name(violations, "collection", collection_name)
         page_size = page_size or self.limits.default_page_size
         violations.check(1 <= page_size <= self.limits.max_page_size, "page_size", f"1 to {self.limits.max_page_size}")

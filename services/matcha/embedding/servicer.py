@@ -8,7 +8,7 @@ from matcha.embedding.encoders import ModelInfo
 from matcha.embedding.store import CollectionRecord, SearchHit, StoredDocument
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.runtime.governance import DataClass, RecordPolicy
-from matcha.runtime.interceptors import current_call
+from matcha.runtime.interceptors import current_call, report_derived_class
 
 
 def _model_ref(model: ModelInfo) -> common_pb2.ModelRef:
@@ -132,6 +132,7 @@ class EmbeddingServicer(embedding_pb2_grpc.EmbeddingServiceServicer):
             metadata_filter=json_format.MessageToDict(request.filter),
             min_score=request.min_score if request.HasField("min_score") else -1.0,
         )
+        report_derived_class(*(hit.policy.data_class for hit in outcome.hits))
         return embedding_pb2.SearchResponse(
             results=[_search_result(hit) for hit in outcome.hits],
             model=_model_ref(outcome.model) if outcome.model else None,
@@ -147,6 +148,7 @@ class EmbeddingServicer(embedding_pb2_grpc.EmbeddingServiceServicer):
             max_data_class=request.max_data_class,
             include_vectors=request.include_vectors,
         )
+        report_derived_class(*(document.policy.data_class for document in page.documents))
         return embedding_pb2.ListDocumentsResponse(
             documents=[_stored_document(document) for document in page.documents],
             next_page_token=page.next_page_token,

@@ -224,10 +224,11 @@ class VectorStore:
         *,
         top_k: int,
         purpose: str,
+        max_data_class: DataClass,
         metadata_filter: dict[str, Any],
         min_score: float,
     ) -> list[SearchHit]:
-        params = SqlParams([vector, collection.id, purpose, top_k])
+        params = SqlParams([vector, collection.id, purpose, top_k, int(max_data_class)])
         filter_sql = compile_filter(metadata_filter, params)
         distance = f"embedding::vector({collection.model.dimension}) <=> $1"
         # Iterative scans may return candidates slightly out of order: re-sort the materialised top k.
@@ -236,7 +237,7 @@ class VectorStore:
                     SELECT external_id, text, metadata, data_class, consented_purposes, source, subject_id,
                            {distance} AS distance
                     FROM embedding_documents
-                    WHERE collection_id = $2 AND {_visible_to("$3")} AND {filter_sql}
+                    WHERE collection_id = $2 AND {_visible_to("$3")} AND data_class <= $5 AND {filter_sql}
                     ORDER BY {distance}
                     LIMIT $4)
                 SELECT * FROM candidates WHERE 1 - distance >= {params.add(min_score)}::float8 ORDER BY distance""",

@@ -21,6 +21,8 @@ DATA_CLASS_HEADER = "x-matcha-data-class"
 TENANT_HEADER = "x-matcha-tenant"
 REQUEST_ID_HEADER = "x-request-id"
 IDEMPOTENCY_KEY_HEADER = "x-matcha-idempotency-key"
+# Trailing metadata of a reply that returns records: the highest class among them.
+DERIVED_CLASS_HEADER = "x-matcha-derived-class"
 
 DEFAULT_PURPOSE = "unspecified"
 

@@ -50,11 +50,20 @@ OPEN_SERVICES = (
 )
 
 _current_call: ContextVar[gov.CallContext] = ContextVar("matcha_call_context")
+# The highest class among the records the call returned, reported by the handler.
+_derived_class: ContextVar[list] = ContextVar("matcha_derived_class")
 
 
 def current_call() -> gov.CallContext:
     """The governance context of the call being served (set by the interceptor)."""
     return _current_call.get()
+
+
+def report_derived_class(*classes: gov.DataClass) -> None:
+    """Raises the class the reply reports in `x-matcha-derived-class` (PUBLIC when it returns no record)."""
+    holder = _derived_class.get(None)
+    if holder is not None:
+        holder[0], holder[1] = max([holder[0], *classes]), True
 
 
 def status_from_error(error: MatchaError) -> status_pb2.Status:
@@ -95,7 +104,7 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
             return handler
         return _wrap_handler(handler, functools.partial(self._call_scope, method=handler_call_details.method))
 
-    def _establish(self, context: grpc.aio.ServicerContext) -> gov.CallContext:
+    def _establish(self, context: grpc.aio.ServicerContext, method: str) -> gov.CallContext:
         metadata = {key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)}
         authorization = metadata.get(gov.AUTHORIZATION_HEADER)
         principal = self._verifier.verify(authorization)
@@ -112,10 +121,12 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
         except InvalidArgument as error:
             violation = FieldViolation(f"metadata.{gov.DATA_CLASS_HEADER}", error.message)
             raise InvalidArgument(error.message, violations=[violation]) from None
-        self._clearance.admit(data_class)
+        purpose = metadata.get(gov.PURPOSE_HEADER) or gov.DEFAULT_PURPOSE
+        if not roles.is_erasure(method, purpose, principal.roles):
+            self._clearance.admit(data_class)
         return gov.CallContext(
             principal=principal,
-            purpose=metadata.get(gov.PURPOSE_HEADER) or gov.DEFAULT_PURPOSE,
+            purpose=purpose,
             data_class=data_class,
             request_id=metadata.get(gov.REQUEST_ID_HEADER) or uuid.uuid4().hex,
             idempotency_key=metadata.get(gov.IDEMPOTENCY_KEY_HEADER, ""),
@@ -128,8 +139,10 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
         trace_id = format(span.get_span_context().trace_id, "032x")
         fields_token = request_fields.set({"trace_id": trace_id})
         call_token = None
+        derived = [gov.DataClass.PUBLIC, False]  # highest class reported, whether any was
+        derived_token = _derived_class.set(derived)
         try:
-            call = self._establish(context)
+            call = self._establish(context, method)
             roles.authorize(method, call.principal.roles, call.principal.subject)
             call_token = _current_call.set(call)
             request_fields.set(
@@ -150,6 +163,8 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
                 }
             )
             yield
+            if derived[0] > gov.DataClass.PUBLIC or derived[1]:
+                context.set_trailing_metadata(((gov.DERIVED_CLASS_HEADER, derived[0].name),))
         except MatchaError as error:
             status = status_from_error(error)
             await context.abort(
@@ -170,6 +185,7 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
             with contextlib.suppress(ValueError):
                 if call_token is not None:
                     _current_call.reset(call_token)
+                _derived_class.reset(derived_token)
                 request_fields.reset(fields_token)
 
 

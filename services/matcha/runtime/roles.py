@@ -127,6 +127,16 @@ ROLE_TABLE: dict[str, tuple[str, ...]] = {
 DEFAULT_ROLES = _READ
 
 
+ERASURE_PURPOSE = "erasure"
+ERASURE_METHOD = "EraseSubject"
+
+
+def is_erasure(method: str, purpose: str, held: Iterable[str]) -> bool:
+    """An admin's erasure call: it names a subject to forget and carries no data to protect, so a store takes it
+    whatever its clearance (a store cleared below PERSONAL still holds what must be erased)."""
+    return method.rsplit("/", 1)[-1] == ERASURE_METHOD and purpose == ERASURE_PURPOSE and ADMIN in frozenset(held)
+
+
 def effective_roles(roles: Iterable[str]) -> frozenset[str]:
     held = frozenset(roles)
     return held.union(*(IMPLIED.get(role, ()) for role in held))
