@@ -135,3 +135,47 @@ async def test_unexpected_errors_become_internal_with_the_trace_id(embedding_set
         assert caught.value.code() == grpc.StatusCode.INTERNAL
         assert "secret" not in caught.value.details() and "trace id" in caught.value.details()
         await channel.close()
+
+
+async def test_a_token_living_longer_than_the_maximum_is_refused(embedding_server, issuer):
+    """Ten years of validity for one stolen token: refused, whatever its signature."""
+    token = issuer.mint(subject="u", tenant="acme", roles=["analyst"], ttl_seconds=10 * 365 * 24 * 3600)
+    details = await call_with_metadata(embedding_server, (("authorization", f"Bearer {token}"),))
+    assert (details.code, details.reason) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_LIFETIME_EXCEEDED")
+
+
+async def test_a_rotated_key_keeps_old_tokens_valid_and_services_learn_the_new_key(tmp_path, monkeypatch):
+    """`matcha keys rotate` while a verifier runs: tokens of the old key still pass, tokens of the new key pass
+    once the verifier reads its key file again, and a key rotated out twice no longer verifies anything."""
+    from matcha.runtime import auth
+
+    monkeypatch.setattr(auth, "KEY_RELOAD_SECONDS", 0.0)
+    paths = ensure_signing_keys(tmp_path)
+    verifier = auth.TokenVerifier.from_file(paths.public)
+    first = TokenIssuer.from_file(paths.private).mint(subject="u", tenant="acme", roles=["analyst"])
+    assert verifier.verify(f"Bearer {first}").subject == "u"
+    auth.rotate_signing_keys(tmp_path)
+    second = TokenIssuer.from_file(paths.private).mint(subject="v", tenant="acme", roles=["analyst"])
+    assert verifier.verify(f"Bearer {second}").subject == "v"  # an unknown key id: the file is read again
+    fresh = auth.TokenVerifier.from_file(paths.public)
+    assert fresh.verify(f"Bearer {first}").subject == "u"  # the previous key is kept beside the new one
+    auth.rotate_signing_keys(tmp_path)
+    retired = auth.TokenVerifier.from_file(paths.public)
+    with pytest.raises(auth.Unauthenticated, match="unknown key"):
+        retired.verify(f"Bearer {first}")
+    assert retired.verify(f"Bearer {second}").subject == "v"
+
+
+def test_keys_rotate_from_the_cli(tmp_path):
+    from click.testing import CliRunner
+
+    from matcha.cli.main import cli
+    from matcha.runtime.auth import load_public_keys
+
+    paths = ensure_signing_keys(tmp_path / "keys")
+    before = set(load_public_keys(paths.public))
+    result = CliRunner().invoke(cli, ["keys", "rotate", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    after = load_public_keys(paths.public)
+    new_key = TokenIssuer.from_file(paths.private).key_id
+    assert new_key in result.output and set(after) == before | {new_key}

@@ -37,7 +37,13 @@ def main() -> None:
         )
     tracer_provider = create_tracer_provider("gateway")
     try:
-        app = build_gateway(settings, tracer_provider, TokenVerifier.from_file(settings.public_key_path))
+        app = build_gateway(
+            settings,
+            tracer_provider,
+            TokenVerifier.from_file(
+                settings.public_key_path, max_lifetime_seconds=settings.auth_max_token_lifetime_seconds
+            ),
+        )
     except ValueError as error:
         raise SystemExit(f"invalid configuration:\n  {error}") from None
     host, port = settings.host_and_port

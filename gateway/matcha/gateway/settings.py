@@ -5,7 +5,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from matcha.runtime.auth import PUBLIC_KEY_NAME
+from matcha.runtime.auth import MAX_TOKEN_LIFETIME_SECONDS, PUBLIC_KEY_NAME
 
 
 class GatewaySettings(BaseSettings):
@@ -13,8 +13,9 @@ class GatewaySettings(BaseSettings):
 
     state_dir: Path = Field(Path(".state"), description="local state: keys")
     auth_public_key_file: Path | None = Field(
-        None, description="PEM Ed25519 key verifying bearer tokens; defaults to the state dir's key"
+        None, description="PEM Ed25519 keys verifying bearer tokens; defaults to the state dir's key"
     )
+    auth_max_token_lifetime_seconds: float = Field(MAX_TOKEN_LIFETIME_SECONDS, gt=0)
     listen_address: str = Field("[::]:8080", description="host:port of the HTTP listener")
     log_level: str = "INFO"
     grace_period_seconds: float = Field(10.0, ge=0)

@@ -10,7 +10,7 @@ from matcha.cli.redact import redact
 from matcha.cli.review import review
 from matcha.cli.segment import segment
 from matcha.cli.stack import demo, up
-from matcha.cli.tokens import token
+from matcha.cli.tokens import keys, token
 
 
 @click.group()
@@ -22,6 +22,7 @@ def cli() -> None:
 cli.add_command(up)
 cli.add_command(demo)
 cli.add_command(token)
+cli.add_command(keys)
 cli.add_command(plan)
 cli.add_command(run)
 cli.add_command(audit)

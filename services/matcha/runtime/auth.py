@@ -1,12 +1,19 @@
 """Bearer tokens: Ed25519-signed JWTs naming subject, tenant and roles.
 
-Services only hold the public key, so a compromised service cannot mint tokens;
+Services only hold public keys, so a compromised service cannot mint tokens;
 the private key stays with the launcher's state directory (or the operator's
 identity provider in production).
+
+Keys rotate without downtime: every token names its signing key (`kid`, a digest of the public key),
+the public key file may hold several keys (the current one and those whose tokens may still be alive),
+and a verifier that meets an unknown key id reads its file again. Tokens have a maximum lifetime.
 """
 
+import base64
 import collections
+import hashlib
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,6 +31,11 @@ AUDIENCE = "matcha"
 ALGORITHM = "EdDSA"
 PRIVATE_KEY_NAME = "token-signing.key"
 PUBLIC_KEY_NAME = "token-signing.pub"
+# The longest a token may live (its `exp` minus its `iat`): a stolen token is bounded in time too.
+MAX_TOKEN_LIFETIME_SECONDS = 31 * 24 * 3600
+# A verifier reads its key file again at most this often when it meets an unknown key id.
+KEY_RELOAD_SECONDS = 5.0
+_PEM_BLOCK = re.compile(rb"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,46 @@ class KeyPaths:
         return cls(directory / PRIVATE_KEY_NAME, directory / PUBLIC_KEY_NAME)
 
 
+def key_id(public_key: Ed25519PublicKey) -> str:
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.urlsafe_b64encode(hashlib.sha256(raw).digest()[:12]).decode()
+
+
+def _public_pem(public_key: Ed25519PublicKey) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def load_public_keys(path: Path) -> dict[str, Ed25519PublicKey]:
+    """Every public key of a PEM file, by key id."""
+    keys = {}
+    for block in _PEM_BLOCK.findall(path.read_bytes()):
+        key = serialization.load_pem_public_key(block)
+        if not isinstance(key, Ed25519PublicKey):
+            raise ValueError(f"{path} holds a key that is not an Ed25519 public key")
+        keys[key_id(key)] = key
+    if not keys:
+        raise ValueError(f"{path} holds no public key")
+    return keys
+
+
+def _write_atomically(path: Path, content: bytes, mode: int) -> None:
+    # Write-then-rename so a concurrent reader never sees half a key.
+    partial = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
+    partial.replace(path)
+
+
+def _write_key_pair(paths: KeyPaths, key: Ed25519PrivateKey, public_keys: list[Ed25519PublicKey]) -> None:
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    # The public file first, so that no token is signed before the services can verify it.
+    _write_atomically(paths.public, b"".join(_public_pem(public) for public in public_keys), 0o644)
+    _write_atomically(paths.private, private_pem, 0o600)
+
+
 def ensure_signing_keys(directory: Path) -> KeyPaths:
     """Creates the key pair on first use; later calls reuse it."""
     paths = KeyPaths.in_dir(directory)
@@ -43,25 +95,26 @@ def ensure_signing_keys(directory: Path) -> KeyPaths:
         return paths
     directory.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
-    private_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    public_pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    # Write-then-rename so a concurrent reader never sees half a key.
-    for path, content, mode in ((paths.private, private_pem, 0o600), (paths.public, public_pem, 0o644)):
-        partial = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-        partial.replace(path)
+    _write_key_pair(paths, key, [key.public_key()])
     return paths
+
+
+def rotate_signing_keys(directory: Path, *, keep_previous: int = 1) -> str:
+    """A new signing key; the public file keeps the newest `keep_previous` retired keys, so tokens they
+    signed stay valid until they expire. Rotate no more often than the maximum token lifetime. Returns the
+    new key id."""
+    paths = ensure_signing_keys(directory)
+    current = load_public_keys(paths.public)
+    key = Ed25519PrivateKey.generate()
+    retired = list(current.values())[:keep_previous]  # newest first, as written
+    _write_key_pair(paths, key, [key.public_key(), *retired])
+    return key_id(key.public_key())
 
 
 class TokenIssuer:
     def __init__(self, private_key: Ed25519PrivateKey) -> None:
         self._key = private_key
+        self.key_id = key_id(private_key.public_key())
 
     @classmethod
     def from_file(cls, path: Path) -> "TokenIssuer":
@@ -82,7 +135,7 @@ class TokenIssuer:
             "exp": now + ttl_seconds,
             "jti": uuid.uuid4().hex,
         }
-        return jwt.encode(claims, self._key, algorithm=ALGORITHM)
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self.key_id})
 
 
 class TokenVerifier:
@@ -90,16 +143,22 @@ class TokenVerifier:
     # expires (there is no revocation list), which spares an Ed25519 check per request.
     CACHE_SIZE = 1024
 
-    def __init__(self, public_key: Ed25519PublicKey) -> None:
-        self._key = public_key
+    def __init__(
+        self,
+        keys: dict[str, Ed25519PublicKey],
+        *,
+        source: Path | None = None,
+        max_lifetime_seconds: float = MAX_TOKEN_LIFETIME_SECONDS,
+    ) -> None:
+        self._keys = keys
+        self._source = source
+        self._loaded_at = time.monotonic()
+        self._max_lifetime = max_lifetime_seconds
         self._verified: collections.OrderedDict[str, tuple[Principal, float]] = collections.OrderedDict()
 
     @classmethod
-    def from_file(cls, path: Path) -> "TokenVerifier":
-        key = serialization.load_pem_public_key(path.read_bytes())
-        if not isinstance(key, Ed25519PublicKey):
-            raise ValueError(f"{path} is not an Ed25519 public key")
-        return cls(key)
+    def from_file(cls, path: Path, *, max_lifetime_seconds: float = MAX_TOKEN_LIFETIME_SECONDS) -> "TokenVerifier":
+        return cls(load_public_keys(path), source=path, max_lifetime_seconds=max_lifetime_seconds)
 
     def verify(self, authorization: str | None) -> Principal:
         """Turns an `authorization` header value into a principal, or refuses it."""
@@ -119,20 +178,41 @@ class TokenVerifier:
             self._verified.popitem(last=False)
         return principal
 
+    def _key_for(self, token: str) -> Ed25519PublicKey:
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.InvalidTokenError as error:
+            raise Unauthenticated(f"invalid token: {error}", reason="TOKEN_INVALID") from None
+        if kid is None and len(self._keys) == 1:
+            return next(iter(self._keys.values()))  # a single key needs no name
+        stale = time.monotonic() - self._loaded_at >= KEY_RELOAD_SECONDS
+        if kid not in self._keys and self._source is not None and stale:
+            self._loaded_at = time.monotonic()
+            self._keys = load_public_keys(self._source)  # a rotation may have published it since
+        if kid not in self._keys:
+            raise Unauthenticated("token signed by an unknown key", reason="TOKEN_INVALID", metadata={"kid": str(kid)})
+        return self._keys[kid]
+
     def _decode(self, token: str) -> tuple[Principal, float]:
         try:
             claims = jwt.decode(
                 token,
-                self._key,
+                self._key_for(token),
                 algorithms=[ALGORITHM],
                 audience=AUDIENCE,
                 issuer=ISSUER,
-                options={"require": ["exp", "sub", "iss", "aud"]},
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("token expired", reason="TOKEN_EXPIRED") from None
         except jwt.InvalidTokenError as error:
             raise Unauthenticated(f"invalid token: {error}", reason="TOKEN_INVALID") from None
+        lifetime = claims["exp"] - claims["iat"]
+        if lifetime > self._max_lifetime:
+            raise Unauthenticated(
+                f"token lifetime {lifetime:.0f} s is above the maximum of {self._max_lifetime:.0f} s",
+                reason="TOKEN_LIFETIME_EXCEEDED",
+            )
         tenant, roles = claims.get("tenant"), claims.get("roles", [])
         if not isinstance(tenant, str) or not tenant:
             raise Unauthenticated("token names no tenant", reason="TOKEN_INVALID")

@@ -27,7 +27,9 @@ def run_service(name: str, settings_type: type[S], build: DefinitionFactory) -> 
     server = MatchaServer(
         build(settings, tracer_provider),
         listen_address=settings.listen_address,
-        verifier=TokenVerifier.from_file(settings.public_key_path),
+        verifier=TokenVerifier.from_file(
+            settings.public_key_path, max_lifetime_seconds=settings.auth_max_token_lifetime_seconds
+        ),
         clearance=settings.service_clearance,
         tracer_provider=tracer_provider,
         grace_period_seconds=settings.grace_period_seconds,

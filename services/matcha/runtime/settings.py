@@ -6,7 +6,7 @@ from typing import Literal, TypeVar
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
-from matcha.runtime.auth import PUBLIC_KEY_NAME
+from matcha.runtime.auth import MAX_TOKEN_LIFETIME_SECONDS, PUBLIC_KEY_NAME
 from matcha.runtime.governance import Clearance
 
 S = TypeVar("S", bound=BaseSettings)
@@ -22,8 +22,9 @@ class ServiceSettings(BaseSettings):
     state_dir: Path = Field(Path(".state"), description="local state: keys, embedded database")
     listen_address: str = "[::]:50051"
     auth_public_key_file: Path | None = Field(
-        None, description="PEM Ed25519 key verifying bearer tokens; defaults to the state dir's key"
+        None, description="PEM Ed25519 keys verifying bearer tokens; defaults to the state dir's key"
     )
+    auth_max_token_lifetime_seconds: float = Field(MAX_TOKEN_LIFETIME_SECONDS, gt=0)
     clearance: DataClassName = "PERSONAL"
     trust_boundary: Literal["inside", "outside"] = "inside"
     grace_period_seconds: float = Field(10.0, ge=0)
