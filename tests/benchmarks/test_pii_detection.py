@@ -129,7 +129,11 @@ def _per_thousand_chars(texts, analyze, languages) -> float:
     return (time.perf_counter() - started) / (sum(map(len, texts)) / 1000)
 
 
-def test_speed_against_presidio(samples, engine, presidio):
+def test_speed_against_presidio(samples, presidio):
+    # An engine without its sentence cache: every text is read by the model, as Presidio reads it.
+    engine = PiiEngine(cached_sentences=0)
+    engine.analyze("Warm-up for Camille Martin.")
+    engine.analyze("Bonjour Camille, merci pour votre message.")
     texts, languages = [s.text for s in samples], [s.language for s in samples]
     ours, theirs = [], []
     for _ in range(3):

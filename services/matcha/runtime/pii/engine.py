@@ -31,7 +31,13 @@ from matcha.runtime.pii.kinds import (
     URL_TOKEN,
     Finding,
 )
-from matcha.runtime.pii.language import LanguageIdentifier, ModelInfo, Pipelines, pipeline_versions
+from matcha.runtime.pii.language import (
+    DEFAULT_LANGUAGE,
+    LanguageIdentifier,
+    ModelInfo,
+    Pipelines,
+    pipeline_versions,
+)
 
 ENGINE_NAME = "matcha-pii"
 ENGINE_VERSION = "1.0.0"
@@ -106,7 +112,6 @@ _WORD_AT = re.compile(r"[\w'\u2019-]+")
 _COMMON_WORD_ZIPF = 4.4
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*)\W*$")
 _MASK = "\u25a0"
-_CACHED_SENTENCES = 20_000
 # A sentence end, with the word before it: "M.", "Dr." or "St." end no sentence.
 _SENTENCE_END = re.compile(r"(\S*?)[.!?]+\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
@@ -128,12 +133,15 @@ class EngineInfo:
 
 
 class PiiEngine:
-    def __init__(self, *, ner: bool = True, max_text_chars: int = MAX_TEXT_CHARS) -> None:
+    def __init__(
+        self, *, ner: bool = True, max_text_chars: int = MAX_TEXT_CHARS, cached_sentences: int = 20_000
+    ) -> None:
         self.max_text_chars = max_text_chars
         self._languages = LanguageIdentifier()
         self._pipelines = Pipelines() if ner else None
         self._cache: OrderedDict[bytes, tuple[tuple[int, int], ...]] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._cached_sentences = cached_sentences
         self.info = EngineInfo(ENGINE_NAME, ENGINE_VERSION, pipeline_versions() if ner else ())
 
     def language(self, text: str) -> str:
@@ -165,15 +173,24 @@ class PiiEngine:
         # Placeholders become an opaque run of one symbol, same length: no rule or model reads a name into them,
         # nor across them ("signed by [PERSON_...], IBAN ..." must not make "IBAN" a name).
         masked = [PLACEHOLDER.sub(lambda match: _MASK * len(match[0]), text) if "[" in text else text for text in texts]
-        persons = self._ner_persons(masked, language) if PERSON in wanted or AGE in wanted else [[] for _ in texts]
+        # One identification per text (its first 2,000 characters); paragraphs of a longer text get their own.
+        languages = [
+            language or (self.language(text[:2000]) if _CAPITALISED.search(text) else DEFAULT_LANGUAGE)
+            for text in masked
+        ]
+        persons = (
+            self._ner_persons(masked, languages, fixed=language is not None)
+            if PERSON in wanted or AGE in wanted
+            else [[] for _ in texts]
+        )
         return [
-            self._settle(text, masked_text, wanted, language, names)
-            for text, masked_text, names in zip(texts, masked, persons, strict=True)
+            self._settle(text, masked_text, wanted, text_language, names)
+            for text, masked_text, text_language, names in zip(texts, masked, languages, persons, strict=True)
         ]
 
     # -- NER -----------------------------------------------------------------------------------
 
-    def _ner_persons(self, texts: list[str], language: str | None) -> list[list[Finding]]:
+    def _ner_persons(self, texts: list[str], languages: list[str], *, fixed: bool) -> list[list[Finding]]:
         found: list[list[Finding]] = [[] for _ in texts]
         titled = [
             [*rules.titled_persons(text), *rules.greeted_persons(text), *rules.cued_persons(text)]
@@ -190,7 +207,7 @@ class PiiEngine:
             if not _CAPITALISED.search(text) or _is_binary(text):
                 continue
             paragraphs = list(_chunks(text))
-            whole = language or (self.language(text) if len(paragraphs) < 2 else None)
+            whole = languages[index] if fixed or len(paragraphs) < 2 else None
             for offset, paragraph in paragraphs:
                 if not _CAPITALISED.search(paragraph):
                     continue
@@ -226,14 +243,14 @@ class PiiEngine:
             with self._cache_lock:
                 for key in missing:
                     self._cache[key] = known[key]
-                while len(self._cache) > _CACHED_SENTENCES:
+                while len(self._cache) > self._cached_sentences:
                     self._cache.popitem(last=False)
         return [known[key] for key in keys]
 
     # -- combining -------------------------------------------------------------------------------
 
     def _settle(
-        self, text: str, masked: str, wanted: frozenset[str], language: str | None, persons: list[Finding]
+        self, text: str, masked: str, wanted: frozenset[str], language: str, persons: list[Finding]
     ) -> list[Finding]:
         candidates: list[Finding] = [finding for _, finding in patterns.validated_findings(masked, wanted)]
         if DATE_OF_BIRTH in wanted:
@@ -243,8 +260,7 @@ class PiiEngine:
             candidates.extend(found_addresses)
             persons = [*persons, *rules.addressees(masked, found_addresses)]
         if PHONE in wanted:
-            phone_language = language or (self.language(masked[:2000]) if _CAPITALISED.search(masked) else "en")
-            candidates.extend(patterns.phone_findings(masked, phone_language))
+            candidates.extend(patterns.phone_findings(masked, language))
         if IP_ADDRESS in wanted:
             candidates.extend(patterns.ip_findings(masked))
         if PERSON in wanted:
