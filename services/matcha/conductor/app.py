@@ -36,7 +36,7 @@ def build_conductor_service(
     settings: ConductorSettings, tracer_provider: TracerProvider | None = None
 ) -> ServiceDefinition:
     tracer_provider = tracer_provider or TracerProvider()
-    keys = ConductorKeys(load_or_create_secret(settings.secret_path))
+    keys = ConductorKeys(load_or_create_secret(settings.secret_path, create=settings.may_create_secret))
     database = Database(settings.database_url, pool_size=settings.database_pool_size)
     store = ConductorStore(database, keys.audit_key)
     catalog = CapabilityCatalog(capability_services(), settings.conductor_endpoints, settings.target_policy)
@@ -44,9 +44,8 @@ def build_conductor_service(
     validator = PlanValidator(catalog)
 
     async def load_plan(tenant: str, name: str, version: int) -> PlanDef:
-        # Stored plans were valid when registered; validating again rebuilds the executable form.
         row = await store.get_plan(tenant, name, version)
-        return validator.validate(row.spec)
+        return validator.validate_stored(row.spec, row.sha256)
 
     evaluator = ExpressionEvaluator(
         ExpressionBudget(

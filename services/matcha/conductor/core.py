@@ -144,7 +144,10 @@ class ConductorCore:
         row = await self._store.get_plan(tenant, name, version)
         if row is None:
             raise NotFound(f"plan {name!r} version {version} not found", reason="PLAN_NOT_FOUND")
-        return self._validator.validate(row.spec)
+        try:
+            return self._validator.validate_stored(row.spec, row.sha256)
+        except plans.PlanDigestMismatch as error:
+            raise FailedPrecondition(str(error), reason="PLAN_DIGEST_MISMATCH") from None
 
     async def list_plans(
         self, call: CallContext, name: str, page_size: int, page_token: str
@@ -431,12 +434,9 @@ class ConductorCore:
             request = json_format.ParseDict({"subject_id": subject_id}, method.new_request())
             # Authorised by role and purpose: the stores take it whatever their clearance, and the request
             # is honest about the subject id being personal.
-            metadata = [
-                (gov.AUTHORIZATION_HEADER, f"Bearer {token}"),
-                (gov.PURPOSE_HEADER, ERASURE_PURPOSE),
-                (gov.DATA_CLASS_HEADER, DataClass.PERSONAL.name),
-                (gov.TENANT_HEADER, call.tenant),
-            ]
+            metadata = gov.outgoing_metadata(
+                token, purpose=ERASURE_PURPOSE, data_class=DataClass.PERSONAL, tenant=call.tenant
+            )
             try:
                 reply = await self._engine.invoker.call(method, request, metadata=metadata, deadline_seconds=30.0)
             except grpc.aio.AioRpcError as error:

@@ -26,12 +26,13 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from matcha.conductor import audit, expressions, redaction
 from matcha.conductor.catalog import CapabilityCatalog, MethodInfo
 from matcha.conductor.invoker import CapabilityNotConfigured, DynamicInvoker
-from matcha.conductor.keys import ConductorKeys
-from matcha.conductor.plans import PlanDef, StepDef
+from matcha.conductor.keys import ConductorKeys, SealedStateUnreadable
+from matcha.conductor.plans import PlanDef, PlanDigestMismatch, StepDef
 from matcha.conductor.policy import decide
 from matcha.conductor.store import RUNS_CHANNEL, Claim, ConductorStore, Event, LeaseLost, RunRow
 from matcha.runtime import governance as gov
 from matcha.runtime.client import error_details
+from matcha.runtime.errors import InvalidArgument
 from matcha.runtime.tracing import DATA_CLASS_ATTRIBUTE, PURPOSE_ATTRIBUTE, TENANT_ATTRIBUTE
 
 logger = logging.getLogger(__name__)
@@ -171,16 +172,8 @@ class RunExecution:
         )
 
     async def _fail(self, failure: StepFailure) -> None:
-        await self.emit(
-            Event("RUN_FAILED", "FAILED", error=failure.as_status()),
-            run_changes={
-                "error": failure.as_status(),
-                "ended_at": datetime.now(UTC),
-                "lease_owner": None,
-                "lease_expires": None,
-            },
-            cancel_unfinished_steps=True,
-        )
+        event, changes = _run_failed(failure)
+        await self.emit(event, **changes, cancel_unfinished_steps=True)
 
     async def _schedule(self) -> None:
         running: dict[str, asyncio.Task] = {}
@@ -523,14 +516,14 @@ class RunExecution:
         return [item.data_class for item in self.plan.inputs if item.data_class is not None]
 
     def _metadata(self, step: StepDef, index: int | None, data_class: gov.DataClass) -> list[tuple[str, str]]:
-        return [
-            (gov.AUTHORIZATION_HEADER, f"Bearer {self.token}"),
-            (gov.PURPOSE_HEADER, self.run.context["purpose"]),
-            (gov.DATA_CLASS_HEADER, data_class.name),
-            (gov.TENANT_HEADER, self.run.tenant),
-            (gov.REQUEST_ID_HEADER, f"{self.run.id}/{step.id}/{index or 0}"),
-            (gov.IDEMPOTENCY_KEY_HEADER, f"{self.run.key_root}/{step.id}/{index or 0}"),
-        ]
+        return gov.outgoing_metadata(
+            self.token,
+            purpose=self.run.context["purpose"],
+            data_class=data_class,
+            tenant=self.run.tenant,
+            request_id=f"{self.run.id}/{step.id}/{index or 0}",
+            idempotency_key=f"{self.run.key_root}/{step.id}/{index or 0}",
+        )
 
     def _entry(
         self, step, method: MethodInfo, index, attempt, outcome, counts, payload: bytes, span
@@ -617,6 +610,13 @@ def _describe(error: grpc.aio.AioRpcError) -> str:
     return f"{details.message} ({violations})" if violations else details.message
 
 
+def _run_failed(failure: StepFailure) -> tuple[Event, dict[str, Any]]:
+    """The event and run changes that end a run as FAILED, releasing its lease."""
+    status = failure.as_status()
+    changes = {"error": status, "ended_at": datetime.now(UTC), "lease_owner": None, "lease_expires": None}
+    return Event("RUN_FAILED", "FAILED", error=status), {"run_changes": changes}
+
+
 def _truthy(value: Any) -> bool:
     return value is True
 
@@ -671,6 +671,15 @@ class RunEngine:
         if held:
             await self.store.release_leases(self.owner, held)
 
+    async def _fail_unrunnable(self, run_id: str, error: Exception) -> None:
+        reason = {SealedStateUnreadable: "RUN_STATE_UNREADABLE", PlanDigestMismatch: "PLAN_DIGEST_MISMATCH"}.get(
+            type(error), "PLAN_NO_LONGER_VALID"
+        )
+        failure = StepFailure(grpc.StatusCode.FAILED_PRECONDITION, str(error), reason=reason)
+        logger.error("run cannot be executed", extra={"run_id": run_id, "reason": reason})
+        event, changes = _run_failed(failure)
+        await self.store.record(run_id, self.owner, [event], **changes, cancel_unfinished_steps=True)
+
     def cancel_local(self, run_id: str) -> None:
         task = self._active.get(run_id)
         if task is not None:
@@ -714,8 +723,14 @@ class RunEngine:
     async def _execute(self, claim: Claim) -> None:
         try:
             run, items = await self.store.run_for_execution(claim.run_id)
-            plan = await self.load_plan(run.tenant, run.plan_name, run.plan_version)
-            await RunExecution(self, run, plan, items).execute(claim)
+            try:
+                plan = await self.load_plan(run.tenant, run.plan_name, run.plan_version)
+                execution = RunExecution(self, run, plan, items)
+            except (SealedStateUnreadable, PlanDigestMismatch, InvalidArgument) as error:
+                # Retrying cannot help: claimed again every lease, such a run would stay RUNNING forever.
+                await self._fail_unrunnable(claim.run_id, error)
+                return
+            await execution.execute(claim)
         except (LeaseLost, asyncio.CancelledError):
             pass  # cancelled, or another process owns the run now
         except Exception:

@@ -13,13 +13,24 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken
 
 SECRET_BYTES = 32
 
 
-def load_or_create_secret(path: Path) -> bytes:
-    """Reads the secret, creating it on first use; concurrent first starts agree on one."""
+class SealedStateUnreadable(Exception):
+    """Run state sealed under another secret: replicas that do not share one cannot resume each other's runs."""
+
+
+def load_or_create_secret(path: Path, *, create: bool = True) -> bytes:
+    """Reads the secret, creating it on first use when `create` (a local deployment); concurrent first starts
+    agree on one. Where replicas share an external database, a secret each one made up would fork the audit
+    chain and leave every replica unable to read the others' runs, so a missing one stops the process."""
+    if not path.exists() and not create:
+        raise SystemExit(
+            f"conductor secret {path} is missing: with an external database every conductor replica must share "
+            "one secret; set MATCHA_CONDUCTOR_SECRET_FILE to a file holding 64 hex characters"
+        )
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -52,4 +63,10 @@ class ConductorKeys:
         return self._fernet.encrypt(json.dumps(value).encode())
 
     def open(self, token: bytes) -> Any:
-        return json.loads(self._fernet.decrypt(token))
+        try:
+            return json.loads(self._fernet.decrypt(token))
+        except InvalidToken:
+            raise SealedStateUnreadable(
+                "run state was sealed with another conductor secret (MATCHA_CONDUCTOR_SECRET_FILE differs "
+                "between replicas)"
+            ) from None

@@ -189,11 +189,23 @@ def _enum_name(value: Any, prefix: str, allowed: tuple[str, ...] | frozenset[str
     return name if name in allowed else None
 
 
+class PlanDigestMismatch(Exception):
+    """A stored plan whose content no longer matches the digest it was registered with."""
+
+
 class PlanValidator:
     """Turns a plan dict into a `PlanDef`, or refuses it with every violation found."""
 
     def __init__(self, catalog: CapabilityCatalog) -> None:
         self._catalog = catalog
+
+    def validate_stored(self, spec: dict[str, Any], sha256: str) -> "PlanDef":
+        """A stored plan rebuilt into its executable form, refused when its row was altered since it was
+        registered (what runs is what was registered, reviewed and audited)."""
+        plan = self.validate(spec)
+        if plan.sha256 != sha256:
+            raise PlanDigestMismatch(f"stored plan {plan.name!r} does not match its registered SHA-256")
+        return plan
 
     def validate(self, content: dict[str, Any]) -> PlanDef:
         violations = Violations()

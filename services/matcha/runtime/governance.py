@@ -65,6 +65,25 @@ class Principal:
         return role in held or roles.ADMIN in held
 
 
+def outgoing_metadata(
+    token: str,
+    *,
+    purpose: str,
+    data_class: DataClass,
+    tenant: str = "",
+    request_id: str = "",
+    idempotency_key: str = "",
+) -> list[tuple[str, str]]:
+    """The governance metadata of a call one service makes to another: the only place it is spelled out."""
+    metadata = [
+        (AUTHORIZATION_HEADER, f"Bearer {token}"),
+        (PURPOSE_HEADER, purpose),
+        (DATA_CLASS_HEADER, data_class.name),
+    ]
+    optional = ((TENANT_HEADER, tenant), (REQUEST_ID_HEADER, request_id), (IDEMPOTENCY_KEY_HEADER, idempotency_key))
+    return metadata + [(key, value) for key, value in optional if value]
+
+
 @dataclass(frozen=True)
 class CallContext:
     """Everything a core needs to know about who asks and why."""
@@ -80,6 +99,12 @@ class CallContext:
     @property
     def tenant(self) -> str:
         return self.principal.tenant
+
+    def outgoing_metadata(self) -> list[tuple[str, str]]:
+        """To call another service on the caller's behalf: their token, purpose, class and tenant."""
+        return outgoing_metadata(
+            self.bearer_token, purpose=self.purpose, data_class=self.data_class, tenant=self.tenant
+        )
 
     def require_role(self, role: str) -> None:
         if not self.principal.has_role(role):
@@ -111,6 +136,18 @@ class RecordPolicy:
 
     def permits(self, purpose: str) -> bool:
         return self.data_class == DataClass.PUBLIC or purpose in self.consented_purposes
+
+    def require_consent(self, purpose: str) -> None:
+        require_consent(self.data_class, self.consented_purposes, purpose)
+
+    @staticmethod
+    def visibility_sql(purpose_placeholder: str, table: str = "") -> str:
+        """The SQL form of `permits`, for stores with the standard policy columns (`table.` prefixes them)."""
+        prefix = f"{table}." if table else ""
+        return (
+            f"({prefix}data_class = {int(DataClass.PUBLIC)} "
+            f"OR {purpose_placeholder}::text = ANY({prefix}consented_purposes))"
+        )
 
 
 @dataclass(frozen=True)
