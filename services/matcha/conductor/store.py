@@ -17,7 +17,7 @@ import asyncpg
 from matcha.conductor import audit
 from matcha.runtime.database import Database
 from matcha.runtime.governance import roles_satisfy
-from matcha.runtime.notifications import EventBus
+from matcha.runtime.notifications import EventBus, NotificationListener
 
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
 RUNS_CHANNEL = "conductor_runs"
@@ -203,7 +203,7 @@ class ConductorStore:
         self._database = database
         self._audit_key = audit_key
         self.bus = EventBus()
-        self._listener: asyncpg.pool.PoolConnectionProxy | None = None
+        self._listener: NotificationListener | None = None
 
     @property
     def _pool(self) -> asyncpg.Pool:
@@ -212,18 +212,16 @@ class ConductorStore:
     # -- notifications ---------------------------------------------------------------------------
 
     async def listen(self) -> None:
-        self._listener = await self._pool.acquire()
-        await self._listener.add_listener(EVENTS_CHANNEL, self._on_notification)
-        await self._listener.add_listener(RUNS_CHANNEL, self._on_notification)
-
-    def _on_notification(self, connection, pid, channel: str, payload: str) -> None:
-        self.bus.notify(payload if channel == EVENTS_CHANNEL else RUNS_CHANNEL)
+        self._listener = NotificationListener(
+            self._database.url,
+            {EVENTS_CHANNEL: self.bus.notify, RUNS_CHANNEL: lambda _payload: self.bus.notify(RUNS_CHANNEL)},
+            on_reconnect=self.bus.notify_all,
+        )
+        await self._listener.start()
 
     async def stop_listening(self) -> None:
         if self._listener is not None:
-            await self._listener.remove_listener(EVENTS_CHANNEL, self._on_notification)
-            await self._listener.remove_listener(RUNS_CHANNEL, self._on_notification)
-            await self._pool.release(self._listener)
+            await self._listener.close()
             self._listener = None
 
     # -- plans -----------------------------------------------------------------------------------

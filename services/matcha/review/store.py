@@ -20,7 +20,7 @@ import asyncpg
 
 from matcha.runtime.database import Database
 from matcha.runtime.errors import FieldViolation, InvalidArgument, NotFound
-from matcha.runtime.notifications import EventBus
+from matcha.runtime.notifications import EventBus, NotificationListener
 
 EVENTS_CHANNEL = "review_events"
 OUTBOX_CHANNEL = "review_outbox"
@@ -496,28 +496,27 @@ class ReviewStore:
         self._database = database
         self.events = EventBus()
         self.outbox_ready = asyncio.Event()
-        self._listener: asyncpg.pool.PoolConnectionProxy | None = None
+        self._listener: NotificationListener | None = None
 
     @property
     def _pool(self) -> asyncpg.Pool:
         return self._database.pool
 
     async def listen(self) -> None:
-        self._listener = await self._pool.acquire()
-        await self._listener.add_listener(EVENTS_CHANNEL, self._on_notification)
-        await self._listener.add_listener(OUTBOX_CHANNEL, self._on_notification)
-
-    def _on_notification(self, connection, pid, channel: str, payload: str) -> None:
-        if channel == EVENTS_CHANNEL:
-            self.events.notify(payload)
-        else:
+        def everything_may_have_changed() -> None:
+            self.events.notify_all()
             self.outbox_ready.set()
+
+        self._listener = NotificationListener(
+            self._database.url,
+            {EVENTS_CHANNEL: self.events.notify, OUTBOX_CHANNEL: lambda _payload: self.outbox_ready.set()},
+            on_reconnect=everything_may_have_changed,
+        )
+        await self._listener.start()
 
     async def stop_listening(self) -> None:
         if self._listener is not None:
-            await self._listener.remove_listener(EVENTS_CHANNEL, self._on_notification)
-            await self._listener.remove_listener(OUTBOX_CHANNEL, self._on_notification)
-            await self._pool.release(self._listener)
+            await self._listener.close()
             self._listener = None
 
     # -- items -----------------------------------------------------------------------------------

@@ -98,6 +98,10 @@ class Database:
         self._pool: asyncpg.Pool | None = None
 
     @property
+    def url(self) -> str:
+        return self._url
+
+    @property
     def pool(self) -> asyncpg.Pool:
         if self._pool is None:
             raise RuntimeError("database is not connected yet")
