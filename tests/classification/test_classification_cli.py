@@ -30,7 +30,8 @@ CUSTOMER_TEXTS = [
 
 @pytest.fixture
 def invoke(classification_server, issuer, tenant):
-    token = issuer.mint(subject="cli", tenant=tenant, roles=["analyst", "author", "operator"])
+    # Deleting a classifier is the admin's (matcha.runtime.roles); the other commands need less.
+    token = issuer.mint(subject="cli", tenant=tenant, roles=["analyst", "author", "operator", "admin"])
     common = ["--target", f"127.0.0.1:{classification_server.port}", "--token", token]
     runner = CliRunner()
 

@@ -252,7 +252,8 @@ def labelled_examples(rows: list[Row], label_field: str) -> list[pb.LabeledExamp
 def metrics_lines(metrics: pb.EvaluationMetrics) -> list[str]:
     """Accuracy and macro-F1, precision/recall/F1 per label, then the confusion matrix (rows: true labels)."""
     lines = [
-        f"  {metrics.example_count} examples  accuracy {metrics.accuracy:.3f}  macro-F1 {metrics.macro_f1:.3f}",
+        f"  {metrics.example_count} examples  accuracy {metrics.accuracy:.3f}  macro-F1 {metrics.macro_f1:.3f}"
+        f" (95% interval {metrics.macro_f1_ci_low:.3f} to {metrics.macro_f1_ci_high:.3f})",
         f"  {'label':<24} {'precision':>9} {'recall':>7} {'F1':>6} {'support':>8}",
     ]
     for label in metrics.per_label:
