@@ -155,7 +155,7 @@ async def test_a_foreign_submit_cannot_resume_or_break_another_run(
             assert not (await victim.GetRun(conductor_pb2.GetRunRequest(run_id=run.id))).run.HasField("outputs")
 
 
-async def _eventually(probe, within_seconds: float = 30.0):
+async def _eventually(probe, within_seconds: float = 90.0):
     deadline = asyncio.get_running_loop().time() + within_seconds
     while (found := await probe()) is None:
         assert asyncio.get_running_loop().time() < deadline, "condition not reached"

@@ -91,7 +91,7 @@ def _collection(row: asyncpg.Record) -> CollectionRecord:
 
 def _visible_to(purpose_placeholder: str) -> str:
     """What a call may see: public records, and records whose subjects consented to the call's purpose."""
-    return f"(data_class = {int(DataClass.PUBLIC)} OR {purpose_placeholder} = ANY(consented_purposes))"
+    return RecordPolicy.visibility_sql(purpose_placeholder)
 
 
 _COLLECTION_COLUMNS = "c.id, c.name, c.description, c.model_id, c.model_version, c.dimension, c.created_at"

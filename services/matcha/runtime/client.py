@@ -97,11 +97,7 @@ def metadata_interceptors(metadata: Sequence[tuple[str, str]]) -> list:
 
 
 def governance_metadata(token: str, *, purpose: str, data_class: gov.DataClass) -> list[tuple[str, str]]:
-    return [
-        (gov.AUTHORIZATION_HEADER, f"Bearer {token}"),
-        (gov.PURPOSE_HEADER, purpose),
-        (gov.DATA_CLASS_HEADER, data_class.name),
-    ]
+    return gov.outgoing_metadata(token, purpose=purpose, data_class=data_class)
 
 
 def open_channel(

@@ -35,7 +35,7 @@ _KEPT_BUYERS = 8
 def _eligible(purpose: str) -> str:
     """Customers (`c`) whose data may serve the purpose held by the `purpose` parameter: PUBLIC ones, or
     those who consented to it."""
-    return f"(c.data_class = 1 OR {purpose}::text = ANY(c.consented_purposes))"
+    return RecordPolicy.visibility_sql(purpose, "c")
 
 
 # Built-in raw features in SQL, at reference time $2. Trend: least-squares slope of
