@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from matcha.launcher.postgres import EmbeddedPostgres
-from tests.conductor.conftest import conductor_settings, embedding_proxy  # noqa: F401 (fixtures)
+from tests.conductor.conftest import conductor_settings, embedding_proxy, isolated_database  # noqa: F401 (fixtures)
+from tests.review.conftest import review, review_for, review_server, review_settings, start_review  # noqa: F401
 
 
 @pytest.fixture
