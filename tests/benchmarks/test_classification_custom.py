@@ -102,9 +102,11 @@ async def test_calibrated_head_beats_a_class_weighted_logistic_head(stub, local_
         figures[name] = (ours, theirs)
     print(f"\ncustom classifiers, {TRAIN} labelled examples (480 trained on), {TEST} measured:")
     for name, (ours, theirs) in figures.items():
+        low, high = theirs.macro_f1_ci
         print(
-            f"  {name:16s} service macro-F1 {ours.macro_f1:.3f} [{ours.macro_f1_ci_low:.3f}, {ours.macro_f1_ci_high:.3f}]"
-            f"  class-weighted logistic {theirs.macro_f1:.3f} [{theirs.macro_f1_ci[0]:.3f}, {theirs.macro_f1_ci[1]:.3f}]"
+            f"  {name:16s} service macro-F1 {ours.macro_f1:.3f}"
+            f" [{ours.macro_f1_ci_low:.3f}, {ours.macro_f1_ci_high:.3f}]"
+            f"  class-weighted logistic {theirs.macro_f1:.3f} [{low:.3f}, {high:.3f}]"
         )
     ours_mean = np.mean([ours.macro_f1 for ours, _ in figures.values()])
     theirs_mean = np.mean([theirs.macro_f1 for _, theirs in figures.values()])

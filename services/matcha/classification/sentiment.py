@@ -200,7 +200,8 @@ class EnglishLexicon:
 
         self._analyzer = SentimentIntensityAnalyzer()
         self.negations = NegationScopes(self._analyzer.lexicon)
-        self.version = f"{LEXICON_FEATURES_VERSION}+negation.{NEGATION_RULES_VERSION}+vader.{package_version(ENGLISH_LEXICON_PACKAGE)}"
+        lexicon_version = package_version(ENGLISH_LEXICON_PACKAGE)
+        self.version = f"{LEXICON_FEATURES_VERSION}+negation.{NEGATION_RULES_VERSION}+vader.{lexicon_version}"
 
     def measure(self, text: str) -> tuple[list[float], NegatedPolarity]:
         negations = self.negations.measure(text)

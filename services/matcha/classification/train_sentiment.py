@@ -89,7 +89,12 @@ def main() -> None:
     registers = training_registers()
     items = [item for register in registers.values() for item in register]
     texts = [item.text for item in items]
-    embeddings = np.vstack([embed(encoder, name, [i.text for i in r], arguments.cache) for name, r in registers.items()])
+    embeddings = np.vstack(
+        [
+            embed(encoder, name, [item.text for item in register], arguments.cache)
+            for name, register in registers.items()
+        ]
+    )
     features = np.hstack([embeddings, LEXICON_SCALE * lexicon.features(texts)])
     head = fit_head(
         features,

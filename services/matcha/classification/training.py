@@ -182,9 +182,7 @@ def fit_calibrated_head(features: np.ndarray, labels: list[str], *, seed: int) -
     names = sorted(set(labels))
     if min(labels.count(label) for label in names) < 2:
         return fit_head(features, labels, seed=seed, class_weight="balanced")
-    folds = list(
-        StratifiedKFold(n_splits=_fold_count(labels), shuffle=True, random_state=seed).split(features, labels)
-    )
+    folds = list(StratifiedKFold(n_splits=_fold_count(labels), shuffle=True, random_state=seed).split(features, labels))
     truth = np.array([names.index(label) for label in labels])
     best: tuple[float, float, np.ndarray] | None = None
     for regularisation in C_GRID:
