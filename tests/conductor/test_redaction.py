@@ -97,18 +97,18 @@ def test_placeholders_are_not_redacted_again():
 
 def test_time_is_linear_in_the_number_of_findings():
     """Today's 8k e-mails took 0.78 s and 16k 3.46 s (quadratic). Four times the findings: about four times the
-    time (quadratic would be sixteen); the best of two runs, for a machine shared with other work."""
+    time (quadratic would be sixteen); the best of three runs, for a machine shared with other work."""
     timings = {}
     for count in (10_000, 20_000, 40_000):
         text = " ".join(f"user{index}@example.org" for index in range(count))
         runs = []
-        for _ in range(2):
+        for _ in range(3):
             started = time.perf_counter()
             result = Pseudonymiser(b"k").redact(text, ALL_KINDS)
             runs.append(time.perf_counter() - started)
             assert result.counts["EMAIL"] == count
         timings[count] = min(runs)
-    assert timings[40_000] < 8 * timings[10_000] and timings[40_000] < 10.0, timings
+    assert timings[40_000] < 10 * timings[10_000] and timings[40_000] < 10.0, timings
 
 
 def test_the_downgrade_requires_every_kind_the_engine_covers():

@@ -264,7 +264,9 @@ class PiiEngine:
         if IP_ADDRESS in wanted:
             candidates.extend(patterns.ip_findings(masked))
         if PERSON in wanted:
+            contacts = [finding for finding in candidates if finding.kind in (PHONE, EMAIL)]
             candidates.extend(persons)
+            candidates.extend(rules.companions(masked, persons, contacts))
         if AGE in wanted:
             candidates.extend(rules.ages(masked, persons))
         candidates.sort(key=lambda finding: (_PRIORITY[finding.kind], finding.start, -finding.end))

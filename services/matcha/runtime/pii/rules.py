@@ -141,20 +141,27 @@ _NAME_WORDS = (
 _CUE_BEFORE = re.compile(
     r"(?i:\b(?:thanks|thank you|many thanks|merci|sorry|désolée?|happy birthday|joyeux anniversaire|bon anniversaire|"
     r"i'm|i am|je suis|my name is|je m'appelle|name|nom|signed by|signée? par|regards|cordialement|best|bisous|"
-    r"rappeler|appeler|call back|contact|customer|client|cliente|cc|attn)\b[ ]*[:,]?[ ]*|(?:^|"
-    r"\n)[ ]*[-\u2013\u2014][ ]*|"
+    r"rappeler|appeler|call|call back|contact|customer|client|cliente|cc|attn)\b[ ]*[:,]?[ ]*|(?:^|"
+    r"\n|[.!?)][ ]+)[-\u2013\u2014~][ ]*(?=[^\n]{1,40}$)|"
     r"\b(?:from|de|by|par)[ ]+(?=[^ ]+(?:[ ][^ ]+)?[ ]?:))"
     rf"({_NAME_WORDS})"
 )
 # ... or after it, for full names: "Lucía Sharma says", "Mamadou El Amrani, DOB", "Francesca Fontaine (".
+_FULL_NAME = (
+    rf"[{_UPPER}][\w'\u2019-]+(?:[ ]+(?:(?:van der|van|von|de|del|da|di|du|le|la|bin|al|el|ben|De|Van|El|Al)[ ]+)?"
+    rf"[{_UPPER}][\w'\u2019-]+){{1,3}}"
+)
 _CUE_AFTER = re.compile(
-    rf"(?<![\w'\u2019-])([{_UPPER}][\w'\u2019-]+(?:[ ]+(?:(?:van der|van|von|de|del|da|di|du|le|la|bin|al|el|"
-    rf"ben)[ ]+)?[{_UPPER}][\w'\u2019-]+){{1,3}})"
-    r"(?=[ ]*(?:\([^)]*@|,[ ]*(?:born|née?|dob|date of birth|date de naissance|\d{1,3}[ ]*(?:ans|years|yrs)\b)|"
+    rf"(?<![\w'\u2019-])({_FULL_NAME})"
+    r"(?=[ ]*(?:\([^)]*@|,[ ]*(?i:born|née?|dob|date of birth|date de naissance|\d{1,3}[ ]*(?:ans|years|yrs)\b)|"
     r"[ ]+(?:says|said|reports|writes|wrote|asked|asks|left|called|wants|would like|a appelé|appelle|signale|indique|"
     r"écrit|demande|a laissé|souhaite|voudrait|aimerait)\b))",
 )
 _TITLE_PREFIX = re.compile(rf"^(?:{TITLES}\.?(?:[ ]+|$))+")
+# A full name joined to a name already found ("Harry Lambert and Valentina Girard"), or in brackets after a phone
+# number or an e-mail address ("inbound from 0113 265 1470 (Valentina Fontaine)").
+_COORDINATED = re.compile(rf"[ ]+(?:and|et|&|y|und|e)[ ]+({_FULL_NAME})\b")
+_BRACKETED = re.compile(rf"[ ]*\(({_FULL_NAME})\)")
 
 
 def addresses(text: str) -> Iterator[Finding]:
@@ -206,6 +213,18 @@ def cued_persons(text: str) -> Iterator[Finding]:
             start = match.start(group) + strip_title(match[group])
             if start < match.end(group):
                 yield Finding(PERSON, start, match.end(group), text[start : match.end(group)], 0.7)
+
+
+def companions(text: str, persons: list[Finding], contacts: list[Finding]) -> Iterator[Finding]:
+    """Full names beside a name already found, or bracketed after a phone number or an e-mail address."""
+    for finding in persons:
+        match = _COORDINATED.match(text, finding.end)
+        if match:
+            yield Finding(PERSON, match.start(1), match.end(1), match[1], 0.7)
+    for finding in contacts:
+        match = _BRACKETED.match(text, finding.end)
+        if match:
+            yield Finding(PERSON, match.start(1), match.end(1), match[1], 0.7)
 
 
 def addressees(text: str, found: list[Finding]) -> Iterator[Finding]:
