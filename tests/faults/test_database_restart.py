@@ -24,8 +24,7 @@ async def test_a_run_survives_a_postgresql_restart(
         run = await start(stub, "embed-many", texts=TEXTS)
         await progress_reached(stub, run.id, 3)
 
-        await asyncio.to_thread(restartable_postgres.stop)  # every connection of the conductor is cut
-        await asyncio.to_thread(restartable_postgres.start)
+        await asyncio.to_thread(restartable_postgres.restart)  # every connection of the conductor is cut
 
         finished = await wait_for_run(stub, run.id, within_seconds=120)
         assert finished.state == conductor_pb2.RUN_STATE_SUCCEEDED, finished.error
