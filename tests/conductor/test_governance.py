@@ -87,7 +87,8 @@ async def test_hops_carry_context_idempotency_keys_and_redacted_payloads(
     [(_, request)] = embedding_proxy.received("/Upsert")
     sent = embedding_pb2.UpsertRequest.FromString(request).documents[0].text
     assert EMAIL not in sent and PHONE not in sent and IBAN not in sent
-    assert "[EMAIL_" in sent and "[PHONE_" in sent and "[IBAN_" in sent and "Camille asked" in sent
+    assert "[EMAIL_" in sent and "[PHONE_" in sent and "[IBAN_" in sent and "[PERSON_" in sent
+    assert "Camille" not in sent and " asked to be called back on " in sent  # a bare `redact` covers names too
     direct = embedding_pb2_grpc.EmbeddingServiceStub(connect(embedding_server, tenant))
     stored = await direct.Search(embedding_pb2.SearchRequest(collection="notes", text="refund", top_k=1))
     assert stored.results[0].text == sent
@@ -113,6 +114,7 @@ async def test_hops_carry_context_idempotency_keys_and_redacted_payloads(
         "PII_KIND_EMAIL": 1,
         "PII_KIND_PHONE": 1,
         "PII_KIND_IBAN": 1,
+        "PII_KIND_PERSON": 1,
     }
     assert store_row.models[0].id == "sentence-transformers/all-MiniLM-L6-v2"
     assert len(store_row.request_sha256) == 64 and len(store_row.response_sha256) == 64

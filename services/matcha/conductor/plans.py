@@ -17,6 +17,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from matcha.conductor import expressions, plan_types
 from matcha.conductor.catalog import CapabilityCatalog, MethodInfo
 from matcha.conductor.plan_types import PlanTypes, ValueType
+from matcha.runtime import pii
 from matcha.runtime.errors import InvalidArgument, Violations
 from matcha.runtime.governance import DataClass
 
@@ -24,7 +25,8 @@ PLAN_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 MAX_DOCUMENT_BYTES = 1024 * 1024
 INPUT_TYPES = ("STRING", "INTEGER", "NUMBER", "BOOLEAN", "LIST", "OBJECT")
-PII_KINDS = ("EMAIL", "PHONE", "IBAN", "PAYMENT_CARD", "FR_NIR", "IP_ADDRESS", "URL_TOKEN")
+# Every kind the personal-data engine finds; a bare `redact` covers them all.
+PII_KINDS = tuple(sorted(pii.ALL_KINDS))
 DEFAULT_RETRY_CODES = ("UNAVAILABLE", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED")
 NEVER_RETRIED = frozenset({"INVALID_ARGUMENT", "PERMISSION_DENIED"})
 STATUS_CODES = frozenset(code.name for code in grpc.StatusCode)
