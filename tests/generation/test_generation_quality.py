@@ -5,6 +5,7 @@ import pytest
 
 from matcha.common.v1 import common_pb2
 from matcha.generation.app import build_generation_service
+from matcha.generation.quality import failure_weight
 from matcha.generation.settings import BackendSettings
 from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
 from matcha.review.app import assemble_review_service
@@ -67,8 +68,11 @@ async def test_best_of_reports_every_candidate_and_keeps_the_best(stub_for, tena
     (kept,) = [candidate for candidate in reply.candidates if candidate.selected]
     assert kept.text == reply.text and kept.quality == reply.quality
     others = [candidate for candidate in reply.candidates if not candidate.selected]
-    rank = (not reply.quality.language_match, len(reply.quality.failed_checks), -reply.quality.overall)
-    assert all(rank <= (not c.quality.language_match, len(c.quality.failed_checks), -c.quality.overall) for c in others)
+
+    def rank(quality):
+        return (not quality.language_match, failure_weight(list(quality.failed_checks)), -quality.overall)
+
+    assert all(rank(reply.quality) <= rank(candidate.quality) for candidate in others)
     quality = reply.quality
     assert quality.language == "fr" and quality.word_count > 0 and quality.HasField("voice_score")
     assert 0.0 <= quality.unknown_word_share <= 1.0 and 0.0 <= quality.repeated_ngram_share <= 1.0

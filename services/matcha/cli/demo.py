@@ -55,7 +55,7 @@ steps:
       voice: {name: "${inputs.voice}"}
       best_of: 3
       target_words: 60
-      parameters: {temperature: 0.7, seed: 7}
+      parameters: {temperature: 0.4, repetition_penalty: 1.05, seed: 7}
   - id: submit
     call: matcha.review.v1.ReviewService/Submit
     request:
