@@ -12,7 +12,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import grpc
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -57,6 +59,19 @@ def issuer(key_paths) -> TokenIssuer:
 @pytest.fixture(scope="session")
 def verifier(key_paths) -> TokenVerifier:
     return TokenVerifier.from_file(key_paths.public)
+
+
+@pytest.fixture
+async def isolated_database(postgres_url) -> str:
+    """A fresh database on the shared server, for services whose background work (claiming runs, serving an
+    outbox) must not be shared with the other servers of the session."""
+    name = f"isolated_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 """Conductor fixtures: conductors on the shared embedded PostgreSQL, calling the real embedding service."""
 
-import uuid
 from collections.abc import AsyncIterator, Callable
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -73,17 +71,3 @@ async def conductor_via_proxy(conductor_settings, serve, embedding_proxy, isolat
     yield start
     for context in reversed(servers):
         await context.__aexit__(None, None, None)
-
-
-@pytest.fixture
-async def isolated_database(postgres_url) -> str:
-    """A fresh database on the shared server: conductors started on it claim only its runs."""
-    import asyncpg
-
-    name = f"conductor_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))

@@ -42,7 +42,7 @@ def _sse_events(text: str) -> list[tuple[str, dict]]:
 
 
 async def test_plan_run_over_http_with_sse_progress_and_one_trace(
-    embedding_settings, postgres_url, state_dir, serve, local_encoder, start_gateway, issuer, tenant
+    embedding_settings, isolated_database, state_dir, serve, local_encoder, start_gateway, issuer, tenant
 ):
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
@@ -53,8 +53,9 @@ async def test_plan_run_over_http_with_sse_progress_and_one_trace(
     async with serve(
         build_embedding_service(embedding, encoder=local_encoder), embedding, tracer_provider
     ) as capability:
+        # A database of its own: no other conductor of the session may claim (and trace) this run.
         conductor = ConductorSettings(
-            database_url=postgres_url,
+            database_url=isolated_database,
             state_dir=state_dir,
             listen_address="127.0.0.1:0",
             conductor_endpoints={EMBEDDING_SERVICE: f"127.0.0.1:{capability.port}"},

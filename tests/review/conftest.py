@@ -1,13 +1,10 @@
 """Review fixtures: review services on the shared embedded PostgreSQL, clients per role, refusal helpers."""
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 
 from matcha.review.app import ReviewService, assemble_review_service
@@ -104,18 +101,6 @@ async def eventually(probe, *, within_seconds: float = 15.0, every_seconds: floa
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(every_seconds)
-
-
-@pytest.fixture
-async def isolated_database(postgres_url) -> str:
-    """A fresh database on the shared server, for a review service whose outbox no other replica serves."""
-    name = f"review_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
 
 
 def write_service_token(issuer, tokens_dir: Path, tenant: str, roles=("review-service",)) -> None:
