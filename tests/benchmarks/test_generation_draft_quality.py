@@ -218,7 +218,7 @@ async def test_quality_of_the_default_model_on_forty_briefs(
     lines = [
         "# Generation samples",
         "",
-        "Written by `make bench` (`tests/benchmarks/test_generation_quality.py`): the default local model "
+        "Written by `make bench` (`tests/benchmarks/test_generation_draft_quality.py`): the default local model "
         f"(SmolLM2-135M-Instruct), voice `{VOICE}` learned from `services/matcha/generation/samples/{VOICE}`, "
         f"best of {BEST_OF}, seed {SEED}, temperature {TEMPERATURE}, repetition penalty {REPETITION_PENALTY}. "
         "E-mails and SMS carry the facts "
