@@ -295,9 +295,11 @@ async def test_a_decision_after_the_due_time_expires_the_item(review_for, tenant
     """Between two sweeps, an overdue item is expired by the decision that finds it, not approved."""
     writer = review_for(tenant)
     due = timestamp_pb2.Timestamp()
-    due.FromDatetime(datetime.now(UTC) + timedelta(seconds=1))
+    # Two seconds ahead: a Submit slowed by a loaded machine still sees a due time in the future.
+    due_time = datetime.now(UTC) + timedelta(seconds=2)
+    due.FromDatetime(due_time)
     item = (await writer.Submit(draft(due_time=due))).item
-    await asyncio.sleep(1.1)
+    await asyncio.sleep((due_time - datetime.now(UTC)).total_seconds() + 0.1)
     reviewer = review_for(tenant, roles=REVIEWER)
     details = await refused(reviewer.Decide(approve(item)), grpc.StatusCode.FAILED_PRECONDITION)
     assert details.metadata["status"] == "EXPIRED"
