@@ -6,6 +6,5 @@ from tests.conductor.conftest import (  # noqa: F401  (fixtures)
     conductor_settings,
     conductor_via_proxy,
     embedding_proxy,
-    isolated_database,
 )
 from tests.review.conftest import review, review_server, review_settings, start_review  # noqa: F401
