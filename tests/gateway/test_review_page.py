@@ -222,7 +222,7 @@ async def test_the_page_is_served_with_a_self_only_policy(stack):
 
 
 async def test_a_reviewer_approves_an_edited_draft_and_the_run_resumes_with_it(stack, browser):
-    async with stack.http("ana", ["analyst"]) as analyst:
+    async with stack.http("ana", ["author", "operator"]) as analyst:
         run_id, item_id = await start_run(analyst, DRAFT_TEXT)
 
         page, problems = await open_page(browser, f"{stack.base_url}/ui/#token={stack.token('rita', ['reviewer'])}")
@@ -296,7 +296,7 @@ async def test_a_reviewer_approves_an_edited_draft_and_the_run_resumes_with_it(s
 
 
 async def test_a_principal_without_the_reviewer_role_is_refused_and_the_item_stays_pending(stack, browser):
-    async with stack.http("ana", ["analyst"]) as analyst:
+    async with stack.http("ana", ["author", "operator"]) as analyst:
         submitted = await analyst.post(
             "/v1/reviews",
             json={"title": "Members night", "content": "Doors open at eight.", "channel": "CHANNEL_EMAIL"},
@@ -330,7 +330,7 @@ async def test_a_principal_without_the_reviewer_role_is_refused_and_the_item_sta
 
 
 async def test_a_draft_claimed_by_another_reviewer_is_refused_with_their_name(stack, browser):
-    async with stack.http("ana", ["analyst"]) as analyst, stack.http("rob", ["reviewer"]) as rob:
+    async with stack.http("ana", ["author", "operator"]) as analyst, stack.http("rob", ["reviewer"]) as rob:
         submitted = await analyst.post(
             "/v1/reviews", json={"title": "Rainy day", "content": "Umbrellas at half price.", "channel": "CHANNEL_PUSH"}
         )
@@ -356,7 +356,7 @@ async def test_a_draft_claimed_by_another_reviewer_is_refused_with_their_name(st
 
 
 async def test_an_edit_overtaken_by_a_new_version_is_refused_as_stale_then_decided_on_the_new_one(stack, browser):
-    async with stack.http("ana", ["analyst"]) as analyst, stack.http("rob", ["reviewer"]) as rob:
+    async with stack.http("ana", ["author", "operator"]) as analyst, stack.http("rob", ["reviewer"]) as rob:
         submitted = await analyst.post(
             "/v1/reviews", json={"title": "Summer sale", "content": "Everything must go.", "channel": "CHANNEL_AD"}
         )
@@ -396,7 +396,7 @@ async def test_an_edit_overtaken_by_a_new_version_is_refused_as_stale_then_decid
 
 
 async def test_an_item_past_its_due_time_is_refused_as_expired(stack, browser):
-    async with stack.http("ana", ["analyst"]) as analyst:
+    async with stack.http("ana", ["author", "operator"]) as analyst:
         # Far enough ahead that a page opened on a loaded machine still shows the item before it expires.
         due = datetime.now(UTC) + timedelta(seconds=6)
         submitted = await analyst.post(
@@ -429,7 +429,7 @@ async def test_an_html_draft_is_previewed_without_scripts_handlers_or_remote_res
         '<script>window.injected = 1</script><img src="http://198.51.100.7/pixel.png" onerror="window.injected = 2">'
         '<a href="javascript:window.injected = 3">more</a>'
     )
-    async with stack.http("ana", ["analyst"]) as analyst:
+    async with stack.http("ana", ["author", "operator"]) as analyst:
         submitted = await analyst.post(
             "/v1/reviews",
             json={

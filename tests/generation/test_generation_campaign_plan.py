@@ -40,10 +40,12 @@ async def _waiting(conductor, run_id: str) -> conductor_pb2.Run:
 
 
 async def test_demo_campaign_plan_hands_attested_scores_to_review(
-    generation_server, postgres_url, state_dir, serve, connect, tmp_path, tenant
+    generation_server, isolated_database, state_dir, serve, connect, tmp_path, tenant
 ):
+    # The conductor and review service on a database of their own: another conductor of the session (with other
+    # endpoints) could claim this run from a shared one.
     review_settings = ReviewSettings(
-        database_url=postgres_url,
+        database_url=isolated_database,
         state_dir=state_dir,
         listen_address="127.0.0.1:0",
         review_publish_dir=tmp_path / "published",
@@ -51,7 +53,7 @@ async def test_demo_campaign_plan_hands_attested_scores_to_review(
     )
     async with serve(assemble_review_service(review_settings).definition, review_settings) as review_server:
         settings = ConductorSettings(
-            database_url=postgres_url,
+            database_url=isolated_database,
             state_dir=state_dir,
             listen_address="127.0.0.1:0",
             conductor_endpoints={
