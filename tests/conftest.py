@@ -23,6 +23,7 @@ from matcha.embedding.app import build_embedding_service
 from matcha.embedding.encoders import LocalEncoder
 from matcha.embedding.settings import EmbeddingSettings
 from matcha.launcher.postgres import EmbeddedPostgres
+from matcha.runtime.access import configured_access_ledger
 from matcha.runtime.auth import TokenIssuer, TokenVerifier, ensure_signing_keys
 from matcha.runtime.client import open_channel
 from matcha.runtime.governance import DataClass
@@ -115,6 +116,7 @@ async def running_server(
         verifier=verifier,
         clearance=settings.service_clearance,
         tracer_provider=tracer_provider or TracerProvider(),
+        access_ledger=configured_access_ledger(settings),
         grace_period_seconds=1.0,
     )
     await server.start()

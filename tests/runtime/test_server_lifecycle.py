@@ -22,6 +22,7 @@ def server_for(definition: ServiceDefinition, verifier, port: int = 0) -> Matcha
         verifier=verifier,
         clearance=Clearance(DataClass.PERSONAL, True),
         tracer_provider=TracerProvider(),
+        access_ledger=None,
         grace_period_seconds=5,
         drain_seconds=0.5,
     )

@@ -139,20 +139,41 @@ async def show(run_id: str, **options) -> None:
 
 @click.group()
 def audit() -> None:
-    """The audit ledger: one hash-chained row per hop."""
+    """The audit ledgers: one hash-chained row per hop of a run, and one per access any service served."""
+
+
+def _print_accesses(accesses) -> None:
+    for access in accesses:
+        decision = _name(conductor_pb2.PolicyDecision, access.decision, "POLICY_DECISION_")
+        declared, derived = (
+            _name(common_pb2.DataClass, value, "DATA_CLASS_") if value else "-"
+            for value in (access.data_class_declared, access.data_class_derived)
+        )
+        click.echo(
+            f"{access.sequence:>6} {access.time.ToDatetime():%Y-%m-%d %H:%M:%S} {access.principal.subject:<12} "
+            f"{access.purpose:<10} {access.method:<55} {decision} {access.reason or ''} "
+            f"declared {declared} returned {derived} records {access.records} "
+            f"{' '.join(access.resources)}".rstrip()
+        )
 
 
 @audit.command("list")
 @click.option("--run", "run_id", default="", help="only this run's hops")
+@click.option("--accesses", is_flag=True, help="the accesses ledger (every call any service served) instead of hops")
+@click.option("--collection", default="", help="only accesses that named this collection (with --accesses)")
+@click.option("--principal", default="", help="only accesses by this principal (with --accesses)")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @connection_options(DEFAULT_TARGET)
 @run_async
-async def list_records(run_id: str, limit: int, **options) -> None:
+async def list_records(run_id: str, accesses: bool, collection: str, principal: str, limit: int, **options) -> None:
     """Ledger rows: who sent which data class to which method, under which decision."""
+    request = conductor_pb2.ListAuditRequest(run_id=run_id, page_size=limit)
+    if accesses:
+        request.ledger = conductor_pb2.AUDIT_LEDGER_ACCESSES
+        request.collection, request.principal = collection, principal
     async with channel_from(options) as channel:
-        reply = await conductor_pb2_grpc.ConductorServiceStub(channel).ListAudit(
-            conductor_pb2.ListAuditRequest(run_id=run_id, page_size=limit)
-        )
+        reply = await conductor_pb2_grpc.ConductorServiceStub(channel).ListAudit(request)
+    _print_accesses(reply.accesses)
     for record in reply.records:
         models = ", ".join(f"{model.id} {model.version}" for model in record.models) or "-"
         click.echo(
@@ -164,20 +185,42 @@ async def list_records(run_id: str, limit: int, **options) -> None:
         )
 
 
-@audit.command("verify")
-@click.option("--expected-head", default="", help="head hash kept outside the database (detects truncation)")
+@audit.command("who-accessed")
+@click.argument("subject_id")
+@click.option("--limit", type=click.IntRange(1, 1000), default=200, show_default=True)
 @connection_options(DEFAULT_TARGET)
 @run_async
-async def verify(expected_head: str, **options) -> None:
+async def who_accessed(subject_id: str, limit: int, **options) -> None:
+    """Every call that returned or wrote records of SUBJECT_ID: by whom, for which purpose, when, through which
+    service and model."""
+    async with channel_from(options) as channel:
+        reply = await conductor_pb2_grpc.ConductorServiceStub(channel).ListAudit(
+            conductor_pb2.ListAuditRequest(
+                ledger=conductor_pb2.AUDIT_LEDGER_ACCESSES, subject_id=subject_id, page_size=limit
+            )
+        )
+    if not reply.accesses:
+        click.echo(f"no access to {subject_id}'s records is on the record")
+    _print_accesses(reply.accesses)
+
+
+@audit.command("verify")
+@click.option("--expected-head", default="", help="head hash kept outside the database (detects truncation)")
+@click.option("--accesses", is_flag=True, help="verify the accesses ledger (the hops ledger otherwise)")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def verify(expected_head: str, accesses: bool, **options) -> None:
     """Recompute the keyed hash chain; report the first broken link."""
+    ledger = conductor_pb2.AUDIT_LEDGER_ACCESSES if accesses else conductor_pb2.AUDIT_LEDGER_HOPS
     async with channel_from(options) as channel:
         reply = await conductor_pb2_grpc.ConductorServiceStub(channel).VerifyAudit(
-            conductor_pb2.VerifyAuditRequest(expected_head_hash=expected_head)
+            conductor_pb2.VerifyAuditRequest(expected_head_hash=expected_head, ledger=ledger)
         )
+    name = "accesses ledger" if accesses else "ledger"
     if not reply.intact:
         raise click.ClickException(
-            f"ledger broken at sequence {reply.first_broken_sequence}: "
+            f"{name} broken at sequence {reply.first_broken_sequence}: "
             f"{_name(conductor_pb2.ChainBreak, reply.break_kind, 'CHAIN_BREAK_')} "
             f"({reply.records_checked} records checked)"
         )
-    click.echo(f"ledger intact: {reply.records_checked} records, head {reply.head_sequence} {reply.head_hash}")
+    click.echo(f"{name} intact: {reply.records_checked} records, head {reply.head_sequence} {reply.head_hash}")

@@ -19,6 +19,7 @@ from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.embedding.v1 import embedding_pb2
 from matcha.generation.v1 import generation_pb2
 from matcha.review.v1 import review_pb2
+from matcha.runtime.access import AccessLedgerReader, access_key
 from matcha.runtime.database import Database, load_migrations
 from matcha.runtime.server import ServiceDefinition
 from matcha.segmentation.v1 import segmentation_pb2
@@ -36,7 +37,7 @@ def build_conductor_service(
     settings: ConductorSettings, tracer_provider: TracerProvider | None = None
 ) -> ServiceDefinition:
     tracer_provider = tracer_provider or TracerProvider()
-    keys = ConductorKeys(load_or_create_secret(settings.secret_path, create=settings.may_create_secret))
+    keys = ConductorKeys(load_or_create_secret(settings.secret_path, create=settings.database_is_local))
     database = Database(settings.database_url, pool_size=settings.database_pool_size)
     store = ConductorStore(database, keys.audit_key)
     catalog = CapabilityCatalog(capability_services(), settings.conductor_endpoints, settings.target_policy)
@@ -67,7 +68,7 @@ def build_conductor_service(
         evaluator=evaluator,
         max_fan_out_items=settings.conductor_max_fan_out_items,
     )
-    core = ConductorCore(store, catalog, engine, keys)
+    core = ConductorCore(store, catalog, engine, keys, AccessLedgerReader(database, access_key(settings)))
 
     def register(server: grpc.aio.Server) -> None:
         conductor_pb2_grpc.add_ConductorServiceServicer_to_server(ConductorServicer(core), server)

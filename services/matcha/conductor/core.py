@@ -12,6 +12,7 @@ import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import grpc
@@ -19,12 +20,14 @@ from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry import trace
 
-from matcha.conductor import audit, plans
+from matcha.conductor import plans
 from matcha.conductor.catalog import Capability, CapabilityCatalog
 from matcha.conductor.engine import RunEngine
 from matcha.conductor.keys import ConductorKeys
 from matcha.conductor.store import TERMINAL_STATES, ConductorStore, NewRun, PlanRow, RunFilter, RunRow, StoredEvent
 from matcha.runtime import governance as gov
+from matcha.runtime.access import AccessLedgerReader
+from matcha.runtime.chain import ChainedRecord, ChainVerifier, Verification
 from matcha.runtime.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -88,14 +91,41 @@ def _page_size(value: int, default: int, maximum: int) -> int:
     return value or default
 
 
+class AuditLedger(StrEnum):
+    HOPS = "HOPS"
+    ACCESSES = "ACCESSES"
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Filters of ListAudit; `subject_id`, `collection` and `principal` apply to the accesses ledger, `run_id`
+    to the hops ledger."""
+
+    ledger: AuditLedger = AuditLedger.HOPS
+    run_id: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+    target: str = ""
+    decision: str = ""
+    subject_id: str = ""
+    collection: str = ""
+    principal: str = ""
+
+
 class ConductorCore:
     def __init__(
-        self, store: ConductorStore, catalog: CapabilityCatalog, engine: RunEngine, keys: ConductorKeys
+        self,
+        store: ConductorStore,
+        catalog: CapabilityCatalog,
+        engine: RunEngine,
+        keys: ConductorKeys,
+        accesses: AccessLedgerReader,
     ) -> None:
         self._store = store
         self._catalog = catalog
         self._engine = engine
         self._keys = keys
+        self._accesses = accesses
         self._validator = plans.PlanValidator(catalog)
 
     # -- plans -----------------------------------------------------------------------------------
@@ -381,44 +411,63 @@ class ConductorCore:
             )
 
     async def list_audit(
-        self,
-        call: CallContext,
-        *,
-        run_id: str,
-        start: datetime | None,
-        end: datetime | None,
-        target: str,
-        decision: str,
-        page_size: int,
-        page_token: str,
-    ) -> tuple[list[audit.AuditRecord], str]:
+        self, call: CallContext, query: AuditQuery, *, page_size: int, page_token: str
+    ) -> tuple[list[ChainedRecord], str]:
+        """Rows of the hops ledger (`audit.AuditRecord`) or of the accesses ledger (`AccessRecord`)."""
         self._require_auditor(call)
         limit, after = _page_size(page_size, 100, 1000), _page(page_token)
-        records = await self._store.list_audit(
-            call.tenant,
-            run_id=run_id,
-            start=start,
-            end=end,
-            target=target,
-            decision=decision,
-            after_sequence=after,
-            limit=limit,
-        )
+        records: list[ChainedRecord]
+        if query.ledger == AuditLedger.HOPS:
+            violations = Violations()
+            for name in ("subject_id", "collection", "principal"):
+                if getattr(query, name):
+                    violations.add(name, "filters the accesses ledger only (ledger AUDIT_LEDGER_ACCESSES)")
+            violations.raise_if_any("these filters apply to the accesses ledger")
+            records = await self._store.list_audit(
+                call.tenant,
+                run_id=query.run_id,
+                start=query.start,
+                end=query.end,
+                target=query.target,
+                decision=query.decision,
+                after_sequence=after,
+                limit=limit,
+            )
+        else:
+            if query.run_id:
+                raise InvalidArgument(
+                    "run_id filters the hops ledger only",
+                    violations=[FieldViolation("run_id", "filters the hops ledger only (ledger AUDIT_LEDGER_HOPS)")],
+                )
+            records = await self._accesses.list(
+                call.tenant,
+                subject_id=query.subject_id,
+                resource=f"collection:{query.collection}" if query.collection else "",
+                principal=query.principal,
+                method=query.target,
+                decision=query.decision,
+                start=query.start,
+                end=query.end,
+                after_sequence=after,
+                limit=limit,
+            )
         token = ""
         if len(records) == limit:
             token = base64.urlsafe_b64encode(str(records[-1].sequence).encode()).decode()
         return records, token
 
-    async def verify_audit(self, call: CallContext, from_sequence: int, expected_head_hash: str) -> audit.Verification:
+    async def verify_audit(
+        self, call: CallContext, ledger: AuditLedger, from_sequence: int, expected_head_hash: str
+    ) -> Verification:
         self._require_auditor(call)
         start = max(from_sequence, 1)
-        previous = ""
-        if start > 1:
-            previous = await self._store.audit_hash(call.tenant, start - 1) or ""
-        verifier = audit.ChainVerifier(
-            self._keys.audit_key, call.tenant, previous_hash=previous, expected_sequence=start
-        )
-        async for record in self._store.audit_chain(call.tenant, start):
+        if ledger == AuditLedger.HOPS:
+            key, record_hash, chain = self._keys.audit_key, self._store.audit_hash, self._store.audit_chain
+        else:
+            key, record_hash, chain = self._accesses.key, self._accesses.record_hash, self._accesses.chain
+        previous = (await record_hash(call.tenant, start - 1) or "") if start > 1 else ""
+        verifier = ChainVerifier(key, call.tenant, previous_hash=previous, expected_sequence=start)
+        async for record in chain(call.tenant, start):
             if not verifier.feed(record):
                 break
         return verifier.result(expected_head_hash)

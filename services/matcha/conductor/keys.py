@@ -8,14 +8,12 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import secrets
 from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
-SECRET_BYTES = 32
+from matcha.runtime import secrets
 
 
 class SealedStateUnreadable(Exception):
@@ -23,27 +21,9 @@ class SealedStateUnreadable(Exception):
 
 
 def load_or_create_secret(path: Path, *, create: bool = True) -> bytes:
-    """Reads the secret, creating it on first use when `create` (a local deployment); concurrent first starts
-    agree on one. Where replicas share an external database, a secret each one made up would fork the audit
-    chain and leave every replica unable to read the others' runs, so a missing one stops the process."""
-    if not path.exists() and not create:
-        raise SystemExit(
-            f"conductor secret {path} is missing: with an external database every conductor replica must share "
-            "one secret; set MATCHA_CONDUCTOR_SECRET_FILE to a file holding 64 hex characters"
-        )
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(SECRET_BYTES))
-    text = path.read_text().strip()
-    if len(text) != 2 * SECRET_BYTES:
-        raise SystemExit(f"conductor secret {path} must hold {2 * SECRET_BYTES} hex characters")
-    return bytes.fromhex(text)
+    return secrets.load_or_create_secret(
+        path, create=create, what="conductor secret", variable="MATCHA_CONDUCTOR_SECRET_FILE"
+    )
 
 
 class ConductorKeys:

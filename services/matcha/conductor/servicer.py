@@ -9,10 +9,11 @@ from google.rpc import error_details_pb2, status_pb2
 
 from matcha.common.v1 import common_pb2
 from matcha.conductor.audit import AuditRecord, ChainBreak, Verification
-from matcha.conductor.core import ConductorCore, StoredPlan
+from matcha.conductor.core import AuditLedger, AuditQuery, ConductorCore, StoredPlan
 from matcha.conductor.store import PlanRow, RunFilter, RunRow, StepRow, StoredEvent
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.runtime import governance as gov
+from matcha.runtime.access import AccessRecord
 from matcha.runtime.errors import ERROR_DOMAIN, Violations
 from matcha.runtime.interceptors import current_call
 
@@ -185,6 +186,41 @@ def _audit(record: AuditRecord) -> conductor_pb2.AuditRecord:
     return message
 
 
+def _ledger(value: int) -> AuditLedger:
+    return AuditLedger.ACCESSES if value == conductor_pb2.AUDIT_LEDGER_ACCESSES else AuditLedger.HOPS
+
+
+def _data_class(name: str) -> int:
+    return int(gov.DataClass[name]) if name else 0
+
+
+def _access(record: AccessRecord) -> conductor_pb2.AccessRecord:
+    entry = record.entry
+    return conductor_pb2.AccessRecord(
+        sequence=record.sequence,
+        time=_timestamp(entry.time),
+        principal=common_pb2.Principal(subject=entry.principal, tenant=record.tenant, roles=list(entry.roles)),
+        purpose=entry.purpose,
+        method=entry.method,
+        data_class_declared=_data_class(entry.data_class_declared),
+        data_class_derived=_data_class(entry.data_class_derived),
+        resources=list(entry.resources),
+        records=entry.records,
+        subjects=len(entry.subject_digests),
+        models=[common_pb2.ModelRef(id=model_id, version=version) for model_id, version in entry.models],
+        request_sha256=entry.request_sha256,
+        response_sha256=entry.response_sha256,
+        decision=conductor_pb2.PolicyDecision.Value(f"POLICY_DECISION_{entry.decision}"),
+        reason=entry.reason,
+        status_code=grpc.StatusCode[entry.status_code].value[0],
+        request_id=entry.request_id,
+        trace_id=entry.trace_id,
+        span_id=entry.span_id,
+        previous_hash=record.previous_hash,
+        record_hash=record.record_hash,
+    )
+
+
 def _verification(result: Verification) -> conductor_pb2.VerifyAuditResponse:
     kinds = {
         ChainBreak.ALTERED: conductor_pb2.CHAIN_BREAK_ALTERED,
@@ -285,8 +321,8 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
         )
 
     async def ListAudit(self, request, context):
-        records, token = await self._core.list_audit(
-            current_call(),
+        query = AuditQuery(
+            ledger=_ledger(request.ledger),
             run_id=request.run_id,
             start=_datetime(request.start_time, request.HasField("start_time")),
             end=_datetime(request.end_time, request.HasField("end_time")),
@@ -296,13 +332,23 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
             )[0]
             if request.decision
             else "",
-            page_size=request.page_size,
-            page_token=request.page_token,
+            subject_id=request.subject_id,
+            collection=request.collection,
+            principal=request.principal,
         )
+        records, token = await self._core.list_audit(
+            current_call(), query, page_size=request.page_size, page_token=request.page_token
+        )
+        if query.ledger == AuditLedger.ACCESSES:
+            return conductor_pb2.ListAuditResponse(
+                accesses=[_access(record) for record in records], next_page_token=token
+            )
         return conductor_pb2.ListAuditResponse(records=[_audit(record) for record in records], next_page_token=token)
 
     async def VerifyAudit(self, request, context):
-        result = await self._core.verify_audit(current_call(), request.from_sequence, request.expected_head_hash)
+        result = await self._core.verify_audit(
+            current_call(), _ledger(request.ledger), request.from_sequence, request.expected_head_hash
+        )
         return _verification(result)
 
     async def EraseSubject(self, request, context):

@@ -2,7 +2,6 @@
 
 from pathlib import Path
 from typing import Literal
-from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -47,16 +46,6 @@ class ConductorSettings(ServiceSettings):
     @property
     def secret_path(self) -> Path:
         return self.conductor_secret_file or self.state_dir / "keys" / "conductor-secret.key"
-
-    @property
-    def may_create_secret(self) -> bool:
-        """Only a conductor whose database is on this machine (the embedded server's socket, localhost) makes
-        its own secret; replicas sharing a database over the network must be given theirs."""
-        parts = urlsplit(self.database_url)
-        socket_dirs = parse_qs(parts.query).get("host", [])
-        return (parts.hostname or "") in ("", "localhost", "127.0.0.1", "::1") or any(
-            directory.startswith("/") for directory in socket_dirs
-        )
 
     def target_policy(self, service: str) -> Clearance:
         return self.conductor_targets.get(service, TargetPolicy()).as_clearance

@@ -7,12 +7,18 @@ from matcha.embedding.core import DocumentInput, EmbeddingCore
 from matcha.embedding.encoders import ModelInfo
 from matcha.embedding.store import CollectionRecord, SearchHit, StoredDocument
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
+from matcha.runtime.data_map import exported_classes
+from matcha.runtime.data_map_messages import holding_messages
 from matcha.runtime.governance import DataClass, RecordPolicy
-from matcha.runtime.interceptors import current_call, report_derived_class
+from matcha.runtime.interceptors import current_call, report_records
 
 
 def _model_ref(model: ModelInfo) -> common_pb2.ModelRef:
     return common_pb2.ModelRef(id=model.id, version=model.version)
+
+
+def _collection(name: str) -> tuple[str]:
+    return (f"collection:{name}",)
 
 
 def _struct(values: dict) -> struct_pb2.Struct:
@@ -87,6 +93,7 @@ class EmbeddingServicer(embedding_pb2_grpc.EmbeddingServiceServicer):
 
     async def Embed(self, request, context):
         vectors, model = await self._core.embed(current_call(), list(request.texts))
+        report_records(models=[(model.id, model.version)])
         return embedding_pb2.EmbedResponse(
             embeddings=[embedding_pb2.Embedding(values=vector.tolist()) for vector in vectors],
             model=_model_ref(model),
@@ -107,11 +114,16 @@ class EmbeddingServicer(embedding_pb2_grpc.EmbeddingServiceServicer):
 
     async def DeleteCollection(self, request, context):
         deleted = await self._core.delete_collection(current_call(), request.name)
+        report_records(resources=_collection(request.name))
         return embedding_pb2.DeleteCollectionResponse(deleted_documents=deleted)
 
     async def Upsert(self, request, context):
-        outcome = await self._core.upsert(
-            current_call(), request.collection, [_document_input(document) for document in request.documents]
+        documents = [_document_input(document) for document in request.documents]
+        outcome = await self._core.upsert(current_call(), request.collection, documents)
+        report_records(
+            subjects=(document.subject_id for document in documents),
+            resources=_collection(request.collection),
+            models=[(outcome.model.id, outcome.model.version)],
         )
         return embedding_pb2.UpsertResponse(
             inserted=outcome.inserted,
@@ -132,7 +144,12 @@ class EmbeddingServicer(embedding_pb2_grpc.EmbeddingServiceServicer):
             metadata_filter=json_format.MessageToDict(request.filter),
             min_score=request.min_score if request.HasField("min_score") else -1.0,
         )
-        report_derived_class(*(hit.policy.data_class for hit in outcome.hits))
+        report_records(
+            (hit.policy.data_class for hit in outcome.hits),
+            subjects=(hit.policy.subject_id for hit in outcome.hits),
+            resources=_collection(request.collection),
+            models=[(outcome.model.id, outcome.model.version)] if outcome.model else (),
+        )
         return embedding_pb2.SearchResponse(
             results=[_search_result(hit) for hit in outcome.hits],
             model=_model_ref(outcome.model) if outcome.model else None,
@@ -148,7 +165,11 @@ class EmbeddingServicer(embedding_pb2_grpc.EmbeddingServiceServicer):
             max_data_class=request.max_data_class,
             include_vectors=request.include_vectors,
         )
-        report_derived_class(*(document.policy.data_class for document in page.documents))
+        report_records(
+            (document.policy.data_class for document in page.documents),
+            subjects=(document.policy.subject_id for document in page.documents),
+            resources=_collection(request.collection),
+        )
         return embedding_pb2.ListDocumentsResponse(
             documents=[_stored_document(document) for document in page.documents],
             next_page_token=page.next_page_token,
@@ -157,8 +178,19 @@ class EmbeddingServicer(embedding_pb2_grpc.EmbeddingServiceServicer):
 
     async def Delete(self, request, context):
         deleted = await self._core.delete(current_call(), request.collection, list(request.ids))
+        report_records(resources=_collection(request.collection))
         return embedding_pb2.DeleteResponse(deleted=deleted)
 
     async def EraseSubject(self, request, context):
         erased, collections = await self._core.erase_subject(current_call(), request.subject_id)
+        report_records(subjects=[request.subject_id], resources=[f"collection:{name}" for name in collections])
         return embedding_pb2.EraseSubjectResponse(erased_documents=erased, collections=collections)
+
+    async def DescribeSubject(self, request, context):
+        holdings = await self._core.describe_subject(current_call(), request.subject_id)
+        report_records(
+            exported_classes(holdings),
+            subjects=[request.subject_id],
+            resources=[f"collection:{holding.scope}" for holding in holdings],
+        )
+        return embedding_pb2.DescribeSubjectResponse(holdings=holding_messages(holdings))

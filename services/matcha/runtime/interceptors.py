@@ -1,10 +1,12 @@
-"""The one server interceptor: authentication, governance context, error mapping.
+"""The one server interceptor: authentication, governance context, access ledger, error mapping.
 
 It wraps every method handler (all four streaming shapes) so that within a call:
 the bearer token is verified, the governance context is established and checked
 against the service's clearance, the caller's roles against the role table
-(`roles`), logs and spans carry its fields, and any error leaves as a gRPC
-status with `google.rpc` details; never as a stack trace.
+(`roles`), logs and spans carry its fields, the call is written to the access
+ledger (what the handler reported of the records it touched included) before
+its reply leaves, and any error leaves as a gRPC status with `google.rpc`
+details; never as a stack trace.
 """
 
 import contextlib
@@ -12,9 +14,11 @@ import functools
 import inspect
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -23,7 +27,9 @@ from opentelemetry import trace
 
 from matcha.runtime import governance as gov
 from matcha.runtime import roles
+from matcha.runtime.access import AccessEntry, AccessLedger
 from matcha.runtime.auth import TokenVerifier
+from matcha.runtime.chain import digest
 from matcha.runtime.client import STATUS_DETAILS_KEY
 from matcha.runtime.errors import (
     ERROR_DOMAIN,
@@ -31,6 +37,7 @@ from matcha.runtime.errors import (
     InvalidArgument,
     MatchaError,
     PermissionDenied,
+    Unavailable,
 )
 from matcha.runtime.logs import request_fields
 from matcha.runtime.tracing import (
@@ -49,9 +56,21 @@ OPEN_SERVICES = (
     "/grpc.reflection.v1alpha.ServerReflection/",
 )
 
+
+@dataclass
+class AccessReport:
+    """What a handler says about the records its call read or wrote (see `report_records`)."""
+
+    highest_class: gov.DataClass = gov.DataClass.PUBLIC
+    reported: bool = False
+    records: int = 0
+    subjects: set[str] = field(default_factory=set)
+    resources: set[str] = field(default_factory=set)
+    models: set[tuple[str, str]] = field(default_factory=set)
+
+
 _current_call: ContextVar[gov.CallContext] = ContextVar("matcha_call_context")
-# The highest class among the records the call returned, reported by the handler.
-_derived_class: ContextVar[list] = ContextVar("matcha_derived_class")
+_access_report: ContextVar[AccessReport] = ContextVar("matcha_access_report")
 
 
 def current_call() -> gov.CallContext:
@@ -59,11 +78,42 @@ def current_call() -> gov.CallContext:
     return _current_call.get()
 
 
-def report_derived_class(*classes: gov.DataClass) -> None:
-    """Raises the class the reply reports in `x-matcha-derived-class` (PUBLIC when it returns no record)."""
-    holder = _derived_class.get(None)
-    if holder is not None:
-        holder[0], holder[1] = max([holder[0], *classes]), True
+def report_records(
+    classes: Iterable[gov.DataClass] = (),
+    *,
+    subjects: Iterable[str] = (),
+    resources: Iterable[str] = (),
+    models: Iterable[tuple[str, str]] = (),
+) -> None:
+    """Reports records the call returned or wrote: their classes raise the class the reply states in
+    `x-matcha-derived-class` (PUBLIC when it returns none); their subjects, the resources named
+    ("collection:reviews") and the models used go into the call's access-ledger row."""
+    report = _access_report.get(None)
+    if report is None:
+        return
+    classes = list(classes)
+    report.highest_class = max([report.highest_class, *classes])
+    report.reported = True
+    report.records += len(classes)
+    report.subjects.update(subject for subject in subjects if subject)
+    report.resources.update(resources)
+    report.models.update(models)
+
+
+@dataclass
+class _ServedCall:
+    """One call as the interceptor sees it, from its metadata to its reply."""
+
+    method: str
+    request: object | None
+    started: datetime
+    trace_id: str
+    span_id: str
+    principal: gov.Principal | None = None
+    call: gov.CallContext | None = None
+    reply: object | None = None
+    report: AccessReport = field(default_factory=AccessReport)
+    recorded: bool = False
 
 
 def status_from_error(error: MatchaError) -> status_pb2.Status:
@@ -94,9 +144,12 @@ def _pack(message) -> any_pb2.Any:
 
 
 class GovernanceInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, verifier: TokenVerifier, clearance: gov.Clearance) -> None:
+    def __init__(
+        self, verifier: TokenVerifier, clearance: gov.Clearance, access_ledger: AccessLedger | None = None
+    ) -> None:
         self._verifier = verifier
         self._clearance = clearance
+        self._ledger = access_ledger
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
@@ -104,10 +157,10 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
             return handler
         return _wrap_handler(handler, functools.partial(self._call_scope, method=handler_call_details.method))
 
-    def _establish(self, context: grpc.aio.ServicerContext, method: str) -> gov.CallContext:
+    def _establish(self, context: grpc.aio.ServicerContext, served: _ServedCall) -> gov.CallContext:
         metadata = {key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)}
         authorization = metadata.get(gov.AUTHORIZATION_HEADER)
-        principal = self._verifier.verify(authorization)
+        principal = served.principal = self._verifier.verify(authorization)
         claimed_tenant = metadata.get(gov.TENANT_HEADER)
         if claimed_tenant is not None and claimed_tenant != principal.tenant:
             raise PermissionDenied(
@@ -122,7 +175,7 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
             violation = FieldViolation(f"metadata.{gov.DATA_CLASS_HEADER}", error.message)
             raise InvalidArgument(error.message, violations=[violation]) from None
         purpose = metadata.get(gov.PURPOSE_HEADER) or gov.DEFAULT_PURPOSE
-        if not roles.is_erasure(method, purpose, principal.roles):
+        if not roles.is_erasure(served.method, purpose, principal.roles):
             self._clearance.admit(data_class)
         return gov.CallContext(
             principal=principal,
@@ -134,20 +187,30 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
         )
 
     @asynccontextmanager
-    async def _call_scope(self, context: grpc.aio.ServicerContext, *, method: str) -> AsyncIterator[None]:
+    async def _call_scope(
+        self, context: grpc.aio.ServicerContext, request: object | None, *, method: str
+    ) -> AsyncIterator[_ServedCall]:
         span = trace.get_current_span()
-        trace_id = format(span.get_span_context().trace_id, "032x")
-        fields_token = request_fields.set({"trace_id": trace_id})
+        span_context = span.get_span_context()
+        served = _ServedCall(
+            method,
+            request,
+            datetime.now(UTC),
+            format(span_context.trace_id, "032x"),
+            format(span_context.span_id, "016x"),
+        )
+        fields_token = request_fields.set({"trace_id": served.trace_id})
         call_token = None
-        derived = [gov.DataClass.PUBLIC, False]  # highest class reported, whether any was
-        derived_token = _derived_class.set(derived)
+        report_token = _access_report.set(served.report)
+        decision = "DENY"  # until the runtime's own checks pass
         try:
-            call = self._establish(context, method)
+            call = served.call = self._establish(context, served)
             roles.authorize(method, call.principal.roles, call.principal.subject)
+            decision = "ALLOW"
             call_token = _current_call.set(call)
             request_fields.set(
                 {
-                    "trace_id": trace_id,
+                    "trace_id": served.trace_id,
                     "request_id": call.request_id,
                     "tenant": call.tenant,
                     "subject": call.principal.subject,
@@ -162,10 +225,19 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
                     SUBJECT_ATTRIBUTE: call.principal.subject,
                 }
             )
-            yield
-            if derived[0] > gov.DataClass.PUBLIC or derived[1]:
-                context.set_trailing_metadata(((gov.DERIVED_CLASS_HEADER, derived[0].name),))
+            yield served
+            try:
+                await self._record(served, decision, "OK")
+            except Exception:
+                logger.exception("the access ledger could not record a call")
+                raise Unavailable(
+                    "the access could not be recorded, so its reply is withheld", retry_after_seconds=1.0
+                ) from None
+            report = served.report
+            if report.highest_class > gov.DataClass.PUBLIC or report.reported:
+                context.set_trailing_metadata(((gov.DERIVED_CLASS_HEADER, report.highest_class.name),))
         except MatchaError as error:
+            await self._record_quietly(served, decision, error.code.name, error.reason)
             status = status_from_error(error)
             await context.abort(
                 error.code,
@@ -173,37 +245,88 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
                 trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),),
             )
         except NotImplementedError:
+            await self._record_quietly(served, decision, grpc.StatusCode.UNIMPLEMENTED.name)
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "method not implemented yet")
         except grpc.aio.AbortError:
             raise
         except Exception:
             logger.exception("unexpected error serving the call")
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal error (trace id {trace_id})")
+            await self._record_quietly(served, decision, grpc.StatusCode.INTERNAL.name)
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal error (trace id {served.trace_id})")
         finally:
             # A cancelled stream's generator may be finalised from another task's context, where these tokens
             # mean nothing; that context is being discarded anyway.
             with contextlib.suppress(ValueError):
                 if call_token is not None:
                     _current_call.reset(call_token)
-                _derived_class.reset(derived_token)
+                _access_report.reset(report_token)
                 request_fields.reset(fields_token)
 
+    async def _record(self, served: _ServedCall, decision: str, status: str, reason: str = "") -> None:
+        """Writes the call's access row once; a call refused before its caller was known has no tenant to
+        be recorded under (it reached no data)."""
+        if self._ledger is None or served.principal is None or served.recorded:
+            return
+        served.recorded = True
+        call, report = served.call, served.report
+        entry = AccessEntry(
+            time=served.started,
+            method=served.method.removeprefix("/"),
+            principal=served.principal.subject,
+            roles=tuple(sorted(served.principal.roles)),
+            purpose=call.purpose if call else "",
+            data_class_declared=call.data_class.name if call else "",
+            data_class_derived=report.highest_class.name if report.reported else "",
+            resources=tuple(sorted(report.resources)),
+            subject_digests=tuple(
+                sorted(self._ledger.subject_digest(served.principal.tenant, subject) for subject in report.subjects)
+            ),
+            records=report.records,
+            models=tuple(sorted(report.models)),
+            request_sha256=_message_digest(served.request),
+            response_sha256=_message_digest(served.reply),
+            decision=decision,
+            reason=reason,
+            status_code=status,
+            request_id=call.request_id if call else "",
+            trace_id=served.trace_id,
+            span_id=served.span_id,
+        )
+        await self._ledger.record(served.principal.tenant, entry)
 
-ScopeFactory = Callable[[grpc.aio.ServicerContext], object]
+    async def _record_quietly(self, served: _ServedCall, decision: str, status: str, reason: str = "") -> None:
+        """On a call that fails anyway, a ledger that cannot write is logged, not reported over its error."""
+        try:
+            await self._record(served, decision, status, reason)
+        except Exception:
+            logger.exception("the access ledger could not record a failed call")
+
+
+def _message_digest(message: object | None) -> str:
+    """SHA-256 of a unary request or reply as serialised; streams are not digested."""
+    serialize = getattr(message, "SerializeToString", None)
+    return digest(serialize()) if serialize is not None else ""
+
+
+ScopeFactory = Callable[[grpc.aio.ServicerContext, object | None], contextlib.AbstractAsyncContextManager[_ServedCall]]
 
 
 def _wrap_handler(handler: grpc.RpcMethodHandler, scope: ScopeFactory) -> grpc.RpcMethodHandler:
+    # Only unary requests are digested; a request stream is an iterator the handler consumes.
+    streamed_request = handler.request_streaming
+
     def unary_response(behaviour):
         async def wrapped(request, context):
-            async with scope(context):
+            async with scope(context, None if streamed_request else request) as served:
                 result = behaviour(request, context)
-                return await result if inspect.isawaitable(result) else result
+                served.reply = await result if inspect.isawaitable(result) else result
+            return served.reply
 
         return wrapped
 
     def stream_response(behaviour):
         async def wrapped(request, context):
-            async with scope(context):
+            async with scope(context, None if streamed_request else request):
                 result = behaviour(request, context)
                 if inspect.isawaitable(result):  # handler writes with context.write()
                     await result

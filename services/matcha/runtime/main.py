@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 from opentelemetry.sdk.trace import TracerProvider
 
+from matcha.runtime.access import configured_access_ledger
 from matcha.runtime.auth import TokenVerifier
 from matcha.runtime.logs import configure_logging
 from matcha.runtime.server import MatchaServer, ServiceDefinition, serve_until_signalled
@@ -32,6 +33,7 @@ def run_service(name: str, settings_type: type[S], build: DefinitionFactory) -> 
         ),
         clearance=settings.service_clearance,
         tracer_provider=tracer_provider,
+        access_ledger=configured_access_ledger(settings),
         grace_period_seconds=settings.grace_period_seconds,
         drain_seconds=settings.shutdown_drain_seconds,
     )

@@ -16,6 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.sdk.trace import TracerProvider
 
+from matcha.runtime.access import AccessLedger
 from matcha.runtime.auth import TokenVerifier
 from matcha.runtime.client import MESSAGE_SIZE_OPTIONS
 from matcha.runtime.governance import Clearance
@@ -52,16 +53,19 @@ class MatchaServer:
         verifier: TokenVerifier,
         clearance: Clearance,
         tracer_provider: TracerProvider,
+        access_ledger: AccessLedger | None,
         grace_period_seconds: float = 10.0,
         drain_seconds: float = 0.0,
     ) -> None:
+        """`access_ledger` None serves without recording accesses: only for measuring what recording costs."""
         self.definition = definition
         self._listen_address = listen_address
         self._grace = grace_period_seconds
         self._drain = drain_seconds
+        self._access_ledger = access_ledger
         self._interceptors = [
             server_tracing_interceptor(tracer_provider),
-            GovernanceInterceptor(verifier, clearance),
+            GovernanceInterceptor(verifier, clearance, access_ledger),
         ]
         # Both bind to the running event loop, so they are created in start().
         self._server: grpc.aio.Server | None = None
@@ -87,9 +91,13 @@ class MatchaServer:
         await self._server.start()
         logger.info("listening", extra={"address": self._listen_address, "port": self.port})
         try:
+            if self._access_ledger is not None:
+                await self._access_ledger.open()
             await self.definition.on_start()
         except BaseException:
             await self._server.stop(0)
+            if self._access_ledger is not None:
+                await self._access_ledger.close()
             raise
         await self._set_status(health_pb2.HealthCheckResponse.SERVING)
         logger.info("serving", extra={"services": self.definition.service_names})
@@ -102,6 +110,8 @@ class MatchaServer:
         await asyncio.sleep(self._drain)
         await self._server.stop(self._grace)
         await self.definition.on_stop()
+        if self._access_ledger is not None:
+            await self._access_ledger.close()
         logger.info("stopped")
 
     async def _set_status(self, status: int) -> None:

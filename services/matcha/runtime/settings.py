@@ -2,6 +2,7 @@
 
 from pathlib import Path
 from typing import Literal, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
@@ -31,6 +32,11 @@ class ServiceSettings(BaseSettings):
     shutdown_drain_seconds: float = Field(1.0, ge=0, description="NOT_SERVING before the port closes")
     log_level: str = "INFO"
     database_pool_size: int = Field(10, ge=1)
+    audit_key_file: Path | None = Field(
+        None,
+        description="HMAC key of the access ledger every service appends to (64 hex characters); defaults to the "
+        "state dir's, created there when the database is on this machine",
+    )
 
     @model_validator(mode="after")
     def _clearance_within_boundary(self) -> "ServiceSettings":
@@ -40,6 +46,20 @@ class ServiceSettings(BaseSettings):
     @property
     def public_key_path(self) -> Path:
         return self.auth_public_key_file or self.state_dir / "keys" / PUBLIC_KEY_NAME
+
+    @property
+    def audit_key_path(self) -> Path:
+        return self.audit_key_file or self.state_dir / "keys" / "access-ledger.key"
+
+    @property
+    def database_is_local(self) -> bool:
+        """Whether the database is on this machine (the embedded server's socket, localhost): only then may a
+        process make up a shared secret; processes sharing a database over the network must be given theirs."""
+        parts = urlsplit(self.database_url)
+        socket_dirs = parse_qs(parts.query).get("host", [])
+        return (parts.hostname or "") in ("", "localhost", "127.0.0.1", "::1") or any(
+            directory.startswith("/") for directory in socket_dirs
+        )
 
     @property
     def service_clearance(self) -> Clearance:

@@ -106,6 +106,12 @@ class SignalDisposition(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SIGNAL_DISPOSITION_STORED: _ClassVar[SignalDisposition]
     SIGNAL_DISPOSITION_DUPLICATE: _ClassVar[SignalDisposition]
 
+class AuditLedger(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AUDIT_LEDGER_UNSPECIFIED: _ClassVar[AuditLedger]
+    AUDIT_LEDGER_HOPS: _ClassVar[AuditLedger]
+    AUDIT_LEDGER_ACCESSES: _ClassVar[AuditLedger]
+
 class ChainBreak(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CHAIN_BREAK_UNSPECIFIED: _ClassVar[ChainBreak]
@@ -176,6 +182,9 @@ SIGNAL_DISPOSITION_UNSPECIFIED: SignalDisposition
 SIGNAL_DISPOSITION_RESUMED: SignalDisposition
 SIGNAL_DISPOSITION_STORED: SignalDisposition
 SIGNAL_DISPOSITION_DUPLICATE: SignalDisposition
+AUDIT_LEDGER_UNSPECIFIED: AuditLedger
+AUDIT_LEDGER_HOPS: AuditLedger
+AUDIT_LEDGER_ACCESSES: AuditLedger
 CHAIN_BREAK_UNSPECIFIED: ChainBreak
 CHAIN_BREAK_ALTERED: ChainBreak
 CHAIN_BREAK_INSERTED: ChainBreak
@@ -660,7 +669,7 @@ class AuditRecord(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., principal: _Optional[_Union[_common_pb2.Principal, _Mapping]] = ..., purpose: _Optional[str] = ..., run_id: _Optional[str] = ..., plan_name: _Optional[str] = ..., plan_version: _Optional[int] = ..., step_id: _Optional[str] = ..., item_index: _Optional[int] = ..., attempt: _Optional[int] = ..., target_method: _Optional[str] = ..., models: _Optional[_Iterable[_Union[_common_pb2.ModelRef, _Mapping]]] = ..., data_class_in: _Optional[_Union[_common_pb2.DataClass, str]] = ..., data_class_out: _Optional[_Union[_common_pb2.DataClass, str]] = ..., request_sha256: _Optional[str] = ..., response_sha256: _Optional[str] = ..., decision: _Optional[_Union[PolicyDecision, str]] = ..., policy_rule: _Optional[str] = ..., redactions: _Optional[_Iterable[_Union[RedactionCount, _Mapping]]] = ..., status_code: _Optional[_Union[_code_pb2.Code, str]] = ..., trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., previous_hash: _Optional[str] = ..., record_hash: _Optional[str] = ...) -> None: ...
 
 class ListAuditRequest(_message.Message):
-    __slots__ = ("run_id", "start_time", "end_time", "target", "decision", "page_size", "page_token")
+    __slots__ = ("run_id", "start_time", "end_time", "target", "decision", "page_size", "page_token", "ledger", "subject_id", "collection", "principal")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -668,6 +677,10 @@ class ListAuditRequest(_message.Message):
     DECISION_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
@@ -675,23 +688,77 @@ class ListAuditRequest(_message.Message):
     decision: PolicyDecision
     page_size: int
     page_token: str
-    def __init__(self, run_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., target: _Optional[str] = ..., decision: _Optional[_Union[PolicyDecision, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    ledger: AuditLedger
+    subject_id: str
+    collection: str
+    principal: str
+    def __init__(self, run_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., target: _Optional[str] = ..., decision: _Optional[_Union[PolicyDecision, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., ledger: _Optional[_Union[AuditLedger, str]] = ..., subject_id: _Optional[str] = ..., collection: _Optional[str] = ..., principal: _Optional[str] = ...) -> None: ...
 
 class ListAuditResponse(_message.Message):
-    __slots__ = ("records", "next_page_token")
+    __slots__ = ("records", "next_page_token", "accesses")
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ACCESSES_FIELD_NUMBER: _ClassVar[int]
     records: _containers.RepeatedCompositeFieldContainer[AuditRecord]
     next_page_token: str
-    def __init__(self, records: _Optional[_Iterable[_Union[AuditRecord, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    accesses: _containers.RepeatedCompositeFieldContainer[AccessRecord]
+    def __init__(self, records: _Optional[_Iterable[_Union[AuditRecord, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., accesses: _Optional[_Iterable[_Union[AccessRecord, _Mapping]]] = ...) -> None: ...
+
+class AccessRecord(_message.Message):
+    __slots__ = ("sequence", "time", "principal", "purpose", "method", "data_class_declared", "data_class_derived", "resources", "records", "subjects", "models", "request_sha256", "response_sha256", "decision", "reason", "status_code", "request_id", "trace_id", "span_id", "previous_hash", "record_hash")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    DATA_CLASS_DECLARED_FIELD_NUMBER: _ClassVar[int]
+    DATA_CLASS_DERIVED_FIELD_NUMBER: _ClassVar[int]
+    RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    SUBJECTS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_SHA256_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    SPAN_ID_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_HASH_FIELD_NUMBER: _ClassVar[int]
+    RECORD_HASH_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    time: _timestamp_pb2.Timestamp
+    principal: _common_pb2.Principal
+    purpose: str
+    method: str
+    data_class_declared: _common_pb2.DataClass
+    data_class_derived: _common_pb2.DataClass
+    resources: _containers.RepeatedScalarFieldContainer[str]
+    records: int
+    subjects: int
+    models: _containers.RepeatedCompositeFieldContainer[_common_pb2.ModelRef]
+    request_sha256: str
+    response_sha256: str
+    decision: PolicyDecision
+    reason: str
+    status_code: _code_pb2.Code
+    request_id: str
+    trace_id: str
+    span_id: str
+    previous_hash: str
+    record_hash: str
+    def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., principal: _Optional[_Union[_common_pb2.Principal, _Mapping]] = ..., purpose: _Optional[str] = ..., method: _Optional[str] = ..., data_class_declared: _Optional[_Union[_common_pb2.DataClass, str]] = ..., data_class_derived: _Optional[_Union[_common_pb2.DataClass, str]] = ..., resources: _Optional[_Iterable[str]] = ..., records: _Optional[int] = ..., subjects: _Optional[int] = ..., models: _Optional[_Iterable[_Union[_common_pb2.ModelRef, _Mapping]]] = ..., request_sha256: _Optional[str] = ..., response_sha256: _Optional[str] = ..., decision: _Optional[_Union[PolicyDecision, str]] = ..., reason: _Optional[str] = ..., status_code: _Optional[_Union[_code_pb2.Code, str]] = ..., request_id: _Optional[str] = ..., trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., previous_hash: _Optional[str] = ..., record_hash: _Optional[str] = ...) -> None: ...
 
 class VerifyAuditRequest(_message.Message):
-    __slots__ = ("from_sequence", "expected_head_hash")
+    __slots__ = ("from_sequence", "expected_head_hash", "ledger")
     FROM_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_HEAD_HASH_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_FIELD_NUMBER: _ClassVar[int]
     from_sequence: int
     expected_head_hash: str
-    def __init__(self, from_sequence: _Optional[int] = ..., expected_head_hash: _Optional[str] = ...) -> None: ...
+    ledger: AuditLedger
+    def __init__(self, from_sequence: _Optional[int] = ..., expected_head_hash: _Optional[str] = ..., ledger: _Optional[_Union[AuditLedger, str]] = ...) -> None: ...
 
 class VerifyAuditResponse(_message.Message):
     __slots__ = ("intact", "records_checked", "first_broken_sequence", "break_kind", "head_sequence", "head_hash")

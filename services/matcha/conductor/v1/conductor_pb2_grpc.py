@@ -211,16 +211,18 @@ class ConductorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListAudit(self, request, context):
-        """Lists the audit ledger of the caller's tenant, oldest first. Requires the
-        `auditor` or `admin` role (PERMISSION_DENIED otherwise).
+        """Lists an audit ledger of the caller's tenant, oldest first: the hops of
+        runs, or every access any service served (`ledger`), which can be
+        filtered by subject or collection ("who accessed this customer's data").
+        Requires the `auditor` or `admin` role (PERMISSION_DENIED otherwise).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def VerifyAudit(self, request, context):
-        """Recomputes the keyed hash chain of the caller's tenant ledger and reports
-        the first broken link (a row altered, inserted or deleted). Requires the
+        """Recomputes the keyed hash chain of one of the caller's tenant ledgers
+        (`ledger`) and reports the first broken link (a row altered, inserted or deleted). Requires the
         `auditor` or `admin` role (PERMISSION_DENIED otherwise).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
