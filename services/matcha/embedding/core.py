@@ -26,6 +26,7 @@ from matcha.embedding.store import (
     text_digest,
 )
 from matcha.runtime.batching import MicroBatcher
+from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, require_describer
 from matcha.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, Violations
 from matcha.runtime.governance import CallContext, DataClass, RecordPolicy, require_consent
 from matcha.runtime.pii import DISCOVERY_MIN_SCORE, PiiEngine
@@ -352,6 +353,11 @@ class EmbeddingCore:
             )
         call.require_role(ERASURE_ROLE)
         return await self._store.erase_subject(call.tenant, subject_id)
+
+    async def describe_subject(self, call: CallContext, subject_id: str) -> list[SubjectHolding]:
+        check_subject_id(subject_id)
+        require_describer(call)
+        return cap_exports(await self._store.describe_subject(call.tenant, subject_id, call.data_class))
 
     def _validate_documents(
         self, call: CallContext, collection_name: str, documents: list[DocumentInput]

@@ -10,6 +10,7 @@ import numpy as np
 
 from matcha.embedding.encoders import ModelInfo
 from matcha.embedding.filters import SqlParams, compile_filter
+from matcha.runtime.data_map import SubjectHolding, class_name_sql, describe_kind
 from matcha.runtime.database import Database
 from matcha.runtime.errors import AlreadyExists, NotFound
 from matcha.runtime.governance import DataClass, RecordPolicy
@@ -306,6 +307,22 @@ class VectorStore:
             subject_id,
         )
         return sum(row["documents"] for row in rows), [row["name"] for row in rows]
+
+    async def describe_subject(self, tenant: str, subject_id: str, ceiling: DataClass) -> list[SubjectHolding]:
+        """The subject's documents, one holding per collection."""
+        return await describe_kind(
+            self._pool,
+            "documents",
+            f"""SELECT c.name AS scope, d.data_class, d.consented_purposes AS purposes, d.external_id AS ordering,
+                       jsonb_build_object('id', d.external_id, 'text', d.text, 'metadata', d.metadata,
+                           'data_class', {class_name_sql("d.data_class")}, 'consented_purposes', d.consented_purposes,
+                           'source', d.source, 'update_time', d.updated_at) AS record
+                FROM embedding_documents d JOIN embedding_collections c ON c.id = d.collection_id
+                WHERE c.tenant = $1 AND d.subject_id = $2""",
+            tenant,
+            subject_id,
+            ceiling=ceiling,
+        )
 
 
 def _index_name(collection_id: int) -> str:

@@ -2,7 +2,8 @@
 
 Each RPC names the roles any one of which admits a caller (`admin` always does). Reading roles are
 implied by the working roles (an author, operator, reviewer or publisher also reads their tenant's data);
-the auditor reads the ledger only, and `admin` erases and manages. Finer rules that depend on the record
+the auditor reads the ledger and answers access requests (what the stores hold about one data subject),
+and `admin` erases and manages. Finer rules that depend on the record
 (an await step's roles, four-eyes, who approved an item) stay with the services that hold the record.
 """
 
@@ -15,7 +16,7 @@ AUTHOR = "author"  # registers plans, prompt templates and brand voices, submits
 OPERATOR = "operator"  # starts and cancels runs, ingests and writes tenant data
 REVIEWER = "reviewer"  # claims and decides review items
 PUBLISHER = "publisher"  # publishes approved items
-AUDITOR = "auditor"  # reads and verifies the audit ledger
+AUDITOR = "auditor"  # reads and verifies the audit ledger, answers data-subject access requests
 ADMIN = "admin"  # erases subjects, deletes collections and classifiers; admits everything
 REVIEW_SERVICE = "review-service"  # the review service's own token, which signals runs
 
@@ -27,6 +28,8 @@ MEMBER: tuple[str, ...] = ()
 _READ = (ANALYST,)
 _WRITE = (OPERATOR,)
 _MANAGE = (ADMIN,)
+# What a store holds about one data subject, content included: an access request's answer.
+_DESCRIBE_SUBJECT = (AUDITOR,)
 
 
 def _service(name: str, **methods: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
@@ -64,6 +67,7 @@ ROLE_TABLE: dict[str, tuple[str, ...]] = {
         ListDocuments=_READ,
         Delete=_WRITE,
         EraseSubject=_MANAGE,
+        DescribeSubject=_DESCRIBE_SUBJECT,
     ),
     **_service(
         "matcha.classification.v1.ClassificationService",
@@ -74,6 +78,8 @@ ROLE_TABLE: dict[str, tuple[str, ...]] = {
         ListClassifiers=_READ,
         DeleteClassifier=_MANAGE,
         DetectSignals=_READ,
+        EraseSubject=_MANAGE,
+        DescribeSubject=_DESCRIBE_SUBJECT,
     ),
     **_service(
         "matcha.generation.v1.GenerationService",
@@ -87,6 +93,8 @@ ROLE_TABLE: dict[str, tuple[str, ...]] = {
         GetVoiceProfile=_READ,
         ListVoiceProfiles=_READ,
         ScoreVoice=_READ,
+        EraseSubject=_MANAGE,
+        DescribeSubject=_DESCRIBE_SUBJECT,
     ),
     **_service(
         "matcha.segmentation.v1.SegmentationService",
@@ -96,6 +104,7 @@ ROLE_TABLE: dict[str, tuple[str, ...]] = {
         IngestEvents=_WRITE,
         GetCustomer=_READ,
         EraseSubject=_MANAGE,
+        DescribeSubject=_DESCRIBE_SUBJECT,
         BuildSegmentation=_WRITE,
         GetSegmentation=_READ,
         ListSegmentations=_READ,
@@ -120,6 +129,8 @@ ROLE_TABLE: dict[str, tuple[str, ...]] = {
         Revise=(AUTHOR, OPERATOR),
         Publish=(PUBLISHER,),
         WatchEvents=_READ,
+        EraseSubject=_MANAGE,
+        DescribeSubject=_DESCRIBE_SUBJECT,
     ),
 }
 

@@ -155,14 +155,16 @@ class ClassifyResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[TextClassification, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[_common_pb2.ModelRef, _Mapping]]] = ...) -> None: ...
 
 class LabeledExample(_message.Message):
-    __slots__ = ("id", "text", "label")
+    __slots__ = ("id", "text", "label", "policy")
     ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     id: str
     text: str
     label: str
-    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+    policy: _common_pb2.RecordPolicy
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., label: _Optional[str] = ..., policy: _Optional[_Union[_common_pb2.RecordPolicy, _Mapping]] = ...) -> None: ...
 
 class ExampleCollection(_message.Message):
     __slots__ = ("collection", "filter", "label_field", "limit")
@@ -245,7 +247,7 @@ class ClassifierLineage(_message.Message):
     def __init__(self, training_set_sha256: _Optional[str] = ..., example_count: _Optional[int] = ..., example_ids: _Optional[_Iterable[str]] = ..., collection: _Optional[str] = ..., embedding_model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., train_subject: _Optional[str] = ..., seed: _Optional[int] = ..., collection_filter: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., label_field: _Optional[str] = ...) -> None: ...
 
 class Classifier(_message.Message):
-    __slots__ = ("name", "version", "description", "labels", "method", "model", "holdout_metrics", "lineage", "create_time")
+    __slots__ = ("name", "version", "description", "labels", "method", "model", "holdout_metrics", "lineage", "create_time", "withdraw_time")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -255,6 +257,7 @@ class Classifier(_message.Message):
     HOLDOUT_METRICS_FIELD_NUMBER: _ClassVar[int]
     LINEAGE_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    WITHDRAW_TIME_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     description: str
@@ -264,7 +267,8 @@ class Classifier(_message.Message):
     holdout_metrics: EvaluationMetrics
     lineage: ClassifierLineage
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., description: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., method: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., holdout_metrics: _Optional[_Union[EvaluationMetrics, _Mapping]] = ..., lineage: _Optional[_Union[ClassifierLineage, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    withdraw_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., description: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., method: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., holdout_metrics: _Optional[_Union[EvaluationMetrics, _Mapping]] = ..., lineage: _Optional[_Union[ClassifierLineage, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., withdraw_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class TrainClassifierRequest(_message.Message):
     __slots__ = ("name", "description", "examples", "collection", "holdout_fraction", "seed")
@@ -357,6 +361,32 @@ class DeleteClassifierResponse(_message.Message):
     DELETED_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     deleted_versions: int
     def __init__(self, deleted_versions: _Optional[int] = ...) -> None: ...
+
+class EraseSubjectRequest(_message.Message):
+    __slots__ = ("subject_id",)
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    subject_id: str
+    def __init__(self, subject_id: _Optional[str] = ...) -> None: ...
+
+class EraseSubjectResponse(_message.Message):
+    __slots__ = ("erased_examples", "erased_classifier_heads")
+    ERASED_EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    ERASED_CLASSIFIER_HEADS_FIELD_NUMBER: _ClassVar[int]
+    erased_examples: int
+    erased_classifier_heads: int
+    def __init__(self, erased_examples: _Optional[int] = ..., erased_classifier_heads: _Optional[int] = ...) -> None: ...
+
+class DescribeSubjectRequest(_message.Message):
+    __slots__ = ("subject_id",)
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    subject_id: str
+    def __init__(self, subject_id: _Optional[str] = ...) -> None: ...
+
+class DescribeSubjectResponse(_message.Message):
+    __slots__ = ("holdings",)
+    HOLDINGS_FIELD_NUMBER: _ClassVar[int]
+    holdings: _containers.RepeatedCompositeFieldContainer[_common_pb2.SubjectHolding]
+    def __init__(self, holdings: _Optional[_Iterable[_Union[_common_pb2.SubjectHolding, _Mapping]]] = ...) -> None: ...
 
 class Post(_message.Message):
     __slots__ = ("id", "text", "time", "source")

@@ -69,6 +69,16 @@ class ClassificationServiceStub:
                 request_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.DeleteClassifierRequest.SerializeToString,
                 response_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.DeleteClassifierResponse.FromString,
                 _registered_method=True)
+        self.EraseSubject = channel.unary_unary(
+                '/matcha.classification.v1.ClassificationService/EraseSubject',
+                request_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.EraseSubjectRequest.SerializeToString,
+                response_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.EraseSubjectResponse.FromString,
+                _registered_method=True)
+        self.DescribeSubject = channel.unary_unary(
+                '/matcha.classification.v1.ClassificationService/DescribeSubject',
+                request_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.DescribeSubjectRequest.SerializeToString,
+                response_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.DescribeSubjectResponse.FromString,
+                _registered_method=True)
         self.DetectSignals = channel.unary_unary(
                 '/matcha.classification.v1.ClassificationService/DetectSignals',
                 request_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.DetectSignalsRequest.SerializeToString,
@@ -89,7 +99,8 @@ class ClassificationServiceServicer:
         (empty batch, empty text, more texts than the configured maximum, no task,
         topics without labels, threshold out of range) with field violations;
         NOT_FOUND (unknown classifier or version); FAILED_PRECONDITION (a
-        classifier trained on another embedding model).
+        classifier trained on another embedding model, or withdrawn:
+        CLASSIFIER_WITHDRAWN).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -116,9 +127,10 @@ class ClassificationServiceServicer:
         read from an embedding service collection). Errors: NOT_FOUND
         (classifier, version or collection); INVALID_ARGUMENT (empty set, a label
         the classifier does not know); FAILED_PRECONDITION (the classifier was
-        trained on another embedding model than the one this service runs, or
-        more matching documents than the collection's `limit`); UNAVAILABLE (no
-        embedding service configured or reachable).
+        trained on another embedding model than the one this service runs or was
+        withdrawn, CLASSIFIER_WITHDRAWN; more matching documents than the
+        collection's `limit`); UNAVAILABLE (no embedding service configured or
+        reachable).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -140,6 +152,32 @@ class ClassificationServiceServicer:
 
     def DeleteClassifier(self, request, context):
         """Deletes one version of a classifier, or all of them. Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseSubject(self, request, context):
+        """Forgets a data subject's training examples (those whose policy, or whose
+        collection document's policy, names the subject): their ids leave the
+        lineage and every classifier version trained on them is withdrawn, its
+        weights deleted (see Classifier.withdraw_time), in one transaction. Safe
+        to repeat. Called by ConductorService.EraseSubject. Requires the `admin`
+        role (PERMISSION_DENIED otherwise). Errors: INVALID_ARGUMENT (empty
+        subject id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeSubject(self, request, context):
+        """Describes what the service holds about a data subject: one holding of
+        kind "classifier-examples", the training examples of the subject per
+        classifier version (example id, label, whether the version was
+        withdrawn; texts are not stored here); see
+        matcha.common.v1.SubjectHolding for the export limits. Requires the
+        `auditor` or `admin` role; any purpose. Errors: INVALID_ARGUMENT (empty
+        subject id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -191,6 +229,16 @@ def add_ClassificationServiceServicer_to_server(servicer, server):
                     servicer.DeleteClassifier,
                     request_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.DeleteClassifierRequest.FromString,
                     response_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.DeleteClassifierResponse.SerializeToString,
+            ),
+            'EraseSubject': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseSubject,
+                    request_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.EraseSubjectRequest.FromString,
+                    response_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.EraseSubjectResponse.SerializeToString,
+            ),
+            'DescribeSubject': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeSubject,
+                    request_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.DescribeSubjectRequest.FromString,
+                    response_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.DescribeSubjectResponse.SerializeToString,
             ),
             'DetectSignals': grpc.unary_unary_rpc_method_handler(
                     servicer.DetectSignals,
@@ -365,6 +413,60 @@ class ClassificationService:
             '/matcha.classification.v1.ClassificationService/DeleteClassifier',
             matcha_dot_classification_dot_v1_dot_classification__pb2.DeleteClassifierRequest.SerializeToString,
             matcha_dot_classification_dot_v1_dot_classification__pb2.DeleteClassifierResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseSubject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.classification.v1.ClassificationService/EraseSubject',
+            matcha_dot_classification_dot_v1_dot_classification__pb2.EraseSubjectRequest.SerializeToString,
+            matcha_dot_classification_dot_v1_dot_classification__pb2.EraseSubjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeSubject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.classification.v1.ClassificationService/DescribeSubject',
+            matcha_dot_classification_dot_v1_dot_classification__pb2.DescribeSubjectRequest.SerializeToString,
+            matcha_dot_classification_dot_v1_dot_classification__pb2.DescribeSubjectResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -22,34 +22,38 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmatcha/common/v1/common.proto\x12\x10matcha.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\";\n\tPrincipal\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\r\n\x05roles\x18\x03 \x03(\t\"\x85\x01\n\x11GovernanceContext\x12.\n\tprincipal\x18\x01 \x01(\x0b\x32\x1b.matcha.common.v1.Principal\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12/\n\ndata_class\x18\x03 \x01(\x0e\x32\x1b.matcha.common.v1.DataClass\"\x7f\n\x0cRecordPolicy\x12/\n\ndata_class\x18\x01 \x01(\x0e\x32\x1b.matcha.common.v1.DataClass\x12\x1a\n\x12\x63onsented_purposes\x18\x02 \x03(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x12\n\nsubject_id\x18\x04 \x01(\t\"\'\n\x08ModelRef\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xcc\x02\n\nProvenance\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tplan_name\x18\x02 \x01(\t\x12\x14\n\x0cplan_version\x18\x03 \x01(\x05\x12\x0c\n\x04step\x18\x04 \x01(\t\x12)\n\x05model\x18\x05 \x01(\x0b\x32\x1a.matcha.common.v1.ModelRef\x12\x17\n\x0fprompt_template\x18\x06 \x01(\t\x12\x1f\n\x17prompt_template_version\x18\x07 \x01(\x05\x12\x15\n\rvoice_profile\x18\x08 \x01(\t\x12\x1d\n\x15voice_profile_version\x18\t \x01(\x05\x12\x19\n\x11source_record_ids\x18\n \x03(\t\x12\x10\n\x08trace_id\x18\x0b \x01(\t\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"K\n\x08Progress\x12\x11\n\tcompleted\x18\x01 \x01(\x03\x12\r\n\x05total\x18\x02 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x03\x12\r\n\x05stage\x18\x04 \x01(\t\"&\n\x08TextSpan\x12\r\n\x05start\x18\x01 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x05\"\x89\x01\n\x0b\x43ontentFlag\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x30\n\x08severity\x18\x03 \x01(\x0e\x32\x1e.matcha.common.v1.FlagSeverity\x12)\n\x05spans\x18\x04 \x03(\x0b\x32\x1a.matcha.common.v1.TextSpan*\x8d\x01\n\tDataClass\x12\x1a\n\x16\x44\x41TA_CLASS_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44\x41TA_CLASS_PUBLIC\x10\x01\x12\x17\n\x13\x44\x41TA_CLASS_INTERNAL\x10\x02\x12\x1b\n\x17\x44\x41TA_CLASS_CONFIDENTIAL\x10\x03\x12\x17\n\x13\x44\x41TA_CLASS_PERSONAL\x10\x04*y\n\x0c\x46lagSeverity\x12\x1d\n\x19\x46LAG_SEVERITY_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46LAG_SEVERITY_INFO\x10\x01\x12\x19\n\x15\x46LAG_SEVERITY_WARNING\x10\x02\x12\x17\n\x13\x46LAG_SEVERITY_ERROR\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmatcha/common/v1/common.proto\x12\x10matcha.common.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\";\n\tPrincipal\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\r\n\x05roles\x18\x03 \x03(\t\"\x85\x01\n\x11GovernanceContext\x12.\n\tprincipal\x18\x01 \x01(\x0b\x32\x1b.matcha.common.v1.Principal\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12/\n\ndata_class\x18\x03 \x01(\x0e\x32\x1b.matcha.common.v1.DataClass\"\x7f\n\x0cRecordPolicy\x12/\n\ndata_class\x18\x01 \x01(\x0e\x32\x1b.matcha.common.v1.DataClass\x12\x1a\n\x12\x63onsented_purposes\x18\x02 \x03(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x12\n\nsubject_id\x18\x04 \x01(\t\"\'\n\x08ModelRef\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xcc\x02\n\nProvenance\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tplan_name\x18\x02 \x01(\t\x12\x14\n\x0cplan_version\x18\x03 \x01(\x05\x12\x0c\n\x04step\x18\x04 \x01(\t\x12)\n\x05model\x18\x05 \x01(\x0b\x32\x1a.matcha.common.v1.ModelRef\x12\x17\n\x0fprompt_template\x18\x06 \x01(\t\x12\x1f\n\x17prompt_template_version\x18\x07 \x01(\x05\x12\x15\n\rvoice_profile\x18\x08 \x01(\t\x12\x1d\n\x15voice_profile_version\x18\t \x01(\x05\x12\x19\n\x11source_record_ids\x18\n \x03(\t\x12\x10\n\x08trace_id\x18\x0b \x01(\t\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"K\n\x08Progress\x12\x11\n\tcompleted\x18\x01 \x01(\x03\x12\r\n\x05total\x18\x02 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x03\x12\r\n\x05stage\x18\x04 \x01(\t\"&\n\x08TextSpan\x12\r\n\x05start\x18\x01 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x05\"\x89\x01\n\x0b\x43ontentFlag\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x30\n\x08severity\x18\x03 \x01(\x0e\x32\x1e.matcha.common.v1.FlagSeverity\x12)\n\x05spans\x18\x04 \x03(\x0b\x32\x1a.matcha.common.v1.TextSpan\"\xa0\x02\n\x0eSubjectHolding\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05scope\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12\x37\n\x12highest_data_class\x18\x04 \x01(\x0e\x32\x1b.matcha.common.v1.DataClass\x12\x10\n\x08purposes\x18\x05 \x03(\t\x12\x1a\n\x12\x63onsented_channels\x18\x06 \x03(\t\x12,\n\tretention\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12(\n\x07records\x18\x08 \x03(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\ttruncated\x18\t \x01(\x08\x12\x10\n\x08withheld\x18\n \x01(\x03*\x8d\x01\n\tDataClass\x12\x1a\n\x16\x44\x41TA_CLASS_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44\x41TA_CLASS_PUBLIC\x10\x01\x12\x17\n\x13\x44\x41TA_CLASS_INTERNAL\x10\x02\x12\x1b\n\x17\x44\x41TA_CLASS_CONFIDENTIAL\x10\x03\x12\x17\n\x13\x44\x41TA_CLASS_PERSONAL\x10\x04*y\n\x0c\x46lagSeverity\x12\x1d\n\x19\x46LAG_SEVERITY_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46LAG_SEVERITY_INFO\x10\x01\x12\x19\n\x15\x46LAG_SEVERITY_WARNING\x10\x02\x12\x17\n\x13\x46LAG_SEVERITY_ERROR\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'matcha.common.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DATACLASS']._serialized_start=1044
-  _globals['_DATACLASS']._serialized_end=1185
-  _globals['_FLAGSEVERITY']._serialized_start=1187
-  _globals['_FLAGSEVERITY']._serialized_end=1308
-  _globals['_PRINCIPAL']._serialized_start=84
-  _globals['_PRINCIPAL']._serialized_end=143
-  _globals['_GOVERNANCECONTEXT']._serialized_start=146
-  _globals['_GOVERNANCECONTEXT']._serialized_end=279
-  _globals['_RECORDPOLICY']._serialized_start=281
-  _globals['_RECORDPOLICY']._serialized_end=408
-  _globals['_MODELREF']._serialized_start=410
-  _globals['_MODELREF']._serialized_end=449
-  _globals['_PROVENANCE']._serialized_start=452
-  _globals['_PROVENANCE']._serialized_end=784
-  _globals['_PROGRESS']._serialized_start=786
-  _globals['_PROGRESS']._serialized_end=861
-  _globals['_TEXTSPAN']._serialized_start=863
-  _globals['_TEXTSPAN']._serialized_end=901
-  _globals['_CONTENTFLAG']._serialized_start=904
-  _globals['_CONTENTFLAG']._serialized_end=1041
+  _globals['_DATACLASS']._serialized_start=1397
+  _globals['_DATACLASS']._serialized_end=1538
+  _globals['_FLAGSEVERITY']._serialized_start=1540
+  _globals['_FLAGSEVERITY']._serialized_end=1661
+  _globals['_PRINCIPAL']._serialized_start=146
+  _globals['_PRINCIPAL']._serialized_end=205
+  _globals['_GOVERNANCECONTEXT']._serialized_start=208
+  _globals['_GOVERNANCECONTEXT']._serialized_end=341
+  _globals['_RECORDPOLICY']._serialized_start=343
+  _globals['_RECORDPOLICY']._serialized_end=470
+  _globals['_MODELREF']._serialized_start=472
+  _globals['_MODELREF']._serialized_end=511
+  _globals['_PROVENANCE']._serialized_start=514
+  _globals['_PROVENANCE']._serialized_end=846
+  _globals['_PROGRESS']._serialized_start=848
+  _globals['_PROGRESS']._serialized_end=923
+  _globals['_TEXTSPAN']._serialized_start=925
+  _globals['_TEXTSPAN']._serialized_end=963
+  _globals['_CONTENTFLAG']._serialized_start=966
+  _globals['_CONTENTFLAG']._serialized_end=1103
+  _globals['_SUBJECTHOLDING']._serialized_start=1106
+  _globals['_SUBJECTHOLDING']._serialized_end=1394
 # @@protoc_insertion_point(module_scope)

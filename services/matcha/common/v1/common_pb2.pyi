@@ -1,5 +1,7 @@
 import datetime
 
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -133,3 +135,27 @@ class ContentFlag(_message.Message):
     severity: FlagSeverity
     spans: _containers.RepeatedCompositeFieldContainer[TextSpan]
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., severity: _Optional[_Union[FlagSeverity, str]] = ..., spans: _Optional[_Iterable[_Union[TextSpan, _Mapping]]] = ...) -> None: ...
+
+class SubjectHolding(_message.Message):
+    __slots__ = ("kind", "scope", "count", "highest_data_class", "purposes", "consented_channels", "retention", "records", "truncated", "withheld")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    HIGHEST_DATA_CLASS_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    CONSENTED_CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    WITHHELD_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    scope: str
+    count: int
+    highest_data_class: DataClass
+    purposes: _containers.RepeatedScalarFieldContainer[str]
+    consented_channels: _containers.RepeatedScalarFieldContainer[str]
+    retention: _duration_pb2.Duration
+    records: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
+    truncated: bool
+    withheld: int
+    def __init__(self, kind: _Optional[str] = ..., scope: _Optional[str] = ..., count: _Optional[int] = ..., highest_data_class: _Optional[_Union[DataClass, str]] = ..., purposes: _Optional[_Iterable[str]] = ..., consented_channels: _Optional[_Iterable[str]] = ..., retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., records: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., truncated: _Optional[bool] = ..., withheld: _Optional[int] = ...) -> None: ...

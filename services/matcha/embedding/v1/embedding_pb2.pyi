@@ -239,3 +239,15 @@ class EraseSubjectResponse(_message.Message):
     erased_documents: int
     collections: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, erased_documents: _Optional[int] = ..., collections: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DescribeSubjectRequest(_message.Message):
+    __slots__ = ("subject_id",)
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    subject_id: str
+    def __init__(self, subject_id: _Optional[str] = ...) -> None: ...
+
+class DescribeSubjectResponse(_message.Message):
+    __slots__ = ("holdings",)
+    HOLDINGS_FIELD_NUMBER: _ClassVar[int]
+    holdings: _containers.RepeatedCompositeFieldContainer[_common_pb2.SubjectHolding]
+    def __init__(self, holdings: _Optional[_Iterable[_Union[_common_pb2.SubjectHolding, _Mapping]]] = ...) -> None: ...

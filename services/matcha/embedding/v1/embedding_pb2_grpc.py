@@ -87,6 +87,11 @@ class EmbeddingServiceStub:
                 request_serializer=matcha_dot_embedding_dot_v1_dot_embedding__pb2.EraseSubjectRequest.SerializeToString,
                 response_deserializer=matcha_dot_embedding_dot_v1_dot_embedding__pb2.EraseSubjectResponse.FromString,
                 _registered_method=True)
+        self.DescribeSubject = channel.unary_unary(
+                '/matcha.embedding.v1.EmbeddingService/DescribeSubject',
+                request_serializer=matcha_dot_embedding_dot_v1_dot_embedding__pb2.DescribeSubjectRequest.SerializeToString,
+                response_deserializer=matcha_dot_embedding_dot_v1_dot_embedding__pb2.DescribeSubjectResponse.FromString,
+                _registered_method=True)
 
 
 class EmbeddingServiceServicer:
@@ -172,6 +177,17 @@ class EmbeddingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DescribeSubject(self, request, context):
+        """Describes what the service holds about a data subject: its documents,
+        one holding of kind "documents" per collection, with their texts and
+        metadata (see matcha.common.v1.SubjectHolding for the export limits).
+        Requires the `auditor` or `admin` role; any purpose. Errors:
+        INVALID_ARGUMENT (empty subject id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EmbeddingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -224,6 +240,11 @@ def add_EmbeddingServiceServicer_to_server(servicer, server):
                     servicer.EraseSubject,
                     request_deserializer=matcha_dot_embedding_dot_v1_dot_embedding__pb2.EraseSubjectRequest.FromString,
                     response_serializer=matcha_dot_embedding_dot_v1_dot_embedding__pb2.EraseSubjectResponse.SerializeToString,
+            ),
+            'DescribeSubject': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeSubject,
+                    request_deserializer=matcha_dot_embedding_dot_v1_dot_embedding__pb2.DescribeSubjectRequest.FromString,
+                    response_serializer=matcha_dot_embedding_dot_v1_dot_embedding__pb2.DescribeSubjectResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -499,6 +520,33 @@ class EmbeddingService:
             '/matcha.embedding.v1.EmbeddingService/EraseSubject',
             matcha_dot_embedding_dot_v1_dot_embedding__pb2.EraseSubjectRequest.SerializeToString,
             matcha_dot_embedding_dot_v1_dot_embedding__pb2.EraseSubjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeSubject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.embedding.v1.EmbeddingService/DescribeSubject',
+            matcha_dot_embedding_dot_v1_dot_embedding__pb2.DescribeSubjectRequest.SerializeToString,
+            matcha_dot_embedding_dot_v1_dot_embedding__pb2.DescribeSubjectResponse.FromString,
             options,
             channel_credentials,
             insecure,

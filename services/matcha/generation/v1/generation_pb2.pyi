@@ -457,7 +457,7 @@ class Exemplar(_message.Message):
     def __init__(self, text: _Optional[str] = ..., document_id: _Optional[str] = ..., centrality: _Optional[float] = ...) -> None: ...
 
 class VoiceProfile(_message.Message):
-    __slots__ = ("name", "version", "description", "languages", "document_count", "sentence_count", "sentence_length", "register", "signature_terms", "preferred_terms", "banned_terms", "exemplars", "embedding_model", "corpus_sha256", "create_subject", "create_time", "source_collection")
+    __slots__ = ("name", "version", "description", "languages", "document_count", "sentence_count", "sentence_length", "register", "signature_terms", "preferred_terms", "banned_terms", "exemplars", "embedding_model", "corpus_sha256", "create_subject", "create_time", "source_collection", "withdraw_time")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -475,6 +475,7 @@ class VoiceProfile(_message.Message):
     CREATE_SUBJECT_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     SOURCE_COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    WITHDRAW_TIME_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     description: str
@@ -492,15 +493,18 @@ class VoiceProfile(_message.Message):
     create_subject: str
     create_time: _timestamp_pb2.Timestamp
     source_collection: CollectionSource
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., description: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., document_count: _Optional[int] = ..., sentence_count: _Optional[int] = ..., sentence_length: _Optional[_Union[SentenceLengthStats, _Mapping]] = ..., register: _Optional[_Union[RegisterMarkers, _Mapping]] = ..., signature_terms: _Optional[_Iterable[_Union[SignatureTerm, _Mapping]]] = ..., preferred_terms: _Optional[_Iterable[str]] = ..., banned_terms: _Optional[_Iterable[str]] = ..., exemplars: _Optional[_Iterable[_Union[Exemplar, _Mapping]]] = ..., embedding_model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., corpus_sha256: _Optional[str] = ..., create_subject: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source_collection: _Optional[_Union[CollectionSource, _Mapping]] = ...) -> None: ...
+    withdraw_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., description: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., document_count: _Optional[int] = ..., sentence_count: _Optional[int] = ..., sentence_length: _Optional[_Union[SentenceLengthStats, _Mapping]] = ..., register: _Optional[_Union[RegisterMarkers, _Mapping]] = ..., signature_terms: _Optional[_Iterable[_Union[SignatureTerm, _Mapping]]] = ..., preferred_terms: _Optional[_Iterable[str]] = ..., banned_terms: _Optional[_Iterable[str]] = ..., exemplars: _Optional[_Iterable[_Union[Exemplar, _Mapping]]] = ..., embedding_model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., corpus_sha256: _Optional[str] = ..., create_subject: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source_collection: _Optional[_Union[CollectionSource, _Mapping]] = ..., withdraw_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class SourceDocument(_message.Message):
-    __slots__ = ("id", "text")
+    __slots__ = ("id", "text", "policy")
     ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     id: str
     text: str
-    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
+    policy: _common_pb2.RecordPolicy
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., policy: _Optional[_Union[_common_pb2.RecordPolicy, _Mapping]] = ...) -> None: ...
 
 class CollectionSource(_message.Message):
     __slots__ = ("collection", "filter", "limit")
@@ -605,3 +609,31 @@ class ScoreVoiceResponse(_message.Message):
     version: int
     model: _common_pb2.ModelRef
     def __init__(self, score: _Optional[float] = ..., components: _Optional[_Union[VoiceScoreComponents, _Mapping]] = ..., flags: _Optional[_Iterable[_Union[_common_pb2.ContentFlag, _Mapping]]] = ..., voice: _Optional[str] = ..., version: _Optional[int] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ...) -> None: ...
+
+class EraseSubjectRequest(_message.Message):
+    __slots__ = ("subject_id",)
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    subject_id: str
+    def __init__(self, subject_id: _Optional[str] = ...) -> None: ...
+
+class EraseSubjectResponse(_message.Message):
+    __slots__ = ("erased_exemplars", "erased_sources", "erased_voice_profiles")
+    ERASED_EXEMPLARS_FIELD_NUMBER: _ClassVar[int]
+    ERASED_SOURCES_FIELD_NUMBER: _ClassVar[int]
+    ERASED_VOICE_PROFILES_FIELD_NUMBER: _ClassVar[int]
+    erased_exemplars: int
+    erased_sources: int
+    erased_voice_profiles: int
+    def __init__(self, erased_exemplars: _Optional[int] = ..., erased_sources: _Optional[int] = ..., erased_voice_profiles: _Optional[int] = ...) -> None: ...
+
+class DescribeSubjectRequest(_message.Message):
+    __slots__ = ("subject_id",)
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    subject_id: str
+    def __init__(self, subject_id: _Optional[str] = ...) -> None: ...
+
+class DescribeSubjectResponse(_message.Message):
+    __slots__ = ("holdings",)
+    HOLDINGS_FIELD_NUMBER: _ClassVar[int]
+    holdings: _containers.RepeatedCompositeFieldContainer[_common_pb2.SubjectHolding]
+    def __init__(self, holdings: _Optional[_Iterable[_Union[_common_pb2.SubjectHolding, _Mapping]]] = ...) -> None: ...

@@ -89,6 +89,16 @@ class GenerationServiceStub:
                 request_serializer=matcha_dot_generation_dot_v1_dot_generation__pb2.ScoreVoiceRequest.SerializeToString,
                 response_deserializer=matcha_dot_generation_dot_v1_dot_generation__pb2.ScoreVoiceResponse.FromString,
                 _registered_method=True)
+        self.EraseSubject = channel.unary_unary(
+                '/matcha.generation.v1.GenerationService/EraseSubject',
+                request_serializer=matcha_dot_generation_dot_v1_dot_generation__pb2.EraseSubjectRequest.SerializeToString,
+                response_deserializer=matcha_dot_generation_dot_v1_dot_generation__pb2.EraseSubjectResponse.FromString,
+                _registered_method=True)
+        self.DescribeSubject = channel.unary_unary(
+                '/matcha.generation.v1.GenerationService/DescribeSubject',
+                request_serializer=matcha_dot_generation_dot_v1_dot_generation__pb2.DescribeSubjectRequest.SerializeToString,
+                response_deserializer=matcha_dot_generation_dot_v1_dot_generation__pb2.DescribeSubjectResponse.FromString,
+                _registered_method=True)
 
 
 class GenerationServiceServicer:
@@ -105,7 +115,7 @@ class GenerationServiceServicer:
         or unknown template variable, invalid JSON schema) with field violations;
         NOT_FOUND (unknown model, template or voice); FAILED_PRECONDITION (output
         still invalid against `json_schema` after one repair attempt, with the
-        violations); RESOURCE_EXHAUSTED (backend overloaded or local queue full,
+        violations; a withdrawn voice, VOICE_WITHDRAWN); RESOURCE_EXHAUSTED (backend overloaded or local queue full,
         with google.rpc.RetryInfo); UNAVAILABLE (backend unreachable).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -184,7 +194,35 @@ class GenerationServiceServicer:
     def ScoreVoice(self, request, context):
         """Scores a draft against a voice profile, 0 to 100, with flags explaining
         what is off-voice. Errors: INVALID_ARGUMENT (empty text), NOT_FOUND
-        (unknown voice or version).
+        (unknown voice or version), FAILED_PRECONDITION (a withdrawn voice,
+        VOICE_WITHDRAWN).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseSubject(self, request, context):
+        """Forgets a data subject's source documents (those whose policy, or whose
+        collection document's policy, names the subject): the exemplar passages
+        taken from them are deleted and every voice profile version learned from
+        them is withdrawn, its learned features deleted (see
+        VoiceProfile.withdraw_time), in one transaction. The service stores no
+        generated text. Safe to repeat. Called by ConductorService.EraseSubject.
+        Requires the `admin` role (PERMISSION_DENIED otherwise). Errors:
+        INVALID_ARGUMENT (empty subject id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeSubject(self, request, context):
+        """Describes what the service holds about a data subject, one holding per
+        kind: "voice-sources" (the subject's documents each voice profile version
+        learned from; their texts are not stored) and "voice-exemplars" (passages
+        of them kept as exemplars, text included); see
+        matcha.common.v1.SubjectHolding for the export limits. Requires the
+        `auditor` or `admin` role; any purpose. Errors: INVALID_ARGUMENT (empty
+        subject id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -242,6 +280,16 @@ def add_GenerationServiceServicer_to_server(servicer, server):
                     servicer.ScoreVoice,
                     request_deserializer=matcha_dot_generation_dot_v1_dot_generation__pb2.ScoreVoiceRequest.FromString,
                     response_serializer=matcha_dot_generation_dot_v1_dot_generation__pb2.ScoreVoiceResponse.SerializeToString,
+            ),
+            'EraseSubject': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseSubject,
+                    request_deserializer=matcha_dot_generation_dot_v1_dot_generation__pb2.EraseSubjectRequest.FromString,
+                    response_serializer=matcha_dot_generation_dot_v1_dot_generation__pb2.EraseSubjectResponse.SerializeToString,
+            ),
+            'DescribeSubject': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeSubject,
+                    request_deserializer=matcha_dot_generation_dot_v1_dot_generation__pb2.DescribeSubjectRequest.FromString,
+                    response_serializer=matcha_dot_generation_dot_v1_dot_generation__pb2.DescribeSubjectResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -519,6 +567,60 @@ class GenerationService:
             '/matcha.generation.v1.GenerationService/ScoreVoice',
             matcha_dot_generation_dot_v1_dot_generation__pb2.ScoreVoiceRequest.SerializeToString,
             matcha_dot_generation_dot_v1_dot_generation__pb2.ScoreVoiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseSubject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.generation.v1.GenerationService/EraseSubject',
+            matcha_dot_generation_dot_v1_dot_generation__pb2.EraseSubjectRequest.SerializeToString,
+            matcha_dot_generation_dot_v1_dot_generation__pb2.EraseSubjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeSubject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.generation.v1.GenerationService/DescribeSubject',
+            matcha_dot_generation_dot_v1_dot_generation__pb2.DescribeSubjectRequest.SerializeToString,
+            matcha_dot_generation_dot_v1_dot_generation__pb2.DescribeSubjectResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -239,7 +239,7 @@ class Publication(_message.Message):
     def __init__(self, id: _Optional[str] = ..., version: _Optional[int] = ..., content_sha256: _Optional[str] = ..., publisher_subject: _Optional[str] = ..., publish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sinks: _Optional[_Iterable[_Union[SinkDelivery, _Mapping]]] = ...) -> None: ...
 
 class ReviewItem(_message.Message):
-    __slots__ = ("id", "status", "version", "title", "content", "content_sha256", "format", "channel", "target", "audience", "provenance", "voice_score", "flags", "priority", "due_time", "four_eyes", "submitter_subject", "claim", "versions", "decisions", "approved_version", "approved_sha256", "approved_diff", "resume", "resume_delivery", "publication", "create_time", "update_time")
+    __slots__ = ("id", "status", "version", "title", "content", "content_sha256", "format", "channel", "target", "audience", "provenance", "voice_score", "flags", "priority", "due_time", "four_eyes", "submitter_subject", "claim", "versions", "decisions", "approved_version", "approved_sha256", "approved_diff", "resume", "resume_delivery", "publication", "create_time", "update_time", "subject_ids")
     ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -268,6 +268,7 @@ class ReviewItem(_message.Message):
     PUBLICATION_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_IDS_FIELD_NUMBER: _ClassVar[int]
     id: str
     status: ReviewStatus
     version: int
@@ -296,10 +297,11 @@ class ReviewItem(_message.Message):
     publication: Publication
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[ReviewStatus, str]] = ..., version: _Optional[int] = ..., title: _Optional[str] = ..., content: _Optional[str] = ..., content_sha256: _Optional[str] = ..., format: _Optional[_Union[ContentFormat, str]] = ..., channel: _Optional[_Union[Channel, str]] = ..., target: _Optional[str] = ..., audience: _Optional[_Union[Audience, _Mapping]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., voice_score: _Optional[float] = ..., flags: _Optional[_Iterable[_Union[_common_pb2.ContentFlag, _Mapping]]] = ..., priority: _Optional[_Union[Priority, str]] = ..., due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., four_eyes: _Optional[bool] = ..., submitter_subject: _Optional[str] = ..., claim: _Optional[_Union[ReviewClaim, _Mapping]] = ..., versions: _Optional[_Iterable[_Union[ContentVersion, _Mapping]]] = ..., decisions: _Optional[_Iterable[_Union[Decision, _Mapping]]] = ..., approved_version: _Optional[int] = ..., approved_sha256: _Optional[str] = ..., approved_diff: _Optional[str] = ..., resume: _Optional[_Union[RunResume, _Mapping]] = ..., resume_delivery: _Optional[_Union[Delivery, _Mapping]] = ..., publication: _Optional[_Union[Publication, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    subject_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[ReviewStatus, str]] = ..., version: _Optional[int] = ..., title: _Optional[str] = ..., content: _Optional[str] = ..., content_sha256: _Optional[str] = ..., format: _Optional[_Union[ContentFormat, str]] = ..., channel: _Optional[_Union[Channel, str]] = ..., target: _Optional[str] = ..., audience: _Optional[_Union[Audience, _Mapping]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., voice_score: _Optional[float] = ..., flags: _Optional[_Iterable[_Union[_common_pb2.ContentFlag, _Mapping]]] = ..., priority: _Optional[_Union[Priority, str]] = ..., due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., four_eyes: _Optional[bool] = ..., submitter_subject: _Optional[str] = ..., claim: _Optional[_Union[ReviewClaim, _Mapping]] = ..., versions: _Optional[_Iterable[_Union[ContentVersion, _Mapping]]] = ..., decisions: _Optional[_Iterable[_Union[Decision, _Mapping]]] = ..., approved_version: _Optional[int] = ..., approved_sha256: _Optional[str] = ..., approved_diff: _Optional[str] = ..., resume: _Optional[_Union[RunResume, _Mapping]] = ..., resume_delivery: _Optional[_Union[Delivery, _Mapping]] = ..., publication: _Optional[_Union[Publication, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subject_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SubmitRequest(_message.Message):
-    __slots__ = ("title", "content", "format", "channel", "target", "audience", "provenance", "voice_score", "flags", "priority", "due_time", "four_eyes", "resume", "quality_attestation")
+    __slots__ = ("title", "content", "format", "channel", "target", "audience", "provenance", "voice_score", "flags", "priority", "due_time", "four_eyes", "resume", "quality_attestation", "subject_ids")
     TITLE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -314,6 +316,7 @@ class SubmitRequest(_message.Message):
     FOUR_EYES_FIELD_NUMBER: _ClassVar[int]
     RESUME_FIELD_NUMBER: _ClassVar[int]
     QUALITY_ATTESTATION_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_IDS_FIELD_NUMBER: _ClassVar[int]
     title: str
     content: str
     format: ContentFormat
@@ -328,7 +331,8 @@ class SubmitRequest(_message.Message):
     four_eyes: bool
     resume: RunResume
     quality_attestation: str
-    def __init__(self, title: _Optional[str] = ..., content: _Optional[str] = ..., format: _Optional[_Union[ContentFormat, str]] = ..., channel: _Optional[_Union[Channel, str]] = ..., target: _Optional[str] = ..., audience: _Optional[_Union[Audience, _Mapping]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., voice_score: _Optional[float] = ..., flags: _Optional[_Iterable[_Union[_common_pb2.ContentFlag, _Mapping]]] = ..., priority: _Optional[_Union[Priority, str]] = ..., due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., four_eyes: _Optional[bool] = ..., resume: _Optional[_Union[RunResume, _Mapping]] = ..., quality_attestation: _Optional[str] = ...) -> None: ...
+    subject_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, title: _Optional[str] = ..., content: _Optional[str] = ..., format: _Optional[_Union[ContentFormat, str]] = ..., channel: _Optional[_Union[Channel, str]] = ..., target: _Optional[str] = ..., audience: _Optional[_Union[Audience, _Mapping]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., voice_score: _Optional[float] = ..., flags: _Optional[_Iterable[_Union[_common_pb2.ContentFlag, _Mapping]]] = ..., priority: _Optional[_Union[Priority, str]] = ..., due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., four_eyes: _Optional[bool] = ..., resume: _Optional[_Union[RunResume, _Mapping]] = ..., quality_attestation: _Optional[str] = ..., subject_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SubmitResponse(_message.Message):
     __slots__ = ("item", "created")
@@ -537,3 +541,39 @@ class ReviewSignal(_message.Message):
     reviewer_subject: str
     decide_time: _timestamp_pb2.Timestamp
     def __init__(self, item_id: _Optional[str] = ..., status: _Optional[_Union[ReviewStatus, str]] = ..., version: _Optional[int] = ..., title: _Optional[str] = ..., content: _Optional[str] = ..., content_sha256: _Optional[str] = ..., comment: _Optional[str] = ..., reviewer_subject: _Optional[str] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class EraseSubjectRequest(_message.Message):
+    __slots__ = ("subject_id",)
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    subject_id: str
+    def __init__(self, subject_id: _Optional[str] = ...) -> None: ...
+
+class EraseSubjectResponse(_message.Message):
+    __slots__ = ("erased_items", "erased_versions", "erased_decisions", "erased_events", "erased_outbox_rows", "erased_publications", "erased_files")
+    ERASED_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    ERASED_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    ERASED_DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    ERASED_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    ERASED_OUTBOX_ROWS_FIELD_NUMBER: _ClassVar[int]
+    ERASED_PUBLICATIONS_FIELD_NUMBER: _ClassVar[int]
+    ERASED_FILES_FIELD_NUMBER: _ClassVar[int]
+    erased_items: int
+    erased_versions: int
+    erased_decisions: int
+    erased_events: int
+    erased_outbox_rows: int
+    erased_publications: int
+    erased_files: int
+    def __init__(self, erased_items: _Optional[int] = ..., erased_versions: _Optional[int] = ..., erased_decisions: _Optional[int] = ..., erased_events: _Optional[int] = ..., erased_outbox_rows: _Optional[int] = ..., erased_publications: _Optional[int] = ..., erased_files: _Optional[int] = ...) -> None: ...
+
+class DescribeSubjectRequest(_message.Message):
+    __slots__ = ("subject_id",)
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    subject_id: str
+    def __init__(self, subject_id: _Optional[str] = ...) -> None: ...
+
+class DescribeSubjectResponse(_message.Message):
+    __slots__ = ("holdings",)
+    HOLDINGS_FIELD_NUMBER: _ClassVar[int]
+    holdings: _containers.RepeatedCompositeFieldContainer[_common_pb2.SubjectHolding]
+    def __init__(self, holdings: _Optional[_Iterable[_Union[_common_pb2.SubjectHolding, _Mapping]]] = ...) -> None: ...

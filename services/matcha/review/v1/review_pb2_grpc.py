@@ -93,6 +93,16 @@ class ReviewServiceStub:
                 request_serializer=matcha_dot_review_dot_v1_dot_review__pb2.WatchEventsRequest.SerializeToString,
                 response_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.WatchEventsResponse.FromString,
                 _registered_method=True)
+        self.EraseSubject = channel.unary_unary(
+                '/matcha.review.v1.ReviewService/EraseSubject',
+                request_serializer=matcha_dot_review_dot_v1_dot_review__pb2.EraseSubjectRequest.SerializeToString,
+                response_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.EraseSubjectResponse.FromString,
+                _registered_method=True)
+        self.DescribeSubject = channel.unary_unary(
+                '/matcha.review.v1.ReviewService/DescribeSubject',
+                request_serializer=matcha_dot_review_dot_v1_dot_review__pb2.DescribeSubjectRequest.SerializeToString,
+                response_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.DescribeSubjectResponse.FromString,
+                _registered_method=True)
 
 
 class ReviewServiceServicer:
@@ -210,6 +220,32 @@ class ReviewServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EraseSubject(self, request, context):
+        """Erases every item naming the data subject (ReviewItem.subject_ids):
+        every version, decision and event of it, its outbox rows (run signals
+        and publications, delivered or not) in one transaction, then the files
+        the file sink wrote for it. Content already delivered to a webhook is
+        outside the service's reach. Safe to repeat. Called by
+        ConductorService.EraseSubject. Requires the `admin` role
+        (PERMISSION_DENIED otherwise). Errors: INVALID_ARGUMENT (empty subject id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeSubject(self, request, context):
+        """Describes what the service holds about a data subject, one holding per
+        kind: "drafts" (items naming the subject, every version's text
+        included), "decisions", "review-events", "outbox" (run signals and
+        publications with their payloads) and "published-files" (what the file
+        sink wrote); see matcha.common.v1.SubjectHolding for the export limits.
+        Requires the `auditor` or `admin` role; any purpose. Errors:
+        INVALID_ARGUMENT (empty subject id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReviewServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -257,6 +293,16 @@ def add_ReviewServiceServicer_to_server(servicer, server):
                     servicer.WatchEvents,
                     request_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.WatchEventsRequest.FromString,
                     response_serializer=matcha_dot_review_dot_v1_dot_review__pb2.WatchEventsResponse.SerializeToString,
+            ),
+            'EraseSubject': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseSubject,
+                    request_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.EraseSubjectRequest.FromString,
+                    response_serializer=matcha_dot_review_dot_v1_dot_review__pb2.EraseSubjectResponse.SerializeToString,
+            ),
+            'DescribeSubject': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeSubject,
+                    request_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.DescribeSubjectRequest.FromString,
+                    response_serializer=matcha_dot_review_dot_v1_dot_review__pb2.DescribeSubjectResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -516,6 +562,60 @@ class ReviewService:
             '/matcha.review.v1.ReviewService/WatchEvents',
             matcha_dot_review_dot_v1_dot_review__pb2.WatchEventsRequest.SerializeToString,
             matcha_dot_review_dot_v1_dot_review__pb2.WatchEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseSubject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.review.v1.ReviewService/EraseSubject',
+            matcha_dot_review_dot_v1_dot_review__pb2.EraseSubjectRequest.SerializeToString,
+            matcha_dot_review_dot_v1_dot_review__pb2.EraseSubjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeSubject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.review.v1.ReviewService/DescribeSubject',
+            matcha_dot_review_dot_v1_dot_review__pb2.DescribeSubjectRequest.SerializeToString,
+            matcha_dot_review_dot_v1_dot_review__pb2.DescribeSubjectResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -336,14 +336,28 @@ class EraseSubjectRequest(_message.Message):
     def __init__(self, subject_id: _Optional[str] = ...) -> None: ...
 
 class EraseSubjectResponse(_message.Message):
-    __slots__ = ("erased_customers", "erased_transactions", "erased_events")
+    __slots__ = ("erased_customers", "erased_transactions", "erased_events", "erased_idempotency_replies")
     ERASED_CUSTOMERS_FIELD_NUMBER: _ClassVar[int]
     ERASED_TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
     ERASED_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    ERASED_IDEMPOTENCY_REPLIES_FIELD_NUMBER: _ClassVar[int]
     erased_customers: int
     erased_transactions: int
     erased_events: int
-    def __init__(self, erased_customers: _Optional[int] = ..., erased_transactions: _Optional[int] = ..., erased_events: _Optional[int] = ...) -> None: ...
+    erased_idempotency_replies: int
+    def __init__(self, erased_customers: _Optional[int] = ..., erased_transactions: _Optional[int] = ..., erased_events: _Optional[int] = ..., erased_idempotency_replies: _Optional[int] = ...) -> None: ...
+
+class DescribeSubjectRequest(_message.Message):
+    __slots__ = ("subject_id",)
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    subject_id: str
+    def __init__(self, subject_id: _Optional[str] = ...) -> None: ...
+
+class DescribeSubjectResponse(_message.Message):
+    __slots__ = ("holdings",)
+    HOLDINGS_FIELD_NUMBER: _ClassVar[int]
+    holdings: _containers.RepeatedCompositeFieldContainer[_common_pb2.SubjectHolding]
+    def __init__(self, holdings: _Optional[_Iterable[_Union[_common_pb2.SubjectHolding, _Mapping]]] = ...) -> None: ...
 
 class KMeansConfig(_message.Message):
     __slots__ = ("k", "k_min", "k_max", "silhouette_sample_size", "criterion", "min_share", "preferred_k_min", "preferred_k_max")

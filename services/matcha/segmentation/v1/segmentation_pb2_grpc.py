@@ -80,6 +80,11 @@ class SegmentationServiceStub:
                 request_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.EraseSubjectRequest.SerializeToString,
                 response_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.EraseSubjectResponse.FromString,
                 _registered_method=True)
+        self.DescribeSubject = channel.unary_unary(
+                '/matcha.segmentation.v1.SegmentationService/DescribeSubject',
+                request_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.DescribeSubjectRequest.SerializeToString,
+                response_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.DescribeSubjectResponse.FromString,
+                _registered_method=True)
         self.BuildSegmentation = channel.unary_unary(
                 '/matcha.segmentation.v1.SegmentationService/BuildSegmentation',
                 request_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.BuildSegmentationRequest.SerializeToString,
@@ -220,8 +225,24 @@ class SegmentationServiceServicer:
     def EraseSubject(self, request, context):
         """Erases every customer whose record policy names the data subject, with
         their transactions, events, memberships, history and any exemplar
-        reference. Safe to repeat. Called by ConductorService.EraseSubject.
-        Requires the `admin` role (PERMISSION_DENIED otherwise).
+        reference, and the stored replies of IngestCustomers calls that ingested
+        them (kept for idempotency), in one transaction. Safe to repeat. Called
+        by ConductorService.EraseSubject. Requires the `admin` role
+        (PERMISSION_DENIED otherwise).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeSubject(self, request, context):
+        """Describes what the service holds about a data subject, one holding per
+        kind: "customers" (attributes, features, policy), "transactions",
+        "events", "segment-memberships" (segmentation and condition segment
+        memberships), "segment-changes" (history of moves between segments) and
+        "idempotency-replies" (stored replies of the calls that ingested them);
+        see matcha.common.v1.SubjectHolding for the export limits. Requires the
+        `auditor` or `admin` role; any purpose. Errors: INVALID_ARGUMENT (empty
+        subject id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -389,6 +410,11 @@ def add_SegmentationServiceServicer_to_server(servicer, server):
                     servicer.EraseSubject,
                     request_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.EraseSubjectRequest.FromString,
                     response_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.EraseSubjectResponse.SerializeToString,
+            ),
+            'DescribeSubject': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeSubject,
+                    request_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.DescribeSubjectRequest.FromString,
+                    response_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.DescribeSubjectResponse.SerializeToString,
             ),
             'BuildSegmentation': grpc.unary_unary_rpc_method_handler(
                     servicer.BuildSegmentation,
@@ -629,6 +655,33 @@ class SegmentationService:
             '/matcha.segmentation.v1.SegmentationService/EraseSubject',
             matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.EraseSubjectRequest.SerializeToString,
             matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.EraseSubjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeSubject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.segmentation.v1.SegmentationService/DescribeSubject',
+            matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.DescribeSubjectRequest.SerializeToString,
+            matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.DescribeSubjectResponse.FromString,
             options,
             channel_credentials,
             insecure,
