@@ -109,14 +109,17 @@ async def running_server(
     settings,
     verifier: TokenVerifier,
     tracer_provider: TracerProvider | None = None,
+    *,
+    record_accesses: bool = True,
 ) -> AsyncIterator[MatchaServer]:
+    """`record_accesses=False` serves without the access ledger: only to measure what recording costs."""
     server = MatchaServer(
         definition,
         listen_address=settings.listen_address,
         verifier=verifier,
         clearance=settings.service_clearance,
         tracer_provider=tracer_provider or TracerProvider(),
-        access_ledger=configured_access_ledger(settings),
+        access_ledger=configured_access_ledger(settings) if record_accesses else None,
         grace_period_seconds=1.0,
     )
     await server.start()
@@ -130,8 +133,10 @@ async def running_server(
 def serve(verifier):
     """`async with serve(definition, settings) as server`: an in-process server on a free port."""
 
-    def start(definition: ServiceDefinition, settings, tracer_provider: TracerProvider | None = None):
-        return running_server(definition, settings, verifier, tracer_provider)
+    def start(
+        definition: ServiceDefinition, settings, tracer_provider: TracerProvider | None = None, **options
+    ):
+        return running_server(definition, settings, verifier, tracer_provider, **options)
 
     return start
 

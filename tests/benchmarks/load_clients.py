@@ -12,12 +12,20 @@ import time
 
 import aiohttp
 
+from matcha.classification.v1 import classification_pb2, classification_pb2_grpc
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.runtime.client import open_channel
 from matcha.runtime.governance import DataClass
 
 TEXT = "matcha latte with oat milk"
 COLLECTION = "bench"
+REVIEWS = [
+    "The delivery was late and the box was crushed.",
+    "Lovely roast, I will order again.",
+    "Customer service answered within the hour.",
+    "Too bitter for my taste.",
+]
+SENTIMENT = classification_pb2.ClassificationTask(sentiment=classification_pb2.SentimentTask())
 
 
 async def _rate(call, clients: int, calls: int) -> float:
@@ -51,13 +59,24 @@ async def http_rate(url: str, token: str, method: str, clients: int, calls: int)
 
 async def grpc_rate(target: str, token: str, method: str, clients: int, calls: int) -> float:
     async with open_channel(target, token=token, purpose="campaign", data_class=DataClass.INTERNAL) as channel:
-        stub = embedding_pb2_grpc.EmbeddingServiceStub(channel)
+        embedding = embedding_pb2_grpc.EmbeddingServiceStub(channel)
+        classification = classification_pb2_grpc.ClassificationServiceStub(channel)
+        if method == "Search":  # by vector, so the call measures the service and the index, not the model
+            query = (await embedding.Embed(embedding_pb2.EmbedRequest(texts=[TEXT]))).embeddings[0]
+        calls_by_method = {
+            "Embed": lambda: embedding.Embed(embedding_pb2.EmbedRequest(texts=[TEXT])),
+            "GetCollection": lambda: embedding.GetCollection(embedding_pb2.GetCollectionRequest(name=COLLECTION)),
+            "Search": lambda: embedding.Search(
+                embedding_pb2.SearchRequest(collection=COLLECTION, vector=query, top_k=10)
+            ),
+            "Classify": lambda: classification.Classify(
+                classification_pb2.ClassifyRequest(texts=REVIEWS, tasks=[SENTIMENT])
+            ),
+        }
+        make_call = calls_by_method[method]
 
         async def call() -> None:
-            if method == "Embed":
-                await stub.Embed(embedding_pb2.EmbedRequest(texts=[TEXT]))
-            else:
-                await stub.GetCollection(embedding_pb2.GetCollectionRequest(name=COLLECTION))
+            await make_call()
 
         return await _rate(call, clients, calls)
 
@@ -66,7 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["http", "grpc"])
     parser.add_argument("target", help="gateway base URL (http) or host:port (grpc)")
-    parser.add_argument("method", choices=["Embed", "GetCollection"])
+    parser.add_argument("method", choices=["Embed", "GetCollection", "Search", "Classify"])
     parser.add_argument("--token", required=True)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--calls", type=int, default=40)

@@ -269,21 +269,32 @@ async def test_a_reviewer_approves_an_edited_draft_and_the_run_resumes_with_it(s
         await page.get_by_label("Content", exact=True).fill(edited)
         await expect(page.locator("#edit-state")).to_contain_text("Edited")
         await page.get_by_role("button", name="Approve").click()
-        await expect(page.locator("#item-message")).to_contain_text("Approve: recorded on version 2")
+        # Four-eyes: rita's approval is recorded on the version she was given; her edit is a new version that
+        # someone else must approve before anything is approved or the run resumes.
+        await expect(page.locator("#item-message")).to_contain_text("Approve: recorded on version 1")
         await expect(page.locator("#item-message")).to_be_focused()
-        await expect(page.locator("#decision-closed")).to_contain_text(digest(DRAFT_TITLE, edited))
-        await expect(page.get_by_role("button", name="Approve")).to_be_disabled()
-        await expect(page.get_by_label("Content", exact=True)).not_to_be_editable()
+        assert problems == []
+        revised = (await analyst.get(f"/v1/reviews/{item_id}")).json()["item"]
+        assert revised["version"] == 2 and revised.get("approvedVersion", 0) == 0
+        waiting = (await analyst.get(f"/v1/runs/{run_id}")).json()["run"]
+        assert waiting["state"] == "RUN_STATE_WAITING"
+
+        async with stack.http("otto", ["reviewer"]) as otto:
+            claimed = await otto.post(f"/v1/reviews/{item_id}:claim", json={})
+            assert claimed.status_code == 200, claimed.text
+            approved = await otto.post(
+                f"/v1/reviews/{item_id}:decide", json={"version": 2, "outcome": "DECISION_OUTCOME_APPROVE"}
+            )
+            assert approved.status_code == 200, approved.text
         # Approved items leave the "to review" queue, live.
         await expect(page.get_by_role("link", name=DRAFT_TITLE)).to_have_count(0)
-        assert problems == []
 
         item = (await analyst.get(f"/v1/reviews/{item_id}")).json()["item"]
         assert item["status"] == "REVIEW_STATUS_APPROVED"
         assert (item["approvedVersion"], item["version"]) == (2, 2)
         assert item["approvedSha256"] == digest(DRAFT_TITLE, edited)
         assert item["versions"][1]["content"] == edited and item["versions"][1]["origin"] == "VERSION_ORIGIN_HUMAN_EDIT"
-        assert item["decisions"][0]["reviewerSubject"] == "rita"
+        assert [decision["reviewerSubject"] for decision in item["decisions"]] == ["rita", "otto"]
 
         for _ in range(300):
             run = (await analyst.get(f"/v1/runs/{run_id}", params={"view": "RUN_VIEW_FULL"})).json()["run"]
