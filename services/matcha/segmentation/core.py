@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, require_describer
 from matcha.runtime.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -69,6 +70,7 @@ from matcha.segmentation.store import (
     READY,
     ChangeRecord,
     CustomerRow,
+    ErasedRecords,
     EventBatch,
     ItemRow,
     MembershipRecord,
@@ -329,6 +331,7 @@ class SegmentationCore:
                 "IngestCustomers",
                 call.idempotency_key,
                 {"inserted": outcome[0], "updated": outcome[1], "unchanged": outcome[2], "raised_to_personal": raised},
+                subject_ids=[row.policy.subject_id for row in rows if row.policy.subject_id],
             )
         # Property conditions read what was just written.
         await self._live.reevaluate(call.tenant, keys)
@@ -690,7 +693,7 @@ class SegmentationCore:
             history=await self._store.history_of_customer(call.tenant, stored.key, history_limit),
         )
 
-    async def erase_subject(self, call: CallContext, subject_id: str) -> tuple[int, int, int]:
+    async def erase_subject(self, call: CallContext, subject_id: str) -> ErasedRecords:
         violations = Violations()
         violations.check(_is_stored_text(subject_id), "subject_id", "must not be empty nor hold a NUL character")
         violations.raise_if_any()
@@ -699,6 +702,11 @@ class SegmentationCore:
         # The live counters hold the erased customers' event times: read the tenant again on next use.
         self._live.forget(call.tenant)
         return erased
+
+    async def describe_subject(self, call: CallContext, subject_id: str) -> list[SubjectHolding]:
+        check_subject_id(subject_id)
+        require_describer(call)
+        return cap_exports(await self._store.describe_subject(call.tenant, subject_id, call.data_class))
 
     # --- builds --------------------------------------------------------------------------------
 

@@ -6,8 +6,10 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from google.rpc import status_pb2
 
 from matcha.common.v1 import common_pb2
+from matcha.runtime.data_map import exported_classes
+from matcha.runtime.data_map_messages import holding_messages
 from matcha.runtime.governance import DataClass, RecordPolicy
-from matcha.runtime.interceptors import current_call
+from matcha.runtime.interceptors import current_call, report_records
 from matcha.segmentation import conditions as cond
 from matcha.segmentation import drift
 from matcha.segmentation.condition_core import ConditionSegmentsCore, ConditionSegmentView
@@ -495,10 +497,18 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
         )
 
     async def EraseSubject(self, request, context):
-        customers, transactions, events = await self._core.erase_subject(current_call(), request.subject_id)
+        erased = await self._core.erase_subject(current_call(), request.subject_id)
         return pb.EraseSubjectResponse(
-            erased_customers=customers, erased_transactions=transactions, erased_events=events
+            erased_customers=erased.customers,
+            erased_transactions=erased.transactions,
+            erased_events=erased.events,
+            erased_idempotency_replies=erased.idempotency_replies,
         )
+
+    async def DescribeSubject(self, request, context):
+        holdings = await self._core.describe_subject(current_call(), request.subject_id)
+        report_records(exported_classes(holdings), subjects=[request.subject_id])
+        return pb.DescribeSubjectResponse(holdings=holding_messages(holdings))
 
     async def BuildSegmentation(self, request, context):
         view = await self._core.build_segmentation(current_call(), _build_input(request))

@@ -15,9 +15,10 @@ from typing import Any
 import asyncpg
 import numpy as np
 
+from matcha.runtime.data_map import SubjectHolding, class_name_sql, describe_kind
 from matcha.runtime.database import Database
 from matcha.runtime.errors import NotFound
-from matcha.runtime.governance import RecordPolicy
+from matcha.runtime.governance import DataClass, RecordPolicy
 from matcha.segmentation import binary_copy
 from matcha.segmentation.features import RAW_FEATURES, FeatureTable
 from matcha.segmentation.recommend import BuyersByItem, PurchaseHistory, buyers_by_item, customer_history
@@ -89,6 +90,14 @@ FROM segmentation_customers c
 WHERE c.tenant = $1::text AND $2::timestamptz IS NOT NULL
   AND {eligible} {customer_filter}
 """
+
+
+@dataclass(frozen=True)
+class ErasedRecords:
+    customers: int
+    transactions: int
+    events: int
+    idempotency_replies: int
 
 
 @dataclass(frozen=True)
@@ -1106,19 +1115,28 @@ class SegmentationStore:
             key,
         )
 
-    async def remember(self, connection, tenant: str, method: str, key: str, reply: dict[str, Any]) -> None:
+    async def remember(
+        self, connection, tenant: str, method: str, key: str, reply: dict[str, Any], subject_ids: Sequence[str] = ()
+    ) -> None:
+        """Stores a call's reply under its idempotency key, with the data subjects whose records it carried."""
         if key:
             await connection.execute(
-                """INSERT INTO segmentation_idempotency (tenant, method, key, reply) VALUES ($1, $2, $3, $4)
-                   ON CONFLICT DO NOTHING""",
+                """INSERT INTO segmentation_idempotency (tenant, method, key, reply, subject_ids)
+                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
                 tenant,
                 method,
                 key,
                 reply,
+                sorted(set(subject_ids)),
             )
 
-    async def erase_subject(self, tenant: str, subject_id: str) -> tuple[int, int, int]:
+    async def erase_subject(self, tenant: str, subject_id: str) -> ErasedRecords:
         async with self.pool.acquire() as connection, connection.transaction():
+            replies = await connection.execute(
+                "DELETE FROM segmentation_idempotency WHERE tenant = $1 AND subject_ids @> ARRAY[$2::text]",
+                tenant,
+                subject_id,
+            )
             keys = [
                 row["key"]
                 for row in await connection.fetch(
@@ -1127,8 +1145,9 @@ class SegmentationStore:
                     subject_id,
                 )
             ]
+            erased_replies = int(replies.split()[-1])
             if not keys:
-                return 0, 0, 0
+                return ErasedRecords(0, 0, 0, erased_replies)
             transactions = await connection.fetchval(
                 "SELECT count(*) FROM segmentation_transactions WHERE customer_key = ANY($1::int8[])", keys
             )
@@ -1146,7 +1165,88 @@ class SegmentationStore:
             # CASCADE).
             await connection.execute("DELETE FROM segmentation_customers WHERE key = ANY($1::int8[])", keys)
             await self._purchases_changed(connection, tenant)
-        return len(keys), transactions, events
+        return ErasedRecords(len(keys), transactions, events, erased_replies)
+
+    async def describe_subject(self, tenant: str, subject_id: str, ceiling: DataClass) -> list[SubjectHolding]:
+        """What the store holds about the subject, kind by kind, read in one snapshot."""
+        async with self.pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
+            holdings = []
+            for kind, records_sql in _SUBJECT_RECORDS:
+                holdings += await describe_kind(connection, kind, records_sql, tenant, subject_id, ceiling=ceiling)
+            return holdings
+
+
+# Customers (`c`) of the subject: their records carry the customer's class and consented purposes.
+_OF_SUBJECT = "c.tenant = $1 AND c.subject_id = $2"
+# Per kind of record about a subject, the rows `describe_kind` reads (see matcha.runtime.data_map).
+_SUBJECT_RECORDS = (
+    (
+        "customers",
+        f"""SELECT '' AS scope, c.data_class, c.consented_purposes AS purposes, c.id AS ordering,
+                   jsonb_build_object('id', c.id, 'attributes', c.attributes, 'features', c.custom_features,
+                       'join_time', c.join_time, 'data_class', {class_name_sql("c.data_class")},
+                       'consented_purposes', c.consented_purposes, 'source', c.source, 'purchases', c.purchases,
+                       'spend', c.spend, 'quantity', c.quantity, 'first_purchase_time', c.first_purchase_at,
+                       'last_purchase_time', c.last_purchase_at, 'create_time', c.created_at,
+                       'update_time', c.updated_at) AS record
+            FROM segmentation_customers c WHERE {_OF_SUBJECT}""",
+    ),
+    (
+        "transactions",
+        f"""SELECT '' AS scope, c.data_class, c.consented_purposes AS purposes, (t.time, t.id) AS ordering,
+                   jsonb_build_object('id', t.id, 'customer_id', c.id, 'time', t.time, 'amount', t.amount,
+                       'quantity', t.quantity, 'channel', t.channel, 'item_id', t.item_id, 'refund', t.refund) AS record
+            FROM segmentation_customers c JOIN segmentation_transactions t ON t.customer_key = c.key
+            WHERE {_OF_SUBJECT}""",
+    ),
+    (
+        "events",
+        f"""SELECT '' AS scope, c.data_class, c.consented_purposes AS purposes, (e.time, e.id) AS ordering,
+                   jsonb_build_object('id', e.id, 'customer_id', c.id,
+                       'type', (ARRAY['PURCHASE', 'VISIT', 'CLICK'])[e.type], 'time', e.time, 'item_id', e.item_id,
+                       'amount', e.amount, 'quantity', e.quantity) AS record
+            FROM segmentation_customers c JOIN segmentation_events e ON e.customer_key = c.key
+            WHERE {_OF_SUBJECT}""",
+    ),
+    (
+        "segment-memberships",
+        f"""SELECT '' AS scope, c.data_class, c.consented_purposes AS purposes, (v.name, v.version) AS ordering,
+                   jsonb_build_object('customer_id', c.id, 'segmentation', v.name, 'version', v.version,
+                       'segment_id', s.id, 'segment_name', s.name, 'distance', m.distance,
+                       'confidence', m.confidence, 'since', m.since) AS record
+            FROM segmentation_customers c
+            JOIN segmentation_memberships m ON m.customer_key = c.key
+            JOIN segmentation_versions v ON v.id = m.version_id
+            LEFT JOIN segmentation_segments s ON s.version_id = v.id AND s.position = m.position
+            WHERE {_OF_SUBJECT}
+            UNION ALL
+            SELECT '', c.data_class, c.consented_purposes, (g.name, g.version),
+                   jsonb_build_object('customer_id', c.id, 'condition_segment', g.name, 'version', g.version,
+                       'since', cm.since)
+            FROM segmentation_customers c
+            JOIN segmentation_condition_members cm ON cm.customer_key = c.key
+            JOIN segmentation_condition_segments g ON g.id = cm.segment_id
+            WHERE {_OF_SUBJECT}""",
+    ),
+    (
+        "segment-changes",
+        f"""SELECT '' AS scope, c.data_class, c.consented_purposes AS purposes, ch.sequence AS ordering,
+                   jsonb_build_object('sequence', ch.sequence, 'time', ch.time, 'customer_id', ch.customer_id,
+                       'segmentation', ch.segmentation, 'version', ch.version, 'from_segment', ch.from_segment,
+                       'to_segment', ch.to_segment, 'to_name', ch.to_name, 'cause_id', ch.cause_id) AS record
+            FROM segmentation_customers c JOIN segmentation_changes ch ON ch.customer_key = c.key
+            WHERE {_OF_SUBJECT}""",
+    ),
+    (
+        # A stored reply names the subjects whose customers its call ingested, which is personal data itself.
+        "idempotency-replies",
+        f"""SELECT '' AS scope, {int(DataClass.PERSONAL)} AS data_class, '{{}}'::text[] AS purposes,
+                   (i.created_at, i.key) AS ordering,
+                   jsonb_build_object('method', i.method, 'key', i.key, 'reply', i.reply,
+                       'create_time', i.created_at) AS record
+            FROM segmentation_idempotency i WHERE i.tenant = $1 AND i.subject_ids @> ARRAY[$2::text]""",
+    ),
+)
 
 
 async def _copy_features(connection: asyncpg.Connection, query: str, params: list, buffer: io.BytesIO) -> None:
