@@ -58,8 +58,10 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
     )
     sinks: dict[str, Deliver] = {}
     webhook: WebhookSink | None = None
+    files: FileSink | None = None
     if settings.review_publish_dir is not None:
-        sinks[FILES_SINK] = FileSink(settings.review_publish_dir).deliver
+        files = FileSink(settings.review_publish_dir)
+        sinks[FILES_SINK] = files.deliver
     if settings.review_webhook_url:
         webhook = WebhookSink(settings.review_webhook_url, timeout_seconds=settings.review_webhook_timeout_seconds)
         sinks[WEBHOOK_SINK] = webhook.deliver
@@ -73,6 +75,7 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
             max_backoff_seconds=settings.review_delivery_max_backoff_seconds,
         ),
         poll_seconds=settings.review_delivery_poll_seconds,
+        retractors={FILES_SINK: files.retract} if files else {},
     )
     core = ReviewCore(
         store,
@@ -82,6 +85,7 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
         encode_signal=encode_signal,
         four_eyes_off_tenants=frozenset(settings.review_four_eyes_off_tenants),
         attestations=AttestationVerifier(settings.attestation_public_key_file),
+        published_files=files,
     )
     sweeper: asyncio.Task | None = None
 

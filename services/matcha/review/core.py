@@ -7,11 +7,12 @@ Enumerations are their contract names without prefix ("PENDING", "APPROVE", "EMA
 import asyncio
 import contextlib
 import difflib
+import functools
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from matcha.review.attestation import AttestationVerifier
 from matcha.review.store import (
@@ -20,6 +21,7 @@ from matcha.review.store import (
     DecisionRow,
     EventRow,
     ItemDetails,
+    ItemsErased,
     ItemTransaction,
     ListFilter,
     NewItem,
@@ -29,6 +31,7 @@ from matcha.review.store import (
     decode_page_token,
     encode_page_token,
 )
+from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, holdings_of, require_describer
 from matcha.runtime.errors import Aborted, FailedPrecondition, PermissionDenied, Violations
 from matcha.runtime.governance import CallContext, ResumeCapability
 
@@ -68,6 +71,8 @@ class Limits:
     max_target_chars: int = 200
     max_comment_chars: int = 4000
     max_flags: int = 100
+    max_subject_ids: int = 100
+    max_subject_id_chars: int = 256
     default_page_size: int = 50
     max_page_size: int = 200
     default_claim_seconds: float = 15 * 60
@@ -101,6 +106,8 @@ class SubmitInput:
     resume: RunResume | None = None
     # GenerateResponse.attestation: the generation service's signature over content, score and flags.
     quality_attestation: str = ""
+    # Data subjects the content is about or addressed to: erasing one erases the item.
+    subject_ids: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,14 @@ class ReviewSignal:
 SignalEncoder = Callable[[ReviewSignal], dict[str, Any]]
 
 
+class PublishedFiles(Protocol):
+    """What a file sink wrote for items: read for the data map, deleted on erasure."""
+
+    async def written(self, tenant: str, item_ids: list[str]) -> dict[str, tuple[str, dict]]: ...
+
+    async def forget(self, tenant: str, item_ids: list[str]) -> int: ...
+
+
 class ReviewCore:
     def __init__(
         self,
@@ -151,7 +166,9 @@ class ReviewCore:
         encode_signal: SignalEncoder,
         attestations: AttestationVerifier | None = None,
         four_eyes_off_tenants: frozenset[str] = frozenset(),
+        published_files: PublishedFiles | None = None,
     ) -> None:
+        self._published_files = published_files
         self._attestations = attestations
         self._four_eyes_off = four_eyes_off_tenants
         self._store = store
@@ -178,6 +195,7 @@ class ReviewCore:
         if submission.due_at is not None:
             violations.check(submission.due_at > now, "due_time", "must be in the future")
         self._check_resume(call, violations, "resume", submission.resume)
+        self._check_subject_ids(violations, submission.subject_ids)
         violations.raise_if_any("submission has invalid fields")
         flags = submission.flags
         if submission.quality_attestation:
@@ -203,6 +221,7 @@ class ReviewCore:
             resume_run_id=resume.run_id,
             resume_signal_key=resume.signal_key,
             resume_capability=resume.capability,
+            subject_ids=sorted(set(submission.subject_ids)),
         )
         version = NewVersion(
             title=submission.title,
@@ -597,6 +616,33 @@ class ReviewCore:
         details = await self._store.get(call.tenant, item_id, full=False)
         return details.publication, already
 
+    # -- data subjects ---------------------------------------------------------------------------
+
+    async def erase_subject(self, call: CallContext, subject_id: str) -> ItemsErased:
+        check_subject_id(subject_id)
+        call.require_role(ADMIN_ROLE)
+        return await self._store.erase_subject(call.tenant, subject_id, functools.partial(self._forget, call.tenant))
+
+    async def _forget(self, tenant: str, item_ids: list[str]) -> int:
+        return await self._published_files.forget(tenant, item_ids) if self._published_files else 0
+
+    async def describe_subject(self, call: CallContext, subject_id: str) -> list[SubjectHolding]:
+        check_subject_id(subject_id)
+        require_describer(call)
+        holdings, items = await self._store.describe_subject(call.tenant, subject_id, call.data_class)
+        written = {}
+        if self._published_files is not None:
+            written = await self._published_files.written(call.tenant, [item.id for item in items])
+        files = []
+        for item in items:
+            if item.id in written:
+                path, document = written[item.id]
+                files.append(
+                    (item.data_class, (item.purpose,), {"item_id": item.id, "path": path, "document": document})
+                )
+        holdings += holdings_of("published-files", files, ceiling=call.data_class)
+        return cap_exports(holdings)
+
     # -- events ----------------------------------------------------------------------------------
 
     async def watch(
@@ -671,6 +717,16 @@ class ReviewCore:
             f"({attestation.model})",
             "severity": "FLAG_SEVERITY_INFO",
         }
+
+    def _check_subject_ids(self, violations: Violations, subject_ids: list[str]) -> None:
+        limits = self.limits
+        violations.check(len(subject_ids) <= limits.max_subject_ids, "subject_ids", f"at most {limits.max_subject_ids}")
+        for index, subject_id in enumerate(subject_ids):
+            violations.check(
+                0 < len(subject_id) <= limits.max_subject_id_chars and "\x00" not in subject_id,
+                f"subject_ids[{index}]",
+                f"1 to {limits.max_subject_id_chars} characters, no NUL",
+            )
 
     @staticmethod
     def _check_resume(call: CallContext, violations: Violations, field_path: str, resume: RunResume | None) -> None:

@@ -151,6 +151,40 @@ class FileSink:
     async def deliver(self, entry: OutboxEntry) -> None:
         await asyncio.to_thread(self._write, entry)
 
+    async def retract(self, entry: OutboxEntry) -> None:
+        """Takes back what a delivery wrote (its item was erased while it was being delivered)."""
+        await self.forget(entry.tenant, [entry.item_id])
+
+    async def written(self, tenant: str, item_ids: list[str]) -> dict[str, tuple[str, dict]]:
+        """What the sink wrote for these items: by item id, the file's path under the directory and its document."""
+        return await asyncio.to_thread(self._read, tenant, item_ids)
+
+    async def forget(self, tenant: str, item_ids: list[str]) -> int:
+        """Deletes the files written for these items, an interrupted write's partial file included."""
+        return await asyncio.to_thread(self._delete, tenant, item_ids)
+
+    def _read(self, tenant: str, item_ids: list[str]) -> dict[str, tuple[str, dict]]:
+        if not SAFE_TENANT.match(tenant):
+            return {}
+        found = {}
+        for item_id in item_ids:
+            path = self._directory / tenant / f"{item_id}.json"
+            with contextlib.suppress(FileNotFoundError):
+                found[item_id] = (str(path.relative_to(self._directory)), json.loads(path.read_text()))
+        return found
+
+    def _delete(self, tenant: str, item_ids: list[str]) -> int:
+        if not SAFE_TENANT.match(tenant):
+            return 0
+        folder = self._directory / tenant
+        deleted = 0
+        for item_id in item_ids:
+            for path in [folder / f"{item_id}.json", *folder.glob(f".{item_id}.*.tmp")]:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    deleted += 1
+        return deleted
+
     def _write(self, entry: OutboxEntry) -> None:
         if not SAFE_TENANT.match(entry.tenant):
             raise DeliveryFailed(
@@ -227,10 +261,13 @@ class OutboxDispatcher:
         *,
         poll_seconds: float,
         batch_size: int = 50,
+        retractors: dict[str, Deliver] | None = None,
     ) -> None:
         self._store = store
         self._signaller = signaller
         self._sinks = sinks
+        # Per sink, how to take back a delivery whose item was erased while it was delivered.
+        self._retractors = retractors or {}
         self._policy = policy
         self._poll = poll_seconds
         self._batch = batch_size
@@ -304,7 +341,10 @@ class OutboxDispatcher:
                 retry_in_seconds=self._policy.backoff(attempts),
             )
         else:
-            await self._store.record_attempt(entry, state="DELIVERED")
+            recorded = await self._store.record_attempt(entry, state="DELIVERED")
+            retract = self._retractors.get(entry.destination) if entry.kind != RUN_SIGNAL else None
+            if not recorded and retract is not None:
+                await retract(entry)
 
     async def _run(self) -> None:
         while not self._stopping.is_set():

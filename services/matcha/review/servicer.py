@@ -9,7 +9,9 @@ from matcha.common.v1 import common_pb2
 from matcha.review.core import ContentEdit, ReviewCore, ReviewSignal, ReviseInput, RunResume, SubmitInput
 from matcha.review.store import DecisionRow, DeliveryRow, EventRow, ItemDetails, PublicationRow, VersionRow
 from matcha.review.v1 import review_pb2, review_pb2_grpc
-from matcha.runtime.interceptors import current_call
+from matcha.runtime.data_map import exported_classes
+from matcha.runtime.data_map_messages import holding_messages
+from matcha.runtime.interceptors import current_call, report_records
 
 
 def _name(enum, prefix: str, number: int) -> str:
@@ -154,6 +156,7 @@ def _item(details: ItemDetails) -> review_pb2.ReviewItem:
         publication=_publication(details.publication),
         create_time=_timestamp(item.created_at),
         update_time=_timestamp(item.updated_at),
+        subject_ids=item.subject_ids,
     )
 
 
@@ -211,6 +214,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
                 four_eyes=request.four_eyes,
                 resume=_resume(request.resume, request.HasField("resume")),
                 quality_attestation=request.quality_attestation,
+                subject_ids=list(request.subject_ids),
             ),
         )
         return review_pb2.SubmitResponse(item=_item(details), created=created)
@@ -285,3 +289,21 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         )
         async for event in events:
             yield review_pb2.WatchEventsResponse(event=_event(event))
+
+    async def EraseSubject(self, request, context):
+        erased = await self._core.erase_subject(current_call(), request.subject_id)
+        report_records(subjects=[request.subject_id])
+        return review_pb2.EraseSubjectResponse(
+            erased_items=erased.items,
+            erased_versions=erased.versions,
+            erased_decisions=erased.decisions,
+            erased_events=erased.events,
+            erased_outbox_rows=erased.outbox_rows,
+            erased_publications=erased.publications,
+            erased_files=erased.files,
+        )
+
+    async def DescribeSubject(self, request, context):
+        holdings = await self._core.describe_subject(current_call(), request.subject_id)
+        report_records(exported_classes(holdings), subjects=[request.subject_id])
+        return review_pb2.DescribeSubjectResponse(holdings=holding_messages(holdings))

@@ -10,7 +10,7 @@ import asyncio
 import base64
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,8 +18,10 @@ from typing import Any
 
 import asyncpg
 
+from matcha.runtime.data_map import SubjectHolding, class_name_sql, describe_kind
 from matcha.runtime.database import Database
 from matcha.runtime.errors import FieldViolation, InvalidArgument, NotFound
+from matcha.runtime.governance import DataClass
 from matcha.runtime.notifications import EventBus, NotificationListener
 
 EVENTS_CHANNEL = "review_events"
@@ -57,6 +59,7 @@ class ItemRow:
     resume_run_id: str
     resume_signal_key: str
     resume_capability: str
+    subject_ids: list[str]
     created_at: datetime
     updated_at: datetime
     # Current version's text, joined from review_versions.
@@ -176,6 +179,7 @@ class NewItem:
     resume_run_id: str
     resume_signal_key: str
     resume_capability: str
+    subject_ids: list[str]
 
 
 @dataclass(frozen=True)
@@ -203,7 +207,7 @@ class ListFilter:
 _ITEM_COLUMNS = """i.id::text AS id, i.tenant, i.status, i.version, i.format, i.channel, i.target, i.audience,
     i.provenance, i.voice_score, i.flags, i.priority, i.due_at, i.four_eyes, i.submitter, i.data_class, i.purpose,
     i.claimed_by, i.claimed_at, i.claim_expires_at, i.approved_version, i.approved_sha256, i.approved_diff,
-    i.resume_run_id, i.resume_signal_key, i.resume_capability, i.created_at, i.updated_at,
+    i.resume_run_id, i.resume_signal_key, i.resume_capability, i.subject_ids, i.created_at, i.updated_at,
     v.title, v.content, v.content_sha256, v.author AS version_author"""
 _ITEM_FROM = "review_items i JOIN review_versions v ON v.item_id = i.id AND v.number = i.version"
 
@@ -491,6 +495,81 @@ async def _insert_event(
     await connection.execute("SELECT pg_notify($1, $2)", EVENTS_CHANNEL, tenant)
 
 
+@dataclass(frozen=True)
+class ItemsErased:
+    items: int = 0
+    versions: int = 0
+    decisions: int = 0
+    events: int = 0
+    outbox_rows: int = 0
+    publications: int = 0
+    files: int = 0
+
+
+@dataclass(frozen=True)
+class SubjectItem:
+    """An item naming a data subject: what its published file is classed and kept for."""
+
+    id: str
+    data_class: DataClass
+    purpose: str
+
+
+# Items (`i`) naming the subject; what is kept for them carries their class and the purpose they were submitted
+# for (the review service keeps no consented purposes).
+_NAMES_SUBJECT = "i.tenant = $1 AND i.subject_ids @> ARRAY[$2::text]"
+# Per kind of record about a subject, the rows `describe_kind` reads (see matcha.runtime.data_map).
+_SUBJECT_RECORDS = (
+    (
+        "drafts",
+        f"""SELECT '' AS scope, i.data_class, ARRAY[i.purpose] AS purposes, (i.created_at, i.id) AS ordering,
+                   jsonb_build_object('id', i.id, 'status', i.status, 'channel', i.channel, 'target', i.target,
+                       'audience', i.audience, 'provenance', i.provenance, 'flags', i.flags,
+                       'submitter', i.submitter, 'data_class', {class_name_sql("i.data_class")},
+                       'purpose', i.purpose, 'subject_ids', i.subject_ids, 'create_time', i.created_at,
+                       'update_time', i.updated_at,
+                       'versions', (SELECT jsonb_agg(jsonb_build_object('number', v.number, 'title', v.title,
+                                        'content', v.content, 'origin', v.origin, 'author', v.author,
+                                        'comment', v.comment, 'diff', v.diff, 'create_time', v.created_at)
+                                        ORDER BY v.number)
+                                    FROM review_versions v WHERE v.item_id = i.id)) AS record
+            FROM review_items i WHERE {_NAMES_SUBJECT}""",
+    ),
+    (
+        "decisions",
+        f"""SELECT '' AS scope, i.data_class, ARRAY[i.purpose] AS purposes, d.id AS ordering,
+                   jsonb_build_object('item_id', i.id, 'outcome', d.outcome, 'comment', d.comment,
+                       'reviewer', d.reviewer, 'role', d.role, 'version', d.version,
+                       'content_sha256', d.content_sha256, 'decide_time', d.decided_at) AS record
+            FROM review_items i JOIN review_decisions d ON d.item_id = i.id WHERE {_NAMES_SUBJECT}""",
+    ),
+    (
+        "review-events",
+        f"""SELECT '' AS scope, i.data_class, ARRAY[i.purpose] AS purposes, e.sequence AS ordering,
+                   jsonb_build_object('sequence', e.sequence, 'item_id', i.id, 'type', e.type, 'status', e.status,
+                       'version', e.version, 'actor', e.actor, 'time', e.at) AS record
+            FROM review_items i JOIN review_events e ON e.item_id = i.id WHERE {_NAMES_SUBJECT}""",
+    ),
+    (
+        "publications",
+        f"""SELECT '' AS scope, i.data_class, ARRAY[i.purpose] AS purposes, p.published_at AS ordering,
+                   jsonb_build_object('id', p.id, 'item_id', i.id, 'version', p.version,
+                       'content_sha256', p.content_sha256, 'publisher', p.publisher,
+                       'publish_time', p.published_at) AS record
+            FROM review_items i JOIN review_publications p ON p.item_id = i.id WHERE {_NAMES_SUBJECT}""",
+    ),
+    (
+        # Run signals and sink deliveries with their payloads (the resume capability is a credential: left out).
+        "outbox",
+        f"""SELECT '' AS scope, o.data_class, ARRAY[o.purpose] AS purposes, o.id AS ordering,
+                   jsonb_build_object('item_id', i.id, 'kind', o.kind, 'destination', o.destination,
+                       'state', o.state, 'attempts', o.attempts, 'payload', o.payload,
+                       'create_time', o.created_at, 'deliver_time', o.delivered_at) AS record
+            FROM review_items i JOIN review_outbox o ON o.item_id = i.id WHERE {_NAMES_SUBJECT}""",
+    ),
+)
+
+
 class ReviewStore:
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -530,9 +609,9 @@ class ReviewStore:
             inserted = await connection.fetchval(
                 """INSERT INTO review_items (id, tenant, status, version, format, channel, target, audience,
                        provenance, voice_score, flags, priority, due_at, four_eyes, submitter, data_class, purpose,
-                       resume_run_id, resume_signal_key, resume_capability, idempotency_key)
+                       resume_run_id, resume_signal_key, resume_capability, idempotency_key, subject_ids)
                    VALUES ($1, $2, 'PENDING', 1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                       $18, $19)
+                       $18, $19, $20)
                    ON CONFLICT (tenant, idempotency_key) DO NOTHING RETURNING id""",
                 item_id,
                 tenant,
@@ -553,6 +632,7 @@ class ReviewStore:
                 item.resume_signal_key,
                 item.resume_capability,
                 idempotency_key,
+                item.subject_ids,
             )
             if inserted is None:
                 existing = await connection.fetchval(
@@ -789,19 +869,22 @@ class ReviewStore:
         error_code: int | None = None,
         error: str = "",
         retry_in_seconds: float = 0.0,
-    ) -> None:
+    ) -> bool:
+        """Records the attempt; False when the row is gone (its item was erased while it was delivered)."""
         async with self._pool.acquire() as connection, connection.transaction():
-            await connection.execute(
+            recorded = await connection.fetchval(
                 """UPDATE review_outbox SET state = $2, attempts = attempts + 1, last_error_code = $3, last_error = $4,
                        next_attempt_at = now() + make_interval(secs => $5),
                        delivered_at = CASE WHEN $2 = 'DELIVERED' THEN now() END
-                   WHERE id = $1""",
+                   WHERE id = $1 RETURNING true""",
                 entry.id,
                 state,
                 error_code,
                 error,
                 retry_in_seconds,
             )
+            if recorded is None:
+                return False
             if state == "DELIVERED" and entry.kind == RUN_SIGNAL:
                 item = await connection.fetchrow(
                     "SELECT status, version FROM review_items WHERE id = $1", uuid.UUID(entry.item_id)
@@ -809,3 +892,59 @@ class ReviewStore:
                 await _insert_event(
                     connection, entry.tenant, entry.item_id, "RUN_SIGNALLED", item["status"], item["version"], ""
                 )
+            return True
+
+    # -- data subjects ---------------------------------------------------------------------------
+
+    async def erase_subject(
+        self, tenant: str, subject_id: str, forget_files: Callable[[list[str]], Awaitable[int]]
+    ) -> ItemsErased:
+        """Deletes the items naming the subject with everything kept for them, in one transaction; the files
+        the file sink wrote for them go (`forget_files`) before it commits, so a failure leaves it to a retry."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            item_ids = await connection.fetchval(
+                """SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM (
+                       SELECT id FROM review_items WHERE tenant = $1 AND subject_ids @> ARRAY[$2::text]
+                       ORDER BY id FOR UPDATE) AS locked""",
+                tenant,
+                subject_id,
+            )
+            if not item_ids:
+                return ItemsErased()
+            deleted = {}
+            # Children first: events refer to decisions, outbox rows to publications.
+            for table in (
+                "review_events",
+                "review_outbox",
+                "review_publications",
+                "review_decisions",
+                "review_versions",
+            ):
+                status = await connection.execute(f"DELETE FROM {table} WHERE item_id = ANY($1::uuid[])", item_ids)
+                deleted[table] = int(status.split()[-1])
+            await connection.execute("DELETE FROM review_items WHERE id = ANY($1::uuid[])", item_ids)
+            files = await forget_files([str(item_id) for item_id in item_ids])
+        return ItemsErased(
+            items=len(item_ids),
+            versions=deleted["review_versions"],
+            decisions=deleted["review_decisions"],
+            events=deleted["review_events"],
+            outbox_rows=deleted["review_outbox"],
+            publications=deleted["review_publications"],
+            files=files,
+        )
+
+    async def describe_subject(
+        self, tenant: str, subject_id: str, ceiling: DataClass
+    ) -> tuple[list[SubjectHolding], list[SubjectItem]]:
+        """What the store holds about the subject, kind by kind, read in one snapshot; and the items naming it."""
+        async with self._pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
+            holdings = []
+            for kind, records_sql in _SUBJECT_RECORDS:
+                holdings += await describe_kind(connection, kind, records_sql, tenant, subject_id, ceiling=ceiling)
+            rows = await connection.fetch(
+                f"SELECT id::text AS id, data_class, purpose FROM review_items i WHERE {_NAMES_SUBJECT} ORDER BY id",
+                tenant,
+                subject_id,
+            )
+        return holdings, [SubjectItem(row["id"], DataClass(row["data_class"]), row["purpose"]) for row in rows]
