@@ -20,7 +20,14 @@ import numpy as np
 from matcha.classification.language import DetectedLanguage, LanguageDetector
 from matcha.classification.sentiment import ModelRef, SentimentAnalyzer, SentimentScore
 from matcha.classification.signals import PostInput, SignalParameters, SignalReport, detect_signals
-from matcha.classification.store import ClassifierRecord, ClassifierStore, Lineage, NewClassifier
+from matcha.classification.store import (
+    ClassifierRecord,
+    ClassifierStore,
+    ExampleSubject,
+    Lineage,
+    NewClassifier,
+    SubjectErasure,
+)
 from matcha.classification.topics import DEFAULT_THRESHOLD, TopicLabel, prototypes, topic_scores
 from matcha.classification.training import CALIBRATED_METHOD, Metrics, measure, train_with_holdout
 from matcha.embedding.encoders import Encoder
@@ -33,12 +40,14 @@ from matcha.runtime.collections import (
     check_metadata_field,
     metadata_value,
 )
+from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, require_describer
 from matcha.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, Violations
-from matcha.runtime.governance import CallContext
+from matcha.runtime.governance import CallContext, DataClass, RecordPolicy
 
 CLASSIFIER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
 CLASSIFIER_MODEL_PREFIX = "matcha-classifier/"
+ERASURE_ROLE = "admin"
 # A refusal lists at most this many collection documents; a count says how many more.
 MAX_LISTED_DOCUMENTS = 20
 _EXAMPLE_FIELD = re.compile(r"^(examples|posts)\[(\d+)\](?:\.(\w+))?$")
@@ -123,6 +132,11 @@ class Example:
     id: str
     text: str
     label: str
+    # The text's policy; unset class and purposes are the call's.
+    data_class: DataClass | None = None
+    consented_purposes: frozenset[str] = frozenset()
+    source: str = ""
+    subject_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -274,7 +288,18 @@ class ClassificationCore:
             label = _label_text(metadata_value(document.metadata, collection.label_path))
             if label is None:
                 unlabelled.append(document.id)
-            examples.append(Example(document.id, document.text, label or ""))
+            policy = document.policy
+            examples.append(
+                Example(
+                    document.id,
+                    document.text,
+                    label or "",
+                    policy.data_class,
+                    policy.consented_purposes,
+                    policy.source,
+                    policy.subject_id,
+                )
+            )
         if unlabelled:
             raise InvalidArgument(
                 "collection documents without a label",
@@ -296,6 +321,7 @@ class ClassificationCore:
         for task in tasks:
             if isinstance(task, CustomTask) and (task.classifier, task.version) not in classifiers:
                 record = await self._store.get(call.tenant, task.classifier, task.version)
+                self._require_usable(record)
                 self._require_current_embedding(record)
                 classifiers[(task.classifier, task.version)] = record
         topics_task = next((task for task in tasks if isinstance(task, TopicsTask)), None)
@@ -448,6 +474,7 @@ class ClassificationCore:
         if collection is None:
             self._check_examples(violations, examples)
             self._check_training_labels(violations, examples)
+            self._check_example_policies(call, violations, examples)
         else:
             self._check_example_collection(violations, examples, collection)
         violations.raise_if_any()
@@ -486,6 +513,7 @@ class ClassificationCore:
                 "filter": collection.source.metadata_filter,
                 "label_field": collection.label_path,
             },
+            subjects=self._example_subjects(call, examples),
         )
         return await self._store.save(
             call.tenant,
@@ -512,6 +540,7 @@ class ClassificationCore:
             self._check_example_collection(violations, examples, collection)
         violations.raise_if_any()
         record = await self._store.get(call.tenant, name, version)
+        self._require_usable(record)
         stored: dict[str, np.ndarray] = {}
         if collection is not None:
             self._require_current_embedding(record)  # before reading a collection for nothing
@@ -609,6 +638,62 @@ class ClassificationCore:
         self._check_classifier_name(violations, "name", name)
         violations.check(version >= 0, "version", "0 (latest) or a version number")
         violations.raise_if_any()
+
+    @staticmethod
+    def _require_usable(record: ClassifierRecord) -> None:
+        if record.head is None:
+            raise FailedPrecondition(
+                f"classifier {record.name!r} version {record.version} was withdrawn when a data subject it was "
+                "trained on was erased; train a new version",
+                reason="CLASSIFIER_WITHDRAWN",
+                metadata={"classifier": record.name, "version": str(record.version)},
+            )
+
+    def _check_example_policies(self, call: CallContext, violations: Violations, examples: list[Example]) -> None:
+        """An inline example's policy cannot claim more than the call declared, nor a purpose it was not given for."""
+        for index, example in enumerate(examples):
+            if example.data_class is not None and example.data_class > call.data_class:
+                violations.add(
+                    f"examples[{index}].policy.data_class",
+                    f"{example.data_class.name} exceeds the call's declared data class {call.data_class.name}",
+                )
+            elif example.consented_purposes:
+                data_class = example.data_class or call.data_class
+                if data_class > DataClass.PUBLIC and call.purpose not in example.consented_purposes:
+                    violations.add(
+                        f"examples[{index}].policy.consented_purposes",
+                        f"the call's purpose {call.purpose!r} is not among them",
+                    )
+
+    @staticmethod
+    def _example_subjects(call: CallContext, examples: list[Example]) -> tuple[ExampleSubject, ...]:
+        """The examples naming a data subject, with the policy they were trained under."""
+        return tuple(
+            ExampleSubject(
+                example_id(example),
+                example.label,
+                RecordPolicy(
+                    example.data_class or call.data_class,
+                    example.consented_purposes or frozenset({call.purpose}),
+                    example.source,
+                    example.subject_id,
+                ),
+            )
+            for example in examples
+            if example.subject_id
+        )
+
+    # Data subjects
+
+    async def erase_subject(self, call: CallContext, subject_id: str) -> SubjectErasure:
+        check_subject_id(subject_id)
+        call.require_role(ERASURE_ROLE)
+        return await self._store.erase_subject(call.tenant, subject_id)
+
+    async def describe_subject(self, call: CallContext, subject_id: str) -> list[SubjectHolding]:
+        check_subject_id(subject_id)
+        require_describer(call)
+        return cap_exports(await self._store.describe_subject(call.tenant, subject_id, call.data_class))
 
     def _require_current_embedding(self, record: ClassifierRecord) -> None:
         if record.lineage.embedding_model != self.embedding_model:

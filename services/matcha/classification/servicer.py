@@ -26,7 +26,10 @@ from matcha.classification.v1 import classification_pb2 as pb
 from matcha.classification.v1 import classification_pb2_grpc
 from matcha.common.v1 import common_pb2
 from matcha.runtime.collections import CollectionSource
-from matcha.runtime.interceptors import current_call
+from matcha.runtime.data_map import exported_classes
+from matcha.runtime.data_map_messages import holding_messages
+from matcha.runtime.governance import DataClass
+from matcha.runtime.interceptors import current_call, report_records
 
 _SENTIMENT = {
     "negative": pb.SENTIMENT_NEGATIVE,
@@ -75,7 +78,18 @@ def _task(message: pb.ClassificationTask):
 
 
 def _examples(messages) -> list[Example]:
-    return [Example(example.id, example.text, example.label) for example in messages]
+    return [
+        Example(
+            example.id,
+            example.text,
+            example.label,
+            DataClass(example.policy.data_class) if example.policy.data_class else None,
+            frozenset(example.policy.consented_purposes),
+            example.policy.source,
+            example.policy.subject_id,
+        )
+        for example in messages
+    ]
 
 
 def _example_collection(request) -> ExampleCollection | None:
@@ -147,6 +161,7 @@ def _classifier(record: ClassifierRecord, *, summary: bool = False) -> pb.Classi
         holdout_metrics=_metrics(record.holdout, with_confusion=not summary),
         lineage=_lineage(record, summary=summary),
         create_time=_timestamp(record.created_at),
+        withdraw_time=_timestamp(record.withdrawn_at) if record.withdrawn_at else None,
     )
 
 
@@ -282,6 +297,18 @@ class ClassificationServicer(classification_pb2_grpc.ClassificationServiceServic
     async def DeleteClassifier(self, request, context):
         deleted = await self._core.delete_classifier(current_call(), request.name, request.version)
         return pb.DeleteClassifierResponse(deleted_versions=deleted)
+
+    async def EraseSubject(self, request, context):
+        erased = await self._core.erase_subject(current_call(), request.subject_id)
+        report_records(subjects=[request.subject_id])
+        return pb.EraseSubjectResponse(
+            erased_examples=erased.examples, erased_classifier_heads=erased.withdrawn_versions
+        )
+
+    async def DescribeSubject(self, request, context):
+        holdings = await self._core.describe_subject(current_call(), request.subject_id)
+        report_records(exported_classes(holdings), subjects=[request.subject_id])
+        return pb.DescribeSubjectResponse(holdings=holding_messages(holdings))
 
     async def DetectSignals(self, request, context):
         outcome = await self._core.detect_signals(current_call(), _signal_request(request))

@@ -8,8 +8,19 @@ import asyncpg
 
 from matcha.classification.sentiment import ModelRef
 from matcha.classification.training import LinearHead, Metrics
+from matcha.runtime.data_map import SubjectHolding, class_name_sql, describe_kind
 from matcha.runtime.database import Database
 from matcha.runtime.errors import NotFound
+from matcha.runtime.governance import DataClass, RecordPolicy
+
+
+@dataclass(frozen=True)
+class ExampleSubject:
+    """A training example whose policy names a data subject."""
+
+    example_id: str
+    label: str
+    policy: RecordPolicy
 
 
 @dataclass(frozen=True)
@@ -23,6 +34,8 @@ class Lineage:
     seed: int
     # {"collection", "filter", "label_field"} when the examples were read from a collection.
     collection: dict[str, Any] | None = None
+    # Examples naming a data subject (written with the version, never read back with it).
+    subjects: tuple[ExampleSubject, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -43,14 +56,17 @@ class ClassifierRecord:
     description: str
     labels: list[str]
     method: str
-    head: LinearHead
+    # None once withdrawn: the weights of a version trained on an erased subject's examples are deleted.
+    head: LinearHead | None
     holdout: Metrics
     lineage: Lineage
     created_at: datetime
+    withdrawn_at: datetime | None = None
 
 
 _COLUMNS = """name, version, description, labels, method, head, holdout_metrics, training_set_sha256, example_count,
-              embedding_model_id, embedding_model_version, train_subject, seed, source_collection, created_at"""
+              embedding_model_id, embedding_model_version, train_subject, seed, source_collection, created_at,
+              withdrawn_at"""
 
 
 def _record(row: asyncpg.Record, example_ids: list[str] | None = None) -> ClassifierRecord:
@@ -60,7 +76,7 @@ def _record(row: asyncpg.Record, example_ids: list[str] | None = None) -> Classi
         description=row["description"],
         labels=list(row["labels"]),
         method=row["method"],
-        head=LinearHead.from_bytes(row["head"]),
+        head=LinearHead.from_bytes(row["head"]) if row["head"] is not None else None,
         holdout=Metrics.from_json(row["holdout_metrics"]),
         lineage=Lineage(
             training_set_sha256=row["training_set_sha256"],
@@ -72,7 +88,14 @@ def _record(row: asyncpg.Record, example_ids: list[str] | None = None) -> Classi
             collection=row["source_collection"],
         ),
         created_at=row["created_at"],
+        withdrawn_at=row["withdrawn_at"],
     )
+
+
+@dataclass(frozen=True)
+class SubjectErasure:
+    examples: int
+    withdrawn_versions: int
 
 
 class ClassifierStore:
@@ -116,6 +139,25 @@ class ClassifierStore:
                         new.lineage.seed,
                         new.idempotency_key,
                         new.lineage.collection,
+                    )
+                    await connection.executemany(
+                        """INSERT INTO classification_example_subjects (tenant, name, version, example_id, subject_id,
+                               label, data_class, consented_purposes, source)
+                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+                        [
+                            (
+                                tenant,
+                                new.name,
+                                version,
+                                subject.example_id,
+                                subject.policy.subject_id,
+                                subject.label,
+                                int(subject.policy.data_class),
+                                sorted(subject.policy.consented_purposes),
+                                subject.policy.source,
+                            )
+                            for subject in new.lineage.subjects
+                        ],
                     )
                     return _record(row)
             except asyncpg.UniqueViolationError:
@@ -181,6 +223,60 @@ class ClassifierStore:
         if deleted == 0:
             raise _not_found(name, version)
         return deleted
+
+    async def erase_subject(self, tenant: str, subject_id: str) -> SubjectErasure:
+        """Forgets the subject's examples and withdraws the versions trained on them, in one transaction."""
+        async with self._database.pool.acquire() as connection, connection.transaction():
+            erased = await connection.fetch(
+                """DELETE FROM classification_example_subjects WHERE tenant = $1 AND subject_id = $2
+                   RETURNING name, version, example_id""",
+                tenant,
+                subject_id,
+            )
+            by_version: dict[tuple[str, int], list[str]] = {}
+            for row in erased:
+                by_version.setdefault((row["name"], row["version"]), []).append(row["example_id"])
+            withdrawn = 0
+            for (name, version), example_ids in sorted(by_version.items()):
+                # The weights go: they were fitted on the subject's texts. The lineage forgets their ids.
+                before = await connection.fetchrow(
+                    """SELECT withdrawn_at FROM classification_classifiers
+                       WHERE tenant = $1 AND name = $2 AND version = $3 FOR UPDATE""",
+                    tenant,
+                    name,
+                    version,
+                )
+                await connection.execute(
+                    """UPDATE classification_classifiers c
+                       SET head = NULL, withdrawn_at = coalesce(withdrawn_at, now()),
+                           example_ids = ARRAY(SELECT e FROM unnest(c.example_ids) WITH ORDINALITY AS u(e, n)
+                                               WHERE e <> ALL($4::text[]) ORDER BY n)
+                       WHERE tenant = $1 AND name = $2 AND version = $3""",
+                    tenant,
+                    name,
+                    version,
+                    example_ids,
+                )
+                withdrawn += before["withdrawn_at"] is None
+        return SubjectErasure(len(erased), withdrawn)
+
+    async def describe_subject(self, tenant: str, subject_id: str, ceiling: DataClass) -> list[SubjectHolding]:
+        return await describe_kind(
+            self._database.pool,
+            "classifier-examples",
+            f"""SELECT '' AS scope, s.data_class, s.consented_purposes AS purposes,
+                       (s.name, s.version, s.example_id) AS ordering,
+                       jsonb_build_object('classifier', s.name, 'version', s.version, 'example_id', s.example_id,
+                           'label', s.label, 'data_class', {class_name_sql("s.data_class")},
+                           'consented_purposes', s.consented_purposes, 'source', s.source,
+                           'withdrawn', c.withdrawn_at IS NOT NULL, 'train_time', c.created_at) AS record
+                FROM classification_example_subjects s
+                JOIN classification_classifiers c USING (tenant, name, version)
+                WHERE s.tenant = $1 AND s.subject_id = $2""",
+            tenant,
+            subject_id,
+            ceiling=ceiling,
+        )
 
 
 def _not_found(name: str, version: int) -> NotFound:
