@@ -41,7 +41,16 @@ from matcha.generation.quality import (
     below_threshold_flag,
     brief_language,
 )
-from matcha.generation.store import ExemplarRecord, GenerationStore, NewVoice, Page, TemplateRecord, VoiceRecord
+from matcha.generation.store import (
+    ExemplarRecord,
+    GenerationStore,
+    NewVoice,
+    Page,
+    SubjectErasure,
+    TemplateRecord,
+    VoiceRecord,
+    VoiceSource,
+)
 from matcha.generation.templates import TemplateSyntaxError, content_digest, render, template_variables
 from matcha.generation.voice import (
     AddressForm,
@@ -56,6 +65,7 @@ from matcha.generation.voice import (
 from matcha.review.attestation import AttestationSigner, AttestedFlag
 from matcha.runtime.batching import MicroBatcher
 from matcha.runtime.collections import CollectionReader, CollectionSource, check_collection_source
+from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, require_describer
 from matcha.runtime.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -65,10 +75,11 @@ from matcha.runtime.errors import (
     PermissionDenied,
     Violations,
 )
-from matcha.runtime.governance import CallContext
+from matcha.runtime.governance import CallContext, DataClass, RecordPolicy
 from matcha.runtime.pii import PiiEngine
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+ERASURE_ROLE = "admin"
 NAME_RULE = "1-63 lowercase letters, digits, '-' or '_', starting with a letter"
 ROLES = ("system", "user", "assistant")
 
@@ -189,6 +200,11 @@ class VoiceScoreOutcome:
 class DocumentInput:
     id: str
     text: str
+    # The text's policy; unset class and purposes are the call's.
+    data_class: DataClass | None = None
+    consented_purposes: frozenset[str] = frozenset()
+    source: str = ""
+    subject_id: str = ""
 
 
 @dataclass
@@ -511,7 +527,7 @@ class GenerationCore:
             _check_variables(template, generation.template.variables)
         voice = None
         if generation.voice is not None:
-            voice = await self._store.get_voice(call.tenant, generation.voice.name, generation.voice.version)
+            voice = await self._usable_voice(call, generation.voice.name, generation.voice.version)
 
         system_parts: list[str] = []
         if template is not None:
@@ -712,7 +728,14 @@ class GenerationCore:
         """Learns from `documents`, or from the documents of `collection` the caller may see."""
         exemplar_count = exemplar_count or self.limits.default_exemplars
         self._validate_voice_request(
-            name, description, documents, preferred_terms, banned_terms, exemplar_count, from_collection=collection
+            call,
+            name,
+            description,
+            documents,
+            preferred_terms,
+            banned_terms,
+            exemplar_count,
+            from_collection=collection,
         )
         if call.idempotency_key:
             earlier = await self._store.voice_for_idempotency_key(call.tenant, call.idempotency_key)
@@ -739,7 +762,17 @@ class GenerationCore:
                         )
                     ],
                 )
-            documents = [DocumentInput(document.id, document.text) for document in contents.documents]
+            documents = [
+                DocumentInput(
+                    document.id,
+                    document.text,
+                    document.policy.data_class,
+                    document.policy.consented_purposes,
+                    document.policy.source,
+                    document.policy.subject_id,
+                )
+                for document in contents.documents
+            ]
             source_collection = collection.as_record(contents.limit)
         lexical, passages = await asyncio.to_thread(lexical_profile, [(d.id, d.text) for d in documents])
         if lexical.sentence_count < self.limits.min_sentences:
@@ -780,6 +813,19 @@ class GenerationCore:
             model=self._encoder.info,
             corpus_sha256=corpus.hexdigest(),
             source_collection=source_collection,
+            sources=tuple(
+                VoiceSource(
+                    document.id,
+                    RecordPolicy(
+                        document.data_class or call.data_class,
+                        document.consented_purposes or frozenset({call.purpose}),
+                        document.source,
+                        document.subject_id,
+                    ),
+                )
+                for document in documents
+                if document.subject_id
+            ),
         )
         return await self._store.create_voice(
             call.tenant, voice, subject=call.principal.subject, idempotency_key=call.idempotency_key
@@ -787,6 +833,7 @@ class GenerationCore:
 
     def _validate_voice_request(
         self,
+        call: CallContext,
         name: str,
         description: str,
         documents: list[DocumentInput],
@@ -828,6 +875,7 @@ class GenerationCore:
                 violations.add(f"{path}.text", "must not be empty")
             elif len(document.text) > limits.max_document_chars:
                 violations.add(f"{path}.text", f"at most {limits.max_document_chars} characters")
+            self._check_document_policy(call, violations, path, document)
         for path, terms in (("preferred_terms", preferred_terms), ("banned_terms", banned_terms)):
             violations.check(len(terms) <= limits.max_terms, path, f"at most {limits.max_terms} terms")
             for index, term in enumerate(terms):
@@ -846,6 +894,44 @@ class GenerationCore:
         )
         violations.raise_if_any()
 
+    @staticmethod
+    def _check_document_policy(call: CallContext, violations: Violations, path: str, document: DocumentInput) -> None:
+        """A document's policy cannot claim more than the call declared, nor a purpose it was not given for."""
+        if document.data_class is not None and document.data_class > call.data_class:
+            violations.add(
+                f"{path}.policy.data_class",
+                f"{document.data_class.name} exceeds the call's declared data class {call.data_class.name}",
+            )
+        elif document.consented_purposes and (document.data_class or call.data_class) > DataClass.PUBLIC:
+            violations.check(
+                call.purpose in document.consented_purposes,
+                f"{path}.policy.consented_purposes",
+                f"the call's purpose {call.purpose!r} is not among them",
+            )
+
+    async def _usable_voice(self, call: CallContext, name: str, version: int) -> VoiceRecord:
+        voice = await self._store.get_voice(call.tenant, name, version)
+        if voice.withdrawn_at is not None:
+            raise FailedPrecondition(
+                f"voice {voice.name!r} version {voice.version} was withdrawn when a data subject it was learned "
+                "from was erased; learn a new version",
+                reason="VOICE_WITHDRAWN",
+                metadata={"voice": voice.name, "version": str(voice.version)},
+            )
+        return voice
+
+    # Data subjects
+
+    async def erase_subject(self, call: CallContext, subject_id: str) -> SubjectErasure:
+        check_subject_id(subject_id)
+        call.require_role(ERASURE_ROLE)
+        return await self._store.erase_subject(call.tenant, subject_id)
+
+    async def describe_subject(self, call: CallContext, subject_id: str) -> list[SubjectHolding]:
+        check_subject_id(subject_id)
+        require_describer(call)
+        return cap_exports(await self._store.describe_subject(call.tenant, subject_id, call.data_class))
+
     async def get_voice(self, call: CallContext, name: str, version: int) -> VoiceRecord:
         self._require_name_and_version(name, version)
         return await self._store.get_voice(call.tenant, name, version)
@@ -860,7 +946,7 @@ class GenerationCore:
         violations.check(version >= 0, "version", "0 (latest) or a version number")
         self._check_prompt_text(violations, "text", text)
         violations.raise_if_any()
-        voice = await self._store.get_voice(call.tenant, name, version)
+        voice = await self._usable_voice(call, name, version)
         score = await self._voice_score(voice, text)
         return VoiceScoreOutcome(
             score.score,

@@ -24,7 +24,10 @@ from matcha.generation.store import TemplateRecord, VoiceRecord
 from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
 from matcha.generation.voice import Flag
 from matcha.runtime.collections import CollectionSource
-from matcha.runtime.interceptors import current_call
+from matcha.runtime.data_map import exported_classes
+from matcha.runtime.data_map_messages import holding_messages
+from matcha.runtime.governance import DataClass
+from matcha.runtime.interceptors import current_call, report_records
 
 ROLE_NAMES = {
     generation_pb2.CHAT_ROLE_SYSTEM: "system",
@@ -226,19 +229,39 @@ def _source_message(source: dict) -> generation_pb2.CollectionSource:
 
 
 def _voice_message(voice: VoiceRecord, *, full: bool = True) -> generation_pb2.VoiceProfile:
-    profile = voice.lexical
-    lengths, register = profile.sentence_length, profile.register
     message = generation_pb2.VoiceProfile(
         name=voice.name,
         version=voice.version,
         description=voice.description,
-        languages=profile.languages,
-        document_count=profile.document_count,
-        sentence_count=profile.sentence_count,
-        sentence_length=generation_pb2.SentenceLengthStats(
+        preferred_terms=voice.preferred_terms,
+        banned_terms=voice.banned_terms,
+        embedding_model=_model_ref(voice.model),
+        corpus_sha256=voice.corpus_sha256,
+        create_subject=voice.create_subject,
+        create_time=_timestamp(voice.created_at),
+        withdraw_time=_timestamp(voice.withdrawn_at) if voice.withdrawn_at else None,
+    )
+    if voice.source_collection is not None:
+        message.source_collection.CopyFrom(_source_message(voice.source_collection))
+    if full:
+        message.exemplars.extend(
+            generation_pb2.Exemplar(text=e.text, document_id=e.document_id, centrality=e.centrality)
+            for e in voice.exemplars
+        )
+    profile = voice.lexical
+    if profile is None:  # withdrawn: what it learned is deleted
+        return message
+    lengths, register = profile.sentence_length, profile.register
+    message.languages.extend(profile.languages)
+    message.document_count = profile.document_count
+    message.sentence_count = profile.sentence_count
+    message.sentence_length.CopyFrom(
+        generation_pb2.SentenceLengthStats(
             mean=lengths.mean, stddev=lengths.stddev, p10=lengths.p10, p50=lengths.p50, p90=lengths.p90
-        ),
-        register=generation_pb2.RegisterMarkers(
+        )
+    )
+    message.register.CopyFrom(
+        generation_pb2.RegisterMarkers(
             second_person_rate=register.second_person_rate,
             first_person_plural_rate=register.first_person_plural_rate,
             contraction_rate=register.contraction_rate,
@@ -247,26 +270,26 @@ def _voice_message(voice: VoiceRecord, *, full: bool = True) -> generation_pb2.V
             emoji_rate=register.emoji_rate,
             formality=register.formality,
             address=register.address.value,
-        ),
-        preferred_terms=voice.preferred_terms,
-        banned_terms=voice.banned_terms,
-        embedding_model=_model_ref(voice.model),
-        corpus_sha256=voice.corpus_sha256,
-        create_subject=voice.create_subject,
-        create_time=_timestamp(voice.created_at),
+        )
     )
-    if voice.source_collection is not None:
-        message.source_collection.CopyFrom(_source_message(voice.source_collection))
     if full:
         message.signature_terms.extend(
             generation_pb2.SignatureTerm(term=term.term, weight=term.weight, count=term.count)
             for term in profile.signature_terms
         )
-        message.exemplars.extend(
-            generation_pb2.Exemplar(text=e.text, document_id=e.document_id, centrality=e.centrality)
-            for e in voice.exemplars
-        )
     return message
+
+
+def _document_input(document: generation_pb2.SourceDocument) -> DocumentInput:
+    policy = document.policy
+    return DocumentInput(
+        document.id,
+        document.text,
+        DataClass(policy.data_class) if policy.data_class else None,
+        frozenset(policy.consented_purposes),
+        policy.source,
+        policy.subject_id,
+    )
 
 
 def _flag_message(flag: Flag) -> common_pb2.ContentFlag:
@@ -326,7 +349,7 @@ class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):
             current_call(),
             name=request.name,
             description=request.description,
-            documents=[DocumentInput(document.id, document.text) for document in request.documents],
+            documents=[_document_input(document) for document in request.documents],
             preferred_terms=list(request.preferred_terms),
             banned_terms=list(request.banned_terms),
             exemplar_count=request.exemplar_count,
@@ -360,3 +383,17 @@ class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):
             version=outcome.voice.version,
             model=_model_ref(outcome.model),
         )
+
+    async def EraseSubject(self, request, context):
+        erased = await self._core.erase_subject(current_call(), request.subject_id)
+        report_records(subjects=[request.subject_id])
+        return generation_pb2.EraseSubjectResponse(
+            erased_exemplars=erased.exemplars,
+            erased_sources=erased.sources,
+            erased_voice_profiles=erased.withdrawn_versions,
+        )
+
+    async def DescribeSubject(self, request, context):
+        holdings = await self._core.describe_subject(current_call(), request.subject_id)
+        report_records(exported_classes(holdings), subjects=[request.subject_id])
+        return generation_pb2.DescribeSubjectResponse(holdings=holding_messages(holdings))

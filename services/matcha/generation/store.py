@@ -21,8 +21,10 @@ from matcha.generation.voice import (
     SentenceLengthStats,
     SignatureTerm,
 )
+from matcha.runtime.data_map import SubjectHolding, class_name_sql, describe_kind
 from matcha.runtime.database import Database
 from matcha.runtime.errors import NotFound
+from matcha.runtime.governance import DataClass, RecordPolicy
 
 
 @dataclass(frozen=True)
@@ -47,18 +49,29 @@ class ExemplarRecord:
 
 
 @dataclass(frozen=True)
+class VoiceSource:
+    """A source document whose policy names a data subject."""
+
+    document_id: str
+    policy: RecordPolicy
+
+
+@dataclass(frozen=True)
 class NewVoice:
     name: str
     description: str
-    lexical: LexicalProfile
+    # None once withdrawn (with `reference`): learned from an erased subject's documents.
+    lexical: LexicalProfile | None
     preferred_terms: list[str]
     banned_terms: list[str]
     exemplars: list[ExemplarRecord]
-    reference: SemanticReference
+    reference: SemanticReference | None
     model: ModelInfo
     corpus_sha256: str
     # {"collection", "filter", "limit"} when learned from a collection; None for inline documents.
     source_collection: dict[str, Any] | None
+    # Documents naming a data subject (written with the version, never read back with it).
+    sources: tuple[VoiceSource, ...]
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,14 @@ class VoiceRecord(NewVoice):
     version: int
     create_subject: str
     created_at: datetime
+    withdrawn_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SubjectErasure:
+    exemplars: int
+    sources: int
+    withdrawn_versions: int
 
 
 @dataclass(frozen=True)
@@ -251,6 +272,24 @@ class GenerationStore:
                     for position, e in enumerate(voice.exemplars)
                 ],
             )
+            await connection.executemany(
+                """INSERT INTO generation_voice_sources
+                       (tenant, name, version, document_id, subject_id, data_class, consented_purposes, source)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+                [
+                    (
+                        tenant,
+                        voice.name,
+                        version,
+                        source.document_id,
+                        source.policy.subject_id,
+                        int(source.policy.data_class),
+                        sorted(source.policy.consented_purposes),
+                        source.policy.source,
+                    )
+                    for source in voice.sources
+                ],
+            )
         return await self.get_voice(tenant, voice.name, version)
 
     async def get_voice(self, tenant: str, name: str, version: int) -> VoiceRecord:
@@ -283,6 +322,59 @@ class GenerationStore:
         rows = await self._list_rows("generation_voice_profiles", "*", tenant, name, page_size, after)
         return _page([_voice(row, []) for row in rows], page_size, name)
 
+    # Data subjects
+
+    async def erase_subject(self, tenant: str, subject_id: str) -> SubjectErasure:
+        """Forgets the subject's documents: the exemplars taken from them go, and the versions learned from them
+        are withdrawn, in one transaction."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            erased = await connection.fetch(
+                """DELETE FROM generation_voice_sources WHERE tenant = $1 AND subject_id = $2
+                   RETURNING name, version, document_id""",
+                tenant,
+                subject_id,
+            )
+            by_version: dict[tuple[str, int], list[str]] = {}
+            for row in erased:
+                by_version.setdefault((row["name"], row["version"]), []).append(row["document_id"])
+            exemplars = withdrawn = 0
+            for (name, version), document_ids in sorted(by_version.items()):
+                status = await connection.execute(
+                    """DELETE FROM generation_voice_exemplars
+                       WHERE tenant = $1 AND name = $2 AND version = $3 AND document_id = ANY($4::text[])""",
+                    tenant,
+                    name,
+                    version,
+                    document_ids,
+                )
+                exemplars += int(status.split()[-1])
+                before = await connection.fetchrow(
+                    """SELECT withdrawn_at FROM generation_voice_profiles
+                       WHERE tenant = $1 AND name = $2 AND version = $3 FOR UPDATE""",
+                    tenant,
+                    name,
+                    version,
+                )
+                # Every learned feature went through the subject's texts (signature terms, vocabulary, centroid).
+                await connection.execute(
+                    """UPDATE generation_voice_profiles
+                       SET features = NULL, centroid = NULL, withdrawn_at = coalesce(withdrawn_at, now())
+                       WHERE tenant = $1 AND name = $2 AND version = $3""",
+                    tenant,
+                    name,
+                    version,
+                )
+                withdrawn += before["withdrawn_at"] is None
+        return SubjectErasure(exemplars, len(erased), withdrawn)
+
+    async def describe_subject(self, tenant: str, subject_id: str, ceiling: DataClass) -> list[SubjectHolding]:
+        """The subject's source documents and the exemplars taken from them, read in one snapshot."""
+        async with self._pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
+            holdings = []
+            for kind, records_sql in _SUBJECT_RECORDS:
+                holdings += await describe_kind(connection, kind, records_sql, tenant, subject_id, ceiling=ceiling)
+            return holdings
+
     async def _list_rows(
         self, table: str, columns: str, tenant: str, name: str, page_size: int, after: str | None
     ) -> list[asyncpg.Record]:
@@ -305,6 +397,33 @@ class GenerationStore:
         )
 
 
+# Source documents (`s`) of the subject; exemplars carry their document's policy.
+_SUBJECT_RECORDS = (
+    (
+        "voice-sources",
+        f"""SELECT '' AS scope, s.data_class, s.consented_purposes AS purposes,
+                   (s.name, s.version, s.document_id) AS ordering,
+                   jsonb_build_object('voice', s.name, 'version', s.version, 'document_id', s.document_id,
+                       'data_class', {class_name_sql("s.data_class")}, 'consented_purposes', s.consented_purposes,
+                       'source', s.source, 'withdrawn', p.withdrawn_at IS NOT NULL, 'learn_time', p.created_at)
+                       AS record
+            FROM generation_voice_sources s JOIN generation_voice_profiles p USING (tenant, name, version)
+            WHERE s.tenant = $1 AND s.subject_id = $2""",
+    ),
+    (
+        "voice-exemplars",
+        f"""SELECT '' AS scope, s.data_class, s.consented_purposes AS purposes,
+                   (e.name, e.version, e.position) AS ordering,
+                   jsonb_build_object('voice', e.name, 'version', e.version, 'document_id', e.document_id,
+                       'text', e.text, 'centrality', e.centrality,
+                       'data_class', {class_name_sql("s.data_class")}) AS record
+            FROM generation_voice_sources s
+            JOIN generation_voice_exemplars e USING (tenant, name, version, document_id)
+            WHERE s.tenant = $1 AND s.subject_id = $2""",
+    ),
+)
+
+
 def _page(items: list, page_size: int, by_version: str) -> Page:
     if len(items) <= page_size:
         return Page(items, None)
@@ -314,19 +433,22 @@ def _page(items: list, page_size: int, by_version: str) -> Page:
 
 
 def _voice(row: asyncpg.Record, exemplars: list[ExemplarRecord]) -> VoiceRecord:
-    centroid = row["centroid"].to_numpy().astype(np.float32)
+    withdrawn = row["centroid"] is None
+    centroid = None if withdrawn else row["centroid"].to_numpy().astype(np.float32)
     return VoiceRecord(
         name=row["name"],
         description=row["description"],
-        lexical=_features(row["features"]),
+        lexical=None if withdrawn else _features(row["features"]),
         preferred_terms=list(row["preferred_terms"]),
         banned_terms=list(row["banned_terms"]),
         exemplars=exemplars,
-        reference=SemanticReference(centroid, row["similarity_p05"], row["similarity_p50"]),
-        model=ModelInfo(row["model_id"], row["model_version"], len(centroid)),
+        reference=None if withdrawn else SemanticReference(centroid, row["similarity_p05"], row["similarity_p50"]),
+        model=ModelInfo(row["model_id"], row["model_version"], 0 if withdrawn else len(centroid)),
         corpus_sha256=row["corpus_sha256"],
         source_collection=row["source_collection"],
+        sources=(),
         version=row["version"],
         create_subject=row["create_subject"],
         created_at=row["created_at"],
+        withdrawn_at=row["withdrawn_at"],
     )
