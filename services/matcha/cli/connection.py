@@ -26,20 +26,20 @@ def local_token(state_dir: Path, *, tenant: str, roles: list[str], subject: str 
     return TokenIssuer.from_file(keys.private).mint(subject=subject, tenant=tenant, roles=roles)
 
 
-def connection_options(default_target: str) -> Callable:
-    """Options shared by every command that calls a service."""
+def connection_options(default_target: str, *, purpose: str = "campaign", data_class: str = "INTERNAL") -> Callable:
+    """Options shared by every command that calls a service (a command may declare other defaults)."""
 
     def decorate(command: Callable) -> Callable:
         options = [
             click.option("--target", default=default_target, show_default=True, help="host:port of the service"),
             click.option("--token", envvar="MATCHA_TOKEN", help="bearer token (default: minted from the local key)"),
             click.option("--tenant", default="demo", show_default=True, help="tenant of the minted local token"),
-            click.option("--purpose", default="campaign", show_default=True, help="declared purpose"),
+            click.option("--purpose", default=purpose, show_default=True, help="declared purpose"),
             click.option(
                 "--data-class",
                 "data_class",
                 type=DATA_CLASSES,
-                default="INTERNAL",
+                default=data_class,
                 show_default=True,
                 help="declared class of the payload",
             ),

@@ -10,6 +10,7 @@ from matcha.cli.redact import redact
 from matcha.cli.review import review
 from matcha.cli.segment import segment
 from matcha.cli.stack import demo, up
+from matcha.cli.subjects import data_map
 from matcha.cli.tokens import keys, token
 
 
@@ -26,6 +27,7 @@ cli.add_command(keys)
 cli.add_command(plan)
 cli.add_command(run)
 cli.add_command(audit)
+cli.add_command(data_map)
 cli.add_command(embed)
 cli.add_command(segment)
 cli.add_command(classify)

@@ -13,6 +13,7 @@ from google.protobuf.descriptor import Descriptor, ServiceDescriptor
 from matcha.runtime.governance import Clearance
 
 ERASE_METHOD = "EraseSubject"
+DESCRIBE_METHOD = "DescribeSubject"
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,17 @@ class CapabilityCatalog:
 
     def erasers(self) -> list[MethodInfo]:
         """The EraseSubject method of every deployed capability (one with an endpoint) that stores subjects."""
+        return self._deployed(ERASE_METHOD)
+
+    def describers(self) -> list[MethodInfo]:
+        """The DescribeSubject method of every deployed capability that answers for the subjects it stores."""
+        return self._deployed(DESCRIBE_METHOD)
+
+    def _deployed(self, name: str) -> list[MethodInfo]:
         return [
             method
             for capability in self.capabilities()
             if capability.endpoint
             for method in capability.methods
-            if method.name == ERASE_METHOD and method.unary
+            if method.name == name and method.unary
         ]

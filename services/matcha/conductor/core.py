@@ -10,7 +10,7 @@ import contextlib
 import json
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -21,13 +21,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry import trace
 
 from matcha.conductor import plans
-from matcha.conductor.catalog import Capability, CapabilityCatalog
+from matcha.conductor.catalog import Capability, CapabilityCatalog, MethodInfo
 from matcha.conductor.engine import RunEngine
 from matcha.conductor.keys import ConductorKeys
 from matcha.conductor.store import TERMINAL_STATES, ConductorStore, NewRun, PlanRow, RunFilter, RunRow, StoredEvent
 from matcha.runtime import governance as gov
 from matcha.runtime.access import AccessLedgerReader
 from matcha.runtime.chain import ChainedRecord, ChainVerifier, Verification
+from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id
 from matcha.runtime.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -42,6 +43,9 @@ from matcha.runtime.roles import ERASURE_PURPOSE
 
 AUDIT_ROLES = ("auditor", "admin")
 ERASURE_ROLE = "admin"
+# The purpose the conductor asks the stores under for a data map (an access request), as the ledgers record it.
+DATA_MAP_PURPOSE = "data-map"
+CONDUCTOR_STORE = "matcha.conductor.v1.ConductorService"
 MAX_RUN_DEADLINE_SECONDS = 7 * 24 * 3600
 MAX_LABELS = 16
 MAX_SIGNAL_BYTES = 1024 * 1024
@@ -62,6 +66,18 @@ class StoreErasure:
     erased_records: int
     code: grpc.StatusCode
     message: str = ""
+    # Per kind of record ("documents": 2), adding up to `erased_records`.
+    erased_by_kind: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoreDataMap:
+    """What one store answered for a data subject, or why it could not."""
+
+    store: str
+    code: grpc.StatusCode
+    message: str = ""
+    holdings: list[SubjectHolding] = field(default_factory=list)
 
 
 def _page(token: str) -> int:
@@ -491,12 +507,43 @@ class ConductorCore:
             except grpc.aio.AioRpcError as error:
                 outcomes.append(StoreErasure(method.service, 0, error.code(), error.details() or ""))
                 continue
-            counted = json_format.MessageToDict(reply, preserving_proto_field_name=True)
-            erased = sum(int(value) for key, value in counted.items() if key.startswith("erased"))
-            outcomes.append(StoreErasure(method.service, erased, grpc.StatusCode.OK))
+            counted = json_format.MessageToDict(
+                reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+            )
+            by_kind = {
+                key.removeprefix("erased_"): int(value) for key, value in counted.items() if key.startswith("erased")
+            }
+            outcomes.append(
+                StoreErasure(method.service, sum(by_kind.values()), grpc.StatusCode.OK, erased_by_kind=by_kind)
+            )
         erased_here = await self._store.erase_subject(call.tenant, subject_id)
-        outcomes.append(StoreErasure("matcha.conductor.v1.ConductorService", erased_here, grpc.StatusCode.OK))
+        outcomes.append(
+            StoreErasure(CONDUCTOR_STORE, erased_here, grpc.StatusCode.OK, erased_by_kind={"runs": erased_here})
+        )
         return outcomes
+
+    async def data_map(self, call: CallContext, token: str, subject_id: str) -> list[StoreDataMap]:
+        """What every store holds about the subject: each capability's DescribeSubject, then the conductor's runs."""
+        self._require_auditor(call)
+        check_subject_id(subject_id)
+        answers = await asyncio.gather(
+            *(self._describe(call, token, method, subject_id) for method in self._catalog.describers())
+        )
+        runs = await self._store.describe_subject(call.tenant, subject_id, call.data_class)
+        return [*answers, StoreDataMap(CONDUCTOR_STORE, grpc.StatusCode.OK, holdings=cap_exports(runs))]
+
+    async def _describe(self, call: CallContext, token: str, method: MethodInfo, subject_id: str) -> StoreDataMap:
+        clearance = self._catalog.capability(method.service).clearance.max_data_class
+        # The caller's class, never above what the store may receive: what it holds above that stays withheld.
+        ceiling = min(call.data_class, clearance)
+        metadata = gov.outgoing_metadata(token, purpose=DATA_MAP_PURPOSE, data_class=ceiling, tenant=call.tenant)
+        request = json_format.ParseDict({"subject_id": subject_id}, method.new_request())
+        try:
+            reply = await self._engine.invoker.call(method, request, metadata=metadata, deadline_seconds=30.0)
+        except grpc.aio.AioRpcError as error:
+            return StoreDataMap(method.service, error.code(), error.details() or "")
+        holdings = [_holding(item, ceiling) for item in reply.holdings]
+        return StoreDataMap(method.service, grpc.StatusCode.OK, holdings=holdings)
 
     async def list_capabilities(self, call: CallContext) -> list[tuple[Capability, bool]]:
         result = []
@@ -516,6 +563,25 @@ class ConductorCore:
             except grpc.aio.AioRpcError:
                 return False
         return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def _holding(message, ceiling: DataClass) -> SubjectHolding:
+    """A capability's matcha.common.v1.SubjectHolding (a message built from descriptors), as plain values; what
+    it exported is at most the class it was asked under."""
+    highest = DataClass.from_wire(message.highest_data_class)
+    return SubjectHolding(
+        kind=message.kind,
+        count=message.count,
+        highest_data_class=highest,
+        exported_class=min(highest, ceiling),
+        purposes=tuple(message.purposes),
+        records=tuple(json_format.MessageToDict(record) for record in message.records),
+        scope=message.scope,
+        withheld=message.withheld,
+        truncated=message.truncated,
+        consented_channels=tuple(message.consented_channels),
+        retention=message.retention.ToTimedelta() if message.HasField("retention") else None,
+    )
 
 
 def _trace_of_request() -> tuple[str, str]:

@@ -14,8 +14,10 @@ from matcha.conductor.store import PlanRow, RunFilter, RunRow, StepRow, StoredEv
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.runtime import governance as gov
 from matcha.runtime.access import AccessRecord
+from matcha.runtime.data_map import exported_classes
+from matcha.runtime.data_map_messages import holding_messages
 from matcha.runtime.errors import ERROR_DOMAIN, Violations
-from matcha.runtime.interceptors import current_call
+from matcha.runtime.interceptors import current_call, report_records
 
 _FORMATS = {conductor_pb2.PLAN_FORMAT_YAML: "YAML", conductor_pb2.PLAN_FORMAT_JSON: "JSON"}
 _FORMAT_NUMBERS = {"YAML": conductor_pb2.PLAN_FORMAT_YAML, "JSON": conductor_pb2.PLAN_FORMAT_JSON}
@@ -360,10 +362,31 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
                     store=outcome.store,
                     erased_records=outcome.erased_records,
                     status=status_pb2.Status(code=outcome.code.value[0], message=outcome.message),
+                    erased_by_kind=outcome.erased_by_kind,
                 )
                 for outcome in outcomes
             ],
             complete=all(outcome.code == grpc.StatusCode.OK for outcome in outcomes),
+        )
+
+    async def GetDataMap(self, request, context):
+        call = current_call()
+        stores = await self._core.data_map(call, call.bearer_token, request.subject_id)
+        report_records(
+            exported_classes([holding for store in stores for holding in store.holdings]),
+            subjects=[request.subject_id],
+        )
+        return conductor_pb2.GetDataMapResponse(
+            subject_id=request.subject_id,
+            stores=[
+                conductor_pb2.StoreDataMap(
+                    store=store.store,
+                    status=status_pb2.Status(code=store.code.value[0], message=store.message),
+                    holdings=holding_messages(store.holdings),
+                )
+                for store in stores
+            ],
+            complete=all(store.code == grpc.StatusCode.OK for store in stores),
         )
 
     async def ListCapabilities(self, request, context):

@@ -15,8 +15,9 @@ from typing import Any
 import asyncpg
 
 from matcha.conductor import audit
+from matcha.runtime.data_map import SubjectHolding, class_number_sql, describe_kind
 from matcha.runtime.database import Database
-from matcha.runtime.governance import roles_satisfy
+from matcha.runtime.governance import DataClass, roles_satisfy
 from matcha.runtime.notifications import EventBus, NotificationListener
 
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
@@ -747,19 +748,9 @@ class ConductorStore:
 
     async def erase_subject(self, tenant: str, subject_id: str) -> int:
         """Scrubs the inputs, checkpoints, signals and pseudonym mappings of runs that hold the subject."""
-        needle = json.dumps(subject_id)
         async with self._pool.acquire() as connection, connection.transaction():
             runs = await connection.fetch(
-                """SELECT id FROM conductor_runs AS runs WHERE tenant = $1 AND (
-                       position($2 in inputs::text) > 0 OR position($2 in coalesce(outputs::text, '')) > 0
-                       OR EXISTS (SELECT 1 FROM conductor_steps AS steps WHERE steps.run_id = runs.id
-                                  AND position($2 in coalesce(steps.output::text, '')) > 0)
-                       OR EXISTS (SELECT 1 FROM conductor_items AS items WHERE items.run_id = runs.id
-                                  AND position($2 in coalesce(items.output::text, '')) > 0)
-                       OR EXISTS (SELECT 1 FROM conductor_signals AS signals WHERE signals.run_id = runs.id
-                                  AND position($2 in signals.payload::text) > 0))""",
-                tenant,
-                needle,
+                f"SELECT id FROM conductor_runs AS runs WHERE {_HOLDS_SUBJECT}", tenant, json.dumps(subject_id)
             )
             run_ids = [row["id"] for row in runs]
             if run_ids:
@@ -771,6 +762,42 @@ class ConductorStore:
                 await connection.execute("UPDATE conductor_items SET output = NULL WHERE run_id = ANY($1)", run_ids)
                 await connection.execute("UPDATE conductor_signals SET payload = '{}' WHERE run_id = ANY($1)", run_ids)
             return len(run_ids)
+
+    async def describe_subject(self, tenant: str, subject_id: str, ceiling: DataClass) -> list[SubjectHolding]:
+        """The runs holding the subject, with what they hold (the pseudonym mappings stay sealed)."""
+        return await describe_kind(
+            self._pool,
+            "runs",
+            f"""SELECT '' AS scope, {class_number_sql("runs.context->>'data_class'")} AS data_class,
+                       ARRAY[runs.context->>'purpose'] AS purposes, (runs.created_at, runs.id) AS ordering,
+                       jsonb_build_object('id', runs.id, 'plan', runs.plan_name, 'plan_version', runs.plan_version,
+                           'state', runs.state, 'started_by', runs.context->>'subject',
+                           'purpose', runs.context->>'purpose', 'data_class', runs.context->>'data_class',
+                           'inputs', runs.inputs, 'outputs', runs.outputs,
+                           'steps', (SELECT jsonb_object_agg(step_id, output) FROM conductor_steps
+                                     WHERE run_id = runs.id AND output IS NOT NULL),
+                           'items', (SELECT jsonb_agg(jsonb_build_object('step', step_id, 'index', item_index,
+                                                          'output', output) ORDER BY step_id, item_index)
+                                     FROM conductor_items WHERE run_id = runs.id AND output IS NOT NULL),
+                           'signals', (SELECT jsonb_object_agg(key, payload) FROM conductor_signals
+                                       WHERE run_id = runs.id),
+                           'create_time', runs.created_at, 'end_time', runs.ended_at) AS record
+                FROM conductor_runs AS runs WHERE {_HOLDS_SUBJECT}""",
+            tenant,
+            json.dumps(subject_id),
+            ceiling=ceiling,
+        )
+
+
+# Runs of tenant $1 whose inputs, outputs, checkpoints or signals hold the JSON string $2 (a subject id).
+_HOLDS_SUBJECT = """runs.tenant = $1 AND (
+    position($2 in runs.inputs::text) > 0 OR position($2 in coalesce(runs.outputs::text, '')) > 0
+    OR EXISTS (SELECT 1 FROM conductor_steps AS steps WHERE steps.run_id = runs.id
+               AND position($2 in coalesce(steps.output::text, '')) > 0)
+    OR EXISTS (SELECT 1 FROM conductor_items AS items WHERE items.run_id = runs.id
+               AND position($2 in coalesce(items.output::text, '')) > 0)
+    OR EXISTS (SELECT 1 FROM conductor_signals AS signals WHERE signals.run_id = runs.id
+               AND position($2 in signals.payload::text) > 0))"""
 
 
 def _is_run_id(value: str) -> bool:

@@ -55,6 +55,12 @@ def class_name_sql(column: str) -> str:
     return f"(ARRAY[{names}])[{column}]"
 
 
+def class_number_sql(expression: str) -> str:
+    """SQL numbering the class named by `expression`; PERSONAL when it names none (the most restrictive)."""
+    names = ", ".join(f"'{member.name}'" for member in DataClass)
+    return f"coalesce(array_position(ARRAY[{names}], {expression}), {int(DataClass.PERSONAL)})"
+
+
 def check_subject_id(subject_id: str) -> None:
     """A subject id as stores keep it: not empty, and text PostgreSQL can compare (no NUL character)."""
     violations = Violations()

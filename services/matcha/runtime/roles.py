@@ -53,6 +53,7 @@ ROLE_TABLE: dict[str, tuple[str, ...]] = {
         ListAudit=(AUDITOR,),
         VerifyAudit=(AUDITOR,),
         EraseSubject=_MANAGE,
+        GetDataMap=_DESCRIBE_SUBJECT,
         ListCapabilities=_READ,
     ),
     **_service(

@@ -783,14 +783,23 @@ class EraseSubjectRequest(_message.Message):
     def __init__(self, subject_id: _Optional[str] = ...) -> None: ...
 
 class StoreErasure(_message.Message):
-    __slots__ = ("store", "erased_records", "status")
+    __slots__ = ("store", "erased_records", "status", "erased_by_kind")
+    class ErasedByKindEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     STORE_FIELD_NUMBER: _ClassVar[int]
     ERASED_RECORDS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERASED_BY_KIND_FIELD_NUMBER: _ClassVar[int]
     store: str
     erased_records: int
     status: _status_pb2.Status
-    def __init__(self, store: _Optional[str] = ..., erased_records: _Optional[int] = ..., status: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
+    erased_by_kind: _containers.ScalarMap[str, int]
+    def __init__(self, store: _Optional[str] = ..., erased_records: _Optional[int] = ..., status: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., erased_by_kind: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class EraseSubjectResponse(_message.Message):
     __slots__ = ("stores", "complete")
@@ -799,6 +808,34 @@ class EraseSubjectResponse(_message.Message):
     stores: _containers.RepeatedCompositeFieldContainer[StoreErasure]
     complete: bool
     def __init__(self, stores: _Optional[_Iterable[_Union[StoreErasure, _Mapping]]] = ..., complete: _Optional[bool] = ...) -> None: ...
+
+class GetDataMapRequest(_message.Message):
+    __slots__ = ("subject_id",)
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    subject_id: str
+    def __init__(self, subject_id: _Optional[str] = ...) -> None: ...
+
+class StoreDataMap(_message.Message):
+    __slots__ = ("store", "status", "holdings")
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    HOLDINGS_FIELD_NUMBER: _ClassVar[int]
+    store: str
+    status: _status_pb2.Status
+    holdings: _containers.RepeatedCompositeFieldContainer[_common_pb2.SubjectHolding]
+    def __init__(self, store: _Optional[str] = ..., status: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., holdings: _Optional[_Iterable[_Union[_common_pb2.SubjectHolding, _Mapping]]] = ...) -> None: ...
+
+class GetDataMapResponse(_message.Message):
+    __slots__ = ("subject_id", "stores", "complete", "accesses")
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    STORES_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    ACCESSES_FIELD_NUMBER: _ClassVar[int]
+    subject_id: str
+    stores: _containers.RepeatedCompositeFieldContainer[StoreDataMap]
+    complete: bool
+    accesses: _containers.RepeatedCompositeFieldContainer[AccessRecord]
+    def __init__(self, subject_id: _Optional[str] = ..., stores: _Optional[_Iterable[_Union[StoreDataMap, _Mapping]]] = ..., complete: _Optional[bool] = ..., accesses: _Optional[_Iterable[_Union[AccessRecord, _Mapping]]] = ...) -> None: ...
 
 class ListCapabilitiesRequest(_message.Message):
     __slots__ = ()

@@ -102,6 +102,11 @@ class ConductorServiceStub:
                 request_serializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.EraseSubjectRequest.SerializeToString,
                 response_deserializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.EraseSubjectResponse.FromString,
                 _registered_method=True)
+        self.GetDataMap = channel.unary_unary(
+                '/matcha.conductor.v1.ConductorService/GetDataMap',
+                request_serializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.GetDataMapRequest.SerializeToString,
+                response_deserializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.GetDataMapResponse.FromString,
+                _registered_method=True)
         self.ListCapabilities = channel.unary_unary(
                 '/matcha.conductor.v1.ConductorService/ListCapabilities',
                 request_serializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.ListCapabilitiesRequest.SerializeToString,
@@ -241,6 +246,20 @@ class ConductorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDataMap(self, request, context):
+        """The data map of a data subject, for an access request: asks every
+        capability service that has a DescribeSubject method what it holds about
+        the subject (with the caller's token, purpose "data-map" and the caller's
+        declared data class, capped at each service's clearance), and adds the
+        conductor's own runs whose inputs, outputs, checkpoints or signals name
+        the subject. One entry per store; a store that failed is reported and the
+        call can be repeated. Requires the `auditor` or `admin` role
+        (PERMISSION_DENIED otherwise). Errors: INVALID_ARGUMENT (empty subject id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListCapabilities(self, request, context):
         """Lists the capability services the conductor can call, with their methods
         and the clearance the policy applies to them.
@@ -316,6 +335,11 @@ def add_ConductorServiceServicer_to_server(servicer, server):
                     servicer.EraseSubject,
                     request_deserializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.EraseSubjectRequest.FromString,
                     response_serializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.EraseSubjectResponse.SerializeToString,
+            ),
+            'GetDataMap': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDataMap,
+                    request_deserializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.GetDataMapRequest.FromString,
+                    response_serializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.GetDataMapResponse.SerializeToString,
             ),
             'ListCapabilities': grpc.unary_unary_rpc_method_handler(
                     servicer.ListCapabilities,
@@ -677,6 +701,33 @@ class ConductorService:
             '/matcha.conductor.v1.ConductorService/EraseSubject',
             matcha_dot_conductor_dot_v1_dot_conductor__pb2.EraseSubjectRequest.SerializeToString,
             matcha_dot_conductor_dot_v1_dot_conductor__pb2.EraseSubjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDataMap(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.conductor.v1.ConductorService/GetDataMap',
+            matcha_dot_conductor_dot_v1_dot_conductor__pb2.GetDataMapRequest.SerializeToString,
+            matcha_dot_conductor_dot_v1_dot_conductor__pb2.GetDataMapResponse.FromString,
             options,
             channel_credentials,
             insecure,
