@@ -13,8 +13,13 @@ from matcha.classification.v1 import classification_pb2
 from matcha.conductor.v1 import conductor_pb2
 from matcha.embedding.v1 import embedding_pb2
 from matcha.generation.v1 import generation_pb2
+from matcha.review.core import Limits, ReviewCore, SubmitInput
+from matcha.review.delivery import FileSink, OutboxDispatcher, RetryPolicy
+from matcha.review.servicer import encode_signal
+from matcha.review.store import ReviewStore
 from matcha.review.v1 import review_pb2
-from matcha.runtime.governance import DataClass
+from matcha.runtime.database import Database, load_migrations
+from matcha.runtime.governance import CallContext, DataClass, Principal
 from matcha.segmentation.v1 import segmentation_pb2
 from tests.security.subject_stores import (
     CAPABILITIES,
@@ -249,3 +254,52 @@ async def _segmentation_keeps_nothing(mesh, tenant, erased, kept, database_url) 
     finally:
         await connection.close()
     assert [row["key"] for row in replies] == [kept.ingest_key]
+
+
+async def test_a_publication_delivered_while_its_item_is_erased_leaves_no_file(isolated_database, tenant, tmp_path):
+    """The dispatcher took the delivery before the erasure and writes the file after it: the file is taken back."""
+    database = Database(isolated_database)
+    await database.connect(load_migrations("review", "matcha.review.migrations"))
+    store = ReviewStore(database)
+    files = FileSink(tmp_path)
+    core = ReviewCore(
+        store,
+        Limits(),
+        sla_hours={priority: 24.0 for priority in (1, 2, 3, 4)},
+        sinks=["files"],
+        encode_signal=encode_signal,
+        four_eyes_off_tenants=frozenset({tenant}),
+        published_files=files,
+    )
+
+    def as_(*roles: str) -> CallContext:
+        return CallContext(Principal("someone", tenant, frozenset(roles)), "campaign", DataClass.PERSONAL)
+
+    try:
+        submitted, _ = await core.submit(
+            as_("author"),
+            SubmitInput(title="", content="Dear saffron, hello.", format="", channel="EMAIL", subject_ids=["c-42"]),
+        )
+        item = submitted.item
+        decided, _ = await core.decide(as_("reviewer"), item.id, version=1, outcome="APPROVE", comment="", edit=None)
+        await core.publish(as_("publisher"), item.id, decided.item.approved_sha256, ["files"])
+
+        taken, release = asyncio.Event(), asyncio.Event()
+
+        async def slow_files(entry) -> None:
+            taken.set()
+            await release.wait()
+            await files.deliver(entry)
+
+        dispatcher = OutboxDispatcher(
+            store, None, {"files": slow_files}, RetryPolicy(), poll_seconds=0.1, retractors={"files": files.retract}
+        )
+        delivering = asyncio.create_task(dispatcher.deliver_due())
+        await asyncio.wait_for(taken.wait(), 10)
+        erased = await core.erase_subject(as_("admin"), "c-42")
+        assert erased.items == 1 and erased.files == 0  # nothing written yet
+        release.set()
+        assert await delivering == 1
+        assert not await asyncio.to_thread(lambda: any(tmp_path.rglob("*.json")))
+    finally:
+        await database.close()
