@@ -28,7 +28,7 @@ from matcha.conductor.store import TERMINAL_STATES, ConductorStore, NewRun, Plan
 from matcha.runtime import governance as gov
 from matcha.runtime.access import AccessLedgerReader
 from matcha.runtime.chain import ChainedRecord, ChainVerifier, Verification
-from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id
+from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, require_describer
 from matcha.runtime.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -524,7 +524,7 @@ class ConductorCore:
 
     async def data_map(self, call: CallContext, token: str, subject_id: str) -> list[StoreDataMap]:
         """What every store holds about the subject: each capability's DescribeSubject, then the conductor's runs."""
-        self._require_auditor(call)
+        require_describer(call)
         check_subject_id(subject_id)
         answers = await asyncio.gather(
             *(self._describe(call, token, method, subject_id) for method in self._catalog.describers())
