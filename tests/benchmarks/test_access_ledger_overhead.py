@@ -16,6 +16,7 @@ import pytest
 
 from matcha.classification.app import build_classification_service
 from matcha.classification.settings import ClassificationSettings
+from matcha.common.v1 import common_pb2
 from matcha.embedding.app import build_embedding_service
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from tests.benchmarks.load_clients import COLLECTION, TEXT
@@ -23,7 +24,7 @@ from tests.benchmarks.load_clients import COLLECTION, TEXT
 pytestmark = pytest.mark.bench
 
 CLIENTS, CALLS_PER_CLIENT, ROUNDS, LATENCY_SAMPLES = 8, 60, 3, 300
-DOCUMENTS = [f"{TEXT}, variation {index}: {'oat ' * (index % 7)}{'cold ' * (index % 3)}" for index in range(400)]
+DOCUMENTS = [f"{TEXT}, variation {index}: {'oat ' * (index % 7)}{'cold ' * (index % 3)}" for index in range(256)]
 
 
 async def _rate(port: int, method: str, token: str) -> float:
@@ -83,7 +84,17 @@ async def test_access_records_cost_little(
             embedding_pb2.UpsertRequest(
                 collection=COLLECTION,
                 documents=[
-                    embedding_pb2.Document(id=f"doc-{index}", text=text) for index, text in enumerate(DOCUMENTS)
+                    embedding_pb2.Document(
+                        id=f"doc-{index}",
+                        text=text,
+                        # Records with subjects, so each Search's row digests the subjects it returned.
+                        policy=common_pb2.RecordPolicy(
+                            data_class=common_pb2.DATA_CLASS_INTERNAL,
+                            consented_purposes=["campaign"],
+                            subject_id=f"customer-{index % 50}",
+                        ),
+                    )
+                    for index, text in enumerate(DOCUMENTS)
                 ],
             )
         )

@@ -115,6 +115,12 @@ async def test_the_data_map_holds_the_subject_from_every_store_and_nothing_else(
     runs = records_of(found[CONDUCTOR][("runs", "")])
     assert [(record["id"], record["inputs"]) for record in runs] == [(run.id, {"customer": "c-42", "note": "ochre"})]
 
+    # Who received the subject's data, from the accesses ledger: the run's ingestion and every store's answer to
+    # this very map (each written before its reply left), all by principal and purpose.
+    received = {(access.method, access.purpose) for access in reply.accesses}
+    assert ("matcha.embedding.v1.EmbeddingService/Upsert", "campaign") in received
+    assert {(f"{store}/DescribeSubject", "data-map") for store in found if store != CONDUCTOR} <= received
+
     # Nothing of another subject, nor of the same subject id in another tenant.
     everything = json_format.MessageToJson(reply)
     for foreign in ("cobalt", "cust-7", "intent-7", "vermilion"):

@@ -142,7 +142,7 @@ def audit() -> None:
     """The audit ledgers: one hash-chained row per hop of a run, and one per access any service served."""
 
 
-def _print_accesses(accesses) -> None:
+def print_accesses(accesses) -> None:
     for access in accesses:
         decision = _name(conductor_pb2.PolicyDecision, access.decision, "POLICY_DECISION_")
         declared, derived = (
@@ -173,7 +173,7 @@ async def list_records(run_id: str, accesses: bool, collection: str, principal: 
         request.collection, request.principal = collection, principal
     async with channel_from(options) as channel:
         reply = await conductor_pb2_grpc.ConductorServiceStub(channel).ListAudit(request)
-    _print_accesses(reply.accesses)
+    print_accesses(reply.accesses)
     for record in reply.records:
         models = ", ".join(f"{model.id} {model.version}" for model in record.models) or "-"
         click.echo(
@@ -201,7 +201,7 @@ async def who_accessed(subject_id: str, limit: int, **options) -> None:
         )
     if not reply.accesses:
         click.echo(f"no access to {subject_id}'s records is on the record")
-    _print_accesses(reply.accesses)
+    print_accesses(reply.accesses)
 
 
 @audit.command("verify")

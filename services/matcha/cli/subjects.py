@@ -6,6 +6,7 @@ import click
 from google.protobuf import json_format
 
 from matcha.cli.connection import channel_from, connection_options, run_async
+from matcha.cli.plans import print_accesses
 from matcha.common.v1 import common_pb2
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 
@@ -55,6 +56,7 @@ async def data_map(subject_id: str, as_json: bool, **options) -> None:
         widths = [max(len(row[index]) for row in rows) for index in range(len(COLUMNS))]
         for row in rows:
             click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-        click.echo(f"who accessed it, when and for which purpose: matcha audit who-accessed {subject_id}")
+        click.echo(f"\naccesses to its records on the record (all of them: matcha audit who-accessed {subject_id}):")
+        print_accesses(reply.accesses)
     if not reply.complete:
         raise click.ClickException("some stores did not answer; the map is incomplete (repeat the command)")

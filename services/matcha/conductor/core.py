@@ -26,7 +26,7 @@ from matcha.conductor.engine import RunEngine
 from matcha.conductor.keys import ConductorKeys
 from matcha.conductor.store import TERMINAL_STATES, ConductorStore, NewRun, PlanRow, RunFilter, RunRow, StoredEvent
 from matcha.runtime import governance as gov
-from matcha.runtime.access import AccessLedgerReader
+from matcha.runtime.access import AccessLedgerReader, AccessRecord
 from matcha.runtime.chain import ChainedRecord, ChainVerifier, Verification
 from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, require_describer
 from matcha.runtime.errors import (
@@ -42,6 +42,7 @@ from matcha.runtime.governance import CallContext, DataClass
 from matcha.runtime.roles import ERASURE_PURPOSE
 
 AUDIT_ROLES = ("auditor", "admin")
+DATA_MAP_MAX_ACCESSES = 1000
 ERASURE_ROLE = "admin"
 # The purpose the conductor asks the stores under for a data map (an access request), as the ledgers record it.
 DATA_MAP_PURPOSE = "data-map"
@@ -522,15 +523,31 @@ class ConductorCore:
         )
         return outcomes
 
-    async def data_map(self, call: CallContext, token: str, subject_id: str) -> list[StoreDataMap]:
-        """What every store holds about the subject: each capability's DescribeSubject, then the conductor's runs."""
+    async def data_map(
+        self, call: CallContext, token: str, subject_id: str
+    ) -> tuple[list[StoreDataMap], list[AccessRecord]]:
+        """What every store holds about the subject (each capability's DescribeSubject, then the conductor's runs),
+        and the first accesses to the subject's records on the record (ListAudit pages through all of them)."""
         require_describer(call)
         check_subject_id(subject_id)
         answers = await asyncio.gather(
             *(self._describe(call, token, method, subject_id) for method in self._catalog.describers())
         )
         runs = await self._store.describe_subject(call.tenant, subject_id, call.data_class)
-        return [*answers, StoreDataMap(CONDUCTOR_STORE, grpc.StatusCode.OK, holdings=cap_exports(runs))]
+        accesses = await self._accesses.list(
+            call.tenant,
+            subject_id=subject_id,
+            resource="",
+            principal="",
+            method="",
+            decision="",
+            start=None,
+            end=None,
+            after_sequence=0,
+            limit=DATA_MAP_MAX_ACCESSES,
+        )
+        stores = [*answers, StoreDataMap(CONDUCTOR_STORE, grpc.StatusCode.OK, holdings=cap_exports(runs))]
+        return stores, accesses
 
     async def _describe(self, call: CallContext, token: str, method: MethodInfo, subject_id: str) -> StoreDataMap:
         clearance = self._catalog.capability(method.service).clearance.max_data_class

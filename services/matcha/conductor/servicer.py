@@ -371,7 +371,7 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
 
     async def GetDataMap(self, request, context):
         call = current_call()
-        stores = await self._core.data_map(call, call.bearer_token, request.subject_id)
+        stores, accesses = await self._core.data_map(call, call.bearer_token, request.subject_id)
         report_records(
             exported_classes([holding for store in stores for holding in store.holdings]),
             subjects=[request.subject_id],
@@ -387,6 +387,7 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
                 for store in stores
             ],
             complete=all(store.code == grpc.StatusCode.OK for store in stores),
+            accesses=[_access(record) for record in accesses],
         )
 
     async def ListCapabilities(self, request, context):

@@ -3,9 +3,9 @@
 The conductor's ledger records the hops of runs; this one records every call that reached a capability,
 directly (gateway, CLI, any gRPC client) or from a run, so "who accessed subject X, for what purpose" has one
 answer. The server interceptor writes the row before the reply leaves (no access without its record: if the
-ledger cannot be written, the call fails). Rows of concurrent calls share one transaction (group commit), and
-that transaction does not wait for the disk flush (`synchronous_commit = off`): a crash of PostgreSQL itself
-may lose its last fraction of a second of rows, never a chain's consistency.
+ledger cannot be written, the call fails). Rows of concurrent calls share one INSERT per tenant (group commit),
+which does not wait for the disk flush (`synchronous_commit = off`): a crash of PostgreSQL itself may lose its
+last fraction of a second of rows, never a chain's consistency.
 
 Content never goes in: request and reply are SHA-256 digests, subjects are digests keyed with the ledger key
 (so erasing a subject leaves nothing to erase here, and nobody without the key can test a guess).
@@ -29,6 +29,8 @@ from matcha.runtime.settings import ServiceSettings
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_PACKAGE = "matcha.runtime.access_migrations"
+# Writers that extend one tenant's chain at the same moment retry on the new head; this many times at most.
+_MAX_CHAIN_RACES = 50
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ class AccessLedger:
         self._database = database
         self.key = key
         self._pending: list[tuple[str, AccessEntry, asyncio.Future]] = []
+        # Each tenant's chain head as this process last wrote or read it.
+        self._heads: dict[str, tuple[int, str]] = {}
         self._wake = asyncio.Event()
         self._writer: asyncio.Task | None = None
 
@@ -140,60 +144,69 @@ class AccessLedger:
         by_tenant: dict[str, list[AccessEntry]] = {}
         for tenant, entry, _ in batch:
             by_tenant.setdefault(tenant, []).append(entry)
-        async with self._database.pool.acquire() as connection, connection.transaction():
-            await connection.execute("SET LOCAL synchronous_commit = off")
-            rows = []
-            # Tenants in one order, so two writers never wait on each other's locks in a cycle.
-            for tenant in sorted(by_tenant):
-                await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"access/{tenant}")
-                head = await connection.fetchrow(
+        for tenant, entries in by_tenant.items():
+            await self._append_to_chain(tenant, entries)
+
+    async def _append_to_chain(self, tenant: str, entries: list[AccessEntry]) -> None:
+        """One statement per tenant and batch, without a lock: rows are sealed onto the head this process last
+        wrote or read, and the primary key (tenant, sequence) refuses them if another process extended the
+        chain meanwhile; the head is then read again and the rows sealed anew. The chain cannot fork."""
+        for _ in range(_MAX_CHAIN_RACES):
+            head = self._heads.get(tenant)
+            if head is None:
+                row = await self._database.pool.fetchrow(
                     "SELECT sequence, record_hash FROM access_ledger WHERE tenant = $1 ORDER BY sequence DESC LIMIT 1",
                     tenant,
                 )
-                sequence, previous = (head["sequence"], head["record_hash"]) if head else (0, "")
-                for entry in by_tenant[tenant]:
-                    sequence += 1
-                    record = seal(self.key, tenant, sequence, entry, previous)
-                    previous = record.record_hash
-                    rows.append(_row(record))
-            await connection.executemany(
-                """INSERT INTO access_ledger (tenant, sequence, time, method, principal, purpose, resources,
-                                              subject_digests, entry, previous_hash, record_hash)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
-                rows,
-            )
+                head = (row["sequence"], row["record_hash"]) if row else (0, "")
+            sequence, previous = head
+            rows = []
+            for entry in entries:
+                sequence += 1
+                record = seal(self.key, tenant, sequence, entry, previous)
+                previous = record.record_hash
+                rows.append(_row(record))
+            try:
+                await self._database.pool.execute(
+                    "INSERT INTO access_ledger SELECT * FROM jsonb_populate_recordset(NULL::access_ledger, $1)", rows
+                )
+            except asyncpg.UniqueViolationError:
+                self._heads.pop(tenant, None)  # another writer extended the chain: read its head, seal again
+                continue
+            self._heads[tenant] = (sequence, previous)
+            return
+        raise RuntimeError(f"the access ledger of {tenant} kept moving under {_MAX_CHAIN_RACES} attempts")
 
 
-def _row(record: AccessRecord) -> tuple:
+def _row(record: AccessRecord) -> dict:
     entry = record.entry
-    rest = {
-        "roles": list(entry.roles),
-        "data_class_declared": entry.data_class_declared,
-        "data_class_derived": entry.data_class_derived,
-        "records": entry.records,
-        "models": [list(model) for model in entry.models],
-        "request_sha256": entry.request_sha256,
-        "response_sha256": entry.response_sha256,
-        "decision": entry.decision,
-        "reason": entry.reason,
-        "status_code": entry.status_code,
-        "request_id": entry.request_id,
-        "trace_id": entry.trace_id,
-        "span_id": entry.span_id,
+    return {
+        "tenant": record.tenant,
+        "sequence": record.sequence,
+        "time": entry.time.isoformat(),
+        "method": entry.method,
+        "principal": entry.principal,
+        "purpose": entry.purpose,
+        "resources": list(entry.resources),
+        "subject_digests": list(entry.subject_digests),
+        "entry": {
+            "roles": list(entry.roles),
+            "data_class_declared": entry.data_class_declared,
+            "data_class_derived": entry.data_class_derived,
+            "records": entry.records,
+            "models": [list(model) for model in entry.models],
+            "request_sha256": entry.request_sha256,
+            "response_sha256": entry.response_sha256,
+            "decision": entry.decision,
+            "reason": entry.reason,
+            "status_code": entry.status_code,
+            "request_id": entry.request_id,
+            "trace_id": entry.trace_id,
+            "span_id": entry.span_id,
+        },
+        "previous_hash": record.previous_hash,
+        "record_hash": record.record_hash,
     }
-    return (
-        record.tenant,
-        record.sequence,
-        entry.time,
-        entry.method,
-        entry.principal,
-        entry.purpose,
-        list(entry.resources),
-        list(entry.subject_digests),
-        rest,
-        record.previous_hash,
-        record.record_hash,
-    )
 
 
 def access_key(settings: ServiceSettings) -> bytes:
@@ -207,8 +220,10 @@ def access_key(settings: ServiceSettings) -> bytes:
 
 
 def configured_access_ledger(settings: ServiceSettings) -> AccessLedger:
-    """A service's ledger writer: its own small pool, so ledger rows never queue behind the service's queries."""
-    return AccessLedger(Database(settings.database_url, pool_size=2), access_key(settings))
+    """A service's ledger writer: its own small pool, so ledger rows never queue behind the service's queries.
+    Its commits do not wait for the disk flush (see the module's docstring)."""
+    database = Database(settings.database_url, pool_size=2, server_settings={"synchronous_commit": "off"})
+    return AccessLedger(database, access_key(settings))
 
 
 class AccessLedgerReader:

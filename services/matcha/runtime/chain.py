@@ -7,7 +7,7 @@ consistent chain; with the head hash kept outside the database, even deleting th
 import hashlib
 import hmac
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
@@ -101,12 +101,10 @@ def _json_value(value: Any) -> Any:
 
 
 def _canonical(record: ChainedRecord) -> bytes:
-    payload = {
-        "tenant": record.tenant,
-        "sequence": record.sequence,
-        "previous_hash": record.previous_hash,
-        **asdict(record.entry),
-    }
+    # Field by field rather than `asdict`, which deep-copies: the JSON is the same, at a fraction of the cost.
+    entry = record.entry
+    payload = {field.name: getattr(entry, field.name) for field in fields(entry)}
+    payload.update(tenant=record.tenant, sequence=record.sequence, previous_hash=record.previous_hash)
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=_json_value).encode()
 
 
