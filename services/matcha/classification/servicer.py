@@ -259,6 +259,7 @@ class ClassificationServicer(classification_pb2_grpc.ClassificationServiceServic
                 for prediction in result.custom
             )
             results.append(message)
+        report_records(models=[(model.id, model.version) for model in outcome.models])
         return pb.ClassifyResponse(results=results, models=[_model_ref(model) for model in outcome.models])
 
     async def TrainClassifier(self, request, context):

@@ -307,6 +307,7 @@ class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):
 
     async def Generate(self, request, context):
         outcome = await self._core.generate(current_call(), _generate_input(request))
+        report_records(models=[(outcome.model.id, outcome.model.version)])
         return _generate_response(outcome)
 
     async def GenerateStream(self, request, context):
@@ -317,6 +318,7 @@ class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):
                 if isinstance(event, str):
                     yield generation_pb2.GenerateStreamResponse(text_delta=event)
                 else:
+                    report_records(models=[(event.model.id, event.model.version)])
                     yield generation_pb2.GenerateStreamResponse(result=_generate_response(event))
         finally:
             await events.aclose()

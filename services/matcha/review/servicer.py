@@ -217,6 +217,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
                 subject_ids=list(request.subject_ids),
             ),
         )
+        report_records(subjects=details.item.subject_ids)
         return review_pb2.SubmitResponse(item=_item(details), created=created)
 
     async def List(self, request, context):
@@ -234,6 +235,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
 
     async def Get(self, request, context):
         details = await self._core.get(current_call(), request.item_id)
+        report_records(subjects=details.item.subject_ids)
         return review_pb2.GetResponse(item=_item(details), history=[_event(event) for event in details.events])
 
     async def Claim(self, request, context):

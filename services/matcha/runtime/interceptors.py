@@ -79,7 +79,7 @@ def current_call() -> gov.CallContext:
 
 
 def report_records(
-    classes: Iterable[gov.DataClass] = (),
+    classes: Iterable[gov.DataClass] | None = None,
     *,
     subjects: Iterable[str] = (),
     resources: Iterable[str] = (),
@@ -87,14 +87,16 @@ def report_records(
 ) -> None:
     """Reports records the call returned or wrote: their classes raise the class the reply states in
     `x-matcha-derived-class` (PUBLIC when it returns none); their subjects, the resources named
-    ("collection:reviews") and the models used go into the call's access-ledger row."""
+    ("collection:reviews") and the models used go into the call's access-ledger row. Without `classes` (None,
+    not an empty list) the reply states no class: the call returns no stored records."""
     report = _access_report.get(None)
     if report is None:
         return
-    classes = list(classes)
-    report.highest_class = max([report.highest_class, *classes])
-    report.reported = True
-    report.records += len(classes)
+    if classes is not None:
+        classes = list(classes)
+        report.highest_class = max([report.highest_class, *classes])
+        report.reported = True
+        report.records += len(classes)
     report.subjects.update(subject for subject in subjects if subject)
     report.resources.update(resources)
     report.models.update(models)

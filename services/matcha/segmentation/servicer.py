@@ -434,9 +434,9 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
         return pb.ListConditionSegmentMembersResponse(customer_ids=ids, next_page_token=token, total_size=total)
 
     async def IngestCustomers(self, request, context):
-        inserted, updated, unchanged, raised = await self._core.ingest_customers(
-            current_call(), [_customer_input(customer) for customer in request.customers]
-        )
+        customers = [_customer_input(customer) for customer in request.customers]
+        inserted, updated, unchanged, raised = await self._core.ingest_customers(current_call(), customers)
+        report_records(subjects=(customer.subject_id for customer in customers), resources=["customers"])
         return pb.IngestCustomersResponse(
             inserted=inserted, updated=updated, unchanged=unchanged, raised_to_personal=raised
         )
@@ -447,6 +447,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             [_transaction_input(transaction) for transaction in request.transactions],
             _policy_input(request.default_policy) if request.HasField("default_policy") else None,
         )
+        report_records(resources=["transactions"])
         return pb.IngestTransactionsResponse(
             inserted=totals.inserted,
             duplicates=totals.duplicates,
@@ -465,6 +466,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
                 yield [_event_input(event) for event in request.events], policy
 
         totals = await self._core.ingest_events(current_call(), messages())
+        report_records(resources=["events"])
         return pb.IngestEventsResponse(
             accepted=totals.inserted,
             duplicates=totals.duplicates,
@@ -479,6 +481,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
         view = await self._core.get_customer(
             current_call(), request.customer_id, request.history_limit if request.HasField("history_limit") else 20
         )
+        report_records([view.row.policy.data_class], subjects=[view.row.policy.subject_id], resources=["customers"])
         return pb.GetCustomerResponse(
             customer=_customer_message(view.row),
             features=view.features,
