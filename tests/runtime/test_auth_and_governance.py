@@ -1,6 +1,7 @@
 """Authentication, tenancy and clearance at the service boundary; probes stay open."""
 
 import asyncio
+import time
 
 import grpc
 import pytest
@@ -50,11 +51,12 @@ async def test_expired_token_is_refused(embedding_server, issuer):
 
 
 async def test_a_token_verified_once_still_expires(embedding_server, issuer):
-    token = issuer.mint(subject="u", tenant="acme", roles=["analyst"], ttl_seconds=2)
+    expires = time.time() + 4  # long enough for the first call on a loaded machine
+    token = issuer.mint(subject="u", tenant="acme", roles=["analyst"], ttl_seconds=4)
     async with open_channel(f"127.0.0.1:{embedding_server.port}", token=token) as channel:
         stub = embedding_pb2_grpc.EmbeddingServiceStub(channel)
         await stub.ListCollections(LIST)  # verified, then remembered
-        await asyncio.sleep(2.5)
+        await asyncio.sleep(max(0.0, expires - time.time()) + 1.0)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.ListCollections(LIST)
     assert error_details(caught.value).reason == "TOKEN_EXPIRED"

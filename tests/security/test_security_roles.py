@@ -42,7 +42,11 @@ async def servers(conductor_server, embedding_server, review_server):
     }
 
 
-async def call(issuer, server, tenant: str, method: str, held: list[str]) -> grpc.aio.AioRpcError | None:
+async def call(
+    issuer, server, tenant: str, method: str, held: list[str], stream_wait: float = 10.0
+) -> grpc.aio.AioRpcError | None:
+    """Calls `method` with an empty request; a server stream is read for at most `stream_wait` seconds (an admitted
+    watch stays open, a refusal ends it at once)."""
     service_name, method_name = method.strip("/").split("/")
     descriptor = descriptor_pool.Default().FindServiceByName(service_name).FindMethodByName(method_name)
     token = issuer.mint(subject="someone", tenant=tenant, roles=held)
@@ -50,12 +54,12 @@ async def call(issuer, server, tenant: str, method: str, held: list[str]) -> grp
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         try:
             if descriptor.server_streaming:
-                stream = channel.unary_stream(method)(b"", metadata=metadata, timeout=1.0)
+                stream = channel.unary_stream(method)(b"", metadata=metadata, timeout=stream_wait)
                 async for _ in stream:
                     break
                 stream.cancel()
             else:
-                await channel.unary_unary(method)(b"", metadata=metadata, timeout=5.0)
+                await channel.unary_unary(method)(b"", metadata=metadata, timeout=30.0)
         except grpc.aio.AioRpcError as error:
             return error
     return None
@@ -70,7 +74,7 @@ async def test_each_rule_admits_its_role_and_refuses_the_others(servers, issuer,
     assert details.reason == "MISSING_ROLE" and details.metadata["role"] == needed[0]
 
     for role in needed:
-        admitted = await call(issuer, server, tenant, method, [role])
+        admitted = await call(issuer, server, tenant, method, [role], stream_wait=1.0)
         # Past the gate the empty request may be refused for what it lacks, never for the caller's roles.
         assert admitted is None or error_details(admitted).reason != "MISSING_ROLE", (role, admitted)
 
