@@ -82,6 +82,8 @@ MODEL_SERVICES = ("embedding", "classification", "generation", "segmentation")
 STANDARD_VARIABLES = re.compile(r"^(OTEL_[A-Z_]+|OMP_NUM_THREADS)$")
 # What stands for a Secret's value when a settings class is loaded from the manifests.
 SECRET_PLACEHOLDER = "postgresql://matcha@database.invalid:5432/matcha"
+# (Secret, key) of the access ledger's HMAC key, shared by every gRPC service.
+ACCESS_LEDGER_KEY = ("matcha-audit", "access-ledger.key")
 # The ingress controller the gateway's NetworkPolicy admits (placeholder labels of ingress-nginx).
 INGRESS_CONTROLLER = ("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"})
 
@@ -715,6 +717,40 @@ def test_review_tokens_rotate_and_publications_persist(rendered: tuple[Doc, ...]
     _named(rendered, "PersistentVolumeClaim", claim)
 
 
+def test_every_grpc_service_mounts_the_one_access_ledger_key_and_the_gateway_none(rendered: tuple[Doc, ...]) -> None:
+    """Each gRPC service seals the access-ledger row of every call it serves, and the conductor verifies the
+    ledger, with one HMAC key: a service without the file refuses to start against the cluster's database, and
+    one with another key would write rows nobody can verify. The gateway writes no ledger and gets no key."""
+    secret_name, key = ACCESS_LEDGER_KEY
+    for spec in SERVICES:
+        deployment, template, container = _deployment_of(rendered, spec)
+        where = _id(deployment, container)
+        key_file = _environment(rendered, container).get("MATCHA_AUDIT_KEY_FILE")
+        key_volumes = [
+            volume
+            for volume in template["spec"].get("volumes", [])
+            if volume.get("secret", {}).get("secretName") == secret_name
+        ]
+        reads_the_key = "MATCHA_AUDIT_KEY_FILE" in _accepted_variables(_settings_class(spec.module))
+        assert reads_the_key is bool(spec.grpc_service), (
+            f"{spec.module} should read the key if and only if it serves gRPC"
+        )
+        if not spec.grpc_service:
+            assert key_file is None and not key_volumes, f"{where} writes no access ledger: give it no key"
+            continue
+        assert key_file, f"{where} does not set MATCHA_AUDIT_KEY_FILE: it would not start"
+        found = _mount_of(template, container, key_file)
+        assert found, f"{where}: MATCHA_AUDIT_KEY_FILE={key_file} is on no volume"
+        mount, volume, inside = found
+        assert mount.get("readOnly") and "subPath" not in mount, f"{where}: mount the key read-only, without subPath"
+        secret = volume.get("secret", {})
+        assert secret.get("secretName") == secret_name, f"{where}: the key must come from the Secret {secret_name}"
+        assert secret.get("items") == [{"key": key, "path": inside}], f"{where}: mount {secret_name}/{key} only"
+        assert secret.get("defaultMode") == 0o440, (
+            f"{where}: the key file should be readable by its owner and group only"
+        )
+
+
 # --- wiring: how the services find each other --------------------------------------------
 
 
@@ -1057,12 +1093,15 @@ def test_the_whole_mesh_serves_with_the_production_settings_and_drains_in_time(s
     volumes = {
         "/etc/matcha/auth": root / "auth",
         "/etc/matcha/conductor": root / "conductor",
+        "/etc/matcha/audit": root / "audit",
         "/etc/matcha/review-tokens": root / "review-tokens",
         "/var/lib/matcha/published": root / "published",
     }
     for directory in volumes.values():
         directory.mkdir(parents=True, exist_ok=True)
     (root / "conductor" / "secret.key").write_text(secrets.token_hex(32))
+    # Provided, as the Secret is in a pod: with the embedded database a service would otherwise make one up.
+    (root / "audit" / "access-ledger.key").write_text(secrets.token_hex(32))
     (root / "auth" / "public-key.pem").write_bytes(key_paths.public.read_bytes())
     processes: dict[str, subprocess.Popen] = {}
     try:
