@@ -81,6 +81,9 @@ def test_up_serves_the_cli_stops_cleanly_and_keeps_data(tmp_path, state_dir, por
 
     stack, printed = start_stack(state_dir, port_offset)
     try:
+        # The shipped plans are registered for the local tenant.
+        plans = next(line for line in printed if line.strip().startswith("plans "))
+        assert all(f"{name} v1" in plans for name in ("listening-response", "segment-campaign", "win-back"))
         # The printed review page link opens the page, and its token is a reviewer's of the local tenant.
         link = next(line for line in printed if line.startswith("review page")).split(": ", 1)[1].strip()
         page, _, fragment = link.partition("#token=")

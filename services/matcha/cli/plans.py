@@ -1,4 +1,5 @@
-"""`matcha plan register`, `matcha run PLAN` (live progress from WatchRun), `matcha run show`, `matcha audit`."""
+"""`matcha plan register` and `install`, `matcha run PLAN` (live progress from WatchRun), `matcha run show`,
+`matcha audit`."""
 
 import json
 from pathlib import Path
@@ -10,6 +11,7 @@ from tqdm import tqdm
 from matcha.cli.connection import channel_from, connection_options, run_async
 from matcha.common.v1 import common_pb2
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
+from matcha.plans import install_plans
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 TERMINAL_STATES = {
@@ -69,6 +71,19 @@ async def register(path: Path, **options) -> None:
         )
     state = "registered" if reply.created else "unchanged, already"
     click.echo(f"plan {reply.plan.name!r} {state} as version {reply.plan.version}")
+
+
+@plan.command("install")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def install(**options) -> None:
+    """Register the plans shipped with Matcha (segment-campaign, win-back, listening-response) for the tenant
+    of the token (--tenant for a local one); an unchanged plan keeps its version."""
+    async with channel_from(options) as channel:
+        installed = await install_plans(conductor_pb2_grpc.ConductorServiceStub(channel))
+    for plan_version in installed:
+        state = "registered" if plan_version.created else "unchanged"
+        click.echo(f"plan {plan_version.name!r} {state}: version {plan_version.version}")
 
 
 @click.group(cls=RunGroup)

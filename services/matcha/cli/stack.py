@@ -7,12 +7,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
+import grpc
 
 from matcha.cli.connection import DEFAULT_STATE_DIR, run_async
 from matcha.cli.demo import run_campaign_demo, run_classification_demo, run_search_demo
 from matcha.cli.segment import run_segmentation_demo
+from matcha.launcher.plans import install_local_plans
 from matcha.launcher.supervisor import LOCAL_TENANT, Stack, StackError
 from matcha.runtime.auth import TokenIssuer
+from matcha.runtime.client import error_details
 
 
 def stack_options(command):
@@ -55,6 +58,19 @@ def running_stack(state_dir: Path, database_url: str | None, port_offset: int) -
         stack.stop()
 
 
+def install_shipped_plans(stack: Stack) -> None:
+    conductor = next(service for service in stack.running if service.spec.name == "conductor")
+    issuer = TokenIssuer.from_file(stack.keys.private)
+    try:
+        installed = install_local_plans(conductor.address, issuer, LOCAL_TENANT)
+    except grpc.RpcError as error:
+        raise click.ClickException(
+            f"the shipped plans could not be registered: {error_details(error).message}"
+        ) from None
+    names = ", ".join(f"{plan.name} v{plan.version}" for plan in installed)
+    click.echo(f"  {'plans':<14} {names} (tenant {LOCAL_TENANT})")
+
+
 def describe(stack: Stack) -> None:
     for service in stack.running:
         click.echo(f"  {service.spec.name:<14} {service.address:<18} log {service.log_path}")
@@ -78,6 +94,7 @@ def up(state_dir: Path, database_url: str | None, port_offset: int) -> None:
     """Start every implemented service; Ctrl-C stops them all."""
     with running_stack(state_dir, database_url, port_offset) as stack:
         describe(stack)
+        install_shipped_plans(stack)
         click.echo(f"review page (reviewer of tenant {LOCAL_TENANT}, valid 12 h): {review_page_link(stack)}")
         click.echo("matcha is up; mint a token with `matcha token create --tenant demo --role analyst`; Ctrl-C stops")
         try:

@@ -46,6 +46,8 @@ RULE_ATTRIBUTE = "matcha.policy.rule"
 TARGET_ATTRIBUTE = "matcha.target"
 # The review contract's "resume this run on a decision"; the conductor signs what it hands out.
 RUN_RESUME_MESSAGE = "matcha.review.v1.RunResume"
+# Content a run passes on states which run made it; the conductor writes that, never the plan.
+PROVENANCE_MESSAGE = "matcha.common.v1.Provenance"
 
 PlanLoader = Callable[[str, str, int], Awaitable[PlanDef]]
 
@@ -392,6 +394,7 @@ class RunExecution:
                 f"step {step.id}: request does not fit {method.request.full_name}: {error}",
             ) from None
         self._bind_resume(step, request)
+        self._stamp_provenance(step, request)
         payload = request.SerializeToString()
         # The ledger states what actually leaves: placeholders counted in the outgoing message itself.
         counts, residual = _outgoing_findings(request, mapping) if outcome.redact else ({}, {})
@@ -512,6 +515,14 @@ class RunExecution:
             capability = gov.ResumeCapability(self.run.tenant, self.run.id, step.id, resume.signal_key)
             resume.capability = capability.issue(self.engine.keys.resume_key)
 
+    def _stamp_provenance(self, step: StepDef, message) -> None:
+        """Every Provenance this hop sends names this run and plan version (and this step when none is named)."""
+        for provenance in _messages(message, PROVENANCE_MESSAGE):
+            provenance.run_id = self.run.id
+            provenance.plan_name = self.run.plan_name
+            provenance.plan_version = self.run.plan_version
+            provenance.step = provenance.step or step.id
+
     def _input_classes(self) -> list[gov.DataClass]:
         return [item.data_class for item in self.plan.inputs if item.data_class is not None]
 
@@ -557,15 +568,20 @@ class RunExecution:
 
 def _resumes(message):
     """The RunResume messages set anywhere in `message`."""
+    return _messages(message, RUN_RESUME_MESSAGE)
+
+
+def _messages(message, full_name: str):
+    """The messages of type `full_name` set anywhere in `message`."""
     for descriptor, value in message.ListFields():
         if descriptor.message_type is None:
             continue
         values = value if descriptor.is_repeated else [value]
-        if descriptor.message_type.full_name == RUN_RESUME_MESSAGE:
+        if descriptor.message_type.full_name == full_name:
             yield from values
         elif not descriptor.message_type.GetOptions().map_entry:
             for item in values:
-                yield from _resumes(item)
+                yield from _messages(item, full_name)
 
 
 def _outgoing_findings(request, mapping: dict[str, str]) -> tuple[dict[str, int], dict[str, int]]:

@@ -96,10 +96,28 @@ def parse(source: str) -> Expression:
     )
 
 
+def _flatten(lists: list) -> list:
+    """`flatten([[a, b], [c]])` is `[a, b, c]`: how a fan-out crosses two lists (segments by variants)."""
+    if not isinstance(lists, list) or not all(isinstance(inner, list) for inner in lists):
+        raise TypeError("flatten() takes a list of lists")
+    return [value for inner in lists for value in inner]
+
+
+def _join(values: list, separator: str) -> str:
+    """`join(['a', 'b'], ', ')` is `'a, b'`."""
+    if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+        raise TypeError("join() takes a list of strings")
+    return separator.join(values)
+
+
+# Functions the conductor adds to standard CEL; both walk their argument once, like a macro.
+FUNCTIONS = {"flatten": _flatten, "join": _join}
+
+
 def evaluate(source: str, variables: dict[str, Any]) -> Any:
     """Evaluates in place, unbounded: for the evaluator below and for callers whose inputs are their own."""
     try:
-        return _program(source).execute(variables)
+        return _program(source).execute(cel.Context(variables, functions=FUNCTIONS))
     except ExpressionError:
         raise
     except Exception as error:  # the library raises KeyError, TypeError, ZeroDivisionError...

@@ -155,6 +155,11 @@ def _candidate_message(candidate: CandidateOutcome) -> generation_pb2.Candidate:
     return message
 
 
+def _source_ids(facts: generation_pb2.DraftFacts) -> list[str]:
+    """The catalogue items a draft was given as facts: the records it is derived from."""
+    return list(dict.fromkeys(item.id for item in facts.recommended_items if item.id))
+
+
 def _generate_response(outcome: GenerateOutcome) -> generation_pb2.GenerateResponse:
     span_context = trace.get_current_span().get_span_context()
     provenance = common_pb2.Provenance(
@@ -308,7 +313,9 @@ class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):
     async def Generate(self, request, context):
         outcome = await self._core.generate(current_call(), _generate_input(request))
         report_records(models=[(outcome.model.id, outcome.model.version)])
-        return _generate_response(outcome)
+        response = _generate_response(outcome)
+        response.provenance.source_record_ids.extend(_source_ids(request.facts))
+        return response
 
     async def GenerateStream(self, request, context):
         # An async generator: when the client cancels, gRPC closes it and the core stops the backend.
@@ -319,7 +326,9 @@ class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):
                     yield generation_pb2.GenerateStreamResponse(text_delta=event)
                 else:
                     report_records(models=[(event.model.id, event.model.version)])
-                    yield generation_pb2.GenerateStreamResponse(result=_generate_response(event))
+                    result = _generate_response(event)
+                    result.provenance.source_record_ids.extend(_source_ids(request.facts))
+                    yield generation_pb2.GenerateStreamResponse(result=result)
         finally:
             await events.aclose()
 

@@ -170,6 +170,7 @@ class RecommendedItem:
     score: float
     # (kind, weight, related item id, explanation), strongest first
     reasons: list[tuple[str, float, str, str]]
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -655,13 +656,14 @@ class SegmentationCore:
         scored = await asyncio.to_thread(recommend, evidence, allowed, limit, weights)
         segment_name = model.segment_names[position] if position >= 0 else ""
         related = {evidence.items[r.related_index] for s in scored for r in s.reasons if r.related_index >= 0}
-        names = await self._store.item_names(call.tenant, sorted(related))
+        names = await self._store.item_names(call.tenant, sorted(related | {evidence.items[s.index] for s in scored}))
         return Recommendations(
             items=[
                 RecommendedItem(
                     evidence.items[item.index],
                     item.score,
                     [_reason(reason, evidence.items, names, segment_name) for reason in item.reasons],
+                    names.get(evidence.items[item.index], ""),
                 )
                 for item in scored
             ],

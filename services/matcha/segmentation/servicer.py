@@ -587,6 +587,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             recommendations=[
                 pb.Recommendation(
                     item_id=item.item_id,
+                    item_name=item.name,
                     score=item.score,
                     reasons=[
                         pb.RecommendationReason(

@@ -149,14 +149,16 @@ class Price(_message.Message):
     def __init__(self, amount: _Optional[str] = ..., currency: _Optional[str] = ...) -> None: ...
 
 class RecommendedItem(_message.Message):
-    __slots__ = ("name", "price", "description")
+    __slots__ = ("name", "price", "description", "id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     PRICE_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     price: Price
     description: str
-    def __init__(self, name: _Optional[str] = ..., price: _Optional[_Union[Price, _Mapping]] = ..., description: _Optional[str] = ...) -> None: ...
+    id: str
+    def __init__(self, name: _Optional[str] = ..., price: _Optional[_Union[Price, _Mapping]] = ..., description: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
 
 class DraftFacts(_message.Message):
     __slots__ = ("product", "offer", "price", "start_date", "end_date", "segment_description", "recommended_items")

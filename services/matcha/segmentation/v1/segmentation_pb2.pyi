@@ -708,14 +708,16 @@ class RecommendationReason(_message.Message):
     def __init__(self, kind: _Optional[_Union[ReasonKind, str]] = ..., weight: _Optional[float] = ..., related_item_id: _Optional[str] = ..., explanation: _Optional[str] = ...) -> None: ...
 
 class Recommendation(_message.Message):
-    __slots__ = ("item_id", "score", "reasons")
+    __slots__ = ("item_id", "score", "reasons", "item_name")
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
+    ITEM_NAME_FIELD_NUMBER: _ClassVar[int]
     item_id: str
     score: float
     reasons: _containers.RepeatedCompositeFieldContainer[RecommendationReason]
-    def __init__(self, item_id: _Optional[str] = ..., score: _Optional[float] = ..., reasons: _Optional[_Iterable[_Union[RecommendationReason, _Mapping]]] = ...) -> None: ...
+    item_name: str
+    def __init__(self, item_id: _Optional[str] = ..., score: _Optional[float] = ..., reasons: _Optional[_Iterable[_Union[RecommendationReason, _Mapping]]] = ..., item_name: _Optional[str] = ...) -> None: ...
 
 class RecommendRequest(_message.Message):
     __slots__ = ("customer_id", "segmentation", "limit", "include_owned", "exclude_item_ids", "candidate_item_ids")

@@ -1,0 +1,313 @@
+"""The shipped plan `segment-campaign` end to end, on real services: segmentation of a small customer base
+built here, generation with the real local model (a small token cap), review, conductor.
+
+Per chosen segment the run reads the segment's profile and its recommended items, drafts two variants with
+them as facts, submits each for review with the provenance the services reported, waits for a reviewer,
+and publishes the approved variants to the file sink with their audience.
+"""
+
+import asyncio
+import importlib.resources
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from google.protobuf import json_format, struct_pb2
+
+from matcha.common.v1 import common_pb2
+from matcha.conductor.app import build_conductor_service
+from matcha.conductor.settings import ConductorSettings
+from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
+from matcha.generation.app import build_generation_service
+from matcha.generation.settings import GenerationSettings
+from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
+from matcha.plans import install_plans
+from matcha.review.app import assemble_review_service
+from matcha.review.settings import ReviewSettings
+from matcha.review.v1 import review_pb2, review_pb2_grpc
+from matcha.segmentation.app import build_segmentation_service
+from matcha.segmentation.settings import SegmentationSettings
+from matcha.segmentation.v1 import segmentation_pb2 as seg_pb
+from matcha.segmentation.v1 import segmentation_pb2_grpc
+from tests.support import free_port
+
+VOICE = "grain-sauvage"
+MARKETER = ("analyst", "author", "operator", "publisher")
+ITEMS = {
+    "ethiopia": "Ethiopia Yirgacheffe",
+    "dripper": "V60 dripper",
+    "house": "House blend",
+    "decaf": "Swiss water decaf",
+}
+GENERATION = "matcha.generation.v1.GenerationService"
+SEGMENTATION = "matcha.segmentation.v1.SegmentationService"
+REVIEW = "matcha.review.v1.ReviewService"
+
+
+def customer_base() -> list[seg_pb.Transaction]:
+    """Twelve regulars who buy the Ethiopian coffee and a dripper often, twelve occasional house-blend buyers."""
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    transactions = []
+    for number in range(24):
+        regular = number < 12
+        purchases = 6 if regular else 1
+        for purchase in range(purchases):
+            item = ("ethiopia", "dripper", "ethiopia")[purchase % 3] if regular else ("house", "decaf")[number % 2]
+            message = seg_pb.Transaction(
+                id=f"t-{number}-{purchase}",
+                customer_id=f"c-{number:02d}",
+                amount=24.0 if regular else 9.5,
+                item_id=item,
+            )
+            message.time.FromDatetime(start + timedelta(days=7 * purchase + number))
+            transactions.append(message)
+    return transactions
+
+
+async def _until(conductor, run_id: str, states, within_seconds: float = 600) -> conductor_pb2.Run:
+    deadline = time.monotonic() + within_seconds
+    while time.monotonic() < deadline:
+        run = (await conductor.GetRun(conductor_pb2.GetRunRequest(run_id=run_id, view=conductor_pb2.RUN_VIEW_FULL))).run
+        if run.state in states:
+            return run
+        assert run.state in (conductor_pb2.RUN_STATE_PENDING, conductor_pb2.RUN_STATE_RUNNING), run.error
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"run {run_id} did not reach {states}")
+
+
+@pytest.fixture
+async def mesh(serve, postgres_url, isolated_database, state_dir, local_encoder, issuer, tmp_path, tenant):
+    """Segmentation, generation, review and conductor; review and conductor on a database of their own, so no
+    other conductor of the session claims the run."""
+    common = {"state_dir": state_dir, "listen_address": "127.0.0.1:0"}
+    segmentation_settings = SegmentationSettings(database_url=postgres_url, **common)
+    generation_settings = GenerationSettings(
+        database_url=postgres_url,
+        **common,
+        generation_local_max_new_tokens=32,
+        generation_local_context_length=1024,
+        generation_local_threads=1,
+    )
+    review_port = free_port()
+    tokens_dir = tmp_path / "tokens"
+    tokens_dir.mkdir()
+    (tokens_dir / f"{tenant}.jwt").write_text(
+        issuer.mint(subject="review-service", tenant=tenant, roles=["review-service"])
+    )
+    async with (
+        serve(build_segmentation_service(segmentation_settings), segmentation_settings) as segmentation,
+        serve(build_generation_service(generation_settings, encoder=local_encoder), generation_settings) as generation,
+    ):
+        conductor_settings = ConductorSettings(
+            database_url=isolated_database,
+            **common,
+            conductor_endpoints={
+                GENERATION: f"127.0.0.1:{generation.port}",
+                SEGMENTATION: f"127.0.0.1:{segmentation.port}",
+                REVIEW: f"127.0.0.1:{review_port}",
+            },
+            conductor_poll_seconds=0.3,
+        )
+        async with serve(build_conductor_service(conductor_settings), conductor_settings) as conductor:
+            review_settings = ReviewSettings(
+                database_url=isolated_database,
+                state_dir=state_dir,
+                listen_address=f"127.0.0.1:{review_port}",
+                review_conductor_address=f"127.0.0.1:{conductor.port}",
+                review_publish_dir=tmp_path / "published",
+                review_service_tokens_dir=tokens_dir,
+                review_delivery_initial_backoff_seconds=0.05,
+                review_delivery_max_backoff_seconds=0.2,
+            )
+            async with serve(assemble_review_service(review_settings).definition, review_settings) as review:
+                yield {
+                    "segmentation": segmentation,
+                    "generation": generation,
+                    "conductor": conductor,
+                    "review": review,
+                    "published": tmp_path / "published" / tenant,
+                }
+
+
+async def _prepare(mesh, connect, tenant) -> tuple[seg_pb.Segmentation, dict[str, list[str]]]:
+    """The customer base, the catalogue, a rule segmentation and the brand's voice; the items each segment's
+    most typical customer is recommended."""
+    segmentation = segmentation_pb2_grpc.SegmentationServiceStub(connect(mesh["segmentation"], tenant, roles=MARKETER))
+    policy = common_pb2.RecordPolicy(data_class=common_pb2.DATA_CLASS_INTERNAL, consented_purposes=["campaign"])
+    await segmentation.IngestItems(
+        seg_pb.IngestItemsRequest(
+            items=[seg_pb.Item(id=item_id, name=name, category="coffee") for item_id, name in ITEMS.items()]
+        )
+    )
+    await segmentation.IngestTransactions(
+        seg_pb.IngestTransactionsRequest(transactions=customer_base(), default_policy=policy)
+    )
+    built = (
+        await segmentation.BuildSegmentation(
+            seg_pb.BuildSegmentationRequest(
+                name="tastes",
+                rules=seg_pb.RulesConfig(
+                    rules=[seg_pb.SegmentRule(id="regulars", name="Regulars", condition="frequency >= 4")]
+                ),
+            )
+        )
+    ).segmentation
+    expected = {}
+    for segment_id in ("regulars", "other"):
+        members = await segmentation.ListSegmentMembers(
+            seg_pb.ListSegmentMembersRequest(name="tastes", segment_id=segment_id, page_size=1)
+        )
+        recommended = await segmentation.Recommend(
+            seg_pb.RecommendRequest(
+                customer_id=members.members[0].customer_id, segmentation="tastes", limit=2, include_owned=True
+            )
+        )
+        expected[segment_id] = [item.item_id for item in recommended.recommendations]
+        assert all(item.item_name == ITEMS[item.item_id] for item in recommended.recommendations)
+
+    samples = importlib.resources.files("matcha.generation") / "samples" / VOICE
+    await generation_pb2_grpc.GenerationServiceStub(connect(mesh["generation"], tenant, roles=MARKETER)).LearnVoice(
+        generation_pb2.LearnVoiceRequest(
+            name=VOICE,
+            documents=[
+                generation_pb2.SourceDocument(id=page.name, text=page.read_text()) for page in samples.iterdir()
+            ],
+        )
+    )
+    return built, expected
+
+
+def _inputs(**values) -> struct_pb2.Struct:
+    inputs = struct_pb2.Struct()
+    inputs.update(values)
+    return inputs
+
+
+async def test_segment_campaign_drafts_reviews_and_publishes_variants_per_segment(mesh, connect, tenant):
+    built, recommended = await _prepare(mesh, connect, tenant)
+    conductor = conductor_pb2_grpc.ConductorServiceStub(connect(mesh["conductor"], tenant, roles=MARKETER))
+    installed = {plan.name: plan for plan in await install_plans(conductor)}
+    assert installed["segment-campaign"].created
+
+    run = (
+        await conductor.StartRun(
+            conductor_pb2.StartRunRequest(
+                plan_name="segment-campaign",
+                inputs=_inputs(
+                    segmentation="tastes",
+                    segments=["regulars", "other"],
+                    brief="Invite our customers to taste this month's coffee.",
+                    voice=VOICE,
+                    title="This month's coffee",
+                    items=2,
+                    language="en",
+                    target_words=8,
+                ),
+            )
+        )
+    ).run
+    waiting = await _until(conductor, run.id, (conductor_pb2.RUN_STATE_WAITING,))
+    steps = {step.step_id: step for step in waiting.steps}
+    drafts = json_format.MessageToDict(steps["draft"].output)
+    item_ids = json_format.MessageToDict(steps["submit"].output)
+    assert [(draft["segment"]["id"], draft["variant"]) for draft in drafts] == [
+        ("regulars", "A"),
+        ("regulars", "B"),
+        ("other", "A"),
+        ("other", "B"),
+    ]
+
+    rita = review_pb2_grpc.ReviewServiceStub(connect(mesh["review"], tenant, roles=("reviewer",), subject="rita"))
+    items = [(await rita.Get(review_pb2.GetRequest(item_id=item_id))).item for item_id in item_ids]
+    for item, draft in zip(items, drafts, strict=True):
+        segment_id = draft["segment"]["id"]
+        generated = draft["draft"]
+        # Provenance as the services reported it: the generation service's model, voice version and source
+        # records (the recommended items given as facts), the conductor's run and plan version.
+        assert item.content == generated["text"]
+        assert item.provenance.model.id == generated["model"]["id"] != ""
+        assert item.provenance.voice_profile == VOICE and item.provenance.voice_profile_version == 1
+        assert list(item.provenance.source_record_ids) == recommended[segment_id]
+        assert item.provenance.trace_id == generated["provenance"]["trace_id"]
+        assert (item.provenance.run_id, item.provenance.plan_name) == (run.id, "segment-campaign")
+        assert item.provenance.plan_version == installed["segment-campaign"].version
+        assert item.provenance.step == "submit"
+        assert (item.audience.segmentation, item.audience.segmentation_version) == ("tastes", built.version)
+        assert item.audience.segment_id == segment_id
+        assert item.target == f"variant {draft['variant']}" and item.title == "This month's coffee"
+        assert "review.scores_attested" in [flag.code for flag in item.flags]
+    regulars = next(segment for segment in built.segments if segment.id == "regulars")
+    assert drafts[0]["segment"]["top_features"] == list(regulars.top_features)
+
+    # A reviewer approves three variants and rejects one; the run publishes exactly the approved ones.
+    for item in items[:3]:
+        await rita.Decide(
+            review_pb2.DecideRequest(item_id=item.id, version=item.version, outcome=review_pb2.DECISION_OUTCOME_APPROVE)
+        )
+    await rita.Decide(
+        review_pb2.DecideRequest(
+            item_id=items[3].id,
+            version=items[3].version,
+            outcome=review_pb2.DECISION_OUTCOME_REJECT,
+            comment="too generic for occasional buyers",
+        )
+    )
+    finished = await _until(
+        conductor,
+        run.id,
+        (conductor_pb2.RUN_STATE_SUCCEEDED, conductor_pb2.RUN_STATE_FAILED, conductor_pb2.RUN_STATE_CANCELLED),
+        within_seconds=60,
+    )
+    assert finished.state == conductor_pb2.RUN_STATE_SUCCEEDED, finished.error
+    outputs = json_format.MessageToDict(finished.outputs)
+    assert outputs["decisions"] == ["REVIEW_STATUS_APPROVED"] * 3 + ["REVIEW_STATUS_REJECTED"]
+    assert len(outputs["publications"]) == 3 and outputs["unreached_segments"] == []
+    assert [segment["segment"] for segment in outputs["segments"]] == ["regulars", "other"]
+    assert [segment["size"] for segment in outputs["segments"]] == [12, 12]
+
+    async def published() -> list[dict]:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            files = sorted(mesh["published"].glob("*.json")) if mesh["published"].exists() else []
+            if len(files) == 3:
+                return [json.loads(path.read_text()) for path in files]
+            await asyncio.sleep(0.2)
+        raise AssertionError("the file sink did not receive the three approved variants")
+
+    documents = {document["item_id"]: document for document in await published()}
+    assert set(documents) == {item.id for item in items[:3]}
+    for item in items[:3]:
+        document = documents[item.id]
+        assert document["content"] == item.content
+        assert document["audience"]["segment_id"] == item.audience.segment_id
+        assert document["audience"]["segmentation"] == "tastes"
+        assert document["provenance"]["run_id"] == run.id
+
+
+async def test_unknown_segment_fails_the_run_naming_it(mesh, connect, tenant):
+    await _prepare(mesh, connect, tenant)
+    conductor = conductor_pb2_grpc.ConductorServiceStub(connect(mesh["conductor"], tenant, roles=MARKETER))
+    await install_plans(conductor)
+    cases = (
+        ("tastes", ["regulars", "no-such-segment"], "audience"),
+        ("no-such-segmentation", ["x"], "segmentation"),
+    )
+    for segmentation, segments, failing_step in cases:
+        run = (
+            await conductor.StartRun(
+                conductor_pb2.StartRunRequest(
+                    plan_name="segment-campaign",
+                    inputs=_inputs(segmentation=segmentation, segments=segments, brief="Hello.", voice=VOICE),
+                )
+            )
+        ).run
+        failed = await _until(
+            conductor, run.id, (conductor_pb2.RUN_STATE_FAILED, conductor_pb2.RUN_STATE_SUCCEEDED), within_seconds=60
+        )
+        assert failed.state == conductor_pb2.RUN_STATE_FAILED
+        assert "NOT_FOUND" in failed.error.message
+        states = {step.step_id: step.state for step in failed.steps}
+        assert states[failing_step] == conductor_pb2.STEP_STATE_FAILED
+        # Nothing was drafted, submitted or published.
+        assert all(states[step] != conductor_pb2.STEP_STATE_SUCCEEDED for step in ("draft", "submit", "publish"))
