@@ -71,7 +71,11 @@ async def _until(conductor, run_id: str, states, within_seconds: float = 600) ->
         run = (await conductor.GetRun(conductor_pb2.GetRunRequest(run_id=run_id, view=conductor_pb2.RUN_VIEW_FULL))).run
         if run.state in states:
             return run
-        assert run.state in (conductor_pb2.RUN_STATE_PENDING, conductor_pb2.RUN_STATE_RUNNING), run.error
+        assert run.state in (
+            conductor_pb2.RUN_STATE_PENDING,
+            conductor_pb2.RUN_STATE_RUNNING,
+            conductor_pb2.RUN_STATE_WAITING,
+        ), run.error
         await asyncio.sleep(0.3)
     raise AssertionError(f"run {run_id} did not reach {states}")
 
@@ -311,3 +315,47 @@ async def test_unknown_segment_fails_the_run_naming_it(mesh, connect, tenant):
         assert states[failing_step] == conductor_pb2.STEP_STATE_FAILED
         # Nothing was drafted, submitted or published.
         assert all(states[step] != conductor_pb2.STEP_STATE_SUCCEEDED for step in ("draft", "submit", "publish"))
+
+
+async def test_win_back_drafts_one_variant_per_lapsed_group(mesh, connect, tenant):
+    await _prepare(mesh, connect, tenant)
+    conductor = conductor_pb2_grpc.ConductorServiceStub(connect(mesh["conductor"], tenant, roles=MARKETER))
+    await install_plans(conductor)
+    run = (
+        await conductor.StartRun(
+            conductor_pb2.StartRunRequest(
+                plan_name="win-back",
+                inputs=_inputs(
+                    recency_days=20, brief="We miss you.", voice=VOICE, items=2, language="en", target_words=8
+                ),
+            )
+        )
+    ).run
+    waiting = await _until(conductor, run.id, (conductor_pb2.RUN_STATE_WAITING,))
+    steps = {step.step_id: step for step in waiting.steps}
+    groups = json_format.MessageToDict(steps["audience"].output)
+    # The occasional buyers bought once, weeks before the regulars' last purchase: one group, one draft.
+    assert [(group["segment"]["id"], group["size"]) for group in groups] == [("lapsed_occasional", 12)]
+    (item_id,) = json_format.MessageToDict(steps["submit"].output)
+    rita = review_pb2_grpc.ReviewServiceStub(connect(mesh["review"], tenant, roles=("reviewer",), subject="rita"))
+    item = (await rita.Get(review_pb2.GetRequest(item_id=item_id))).item
+    assert (item.audience.segmentation, item.audience.segment_id) == ("win-back", "lapsed_occasional")
+    (recommended,) = json_format.MessageToDict(steps["recommend"].output)
+    assert list(item.provenance.source_record_ids) == [entry["item_id"] for entry in recommended["items"]]
+    assert item.provenance.source_record_ids
+    assert (item.provenance.run_id, item.provenance.plan_name) == (run.id, "win-back")
+
+    await rita.Decide(
+        review_pb2.DecideRequest(
+            item_id=item.id, version=item.version, outcome=review_pb2.DECISION_OUTCOME_REJECT, comment="not yet"
+        )
+    )
+    finished = await _until(
+        conductor,
+        run.id,
+        (conductor_pb2.RUN_STATE_SUCCEEDED, conductor_pb2.RUN_STATE_FAILED, conductor_pb2.RUN_STATE_CANCELLED),
+        within_seconds=60,
+    )
+    assert finished.state == conductor_pb2.RUN_STATE_SUCCEEDED, finished.error
+    outputs = json_format.MessageToDict(finished.outputs)
+    assert outputs["decisions"] == ["REVIEW_STATUS_REJECTED"] and outputs["publications"] == []
