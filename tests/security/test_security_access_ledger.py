@@ -2,6 +2,8 @@
 Every service writes each call it serves to the access ledger before its reply leaves; the ledger answers "who
 accessed this subject's data, for what purpose", holds no content, and its chain exposes tampering."""
 
+import asyncio
+
 import asyncpg
 import grpc
 import httpx
@@ -12,6 +14,7 @@ from matcha.conductor.v1 import conductor_pb2
 from matcha.embedding.app import SERVICE_NAME as EMBEDDING_SERVICE
 from matcha.embedding.app import build_embedding_service
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
+from matcha.review.v1 import review_pb2, review_pb2_grpc
 from matcha.runtime.governance import DataClass
 from tests.support import refused
 
@@ -167,3 +170,22 @@ async def test_no_reply_leaves_when_its_access_cannot_be_recorded(
         # The service keeps serving once the ledger is back.
         reply = await stub.Search(embedding_pb2.SearchRequest(collection="crm-notes", text="refund", top_k=2))
         assert len(reply.results) == 2
+
+
+async def test_a_stream_the_client_closes_is_on_the_record_too(
+    review_server, conductor_server, connect, conductor_for, tenant
+):
+    reviews = review_pb2_grpc.ReviewServiceStub(connect(review_server, tenant, subject="watcher"))
+    watch = reviews.WatchEvents(review_pb2.WatchEventsRequest())
+    await watch.initial_metadata()
+    await asyncio.sleep(0.3)
+    watch.cancel()
+    auditor = conductor_for(tenant, roles=("auditor",))
+    for _ in range(100):
+        rows = await accesses_of(auditor, principal="watcher")
+        if rows:
+            break
+        await asyncio.sleep(0.1)
+    assert [(row.method, row.status_code) for row in rows] == [
+        ("matcha.review.v1.ReviewService/WatchEvents", grpc.StatusCode.CANCELLED.value[0])
+    ]

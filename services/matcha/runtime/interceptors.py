@@ -9,6 +9,7 @@ its reply leaves, and any error leaves as a gRPC status with `google.rpc`
 details; never as a stack trace.
 """
 
+import asyncio
 import contextlib
 import functools
 import inspect
@@ -152,6 +153,8 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
         self._verifier = verifier
         self._clearance = clearance
         self._ledger = access_ledger
+        # Rows of cancelled calls being written (held, so that they are not collected half-way).
+        self._background: set[asyncio.Task] = set()
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
@@ -250,6 +253,16 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
             await self._record_quietly(served, decision, grpc.StatusCode.UNIMPLEMENTED.name)
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "method not implemented yet")
         except grpc.aio.AbortError:
+            raise
+        except asyncio.CancelledError:
+            # The client left (a watch stream closed, a deadline): what was sent still goes on the record, from a
+            # task of its own since this one is being cancelled.
+            if not served.recorded:
+                recording = asyncio.ensure_future(
+                    self._record_quietly(served, decision, grpc.StatusCode.CANCELLED.name)
+                )
+                self._background.add(recording)
+                recording.add_done_callback(self._background.discard)
             raise
         except Exception:
             logger.exception("unexpected error serving the call")
