@@ -63,7 +63,7 @@ test: install browser
 	$(VENV)/bin/pytest
 
 bench: install
-	$(VENV)/bin/pytest tests/benchmarks -m bench -s -p no:cacheprovider
+	$(VENV)/bin/pytest tests/benchmarks -m bench -s -p no:cacheprovider --timeout=0
 
 demo: install
 	$(VENV)/bin/matcha demo

@@ -175,13 +175,17 @@ async def test_no_reply_leaves_when_its_access_cannot_be_recorded(
 async def test_a_stream_the_client_closes_is_on_the_record_too(
     review_server, conductor_server, connect, conductor_for, tenant
 ):
+    author = review_pb2_grpc.ReviewServiceStub(connect(review_server, tenant, roles=("author",)))
     reviews = review_pb2_grpc.ReviewServiceStub(connect(review_server, tenant, subject="watcher"))
     watch = reviews.WatchEvents(review_pb2.WatchEventsRequest())
-    await watch.initial_metadata()
-    await asyncio.sleep(0.3)
+    first_event = asyncio.ensure_future(anext(aiter(watch)))
+    while not first_event.done():  # until the live stream has sent something: the server is serving it
+        offer = review_pb2.SubmitRequest(title="Offer", content="Ten percent off.", channel=review_pb2.CHANNEL_SMS)
+        await author.Submit(offer)
+        await asyncio.wait({first_event}, timeout=0.5)
     watch.cancel()
     auditor = conductor_for(tenant, roles=("auditor",))
-    for _ in range(100):
+    for _ in range(300):
         rows = await accesses_of(auditor, principal="watcher")
         if rows:
             break
