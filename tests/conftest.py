@@ -24,7 +24,7 @@ from matcha.embedding.encoders import LocalEncoder
 from matcha.embedding.settings import EmbeddingSettings
 from matcha.launcher.postgres import EmbeddedPostgres
 from matcha.runtime.access import configured_access_ledger
-from matcha.runtime.auth import TokenIssuer, TokenVerifier, ensure_signing_keys
+from matcha.runtime.auth import TokenIssuer, TokenVerifier, ensure_signing_keys, ensure_workload_keys
 from matcha.runtime.client import open_channel
 from matcha.runtime.governance import DataClass
 from matcha.runtime.server import MatchaServer, ServiceDefinition
@@ -58,8 +58,14 @@ def issuer(key_paths) -> TokenIssuer:
 
 
 @pytest.fixture(scope="session")
-def verifier(key_paths) -> TokenVerifier:
-    return TokenVerifier.from_file(key_paths.public)
+def workload_key_paths(state_dir):
+    """The conductor's workload key, where conductors of the session (state dir defaults) find it."""
+    return ensure_workload_keys(state_dir / "keys")
+
+
+@pytest.fixture(scope="session")
+def verifier(key_paths, workload_key_paths) -> TokenVerifier:
+    return TokenVerifier.from_file(key_paths.public, workload_path=workload_key_paths.public)
 
 
 @pytest.fixture

@@ -12,11 +12,15 @@ from tests.conductor.support import EMBEDDING_SERVICE, RecordingProxy
 
 
 @pytest.fixture(scope="session")
-def conductor_settings(postgres_url, state_dir, embedding_server) -> Callable[..., ConductorSettings]:
+def conductor_settings(
+    postgres_url, state_dir, embedding_server, workload_key_paths
+) -> Callable[..., ConductorSettings]:
     def make(**overrides) -> ConductorSettings:
         values = {
             "database_url": postgres_url,
             "state_dir": state_dir,
+            # The key whose public half the session's verifier trusts for runs' hops.
+            "conductor_workload_key_file": workload_key_paths.private,
             "listen_address": "127.0.0.1:0",
             "conductor_endpoints": {EMBEDDING_SERVICE: f"127.0.0.1:{embedding_server.port}"},
             "conductor_lease_seconds": 2.0,

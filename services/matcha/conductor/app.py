@@ -10,7 +10,7 @@ from matcha.conductor.core import ConductorCore
 from matcha.conductor.engine import RunEngine
 from matcha.conductor.expressions import ExpressionBudget, ExpressionEvaluator
 from matcha.conductor.invoker import DynamicInvoker
-from matcha.conductor.keys import ConductorKeys, load_or_create_secret
+from matcha.conductor.keys import ConductorKeys, load_or_create_secret, load_workload_issuer
 from matcha.conductor.plans import DEFAULT_CALL_TIMEOUT_SECONDS, PlanDef, PlanValidator
 from matcha.conductor.servicer import ConductorServicer
 from matcha.conductor.settings import ConductorSettings
@@ -38,6 +38,11 @@ def build_conductor_service(
 ) -> ServiceDefinition:
     tracer_provider = tracer_provider or TracerProvider()
     keys = ConductorKeys(load_or_create_secret(settings.secret_path, create=settings.database_is_local))
+    workload = load_workload_issuer(
+        settings.workload_key_path,
+        create=settings.database_is_local,
+        ttl_seconds=settings.conductor_workload_token_seconds,
+    )
     database = Database(settings.database_url, pool_size=settings.database_pool_size)
     store = ConductorStore(database, keys.audit_key)
     catalog = CapabilityCatalog(capability_services(), settings.conductor_endpoints, settings.target_policy)
@@ -61,6 +66,7 @@ def build_conductor_service(
         keys,
         load_plan,
         tracer_provider.get_tracer("matcha.conductor"),
+        workload=workload,
         lease_seconds=settings.conductor_lease_seconds,
         poll_seconds=settings.conductor_poll_seconds,
         max_active_runs=settings.conductor_max_active_runs,

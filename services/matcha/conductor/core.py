@@ -22,10 +22,20 @@ from opentelemetry import trace
 
 from matcha.conductor import plans
 from matcha.conductor.catalog import Capability, CapabilityCatalog, MethodInfo
-from matcha.conductor.engine import RunEngine
+from matcha.conductor.engine import RunEngine, RunGrant
 from matcha.conductor.keys import ConductorKeys
-from matcha.conductor.store import TERMINAL_STATES, ConductorStore, NewRun, PlanRow, RunFilter, RunRow, StoredEvent
+from matcha.conductor.store import (
+    TERMINAL_STATES,
+    ConductorStore,
+    NewRun,
+    PlanRow,
+    Revocation,
+    RunFilter,
+    RunRow,
+    StoredEvent,
+)
 from matcha.runtime import governance as gov
+from matcha.runtime import roles
 from matcha.runtime.access import AccessLedgerReader, AccessRecord
 from matcha.runtime.chain import ChainedRecord, ChainVerifier, Verification
 from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, require_describer
@@ -92,6 +102,14 @@ def _page(token: str) -> int:
     if position < 0:
         raise InvalidArgument("bad page token", violations=[_violation("page_token")])
     return position
+
+
+def _require_subject(subject: str) -> None:
+    if not subject or len(subject) > 256:
+        raise InvalidArgument(
+            "subject is required (at most 256 characters)",
+            violations=[_violation("subject", "required, at most 256 characters")],
+        )
 
 
 def _violation(field_path: str, description: str = "not a token from a previous response") -> FieldViolation:
@@ -212,7 +230,6 @@ class ConductorCore:
     async def start_run(
         self,
         call: CallContext,
-        token: str,
         *,
         plan_name: str,
         plan_version: int,
@@ -221,6 +238,7 @@ class ConductorCore:
         labels: dict[str, str],
         deadline_seconds: float | None,
     ) -> RunRow:
+        await self._refuse_revoked(call)
         violations = Violations()
         violations.check(len(labels) <= MAX_LABELS, "labels", f"at most {MAX_LABELS} labels")
         for key, value in labels.items():
@@ -286,7 +304,9 @@ class ConductorCore:
                     "purpose": call.purpose,
                     "data_class": call.data_class.name,
                 },
-                credential=self._keys.seal(token),
+                credential=self._keys.seal(
+                    RunGrant(call.principal.subject, tuple(sorted(call.principal.roles))).sealed_form()
+                ),
                 labels=labels,
                 deadline=deadline,
                 steps=[(step.id, step.call or "") for step in plan.steps],
@@ -300,6 +320,29 @@ class ConductorCore:
             )
         )
         return await self.get_run(call, run_id)
+
+    async def _refuse_revoked(self, call: CallContext) -> None:
+        revocation = await self._store.revocation(call.tenant, call.principal.subject)
+        if revocation is not None:
+            raise PermissionDenied(
+                f"principal {call.principal.subject!r} was revoked and starts no run",
+                reason="PRINCIPAL_REVOKED",
+                metadata={"subject": call.principal.subject, "revoked_by": revocation.revoked_by},
+            )
+
+    # -- revoked principals ----------------------------------------------------------------------
+
+    async def revoke_principal(self, call: CallContext, subject: str, reason: str) -> tuple[Revocation, int]:
+        """From now on the principal's runs fail at their next hop and the principal starts none; the tokens
+        their identity provider issued stay valid elsewhere until they expire."""
+        call.require_role(roles.ADMIN)
+        _require_subject(subject)
+        return await self._store.revoke_principal(call.tenant, subject, reason, call.principal.subject)
+
+    async def reinstate_principal(self, call: CallContext, subject: str) -> bool:
+        call.require_role(roles.ADMIN)
+        _require_subject(subject)
+        return await self._store.reinstate_principal(call.tenant, subject)
 
     @staticmethod
     def _check_inputs(plan: plans.PlanDef, inputs: dict[str, Any], violations: Violations) -> dict[str, Any]:

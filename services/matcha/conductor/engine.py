@@ -31,6 +31,7 @@ from matcha.conductor.plans import PlanDef, PlanDigestMismatch, StepDef
 from matcha.conductor.policy import decide
 from matcha.conductor.store import RUNS_CHANNEL, Claim, ConductorStore, Event, LeaseLost, RunRow
 from matcha.runtime import governance as gov
+from matcha.runtime.auth import WorkloadTokenIssuer
 from matcha.runtime.client import error_details
 from matcha.runtime.errors import InvalidArgument
 from matcha.runtime.tracing import DATA_CLASS_ATTRIBUTE, PURPOSE_ATTRIBUTE, TENANT_ATTRIBUTE
@@ -74,6 +75,25 @@ class Parked(Exception):
     """Every unfinished step waits for a signal: the run is handed back until one arrives."""
 
 
+@dataclass(frozen=True)
+class RunGrant:
+    """Who a run acts for and with which roles: fixed when it started, sealed in the run row (so editing the
+    row's readable context grants nothing), and put in every hop's workload token."""
+
+    subject: str
+    roles: tuple[str, ...]
+
+    def sealed_form(self) -> dict[str, Any]:
+        return {"subject": self.subject, "roles": list(self.roles)}
+
+    @classmethod
+    def opened(cls, sealed: Any, context: dict[str, Any]) -> "RunGrant":
+        if isinstance(sealed, dict):
+            return cls(sealed["subject"], tuple(sealed["roles"]))
+        # A run started before workload identity sealed its starter's token; its context names the same grant.
+        return cls(context["subject"], tuple(context["roles"]))
+
+
 @dataclass
 class HopOutcome:
     output: Any
@@ -96,7 +116,7 @@ class RunExecution:
         self.owner = engine.owner
         context = run.context
         self.data_class = gov.DataClass[context["data_class"]]
-        self.token = engine.keys.open(run.credential)
+        self.grant = RunGrant.opened(engine.keys.open(run.credential), context)
         self.pseudonymiser = redaction.Pseudonymiser(engine.keys.pseudonym_key(run.key_root))
         self.pseudonyms: dict[str, str] = engine.keys.open(run.pseudonyms) if run.pseudonyms else {}
         self.outputs: dict[str, Any] = {
@@ -415,6 +435,7 @@ class RunExecution:
                     }
                 )
                 entry = self._entry(step, method, index, attempt, outcome, counts, payload, span)
+                await self._refuse_if_revoked(step, entry)
                 if not outcome.allowed:
                     failure = StepFailure(
                         grpc.StatusCode.PERMISSION_DENIED,
@@ -485,6 +506,28 @@ class RunExecution:
             return HopOutcome(output, entry)
         raise AssertionError("the retry loop always returns or raises")
 
+    async def _refuse_if_revoked(self, step: StepDef, entry: audit.AuditEntry) -> None:
+        """A revoked starter's run gets no further workload token: the hop is denied, on the record."""
+        revocation = await self.store.revocation(self.run.tenant, self.grant.subject)
+        if revocation is None:
+            return
+        await self.store.append_audit(
+            self.run.tenant,
+            _with(
+                entry, decision=audit.Decision.DENY, policy_rule="principal.revoked", status_code="PERMISSION_DENIED"
+            ),
+        )
+        raise StepFailure(
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"step {step.id}: the principal who started the run, {self.grant.subject}, was revoked",
+            reason="PRINCIPAL_REVOKED",
+            metadata={
+                "subject": self.grant.subject,
+                "revoked_by": revocation.revoked_by,
+                "revoke_time": revocation.revoked_at.isoformat(),
+            },
+        )
+
     def _derive_class(self, reported: str) -> None:
         """What a step returned raises the run's class for every later hop (never lowers it)."""
         try:
@@ -527,9 +570,17 @@ class RunExecution:
         return [item.data_class for item in self.plan.inputs if item.data_class is not None]
 
     def _metadata(self, step: StepDef, index: int | None, data_class: gov.DataClass) -> list[tuple[str, str]]:
+        purpose = self.run.context["purpose"]
+        token = self.engine.workload.mint(
+            subject=self.grant.subject,
+            tenant=self.run.tenant,
+            roles=list(self.grant.roles),
+            run_id=self.run.id,
+            purpose=purpose,
+        )
         return gov.outgoing_metadata(
-            self.token,
-            purpose=self.run.context["purpose"],
+            token,
+            purpose=purpose,
             data_class=data_class,
             tenant=self.run.tenant,
             request_id=f"{self.run.id}/{step.id}/{index or 0}",
@@ -647,6 +698,7 @@ class RunEngine:
         load_plan: PlanLoader,
         tracer: trace.Tracer,
         *,
+        workload: WorkloadTokenIssuer,
         lease_seconds: float,
         poll_seconds: float,
         max_active_runs: int,
@@ -658,6 +710,7 @@ class RunEngine:
         self.catalog = catalog
         self.invoker = invoker
         self.keys = keys
+        self.workload = workload
         self.load_plan = load_plan
         self.tracer = tracer
         self.owner = f"conductor-{uuid.uuid4().hex[:12]}"

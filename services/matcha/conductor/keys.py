@@ -13,7 +13,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from matcha.runtime import secrets
+from matcha.runtime import auth, secrets
 
 
 class SealedStateUnreadable(Exception):
@@ -24,6 +24,23 @@ def load_or_create_secret(path: Path, *, create: bool = True) -> bytes:
     return secrets.load_or_create_secret(
         path, create=create, what="conductor secret", variable="MATCHA_CONDUCTOR_SECRET_FILE"
     )
+
+
+def load_workload_issuer(path: Path, *, create: bool, ttl_seconds: float) -> auth.WorkloadTokenIssuer:
+    """The key signing runs' workload tokens. Created (with its public file beside it) when the database is on
+    this machine; otherwise the operator gives every conductor the same key and every service its public half."""
+    paths = auth.KeyPaths.workload(path)
+    if not path.exists():
+        if not create:
+            raise SystemExit(
+                f"conductor workload key {path} is missing: with an external database every conductor must share "
+                "one; set MATCHA_CONDUCTOR_WORKLOAD_KEY_FILE to an Ed25519 private key (PEM)"
+            )
+        auth.ensure_key_pair(paths)
+    try:
+        return auth.WorkloadTokenIssuer.from_file(path, ttl_seconds=ttl_seconds)
+    except ValueError as error:
+        raise SystemExit(f"MATCHA_CONDUCTOR_WORKLOAD_KEY_FILE: {error}") from None
 
 
 class ConductorKeys:

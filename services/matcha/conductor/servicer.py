@@ -220,6 +220,7 @@ def _access(record: AccessRecord) -> conductor_pb2.AccessRecord:
         span_id=entry.span_id,
         previous_hash=record.previous_hash,
         record_hash=record.record_hash,
+        run_id=entry.run_id,
     )
 
 
@@ -276,7 +277,6 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
         call = current_call()
         run = await self._core.start_run(
             call,
-            call.bearer_token,  # verified by the interceptor; the run forwards it on every hop
             plan_name=request.plan_name,
             plan_version=request.plan_version,
             inputs=json_format.MessageToDict(request.inputs),
@@ -368,6 +368,22 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
             ],
             complete=all(outcome.code == grpc.StatusCode.OK for outcome in outcomes),
         )
+
+    async def RevokePrincipal(self, request, context):
+        revocation, active_runs = await self._core.revoke_principal(current_call(), request.subject, request.reason)
+        return conductor_pb2.RevokePrincipalResponse(
+            revocation=conductor_pb2.PrincipalRevocation(
+                subject=revocation.subject,
+                reason=revocation.reason,
+                revoked_by=revocation.revoked_by,
+                revoke_time=_timestamp(revocation.revoked_at),
+            ),
+            active_runs=active_runs,
+        )
+
+    async def ReinstatePrincipal(self, request, context):
+        reinstated = await self._core.reinstate_principal(current_call(), request.subject)
+        return conductor_pb2.ReinstatePrincipalResponse(reinstated=reinstated)
 
     async def GetDataMap(self, request, context):
         call = current_call()

@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from matcha.runtime.auth import WORKLOAD_PRIVATE_KEY_NAME
 from matcha.runtime.governance import Clearance
 from matcha.runtime.settings import DataClassName, ServiceSettings
 
@@ -34,6 +35,13 @@ class ConductorSettings(ServiceSettings):
     conductor_secret_file: Path | None = Field(
         None, description="key of the audit chain and of pseudonym mappings at rest; defaults to the state dir's"
     )
+    conductor_workload_key_file: Path | None = Field(
+        None,
+        description="Ed25519 private key signing the conductor's per-hop workload tokens (PEM); its public keys are "
+        "beside it with the suffix .pub; defaults to the state dir's",
+    )
+    # How long one hop's workload token lives (verifiers refuse more than their workload maximum lifetime).
+    conductor_workload_token_seconds: float = Field(300.0, gt=0, le=3600)
     conductor_lease_seconds: float = Field(15.0, gt=0)
     conductor_poll_seconds: float = Field(2.0, gt=0)
     conductor_max_active_runs: int = Field(256, ge=1)
@@ -46,6 +54,10 @@ class ConductorSettings(ServiceSettings):
     @property
     def secret_path(self) -> Path:
         return self.conductor_secret_file or self.state_dir / "keys" / "conductor-secret.key"
+
+    @property
+    def workload_key_path(self) -> Path:
+        return self.conductor_workload_key_file or self.state_dir / "keys" / WORKLOAD_PRIVATE_KEY_NAME
 
     def target_policy(self, service: str) -> Clearance:
         return self.conductor_targets.get(service, TargetPolicy()).as_clearance

@@ -42,6 +42,18 @@ class PlanRow:
 
 
 @dataclass(frozen=True)
+class Revocation:
+    subject: str
+    reason: str
+    revoked_by: str
+    revoked_at: datetime
+
+
+def _revocation(row: asyncpg.Record) -> Revocation:
+    return Revocation(row["subject"], row["reason"], row["revoked_by"], row["revoked_at"])
+
+
+@dataclass(frozen=True)
 class StepRow:
     step_id: str
     position: int
@@ -743,6 +755,43 @@ class ConductorStore:
         return await self._pool.fetchval(
             "SELECT record_hash FROM conductor_audit WHERE tenant = $1 AND sequence = $2", tenant, sequence
         )
+
+    # -- revoked principals ----------------------------------------------------------------------
+
+    async def revoke_principal(self, tenant: str, subject: str, reason: str, revoked_by: str) -> tuple[Revocation, int]:
+        """Records the revocation (a repeat keeps the first) and counts the principal's runs not yet ended."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute(
+                """INSERT INTO conductor_revoked_principals (tenant, subject, reason, revoked_by)
+                   VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, subject) DO NOTHING""",
+                tenant,
+                subject,
+                reason,
+                revoked_by,
+            )
+            row = await connection.fetchrow(
+                "SELECT * FROM conductor_revoked_principals WHERE tenant = $1 AND subject = $2", tenant, subject
+            )
+            active = await connection.fetchval(
+                """SELECT count(*) FROM conductor_runs
+                   WHERE tenant = $1 AND context->>'subject' = $2 AND state <> ALL($3::text[])""",
+                tenant,
+                subject,
+                list(TERMINAL_STATES),
+            )
+        return _revocation(row), active
+
+    async def reinstate_principal(self, tenant: str, subject: str) -> bool:
+        status = await self._pool.execute(
+            "DELETE FROM conductor_revoked_principals WHERE tenant = $1 AND subject = $2", tenant, subject
+        )
+        return status != "DELETE 0"
+
+    async def revocation(self, tenant: str, subject: str) -> Revocation | None:
+        row = await self._pool.fetchrow(
+            "SELECT * FROM conductor_revoked_principals WHERE tenant = $1 AND subject = $2", tenant, subject
+        )
+        return _revocation(row) if row else None
 
     # -- erasure ---------------------------------------------------------------------------------
 

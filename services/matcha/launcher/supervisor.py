@@ -23,7 +23,7 @@ import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from matcha.launcher.postgres import EmbeddedPostgres
-from matcha.runtime.auth import KeyPaths, TokenIssuer, ensure_signing_keys
+from matcha.runtime.auth import KeyPaths, TokenIssuer, ensure_signing_keys, ensure_workload_keys
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ class Stack:
         self._lock_file = None
         self.database_url: str | None = None
         self.keys: KeyPaths | None = None
+        self.workload_keys: KeyPaths | None = None
         self.running: list[RunningService] = []
 
     @property
@@ -114,6 +115,8 @@ class Stack:
         self._acquire_lock()
         try:
             self.keys = ensure_signing_keys(self.state_dir / "keys")
+            # Every service verifies the conductor's per-hop tokens with its public half.
+            self.workload_keys = ensure_workload_keys(self.state_dir / "keys")
             if self._external_database_url:
                 self.database_url = self._external_database_url
             else:
@@ -200,6 +203,7 @@ class Stack:
             "MATCHA_STATE_DIR": str(self.state_dir),
             "MATCHA_LISTEN_ADDRESS": f"127.0.0.1:{port}",
             "MATCHA_AUTH_PUBLIC_KEY_FILE": str(self.keys.public),
+            "MATCHA_AUTH_WORKLOAD_PUBLIC_KEY_FILE": str(self.workload_keys.public),
             "MATCHA_GRACE_PERIOD_SECONDS": str(self._grace),
         }
         env.setdefault("OMP_WAIT_POLICY", TORCH_THREADS_WAIT)

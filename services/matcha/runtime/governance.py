@@ -59,6 +59,10 @@ class Principal:
     subject: str
     tenant: str
     roles: frozenset[str]
+    # Set for the conductor's workload tokens: the run the subject acts through, and the only purpose it may
+    # declare.
+    run_id: str = ""
+    bound_purpose: str = ""
 
     def has_role(self, role: str) -> bool:
         held = roles.effective_roles(self.roles)

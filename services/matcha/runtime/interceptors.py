@@ -180,6 +180,12 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
             violation = FieldViolation(f"metadata.{gov.DATA_CLASS_HEADER}", error.message)
             raise InvalidArgument(error.message, violations=[violation]) from None
         purpose = metadata.get(gov.PURPOSE_HEADER) or gov.DEFAULT_PURPOSE
+        if principal.run_id and purpose != principal.bound_purpose:
+            raise PermissionDenied(
+                "a run's workload token serves the run's purpose only",
+                reason="WORKLOAD_PURPOSE_MISMATCH",
+                metadata={"run_id": principal.run_id, "purpose": purpose, "allowed": principal.bound_purpose},
+            )
         if not roles.is_erasure(served.method, purpose, principal.roles):
             self._clearance.admit(data_class)
         return gov.CallContext(
@@ -288,6 +294,7 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
             time=served.started,
             method=served.method.removeprefix("/"),
             principal=served.principal.subject,
+            run_id=served.principal.run_id,
             roles=tuple(sorted(served.principal.roles)),
             purpose=call.purpose if call else "",
             data_class_declared=call.data_class.name if call else "",

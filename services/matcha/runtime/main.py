@@ -15,22 +15,37 @@ from matcha.runtime.tracing import create_tracer_provider
 DefinitionFactory = Callable[[S, TracerProvider], ServiceDefinition]
 
 
-def run_service(name: str, settings_type: type[S], build: DefinitionFactory) -> None:
-    """Reads settings once, builds the service, serves until SIGTERM/SIGINT."""
-    settings: ServiceSettings = load_settings(settings_type)
-    configure_logging(name, settings.log_level)
+def configured_verifier(settings: ServiceSettings) -> TokenVerifier:
+    """User tokens by the user keys; the conductor's workload tokens by its workload keys. A workload key file
+    named explicitly must exist; the state dir's default may appear later (the conductor creates it)."""
     if not settings.public_key_path.exists():
         raise SystemExit(
             f"no token verification key at {settings.public_key_path}: run `matcha up` once, "
             "or set MATCHA_AUTH_PUBLIC_KEY_FILE"
         )
+    workload = settings.workload_public_key_path
+    if settings.auth_workload_public_key_file is not None and not workload.exists():
+        raise SystemExit(f"no workload token key at {workload}: check MATCHA_AUTH_WORKLOAD_PUBLIC_KEY_FILE")
+    try:
+        return TokenVerifier.from_file(
+            settings.public_key_path,
+            max_lifetime_seconds=settings.auth_max_token_lifetime_seconds,
+            workload_path=workload,
+            max_workload_lifetime_seconds=settings.auth_workload_max_token_lifetime_seconds,
+        )
+    except ValueError as error:
+        raise SystemExit(f"token verification keys: {error}") from None
+
+
+def run_service(name: str, settings_type: type[S], build: DefinitionFactory) -> None:
+    """Reads settings once, builds the service, serves until SIGTERM/SIGINT."""
+    settings: ServiceSettings = load_settings(settings_type)
+    configure_logging(name, settings.log_level)
     tracer_provider = create_tracer_provider(name)
     server = MatchaServer(
         build(settings, tracer_provider),
         listen_address=settings.listen_address,
-        verifier=TokenVerifier.from_file(
-            settings.public_key_path, max_lifetime_seconds=settings.auth_max_token_lifetime_seconds
-        ),
+        verifier=configured_verifier(settings),
         clearance=settings.service_clearance,
         tracer_provider=tracer_provider,
         access_ledger=configured_access_ledger(settings),

@@ -55,6 +55,8 @@ ROLE_TABLE: dict[str, tuple[str, ...]] = {
         EraseSubject=_MANAGE,
         GetDataMap=_DESCRIBE_SUBJECT,
         ListCapabilities=_READ,
+        RevokePrincipal=_MANAGE,
+        ReinstatePrincipal=_MANAGE,
     ),
     **_service(
         "matcha.embedding.v1.EmbeddingService",

@@ -7,7 +7,12 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
-from matcha.runtime.auth import MAX_TOKEN_LIFETIME_SECONDS, PUBLIC_KEY_NAME
+from matcha.runtime.auth import (
+    MAX_TOKEN_LIFETIME_SECONDS,
+    MAX_WORKLOAD_TOKEN_LIFETIME_SECONDS,
+    PUBLIC_KEY_NAME,
+    WORKLOAD_PUBLIC_KEY_NAME,
+)
 from matcha.runtime.governance import Clearance
 
 S = TypeVar("S", bound=BaseSettings)
@@ -26,6 +31,12 @@ class ServiceSettings(BaseSettings):
         None, description="PEM Ed25519 keys verifying bearer tokens; defaults to the state dir's key"
     )
     auth_max_token_lifetime_seconds: float = Field(MAX_TOKEN_LIFETIME_SECONDS, gt=0)
+    auth_workload_public_key_file: Path | None = Field(
+        None,
+        description="PEM Ed25519 keys verifying the conductor's workload tokens (runs' hops); defaults to the state "
+        "dir's, read again when a token names a key not seen yet",
+    )
+    auth_workload_max_token_lifetime_seconds: float = Field(MAX_WORKLOAD_TOKEN_LIFETIME_SECONDS, gt=0)
     clearance: DataClassName = "PERSONAL"
     trust_boundary: Literal["inside", "outside"] = "inside"
     grace_period_seconds: float = Field(10.0, ge=0)
@@ -46,6 +57,10 @@ class ServiceSettings(BaseSettings):
     @property
     def public_key_path(self) -> Path:
         return self.auth_public_key_file or self.state_dir / "keys" / PUBLIC_KEY_NAME
+
+    @property
+    def workload_public_key_path(self) -> Path:
+        return self.auth_workload_public_key_file or self.state_dir / "keys" / WORKLOAD_PUBLIC_KEY_NAME
 
     @property
     def audit_key_path(self) -> Path:

@@ -705,7 +705,7 @@ class ListAuditResponse(_message.Message):
     def __init__(self, records: _Optional[_Iterable[_Union[AuditRecord, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., accesses: _Optional[_Iterable[_Union[AccessRecord, _Mapping]]] = ...) -> None: ...
 
 class AccessRecord(_message.Message):
-    __slots__ = ("sequence", "time", "principal", "purpose", "method", "data_class_declared", "data_class_derived", "resources", "records", "subjects", "models", "request_sha256", "response_sha256", "decision", "reason", "status_code", "request_id", "trace_id", "span_id", "previous_hash", "record_hash")
+    __slots__ = ("sequence", "time", "principal", "purpose", "method", "data_class_declared", "data_class_derived", "resources", "records", "subjects", "models", "request_sha256", "response_sha256", "decision", "reason", "status_code", "request_id", "trace_id", "span_id", "previous_hash", "record_hash", "run_id")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
@@ -727,6 +727,7 @@ class AccessRecord(_message.Message):
     SPAN_ID_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_HASH_FIELD_NUMBER: _ClassVar[int]
     RECORD_HASH_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     time: _timestamp_pb2.Timestamp
     principal: _common_pb2.Principal
@@ -748,7 +749,8 @@ class AccessRecord(_message.Message):
     span_id: str
     previous_hash: str
     record_hash: str
-    def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., principal: _Optional[_Union[_common_pb2.Principal, _Mapping]] = ..., purpose: _Optional[str] = ..., method: _Optional[str] = ..., data_class_declared: _Optional[_Union[_common_pb2.DataClass, str]] = ..., data_class_derived: _Optional[_Union[_common_pb2.DataClass, str]] = ..., resources: _Optional[_Iterable[str]] = ..., records: _Optional[int] = ..., subjects: _Optional[int] = ..., models: _Optional[_Iterable[_Union[_common_pb2.ModelRef, _Mapping]]] = ..., request_sha256: _Optional[str] = ..., response_sha256: _Optional[str] = ..., decision: _Optional[_Union[PolicyDecision, str]] = ..., reason: _Optional[str] = ..., status_code: _Optional[_Union[_code_pb2.Code, str]] = ..., request_id: _Optional[str] = ..., trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., previous_hash: _Optional[str] = ..., record_hash: _Optional[str] = ...) -> None: ...
+    run_id: str
+    def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., principal: _Optional[_Union[_common_pb2.Principal, _Mapping]] = ..., purpose: _Optional[str] = ..., method: _Optional[str] = ..., data_class_declared: _Optional[_Union[_common_pb2.DataClass, str]] = ..., data_class_derived: _Optional[_Union[_common_pb2.DataClass, str]] = ..., resources: _Optional[_Iterable[str]] = ..., records: _Optional[int] = ..., subjects: _Optional[int] = ..., models: _Optional[_Iterable[_Union[_common_pb2.ModelRef, _Mapping]]] = ..., request_sha256: _Optional[str] = ..., response_sha256: _Optional[str] = ..., decision: _Optional[_Union[PolicyDecision, str]] = ..., reason: _Optional[str] = ..., status_code: _Optional[_Union[_code_pb2.Code, str]] = ..., request_id: _Optional[str] = ..., trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., previous_hash: _Optional[str] = ..., record_hash: _Optional[str] = ..., run_id: _Optional[str] = ...) -> None: ...
 
 class VerifyAuditRequest(_message.Message):
     __slots__ = ("from_sequence", "expected_head_hash", "ledger")
@@ -775,6 +777,46 @@ class VerifyAuditResponse(_message.Message):
     head_sequence: int
     head_hash: str
     def __init__(self, intact: _Optional[bool] = ..., records_checked: _Optional[int] = ..., first_broken_sequence: _Optional[int] = ..., break_kind: _Optional[_Union[ChainBreak, str]] = ..., head_sequence: _Optional[int] = ..., head_hash: _Optional[str] = ...) -> None: ...
+
+class RevokePrincipalRequest(_message.Message):
+    __slots__ = ("subject", "reason")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    reason: str
+    def __init__(self, subject: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class PrincipalRevocation(_message.Message):
+    __slots__ = ("subject", "reason", "revoked_by", "revoke_time")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_BY_FIELD_NUMBER: _ClassVar[int]
+    REVOKE_TIME_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    reason: str
+    revoked_by: str
+    revoke_time: _timestamp_pb2.Timestamp
+    def __init__(self, subject: _Optional[str] = ..., reason: _Optional[str] = ..., revoked_by: _Optional[str] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RevokePrincipalResponse(_message.Message):
+    __slots__ = ("revocation", "active_runs")
+    REVOCATION_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_RUNS_FIELD_NUMBER: _ClassVar[int]
+    revocation: PrincipalRevocation
+    active_runs: int
+    def __init__(self, revocation: _Optional[_Union[PrincipalRevocation, _Mapping]] = ..., active_runs: _Optional[int] = ...) -> None: ...
+
+class ReinstatePrincipalRequest(_message.Message):
+    __slots__ = ("subject",)
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    def __init__(self, subject: _Optional[str] = ...) -> None: ...
+
+class ReinstatePrincipalResponse(_message.Message):
+    __slots__ = ("reinstated",)
+    REINSTATED_FIELD_NUMBER: _ClassVar[int]
+    reinstated: bool
+    def __init__(self, reinstated: _Optional[bool] = ...) -> None: ...
 
 class EraseSubjectRequest(_message.Message):
     __slots__ = ("subject_id",)

@@ -112,6 +112,16 @@ class ConductorServiceStub:
                 request_serializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.ListCapabilitiesRequest.SerializeToString,
                 response_deserializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.ListCapabilitiesResponse.FromString,
                 _registered_method=True)
+        self.RevokePrincipal = channel.unary_unary(
+                '/matcha.conductor.v1.ConductorService/RevokePrincipal',
+                request_serializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.RevokePrincipalRequest.SerializeToString,
+                response_deserializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.RevokePrincipalResponse.FromString,
+                _registered_method=True)
+        self.ReinstatePrincipal = channel.unary_unary(
+                '/matcha.conductor.v1.ConductorService/ReinstatePrincipal',
+                request_serializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.ReinstatePrincipalRequest.SerializeToString,
+                response_deserializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.ReinstatePrincipalResponse.FromString,
+                _registered_method=True)
 
 
 class ConductorServiceServicer:
@@ -268,6 +278,26 @@ class ConductorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RevokePrincipal(self, request, context):
+        """Revokes a principal of the caller's tenant: the conductor mints no
+        further workload token for the runs they started, so each fails at its
+        next hop (PERMISSION_DENIED, reason PRINCIPAL_REVOKED), and they start no
+        new run. Tokens their identity provider issued are not affected
+        elsewhere. Safe to repeat (the first revocation is kept). Requires the
+        `admin` role. Errors: INVALID_ARGUMENT (empty subject).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReinstatePrincipal(self, request, context):
+        """Lifts a principal's revocation: their runs not yet ended continue at
+        their next hop. Requires the `admin` role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConductorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -345,6 +375,16 @@ def add_ConductorServiceServicer_to_server(servicer, server):
                     servicer.ListCapabilities,
                     request_deserializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.ListCapabilitiesRequest.FromString,
                     response_serializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.ListCapabilitiesResponse.SerializeToString,
+            ),
+            'RevokePrincipal': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokePrincipal,
+                    request_deserializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.RevokePrincipalRequest.FromString,
+                    response_serializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.RevokePrincipalResponse.SerializeToString,
+            ),
+            'ReinstatePrincipal': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReinstatePrincipal,
+                    request_deserializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.ReinstatePrincipalRequest.FromString,
+                    response_serializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.ReinstatePrincipalResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -755,6 +795,60 @@ class ConductorService:
             '/matcha.conductor.v1.ConductorService/ListCapabilities',
             matcha_dot_conductor_dot_v1_dot_conductor__pb2.ListCapabilitiesRequest.SerializeToString,
             matcha_dot_conductor_dot_v1_dot_conductor__pb2.ListCapabilitiesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokePrincipal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.conductor.v1.ConductorService/RevokePrincipal',
+            matcha_dot_conductor_dot_v1_dot_conductor__pb2.RevokePrincipalRequest.SerializeToString,
+            matcha_dot_conductor_dot_v1_dot_conductor__pb2.RevokePrincipalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReinstatePrincipal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.conductor.v1.ConductorService/ReinstatePrincipal',
+            matcha_dot_conductor_dot_v1_dot_conductor__pb2.ReinstatePrincipalRequest.SerializeToString,
+            matcha_dot_conductor_dot_v1_dot_conductor__pb2.ReinstatePrincipalResponse.FromString,
             options,
             channel_credentials,
             insecure,
