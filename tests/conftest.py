@@ -127,6 +127,8 @@ async def running_server(
         tracer_provider=tracer_provider or TracerProvider(),
         access_ledger=configured_access_ledger(settings) if record_accesses else None,
         grace_period_seconds=1.0,
+        tenant_limits=settings.tenant_limits,
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     await server.start()
     try:

@@ -40,6 +40,7 @@ from matcha.runtime.errors import (
     PermissionDenied,
     Unavailable,
 )
+from matcha.runtime.limits import TenantLimiter
 from matcha.runtime.logs import request_fields
 from matcha.runtime.tracing import (
     DATA_CLASS_ATTRIBUTE,
@@ -148,11 +149,16 @@ def _pack(message) -> any_pb2.Any:
 
 class GovernanceInterceptor(grpc.aio.ServerInterceptor):
     def __init__(
-        self, verifier: TokenVerifier, clearance: gov.Clearance, access_ledger: AccessLedger | None = None
+        self,
+        verifier: TokenVerifier,
+        clearance: gov.Clearance,
+        access_ledger: AccessLedger | None = None,
+        limiter: TenantLimiter | None = None,
     ) -> None:
         self._verifier = verifier
         self._clearance = clearance
         self._ledger = access_ledger
+        self._limiter = limiter
         # Rows of cancelled calls being written (held, so that they are not collected half-way).
         self._background: set[asyncio.Task] = set()
 
@@ -214,9 +220,12 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
         call_token = None
         report_token = _access_report.set(served.report)
         decision = "DENY"  # until the runtime's own checks pass
+        release_limit = None
         try:
             call = served.call = self._establish(context, served)
             roles.authorize(method, call.principal.roles, call.principal.subject)
+            if self._limiter is not None:
+                release_limit = self._limiter.admit(call.tenant)
             decision = "ALLOW"
             call_token = _current_call.set(call)
             request_fields.set(
@@ -275,6 +284,8 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
             await self._record_quietly(served, decision, grpc.StatusCode.INTERNAL.name)
             await context.abort(grpc.StatusCode.INTERNAL, f"internal error (trace id {served.trace_id})")
         finally:
+            if release_limit is not None:
+                release_limit()
             # A cancelled stream's generator may be finalised from another task's context, where these tokens
             # mean nothing; that context is being discarded anyway.
             with contextlib.suppress(ValueError):

@@ -51,6 +51,8 @@ def run_service(name: str, settings_type: type[S], build: DefinitionFactory) -> 
         access_ledger=configured_access_ledger(settings),
         grace_period_seconds=settings.grace_period_seconds,
         drain_seconds=settings.shutdown_drain_seconds,
+        tenant_limits=settings.tenant_limits,
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     try:
         asyncio.run(serve_until_signalled(server))

@@ -21,6 +21,7 @@ from matcha.runtime.auth import TokenVerifier
 from matcha.runtime.client import MESSAGE_SIZE_OPTIONS
 from matcha.runtime.governance import Clearance
 from matcha.runtime.interceptors import GovernanceInterceptor
+from matcha.runtime.limits import TenantLimiter, TenantLimits
 from matcha.runtime.tracing import server_tracing_interceptor
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class MatchaServer:
         access_ledger: AccessLedger | None,
         grace_period_seconds: float = 10.0,
         drain_seconds: float = 0.0,
+        tenant_limits: TenantLimits | None = None,
+        maximum_concurrent_rpcs: int | None = None,
     ) -> None:
         """`access_ledger` None serves without recording accesses: only for measuring what recording costs."""
         self.definition = definition
@@ -65,8 +68,11 @@ class MatchaServer:
         self._access_ledger = access_ledger
         self._interceptors = [
             server_tracing_interceptor(tracer_provider),
-            GovernanceInterceptor(verifier, clearance, access_ledger),
+            GovernanceInterceptor(
+                verifier, clearance, access_ledger, TenantLimiter(tenant_limits) if tenant_limits else None
+            ),
         ]
+        self._maximum_concurrent_rpcs = maximum_concurrent_rpcs
         # Both bind to the running event loop, so they are created in start().
         self._server: grpc.aio.Server | None = None
         self._health: health.aio.HealthServicer | None = None
@@ -74,7 +80,12 @@ class MatchaServer:
 
     async def start(self) -> int:
         """Binds, serves NOT_SERVING while starting, then SERVING; returns the bound port."""
-        self._server = grpc.aio.server(interceptors=self._interceptors, options=MESSAGE_SIZE_OPTIONS)
+        # Above `maximum_concurrent_rpcs` calls in progress (every tenant together), gRPC answers RESOURCE_EXHAUSTED.
+        self._server = grpc.aio.server(
+            interceptors=self._interceptors,
+            options=MESSAGE_SIZE_OPTIONS,
+            maximum_concurrent_rpcs=self._maximum_concurrent_rpcs,
+        )
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         self.definition.register(self._server)

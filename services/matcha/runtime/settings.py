@@ -14,6 +14,7 @@ from matcha.runtime.auth import (
     WORKLOAD_PUBLIC_KEY_NAME,
 )
 from matcha.runtime.governance import Clearance
+from matcha.runtime.limits import TenantLimits
 
 S = TypeVar("S", bound=BaseSettings)
 DataClassName = Literal["PUBLIC", "INTERNAL", "CONFIDENTIAL", "PERSONAL"]
@@ -49,6 +50,14 @@ class ServiceSettings(BaseSettings):
         "state dir's, created there when the database is on this machine",
     )
 
+    # Per tenant and per process (each service reads its own): 0 turns a limit off.
+    tenant_calls_per_second: float = Field(0.0, ge=0, description="steady call rate a tenant may keep")
+    tenant_burst: int = Field(0, ge=0, description="calls a tenant may make at once; 0: one second's worth")
+    tenant_max_concurrent_calls: int = Field(0, ge=0, description="calls of one tenant in progress at once")
+    max_concurrent_rpcs: int | None = Field(
+        None, ge=1, description="calls in progress at once, every tenant together; unset: no limit"
+    )
+
     @model_validator(mode="after")
     def _clearance_within_boundary(self) -> "ServiceSettings":
         self.service_clearance  # noqa: B018 (raises on a clearance the boundary does not allow)
@@ -75,6 +84,12 @@ class ServiceSettings(BaseSettings):
         return (parts.hostname or "") in ("", "localhost", "127.0.0.1", "::1") or any(
             directory.startswith("/") for directory in socket_dirs
         )
+
+    @property
+    def tenant_limits(self) -> TenantLimits | None:
+        if not (self.tenant_calls_per_second or self.tenant_max_concurrent_calls):
+            return None
+        return TenantLimits(self.tenant_calls_per_second, self.tenant_burst, self.tenant_max_concurrent_calls)
 
     @property
     def service_clearance(self) -> Clearance:
