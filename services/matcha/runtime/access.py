@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -58,9 +58,8 @@ class AccessEntry:
     request_id: str
     trace_id: str
     span_id: str
-    # The run whose hop this was, from the conductor's verified workload token ("" for a direct call). Added
-    # after rows existed: left out of a row's hash when empty, so those rows still verify.
-    run_id: str = field(default="", metadata={"chain": "omit_when_empty"})
+    # The run whose hop this was, from the conductor's verified workload token ("" for a direct call).
+    run_id: str
 
 
 AccessRecord = ChainedRecord[AccessEntry]
@@ -206,7 +205,7 @@ def _row(record: AccessRecord) -> dict:
             "request_id": entry.request_id,
             "trace_id": entry.trace_id,
             "span_id": entry.span_id,
-            **({"run_id": entry.run_id} if entry.run_id else {}),
+            "run_id": entry.run_id,
         },
         "previous_hash": record.previous_hash,
         "record_hash": record.record_hash,

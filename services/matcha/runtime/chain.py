@@ -103,11 +103,7 @@ def _json_value(value: Any) -> Any:
 def _canonical(record: ChainedRecord) -> bytes:
     # Field by field rather than `asdict`, which deep-copies: the JSON is the same, at a fraction of the cost.
     entry = record.entry
-    payload = {
-        field.name: value
-        for field in fields(entry)
-        if (value := getattr(entry, field.name)) or field.metadata.get("chain") != "omit_when_empty"
-    }
+    payload = {field.name: getattr(entry, field.name) for field in fields(entry)}
     payload.update(tenant=record.tenant, sequence=record.sequence, previous_hash=record.previous_hash)
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=_json_value).encode()
 
