@@ -672,11 +672,8 @@ class ClassificationCore:
             ExampleSubject(
                 example_id(example),
                 example.label,
-                RecordPolicy(
-                    example.data_class or call.data_class,
-                    example.consented_purposes or frozenset({call.purpose}),
-                    example.source,
-                    example.subject_id,
+                RecordPolicy.submitted(
+                    call, example.data_class, example.consented_purposes, example.source, example.subject_id
                 ),
             )
             for example in examples

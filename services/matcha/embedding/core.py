@@ -384,15 +384,15 @@ class EmbeddingCore:
             violations.check_text(f"{path}.text", document.text, self.limits.max_text_chars)
             if len(json.dumps(document.metadata)) > self.limits.max_metadata_bytes:
                 violations.add(f"{path}.metadata", f"at most {self.limits.max_metadata_bytes} bytes of JSON")
-            data_class = document.data_class or call.data_class
-            violations.check(
-                data_class <= call.data_class,
-                f"{path}.policy.data_class",
-                f"{data_class.name} exceeds the call's declared data class {call.data_class.name}",
+            policy = RecordPolicy.submitted(
+                call, document.data_class, document.consented_purposes, document.source, document.subject_id
             )
-            # A record collected without stated purposes may serve the purpose it is stored for.
-            purposes = document.consented_purposes or frozenset({call.purpose})
-            policies.append(RecordPolicy(data_class, purposes, document.source, document.subject_id))
+            violations.check(
+                policy.data_class <= call.data_class,
+                f"{path}.policy.data_class",
+                f"{policy.data_class.name} exceeds the call's declared data class {call.data_class.name}",
+            )
+            policies.append(policy)
         violations.raise_if_any()
         for policy in policies:
             require_consent(policy.data_class, policy.consented_purposes, call.purpose)

@@ -816,11 +816,8 @@ class GenerationCore:
             sources=tuple(
                 VoiceSource(
                     document.id,
-                    RecordPolicy(
-                        document.data_class or call.data_class,
-                        document.consented_purposes or frozenset({call.purpose}),
-                        document.source,
-                        document.subject_id,
+                    RecordPolicy.submitted(
+                        call, document.data_class, document.consented_purposes, document.source, document.subject_id
                     ),
                 )
                 for document in documents

@@ -129,6 +129,19 @@ class RecordPolicy:
     subject_id: str = ""
 
     @classmethod
+    def submitted(
+        cls,
+        call: "CallContext",
+        data_class: DataClass | None,
+        consented_purposes: frozenset[str],
+        source: str = "",
+        subject_id: str = "",
+    ) -> "RecordPolicy":
+        """A record's policy as a caller submitted it: an unset class is the call's, and a record collected
+        without stated purposes may serve the purpose it is stored for."""
+        return cls(data_class or call.data_class, consented_purposes or frozenset({call.purpose}), source, subject_id)
+
+    @classmethod
     def from_row(cls, row) -> "RecordPolicy":
         """From a stored row with the columns every store uses for it."""
         return cls(

@@ -1158,15 +1158,15 @@ class SegmentationCore:
         return SegmentationView(version, segments, self._model(version), k_scores)
 
     def _policy(self, call: CallContext, violations: Violations, path: str, source) -> RecordPolicy:
-        data_class = source.data_class or call.data_class
-        violations.check(
-            data_class <= call.data_class,
-            f"{path}.data_class",
-            f"{data_class.name} exceeds the call's declared data class {call.data_class.name}",
+        policy = RecordPolicy.submitted(
+            call, source.data_class, source.consented_purposes, source.source, source.subject_id
         )
-        # A record collected without stated purposes may serve the purpose it is stored for.
-        purposes = source.consented_purposes or frozenset({call.purpose})
-        return RecordPolicy(data_class, purposes, source.source, source.subject_id)
+        violations.check(
+            policy.data_class <= call.data_class,
+            f"{path}.data_class",
+            f"{policy.data_class.name} exceeds the call's declared data class {call.data_class.name}",
+        )
+        return policy
 
     def _check_id(
         self, violations: Violations, path: str, value: str, first_seen: dict[str, int], index: int, listing: str
