@@ -141,9 +141,7 @@ async def running_server(
 def serve(verifier):
     """`async with serve(definition, settings) as server`: an in-process server on a free port."""
 
-    def start(
-        definition: ServiceDefinition, settings, tracer_provider: TracerProvider | None = None, **options
-    ):
+    def start(definition: ServiceDefinition, settings, tracer_provider: TracerProvider | None = None, **options):
         return running_server(definition, settings, verifier, tracer_provider, **options)
 
     return start
