@@ -39,7 +39,7 @@ from pydantic_settings import BaseSettings
 
 from matcha.launcher.postgres import EmbeddedPostgres
 from matcha.launcher.supervisor import SERVICES, ServiceSpec, Stack
-from matcha.runtime.auth import ensure_signing_keys
+from matcha.runtime.auth import ensure_signing_keys, ensure_workload_keys
 from matcha.runtime.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,6 +84,17 @@ STANDARD_VARIABLES = re.compile(r"^(OTEL_[A-Z_]+|OMP_NUM_THREADS)$")
 SECRET_PLACEHOLDER = "postgresql://matcha@database.invalid:5432/matcha"
 # (Secret, key) of the access ledger's HMAC key, shared by every gRPC service.
 ACCESS_LEDGER_KEY = ("matcha-audit", "access-ledger.key")
+# (Secret, key) of the conductor's workload key, which signs the token of each hop of a run, and of
+# its public half, which every gRPC service verifies those tokens with.
+WORKLOAD_PRIVATE_KEY = ("matcha-conductor-workload", "workload-key.pem")
+WORKLOAD_PUBLIC_KEY = ("matcha-auth", "workload-public-key.pem")
+# The per-tenant limits every gRPC service reads (matcha.runtime.limits), and its server's own.
+TENANT_LIMIT_VARIABLES = (
+    "MATCHA_TENANT_CALLS_PER_SECOND",
+    "MATCHA_TENANT_BURST",
+    "MATCHA_TENANT_MAX_CONCURRENT_CALLS",
+    "MATCHA_MAX_CONCURRENT_RPCS",
+)
 # The ingress controller the gateway's NetworkPolicy admits (placeholder labels of ingress-nginx).
 INGRESS_CONTROLLER = ("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"})
 
@@ -285,6 +296,21 @@ def _mount_of(template: Doc, container: Doc, path: str) -> tuple[Doc, Doc, str] 
             volume = next(v for v in template["spec"]["volumes"] if v["name"] == mount["name"])
             return mount, volume, path[len(root) :].lstrip("/")
     return None
+
+
+def _secret_volumes(template: Doc, secret_name: str) -> list[Doc]:
+    return [v for v in template["spec"].get("volumes", []) if v.get("secret", {}).get("secretName") == secret_name]
+
+
+def _mounted_secret_file(template: Doc, container: Doc, path: str, where: str) -> tuple[Doc, str]:
+    """(Secret volume source, file inside the mount) of a key file, which must be mounted read-only and
+    without subPath (the kubelet refreshes a rotated key only then)."""
+    found = _mount_of(template, container, path)
+    assert found, f"{where}: {path} is on no volume"
+    mount, volume, inside = found
+    assert mount.get("readOnly") and "subPath" not in mount, f"{where}: mount {path} read-only, without subPath"
+    assert "secret" in volume, f"{where}: {path} is not from a Secret"
+    return volume["secret"], inside
 
 
 def _pre_stop_seconds(container: Doc) -> float:
@@ -751,6 +777,82 @@ def test_every_grpc_service_mounts_the_one_access_ledger_key_and_the_gateway_non
         )
 
 
+def test_every_grpc_service_verifies_workload_tokens_and_the_gateway_does_not(rendered: tuple[Doc, ...]) -> None:
+    """Each hop of a run carries a token the conductor signs with its workload key: every gRPC service, the
+    conductor included, verifies it with the public half, from the Secret that holds the user-token key but
+    as a file of its own. The gateway serves no hop and gets neither."""
+    secret_name, key = WORKLOAD_PUBLIC_KEY
+    for spec in SERVICES:
+        deployment, template, container = _deployment_of(rendered, spec)
+        where = _id(deployment, container)
+        environment = _environment(rendered, container)
+        key_file = environment.get("MATCHA_AUTH_WORKLOAD_PUBLIC_KEY_FILE")
+        reads_the_key = "MATCHA_AUTH_WORKLOAD_PUBLIC_KEY_FILE" in _accepted_variables(_settings_class(spec.module))
+        assert reads_the_key is bool(spec.grpc_service), (
+            f"{spec.module} should read the workload public key if and only if it serves gRPC"
+        )
+        projected = [
+            item["key"] for volume in _secret_volumes(template, secret_name) for item in volume["secret"]["items"]
+        ]
+        if not spec.grpc_service:
+            assert key_file is None and key not in projected, f"{where} verifies no workload token: give it no key"
+            continue
+        assert key_file, f"{where} does not set MATCHA_AUTH_WORKLOAD_PUBLIC_KEY_FILE: it would not accept a run's hop"
+        assert key_file != environment.get("MATCHA_AUTH_PUBLIC_KEY_FILE"), f"{where}: one file for both kinds of key"
+        secret, inside = _mounted_secret_file(template, container, key_file, where)
+        assert secret.get("secretName") == secret_name, f"{where}: the key must come from the Secret {secret_name}"
+        assert {"key": key, "path": inside} in secret.get("items", []), (
+            f"{where}: {key_file} is not {secret_name}/{key}"
+        )
+        assert secret.get("defaultMode") == 0o440, f"{where}: the key file should be readable by its owner and group"
+
+
+def test_only_the_conductor_holds_the_workload_private_key(rendered: tuple[Doc, ...]) -> None:
+    """Whoever holds the workload key can call any service as anyone: it is mounted into the conductor's
+    container alone, every replica the same file (without it, against the cluster's database, the conductor
+    refuses to start)."""
+    secret_name, key = WORKLOAD_PRIVATE_KEY
+    for spec in SERVICES:
+        deployment, template, container = _deployment_of(rendered, spec)
+        where = _id(deployment, container)
+        key_file = _environment(rendered, container).get("MATCHA_CONDUCTOR_WORKLOAD_KEY_FILE")
+        reads_the_key = "MATCHA_CONDUCTOR_WORKLOAD_KEY_FILE" in _accepted_variables(_settings_class(spec.module))
+        assert reads_the_key is (spec == CONDUCTOR), f"{spec.module} should read the workload key only if it conducts"
+        if spec != CONDUCTOR:
+            assert key_file is None and not _secret_volumes(template, secret_name), f"{where} must not hold the key"
+            continue
+        assert key_file, f"{where} does not set MATCHA_CONDUCTOR_WORKLOAD_KEY_FILE: it would not start"
+        secret, inside = _mounted_secret_file(template, container, key_file, where)
+        assert secret.get("secretName") == secret_name, f"{where}: the key must come from the Secret {secret_name}"
+        assert secret.get("items") == [{"key": key, "path": inside}], f"{where}: mount {secret_name}/{key} only"
+        assert secret.get("defaultMode") == 0o440, f"{where}: the key file should be readable by its owner and group"
+        assert len(template["spec"]["containers"]) == 1 and not template["spec"].get("initContainers"), (
+            f"{where}: no other container of the pod may see the key"
+        )
+    for workload, template, _ in _containers(rendered):
+        if workload["metadata"]["name"] != f"matcha-{CONDUCTOR.name}":
+            assert not _secret_volumes(template, secret_name), f"{_id(workload)} mounts {secret_name}"
+
+
+def test_workload_tokens_live_no_longer_than_every_service_accepts(rendered: tuple[Doc, ...]) -> None:
+    """A service refuses a workload token living longer than its maximum: every hop would fail."""
+    _, _, conductor = _deployment_of(rendered, CONDUCTOR)
+    conductor_settings = _settings_class(CONDUCTOR.module)
+    lifetime = float(
+        _environment(rendered, conductor).get(
+            "MATCHA_CONDUCTOR_WORKLOAD_TOKEN_SECONDS",
+            conductor_settings.model_fields["conductor_workload_token_seconds"].default,
+        )
+    )
+    for spec in GRPC_SERVICES:
+        deployment, _, container = _deployment_of(rendered, spec)
+        field = _settings_class(spec.module).model_fields["auth_workload_max_token_lifetime_seconds"]
+        accepted = float(
+            _environment(rendered, container).get("MATCHA_AUTH_WORKLOAD_MAX_TOKEN_LIFETIME_SECONDS", field.default)
+        )
+        assert lifetime <= accepted, f"{_id(deployment, container)} refuses the conductor's {lifetime:g} s tokens"
+
+
 # --- wiring: how the services find each other --------------------------------------------
 
 
@@ -1042,6 +1144,37 @@ def test_production_overlay_pins_replicas_clearance_tracing_and_ingress() -> Non
     assert backends == {f"matcha-{GATEWAY.name}"}, "only the gateway faces the ingress"
 
 
+@pytest.mark.parametrize("name", [spec.name for spec in GRPC_SERVICES])
+def test_production_overlay_limits_each_tenant_well_below_the_pods_own_limit(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Per pod: a rate with a burst at least one second's worth, and a tenant's calls in progress a small
+    share of the server's maximum, which counts every call, the kubelet's health probes included. The
+    settings class must read them under these names (a misspelt one would be ignored: no limit)."""
+    spec = _spec(name)
+    docs = _render("overlays/production")
+    deployment, _, container = _deployment_of(docs, spec)
+    where = _id(deployment, container)
+    environment = _resolved_environment(docs, container)
+    settings_class = _settings_class(spec.module)
+    for variable in TENANT_LIMIT_VARIABLES:
+        assert variable in _accepted_variables(settings_class), f"{settings_class.__name__} does not read {variable}"
+        assert variable in environment, f"{where} does not set {variable}"
+    prefix = settings_class.model_config.get("env_prefix", "").upper()
+    for variable in [v for v in os.environ if v.upper().startswith(prefix)]:
+        monkeypatch.delenv(variable)
+    for variable, value in environment.items():
+        monkeypatch.setenv(variable, value)
+    settings = load_settings(settings_class)
+    limits = settings.tenant_limits
+    assert limits is not None and limits.calls_per_second > 0 and limits.max_concurrent_calls > 0, where
+    assert limits.burst >= limits.calls_per_second, f"{where}: a burst below one second's worth of calls"
+    assert settings.max_concurrent_rpcs is not None, f"{where}: no bound on the calls of every tenant together"
+    assert settings.max_concurrent_rpcs >= 8 * limits.max_concurrent_calls, (
+        f"{where}: a few tenants at their limit would fill the server, and its health probes would be refused"
+    )
+
+
 # --- the mesh, started with these settings -----------------------------------------------
 
 # Not in the image's environment here: the collector, and the model hubs (the image sets these).
@@ -1094,6 +1227,7 @@ def test_the_whole_mesh_serves_with_the_production_settings_and_drains_in_time(s
         "/etc/matcha/auth": root / "auth",
         "/etc/matcha/conductor": root / "conductor",
         "/etc/matcha/audit": root / "audit",
+        "/etc/matcha/conductor-workload": root / "conductor-workload",
         "/etc/matcha/review-tokens": root / "review-tokens",
         "/var/lib/matcha/published": root / "published",
     }
@@ -1103,6 +1237,11 @@ def test_the_whole_mesh_serves_with_the_production_settings_and_drains_in_time(s
     # Provided, as the Secret is in a pod: with the embedded database a service would otherwise make one up.
     (root / "audit" / "access-ledger.key").write_text(secrets.token_hex(32))
     (root / "auth" / "public-key.pem").write_bytes(key_paths.public.read_bytes())
+    # The conductor's workload key pair, as matcha-conductor-workload and matcha-auth provide it: with the
+    # embedded database the conductor would otherwise make one up, and the services' file would be missing.
+    workload_keys = ensure_workload_keys(root / "workload")
+    (root / "conductor-workload" / "workload-key.pem").write_bytes(workload_keys.private.read_bytes())
+    (root / "auth" / "workload-public-key.pem").write_bytes(workload_keys.public.read_bytes())
     processes: dict[str, subprocess.Popen] = {}
     try:
         for spec in SERVICES:
@@ -1145,6 +1284,8 @@ def test_the_whole_mesh_serves_with_the_production_settings_and_drains_in_time(s
                 late.append(name)
         postgres.stop()
     assert not late, f"still running when the kubelet would have killed them: {late}"
+    # The mount is read-only in the pod: the conductor used the key it was given and wrote nothing beside it.
+    assert [p.name for p in (root / "conductor-workload").iterdir()] == ["workload-key.pem"]
     assert all(p.returncode == 0 for p in processes.values()), {n: p.returncode for n, p in processes.items()}
 
 
