@@ -11,6 +11,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from matcha.review.attestation import AttestationVerifier
 from matcha.review.core import Limits, ReviewCore
 from matcha.review.delivery import ConductorSignaller, Deliver, FileSink, OutboxDispatcher, RetryPolicy, WebhookSink
+from matcha.review.experiment_store import ExperimentStore
+from matcha.review.experiments import ExperimentCore
 from matcha.review.servicer import ReviewServicer, encode_signal
 from matcha.review.settings import ReviewSettings
 from matcha.review.store import ReviewStore
@@ -87,10 +89,11 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
         attestations=AttestationVerifier(settings.attestation_public_key_file),
         published_files=files,
     )
+    experiments = ExperimentCore(ExperimentStore(database))
     sweeper: asyncio.Task | None = None
 
     def register(server: grpc.aio.Server) -> None:
-        review_pb2_grpc.add_ReviewServiceServicer_to_server(ReviewServicer(core), server)
+        review_pb2_grpc.add_ReviewServiceServicer_to_server(ReviewServicer(core, experiments), server)
 
     async def on_start() -> None:
         nonlocal sweeper

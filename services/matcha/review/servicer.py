@@ -7,6 +7,8 @@ from google.rpc import status_pb2
 
 from matcha.common.v1 import common_pb2
 from matcha.review.core import ContentEdit, ReviewCore, ReviewSignal, ReviseInput, RunResume, SubmitInput
+from matcha.review.experiment_store import ExperimentRow, VariantRow
+from matcha.review.experiments import ArmResult, ExperimentCore, NewExperimentInput, OutcomeInput
 from matcha.review.store import DecisionRow, DeliveryRow, EventRow, ItemDetails, PublicationRow, VersionRow
 from matcha.review.v1 import review_pb2, review_pb2_grpc
 from matcha.runtime.data_map import exported_classes
@@ -191,9 +193,58 @@ def encode_signal(signal: ReviewSignal) -> dict:
     )
 
 
+def _experiment(row: ExperimentRow) -> review_pb2.Experiment:
+    return review_pb2.Experiment(
+        id=row.id,
+        name=row.name,
+        variants=[
+            review_pb2.ExperimentVariant(label=variant.label, publication_id=variant.publication_id)
+            for variant in row.variants
+        ],
+        holdout_share=row.holdout_share,
+        min_sample_per_arm=row.min_sample_per_arm,
+        audience_size=row.audience_size,
+        promoted_variant=row.promoted_variant or "",
+        promoter_subject=row.promoter or "",
+        promote_time=_timestamp(row.promoted_at),
+        creator_subject=row.creator,
+        create_time=_timestamp(row.created_at),
+    )
+
+
+def _outcome(name: str) -> int:
+    return review_pb2.OutcomeType.Value(f"OUTCOME_TYPE_{name}")
+
+
+def _arm_result(arm: ArmResult, promoted: str | None) -> review_pb2.ArmResult:
+    return review_pb2.ArmResult(
+        arm=arm.arm,
+        holdout=arm.holdout,
+        publication_id=arm.publication_id,
+        audience=arm.audience,
+        outcomes=[
+            review_pb2.OutcomeRate(
+                type=_outcome(rate.outcome),
+                customers=rate.customers,
+                events=rate.events,
+                rate=rate.rate,
+                ci_low=rate.ci_low,
+                ci_high=rate.ci_high,
+                value_sum=rate.value_sum,
+            )
+            for rate in arm.outcomes
+        ],
+        lift=arm.lift,
+        lift_absolute=arm.lift_absolute,
+        probability_best=arm.probability_best,
+        promoted=arm.arm == promoted,
+    )
+
+
 class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
-    def __init__(self, core: ReviewCore, *, watch_poll_seconds: float = 5.0) -> None:
+    def __init__(self, core: ReviewCore, experiments: ExperimentCore, *, watch_poll_seconds: float = 5.0) -> None:
         self._core = core
+        self._experiments = experiments
         self._watch_poll = watch_poll_seconds
 
     async def Submit(self, request, context):
@@ -309,3 +360,70 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         holdings = await self._core.describe_subject(current_call(), request.subject_id)
         report_records(exported_classes(holdings), subjects=[request.subject_id])
         return review_pb2.DescribeSubjectResponse(holdings=holding_messages(holdings))
+
+    async def CreateExperiment(self, request, context):
+        experiment = await self._experiments.create(
+            current_call(),
+            NewExperimentInput(
+                experiment_id=request.experiment_id,
+                name=request.name,
+                variants=[VariantRow(variant.label, variant.publication_id) for variant in request.variants],
+                holdout_share=request.holdout_share if request.HasField("holdout_share") else None,
+                min_sample_per_arm=request.min_sample_per_arm,
+                customer_ids=list(request.customer_ids),
+            ),
+        )
+        report_records(subjects=request.customer_ids)
+        arms = [variant.label for variant in experiment.variants] + ["holdout"]
+        return review_pb2.CreateExperimentResponse(
+            experiment=_experiment(experiment),
+            arms=[review_pb2.ArmSize(arm=arm, customers=experiment.arms.get(arm, 0)) for arm in arms],
+        )
+
+    async def AssignVariants(self, request, context):
+        assignments, added = await self._experiments.assign(
+            current_call(), request.experiment_id, list(request.customer_ids)
+        )
+        report_records(subjects=request.customer_ids)
+        return review_pb2.AssignVariantsResponse(
+            assignments=[review_pb2.VariantAssignment(customer_id=customer, arm=arm) for customer, arm in assignments],
+            added=added,
+        )
+
+    async def IngestOutcomes(self, request, context):
+        result = await self._experiments.ingest(
+            current_call(),
+            [
+                OutcomeInput(
+                    event_id=event.event_id,
+                    experiment_id=event.experiment_id,
+                    publication_id=event.publication_id,
+                    customer_id=event.customer_id,
+                    outcome=_name(review_pb2.OutcomeType, "OUTCOME_TYPE_", event.type),
+                    value=event.value,
+                    at=event.time.ToDatetime(tzinfo=UTC) if event.HasField("time") else None,
+                )
+                for event in request.events
+            ],
+        )
+        report_records(subjects=[event.customer_id for event in request.events])
+        return review_pb2.IngestOutcomesResponse(accepted=result.accepted, duplicates=result.duplicates)
+
+    async def GetCampaignResults(self, request, context):
+        results = await self._experiments.results(
+            current_call(),
+            request.experiment_id,
+            _name(review_pb2.OutcomeType, "OUTCOME_TYPE_", request.outcome) if request.outcome else "",
+        )
+        promoted = results.experiment.promoted_variant
+        return review_pb2.GetCampaignResultsResponse(
+            experiment=_experiment(results.experiment),
+            outcome=_outcome(results.outcome),
+            arms=[_arm_result(arm, promoted) for arm in results.arms],
+            minimum_sample_reached=results.minimum_sample_reached,
+            winner=promoted or "",
+        )
+
+    async def PromoteVariant(self, request, context):
+        experiment, already = await self._experiments.promote(current_call(), request.experiment_id, request.variant)
+        return review_pb2.PromoteVariantResponse(experiment=_experiment(experiment), already_promoted=already)

@@ -134,6 +134,11 @@ ROLE_TABLE: dict[str, tuple[str, ...]] = {
         WatchEvents=_READ,
         EraseSubject=_MANAGE,
         DescribeSubject=_DESCRIBE_SUBJECT,
+        CreateExperiment=(PUBLISHER,),
+        AssignVariants=(PUBLISHER, OPERATOR),
+        IngestOutcomes=_WRITE,
+        GetCampaignResults=_READ,
+        PromoteVariant=(PUBLISHER,),
     ),
 }
 

@@ -82,6 +82,15 @@ class ReviewEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REVIEW_EVENT_TYPE_EXPIRED: _ClassVar[ReviewEventType]
     REVIEW_EVENT_TYPE_RUN_SIGNALLED: _ClassVar[ReviewEventType]
     REVIEW_EVENT_TYPE_PUBLISHED: _ClassVar[ReviewEventType]
+
+class OutcomeType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OUTCOME_TYPE_UNSPECIFIED: _ClassVar[OutcomeType]
+    OUTCOME_TYPE_DELIVERED: _ClassVar[OutcomeType]
+    OUTCOME_TYPE_OPENED: _ClassVar[OutcomeType]
+    OUTCOME_TYPE_CLICKED: _ClassVar[OutcomeType]
+    OUTCOME_TYPE_CONVERTED: _ClassVar[OutcomeType]
+    OUTCOME_TYPE_UNSUBSCRIBED: _ClassVar[OutcomeType]
 REVIEW_STATUS_UNSPECIFIED: ReviewStatus
 REVIEW_STATUS_PENDING: ReviewStatus
 REVIEW_STATUS_APPROVED: ReviewStatus
@@ -127,6 +136,12 @@ REVIEW_EVENT_TYPE_REVISED: ReviewEventType
 REVIEW_EVENT_TYPE_EXPIRED: ReviewEventType
 REVIEW_EVENT_TYPE_RUN_SIGNALLED: ReviewEventType
 REVIEW_EVENT_TYPE_PUBLISHED: ReviewEventType
+OUTCOME_TYPE_UNSPECIFIED: OutcomeType
+OUTCOME_TYPE_DELIVERED: OutcomeType
+OUTCOME_TYPE_OPENED: OutcomeType
+OUTCOME_TYPE_CLICKED: OutcomeType
+OUTCOME_TYPE_CONVERTED: OutcomeType
+OUTCOME_TYPE_UNSUBSCRIBED: OutcomeType
 
 class Audience(_message.Message):
     __slots__ = ("segmentation", "segmentation_version", "segment_id", "persona")
@@ -577,3 +592,203 @@ class DescribeSubjectResponse(_message.Message):
     HOLDINGS_FIELD_NUMBER: _ClassVar[int]
     holdings: _containers.RepeatedCompositeFieldContainer[_common_pb2.SubjectHolding]
     def __init__(self, holdings: _Optional[_Iterable[_Union[_common_pb2.SubjectHolding, _Mapping]]] = ...) -> None: ...
+
+class ExperimentVariant(_message.Message):
+    __slots__ = ("label", "publication_id")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    PUBLICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    publication_id: str
+    def __init__(self, label: _Optional[str] = ..., publication_id: _Optional[str] = ...) -> None: ...
+
+class Experiment(_message.Message):
+    __slots__ = ("id", "name", "variants", "holdout_share", "min_sample_per_arm", "audience_size", "promoted_variant", "promoter_subject", "promote_time", "creator_subject", "create_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    HOLDOUT_SHARE_FIELD_NUMBER: _ClassVar[int]
+    MIN_SAMPLE_PER_ARM_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PROMOTED_VARIANT_FIELD_NUMBER: _ClassVar[int]
+    PROMOTER_SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    PROMOTE_TIME_FIELD_NUMBER: _ClassVar[int]
+    CREATOR_SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    variants: _containers.RepeatedCompositeFieldContainer[ExperimentVariant]
+    holdout_share: float
+    min_sample_per_arm: int
+    audience_size: int
+    promoted_variant: str
+    promoter_subject: str
+    promote_time: _timestamp_pb2.Timestamp
+    creator_subject: str
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[ExperimentVariant, _Mapping]]] = ..., holdout_share: _Optional[float] = ..., min_sample_per_arm: _Optional[int] = ..., audience_size: _Optional[int] = ..., promoted_variant: _Optional[str] = ..., promoter_subject: _Optional[str] = ..., promote_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., creator_subject: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ArmSize(_message.Message):
+    __slots__ = ("arm", "customers")
+    ARM_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMERS_FIELD_NUMBER: _ClassVar[int]
+    arm: str
+    customers: int
+    def __init__(self, arm: _Optional[str] = ..., customers: _Optional[int] = ...) -> None: ...
+
+class CreateExperimentRequest(_message.Message):
+    __slots__ = ("experiment_id", "name", "variants", "holdout_share", "min_sample_per_arm", "customer_ids")
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    HOLDOUT_SHARE_FIELD_NUMBER: _ClassVar[int]
+    MIN_SAMPLE_PER_ARM_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
+    experiment_id: str
+    name: str
+    variants: _containers.RepeatedCompositeFieldContainer[ExperimentVariant]
+    holdout_share: float
+    min_sample_per_arm: int
+    customer_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, experiment_id: _Optional[str] = ..., name: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[ExperimentVariant, _Mapping]]] = ..., holdout_share: _Optional[float] = ..., min_sample_per_arm: _Optional[int] = ..., customer_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CreateExperimentResponse(_message.Message):
+    __slots__ = ("experiment", "arms")
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    ARMS_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    arms: _containers.RepeatedCompositeFieldContainer[ArmSize]
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., arms: _Optional[_Iterable[_Union[ArmSize, _Mapping]]] = ...) -> None: ...
+
+class AssignVariantsRequest(_message.Message):
+    __slots__ = ("experiment_id", "customer_ids")
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
+    experiment_id: str
+    customer_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, experiment_id: _Optional[str] = ..., customer_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class VariantAssignment(_message.Message):
+    __slots__ = ("customer_id", "arm")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    ARM_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    arm: str
+    def __init__(self, customer_id: _Optional[str] = ..., arm: _Optional[str] = ...) -> None: ...
+
+class AssignVariantsResponse(_message.Message):
+    __slots__ = ("assignments", "added")
+    ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
+    ADDED_FIELD_NUMBER: _ClassVar[int]
+    assignments: _containers.RepeatedCompositeFieldContainer[VariantAssignment]
+    added: int
+    def __init__(self, assignments: _Optional[_Iterable[_Union[VariantAssignment, _Mapping]]] = ..., added: _Optional[int] = ...) -> None: ...
+
+class OutcomeEvent(_message.Message):
+    __slots__ = ("event_id", "experiment_id", "publication_id", "customer_id", "type", "value", "time")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBLICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    experiment_id: str
+    publication_id: str
+    customer_id: str
+    type: OutcomeType
+    value: float
+    time: _timestamp_pb2.Timestamp
+    def __init__(self, event_id: _Optional[str] = ..., experiment_id: _Optional[str] = ..., publication_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., type: _Optional[_Union[OutcomeType, str]] = ..., value: _Optional[float] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class IngestOutcomesRequest(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[OutcomeEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[OutcomeEvent, _Mapping]]] = ...) -> None: ...
+
+class IngestOutcomesResponse(_message.Message):
+    __slots__ = ("accepted", "duplicates")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    duplicates: int
+    def __init__(self, accepted: _Optional[int] = ..., duplicates: _Optional[int] = ...) -> None: ...
+
+class OutcomeRate(_message.Message):
+    __slots__ = ("type", "customers", "events", "rate", "ci_low", "ci_high", "value_sum")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMERS_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    VALUE_SUM_FIELD_NUMBER: _ClassVar[int]
+    type: OutcomeType
+    customers: int
+    events: int
+    rate: float
+    ci_low: float
+    ci_high: float
+    value_sum: float
+    def __init__(self, type: _Optional[_Union[OutcomeType, str]] = ..., customers: _Optional[int] = ..., events: _Optional[int] = ..., rate: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., value_sum: _Optional[float] = ...) -> None: ...
+
+class ArmResult(_message.Message):
+    __slots__ = ("arm", "holdout", "publication_id", "audience", "outcomes", "lift", "lift_absolute", "probability_best", "promoted")
+    ARM_FIELD_NUMBER: _ClassVar[int]
+    HOLDOUT_FIELD_NUMBER: _ClassVar[int]
+    PUBLICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    LIFT_FIELD_NUMBER: _ClassVar[int]
+    LIFT_ABSOLUTE_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITY_BEST_FIELD_NUMBER: _ClassVar[int]
+    PROMOTED_FIELD_NUMBER: _ClassVar[int]
+    arm: str
+    holdout: bool
+    publication_id: str
+    audience: int
+    outcomes: _containers.RepeatedCompositeFieldContainer[OutcomeRate]
+    lift: float
+    lift_absolute: float
+    probability_best: float
+    promoted: bool
+    def __init__(self, arm: _Optional[str] = ..., holdout: _Optional[bool] = ..., publication_id: _Optional[str] = ..., audience: _Optional[int] = ..., outcomes: _Optional[_Iterable[_Union[OutcomeRate, _Mapping]]] = ..., lift: _Optional[float] = ..., lift_absolute: _Optional[float] = ..., probability_best: _Optional[float] = ..., promoted: _Optional[bool] = ...) -> None: ...
+
+class GetCampaignResultsRequest(_message.Message):
+    __slots__ = ("experiment_id", "outcome")
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    experiment_id: str
+    outcome: OutcomeType
+    def __init__(self, experiment_id: _Optional[str] = ..., outcome: _Optional[_Union[OutcomeType, str]] = ...) -> None: ...
+
+class GetCampaignResultsResponse(_message.Message):
+    __slots__ = ("experiment", "outcome", "arms", "minimum_sample_reached", "winner")
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    ARMS_FIELD_NUMBER: _ClassVar[int]
+    MINIMUM_SAMPLE_REACHED_FIELD_NUMBER: _ClassVar[int]
+    WINNER_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    outcome: OutcomeType
+    arms: _containers.RepeatedCompositeFieldContainer[ArmResult]
+    minimum_sample_reached: bool
+    winner: str
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., outcome: _Optional[_Union[OutcomeType, str]] = ..., arms: _Optional[_Iterable[_Union[ArmResult, _Mapping]]] = ..., minimum_sample_reached: _Optional[bool] = ..., winner: _Optional[str] = ...) -> None: ...
+
+class PromoteVariantRequest(_message.Message):
+    __slots__ = ("experiment_id", "variant")
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    experiment_id: str
+    variant: str
+    def __init__(self, experiment_id: _Optional[str] = ..., variant: _Optional[str] = ...) -> None: ...
+
+class PromoteVariantResponse(_message.Message):
+    __slots__ = ("experiment", "already_promoted")
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_PROMOTED_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    already_promoted: bool
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., already_promoted: _Optional[bool] = ...) -> None: ...

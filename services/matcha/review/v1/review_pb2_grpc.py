@@ -103,6 +103,31 @@ class ReviewServiceStub:
                 request_serializer=matcha_dot_review_dot_v1_dot_review__pb2.DescribeSubjectRequest.SerializeToString,
                 response_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.DescribeSubjectResponse.FromString,
                 _registered_method=True)
+        self.CreateExperiment = channel.unary_unary(
+                '/matcha.review.v1.ReviewService/CreateExperiment',
+                request_serializer=matcha_dot_review_dot_v1_dot_review__pb2.CreateExperimentRequest.SerializeToString,
+                response_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.CreateExperimentResponse.FromString,
+                _registered_method=True)
+        self.AssignVariants = channel.unary_unary(
+                '/matcha.review.v1.ReviewService/AssignVariants',
+                request_serializer=matcha_dot_review_dot_v1_dot_review__pb2.AssignVariantsRequest.SerializeToString,
+                response_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.AssignVariantsResponse.FromString,
+                _registered_method=True)
+        self.IngestOutcomes = channel.unary_unary(
+                '/matcha.review.v1.ReviewService/IngestOutcomes',
+                request_serializer=matcha_dot_review_dot_v1_dot_review__pb2.IngestOutcomesRequest.SerializeToString,
+                response_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.IngestOutcomesResponse.FromString,
+                _registered_method=True)
+        self.GetCampaignResults = channel.unary_unary(
+                '/matcha.review.v1.ReviewService/GetCampaignResults',
+                request_serializer=matcha_dot_review_dot_v1_dot_review__pb2.GetCampaignResultsRequest.SerializeToString,
+                response_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.GetCampaignResultsResponse.FromString,
+                _registered_method=True)
+        self.PromoteVariant = channel.unary_unary(
+                '/matcha.review.v1.ReviewService/PromoteVariant',
+                request_serializer=matcha_dot_review_dot_v1_dot_review__pb2.PromoteVariantRequest.SerializeToString,
+                response_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.PromoteVariantResponse.FromString,
+                _registered_method=True)
 
 
 class ReviewServiceServicer:
@@ -246,6 +271,67 @@ class ReviewServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateExperiment(self, request, context):
+        """Makes an experiment of published variants: every audience member is
+        assigned to one variant or to the holdout (who receives nothing) by a
+        keyed hash of the experiment and the customer id, recorded, so a customer
+        keeps their arm. The audience is `customer_ids` here and whatever
+        AssignVariants adds later. Requires the `publisher` role. Errors:
+        INVALID_ARGUMENT (no variant, a label used twice or named "holdout", a
+        publication unknown or already in an experiment, holdout share outside 0
+        to 0.5, too many customer ids), ALREADY_EXISTS (experiment id taken).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AssignVariants(self, request, context):
+        """Adds customers to an experiment's audience and returns the arm of each
+        (the recorded one for a customer already in it). Requires the
+        `publisher` or `operator` role. Errors: NOT_FOUND (experiment),
+        INVALID_ARGUMENT (empty or too many customer ids).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IngestOutcomes(self, request, context):
+        """Records outcome events, deduplicated by event id within the tenant (a
+        repeated id is counted in `duplicates` and changes nothing), and updates
+        the per-arm counters in the same transaction. All or nothing: an event
+        for an unknown experiment or publication, for a customer outside the
+        audience, or naming a publication other than the customer's arm refuses
+        the whole call with INVALID_ARGUMENT, one field violation per refused
+        event (the first 100, by index) and ErrorInfo reason OUTCOMES_REFUSED
+        with the counts in its metadata. Requires the `operator` role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCampaignResults(self, request, context):
+        """Per arm: audience size, customers and events per outcome with the rate
+        (customers with the outcome / audience) and its Wilson 95% interval;
+        on the chosen outcome, lift over the holdout and the probability of
+        being the best arm. Aggregates only: no customer id is returned.
+        Errors: NOT_FOUND (experiment), INVALID_ARGUMENT (unknown outcome).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PromoteVariant(self, request, context):
+        """Records a variant as the experiment's winner. Repeating it is harmless.
+        Requires the `publisher` role. Errors: NOT_FOUND (experiment),
+        INVALID_ARGUMENT (unknown variant, or the holdout), FAILED_PRECONDITION
+        (reason SAMPLE_TOO_SMALL while an arm's audience is under the
+        experiment's minimum, the arm in metadata; reason ALREADY_PROMOTED when
+        another variant won).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReviewServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -303,6 +389,31 @@ def add_ReviewServiceServicer_to_server(servicer, server):
                     servicer.DescribeSubject,
                     request_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.DescribeSubjectRequest.FromString,
                     response_serializer=matcha_dot_review_dot_v1_dot_review__pb2.DescribeSubjectResponse.SerializeToString,
+            ),
+            'CreateExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateExperiment,
+                    request_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.CreateExperimentRequest.FromString,
+                    response_serializer=matcha_dot_review_dot_v1_dot_review__pb2.CreateExperimentResponse.SerializeToString,
+            ),
+            'AssignVariants': grpc.unary_unary_rpc_method_handler(
+                    servicer.AssignVariants,
+                    request_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.AssignVariantsRequest.FromString,
+                    response_serializer=matcha_dot_review_dot_v1_dot_review__pb2.AssignVariantsResponse.SerializeToString,
+            ),
+            'IngestOutcomes': grpc.unary_unary_rpc_method_handler(
+                    servicer.IngestOutcomes,
+                    request_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.IngestOutcomesRequest.FromString,
+                    response_serializer=matcha_dot_review_dot_v1_dot_review__pb2.IngestOutcomesResponse.SerializeToString,
+            ),
+            'GetCampaignResults': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCampaignResults,
+                    request_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.GetCampaignResultsRequest.FromString,
+                    response_serializer=matcha_dot_review_dot_v1_dot_review__pb2.GetCampaignResultsResponse.SerializeToString,
+            ),
+            'PromoteVariant': grpc.unary_unary_rpc_method_handler(
+                    servicer.PromoteVariant,
+                    request_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.PromoteVariantRequest.FromString,
+                    response_serializer=matcha_dot_review_dot_v1_dot_review__pb2.PromoteVariantResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -616,6 +727,141 @@ class ReviewService:
             '/matcha.review.v1.ReviewService/DescribeSubject',
             matcha_dot_review_dot_v1_dot_review__pb2.DescribeSubjectRequest.SerializeToString,
             matcha_dot_review_dot_v1_dot_review__pb2.DescribeSubjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.review.v1.ReviewService/CreateExperiment',
+            matcha_dot_review_dot_v1_dot_review__pb2.CreateExperimentRequest.SerializeToString,
+            matcha_dot_review_dot_v1_dot_review__pb2.CreateExperimentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AssignVariants(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.review.v1.ReviewService/AssignVariants',
+            matcha_dot_review_dot_v1_dot_review__pb2.AssignVariantsRequest.SerializeToString,
+            matcha_dot_review_dot_v1_dot_review__pb2.AssignVariantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IngestOutcomes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.review.v1.ReviewService/IngestOutcomes',
+            matcha_dot_review_dot_v1_dot_review__pb2.IngestOutcomesRequest.SerializeToString,
+            matcha_dot_review_dot_v1_dot_review__pb2.IngestOutcomesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCampaignResults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.review.v1.ReviewService/GetCampaignResults',
+            matcha_dot_review_dot_v1_dot_review__pb2.GetCampaignResultsRequest.SerializeToString,
+            matcha_dot_review_dot_v1_dot_review__pb2.GetCampaignResultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PromoteVariant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.review.v1.ReviewService/PromoteVariant',
+            matcha_dot_review_dot_v1_dot_review__pb2.PromoteVariantRequest.SerializeToString,
+            matcha_dot_review_dot_v1_dot_review__pb2.PromoteVariantResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,315 @@
+"""PostgreSQL storage of experiments: variants, the audience's recorded arms, outcome events and per-arm counters.
+
+Every statement is scoped by tenant. Ingestion is one transaction: the events are checked against the audience,
+stored with `ON CONFLICT DO NOTHING` on their id (deduplication), and the counters are updated from the rows
+actually inserted, so the counters never count an event twice and are current when the call returns.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from matcha.runtime.database import Database
+from matcha.runtime.errors import AlreadyExists, NotFound
+
+
+@dataclass(frozen=True)
+class VariantRow:
+    label: str
+    publication_id: str
+
+
+@dataclass(frozen=True)
+class ExperimentRow:
+    id: str
+    name: str
+    hash_key: bytes
+    holdout_share: float
+    min_sample_per_arm: int
+    creator: str
+    promoted_variant: str | None
+    promoter: str | None
+    promoted_at: datetime | None
+    created_at: datetime
+    variants: list[VariantRow]
+    # Audience per arm.
+    arms: dict[str, int]
+
+    @property
+    def audience_size(self) -> int:
+        return sum(self.arms.values())
+
+
+@dataclass(frozen=True)
+class NewExperiment:
+    id: str
+    name: str
+    hash_key: bytes
+    holdout_share: float
+    min_sample_per_arm: int
+    creator: str
+    data_class: int
+    purpose: str
+    variants: list[VariantRow]
+
+
+@dataclass(frozen=True)
+class CounterRow:
+    arm: str
+    outcome: str
+    customers: int
+    events: int
+    value_sum: float
+
+
+@dataclass(frozen=True)
+class ResolvedEvent:
+    """Where an event belongs, as the store knows it: None where the experiment or membership is unknown."""
+
+    experiment_id: str | None
+    # The experiment the named publication belongs to, and its variant label.
+    publication_experiment_id: str | None
+    publication_variant: str | None
+    arm: str | None
+
+
+@dataclass(frozen=True)
+class OutcomeBatch:
+    """Events of one call, column by column, resolved to their experiment and arm."""
+
+    event_ids: list[str]
+    experiment_ids: list[str]
+    customer_ids: list[str]
+    arms: list[str]
+    outcomes: list[str]
+    values: list[float]
+    times: list[datetime]
+
+
+def _not_found(experiment_id: str) -> NotFound:
+    return NotFound(
+        f"experiment {experiment_id!r} not found",
+        reason="EXPERIMENT_NOT_FOUND",
+        metadata={"experiment_id": experiment_id},
+    )
+
+
+_INGEST = """
+WITH new_events AS (
+    INSERT INTO review_outcome_events (tenant, event_id, experiment_id, customer_id, arm, outcome, value, at)
+    SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[],
+                             $8::timestamptz[])
+    ON CONFLICT (tenant, event_id) DO NOTHING
+    RETURNING experiment_id, customer_id, arm, outcome, value, at
+), firsts AS (
+    INSERT INTO review_member_outcomes (tenant, experiment_id, customer_id, outcome, arm, first_at)
+    SELECT $1, experiment_id, customer_id, outcome, min(arm), min(at) FROM new_events
+    GROUP BY experiment_id, customer_id, outcome
+    ORDER BY experiment_id, customer_id, outcome
+    ON CONFLICT DO NOTHING
+    RETURNING experiment_id, arm, outcome
+), counted AS (
+    INSERT INTO review_experiment_counters AS c (tenant, experiment_id, arm, outcome, customers, events, value_sum)
+    SELECT $1, e.experiment_id, e.arm, e.outcome, coalesce(f.customers, 0), e.events, e.value_sum
+    FROM (SELECT experiment_id, arm, outcome, count(*) AS events, sum(value) AS value_sum
+          FROM new_events GROUP BY 1, 2, 3) AS e
+    LEFT JOIN (SELECT experiment_id, arm, outcome, count(*) AS customers FROM firsts GROUP BY 1, 2, 3) AS f
+        USING (experiment_id, arm, outcome)
+    ORDER BY 2, 3, 4
+    ON CONFLICT (tenant, experiment_id, arm, outcome) DO UPDATE SET
+        customers = c.customers + excluded.customers,
+        events = c.events + excluded.events,
+        value_sum = c.value_sum + excluded.value_sum
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM new_events), (SELECT count(*) FROM counted)
+"""
+
+
+class ExperimentStore:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    @property
+    def _pool(self) -> asyncpg.Pool:
+        return self._database.pool
+
+    async def publications_taken(self, tenant: str, publication_ids: list[str]) -> tuple[set[str], set[str]]:
+        """Of these ids: those that are publications of the tenant, and those already in an experiment."""
+        async with self._pool.acquire() as connection:
+            known = await connection.fetch(
+                """SELECT id::text FROM review_publications
+                   WHERE tenant = $1 AND id::text = ANY($2::text[])""",
+                tenant,
+                publication_ids,
+            )
+            taken = await connection.fetch(
+                "SELECT publication_id FROM review_experiment_variants WHERE tenant = $1 AND publication_id = ANY($2)",
+                tenant,
+                publication_ids,
+            )
+        return {row[0] for row in known}, {row[0] for row in taken}
+
+    async def create(self, tenant: str, experiment: NewExperiment) -> None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            inserted = await connection.fetchval(
+                """INSERT INTO review_experiments (tenant, id, name, hash_key, holdout_share, min_sample_per_arm,
+                       creator, data_class, purpose)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING 1""",
+                tenant,
+                experiment.id,
+                experiment.name,
+                experiment.hash_key,
+                experiment.holdout_share,
+                experiment.min_sample_per_arm,
+                experiment.creator,
+                experiment.data_class,
+                experiment.purpose,
+            )
+            if inserted is None:
+                raise AlreadyExists(
+                    f"experiment {experiment.id!r} already exists",
+                    reason="EXPERIMENT_EXISTS",
+                    metadata={"experiment_id": experiment.id},
+                )
+            await connection.executemany(
+                """INSERT INTO review_experiment_variants (tenant, experiment_id, label, position, publication_id)
+                   VALUES ($1, $2, $3, $4, $5)""",
+                [
+                    (tenant, experiment.id, variant.label, position, variant.publication_id)
+                    for position, variant in enumerate(experiment.variants)
+                ],
+            )
+
+    async def get(self, tenant: str, experiment_id: str) -> ExperimentRow:
+        async with self._pool.acquire() as connection:
+            row = await connection.fetchrow(
+                "SELECT * FROM review_experiments WHERE tenant = $1 AND id = $2", tenant, experiment_id
+            )
+            if row is None:
+                raise _not_found(experiment_id)
+            variants = await connection.fetch(
+                """SELECT label, publication_id FROM review_experiment_variants
+                   WHERE tenant = $1 AND experiment_id = $2 ORDER BY position""",
+                tenant,
+                experiment_id,
+            )
+            arms = await connection.fetch(
+                """SELECT arm, count(*) AS customers FROM review_experiment_members
+                   WHERE tenant = $1 AND experiment_id = $2 GROUP BY arm""",
+                tenant,
+                experiment_id,
+            )
+        return ExperimentRow(
+            id=row["id"],
+            name=row["name"],
+            hash_key=row["hash_key"],
+            holdout_share=row["holdout_share"],
+            min_sample_per_arm=row["min_sample_per_arm"],
+            creator=row["creator"],
+            promoted_variant=row["promoted_variant"],
+            promoter=row["promoter"],
+            promoted_at=row["promoted_at"],
+            created_at=row["created_at"],
+            variants=[VariantRow(variant["label"], variant["publication_id"]) for variant in variants],
+            arms={arm["arm"]: arm["customers"] for arm in arms},
+        )
+
+    async def add_members(
+        self, tenant: str, experiment_id: str, customer_ids: list[str], arms: list[str]
+    ) -> tuple[dict[str, str], int]:
+        """Records the arms of customers not yet in the audience; returns every given customer's recorded arm."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            added = await connection.execute(
+                """INSERT INTO review_experiment_members (tenant, experiment_id, customer_id, arm)
+                   SELECT $1, $2, * FROM unnest($3::text[], $4::text[])
+                   ON CONFLICT DO NOTHING""",
+                tenant,
+                experiment_id,
+                customer_ids,
+                arms,
+            )
+            rows = await connection.fetch(
+                """SELECT customer_id, arm FROM review_experiment_members
+                   WHERE tenant = $1 AND experiment_id = $2 AND customer_id = ANY($3::text[])""",
+                tenant,
+                experiment_id,
+                customer_ids,
+            )
+        return {row["customer_id"]: row["arm"] for row in rows}, int(added.split()[-1])
+
+    async def ingest(
+        self,
+        tenant: str,
+        experiment_ids: list[str],
+        publication_ids: list[str],
+        customer_ids: list[str],
+        accept,
+    ) -> int:
+        """Resolves each event (experiment, publication, membership), lets `accept` refuse the call or build the
+        rows to store from that, and stores them with the counters, all in one transaction; returns the events
+        inserted (the others were duplicates)."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            rows = await connection.fetch(
+                """SELECT x.id AS experiment_id, v.experiment_id AS publication_experiment_id,
+                          v.label AS publication_variant, m.arm
+                   FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY
+                        AS t(experiment_id, publication_id, customer_id, position)
+                   LEFT JOIN review_experiment_variants v
+                       ON t.publication_id <> '' AND v.tenant = $1 AND v.publication_id = t.publication_id
+                   LEFT JOIN review_experiments x
+                       ON x.tenant = $1 AND x.id = coalesce(nullif(t.experiment_id, ''), v.experiment_id)
+                   LEFT JOIN review_experiment_members m
+                       ON m.tenant = $1 AND m.experiment_id = x.id AND m.customer_id = t.customer_id
+                   ORDER BY t.position""",
+                tenant,
+                experiment_ids,
+                publication_ids,
+                customer_ids,
+            )
+            batch: OutcomeBatch = accept([ResolvedEvent(*row) for row in rows])
+            inserted, _ = await connection.fetchrow(
+                _INGEST,
+                tenant,
+                batch.event_ids,
+                batch.experiment_ids,
+                batch.customer_ids,
+                batch.arms,
+                batch.outcomes,
+                batch.values,
+                batch.times,
+            )
+        return inserted
+
+    async def counters(self, tenant: str, experiment_id: str) -> list[CounterRow]:
+        async with self._pool.acquire() as connection:
+            rows = await connection.fetch(
+                """SELECT arm, outcome, customers, events, value_sum FROM review_experiment_counters
+                   WHERE tenant = $1 AND experiment_id = $2""",
+                tenant,
+                experiment_id,
+            )
+        return [CounterRow(**row) for row in rows]
+
+    async def promote(self, tenant: str, experiment_id: str, variant: str, promoter: str) -> str | None:
+        """Records the winner unless one is recorded; returns the variant promoted before this call, if any."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            earlier = await connection.fetchrow(
+                "SELECT promoted_variant FROM review_experiments WHERE tenant = $1 AND id = $2 FOR UPDATE",
+                tenant,
+                experiment_id,
+            )
+            if earlier is None:
+                raise _not_found(experiment_id)
+            if earlier["promoted_variant"] is not None:
+                return earlier["promoted_variant"]
+            await connection.execute(
+                """UPDATE review_experiments SET promoted_variant = $3, promoter = $4, promoted_at = now()
+                   WHERE tenant = $1 AND id = $2""",
+                tenant,
+                experiment_id,
+                variant,
+                promoter,
+            )
+        return None

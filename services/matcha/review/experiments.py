@@ -1,0 +1,433 @@
+"""Experiments over published variants: stable assignment with a holdout, outcome ingestion, results, promotion.
+
+Plain Python like the rest of the core: outcomes and arms are the contract's names without prefix
+("CONVERTED", "holdout"); the servicer converts at the edge.
+"""
+
+import hashlib
+import hmac
+import math
+import re
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from matcha.review.experiment_store import (
+    ExperimentRow,
+    ExperimentStore,
+    NewExperiment,
+    OutcomeBatch,
+    ResolvedEvent,
+    VariantRow,
+)
+from matcha.runtime.errors import FailedPrecondition, InvalidArgument, Violations
+from matcha.runtime.governance import CallContext
+
+HOLDOUT = "holdout"
+OUTCOMES = ("DELIVERED", "OPENED", "CLICKED", "CONVERTED", "UNSUBSCRIBED")
+DEFAULT_OUTCOME = "CONVERTED"
+# z of a two-sided 95% interval.
+Z_95 = 1.959963984540054
+PROBABILITY_DRAWS = 20_000
+# Fixed, so the same counts always give the same probabilities.
+PROBABILITY_SEED = 20_160_516
+# Refusals listed one by one; the rest are counted.
+MAX_LISTED_REFUSALS = 100
+_EXPERIMENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class ExperimentLimits:
+    default_holdout_share: float = 0.10
+    max_holdout_share: float = 0.5
+    default_min_sample_per_arm: int = 100
+    max_variants: int = 20
+    max_label_chars: int = 64
+    max_name_chars: int = 200
+    max_customers_per_call: int = 100_000
+    max_customer_id_chars: int = 256
+    max_events_per_call: int = 10_000
+    max_event_id_chars: int = 256
+
+
+@dataclass(frozen=True)
+class NewExperimentInput:
+    experiment_id: str
+    name: str
+    variants: list[VariantRow]
+    holdout_share: float | None
+    min_sample_per_arm: int
+    customer_ids: list[str]
+
+
+@dataclass(frozen=True)
+class OutcomeInput:
+    event_id: str
+    experiment_id: str
+    publication_id: str
+    customer_id: str
+    outcome: str
+    value: float
+    at: datetime | None
+
+
+@dataclass(frozen=True)
+class OutcomeRate:
+    outcome: str
+    customers: int
+    events: int
+    rate: float
+    ci_low: float
+    ci_high: float
+    value_sum: float
+
+
+@dataclass(frozen=True)
+class ArmResult:
+    arm: str
+    publication_id: str
+    audience: int
+    outcomes: list[OutcomeRate]
+    lift: float | None
+    lift_absolute: float | None
+    probability_best: float
+
+    @property
+    def holdout(self) -> bool:
+        return self.arm == HOLDOUT
+
+
+@dataclass(frozen=True)
+class CampaignResults:
+    experiment: ExperimentRow
+    outcome: str
+    arms: list[ArmResult]
+    minimum_sample_reached: bool
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+
+
+@dataclass
+class _Refusals:
+    unknown: int = 0
+    not_in_audience: int = 0
+    wrong_arm: int = 0
+    violations: Violations = field(default_factory=Violations)
+
+    def add(self, kind: str, field_path: str, description: str) -> None:
+        setattr(self, kind, getattr(self, kind) + 1)
+        if len(self.violations.items) < MAX_LISTED_REFUSALS:
+            self.violations.add(field_path, description)
+
+    @property
+    def total(self) -> int:
+        return self.unknown + self.not_in_audience + self.wrong_arm
+
+
+def assign_arm(hash_key: bytes, experiment_id: str, customer_id: str, labels: list[str], holdout_share: float) -> str:
+    """The customer's arm: a keyed hash of (experiment, customer) read as a uniform number in [0, 1); the first
+    `holdout_share` of the interval is the holdout, the rest is split evenly between the variants."""
+    digest = hmac.new(hash_key, f"{experiment_id}\0{customer_id}".encode(), hashlib.sha256).digest()
+    point = int.from_bytes(digest[:8], "big") / 2**64
+    if point < holdout_share:
+        return HOLDOUT
+    index = int((point - holdout_share) / (1 - holdout_share) * len(labels))
+    return labels[min(index, len(labels) - 1)]
+
+
+def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval of a proportion; (0, 1) when nothing was observed."""
+    if trials == 0:
+        return 0.0, 1.0
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def probability_best(counts: list[tuple[int, int]], draws: int = PROBABILITY_DRAWS) -> list[float]:
+    """For (successes, trials) per arm: the share of joint draws from Beta(1 + s, 1 + t - s) posteriors in which
+    each arm has the highest rate."""
+    if not counts:
+        return []
+    generator = np.random.default_rng(PROBABILITY_SEED)
+    samples = np.stack(
+        [generator.beta(1 + successes, 1 + trials - successes, size=draws) for successes, trials in counts]
+    )
+    wins = np.bincount(samples.argmax(axis=0), minlength=len(counts))
+    return [float(value) / draws for value in wins]
+
+
+class ExperimentCore:
+    def __init__(self, store: ExperimentStore, limits: ExperimentLimits | None = None) -> None:
+        self._store = store
+        self.limits = limits or ExperimentLimits()
+
+    async def create(self, call: CallContext, request: NewExperimentInput) -> ExperimentRow:
+        limits = self.limits
+        violations = Violations()
+        if request.experiment_id:
+            violations.check(
+                bool(_EXPERIMENT_ID.match(request.experiment_id)),
+                "experiment_id",
+                "1 to 128 letters, digits, '.', '_' or '-'",
+            )
+        violations.check(
+            len(request.name) <= limits.max_name_chars, "name", f"at most {limits.max_name_chars} characters"
+        )
+        violations.check(
+            0 < len(request.variants) <= limits.max_variants, "variants", f"1 to {limits.max_variants} variants"
+        )
+        labels: set[str] = set()
+        for index, variant in enumerate(request.variants):
+            path = f"variants[{index}]"
+            if violations.check(
+                0 < len(variant.label) <= limits.max_label_chars,
+                f"{path}.label",
+                f"1 to {limits.max_label_chars} characters",
+            ):
+                violations.check(variant.label != HOLDOUT, f"{path}.label", f"{HOLDOUT!r} names the control group")
+                violations.check(variant.label not in labels, f"{path}.label", "used by another variant")
+            labels.add(variant.label)
+            violations.check(bool(variant.publication_id), f"{path}.publication_id", "must not be empty")
+        share = limits.default_holdout_share if request.holdout_share is None else request.holdout_share
+        violations.check(0 <= share <= limits.max_holdout_share, "holdout_share", f"0 to {limits.max_holdout_share}")
+        violations.check(request.min_sample_per_arm >= 0, "min_sample_per_arm", "must not be negative")
+        self._check_customers(violations, request.customer_ids, required=False)
+        violations.raise_if_any("experiment has invalid fields")
+
+        publication_ids = [variant.publication_id for variant in request.variants]
+        known, taken = await self._store.publications_taken(call.tenant, publication_ids)
+        for index, publication_id in enumerate(publication_ids):
+            path = f"variants[{index}].publication_id"
+            if violations.check(publication_id in known, path, "no such publication"):
+                violations.check(publication_id not in taken, path, "already a variant of another experiment")
+            violations.check(publication_ids.index(publication_id) == index, path, "used by another variant")
+        violations.raise_if_any("experiment names publications it cannot use")
+
+        experiment_id = request.experiment_id or str(uuid.uuid4())
+        await self._store.create(
+            call.tenant,
+            NewExperiment(
+                id=experiment_id,
+                name=request.name,
+                hash_key=secrets.token_bytes(32),
+                holdout_share=share,
+                min_sample_per_arm=request.min_sample_per_arm or limits.default_min_sample_per_arm,
+                creator=call.principal.subject,
+                data_class=int(call.data_class),
+                purpose=call.purpose,
+                variants=list(request.variants),
+            ),
+        )
+        experiment = await self._store.get(call.tenant, experiment_id)
+        if request.customer_ids:
+            await self._add_members(call, experiment, request.customer_ids)
+            experiment = await self._store.get(call.tenant, experiment_id)
+        return experiment
+
+    async def assign(
+        self, call: CallContext, experiment_id: str, customer_ids: list[str]
+    ) -> tuple[list[tuple[str, str]], int]:
+        violations = Violations()
+        self._check_customers(violations, customer_ids, required=True)
+        violations.raise_if_any("assignment has invalid fields")
+        experiment = await self._store.get(call.tenant, experiment_id)
+        return await self._add_members(call, experiment, customer_ids)
+
+    async def _add_members(
+        self, call: CallContext, experiment: ExperimentRow, customer_ids: list[str]
+    ) -> tuple[list[tuple[str, str]], int]:
+        distinct = list(dict.fromkeys(customer_ids))
+        labels = [variant.label for variant in experiment.variants]
+        arms = [
+            assign_arm(experiment.hash_key, experiment.id, customer, labels, experiment.holdout_share)
+            for customer in distinct
+        ]
+        recorded, added = await self._store.add_members(call.tenant, experiment.id, distinct, arms)
+        return [(customer, recorded[customer]) for customer in distinct], added
+
+    async def ingest(self, call: CallContext, events: list[OutcomeInput]) -> IngestResult:
+        limits = self.limits
+        violations = Violations()
+        violations.check(
+            0 < len(events) <= limits.max_events_per_call, "events", f"1 to {limits.max_events_per_call} events"
+        )
+        for index, event in enumerate(events[: limits.max_events_per_call]):
+            path = f"events[{index}]"
+            violations.check(
+                0 < len(event.event_id) <= limits.max_event_id_chars,
+                f"{path}.event_id",
+                f"1 to {limits.max_event_id_chars} characters",
+            )
+            violations.check(
+                bool(event.experiment_id or event.publication_id),
+                f"{path}.experiment_id",
+                "experiment or publication required",
+            )
+            violations.check(bool(event.customer_id), f"{path}.customer_id", "must not be empty")
+            violations.check(event.outcome in OUTCOMES, f"{path}.type", f"one of {', '.join(OUTCOMES)}")
+            if event.outcome == "CONVERTED":
+                violations.check(math.isfinite(event.value) and event.value >= 0, f"{path}.value", "0 or more")
+            else:
+                violations.check(event.value == 0, f"{path}.value", "a value belongs to CONVERTED events only")
+            if len(violations.items) >= MAX_LISTED_REFUSALS:
+                break
+        violations.raise_if_any("outcome events have invalid fields")
+
+        now = datetime.now(UTC)
+
+        def accept(resolved: list[ResolvedEvent]) -> OutcomeBatch:
+            refusals = _Refusals()
+            for index, (event, where) in enumerate(zip(events, resolved, strict=True)):
+                path = f"events[{index}]"
+                if event.publication_id and where.publication_experiment_id is None:
+                    refusals.add("unknown", f"{path}.publication_id", "no experiment has this publication")
+                elif where.experiment_id is None:
+                    refusals.add("unknown", f"{path}.experiment_id", "unknown experiment")
+                elif where.publication_experiment_id not in (None, where.experiment_id):
+                    refusals.add("unknown", f"{path}.publication_id", "the publication is in another experiment")
+                elif where.arm is None:
+                    refusals.add("not_in_audience", f"{path}.customer_id", "not in the experiment's audience")
+                elif where.publication_variant not in (None, where.arm):
+                    refusals.add(
+                        "wrong_arm",
+                        f"{path}.publication_id",
+                        f"the customer is in arm {where.arm!r}, not variant {where.publication_variant!r}",
+                    )
+            if refusals.total:
+                raise InvalidArgument(
+                    f"{refusals.total} of {len(events)} outcome events refused ({refusals.unknown} for unknown "
+                    f"experiments or publications, {refusals.not_in_audience} for customers outside the audience, "
+                    f"{refusals.wrong_arm} for another arm's publication); nothing was stored",
+                    violations=refusals.violations.items,
+                    reason="OUTCOMES_REFUSED",
+                    metadata={
+                        "refused": str(refusals.total),
+                        "unknown_experiment": str(refusals.unknown),
+                        "not_in_audience": str(refusals.not_in_audience),
+                        "wrong_arm": str(refusals.wrong_arm),
+                    },
+                )
+            return OutcomeBatch(
+                event_ids=[event.event_id for event in events],
+                experiment_ids=[where.experiment_id for where in resolved],
+                customer_ids=[event.customer_id for event in events],
+                arms=[where.arm for where in resolved],
+                outcomes=[event.outcome for event in events],
+                values=[event.value for event in events],
+                times=[event.at or now for event in events],
+            )
+
+        inserted = await self._store.ingest(
+            call.tenant,
+            [event.experiment_id for event in events],
+            [event.publication_id for event in events],
+            [event.customer_id for event in events],
+            accept,
+        )
+        return IngestResult(accepted=inserted, duplicates=len(events) - inserted)
+
+    async def results(self, call: CallContext, experiment_id: str, outcome: str) -> CampaignResults:
+        chosen = outcome or DEFAULT_OUTCOME
+        violations = Violations()
+        violations.check(chosen in OUTCOMES, "outcome", f"one of {', '.join(OUTCOMES)}")
+        violations.raise_if_any("results request has invalid fields")
+        experiment = await self._store.get(call.tenant, experiment_id)
+        counters = {(row.arm, row.outcome): row for row in await self._store.counters(call.tenant, experiment_id)}
+        arms = [(variant.label, variant.publication_id) for variant in experiment.variants]
+        if experiment.holdout_share > 0 or experiment.arms.get(HOLDOUT):
+            arms.append((HOLDOUT, ""))
+
+        def rate(arm: str, name: str) -> OutcomeRate:
+            audience = experiment.arms.get(arm, 0)
+            row = counters.get((arm, name))
+            customers = row.customers if row else 0
+            low, high = wilson_interval(customers, audience)
+            return OutcomeRate(
+                outcome=name,
+                customers=customers,
+                events=row.events if row else 0,
+                rate=customers / audience if audience else 0.0,
+                ci_low=low,
+                ci_high=high,
+                value_sum=row.value_sum if row else 0.0,
+            )
+
+        rates = {arm: [rate(arm, name) for name in OUTCOMES] for arm, _ in arms}
+        chosen_index = OUTCOMES.index(chosen)
+        counts = [(rates[arm][chosen_index].customers, experiment.arms.get(arm, 0)) for arm, _ in arms]
+        best = probability_best(counts)
+        holdout_audience = experiment.arms.get(HOLDOUT, 0)
+        holdout_rate = rates[HOLDOUT][chosen_index].rate if HOLDOUT in rates else 0.0
+        results = []
+        for (arm, publication_id), probability in zip(arms, best, strict=True):
+            own = rates[arm][chosen_index].rate
+            compared = arm != HOLDOUT and holdout_audience > 0
+            results.append(
+                ArmResult(
+                    arm=arm,
+                    publication_id=publication_id,
+                    audience=experiment.arms.get(arm, 0),
+                    outcomes=rates[arm],
+                    lift=(own - holdout_rate) / holdout_rate if compared and holdout_rate > 0 else None,
+                    lift_absolute=own - holdout_rate if compared else None,
+                    probability_best=probability,
+                )
+            )
+        reached = all(result.audience >= experiment.min_sample_per_arm for result in results)
+        return CampaignResults(experiment, chosen, results, reached)
+
+    async def promote(self, call: CallContext, experiment_id: str, variant: str) -> tuple[ExperimentRow, bool]:
+        experiment = await self._store.get(call.tenant, experiment_id)
+        labels = [row.label for row in experiment.variants]
+        violations = Violations()
+        violations.check(variant in labels, "variant", f"one of the experiment's variants: {', '.join(labels)}")
+        violations.raise_if_any("promotion has invalid fields")
+        if experiment.promoted_variant == variant:
+            return experiment, True
+        arms = [*labels, HOLDOUT] if experiment.holdout_share > 0 else labels
+        for arm in arms:
+            audience = experiment.arms.get(arm, 0)
+            if audience < experiment.min_sample_per_arm:
+                raise FailedPrecondition(
+                    f"arm {arm!r} has {audience} customers; a variant is promoted once every arm has "
+                    f"{experiment.min_sample_per_arm}",
+                    reason="SAMPLE_TOO_SMALL",
+                    metadata={
+                        "arm": arm,
+                        "audience": str(audience),
+                        "min_sample_per_arm": str(experiment.min_sample_per_arm),
+                    },
+                )
+        earlier = await self._store.promote(call.tenant, experiment_id, variant, call.principal.subject)
+        if earlier is not None and earlier != variant:
+            raise FailedPrecondition(
+                f"variant {earlier!r} was already promoted",
+                reason="ALREADY_PROMOTED",
+                metadata={"promoted_variant": earlier},
+            )
+        return await self._store.get(call.tenant, experiment_id), earlier == variant
+
+    def _check_customers(self, violations: Violations, customer_ids: list[str], *, required: bool) -> None:
+        limits = self.limits
+        low = 1 if required else 0
+        if not violations.check(
+            low <= len(customer_ids) <= limits.max_customers_per_call,
+            "customer_ids",
+            f"{low} to {limits.max_customers_per_call} customer ids per call",
+        ):
+            return
+        for index, customer_id in enumerate(customer_ids):
+            if not (0 < len(customer_id) <= limits.max_customer_id_chars and "\x00" not in customer_id):
+                violations.add(f"customer_ids[{index}]", f"1 to {limits.max_customer_id_chars} characters, no NUL")
+                if len(violations.items) >= MAX_LISTED_REFUSALS:
+                    return
