@@ -2,6 +2,7 @@
 
 import click
 
+from matcha.cli.campaign import campaign, outcomes
 from matcha.cli.classify import classifier, classify, listen
 from matcha.cli.embed import embed
 from matcha.cli.generate import generate, voice
@@ -37,3 +38,5 @@ cli.add_command(generate)
 cli.add_command(voice)
 cli.add_command(review)
 cli.add_command(redact)
+cli.add_command(campaign)
+cli.add_command(outcomes)

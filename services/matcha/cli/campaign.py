@@ -1,0 +1,165 @@
+"""`matcha campaign ...` and `matcha outcomes ...`: experiment results and promotion, outcome ingestion."""
+
+import csv
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from matcha.cli.connection import channel_from, connection_options, run_async
+from matcha.review.v1 import review_pb2, review_pb2_grpc
+
+DEFAULT_TARGET = "127.0.0.1:50056"
+OUTCOMES = [name.removeprefix("OUTCOME_TYPE_").lower() for name in review_pb2.OutcomeType.keys()[1:]]
+BAR_WIDTH = 30
+
+
+def _outcome_name(value: int) -> str:
+    return review_pb2.OutcomeType.Name(value).removeprefix("OUTCOME_TYPE_").lower()
+
+
+def _bar(low: float, rate: float, high: float, scale: float) -> str:
+    """The rate as a bar of `#`, its interval as `-` beyond it, on a scale shared by every arm."""
+
+    def cell(value: float) -> int:
+        return min(BAR_WIDTH - 1, round(value / scale * (BAR_WIDTH - 1))) if scale else 0
+
+    cells = [" "] * BAR_WIDTH
+    for index in range(cell(low), cell(high) + 1):
+        cells[index] = "-"
+    for index in range(cell(rate) + 1 if rate > 0 else 0):
+        cells[index] = "#"
+    return "|" + "".join(cells) + "|"
+
+
+@click.group()
+def campaign() -> None:
+    """Campaign experiments: results per variant and promotion of the winner."""
+
+
+@campaign.command("results")
+@click.argument("experiment_id")
+@click.option("--outcome", type=click.Choice(OUTCOMES), default="converted", show_default=True)
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def results(experiment_id: str, outcome: str, **options) -> None:
+    """Rates per arm with 95% intervals, lift over the holdout, probability of being best."""
+    async with channel_from(options) as channel:
+        reply = await review_pb2_grpc.ReviewServiceStub(channel).GetCampaignResults(
+            review_pb2.GetCampaignResultsRequest(
+                experiment_id=experiment_id, outcome=review_pb2.OutcomeType.Value(f"OUTCOME_TYPE_{outcome.upper()}")
+            )
+        )
+    experiment = reply.experiment
+    click.echo(
+        f"experiment {experiment.id} {experiment.name!r}: {experiment.audience_size} customers, "
+        f"holdout {experiment.holdout_share:.0%}, minimum {experiment.min_sample_per_arm} per arm "
+        f"({'reached' if reply.minimum_sample_reached else 'not reached'})"
+    )
+    click.echo(f"winner: {reply.winner}" if reply.winner else "winner: none promoted")
+    chosen = [next(rate for rate in arm.outcomes if rate.type == reply.outcome) for arm in reply.arms]
+    click.echo(
+        f"\n{'arm':<12} {'audience':>8} {outcome:>10} {'rate':>7} {'95% interval':>17} {'lift':>8} {'P(best)':>8}"
+    )
+    for arm, rate in zip(reply.arms, chosen, strict=True):
+        lift = f"{arm.lift:+.1%}" if arm.HasField("lift") else "-"
+        mark = " *" if arm.promoted else ""
+        click.echo(
+            f"{arm.arm:<12} {arm.audience:>8} {rate.customers:>10} {rate.rate:>7.2%} "
+            f"{rate.ci_low:>8.2%}-{rate.ci_high:<8.2%} {lift:>8} {arm.probability_best:>8.1%}{mark}"
+        )
+    scale = max((rate.ci_high for rate in chosen), default=0.0)
+    click.echo(f"\n{outcome} rate ('#' rate, '-' 95% interval; full width {scale:.1%})")
+    for arm, rate in zip(reply.arms, chosen, strict=True):
+        click.echo(f"{arm.arm:<12} {_bar(rate.ci_low, rate.rate, rate.ci_high, scale)} {rate.rate:.2%}")
+    click.echo("\nother outcomes:")
+    for arm in reply.arms:
+        rates = ", ".join(
+            f"{_outcome_name(rate.type)} {rate.rate:.1%}" for rate in arm.outcomes if rate.type != reply.outcome
+        )
+        click.echo(f"{arm.arm:<12} {rates}")
+
+
+@campaign.command("promote")
+@click.argument("experiment_id")
+@click.argument("variant")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def promote(experiment_id: str, variant: str, **options) -> None:
+    """Record VARIANT as the experiment's winner (refused before every arm has its minimum sample)."""
+    async with channel_from(options) as channel:
+        reply = await review_pb2_grpc.ReviewServiceStub(channel).PromoteVariant(
+            review_pb2.PromoteVariantRequest(experiment_id=experiment_id, variant=variant)
+        )
+    again = " (already promoted)" if reply.already_promoted else ""
+    click.echo(f"promoted {reply.experiment.promoted_variant} in {reply.experiment.id}{again}")
+
+
+@click.group()
+def outcomes() -> None:
+    """Outcome events of published campaigns (delivered, opened, clicked, converted, unsubscribed)."""
+
+
+def _rows(path: Path) -> Iterator[dict]:
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="") as handle:
+            yield from csv.DictReader(handle)
+        return
+    with path.open() as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def _event(row: dict) -> review_pb2.OutcomeEvent:
+    message = review_pb2.OutcomeEvent(
+        event_id=str(row.get("event_id", "")),
+        experiment_id=str(row.get("experiment_id") or ""),
+        publication_id=str(row.get("publication_id") or ""),
+        customer_id=str(row.get("customer_id", "")),
+        type=review_pb2.OutcomeType.Value(f"OUTCOME_TYPE_{str(row.get('type', 'unspecified')).upper()}")
+        if str(row.get("type", "")).lower() in OUTCOMES
+        else review_pb2.OUTCOME_TYPE_UNSPECIFIED,
+        value=float(row.get("value") or 0),
+    )
+    if row.get("time"):
+        message.time.FromDatetime(datetime.fromisoformat(str(row["time"]).replace("Z", "+00:00")))
+    return message
+
+
+@outcomes.command("ingest")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 10_000))
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def ingest(file: Path, batch_size: int, **options) -> None:
+    """Send FILE (JSON lines, or CSV when it ends in .csv) in batches; each batch is stored whole or refused.
+
+    Fields: event_id, experiment_id or publication_id, customer_id, type, value (converted), time (ISO 8601)."""
+    accepted = duplicates = sent = 0
+    async with channel_from(options) as channel:
+        stub = review_pb2_grpc.ReviewServiceStub(channel)
+        batch: list[review_pb2.OutcomeEvent] = []
+
+        async def send() -> None:
+            nonlocal accepted, duplicates, sent
+            try:
+                reply = await stub.IngestOutcomes(review_pb2.IngestOutcomesRequest(events=batch))
+            except Exception:
+                click.echo(
+                    f"batch of lines {sent + 1}-{sent + len(batch)} refused; earlier batches are stored", err=True
+                )
+                raise
+            accepted, duplicates, sent = accepted + reply.accepted, duplicates + reply.duplicates, sent + len(batch)
+            click.echo(f"sent {sent} events ({accepted} stored, {duplicates} duplicates)", err=True)
+            batch.clear()
+
+        for row in _rows(file):
+            batch.append(_event(row))
+            if len(batch) == batch_size:
+                await send()
+        if batch:
+            await send()
+    click.echo(f"{accepted} events stored, {duplicates} duplicates ignored")
