@@ -317,3 +317,38 @@ async def test_an_analyst_reads_results_but_cannot_ingest_promote_or_create(revi
     )
     results = await analyst.GetCampaignResults(review_pb2.GetCampaignResultsRequest(experiment_id=experiment_id))
     assert results.experiment.audience_size == 10
+
+
+async def test_erasing_a_customer_forgets_their_arm_and_outcomes_and_takes_them_out_of_the_results(review_for, tenant):
+    customers = [f"c{index}" for index in range(40)]
+    created, _ = await new_experiment(review_for, tenant, customers)
+    experiment_id = created.experiment.id
+    ingester = review_for(tenant, roles=("operator",))
+    await ingester.IngestOutcomes(
+        review_pb2.IngestOutcomesRequest(
+            events=[
+                event("e1", experiment_id, "c7", CONVERTED, value=12.5),
+                event("e2", experiment_id, "c7", OPENED),
+                event("e3", experiment_id, "c8", CONVERTED, value=4.0),
+            ]
+        )
+    )
+    auditor = review_for(tenant, roles=("auditor",))
+    described = await auditor.DescribeSubject(review_pb2.DescribeSubjectRequest(subject_id="c7"))
+    assert {(holding.kind, holding.count) for holding in described.holdings} == {
+        ("experiment-arms", 1),
+        ("outcome-events", 2),
+    }
+
+    admin = review_for(tenant, roles=("admin",))
+    erased = await admin.EraseSubject(review_pb2.EraseSubjectRequest(subject_id="c7"))
+    assert (erased.erased_experiment_arms, erased.erased_outcome_events) == (1, 2)
+    assert not (await auditor.DescribeSubject(review_pb2.DescribeSubjectRequest(subject_id="c7"))).holdings
+
+    results = await ingester.GetCampaignResults(review_pb2.GetCampaignResultsRequest(experiment_id=experiment_id))
+    assert sum(arm.audience for arm in results.arms) == 39
+    converted = [next(rate for rate in arm.outcomes if rate.type == CONVERTED) for arm in results.arms]
+    assert (sum(rate.customers for rate in converted), sum(rate.events for rate in converted)) == (1, 1)
+    assert sum(rate.value_sum for rate in converted) == pytest.approx(4.0)
+    opened = [next(rate for rate in arm.outcomes if rate.type == OPENED) for arm in results.arms]
+    assert sum(rate.events for rate in opened) == 0

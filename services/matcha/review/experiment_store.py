@@ -313,3 +313,68 @@ class ExperimentStore:
                 promoter,
             )
         return None
+
+
+# Per kind of record about a subject (a customer of an experiment), the rows `describe_kind` reads.
+EXPERIMENT_SUBJECT_RECORDS = (
+    (
+        "experiment-arms",
+        """SELECT m.experiment_id AS scope, x.data_class, ARRAY[x.purpose] AS purposes,
+                  (m.assigned_at, m.experiment_id) AS ordering,
+                  jsonb_build_object('experiment_id', m.experiment_id, 'arm', m.arm,
+                      'assign_time', m.assigned_at) AS record
+            FROM review_experiment_members m
+            JOIN review_experiments x ON x.tenant = m.tenant AND x.id = m.experiment_id
+            WHERE m.tenant = $1 AND m.customer_id = $2""",
+    ),
+    (
+        "outcome-events",
+        """SELECT o.experiment_id AS scope, x.data_class, ARRAY[x.purpose] AS purposes, (o.at, o.event_id) AS ordering,
+                  jsonb_build_object('event_id', o.event_id, 'experiment_id', o.experiment_id, 'arm', o.arm,
+                      'outcome', o.outcome, 'value', o.value, 'time', o.at) AS record
+            FROM review_outcome_events o
+            JOIN review_experiments x ON x.tenant = o.tenant AND x.id = o.experiment_id
+            WHERE o.tenant = $1 AND o.customer_id = $2""",
+    ),
+)
+
+
+async def erase_experiment_customer(connection, tenant: str, customer_id: str) -> tuple[int, int]:
+    """Forgets a customer's arms and outcome events (experiments name customers by the id erasure is given), and
+    takes them out of the per-arm counters, so results stay the sums of what is kept."""
+    events = await connection.fetch(
+        """DELETE FROM review_outcome_events WHERE tenant = $1 AND customer_id = $2
+           RETURNING experiment_id, arm, outcome, value""",
+        tenant,
+        customer_id,
+    )
+    firsts = await connection.fetch(
+        """DELETE FROM review_member_outcomes WHERE tenant = $1 AND customer_id = $2
+           RETURNING experiment_id, arm, outcome""",
+        tenant,
+        customer_id,
+    )
+    taken: dict[tuple[str, str, str], list[float]] = {}  # events, value, customers
+    for row in events:
+        counts = taken.setdefault((row["experiment_id"], row["arm"], row["outcome"]), [0, 0.0, 0])
+        counts[0] += 1
+        counts[1] += row["value"]
+    for row in firsts:
+        taken.setdefault((row["experiment_id"], row["arm"], row["outcome"]), [0, 0.0, 0])[2] += 1
+    for (experiment_id, arm, outcome), (event_count, value, customers) in sorted(taken.items()):
+        await connection.execute(
+            """UPDATE review_experiment_counters
+               SET events = events - $5, value_sum = value_sum - $6, customers = customers - $7
+               WHERE tenant = $1 AND experiment_id = $2 AND arm = $3 AND outcome = $4""",
+            tenant,
+            experiment_id,
+            arm,
+            outcome,
+            event_count,
+            value,
+            customers,
+        )
+    arms = await connection.execute(
+        "DELETE FROM review_experiment_members WHERE tenant = $1 AND customer_id = $2", tenant, customer_id
+    )
+    return int(arms.split()[-1]), len(events)

@@ -354,6 +354,8 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             erased_outbox_rows=erased.outbox_rows,
             erased_publications=erased.publications,
             erased_files=erased.files,
+            erased_experiment_arms=erased.experiment_arms,
+            erased_outcome_events=erased.outcome_events,
         )
 
     async def DescribeSubject(self, request, context):

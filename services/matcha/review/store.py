@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from matcha.review.experiment_store import EXPERIMENT_SUBJECT_RECORDS, erase_experiment_customer
 from matcha.runtime.data_map import SubjectHolding, class_name_sql, describe_kind
 from matcha.runtime.database import Database
 from matcha.runtime.errors import FieldViolation, InvalidArgument, NotFound
@@ -504,6 +505,8 @@ class ItemsErased:
     outbox_rows: int = 0
     publications: int = 0
     files: int = 0
+    experiment_arms: int = 0
+    outcome_events: int = 0
 
 
 @dataclass(frozen=True)
@@ -520,6 +523,7 @@ class SubjectItem:
 _NAMES_SUBJECT = "i.tenant = $1 AND i.subject_ids @> ARRAY[$2::text]"
 # Per kind of record about a subject, the rows `describe_kind` reads (see matcha.runtime.data_map).
 _SUBJECT_RECORDS = (
+    *EXPERIMENT_SUBJECT_RECORDS,
     (
         "drafts",
         f"""SELECT '' AS scope, i.data_class, ARRAY[i.purpose] AS purposes, (i.created_at, i.id) AS ordering,
@@ -909,8 +913,9 @@ class ReviewStore:
                 tenant,
                 subject_id,
             )
+            arms, outcome_events = await erase_experiment_customer(connection, tenant, subject_id)
             if not item_ids:
-                return ItemsErased()
+                return ItemsErased(experiment_arms=arms, outcome_events=outcome_events)
             deleted = {}
             # Children first: events refer to decisions, outbox rows to publications.
             for table in (
@@ -932,6 +937,8 @@ class ReviewStore:
             outbox_rows=deleted["review_outbox"],
             publications=deleted["review_publications"],
             files=files,
+            experiment_arms=arms,
+            outcome_events=outcome_events,
         )
 
     async def describe_subject(

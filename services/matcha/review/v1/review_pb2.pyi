@@ -564,7 +564,7 @@ class EraseSubjectRequest(_message.Message):
     def __init__(self, subject_id: _Optional[str] = ...) -> None: ...
 
 class EraseSubjectResponse(_message.Message):
-    __slots__ = ("erased_items", "erased_versions", "erased_decisions", "erased_events", "erased_outbox_rows", "erased_publications", "erased_files")
+    __slots__ = ("erased_items", "erased_versions", "erased_decisions", "erased_events", "erased_outbox_rows", "erased_publications", "erased_files", "erased_experiment_arms", "erased_outcome_events")
     ERASED_ITEMS_FIELD_NUMBER: _ClassVar[int]
     ERASED_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     ERASED_DECISIONS_FIELD_NUMBER: _ClassVar[int]
@@ -572,6 +572,8 @@ class EraseSubjectResponse(_message.Message):
     ERASED_OUTBOX_ROWS_FIELD_NUMBER: _ClassVar[int]
     ERASED_PUBLICATIONS_FIELD_NUMBER: _ClassVar[int]
     ERASED_FILES_FIELD_NUMBER: _ClassVar[int]
+    ERASED_EXPERIMENT_ARMS_FIELD_NUMBER: _ClassVar[int]
+    ERASED_OUTCOME_EVENTS_FIELD_NUMBER: _ClassVar[int]
     erased_items: int
     erased_versions: int
     erased_decisions: int
@@ -579,7 +581,9 @@ class EraseSubjectResponse(_message.Message):
     erased_outbox_rows: int
     erased_publications: int
     erased_files: int
-    def __init__(self, erased_items: _Optional[int] = ..., erased_versions: _Optional[int] = ..., erased_decisions: _Optional[int] = ..., erased_events: _Optional[int] = ..., erased_outbox_rows: _Optional[int] = ..., erased_publications: _Optional[int] = ..., erased_files: _Optional[int] = ...) -> None: ...
+    erased_experiment_arms: int
+    erased_outcome_events: int
+    def __init__(self, erased_items: _Optional[int] = ..., erased_versions: _Optional[int] = ..., erased_decisions: _Optional[int] = ..., erased_events: _Optional[int] = ..., erased_outbox_rows: _Optional[int] = ..., erased_publications: _Optional[int] = ..., erased_files: _Optional[int] = ..., erased_experiment_arms: _Optional[int] = ..., erased_outcome_events: _Optional[int] = ...) -> None: ...
 
 class DescribeSubjectRequest(_message.Message):
     __slots__ = ("subject_id",)
