@@ -6,7 +6,7 @@ import time
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
 
 from matcha.embedding.app import build_embedding_service
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
@@ -105,12 +105,18 @@ async def test_health_and_reflection_need_no_token(embedding_server):
         for service in ("", "matcha.embedding.v1.EmbeddingService"):
             reply = await health.Check(health_pb2.HealthCheckRequest(service=service))
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
-        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
-        responses = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
-        async for response in responses:
-            names = {service.name for service in response.list_services_response.service}
-            assert "matcha.embedding.v1.EmbeddingService" in names
-            break
+        # Both reflection versions (newer clients ask v1 first; the messages are the same on the wire).
+        for version in ("v1alpha", "v1"):
+            info = channel.stream_stream(
+                f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
+                request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+            )
+            responses = info(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+            async for response in responses:
+                names = {service.name for service in response.list_services_response.service}
+                assert {"matcha.embedding.v1.EmbeddingService", f"grpc.reflection.{version}.ServerReflection"} <= names
+                break
 
 
 async def test_unexpected_errors_become_internal_with_the_trace_id(embedding_settings, serve, issuer):

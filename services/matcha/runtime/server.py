@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import _async as reflection_aio
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.runtime.access import AccessLedger
@@ -89,12 +90,8 @@ class MatchaServer:
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         self.definition.register(self._server)
-        reflection.enable_server_reflection(
-            [
-                *self.definition.service_names,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ],
+        _enable_reflection(
+            [*self.definition.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name],
             self._server,
         )
         await self._set_status(health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -128,6 +125,23 @@ class MatchaServer:
     async def _set_status(self, status: int) -> None:
         for name in ("", *self.definition.service_names):
             await self._health.set(name, status)
+
+
+# Newer clients (grpcurl, Postman) ask `grpc.reflection.v1` first; grpcio-reflection serves only `v1alpha`, whose
+# messages are the same on the wire, so one servicer answers both names.
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+
+
+def _enable_reflection(service_names: list[str], server: grpc.aio.Server) -> None:
+    servicer = reflection_aio.ReflectionServicer([*service_names, reflection.SERVICE_NAME, REFLECTION_V1])
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)
+    info = grpc.stream_stream_rpc_method_handler(
+        servicer.ServerReflectionInfo,
+        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+    )
+    v1 = grpc.method_handlers_generic_handler(REFLECTION_V1, {"ServerReflectionInfo": info})
+    server.add_generic_rpc_handlers((v1,))
 
 
 async def serve_until_signalled(server: MatchaServer) -> None:
