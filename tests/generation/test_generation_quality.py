@@ -1,10 +1,13 @@
 """Quality scores, best-of selection and attested scores reaching review, with the real local model."""
 
+import importlib.resources
+
 import grpc
 import pytest
 
 from matcha.common.v1 import common_pb2
 from matcha.generation.app import build_generation_service
+from matcha.generation.core import REPLY_OPENINGS
 from matcha.generation.quality import failure_weight
 from matcha.generation.settings import BackendSettings
 from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
@@ -64,7 +67,9 @@ async def test_best_of_reports_every_candidate_and_keeps_the_best(stub_for, tena
             parameters=_quick(),
         )
     )
-    assert len(reply.candidates) == 2 and [c.seed for c in reply.candidates] == [11, 12]
+    # Two draws, then up to two more while neither is in the language asked and fluent enough.
+    seeds = [candidate.seed for candidate in reply.candidates]
+    assert 2 <= len(seeds) <= 4 and seeds == list(range(11, 11 + len(seeds)))
     (kept,) = [candidate for candidate in reply.candidates if candidate.selected]
     assert kept.text == reply.text and kept.quality == reply.quality
     others = [candidate for candidate in reply.candidates if not candidate.selected]
@@ -97,6 +102,37 @@ async def test_a_draft_in_the_wrong_language_never_goes_unflagged(stub_for, tena
     assert bool(wrong) == (not quality.language_match)
     assert all(flag.severity == common_pb2.FLAG_SEVERITY_ERROR for flag in wrong)
     assert reply.below_threshold or quality.language_match
+
+
+async def test_drafts_all_in_the_wrong_language_are_redrawn_begun_in_the_language_asked(stub_for, tenant):
+    # With the demo's French brand voice, the small model answers this English brief in French three times.
+    stub = stub_for(tenant, roles=AUTHOR)
+    pages = importlib.resources.files("matcha.generation") / "samples" / "grain-sauvage"
+    documents = [
+        generation_pb2.SourceDocument(id=page.name, text=page.read_text())
+        for page in sorted(pages.iterdir(), key=lambda page: page.name)
+    ]
+    await stub.LearnVoice(generation_pb2.LearnVoiceRequest(name="demo-voice", documents=documents))
+    reply = await stub.Generate(
+        generation_pb2.GenerateRequest(
+            prompt="Write a short post announcing that the shop now opens on Sundays.",
+            language="en",
+            voice=generation_pb2.VoiceSelection(name="demo-voice", exemplar_count=2),
+            best_of=3,
+            target_words=25,
+            parameters=generation_pb2.GenerationParameters(temperature=0.4, repetition_penalty=1.05, seed=7),
+        )
+    )
+    drawn, redrawn = reply.candidates[:3], reply.candidates[3:]
+    assert not any(candidate.quality.language_match for candidate in drawn)
+    assert 1 <= len(redrawn) <= 3 and redrawn[0].text.startswith(REPLY_OPENINGS["en"])
+    for index, candidate in enumerate(redrawn):
+        earlier = reply.candidates[: 3 + index]
+        if not any(other.quality.language_match for other in earlier):
+            assert candidate.text.startswith(REPLY_OPENINGS["en"])
+    assert reply.quality.language_match, reply.text
+    # A redrawn draft is scored like any other: what it still fails stays flagged.
+    assert reply.below_threshold == bool(reply.quality.failed_checks)
 
 
 async def test_unsupported_claims_and_unknown_words_carry_spans(stub_for, tenant):

@@ -39,6 +39,8 @@ class ModelDescription:
     max_new_tokens_limit: int
     clearance: Clearance
     supports_json_schema: bool
+    # Whether the backend can continue a reply already begun (`BackendRequest.reply_opening`).
+    supports_reply_opening: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class BackendRequest:
     parameters: SamplingParameters
     # Constrains decoding where the backend can; the core validates the output either way.
     json_schema: dict[str, Any] | None = None
+    # The reply starts with this text and the model continues it; the returned text is the continuation.
+    reply_opening: str = ""
 
 
 @dataclass(frozen=True)

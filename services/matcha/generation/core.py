@@ -264,15 +264,22 @@ class GenerationCore:
         if generation.json_schema is not None:
             return await self._generate_json(prepared, generation.json_schema)
         candidates: list[tuple[str, GenerationResult, QualityReport, int | None]] = []
-        base = prepared.request.parameters
         for index in range(prepared.best_of):
-            seed = None if base.seed is None else base.seed + index
-            request = replace(prepared.request, parameters=replace(base, seed=seed))
-            result = await self._backend_call(prepared, prepared.backend.generate(request))
-            text = result.text
-            if prepared.target_words:
-                text = complete_sentences(text, result.completion.finish_reason)
-            candidates.append((text, result, await self._assess(call, prepared, text), seed))
+            candidates.append(await self._candidate(call, prepared, index))
+        # Selection found no draft in the language asked, or none fluent enough: draw again, at most as many
+        # more. Once every draft is in the wrong language, the reply is begun in the right one for the model.
+        redraws = prepared.best_of if prepared.best_of > 1 else 0
+        for index in range(prepared.best_of, prepared.best_of + redraws):
+            kept = min(candidates, key=lambda candidate: candidate[2].rank)[2]
+            if kept.language_match and "quality.unknown_words" not in kept.failed:
+                break
+            opening = ""
+            if prepared.backend.description.supports_reply_opening and not any(
+                candidate[2].language_match for candidate in candidates
+            ):
+                openings = REPLY_OPENINGS[prepared.language]
+                opening = openings[(index - prepared.best_of) % len(openings)]
+            candidates.append(await self._candidate(call, prepared, index, opening))
         best = min(range(len(candidates)), key=lambda index: candidates[index][2].rank)
         text, result, report, _ = candidates[best]
         return self._outcome(
@@ -295,6 +302,18 @@ class GenerationCore:
                 for index, (candidate_text, candidate_result, quality, seed) in enumerate(candidates)
             ],
         )
+
+    async def _candidate(
+        self, call: CallContext, prepared: _Prepared, index: int, opening: str = ""
+    ) -> tuple[str, GenerationResult, QualityReport, int | None]:
+        base = prepared.request.parameters
+        seed = None if base.seed is None else base.seed + index
+        request = replace(prepared.request, parameters=replace(base, seed=seed), reply_opening=opening)
+        result = await self._backend_call(prepared, prepared.backend.generate(request))
+        text = opening + result.text
+        if prepared.target_words:
+            text = complete_sentences(text, result.completion.finish_reason)
+        return text, result, await self._assess(call, prepared, text), seed
 
     async def _generate_json(self, prepared: _Prepared, schema: dict[str, Any]) -> GenerateOutcome:
         result = await self._backend_call(prepared, prepared.backend.generate(prepared.request))
@@ -1013,6 +1032,9 @@ class GenerationCore:
 
 
 TOKENS_PER_WORD = 2.0
+# How a redrawn reply begins when every draft came back in another language (the small local model
+# answers a French voice's prompt in French whatever the instruction says).
+REPLY_OPENINGS = {"en": ("We", "Our"), "fr": ("Nous", "Notre")}
 SENTENCE_END = re.compile(r"[.!?…](?:[\"'»”)\]]*)(?=\s|$)")
 
 

@@ -168,6 +168,7 @@ class LocalBackend:
             max_new_tokens_limit=self._max_new_tokens_limit,
             clearance=self._clearance,
             supports_json_schema=True,
+            supports_reply_opening=True,
         )
         logger.info("generation model loaded", extra={"model": model_id, "version": version})
 
@@ -176,8 +177,8 @@ class LocalBackend:
         return self._llm.tokenize(text.encode(), add_bos=True, special=True)
 
     def chat_prompt(self, request: BackendRequest) -> str:
-        """The messages in the model's own chat format."""
-        return self._template.render(request.messages)
+        """The messages in the model's own chat format, then the reply's opening if one is given."""
+        return self._template.render(request.messages) + request.reply_opening
 
     async def stream(self, request: BackendRequest) -> AsyncIterator[TextDelta | Completion]:
         async for event in self.stream_prompt(self.chat_prompt(request), request.parameters, request.json_schema):

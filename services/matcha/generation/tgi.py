@@ -140,13 +140,14 @@ class TgiBackend:
             max_new_tokens_limit=min(self._max_new_tokens_limit, context_length - 1),
             clearance=self._clearance,
             supports_json_schema=True,
+            supports_reply_opening=True,
         )
         logger.info("TGI backend ready", extra={"model": self._description.model.id, "url": self._url})
 
     async def generate(self, request: BackendRequest) -> GenerationResult:
         try:
             response = await self._client.generate(
-                self._template.render(request.messages),
+                self._template.render(request.messages) + request.reply_opening,
                 decoder_input_details=True,
                 grammar=_grammar(request),
                 **_sampling(request.parameters),
@@ -159,7 +160,7 @@ class TgiBackend:
         return GenerationResult(text, Completion(finish, len(details.prefill), details.generated_tokens))
 
     async def stream(self, request: BackendRequest) -> AsyncIterator[TextDelta | Completion]:
-        prompt = self._template.render(request.messages)
+        prompt = self._template.render(request.messages) + request.reply_opening
         # /generate_stream reports no prompt tokens: count them on the side while tokens flow.
         counting = asyncio.ensure_future(self._count_tokens(prompt))
         stops = StopScanner(request.parameters.stop)
