@@ -225,7 +225,9 @@ def access_key(settings: ServiceSettings) -> bytes:
 def configured_access_ledger(settings: ServiceSettings) -> AccessLedger:
     """A service's ledger writer: its own small pool, so ledger rows never queue behind the service's queries.
     Its commits do not wait for the disk flush (see the module's docstring)."""
-    database = Database(settings.database_url, pool_size=2, server_settings={"synchronous_commit": "off"})
+    database = Database(
+        settings.database_url, pool_size=2, server_settings={"synchronous_commit": "off"}, stateless=True
+    )
     return AccessLedger(database, access_key(settings))
 
 
