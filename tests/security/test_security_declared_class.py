@@ -5,6 +5,7 @@ import grpc
 
 from matcha.common.v1 import common_pb2
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
+from matcha.review.v1 import review_pb2, review_pb2_grpc
 from matcha.runtime.governance import DERIVED_CLASS_HEADER, DataClass
 
 
@@ -54,3 +55,18 @@ async def test_a_reply_without_records_says_public(embedding_server, connect, te
     await call
     assert DERIVED_CLASS_HEADER not in {key for key, _ in await call.trailing_metadata() or ()}
     assert await call.code() == grpc.StatusCode.OK
+
+
+async def test_review_replies_state_the_class_of_the_items_they_return(review_server, connect, tenant):
+    author = review_pb2_grpc.ReviewServiceStub(
+        connect(review_server, tenant, roles=("author",), data_class=DataClass.CONFIDENTIAL)
+    )
+    submitted = await author.Submit(
+        review_pb2.SubmitRequest(title="Offer", content="Ten percent off.", channel=review_pb2.CHANNEL_SMS)
+    )
+    for call in (
+        author.Get(review_pb2.GetRequest(item_id=submitted.item.id)),
+        author.List(review_pb2.ListRequest()),
+    ):
+        await call
+        assert dict(await call.trailing_metadata())[DERIVED_CLASS_HEADER] == "CONFIDENTIAL"

@@ -13,6 +13,7 @@ from matcha.review.store import DecisionRow, DeliveryRow, EventRow, ItemDetails,
 from matcha.review.v1 import review_pb2, review_pb2_grpc
 from matcha.runtime.data_map import exported_classes
 from matcha.runtime.data_map_messages import holding_messages
+from matcha.runtime.governance import DataClass
 from matcha.runtime.interceptors import current_call, report_records
 
 
@@ -282,11 +283,15 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             page_size=request.page_size,
             page_token=request.page_token,
         )
+        report_records(
+            (DataClass(details.item.data_class) for details in items),
+            subjects=(subject for details in items for subject in details.item.subject_ids),
+        )
         return review_pb2.ListResponse(items=[_item(item) for item in items], next_page_token=token)
 
     async def Get(self, request, context):
         details = await self._core.get(current_call(), request.item_id)
-        report_records(subjects=details.item.subject_ids)
+        report_records([DataClass(details.item.data_class)], subjects=details.item.subject_ids)
         return review_pb2.GetResponse(item=_item(details), history=[_event(event) for event in details.events])
 
     async def Claim(self, request, context):
