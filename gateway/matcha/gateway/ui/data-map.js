@@ -8,14 +8,12 @@
 "use strict";
 
 (() => {
-  // The review page's key: one sign-in serves both pages of this tab.
-  const TOKEN_KEY = "matcha.review.token";
+  const { API_BASE, ApiError, CODE, TOKEN_KEY, decodeClaims, element, label, setMessage, show, tokenFromFragment } =
+    window.MatchaUI;
   // What the access ledger records for these reads; the service answers an access request with the person's
   // personal data only to a caller declaring PERSONAL.
   const PURPOSE = "data-map";
   const DATA_CLASS = "PERSONAL";
-  // The API lives one level above the page (/ui/ -> /), so a gateway behind a path prefix still works.
-  const API_BASE = new URL("../", document.baseURI);
   const ACCESSES_PAGE_SIZE = "1000"; // ListAudit's largest page, as many as the data map gives at first
   const READER_ROLES = ["auditor", "admin"];
 
@@ -32,11 +30,6 @@
 
   // ---------- formatting ----------
 
-  function label(enumValue, prefix) {
-    if (!enumValue) return "";
-    const words = enumValue.replace(prefix, "").toLowerCase().replaceAll("_", " ");
-    return words.charAt(0).toUpperCase() + words.slice(1);
-  }
 
   function classLabel(value) {
     return !value || value === "DATA_CLASS_UNSPECIFIED" ? "" : label(value, "DATA_CLASS_");
@@ -57,48 +50,12 @@
     return `${count} ${Number(count) === 1 ? word : many || `${word}s`}`;
   }
 
-  function element(tag, text, className) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    if (className) node.className = className;
-    return node;
-  }
 
-  function show(node, visible) {
-    node.hidden = !visible;
-  }
 
-  function setMessage(node, text, kind) {
-    node.textContent = text || "";
-    node.className = `message${kind ? ` message-${kind}` : ""}`;
-    show(node, Boolean(text));
-  }
 
   // ---------- the token ----------
 
-  function decodeClaims(token) {
-    // For display only (who am I, until when); the gateway and the services verify the signature.
-    const parts = token.split(".");
-    if (parts.length !== 3) return null;
-    try {
-      const base64 = parts[1].replaceAll("-", "+").replaceAll("_", "/");
-      const padded = base64 + "=".repeat((4 - (base64.length % 4)) % 4);
-      const bytes = Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
-      return JSON.parse(new TextDecoder().decode(bytes));
-    } catch {
-      return null;
-    }
-  }
 
-  function tokenFromFragment() {
-    // `.../ui/data-map.html#token=...`: fragments never reach a server. Take it, then drop it from the address
-    // bar and the history.
-    const fragment = new URLSearchParams(location.hash.slice(1));
-    const token = fragment.get("token");
-    if (!token) return null;
-    history.replaceState(null, "", location.pathname + location.search);
-    return token.trim();
-  }
 
   function signIn(token) {
     const claims = decodeClaims(token);
@@ -149,28 +106,8 @@
 
   // ---------- calls ----------
 
-  class ApiError extends Error {
-    constructor(httpStatus, status) {
-      super((status && status.message) || `HTTP ${httpStatus}`);
-      this.httpStatus = httpStatus;
-      this.code = status && typeof status.code === "number" ? status.code : null;
-      this.reason = "";
-      this.metadata = {};
-      this.violations = [];
-      for (const detail of (status && status.details) || []) {
-        const type = detail["@type"] || "";
-        if (type.endsWith("google.rpc.ErrorInfo")) {
-          this.reason = detail.reason || "";
-          this.metadata = detail.metadata || {};
-        } else if (type.endsWith("google.rpc.BadRequest")) {
-          this.violations = detail.fieldViolations || [];
-        }
-      }
-    }
-  }
 
-  // google.rpc.Code numbers and names, as the gateway's replies carry them.
-  const CODE = { INVALID_ARGUMENT: 3, PERMISSION_DENIED: 7, UNAVAILABLE: 14, UNAUTHENTICATED: 16 };
+  // google.rpc.Code names, as the gateway's replies carry their numbers.
   const CODE_NAMES = [
     "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
     "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",

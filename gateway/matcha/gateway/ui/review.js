@@ -5,10 +5,9 @@
 "use strict";
 
 (() => {
-  const TOKEN_KEY = "matcha.review.token";
+  const { API_BASE, ApiError, CODE, TOKEN_KEY, decodeClaims, element, label, setMessage, show, tokenFromFragment } =
+    window.MatchaUI;
   const PURPOSE = "review";
-  // The API lives one level above the page (/ui/ -> /), so a gateway behind a path prefix still works.
-  const API_BASE = new URL("../", document.baseURI);
   const OPEN_STATUSES = ["REVIEW_STATUS_PENDING", "REVIEW_STATUS_REVISED"];
   const WATCH_RETRY_MAX_MS = 15000;
   const MAX_QUEUE_ITEMS = 1000;
@@ -34,11 +33,6 @@
 
   // ---------- formatting ----------
 
-  function label(enumValue, prefix) {
-    if (!enumValue) return "";
-    const words = enumValue.replace(prefix, "").toLowerCase().replaceAll("_", " ");
-    return words.charAt(0).toUpperCase() + words.slice(1);
-  }
   const statusLabel = (value) => label(value, "REVIEW_STATUS_");
   const CHANNELS = {
     CHANNEL_EMAIL: "E-mail",
@@ -75,16 +69,7 @@
     return `${Math.floor(hours / 24)} d ${hours % 24} h`;
   }
 
-  function element(tag, text, className) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    if (className) node.className = className;
-    return node;
-  }
 
-  function show(node, visible) {
-    node.hidden = !visible;
-  }
 
   function showItemPane(visible) {
     show($("item"), visible);
@@ -93,31 +78,7 @@
 
   // ---------- the token ----------
 
-  function decodeClaims(token) {
-    // For display only (who am I, until when); the gateway and the service verify the signature.
-    const parts = token.split(".");
-    if (parts.length !== 3) return null;
-    try {
-      const base64 = parts[1].replaceAll("-", "+").replaceAll("_", "/");
-      const padded = base64 + "=".repeat((4 - (base64.length % 4)) % 4);
-      const bytes = Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
-      return JSON.parse(new TextDecoder().decode(bytes));
-    } catch {
-      return null;
-    }
-  }
 
-  function tokenFromFragment() {
-    // A launcher prints `.../ui/#token=...`: fragments never reach a server. Take it, then drop it from
-    // the address bar and the history.
-    const fragment = new URLSearchParams(location.hash.slice(1));
-    const token = fragment.get("token");
-    if (!token) return null;
-    fragment.delete("token");
-    const rest = fragment.toString();
-    history.replaceState(null, "", location.pathname + location.search + (rest ? `#${rest}` : ""));
-    return token.trim();
-  }
 
   function signIn(token) {
     const claims = decodeClaims(token);
@@ -172,28 +133,7 @@
 
   // ---------- calls ----------
 
-  class ApiError extends Error {
-    constructor(httpStatus, status) {
-      super((status && status.message) || `HTTP ${httpStatus}`);
-      this.httpStatus = httpStatus;
-      this.code = status && typeof status.code === "number" ? status.code : null;
-      this.reason = "";
-      this.metadata = {};
-      this.violations = [];
-      for (const detail of (status && status.details) || []) {
-        const type = detail["@type"] || "";
-        if (type.endsWith("google.rpc.ErrorInfo")) {
-          this.reason = detail.reason || "";
-          this.metadata = detail.metadata || {};
-        } else if (type.endsWith("google.rpc.BadRequest")) {
-          this.violations = detail.fieldViolations || [];
-        }
-      }
-    }
-  }
 
-  // google.rpc.Code numbers, as the gateway's error bodies carry them.
-  const CODE = { INVALID_ARGUMENT: 3, PERMISSION_DENIED: 7, UNAVAILABLE: 14, UNAUTHENTICATED: 16 };
 
   function headers(extra) {
     return { authorization: `Bearer ${state.token}`, "x-matcha-purpose": PURPOSE, ...extra };
@@ -674,11 +614,6 @@
 
   // ---------- actions ----------
 
-  function setMessage(node, text, kind) {
-    node.textContent = text || "";
-    node.className = `message${kind ? ` message-${kind}` : ""}`;
-    show(node, Boolean(text));
-  }
 
   function refuse(error) {
     if (handleAuthFailure(error)) return;
