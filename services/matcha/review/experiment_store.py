@@ -87,6 +87,23 @@ class OutcomeBatch:
     times: list[datetime]
 
 
+def _experiment_row(row, variants: list[VariantRow], arms: dict[str, int]) -> ExperimentRow:
+    return ExperimentRow(
+        id=row["id"],
+        name=row["name"],
+        hash_key=row["hash_key"],
+        holdout_share=row["holdout_share"],
+        min_sample_per_arm=row["min_sample_per_arm"],
+        creator=row["creator"],
+        promoted_variant=row["promoted_variant"],
+        promoter=row["promoter"],
+        promoted_at=row["promoted_at"],
+        created_at=row["created_at"],
+        variants=variants,
+        arms=arms,
+    )
+
+
 def _not_found(experiment_id: str) -> NotFound:
     return NotFound(
         f"experiment {experiment_id!r} not found",
@@ -201,20 +218,73 @@ class ExperimentStore:
                 tenant,
                 experiment_id,
             )
-        return ExperimentRow(
-            id=row["id"],
-            name=row["name"],
-            hash_key=row["hash_key"],
-            holdout_share=row["holdout_share"],
-            min_sample_per_arm=row["min_sample_per_arm"],
-            creator=row["creator"],
-            promoted_variant=row["promoted_variant"],
-            promoter=row["promoter"],
-            promoted_at=row["promoted_at"],
-            created_at=row["created_at"],
-            variants=[VariantRow(variant["label"], variant["publication_id"]) for variant in variants],
-            arms={arm["arm"]: arm["customers"] for arm in arms},
+        return _experiment_row(
+            row,
+            [VariantRow(variant["label"], variant["publication_id"]) for variant in variants],
+            {arm["arm"]: arm["customers"] for arm in arms},
         )
+
+    async def list_page(self, tenant: str, page_size: int, after: tuple[datetime, str] | None) -> list[ExperimentRow]:
+        """One page, newest first (then by id), plus one row to tell whether another page follows."""
+        async with self._pool.acquire() as connection:
+            rows = await connection.fetch(
+                """SELECT * FROM review_experiments
+                   WHERE tenant = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+                   ORDER BY created_at DESC, id DESC LIMIT $4""",
+                tenant,
+                after[0] if after else None,
+                after[1] if after else "",
+                page_size + 1,
+            )
+            ids = [row["id"] for row in rows]
+            variants = await connection.fetch(
+                """SELECT experiment_id, label, publication_id FROM review_experiment_variants
+                   WHERE tenant = $1 AND experiment_id = ANY($2::text[]) ORDER BY experiment_id, position""",
+                tenant,
+                ids,
+            )
+            arms = await connection.fetch(
+                """SELECT experiment_id, arm, count(*) AS customers FROM review_experiment_members
+                   WHERE tenant = $1 AND experiment_id = ANY($2::text[]) GROUP BY experiment_id, arm""",
+                tenant,
+                ids,
+            )
+        variants_of: dict[str, list[VariantRow]] = {}
+        for variant in variants:
+            variants_of.setdefault(variant["experiment_id"], []).append(
+                VariantRow(variant["label"], variant["publication_id"])
+            )
+        arms_of: dict[str, dict[str, int]] = {}
+        for arm in arms:
+            arms_of.setdefault(arm["experiment_id"], {})[arm["arm"]] = arm["customers"]
+        return [_experiment_row(row, variants_of.get(row["id"], []), arms_of.get(row["id"], {})) for row in rows]
+
+    async def first_outcomes_per_bucket(
+        self, tenant: str, experiment_id: str, outcome: str, start: datetime, bucket_seconds: float
+    ) -> tuple[list[tuple[str, int, int]], datetime | None]:
+        """Customers whose first `outcome` falls in each bucket from `start` (earlier ones in bucket 0), as (arm,
+        bucket index, customers), and the latest first-outcome time."""
+        async with self._pool.acquire() as connection:
+            rows = await connection.fetch(
+                """SELECT arm, greatest(0, floor(extract(epoch FROM first_at - $4) / $5))::bigint AS bucket,
+                          count(*) AS customers
+                   FROM review_member_outcomes
+                   WHERE tenant = $1 AND experiment_id = $2 AND outcome = $3
+                   GROUP BY 1, 2""",
+                tenant,
+                experiment_id,
+                outcome,
+                start,
+                bucket_seconds,
+            )
+            latest = await connection.fetchval(
+                """SELECT max(first_at) FROM review_member_outcomes
+                   WHERE tenant = $1 AND experiment_id = $2 AND outcome = $3""",
+                tenant,
+                experiment_id,
+                outcome,
+            )
+        return [(row["arm"], row["bucket"], row["customers"]) for row in rows], latest
 
     async def add_members(
         self, tenant: str, experiment_id: str, customer_ids: list[str], arms: list[str]

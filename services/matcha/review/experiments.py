@@ -4,14 +4,16 @@ Plain Python like the rest of the core: outcomes and arms are the contract's nam
 ("CONVERTED", "holdout"); the servicer converts at the edge.
 """
 
+import base64
 import hashlib
 import hmac
+import json
 import math
 import re
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -23,7 +25,7 @@ from matcha.review.experiment_store import (
     ResolvedEvent,
     VariantRow,
 )
-from matcha.runtime.errors import FailedPrecondition, InvalidArgument, Violations
+from matcha.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, Violations
 from matcha.runtime.governance import CallContext
 
 HOLDOUT = "holdout"
@@ -51,6 +53,12 @@ class ExperimentLimits:
     max_customer_id_chars: int = 256
     max_events_per_call: int = 10_000
     max_event_id_chars: int = 256
+    default_page_size: int = 50
+    max_page_size: int = 200
+    default_bucket: timedelta = timedelta(days=1)
+    min_bucket: timedelta = timedelta(minutes=1)
+    max_bucket: timedelta = timedelta(days=366)
+    max_buckets: int = 1_000
 
 
 @dataclass(frozen=True)
@@ -101,11 +109,22 @@ class ArmResult:
 
 
 @dataclass(frozen=True)
+class SeriesPoint:
+    start: datetime
+    end: datetime
+    # Cumulative: customers whose first outcome came before `end`.
+    customers: int
+    rate: float
+
+
+@dataclass(frozen=True)
 class CampaignResults:
     experiment: ExperimentRow
     outcome: str
     arms: list[ArmResult]
     minimum_sample_reached: bool
+    # Per arm (in the order of `arms`) when asked for.
+    series: dict[str, list[SeriesPoint]] | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +159,21 @@ def assign_arm(hash_key: bytes, experiment_id: str, customer_id: str, labels: li
         return HOLDOUT
     index = int((point - holdout_share) / (1 - holdout_share) * len(labels))
     return labels[min(index, len(labels) - 1)]
+
+
+def encode_experiment_page_token(created_at: datetime, experiment_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([created_at.isoformat(), experiment_id]).encode()).decode()
+
+
+def decode_experiment_page_token(token: str) -> tuple[datetime, str]:
+    try:
+        created, experiment_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return datetime.fromisoformat(created), str(experiment_id)
+    except (ValueError, TypeError):
+        raise InvalidArgument(
+            "page_token is not a token from a previous ListExperiments",
+            violations=[FieldViolation("page_token", "not a token from a previous ListExperiments")],
+        ) from None
 
 
 def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float]:
@@ -336,10 +370,36 @@ class ExperimentCore:
         )
         return IngestResult(accepted=inserted, duplicates=len(events) - inserted)
 
-    async def results(self, call: CallContext, experiment_id: str, outcome: str) -> CampaignResults:
+    async def list_experiments(
+        self, call: CallContext, page_size: int, page_token: str
+    ) -> tuple[list[ExperimentRow], str]:
+        violations = Violations()
+        violations.check(0 <= page_size <= self.limits.max_page_size, "page_size", f"1 to {self.limits.max_page_size}")
+        violations.raise_if_any("list request has invalid fields")
+        after = decode_experiment_page_token(page_token) if page_token else None
+        size = page_size or self.limits.default_page_size
+        rows = await self._store.list_page(call.tenant, size, after)
+        page, more = rows[:size], len(rows) > size
+        token = encode_experiment_page_token(page[-1].created_at, page[-1].id) if more else ""
+        return page, token
+
+    async def results(
+        self,
+        call: CallContext,
+        experiment_id: str,
+        outcome: str,
+        *,
+        include_series: bool = False,
+        bucket: timedelta | None = None,
+    ) -> CampaignResults:
         chosen = outcome or DEFAULT_OUTCOME
+        limits = self.limits
+        width = bucket or limits.default_bucket
         violations = Violations()
         violations.check(chosen in OUTCOMES, "outcome", f"one of {', '.join(OUTCOMES)}")
+        violations.check(
+            limits.min_bucket <= width <= limits.max_bucket, "bucket", "1 minute to 366 days; one day when unset"
+        )
         violations.raise_if_any("results request has invalid fields")
         experiment = await self._store.get(call.tenant, experiment_id)
         counters = {(row.arm, row.outcome): row for row in await self._store.counters(call.tenant, experiment_id)}
@@ -384,7 +444,48 @@ class ExperimentCore:
                 )
             )
         reached = all(result.audience >= experiment.min_sample_per_arm for result in results)
-        return CampaignResults(experiment, chosen, results, reached)
+        series = (
+            await self._series(call, experiment, chosen, [arm for arm, _ in arms], width) if include_series else None
+        )
+        return CampaignResults(experiment, chosen, results, reached, series)
+
+    async def _series(
+        self, call: CallContext, experiment: ExperimentRow, outcome: str, arms: list[str], width: timedelta
+    ) -> dict[str, list[SeriesPoint]]:
+        """Cumulative customers with the outcome per bucket from the experiment's creation up to now (or the latest
+        outcome), over the arm's current audience, so the last point is the rate the results give."""
+        start = experiment.created_at
+        counts, latest = await self._store.first_outcomes_per_bucket(
+            call.tenant, experiment.id, outcome, start, width.total_seconds()
+        )
+        until = max(datetime.now(UTC), latest or start)
+        buckets = int((until - start) / width) + 1
+        if buckets > self.limits.max_buckets:
+            raise InvalidArgument(
+                f"the series would have {buckets} buckets; at most {self.limits.max_buckets}: ask for a wider bucket",
+                violations=[FieldViolation("bucket", f"at most {self.limits.max_buckets} buckets since creation")],
+            )
+        per_bucket = {arm: [0] * buckets for arm in arms}
+        for arm, index, customers in counts:
+            if arm in per_bucket and index < buckets:
+                per_bucket[arm][index] += customers
+        series: dict[str, list[SeriesPoint]] = {}
+        for arm in arms:
+            audience = experiment.arms.get(arm, 0)
+            total = 0
+            points = []
+            for index, customers in enumerate(per_bucket[arm]):
+                total += customers
+                points.append(
+                    SeriesPoint(
+                        start=start + index * width,
+                        end=start + (index + 1) * width,
+                        customers=total,
+                        rate=total / audience if audience else 0.0,
+                    )
+                )
+            series[arm] = points
+        return series
 
     async def promote(self, call: CallContext, experiment_id: str, variant: str) -> tuple[ExperimentRow, bool]:
         experiment = await self._store.get(call.tenant, experiment_id)

@@ -416,11 +416,21 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         report_records(subjects=[event.customer_id for event in request.events])
         return review_pb2.IngestOutcomesResponse(accepted=result.accepted, duplicates=result.duplicates)
 
+    async def ListExperiments(self, request, context):
+        experiments, token = await self._experiments.list_experiments(
+            current_call(), request.page_size, request.page_token
+        )
+        return review_pb2.ListExperimentsResponse(
+            experiments=[_experiment(row) for row in experiments], next_page_token=token
+        )
+
     async def GetCampaignResults(self, request, context):
         results = await self._experiments.results(
             current_call(),
             request.experiment_id,
             _name(review_pb2.OutcomeType, "OUTCOME_TYPE_", request.outcome) if request.outcome else "",
+            include_series=request.include_series,
+            bucket=request.bucket.ToTimedelta() if request.HasField("bucket") else None,
         )
         promoted = results.experiment.promoted_variant
         return review_pb2.GetCampaignResultsResponse(
@@ -429,6 +439,21 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             arms=[_arm_result(arm, promoted) for arm in results.arms],
             minimum_sample_reached=results.minimum_sample_reached,
             winner=promoted or "",
+            series=[
+                review_pb2.ArmSeries(
+                    arm=arm,
+                    points=[
+                        review_pb2.SeriesPoint(
+                            start_time=_timestamp(point.start),
+                            end_time=_timestamp(point.end),
+                            customers=point.customers,
+                            rate=point.rate,
+                        )
+                        for point in points
+                    ],
+                )
+                for arm, points in (results.series or {}).items()
+            ],
         )
 
     async def PromoteVariant(self, request, context):

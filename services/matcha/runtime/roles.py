@@ -137,6 +137,7 @@ ROLE_TABLE: dict[str, tuple[str, ...]] = {
         CreateExperiment=(PUBLISHER,),
         AssignVariants=(PUBLISHER, OPERATOR),
         IngestOutcomes=_WRITE,
+        ListExperiments=_READ,
         GetCampaignResults=_READ,
         PromoteVariant=(PUBLISHER,),
     ),

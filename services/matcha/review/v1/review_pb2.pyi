@@ -760,26 +760,68 @@ class ArmResult(_message.Message):
     def __init__(self, arm: _Optional[str] = ..., holdout: _Optional[bool] = ..., publication_id: _Optional[str] = ..., audience: _Optional[int] = ..., outcomes: _Optional[_Iterable[_Union[OutcomeRate, _Mapping]]] = ..., lift: _Optional[float] = ..., lift_absolute: _Optional[float] = ..., probability_best: _Optional[float] = ..., promoted: _Optional[bool] = ...) -> None: ...
 
 class GetCampaignResultsRequest(_message.Message):
-    __slots__ = ("experiment_id", "outcome")
+    __slots__ = ("experiment_id", "outcome", "include_series", "bucket")
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_SERIES_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
     experiment_id: str
     outcome: OutcomeType
-    def __init__(self, experiment_id: _Optional[str] = ..., outcome: _Optional[_Union[OutcomeType, str]] = ...) -> None: ...
+    include_series: bool
+    bucket: _duration_pb2.Duration
+    def __init__(self, experiment_id: _Optional[str] = ..., outcome: _Optional[_Union[OutcomeType, str]] = ..., include_series: _Optional[bool] = ..., bucket: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class SeriesPoint(_message.Message):
+    __slots__ = ("start_time", "end_time", "customers", "rate")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMERS_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    customers: int
+    rate: float
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., customers: _Optional[int] = ..., rate: _Optional[float] = ...) -> None: ...
+
+class ArmSeries(_message.Message):
+    __slots__ = ("arm", "points")
+    ARM_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    arm: str
+    points: _containers.RepeatedCompositeFieldContainer[SeriesPoint]
+    def __init__(self, arm: _Optional[str] = ..., points: _Optional[_Iterable[_Union[SeriesPoint, _Mapping]]] = ...) -> None: ...
 
 class GetCampaignResultsResponse(_message.Message):
-    __slots__ = ("experiment", "outcome", "arms", "minimum_sample_reached", "winner")
+    __slots__ = ("experiment", "outcome", "arms", "minimum_sample_reached", "winner", "series")
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     ARMS_FIELD_NUMBER: _ClassVar[int]
     MINIMUM_SAMPLE_REACHED_FIELD_NUMBER: _ClassVar[int]
     WINNER_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
     experiment: Experiment
     outcome: OutcomeType
     arms: _containers.RepeatedCompositeFieldContainer[ArmResult]
     minimum_sample_reached: bool
     winner: str
-    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., outcome: _Optional[_Union[OutcomeType, str]] = ..., arms: _Optional[_Iterable[_Union[ArmResult, _Mapping]]] = ..., minimum_sample_reached: _Optional[bool] = ..., winner: _Optional[str] = ...) -> None: ...
+    series: _containers.RepeatedCompositeFieldContainer[ArmSeries]
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., outcome: _Optional[_Union[OutcomeType, str]] = ..., arms: _Optional[_Iterable[_Union[ArmResult, _Mapping]]] = ..., minimum_sample_reached: _Optional[bool] = ..., winner: _Optional[str] = ..., series: _Optional[_Iterable[_Union[ArmSeries, _Mapping]]] = ...) -> None: ...
+
+class ListExperimentsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListExperimentsResponse(_message.Message):
+    __slots__ = ("experiments", "next_page_token")
+    EXPERIMENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    experiments: _containers.RepeatedCompositeFieldContainer[Experiment]
+    next_page_token: str
+    def __init__(self, experiments: _Optional[_Iterable[_Union[Experiment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class PromoteVariantRequest(_message.Message):
     __slots__ = ("experiment_id", "variant")

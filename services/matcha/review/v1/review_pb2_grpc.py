@@ -118,6 +118,11 @@ class ReviewServiceStub:
                 request_serializer=matcha_dot_review_dot_v1_dot_review__pb2.IngestOutcomesRequest.SerializeToString,
                 response_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.IngestOutcomesResponse.FromString,
                 _registered_method=True)
+        self.ListExperiments = channel.unary_unary(
+                '/matcha.review.v1.ReviewService/ListExperiments',
+                request_serializer=matcha_dot_review_dot_v1_dot_review__pb2.ListExperimentsRequest.SerializeToString,
+                response_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.ListExperimentsResponse.FromString,
+                _registered_method=True)
         self.GetCampaignResults = channel.unary_unary(
                 '/matcha.review.v1.ReviewService/GetCampaignResults',
                 request_serializer=matcha_dot_review_dot_v1_dot_review__pb2.GetCampaignResultsRequest.SerializeToString,
@@ -309,12 +314,24 @@ class ReviewServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListExperiments(self, request, context):
+        """Lists the tenant's experiments, newest first, with their variants,
+        holdout share, minimum sample, audience size and winner. Requires the
+        `analyst` role. Errors: INVALID_ARGUMENT (page size out of range, a page
+        token not from ListExperiments).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetCampaignResults(self, request, context):
         """Per arm: audience size, customers and events per outcome with the rate
         (customers with the outcome / audience) and its Wilson 95% interval;
         on the chosen outcome, lift over the holdout and the probability of
-        being the best arm. Aggregates only: no customer id is returned.
-        Errors: NOT_FOUND (experiment), INVALID_ARGUMENT (unknown outcome).
+        being the best arm, and on request its time series (cumulative customers
+        and rate per bucket). Aggregates only: no customer id is returned.
+        Errors: NOT_FOUND (experiment), INVALID_ARGUMENT (unknown outcome, bucket
+        out of range or too many buckets).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -404,6 +421,11 @@ def add_ReviewServiceServicer_to_server(servicer, server):
                     servicer.IngestOutcomes,
                     request_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.IngestOutcomesRequest.FromString,
                     response_serializer=matcha_dot_review_dot_v1_dot_review__pb2.IngestOutcomesResponse.SerializeToString,
+            ),
+            'ListExperiments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExperiments,
+                    request_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.ListExperimentsRequest.FromString,
+                    response_serializer=matcha_dot_review_dot_v1_dot_review__pb2.ListExperimentsResponse.SerializeToString,
             ),
             'GetCampaignResults': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCampaignResults,
@@ -808,6 +830,33 @@ class ReviewService:
             '/matcha.review.v1.ReviewService/IngestOutcomes',
             matcha_dot_review_dot_v1_dot_review__pb2.IngestOutcomesRequest.SerializeToString,
             matcha_dot_review_dot_v1_dot_review__pb2.IngestOutcomesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExperiments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.review.v1.ReviewService/ListExperiments',
+            matcha_dot_review_dot_v1_dot_review__pb2.ListExperimentsRequest.SerializeToString,
+            matcha_dot_review_dot_v1_dot_review__pb2.ListExperimentsResponse.FromString,
             options,
             channel_credentials,
             insecure,
