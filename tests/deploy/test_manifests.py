@@ -63,17 +63,19 @@ def _spec(name: str) -> ServiceSpec:
 # The services `matcha up` starts are the services the cluster runs.
 SERVICE_NAMES = [spec.name for spec in SERVICES]
 GRPC_SERVICES = [spec for spec in SERVICES if spec.grpc_service]
-CONDUCTOR, EMBEDDING, CLASSIFICATION, GENERATION, REVIEW, GATEWAY = map(
-    _spec, ("conductor", "embedding", "classification", "generation", "review", "gateway")
+CONDUCTOR, EMBEDDING, CLASSIFICATION, GENERATION, SEGMENTATION, REVIEW, GATEWAY = map(
+    _spec, ("conductor", "embedding", "classification", "generation", "segmentation", "review", "gateway")
 )
 CAPABILITIES = [spec for spec in GRPC_SERVICES if spec is not CONDUCTOR]
 # Who calls whom (the architecture): the gateway every service, the conductor every capability of
-# its plans, the review service the conductor (a decision resumes the run parked on it), and the
-# services that learn from collections the embedding service (they read them as their caller).
+# its plans, the review service the conductor (a decision resumes the run parked on it) and
+# segmentation (campaign outcomes become behaviour events), and the services that learn from
+# collections the embedding service (they read them as their caller).
 ALLOWED_HOPS = (
     {(GATEWAY.name, spec.name) for spec in GRPC_SERVICES}
     | {(CONDUCTOR.name, spec.name) for spec in CAPABILITIES}
-    | {(REVIEW.name, CONDUCTOR.name), (GENERATION.name, EMBEDDING.name), (CLASSIFICATION.name, EMBEDDING.name)}
+    | {(REVIEW.name, CONDUCTOR.name), (REVIEW.name, SEGMENTATION.name)}
+    | {(GENERATION.name, EMBEDDING.name), (CLASSIFICATION.name, EMBEDDING.name)}
 )
 # Services whose models run on CPU threads sized from the environment.
 MODEL_SERVICES = ("embedding", "classification", "generation", "segmentation")

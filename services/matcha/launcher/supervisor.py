@@ -172,7 +172,8 @@ class Stack:
         addresses = {spec.grpc_service: self._address(spec) for spec in self._specs if spec.grpc_service}
         conductor = addresses.get("matcha.conductor.v1.ConductorService", "")
         embedding = addresses.get("matcha.embedding.v1.EmbeddingService", "")
-        # The review service resumes runs as a workload of the local tenant.
+        segmentation = addresses.get("matcha.segmentation.v1.SegmentationService", "")
+        # The review service resumes runs and feeds outcomes to segmentation as a workload of the local tenant.
         token_dir = self.state_dir / "tokens" / "review"
         token_dir.mkdir(parents=True, exist_ok=True)
         token = TokenIssuer.from_file(self.keys.private).mint(
@@ -185,6 +186,7 @@ class Stack:
             "MATCHA_CONDUCTOR_ENDPOINTS": json.dumps({k: v for k, v in addresses.items() if v != conductor}),
             "MATCHA_GATEWAY_BACKENDS": json.dumps(addresses),
             "MATCHA_REVIEW_CONDUCTOR_ADDRESS": conductor,
+            "MATCHA_REVIEW_SEGMENTATION_ADDRESS": segmentation,
             # Collections are read as the caller; an empty address leaves collection inputs UNAVAILABLE.
             "MATCHA_GENERATION_EMBEDDING_ADDRESS": embedding,
             "MATCHA_CLASSIFICATION_EMBEDDING_ADDRESS": embedding,

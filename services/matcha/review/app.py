@@ -13,9 +13,11 @@ from matcha.review.core import Limits, ReviewCore
 from matcha.review.delivery import ConductorSignaller, Deliver, FileSink, OutboxDispatcher, RetryPolicy, WebhookSink
 from matcha.review.experiment_store import ExperimentStore
 from matcha.review.experiments import ExperimentCore
+from matcha.review.outcome_feed import OutcomeFeed
 from matcha.review.servicer import ReviewServicer, encode_signal
 from matcha.review.settings import ReviewSettings
 from matcha.review.store import ReviewStore
+from matcha.review.tenant_channels import TenantChannels
 from matcha.review.v1 import review_pb2, review_pb2_grpc
 from matcha.runtime.database import Database, load_migrations
 from matcha.runtime.server import ServiceDefinition
@@ -90,6 +92,19 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
         published_files=files,
     )
     experiments = ExperimentCore(ExperimentStore(database))
+    # Without segmentation, clicks and conversions wait in the feed for a replica that has it.
+    feed = (
+        OutcomeFeed(
+            database,
+            TenantChannels(settings.review_segmentation_address, settings.tokens_dir, tracer_provider=tracer_provider),
+            batch_size=settings.review_outcome_feed_batch_size,
+            poll_seconds=settings.review_outcome_feed_poll_seconds,
+            timeout_seconds=settings.review_delivery_timeout_seconds,
+            max_backoff_seconds=settings.review_delivery_max_backoff_seconds,
+        )
+        if settings.review_segmentation_address
+        else None
+    )
     sweeper: asyncio.Task | None = None
 
     def register(server: grpc.aio.Server) -> None:
@@ -100,6 +115,8 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
         await database.connect(load_migrations("review", "matcha.review.migrations"))
         await store.listen()
         dispatcher.start()
+        if feed is not None:
+            feed.start()
         sweeper = asyncio.get_running_loop().create_task(_every(settings.review_sweep_seconds, core.sweep))
 
     async def on_stop() -> None:
@@ -107,6 +124,8 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
             sweeper.cancel()
             await asyncio.gather(sweeper, return_exceptions=True)
         await dispatcher.stop(settings.review_delivery_timeout_seconds + 1)
+        if feed is not None:
+            await feed.stop()
         if signaller is not None:
             await signaller.close()
         if webhook is not None:

@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 import random
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,8 +25,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.review.store import RUN_SIGNAL, OutboxEntry, ReviewStore
+from matcha.review.tenant_channels import SAFE_TENANT, NoServiceToken, TenantChannels
 from matcha.runtime import governance as gov
-from matcha.runtime.client import open_channel
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +40,6 @@ PERMANENT_CODES = frozenset(
         grpc.StatusCode.PERMISSION_DENIED,
     }
 )
-SAFE_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 SIGNAL_PURPOSE_FALLBACK = "review"
 
 
@@ -59,23 +57,21 @@ Deliver = Callable[[OutboxEntry], Awaitable[None]]
 
 
 class ConductorSignaller:
-    """Signals conductor runs with a service token of the item's tenant.
-
-    Tokens are read from `<tokens_dir>/<tenant>.jwt` on each attempt, so an operator can
-    add or rotate them while deliveries wait.
-    """
+    """Signals conductor runs with a service token of the item's tenant."""
 
     def __init__(
         self, address: str, tokens_dir: Path, *, timeout_seconds: float, tracer_provider: TracerProvider | None
     ) -> None:
-        self._address = address
-        self._tokens_dir = tokens_dir
+        self._channels = TenantChannels(address, tokens_dir, tracer_provider=tracer_provider)
         self._timeout = timeout_seconds
-        self._tracer_provider = tracer_provider
-        self._channels: dict[str, tuple[str, grpc.aio.Channel]] = {}
 
     async def deliver(self, entry: OutboxEntry) -> None:
-        stub = conductor_pb2_grpc.ConductorServiceStub(await self._channel(entry.tenant))
+        try:
+            channel = await self._channels.channel(entry.tenant)
+        except NoServiceToken as error:
+            code = grpc.StatusCode.FAILED_PRECONDITION if error.permanent else grpc.StatusCode.UNAUTHENTICATED
+            raise DeliveryFailed(code, error.message, permanent=error.permanent) from None
+        stub = conductor_pb2_grpc.ConductorServiceStub(channel)
         payload = struct_pb2.Struct()
         payload.update(entry.payload)
         metadata = (
@@ -92,8 +88,7 @@ class ConductorSignaller:
             )
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.UNAVAILABLE:
-                # A fresh channel reconnects at once; ours would wait out gRPC's own reconnect backoff.
-                await self._drop_channel(entry.tenant)
+                await self._channels.drop(entry.tenant)
             raise DeliveryFailed(
                 error.code(), error.details() or error.code().name, permanent=error.code() in PERMANENT_CODES
             ) from None
@@ -106,40 +101,8 @@ class ConductorSignaller:
             },
         )
 
-    async def _channel(self, tenant: str) -> grpc.aio.Channel:
-        if not SAFE_TENANT.match(tenant):
-            raise DeliveryFailed(
-                grpc.StatusCode.FAILED_PRECONDITION, f"tenant {tenant!r} cannot name a token file", permanent=True
-            )
-        path = self._tokens_dir / f"{tenant}.jwt"
-        try:
-            token = path.read_text().strip()
-        except OSError:
-            token = ""
-        if not token:
-            raise DeliveryFailed(
-                grpc.StatusCode.UNAUTHENTICATED,
-                f"no service token for tenant {tenant!r} ({path.name})",
-                permanent=False,
-            )
-        cached = self._channels.get(tenant)
-        if cached is not None and cached[0] == token:
-            return cached[1]
-        if cached is not None:
-            await cached[1].close()
-        channel = open_channel(self._address, token=token, tracer_provider=self._tracer_provider)
-        self._channels[tenant] = (token, channel)
-        return channel
-
-    async def _drop_channel(self, tenant: str) -> None:
-        cached = self._channels.pop(tenant, None)
-        if cached is not None:
-            await cached[1].close()
-
     async def close(self) -> None:
-        for _, channel in self._channels.values():
-            await channel.close()
-        self._channels.clear()
+        await self._channels.close()
 
 
 class FileSink:

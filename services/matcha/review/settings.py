@@ -13,9 +13,17 @@ class ReviewSettings(ServiceSettings):
     review_conductor_address: str | None = Field(
         None, description="host:port of ConductorService; runs are signalled only when set"
     )
+    review_segmentation_address: str | None = Field(
+        None,
+        description="host:port of SegmentationService; outcome clicks and conversions are fed to it as "
+        "behaviour events only when set (until then they wait, stored)",
+    )
+    review_outcome_feed_batch_size: int = Field(1000, ge=1, le=1000)
+    review_outcome_feed_poll_seconds: float = Field(1.0, gt=0)
     review_service_tokens_dir: Path | None = Field(
         None,
-        description="directory of bearer tokens the service calls the conductor with, one `<tenant>.jwt` per "
+        description="directory of bearer tokens the service calls the conductor and segmentation with, one "
+        "`<tenant>.jwt` per "
         "tenant (re-read on each attempt, so tokens rotate without a restart); defaults to the state dir's "
         "tokens/review",
     )

@@ -104,7 +104,8 @@ ROLE_TABLE: dict[str, tuple[str, ...]] = {
         IngestCustomers=_WRITE,
         IngestTransactions=_WRITE,
         IngestItems=_WRITE,
-        IngestEvents=_WRITE,
+        # The review service feeds campaign outcomes (clicks, conversions) on as behaviour.
+        IngestEvents=(OPERATOR, REVIEW_SERVICE),
         GetCustomer=_READ,
         EraseSubject=_MANAGE,
         DescribeSubject=_DESCRIBE_SUBJECT,

@@ -1,0 +1,209 @@
+"""Clicks and conversions fed on to segmentation as behaviour events, so customers move between segments live.
+
+The events to feed are written by the statement that stores them (migration 0019: a transactional outbox);
+the feed reads a batch of one tenant under row locks, sends it in one `IngestEvents` message and removes it
+in the same transaction once segmentation acknowledged it. Segmentation deduplicates events by id, so a
+batch sent again after an ambiguous failure changes nothing there. An event segmentation refuses for good
+(its customer unknown or without consent there) is marked refused with the reason and never retried; the
+rest of its batch goes on.
+"""
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+import grpc
+
+from matcha.review.tenant_channels import NoServiceToken, TenantChannels
+from matcha.runtime import governance as gov
+from matcha.runtime.client import error_details
+from matcha.runtime.database import Database
+from matcha.segmentation.v1 import segmentation_pb2, segmentation_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+# Segmentation's event ids are the tenant's; this prefix keeps outcome ids from meeting other sources' ids.
+EVENT_ID_PREFIX = "outcome:"
+EVENT_TYPES = {
+    "CLICKED": segmentation_pb2.EVENT_TYPE_CLICK,
+    "CONVERTED": segmentation_pb2.EVENT_TYPE_PURCHASE,
+}
+# Answers about the events themselves, which no retry changes.
+REFUSALS = frozenset(
+    {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.FAILED_PRECONDITION}
+)
+
+_PENDING = """
+SELECT f.event_id, e.customer_id, e.outcome, e.value, e.at, x.purpose, x.data_class
+FROM review_outcome_feed f
+JOIN review_outcome_events e ON e.tenant = f.tenant AND e.event_id = f.event_id
+JOIN review_experiments x ON x.tenant = e.tenant AND x.id = e.experiment_id
+WHERE f.tenant = $1 AND f.refused IS NULL
+ORDER BY e.at, f.event_id
+LIMIT $2
+FOR UPDATE OF f SKIP LOCKED
+"""
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    event_id: str
+    customer_id: str
+    outcome: str
+    value: float
+    at: datetime
+    purpose: str
+    data_class: int
+
+    def behaviour(self) -> segmentation_pb2.BehaviourEvent:
+        event = segmentation_pb2.BehaviourEvent(
+            id=EVENT_ID_PREFIX + self.event_id,
+            customer_id=self.customer_id,
+            type=EVENT_TYPES[self.outcome],
+            amount=self.value if self.outcome == "CONVERTED" else 0.0,
+        )
+        event.time.FromDatetime(self.at)
+        return event
+
+
+class SegmentationUnavailable(Exception):
+    """A failure a later attempt may not meet (segmentation down, no token yet)."""
+
+
+class OutcomeFeed:
+    def __init__(
+        self,
+        database: Database,
+        channels: TenantChannels,
+        *,
+        batch_size: int,
+        poll_seconds: float,
+        timeout_seconds: float,
+        max_backoff_seconds: float,
+    ) -> None:
+        self._database = database
+        self._channels = channels
+        self._batch_size = batch_size
+        self._poll = poll_seconds
+        self._timeout = timeout_seconds
+        self._max_backoff = max_backoff_seconds
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._channels.close()
+
+    async def _run(self) -> None:
+        backoff = self._poll
+        while True:
+            try:
+                fed = await self.feed_once()
+                backoff = self._poll
+            except SegmentationUnavailable as error:
+                logger.warning("outcome feed waits for segmentation", extra={"reason": str(error)})
+                fed, backoff = 0, min(backoff * 2, self._max_backoff)
+            except Exception:
+                logger.exception("outcome feed failed; retrying")
+                fed, backoff = 0, min(backoff * 2, self._max_backoff)
+            if not fed:
+                await asyncio.sleep(backoff)
+
+    async def feed_once(self) -> int:
+        """Feeds one batch per tenant with pending events; returns the events acknowledged or refused. A tenant
+        whose events cannot go yet (no token, segmentation down) does not hold back the others."""
+        pending = "SELECT DISTINCT tenant FROM review_outcome_feed WHERE refused IS NULL"
+        done, waiting = 0, []
+        for (tenant,) in await self._database.pool.fetch(pending):
+            try:
+                done += await self._feed_tenant(tenant)
+            except SegmentationUnavailable as error:
+                waiting.append(f"{tenant}: {error}")
+        if waiting and not done:
+            raise SegmentationUnavailable("; ".join(waiting))
+        return done
+
+    async def _feed_tenant(self, tenant: str) -> int:
+        async with self._database.pool.acquire() as connection, connection.transaction():
+            events = [PendingEvent(*row) for row in await connection.fetch(_PENDING, tenant, self._batch_size)]
+            refused: dict[str, str] = {}
+            for purpose, data_class in sorted({(event.purpose, event.data_class) for event in events}):
+                group = [e for e in events if (e.purpose, e.data_class) == (purpose, data_class)]
+                refused.update(await self._send(tenant, purpose, gov.DataClass(data_class), group))
+            await _settle(connection, tenant, [e.event_id for e in events], refused)
+        return len(events)
+
+    async def _send(
+        self, tenant: str, purpose: str, data_class: gov.DataClass, events: list[PendingEvent]
+    ) -> dict[str, str]:
+        """Sends the events as one message; returns the refused ones with the reason. An answer about the
+        events that names none (consent) is asked again event by event, so one event cannot hold back others."""
+        try:
+            await self._ingest(tenant, purpose, data_class, events)
+            return {}
+        except grpc.aio.AioRpcError as error:
+            if error.code() not in REFUSALS:
+                if error.code() == grpc.StatusCode.UNAVAILABLE:
+                    await self._channels.drop(tenant)
+                raise SegmentationUnavailable(f"{error.code().name}: {error.details()}") from None
+            details = error_details(error)
+        named = {
+            events[index].event_id: f"{path}: {reason}"
+            for path, reason in details.field_violations.items()
+            if (index := _event_index(path)) is not None and index < len(events)
+        }
+        if named:
+            rest = [event for event in events if event.event_id not in named]
+            return named | (await self._send(tenant, purpose, data_class, rest) if rest else {})
+        if len(events) == 1:
+            return {events[0].event_id: f"{details.code.name}: {details.message}"}
+        refused: dict[str, str] = {}
+        for event in events:
+            refused.update(await self._send(tenant, purpose, data_class, [event]))
+        return refused
+
+    async def _ingest(self, tenant: str, purpose: str, data_class: gov.DataClass, events: list[PendingEvent]) -> None:
+        try:
+            channel = await self._channels.channel(tenant)
+        except NoServiceToken as error:
+            raise SegmentationUnavailable(error.message) from None
+        stub = segmentation_pb2_grpc.SegmentationServiceStub(channel)
+        request = segmentation_pb2.IngestEventsRequest(events=[event.behaviour() for event in events])
+        await stub.IngestEvents(
+            iter([request]),
+            metadata=((gov.PURPOSE_HEADER, purpose), (gov.DATA_CLASS_HEADER, data_class.name)),
+            timeout=self._timeout,
+        )
+
+
+def _event_index(path: str) -> int | None:
+    """`events[3].customer_id` -> 3."""
+    head, _, rest = path.partition("[")
+    number, _, _ = rest.partition("]")
+    return int(number) if head == "events" and number.isdigit() else None
+
+
+async def _settle(connection: asyncpg.Connection, tenant: str, event_ids: list[str], refused: dict[str, str]) -> None:
+    fed = [event_id for event_id in event_ids if event_id not in refused]
+    if fed:
+        await connection.execute(
+            "DELETE FROM review_outcome_feed WHERE tenant = $1 AND event_id = ANY($2::text[])", tenant, fed
+        )
+    if refused:
+        logger.warning("segmentation refused outcome events", extra={"tenant": tenant, "refused": len(refused)})
+        await connection.execute(
+            """UPDATE review_outcome_feed f SET refused = r.reason
+               FROM unnest($2::text[], $3::text[]) AS r(event_id, reason)
+               WHERE f.tenant = $1 AND f.event_id = r.event_id""",
+            tenant,
+            list(refused),
+            list(refused.values()),
+        )
