@@ -34,6 +34,39 @@ def _bar(low: float, rate: float, high: float, scale: float) -> str:
     return "|" + "".join(cells) + "|"
 
 
+def results_lines(reply: review_pb2.GetCampaignResultsResponse, outcome: str) -> list[str]:
+    """Rates per arm with 95% intervals, lift over the holdout and probability of being best; a text chart."""
+    experiment = reply.experiment
+    lines = [
+        f"experiment {experiment.id} {experiment.name!r}: {experiment.audience_size} customers, "
+        f"holdout {experiment.holdout_share:.0%}, minimum {experiment.min_sample_per_arm} per arm "
+        f"({'reached' if reply.minimum_sample_reached else 'not reached'})",
+        f"winner: {reply.winner}" if reply.winner else "winner: none promoted",
+    ]
+    chosen = [next(rate for rate in arm.outcomes if rate.type == reply.outcome) for arm in reply.arms]
+    lines.append(
+        f"\n{'arm':<12} {'audience':>8} {outcome:>10} {'rate':>7} {'95% interval':>17} {'lift':>8} {'P(best)':>8}"
+    )
+    for arm, rate in zip(reply.arms, chosen, strict=True):
+        lift = f"{arm.lift:+.1%}" if arm.HasField("lift") else "-"
+        mark = " *" if arm.promoted else ""
+        lines.append(
+            f"{arm.arm:<12} {arm.audience:>8} {rate.customers:>10} {rate.rate:>7.2%} "
+            f"{rate.ci_low:>8.2%}-{rate.ci_high:<8.2%} {lift:>8} {arm.probability_best:>8.1%}{mark}"
+        )
+    scale = max((rate.ci_high for rate in chosen), default=0.0)
+    lines.append(f"\n{outcome} rate ('#' rate, '-' 95% interval; full width {scale:.1%})")
+    for arm, rate in zip(reply.arms, chosen, strict=True):
+        lines.append(f"{arm.arm:<12} {_bar(rate.ci_low, rate.rate, rate.ci_high, scale)} {rate.rate:.2%}")
+    lines.append("\nother outcomes:")
+    for arm in reply.arms:
+        rates = ", ".join(
+            f"{_outcome_name(rate.type)} {rate.rate:.1%}" for rate in arm.outcomes if rate.type != reply.outcome
+        )
+        lines.append(f"{arm.arm:<12} {rates}")
+    return lines
+
+
 @click.group()
 def campaign() -> None:
     """Campaign experiments: results per variant and promotion of the winner."""
@@ -52,34 +85,7 @@ async def results(experiment_id: str, outcome: str, **options) -> None:
                 experiment_id=experiment_id, outcome=review_pb2.OutcomeType.Value(f"OUTCOME_TYPE_{outcome.upper()}")
             )
         )
-    experiment = reply.experiment
-    click.echo(
-        f"experiment {experiment.id} {experiment.name!r}: {experiment.audience_size} customers, "
-        f"holdout {experiment.holdout_share:.0%}, minimum {experiment.min_sample_per_arm} per arm "
-        f"({'reached' if reply.minimum_sample_reached else 'not reached'})"
-    )
-    click.echo(f"winner: {reply.winner}" if reply.winner else "winner: none promoted")
-    chosen = [next(rate for rate in arm.outcomes if rate.type == reply.outcome) for arm in reply.arms]
-    click.echo(
-        f"\n{'arm':<12} {'audience':>8} {outcome:>10} {'rate':>7} {'95% interval':>17} {'lift':>8} {'P(best)':>8}"
-    )
-    for arm, rate in zip(reply.arms, chosen, strict=True):
-        lift = f"{arm.lift:+.1%}" if arm.HasField("lift") else "-"
-        mark = " *" if arm.promoted else ""
-        click.echo(
-            f"{arm.arm:<12} {arm.audience:>8} {rate.customers:>10} {rate.rate:>7.2%} "
-            f"{rate.ci_low:>8.2%}-{rate.ci_high:<8.2%} {lift:>8} {arm.probability_best:>8.1%}{mark}"
-        )
-    scale = max((rate.ci_high for rate in chosen), default=0.0)
-    click.echo(f"\n{outcome} rate ('#' rate, '-' 95% interval; full width {scale:.1%})")
-    for arm, rate in zip(reply.arms, chosen, strict=True):
-        click.echo(f"{arm.arm:<12} {_bar(rate.ci_low, rate.rate, rate.ci_high, scale)} {rate.rate:.2%}")
-    click.echo("\nother outcomes:")
-    for arm in reply.arms:
-        rates = ", ".join(
-            f"{_outcome_name(rate.type)} {rate.rate:.1%}" for rate in arm.outcomes if rate.type != reply.outcome
-        )
-        click.echo(f"{arm.arm:<12} {rates}")
+    click.echo("\n".join(results_lines(reply, outcome)))
 
 
 @campaign.command("promote")
