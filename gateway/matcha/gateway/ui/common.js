@@ -9,7 +9,7 @@ window.MatchaUI = (() => {
   // The API lives one level above the pages (/ui/ -> /), so a gateway behind a path prefix still works.
   const API_BASE = new URL("../", document.baseURI);
   // google.rpc.Code numbers, as the gateway's error bodies carry them.
-  const CODE = { INVALID_ARGUMENT: 3, PERMISSION_DENIED: 7, UNAVAILABLE: 14, UNAUTHENTICATED: 16 };
+  const CODE = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, PERMISSION_DENIED: 7, UNAVAILABLE: 14, UNAUTHENTICATED: 16 };
 
   function label(enumValue, prefix) {
     if (!enumValue) return "";
