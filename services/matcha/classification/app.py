@@ -6,10 +6,13 @@ import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.classification.core import ClassificationCore, Limits
-from matcha.classification.servicer import ClassificationServicer
+from matcha.classification.listening import ListeningCore
+from matcha.classification.servicer import ClassificationServicer, alert_json
 from matcha.classification.settings import ClassificationSettings
 from matcha.classification.store import ClassifierStore
 from matcha.classification.v1 import classification_pb2, classification_pb2_grpc
+from matcha.classification.watch_scheduler import WatchScheduler
+from matcha.classification.watch_store import WatchStore
 from matcha.embedding.encoders import LocalEncoder
 from matcha.runtime.batching import MicroBatcher
 from matcha.runtime.collections import CollectionReader
@@ -43,9 +46,23 @@ def build_classification_service(
         tracer_provider=tracer_provider,
     )
     core = ClassificationCore(encoder, batcher, ClassifierStore(database), limits, collections)
+    roots = tuple(root.strip() for root in settings.classification_drop_folder_roots.split(",") if root.strip())
+    listening = ListeningCore(WatchStore(database), core, drop_folder_roots=roots)
+    scheduler = WatchScheduler(
+        listening,
+        lease_seconds=settings.classification_watch_lease_seconds,
+        webhook_attempts=settings.classification_webhook_attempts,
+        webhook_backoff_seconds=settings.classification_webhook_backoff_seconds,
+        webhook_timeout_seconds=settings.classification_webhook_timeout_seconds,
+        render_alert=alert_json,
+    )
+    listening.on_created(scheduler.wake)
 
     def register(server: grpc.aio.Server) -> None:
-        classification_pb2_grpc.add_ClassificationServiceServicer_to_server(ClassificationServicer(core), server)
+        servicer = ClassificationServicer(
+            core, listening, alert_poll_seconds=settings.classification_alert_poll_seconds
+        )
+        classification_pb2_grpc.add_ClassificationServiceServicer_to_server(servicer, server)
 
     async def on_start() -> None:
         # The models and the database are independent: load and migrate together.
@@ -56,8 +73,13 @@ def build_classification_service(
             database.connect(load_migrations("classification", "matcha.classification.migrations")),
         )
         core.check_embedding_model()
+        await listening.store.listen()
+        if settings.classification_run_watches:
+            await scheduler.start()
 
     async def on_stop() -> None:
+        await scheduler.stop()
+        await listening.store.stop_listening()
         await batcher.close()
         await collections.close()
         await database.close()

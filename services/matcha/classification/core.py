@@ -257,6 +257,18 @@ class ClassificationCore:
     async def _run(self, function, *args):
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
+    async def run_cpu(self, function, *args):
+        """Runs CPU-bound work (clustering, scoring) in the core's thread pool."""
+        return await self._run(function, *args)
+
+    async def analyse(self, texts: list[str]) -> tuple[np.ndarray, list[str], list[ModelRef]]:
+        """Embeddings and polarity names of texts, as DetectSignals computes them, and the models used."""
+        embeddings = await self._embed(texts)
+        languages = await self._run(self._detect_languages, texts, "")
+        scores = await self._run(self._sentiment.score, texts, [found.code for found in languages], embeddings)
+        models = [self.embedding_model, *sorted({score.model for score in scores}, key=lambda model: model.id)]
+        return embeddings, [score.label for score in scores], models
+
     async def _embed(self, texts: list[str]) -> np.ndarray:
         return np.vstack(await self._batcher.submit(texts))
 

@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta
 
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import duration_pb2, json_format, timestamp_pb2
 
 from matcha.classification.core import (
     ClassificationCore,
@@ -17,6 +17,18 @@ from matcha.classification.core import (
     TopicsTask,
     classifier_model,
 )
+from matcha.classification.listening import (
+    Alert,
+    ListeningCore,
+    RawWatchPost,
+    SourceSpec,
+    TrackedSentiment,
+    TrackedTopicSpec,
+    WatchSpec,
+    WatchView,
+    WindowReport,
+    source_from_snapshot,
+)
 from matcha.classification.sentiment import ModelRef
 from matcha.classification.signals import Strength, Topic
 from matcha.classification.store import ClassifierRecord
@@ -24,9 +36,10 @@ from matcha.classification.topics import TopicLabel
 from matcha.classification.training import Metrics
 from matcha.classification.v1 import classification_pb2 as pb
 from matcha.classification.v1 import classification_pb2_grpc
+from matcha.classification.watch_store import SourceRow
 from matcha.common.v1 import common_pb2
 from matcha.runtime.collections import CollectionSource
-from matcha.runtime.data_map import exported_classes
+from matcha.runtime.data_map import cap_exports, exported_classes
 from matcha.runtime.data_map_messages import holding_messages
 from matcha.runtime.governance import DataClass
 from matcha.runtime.interceptors import current_call, report_records
@@ -222,9 +235,189 @@ def _topic(topic: Topic, start: datetime, window: timedelta) -> pb.SignalTopic:
     return message
 
 
+_ALERT_TYPE = {"NEW_SIGNAL": pb.ALERT_TYPE_NEW_SIGNAL, "SENTIMENT_SHIFT": pb.ALERT_TYPE_SENTIMENT_SHIFT}
+_WEBHOOK_STATE = {
+    "NONE": pb.WEBHOOK_STATE_NONE,
+    "PENDING": pb.WEBHOOK_STATE_PENDING,
+    "DELIVERED": pb.WEBHOOK_STATE_DELIVERED,
+    "FAILED": pb.WEBHOOK_STATE_FAILED,
+}
+_SOURCE_STATE = {"PENDING": pb.SOURCE_STATE_PENDING, "OK": pb.SOURCE_STATE_OK, "FAILING": pb.SOURCE_STATE_FAILING}
+
+
+def _source_spec(message: pb.WatchSource) -> SourceSpec:
+    kind = message.WhichOneof("kind") or ""
+    if kind == "drop_folder":
+        folder = message.drop_folder
+        poll = _instant(folder.poll_interval, folder.HasField("poll_interval"))
+        return SourceSpec(message.name, kind, path=folder.path, poll_interval=poll)
+    if kind == "feed":
+        feed = message.feed
+        return SourceSpec(
+            message.name, kind, url=feed.url, poll_interval=_instant(feed.poll_interval, feed.HasField("poll_interval"))
+        )
+    return SourceSpec(message.name, kind)
+
+
+def _watch_spec(message: pb.Watch) -> WatchSpec:
+    thresholds = message.thresholds
+    return WatchSpec(
+        name=message.name,
+        description=message.description,
+        sources=[_source_spec(source) for source in message.sources],
+        window=_instant(message.window, message.HasField("window")),
+        look_back_windows=message.look_back_windows,
+        start_time=_instant(message.start_time, message.HasField("start_time")),
+        grace=_instant(message.grace, message.HasField("grace")),
+        tracked_topics=[TrackedTopicSpec(topic.name, tuple(topic.terms)) for topic in message.tracked_topics],
+        min_topic_size=thresholds.min_topic_size,
+        strong_share=thresholds.strong_share if thresholds.HasField("strong_share") else None,
+        min_active_windows=thresholds.min_active_windows,
+        min_growth_slope=thresholds.min_growth_slope if thresholds.HasField("min_growth_slope") else None,
+        shift_threshold=message.sentiment_shift_threshold if message.HasField("sentiment_shift_threshold") else None,
+        min_topic_posts=message.min_topic_posts,
+        webhook_url=message.webhook_url,
+    )
+
+
+def _source_status(row: SourceRow) -> pb.SourceStatus:
+    message = pb.SourceStatus(
+        source=row.source,
+        state=_SOURCE_STATE[row.state],
+        accepted_posts=row.accepted_posts,
+        duplicate_posts=row.duplicate_posts,
+        rejected_posts=row.rejected_posts,
+        last_rejection=row.last_rejection,
+        last_error=row.last_error,
+    )
+    if row.last_attempt_at:
+        message.last_attempt_time.CopyFrom(_timestamp(row.last_attempt_at))
+    if row.last_success_at:
+        message.last_success_time.CopyFrom(_timestamp(row.last_success_at))
+    return message
+
+
+def _duration(seconds: float) -> duration_pb2.Duration:
+    message = duration_pb2.Duration()
+    message.FromTimedelta(timedelta(seconds=seconds))
+    return message
+
+
+def _watch(view: WatchView) -> pb.Watch:
+    row = view.row
+    sources = []
+    for source in row.sources:
+        message = pb.WatchSource(name=source["name"])
+        if source["kind"] == "push":
+            message.push.SetInParent()
+        elif source["kind"] == "drop_folder":
+            message.drop_folder.CopyFrom(
+                pb.DropFolderSource(path=source["path"], poll_interval=_duration(source["poll_seconds"]))
+            )
+        else:
+            message.feed.CopyFrom(pb.FeedSource(url=source["url"], poll_interval=_duration(source["poll_seconds"])))
+        sources.append(message)
+    thresholds = row.thresholds
+    return pb.Watch(
+        name=row.name,
+        description=row.description,
+        sources=sources,
+        window=_duration(row.window_seconds),
+        look_back_windows=row.look_back_windows,
+        start_time=_timestamp(row.start_time),
+        grace=_duration(row.grace_seconds),
+        tracked_topics=[pb.TrackedTopic(name=topic["name"], terms=topic["terms"]) for topic in row.tracked_topics],
+        thresholds=pb.SignalThresholds(
+            min_topic_size=thresholds["min_topic_size"],
+            strong_share=thresholds["strong_share"],
+            min_active_windows=thresholds["min_active_windows"],
+            min_growth_slope=thresholds["min_growth_slope"],
+        ),
+        sentiment_shift_threshold=row.shift_threshold,
+        min_topic_posts=row.min_topic_posts,
+        webhook_url=row.webhook_url,
+        create_time=_timestamp(row.created_at),
+        creator_subject=row.creator,
+        next_window_end=_timestamp(row.next_window_end),
+        source_statuses=[_source_status(source) for source in view.sources],
+        post_count=view.post_count,
+        report_count=row.report_count,
+    )
+
+
+def _tracked(tracked: TrackedSentiment) -> pb.TrackedTopicSentiment:
+    message = pb.TrackedTopicSentiment(
+        name=tracked.name,
+        post_count=tracked.post_count,
+        balance=tracked.balance,
+        baseline_post_count=tracked.baseline_post_count,
+        baseline_balance=tracked.baseline_balance,
+        shift=tracked.shift,
+    )
+    if tracked.mix is not None:
+        negative, neutral, positive = tracked.mix
+        message.sentiment_mix.CopyFrom(pb.SentimentMix(negative=negative, neutral=neutral, positive=positive))
+    return message
+
+
+def _report(report: WindowReport) -> pb.WatchReport:
+    signals = report.signals
+    return pb.WatchReport(
+        watch=report.watch,
+        window_start=_timestamp(report.window_start),
+        window_end=_timestamp(report.window_end),
+        close_time=_timestamp(report.closed_at),
+        window_post_count=report.window_posts,
+        signals=pb.DetectSignalsResponse(
+            topics=[_topic(topic, report.look_back_start, report.window) for topic in signals.topics],
+            post_count=signals.post_count,
+            unclustered_post_count=signals.unclustered_post_count,
+            start_time=_timestamp(report.look_back_start),
+            end_time=_timestamp(report.window_end),
+            models=[_model_ref(model) for model in report.models],
+        ),
+        tracked_topics=[_tracked(tracked) for tracked in report.tracked],
+        alert_count=report.alert_count,
+        source_statuses=[_source_status(source_from_snapshot(source)) for source in report.sources],
+        data_class=int(report.data_class),
+    )
+
+
+def _alert(alert: Alert) -> pb.WatchAlert:
+    message = pb.WatchAlert(
+        sequence=alert.sequence,
+        watch=alert.watch,
+        type=_ALERT_TYPE[alert.type],
+        create_time=_timestamp(alert.created_at),
+        window_start=_timestamp(alert.window_start),
+        window_end=_timestamp(alert.window_end),
+        summary=alert.summary,
+        webhook_state=_WEBHOOK_STATE[alert.webhook_state],
+        webhook_attempts=alert.webhook_attempts,
+        data_class=int(alert.data_class),
+    )
+    if alert.topic is not None:
+        message.topic.CopyFrom(_topic(alert.topic, alert.look_back_start, alert.window))
+        message.previous_strength = _STRENGTH[alert.previous_strength]
+    if alert.tracked is not None:
+        message.tracked_topic.CopyFrom(_tracked(alert.tracked))
+    return message
+
+
+def alert_json(alert: Alert) -> dict:
+    """An alert as a webhook receives it: the API's JSON of WatchAlert, without the posts' texts (a receiver
+    outside the mesh gets the finding, not the data; it reads the posts through the API if it may)."""
+    message = _alert(alert)
+    for post in message.topic.representative_posts:
+        post.ClearField("text")
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
 class ClassificationServicer(classification_pb2_grpc.ClassificationServiceServicer):
-    def __init__(self, core: ClassificationCore) -> None:
+    def __init__(self, core: ClassificationCore, listening: ListeningCore, *, alert_poll_seconds: float = 5.0) -> None:
         self._core = core
+        self._listening = listening
+        self._alert_poll = alert_poll_seconds
 
     async def Classify(self, request, context):
         outcome = await self._core.classify(
@@ -300,14 +493,20 @@ class ClassificationServicer(classification_pb2_grpc.ClassificationServiceServic
         return pb.DeleteClassifierResponse(deleted_versions=deleted)
 
     async def EraseSubject(self, request, context):
-        erased = await self._core.erase_subject(current_call(), request.subject_id)
+        call = current_call()
+        erased = await self._core.erase_subject(call, request.subject_id)
+        posts = await self._listening.erase_subject(call.tenant, request.subject_id)
         report_records(subjects=[request.subject_id])
         return pb.EraseSubjectResponse(
-            erased_examples=erased.examples, erased_classifier_heads=erased.withdrawn_versions
+            erased_examples=erased.examples, erased_classifier_heads=erased.withdrawn_versions, erased_watch_posts=posts
         )
 
     async def DescribeSubject(self, request, context):
-        holdings = await self._core.describe_subject(current_call(), request.subject_id)
+        call = current_call()
+        holdings = await self._core.describe_subject(call, request.subject_id)
+        holdings = cap_exports(
+            holdings + await self._listening.describe_subject(call.tenant, request.subject_id, call.data_class)
+        )
         report_records(exported_classes(holdings), subjects=[request.subject_id])
         return pb.DescribeSubjectResponse(holdings=holding_messages(holdings))
 
@@ -321,3 +520,69 @@ class ClassificationServicer(classification_pb2_grpc.ClassificationServiceServic
             end_time=_timestamp(outcome.end),
             models=[_model_ref(model) for model in outcome.models],
         )
+
+    # Listening watches
+
+    async def CreateWatch(self, request, context):
+        view = await self._listening.create_watch(current_call(), _watch_spec(request.watch))
+        report_records(resources=[f"watch:{view.row.name}"])
+        return pb.CreateWatchResponse(watch=_watch(view))
+
+    async def GetWatch(self, request, context):
+        view = await self._listening.get_watch(current_call(), request.name)
+        report_records(resources=[f"watch:{view.row.name}"])
+        return pb.GetWatchResponse(watch=_watch(view))
+
+    async def ListWatches(self, request, context):
+        page = await self._listening.list_watches(current_call(), request.page_size, request.page_token)
+        report_records(resources=[f"watch:{view.row.name}" for view in page.watches])
+        return pb.ListWatchesResponse(
+            watches=[_watch(view) for view in page.watches], next_page_token=page.next_page_token
+        )
+
+    async def DeleteWatch(self, request, context):
+        posts, reports, alerts = await self._listening.delete_watch(current_call(), request.name)
+        report_records(resources=[f"watch:{request.name}"])
+        return pb.DeleteWatchResponse(deleted_posts=posts, deleted_reports=reports, deleted_alerts=alerts)
+
+    async def IngestPosts(self, request, context):
+        posts = [
+            RawWatchPost(
+                post.id,
+                post.text,
+                _instant(post.time, post.HasField("time")),
+                post.source,
+                DataClass(post.policy.data_class) if post.policy.data_class else None,
+                frozenset(post.policy.consented_purposes),
+                post.policy.subject_id,
+            )
+            for post in request.posts
+        ]
+        outcome = await self._listening.ingest(current_call(), request.watch, request.source, posts)
+        report_records(subjects=outcome.subjects, resources=[f"watch:{request.watch}"])
+        return pb.IngestPostsResponse(accepted=outcome.accepted, duplicates=outcome.duplicates, late=outcome.late)
+
+    async def ListWatchReports(self, request, context):
+        page = await self._listening.list_reports(current_call(), request.watch, request.page_size, request.page_token)
+        report_records(
+            [report.data_class for report in page.reports],
+            resources=[f"watch:{request.watch}"],
+            models={(model.id, model.version) for report in page.reports for model in report.models},
+        )
+        return pb.ListWatchReportsResponse(
+            reports=[_report(report) for report in page.reports],
+            next_page_token=page.next_page_token,
+            withheld_count=page.withheld,
+        )
+
+    async def WatchAlerts(self, request, context):
+        alerts = self._listening.watch_alerts(
+            current_call(),
+            request.watch,
+            request.after_sequence,
+            from_start=request.from_start,
+            poll_seconds=self._alert_poll,
+        )
+        async for alert in alerts:
+            report_records([alert.data_class], resources=[f"watch:{alert.watch}"])
+            yield pb.WatchAlertsResponse(alert=_alert(alert))

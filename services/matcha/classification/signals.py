@@ -168,8 +168,11 @@ def detect_signals(
     embeddings: np.ndarray,
     sentiments: list[str] | None,
     parameters: SignalParameters,
-) -> SignalReport:
-    """`posts` lie within the look-back; `sentiments` holds one polarity name per post, or None."""
+    *,
+    with_assignment: bool = False,
+) -> SignalReport | tuple[SignalReport, np.ndarray]:
+    """`posts` lie within the look-back; `sentiments` holds one polarity name per post, or None. With
+    `with_assignment`, also each post's topic index (topic `t{index + 1}`, -1 for none)."""
     assignment = assign_topics(embeddings, min_topic_size=parameters.min_topic_size, seed=parameters.seed)
     topic_count = int(assignment.max()) + 1 if len(assignment) else 0
     terms = distinctive_terms([post.text for post in posts], assignment, topic_count)
@@ -195,7 +198,8 @@ def detect_signals(
         for index in range(topic_count)
     ]
     topics.sort(key=lambda topic: (-topic.strength.value, -topic.post_count, int(topic.id[1:])))
-    return SignalReport(topics[: parameters.max_topics], len(posts), int(np.sum(assignment < 0)))
+    report = SignalReport(topics[: parameters.max_topics], len(posts), int(np.sum(assignment < 0)))
+    return (report, assignment) if with_assignment else report
 
 
 def _describe_topic(

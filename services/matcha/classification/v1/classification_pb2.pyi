@@ -27,6 +27,27 @@ class SignalStrength(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SIGNAL_STRENGTH_NOISE: _ClassVar[SignalStrength]
     SIGNAL_STRENGTH_WEAK: _ClassVar[SignalStrength]
     SIGNAL_STRENGTH_STRONG: _ClassVar[SignalStrength]
+
+class SourceState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SOURCE_STATE_UNSPECIFIED: _ClassVar[SourceState]
+    SOURCE_STATE_PENDING: _ClassVar[SourceState]
+    SOURCE_STATE_OK: _ClassVar[SourceState]
+    SOURCE_STATE_FAILING: _ClassVar[SourceState]
+
+class AlertType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ALERT_TYPE_UNSPECIFIED: _ClassVar[AlertType]
+    ALERT_TYPE_NEW_SIGNAL: _ClassVar[AlertType]
+    ALERT_TYPE_SENTIMENT_SHIFT: _ClassVar[AlertType]
+
+class WebhookState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WEBHOOK_STATE_UNSPECIFIED: _ClassVar[WebhookState]
+    WEBHOOK_STATE_NONE: _ClassVar[WebhookState]
+    WEBHOOK_STATE_PENDING: _ClassVar[WebhookState]
+    WEBHOOK_STATE_DELIVERED: _ClassVar[WebhookState]
+    WEBHOOK_STATE_FAILED: _ClassVar[WebhookState]
 SENTIMENT_UNSPECIFIED: Sentiment
 SENTIMENT_NEGATIVE: Sentiment
 SENTIMENT_NEUTRAL: Sentiment
@@ -35,6 +56,18 @@ SIGNAL_STRENGTH_UNSPECIFIED: SignalStrength
 SIGNAL_STRENGTH_NOISE: SignalStrength
 SIGNAL_STRENGTH_WEAK: SignalStrength
 SIGNAL_STRENGTH_STRONG: SignalStrength
+SOURCE_STATE_UNSPECIFIED: SourceState
+SOURCE_STATE_PENDING: SourceState
+SOURCE_STATE_OK: SourceState
+SOURCE_STATE_FAILING: SourceState
+ALERT_TYPE_UNSPECIFIED: AlertType
+ALERT_TYPE_NEW_SIGNAL: AlertType
+ALERT_TYPE_SENTIMENT_SHIFT: AlertType
+WEBHOOK_STATE_UNSPECIFIED: WebhookState
+WEBHOOK_STATE_NONE: WebhookState
+WEBHOOK_STATE_PENDING: WebhookState
+WEBHOOK_STATE_DELIVERED: WebhookState
+WEBHOOK_STATE_FAILED: WebhookState
 
 class SentimentTask(_message.Message):
     __slots__ = ()
@@ -369,12 +402,14 @@ class EraseSubjectRequest(_message.Message):
     def __init__(self, subject_id: _Optional[str] = ...) -> None: ...
 
 class EraseSubjectResponse(_message.Message):
-    __slots__ = ("erased_examples", "erased_classifier_heads")
+    __slots__ = ("erased_examples", "erased_classifier_heads", "erased_watch_posts")
     ERASED_EXAMPLES_FIELD_NUMBER: _ClassVar[int]
     ERASED_CLASSIFIER_HEADS_FIELD_NUMBER: _ClassVar[int]
+    ERASED_WATCH_POSTS_FIELD_NUMBER: _ClassVar[int]
     erased_examples: int
     erased_classifier_heads: int
-    def __init__(self, erased_examples: _Optional[int] = ..., erased_classifier_heads: _Optional[int] = ...) -> None: ...
+    erased_watch_posts: int
+    def __init__(self, erased_examples: _Optional[int] = ..., erased_classifier_heads: _Optional[int] = ..., erased_watch_posts: _Optional[int] = ...) -> None: ...
 
 class DescribeSubjectRequest(_message.Message):
     __slots__ = ("subject_id",)
@@ -531,3 +566,303 @@ class DetectSignalsResponse(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     models: _containers.RepeatedCompositeFieldContainer[_common_pb2.ModelRef]
     def __init__(self, topics: _Optional[_Iterable[_Union[SignalTopic, _Mapping]]] = ..., post_count: _Optional[int] = ..., unclustered_post_count: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., models: _Optional[_Iterable[_Union[_common_pb2.ModelRef, _Mapping]]] = ...) -> None: ...
+
+class WatchSource(_message.Message):
+    __slots__ = ("name", "push", "drop_folder", "feed")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PUSH_FIELD_NUMBER: _ClassVar[int]
+    DROP_FOLDER_FIELD_NUMBER: _ClassVar[int]
+    FEED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    push: PushSource
+    drop_folder: DropFolderSource
+    feed: FeedSource
+    def __init__(self, name: _Optional[str] = ..., push: _Optional[_Union[PushSource, _Mapping]] = ..., drop_folder: _Optional[_Union[DropFolderSource, _Mapping]] = ..., feed: _Optional[_Union[FeedSource, _Mapping]] = ...) -> None: ...
+
+class PushSource(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DropFolderSource(_message.Message):
+    __slots__ = ("path", "poll_interval")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    POLL_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    poll_interval: _duration_pb2.Duration
+    def __init__(self, path: _Optional[str] = ..., poll_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class FeedSource(_message.Message):
+    __slots__ = ("url", "poll_interval")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    POLL_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    poll_interval: _duration_pb2.Duration
+    def __init__(self, url: _Optional[str] = ..., poll_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class TrackedTopic(_message.Message):
+    __slots__ = ("name", "terms")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TERMS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    terms: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., terms: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SourceStatus(_message.Message):
+    __slots__ = ("source", "state", "accepted_posts", "duplicate_posts", "rejected_posts", "last_rejection", "last_error", "last_attempt_time", "last_success_time")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_POSTS_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_POSTS_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_POSTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_REJECTION_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    LAST_ATTEMPT_TIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_SUCCESS_TIME_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    state: SourceState
+    accepted_posts: int
+    duplicate_posts: int
+    rejected_posts: int
+    last_rejection: str
+    last_error: str
+    last_attempt_time: _timestamp_pb2.Timestamp
+    last_success_time: _timestamp_pb2.Timestamp
+    def __init__(self, source: _Optional[str] = ..., state: _Optional[_Union[SourceState, str]] = ..., accepted_posts: _Optional[int] = ..., duplicate_posts: _Optional[int] = ..., rejected_posts: _Optional[int] = ..., last_rejection: _Optional[str] = ..., last_error: _Optional[str] = ..., last_attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_success_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Watch(_message.Message):
+    __slots__ = ("name", "description", "sources", "window", "look_back_windows", "start_time", "grace", "tracked_topics", "thresholds", "sentiment_shift_threshold", "min_topic_posts", "webhook_url", "create_time", "creator_subject", "next_window_end", "source_statuses", "post_count", "report_count")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    LOOK_BACK_WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    GRACE_FIELD_NUMBER: _ClassVar[int]
+    TRACKED_TOPICS_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    SENTIMENT_SHIFT_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    MIN_TOPIC_POSTS_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_URL_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    CREATOR_SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_WINDOW_END_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_STATUSES_FIELD_NUMBER: _ClassVar[int]
+    POST_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REPORT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    sources: _containers.RepeatedCompositeFieldContainer[WatchSource]
+    window: _duration_pb2.Duration
+    look_back_windows: int
+    start_time: _timestamp_pb2.Timestamp
+    grace: _duration_pb2.Duration
+    tracked_topics: _containers.RepeatedCompositeFieldContainer[TrackedTopic]
+    thresholds: SignalThresholds
+    sentiment_shift_threshold: float
+    min_topic_posts: int
+    webhook_url: str
+    create_time: _timestamp_pb2.Timestamp
+    creator_subject: str
+    next_window_end: _timestamp_pb2.Timestamp
+    source_statuses: _containers.RepeatedCompositeFieldContainer[SourceStatus]
+    post_count: int
+    report_count: int
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., sources: _Optional[_Iterable[_Union[WatchSource, _Mapping]]] = ..., window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., look_back_windows: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., grace: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., tracked_topics: _Optional[_Iterable[_Union[TrackedTopic, _Mapping]]] = ..., thresholds: _Optional[_Union[SignalThresholds, _Mapping]] = ..., sentiment_shift_threshold: _Optional[float] = ..., min_topic_posts: _Optional[int] = ..., webhook_url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., creator_subject: _Optional[str] = ..., next_window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source_statuses: _Optional[_Iterable[_Union[SourceStatus, _Mapping]]] = ..., post_count: _Optional[int] = ..., report_count: _Optional[int] = ...) -> None: ...
+
+class CreateWatchRequest(_message.Message):
+    __slots__ = ("watch",)
+    WATCH_FIELD_NUMBER: _ClassVar[int]
+    watch: Watch
+    def __init__(self, watch: _Optional[_Union[Watch, _Mapping]] = ...) -> None: ...
+
+class CreateWatchResponse(_message.Message):
+    __slots__ = ("watch",)
+    WATCH_FIELD_NUMBER: _ClassVar[int]
+    watch: Watch
+    def __init__(self, watch: _Optional[_Union[Watch, _Mapping]] = ...) -> None: ...
+
+class GetWatchRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetWatchResponse(_message.Message):
+    __slots__ = ("watch",)
+    WATCH_FIELD_NUMBER: _ClassVar[int]
+    watch: Watch
+    def __init__(self, watch: _Optional[_Union[Watch, _Mapping]] = ...) -> None: ...
+
+class ListWatchesRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListWatchesResponse(_message.Message):
+    __slots__ = ("watches", "next_page_token")
+    WATCHES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    watches: _containers.RepeatedCompositeFieldContainer[Watch]
+    next_page_token: str
+    def __init__(self, watches: _Optional[_Iterable[_Union[Watch, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DeleteWatchRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteWatchResponse(_message.Message):
+    __slots__ = ("deleted_posts", "deleted_reports", "deleted_alerts")
+    DELETED_POSTS_FIELD_NUMBER: _ClassVar[int]
+    DELETED_REPORTS_FIELD_NUMBER: _ClassVar[int]
+    DELETED_ALERTS_FIELD_NUMBER: _ClassVar[int]
+    deleted_posts: int
+    deleted_reports: int
+    deleted_alerts: int
+    def __init__(self, deleted_posts: _Optional[int] = ..., deleted_reports: _Optional[int] = ..., deleted_alerts: _Optional[int] = ...) -> None: ...
+
+class WatchPost(_message.Message):
+    __slots__ = ("id", "text", "time", "source", "policy")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    text: str
+    time: _timestamp_pb2.Timestamp
+    source: str
+    policy: _common_pb2.RecordPolicy
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[str] = ..., policy: _Optional[_Union[_common_pb2.RecordPolicy, _Mapping]] = ...) -> None: ...
+
+class IngestPostsRequest(_message.Message):
+    __slots__ = ("watch", "posts", "source")
+    WATCH_FIELD_NUMBER: _ClassVar[int]
+    POSTS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    watch: str
+    posts: _containers.RepeatedCompositeFieldContainer[WatchPost]
+    source: str
+    def __init__(self, watch: _Optional[str] = ..., posts: _Optional[_Iterable[_Union[WatchPost, _Mapping]]] = ..., source: _Optional[str] = ...) -> None: ...
+
+class IngestPostsResponse(_message.Message):
+    __slots__ = ("accepted", "duplicates", "late")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    LATE_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    duplicates: int
+    late: int
+    def __init__(self, accepted: _Optional[int] = ..., duplicates: _Optional[int] = ..., late: _Optional[int] = ...) -> None: ...
+
+class TrackedTopicSentiment(_message.Message):
+    __slots__ = ("name", "post_count", "sentiment_mix", "balance", "baseline_post_count", "baseline_balance", "shift")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    POST_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SENTIMENT_MIX_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_POST_COUNT_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_BALANCE_FIELD_NUMBER: _ClassVar[int]
+    SHIFT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    post_count: int
+    sentiment_mix: SentimentMix
+    balance: float
+    baseline_post_count: int
+    baseline_balance: float
+    shift: float
+    def __init__(self, name: _Optional[str] = ..., post_count: _Optional[int] = ..., sentiment_mix: _Optional[_Union[SentimentMix, _Mapping]] = ..., balance: _Optional[float] = ..., baseline_post_count: _Optional[int] = ..., baseline_balance: _Optional[float] = ..., shift: _Optional[float] = ...) -> None: ...
+
+class WatchReport(_message.Message):
+    __slots__ = ("watch", "window_start", "window_end", "close_time", "window_post_count", "signals", "tracked_topics", "alert_count", "source_statuses", "data_class")
+    WATCH_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_END_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_TIME_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_POST_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SIGNALS_FIELD_NUMBER: _ClassVar[int]
+    TRACKED_TOPICS_FIELD_NUMBER: _ClassVar[int]
+    ALERT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_STATUSES_FIELD_NUMBER: _ClassVar[int]
+    DATA_CLASS_FIELD_NUMBER: _ClassVar[int]
+    watch: str
+    window_start: _timestamp_pb2.Timestamp
+    window_end: _timestamp_pb2.Timestamp
+    close_time: _timestamp_pb2.Timestamp
+    window_post_count: int
+    signals: DetectSignalsResponse
+    tracked_topics: _containers.RepeatedCompositeFieldContainer[TrackedTopicSentiment]
+    alert_count: int
+    source_statuses: _containers.RepeatedCompositeFieldContainer[SourceStatus]
+    data_class: _common_pb2.DataClass
+    def __init__(self, watch: _Optional[str] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., close_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_post_count: _Optional[int] = ..., signals: _Optional[_Union[DetectSignalsResponse, _Mapping]] = ..., tracked_topics: _Optional[_Iterable[_Union[TrackedTopicSentiment, _Mapping]]] = ..., alert_count: _Optional[int] = ..., source_statuses: _Optional[_Iterable[_Union[SourceStatus, _Mapping]]] = ..., data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ...) -> None: ...
+
+class ListWatchReportsRequest(_message.Message):
+    __slots__ = ("watch", "page_size", "page_token")
+    WATCH_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    watch: str
+    page_size: int
+    page_token: str
+    def __init__(self, watch: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListWatchReportsResponse(_message.Message):
+    __slots__ = ("reports", "next_page_token", "withheld_count")
+    REPORTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    WITHHELD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    reports: _containers.RepeatedCompositeFieldContainer[WatchReport]
+    next_page_token: str
+    withheld_count: int
+    def __init__(self, reports: _Optional[_Iterable[_Union[WatchReport, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., withheld_count: _Optional[int] = ...) -> None: ...
+
+class WatchAlert(_message.Message):
+    __slots__ = ("sequence", "watch", "type", "create_time", "window_start", "window_end", "summary", "topic", "previous_strength", "tracked_topic", "webhook_state", "webhook_attempts", "data_class")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    WATCH_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_END_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    TRACKED_TOPIC_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_STATE_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    DATA_CLASS_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    watch: str
+    type: AlertType
+    create_time: _timestamp_pb2.Timestamp
+    window_start: _timestamp_pb2.Timestamp
+    window_end: _timestamp_pb2.Timestamp
+    summary: str
+    topic: SignalTopic
+    previous_strength: SignalStrength
+    tracked_topic: TrackedTopicSentiment
+    webhook_state: WebhookState
+    webhook_attempts: int
+    data_class: _common_pb2.DataClass
+    def __init__(self, sequence: _Optional[int] = ..., watch: _Optional[str] = ..., type: _Optional[_Union[AlertType, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., summary: _Optional[str] = ..., topic: _Optional[_Union[SignalTopic, _Mapping]] = ..., previous_strength: _Optional[_Union[SignalStrength, str]] = ..., tracked_topic: _Optional[_Union[TrackedTopicSentiment, _Mapping]] = ..., webhook_state: _Optional[_Union[WebhookState, str]] = ..., webhook_attempts: _Optional[int] = ..., data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ...) -> None: ...
+
+class WatchAlertsRequest(_message.Message):
+    __slots__ = ("watch", "after_sequence", "from_start")
+    WATCH_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    FROM_START_FIELD_NUMBER: _ClassVar[int]
+    watch: str
+    after_sequence: int
+    from_start: bool
+    def __init__(self, watch: _Optional[str] = ..., after_sequence: _Optional[int] = ..., from_start: _Optional[bool] = ...) -> None: ...
+
+class WatchAlertsResponse(_message.Message):
+    __slots__ = ("alert",)
+    ALERT_FIELD_NUMBER: _ClassVar[int]
+    alert: WatchAlert
+    def __init__(self, alert: _Optional[_Union[WatchAlert, _Mapping]] = ...) -> None: ...

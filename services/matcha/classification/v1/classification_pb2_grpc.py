@@ -84,6 +84,41 @@ class ClassificationServiceStub:
                 request_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.DetectSignalsRequest.SerializeToString,
                 response_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.DetectSignalsResponse.FromString,
                 _registered_method=True)
+        self.CreateWatch = channel.unary_unary(
+                '/matcha.classification.v1.ClassificationService/CreateWatch',
+                request_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.CreateWatchRequest.SerializeToString,
+                response_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.CreateWatchResponse.FromString,
+                _registered_method=True)
+        self.GetWatch = channel.unary_unary(
+                '/matcha.classification.v1.ClassificationService/GetWatch',
+                request_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.GetWatchRequest.SerializeToString,
+                response_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.GetWatchResponse.FromString,
+                _registered_method=True)
+        self.ListWatches = channel.unary_unary(
+                '/matcha.classification.v1.ClassificationService/ListWatches',
+                request_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.ListWatchesRequest.SerializeToString,
+                response_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.ListWatchesResponse.FromString,
+                _registered_method=True)
+        self.DeleteWatch = channel.unary_unary(
+                '/matcha.classification.v1.ClassificationService/DeleteWatch',
+                request_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.DeleteWatchRequest.SerializeToString,
+                response_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.DeleteWatchResponse.FromString,
+                _registered_method=True)
+        self.IngestPosts = channel.unary_unary(
+                '/matcha.classification.v1.ClassificationService/IngestPosts',
+                request_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.IngestPostsRequest.SerializeToString,
+                response_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.IngestPostsResponse.FromString,
+                _registered_method=True)
+        self.ListWatchReports = channel.unary_unary(
+                '/matcha.classification.v1.ClassificationService/ListWatchReports',
+                request_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.ListWatchReportsRequest.SerializeToString,
+                response_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.ListWatchReportsResponse.FromString,
+                _registered_method=True)
+        self.WatchAlerts = channel.unary_stream(
+                '/matcha.classification.v1.ClassificationService/WatchAlerts',
+                request_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.WatchAlertsRequest.SerializeToString,
+                response_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.WatchAlertsResponse.FromString,
+                _registered_method=True)
 
 
 class ClassificationServiceServicer:
@@ -197,6 +232,74 @@ class ClassificationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateWatch(self, request, context):
+        """Creates a listening watch: a named set of sources (posts pushed with
+        IngestPosts, a JSON Lines drop folder, RSS or Atom feeds) analysed window
+        by window. Each closed window's report is stored; a new weak or strong
+        signal, or a sentiment shift on a tracked topic, raises an alert. Role
+        `operator`, purpose `listening`. Errors: INVALID_ARGUMENT with field
+        violations (name, sources, window, schedule, tracked topics, webhook);
+        ALREADY_EXISTS (a watch of that name); PERMISSION_DENIED (role, purpose).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWatch(self, request, context):
+        """Returns a watch, with its schedule and the state of each source. Errors:
+        NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWatches(self, request, context):
+        """Lists the tenant's watches by name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWatch(self, request, context):
+        """Deletes a watch with its posts, reports and alerts. Role `operator`.
+        Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IngestPosts(self, request, context):
+        """Pushes posts into a watch. A post counts once: the same id (or, without
+        an id, the same source, time and text) pushed again is a duplicate.
+        Role `operator`, purpose `listening`. Errors: INVALID_ARGUMENT with field
+        violations (a post without text or time, a time in the future or older
+        than the watch's look-back, a policy that does not consent to
+        `listening`, a class above the call's); NOT_FOUND (watch);
+        FAILED_PRECONDITION (the watch has no push source).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWatchReports(self, request, context):
+        """Lists a watch's window reports, newest first. Reports holding posts of a
+        class above the call's declared class are left out (and counted).
+        Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchAlerts(self, request, context):
+        """Streams alerts: those after `after_sequence` are replayed first, then
+        live ones; the stream does not end by itself. Alerts holding posts of a
+        class above the call's declared class are not sent. Errors:
+        INVALID_ARGUMENT (negative `after_sequence`); NOT_FOUND (watch).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClassificationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -244,6 +347,41 @@ def add_ClassificationServiceServicer_to_server(servicer, server):
                     servicer.DetectSignals,
                     request_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.DetectSignalsRequest.FromString,
                     response_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.DetectSignalsResponse.SerializeToString,
+            ),
+            'CreateWatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWatch,
+                    request_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.CreateWatchRequest.FromString,
+                    response_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.CreateWatchResponse.SerializeToString,
+            ),
+            'GetWatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWatch,
+                    request_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.GetWatchRequest.FromString,
+                    response_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.GetWatchResponse.SerializeToString,
+            ),
+            'ListWatches': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWatches,
+                    request_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.ListWatchesRequest.FromString,
+                    response_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.ListWatchesResponse.SerializeToString,
+            ),
+            'DeleteWatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWatch,
+                    request_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.DeleteWatchRequest.FromString,
+                    response_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.DeleteWatchResponse.SerializeToString,
+            ),
+            'IngestPosts': grpc.unary_unary_rpc_method_handler(
+                    servicer.IngestPosts,
+                    request_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.IngestPostsRequest.FromString,
+                    response_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.IngestPostsResponse.SerializeToString,
+            ),
+            'ListWatchReports': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWatchReports,
+                    request_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.ListWatchReportsRequest.FromString,
+                    response_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.ListWatchReportsResponse.SerializeToString,
+            ),
+            'WatchAlerts': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchAlerts,
+                    request_deserializer=matcha_dot_classification_dot_v1_dot_classification__pb2.WatchAlertsRequest.FromString,
+                    response_serializer=matcha_dot_classification_dot_v1_dot_classification__pb2.WatchAlertsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -494,6 +632,195 @@ class ClassificationService:
             '/matcha.classification.v1.ClassificationService/DetectSignals',
             matcha_dot_classification_dot_v1_dot_classification__pb2.DetectSignalsRequest.SerializeToString,
             matcha_dot_classification_dot_v1_dot_classification__pb2.DetectSignalsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.classification.v1.ClassificationService/CreateWatch',
+            matcha_dot_classification_dot_v1_dot_classification__pb2.CreateWatchRequest.SerializeToString,
+            matcha_dot_classification_dot_v1_dot_classification__pb2.CreateWatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.classification.v1.ClassificationService/GetWatch',
+            matcha_dot_classification_dot_v1_dot_classification__pb2.GetWatchRequest.SerializeToString,
+            matcha_dot_classification_dot_v1_dot_classification__pb2.GetWatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWatches(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.classification.v1.ClassificationService/ListWatches',
+            matcha_dot_classification_dot_v1_dot_classification__pb2.ListWatchesRequest.SerializeToString,
+            matcha_dot_classification_dot_v1_dot_classification__pb2.ListWatchesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.classification.v1.ClassificationService/DeleteWatch',
+            matcha_dot_classification_dot_v1_dot_classification__pb2.DeleteWatchRequest.SerializeToString,
+            matcha_dot_classification_dot_v1_dot_classification__pb2.DeleteWatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IngestPosts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.classification.v1.ClassificationService/IngestPosts',
+            matcha_dot_classification_dot_v1_dot_classification__pb2.IngestPostsRequest.SerializeToString,
+            matcha_dot_classification_dot_v1_dot_classification__pb2.IngestPostsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWatchReports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.classification.v1.ClassificationService/ListWatchReports',
+            matcha_dot_classification_dot_v1_dot_classification__pb2.ListWatchReportsRequest.SerializeToString,
+            matcha_dot_classification_dot_v1_dot_classification__pb2.ListWatchReportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/matcha.classification.v1.ClassificationService/WatchAlerts',
+            matcha_dot_classification_dot_v1_dot_classification__pb2.WatchAlertsRequest.SerializeToString,
+            matcha_dot_classification_dot_v1_dot_classification__pb2.WatchAlertsResponse.FromString,
             options,
             channel_credentials,
             insecure,
