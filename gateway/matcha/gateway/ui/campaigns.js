@@ -143,7 +143,8 @@
       migrationCaption: "Customers from each segment (rows) to each segment (columns)",
       migrationCorner: "from \u2193 to \u2192",
       // Errors, then what the page was doing when it got one.
-      refused: ({ role, action, message }) => `Refused: you do not have the ${role} role needed to ${action}. ${message}`,
+      refused: ({ role, action, message }) =>
+        `Refused: you do not have the ${role} role needed to ${action}. ${message}`,
       notConfigured: ({ action }) => `This gateway has no service configured to ${action}.`,
       networkError: ({ action }) => `Network error: the gateway could not be reached to ${action}. Check the ` +
         "connection and try again.",
@@ -419,7 +420,9 @@
     document.title = t("pageTitle");
     $("language").value = language;
     for (const node of document.querySelectorAll("[data-text]")) node.textContent = t(node.dataset.text);
-    for (const node of document.querySelectorAll("[data-label]")) node.setAttribute("aria-label", t(node.dataset.label));
+    for (const node of document.querySelectorAll("[data-label]")) {
+      node.setAttribute("aria-label", t(node.dataset.label));
+    }
     // What came from the services is drawn again in the new language.
     if (state.claims) showIdentity();
     renderCampaigns();
@@ -624,7 +627,9 @@
       const nameCell = element("th");
       nameCell.scope = "row";
       nameCell.append(link);
-      if (experiment.name && experiment.name !== experiment.id) nameCell.append(element("span", experiment.id, "note id"));
+      if (experiment.name && experiment.name !== experiment.id) {
+        nameCell.append(element("span", experiment.id, "note id"));
+      }
       row.append(
         nameCell,
         element("td", (experiment.variants || []).map((variant) => variant.label).join(", ")),
@@ -804,11 +809,13 @@
     return chart;
   }
 
-  // Horizontal grid lines with their percentages, from 0 to `top`.
+  // Horizontal grid lines with their percentages, from 0 to `top` (a roundUp value) in round steps.
   function axis(y, top, left, right) {
     const group = svg("g", { class: "axis", "aria-hidden": "true" });
-    const steps = 4;
-    const digits = top / steps < 0.01 ? 1 : 0;
+    const mantissa = Math.round(top / 10 ** Math.floor(Math.log10(top) + 1e-9) * 10) / 10;
+    const steps = mantissa === 2 ? 4 : 5;
+    const stepPercent = (top / steps) * 100;
+    const digits = Math.abs(stepPercent - Math.round(stepPercent)) < 1e-9 ? 0 : 1;
     for (let step = 0; step <= steps; step += 1) {
       const value = (top * step) / steps;
       group.append(
@@ -1030,9 +1037,10 @@
       name.scope = "row";
       if (segment.name && segment.name !== segment.id) name.append(element("span", segment.id, "note id"));
       if (segment.persona && segment.persona.title) name.append(element("span", segment.persona.title, "note persona"));
-      const features = (segment.features || []).filter((feature) => (segment.topFeatures || []).includes(feature.feature));
-      const distinctive = (segment.topFeatures || []).slice(0, 3).map((featureName) => {
-        const feature = features.find((entry) => entry.feature === featureName);
+      // An empty segment has no profile to speak of.
+      const top = Number(segment.size || 0) ? (segment.topFeatures || []).slice(0, 3) : [];
+      const distinctive = top.map((featureName) => {
+        const feature = (segment.features || []).find((entry) => entry.feature === featureName);
         return feature && feature.baseMean ? `${featureName} \u00d7${formatLift(feature.lift)}` : featureName;
       });
       row.append(
@@ -1071,7 +1079,9 @@
       const group = svg("g", { class: "segment", "data-segment": segment.id });
       group.dataset.size = size;
       group.append(
-        svg("title", {}, t("sizeBar", { segment: segmentLabel(segment), size: integer(size), share: percent(segment.share) })),
+        svg("title", {}, t("sizeBar", {
+          segment: segmentLabel(segment), size: integer(size), share: percent(segment.share),
+        })),
         svg("text", { class: "label", x: labelWidth - 6, y: top + rowHeight / 2 + 4, "text-anchor": "end" },
           segmentLabel(segment).slice(0, 22)),
         svg("rect", { class: "bar", x: labelWidth, y: top + 3, width: barLength, height: rowHeight - 8 }),
