@@ -9,6 +9,7 @@ import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.review.attestation import AttestationVerifier
+from matcha.review.audiences import SegmentationMembers, with_audience_members
 from matcha.review.core import Limits, ReviewCore
 from matcha.review.delivery import ConductorSignaller, Deliver, FileSink, OutboxDispatcher, RetryPolicy, WebhookSink
 from matcha.review.experiment_store import ExperimentStore
@@ -65,10 +66,10 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
     files: FileSink | None = None
     if settings.review_publish_dir is not None:
         files = FileSink(settings.review_publish_dir)
-        sinks[FILES_SINK] = files.deliver
+        sinks[FILES_SINK] = with_audience_members(files.deliver, database)
     if settings.review_webhook_url:
         webhook = WebhookSink(settings.review_webhook_url, timeout_seconds=settings.review_webhook_timeout_seconds)
-        sinks[WEBHOOK_SINK] = webhook.deliver
+        sinks[WEBHOOK_SINK] = with_audience_members(webhook.deliver, database)
     dispatcher = OutboxDispatcher(
         store,
         signaller.deliver if signaller else None,
@@ -81,6 +82,12 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
         poll_seconds=settings.review_delivery_poll_seconds,
         retractors={FILES_SINK: files.retract} if files else {},
     )
+    # Without segmentation, a publication naming an audience is refused (UNAVAILABLE); one without is published.
+    audiences = SegmentationMembers(
+        settings.review_segmentation_address,
+        tracer_provider=tracer_provider,
+        timeout_seconds=settings.review_audience_timeout_seconds,
+    )
     core = ReviewCore(
         store,
         Limits(max_content_bytes=settings.review_max_content_bytes),
@@ -90,6 +97,8 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
         four_eyes_off_tenants=frozenset(settings.review_four_eyes_off_tenants),
         attestations=AttestationVerifier(settings.attestation_public_key_file),
         published_files=files,
+        audiences=audiences,
+        frequency_caps=settings.frequency_cap,
     )
     experiments = ExperimentCore(ExperimentStore(database))
     # Without segmentation, clicks and conversions wait in the feed for a replica that has it.
@@ -130,6 +139,7 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
             await signaller.close()
         if webhook is not None:
             await webhook.close()
+        await audiences.close()
         await store.stop_listening()
         await database.close()
 

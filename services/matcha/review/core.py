@@ -15,6 +15,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from matcha.review.attestation import AttestationVerifier
+from matcha.review.audiences import (
+    AudienceSpec,
+    FrequencyCap,
+    ResolvedAudience,
+    SegmentationMembers,
+    channel_name,
+    check_audience,
+    read_audience,
+    write_audience,
+)
 from matcha.review.store import (
     RUN_SIGNAL,
     SINK,
@@ -167,7 +177,11 @@ class ReviewCore:
         attestations: AttestationVerifier | None = None,
         four_eyes_off_tenants: frozenset[str] = frozenset(),
         published_files: PublishedFiles | None = None,
+        audiences: SegmentationMembers | None = None,
+        frequency_caps: Callable[[str], FrequencyCap] = lambda channel: FrequencyCap(),
     ) -> None:
+        self._audiences = audiences or SegmentationMembers(None)
+        self._frequency_caps = frequency_caps
         self._published_files = published_files
         self._attestations = attestations
         self._four_eyes_off = four_eyes_off_tenants
@@ -560,17 +574,27 @@ class ReviewCore:
     # -- publication -----------------------------------------------------------------------------
 
     async def publish(
-        self, call: CallContext, item_id: str, content_sha256: str, sinks: list[str]
-    ) -> tuple[PublicationRow, bool]:
+        self,
+        call: CallContext,
+        item_id: str,
+        content_sha256: str,
+        sinks: list[str],
+        audience: AudienceSpec | None = None,
+    ) -> tuple[PublicationRow, bool, ResolvedAudience | None]:
         violations = Violations()
         violations.check(bool(content_sha256), "content_sha256", "the digest of the approved content is required")
         for index, sink in enumerate(sinks):
             violations.check(
                 sink in self.sinks, f"sinks[{index}]", f"unknown sink {sink!r}; configured: {', '.join(self.sinks)}"
             )
+        if audience is not None:
+            check_audience(violations, audience)
         violations.raise_if_any("publication has invalid fields")
         call.require_role(PUBLISHER_ROLE)
+        if audience is not None:
+            self._audiences.check_configured()
         already = False
+        resolved = None
         async with self._store.change(call.tenant, item_id) as change:
             item = change.item
             if item.status != "APPROVED":
@@ -587,13 +611,28 @@ class ReviewCore:
                     reason="CONTENT_NOT_APPROVED",
                     metadata={"item_id": item.id, "approved_sha256": item.approved_sha256 or ""},
                 )
-            if await change.publication() is not None:
+            earlier = await change.publication()
+            if earlier is not None:
                 already = True
+                resolved = await read_audience(change.connection, earlier)
             else:
                 approved = await change.version(item.approved_version)
                 publication_id = await change.add_publication(
                     approved.number, approved.content_sha256, call.principal.subject
                 )
+                if audience is not None:
+                    channel = channel_name(item.channel)
+                    resolved = await write_audience(
+                        change.connection,
+                        tenant=item.tenant,
+                        publication_id=publication_id,
+                        channel=channel,
+                        purpose=item.purpose,
+                        data_class=item.data_class,
+                        spec=audience,
+                        members=self._audiences.stream(call, item.purpose, audience, channel),
+                        cap=self._frequency_caps(channel),
+                    )
                 document = {
                     "publication_id": publication_id,
                     "item_id": item.id,
@@ -610,11 +649,14 @@ class ReviewCore:
                     "publisher_subject": call.principal.subject,
                     "published_at": datetime.now(UTC).isoformat(),
                 }
+                if resolved is not None:
+                    # The members themselves are added when a sink is delivered (read from the audience's rows).
+                    document["resolved_audience"] = resolved.as_document()
                 for sink in sinks or self.sinks:
                     await change.enqueue(SINK, sink, publication_id, document, publication_id=publication_id)
                 await change.add_event("PUBLISHED", item.status, item.version, call.principal.subject)
         details = await self._store.get(call.tenant, item_id, full=False)
-        return details.publication, already
+        return details.publication, already, resolved
 
     # -- data subjects ---------------------------------------------------------------------------
 

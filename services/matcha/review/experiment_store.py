@@ -10,6 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
+from matcha.review.audiences import audience_members
 from matcha.runtime.database import Database
 from matcha.runtime.errors import AlreadyExists, NotFound
 
@@ -151,6 +152,11 @@ class ExperimentStore:
     @property
     def _pool(self) -> asyncpg.Pool:
         return self._database.pool
+
+    async def audience_members(self, tenant: str, publication_id: str) -> list[str] | None:
+        """The members stored with a publication's audience; None when it has none."""
+        async with self._pool.acquire() as connection:
+            return await audience_members(connection, tenant, publication_id)
 
     async def publications_taken(self, tenant: str, publication_ids: list[str]) -> tuple[set[str], set[str]]:
         """Of these ids: those that are publications of the tenant, and those already in an experiment."""

@@ -69,6 +69,8 @@ class NewExperimentInput:
     holdout_share: float | None
     min_sample_per_arm: int
     customer_ids: list[str]
+    # A publication whose stored audience joins the experiment's.
+    audience_publication_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,13 @@ class ExperimentCore:
         self._check_customers(violations, request.customer_ids, required=False)
         violations.raise_if_any("experiment has invalid fields")
 
+        audience: list[str] = []
+        if request.audience_publication_id:
+            stored = await self._store.audience_members(call.tenant, request.audience_publication_id)
+            violations.check(
+                stored is not None, "audience_publication_id", "no audience is stored with this publication"
+            )
+            audience = stored or []
         publication_ids = [variant.publication_id for variant in request.variants]
         known, taken = await self._store.publications_taken(call.tenant, publication_ids)
         for index, publication_id in enumerate(publication_ids):
@@ -263,8 +272,10 @@ class ExperimentCore:
             ),
         )
         experiment = await self._store.get(call.tenant, experiment_id)
-        if request.customer_ids:
-            await self._add_members(call, experiment, request.customer_ids)
+        members = [*request.customer_ids, *audience]
+        if members:
+            for start in range(0, len(members), limits.max_customers_per_call):
+                await self._add_members(call, experiment, members[start : start + limits.max_customers_per_call])
             experiment = await self._store.get(call.tenant, experiment_id)
         return experiment
 

@@ -2,10 +2,11 @@
 
 from datetime import UTC, datetime
 
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import duration_pb2, json_format, timestamp_pb2
 from google.rpc import status_pb2
 
 from matcha.common.v1 import common_pb2
+from matcha.review.audiences import AudienceSpec, ResolvedAudience
 from matcha.review.core import ContentEdit, ReviewCore, ReviewSignal, ReviseInput, RunResume, SubmitInput
 from matcha.review.experiment_store import ExperimentRow, VariantRow
 from matcha.review.experiments import ArmResult, ExperimentCore, NewExperimentInput, OutcomeInput
@@ -160,6 +161,33 @@ def _item(details: ItemDetails) -> review_pb2.ReviewItem:
         create_time=_timestamp(item.created_at),
         update_time=_timestamp(item.updated_at),
         subject_ids=item.subject_ids,
+    )
+
+
+def _audience_spec(message: review_pb2.AudienceSpec) -> AudienceSpec:
+    if message.WhichOneof("members") == "segment":
+        segment = message.segment
+        return AudienceSpec(segment.segmentation, segment.version, segment.segment_id)
+    # Neither set is an empty list, refused as such.
+    return AudienceSpec(customer_ids=tuple(message.customers.customer_ids))
+
+
+def _resolved_audience(audience: ResolvedAudience | None) -> review_pb2.ResolvedAudience | None:
+    if audience is None:
+        return None
+    window = duration_pb2.Duration()
+    window.FromTimedelta(audience.cap.window)
+    return review_pb2.ResolvedAudience(
+        segmentation=audience.segmentation,
+        segmentation_version=audience.segmentation_version,
+        segment_id=audience.segment_id,
+        size=audience.size,
+        members_sha256=audience.members_sha256,
+        excluded_without_consent=audience.excluded_without_consent,
+        excluded_opted_out=audience.excluded_opted_out,
+        excluded_frequency_capped=audience.excluded_frequency_capped,
+        frequency_cap_messages=audience.cap.messages,
+        frequency_cap_window=window,
     )
 
 
@@ -332,10 +360,16 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         return review_pb2.ReviseResponse(item=_item(details))
 
     async def Publish(self, request, context):
-        publication, already = await self._core.publish(
-            current_call(), request.item_id, request.content_sha256, list(request.sinks)
+        publication, already, audience = await self._core.publish(
+            current_call(),
+            request.item_id,
+            request.content_sha256,
+            list(request.sinks),
+            _audience_spec(request.audience) if request.HasField("audience") else None,
         )
-        return review_pb2.PublishResponse(publication=_publication(publication), already_published=already)
+        return review_pb2.PublishResponse(
+            publication=_publication(publication), already_published=already, audience=_resolved_audience(audience)
+        )
 
     async def WatchEvents(self, request, context):
         events = self._core.watch(
@@ -361,6 +395,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             erased_files=erased.files,
             erased_experiment_arms=erased.experiment_arms,
             erased_outcome_events=erased.outcome_events,
+            erased_audience_memberships=erased.audience_memberships,
         )
 
     async def DescribeSubject(self, request, context):
@@ -378,6 +413,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
                 holdout_share=request.holdout_share if request.HasField("holdout_share") else None,
                 min_sample_per_arm=request.min_sample_per_arm,
                 customer_ids=list(request.customer_ids),
+                audience_publication_id=request.audience_publication_id,
             ),
         )
         report_records(subjects=request.customer_ids)

@@ -1,10 +1,12 @@
 """Review service settings (`MATCHA_REVIEW_*` plus the shared `MATCHA_*`)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field
 
 from matcha.review.attestation import PUBLIC_KEY_NAME
+from matcha.review.audiences import FrequencyCap
 from matcha.runtime.settings import ServiceSettings
 
 
@@ -16,7 +18,8 @@ class ReviewSettings(ServiceSettings):
     review_segmentation_address: str | None = Field(
         None,
         description="host:port of SegmentationService; outcome clicks and conversions are fed to it as "
-        "behaviour events only when set (until then they wait, stored)",
+        "behaviour events only when set (until then they wait, stored), and publications naming an audience are "
+        "refused without it",
     )
     review_outcome_feed_batch_size: int = Field(1000, ge=1, le=1000)
     review_outcome_feed_poll_seconds: float = Field(1.0, gt=0)
@@ -47,6 +50,19 @@ class ReviewSettings(ServiceSettings):
         description="Ed25519 public key that verifies the generation service's quality attestations; "
         "defaults to the state dir's keys/generation-attestation.pub",
     )
+    review_frequency_cap_messages: int = Field(
+        2,
+        ge=0,
+        description="publications one customer may receive on one channel within the window; 0 lifts the cap",
+    )
+    review_frequency_cap_days: float = Field(7.0, gt=0, description="window of the frequency cap, in days")
+    review_frequency_caps: dict[str, tuple[int, float]] = Field(
+        default_factory=dict,
+        description='per channel, (messages, days) replacing the default cap, e.g. {"sms": [1, 7]}',
+    )
+    review_audience_timeout_seconds: float = Field(
+        300.0, gt=0, description="deadline of reading one publication's audience from segmentation"
+    )
     review_four_eyes_off_tenants: list[str] = Field(
         default_factory=list,
         description="tenants whose policy lets one person review alone; four-eyes holds for every other tenant",
@@ -55,6 +71,13 @@ class ReviewSettings(ServiceSettings):
     @property
     def attestation_public_key_file(self) -> Path:
         return self.review_attestation_public_key_file or self.state_dir / "keys" / PUBLIC_KEY_NAME
+
+    def frequency_cap(self, channel: str) -> FrequencyCap:
+        """The cap on `channel` (lowercase, as opt-outs name it)."""
+        messages, days = self.review_frequency_caps.get(
+            channel, (self.review_frequency_cap_messages, self.review_frequency_cap_days)
+        )
+        return FrequencyCap(messages, timedelta(days=days))
 
     @property
     def tokens_dir(self) -> Path:

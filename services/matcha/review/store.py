@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from matcha.review.audiences import AUDIENCE_SUBJECT_RECORDS, erase_audience_customer
 from matcha.review.experiment_store import EXPERIMENT_SUBJECT_RECORDS, erase_experiment_customer
 from matcha.runtime.data_map import SubjectHolding, class_name_sql, describe_kind
 from matcha.runtime.database import Database
@@ -427,6 +428,11 @@ class ItemTransaction:
             self.item.approved_version,
         )
 
+    @property
+    def connection(self) -> asyncpg.Connection:
+        """The change's connection, inside its transaction, for writes kept with other stores' code."""
+        return self._connection
+
     async def publication(self) -> str | None:
         return await self._connection.fetchval(
             "SELECT id::text FROM review_publications WHERE item_id = $1", uuid.UUID(self.item.id)
@@ -507,6 +513,7 @@ class ItemsErased:
     files: int = 0
     experiment_arms: int = 0
     outcome_events: int = 0
+    audience_memberships: int = 0
 
 
 @dataclass(frozen=True)
@@ -524,6 +531,7 @@ _NAMES_SUBJECT = "i.tenant = $1 AND i.subject_ids @> ARRAY[$2::text]"
 # Per kind of record about a subject, the rows `describe_kind` reads (see matcha.runtime.data_map).
 _SUBJECT_RECORDS = (
     *EXPERIMENT_SUBJECT_RECORDS,
+    *AUDIENCE_SUBJECT_RECORDS,
     (
         "drafts",
         f"""SELECT '' AS scope, i.data_class, ARRAY[i.purpose] AS purposes, (i.created_at, i.id) AS ordering,
@@ -914,8 +922,11 @@ class ReviewStore:
                 subject_id,
             )
             arms, outcome_events = await erase_experiment_customer(connection, tenant, subject_id)
+            memberships = await erase_audience_customer(connection, tenant, subject_id)
             if not item_ids:
-                return ItemsErased(experiment_arms=arms, outcome_events=outcome_events)
+                return ItemsErased(
+                    experiment_arms=arms, outcome_events=outcome_events, audience_memberships=memberships
+                )
             deleted = {}
             # Children first: events refer to decisions, outbox rows to publications.
             for table in (
@@ -939,6 +950,7 @@ class ReviewStore:
             files=files,
             experiment_arms=arms,
             outcome_events=outcome_events,
+            audience_memberships=memberships,
         )
 
     async def describe_subject(

@@ -121,6 +121,7 @@ ROLE_TABLE: dict[str, tuple[str, ...]] = {
         DefineConditionSegment=_WRITE,
         GetConditionSegment=_READ,
         ListConditionSegmentMembers=_READ,
+        StreamSegmentMembers=_READ,
     ),
     **_service(
         "matcha.review.v1.ReviewService",

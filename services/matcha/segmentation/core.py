@@ -28,7 +28,7 @@ from matcha.runtime.errors import (
 )
 from matcha.runtime.governance import CallContext, DataClass, RecordPolicy, require_consent
 from matcha.runtime.pii import DISCOVERY_MIN_SCORE, PiiEngine, shared_engine
-from matcha.segmentation import drift
+from matcha.segmentation import audience, drift
 from matcha.segmentation.builder import BuildResult, BuildSpec, FittedBuild, PreviousVersion, finish_build, fit_build
 from matcha.segmentation.features import (
     BUILT_IN_FEATURES,
@@ -88,6 +88,7 @@ logger = logging.getLogger(__name__)
 
 SEGMENTATION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 SEGMENT_ID = re.compile(r"^[a-z0-9_]{1,63}$")
+CHANNEL_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 ERASURE_ROLE = "admin"
 METHOD_NUMBERS = {KMEANS: 1, HDBSCAN_METHOD: 2, RULES: 3}
 METHOD_NAMES = {number: name for name, number in METHOD_NUMBERS.items()}
@@ -110,6 +111,7 @@ class Limits:
     max_vector_dimension: int = 16_000
     max_recommendations: int = 100
     max_listed_items: int = 10_000
+    max_audience_customers: int = 100_000
     progress_interval_seconds: float = 0.25
     cached_models: int = 256
 
@@ -125,6 +127,7 @@ class CustomerInput:
     consented_purposes: frozenset[str]
     source: str
     subject_id: str
+    opted_out_channels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -317,7 +320,22 @@ class SegmentationCore:
                 elif not _finite(value):
                     violations.add(f"{path}.features[{name}]", "must be a finite number")
             policy = self._policy(call, violations, f"{path}.policy", customer)
-            rows.append(CustomerRow(customer.id, customer.attributes, customer.features, customer.join_time, policy))
+            for position, channel in enumerate(customer.opted_out_channels):
+                violations.check(
+                    bool(CHANNEL_NAME.match(channel)),
+                    f"{path}.opted_out_channels[{position}]",
+                    "lowercase letters, digits and '_', 1 to 32",
+                )
+            rows.append(
+                CustomerRow(
+                    customer.id,
+                    customer.attributes,
+                    customer.features,
+                    customer.join_time,
+                    policy,
+                    tuple(dict.fromkeys(customer.opted_out_channels)),
+                )
+            )
         violations.raise_if_any()
         raised = await self._discover_personal_data(rows)
         for row in rows:
@@ -957,6 +975,43 @@ class SegmentationCore:
             _encode_token({"after": [last[1], last[3]]}) if last else "",
             total,
         )
+
+    async def reachable_members(
+        self,
+        call: CallContext,
+        name: str,
+        version_number: int,
+        segment_id: str,
+        customer_ids: list[str],
+        channel: str,
+    ) -> tuple[int, audience.ReachableMembers]:
+        """(version read, 0 for a list; the members the call's purpose may reach on `channel`)."""
+        violations = Violations()
+        listed = bool(customer_ids)
+        violations.check(
+            listed != bool(name or segment_id), "segment_id", "a segment (name and segment_id) or customer_ids"
+        )
+        if not listed:
+            self._check_name(violations, "name", name)
+            violations.check(bool(segment_id), "segment_id", "must not be empty")
+        limit = self.limits.max_audience_customers
+        violations.check(len(customer_ids) <= limit, "customer_ids", f"at most {limit:,} customer ids")
+        for index, customer_id in enumerate(customer_ids[:limit]):
+            if not 0 < len(customer_id) <= self.limits.max_id_chars:
+                violations.add(f"customer_ids[{index}]", f"1 to {self.limits.max_id_chars} characters")
+        violations.check(
+            not channel or bool(CHANNEL_NAME.match(channel)), "channel", "lowercase letters, digits and '_', 1 to 32"
+        )
+        violations.raise_if_any()
+        if listed:
+            members = await audience.listed_customers(
+                self._store.pool, call.tenant, customer_ids, call.purpose, channel
+            )
+            return 0, members
+        version = await self._ready(call, name, version_number)
+        position = self._position(self._model(version), name, segment_id)
+        members = await audience.segment_members(self._store.pool, version.id, position, call.purpose, channel)
+        return version.version, members
 
     async def attach_persona(
         self, call: CallContext, name: str, version_number: int, segment_id: str, persona: dict[str, Any]

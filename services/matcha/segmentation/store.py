@@ -107,6 +107,7 @@ class CustomerRow:
     features: dict[str, float]
     join_time: datetime | None
     policy: RecordPolicy
+    opted_out_channels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -302,12 +303,13 @@ class SegmentationStore:
         records = await connection.fetch(
             f"""INSERT INTO segmentation_customers AS c
                    (tenant, id, attributes, custom_features, custom_names, custom_values, join_time, data_class,
-                    consented_purposes, source, subject_id)
+                    consented_purposes, source, subject_id, opted_out_channels)
                SELECT $1, i.id, i.attributes, i.features, a.feature_names, a.feature_values, i.join_time, i.data_class,
-                      string_to_array(i.purposes, E'\\x1f'), i.source, i.subject_id
+                      string_to_array(i.purposes, E'\\x1f'), i.source, i.subject_id,
+                      string_to_array(i.opted_out, E'\\x1f')
                FROM unnest($2::text[], $3::jsonb[], $4::jsonb[], $5::timestamptz[], $6::int2[], $7::text[],
-                           $8::text[], $9::text[])
-                    AS i(id, attributes, features, join_time, data_class, purposes, source, subject_id),
+                           $8::text[], $9::text[], $10::text[])
+                    AS i(id, attributes, features, join_time, data_class, purposes, source, subject_id, opted_out),
                     LATERAL ({_NEW_ARRAYS}) a
                ON CONFLICT (tenant, id) DO UPDATE SET
                    attributes = EXCLUDED.attributes,
@@ -315,12 +317,13 @@ class SegmentationStore:
                    (custom_names, custom_values) = ({_MERGED_ARRAYS}),
                    join_time = EXCLUDED.join_time, data_class = EXCLUDED.data_class,
                    consented_purposes = EXCLUDED.consented_purposes, source = EXCLUDED.source,
-                   subject_id = EXCLUDED.subject_id, updated_at = now()
+                   subject_id = EXCLUDED.subject_id, opted_out_channels = EXCLUDED.opted_out_channels,
+                   updated_at = now()
                WHERE (c.attributes, c.custom_features || EXCLUDED.custom_features, c.join_time, c.data_class,
-                      c.consented_purposes, c.source, c.subject_id)
+                      c.consented_purposes, c.source, c.subject_id, c.opted_out_channels)
                      IS DISTINCT FROM
                      (EXCLUDED.attributes, c.custom_features, EXCLUDED.join_time, EXCLUDED.data_class,
-                      EXCLUDED.consented_purposes, EXCLUDED.source, EXCLUDED.subject_id)
+                      EXCLUDED.consented_purposes, EXCLUDED.source, EXCLUDED.subject_id, EXCLUDED.opted_out_channels)
                RETURNING key, (xmax = 0) AS inserted""",
             tenant,
             [row.id for row in rows],
@@ -331,6 +334,7 @@ class SegmentationStore:
             [PURPOSE_SEPARATOR.join(sorted(row.policy.consented_purposes)) for row in rows],
             [row.policy.source for row in rows],
             [row.policy.subject_id or row.id for row in rows],
+            [PURPOSE_SEPARATOR.join(sorted(row.opted_out_channels)) for row in rows],
         )
         if records:
             # Consent or data class may have changed: who counts in recommendations.
@@ -550,7 +554,7 @@ class SegmentationStore:
     async def customer(self, connection, tenant: str, customer_id: str) -> StoredCustomer:
         row = await connection.fetchrow(
             """SELECT key, id, attributes, custom_features, join_time, data_class, consented_purposes, source,
-                      subject_id FROM segmentation_customers WHERE tenant = $1 AND id = $2""",
+                      subject_id, opted_out_channels FROM segmentation_customers WHERE tenant = $1 AND id = $2""",
             tenant,
             customer_id,
         )
@@ -563,7 +567,12 @@ class SegmentationStore:
         return StoredCustomer(
             row["key"],
             CustomerRow(
-                row["id"], row["attributes"], row["custom_features"], row["join_time"], RecordPolicy.from_row(row)
+                row["id"],
+                row["attributes"],
+                row["custom_features"],
+                row["join_time"],
+                RecordPolicy.from_row(row),
+                tuple(row["opted_out_channels"]),
             ),
         )
 

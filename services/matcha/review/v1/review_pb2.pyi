@@ -482,22 +482,74 @@ class ReviseResponse(_message.Message):
     def __init__(self, item: _Optional[_Union[ReviewItem, _Mapping]] = ...) -> None: ...
 
 class PublishRequest(_message.Message):
-    __slots__ = ("item_id", "content_sha256", "sinks")
+    __slots__ = ("item_id", "content_sha256", "sinks", "audience")
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_SHA256_FIELD_NUMBER: _ClassVar[int]
     SINKS_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_FIELD_NUMBER: _ClassVar[int]
     item_id: str
     content_sha256: str
     sinks: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, item_id: _Optional[str] = ..., content_sha256: _Optional[str] = ..., sinks: _Optional[_Iterable[str]] = ...) -> None: ...
+    audience: AudienceSpec
+    def __init__(self, item_id: _Optional[str] = ..., content_sha256: _Optional[str] = ..., sinks: _Optional[_Iterable[str]] = ..., audience: _Optional[_Union[AudienceSpec, _Mapping]] = ...) -> None: ...
+
+class AudienceSpec(_message.Message):
+    __slots__ = ("segment", "customers")
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMERS_FIELD_NUMBER: _ClassVar[int]
+    segment: SegmentAudience
+    customers: CustomerList
+    def __init__(self, segment: _Optional[_Union[SegmentAudience, _Mapping]] = ..., customers: _Optional[_Union[CustomerList, _Mapping]] = ...) -> None: ...
+
+class SegmentAudience(_message.Message):
+    __slots__ = ("segmentation", "version", "segment_id")
+    SEGMENTATION_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    segmentation: str
+    version: int
+    segment_id: str
+    def __init__(self, segmentation: _Optional[str] = ..., version: _Optional[int] = ..., segment_id: _Optional[str] = ...) -> None: ...
+
+class CustomerList(_message.Message):
+    __slots__ = ("customer_ids",)
+    CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
+    customer_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, customer_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ResolvedAudience(_message.Message):
+    __slots__ = ("segmentation", "segmentation_version", "segment_id", "size", "members_sha256", "excluded_without_consent", "excluded_opted_out", "excluded_frequency_capped", "frequency_cap_messages", "frequency_cap_window")
+    SEGMENTATION_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTATION_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_SHA256_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_WITHOUT_CONSENT_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_OPTED_OUT_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_FREQUENCY_CAPPED_FIELD_NUMBER: _ClassVar[int]
+    FREQUENCY_CAP_MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    FREQUENCY_CAP_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    segmentation: str
+    segmentation_version: int
+    segment_id: str
+    size: int
+    members_sha256: str
+    excluded_without_consent: int
+    excluded_opted_out: int
+    excluded_frequency_capped: int
+    frequency_cap_messages: int
+    frequency_cap_window: _duration_pb2.Duration
+    def __init__(self, segmentation: _Optional[str] = ..., segmentation_version: _Optional[int] = ..., segment_id: _Optional[str] = ..., size: _Optional[int] = ..., members_sha256: _Optional[str] = ..., excluded_without_consent: _Optional[int] = ..., excluded_opted_out: _Optional[int] = ..., excluded_frequency_capped: _Optional[int] = ..., frequency_cap_messages: _Optional[int] = ..., frequency_cap_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class PublishResponse(_message.Message):
-    __slots__ = ("publication", "already_published")
+    __slots__ = ("publication", "already_published", "audience")
     PUBLICATION_FIELD_NUMBER: _ClassVar[int]
     ALREADY_PUBLISHED_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_FIELD_NUMBER: _ClassVar[int]
     publication: Publication
     already_published: bool
-    def __init__(self, publication: _Optional[_Union[Publication, _Mapping]] = ..., already_published: _Optional[bool] = ...) -> None: ...
+    audience: ResolvedAudience
+    def __init__(self, publication: _Optional[_Union[Publication, _Mapping]] = ..., already_published: _Optional[bool] = ..., audience: _Optional[_Union[ResolvedAudience, _Mapping]] = ...) -> None: ...
 
 class ReviewEvent(_message.Message):
     __slots__ = ("sequence", "time", "type", "item_id", "status", "version", "actor_subject", "decision")
@@ -564,7 +616,7 @@ class EraseSubjectRequest(_message.Message):
     def __init__(self, subject_id: _Optional[str] = ...) -> None: ...
 
 class EraseSubjectResponse(_message.Message):
-    __slots__ = ("erased_items", "erased_versions", "erased_decisions", "erased_events", "erased_outbox_rows", "erased_publications", "erased_files", "erased_experiment_arms", "erased_outcome_events")
+    __slots__ = ("erased_items", "erased_versions", "erased_decisions", "erased_events", "erased_outbox_rows", "erased_publications", "erased_files", "erased_experiment_arms", "erased_outcome_events", "erased_audience_memberships")
     ERASED_ITEMS_FIELD_NUMBER: _ClassVar[int]
     ERASED_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     ERASED_DECISIONS_FIELD_NUMBER: _ClassVar[int]
@@ -574,6 +626,7 @@ class EraseSubjectResponse(_message.Message):
     ERASED_FILES_FIELD_NUMBER: _ClassVar[int]
     ERASED_EXPERIMENT_ARMS_FIELD_NUMBER: _ClassVar[int]
     ERASED_OUTCOME_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    ERASED_AUDIENCE_MEMBERSHIPS_FIELD_NUMBER: _ClassVar[int]
     erased_items: int
     erased_versions: int
     erased_decisions: int
@@ -583,7 +636,8 @@ class EraseSubjectResponse(_message.Message):
     erased_files: int
     erased_experiment_arms: int
     erased_outcome_events: int
-    def __init__(self, erased_items: _Optional[int] = ..., erased_versions: _Optional[int] = ..., erased_decisions: _Optional[int] = ..., erased_events: _Optional[int] = ..., erased_outbox_rows: _Optional[int] = ..., erased_publications: _Optional[int] = ..., erased_files: _Optional[int] = ..., erased_experiment_arms: _Optional[int] = ..., erased_outcome_events: _Optional[int] = ...) -> None: ...
+    erased_audience_memberships: int
+    def __init__(self, erased_items: _Optional[int] = ..., erased_versions: _Optional[int] = ..., erased_decisions: _Optional[int] = ..., erased_events: _Optional[int] = ..., erased_outbox_rows: _Optional[int] = ..., erased_publications: _Optional[int] = ..., erased_files: _Optional[int] = ..., erased_experiment_arms: _Optional[int] = ..., erased_outcome_events: _Optional[int] = ..., erased_audience_memberships: _Optional[int] = ...) -> None: ...
 
 class DescribeSubjectRequest(_message.Message):
     __slots__ = ("subject_id",)
@@ -640,20 +694,22 @@ class ArmSize(_message.Message):
     def __init__(self, arm: _Optional[str] = ..., customers: _Optional[int] = ...) -> None: ...
 
 class CreateExperimentRequest(_message.Message):
-    __slots__ = ("experiment_id", "name", "variants", "holdout_share", "min_sample_per_arm", "customer_ids")
+    __slots__ = ("experiment_id", "name", "variants", "holdout_share", "min_sample_per_arm", "customer_ids", "audience_publication_id")
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     VARIANTS_FIELD_NUMBER: _ClassVar[int]
     HOLDOUT_SHARE_FIELD_NUMBER: _ClassVar[int]
     MIN_SAMPLE_PER_ARM_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_PUBLICATION_ID_FIELD_NUMBER: _ClassVar[int]
     experiment_id: str
     name: str
     variants: _containers.RepeatedCompositeFieldContainer[ExperimentVariant]
     holdout_share: float
     min_sample_per_arm: int
     customer_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, experiment_id: _Optional[str] = ..., name: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[ExperimentVariant, _Mapping]]] = ..., holdout_share: _Optional[float] = ..., min_sample_per_arm: _Optional[int] = ..., customer_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    audience_publication_id: str
+    def __init__(self, experiment_id: _Optional[str] = ..., name: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[ExperimentVariant, _Mapping]]] = ..., holdout_share: _Optional[float] = ..., min_sample_per_arm: _Optional[int] = ..., customer_ids: _Optional[_Iterable[str]] = ..., audience_publication_id: _Optional[str] = ...) -> None: ...
 
 class CreateExperimentResponse(_message.Message):
     __slots__ = ("experiment", "arms")

@@ -232,9 +232,24 @@ class ReviewServiceServicer:
         """Writes an APPROVED item to the publication outbox (a table) and its sinks
         (a file directory, an HTTP webhook retried with backoff). Publishing an
         item already published returns the first publication. Requires the
-        `publisher` or `reviewer` role. Errors: NOT_FOUND, PERMISSION_DENIED;
-        FAILED_PRECONDITION (status not APPROVED, or `content_sha256` differs from
-        the approved digest); INVALID_ARGUMENT (unknown sink).
+        `publisher` role.
+
+        With `audience`, the members are resolved at publication (a segment's
+        from SegmentationService, on behalf of the caller and for the item's
+        purpose): members whose records the purpose may not process, members who
+        opted out of the item's channel and members at the frequency cap of the
+        channel are left out and counted; the rest are stored with the
+        publication, their count and digest recorded (`audience`) and delivered
+        to the sinks with the document. All in one transaction: a refusal writes
+        nothing.
+
+        Errors: NOT_FOUND (item; segmentation, version or segment);
+        PERMISSION_DENIED; FAILED_PRECONDITION (status not APPROVED, or
+        `content_sha256` differs from the approved digest; reason EMPTY_AUDIENCE
+        when no member is left to reach, the counts in metadata);
+        INVALID_ARGUMENT (unknown sink; customer ids unknown, empty or over
+        100,000, one field violation per unknown id); UNAVAILABLE (segmentation
+        not configured or not answering).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -280,11 +295,12 @@ class ReviewServiceServicer:
         """Makes an experiment of published variants: every audience member is
         assigned to one variant or to the holdout (who receives nothing) by a
         keyed hash of the experiment and the customer id, recorded, so a customer
-        keeps their arm. The audience is `customer_ids` here and whatever
-        AssignVariants adds later. Requires the `publisher` role. Errors:
+        keeps their arm. The audience is `customer_ids` here, the members stored
+        with `audience_publication_id`, and whatever AssignVariants adds later. Requires the `publisher` role. Errors:
         INVALID_ARGUMENT (no variant, a label used twice or named "holdout", a
         publication unknown or already in an experiment, holdout share outside 0
-        to 0.5, too many customer ids), ALREADY_EXISTS (experiment id taken).
+        to 0.5, too many customer ids, `audience_publication_id` without a
+        stored audience), ALREADY_EXISTS (experiment id taken).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

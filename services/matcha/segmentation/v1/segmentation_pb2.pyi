@@ -112,7 +112,7 @@ COMPARE_OPERATOR_GT: CompareOperator
 COMPARE_OPERATOR_GE: CompareOperator
 
 class Customer(_message.Message):
-    __slots__ = ("id", "attributes", "features", "join_time", "policy")
+    __slots__ = ("id", "attributes", "features", "join_time", "policy", "opted_out_channels")
     class FeaturesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -125,12 +125,14 @@ class Customer(_message.Message):
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     JOIN_TIME_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
+    OPTED_OUT_CHANNELS_FIELD_NUMBER: _ClassVar[int]
     id: str
     attributes: _struct_pb2.Struct
     features: _containers.ScalarMap[str, float]
     join_time: _timestamp_pb2.Timestamp
     policy: _common_pb2.RecordPolicy
-    def __init__(self, id: _Optional[str] = ..., attributes: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., features: _Optional[_Mapping[str, float]] = ..., join_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., policy: _Optional[_Union[_common_pb2.RecordPolicy, _Mapping]] = ...) -> None: ...
+    opted_out_channels: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., attributes: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., features: _Optional[_Mapping[str, float]] = ..., join_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., policy: _Optional[_Union[_common_pb2.RecordPolicy, _Mapping]] = ..., opted_out_channels: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class IngestCustomersRequest(_message.Message):
     __slots__ = ("customers",)
@@ -1027,3 +1029,39 @@ class ListConditionSegmentMembersResponse(_message.Message):
     next_page_token: str
     total_size: int
     def __init__(self, customer_ids: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
+
+class StreamSegmentMembersRequest(_message.Message):
+    __slots__ = ("name", "version", "segment_id", "customer_ids", "channel")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    segment_id: str
+    customer_ids: _containers.RepeatedScalarFieldContainer[str]
+    channel: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., segment_id: _Optional[str] = ..., customer_ids: _Optional[_Iterable[str]] = ..., channel: _Optional[str] = ...) -> None: ...
+
+class StreamSegmentMembersResponse(_message.Message):
+    __slots__ = ("customer_ids", "summary")
+    CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    customer_ids: _containers.RepeatedScalarFieldContainer[str]
+    summary: SegmentMembersSummary
+    def __init__(self, customer_ids: _Optional[_Iterable[str]] = ..., summary: _Optional[_Union[SegmentMembersSummary, _Mapping]] = ...) -> None: ...
+
+class SegmentMembersSummary(_message.Message):
+    __slots__ = ("version", "members", "without_consent", "opted_out", "unknown_customer_ids")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    WITHOUT_CONSENT_FIELD_NUMBER: _ClassVar[int]
+    OPTED_OUT_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    members: int
+    without_consent: int
+    opted_out: int
+    unknown_customer_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, version: _Optional[int] = ..., members: _Optional[int] = ..., without_consent: _Optional[int] = ..., opted_out: _Optional[int] = ..., unknown_customer_ids: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -145,6 +145,11 @@ class SegmentationServiceStub:
                 request_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ListConditionSegmentMembersRequest.SerializeToString,
                 response_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ListConditionSegmentMembersResponse.FromString,
                 _registered_method=True)
+        self.StreamSegmentMembers = channel.unary_stream(
+                '/matcha.segmentation.v1.SegmentationService/StreamSegmentMembers',
+                request_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.StreamSegmentMembersRequest.SerializeToString,
+                response_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.StreamSegmentMembersResponse.FromString,
+                _registered_method=True)
 
 
 class SegmentationServiceServicer:
@@ -378,6 +383,20 @@ class SegmentationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamSegmentMembers(self, request, context):
+        """Streams the members of a segment (or the given customers) that the
+        call's purpose may reach on a channel, by customer id in byte order, for
+        a publication's audience: members whose records the purpose may not
+        process (not PUBLIC and the purpose not consented) and members who opted
+        out of the channel are left out and only counted, in the last message.
+        Errors: NOT_FOUND (segmentation, version or segment); INVALID_ARGUMENT
+        (neither or both of a segment and customer ids, over 100,000 customer
+        ids).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SegmentationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -475,6 +494,11 @@ def add_SegmentationServiceServicer_to_server(servicer, server):
                     servicer.ListConditionSegmentMembers,
                     request_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ListConditionSegmentMembersRequest.FromString,
                     response_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ListConditionSegmentMembersResponse.SerializeToString,
+            ),
+            'StreamSegmentMembers': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamSegmentMembers,
+                    request_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.StreamSegmentMembersRequest.FromString,
+                    response_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.StreamSegmentMembersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1006,6 +1030,33 @@ class SegmentationService:
             '/matcha.segmentation.v1.SegmentationService/ListConditionSegmentMembers',
             matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ListConditionSegmentMembersRequest.SerializeToString,
             matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ListConditionSegmentMembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamSegmentMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/matcha.segmentation.v1.SegmentationService/StreamSegmentMembers',
+            matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.StreamSegmentMembersRequest.SerializeToString,
+            matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.StreamSegmentMembersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,101 @@
+"""The members of a segment (or a list of customers) a purpose may reach on a channel, for a publication's audience.
+
+One COPY per request: every member on one line, ranked (0 reachable, 1 opted out of the channel, 2 without consent
+for the purpose, 3 unknown) then by id in byte order, so the reachable ids are one sorted block that leaves the
+database without per-row conversion; customers left out leave only their rank (their ids stay here), except unknown
+ids of a list, which the caller gave.
+"""
+
+import bisect
+import io
+import re
+from dataclasses import dataclass
+
+import asyncpg
+
+from matcha.runtime.governance import RecordPolicy
+
+REACHABLE, OPTED_OUT, WITHOUT_CONSENT, UNKNOWN = "0", "1", "2", "3"
+
+_RANK = f"""CASE WHEN NOT {RecordPolicy.visibility_sql("$3", "c")} THEN '{WITHOUT_CONSENT}'
+                 WHEN $4 <> '' AND $4 = ANY(c.opted_out_channels) THEN '{OPTED_OUT}'
+                 ELSE '{REACHABLE}' END"""
+
+_SEGMENT = f"""
+SELECT rank || CASE WHEN rank = '{REACHABLE}' THEN id ELSE '' END
+FROM (SELECT {_RANK} AS rank, c.id
+      FROM segmentation_memberships m JOIN segmentation_customers c ON c.key = m.customer_key
+      WHERE m.version_id = $1 AND m.position = $2) AS members
+ORDER BY rank, id COLLATE "C"
+"""
+
+_LISTED = f"""
+SELECT rank || CASE WHEN rank IN ('{REACHABLE}', '{UNKNOWN}') THEN id ELSE '' END
+FROM (SELECT CASE WHEN c.key IS NULL THEN '{UNKNOWN}' ELSE {_RANK} END AS rank, t.id
+      FROM (SELECT DISTINCT id FROM unnest($2::text[]) AS given(id)) AS t
+      LEFT JOIN segmentation_customers c ON c.tenant = $1 AND c.id = t.id) AS members
+ORDER BY rank, id COLLATE "C"
+"""
+
+# What COPY's text format escapes in a value.
+_ESCAPED = re.compile(r"\\(.)")
+_UNESCAPE = {"\\": "\\", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+@dataclass(frozen=True)
+class ReachableMembers:
+    # Reachable customer ids, each once, in byte order of their UTF-8 form.
+    customer_ids: list[str]
+    # Members before anything was left out (known customers, for a list).
+    members: int
+    without_consent: int
+    opted_out: int
+    # Unknown ids of a list, in byte order.
+    unknown_customer_ids: list[str]
+
+
+async def segment_members(
+    pool: asyncpg.Pool, version_id: int, position: int, purpose: str, channel: str
+) -> ReachableMembers:
+    return _parse(await _copy(pool, _SEGMENT, version_id, position, purpose, channel))
+
+
+async def listed_customers(
+    pool: asyncpg.Pool, tenant: str, customer_ids: list[str], purpose: str, channel: str
+) -> ReachableMembers:
+    return _parse(await _copy(pool, _LISTED, tenant, customer_ids, purpose, channel))
+
+
+async def _copy(pool: asyncpg.Pool, query: str, *args) -> str:
+    buffer = io.BytesIO()
+    async with pool.acquire() as connection:
+        await connection.copy_from_query(query, *args, output=buffer)
+    return buffer.getvalue().decode()
+
+
+def _parse(text: str) -> ReachableMembers:
+    lines = text.split("\n")
+    lines.pop()  # after the last newline
+
+    def first(rank: str) -> int:
+        return bisect.bisect_left(lines, rank, key=lambda line: line[:1])
+
+    opted, without, unknown = first(OPTED_OUT), first(WITHOUT_CONSENT), first(UNKNOWN)
+    reachable = [line[1:] for line in lines[:opted]]
+    unknown_ids = [line[1:] for line in lines[unknown:]]
+    if "\\" in text:
+        reachable = [_unescape(value) for value in reachable]
+        unknown_ids = [_unescape(value) for value in unknown_ids]
+    return ReachableMembers(
+        customer_ids=reachable,
+        members=unknown,
+        without_consent=unknown - without,
+        opted_out=without - opted,
+        unknown_customer_ids=unknown_ids,
+    )
+
+
+def _unescape(value: str) -> str:
+    if "\\" not in value:
+        return value
+    return _ESCAPED.sub(lambda match: _UNESCAPE.get(match.group(1), match.group(1)), value)
