@@ -223,6 +223,9 @@ async def seeded(stack) -> Seeded:
     await ingest_outcomes(stack, tenant, spring_id, arms)
     autumn_id = f"autumn-{uuid.uuid4().hex[:6]}"
     await create_experiment(stack, tenant, autumn_id, "Autumn tea")
+    async with stack.http(tenant, "pat", ["publisher"]) as publisher:
+        promoted = await publisher.post(f"/v1/experiments/{autumn_id}:promote", json={"variant": "A"})
+        assert promoted.status_code == 200, promoted.text
     await build_spenders(stack, tenant)
     async with stack.http(tenant, "ana", ["analyst"]) as analyst:
         results = await analyst.get(f"/v1/experiments/{spring_id}/results")
@@ -285,6 +288,8 @@ async def test_an_analyst_sees_each_variants_rate_interval_lift_and_chances_as_c
     await expect(rows.nth(1).locator("a")).to_have_text("Spring coffee")
     await expect(rows.nth(1).locator("td").nth(0)).to_have_text("A, B")
     await expect(rows.nth(1).locator("td").nth(1)).to_have_text(f"{len(CUSTOMERS)}")
+    await expect(rows.nth(0).locator("td").nth(3)).to_have_text("A")  # promoted
+    await expect(rows.nth(1).locator("td").nth(3)).to_have_text("")
 
     await page.get_by_role("link", name="Spring coffee").click()
     await expect(page.locator("#results-heading")).to_have_text("Results of Spring coffee")
@@ -370,6 +375,9 @@ async def test_an_analyst_sees_each_variants_rate_interval_lift_and_chances_as_c
     await page.get_by_role("link", name="Autumn tea").click()
     await expect(page.locator("#results-heading")).to_have_text("Results of Autumn tea")
     await expect(page.locator("#arms-body tr").nth(0).locator("td").nth(1)).to_have_text("0")
+    await expect(page.locator("#results-summary")).to_contain_text("Winner: A.")
+    await expect(page.locator("#arms-body tr").nth(0).locator("th")).to_have_text("A winner")
+    await expect(page.locator("#rates-chart rect.bar.promoted")).to_have_count(1)
     await expect(page.locator("#rates-chart svg g.arm")).to_have_count(3)
 
     assert problems == [] and console_errors == []

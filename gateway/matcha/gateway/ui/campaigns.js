@@ -1037,6 +1037,10 @@
       name.scope = "row";
       if (segment.name && segment.name !== segment.id) name.append(element("span", segment.id, "note id"));
       if (segment.persona && segment.persona.title) name.append(element("span", segment.persona.title, "note persona"));
+      // A rule segment's condition; the catch-all of rules that matched no one says nothing worth showing.
+      if (segment.condition && segment.condition !== "true") {
+        name.append(element("code", segment.condition, "note condition"));
+      }
       // An empty segment has no profile to speak of.
       const top = Number(segment.size || 0) ? (segment.topFeatures || []).slice(0, 3) : [];
       const distinctive = top.map((featureName) => {
@@ -1047,7 +1051,7 @@
         name,
         element("td", integer(segment.size), "number size"),
         element("td", percent(segment.share), "number"),
-        element("td", distinctive.join(", ") || segment.condition || ""),
+        element("td", distinctive.join(", ")),
       );
       body.append(row);
     }
