@@ -11,11 +11,11 @@ from matcha.plans import install_plans
 from matcha.review.v1 import review_pb2, review_pb2_grpc
 from matcha.segmentation.v1 import segmentation_pb2 as seg_pb
 from matcha.segmentation.v1 import segmentation_pb2_grpc
-from tests.campaigns.test_segment_campaign_plan import MARKETER, _prepare, mesh  # noqa: F401
+from tests.campaigns.test_segment_campaign_plan import MARKETER, _prepare
 
 
 async def test_demo_campaign_loop_runs_from_segments_to_moving_customers(
-    mesh,  # noqa: F811
+    mesh,
     connect,
     issuer,
     tenant,

@@ -12,25 +12,15 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from google.protobuf import json_format, struct_pb2
 
 from matcha.common.v1 import common_pb2
-from matcha.conductor.app import build_conductor_service
-from matcha.conductor.settings import ConductorSettings
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
-from matcha.generation.app import build_generation_service
-from matcha.generation.settings import GenerationSettings
 from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
 from matcha.plans import install_plans
-from matcha.review.app import assemble_review_service
-from matcha.review.settings import ReviewSettings
 from matcha.review.v1 import review_pb2, review_pb2_grpc
-from matcha.segmentation.app import build_segmentation_service
-from matcha.segmentation.settings import SegmentationSettings
 from matcha.segmentation.v1 import segmentation_pb2 as seg_pb
 from matcha.segmentation.v1 import segmentation_pb2_grpc
-from tests.support import free_port
 
 VOICE = "grain-sauvage"
 MARKETER = ("analyst", "author", "operator", "publisher")
@@ -40,9 +30,6 @@ ITEMS = {
     "house": "House blend",
     "decaf": "Swiss water decaf",
 }
-GENERATION = "matcha.generation.v1.GenerationService"
-SEGMENTATION = "matcha.segmentation.v1.SegmentationService"
-REVIEW = "matcha.review.v1.ReviewService"
 
 
 def customer_base() -> list[seg_pb.Transaction]:
@@ -78,62 +65,6 @@ async def _until(conductor, run_id: str, states, within_seconds: float = 600) ->
         ), run.error
         await asyncio.sleep(0.3)
     raise AssertionError(f"run {run_id} did not reach {states}")
-
-
-@pytest.fixture
-async def mesh(serve, postgres_url, isolated_database, state_dir, local_encoder, issuer, tmp_path, tenant):
-    """Segmentation, generation, review (feeding outcomes to segmentation) and conductor; review and conductor on
-    a database of their own, so no other conductor of the session claims the run."""
-    common = {"state_dir": state_dir, "listen_address": "127.0.0.1:0"}
-    segmentation_settings = SegmentationSettings(database_url=postgres_url, **common)
-    generation_settings = GenerationSettings(
-        database_url=postgres_url,
-        **common,
-        generation_local_max_new_tokens=32,
-        generation_local_context_length=1024,
-        generation_local_threads=1,
-    )
-    review_port = free_port()
-    tokens_dir = tmp_path / "tokens"
-    tokens_dir.mkdir()
-    (tokens_dir / f"{tenant}.jwt").write_text(
-        issuer.mint(subject="review-service", tenant=tenant, roles=["review-service"])
-    )
-    async with (
-        serve(build_segmentation_service(segmentation_settings), segmentation_settings) as segmentation,
-        serve(build_generation_service(generation_settings, encoder=local_encoder), generation_settings) as generation,
-    ):
-        conductor_settings = ConductorSettings(
-            database_url=isolated_database,
-            **common,
-            conductor_endpoints={
-                GENERATION: f"127.0.0.1:{generation.port}",
-                SEGMENTATION: f"127.0.0.1:{segmentation.port}",
-                REVIEW: f"127.0.0.1:{review_port}",
-            },
-            conductor_poll_seconds=0.3,
-        )
-        async with serve(build_conductor_service(conductor_settings), conductor_settings) as conductor:
-            review_settings = ReviewSettings(
-                database_url=isolated_database,
-                state_dir=state_dir,
-                listen_address=f"127.0.0.1:{review_port}",
-                review_conductor_address=f"127.0.0.1:{conductor.port}",
-                review_segmentation_address=f"127.0.0.1:{segmentation.port}",
-                review_outcome_feed_poll_seconds=0.2,
-                review_publish_dir=tmp_path / "published",
-                review_service_tokens_dir=tokens_dir,
-                review_delivery_initial_backoff_seconds=0.05,
-                review_delivery_max_backoff_seconds=0.2,
-            )
-            async with serve(assemble_review_service(review_settings).definition, review_settings) as review:
-                yield {
-                    "segmentation": segmentation,
-                    "generation": generation,
-                    "conductor": conductor,
-                    "review": review,
-                    "published": tmp_path / "published" / tenant,
-                }
 
 
 async def _prepare(mesh, connect, tenant) -> tuple[seg_pb.Segmentation, dict[str, list[str]]]:
