@@ -10,11 +10,13 @@ from pathlib import Path
 import grpc
 import pytest
 from aiohttp import web
+from click.testing import CliRunner
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from matcha.classification.app import build_classification_service
 from matcha.classification.v1 import classification_pb2 as pb
 from matcha.classification.v1 import classification_pb2_grpc
+from matcha.cli.classify import listen
 from matcha.common.v1 import common_pb2
 from matcha.runtime.governance import DataClass
 from matcha.runtime.server import MatchaServer
@@ -496,3 +498,51 @@ async def test_erasure_and_classes_of_reports(listening, watch_server, connect, 
     report = (await stub.ListWatchReports(pb.ListWatchReportsRequest(watch="people"))).reports[-1]
     shown = {post.id for topic in report.signals.topics for post in topic.representative_posts}
     assert shown and not shown & {"p-0", "p-1", "p-2"}
+
+
+async def test_command_line_creates_feeds_follows_and_reports(watch_server, issuer, tenant, tmp_path):
+    token = issuer.mint(subject="cli", tenant=tenant, roles=["operator"])
+    common = ["--target", f"127.0.0.1:{watch_server.port}", "--token", token]
+    runner = CliRunner()
+
+    async def run(*arguments, exit_code=0):
+        result = await asyncio.to_thread(runner.invoke, listen, [*arguments, *common], catch_exceptions=False)
+        assert result.exit_code == exit_code, result.output
+        return result.output
+
+    created = await run(
+        "create-watch",
+        "cli",
+        "--window",
+        "2s",
+        "--look-back-windows",
+        "3",
+        "--min-topic-size",
+        "3",
+        "--track",
+        "milk=oat milk,carton",
+        "--push",
+        "api",
+    )
+    assert created.startswith("cli: windows of 0:00:02 (look-back 3, grace 0:00:00)")
+    assert "tracking milk (oat milk, carton)" in created and "api" in created and "pending" in created
+    following = asyncio.create_task(run("watch", "cli", "--count", "1"))
+    await asyncio.sleep(0.5)  # the stream is open before the window closes
+    now = datetime.now(UTC)
+    rows = [{"text": text, "time": now.isoformat(), "channel": "forum"} for text in RECALL]
+    rows.append(rows[0])  # a duplicate: no id, same text, time and source
+    (tmp_path / "posts.jsonl").write_text("\n".join(json.dumps(row) for row in rows))
+    ingested = await run("ingest", "cli", str(tmp_path / "posts.jsonl"), "--source-field", "channel")
+    assert ingested.startswith("6 post(s) accepted, 1 duplicate(s), 0 late")
+    alert = await asyncio.wait_for(following, 30)
+    assert " cli NEW SIGNAL: strong signal in 'cli': " in alert and "    - " in alert
+    shown = await run("show", "cli")
+    assert "6 accepted, 1 duplicate, 0 rejected" in shown
+    reports = await run("reports", "cli", "--limit", "5")
+    assert "6 new post(s), 1 alert(s)" in reports and "STRONG (1)" in reports
+    assert "milk: 6 post(s), balance" in reports
+    listed = await run("watches")
+    assert listed.startswith("cli: ")
+    refused = await run("create-watch", "Bad", "--window", "2s", exit_code=1)
+    assert "INVALID_ARGUMENT" in refused and "watch.name" in refused
+    assert (await run("delete-watch", "cli")).startswith("deleted cli: 6 post(s)")

@@ -2,7 +2,8 @@
 
 `classify` runs sentiment, zero-shot topics and trained classifiers over a file of texts; `classifier`
 trains, evaluates, lists and deletes a tenant's classifiers; `listen` reads timestamped posts and prints
-the topics emerging in them (noise, weak or strong signals).
+the topics emerging in them (noise, weak or strong signals), and manages listening watches: creates them,
+pushes posts into them, follows their alerts live and prints their window reports.
 """
 
 import json
@@ -15,7 +16,7 @@ from typing import Any
 
 import click
 import yaml
-from google.protobuf import json_format
+from google.protobuf import duration_pb2, json_format
 from tqdm import tqdm
 
 from matcha.classification.v1 import classification_pb2 as pb
@@ -494,7 +495,23 @@ def topic_lines(topic: pb.SignalTopic, *, width: int) -> list[str]:
     return lines
 
 
-@click.command("listen")
+class ListenGroup(click.Group):
+    """`matcha listen FILE ...` stays the one-shot report it was (`matcha listen report FILE ...`); a first word
+    that names a subcommand runs that subcommand."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["report", *args]
+        return super().resolve_command(ctx, args)
+
+
+@click.group("listen", cls=ListenGroup)
+def listen() -> None:
+    """Weak signals in a file of posts (`listen FILE`, `listen report FILE`), and listening watches: sources
+    analysed window by window, with reports and alerts (`create-watch`, `ingest`, `watch`, `reports`, ...)."""
+
+
+@listen.command("report")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--window", default="1d", show_default=True, help="width of a counting window (e.g. 12h, 1d, 1w)")
 @click.option("--lookback", "look_back", help="period analysed (default: 14 windows)")
@@ -511,7 +528,7 @@ def topic_lines(topic: pb.SignalTopic, *, width: int) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="the reply as JSON instead of a report")
 @connection_options(DEFAULT_TARGET)
 @run_async
-async def listen(
+async def listen_report(
     path: Path,
     window: str,
     look_back: str | None,
@@ -582,3 +599,303 @@ def signal_request(
     if end:
         request.end_time.FromDatetime(end)
     return request
+
+
+# Listening watches
+
+WATCH_TARGET_PURPOSE = "listening"
+ALERT_TYPE_NAMES = {pb.ALERT_TYPE_NEW_SIGNAL: "NEW SIGNAL", pb.ALERT_TYPE_SENTIMENT_SHIFT: "SENTIMENT SHIFT"}
+SOURCE_STATE_NAMES = {pb.SOURCE_STATE_PENDING: "pending", pb.SOURCE_STATE_OK: "ok", pb.SOURCE_STATE_FAILING: "failing"}
+WEBHOOK_STATE_NAMES = {
+    pb.WEBHOOK_STATE_PENDING: "webhook pending",
+    pb.WEBHOOK_STATE_DELIVERED: "webhook delivered",
+    pb.WEBHOOK_STATE_FAILED: "webhook failed",
+}
+
+
+def _named(values: tuple[str, ...], option: str) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        name, separator, rest = value.partition("=")
+        if not separator or not name or not rest:
+            raise click.BadParameter(f"{value!r}: NAME=VALUE", param_hint=option)
+        pairs.append((name, rest))
+    return pairs
+
+
+def _duration_message(text: str, option: str) -> duration_pb2.Duration:
+    try:
+        value = parse_duration(text)
+    except click.BadParameter:
+        raise click.BadParameter(f"{text!r}: a duration such as 30s, 10m, 1h, 1d", param_hint=option) from None
+    message = duration_pb2.Duration()
+    message.FromTimedelta(value)
+    return message
+
+
+def watch_request(
+    name: str,
+    *,
+    window: str = "1h",
+    look_back_windows: int = 0,
+    grace: str | None = None,
+    push: tuple[str, ...] = (),
+    drop_folders: tuple[str, ...] = (),
+    feeds: tuple[str, ...] = (),
+    poll: str | None = None,
+    track: tuple[str, ...] = (),
+    webhook: str = "",
+    min_topic_size: int = 0,
+    shift_threshold: float | None = None,
+    description: str = "",
+) -> pb.CreateWatchRequest:
+    poll_interval = _duration_message(poll, "--poll") if poll else None
+    sources = [pb.WatchSource(name=source, push=pb.PushSource()) for source in push]
+    for source, path in _named(drop_folders, "--drop-folder"):
+        folder = pb.DropFolderSource(path=str(Path(path).resolve()), poll_interval=poll_interval)
+        sources.append(pb.WatchSource(name=source, drop_folder=folder))
+    for source, url in _named(feeds, "--feed"):
+        sources.append(pb.WatchSource(name=source, feed=pb.FeedSource(url=url, poll_interval=poll_interval)))
+    if not sources:
+        sources.append(pb.WatchSource(name="api", push=pb.PushSource()))
+    tracked = []
+    for spec in track:
+        topic, _, terms = spec.partition("=")
+        tracked.append(pb.TrackedTopic(name=topic, terms=[term.strip() for term in terms.split(",") if term.strip()]))
+    watch = pb.Watch(
+        name=name,
+        description=description,
+        sources=sources,
+        window=_duration_message(window, "--window"),
+        look_back_windows=look_back_windows,
+        tracked_topics=tracked,
+        thresholds=pb.SignalThresholds(min_topic_size=min_topic_size),
+        webhook_url=webhook,
+    )
+    if grace:
+        watch.grace.CopyFrom(_duration_message(grace, "--grace"))
+    if shift_threshold is not None:
+        watch.sentiment_shift_threshold = shift_threshold
+    return pb.CreateWatchRequest(watch=watch)
+
+
+def _when(timestamp) -> str:
+    return timestamp.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def watch_lines(watch: pb.Watch) -> list[str]:
+    """A watch: its schedule, its tracked topics, and the state of each source."""
+    lines = [
+        f"{watch.name}: windows of {watch.window.ToTimedelta()} (look-back {watch.look_back_windows}, grace "
+        f"{watch.grace.ToTimedelta()}), next closes {_when(watch.next_window_end)} UTC; {watch.report_count} "
+        f"report(s), {watch.post_count} post(s) held",
+    ]
+    if watch.tracked_topics:
+        tracked = ", ".join(
+            topic.name + (f" ({', '.join(topic.terms)})" if topic.terms else "") for topic in watch.tracked_topics
+        )
+        lines.append(f"  tracking {tracked}; alert at a sentiment shift of {watch.sentiment_shift_threshold:.2f}")
+    if watch.webhook_url:
+        lines.append(f"  webhook {watch.webhook_url}")
+    for source, status in zip(watch.sources, watch.source_statuses, strict=False):
+        kind = source.WhichOneof("kind")
+        where = {"push": "pushed", "drop_folder": source.drop_folder.path, "feed": source.feed.url}[kind]
+        line = (
+            f"  {source.name:<12} {where:<40} {SOURCE_STATE_NAMES.get(status.state, '?'):<8} "
+            f"{status.accepted_posts} accepted, {status.duplicate_posts} duplicate, {status.rejected_posts} rejected"
+        )
+        lines.append(line)
+        if status.last_error:
+            lines.append(f"    last error: {status.last_error}")
+        if status.last_rejection:
+            lines.append(f"    last rejection: {status.last_rejection}")
+    return lines
+
+
+def alert_lines(alert: pb.WatchAlert, *, width: int = 100) -> list[str]:
+    """One alert: sequence, time, type and summary, then what it is about."""
+    webhook = WEBHOOK_STATE_NAMES.get(alert.webhook_state)
+    lines = [
+        f"#{alert.sequence} {_when(alert.create_time)} {alert.watch} {ALERT_TYPE_NAMES.get(alert.type, '?')}: "
+        f"{alert.summary}" + (f" [{webhook}]" if webhook else "")
+    ]
+    if alert.type == pb.ALERT_TYPE_NEW_SIGNAL:
+        lines += [f"    - {shorten(post.text, width)}" for post in alert.topic.representative_posts if post.text]
+    return lines
+
+
+def report_lines(report: pb.WatchReport, *, width: int = 100) -> list[str]:
+    lines = [
+        f"window {_when(report.window_start)} to {_when(report.window_end)} UTC: {report.window_post_count} "
+        f"new post(s), {report.alert_count} alert(s)"
+    ]
+    for tracked in report.tracked_topics:
+        lines.append(
+            f"  {tracked.name}: {tracked.post_count} post(s), balance {tracked.balance:+.2f} against "
+            f"{tracked.baseline_balance:+.2f} over {tracked.baseline_post_count} before (shift {tracked.shift:+.2f})"
+        )
+    failing = [status for status in report.source_statuses if status.state == pb.SOURCE_STATE_FAILING]
+    lines += [f"  source {status.source} failing: {status.last_error}" for status in failing]
+    lines += ["  " + line for line in signal_report(report.signals, show_noise=0, width=width - 2)]
+    return lines
+
+
+def to_watch_post(row: Row, *, id_field: str, time_field: str, source_field: str | None) -> pb.WatchPost:
+    post = to_post(row, time_field=time_field, source_field=source_field)
+    # Without an id in the file, the service identifies a post by its source, time and text.
+    identifier = row.record.get(id_field)
+    return pb.WatchPost(id=str(identifier or ""), text=post.text, time=post.time, source=post.source)
+
+
+@listen.command("create-watch")
+@click.argument("name")
+@click.option("--window", default="1h", show_default=True, help="width of a window (e.g. 30s, 15m, 1h, 1d)")
+@click.option("--look-back-windows", default=0, help="windows a report analyses (default 14)")
+@click.option("--grace", help="wait after a window ends before closing it, for late posts (e.g. 1m)")
+@click.option("--push", multiple=True, help="name of a push source (default: one named 'api' when no other source)")
+@click.option("--drop-folder", "drop_folders", multiple=True, help="NAME=PATH of a folder of .jsonl files")
+@click.option("--feed", "feeds", multiple=True, help="NAME=URL of an RSS or Atom feed")
+@click.option("--poll", help="time between two reads of the folders and feeds (default 10s / 5m)")
+@click.option("--track", multiple=True, help="tracked topic: NAME, or NAME=term,term (e.g. delivery=parcel,courier)")
+@click.option("--webhook", default="", help="URL each alert is POSTed to")
+@click.option("--min-topic-size", default=0, help="smallest topic in posts (default 5)")
+@click.option("--shift-threshold", type=float, help="sentiment shift that raises an alert (default 0.3)")
+@click.option("--description", default="")
+@connection_options(DEFAULT_TARGET, purpose=WATCH_TARGET_PURPOSE)
+@run_async
+async def create_watch(name: str, **options) -> None:
+    """Creates a listening watch."""
+    fields = {key: options.pop(key) for key in list(options) if key in watch_request.__kwdefaults__}
+    request = watch_request(name, **fields)
+    async with channel_from(options) as channel:
+        reply = await classification_pb2_grpc.ClassificationServiceStub(channel).CreateWatch(request)
+    click.echo("\n".join(watch_lines(reply.watch)))
+
+
+@listen.command("ingest")
+@click.argument("name")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "file_format", type=click.Choice(["auto", "csv", "jsonl"]), default="auto")
+@click.option("--text-field", default="text", show_default=True)
+@click.option("--time-field", default="time", show_default=True)
+@click.option("--source-field", default="source", show_default=True, help="site, channel or account")
+@click.option("--id-field", default="id", show_default=True)
+@click.option("--source", "push_source", default="", help="push source of the watch (default: its only one)")
+@click.option("--batch-size", default=500, show_default=True, help="posts per call (up to 1,000)")
+@connection_options(DEFAULT_TARGET, purpose=WATCH_TARGET_PURPOSE)
+@run_async
+async def ingest(
+    name: str,
+    path: Path,
+    file_format: str,
+    text_field: str,
+    time_field: str,
+    source_field: str,
+    id_field: str,
+    push_source: str,
+    batch_size: int,
+    **options,
+) -> None:
+    """Pushes the posts of a CSV or JSONL file into a watch; the same post twice counts once."""
+    rows = read_rows(path, file_format, text_field=text_field, id_field=id_field)
+    posts = [to_watch_post(row, id_field=id_field, time_field=time_field, source_field=source_field) for row in rows]
+    totals = Counter()
+    async with channel_from(options) as channel:
+        stub = classification_pb2_grpc.ClassificationServiceStub(channel)
+        for batch in batched(posts, batch_size):
+            reply = await stub.IngestPosts(pb.IngestPostsRequest(watch=name, posts=batch, source=push_source))
+            totals.update(accepted=reply.accepted, duplicates=reply.duplicates, late=reply.late)
+    click.echo(
+        f"{totals['accepted']} post(s) accepted, {totals['duplicates']} duplicate(s), "
+        f"{totals['late']} late (their window had closed)"
+    )
+
+
+@listen.command("watch")
+@click.argument("name", required=False, default="")
+@click.option("--replay", is_flag=True, help="every stored alert first, then live ones")
+@click.option("--after", "after_sequence", default=0, help="replay the alerts after this sequence first")
+@click.option("--count", default=0, help="stop after this many alerts (default: follow until interrupted)")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per alert")
+@connection_options(DEFAULT_TARGET, purpose=WATCH_TARGET_PURPOSE)
+@run_async
+async def follow(name: str, replay: bool, after_sequence: int, count: int, as_json: bool, **options) -> None:
+    """Follows a watch's alerts live (every watch of the tenant without NAME)."""
+    request = pb.WatchAlertsRequest(watch=name, after_sequence=after_sequence, from_start=replay)
+    seen = 0
+    async with channel_from(options) as channel:
+        stream = classification_pb2_grpc.ClassificationServiceStub(channel).WatchAlerts(request)
+        async for reply in stream:
+            if as_json:
+                alert = json_format.MessageToDict(reply.alert, preserving_proto_field_name=True)
+                click.echo(json.dumps(alert, ensure_ascii=False))
+            else:
+                click.echo("\n".join(alert_lines(reply.alert)))
+            seen += 1
+            if count and seen >= count:
+                stream.cancel()
+                break
+
+
+@listen.command("watches")
+@connection_options(DEFAULT_TARGET, purpose=WATCH_TARGET_PURPOSE)
+@run_async
+async def list_watches(**options) -> None:
+    """Lists the tenant's watches with the state of their sources."""
+    async with channel_from(options) as channel:
+        stub = classification_pb2_grpc.ClassificationServiceStub(channel)
+        token = ""
+        while True:
+            reply = await stub.ListWatches(pb.ListWatchesRequest(page_token=token))
+            for watch in reply.watches:
+                click.echo("\n".join(watch_lines(watch)))
+            token = reply.next_page_token
+            if not token:
+                break
+
+
+@listen.command("show")
+@click.argument("name")
+@connection_options(DEFAULT_TARGET, purpose=WATCH_TARGET_PURPOSE)
+@run_async
+async def show_watch(name: str, **options) -> None:
+    """A watch: schedule, tracked topics, state of each source."""
+    async with channel_from(options) as channel:
+        reply = await classification_pb2_grpc.ClassificationServiceStub(channel).GetWatch(pb.GetWatchRequest(name=name))
+    click.echo("\n".join(watch_lines(reply.watch)))
+
+
+@listen.command("reports")
+@click.argument("name")
+@click.option("--limit", default=3, show_default=True, help="latest windows shown")
+@click.option("--json", "as_json", is_flag=True)
+@connection_options(DEFAULT_TARGET, purpose=WATCH_TARGET_PURPOSE)
+@run_async
+async def watch_reports(name: str, limit: int, as_json: bool, **options) -> None:
+    """The latest window reports of a watch, newest first."""
+    request = pb.ListWatchReportsRequest(watch=name, page_size=limit)
+    async with channel_from(options) as channel:
+        reply = await classification_pb2_grpc.ClassificationServiceStub(channel).ListWatchReports(request)
+    if as_json:
+        click.echo(json.dumps(json_format.MessageToDict(reply, preserving_proto_field_name=True), ensure_ascii=False))
+        return
+    for report in reply.reports:
+        click.echo("\n".join(report_lines(report)) + "\n")
+    if reply.withheld_count:
+        click.echo(f"{reply.withheld_count} report(s) withheld: their posts are above the declared data class")
+
+
+@listen.command("delete-watch")
+@click.argument("name")
+@connection_options(DEFAULT_TARGET, purpose=WATCH_TARGET_PURPOSE)
+@run_async
+async def delete_watch(name: str, **options) -> None:
+    """Deletes a watch with its posts, reports and alerts."""
+    async with channel_from(options) as channel:
+        reply = await classification_pb2_grpc.ClassificationServiceStub(channel).DeleteWatch(
+            pb.DeleteWatchRequest(name=name)
+        )
+    click.echo(
+        f"deleted {name}: {reply.deleted_posts} post(s), {reply.deleted_reports} report(s), "
+        f"{reply.deleted_alerts} alert(s)"
+    )
