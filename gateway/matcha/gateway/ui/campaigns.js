@@ -94,6 +94,7 @@
       seriesLabel: ({ outcome }) => `Line chart: ${outcome} rate of each variant over time`,
       seriesPoint: ({ arm, end, rate, customers }) => `${arm}, up to ${end}: ${rate} (${customers} customers)`,
       noSeries: "No time series for this experiment yet.",
+      seriesRefused: ({ description }) => `No series at this width (${description}): choose a wider one.`,
       experimentNotFound: ({ id }) => `No experiment ${id} in this tenant.`,
       segments: "Segments",
       segmentsHelp: "Customers per segment of a segmentation, and how they moved since the previous version or " +
@@ -231,6 +232,7 @@
       seriesLabel: ({ outcome }) => `Courbes : taux « ${outcome} » de chaque variante dans le temps`,
       seriesPoint: ({ arm, end, rate, customers }) => `${arm}, jusqu'au ${end} : ${rate} (${customers} clients)`,
       noSeries: "Pas encore de série temporelle pour cette expérience.",
+      seriesRefused: ({ description }) => `Pas de série à ce pas (${description}) : choisissez-en un plus large.`,
       experimentNotFound: ({ id }) => `Aucune expérience ${id} dans cet espace.`,
       segments: "Segments",
       segmentsHelp: "Clients par segment d'une segmentation, et leurs déplacements depuis la version précédente " +
@@ -311,6 +313,7 @@
     campaignsError: null,
     experimentId: "",
     results: null, // the GetCampaignResults reply shown
+    seriesRefusal: "", // why the reply shown has no series, when the service refused the bucket
     resultsGeneration: 0,
     segmentations: [], // latest version of each
     segmentationName: "",
@@ -675,11 +678,21 @@
     const generation = ++state.resultsGeneration;
     setMessage($("results-message"), "");
     $("refresh-results").disabled = true;
+    const path = `v1/experiments/${encodeURIComponent(id)}/results`;
+    const outcome = ["outcome", $("outcome").value];
     let reply;
+    let seriesRefusal = "";
     try {
-      reply = await call("GET", `v1/experiments/${encodeURIComponent(id)}/results`, {
-        params: [["outcome", $("outcome").value], ["includeSeries", "true"], ["bucket", $("bucket").value]],
-      });
+      try {
+        const series = [["includeSeries", "true"], ["bucket", $("bucket").value]];
+        reply = await call("GET", path, { params: [outcome, ...series] });
+      } catch (error) {
+        // Too many buckets since the experiment began (hours over months): the results without the series.
+        const bucket = error instanceof ApiError && error.violations.find((violation) => violation.field === "bucket");
+        if (!bucket) throw error;
+        seriesRefusal = t("seriesRefused", { description: bucket.description });
+        reply = await call("GET", path, { params: [outcome] });
+      }
     } catch (error) {
       if (generation !== state.resultsGeneration || handleAuthFailure(error)) return;
       state.results = null;
@@ -695,6 +708,7 @@
     }
     if (generation !== state.resultsGeneration) return;
     state.results = reply;
+    state.seriesRefusal = seriesRefusal;
     renderResults();
     if (focus) $("results-heading").focus();
   }
@@ -833,7 +847,7 @@
     legend.replaceChildren();
     const series = (reply.series || []).filter((entry) => (entry.points || []).length);
     if (!series.length) {
-      holder.append(element("p", t("noSeries"), "empty"));
+      holder.append(element("p", state.seriesRefusal || t("noSeries"), "empty"));
       return;
     }
     const armIndex = new Map((reply.arms || []).map((arm, index) => [arm.arm, index]));
