@@ -415,10 +415,8 @@ class ConductorCore:
         violations.check(len(json.dumps(payload).encode()) <= MAX_SIGNAL_BYTES, "payload", "at most 1 MiB")
         violations.raise_if_any("signal has invalid fields")
         run = await self.get_run(call, run_id)
-        if run.state in TERMINAL_STATES:
-            raise FailedPrecondition(
-                f"run {run_id} already {run.state}", reason="RUN_FINISHED", metadata={"state": run.state}
-            )
+        # A finished run still answers a repeat of a signal it took (a sender whose answer was lost sends it
+        # again): the store tells a repeat from a late signal, which is refused.
         bound = bool(capability)
         if bound:
             granted = gov.ResumeCapability.verify(capability, self._keys.resume_key)
@@ -436,7 +434,7 @@ class ConductorCore:
         )
         if state is None:
             raise NotFound(f"run {run_id!r} not found", reason="RUN_NOT_FOUND")
-        if state in TERMINAL_STATES:
+        if state in TERMINAL_STATES and outcome != "DUPLICATE":
             raise FailedPrecondition(f"run {run_id} already {state}", reason="RUN_FINISHED", metadata={"state": state})
         if outcome == "CONFLICT":
             raise AlreadyExists(

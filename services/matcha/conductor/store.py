@@ -616,16 +616,19 @@ class ConductorStore:
     async def put_signal(
         self, tenant: str, run_id: str, key: str, payload: dict, subject: str, roles: list[str], *, bound: bool = False
     ) -> tuple[str | None, str]:
-        """Returns (run state before, outcome) with outcome STORED, RESUMED, DUPLICATE or CONFLICT."""
+        """Returns (run state before, outcome) with outcome STORED, RESUMED, DUPLICATE or CONFLICT; a finished run
+        answers DUPLICATE to a repeat of a signal it has, and "" to anything else."""
         async with self._pool.acquire() as connection, connection.transaction():
             state = await connection.fetchval(
                 "SELECT state FROM conductor_runs WHERE id = $1 AND tenant = $2 FOR UPDATE", run_id, tenant
             )
-            if state is None or state in TERMINAL_STATES:
+            if state is None:
                 return state, ""
             existing = await connection.fetchrow(
                 "SELECT payload FROM conductor_signals WHERE run_id = $1 AND key = $2", run_id, key
             )
+            if state in TERMINAL_STATES:
+                return state, "DUPLICATE" if existing is not None and existing["payload"] == payload else ""
             if existing is not None:
                 return state, "DUPLICATE" if existing["payload"] == payload else "CONFLICT"
             await connection.execute(
