@@ -456,6 +456,36 @@ async def test_segments_show_their_sizes_and_the_customers_movements(stack, brow
     await page.context.close()
 
 
+async def test_customers_moving_now_are_counted_live(stack, browser, seeded):
+    """Customers re-assigned as their data arrives, counted per move while the page is open (a tenant of its own,
+    so the other tests' comparisons with current data stay as they are)."""
+    tenant = f"tenant-{uuid.uuid4().hex[:8]}"
+    await build_spenders(stack, tenant)
+    page, problems, console_errors = await sign_in(browser, stack, Seeded(tenant, "", "", {}))
+    await expect(page.locator("#live-state")).to_have_text(
+        "Live: customers of spenders re-assigned since this page opened, as their data arrives (latest version)."
+    )
+    await expect(page.locator("#live-moves")).to_have_text("No customer has moved since this page opened.")
+
+    policy = {"dataClass": "DATA_CLASS_INTERNAL", "consentedPurposes": ["campaign"]}
+    spend = {"shop-10": 300.0, "shop-11": 320.0, "shop-01": 10.0}
+    customers = [{"id": customer, "features": {"spend": value}, "policy": policy} for customer, value in spend.items()]
+    async with stack.http(tenant, "otto", ["operator"]) as operator:
+        ingested = await operator.post("/v1/customers:batchIngest", json={"customers": customers})
+        assert ingested.status_code == 200, ingested.text
+    up = page.locator('#live-moves li[data-from="small_spenders"][data-to="big_spenders"]')
+    down = page.locator('#live-moves li[data-from="big_spenders"][data-to="small_spenders"]')
+    await expect(up).to_contain_text("Small spenders \u2192 Big spenders: 2 customers (latest at ")
+    await expect(down).to_contain_text("Big spenders \u2192 Small spenders: 1 customer (latest at ")
+    await expect(page.locator("#live-moves li")).to_have_count(2)
+
+    await page.get_by_label("Language").select_option("fr")
+    await expect(up).to_contain_text("Small spenders \u2192 Big spenders : 2 clients (dernier à ")
+    await expect(page.locator("#live-state")).to_contain_text("En direct : clients de spenders réaffectés")
+    assert problems == [] and console_errors == []
+    await page.context.close()
+
+
 async def test_french_labels_and_numbers(stack, browser, seeded):
     page, problems, console_errors = await sign_in(browser, stack, seeded, f"&experiment={seeded.spring_id}")
     await expect(page.locator("#results-heading")).to_have_text("Results of Spring coffee")

@@ -20,6 +20,8 @@
   const READER_ROLES = ["analyst", "author", "operator", "reviewer", "publisher", "admin"];
   const CAMPAIGNS_PAGE_SIZE = "50";
   const SVG_NS = "http://www.w3.org/2000/svg";
+  const WATCH_RETRY_MIN_MS = 500;
+  const WATCH_RETRY_MAX_MS = 15000;
   const ARM_COLOURS = 8; // campaigns.css colours arms arm-0 to arm-7, then again from arm-0
 
   // ---------- every string of the page, in both languages ----------
@@ -143,6 +145,14 @@
       vanishedSegment: "gone",
       migrationCaption: "Customers from each segment (rows) to each segment (columns)",
       migrationCorner: "from \u2193 to \u2192",
+      liveHeading: "Moving now",
+      liveOn: ({ name }) => `Live: customers of ${name} re-assigned since this page opened, as their data arrives ` +
+        "(latest version).",
+      liveOff: "Live updates interrupted: reconnecting…",
+      liveNone: "No customer has moved since this page opened.",
+      liveMove: ({ from, to, count, time }) =>
+        `${from} \u2192 ${to}: ${count} ${count === "1" ? "customer" : "customers"} (latest at ${time})`,
+      firstAssignment: "(new)",
       // Errors, then what the page was doing when it got one.
       refused: ({ role, action, message }) =>
         `Refused: you do not have the ${role} role needed to ${action}. ${message}`,
@@ -159,6 +169,7 @@
       actionSegmentations: "list the segmentations",
       actionSegmentation: "read the segmentation",
       actionCompare: "compare the segmentation",
+      actionWatch: "follow the customers' moves",
       actionSignIn: "sign in",
     },
     fr: {
@@ -283,6 +294,14 @@
       vanishedSegment: "disparu",
       migrationCaption: "Clients de chaque segment (lignes) vers chaque segment (colonnes)",
       migrationCorner: "de \u2193 vers \u2192",
+      liveHeading: "En ce moment",
+      liveOn: ({ name }) => `En direct : clients de ${name} réaffectés depuis l'ouverture de cette page, au fil de ` +
+        "leurs données (dernière version).",
+      liveOff: "Mises à jour en direct interrompues : reconnexion…",
+      liveNone: "Aucun client n'a changé de segment depuis l'ouverture de cette page.",
+      liveMove: ({ from, to, count, time }) => `${from} \u2192 ${to} : ${count} client${count === "1" ? "" : "s"}` +
+        ` (dernier à ${time})`,
+      firstAssignment: "(nouveau)",
       refused: ({ role, action, message }) =>
         `Refusé : il vous manque le rôle ${role} nécessaire pour ${action}. ${message}`,
       notConfigured: ({ action }) => `Cette passerelle n'a pas de service configuré pour ${action}.`,
@@ -298,6 +317,7 @@
       actionSegmentations: "lister les segmentations",
       actionSegmentation: "lire la segmentation",
       actionCompare: "comparer la segmentation",
+      actionWatch: "suivre les déplacements des clients",
       actionSignIn: "se connecter",
     },
   };
@@ -321,6 +341,13 @@
     segmentation: null, // the GetSegmentation reply's segmentation shown
     comparison: null, // { reply, mode, baseline, target } or { note }
     segmentsGeneration: 0,
+    // Live moves of the chosen segmentation, "from>to" -> { from, to, toName, count, time }, since the page opened
+    live: new Map(),
+    liveName: "",
+    liveSequence: null, // the last change seen: a reconnection replays what came after it
+    liveState: "", // "on", "off", or why the watch was refused
+    watchAbort: null,
+    watchRetryMs: WATCH_RETRY_MIN_MS,
   };
 
   function t(key, params) {
@@ -433,6 +460,7 @@
     renderSegmentationChoices();
     if (state.segmentation) renderSegmentation();
     if (state.comparison) renderComparison();
+    renderLive();
   }
 
   // ---------- the token ----------
@@ -479,6 +507,7 @@
     state.segmentations = [];
     state.segmentationName = "";
     state.versions = [];
+    stopWatching();
     clearSegmentation();
     renderCampaigns();
     renderSegmentationChoices();
@@ -496,15 +525,29 @@
 
   // ---------- calls ----------
 
-  async function call(method, path, { params, body } = {}) {
-    const url = new URL(path, API_BASE);
-    for (const [name, value] of params || []) url.searchParams.append(name, value);
-    const headers = {
+  function requestHeaders(accept) {
+    return {
       authorization: `Bearer ${state.token}`,
       "x-matcha-purpose": PURPOSE,
       "x-matcha-data-class": DATA_CLASS,
-      accept: "application/json",
+      accept,
     };
+  }
+
+  async function errorOf(response) {
+    let status = null;
+    try {
+      status = await response.json();
+    } catch {
+      status = null;
+    }
+    return new ApiError(response.status, status);
+  }
+
+  async function call(method, path, { params, body } = {}) {
+    const url = new URL(path, API_BASE);
+    for (const [name, value] of params || []) url.searchParams.append(name, value);
+    const headers = requestHeaders("application/json");
     const options = { method, headers, cache: "no-store", credentials: "omit" };
     if (body !== undefined) {
       headers["content-type"] = "application/json";
@@ -965,6 +1008,7 @@
       return;
     }
     if (generation !== state.segmentsGeneration) return;
+    if (name !== state.liveName) startWatching(name);
     state.segmentationName = name;
     state.versions = reply.segmentations || [];
     const chosen = state.versions.find((entry) => String(entry.version) === String(version)) || state.versions[0];
@@ -1231,6 +1275,136 @@
       body.append(row);
     });
     show($("movements-body"), true);
+  }
+
+  // ---------- live moves ----------
+
+  function stopWatching() {
+    if (state.watchAbort) state.watchAbort.abort();
+    state.watchAbort = null;
+    state.live = new Map();
+    state.liveName = "";
+    state.liveSequence = null;
+    state.liveState = "";
+    renderLive();
+  }
+
+  function startWatching(name) {
+    stopWatching();
+    state.liveName = name;
+    state.watchRetryMs = WATCH_RETRY_MIN_MS;
+    const controller = new AbortController();
+    state.watchAbort = controller;
+    watch(controller).catch(() => {});
+  }
+
+  // WatchSegmentChanges as server-sent events: live changes only at first, then, after a reconnection, those
+  // after the last one seen.
+  async function watch(controller) {
+    const url = new URL("v1/segmentations:watchChanges", API_BASE);
+    url.searchParams.set("segmentation", state.liveName);
+    if (state.liveSequence !== null) url.searchParams.set("afterSequence", state.liveSequence.toString());
+    try {
+      const response = await fetch(url, {
+        headers: requestHeaders("text/event-stream"),
+        cache: "no-store",
+        credentials: "omit",
+        signal: controller.signal,
+      });
+      if (!response.ok) throw await errorOf(response);
+      state.liveState = "on";
+      state.watchRetryMs = WATCH_RETRY_MIN_MS;
+      renderLive();
+      await readEvents(response.body, controller);
+      throw new Error("the event stream ended");
+    } catch (error) {
+      if (controller.signal.aborted || handleAuthFailure(error)) return;
+      if (error instanceof ApiError && error.httpStatus >= 400 && error.httpStatus < 500) {
+        state.liveState = explain(error, "actionWatch"); // a refusal: retrying would be refused again
+        renderLive();
+        return;
+      }
+      state.liveState = "off";
+      renderLive();
+      const delay = state.watchRetryMs;
+      state.watchRetryMs = Math.min(state.watchRetryMs * 2, WATCH_RETRY_MAX_MS);
+      setTimeout(() => {
+        if (state.watchAbort === controller) watch(controller).catch(() => {});
+      }, delay);
+    }
+  }
+
+  async function readEvents(stream, controller) {
+    const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    while (!controller.signal.aborted) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value.replaceAll("\r\n", "\n");
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        handleFrame(block);
+      }
+    }
+  }
+
+  function handleFrame(block) {
+    let kind = "message";
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith("event:")) kind = line.slice(6).trim();
+      else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+    }
+    if (!data.length) return;
+    const payload = JSON.parse(data.join("\n"));
+    if (kind === "error") throw new ApiError(0, payload);
+    const change = payload.change;
+    if (!change) return;
+    const sequence = BigInt(change.sequence || 0);
+    if (state.liveSequence === null || sequence > state.liveSequence) state.liveSequence = sequence;
+    const key = `${change.fromSegmentId || ""}>${change.toSegmentId}`;
+    const move = state.live.get(key) ||
+      { from: change.fromSegmentId || "", to: change.toSegmentId, toName: change.toSegmentName, count: 0, time: "" };
+    move.count += 1;
+    move.time = change.time || move.time;
+    state.live.set(key, move);
+    renderLive();
+  }
+
+  function renderLive() {
+    const status = $("live-state");
+    const list = $("live-moves");
+    list.replaceChildren();
+    if (!state.liveName) {
+      status.textContent = "";
+      return;
+    }
+    if (state.liveState === "on") status.textContent = t("liveOn", { name: state.liveName });
+    else if (state.liveState === "off") status.textContent = t("liveOff");
+    else status.textContent = state.liveState;
+    if (state.liveState === "on" && !state.live.size) list.append(element("li", t("liveNone"), "empty"));
+    const segments = state.segmentation && state.segmentation.name === state.liveName
+      ? state.segmentation.segments || [] : [];
+    const nameOf = (id, fallback) => segmentLabel(segments.find((segment) => segment.id === id)) || fallback || id;
+    const moves = [...state.live.values()].sort((a, b) => b.count - a.count);
+    for (const move of moves) {
+      const item = element("li", t("liveMove", {
+        from: move.from ? nameOf(move.from) : t("firstAssignment"),
+        to: nameOf(move.to, move.toName),
+        count: integer(move.count),
+        time: timeOfDay(move.time),
+      }));
+      item.dataset.from = move.from;
+      item.dataset.to = move.to;
+      list.append(item);
+    }
+  }
+
+  function timeOfDay(value) {
+    const time = parseTime(value);
+    return time ? new Intl.DateTimeFormat(state.language, { timeStyle: "medium" }).format(time) : "";
   }
 
   // ---------- start ----------
