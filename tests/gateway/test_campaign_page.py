@@ -544,6 +544,18 @@ async def test_the_browsers_language_chooses_french(stack, browser, seeded):
     await expect(page.get_by_label("Langue")).to_have_value("fr")
     await context.close()
 
+    # A link may name the language; the browser's says English here.
+    context = await browser.new_context(locale="en-US")
+    page = await context.new_page()
+    await page.goto(f"{stack.base_url}/ui/campaigns.html#lang=fr&token={token}")
+    await expect(page.locator("#campaigns-heading")).to_have_text("Campagnes")
+    await page.get_by_label("Langue").select_option("en")
+    await expect(page.locator("#campaigns-heading")).to_have_text("Campaigns")
+    assert "lang=en" in page.url
+    await page.reload()
+    await expect(page.locator("#campaigns-heading")).to_have_text("Campaigns")
+    await context.close()
+
 
 async def test_refusals_and_unknown_experiments_are_said_plainly(stack, browser, seeded):
     page, _, _ = await sign_in(browser, stack, seeded, "&experiment=no-such-campaign")

@@ -446,6 +446,7 @@
   function setLanguage(language) {
     state.language = language;
     sessionStorage.setItem(LANGUAGE_KEY, language);
+    if (fragment().has("lang")) updateFragment({ lang: language }); // a shared link's choice, now changed
     document.documentElement.lang = language;
     document.title = t("pageTitle");
     $("language").value = language;
