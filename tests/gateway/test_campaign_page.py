@@ -604,7 +604,7 @@ async def test_keyboard_only(stack, browser, seeded):
     await page.keyboard.press("Enter")
     await expect(page.locator("#results-heading")).to_have_text("Results of Autumn tea")
 
-    # The language switch and the segments' version, by keyboard.
+    # The segments' version and the language, by keyboard too.
     version = page.get_by_label("Version", exact=True)
     for _ in range(40):
         if await version.evaluate("select => select === document.activeElement"):
@@ -613,5 +613,14 @@ async def test_keyboard_only(stack, browser, seeded):
     await expect(version).to_be_focused()
     await page.keyboard.press("ArrowDown")
     await expect(page.locator("#segmentation-heading")).to_have_text("spenders, version 1")
+    language = page.get_by_label("Language")
+    for _ in range(60):
+        if await language.evaluate("select => select === document.activeElement"):
+            break
+        await page.keyboard.press("Shift+Tab")
+    await expect(language).to_be_focused()
+    await page.keyboard.press("ArrowDown")
+    await expect(page.locator("#segmentation-heading")).to_have_text("spenders, version 1")
+    await expect(page.locator("#results-heading")).to_have_text("Résultats de Autumn tea")
     assert problems == []
     await page.context.close()
