@@ -21,7 +21,8 @@ def classification_settings(postgres_url, state_dir) -> Callable[..., Classifica
 
 @pytest.fixture(scope="session")
 async def classification_server(classification_settings, serve, local_encoder) -> AsyncIterator[MatchaServer]:
-    settings = classification_settings(classification_max_texts_per_call=64)
+    # Watches have their own servers (test_listening_*.py): this one takes none of their windows.
+    settings = classification_settings(classification_max_texts_per_call=64, classification_run_watches=False)
     async with serve(build_classification_service(settings, encoder=local_encoder), settings) as server:
         yield server
 
