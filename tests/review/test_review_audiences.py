@@ -150,6 +150,17 @@ async def test_a_segment_audience_leaves_out_and_counts_who_may_not_be_reached(
     assert created.experiment.audience_size == 9
     assert created.experiment.holdout_share == pytest.approx(0.1)
 
+    # A customer's memberships are theirs: described for an access request, erased with them.
+    auditor = review_for(tenant, server=server, roles=("auditor",), subject="audrey")
+    described = await auditor.DescribeSubject(review_pb2.DescribeSubjectRequest(subject_id="c-05"))
+    holding = next(holding for holding in described.holdings if holding.kind == "publication-audiences")
+    assert holding.count == 1 and holding.scope == reply.publication.id
+    admin = review_for(tenant, server=server, roles=("admin",), subject="ada", purpose="erasure")
+    erased = await admin.EraseSubject(review_pb2.EraseSubjectRequest(subject_id="c-05"))
+    assert erased.erased_audience_memberships == 1 and erased.erased_experiment_arms == 1
+    described = await auditor.DescribeSubject(review_pb2.DescribeSubjectRequest(subject_id="c-05"))
+    assert "publication-audiences" not in [holding.kind for holding in described.holdings]
+
 
 async def test_the_frequency_cap_counts_publications_per_channel(audience_review, review_for, connect, tenant):
     server, publish_dir, segmentation = audience_review

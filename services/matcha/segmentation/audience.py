@@ -1,7 +1,7 @@
 """The members of a segment (or a list of customers) a purpose may reach on a channel, for a publication's audience.
 
-One COPY per request: every member on one line, ranked (0 reachable, 1 opted out of the channel, 2 without consent
-for the purpose, 3 unknown) then by id in byte order, so the reachable ids are one sorted block that leaves the
+One COPY per request: every member on one line, its rank (0 reachable, 1 opted out of the channel, 2 without consent
+for the purpose, 3 unknown) then its id, sorted bytewise, so the reachable ids are one sorted block that leaves the
 database without per-row conversion; customers left out leave only their rank (their ids stay here), except unknown
 ids of a list, which the caller gave.
 """
@@ -17,24 +17,26 @@ from matcha.runtime.governance import RecordPolicy
 
 REACHABLE, OPTED_OUT, WITHOUT_CONSENT, UNKNOWN = "0", "1", "2", "3"
 
-_RANK = f"""CASE WHEN NOT {RecordPolicy.visibility_sql("$3", "c")} THEN '{WITHOUT_CONSENT}'
-                 WHEN $4 <> '' AND $4 = ANY(c.opted_out_channels) THEN '{OPTED_OUT}'
-                 ELSE '{REACHABLE}' END"""
+_CONSENTED = RecordPolicy.visibility_sql("$3", "c")
+_OPTED_OUT = "($4 <> '' AND $4 = ANY(c.opted_out_channels))"
 
+# One sort key, compared bytewise: the rank's digit, then the id of a reachable or unknown member.
 _SEGMENT = f"""
-SELECT rank || CASE WHEN rank = '{REACHABLE}' THEN id ELSE '' END
-FROM (SELECT {_RANK} AS rank, c.id
-      FROM segmentation_memberships m JOIN segmentation_customers c ON c.key = m.customer_key
-      WHERE m.version_id = $1 AND m.position = $2) AS members
-ORDER BY rank, id COLLATE "C"
+SELECT line FROM (
+    SELECT CASE WHEN NOT {_CONSENTED} THEN '{WITHOUT_CONSENT}' WHEN {_OPTED_OUT} THEN '{OPTED_OUT}'
+                ELSE '{REACHABLE}' || c.id END AS line
+    FROM segmentation_memberships m JOIN segmentation_customers c ON c.key = m.customer_key
+    WHERE m.version_id = $1 AND m.position = $2) AS members
+ORDER BY line COLLATE "C"
 """
 
 _LISTED = f"""
-SELECT rank || CASE WHEN rank IN ('{REACHABLE}', '{UNKNOWN}') THEN id ELSE '' END
-FROM (SELECT CASE WHEN c.key IS NULL THEN '{UNKNOWN}' ELSE {_RANK} END AS rank, t.id
-      FROM (SELECT DISTINCT id FROM unnest($2::text[]) AS given(id)) AS t
-      LEFT JOIN segmentation_customers c ON c.tenant = $1 AND c.id = t.id) AS members
-ORDER BY rank, id COLLATE "C"
+SELECT line FROM (
+    SELECT CASE WHEN c.key IS NULL THEN '{UNKNOWN}' || t.id WHEN NOT {_CONSENTED} THEN '{WITHOUT_CONSENT}'
+                WHEN {_OPTED_OUT} THEN '{OPTED_OUT}' ELSE '{REACHABLE}' || c.id END AS line
+    FROM (SELECT DISTINCT id FROM unnest($2::text[]) AS given(id)) AS t
+    LEFT JOIN segmentation_customers c ON c.tenant = $1 AND c.id = t.id) AS members
+ORDER BY line COLLATE "C"
 """
 
 # What COPY's text format escapes in a value.
