@@ -15,6 +15,7 @@ from matcha.review.v1 import review_pb2
 from matcha.segmentation.v1 import segmentation_pb2 as seg_pb
 from matcha.segmentation.v1 import segmentation_pb2_grpc
 from tests.review.conftest import REVIEWER, draft, eventually
+from tests.review.test_review_cli import invoke as invoke_review
 from tests.segmentation.conftest import segmentation_server, segmentation_settings  # noqa: F401
 from tests.support import refused
 
@@ -238,6 +239,29 @@ async def test_bad_audiences_are_refused_and_write_nothing(audience_review, revi
     reply = await publisher.Publish(publish(item, customers(["c-05", "c-06"])))
     assert not reply.already_published and reply.audience.size == 2
     assert reply.audience.members_sha256 == digest(["c-05", "c-06"])
+
+
+async def test_the_cli_publishes_to_a_segment_or_a_file_of_customers(
+    audience_review, review_for, connect, issuer, tenant, tmp_path
+):
+    server, _, segmentation = audience_review
+    await customer_base(connect, segmentation, tenant)
+    token = issuer.mint(subject="pat", tenant=tenant, roles=list(PUBLISHER))
+    connection = ["--target", f"127.0.0.1:{server.port}", "--token", token]
+
+    item = await approved(review_for, server, tenant)
+    code, out, err = await invoke_review("publish", item.id, "--segment", "audience@1/buyers", *connection)
+    assert code == 0, err
+    assert "audience: 9 members" in out and "2 without consent, 1 opted out, 0 at the frequency cap" in out
+    assert digest([c for c in CUSTOMERS if c not in ("c-00", "c-01", "c-02")]) in out
+
+    listed = tmp_path / "customers.txt"
+    listed.write_text("c-05\nc-06\n\nc-00\n")
+    item = await approved(review_for, server, tenant)
+    code, out, err = await invoke_review("publish", item.id, "--customers", str(listed), *connection)
+    assert code == 0 and "audience: 2 members" in out and "1 without consent" in out
+    code, _, err = await invoke_review("publish", item.id, "--segment", "audience-buyers", *connection)
+    assert code != 0 and "--segment" in err
 
 
 async def test_an_audience_needs_segmentation_configured(review_for, tenant):

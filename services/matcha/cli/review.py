@@ -111,16 +111,55 @@ async def request_changes(item_id: str, comment: str, **options) -> None:
     await _decide(item_id, review_pb2.DECISION_OUTCOME_REQUEST_CHANGES, comment, options)
 
 
+def _audience(segment: str, customers) -> review_pb2.AudienceSpec | None:
+    """`--segment NAME/SEGMENT` (or `NAME@VERSION/SEGMENT`) or `--customers FILE` as the request's audience."""
+    if segment and customers is not None:
+        raise click.UsageError("--segment and --customers name two audiences; give one")
+    if customers is not None:
+        ids = [line.strip() for line in customers if line.strip()]
+        return review_pb2.AudienceSpec(customers=review_pb2.CustomerList(customer_ids=ids))
+    if not segment:
+        return None
+    segmentation, _, segment_id = segment.partition("/")
+    name, _, version = segmentation.partition("@")
+    if not (name and segment_id and (version == "" or version.isdigit())):
+        raise click.BadParameter("SEGMENTATION/SEGMENT or SEGMENTATION@VERSION/SEGMENT", param_hint="--segment")
+    return review_pb2.AudienceSpec(
+        segment=review_pb2.SegmentAudience(segmentation=name, version=int(version or 0), segment_id=segment_id)
+    )
+
+
 @review.command("publish")
 @click.argument("item_id")
+@click.option(
+    "--segment",
+    default="",
+    metavar="SEGMENTATION[@VERSION]/SEGMENT",
+    help="deliver to the members of this segment (latest READY version unless named)",
+)
+@click.option(
+    "--customers", type=click.File(), default=None, help="deliver to these customers: a file of ids, one per line"
+)
 @connection_options(DEFAULT_TARGET)
 @run_async
-async def publish(item_id: str, **options) -> None:
-    """Publish the approved version to the configured sinks."""
+async def publish(item_id: str, segment: str, customers, **options) -> None:
+    """Publish the approved version to the configured sinks, to an audience if one is named (members without
+    consent, opted out of the channel or at its frequency cap are left out and counted)."""
+    audience = _audience(segment, customers)
     async with channel_from(options) as channel:
         stub = review_pb2_grpc.ReviewServiceStub(channel)
         approved = (await stub.Get(review_pb2.GetRequest(item_id=item_id))).item.approved_sha256
-        reply = await stub.Publish(review_pb2.PublishRequest(item_id=item_id, content_sha256=approved))
+        reply = await stub.Publish(
+            review_pb2.PublishRequest(item_id=item_id, content_sha256=approved, audience=audience)
+        )
     again = " (already published)" if reply.already_published else ""
     sinks = ", ".join(sink.sink for sink in reply.publication.sinks)
     click.echo(f"published {item_id} v{reply.publication.version} to {sinks}{again}")
+    if reply.HasField("audience"):
+        resolved = reply.audience
+        click.echo(
+            f"audience: {resolved.size:,} members (sha256 {resolved.members_sha256}); left out: "
+            f"{resolved.excluded_without_consent:,} without consent, {resolved.excluded_opted_out:,} opted out, "
+            f"{resolved.excluded_frequency_capped:,} at the frequency cap ({resolved.frequency_cap_messages} per "
+            f"{resolved.frequency_cap_window.ToTimedelta().days} days)"
+        )
