@@ -209,6 +209,7 @@ async def test_bad_posts_are_refused_and_duplicates_count_once(listening):
             policy=common_pb2.RecordPolicy(data_class=common_pb2.DATA_CLASS_INTERNAL, consented_purposes=["campaign"]),
         ),
         pb.WatchPost(id="fine", text="A fine post", time=stamp(now)),
+        pb.WatchPost(id="nul", text="A NUL \x00 inside", time=stamp(now)),
     ]
     details = await refused(stub.IngestPosts(pb.IngestPostsRequest(watch="checks", posts=bad)))
     assert set(details.field_violations) == {
@@ -218,6 +219,7 @@ async def test_bad_posts_are_refused_and_duplicates_count_once(listening):
         "posts[3].time",
         "posts[4].policy.data_class",
         "posts[5].policy.consented_purposes",
+        "posts[7].text",
     }
     assert details.field_violations["posts[0].time"] == "is required"
     assert "in the future" in details.field_violations["posts[2].time"]

@@ -44,6 +44,7 @@ def build_classification_service(
         settings.classification_embedding_address,
         address_setting="MATCHA_CLASSIFICATION_EMBEDDING_ADDRESS",
         tracer_provider=tracer_provider,
+        transport=settings.transport,
     )
     core = ClassificationCore(encoder, batcher, ClassifierStore(database), limits, collections)
     roots = tuple(root.strip() for root in settings.classification_drop_folder_roots.split(",") if root.strip())

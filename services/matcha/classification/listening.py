@@ -492,6 +492,7 @@ class ListeningCore:
         return WatchView(created, await self.store.sources(call.tenant, spec.name), 0)
 
     async def get_watch(self, call: CallContext, name: str) -> WatchView:
+        _require_listening(call)
         row = await self._watch(call, name)
         since = look_back_start(row, row.next_window_end)
         return WatchView(
@@ -499,6 +500,7 @@ class ListeningCore:
         )
 
     async def list_watches(self, call: CallContext, page_size: int, page_token: str) -> WatchPage:
+        _require_listening(call)
         violations = Violations()
         violations.check(0 <= page_size <= self.limits.max_page_size, "page_size", f"0 to {self.limits.max_page_size}")
         after = _decode_token(violations, page_token)
@@ -526,7 +528,8 @@ class ListeningCore:
         return deleted
 
     async def _watch(self, call: CallContext, name: str) -> WatchRow:
-        row = await self.store.get(call.tenant, name) if name else None
+        # A name no watch can have (a NUL character PostgreSQL refuses, ...) is not looked up.
+        row = await self.store.get(call.tenant, name) if NAME.match(name) else None
         if row is None:
             raise _watch_not_found(name)
         return row
@@ -540,6 +543,7 @@ class ListeningCore:
             "1-63 lowercase letters, digits, '-' or '_', starting with a letter",
         )
         violations.check(len(spec.description) <= 1000, "watch.description", "at most 1,000 characters")
+        violations.check("\x00" not in spec.description, "watch.description", "must not hold a NUL character")
         sources = []
         if violations.check(
             0 < len(spec.sources) <= limits.max_sources, "watch.sources", f"1 to {limits.max_sources} sources"
@@ -572,14 +576,18 @@ class ListeningCore:
             names = set()
             for index, topic in enumerate(spec.tracked_topics):
                 path = f"watch.tracked_topics[{index}]"
-                if not topic.name.strip() or len(topic.name) > 64:
+                if not topic.name.strip() or len(topic.name) > 64 or "\x00" in topic.name:
                     violations.add(f"{path}.name", "1 to 64 characters")
                 elif topic.name in names:
                     violations.add(f"{path}.name", f"duplicate tracked topic {topic.name!r}")
                 names.add(topic.name)
                 violations.check(len(topic.terms) <= limits.max_terms, f"{path}.terms", f"at most {limits.max_terms}")
                 for term_index, term in enumerate(topic.terms):
-                    violations.check(0 < len(term.strip()) <= 100, f"{path}.terms[{term_index}]", "1 to 100 characters")
+                    violations.check(
+                        0 < len(term.strip()) <= 100 and "\x00" not in term,
+                        f"{path}.terms[{term_index}]",
+                        "1 to 100 characters, no NUL",
+                    )
                 tracked.append({"name": topic.name, "terms": [term.strip() for term in topic.terms]})
         defaults = SignalParameters
         thresholds = {
@@ -649,6 +657,7 @@ class ListeningCore:
             allowed = (
                 folder.startswith("/")
                 and ".." not in folder.split("/")
+                and "\x00" not in folder
                 and any(folder == root or folder.startswith(root + "/") for root in self._drop_roots)
             )
             violations.check(
@@ -700,6 +709,13 @@ class ListeningCore:
                 if reason:
                     violations.add(f"{path}.time", reason)
                 violations.check_text(f"{path}.text", post.text, self.limits.max_text_chars)
+                for name, value in (
+                    ("id", post.id),
+                    ("text", post.text),
+                    ("source", post.source),
+                    ("policy.subject_id", post.subject_id),
+                ):
+                    violations.check("\x00" not in value, f"{path}.{name}", "must not hold a NUL character")
                 violations.check(
                     len(post.id) <= self.limits.max_id_chars,
                     f"{path}.id",
@@ -718,7 +734,7 @@ class ListeningCore:
                     f"{path}.policy.data_class",
                     f"{policy.data_class.name} is above the call's declared class {call.data_class.name}",
                 )
-                if time is None or not post.text.strip():
+                if time is None or not post.text.strip() or "\x00" in post.text + post.id + post.source:
                     continue
                 post_id = post.id or _post_digest(policy.source, time, post.text)
                 if post_id in stored:
@@ -784,6 +800,8 @@ class ListeningCore:
             if not problem:
                 if not isinstance(text, str) or not text.strip():
                     problem = "no text"
+                elif "\x00" in text + str(record.get("id") or "") + str(record.get("source") or ""):
+                    problem = "a NUL character"
                 elif len(text) > self.limits.max_text_chars:
                     problem = f"text longer than {self.limits.max_text_chars} characters"
                 else:
@@ -944,6 +962,7 @@ class ListeningCore:
         return alerts
 
     async def list_reports(self, call: CallContext, watch_name: str, page_size: int, page_token: str) -> ReportPage:
+        _require_listening(call)
         violations = Violations()
         limit = self.limits.max_report_page_size
         violations.check(0 <= page_size <= limit, "page_size", f"0 to {limit}")
@@ -971,6 +990,7 @@ class ListeningCore:
         from_start: bool = False,
         poll_seconds: float = 5.0,
     ) -> AsyncIterator[Alert]:
+        _require_listening(call)
         violations = Violations()
         violations.check(after_sequence >= 0, "after_sequence", "must not be negative")
         violations.raise_if_any()
@@ -1032,6 +1052,8 @@ def _watch_not_found(name: str) -> NotFound:
 
 
 def _is_http_url(url: str) -> bool:
+    if "\x00" in url:
+        return False
     try:
         parts = urlsplit(url)
     except ValueError:

@@ -246,15 +246,15 @@ class ClassificationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetWatch(self, request, context):
-        """Returns a watch, with its schedule and the state of each source. Errors:
-        NOT_FOUND.
+        """Returns a watch, with its schedule and the state of each source. Purpose
+        `listening`. Errors: NOT_FOUND; PERMISSION_DENIED (purpose).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListWatches(self, request, context):
-        """Lists the tenant's watches by name.
+        """Lists the tenant's watches by name. Purpose `listening`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -284,7 +284,7 @@ class ClassificationServiceServicer:
     def ListWatchReports(self, request, context):
         """Lists a watch's window reports, newest first. Reports holding posts of a
         class above the call's declared class are left out (and counted).
-        Errors: NOT_FOUND.
+        Purpose `listening`. Errors: NOT_FOUND; PERMISSION_DENIED (purpose).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -293,8 +293,9 @@ class ClassificationServiceServicer:
     def WatchAlerts(self, request, context):
         """Streams alerts: those after `after_sequence` are replayed first, then
         live ones; the stream does not end by itself. Alerts holding posts of a
-        class above the call's declared class are not sent. Errors:
-        INVALID_ARGUMENT (negative `after_sequence`); NOT_FOUND (watch).
+        class above the call's declared class are not sent. Purpose `listening`.
+        Errors: INVALID_ARGUMENT (negative `after_sequence`); NOT_FOUND (watch);
+        PERMISSION_DENIED (purpose).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
