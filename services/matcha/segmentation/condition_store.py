@@ -169,64 +169,62 @@ class ConditionStore:
             )
 
     async def record_changes(self, tenant: str, changes: Sequence[ConditionChange]) -> None:
-        """Applies entries and exits to the members and appends them to the tenant's change log."""
+        """Applies entries and exits to the members and appends them to the tenant's change log, in one
+        statement (its own transaction). A customer may enter and leave a segment within `changes`: the
+        members get the last of them, the log all of them in order."""
         if not changes:
             return
-        entered = [change for change in changes if change.entered]
-        left = [change for change in changes if not change.entered]
-        async with self.pool.acquire() as connection, connection.transaction():
-            if entered:
-                await connection.execute(
-                    """INSERT INTO segmentation_condition_members (segment_id, customer_key)
-                       SELECT * FROM unnest($1::int8[], $2::int8[]) ON CONFLICT DO NOTHING""",
-                    [change.segment.id for change in entered],
-                    [change.customer_key for change in entered],
-                )
-            if left:
-                await connection.execute(
-                    """DELETE FROM segmentation_condition_members m
-                       USING unnest($1::int8[], $2::int8[]) AS d(segment_id, customer_key)
-                       WHERE m.segment_id = d.segment_id AND m.customer_key = d.customer_key""",
-                    [change.segment.id for change in left],
-                    [change.customer_key for change in left],
-                )
-            sizes: dict[int, int] = {}
-            for change in changes:
-                sizes[change.segment.id] = sizes.get(change.segment.id, 0) + (1 if change.entered else -1)
-            await connection.execute(
-                """UPDATE segmentation_condition_segments s SET size = s.size + d.delta
-                   FROM unnest($1::int8[], $2::int8[]) AS d(id, delta) WHERE s.id = d.id""",
-                list(sizes),
-                list(sizes.values()),
-            )
-            last = await connection.fetchval(
-                """INSERT INTO segmentation_tenants AS t (tenant, change_sequence) VALUES ($1, $2)
-                   ON CONFLICT (tenant) DO UPDATE SET change_sequence = t.change_sequence + $2
-                   RETURNING change_sequence""",
-                tenant,
-                len(changes),
-            )
-            first = last - len(changes) + 1
-            # A customer erased meanwhile has no row to join: its change is not logged.
-            await connection.execute(
-                """INSERT INTO segmentation_changes
+        sizes: dict[int, int] = {}
+        last: dict[tuple[int, int], bool] = {}
+        for change in changes:
+            sizes[change.segment.id] = sizes.get(change.segment.id, 0) + (1 if change.entered else -1)
+            last[change.segment.id, change.customer_key] = change.entered
+        entered = [pair for pair, inside in last.items() if inside]
+        left = [pair for pair, inside in last.items() if not inside]
+        await self.pool.execute(
+            """WITH entered AS (
+                   INSERT INTO segmentation_condition_members (segment_id, customer_key)
+                   SELECT * FROM unnest($2::int8[], $3::int8[]) ON CONFLICT DO NOTHING),
+               left_segment AS (
+                   DELETE FROM segmentation_condition_members m
+                   USING unnest($4::int8[], $5::int8[]) AS d(segment_id, customer_key)
+                   WHERE m.segment_id = d.segment_id AND m.customer_key = d.customer_key),
+               sized AS (
+                   UPDATE segmentation_condition_segments s SET size = s.size + d.delta
+                   FROM unnest($6::int8[], $7::int8[]) AS d(id, delta) WHERE s.id = d.id),
+               sequence AS (
+                   INSERT INTO segmentation_tenants AS t (tenant, change_sequence) VALUES ($1, $8)
+                   ON CONFLICT (tenant) DO UPDATE SET change_sequence = t.change_sequence + $8
+                   RETURNING change_sequence),
+               -- A customer erased meanwhile has no row to join: its change is not logged.
+               logged AS (
+                   INSERT INTO segmentation_changes
                        (tenant, sequence, customer_key, customer_id, segmentation, version, from_segment,
                         to_segment, to_name, cause_id)
-                   SELECT $1, m.sequence, m.key, c.id, m.segmentation, m.version, m.from_segment, m.to_segment,
-                          m.to_segment, m.cause_id
-                   FROM unnest($2::int8[], $3::int8[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::text[])
-                        AS m(sequence, key, segmentation, version, from_segment, to_segment, cause_id)
-                   JOIN segmentation_customers c ON c.key = m.key""",
-                tenant,
-                list(range(first, last + 1)),
-                [change.customer_key for change in changes],
-                [change.segment.name for change in changes],
-                [change.segment.version for change in changes],
-                ["" if change.entered else change.segment.name for change in changes],
-                [change.segment.name if change.entered else "" for change in changes],
-                [change.cause_id for change in changes],
-            )
-            await connection.execute("SELECT pg_notify($1, $2)", CHANGES_CHANNEL, tenant)
+                   SELECT $1, (SELECT change_sequence FROM sequence) - $8 + m.position, m.key, c.id,
+                          m.segmentation, m.version,
+                          CASE WHEN m.entered THEN '' ELSE m.segmentation END,
+                          CASE WHEN m.entered THEN m.segmentation ELSE '' END,
+                          CASE WHEN m.entered THEN m.segmentation ELSE '' END, m.cause_id
+                   FROM unnest($9::int8[], $10::text[], $11::int4[], $12::bool[], $13::text[])
+                        WITH ORDINALITY AS m(key, segmentation, version, entered, cause_id, position)
+                   JOIN segmentation_customers c ON c.key = m.key)
+               SELECT pg_notify($14, $1)""",
+            tenant,
+            [segment_id for segment_id, _ in entered],
+            [key for _, key in entered],
+            [segment_id for segment_id, _ in left],
+            [key for _, key in left],
+            list(sizes),
+            list(sizes.values()),
+            len(changes),
+            [change.customer_key for change in changes],
+            [change.segment.name for change in changes],
+            [change.segment.version for change in changes],
+            [change.entered for change in changes],
+            [change.cause_id for change in changes],
+            CHANGES_CHANNEL,
+        )
 
     async def member_keys(self, segment_id: int) -> np.ndarray:
         rows = await self.pool.fetch(

@@ -30,6 +30,7 @@ from matcha.runtime.governance import CallContext, DataClass, RecordPolicy, requ
 from matcha.runtime.pii import DISCOVERY_MIN_SCORE, PiiEngine, shared_engine
 from matcha.segmentation import audience, drift
 from matcha.segmentation.builder import BuildResult, BuildSpec, FittedBuild, PreviousVersion, finish_build, fit_build
+from matcha.segmentation.condition_store import CustomerFacts
 from matcha.segmentation.features import (
     BUILT_IN_FEATURES,
     CUSTOM_FEATURE_NAME,
@@ -93,6 +94,7 @@ ERASURE_ROLE = "admin"
 METHOD_NUMBERS = {KMEANS: 1, HDBSCAN_METHOD: 2, RULES: 3}
 METHOD_NAMES = {number: name for name, number in METHOD_NUMBERS.items()}
 PURCHASE, VISIT, CLICK = 1, 2, 3
+_EVENT_TYPES = frozenset((PURCHASE, VISIT, CLICK))
 
 
 @dataclass(frozen=True)
@@ -420,63 +422,151 @@ class SegmentationCore:
         totals = IngestTotals()
         stream_policy: RecordPolicy | None = None
         first = True
-        async for events, default_policy in messages:
-            violations = Violations()
-            if first and default_policy is not None:
-                stream_policy = self._policy(call, violations, "default_policy", default_policy)
-            first = False
-            self._check_events(violations, events)
-            violations.raise_if_any("invalid events message; the messages before it were applied")
-            await self._apply_events(call, events, stream_policy, totals)
+        # Condition segment changes of the messages applied, written while the next messages are stored.
+        recorded: list[asyncio.Future] = []
+        try:
+            async for events, default_policy in messages:
+                violations = Violations()
+                if first and default_policy is not None:
+                    stream_policy = self._policy(call, violations, "default_policy", default_policy)
+                first = False
+                self._check_events(violations, events)
+                violations.raise_if_any("invalid events message; the messages before it were applied")
+                await self._apply_events(call, events, stream_policy, totals, recorded)
+        finally:
+            # The reply (or the error) comes once every applied message's changes are written.
+            outcomes = await asyncio.gather(*recorded, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
         return totals
 
     def _check_events(self, violations: Violations, events: list[EventInput]) -> None:
         limit = self.limits.max_events_per_message
         violations.check(0 < len(events) <= limit, "events", f"between 1 and {limit} events per message")
         first_seen: dict[str, int] = {}
+        max_id_chars = self.limits.max_id_chars
         for index, event in enumerate(events):
+            event_id = event.id
+            if (  # the common case, without building a path per field
+                event_id
+                and len(event_id) <= max_id_chars
+                and event_id not in first_seen
+                and event.customer_id
+                and event.type in _EVENT_TYPES
+                and event.time is not None
+                and 0.0 <= event.amount < math.inf
+                and 0.0 <= event.quantity < math.inf
+            ):
+                first_seen[event_id] = index
+                continue
             path = f"events[{index}]"
-            self._check_id(violations, f"{path}.id", event.id, first_seen, index, "events")
+            self._check_id(violations, f"{path}.id", event_id, first_seen, index, "events")
             violations.check(bool(event.customer_id), f"{path}.customer_id", "must not be empty")
-            violations.check(event.type in (PURCHASE, VISIT, CLICK), f"{path}.type", "purchase, visit or click")
+            violations.check(event.type in _EVENT_TYPES, f"{path}.type", "purchase, visit or click")
             violations.check(event.time is not None, f"{path}.time", "is required")
             violations.check(_finite(event.amount) and event.amount >= 0, f"{path}.amount", "finite and >= 0")
             violations.check(_finite(event.quantity) and event.quantity >= 0, f"{path}.quantity", "finite and >= 0")
 
     async def _apply_events(
-        self, call: CallContext, events: list[EventInput], policy: RecordPolicy | None, totals: IngestTotals
+        self,
+        call: CallContext,
+        events: list[EventInput],
+        policy: RecordPolicy | None,
+        totals: IngestTotals,
+        recorded: list[asyncio.Future],
     ) -> None:
-        customer_ids = [event.customer_id for event in events]
-        purchases = [event for event in events if event.type == PURCHASE]
+        """Stores one message's events, all or nothing, and follows them with the live segments.
+
+        Two statements in the common case: the message's customers (keys, consent, what conditions read)
+        and the storage of everything at once, which commits by itself. A transaction around them is
+        needed only when customers are created or a built segmentation re-assigns them."""
         live = await self._live.state(call.tenant)
+        watched = bool(live.segments or live.pending)
+        attribute_keys, feature_names, _ = live.wanted() if watched else ((), (), ())
+        customer_ids = list(dict.fromkeys(event.customer_id for event in events))
         async with self._store.pool.acquire() as connection:
-            transaction = connection.transaction()
-            await transaction.start()
-            try:
-                stored, facts, built = await self._store_events(
-                    connection, call, events, purchases, customer_ids, policy, totals, live
-                )
-            except BaseException:
-                await transaction.rollback()
-                raise
-            # Committed and counted in one order with the snapshots of full evaluations.
-            async with live.commit_lock:
-                await transaction.commit()
-                changes, late = self._live.apply(live, stored, facts, built)
+            found = await self._store.event_customers(
+                connection, call.tenant, customer_ids, attribute_keys, feature_names
+            )
+            rows = {row["id"]: row for row in found.rows}
+            unknown = [customer_id for customer_id in customer_ids if customer_id not in rows]
+            self._check_event_customers(call, events, rows, unknown, policy)
+            if not unknown and not found.has_ready_segmentation:
+                async with live.commit_lock:  # the statement commits: counted in one order with snapshots
+                    stored, folded = await self._store_events(connection, events, rows, totals, call.tenant)
+                    changes, late = self._follow(live, events, rows, {}, stored, folded, policy, watched)
+            else:
+                transaction = connection.transaction()
+                await transaction.start()
+                try:
+                    created = await self._create_event_customers(connection, call, unknown, rows, policy)
+                    totals.customers_created += created
+                    stored, folded = await self._store_events(connection, events, rows, totals, call.tenant)
+                    touched = sorted({rows[event.customer_id]["key"] for event in stored})
+                    causes = {event.customer_id: event.id for event in events}
+                    ids = {rows[customer_id]["key"]: customer_id for customer_id in customer_ids}
+                    totals.reassigned += await self._reassign(connection, call.tenant, touched, causes, ids)
+                    built = await self._live.read_built(connection, call.tenant, live, touched) if watched else {}
+                except BaseException:
+                    await transaction.rollback()
+                    raise
+                async with live.commit_lock:  # committed and counted in one order with snapshots
+                    await transaction.commit()
+                    changes, late = self._follow(live, events, rows, built, stored, folded, policy, watched)
         totals.late += late
         totals.condition_changes += len(changes)
-        await self._live.record(live, call.tenant, changes)
+        if changes:
+            recorded.append(self._live.record_later(live, call.tenant, changes))
 
-    async def _store_events(self, connection, call, events, purchases, customer_ids, policy, totals, live):
-        """The message's events stored and its customers re-assigned, in the caller's transaction; what the
-        live condition counters need to follow."""
-        totals.customers_created += await self._ensure_customers(connection, call, customer_ids, policy, "events")
-        inserted, touched, stored_keys = await self._store.insert_events(
+    def _check_event_customers(self, call, events, rows, unknown, policy: RecordPolicy | None) -> None:
+        """Refuses unknown customers without a default policy, and customers who did not consent to the purpose."""
+        if unknown and policy is None:
+            violations = Violations()
+            missing = set(unknown)
+            for index, event in enumerate(events):
+                if event.customer_id in missing:
+                    violations.add(f"events[{index}].customer_id", "unknown customer and no default_policy")
+            violations.raise_if_any()
+        for data_class, purposes in {(row["data_class"], tuple(row["consented_purposes"])) for row in rows.values()}:
+            require_consent(DataClass(data_class), frozenset(purposes), call.purpose)
+        if unknown:
+            require_consent(policy.data_class, policy.consented_purposes, call.purpose)
+
+    async def _create_event_customers(self, connection, call, unknown, rows, policy: RecordPolicy | None) -> int:
+        """Creates the message's unknown customers and adds them to `rows`; those another call created
+        meanwhile are read."""
+        if not unknown:
+            return 0
+        created = await self._store.create_missing_customers(connection, call.tenant, unknown, policy)
+        for row in created:
+            rows[row["id"]] = {
+                "key": row["key"],
+                "id": row["id"],
+                "data_class": int(policy.data_class),
+                "consented_purposes": sorted(policy.consented_purposes),
+                "attributes": None,
+                "features": None,
+                "purchases": 0,
+                "spend": 0.0,
+            }
+        raced = [customer_id for customer_id in unknown if customer_id not in rows]
+        if raced:
+            found = await self._store.event_customers(connection, call.tenant, raced)
+            rows.update((row["id"], row) for row in found.rows)
+            self._check_event_customers(call, [], {row["id"]: row for row in found.rows}, [], policy)
+        return len(created)
+
+    async def _store_events(self, connection, events, rows, totals: IngestTotals, tenant: str):
+        """Stores the message; (its stored events, the new purchase aggregates of the customers it changed)."""
+        given = len(events)
+        events = [event for event in events if event.customer_id in rows]  # those erased since the read
+        result = await self._store.store_events(
             connection,
-            call.tenant,
+            tenant,
             EventBatch(
                 ids=[e.id for e in events],
-                customer_ids=customer_ids,
+                customer_keys=[rows[e.customer_id]["key"] for e in events],
                 types=[e.type for e in events],
                 times=[e.time for e in events],
                 item_ids=[e.item_id for e in events],
@@ -484,37 +574,43 @@ class SegmentationCore:
                 quantities=[e.quantity for e in events],
             ),
         )
-        if purchases:
-            await self._store.insert_transactions(
-                connection,
-                call.tenant,
-                TransactionBatch(
-                    ids=[e.id for e in purchases],
-                    customer_ids=[e.customer_id for e in purchases],
-                    times=[e.time for e in purchases],
-                    amounts=[e.amount for e in purchases],
-                    quantities=[e.quantity for e in purchases],
-                    channels=[""] * len(purchases),
-                    item_ids=[e.item_id for e in purchases],
-                    refunds=[False] * len(purchases),
-                ),
+        if result.stored_ids is not None:
+            kept = set(result.stored_ids)
+            events = [event for event in events if event.id in kept]
+        totals.inserted += result.stored
+        totals.duplicates += given - result.stored
+        totals.customers_updated += len({event.customer_id for event in events})
+        return events, {key: (purchases, spend) for key, purchases, spend in result.folded}
+
+    def _follow(self, live, events, rows, built, stored, folded, policy, watched):
+        """Folds the stored events into the live counters: (changes, late events)."""
+        if not stored or not watched:
+            return [], 0
+        facts: dict[int, CustomerFacts] = {}
+        for customer_id in {event.customer_id for event in stored}:
+            row = rows[customer_id]
+            key = row["key"]
+            purchases, spend = folded.get(key, (row["purchases"], row["spend"]))
+            facts[key] = CustomerFacts(
+                key=key,
+                id=customer_id,
+                data_class=row["data_class"],
+                consented_purposes=tuple(row["consented_purposes"]),
+                attributes=row["attributes"] or {},
+                features=(row["features"] or {}) | {"purchases": float(purchases), "spend": spend},
             )
-        totals.inserted += inserted
-        totals.duplicates += len(events) - inserted
-        totals.customers_updated += len(touched)
-        causes = {event.customer_id: event.id for event in events}
-        totals.reassigned += await self._reassign(connection, call.tenant, touched, causes)
-        stored = [
+        counted = [
             StoredEvent(
-                event.id, stored_keys[event.id], event.type, event.time.timestamp(), event.amount, event.item_id
+                event.id,
+                rows[event.customer_id]["key"],
+                event.type,
+                event.time.timestamp(),
+                event.amount,
+                event.item_id,
             )
-            for event in events
-            if event.id in stored_keys
+            for event in stored
         ]
-        if not stored or (not live.segments and not live.pending):
-            return stored, {}, {}
-        facts, built = await self._live.read_facts(connection, call.tenant, live, touched)
-        return stored, facts, built
+        return self._live.apply(live, counted, facts, built)
 
     async def _ensure_customers(
         self, connection, call: CallContext, customer_ids: list[str], policy: RecordPolicy | None, field_name: str
@@ -533,16 +629,20 @@ class SegmentationCore:
         if not unknown:
             return 0
         require_consent(policy.data_class, policy.consented_purposes, call.purpose)
-        return await self._store.create_missing_customers(connection, call.tenant, sorted(unknown), policy)
+        return len(await self._store.create_missing_customers(connection, call.tenant, sorted(unknown), policy))
 
-    async def _reassign(self, connection, tenant: str, keys: list[int], causes: dict[str, str]) -> int:
-        """Scores changed customers against the latest READY version of every segmentation; records moves."""
+    async def _reassign(
+        self, connection, tenant: str, keys: list[int], causes: dict[str, str], ids: dict[int, str] | None = None
+    ) -> int:
+        """Scores changed customers against the latest READY version of every segmentation; records moves.
+        `ids` are the customers' ids by key when the caller has them."""
         if not keys:
             return 0
         versions = await self._store.latest_ready_versions(connection, tenant)
         if not versions:
             return 0
-        ids = await self._store.customer_ids(connection, keys) if causes else {}
+        if ids is None:
+            ids = await self._store.customer_ids(connection, keys) if causes else {}
         moved = 0
         for version in versions:
             model = self._model(version)

@@ -28,6 +28,7 @@ PURPOSE_SEPARATOR = "\x1f"
 
 BUILDING, READY, FAILED = 1, 2, 3
 BULK_ROWS = 5_000
+_PURCHASE_EVENT = 1
 _FEW_CUSTOMERS = 1_000
 # Tenants (and purposes) whose buyers by item a store keeps between recommendations.
 _KEPT_BUYERS = 8
@@ -142,12 +143,32 @@ class TransactionBatch:
 @dataclass(frozen=True)
 class EventBatch:
     ids: list[str]
-    customer_ids: list[str]
+    customer_keys: list[int]
     types: list[int]
     times: list[datetime]
     item_ids: list[str]
     amounts: list[float]
     quantities: list[float]
+
+
+@dataclass(frozen=True)
+class EventCustomers:
+    """The customers an events message names, as stored: rows of `key`, `id`, `data_class`,
+    `consented_purposes`, `attributes` and `features` (only the keys asked for, None when none was),
+    `purchases`, `spend`; and whether the tenant has a READY built segmentation to re-assign them in."""
+
+    rows: list[asyncpg.Record]
+    has_ready_segmentation: bool
+
+
+@dataclass(frozen=True)
+class StoredEvents:
+    """What one events message changed: the ids stored (None when every event was new), how many, and the
+    customers whose purchase aggregates changed, with their new `purchases` and `spend`."""
+
+    stored_ids: list[str] | None
+    stored: int
+    folded: list[tuple[int, int, float]]
 
 
 @dataclass(frozen=True)
@@ -355,12 +376,14 @@ class SegmentationStore:
 
     async def create_missing_customers(
         self, connection: asyncpg.Connection, tenant: str, ids: list[str], policy: RecordPolicy
-    ) -> int:
-        result = await connection.execute(
+    ) -> list[asyncpg.Record]:
+        """Creates the customers not stored yet; the created ones' `key` and `id`."""
+        return await connection.fetch(
             """INSERT INTO segmentation_customers (tenant, id, data_class, consented_purposes, source, subject_id)
                SELECT $1, u.id, $3, $4, $5, coalesce(nullif($6, ''), u.id)
                FROM (SELECT DISTINCT id FROM unnest($2::text[]) AS u(id)) u
-               ON CONFLICT (tenant, id) DO NOTHING""",
+               ON CONFLICT (tenant, id) DO NOTHING
+               RETURNING key, id""",
             tenant,
             ids,
             int(policy.data_class),
@@ -368,7 +391,36 @@ class SegmentationStore:
             policy.source,
             policy.subject_id,
         )
-        return int(result.split()[-1])
+
+    async def event_customers(
+        self,
+        connection: asyncpg.Connection,
+        tenant: str,
+        ids: list[str],
+        attribute_keys: Sequence[str] = (),
+        feature_names: Sequence[str] = (),
+    ) -> EventCustomers:
+        """The stored customers among `ids` with what an events message needs of them, in one statement:
+        their keys, their policies (consent is checked on them), the properties condition segments read."""
+        rows = await connection.fetch(
+            f"""WITH ready AS (SELECT EXISTS (SELECT 1 FROM segmentation_versions
+                                              WHERE tenant = $1 AND state = {READY}) AS any)
+               SELECT ready.any AS has_ready, c.key, c.id, c.data_class, c.consented_purposes,
+                      CASE WHEN cardinality($3::text[]) > 0 THEN
+                          (SELECT coalesce(jsonb_object_agg(k, c.attributes -> k), '{{}}')
+                           FROM unnest($3::text[]) AS k WHERE c.attributes ? k) END AS attributes,
+                      CASE WHEN cardinality($4::text[]) > 0 THEN
+                          (SELECT coalesce(jsonb_object_agg(k, c.custom_features -> k), '{{}}')
+                           FROM unnest($4::text[]) AS k WHERE c.custom_features ? k) END AS features,
+                      c.purchases, c.spend
+               FROM ready LEFT JOIN segmentation_customers c ON c.tenant = $1 AND c.id = ANY($2::text[])""",
+            tenant,
+            ids,
+            list(attribute_keys),
+            list(feature_names),
+        )
+        has_ready = bool(rows[0]["has_ready"])
+        return EventCustomers([row for row in rows if row["key"] is not None], has_ready)
 
     async def customer_policies(self, connection: asyncpg.Connection, tenant: str, ids: list[str]) -> dict:
         rows = await connection.fetch(
@@ -435,30 +487,75 @@ class SegmentationStore:
             )
         return sum(row["stored"] for row in rows), [row["key"] for row in rows]
 
-    async def insert_events(
-        self, connection: asyncpg.Connection, tenant: str, batch: EventBatch
-    ) -> tuple[int, list, dict[str, int]]:
-        """Stores new events; (inserted, keys of their customers, customer key by inserted event id)."""
-        rows = await connection.fetch(
-            """INSERT INTO segmentation_events (tenant, id, customer_key, type, time, item_id, amount, quantity)
-               SELECT $1, i.id, c.key, i.type, i.time, i.item_id, i.amount, i.quantity
-               FROM unnest($2::text[], $3::text[], $4::int2[], $5::timestamptz[], $6::text[], $7::float8[],
-                           $8::float8[]) AS i(id, customer_id, type, time, item_id, amount, quantity)
-               JOIN segmentation_customers c ON c.tenant = $1 AND c.id = i.customer_id
-               ON CONFLICT (tenant, id) DO NOTHING
-               RETURNING id, customer_key""",
+    async def store_events(self, connection: asyncpg.Connection, tenant: str, batch: EventBatch) -> StoredEvents:
+        """Stores an events message in one statement (one transaction when the connection is not in one): the
+        new events (a stored id is skipped), purchases as transactions folded into their customers'
+        aggregates and the purchase table, the tenant's reference time and purchases version."""
+        count = len(batch.ids)
+        row = await connection.fetchrow(
+            f"""WITH input AS (
+                   SELECT i.* FROM unnest($2::text[], $3::int8[], $4::int2[], $5::timestamptz[], $6::text[],
+                                          $7::float8[], $8::float8[])
+                        AS i(id, customer_key, type, time, item_id, amount, quantity)
+                   -- A customer erased since the message's customers were read has nothing stored.
+                   JOIN segmentation_customers c ON c.key = i.customer_key),
+               stored AS (
+                   INSERT INTO segmentation_events (tenant, id, customer_key, type, time, item_id, amount, quantity)
+                   SELECT $1, id, customer_key, type, time, item_id, amount, quantity FROM input
+                   ON CONFLICT (tenant, id) DO NOTHING
+                   RETURNING id),
+               bought_rows AS (
+                   INSERT INTO segmentation_transactions
+                       (tenant, id, customer_key, time, amount, quantity, channel, item_id, refund)
+                   SELECT $1, id, customer_key, time, amount, quantity, '', item_id, false
+                   FROM input WHERE type = {_PURCHASE_EVENT}
+                   ON CONFLICT (tenant, id) DO NOTHING
+                   RETURNING customer_key, time, amount, quantity, item_id),
+               bought AS (
+                   INSERT INTO segmentation_purchases AS p (tenant, customer_key, item_id, purchases, last_at)
+                   SELECT $1, customer_key, item_id, count(*), max(time) FROM bought_rows
+                   WHERE item_id <> '' GROUP BY customer_key, item_id
+                   ON CONFLICT (customer_key, item_id) DO UPDATE SET
+                       purchases = p.purchases + EXCLUDED.purchases, last_at = greatest(p.last_at, EXCLUDED.last_at)),
+               totals AS (
+                   SELECT customer_key, count(*) AS purchases, sum(amount) AS spend, sum(quantity) AS quantity,
+                          min(time) AS first_at, max(time) AS last_at
+                   FROM bought_rows GROUP BY customer_key),
+               folded AS (
+                   UPDATE segmentation_customers c SET
+                       purchases = c.purchases + t.purchases, spend = c.spend + t.spend,
+                       quantity = c.quantity + t.quantity,
+                       first_purchase_at = least(c.first_purchase_at, t.first_at),
+                       last_purchase_at = greatest(c.last_purchase_at, t.last_at), updated_at = now()
+                   FROM totals t WHERE c.key = t.customer_key
+                   RETURNING c.key, c.purchases, c.spend),
+               -- The reference time advances; purchases stored mark what recommendations count as changed
+               -- (see migration 0006).
+               tenant_row AS (
+                   INSERT INTO segmentation_tenants AS t (tenant, reference_time, purchases_version)
+                   SELECT $1, $9, (EXISTS (SELECT 1 FROM totals))::int
+                   ON CONFLICT (tenant) DO UPDATE
+                   SET reference_time = greatest(t.reference_time, EXCLUDED.reference_time),
+                       purchases_version = t.purchases_version + EXCLUDED.purchases_version)
+               SELECT s.stored, s.stored_ids, f.keys, f.purchases, f.spend
+               FROM (SELECT count(*) AS stored,
+                            CASE WHEN count(*) < $10 THEN coalesce(array_agg(id), '{{}}') END AS stored_ids
+                     FROM stored) s,
+                    (SELECT array_agg(key) AS keys, array_agg(purchases) AS purchases, array_agg(spend) AS spend
+                     FROM folded) f""",
             tenant,
             batch.ids,
-            batch.customer_ids,
+            batch.customer_keys,
             batch.types,
             batch.times,
             batch.item_ids,
             batch.amounts,
             batch.quantities,
+            max(batch.times),
+            count,
         )
-        await self._advance_reference_time(connection, tenant, max(batch.times))
-        stored = {row["id"]: row["customer_key"] for row in rows}
-        return len(rows), sorted(set(stored.values())), stored
+        folded = list(zip(row["keys"] or (), row["purchases"] or (), row["spend"] or (), strict=True))
+        return StoredEvents(row["stored_ids"], row["stored"], folded)
 
     @staticmethod
     async def _purchases_changed(connection: asyncpg.Connection, tenant: str) -> None:
