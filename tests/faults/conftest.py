@@ -180,9 +180,10 @@ class ServiceProcess:
             )
         try:
             await wait_until_serving(self.address, self._process)
-        except AssertionError:
+        except AssertionError as failure:
+            exit_code = self._process.returncode
             await self.kill()
-            raise AssertionError(self._log_path.read_text()[-4000:]) from None
+            raise AssertionError(f"{failure} (exit code {exit_code}): {self._log_path.read_text()[-4000:]}") from None
 
     async def kill(self) -> None:
         if self._process is not None and self._process.returncode is None:

@@ -6,6 +6,7 @@ approved draft is published once; both ledgers verify."""
 import asyncio
 import json
 
+import grpc
 from google.protobuf import json_format
 
 from matcha.conductor.app import build_conductor_service
@@ -126,7 +127,17 @@ async def test_the_conductor_killed_while_a_decision_is_delivered_resumes_the_ru
             await proxy.start()
             try:
                 analyst = conductor_pb2_grpc.ConductorServiceStub(connect(survivor, tenant, subject="ana"))
-                finished = await wait_for_run(analyst, run.id, within_seconds=45)
+
+                async def run_finished():
+                    # The channel may still be in its reconnect backoff from the killed process (subchannels are
+                    # shared between channels to the same address): UNAVAILABLE until it reconnects.
+                    try:
+                        return await wait_for_run(analyst, run.id, within_seconds=45)
+                    except grpc.aio.AioRpcError as error:
+                        assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+                        return None
+
+                finished = await eventually(run_finished, within_seconds=45, every_seconds=0.2)
                 assert finished.state == conductor_pb2.RUN_STATE_SUCCEEDED, finished.error
                 outputs = json_format.MessageToDict(finished.outputs)
                 assert (outputs["status"], outputs["reviewer"]) == ("REVIEW_STATUS_APPROVED", "rita")
