@@ -129,6 +129,8 @@ async def running_server(
         grace_period_seconds=1.0,
         tenant_limits=settings.tenant_limits,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        transport=settings.transport,
+        health_listen_address=settings.health_listen_address,
     )
     await server.start()
     try:

@@ -264,11 +264,11 @@ def _accepted_variables(settings: type[BaseSettings]) -> dict[str, str]:
 
 def _wiring_fields(settings: type[BaseSettings]) -> dict[str, str]:
     """Variable -> field for the settings naming other services: a `host:port` (`*_address`, the
-    listener aside) or a map of full gRPC service names to `host:port` (`dict[str, str]`)."""
+    listeners aside) or a map of full gRPC service names to `host:port` (`dict[str, str]`)."""
     return {
         _variable_of(settings, name): name
         for name, field in settings.model_fields.items()
-        if name != "listen_address" and (name.endswith("_address") or field.annotation == dict[str, str])
+        if not name.endswith("listen_address") and (name.endswith("_address") or field.annotation == dict[str, str])
     }
 
 

@@ -258,7 +258,7 @@ def build_gateway(
             f"MATCHA_GATEWAY_BACKENDS names services without HTTP routes: {', '.join(unknown)}; "
             f"known: {', '.join(sorted(catalog.services))}"
         )
-    backends = Backends(settings.gateway_backends, tracer_provider)
+    backends = Backends(settings.gateway_backends, tracer_provider, settings.transport)
     openapi = build_openapi(catalog, comments or ProtoComments.shipped())
     gateway = Gateway(settings, catalog, backends, verifier, openapi, ReviewPage.shipped())
 

@@ -3,12 +3,13 @@
 from pathlib import Path
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from matcha.runtime.auth import MAX_TOKEN_LIFETIME_SECONDS, PUBLIC_KEY_NAME
+from matcha.runtime.settings import TransportSettings
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(TransportSettings):
     model_config = SettingsConfigDict(env_prefix="MATCHA_", extra="ignore")
 
     state_dir: Path = Field(Path(".state"), description="local state: keys")

@@ -46,7 +46,7 @@ def build_conductor_service(
     database = Database(settings.database_url, pool_size=settings.database_pool_size)
     store = ConductorStore(database, keys.audit_key)
     catalog = CapabilityCatalog(capability_services(), settings.conductor_endpoints, settings.target_policy)
-    invoker = DynamicInvoker(settings.conductor_endpoints, tracer_provider)
+    invoker = DynamicInvoker(settings.conductor_endpoints, tracer_provider, settings.transport)
     validator = PlanValidator(catalog)
 
     async def load_plan(tenant: str, name: str, version: int) -> PlanDef:

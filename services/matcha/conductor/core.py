@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 from google.protobuf import json_format
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 from opentelemetry import trace
 
 from matcha.conductor import plans
@@ -63,6 +63,7 @@ MAX_SIGNAL_BYTES = 1024 * 1024
 TERMINAL_EVENTS = frozenset({"RUN_SUCCEEDED", "RUN_FAILED", "RUN_CANCELLED"})
 WATCH_POLL_SECONDS = 1.0
 HEALTH_TIMEOUT_SECONDS = 1.0
+SERVING = health_pb2.HealthCheckResponse.ServingStatus.Name(health_pb2.HealthCheckResponse.SERVING)
 
 
 @dataclass(frozen=True)
@@ -609,18 +610,10 @@ class ConductorCore:
             result.append((capability, await self._serving(capability)))
         return result
 
-    @staticmethod
-    async def _serving(capability: Capability) -> bool:
+    async def _serving(self, capability: Capability) -> bool:
         if not capability.endpoint:
             return False
-        async with grpc.aio.insecure_channel(capability.endpoint) as channel:
-            try:
-                reply = await health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(service=capability.service), timeout=HEALTH_TIMEOUT_SECONDS
-                )
-            except grpc.aio.AioRpcError:
-                return False
-        return reply.status == health_pb2.HealthCheckResponse.SERVING
+        return await self._engine.invoker.health(capability.service, HEALTH_TIMEOUT_SECONDS) == SERVING
 
 
 def _holding(message, ceiling: DataClass) -> SubjectHolding:

@@ -1,8 +1,8 @@
 """Dynamic gRPC calls to capability services, built from their descriptors.
 
-One channel per endpoint (with the tracing client interceptors, so the callee's spans
-join the run's trace); one generic unary-unary callable per method, serialising the
-message classes made from the descriptors. No hand-written client per method.
+The runtime's channel pool: one channel per endpoint (traced, so the callee's spans join the
+run's trace) and one generic unary-unary callable per method, serialising the message classes
+made from the descriptors. No hand-written client per method.
 """
 
 from collections.abc import Sequence
@@ -12,8 +12,7 @@ from google.protobuf.message import Message
 from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.conductor.catalog import MethodInfo
-from matcha.runtime.client import CLIENT_CHANNEL_OPTIONS
-from matcha.runtime.tracing import client_tracing_interceptors
+from matcha.runtime.channels import PLAINTEXT, ChannelPool, Transport
 
 
 class CapabilityNotConfigured(Exception):
@@ -21,31 +20,19 @@ class CapabilityNotConfigured(Exception):
 
 
 class DynamicInvoker:
-    def __init__(self, endpoints: dict[str, str], tracer_provider: TracerProvider | None) -> None:
+    def __init__(
+        self, endpoints: dict[str, str], tracer_provider: TracerProvider | None, transport: Transport = PLAINTEXT
+    ) -> None:
         self._endpoints = dict(endpoints)
-        self._tracer_provider = tracer_provider
-        self._channels: dict[str, grpc.aio.Channel] = {}
-        self._callables: dict[str, grpc.aio.UnaryUnaryMultiCallable] = {}
-
-    def _channel(self, service: str) -> grpc.aio.Channel:
-        endpoint = self._endpoints.get(service)
-        if endpoint is None:
-            raise CapabilityNotConfigured(service)
-        if endpoint not in self._channels:
-            interceptors = client_tracing_interceptors(self._tracer_provider) if self._tracer_provider else None
-            self._channels[endpoint] = grpc.aio.insecure_channel(
-                endpoint, interceptors=interceptors, options=CLIENT_CHANNEL_OPTIONS
-            )
-        return self._channels[endpoint]
+        self._pool = ChannelPool(transport=transport, tracer_provider=tracer_provider)
 
     def _callable(self, method: MethodInfo) -> grpc.aio.UnaryUnaryMultiCallable:
-        if method.full_name not in self._callables:
-            self._callables[method.full_name] = self._channel(method.service).unary_unary(
-                method.path,
-                request_serializer=method.request_class().SerializeToString,
-                response_deserializer=method.response_class().FromString,
-            )
-        return self._callables[method.full_name]
+        endpoint = self._endpoints.get(method.service)
+        if endpoint is None:
+            raise CapabilityNotConfigured(method.service)
+        return self._pool.method(
+            endpoint, method.path, method.request_class().SerializeToString, method.response_class().FromString
+        )
 
     async def call(
         self, method: MethodInfo, request: Message, *, metadata: Sequence[tuple[str, str]], deadline_seconds: float
@@ -62,8 +49,12 @@ class DynamicInvoker:
         trailers = await call.trailing_metadata()
         return reply, {key: value for key, value in trailers or () if isinstance(value, str)}
 
+    async def health(self, service: str, timeout_seconds: float) -> str:
+        """The gRPC health status name of the service at its endpoint."""
+        endpoint = self._endpoints.get(service)
+        if endpoint is None:
+            raise CapabilityNotConfigured(service)
+        return await self._pool.health(endpoint, service, timeout_seconds)
+
     async def close(self) -> None:
-        for channel in self._channels.values():
-            await channel.close()
-        self._channels.clear()
-        self._callables.clear()
+        await self._pool.close()

@@ -89,6 +89,7 @@ def build_generation_service(
         settings.generation_embedding_address,
         address_setting="MATCHA_GENERATION_EMBEDDING_ADDRESS",
         tracer_provider=tracer_provider,
+        transport=settings.transport,
     )
     key_file = settings.attestation_key_file
     if settings.generation_attestation_key_file is None:

@@ -49,6 +49,7 @@ async def _every(seconds: float, work: Callable[[], Awaitable[object]]) -> None:
 
 def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerProvider | None = None) -> ReviewService:
     database = Database(settings.database_url, pool_size=settings.database_pool_size)
+    transport = settings.transport
     store = ReviewStore(database)
     # Without a conductor, run signals wait in the outbox for a replica that has one.
     signaller = (
@@ -57,6 +58,7 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
             settings.tokens_dir,
             timeout_seconds=settings.review_delivery_timeout_seconds,
             tracer_provider=tracer_provider,
+            transport=transport,
         )
         if settings.review_conductor_address
         else None
@@ -87,6 +89,7 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
         settings.review_segmentation_address,
         tracer_provider=tracer_provider,
         timeout_seconds=settings.review_audience_timeout_seconds,
+        transport=transport,
     )
     core = ReviewCore(
         store,
@@ -105,7 +108,12 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
     feed = (
         OutcomeFeed(
             database,
-            TenantChannels(settings.review_segmentation_address, settings.tokens_dir, tracer_provider=tracer_provider),
+            TenantChannels(
+                settings.review_segmentation_address,
+                settings.tokens_dir,
+                tracer_provider=tracer_provider,
+                transport=transport,
+            ),
             batch_size=settings.review_outcome_feed_batch_size,
             poll_seconds=settings.review_outcome_feed_poll_seconds,
             timeout_seconds=settings.review_delivery_timeout_seconds,

@@ -22,7 +22,8 @@ import asyncpg
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
-from matcha.runtime.client import CLIENT_CHANNEL_OPTIONS, error_details
+from matcha.runtime.channels import PLAINTEXT, ChannelPool, Transport
+from matcha.runtime.client import error_details
 from matcha.runtime.database import Database
 from matcha.runtime.errors import (
     FailedPrecondition,
@@ -36,7 +37,6 @@ from matcha.runtime.errors import (
     Violations,
 )
 from matcha.runtime.governance import CallContext
-from matcha.runtime.tracing import client_tracing_interceptors
 from matcha.segmentation.v1 import segmentation_pb2, segmentation_pb2_grpc
 
 MAX_LISTED_CUSTOMERS = 100_000
@@ -131,12 +131,16 @@ class SegmentationMembers:
     """Reads the reachable members of an audience from `SegmentationService.StreamSegmentMembers`."""
 
     def __init__(
-        self, address: str | None, *, tracer_provider: TracerProvider | None = None, timeout_seconds: float = 300.0
+        self,
+        address: str | None,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        timeout_seconds: float = 300.0,
+        transport: Transport = PLAINTEXT,
     ) -> None:
         self._address = address
-        self._tracer_provider = tracer_provider
+        self._pool = ChannelPool(transport=transport, tracer_provider=tracer_provider)
         self._timeout = timeout_seconds
-        self._channel: grpc.aio.Channel | None = None
 
     def check_configured(self) -> None:
         if not self._address:
@@ -149,12 +153,7 @@ class SegmentationMembers:
     def stream(self, call: CallContext, purpose: str, spec: AudienceSpec, channel: str) -> "MemberStream":
         """The members `purpose` may reach on `channel`, read with the caller's token."""
         self.check_configured()
-        if self._channel is None:
-            interceptors = client_tracing_interceptors(self._tracer_provider) if self._tracer_provider else None
-            self._channel = grpc.aio.insecure_channel(
-                self._address, interceptors=interceptors, options=CLIENT_CHANNEL_OPTIONS
-            )
-        stub = segmentation_pb2_grpc.SegmentationServiceStub(self._channel)
+        stub = segmentation_pb2_grpc.SegmentationServiceStub(self._pool.channel(self._address))
         request = segmentation_pb2.StreamSegmentMembersRequest(
             name=spec.segmentation,
             version=spec.version,
@@ -166,9 +165,7 @@ class SegmentationMembers:
         return MemberStream(stub.StreamSegmentMembers(request, metadata=metadata, timeout=self._timeout), spec)
 
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
-            self._channel = None
+        await self._pool.close()
 
 
 class MemberStream:

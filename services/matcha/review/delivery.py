@@ -27,6 +27,7 @@ from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.review.store import RUN_SIGNAL, OutboxEntry, ReviewStore
 from matcha.review.tenant_channels import SAFE_TENANT, NoServiceToken, TenantChannels
 from matcha.runtime import governance as gov
+from matcha.runtime.channels import PLAINTEXT, Transport
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +61,15 @@ class ConductorSignaller:
     """Signals conductor runs with a service token of the item's tenant."""
 
     def __init__(
-        self, address: str, tokens_dir: Path, *, timeout_seconds: float, tracer_provider: TracerProvider | None
+        self,
+        address: str,
+        tokens_dir: Path,
+        *,
+        timeout_seconds: float,
+        tracer_provider: TracerProvider | None,
+        transport: Transport = PLAINTEXT,
     ) -> None:
-        self._channels = TenantChannels(address, tokens_dir, tracer_provider=tracer_provider)
+        self._channels = TenantChannels(address, tokens_dir, tracer_provider=tracer_provider, transport=transport)
         self._timeout = timeout_seconds
 
     async def deliver(self, entry: OutboxEntry) -> None:

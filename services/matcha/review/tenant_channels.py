@@ -10,6 +10,7 @@ from pathlib import Path
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
+from matcha.runtime.channels import PLAINTEXT, Transport
 from matcha.runtime.client import open_channel
 
 SAFE_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -25,10 +26,18 @@ class NoServiceToken(Exception):
 
 
 class TenantChannels:
-    def __init__(self, address: str, tokens_dir: Path, *, tracer_provider: TracerProvider | None) -> None:
+    def __init__(
+        self,
+        address: str,
+        tokens_dir: Path,
+        *,
+        tracer_provider: TracerProvider | None,
+        transport: Transport = PLAINTEXT,
+    ) -> None:
         self.address = address
         self._tokens_dir = tokens_dir
         self._tracer_provider = tracer_provider
+        self._transport = transport
         self._channels: dict[str, tuple[str, grpc.aio.Channel]] = {}
 
     async def channel(self, tenant: str) -> grpc.aio.Channel:
@@ -46,7 +55,9 @@ class TenantChannels:
             return cached[1]
         if cached is not None:
             await cached[1].close()
-        channel = open_channel(self.address, token=token, tracer_provider=self._tracer_provider)
+        channel = open_channel(
+            self.address, token=token, tracer_provider=self._tracer_provider, transport=self._transport
+        )
         self._channels[tenant] = (token, channel)
         return channel
 

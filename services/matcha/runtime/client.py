@@ -8,25 +8,11 @@ from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.runtime import governance as gov
+from matcha.runtime.channels import PLAINTEXT, Transport, dial
 from matcha.runtime.tracing import client_tracing_interceptors
 
 # Trailer carrying the serialized google.rpc.Status (the gRPC richer error model).
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
-
-# Batches of documents or embeddings exceed gRPC's 4 MiB default.
-MAX_MESSAGE_BYTES = 32 * 1024 * 1024
-MESSAGE_SIZE_OPTIONS = [
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-]
-# Callers own the retry policy (a plan's retry, an outbox's backoff); the transport reconnects promptly once a
-# service is back instead of sitting out gRPC's default reconnect backoff of up to two minutes.
-CLIENT_CHANNEL_OPTIONS = [
-    *MESSAGE_SIZE_OPTIONS,
-    ("grpc.initial_reconnect_backoff_ms", 200),
-    ("grpc.min_reconnect_backoff_ms", 200),
-    ("grpc.max_reconnect_backoff_ms", 2000),
-]
 
 
 class MetadataInterceptor(
@@ -107,15 +93,13 @@ def open_channel(
     purpose: str = gov.DEFAULT_PURPOSE,
     data_class: gov.DataClass = gov.DataClass.INTERNAL,
     tracer_provider: TracerProvider | None = None,
+    transport: Transport = PLAINTEXT,
 ) -> grpc.aio.Channel:
+    """A channel that sends one principal's governance headers on every call."""
     interceptors: list = metadata_interceptors(governance_metadata(token, purpose=purpose, data_class=data_class))
     if tracer_provider is not None:
         interceptors.extend(client_tracing_interceptors(tracer_provider))
-    return grpc.aio.insecure_channel(
-        target,
-        interceptors=interceptors,
-        options=CLIENT_CHANNEL_OPTIONS,
-    )
+    return dial(target, transport=transport, interceptors=interceptors)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.runtime import governance as gov
-from matcha.runtime.client import CLIENT_CHANNEL_OPTIONS, error_details, governance_metadata
+from matcha.runtime.channels import PLAINTEXT, ChannelPool, Transport
+from matcha.runtime.client import error_details, governance_metadata
 from matcha.runtime.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -32,7 +33,6 @@ from matcha.runtime.errors import (
     Violations,
 )
 from matcha.runtime.governance import CallContext, DataClass, RecordPolicy
-from matcha.runtime.tracing import client_tracing_interceptors
 
 # The embedding service's largest page; its pages also stay under 4 MiB whatever their count.
 PAGE_SIZE = 1000
@@ -121,13 +121,13 @@ class CollectionReader:
         address_setting: str,
         tracer_provider: TracerProvider | None = None,
         timeout_seconds: float = 30.0,
+        transport: Transport = PLAINTEXT,
     ) -> None:
         """`address_setting` names the variable that configures `address`, for the operator's benefit."""
         self._address = address
         self._address_setting = address_setting
-        self._tracer_provider = tracer_provider
+        self._pool = ChannelPool(transport=transport, tracer_provider=tracer_provider)
         self._timeout = timeout_seconds
-        self._channel: grpc.aio.Channel | None = None
 
     async def read(
         self,
@@ -180,9 +180,7 @@ class CollectionReader:
                 return CollectionContents(documents, page.model.id, page.model.version, limit)
 
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
-            self._channel = None
+        await self._pool.close()
 
     def _open(self) -> grpc.aio.Channel:
         if not self._address:
@@ -191,12 +189,7 @@ class CollectionReader:
                 reason="EMBEDDING_NOT_CONFIGURED",
                 metadata={"setting": self._address_setting},
             )
-        if self._channel is None:
-            interceptors = client_tracing_interceptors(self._tracer_provider) if self._tracer_provider else None
-            self._channel = grpc.aio.insecure_channel(
-                self._address, interceptors=interceptors, options=CLIENT_CHANNEL_OPTIONS
-            )
-        return self._channel
+        return self._pool.channel(self._address)
 
     @staticmethod
     def _metadata(call: CallContext) -> tuple[tuple[str, str], ...]:

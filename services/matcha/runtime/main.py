@@ -7,6 +7,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.runtime.access import configured_access_ledger
 from matcha.runtime.auth import TokenVerifier
+from matcha.runtime.channels import TransportError
 from matcha.runtime.logs import configure_logging
 from matcha.runtime.server import MatchaServer, ServiceDefinition, serve_until_signalled
 from matcha.runtime.settings import S, ServiceSettings, load_settings
@@ -42,6 +43,10 @@ def run_service(name: str, settings_type: type[S], build: DefinitionFactory) -> 
     settings: ServiceSettings = load_settings(settings_type)
     configure_logging(name, settings.log_level)
     tracer_provider = create_tracer_provider(name)
+    try:
+        transport = settings.transport
+    except TransportError as error:
+        raise SystemExit(str(error)) from None
     server = MatchaServer(
         build(settings, tracer_provider),
         listen_address=settings.listen_address,
@@ -53,6 +58,8 @@ def run_service(name: str, settings_type: type[S], build: DefinitionFactory) -> 
         drain_seconds=settings.shutdown_drain_seconds,
         tenant_limits=settings.tenant_limits,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        transport=transport,
+        health_listen_address=settings.health_listen_address,
     )
     try:
         asyncio.run(serve_until_signalled(server))

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.runtime.access import AccessLedger
 from matcha.runtime.auth import TokenVerifier
-from matcha.runtime.client import MESSAGE_SIZE_OPTIONS
+from matcha.runtime.channels import MESSAGE_SIZE_OPTIONS, PLAINTEXT, Transport
 from matcha.runtime.governance import Clearance
 from matcha.runtime.interceptors import GovernanceInterceptor
 from matcha.runtime.limits import TenantLimiter, TenantLimits
@@ -46,6 +46,15 @@ class ServiceDefinition:
     on_stop: Callable[[], Awaitable[None]] = field(default=_nothing)
 
 
+# Connections are renewed every five minutes (in-flight calls, watch streams included, finish on the old one):
+# clients then resolve the headless Service's name again and spread their calls over pods added since.
+SERVER_OPTIONS = [
+    *MESSAGE_SIZE_OPTIONS,
+    ("grpc.max_connection_age_ms", 5 * 60 * 1000),
+    ("grpc.max_connection_age_grace_ms", 24 * 3600 * 1000),
+]
+
+
 class MatchaServer:
     def __init__(
         self,
@@ -60,10 +69,18 @@ class MatchaServer:
         drain_seconds: float = 0.0,
         tenant_limits: TenantLimits | None = None,
         maximum_concurrent_rpcs: int | None = None,
+        transport: Transport = PLAINTEXT,
+        health_listen_address: str | None = None,
     ) -> None:
-        """`access_ledger` None serves without recording accesses: only for measuring what recording costs."""
+        """`access_ledger` None serves without recording accesses: only for measuring what recording costs.
+        `transport` with a certificate serves TLS (mutual TLS when it also names a certificate authority);
+        `health_listen_address` serves the health service alone in plaintext, for probes that cannot speak TLS."""
         self.definition = definition
         self._listen_address = listen_address
+        self._credentials = transport.server_credentials()
+        self._health_address = health_listen_address
+        self._health_server: grpc.aio.Server | None = None
+        self.health_port: int | None = None
         self._grace = grace_period_seconds
         self._drain = drain_seconds
         self._access_ledger = access_ledger
@@ -84,7 +101,7 @@ class MatchaServer:
         # Above `maximum_concurrent_rpcs` calls in progress (every tenant together), gRPC answers RESOURCE_EXHAUSTED.
         self._server = grpc.aio.server(
             interceptors=self._interceptors,
-            options=MESSAGE_SIZE_OPTIONS,
+            options=SERVER_OPTIONS,
             maximum_concurrent_rpcs=self._maximum_concurrent_rpcs,
         )
         self._health = health.aio.HealthServicer()
@@ -95,15 +112,28 @@ class MatchaServer:
             self._server,
         )
         await self._set_status(health_pb2.HealthCheckResponse.NOT_SERVING)
-        self.port = self._server.add_insecure_port(self._listen_address)
+        if self._credentials is None:
+            self.port = self._server.add_insecure_port(self._listen_address)
+        else:
+            self.port = self._server.add_secure_port(self._listen_address, self._credentials)
         await self._server.start()
-        logger.info("listening", extra={"address": self._listen_address, "port": self.port})
+        if self._health_address:
+            self._health_server = grpc.aio.server()
+            health_pb2_grpc.add_HealthServicer_to_server(self._health, self._health_server)
+            self.health_port = self._health_server.add_insecure_port(self._health_address)
+            await self._health_server.start()
+        logger.info(
+            "listening",
+            extra={"address": self._listen_address, "port": self.port, "tls": self._credentials is not None},
+        )
         try:
             if self._access_ledger is not None:
                 await self._access_ledger.open()
             await self.definition.on_start()
         except BaseException:
             await self._server.stop(0)
+            if self._health_server is not None:
+                await self._health_server.stop(0)
             if self._access_ledger is not None:
                 await self._access_ledger.close()
             raise
@@ -117,6 +147,8 @@ class MatchaServer:
         await self._health.enter_graceful_shutdown()
         await asyncio.sleep(self._drain)
         await self._server.stop(self._grace)
+        if self._health_server is not None:
+            await self._health_server.stop(0)
         await self.definition.on_stop()
         if self._access_ledger is not None:
             await self._access_ledger.close()

@@ -13,6 +13,7 @@ from matcha.runtime.auth import (
     PUBLIC_KEY_NAME,
     WORKLOAD_PUBLIC_KEY_NAME,
 )
+from matcha.runtime.channels import Transport
 from matcha.runtime.governance import Clearance
 from matcha.runtime.limits import TenantLimits
 
@@ -20,7 +21,45 @@ S = TypeVar("S", bound=BaseSettings)
 DataClassName = Literal["PUBLIC", "INTERNAL", "CONFIDENTIAL", "PERSONAL"]
 
 
-class ServiceSettings(BaseSettings):
+class TransportSettings(BaseSettings):
+    """How this process reaches other services: TLS (the same three `MATCHA_TLS_*` variables for every process,
+    deploy/README.md) and how calls spread over a service's pods."""
+
+    model_config = SettingsConfigDict(env_prefix="MATCHA_", extra="ignore")
+
+    tls_ca_file: Path | None = Field(
+        None, description="certificate authority: calls to other services use TLS and verify them by it"
+    )
+    tls_cert_file: Path | None = Field(
+        None,
+        description="this service's certificate (with MATCHA_TLS_KEY_FILE): it serves TLS, requires clients' "
+        "certificates when MATCHA_TLS_CA_FILE is set too, and presents it when calling other services",
+    )
+    tls_key_file: Path | None = Field(None, description="private key of MATCHA_TLS_CERT_FILE")
+    client_load_balancing: Literal["pick_first", "round_robin"] = Field(
+        "pick_first",
+        description="how calls to another service spread over the addresses its name resolves to: round_robin "
+        "over a headless Service's pods (the Kubernetes manifests), pick_first for one address",
+    )
+
+    @model_validator(mode="after")
+    def _certificate_with_its_key(self) -> "TransportSettings":
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("MATCHA_TLS_CERT_FILE and MATCHA_TLS_KEY_FILE are set together or not at all")
+        return self
+
+    @property
+    def transport(self) -> Transport:
+        """How this process serves and calls: read from the TLS files (TransportError when one is unreadable)."""
+        return Transport.from_files(
+            ca=self.tls_ca_file,
+            certificate=self.tls_cert_file,
+            key=self.tls_key_file,
+            load_balancing=self.client_load_balancing,
+        )
+
+
+class ServiceSettings(TransportSettings):
     """`MATCHA_*` environment variables; tracing uses the standard `OTEL_*` ones."""
 
     model_config = SettingsConfigDict(env_prefix="MATCHA_", extra="ignore")
@@ -56,6 +95,11 @@ class ServiceSettings(BaseSettings):
     tenant_max_concurrent_calls: int = Field(0, ge=0, description="calls of one tenant in progress at once")
     max_concurrent_rpcs: int | None = Field(
         None, ge=1, description="calls in progress at once, every tenant together; unset: no limit"
+    )
+    health_listen_address: str | None = Field(
+        None,
+        description="host:port serving the gRPC health service alone, in plaintext: for kubelet probes, "
+        "which cannot speak TLS; unset: health is served on the main port only",
     )
 
     @model_validator(mode="after")
