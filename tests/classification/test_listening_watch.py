@@ -3,21 +3,27 @@ stored, alerts streamed and POSTed to a webhook, a drop folder and feeds read by
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
+import uvicorn
 from aiohttp import web
 from click.testing import CliRunner
 from google.protobuf import duration_pb2, timestamp_pb2
+from opentelemetry.sdk.trace import TracerProvider
 
-from matcha.classification.app import build_classification_service
+from matcha.classification.app import SERVICE_NAME, build_classification_service
 from matcha.classification.v1 import classification_pb2 as pb
 from matcha.classification.v1 import classification_pb2_grpc
 from matcha.cli.classify import listen
 from matcha.common.v1 import common_pb2
+from matcha.gateway.app import build_gateway
+from matcha.gateway.settings import GatewaySettings
 from matcha.runtime.governance import DataClass
 from matcha.runtime.server import MatchaServer
 from tests.support import refused
@@ -548,3 +554,63 @@ async def test_command_line_creates_feeds_follows_and_reports(watch_server, issu
     refused = await run("create-watch", "Bad", "--window", "2s", exit_code=1)
     assert "INVALID_ARGUMENT" in refused and "watch.name" in refused
     assert (await run("delete-watch", "cli")).startswith("deleted cli: 6 post(s)")
+
+
+async def test_posts_pushed_and_alerts_followed_through_the_gateway(watch_server, issuer, verifier, state_dir, tenant):
+    settings = GatewaySettings(state_dir=state_dir, gateway_backends={SERVICE_NAME: f"127.0.0.1:{watch_server.port}"})
+    app = build_gateway(settings, TracerProvider(), verifier)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_config=None, access_log=False, loop="none"))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    token = issuer.mint(subject="web", tenant=tenant, roles=["operator"])
+    headers = {"authorization": f"Bearer {token}", "x-matcha-purpose": "listening", "x-matcha-data-class": "INTERNAL"}
+    try:
+        while not server.started:
+            if serving.done():
+                serving.result()
+            await asyncio.sleep(0.01)
+        base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
+            created = await http.post(
+                "/v1/watches",
+                json={
+                    "watch": {
+                        "name": "gw",
+                        "sources": [{"name": "api", "push": {}}],
+                        "window": "1s",
+                        "lookBackWindows": 3,
+                        "thresholds": {"minTopicSize": 3},
+                    }
+                },
+            )
+            assert created.status_code == 200, created.text
+            end = datetime.fromisoformat(created.json()["watch"]["nextWindowEnd"].replace("Z", "+00:00"))
+            moment = (end - timedelta(seconds=0.5)).isoformat()
+            posts = [{"id": f"g{index}", "text": text, "time": moment} for index, text in enumerate(RECALL)]
+            ingested = await http.post("/v1/watches/gw:ingest", json={"posts": posts})
+            assert ingested.status_code == 200, ingested.text
+            assert ingested.json()["accepted"] == 6
+            bad = await http.post("/v1/watches/gw:ingest", json={"posts": [{"id": "x", "text": "no time"}]})
+            assert bad.status_code == 400
+            violations = [
+                violation["field"]
+                for detail in bad.json()["details"]
+                if detail["@type"].endswith("BadRequest")
+                for violation in detail["fieldViolations"]
+            ]
+            assert violations == ["posts[0].time"]
+            async with http.stream(
+                "GET",
+                "/v1/watches:alerts",
+                params={"watch": "gw", "fromStart": "true"},
+                headers={"accept": "application/x-ndjson"},
+            ) as stream:
+                line = await asyncio.wait_for(anext(stream.aiter_lines()), 30)
+            alert = json.loads(line)["result"]["alert"]
+            assert alert["type"] == "ALERT_TYPE_NEW_SIGNAL" and alert["watch"] == "gw"
+            assert alert["topic"]["representativePosts"][0]["text"] in RECALL
+    finally:
+        server.should_exit = True
+        await serving
+        sock.close()
