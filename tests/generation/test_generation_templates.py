@@ -6,6 +6,7 @@ import pytest
 from matcha.generation.v1 import generation_pb2
 from matcha.runtime.client import error_details
 from tests.generation.brand_pages import CAFE_PAGES
+from tests.support import refused
 
 TEASER = generation_pb2.CreatePromptTemplateRequest(
     name="teaser",
@@ -39,6 +40,16 @@ async def test_templates_are_versioned_by_content(stub_for, tenant):
         generation_pb2.ListPromptTemplatesRequest(name="teaser", page_token=versions.next_page_token)
     )
     assert [t.version for t in more.templates] == [1] and not more.next_page_token
+    # A token is bound to its listing: another template's versions, or voices, refuse it.
+    for call in (
+        stub.ListPromptTemplates(
+            generation_pb2.ListPromptTemplatesRequest(name="other", page_token=versions.next_page_token)
+        ),
+        stub.ListVoiceProfiles(
+            generation_pb2.ListVoiceProfilesRequest(name="teaser", page_token=versions.next_page_token)
+        ),
+    ):
+        assert "page_token" in (await refused(call)).field_violations
 
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await stub_for("someone-else").GetPromptTemplate(generation_pb2.GetPromptTemplateRequest(name="teaser"))

@@ -4,10 +4,7 @@ Plain Python: it knows nothing of gRPC or protobuf; the servicer converts at the
 """
 
 import asyncio
-import base64
-import binascii
 import dataclasses
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -25,6 +22,7 @@ from matcha.embedding.store import (
     VectorStore,
     text_digest,
 )
+from matcha.runtime import page_tokens
 from matcha.runtime.batching import MicroBatcher
 from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, require_describer
 from matcha.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, Violations
@@ -85,29 +83,6 @@ class DocumentPage:
     next_page_token: str
     # The model the collection's vectors were produced with.
     model: ModelInfo
-
-
-def _listing_key(collection: str, metadata_filter: dict, max_data_class: DataClass, include_vectors: bool) -> str:
-    """Identifies a listing, so that a page token is only accepted by the listing it came from."""
-    canonical = json.dumps([collection, metadata_filter, int(max_data_class), include_vectors], sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-def _encode_page_token(listing: str, after_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"listing": listing, "after": after_id}).encode()).decode()
-
-
-def _decode_page_token(violations: Violations, token: str, listing: str) -> str | None:
-    if not token:
-        return None
-    try:
-        value = json.loads(base64.urlsafe_b64decode(token.encode()))
-        after, valid = value["after"], value["listing"] == listing and isinstance(value["after"], str)
-    except (ValueError, binascii.Error, KeyError, TypeError, RecursionError):
-        after, valid = None, False
-    if not valid:
-        violations.add("page_token", "not a token from a previous response of this listing")
-    return after
 
 
 def _parse_filter(violations: Violations, text: str, max_chars: int) -> dict[str, Any]:
@@ -306,8 +281,10 @@ class EmbeddingCore:
         page_size = page_size or self.limits.default_page_size
         violations.check(1 <= page_size <= self.limits.max_page_size, "page_size", f"1 to {self.limits.max_page_size}")
         metadata_filter = _parse_filter(violations, filter_json, self.limits.max_metadata_bytes)
-        listing = _listing_key(collection_name, metadata_filter, ceiling, include_vectors)
-        after_id = _decode_page_token(violations, page_token, listing)
+        listing = page_tokens.listing_key(collection_name, metadata_filter, int(ceiling), include_vectors)
+        after_id = page_tokens.decode(violations, page_token, listing)
+        if after_id is not None and not isinstance(after_id, str):
+            violations.add("page_token", page_tokens.INVALID)
         violations.raise_if_any()
         compile_filter(metadata_filter, SqlParams())  # refuse a malformed filter before any work
 
@@ -329,7 +306,7 @@ class EmbeddingCore:
                 break
             documents.append(row)
         more = len(documents) < len(rows)
-        token = _encode_page_token(listing, documents[-1].external_id) if more else ""
+        token = page_tokens.encode(listing, documents[-1].external_id) if more else ""
         return DocumentPage(documents, token, collection.model)
 
     async def delete(self, call: CallContext, collection_name: str, ids: list[str]) -> int:

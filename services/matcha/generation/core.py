@@ -63,6 +63,7 @@ from matcha.generation.voice import (
     split_sentences,
 )
 from matcha.review.attestation import AttestationSigner, AttestedFlag
+from matcha.runtime import page_tokens
 from matcha.runtime.batching import MicroBatcher
 from matcha.runtime.collections import CollectionReader, CollectionSource, check_collection_source
 from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, require_describer
@@ -727,7 +728,7 @@ class GenerationCore:
         return await self._store.get_template(call.tenant, name, version)
 
     async def list_templates(self, call: CallContext, name: str, page_size: int, page_token: str) -> Page:
-        size, after = self._page_request(name, page_size, page_token)
+        size, after = self._page_request("templates", name, page_size, page_token)
         return await self._store.list_templates(call.tenant, name, size, after)
 
     # Voices
@@ -953,7 +954,7 @@ class GenerationCore:
         return await self._store.get_voice(call.tenant, name, version)
 
     async def list_voices(self, call: CallContext, name: str, page_size: int, page_token: str) -> Page:
-        size, after = self._page_request(name, page_size, page_token)
+        size, after = self._page_request("voices", name, page_size, page_token)
         return await self._store.list_voices(call.tenant, name, size, after)
 
     async def score_voice(self, call: CallContext, name: str, version: int, text: str) -> VoiceScoreOutcome:
@@ -1005,7 +1006,8 @@ class GenerationCore:
         violations.check(version >= 0, "version", "0 (latest) or a version number")
         violations.raise_if_any()
 
-    def _page_request(self, name: str, page_size: int, page_token: str) -> tuple[int, str | None]:
+    def _page_request(self, kind: str, name: str, page_size: int, page_token: str) -> tuple[int, str | None]:
+        """Page size and position of a listing of `kind` (the versions of `name`, or every name)."""
         violations = Violations()
         if name:
             violations.check(bool(NAME.match(name)), "name", NAME_RULE)
@@ -1013,22 +1015,18 @@ class GenerationCore:
         violations.check(
             1 <= size <= self.limits.max_page_size, "page_size", f"between 1 and {self.limits.max_page_size}"
         )
-        after = None
-        if page_token:
-            after = page_token.removeprefix("v:" if name else "n:")
-            valid = page_token.startswith("v:" if name else "n:") and (
-                after.isdigit() if name else bool(NAME.match(after))
-            )
-            violations.check(valid, "page_token", "not a token of this listing")
+        after = page_tokens.decode(violations, page_token, page_tokens.listing_key(kind, name))
+        if after is not None and not (isinstance(after, str) and (after.isdigit() if name else NAME.match(after))):
+            violations.add("page_token", page_tokens.INVALID)
         violations.raise_if_any()
         return size, after
 
     @staticmethod
-    def page_token(page: Page, by_name: str) -> str:
+    def page_token(kind: str, page: Page, name: str) -> str:
         """The opaque token of the next page (empty on the last)."""
         if page.next_after is None:
             return ""
-        return ("v:" if by_name else "n:") + page.next_after
+        return page_tokens.encode(page_tokens.listing_key(kind, name), page.next_after)
 
 
 TOKENS_PER_WORD = 2.0

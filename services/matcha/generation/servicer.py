@@ -352,7 +352,7 @@ class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):
         page = await self._core.list_templates(current_call(), request.name, request.page_size, request.page_token)
         return generation_pb2.ListPromptTemplatesResponse(
             templates=[_template_message(template) for template in page.items],
-            next_page_token=self._core.page_token(page, request.name),
+            next_page_token=self._core.page_token("templates", page, request.name),
         )
 
     async def LearnVoice(self, request, context):
@@ -376,7 +376,7 @@ class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):
         page = await self._core.list_voices(current_call(), request.name, request.page_size, request.page_token)
         return generation_pb2.ListVoiceProfilesResponse(
             profiles=[_voice_message(voice, full=False) for voice in page.items],
-            next_page_token=self._core.page_token(page, request.name),
+            next_page_token=self._core.page_token("voices", page, request.name),
         )
 
     async def ScoreVoice(self, request, context):
