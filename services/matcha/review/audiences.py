@@ -177,6 +177,10 @@ class MemberStream:
         self._spec = spec
         self.summary: segmentation_pb2.SegmentMembersSummary | None = None
 
+    def cancel(self) -> None:
+        """Ends the call, when the publication stops before reading it all (a refusal, a failure)."""
+        self._replies.cancel()
+
     async def chunks(self) -> AsyncIterator[list[str]]:
         previous = None
         try:
@@ -233,6 +237,25 @@ async def write_audience(
     """Stores the publication's audience in the caller's transaction: the members `members` streams, less those at
     the channel's frequency cap. Raises (and the caller's transaction rolls back) when customers of a list are
     unknown or when no member is left."""
+    try:
+        return await _store_audience(
+            connection, tenant, publication_id, channel, purpose, data_class, spec, members, cap
+        )
+    finally:
+        members.cancel()
+
+
+async def _store_audience(
+    connection: asyncpg.Connection,
+    tenant: str,
+    publication_id: str,
+    channel: str,
+    purpose: str,
+    data_class: int,
+    spec: AudienceSpec,
+    members: MemberStream,
+    cap: FrequencyCap,
+) -> ResolvedAudience:
     # Publications on one channel of a tenant take turns from here to their commit, so two of them cannot both
     # reach a customer the cap allows one more message.
     await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"review-cap/{tenant}/{channel}")
