@@ -1,6 +1,7 @@
 """The campaign mesh: segmentation, generation (the real local model, a small token cap), review feeding outcomes
 to segmentation, and the conductor; review and conductor on a database of their own, so no other conductor of
-the session claims the run."""
+the session claims the run. The listening mesh adds classification, reading collections from the session's
+embedding service."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
+from matcha.classification.app import build_classification_service
+from matcha.classification.settings import ClassificationSettings
 from matcha.conductor.app import build_conductor_service
 from matcha.conductor.settings import ConductorSettings
 from matcha.generation.app import build_generation_service
@@ -22,6 +25,7 @@ from tests.support import free_port
 GENERATION = "matcha.generation.v1.GenerationService"
 SEGMENTATION = "matcha.segmentation.v1.SegmentationService"
 REVIEW = "matcha.review.v1.ReviewService"
+CLASSIFICATION = "matcha.classification.v1.ClassificationService"
 
 
 @asynccontextmanager
@@ -36,8 +40,10 @@ async def campaign_mesh(
     tenant: str,
     work_dir: Path,
     tracer_provider: TracerProvider | None = None,
+    endpoints: dict[str, str] | None = None,
 ) -> AsyncIterator[dict]:
-    """`tracer_provider` traces the capability services (a benchmark times their calls with it)."""
+    """`tracer_provider` traces the capability services (a benchmark times their calls with it); `endpoints`
+    gives the conductor more capability services (full service name: address)."""
     common = {"state_dir": state_dir, "listen_address": "127.0.0.1:0"}
     segmentation_settings = SegmentationSettings(database_url=postgres_url, **common)
     generation_settings = GenerationSettings(
@@ -68,6 +74,7 @@ async def campaign_mesh(
                 GENERATION: f"127.0.0.1:{generation.port}",
                 SEGMENTATION: f"127.0.0.1:{segmentation.port}",
                 REVIEW: f"127.0.0.1:{review_port}",
+                **(endpoints or {}),
             },
             conductor_poll_seconds=0.3,
         )
@@ -108,3 +115,35 @@ async def mesh(serve, postgres_url, isolated_database, state_dir, local_encoder,
         work_dir=tmp_path,
     ) as running:
         yield running
+
+
+@pytest.fixture
+async def listening_mesh(
+    serve, postgres_url, isolated_database, state_dir, local_encoder, issuer, tmp_path, tenant, embedding_server
+):
+    """The campaign mesh, and a classification service that reads collections from the session's embedding
+    service as the caller (as `matcha up` wires them); no watch scheduler, the plans call DetectSignals."""
+    classification_settings = ClassificationSettings(
+        database_url=postgres_url,
+        state_dir=state_dir,
+        listen_address="127.0.0.1:0",
+        classification_embedding_address=f"127.0.0.1:{embedding_server.port}",
+        classification_run_watches=False,
+    )
+    async with (
+        serve(
+            build_classification_service(classification_settings, encoder=local_encoder), classification_settings
+        ) as classification,
+        campaign_mesh(
+            serve,
+            postgres_url=postgres_url,
+            database_url=isolated_database,
+            state_dir=state_dir,
+            encoder=local_encoder,
+            issuer=issuer,
+            tenant=tenant,
+            work_dir=tmp_path,
+            endpoints={CLASSIFICATION: f"127.0.0.1:{classification.port}"},
+        ) as running,
+    ):
+        yield {**running, "embedding": embedding_server, "classification": classification}
