@@ -196,19 +196,21 @@ class ConditionStore:
                    INSERT INTO segmentation_tenants AS t (tenant, change_sequence) VALUES ($1, $8)
                    ON CONFLICT (tenant) DO UPDATE SET change_sequence = t.change_sequence + $8
                    RETURNING change_sequence),
-               -- A customer erased meanwhile has no row to join: its change is not logged.
+               -- A customer erased meanwhile has no id: its change is not logged. (A subquery per change looks
+               -- the id up by key, where a join may be planned as a scan of every customer.)
                logged AS (
                    INSERT INTO segmentation_changes
                        (tenant, sequence, customer_key, customer_id, segmentation, version, from_segment,
                         to_segment, to_name, cause_id)
-                   SELECT $1, (SELECT change_sequence FROM sequence) - $8 + m.position, m.key, c.id,
+                   SELECT $1, (SELECT change_sequence FROM sequence) - $8 + m.position, m.key, m.customer_id,
                           m.segmentation, m.version,
                           CASE WHEN m.entered THEN '' ELSE m.segmentation END,
                           CASE WHEN m.entered THEN m.segmentation ELSE '' END,
                           CASE WHEN m.entered THEN m.segmentation ELSE '' END, m.cause_id
-                   FROM unnest($9::int8[], $10::text[], $11::int4[], $12::bool[], $13::text[])
-                        WITH ORDINALITY AS m(key, segmentation, version, entered, cause_id, position)
-                   JOIN segmentation_customers c ON c.key = m.key)
+                   FROM (SELECT m.*, (SELECT c.id FROM segmentation_customers c WHERE c.key = m.key) AS customer_id
+                         FROM unnest($9::int8[], $10::text[], $11::int4[], $12::bool[], $13::text[])
+                              WITH ORDINALITY AS m(key, segmentation, version, entered, cause_id, position)) m
+                   WHERE m.customer_id IS NOT NULL)
                SELECT pg_notify($14, $1)""",
             tenant,
             [segment_id for segment_id, _ in entered],

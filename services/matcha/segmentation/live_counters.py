@@ -132,7 +132,9 @@ class TenantState:
             self.by_type[spec.type].append(spec)
         return True
 
-    def plan(self) -> tuple[list[LiveSegment], dict[CounterSpec, set[str]], dict[str, set[str]]]:
+    def plan(self) -> tuple[list[LiveSegment], dict[str, int], dict[CounterSpec, set[str]], dict[str, set[str]]]:
+        """(segments in order, each one's place in it, segments fed by each counter, segments referring
+        to each segment)."""
         if self._plan is None:
             ordered = self.order()
             fed_by: dict[CounterSpec, set[str]] = defaultdict(set)
@@ -143,7 +145,8 @@ class TenantState:
                 for ref, segment_id in segment.references:
                     if not segment_id:
                         dependents[ref].add(segment.record.name)
-            self._plan = (ordered, dict(fed_by), dict(dependents))
+            rank = {segment.record.name: index for index, segment in enumerate(ordered)}
+            self._plan = (ordered, rank, dict(fed_by), dict(dependents))
         return self._plan
 
     def segments_changed(self) -> None:
@@ -359,13 +362,13 @@ class LiveSegments:
         changes: list[ConditionChange] = []
         for segment in state.pending.values():
             segment.dirty.update(touched)
-        ordered, fed_by, dependents = state.plan()
+        ordered, rank, fed_by, dependents = state.plan()
         for key, specs in touched.items():
             customer = facts.get(key)
             if customer is None:
                 continue
             if specs is None:
-                wanted = None
+                targets = ordered
             else:
                 # The segments these counters feed, and every segment that refers to one of them.
                 wanted = set()
@@ -379,15 +382,12 @@ class LiveSegments:
                             pending.append(dependent)
                 if not wanted:
                     continue
+                targets = [ordered[index] for index in sorted(rank[name] for name in wanted)]
             decided: dict[str, bool] = {}
-            for segment in ordered:
-                name = segment.record.name
-                if wanted is not None and name not in wanted:
-                    continue
-                inside = eligible(customer, segment.record.purpose) and evaluate(
-                    segment.node, _Facts(customer, state.customers.get(key), built, state, now, decided)
-                )
-                decided[name] = inside
+            customer_facts = _Facts(customer, state.customers.get(key), built, state, now, decided)
+            for segment in targets:
+                inside = eligible(customer, segment.record.purpose) and evaluate(segment.node, customer_facts)
+                decided[segment.record.name] = inside
                 if inside != (key in segment.members):
                     (segment.members.add if inside else segment.members.discard)(key)
                     changes.append(ConditionChange(segment.record, key, inside, causes.get(key, "")))

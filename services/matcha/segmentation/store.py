@@ -497,8 +497,10 @@ class SegmentationStore:
                    SELECT i.* FROM unnest($2::text[], $3::int8[], $4::int2[], $5::timestamptz[], $6::text[],
                                           $7::float8[], $8::float8[])
                         AS i(id, customer_key, type, time, item_id, amount, quantity)
-                   -- A customer erased since the message's customers were read has nothing stored.
-                   JOIN segmentation_customers c ON c.key = i.customer_key),
+                   -- A customer erased since the message's customers were read has nothing stored. A subquery
+                   -- per event looks each one up by key, where a join may be planned as a scan of every
+                   -- customer of every tenant.
+                   WHERE (SELECT true FROM segmentation_customers c WHERE c.key = i.customer_key)),
                stored AS (
                    INSERT INTO segmentation_events (tenant, id, customer_key, type, time, item_id, amount, quantity)
                    SELECT $1, id, customer_key, type, time, item_id, amount, quantity FROM input
