@@ -274,6 +274,11 @@ async def test_list_runs_filters_and_pages(conductor_for, tenant):
     page = await stub.ListRuns(conductor_pb2.ListRunsRequest(page_size=2))
     rest = await stub.ListRuns(conductor_pb2.ListRunsRequest(page_size=2, page_token=page.next_page_token))
     assert [run.id for run in [*page.runs, *rest.runs]] == ids[::-1] and not rest.next_page_token
+    # The token belongs to the unfiltered listing: under a filter it would skip runs, so it is refused.
+    other_listing = stub.ListRuns(
+        conductor_pb2.ListRunsRequest(page_size=2, page_token=page.next_page_token, labels={"campaign": "spring"})
+    )
+    assert "page_token" in (await refused(other_listing)).field_violations
     for run_id in ids:
         await stub.CancelRun(conductor_pb2.CancelRunRequest(run_id=run_id))
     cancelled = await stub.ListRuns(conductor_pb2.ListRunsRequest(states=[conductor_pb2.RUN_STATE_CANCELLED]))

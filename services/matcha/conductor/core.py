@@ -5,8 +5,8 @@ Capability requests are built from descriptors by the engine.
 """
 
 import asyncio
-import base64
 import contextlib
+import dataclasses
 import json
 import secrets
 from collections.abc import AsyncIterator
@@ -35,7 +35,7 @@ from matcha.conductor.store import (
     StoredEvent,
 )
 from matcha.runtime import governance as gov
-from matcha.runtime import roles
+from matcha.runtime import page_tokens, roles
 from matcha.runtime.access import AccessLedgerReader, AccessRecord
 from matcha.runtime.chain import ChainedRecord, ChainVerifier, Verification
 from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, require_describer
@@ -92,17 +92,14 @@ class StoreDataMap:
     holdings: list[SubjectHolding] = field(default_factory=list)
 
 
-def _page(token: str) -> int:
-    """Page tokens are opaque to clients: an offset, or the last sequence seen for the ledger."""
-    if not token:
-        return 0
-    try:
-        position = int(base64.urlsafe_b64decode(token.encode()).decode())
-    except ValueError:
-        position = -1
-    if position < 0:
-        raise InvalidArgument("bad page token", violations=[_violation("page_token")])
-    return position
+def _page(token: str, listing: str) -> int:
+    """The position a page token of `listing` stands for: an offset, or the last sequence seen for a ledger."""
+    violations = Violations()
+    position = page_tokens.decode(violations, token, listing)
+    if position is not None and not (isinstance(position, int) and position >= 0):
+        violations.add("page_token", page_tokens.INVALID)
+    violations.raise_if_any("bad page token")
+    return position or 0
 
 
 def _require_subject(subject: str) -> None:
@@ -113,12 +110,12 @@ def _require_subject(subject: str) -> None:
         )
 
 
-def _violation(field_path: str, description: str = "not a token from a previous response") -> FieldViolation:
+def _violation(field_path: str, description: str) -> FieldViolation:
     return FieldViolation(field_path, description)
 
 
-def next_page_token(offset: int, count: int, limit: int) -> str:
-    return base64.urlsafe_b64encode(str(offset + limit).encode()).decode() if count == limit else ""
+def next_page_token(listing: str, offset: int, count: int, limit: int) -> str:
+    return page_tokens.encode(listing, offset + limit) if count == limit else ""
 
 
 def _page_size(value: int, default: int, maximum: int) -> int:
@@ -218,9 +215,10 @@ class ConductorCore:
     async def list_plans(
         self, call: CallContext, name: str, page_size: int, page_token: str
     ) -> tuple[list[PlanRow], str]:
-        limit, offset = _page_size(page_size, 50, 200), _page(page_token)
+        listing = page_tokens.listing_key("plans", name)
+        limit, offset = _page_size(page_size, 50, 200), _page(page_token, listing)
         rows = await self._store.list_plans(call.tenant, name, limit, offset)
-        return rows, next_page_token(offset, len(rows), limit)
+        return rows, next_page_token(listing, offset, len(rows), limit)
 
     async def export_plan(self, call: CallContext, name: str, version: int, plan_format: str) -> tuple[str, int]:
         stored = await self.get_plan(call, name, version)
@@ -374,9 +372,10 @@ class ConductorCore:
     async def list_runs(
         self, call: CallContext, where: RunFilter, page_size: int, page_token: str
     ) -> tuple[list[RunRow], str]:
-        limit, offset = _page_size(page_size, 50, 200), _page(page_token)
+        listing = page_tokens.listing_key("runs", dataclasses.asdict(where))
+        limit, offset = _page_size(page_size, 50, 200), _page(page_token, listing)
         rows = await self._store.list_runs(call.tenant, where, limit, offset)
-        return rows, next_page_token(offset, len(rows), limit)
+        return rows, next_page_token(listing, offset, len(rows), limit)
 
     async def watch_run(self, call: CallContext, run_id: str, after_sequence: int) -> AsyncIterator[StoredEvent]:
         await self.get_run(call, run_id)
@@ -474,7 +473,8 @@ class ConductorCore:
     ) -> tuple[list[ChainedRecord], str]:
         """Rows of the hops ledger (`audit.AuditRecord`) or of the accesses ledger (`AccessRecord`)."""
         self._require_auditor(call)
-        limit, after = _page_size(page_size, 100, 1000), _page(page_token)
+        listing = page_tokens.listing_key("audit", dataclasses.asdict(query))
+        limit, after = _page_size(page_size, 100, 1000), _page(page_token, listing)
         records: list[ChainedRecord]
         if query.ledger == AuditLedger.HOPS:
             violations = Violations()
@@ -510,9 +510,7 @@ class ConductorCore:
                 after_sequence=after,
                 limit=limit,
             )
-        token = ""
-        if len(records) == limit:
-            token = base64.urlsafe_b64encode(str(records[-1].sequence).encode()).decode()
+        token = page_tokens.encode(listing, records[-1].sequence) if len(records) == limit else ""
         return records, token
 
     async def verify_audit(
