@@ -20,9 +20,9 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.embedding.app import build_embedding_service
-from matcha.embedding.encoders import LocalEncoder
 from matcha.embedding.settings import EmbeddingSettings
 from matcha.launcher.postgres import EmbeddedPostgres
+from matcha.models.encoders import LocalEncoder
 from matcha.runtime.access import configured_access_ledger
 from matcha.runtime.auth import TokenIssuer, TokenVerifier, ensure_signing_keys, ensure_workload_keys
 from matcha.runtime.client import open_channel

@@ -8,7 +8,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from matcha.embedding.encoders import LocalEncoder
+from matcha.models.encoders import LocalEncoder
 
 MAX_CLIENT_BATCH_SIZE = 32
 MAX_INPUT_CHARS = 2000

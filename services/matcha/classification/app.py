@@ -13,7 +13,7 @@ from matcha.classification.store import ClassifierStore
 from matcha.classification.v1 import classification_pb2, classification_pb2_grpc
 from matcha.classification.watch_scheduler import WatchScheduler
 from matcha.classification.watch_store import WatchStore
-from matcha.embedding.encoders import LocalEncoder
+from matcha.models.encoders import LocalEncoder
 from matcha.runtime.batching import MicroBatcher
 from matcha.runtime.collections import CollectionReader
 from matcha.runtime.database import Database, load_migrations

@@ -30,7 +30,7 @@ from matcha.classification.store import (
 )
 from matcha.classification.topics import DEFAULT_THRESHOLD, TopicLabel, prototypes, topic_scores
 from matcha.classification.training import CALIBRATED_METHOD, Metrics, measure, train_with_holdout
-from matcha.embedding.encoders import Encoder
+from matcha.models.encoders import Encoder
 from matcha.runtime.batching import MicroBatcher
 from matcha.runtime.collections import (
     CollectionContents,

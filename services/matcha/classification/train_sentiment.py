@@ -27,7 +27,7 @@ import numpy as np
 from matcha.classification import datasets
 from matcha.classification.sentiment import HEAD_CARD, HEAD_FILE, LEXICON_FEATURES_VERSION, EnglishLexicon
 from matcha.classification.training import fit_head
-from matcha.embedding.encoders import LocalEncoder
+from matcha.models.encoders import LocalEncoder
 
 HEAD_VERSION = "2"
 SEED = 0

@@ -6,11 +6,11 @@ import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.embedding.core import EmbeddingCore, Limits
-from matcha.embedding.encoders import Encoder, LocalEncoder, TeiEncoder
 from matcha.embedding.servicer import EmbeddingServicer
 from matcha.embedding.settings import EmbeddingSettings
 from matcha.embedding.store import SEARCH_SERVER_SETTINGS, VectorStore
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
+from matcha.models.encoders import Encoder, LocalEncoder, TeiEncoder
 from matcha.runtime.batching import MicroBatcher
 from matcha.runtime.database import Database, load_migrations
 from matcha.runtime.pii import shared_engine

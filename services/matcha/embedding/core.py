@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from matcha.embedding.encoders import Encoder, ModelInfo
 from matcha.embedding.filters import SqlParams, compile_filter
 from matcha.embedding.store import (
     CollectionRecord,
@@ -22,6 +21,7 @@ from matcha.embedding.store import (
     VectorStore,
     text_digest,
 )
+from matcha.models.encoders import Encoder, ModelInfo
 from matcha.runtime import page_tokens
 from matcha.runtime.batching import MicroBatcher
 from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, require_describer

@@ -8,8 +8,8 @@ from typing import Any
 import asyncpg
 import numpy as np
 
-from matcha.embedding.encoders import ModelInfo
 from matcha.embedding.filters import SqlParams, compile_filter
+from matcha.models.encoders import ModelInfo
 from matcha.runtime.data_map import SubjectHolding, class_name_sql, describe_kind
 from matcha.runtime.database import Database
 from matcha.runtime.errors import AlreadyExists, NotFound

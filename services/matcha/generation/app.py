@@ -5,7 +5,6 @@ import asyncio
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
-from matcha.embedding.encoders import LocalEncoder
 from matcha.generation.backend import Backend
 from matcha.generation.core import GenerationCore, Limits
 from matcha.generation.local import LocalBackend
@@ -15,6 +14,7 @@ from matcha.generation.settings import BackendSettings, GenerationSettings
 from matcha.generation.store import GenerationStore
 from matcha.generation.tgi import TgiBackend
 from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
+from matcha.models.encoders import LocalEncoder
 from matcha.review.attestation import AttestationSigner, ensure_attestation_keys
 from matcha.runtime.batching import MicroBatcher
 from matcha.runtime.collections import CollectionReader

@@ -16,7 +16,6 @@ from typing import Any
 import jsonschema
 import numpy as np
 
-from matcha.embedding.encoders import Encoder, ModelInfo
 from matcha.generation.backend import (
     Backend,
     BackendKind,
@@ -62,6 +61,7 @@ from matcha.generation.voice import (
     semantic_reference,
     split_sentences,
 )
+from matcha.models.encoders import Encoder, ModelInfo
 from matcha.review.attestation import AttestationSigner, AttestedFlag
 from matcha.runtime import page_tokens
 from matcha.runtime.batching import MicroBatcher

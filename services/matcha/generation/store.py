@@ -12,7 +12,6 @@ from typing import Any
 import asyncpg
 import numpy as np
 
-from matcha.embedding.encoders import ModelInfo
 from matcha.generation.voice import (
     AddressForm,
     LexicalProfile,
@@ -21,6 +20,7 @@ from matcha.generation.voice import (
     SentenceLengthStats,
     SignatureTerm,
 )
+from matcha.models.encoders import ModelInfo
 from matcha.runtime.data_map import SubjectHolding, class_name_sql, describe_kind
 from matcha.runtime.database import Database
 from matcha.runtime.errors import NotFound
