@@ -13,9 +13,9 @@ from matcha.classification.store import ClassifierStore
 from matcha.classification.v1 import classification_pb2, classification_pb2_grpc
 from matcha.classification.watch_scheduler import WatchScheduler
 from matcha.classification.watch_store import WatchStore
+from matcha.embedding.reader import CollectionReader
 from matcha.models.encoders import LocalEncoder
 from matcha.runtime.batching import MicroBatcher
-from matcha.runtime.collections import CollectionReader
 from matcha.runtime.database import Database, load_migrations
 from matcha.runtime.server import ServiceDefinition
 

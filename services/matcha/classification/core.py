@@ -30,9 +30,7 @@ from matcha.classification.store import (
 )
 from matcha.classification.topics import DEFAULT_THRESHOLD, TopicLabel, prototypes, topic_scores
 from matcha.classification.training import CALIBRATED_METHOD, Metrics, measure, train_with_holdout
-from matcha.models.encoders import Encoder
-from matcha.runtime.batching import MicroBatcher
-from matcha.runtime.collections import (
+from matcha.embedding.reader import (
     CollectionContents,
     CollectionReader,
     CollectionSource,
@@ -40,6 +38,8 @@ from matcha.runtime.collections import (
     check_metadata_field,
     metadata_value,
 )
+from matcha.models.encoders import Encoder
+from matcha.runtime.batching import MicroBatcher
 from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, require_describer
 from matcha.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, Violations
 from matcha.runtime.governance import CallContext, DataClass, RecordPolicy

@@ -38,7 +38,7 @@ from matcha.classification.v1 import classification_pb2 as pb
 from matcha.classification.v1 import classification_pb2_grpc
 from matcha.classification.watch_store import SourceRow
 from matcha.common.v1 import common_pb2
-from matcha.runtime.collections import CollectionSource
+from matcha.embedding.reader import CollectionSource
 from matcha.runtime.data_map import cap_exports, exported_classes
 from matcha.runtime.data_map_messages import holding_messages
 from matcha.runtime.governance import DataClass

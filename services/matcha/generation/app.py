@@ -5,6 +5,7 @@ import asyncio
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
+from matcha.embedding.reader import CollectionReader
 from matcha.generation.backend import Backend
 from matcha.generation.core import GenerationCore, Limits
 from matcha.generation.local import LocalBackend
@@ -17,7 +18,6 @@ from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
 from matcha.models.encoders import LocalEncoder
 from matcha.review.attestation import AttestationSigner, ensure_attestation_keys
 from matcha.runtime.batching import MicroBatcher
-from matcha.runtime.collections import CollectionReader
 from matcha.runtime.database import Database, load_migrations
 from matcha.runtime.pii import shared_engine
 from matcha.runtime.server import ServiceDefinition

@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 import numpy as np
 
+from matcha.embedding.reader import CollectionReader, CollectionSource, check_collection_source
 from matcha.generation.backend import (
     Backend,
     BackendKind,
@@ -65,7 +66,6 @@ from matcha.models.encoders import Encoder, ModelInfo
 from matcha.review.attestation import AttestationSigner, AttestedFlag
 from matcha.runtime import page_tokens
 from matcha.runtime.batching import MicroBatcher
-from matcha.runtime.collections import CollectionReader, CollectionSource, check_collection_source
 from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, require_describer
 from matcha.runtime.errors import (
     FailedPrecondition,

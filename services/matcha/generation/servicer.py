@@ -6,6 +6,7 @@ from google.protobuf import json_format, timestamp_pb2
 from opentelemetry import trace
 
 from matcha.common.v1 import common_pb2
+from matcha.embedding.reader import CollectionSource
 from matcha.generation.backend import ChatMessage, ModelDescription, ModelRef
 from matcha.generation.core import (
     CandidateOutcome,
@@ -23,7 +24,6 @@ from matcha.generation.store import TemplateRecord, VoiceRecord
 from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
 from matcha.generation.voice import Flag
 from matcha.models.encoders import ModelInfo
-from matcha.runtime.collections import CollectionSource
 from matcha.runtime.data_map import exported_classes
 from matcha.runtime.data_map_messages import holding_messages
 from matcha.runtime.governance import DataClass

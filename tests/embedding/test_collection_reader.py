@@ -2,7 +2,7 @@
 
 import pytest
 
-from matcha.runtime.collections import CollectionReader, CollectionSource, metadata_value
+from matcha.embedding.reader import CollectionReader, CollectionSource, metadata_value
 from matcha.runtime.errors import InvalidArgument, Unavailable
 from matcha.runtime.governance import CallContext, DataClass, Principal
 
