@@ -277,6 +277,41 @@ def _finite(value: float) -> bool:
     return math.isfinite(value)
 
 
+class _ReadAhead:
+    """Iterates a stream one message ahead, in a task of its own: the next message is received and
+    converted while the current one waits on the database."""
+
+    _END = object()
+
+    def __init__(self, source: AsyncIterator) -> None:
+        self._queue: asyncio.Queue = asyncio.Queue(maxsize=1)
+        self._task = asyncio.create_task(self._pump(source))
+
+    async def _pump(self, source: AsyncIterator) -> None:
+        try:
+            async for item in source:
+                await self._queue.put((item, None))
+        except Exception as error:  # the stream's own failure, raised where the consumer reads
+            await self._queue.put((self._END, error))
+        else:
+            await self._queue.put((self._END, None))
+
+    def __aiter__(self) -> "_ReadAhead":
+        return self
+
+    async def __anext__(self):
+        item, error = await self._queue.get()
+        if error is not None:
+            raise error
+        if item is self._END:
+            raise StopAsyncIteration
+        return item
+
+    async def close(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
 class SegmentationCore:
     def __init__(
         self,
@@ -424,8 +459,9 @@ class SegmentationCore:
         first = True
         # Condition segment changes of the messages applied, written while the next messages are stored.
         recorded: list[asyncio.Future] = []
+        ahead = _ReadAhead(messages)
         try:
-            async for events, default_policy in messages:
+            async for events, default_policy in ahead:
                 violations = Violations()
                 if first and default_policy is not None:
                     stream_policy = self._policy(call, violations, "default_policy", default_policy)
@@ -434,6 +470,7 @@ class SegmentationCore:
                 violations.raise_if_any("invalid events message; the messages before it were applied")
                 await self._apply_events(call, events, stream_policy, totals, recorded)
         finally:
+            await ahead.close()
             # The reply (or the error) comes once every applied message's changes are written.
             outcomes = await asyncio.gather(*recorded, return_exceptions=True)
         for outcome in outcomes:
