@@ -11,7 +11,6 @@ import collections
 import contextlib
 import dataclasses
 import logging
-import random
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -475,10 +474,7 @@ class RunExecution:
                             ),
                             step_changes={step.id: {"attempts": attempt}},
                         )
-                        delay = min(
-                            step.retry.max_backoff, step.retry.initial_backoff * step.retry.multiplier ** (attempt - 1)
-                        )
-                        await asyncio.sleep(random.uniform(0, delay))
+                        await asyncio.sleep(step.retry.backoff.delay(attempt))
                         continue
                     raise StepFailure(
                         code,

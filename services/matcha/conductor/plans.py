@@ -20,6 +20,7 @@ from matcha.conductor.plan_types import PlanTypes, ValueType
 from matcha.runtime import pii
 from matcha.runtime.errors import InvalidArgument, Violations
 from matcha.runtime.governance import DataClass
+from matcha.runtime.retry import Backoff
 
 PLAN_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -85,6 +86,10 @@ class RetryPolicy:
     max_backoff: float = 30.0
     multiplier: float = 2.0
     codes: frozenset[str] = frozenset(DEFAULT_RETRY_CODES)
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(self.initial_backoff, self.max_backoff, self.multiplier)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from matcha.review.store import RUN_SIGNAL, OutboxEntry, ReviewStore
 from matcha.review.tenant_channels import SAFE_TENANT, NoServiceToken, TenantChannels
 from matcha.runtime import governance as gov
 from matcha.runtime.channels import PLAINTEXT, Transport
+from matcha.runtime.retry import Backoff
 
 logger = logging.getLogger(__name__)
 
@@ -210,9 +210,7 @@ class RetryPolicy:
     max_backoff_seconds: float = 300.0
 
     def backoff(self, attempts_made: int) -> float:
-        """Exponential with jitter, so replicas retrying together spread out."""
-        ceiling = min(self.max_backoff_seconds, self.initial_backoff_seconds * 2 ** (attempts_made - 1))
-        return ceiling * random.uniform(0.5, 1.0)
+        return Backoff(self.initial_backoff_seconds, self.max_backoff_seconds).delay(attempts_made)
 
 
 class OutboxDispatcher:

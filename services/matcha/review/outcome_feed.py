@@ -21,6 +21,7 @@ from matcha.review.tenant_channels import NoServiceToken, TenantChannels
 from matcha.runtime import governance as gov
 from matcha.runtime.client import error_details
 from matcha.runtime.database import Database
+from matcha.runtime.retry import Backoff
 from matcha.segmentation.v1 import segmentation_pb2, segmentation_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -103,19 +104,19 @@ class OutcomeFeed:
         await self._channels.close()
 
     async def _run(self) -> None:
-        backoff = self._poll
+        backoff, failures = Backoff(self._poll, self._max_backoff), 0
         while True:
             try:
                 fed = await self.feed_once()
-                backoff = self._poll
+                failures = 0
             except SegmentationUnavailable as error:
                 logger.warning("outcome feed waits for segmentation", extra={"reason": str(error)})
-                fed, backoff = 0, min(backoff * 2, self._max_backoff)
+                fed, failures = 0, failures + 1
             except Exception:
                 logger.exception("outcome feed failed; retrying")
-                fed, backoff = 0, min(backoff * 2, self._max_backoff)
+                fed, failures = 0, failures + 1
             if not fed:
-                await asyncio.sleep(backoff)
+                await asyncio.sleep(backoff.delay(failures) if failures else self._poll)
 
     async def feed_once(self) -> int:
         """Feeds one batch per tenant with pending events; returns the events acknowledged or refused. A tenant
