@@ -8,9 +8,9 @@ import json
 import grpc
 from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 from starlette.responses import Response
 
-from matcha.runtime.client import STATUS_DETAILS_KEY
 from matcha.runtime.errors import ERROR_DOMAIN, MatchaError
 from matcha.runtime.interceptors import status_from_error
 
@@ -57,9 +57,12 @@ def error_response(error: MatchaError, http_status: int | None = None, headers=N
 
 def status_of_rpc_error(error: grpc.aio.AioRpcError, service_name: str) -> status_pb2.Status:
     """The service's own `google.rpc.Status` when it sent one; otherwise a status that leaks no address."""
-    for key, value in error.trailing_metadata() or ():
-        if key == STATUS_DETAILS_KEY:
-            return status_pb2.Status.FromString(value)
+    try:
+        sent = rpc_status.from_call(error)
+    except ValueError:  # details contradicting the call's status: not the service's own
+        sent = None
+    if sent is not None:
+        return sent
     code = error.code()
     if code == grpc.StatusCode.UNAVAILABLE:
         # A transport failure: its text names the backend's address, which clients have no business knowing.

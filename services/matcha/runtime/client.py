@@ -4,15 +4,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import grpc
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.runtime import governance as gov
 from matcha.runtime.channels import PLAINTEXT, Transport, dial
 from matcha.runtime.tracing import client_tracing_interceptors
-
-# Trailer carrying the serialized google.rpc.Status (the gRPC richer error model).
-STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 
 class MetadataInterceptor(
@@ -117,20 +115,21 @@ class ErrorDetails:
 def error_details(error: grpc.RpcError) -> ErrorDetails:
     violations: dict[str, str] = {}
     reason, metadata, retry_after = "", {}, None
-    for key, value in error.trailing_metadata() or ():
-        if key != STATUS_DETAILS_KEY:
-            continue
-        for detail in status_pb2.Status.FromString(value).details:
-            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                bad_request = error_details_pb2.BadRequest()
-                detail.Unpack(bad_request)
-                violations.update({v.field: v.description for v in bad_request.field_violations})
-            elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                info = error_details_pb2.ErrorInfo()
-                detail.Unpack(info)
-                reason, metadata = info.reason, dict(info.metadata)
-            elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-                retry = error_details_pb2.RetryInfo()
-                detail.Unpack(retry)
-                retry_after = retry.retry_delay.ToNanoseconds() / 1e9
+    try:
+        status = rpc_status.from_call(error)
+    except ValueError:  # details that contradict the call's own status: not ours, ignored
+        status = None
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            detail.Unpack(bad_request)
+            violations.update({v.field: v.description for v in bad_request.field_violations})
+        elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason, metadata = info.reason, dict(info.metadata)
+        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            detail.Unpack(retry)
+            retry_after = retry.retry_delay.ToNanoseconds() / 1e9
     return ErrorDetails(error.code(), error.details() or "", violations, reason, metadata, retry_after)

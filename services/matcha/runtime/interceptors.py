@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 from opentelemetry import trace
 
 from matcha.runtime import governance as gov
@@ -31,7 +32,6 @@ from matcha.runtime import roles
 from matcha.runtime.access import AccessEntry, AccessLedger
 from matcha.runtime.auth import TokenVerifier
 from matcha.runtime.chain import digest
-from matcha.runtime.client import STATUS_DETAILS_KEY
 from matcha.runtime.errors import (
     ERROR_DOMAIN,
     FieldViolation,
@@ -258,12 +258,7 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
                 context.set_trailing_metadata(((gov.DERIVED_CLASS_HEADER, report.highest_class.name),))
         except MatchaError as error:
             await self._record_quietly(served, decision, error.code.name, error.reason)
-            status = status_from_error(error)
-            await context.abort(
-                error.code,
-                error.message,
-                trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),),
-            )
+            await context.abort_with_status(rpc_status.to_status(status_from_error(error)))
         except NotImplementedError:
             await self._record_quietly(served, decision, grpc.StatusCode.UNIMPLEMENTED.name)
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "method not implemented yet")
