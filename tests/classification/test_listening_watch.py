@@ -265,12 +265,15 @@ async def test_bad_posts_are_refused_and_duplicates_count_once(listening):
 
 async def test_bad_watches_are_refused(listening, drop_root):
     stub = listening()
+    escape = drop_root / "escape"  # a link under the allowed folder that leads out of it
+    escape.symlink_to("/etc")
     bad = pb.Watch(
         name="Bad Name",
         sources=[
             pb.WatchSource(name="a", feed=pb.FeedSource(url="ftp://example.com/feed")),
             pb.WatchSource(name="a", drop_folder=pb.DropFolderSource(path="/etc")),
             pb.WatchSource(name="b"),
+            pb.WatchSource(name="c", drop_folder=pb.DropFolderSource(path=str(escape))),
         ],
         window=seconds(0.5),
         look_back_windows=2,
@@ -285,6 +288,7 @@ async def test_bad_watches_are_refused(listening, drop_root):
         "watch.sources[1].name",
         "watch.sources[1].drop_folder.path",
         "watch.sources[2]",
+        "watch.sources[3].drop_folder.path",
         "watch.window",
         "watch.look_back_windows",
         "watch.tracked_topics[1].name",

@@ -2,11 +2,12 @@
 
 from pydantic import Field
 
+from matcha.mesh import CLASSIFICATION
 from matcha.runtime.settings import ServiceSettings
 
 
 class ClassificationSettings(ServiceSettings):
-    listen_address: str = "[::]:50053"
+    listen_address: str = CLASSIFICATION.listen_address
     classification_device: str = "cpu"
     classification_max_batch_size: int = Field(64, ge=1, le=1024)
     classification_forward_batch_size: int = Field(32, ge=1, le=1024)

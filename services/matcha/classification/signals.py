@@ -59,6 +59,10 @@ class SignalParameters:
     max_topics: int = 50
     representative_count: int = 3
     seed: int = 0
+    # Fit k-means on at most this many posts (0: all), every post of the two latest windows among them, the
+    # others drawn at random; every post is then assigned to its nearest centre. Listening watches set it:
+    # their reports must come seconds after a window closes, over look-backs of tens of thousands of posts.
+    fit_sample: int = 0
 
     @property
     def start(self) -> datetime:
@@ -99,8 +103,11 @@ class SignalReport:
     unclustered_post_count: int
 
 
-def assign_topics(embeddings: np.ndarray, *, min_topic_size: int, seed: int) -> np.ndarray:
-    """Topic index per post (0 = largest topic), -1 for posts in no topic."""
+def assign_topics(
+    embeddings: np.ndarray, *, min_topic_size: int, seed: int, fit_indices: np.ndarray | None = None
+) -> np.ndarray:
+    """Topic index per post (0 = largest topic), -1 for posts in no topic. With `fit_indices`, k-means is fitted
+    on those posts only, then every post goes to its nearest centre."""
     count = len(embeddings)
     assignment = np.full(count, -1)
     if count < min_topic_size:
@@ -112,8 +119,11 @@ def assign_topics(embeddings: np.ndarray, *, min_topic_size: int, seed: int) -> 
     else:
         # float64: on float32 input, scikit-learn's k-means++ computes distances in small upcast
         # chunks, three times slower at every size (measured in docs/benchmarks.md).
-        kmeans = KMeans(n_clusters=fine_count, n_init=1, random_state=seed % 2**32).fit(embeddings.astype(np.float64))
-        fine, centroids = kmeans.labels_, kmeans.cluster_centers_
+        vectors = embeddings.astype(np.float64)
+        fitted = vectors if fit_indices is None else vectors[fit_indices]
+        kmeans = KMeans(n_clusters=fine_count, n_init=1, random_state=seed % 2**32).fit(fitted)
+        fine = kmeans.labels_ if fit_indices is None else kmeans.predict(vectors)
+        centroids = kmeans.cluster_centers_
     if len(centroids) > 1:
         merged = AgglomerativeClustering(
             n_clusters=None, distance_threshold=1 - MERGE_SIMILARITY, metric="cosine", linkage="average"
@@ -173,9 +183,6 @@ def detect_signals(
 ) -> SignalReport | tuple[SignalReport, np.ndarray]:
     """`posts` lie within the look-back; `sentiments` holds one polarity name per post, or None. With
     `with_assignment`, also each post's topic index (topic `t{index + 1}`, -1 for none)."""
-    assignment = assign_topics(embeddings, min_topic_size=parameters.min_topic_size, seed=parameters.seed)
-    topic_count = int(assignment.max()) + 1 if len(assignment) else 0
-    terms = distinctive_terms([post.text for post in posts], assignment, topic_count)
     window_seconds = parameters.window.total_seconds()
     window_of_post = np.array(
         [
@@ -184,6 +191,17 @@ def detect_signals(
         ],
         dtype=int,
     )
+    sample = _fit_sample(window_of_post, parameters)
+    assignment = assign_topics(
+        embeddings, min_topic_size=parameters.min_topic_size, seed=parameters.seed, fit_indices=sample
+    )
+    topic_count = int(assignment.max()) + 1 if len(assignment) else 0
+    if sample is None:
+        terms = distinctive_terms([post.text for post in posts], assignment, topic_count)
+    else:
+        # Term frequencies from the sample k-means was fitted on: every topic has posts there (a topic too
+        # small in the sample gets the terms of its sampled posts, possibly none, and is labelled by its number).
+        terms = distinctive_terms([posts[index].text for index in sample], assignment[sample], topic_count)
     topics = [
         _describe_topic(
             index,
@@ -200,6 +218,21 @@ def detect_signals(
     topics.sort(key=lambda topic: (-topic.strength.value, -topic.post_count, int(topic.id[1:])))
     report = SignalReport(topics[: parameters.max_topics], len(posts), int(np.sum(assignment < 0)))
     return (report, assignment) if with_assignment else report
+
+
+def _fit_sample(window_of_post: np.ndarray, parameters: SignalParameters) -> np.ndarray | None:
+    """The posts k-means is fitted on when `fit_sample` is less than the posts: the latest two windows' (where a
+    new topic has its first posts), then a random draw of the older ones."""
+    limit = parameters.fit_sample
+    if not limit or len(window_of_post) <= limit:
+        return None
+    recent = np.flatnonzero(window_of_post >= parameters.window_count - 2)
+    generator = np.random.default_rng(parameters.seed)
+    if len(recent) >= limit:
+        return np.sort(generator.choice(recent, size=limit, replace=False))
+    older = np.flatnonzero(window_of_post < parameters.window_count - 2)
+    drawn = generator.choice(older, size=limit - len(recent), replace=False)
+    return np.sort(np.concatenate([recent, drawn]))
 
 
 def _describe_topic(

@@ -131,17 +131,13 @@ class WatchScheduler:
                     watch = await self._skip(watch, skipped)
                     continue
                 try:
-                    report, sequences = await self._core.close_window(watch, self.owner)
+                    _, sequences = await self._core.close_window(watch, self.owner)
                 except LeaseLost:
                     raise
                 except Exception:
                     logger.exception("closing a window failed", extra={"watch": watch.name})
                     await asyncio.sleep(1.0)
                     continue
-                logger.info(
-                    "window closed",
-                    extra={"watch": watch.name, "posts": report.window_posts, "alerts": len(sequences)},
-                )
                 if sequences and watch.webhook_url:
                     self.deliveries_ready.set()
                 watch = _moved(watch, watch.next_window_end + window)
@@ -181,6 +177,8 @@ class WatchScheduler:
             await asyncio.sleep(source["poll_seconds"])
 
     async def _read_folder(self, watch: WatchRow, source: dict, sizes: dict[str, int]) -> None:
+        if not self._core.drop_folder_allowed(source["path"]):
+            raise SourceError(f"{source['path']} is not under a folder the service allows")
         try:
             files = await asyncio.to_thread(ready_files, source["path"], sizes)
         except OSError as error:
