@@ -529,7 +529,7 @@ class ListeningCore:
 
     async def delete_watch(self, call: CallContext, name: str) -> tuple[int, int, int]:
         call.require_role(WRITE_ROLE)
-        deleted = await self.store.delete(call.tenant, name)
+        deleted = await self.store.delete(call.tenant, name) if NAME.match(name) else None
         if deleted is None:
             raise _watch_not_found(name)
         return deleted
@@ -1121,7 +1121,7 @@ def _decode_token(violations: Violations, token: str) -> str | None:
         return None
     try:
         value = json.loads(bytes.fromhex(token))["after"]
-        if isinstance(value, str):
+        if isinstance(value, str) and NAME.match(value):
             return value
     except (ValueError, KeyError, TypeError):
         pass
