@@ -38,7 +38,8 @@ from kubernetes_validate.utils import latest_version
 from pydantic_settings import BaseSettings
 
 from matcha.launcher.postgres import EmbeddedPostgres
-from matcha.launcher.supervisor import SERVICES, ServiceSpec, Stack
+from matcha.launcher.supervisor import Stack
+from matcha.mesh import SERVICES, ServiceSpec
 from matcha.runtime.auth import ensure_signing_keys, ensure_workload_keys
 from matcha.runtime.settings import load_settings
 

@@ -5,6 +5,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from matcha.mesh import GATEWAY
 from matcha.runtime.auth import MAX_TOKEN_LIFETIME_SECONDS, PUBLIC_KEY_NAME
 from matcha.runtime.settings import TransportSettings
 
@@ -17,7 +18,7 @@ class GatewaySettings(TransportSettings):
         None, description="PEM Ed25519 keys verifying bearer tokens; defaults to the state dir's key"
     )
     auth_max_token_lifetime_seconds: float = Field(MAX_TOKEN_LIFETIME_SECONDS, gt=0)
-    listen_address: str = Field("[::]:8080", description="host:port of the HTTP listener")
+    listen_address: str = Field(GATEWAY.listen_address, description="host:port of the HTTP listener")
     log_level: str = "INFO"
     grace_period_seconds: float = Field(10.0, ge=0)
     gateway_backends: dict[str, str] = Field(

@@ -13,10 +13,11 @@ from matcha.cli import campaign_loop as loop
 from matcha.cli.connection import channel_from, connection_options, run_async
 from matcha.cli.plans import parse_inputs
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
+from matcha.mesh import CONDUCTOR, REVIEW
 from matcha.review.v1 import review_pb2, review_pb2_grpc
 
-DEFAULT_TARGET = "127.0.0.1:50056"
-CONDUCTOR_TARGET = "127.0.0.1:50051"
+DEFAULT_TARGET = REVIEW.local_address
+CONDUCTOR_TARGET = CONDUCTOR.local_address
 OUTCOMES = [name.removeprefix("OUTCOME_TYPE_").lower() for name in review_pb2.OutcomeType.keys()[1:]]
 BAR_WIDTH = 30
 

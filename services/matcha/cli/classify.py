@@ -24,8 +24,9 @@ from matcha.classification.v1 import classification_pb2_grpc
 from matcha.cli.connection import channel_from, connection_options, run_async
 from matcha.cli.records import batched, open_text, read_records
 from matcha.cli.segment import parse_time
+from matcha.mesh import CLASSIFICATION
 
-DEFAULT_TARGET = "127.0.0.1:50053"
+DEFAULT_TARGET = CLASSIFICATION.local_address
 FORMATS = click.Choice(["auto", "csv", "jsonl", "text"])
 # The service's default limit of texts per Classify call.
 DEFAULT_BATCH_SIZE = 64

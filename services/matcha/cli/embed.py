@@ -18,9 +18,10 @@ from matcha.cli.connection import channel_from, connection_options, run_async
 from matcha.cli.records import batched, metadata_filter, read_records
 from matcha.common.v1 import common_pb2
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
+from matcha.mesh import EMBEDDING
 from matcha.runtime.governance import DataClass
 
-DEFAULT_TARGET = "127.0.0.1:50052"
+DEFAULT_TARGET = EMBEDDING.local_address
 
 
 @dataclass

@@ -8,8 +8,9 @@ from google.protobuf import json_format
 from matcha.cli.connection import channel_from, connection_options, run_async
 from matcha.cli.records import metadata_filter
 from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
+from matcha.mesh import GENERATION
 
-DEFAULT_TARGET = "127.0.0.1:50054"
+DEFAULT_TARGET = GENERATION.local_address
 
 
 @click.command()

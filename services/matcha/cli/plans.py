@@ -11,9 +11,10 @@ from tqdm import tqdm
 from matcha.cli.connection import channel_from, connection_options, run_async
 from matcha.common.v1 import common_pb2
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
+from matcha.mesh import CONDUCTOR
 from matcha.plans import install_plans
 
-DEFAULT_TARGET = "127.0.0.1:50051"
+DEFAULT_TARGET = CONDUCTOR.local_address
 TERMINAL_STATES = {
     conductor_pb2.RUN_STATE_SUCCEEDED,
     conductor_pb2.RUN_STATE_FAILED,

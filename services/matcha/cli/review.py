@@ -3,9 +3,10 @@
 import click
 
 from matcha.cli.connection import channel_from, connection_options, run_async
+from matcha.mesh import REVIEW
 from matcha.review.v1 import review_pb2, review_pb2_grpc
 
-DEFAULT_TARGET = "127.0.0.1:50056"
+DEFAULT_TARGET = REVIEW.local_address
 STATUSES = [name.removeprefix("REVIEW_STATUS_") for name in review_pb2.ReviewStatus.keys()[1:]]
 
 

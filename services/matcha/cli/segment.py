@@ -18,12 +18,13 @@ from tqdm import tqdm
 from matcha.cli.connection import channel_from, connection_options, run_async
 from matcha.cli.records import batched, packaged_file, read_records
 from matcha.common.v1 import common_pb2
+from matcha.mesh import SEGMENTATION
 from matcha.runtime.client import open_channel
 from matcha.runtime.governance import DataClass
 from matcha.segmentation.v1 import segmentation_pb2 as pb
 from matcha.segmentation.v1 import segmentation_pb2_grpc
 
-DEFAULT_TARGET = "127.0.0.1:50055"
+DEFAULT_TARGET = SEGMENTATION.local_address
 BATCH_SIZE = 50_000
 ITEM_BATCH_SIZE = 10_000
 ITEM_FIELDS = ("id", "name", "category", "vector", "model", "model_version")

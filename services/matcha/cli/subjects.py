@@ -9,8 +9,9 @@ from matcha.cli.connection import channel_from, connection_options, run_async
 from matcha.cli.plans import print_accesses
 from matcha.common.v1 import common_pb2
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
+from matcha.mesh import CONDUCTOR
 
-DEFAULT_TARGET = "127.0.0.1:50051"
+DEFAULT_TARGET = CONDUCTOR.local_address
 COLUMNS = ("store", "kind", "scope", "count", "class", "purposes", "exported")
 
 

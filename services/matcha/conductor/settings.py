@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from matcha.mesh import CONDUCTOR
 from matcha.runtime.auth import WORKLOAD_PRIVATE_KEY_NAME
 from matcha.runtime.governance import Clearance
 from matcha.runtime.settings import DataClassName, ServiceSettings
@@ -27,7 +28,7 @@ class TargetPolicy(BaseModel):
 
 
 class ConductorSettings(ServiceSettings):
-    listen_address: str = "[::]:50051"
+    listen_address: str = CONDUCTOR.listen_address
     # {"matcha.embedding.v1.EmbeddingService": "127.0.0.1:50052", ...}
     conductor_endpoints: dict[str, str] = Field(default_factory=dict)
     # {"matcha.generation.v1.GenerationService": {"clearance": "INTERNAL", "trust_boundary": "outside"}}

@@ -4,11 +4,12 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from matcha.mesh import EMBEDDING
 from matcha.runtime.settings import ServiceSettings
 
 
 class EmbeddingSettings(ServiceSettings):
-    listen_address: str = "[::]:50052"
+    listen_address: str = EMBEDDING.listen_address
     embedding_backend: Literal["local", "tei"] = "local"
     embedding_tei_url: str | None = Field(None, description="base URL of a text-embeddings-inference server")
     embedding_device: str = "cpu"

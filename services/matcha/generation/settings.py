@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 from matcha.generation.quality import CHECKED_LANGUAGES, Thresholds
+from matcha.mesh import GENERATION
 from matcha.review.attestation import PRIVATE_KEY_NAME
 from matcha.runtime.governance import Clearance
 from matcha.runtime.settings import DataClassName, ServiceSettings
@@ -57,7 +58,7 @@ def _default_backends() -> list[BackendSettings]:
 
 
 class GenerationSettings(ServiceSettings):
-    listen_address: str = "[::]:50054"
+    listen_address: str = GENERATION.listen_address
     # JSON list of BackendSettings, e.g.
     # [{"name": "local", "kind": "local", "clearance": "PERSONAL", "trust_boundary": "inside"},
     #  {"name": "tgi", "kind": "tgi", "url": "http://tgi:8080"}]

@@ -23,30 +23,11 @@ import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from matcha.launcher.postgres import EmbeddedPostgres
+from matcha.mesh import SERVICES, ServiceSpec
 from matcha.runtime.auth import KeyPaths, TokenIssuer, ensure_signing_keys, ensure_workload_keys
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    name: str
-    module: str
-    port: int
-    # The gRPC service it serves (what other services' address maps name); None for the HTTP gateway.
-    grpc_service: str | None = None
-
-
-# The implemented services, in start order. Services not built yet are not started.
-SERVICES = (
-    ServiceSpec("embedding", "matcha.embedding", 50052, "matcha.embedding.v1.EmbeddingService"),
-    ServiceSpec("conductor", "matcha.conductor", 50051, "matcha.conductor.v1.ConductorService"),
-    ServiceSpec("classification", "matcha.classification", 50053, "matcha.classification.v1.ClassificationService"),
-    ServiceSpec("generation", "matcha.generation", 50054, "matcha.generation.v1.GenerationService"),
-    ServiceSpec("segmentation", "matcha.segmentation", 50055, "matcha.segmentation.v1.SegmentationService"),
-    ServiceSpec("review", "matcha.review", 50056, "matcha.review.v1.ReviewService"),
-    ServiceSpec("gateway", "matcha.gateway", 8080),
-)
 
 # Torch's OpenMP threads sleep between operations instead of spinning: spinning after every forward pass
 # took the cores from the other services of the stack (the gateway relaying the reply, for one).

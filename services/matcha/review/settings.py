@@ -5,13 +5,14 @@ from pathlib import Path
 
 from pydantic import Field
 
+from matcha.mesh import REVIEW
 from matcha.review.attestation import PUBLIC_KEY_NAME
 from matcha.review.audiences import FrequencyCap
 from matcha.runtime.settings import ServiceSettings
 
 
 class ReviewSettings(ServiceSettings):
-    listen_address: str = "[::]:50056"
+    listen_address: str = REVIEW.listen_address
     review_conductor_address: str | None = Field(
         None, description="host:port of ConductorService; runs are signalled only when set"
     )
