@@ -264,6 +264,31 @@ async def test_the_cli_publishes_to_a_segment_or_a_file_of_customers(
     assert code != 0 and "--segment" in err
 
 
+async def test_ids_with_characters_copy_escapes_reach_the_sink_unchanged(audience_review, review_for, connect, tenant):
+    """Ids travel through COPY twice (out of segmentation, into the audience); its text format escapes backslashes,
+    tabs and line breaks, which must come back as they were, in the digest too."""
+    server, publish_dir, segmentation = audience_review
+    odd = ["back\\slash", "tab\there", "line\nbreak", "carriage\rreturn", "plain", "é-accent", "\\N"]
+    stub = segmentation_pb2_grpc.SegmentationServiceStub(connect(segmentation, tenant))
+    await stub.IngestCustomers(
+        seg_pb.IngestCustomersRequest(customers=[seg_pb.Customer(id=customer, policy=CAMPAIGN) for customer in odd])
+    )
+    publisher = review_for(tenant, server=server, roles=PUBLISHER, subject="pat")
+    item = await approved(review_for, server, tenant)
+    reply = await publisher.Publish(publish(item, customers(odd)))
+    assert reply.audience.size == len(odd)
+    assert reply.audience.members_sha256 == digest(odd)
+    assert (await delivered(publish_dir, tenant, item.id))["audience_members"] == sorted(odd)
+    variant = review_pb2.ExperimentVariant(label="A", publication_id=reply.publication.id)
+    created = await publisher.CreateExperiment(
+        review_pb2.CreateExperimentRequest(variants=[variant], audience_publication_id=reply.publication.id)
+    )
+    arms = await publisher.AssignVariants(
+        review_pb2.AssignVariantsRequest(experiment_id=created.experiment.id, customer_ids=odd)
+    )
+    assert created.experiment.audience_size == len(odd) and arms.added == 0
+
+
 async def test_an_audience_needs_segmentation_configured(review_for, tenant):
     item = await approved(review_for, None, tenant)
     publisher = review_for(tenant, roles=PUBLISHER, subject="pat")
