@@ -13,6 +13,7 @@ from matcha.gateway.settings import GatewaySettings
 from matcha.review.app import SERVICE_NAME as REVIEW_SERVICE
 from matcha.review.v1 import review_pb2
 from tests.gateway.conftest import running_gateway
+from tests.review.test_review_campaign_cli import invoke as invoke_cli
 from tests.review.test_review_experiments import CONVERTED, OPENED, arms_of, event, new_experiment
 from tests.support import refused
 
@@ -169,3 +170,36 @@ async def test_results_over_time_give_cumulative_customers_and_rates_per_bucket(
         )
     )
     assert "bucket" in error.field_violations
+
+
+async def test_the_cli_lists_experiments_and_shows_results_over_time(review_server, review_for, issuer, tenant):
+    created, publisher = await new_experiment(review_for, tenant, [f"c{n}" for n in range(40)])
+    experiment_id = created.experiment.id
+    start = created.experiment.create_time.ToDatetime()
+    arms = await arms_of(publisher, experiment_id, [f"c{n}" for n in range(40)])
+    converters = [c for c in arms if arms[c] == "A"][:3]
+    await review_for(tenant, roles=("operator",)).IngestOutcomes(
+        review_pb2.IngestOutcomesRequest(
+            events=[
+                event(f"v-{c}", experiment_id, c, CONVERTED, value=5.0, time=_at(start + timedelta(hours=index)))
+                for index, c in enumerate(converters)
+            ]
+        )
+    )
+    analyst = ["--target", f"127.0.0.1:{review_server.port}"]
+    analyst += ["--token", issuer.mint(subject="ana", tenant=tenant, roles=["analyst"])]
+
+    code, out, err = await invoke_cli("campaign", "list", *analyst)
+    assert code == 0, err
+    assert experiment_id in out and "A,B" in out and "10%" in out and " 40 " in out
+
+    code, out, err = await invoke_cli("campaign", "results", experiment_id, "--over-time", "--bucket", "1h", *analyst)
+    assert code == 0, err
+    assert "converted over time (cumulative)" in out
+    rows = out.split("converted over time (cumulative)")[1].strip().splitlines()[1:]
+    assert len(rows) == 3  # three hours of conversions
+    audience_a = sum(1 for arm in arms.values() if arm == "A")
+    assert rows[-1].split()[2:4] == [f"{3 / audience_a:.2%}", "3"]
+
+    code, _, err = await invoke_cli("campaign", "results", experiment_id, "--over-time", "--bucket", "2x", *analyst)
+    assert code != 0 and "--bucket" in err

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 import click
-from google.protobuf import json_format
+from google.protobuf import duration_pb2, json_format
 
 from matcha.cli import campaign_loop as loop
 from matcha.cli.connection import channel_from, connection_options, run_async
@@ -103,20 +103,79 @@ async def start(plan_name: str, pairs: tuple[str, ...], **options) -> None:
     )
 
 
+def series_lines(reply: review_pb2.GetCampaignResultsResponse, outcome: str) -> list[str]:
+    """The chosen outcome over time: one row per bucket, the cumulative rate (and customers) of each arm."""
+    if not reply.series:
+        return []
+    arms = [series.arm for series in reply.series]
+    lines = ["", f"{outcome} over time (cumulative)", f"{'until':<17}" + "".join(f"{arm:>18}" for arm in arms)]
+    for position, point in enumerate(reply.series[0].points):
+        cells = [series.points[position] for series in reply.series]
+        until = point.end_time.ToDatetime().strftime("%Y-%m-%d %H:%M")
+        lines.append(f"{until:<17}" + "".join(f"{cell.rate:>9.2%} {cell.customers:>7,}" for cell in cells))
+    return lines
+
+
+def _bucket(value: str) -> duration_pb2.Duration:
+    """`30m`, `6h`, `1d`, `1w` as a duration."""
+    units = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+    number, unit = value[:-1], value[-1:]
+    if unit not in units or not number.isdigit() or int(number) == 0:
+        raise click.BadParameter("a number then m, h, d or w (30m, 6h, 1d, 1w)", param_hint="--bucket")
+    return duration_pb2.Duration(seconds=int(number) * units[unit])
+
+
+@campaign.command("list")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000), help="newest experiments shown")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def list_experiments(limit: int, **options) -> None:
+    """The tenant's experiments, newest first: variants, holdout, audience and winner."""
+    experiments: list[review_pb2.Experiment] = []
+    token = ""
+    async with channel_from(options) as channel:
+        stub = review_pb2_grpc.ReviewServiceStub(channel)
+        while len(experiments) < limit:
+            page = await stub.ListExperiments(
+                review_pb2.ListExperimentsRequest(page_size=min(200, limit - len(experiments)), page_token=token)
+            )
+            experiments.extend(page.experiments)
+            token = page.next_page_token
+            if not token:
+                break
+    if not experiments:
+        click.echo("no experiment yet")
+        return
+    click.echo(f"{'created':<17} {'experiment':<38} {'variants':<12} {'holdout':>7} {'audience':>10}  winner")
+    for experiment in experiments:
+        created = experiment.create_time.ToDatetime().strftime("%Y-%m-%d %H:%M")
+        labels = ",".join(variant.label for variant in experiment.variants)
+        click.echo(
+            f"{created:<17} {experiment.id:<38} {labels:<12} {experiment.holdout_share:>7.0%} "
+            f"{experiment.audience_size:>10,}  {experiment.promoted_variant or '-'}"
+        )
+
+
 @campaign.command("results")
 @click.argument("experiment_id")
 @click.option("--outcome", type=click.Choice(OUTCOMES), default="converted", show_default=True)
+@click.option("--over-time", is_flag=True, help="also the outcome's cumulative rate per arm, bucket by bucket")
+@click.option("--bucket", default="1d", show_default=True, help="width of a bucket: 30m, 6h, 1d, 1w")
 @connection_options(DEFAULT_TARGET)
 @run_async
-async def results(experiment_id: str, outcome: str, **options) -> None:
+async def results(experiment_id: str, outcome: str, over_time: bool, bucket: str, **options) -> None:
     """Rates per arm with 95% intervals, lift over the holdout, probability of being best."""
+    width = _bucket(bucket)
     async with channel_from(options) as channel:
         reply = await review_pb2_grpc.ReviewServiceStub(channel).GetCampaignResults(
             review_pb2.GetCampaignResultsRequest(
-                experiment_id=experiment_id, outcome=review_pb2.OutcomeType.Value(f"OUTCOME_TYPE_{outcome.upper()}")
+                experiment_id=experiment_id,
+                outcome=review_pb2.OutcomeType.Value(f"OUTCOME_TYPE_{outcome.upper()}"),
+                include_series=over_time,
+                bucket=width,
             )
         )
-    click.echo("\n".join(results_lines(reply, outcome)))
+    click.echo("\n".join(results_lines(reply, outcome) + series_lines(reply, outcome)))
 
 
 @campaign.command("promote")
