@@ -367,6 +367,9 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             list(request.sinks),
             _audience_spec(request.audience) if request.HasField("audience") else None,
         )
+        if audience is not None:
+            # The members are too many to name one by one on the access record; the digest names the list kept.
+            report_records(resources=[f"audience:sha256:{audience.members_sha256}"])
         return review_pb2.PublishResponse(
             publication=_publication(publication), already_published=already, audience=_resolved_audience(audience)
         )

@@ -556,6 +556,8 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             request.channel,
         )
         ids = members.customer_ids
+        where = f"segment:{request.name}/{version}/{request.segment_id}" if version else "customers:listed"
+        report_records(resources=[where])
         for start in range(0, len(ids), MEMBERS_PER_MESSAGE):
             yield pb.StreamSegmentMembersResponse(customer_ids=ids[start : start + MEMBERS_PER_MESSAGE])
         yield pb.StreamSegmentMembersResponse(
