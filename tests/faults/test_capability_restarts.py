@@ -36,8 +36,8 @@ from tests.faults.conftest import CuttingProxy, RestartableServer, assert_ledger
 from tests.review.conftest import eventually
 from tests.support import free_port
 
-# Up to 37 s of retries (about half that on average: each backoff is drawn between 0 and its bound), for a
-# capability process restarting on a loaded machine; the calls fail at once while it is down.
+# 18 to 37 s of retries in all (each pause is drawn between half its bound and its bound), for a capability
+# restarting on a loaded machine: calls fail at once while it is down, each using an attempt.
 RETRY = "{max_attempts: 10, initial_backoff: 0.2s, max_backoff: 8s}"
 DOWN_SECONDS = 1.0
 
