@@ -59,7 +59,10 @@ class ReachableMembers:
 async def segment_members(
     pool: asyncpg.Pool, version_id: int, position: int, purpose: str, channel: str
 ) -> ReachableMembers:
-    return _parse(await _copy(pool, _SEGMENT, version_id, position, purpose, channel))
+    # A whole segment is a hash join of its memberships to the customers. A build does not analyse the version's new
+    # membership table, and until autovacuum has, the planner may probe the customers once per member instead
+    # (about 3x slower at a million members).
+    return _parse(await _copy(pool, _SEGMENT, version_id, position, purpose, channel, hash_join=True))
 
 
 async def listed_customers(
@@ -68,9 +71,11 @@ async def listed_customers(
     return _parse(await _copy(pool, _LISTED, tenant, customer_ids, purpose, channel))
 
 
-async def _copy(pool: asyncpg.Pool, query: str, *args) -> str:
+async def _copy(pool: asyncpg.Pool, query: str, *args, hash_join: bool = False) -> str:
     buffer = io.BytesIO()
-    async with pool.acquire() as connection:
+    async with pool.acquire() as connection, connection.transaction(readonly=True):
+        if hash_join:
+            await connection.execute("SET LOCAL enable_nestloop = off")
         await connection.copy_from_query(query, *args, output=buffer)
     return buffer.getvalue().decode()
 
