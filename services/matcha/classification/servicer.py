@@ -498,7 +498,9 @@ class ClassificationServicer(classification_pb2_grpc.ClassificationServiceServic
         posts = await self._listening.erase_subject(call.tenant, request.subject_id)
         report_records(subjects=[request.subject_id])
         return pb.EraseSubjectResponse(
-            erased_examples=erased.examples, erased_classifier_heads=erased.withdrawn_versions, erased_watch_posts=posts
+            erased_examples=erased.examples,
+            erased_classifier_heads=erased.withdrawn_versions,
+            erased_watch_posts=posts or None,
         )
 
     async def DescribeSubject(self, request, context):
