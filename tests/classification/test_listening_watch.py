@@ -502,6 +502,12 @@ async def test_erasure_and_classes_of_reports(listening, watch_server, connect, 
     capped = await internal.ListWatchReports(pb.ListWatchReportsRequest(watch="people"))
     assert list(capped.reports) == [] and capped.withheld_count >= 1
 
+    auditor = classification_pb2_grpc.ClassificationServiceStub(
+        connect(watch_server, tenant, roles=("auditor",), purpose="access-request", data_class=DataClass.PERSONAL)
+    )
+    described = await auditor.DescribeSubject(pb.DescribeSubjectRequest(subject_id="subject-9"))
+    holding = next(holding for holding in described.holdings if holding.kind == "listening-posts")
+    assert holding.count == 3 and holding.highest_data_class == common_pb2.DATA_CLASS_PERSONAL
     admin = classification_pb2_grpc.ClassificationServiceStub(
         connect(watch_server, tenant, roles=("admin",), purpose="erasure", data_class=DataClass.PERSONAL)
     )
@@ -510,6 +516,8 @@ async def test_erasure_and_classes_of_reports(listening, watch_server, connect, 
     report = (await stub.ListWatchReports(pb.ListWatchReportsRequest(watch="people"))).reports[-1]
     shown = {post.id for topic in report.signals.topics for post in topic.representative_posts}
     assert shown and not shown & {"p-0", "p-1", "p-2"}
+    described = await auditor.DescribeSubject(pb.DescribeSubjectRequest(subject_id="subject-9"))
+    assert not [holding for holding in described.holdings if holding.kind == "listening-posts"]
 
 
 async def test_command_line_creates_feeds_follows_and_reports(watch_server, issuer, tenant, tmp_path):
