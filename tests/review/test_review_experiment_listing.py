@@ -77,6 +77,12 @@ async def test_the_gateway_lists_experiments_at_v1_experiments(
         httpx.AsyncClient(base_url=base_url, headers=headers) as http,
     ):
         response = await http.get("/v1/experiments", params={"page_size": 10})
+        series = await http.get(
+            f"/v1/experiments/{reply.experiment.id}/results",
+            params={"include_series": "true", "bucket": "3600s", "outcome": "OUTCOME_TYPE_OPENED"},
+        )
+    assert series.status_code == 200, series.text
+    assert [arm["arm"] for arm in series.json()["series"]] == ["A", "B", "holdout"]
     assert response.status_code == 200, response.text
     listed = response.json()["experiments"]
     assert [row["id"] for row in listed] == [reply.experiment.id]
