@@ -171,7 +171,8 @@ async def test_windows_close_on_schedule_with_reports_and_alerts(listening):
     assert (newest.window_post_count, newest.signals.post_count) == (12, 18)
     assert newest.alert_count == len(later)
     assert [status.accepted_posts for status in newest.source_statuses] == [18]
-    assert {model.id for model in newest.signals.models} >= {"sentence-transformers/all-MiniLM-L6-v2"}
+    models = {model.id for model in newest.signals.models}
+    assert models == {"sentence-transformers/all-MiniLM-L6-v2", "matcha-sentiment-en/minilm+vader-logreg"}
     assert len(newest.signals.topics[0].counts) == 4
 
     # Replay: every alert of the watch, in sequence order; or those after a sequence.
@@ -184,6 +185,13 @@ async def test_windows_close_on_schedule_with_reports_and_alerts(listening):
     assert [alert.sequence for alert in await next_alerts(after_first, len(later))] == [a.sequence for a in later]
     after_first.cancel()
 
+    # A post of a closed window (within the look-back) is accepted, and counted late.
+    late = await stub.IngestPosts(
+        pb.IngestPostsRequest(
+            watch="brand", posts=posts(["Late word on a parcel"], first_end - timedelta(seconds=1), "late")
+        )
+    )
+    assert (late.accepted, late.late) == (1, 1)
     got = await stub.GetWatch(pb.GetWatchRequest(name="brand"))
     assert got.watch.report_count >= 2
     listed = await stub.ListWatches(pb.ListWatchesRequest())
@@ -375,9 +383,16 @@ async def wait_for_statuses(stub, name: str, done, within: float = 30.0) -> pb.W
 async def test_feeds_and_a_drop_folder_are_read_and_a_failing_source_does_not_stop_the_others(
     listening, http_server, drop_root
 ):
-    base, routes, _ = http_server
+    base, routes, requests = http_server
     now = datetime.now(UTC)
-    routes["/rss"] = reply(RSS.format(now=now.strftime("%a, %d %b %Y %H:%M:%S +0000")))
+    rss = RSS.format(now=now.strftime("%a, %d %b %Y %H:%M:%S +0000"))
+
+    async def rss_with_etag(request):
+        if request.headers.get("if-none-match") == '"v1"':
+            return web.Response(status=304)
+        return web.Response(text=rss, content_type="application/rss+xml", headers={"etag": '"v1"'})
+
+    routes["/rss"] = rss_with_etag
     routes["/atom"] = reply(ATOM.format(iso=now.isoformat()), "application/atom+xml")
     routes["/html"] = reply("<!doctype html><html><body><p>Not a feed<br></body></html>", "text/html")
     routes["/garbage"] = reply("\x00\x01 not xml at all {", "application/octet-stream")
@@ -431,11 +446,15 @@ async def test_feeds_and_a_drop_folder_are_read_and_a_failing_source_does_not_st
     assert not (folder / "batch.jsonl").exists() and (folder / "processed" / "batch.jsonl").exists()
     assert got.post_count == 6
 
-    # Fetched again: the feed's items are known, so they count once.
+    # Fetched again: the Atom feed's items are known, so they count once; the RSS feed answers 304 Not Modified to
+    # the ETag it gave, and nothing is read.
     await asyncio.sleep(2.5)
     got = (await stub.GetWatch(pb.GetWatchRequest(name="sources"))).watch
     statuses = {status.source: status for status in got.source_statuses}
-    assert statuses["rss"].accepted_posts == 2 and statuses["rss"].duplicate_posts >= 2
+    assert statuses["atom"].accepted_posts == 2 and statuses["atom"].duplicate_posts >= 2
+    assert statuses["rss"].state == pb.SOURCE_STATE_OK and statuses["rss"].duplicate_posts == 0
+    rss_requests = [request for request in requests if request[0] == "/rss"]
+    assert len(rss_requests) >= 2 and rss_requests[-1][2].get("If-None-Match") == '"v1"'
     assert got.post_count == 6
     await stub.DeleteWatch(pb.DeleteWatchRequest(name="sources"))
 

@@ -261,13 +261,13 @@ class ClassificationCore:
         """Runs CPU-bound work (clustering, scoring) in the core's thread pool."""
         return await self._run(function, *args)
 
-    async def analyse(self, texts: list[str]) -> tuple[np.ndarray, list[str], list[ModelRef]]:
-        """Embeddings and polarity names of texts, as DetectSignals computes them, and the models used."""
+    async def analyse(self, texts: list[str]) -> tuple[np.ndarray, list[SentimentScore]]:
+        """Embeddings and sentiment scores (polarity and the model that scored it) of texts, as DetectSignals
+        computes them."""
         embeddings = await self._embed(texts)
         languages = await self._run(self._detect_languages, texts, "")
         scores = await self._run(self._sentiment.score, texts, [found.code for found in languages], embeddings)
-        models = [self.embedding_model, *sorted({score.model for score in scores}, key=lambda model: model.id)]
-        return embeddings, [score.label for score in scores], models
+        return embeddings, scores
 
     async def _embed(self, texts: list[str]) -> np.ndarray:
         return np.vstack(await self._batcher.submit(texts))

@@ -844,9 +844,14 @@ class ListeningCore:
         """Embeds and scores the watch's posts not analysed yet (published before `before`), one batch."""
         pending = await self.store.unanalysed_posts(watch.tenant, watch.name, before, self.limits.analysis_batch)
         if pending:
-            embeddings, sentiments, _ = await self._analysis.analyse([post.text for post in pending])
+            embeddings, scores = await self._analysis.analyse([post.text for post in pending])
             await self.store.save_analysis(
-                watch.tenant, watch.name, [post.post_id for post in pending], embeddings, sentiments
+                watch.tenant,
+                watch.name,
+                [post.post_id for post in pending],
+                embeddings,
+                [score.label for score in scores],
+                [score.model for score in scores],
             )
         return len(pending)
 
@@ -865,7 +870,8 @@ class ListeningCore:
         posts = [post for post in posts if post.embedding is not None]
         window_posts = [post for post in posts if post.published_at >= start]
         earlier = [post for post in posts if post.published_at < start]
-        models = [self._analysis.embedding_model]
+        sentiment_models = {post.sentiment_model for post in posts if post.sentiment_model is not None}
+        models = [self._analysis.embedding_model, *sorted(sentiment_models, key=lambda model: model.id)]
         dimension = len(posts[0].embedding) if posts else 0
         if posts:
             embeddings = np.vstack([post.embedding for post in posts])

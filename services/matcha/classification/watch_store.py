@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import numpy as np
 
+from matcha.classification.sentiment import ModelRef
 from matcha.runtime.data_map import SubjectHolding, class_name_sql, describe_kind
 from matcha.runtime.database import Database
 from matcha.runtime.governance import DataClass
@@ -75,6 +76,7 @@ class AnalysedPost:
     data_class: DataClass
     embedding: np.ndarray | None
     sentiment: str | None
+    sentiment_model: ModelRef | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ class LeaseLost(Exception):
     """Another replica owns the watch now (or it was deleted): this one stops writing to it."""
 
 
+_ANALYSED_COLUMNS = """post_id, text, published_at, source, data_class, embedding, sentiment, sentiment_model_id,
+    sentiment_model_version"""
 _WATCH_COLUMNS = """tenant, name, description, sources, window_seconds, look_back_windows, start_time, grace_seconds,
     tracked_topics, thresholds, shift_threshold, min_topic_posts, webhook_url, creator, data_class, created_at,
     next_window_end, report_count"""
@@ -371,7 +375,7 @@ class WatchStore:
 
     async def unanalysed_posts(self, tenant: str, watch: str, before: datetime, limit: int) -> list[AnalysedPost]:
         rows = await self._pool.fetch(
-            """SELECT post_id, text, published_at, source, data_class, embedding, sentiment
+            f"""SELECT {_ANALYSED_COLUMNS}
                FROM classification_watch_posts
                WHERE tenant = $1 AND watch = $2 AND embedding IS NULL AND published_at < $3
                ORDER BY published_at LIMIT $4""",
@@ -383,22 +387,33 @@ class WatchStore:
         return [_analysed(row) for row in rows]
 
     async def save_analysis(
-        self, tenant: str, watch: str, post_ids: list[str], embeddings: np.ndarray, sentiments: list[str]
+        self,
+        tenant: str,
+        watch: str,
+        post_ids: list[str],
+        embeddings: np.ndarray,
+        sentiments: list[str],
+        models: list[ModelRef],
     ) -> None:
         await self._pool.execute(
-            """UPDATE classification_watch_posts AS p SET embedding = a.embedding, sentiment = a.sentiment
-               FROM unnest($3::text[], $4::bytea[], $5::text[]) AS a(id, embedding, sentiment)
+            """UPDATE classification_watch_posts AS p
+               SET embedding = a.embedding, sentiment = a.sentiment, sentiment_model_id = a.model_id,
+                   sentiment_model_version = a.model_version
+               FROM unnest($3::text[], $4::bytea[], $5::text[], $6::text[], $7::text[])
+                    AS a(id, embedding, sentiment, model_id, model_version)
                WHERE p.tenant = $1 AND p.watch = $2 AND p.post_id = a.id""",
             tenant,
             watch,
             post_ids,
             [row.astype(EMBEDDING_DTYPE).tobytes() for row in embeddings],
             sentiments,
+            [model.id for model in models],
+            [model.version for model in models],
         )
 
     async def posts_between(self, tenant: str, watch: str, start: datetime, end: datetime) -> list[AnalysedPost]:
         rows = await self._pool.fetch(
-            """SELECT post_id, text, published_at, source, data_class, embedding, sentiment
+            f"""SELECT {_ANALYSED_COLUMNS}
                FROM classification_watch_posts
                WHERE tenant = $1 AND watch = $2 AND published_at >= $3 AND published_at < $4
                ORDER BY published_at, post_id""",
@@ -631,6 +646,9 @@ def _analysed(row: asyncpg.Record) -> AnalysedPost:
         data_class=DataClass(row["data_class"]),
         embedding=np.frombuffer(embedding, dtype=EMBEDDING_DTYPE) if embedding is not None else None,
         sentiment=row["sentiment"],
+        sentiment_model=(
+            ModelRef(row["sentiment_model_id"], row["sentiment_model_version"]) if row["sentiment_model_id"] else None
+        ),
     )
 
 
