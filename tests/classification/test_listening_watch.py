@@ -2,6 +2,8 @@
 stored, alerts streamed and POSTed to a webhook, a drop folder and feeds read by the service, bad input refused."""
 
 import asyncio
+import hashlib
+import hmac
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -481,6 +483,11 @@ async def test_alerts_are_posted_to_the_webhook_with_retries(listening, http_ser
 
     await eventually(three_hooks)
     hooks = [request for request in requests if request[0] == "/hook"]
+    secret = created.webhook_secret.encode()
+    assert len(secret) == 64
+    for _, raw, headers in hooks:
+        expected = "sha256=" + hmac.new(secret, raw, hashlib.sha256).hexdigest()
+        assert headers["x-matcha-signature"] == expected
     body = json.loads(hooks[-1][1])
     assert body["type"] == "ALERT_TYPE_NEW_SIGNAL" and body["watch"] == "hooked"
     assert body["topic"]["representative_posts"] and all(

@@ -1,6 +1,8 @@
 """Assembles the classification service from its settings."""
 
 import asyncio
+import hashlib
+import hmac
 
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
@@ -15,6 +17,7 @@ from matcha.classification.watch_scheduler import WatchScheduler
 from matcha.classification.watch_store import WatchStore
 from matcha.embedding.reader import CollectionReader
 from matcha.models.encoders import LocalEncoder
+from matcha.runtime.access import access_key
 from matcha.runtime.batching import MicroBatcher
 from matcha.runtime.database import Database, load_migrations
 from matcha.runtime.server import ServiceDefinition
@@ -48,7 +51,9 @@ def build_classification_service(
     )
     core = ClassificationCore(encoder, batcher, ClassifierStore(database), limits, collections)
     roots = tuple(root.strip() for root in settings.classification_drop_folder_roots.split(",") if root.strip())
-    listening = ListeningCore(WatchStore(database), core, drop_folder_roots=roots)
+    # Webhook secrets derive from the deployment's shared key (its own label), so every replica signs alike.
+    webhook_key = hmac.new(access_key(settings), b"classification-webhook-signing", hashlib.sha256).digest()
+    listening = ListeningCore(WatchStore(database), core, drop_folder_roots=roots, webhook_key=webhook_key)
     scheduler = WatchScheduler(
         listening,
         lease_seconds=settings.classification_watch_lease_seconds,

@@ -12,6 +12,7 @@ Plain Python, like the rest of the core: the servicer converts at the edge.
 import asyncio
 import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import math
@@ -472,11 +473,13 @@ class ListeningCore:
         *,
         limits: WatchLimits | None = None,
         drop_folder_roots: tuple[str, ...] = (),
+        webhook_key: bytes = b"",
     ) -> None:
         self.store = store
         self._analysis = analysis
         self.limits = limits or WatchLimits()
         self._drop_roots = tuple(root.rstrip("/") for root in drop_folder_roots)
+        self._webhook_key = webhook_key
         # Called when a watch is created here, so that this replica's scheduler picks it up at once.
         self._created_hooks: list = []
 
@@ -497,6 +500,14 @@ class ListeningCore:
         for hook in self._created_hooks:
             hook()
         return WatchView(created, await self.store.sources(call.tenant, spec.name), 0)
+
+    def webhook_secret(self, watch: WatchRow) -> str:
+        """The secret a watch's webhook POSTs are signed with: derived from the service's key and the watch
+        (tenant, name, creation time), so that it is stored nowhere and a watch made again gets another."""
+        if not watch.webhook_url:
+            return ""
+        identity = json.dumps([watch.tenant, watch.name, _time(watch.created_at)]).encode()
+        return hmac.new(self._webhook_key, identity, hashlib.sha256).hexdigest()
 
     async def get_watch(self, call: CallContext, name: str) -> WatchView:
         _require_listening(call)

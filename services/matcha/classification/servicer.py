@@ -528,7 +528,7 @@ class ClassificationServicer(classification_pb2_grpc.ClassificationServiceServic
     async def CreateWatch(self, request, context):
         view = await self._listening.create_watch(current_call(), _watch_spec(request.watch))
         report_records(resources=[f"watch:{view.row.name}"])
-        return pb.CreateWatchResponse(watch=_watch(view))
+        return pb.CreateWatchResponse(watch=_watch(view), webhook_secret=self._listening.webhook_secret(view.row))
 
     async def GetWatch(self, request, context):
         view = await self._listening.get_watch(current_call(), request.name)

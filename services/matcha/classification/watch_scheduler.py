@@ -11,6 +11,9 @@ retries and backoff, so a slow receiver never holds a window.
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -229,12 +232,22 @@ class WatchScheduler:
     async def _deliver(self, row) -> None:
         alert = alert_from_row(row)
         body = self._render(alert) if self._render else {"sequence": alert.sequence, "summary": alert.summary}
+        content = json.dumps(body, ensure_ascii=False).encode()
+        watch = await self._store.get(row.tenant, row.watch)
+        if watch is None:
+            return  # deleted meanwhile, its alerts with it
+        signature = hmac.new(self._core.webhook_secret(watch).encode(), content, hashlib.sha256).hexdigest()
         error = ""
         try:
             response = await self._http.post(
                 row.webhook_url,
-                json=body,
-                headers={"x-matcha-alert-sequence": str(alert.sequence), "x-matcha-watch": alert.watch},
+                content=content,
+                headers={
+                    "content-type": "application/json",
+                    "x-matcha-alert-sequence": str(alert.sequence),
+                    "x-matcha-watch": alert.watch,
+                    "x-matcha-signature": f"sha256={signature}",
+                },
             )
             delivered = 200 <= response.status_code < 300
             if not delivered:

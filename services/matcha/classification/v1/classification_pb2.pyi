@@ -676,10 +676,12 @@ class CreateWatchRequest(_message.Message):
     def __init__(self, watch: _Optional[_Union[Watch, _Mapping]] = ...) -> None: ...
 
 class CreateWatchResponse(_message.Message):
-    __slots__ = ("watch",)
+    __slots__ = ("watch", "webhook_secret")
     WATCH_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_SECRET_FIELD_NUMBER: _ClassVar[int]
     watch: Watch
-    def __init__(self, watch: _Optional[_Union[Watch, _Mapping]] = ...) -> None: ...
+    webhook_secret: str
+    def __init__(self, watch: _Optional[_Union[Watch, _Mapping]] = ..., webhook_secret: _Optional[str] = ...) -> None: ...
 
 class GetWatchRequest(_message.Message):
     __slots__ = ("name",)
