@@ -545,25 +545,8 @@
     return new ApiError(response.status, status);
   }
 
-  async function call(method, path, { params, body } = {}) {
-    const url = new URL(path, API_BASE);
-    for (const [name, value] of params || []) url.searchParams.append(name, value);
-    const headers = requestHeaders("application/json");
-    const options = { method, headers, cache: "no-store", credentials: "omit" };
-    if (body !== undefined) {
-      headers["content-type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    const response = await fetch(url, options);
-    const text = await response.text();
-    let data = null;
-    try {
-      data = text ? JSON.parse(text) : null;
-    } catch {
-      data = null;
-    }
-    if (!response.ok) throw new ApiError(response.status, data);
-    return data;
+  function call(method, path, { params, body } = {}) {
+    return MatchaUI.requestJson(method, path, { params, body, headers: requestHeaders() });
   }
 
   // A refusal in words a marketer can act on; the service's own message is kept at the end.
@@ -1316,7 +1299,7 @@
       state.liveState = "on";
       state.watchRetryMs = WATCH_RETRY_MIN_MS;
       renderLive();
-      await readEvents(response.body, controller);
+      await MatchaUI.readEventStream(response.body, controller.signal, handleEvent);
       throw new Error("the event stream ended");
     } catch (error) {
       if (controller.signal.aborted || handleAuthFailure(error)) return;
@@ -1335,32 +1318,7 @@
     }
   }
 
-  async function readEvents(stream, controller) {
-    const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = "";
-    while (!controller.signal.aborted) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buffer += value.replaceAll("\r\n", "\n");
-      let end;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        handleFrame(block);
-      }
-    }
-  }
-
-  function handleFrame(block) {
-    let kind = "message";
-    const data = [];
-    for (const line of block.split("\n")) {
-      if (line.startsWith("event:")) kind = line.slice(6).trim();
-      else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
-    }
-    if (!data.length) return;
-    const payload = JSON.parse(data.join("\n"));
-    if (kind === "error") throw new ApiError(0, payload);
+  function handleEvent(payload) {
     const change = payload.change;
     if (!change) return;
     const sequence = BigInt(change.sequence || 0);

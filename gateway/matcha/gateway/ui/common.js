@@ -80,6 +80,60 @@ window.MatchaUI = (() => {
     }
   }
 
+  // A JSON call to the gateway with the page's headers (token, purpose, ...); a refusal becomes an ApiError.
+  async function requestJson(method, path, { params, body, signal, headers } = {}) {
+    const url = new URL(path, API_BASE);
+    for (const [name, value] of params || []) url.searchParams.append(name, value);
+    const options = {
+      method,
+      headers: { ...headers, accept: "application/json" },
+      cache: "no-store",
+      credentials: "omit",
+      signal,
+    };
+    if (body !== undefined) {
+      options.headers["content-type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    const response = await fetch(url, options);
+    const text = await response.text();
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
+    if (!response.ok) throw new ApiError(response.status, data);
+    return data;
+  }
+
+  // Reads a server-sent event stream (the gateway's watch routes) until it ends or `signal` aborts, handing
+  // each event's JSON to `onEvent`; an `error` event becomes an ApiError.
+  async function readEventStream(stream, signal, onEvent) {
+    const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    while (!signal.aborted) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value.replaceAll("\r\n", "\n");
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let kind = "message";
+        const data = [];
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event:")) kind = line.slice(6).trim();
+          else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+        }
+        if (!data.length) continue;
+        const payload = JSON.parse(data.join("\n"));
+        if (kind === "error") throw new ApiError(0, payload);
+        onEvent(payload);
+      }
+    }
+  }
+
   return Object.freeze({
     API_BASE,
     ApiError,
@@ -88,6 +142,8 @@ window.MatchaUI = (() => {
     decodeClaims,
     element,
     label,
+    readEventStream,
+    requestJson,
     setMessage,
     show,
     tokenFromFragment,

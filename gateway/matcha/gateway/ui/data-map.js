@@ -114,30 +114,13 @@
     "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
   ];
 
-  async function call(method, path, { params, body } = {}) {
-    const url = new URL(path, API_BASE);
-    for (const [name, value] of params || []) url.searchParams.append(name, value);
+  function call(method, path, { params, body } = {}) {
     const headers = {
       authorization: `Bearer ${state.token}`,
       "x-matcha-purpose": PURPOSE,
       "x-matcha-data-class": DATA_CLASS,
-      accept: "application/json",
     };
-    const options = { method, headers, cache: "no-store", credentials: "omit" };
-    if (body !== undefined) {
-      headers["content-type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    const response = await fetch(url, options);
-    const text = await response.text();
-    let data = null;
-    try {
-      data = text ? JSON.parse(text) : null;
-    } catch {
-      data = null;
-    }
-    if (!response.ok) throw new ApiError(response.status, data);
-    return data;
+    return MatchaUI.requestJson(method, path, { params, body, headers });
   }
 
   // A refusal in words an officer can act on; the service's own message is kept at the end.

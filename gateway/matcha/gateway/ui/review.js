@@ -139,24 +139,8 @@
     return { authorization: `Bearer ${state.token}`, "x-matcha-purpose": PURPOSE, ...extra };
   }
 
-  async function call(method, path, { params, body, signal } = {}) {
-    const url = new URL(path, API_BASE);
-    for (const [name, value] of params || []) url.searchParams.append(name, value);
-    const options = { method, headers: headers({ accept: "application/json" }), cache: "no-store", signal };
-    if (body !== undefined) {
-      options.headers["content-type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    const response = await fetch(url, options);
-    const text = await response.text();
-    let data = null;
-    try {
-      data = text ? JSON.parse(text) : null;
-    } catch {
-      data = null;
-    }
-    if (!response.ok) throw new ApiError(response.status, data);
-    return data;
+  function call(method, path, { params, body, signal } = {}) {
+    return MatchaUI.requestJson(method, path, { params, body, signal, headers: headers() });
   }
 
   function itemPath(itemId, verb) {
@@ -724,7 +708,7 @@
       // Whatever changed before the stream was open is picked up here.
       scheduleListRefresh();
       if (state.wantedItemId) refreshOpenItem(state.wantedItemId);
-      await readEvents(response.body, controller);
+      await MatchaUI.readEventStream(response.body, controller.signal, handleEvent);
       throw new Error("the event stream ended");
     } catch (error) {
       if (controller.signal.aborted) return;
@@ -738,32 +722,7 @@
     }
   }
 
-  async function readEvents(stream, controller) {
-    const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = "";
-    while (!controller.signal.aborted) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buffer += value.replaceAll("\r\n", "\n");
-      let end;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        handleFrame(block);
-      }
-    }
-  }
-
-  function handleFrame(block) {
-    let kind = "message";
-    const data = [];
-    for (const line of block.split("\n")) {
-      if (line.startsWith("event:")) kind = line.slice(6).trim();
-      else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
-    }
-    if (!data.length) return;
-    const payload = JSON.parse(data.join("\n"));
-    if (kind === "error") throw new ApiError(0, payload);
+  function handleEvent(payload) {
     const event = payload.event;
     if (!event) return;
     const sequence = BigInt(event.sequence || 0);
