@@ -1,5 +1,6 @@
 """gRPC adapter of the conductor: protobuf in, core call, protobuf out."""
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -249,7 +250,9 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
     def __init__(self, core: ConductorCore) -> None:
         self._core = core
 
-    async def RegisterPlan(self, request, context):
+    async def RegisterPlan(
+        self, request: conductor_pb2.RegisterPlanRequest, context: grpc.aio.ServicerContext
+    ) -> conductor_pb2.RegisterPlanResponse:
         which = request.WhichOneof("plan")
         stored, created = await self._core.register_plan(
             current_call(),
@@ -260,20 +263,28 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
         )
         return conductor_pb2.RegisterPlanResponse(plan=_response_plan(stored), created=created)
 
-    async def GetPlan(self, request, context):
+    async def GetPlan(
+        self, request: conductor_pb2.GetPlanRequest, context: grpc.aio.ServicerContext
+    ) -> conductor_pb2.GetPlanResponse:
         stored = await self._core.get_plan(current_call(), request.name, request.version)
         return conductor_pb2.GetPlanResponse(plan=_response_plan(stored))
 
-    async def ListPlans(self, request, context):
+    async def ListPlans(
+        self, request: conductor_pb2.ListPlansRequest, context: grpc.aio.ServicerContext
+    ) -> conductor_pb2.ListPlansResponse:
         rows, token = await self._core.list_plans(current_call(), request.name, request.page_size, request.page_token)
         return conductor_pb2.ListPlansResponse(plans=[_plan(row, None) for row in rows], next_page_token=token)
 
-    async def ExportPlan(self, request, context):
+    async def ExportPlan(
+        self, request: conductor_pb2.ExportPlanRequest, context: grpc.aio.ServicerContext
+    ) -> conductor_pb2.ExportPlanResponse:
         plan_format = _FORMATS.get(request.format, "YAML")
         document, version = await self._core.export_plan(current_call(), request.name, request.version, plan_format)
         return conductor_pb2.ExportPlanResponse(document=document, format=_FORMAT_NUMBERS[plan_format], version=version)
 
-    async def StartRun(self, request, context):
+    async def StartRun(
+        self, request: conductor_pb2.StartRunRequest, context: grpc.aio.ServicerContext
+    ) -> conductor_pb2.StartRunResponse:
         call = current_call()
         run = await self._core.start_run(
             call,
@@ -286,11 +297,15 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
         )
         return conductor_pb2.StartRunResponse(run=_run(run))
 
-    async def GetRun(self, request, context):
+    async def GetRun(
+        self, request: conductor_pb2.GetRunRequest, context: grpc.aio.ServicerContext
+    ) -> conductor_pb2.GetRunResponse:
         run = await self._core.get_run(current_call(), request.run_id)
         return conductor_pb2.GetRunResponse(run=_run(run, full=request.view == conductor_pb2.RUN_VIEW_FULL))
 
-    async def ListRuns(self, request, context):
+    async def ListRuns(
+        self, request: conductor_pb2.ListRunsRequest, context: grpc.aio.ServicerContext
+    ) -> conductor_pb2.ListRunsResponse:
         where = RunFilter(
             plan_name=request.plan_name,
             states=_enum_names(conductor_pb2.RunState, request.states, "RUN_STATE_", "states"),
@@ -301,15 +316,21 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
         runs, token = await self._core.list_runs(current_call(), where, request.page_size, request.page_token)
         return conductor_pb2.ListRunsResponse(runs=[_run(run) for run in runs], next_page_token=token)
 
-    async def WatchRun(self, request, context):
+    async def WatchRun(
+        self, request: conductor_pb2.WatchRunRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[conductor_pb2.WatchRunResponse]:
         async for stored in self._core.watch_run(current_call(), request.run_id, request.after_sequence):
             yield conductor_pb2.WatchRunResponse(event=_event(stored))
 
-    async def CancelRun(self, request, context):
+    async def CancelRun(
+        self, request: conductor_pb2.CancelRunRequest, context: grpc.aio.ServicerContext
+    ) -> conductor_pb2.CancelRunResponse:
         run = await self._core.cancel_run(current_call(), request.run_id, request.reason)
         return conductor_pb2.CancelRunResponse(run=_run(run))
 
-    async def Signal(self, request, context):
+    async def Signal(
+        self, request: conductor_pb2.SignalRequest, context: grpc.aio.ServicerContext
+    ) -> conductor_pb2.SignalResponse:
         outcome, state = await self._core.signal(
             current_call(),
             request.run_id,
@@ -322,7 +343,9 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
             run_state=conductor_pb2.RunState.Value(f"RUN_STATE_{state}"),
         )
 
-    async def ListAudit(self, request, context):
+    async def ListAudit(
+        self, request: conductor_pb2.ListAuditRequest, context: grpc.aio.ServicerContext
+    ) -> conductor_pb2.ListAuditResponse:
         query = AuditQuery(
             ledger=_ledger(request.ledger),
             run_id=request.run_id,
@@ -347,13 +370,17 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
             )
         return conductor_pb2.ListAuditResponse(records=[_audit(record) for record in records], next_page_token=token)
 
-    async def VerifyAudit(self, request, context):
+    async def VerifyAudit(
+        self, request: conductor_pb2.VerifyAuditRequest, context: grpc.aio.ServicerContext
+    ) -> conductor_pb2.VerifyAuditResponse:
         result = await self._core.verify_audit(
             current_call(), _ledger(request.ledger), request.from_sequence, request.expected_head_hash
         )
         return _verification(result)
 
-    async def EraseSubject(self, request, context):
+    async def EraseSubject(
+        self, request: conductor_pb2.EraseSubjectRequest, context: grpc.aio.ServicerContext
+    ) -> conductor_pb2.EraseSubjectResponse:
         call = current_call()
         outcomes = await self._core.erase_subject(call, call.bearer_token, request.subject_id)
         return conductor_pb2.EraseSubjectResponse(
@@ -369,7 +396,9 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
             complete=all(outcome.code == grpc.StatusCode.OK for outcome in outcomes),
         )
 
-    async def RevokePrincipal(self, request, context):
+    async def RevokePrincipal(
+        self, request: conductor_pb2.RevokePrincipalRequest, context: grpc.aio.ServicerContext
+    ) -> conductor_pb2.RevokePrincipalResponse:
         revocation, active_runs = await self._core.revoke_principal(current_call(), request.subject, request.reason)
         return conductor_pb2.RevokePrincipalResponse(
             revocation=conductor_pb2.PrincipalRevocation(
@@ -381,11 +410,15 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
             active_runs=active_runs,
         )
 
-    async def ReinstatePrincipal(self, request, context):
+    async def ReinstatePrincipal(
+        self, request: conductor_pb2.ReinstatePrincipalRequest, context: grpc.aio.ServicerContext
+    ) -> conductor_pb2.ReinstatePrincipalResponse:
         reinstated = await self._core.reinstate_principal(current_call(), request.subject)
         return conductor_pb2.ReinstatePrincipalResponse(reinstated=reinstated)
 
-    async def GetDataMap(self, request, context):
+    async def GetDataMap(
+        self, request: conductor_pb2.GetDataMapRequest, context: grpc.aio.ServicerContext
+    ) -> conductor_pb2.GetDataMapResponse:
         call = current_call()
         stores, accesses = await self._core.data_map(call, call.bearer_token, request.subject_id)
         report_records(
@@ -406,7 +439,9 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
             accesses=[_access(record) for record in accesses],
         )
 
-    async def ListCapabilities(self, request, context):
+    async def ListCapabilities(
+        self, request: conductor_pb2.ListCapabilitiesRequest, context: grpc.aio.ServicerContext
+    ) -> conductor_pb2.ListCapabilitiesResponse:
         capabilities = await self._core.list_capabilities(current_call())
         return conductor_pb2.ListCapabilitiesResponse(
             capabilities=[

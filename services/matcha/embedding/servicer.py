@@ -1,5 +1,6 @@
 """gRPC adapter of the embedding service: protobuf in, core call, protobuf out."""
 
+import grpc
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from matcha.common.v1 import common_pb2
@@ -91,7 +92,9 @@ class EmbeddingServicer(embedding_pb2_grpc.EmbeddingServiceServicer):
     def __init__(self, core: EmbeddingCore) -> None:
         self._core = core
 
-    async def Embed(self, request, context):
+    async def Embed(
+        self, request: embedding_pb2.EmbedRequest, context: grpc.aio.ServicerContext
+    ) -> embedding_pb2.EmbedResponse:
         vectors, model = await self._core.embed(current_call(), list(request.texts))
         report_records(models=[(model.id, model.version)])
         return embedding_pb2.EmbedResponse(
@@ -100,24 +103,34 @@ class EmbeddingServicer(embedding_pb2_grpc.EmbeddingServiceServicer):
             dimension=model.dimension,
         )
 
-    async def CreateCollection(self, request, context):
+    async def CreateCollection(
+        self, request: embedding_pb2.CreateCollectionRequest, context: grpc.aio.ServicerContext
+    ) -> embedding_pb2.CreateCollectionResponse:
         collection = await self._core.create_collection(current_call(), request.name, request.description)
         return embedding_pb2.CreateCollectionResponse(collection=_collection_message(collection))
 
-    async def GetCollection(self, request, context):
+    async def GetCollection(
+        self, request: embedding_pb2.GetCollectionRequest, context: grpc.aio.ServicerContext
+    ) -> embedding_pb2.GetCollectionResponse:
         collection = await self._core.get_collection(current_call(), request.name)
         return embedding_pb2.GetCollectionResponse(collection=_collection_message(collection))
 
-    async def ListCollections(self, request, context):
+    async def ListCollections(
+        self, request: embedding_pb2.ListCollectionsRequest, context: grpc.aio.ServicerContext
+    ) -> embedding_pb2.ListCollectionsResponse:
         collections = await self._core.list_collections(current_call())
         return embedding_pb2.ListCollectionsResponse(collections=[_collection_message(c) for c in collections])
 
-    async def DeleteCollection(self, request, context):
+    async def DeleteCollection(
+        self, request: embedding_pb2.DeleteCollectionRequest, context: grpc.aio.ServicerContext
+    ) -> embedding_pb2.DeleteCollectionResponse:
         deleted = await self._core.delete_collection(current_call(), request.name)
         report_records(resources=_collection(request.name))
         return embedding_pb2.DeleteCollectionResponse(deleted_documents=deleted)
 
-    async def Upsert(self, request, context):
+    async def Upsert(
+        self, request: embedding_pb2.UpsertRequest, context: grpc.aio.ServicerContext
+    ) -> embedding_pb2.UpsertResponse:
         documents = [_document_input(document) for document in request.documents]
         outcome = await self._core.upsert(current_call(), request.collection, documents)
         report_records(
@@ -133,7 +146,9 @@ class EmbeddingServicer(embedding_pb2_grpc.EmbeddingServiceServicer):
             raised_to_personal=outcome.raised_to_personal,
         )
 
-    async def Search(self, request, context):
+    async def Search(
+        self, request: embedding_pb2.SearchRequest, context: grpc.aio.ServicerContext
+    ) -> embedding_pb2.SearchResponse:
         query = request.WhichOneof("query")
         outcome = await self._core.search(
             current_call(),
@@ -155,7 +170,9 @@ class EmbeddingServicer(embedding_pb2_grpc.EmbeddingServiceServicer):
             model=_model_ref(outcome.model) if outcome.model else None,
         )
 
-    async def ListDocuments(self, request, context):
+    async def ListDocuments(
+        self, request: embedding_pb2.ListDocumentsRequest, context: grpc.aio.ServicerContext
+    ) -> embedding_pb2.ListDocumentsResponse:
         page = await self._core.list_documents(
             current_call(),
             request.collection,
@@ -176,17 +193,23 @@ class EmbeddingServicer(embedding_pb2_grpc.EmbeddingServiceServicer):
             model=_model_ref(page.model),
         )
 
-    async def Delete(self, request, context):
+    async def Delete(
+        self, request: embedding_pb2.DeleteRequest, context: grpc.aio.ServicerContext
+    ) -> embedding_pb2.DeleteResponse:
         deleted = await self._core.delete(current_call(), request.collection, list(request.ids))
         report_records(resources=_collection(request.collection))
         return embedding_pb2.DeleteResponse(deleted=deleted)
 
-    async def EraseSubject(self, request, context):
+    async def EraseSubject(
+        self, request: embedding_pb2.EraseSubjectRequest, context: grpc.aio.ServicerContext
+    ) -> embedding_pb2.EraseSubjectResponse:
         erased, collections = await self._core.erase_subject(current_call(), request.subject_id)
         report_records(subjects=[request.subject_id], resources=[f"collection:{name}" for name in collections])
         return embedding_pb2.EraseSubjectResponse(erased_documents=erased, collections=collections)
 
-    async def DescribeSubject(self, request, context):
+    async def DescribeSubject(
+        self, request: embedding_pb2.DescribeSubjectRequest, context: grpc.aio.ServicerContext
+    ) -> embedding_pb2.DescribeSubjectResponse:
         holdings = await self._core.describe_subject(current_call(), request.subject_id)
         report_records(
             exported_classes(holdings),

@@ -1,7 +1,9 @@
 """gRPC adapter of the generation service: protobuf in, core call, protobuf out."""
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 
+import grpc
 from google.protobuf import json_format, timestamp_pb2
 from opentelemetry import trace
 
@@ -310,14 +312,18 @@ class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):
     def __init__(self, core: GenerationCore) -> None:
         self._core = core
 
-    async def Generate(self, request, context):
+    async def Generate(
+        self, request: generation_pb2.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> generation_pb2.GenerateResponse:
         outcome = await self._core.generate(current_call(), _generate_input(request))
         report_records(models=[(outcome.model.id, outcome.model.version)])
         response = _generate_response(outcome)
         response.provenance.source_record_ids.extend(_source_ids(request.facts))
         return response
 
-    async def GenerateStream(self, request, context):
+    async def GenerateStream(
+        self, request: generation_pb2.GenerateStreamRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[generation_pb2.GenerateStreamResponse]:
         # An async generator: when the client cancels, gRPC closes it and the core stops the backend.
         events = self._core.generate_stream(current_call(), _generate_input(request))
         try:
@@ -332,30 +338,40 @@ class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):
         finally:
             await events.aclose()
 
-    async def ListModels(self, request, context):
+    async def ListModels(
+        self, request: generation_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> generation_pb2.ListModelsResponse:
         models, default = self._core.list_models(current_call())
         return generation_pb2.ListModelsResponse(
             models=[_model_message(model, model.name == default) for model in models]
         )
 
-    async def CreatePromptTemplate(self, request, context):
+    async def CreatePromptTemplate(
+        self, request: generation_pb2.CreatePromptTemplateRequest, context: grpc.aio.ServicerContext
+    ) -> generation_pb2.CreatePromptTemplateResponse:
         template, created = await self._core.create_template(
             current_call(), request.name, request.description, request.system, request.template
         )
         return generation_pb2.CreatePromptTemplateResponse(template=_template_message(template), created=created)
 
-    async def GetPromptTemplate(self, request, context):
+    async def GetPromptTemplate(
+        self, request: generation_pb2.GetPromptTemplateRequest, context: grpc.aio.ServicerContext
+    ) -> generation_pb2.GetPromptTemplateResponse:
         template = await self._core.get_template(current_call(), request.name, request.version)
         return generation_pb2.GetPromptTemplateResponse(template=_template_message(template))
 
-    async def ListPromptTemplates(self, request, context):
+    async def ListPromptTemplates(
+        self, request: generation_pb2.ListPromptTemplatesRequest, context: grpc.aio.ServicerContext
+    ) -> generation_pb2.ListPromptTemplatesResponse:
         page = await self._core.list_templates(current_call(), request.name, request.page_size, request.page_token)
         return generation_pb2.ListPromptTemplatesResponse(
             templates=[_template_message(template) for template in page.items],
             next_page_token=self._core.page_token("templates", page, request.name),
         )
 
-    async def LearnVoice(self, request, context):
+    async def LearnVoice(
+        self, request: generation_pb2.LearnVoiceRequest, context: grpc.aio.ServicerContext
+    ) -> generation_pb2.LearnVoiceResponse:
         voice = await self._core.learn_voice(
             current_call(),
             name=request.name,
@@ -368,18 +384,24 @@ class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):
         )
         return generation_pb2.LearnVoiceResponse(profile=_voice_message(voice))
 
-    async def GetVoiceProfile(self, request, context):
+    async def GetVoiceProfile(
+        self, request: generation_pb2.GetVoiceProfileRequest, context: grpc.aio.ServicerContext
+    ) -> generation_pb2.GetVoiceProfileResponse:
         voice = await self._core.get_voice(current_call(), request.name, request.version)
         return generation_pb2.GetVoiceProfileResponse(profile=_voice_message(voice))
 
-    async def ListVoiceProfiles(self, request, context):
+    async def ListVoiceProfiles(
+        self, request: generation_pb2.ListVoiceProfilesRequest, context: grpc.aio.ServicerContext
+    ) -> generation_pb2.ListVoiceProfilesResponse:
         page = await self._core.list_voices(current_call(), request.name, request.page_size, request.page_token)
         return generation_pb2.ListVoiceProfilesResponse(
             profiles=[_voice_message(voice, full=False) for voice in page.items],
             next_page_token=self._core.page_token("voices", page, request.name),
         )
 
-    async def ScoreVoice(self, request, context):
+    async def ScoreVoice(
+        self, request: generation_pb2.ScoreVoiceRequest, context: grpc.aio.ServicerContext
+    ) -> generation_pb2.ScoreVoiceResponse:
         outcome = await self._core.score_voice(current_call(), request.voice, request.version, request.text)
         return generation_pb2.ScoreVoiceResponse(
             score=outcome.score,
@@ -395,7 +417,9 @@ class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):
             model=_model_ref(outcome.model),
         )
 
-    async def EraseSubject(self, request, context):
+    async def EraseSubject(
+        self, request: generation_pb2.EraseSubjectRequest, context: grpc.aio.ServicerContext
+    ) -> generation_pb2.EraseSubjectResponse:
         erased = await self._core.erase_subject(current_call(), request.subject_id)
         report_records(subjects=[request.subject_id])
         return generation_pb2.EraseSubjectResponse(
@@ -404,7 +428,9 @@ class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):
             erased_voice_profiles=erased.withdrawn_versions,
         )
 
-    async def DescribeSubject(self, request, context):
+    async def DescribeSubject(
+        self, request: generation_pb2.DescribeSubjectRequest, context: grpc.aio.ServicerContext
+    ) -> generation_pb2.DescribeSubjectResponse:
         holdings = await self._core.describe_subject(current_call(), request.subject_id)
         report_records(exported_classes(holdings), subjects=[request.subject_id])
         return generation_pb2.DescribeSubjectResponse(holdings=holding_messages(holdings))
