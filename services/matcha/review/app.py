@@ -103,7 +103,7 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
         audiences=audiences,
         frequency_caps=settings.frequency_cap,
     )
-    experiments = ExperimentCore(ExperimentStore(database))
+    experiments = ExperimentCore(ExperimentStore(database), audiences=audiences)
     # Without segmentation, clicks and conversions wait in the feed for a replica that has it.
     feed = (
         OutcomeFeed(

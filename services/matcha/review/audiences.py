@@ -1,12 +1,13 @@
 """Audiences at publication: whom an approved item is delivered to.
 
-A publication names a segment of a segmentation version, or customers one by one. SegmentationService, which holds
+A publication names a segment of a segmentation version, customers one by one, or the arm of an experiment whose
+audience was resolved the same way when the experiment was made. SegmentationService, which holds
 the customers with their consented purposes and channel opt-outs, streams the members the item's purpose may reach
 on its channel (on behalf of the publisher, so it decides what the caller may see) and counts those it left out;
 here the channel's frequency cap leaves out members that earlier publications on the channel reached often enough
 lately. The members left are written by one COPY as they arrive, inside the publication's transaction, with the
 SHA-256 of their sorted ids: a refusal (no member left, unknown customers, segmentation failing midway) rolls all of
-it back with the publication.
+it back with the publication. An experiment's audience is resolved the same way, each member stored with their arm.
 """
 
 import dataclasses
@@ -55,16 +56,23 @@ _COPY_SPECIAL = ("\\", "\t", "\r")
 
 @dataclass(frozen=True)
 class AudienceSpec:
-    """A segment (segmentation, version, segment id) or `customer_ids`."""
+    """A segment (segmentation, version, segment id), `customer_ids`, or an experiment's arm (`experiment_id`: the arm
+    is the variant whose item is published)."""
 
     segmentation: str = ""
     version: int = 0
     segment_id: str = ""
     customer_ids: tuple[str, ...] = ()
+    # None: not an arm.
+    experiment_id: str | None = None
 
     @property
     def listed(self) -> bool:
-        return not self.segment_id and not self.segmentation
+        return not self.segment_id and not self.segmentation and self.experiment_id is None
+
+    @property
+    def experiment_arm(self) -> bool:
+        return self.experiment_id is not None
 
 
 @dataclass(frozen=True)
@@ -86,10 +94,15 @@ class ResolvedAudience:
     excluded_opted_out: int
     excluded_frequency_capped: int
     cap: FrequencyCap
+    # A publication to an experiment's arm.
+    experiment_id: str = ""
+    arm: str = ""
 
     def as_document(self) -> dict:
         """The audience as the sinks receive it (the members go beside it)."""
+        arm = {"experiment_id": self.experiment_id, "arm": self.arm} if self.experiment_id else {}
         return {
+            **arm,
             "segmentation": self.segmentation,
             "segmentation_version": self.segmentation_version,
             "segment_id": self.segment_id,
@@ -109,7 +122,13 @@ def channel_name(channel: str) -> str:
     return channel.lower()
 
 
-def check_audience(violations: Violations, spec: AudienceSpec) -> None:
+def check_audience(violations: Violations, spec: AudienceSpec, *, arm_allowed: bool = True) -> None:
+    if spec.experiment_arm:
+        if violations.check(
+            arm_allowed, "audience.experiment_arm", "an experiment's arm is the audience of a publication only"
+        ):
+            violations.check(bool(spec.experiment_id), "audience.experiment_arm.experiment_id", "must not be empty")
+        return
     if spec.listed:
         path = "audience.customers.customer_ids"
         if not violations.check(
@@ -256,73 +275,71 @@ async def _store_audience(
     members: MemberStream,
     cap: FrequencyCap,
 ) -> ResolvedAudience:
+    key = await _new_publication_audience(connection, tenant, publication_id, channel, purpose, data_class, spec, cap)
+    capped = await _capped(connection, tenant, channel, cap, key) if cap.messages > 0 else frozenset()
+    prefix = f"{key}\t"
+
+    def lines(kept: list[str], joined: str) -> bytes:
+        if any(special in joined for special in _COPY_SPECIAL) or joined.count("\n") != len(kept) - 1:
+            return "".join(f"{prefix}{_copy_escape(customer)}\n" for customer in kept).encode()
+        return (prefix + f"\n{prefix}".join(kept) + "\n").encode()
+
+    size, capped_count, digest = await _copy_members(
+        connection, members, "review_audience_members", ["audience_key", "customer_id"], lines, capped
+    )
+    summary = members.summary
+    resolved = ResolvedAudience(
+        segmentation=spec.segmentation,
+        segmentation_version=summary.version,
+        segment_id=spec.segment_id,
+        size=size,
+        members_sha256=digest,
+        excluded_without_consent=summary.without_consent,
+        excluded_opted_out=summary.opted_out,
+        excluded_frequency_capped=capped_count,
+        cap=cap,
+    )
+    _refuse_unreachable(spec, summary, resolved, channel, purpose, "published")
+    await _record_publication_audience(connection, key, resolved)
+    return resolved
+
+
+async def _new_publication_audience(
+    connection: asyncpg.Connection,
+    tenant: str,
+    publication_id: str,
+    channel: str,
+    purpose: str,
+    data_class: int,
+    spec: AudienceSpec,
+    cap: FrequencyCap,
+    arm: str = "",
+) -> int:
     # Publications on one channel of a tenant take turns from here to their commit, so two of them cannot both
     # reach a customer the cap allows one more message.
     await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"review-cap/{tenant}/{channel}")
-    key = await connection.fetchval(
+    return await connection.fetchval(
         """INSERT INTO review_publication_audiences (publication_id, tenant, channel, purpose, data_class,
                segmentation, segmentation_version, segment_id, size, members_sha256, excluded_without_consent,
-               excluded_opted_out, excluded_frequency_capped, frequency_cap_messages, frequency_cap_window)
-           VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 0, '', 0, 0, 0, $8, $9) RETURNING key""",
+               excluded_opted_out, excluded_frequency_capped, frequency_cap_messages, frequency_cap_window,
+               experiment_id, arm)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, '', 0, 0, 0, $9, $10, $11, $12) RETURNING key""",
         publication_id,
         tenant,
         channel,
         purpose,
         data_class,
         spec.segmentation,
+        spec.version,
         spec.segment_id,
         cap.messages,
         cap.window,
+        spec.experiment_id or "",
+        arm,
     )
-    capped = await _capped(connection, tenant, channel, cap, key) if cap.messages > 0 else frozenset()
-    digest = hashlib.sha256()
-    counts = {"size": 0, "capped": 0}
-    prefix = f"{key}\t"
 
-    async def rows() -> AsyncIterator[bytes]:
-        async for ids in members.chunks():
-            kept = [customer for customer in ids if customer not in capped] if capped else ids
-            counts["capped"] += len(ids) - len(kept)
-            if not kept:
-                continue
-            joined = "\n".join(kept)
-            digest.update((("\n" if counts["size"] else "") + joined).encode())
-            counts["size"] += len(kept)
-            if any(special in joined for special in _COPY_SPECIAL) or joined.count("\n") != len(kept) - 1:
-                yield "".join(f"{prefix}{_copy_escape(customer)}\n" for customer in kept).encode()
-            else:
-                yield (prefix + f"\n{prefix}".join(kept) + "\n").encode()
 
-    await connection.copy_to_table("review_audience_members", source=rows(), columns=["audience_key", "customer_id"])
-    summary = members.summary
-    if spec.listed and summary.unknown_customer_ids:
-        raise _unknown_customers(spec.customer_ids, list(summary.unknown_customer_ids))
-    resolved = ResolvedAudience(
-        segmentation=spec.segmentation,
-        segmentation_version=summary.version,
-        segment_id=spec.segment_id,
-        size=counts["size"],
-        members_sha256=digest.hexdigest(),
-        excluded_without_consent=summary.without_consent,
-        excluded_opted_out=summary.opted_out,
-        excluded_frequency_capped=counts["capped"],
-        cap=cap,
-    )
-    if resolved.size == 0:
-        what = f"segment {spec.segment_id!r} of {spec.segmentation!r}" if not spec.listed else "the customers listed"
-        raise FailedPrecondition(
-            f"no member of {what} may be reached on {channel} for purpose {purpose!r} "
-            f"({summary.members} members: {resolved.excluded_without_consent} without consent, "
-            f"{resolved.excluded_opted_out} opted out, {resolved.excluded_frequency_capped} at the frequency cap); "
-            "nothing was published",
-            reason="EMPTY_AUDIENCE",
-            metadata={
-                "members": str(summary.members),
-                "without_consent": str(resolved.excluded_without_consent),
-                "opted_out": str(resolved.excluded_opted_out),
-                "frequency_capped": str(resolved.excluded_frequency_capped),
-            },
-        )
+async def _record_publication_audience(connection: asyncpg.Connection, key: int, resolved: ResolvedAudience) -> None:
     await connection.execute(
         """UPDATE review_publication_audiences SET segmentation_version = $2, size = $3, members_sha256 = $4,
                excluded_without_consent = $5, excluded_opted_out = $6, excluded_frequency_capped = $7
@@ -335,6 +352,203 @@ async def _store_audience(
         resolved.excluded_opted_out,
         resolved.excluded_frequency_capped,
     )
+
+
+async def _copy_members(
+    connection: asyncpg.Connection,
+    members: MemberStream,
+    table: str,
+    columns: list[str],
+    lines: Callable[[list[str], str], bytes],
+    capped: frozenset[str] = frozenset(),
+) -> tuple[int, int, str]:
+    """COPYs the streamed members less `capped` into `table` as they arrive (`lines` makes the rows of a chunk);
+    returns how many were written, how many capped, and the SHA-256 of the written ids in order, joined by
+    newlines."""
+    digest = hashlib.sha256()
+    counts = {"size": 0, "capped": 0}
+
+    async def rows() -> AsyncIterator[bytes]:
+        async for ids in members.chunks():
+            kept = [customer for customer in ids if customer not in capped] if capped else ids
+            counts["capped"] += len(ids) - len(kept)
+            if not kept:
+                continue
+            joined = "\n".join(kept)
+            digest.update((("\n" if counts["size"] else "") + joined).encode())
+            counts["size"] += len(kept)
+            yield lines(kept, joined)
+
+    await connection.copy_to_table(table, source=rows(), columns=columns)
+    return counts["size"], counts["capped"], digest.hexdigest()
+
+
+def _refuse_unreachable(
+    spec: AudienceSpec,
+    summary: segmentation_pb2.SegmentMembersSummary,
+    resolved: ResolvedAudience,
+    channel: str,
+    purpose: str,
+    what: str,
+) -> None:
+    """Unknown customers of a list, or nobody left to reach: refused (the caller's transaction rolls back)."""
+    if spec.listed and summary.unknown_customer_ids:
+        raise _unknown_customers(spec.customer_ids, list(summary.unknown_customer_ids), what)
+    if resolved.size == 0:
+        source = f"segment {spec.segment_id!r} of {spec.segmentation!r}" if not spec.listed else "the customers listed"
+        raise FailedPrecondition(
+            f"no member of {source} may be reached on {channel} for purpose {purpose!r} "
+            f"({summary.members} members: {resolved.excluded_without_consent} without consent, "
+            f"{resolved.excluded_opted_out} opted out, {resolved.excluded_frequency_capped} at the frequency cap); "
+            f"nothing was {what}",
+            reason="EMPTY_AUDIENCE",
+            metadata={
+                "members": str(summary.members),
+                "without_consent": str(resolved.excluded_without_consent),
+                "opted_out": str(resolved.excluded_opted_out),
+                "frequency_capped": str(resolved.excluded_frequency_capped),
+            },
+        )
+
+
+async def write_experiment_audience(
+    connection: asyncpg.Connection,
+    *,
+    tenant: str,
+    experiment_id: str,
+    channel: str,
+    purpose: str,
+    spec: AudienceSpec,
+    members: MemberStream,
+    arm_of: Callable[[str], str],
+) -> ResolvedAudience:
+    """Stores an experiment's audience in the caller's transaction: each member `members` streams with their arm.
+    Raises (and the caller's transaction rolls back) when customers of a list are unknown or nobody may be
+    reached. The frequency cap is not applied here: it applies when an arm is published."""
+    try:
+        prefix = f"{_copy_escape(tenant)}\t{_copy_escape(experiment_id)}\t"
+
+        def lines(kept: list[str], joined: str) -> bytes:
+            return "".join(f"{prefix}{_copy_escape(customer)}\t{arm_of(customer)}\n" for customer in kept).encode()
+
+        size, _, digest = await _copy_members(
+            connection,
+            members,
+            "review_experiment_members",
+            ["tenant", "experiment_id", "customer_id", "arm"],
+            lines,
+        )
+        summary = members.summary
+        resolved = ResolvedAudience(
+            segmentation=spec.segmentation,
+            segmentation_version=summary.version,
+            segment_id=spec.segment_id,
+            size=size,
+            members_sha256=digest,
+            excluded_without_consent=summary.without_consent,
+            excluded_opted_out=summary.opted_out,
+            excluded_frequency_capped=0,
+            cap=FrequencyCap(0, timedelta(0)),
+        )
+        _refuse_unreachable(spec, summary, resolved, channel, purpose, "created")
+        return resolved
+    finally:
+        members.cancel()
+
+
+@dataclass(frozen=True)
+class ExperimentAudience:
+    """Where an experiment's members came from, for the publications of its arms."""
+
+    experiment_id: str
+    segmentation: str
+    segmentation_version: int
+    segment_id: str
+
+
+async def write_arm_audience(
+    connection: asyncpg.Connection,
+    *,
+    tenant: str,
+    publication_id: str,
+    channel: str,
+    purpose: str,
+    data_class: int,
+    experiment: ExperimentAudience,
+    arm: str,
+    cap: FrequencyCap,
+) -> ResolvedAudience:
+    """Stores, in the caller's transaction, the publication of an experiment's arm: the arm's members (consent and
+    opt-outs were applied when the experiment was made) less those at the channel's frequency cap, in byte order,
+    with their digest. Raises EMPTY_AUDIENCE (the caller's transaction rolls back) when nobody is left."""
+    spec = AudienceSpec(
+        segmentation=experiment.segmentation,
+        version=experiment.segmentation_version,
+        segment_id=experiment.segment_id,
+        experiment_id=experiment.experiment_id,
+    )
+    key = await _new_publication_audience(
+        connection, tenant, publication_id, channel, purpose, data_class, spec, cap, arm
+    )
+    counts = await connection.fetchrow(
+        """WITH capped AS (
+               SELECT customer_id FROM review_audience_members
+               WHERE $5 > 0 AND audience_key = ANY(ARRAY(
+                   SELECT key FROM review_publication_audiences
+                   WHERE tenant = $1 AND channel = $6 AND created_at > now() - $7::interval AND key <> $4))
+               GROUP BY customer_id HAVING count(*) >= $5
+           ), arm AS (
+               SELECT customer_id COLLATE "C" AS customer_id FROM review_experiment_members
+               WHERE tenant = $1 AND experiment_id = $2 AND arm = $3
+           ), written AS (
+               INSERT INTO review_audience_members (audience_key, customer_id)
+               SELECT $4, customer_id FROM arm
+               WHERE NOT EXISTS (SELECT 1 FROM capped c WHERE c.customer_id = arm.customer_id)
+               ORDER BY customer_id
+               RETURNING customer_id
+           )
+           SELECT (SELECT count(*) FROM arm) AS members, (SELECT count(*) FROM written) AS size""",
+        tenant,
+        experiment.experiment_id,
+        arm,
+        key,
+        cap.messages,
+        channel,
+        cap.window,
+    )
+    members_sha256 = await connection.fetchval(
+        """SELECT encode(sha256(convert_to(coalesce(string_agg(customer_id, E'\\n' ORDER BY customer_id), ''), 'UTF8')),
+                         'hex')
+           FROM review_audience_members WHERE audience_key = $1""",
+        key,
+    )
+    resolved = ResolvedAudience(
+        segmentation=experiment.segmentation,
+        segmentation_version=experiment.segmentation_version,
+        segment_id=experiment.segment_id,
+        size=counts["size"],
+        members_sha256=members_sha256,
+        excluded_without_consent=0,
+        excluded_opted_out=0,
+        excluded_frequency_capped=counts["members"] - counts["size"],
+        cap=cap,
+        experiment_id=experiment.experiment_id,
+        arm=arm,
+    )
+    if resolved.size == 0:
+        raise FailedPrecondition(
+            f"no member of arm {arm!r} of experiment {experiment.experiment_id!r} may be reached on {channel} "
+            f"({counts['members']} members, {resolved.excluded_frequency_capped} at the frequency cap); "
+            "nothing was published",
+            reason="EMPTY_AUDIENCE",
+            metadata={
+                "members": str(counts["members"]),
+                "without_consent": "0",
+                "opted_out": "0",
+                "frequency_capped": str(resolved.excluded_frequency_capped),
+            },
+        )
+    await _record_publication_audience(connection, key, resolved)
     return resolved
 
 
@@ -361,14 +575,14 @@ def _copy_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def _unknown_customers(given: tuple[str, ...], unknown: list[str]) -> InvalidArgument:
+def _unknown_customers(given: tuple[str, ...], unknown: list[str], what: str) -> InvalidArgument:
     missing = set(unknown)
     violations = Violations()
     for index, customer_id in enumerate(given):
         if customer_id in missing and len(violations.items) < MAX_LISTED_REFUSALS:
             violations.add(f"audience.customers.customer_ids[{index}]", "unknown customer")
     return InvalidArgument(
-        f"{len(unknown)} of the customers listed are unknown; nothing was published",
+        f"{len(unknown)} of the customers listed are unknown; nothing was {what}",
         violations=violations.items,
         reason="UNKNOWN_CUSTOMERS",
         metadata={"unknown": str(len(unknown))},
@@ -391,6 +605,8 @@ async def read_audience(connection: asyncpg.Connection, publication_id: str) -> 
         excluded_opted_out=row["excluded_opted_out"],
         excluded_frequency_capped=row["excluded_frequency_capped"],
         cap=FrequencyCap(row["frequency_cap_messages"], row["frequency_cap_window"]),
+        experiment_id=row["experiment_id"],
+        arm=row["arm"],
     )
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from opentelemetry import trace
+
 from matcha.review.attestation import AttestationVerifier
 from matcha.review.audiences import (
     AudienceSpec,
@@ -23,7 +25,14 @@ from matcha.review.audiences import (
     channel_name,
     check_audience,
     read_audience,
+    write_arm_audience,
     write_audience,
+)
+from matcha.review.experiment_store import (
+    experiment_exists,
+    experiment_not_found,
+    record_variant_publication,
+    variant_of_item,
 )
 from matcha.review.store import (
     RUN_SIGNAL,
@@ -42,7 +51,14 @@ from matcha.review.store import (
     encode_page_token,
 )
 from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, holdings_of, require_describer
-from matcha.runtime.errors import Aborted, FailedPrecondition, PermissionDenied, Violations
+from matcha.runtime.errors import (
+    Aborted,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    PermissionDenied,
+    Violations,
+)
 from matcha.runtime.governance import CallContext, ResumeCapability
 
 REVIEW_FLAG_PREFIX = "review."
@@ -591,7 +607,7 @@ class ReviewCore:
             check_audience(violations, audience)
         violations.raise_if_any("publication has invalid fields")
         call.require_role(PUBLISHER_ROLE)
-        if audience is not None:
+        if audience is not None and not audience.experiment_arm:
             self._audiences.check_configured()
         already = False
         resolved = None
@@ -616,11 +632,27 @@ class ReviewCore:
                 already = True
                 resolved = await read_audience(change.connection, earlier)
             else:
+                variant = await self._experiment_variant(change, audience)
                 approved = await change.version(item.approved_version)
+                trace_id = _current_trace_id()
                 publication_id = await change.add_publication(
-                    approved.number, approved.content_sha256, call.principal.subject
+                    approved.number, approved.content_sha256, call.principal.subject, trace_id
                 )
-                if audience is not None:
+                if variant is not None:
+                    channel = channel_name(item.channel)
+                    resolved = await write_arm_audience(
+                        change.connection,
+                        tenant=item.tenant,
+                        publication_id=publication_id,
+                        channel=channel,
+                        purpose=item.purpose,
+                        data_class=item.data_class,
+                        experiment=variant.audience,
+                        arm=variant.label,
+                        cap=self._frequency_caps(channel),
+                    )
+                    await record_variant_publication(change.connection, item.tenant, variant, publication_id)
+                elif audience is not None:
                     channel = channel_name(item.channel)
                     resolved = await write_audience(
                         change.connection,
@@ -648,6 +680,7 @@ class ReviewCore:
                     "provenance": item.provenance,
                     "publisher_subject": call.principal.subject,
                     "published_at": datetime.now(UTC).isoformat(),
+                    "trace_id": trace_id,
                 }
                 if resolved is not None:
                     # The members themselves are added when a sink is delivered (read from the audience's rows).
@@ -657,6 +690,35 @@ class ReviewCore:
                 await change.add_event("PUBLISHED", item.status, item.version, call.principal.subject)
         details = await self._store.get(call.tenant, item_id, full=False)
         return details.publication, already, resolved
+
+    @staticmethod
+    async def _experiment_variant(change: ItemTransaction, audience: AudienceSpec | None):
+        """The experiment variant the item is published as, when the audience names an arm. A variant of an
+        experiment goes to its own arm and nowhere else; the arm is never the caller's choice, so neither another
+        variant's arm nor the holdout can be named."""
+        item = change.item
+        variant = await variant_of_item(change.connection, item.tenant, item.id)
+        if audience is not None and audience.experiment_arm:
+            if variant is None or variant.experiment_id != audience.experiment_id:
+                if not await experiment_exists(change.connection, item.tenant, audience.experiment_id):
+                    raise experiment_not_found(audience.experiment_id)
+                raise InvalidArgument(
+                    f"item {item.id} is not a variant of experiment {audience.experiment_id!r}; nothing was published",
+                    violations=[
+                        FieldViolation("audience.experiment_arm.experiment_id", "the item is not one of its variants")
+                    ],
+                    reason="NOT_A_VARIANT",
+                    metadata={"item_id": item.id, "experiment_id": audience.experiment_id},
+                )
+            return variant
+        if variant is not None:
+            raise FailedPrecondition(
+                f"item {item.id} is variant {variant.label!r} of experiment {variant.experiment_id!r}: it is published "
+                "to its arm only (audience.experiment_arm)",
+                reason="EXPERIMENT_VARIANT",
+                metadata={"item_id": item.id, "experiment_id": variant.experiment_id, "arm": variant.label},
+            )
+        return None
 
     # -- data subjects ---------------------------------------------------------------------------
 
@@ -805,6 +867,12 @@ class ReviewCore:
         claimant = _active_claimant(change)
         if claimant is not None and claimant != call.principal.subject:
             raise _claimed_by_other(change.item.id, claimant)
+
+
+def _current_trace_id() -> str:
+    """The trace of the request being served, as hex; empty when it is not traced."""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else ""
 
 
 def _active_claimant(change: ItemTransaction) -> str | None:

@@ -5,12 +5,14 @@ stored with `ON CONFLICT DO NOTHING` on their id (deduplication), and the counte
 actually inserted, so the counters never count an event twice and are current when the call returns.
 """
 
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
-from matcha.review.audiences import audience_members
+from matcha.review.audiences import ExperimentAudience, FrequencyCap, ResolvedAudience, audience_members
 from matcha.runtime.database import Database
 from matcha.runtime.errors import AlreadyExists, NotFound
 
@@ -18,7 +20,10 @@ from matcha.runtime.errors import AlreadyExists, NotFound
 @dataclass(frozen=True)
 class VariantRow:
     label: str
+    # Empty until a variant named by item is published to its arm.
     publication_id: str
+    # An approved item delivered to its arm; empty for a variant named by publication.
+    item_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -36,10 +41,18 @@ class ExperimentRow:
     variants: list[VariantRow]
     # Audience per arm.
     arms: dict[str, int]
+    # Where an audience resolved at creation came from (variants named by item).
+    source: ExperimentAudience | None = None
+    channel: str = ""
 
     @property
     def audience_size(self) -> int:
         return sum(self.arms.values())
+
+    @property
+    def delivered_per_arm(self) -> bool:
+        """Variants named by item: each is published to its arm, and the audience was resolved at creation."""
+        return any(variant.item_id for variant in self.variants)
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,20 @@ class NewExperiment:
     data_class: int
     purpose: str
     variants: list[VariantRow]
+    channel: str = ""
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemState:
+    """An item named as a variant, read under its row lock when the experiment is made."""
+
+    id: str
+    status: str
+    channel: str
+    purpose: str
+    published: bool
+    in_experiment: bool
 
 
 @dataclass(frozen=True)
@@ -89,6 +116,9 @@ class OutcomeBatch:
 
 
 def _experiment_row(row, variants: list[VariantRow], arms: dict[str, int]) -> ExperimentRow:
+    source = None
+    if any(variant.item_id for variant in variants):
+        source = ExperimentAudience(row["id"], row["segmentation"], row["segmentation_version"], row["segment_id"])
     return ExperimentRow(
         id=row["id"],
         name=row["name"],
@@ -102,7 +132,16 @@ def _experiment_row(row, variants: list[VariantRow], arms: dict[str, int]) -> Ex
         created_at=row["created_at"],
         variants=variants,
         arms=arms,
+        source=source,
+        channel=row["channel"],
     )
+
+
+_VARIANT_COLUMNS = "label, coalesce(publication_id, '') AS publication_id, coalesce(item_id, '') AS item_id"
+
+
+def _variant(row) -> VariantRow:
+    return VariantRow(row["label"], row["publication_id"], row["item_id"])
 
 
 def _not_found(experiment_id: str) -> NotFound:
@@ -174,12 +213,28 @@ class ExperimentStore:
             )
         return {row[0] for row in known}, {row[0] for row in taken}
 
-    async def create(self, tenant: str, experiment: NewExperiment) -> None:
+    async def created_with_key(self, tenant: str, idempotency_key: str) -> str | None:
+        """The experiment an earlier CreateExperiment with this idempotency key made."""
+        return await self._pool.fetchval(
+            "SELECT id FROM review_experiments WHERE tenant = $1 AND idempotency_key = $2", tenant, idempotency_key
+        )
+
+    async def create(
+        self,
+        tenant: str,
+        experiment: NewExperiment,
+        *,
+        check_items: Callable[[list[ItemState]], None] | None = None,
+        fill: Callable[[asyncpg.Connection], Awaitable[ResolvedAudience]] | None = None,
+    ) -> ResolvedAudience | None:
+        """Creates the experiment and its variants in one transaction. Variants named by item: the items are locked
+        and handed to `check_items` (which refuses by raising), and `fill` stores the audience in the same
+        transaction, so a refusal anywhere writes nothing."""
         async with self._pool.acquire() as connection, connection.transaction():
             inserted = await connection.fetchval(
                 """INSERT INTO review_experiments (tenant, id, name, hash_key, holdout_share, min_sample_per_arm,
-                       creator, data_class, purpose)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING 1""",
+                       creator, data_class, purpose, channel, idempotency_key)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING RETURNING 1""",
                 tenant,
                 experiment.id,
                 experiment.name,
@@ -189,6 +244,8 @@ class ExperimentStore:
                 experiment.creator,
                 experiment.data_class,
                 experiment.purpose,
+                experiment.channel,
+                experiment.idempotency_key,
             )
             if inserted is None:
                 raise AlreadyExists(
@@ -196,14 +253,95 @@ class ExperimentStore:
                     reason="EXPERIMENT_EXISTS",
                     metadata={"experiment_id": experiment.id},
                 )
-            await connection.executemany(
-                """INSERT INTO review_experiment_variants (tenant, experiment_id, label, position, publication_id)
-                   VALUES ($1, $2, $3, $4, $5)""",
-                [
-                    (tenant, experiment.id, variant.label, position, variant.publication_id)
-                    for position, variant in enumerate(experiment.variants)
-                ],
-            )
+            item_ids = [variant.item_id for variant in experiment.variants if variant.item_id]
+            if item_ids and check_items is not None:
+                rows = await connection.fetch(
+                    """SELECT i.id::text AS id, i.status, i.channel, i.purpose,
+                              EXISTS (SELECT 1 FROM review_publications p WHERE p.item_id = i.id) AS published,
+                              EXISTS (SELECT 1 FROM review_experiment_variants v
+                                      WHERE v.tenant = i.tenant AND v.item_id = i.id::text) AS in_experiment
+                       FROM review_items i WHERE i.tenant = $1 AND i.id = ANY($2::uuid[])
+                       ORDER BY i.id FOR UPDATE OF i""",
+                    tenant,
+                    [uuid.UUID(item_id) for item_id in item_ids],
+                )
+                check_items([ItemState(**dict(row)) for row in rows])
+            try:
+                await connection.executemany(
+                    """INSERT INTO review_experiment_variants (tenant, experiment_id, label, position, publication_id,
+                           item_id)
+                       VALUES ($1, $2, $3, $4, $5, $6)""",
+                    [
+                        (
+                            tenant,
+                            experiment.id,
+                            variant.label,
+                            position,
+                            variant.publication_id or None,
+                            variant.item_id or None,
+                        )
+                        for position, variant in enumerate(experiment.variants)
+                    ],
+                )
+            except asyncpg.UniqueViolationError:
+                # Another experiment took one of the items or publications meanwhile.
+                raise AlreadyExists(
+                    "a variant's item or publication was taken by another experiment meanwhile; nothing was created",
+                    reason="VARIANT_TAKEN",
+                ) from None
+            resolved = None
+            if fill is not None:
+                resolved = await fill(connection)
+                await connection.execute(
+                    """UPDATE review_experiments SET segmentation = $3, segmentation_version = $4, segment_id = $5,
+                           audience_size = $6, members_sha256 = $7, excluded_without_consent = $8,
+                           excluded_opted_out = $9
+                       WHERE tenant = $1 AND id = $2""",
+                    tenant,
+                    experiment.id,
+                    resolved.segmentation,
+                    resolved.segmentation_version,
+                    resolved.segment_id,
+                    resolved.size,
+                    resolved.members_sha256,
+                    resolved.excluded_without_consent,
+                    resolved.excluded_opted_out,
+                )
+        return resolved
+
+    async def resolved_audience(self, tenant: str, experiment_id: str) -> ResolvedAudience | None:
+        """The audience an experiment resolved at creation (None for one without)."""
+        row = await self._pool.fetchrow(
+            """SELECT segmentation, segmentation_version, segment_id, audience_size, members_sha256,
+                      excluded_without_consent, excluded_opted_out
+               FROM review_experiments WHERE tenant = $1 AND id = $2 AND members_sha256 <> ''""",
+            tenant,
+            experiment_id,
+        )
+        if row is None:
+            return None
+        return ResolvedAudience(
+            segmentation=row["segmentation"],
+            segmentation_version=row["segmentation_version"],
+            segment_id=row["segment_id"],
+            size=row["audience_size"],
+            members_sha256=row["members_sha256"],
+            excluded_without_consent=row["excluded_without_consent"],
+            excluded_opted_out=row["excluded_opted_out"],
+            excluded_frequency_capped=0,
+            cap=FrequencyCap(0, timedelta(0)),
+        )
+
+    async def recorded_arms(self, tenant: str, experiment_id: str, customer_ids: list[str]) -> dict[str, str]:
+        """The arms of those of the customers already in the audience."""
+        rows = await self._pool.fetch(
+            """SELECT customer_id, arm FROM review_experiment_members
+               WHERE tenant = $1 AND experiment_id = $2 AND customer_id = ANY($3::text[])""",
+            tenant,
+            experiment_id,
+            customer_ids,
+        )
+        return {row["customer_id"]: row["arm"] for row in rows}
 
     async def get(self, tenant: str, experiment_id: str) -> ExperimentRow:
         async with self._pool.acquire() as connection:
@@ -213,7 +351,7 @@ class ExperimentStore:
             if row is None:
                 raise _not_found(experiment_id)
             variants = await connection.fetch(
-                """SELECT label, publication_id FROM review_experiment_variants
+                f"""SELECT {_VARIANT_COLUMNS} FROM review_experiment_variants
                    WHERE tenant = $1 AND experiment_id = $2 ORDER BY position""",
                 tenant,
                 experiment_id,
@@ -226,7 +364,7 @@ class ExperimentStore:
             )
         return _experiment_row(
             row,
-            [VariantRow(variant["label"], variant["publication_id"]) for variant in variants],
+            [_variant(variant) for variant in variants],
             {arm["arm"]: arm["customers"] for arm in arms},
         )
 
@@ -244,7 +382,7 @@ class ExperimentStore:
             )
             ids = [row["id"] for row in rows]
             variants = await connection.fetch(
-                """SELECT experiment_id, label, publication_id FROM review_experiment_variants
+                f"""SELECT experiment_id, {_VARIANT_COLUMNS} FROM review_experiment_variants
                    WHERE tenant = $1 AND experiment_id = ANY($2::text[]) ORDER BY experiment_id, position""",
                 tenant,
                 ids,
@@ -257,9 +395,7 @@ class ExperimentStore:
             )
         variants_of: dict[str, list[VariantRow]] = {}
         for variant in variants:
-            variants_of.setdefault(variant["experiment_id"], []).append(
-                VariantRow(variant["label"], variant["publication_id"])
-            )
+            variants_of.setdefault(variant["experiment_id"], []).append(_variant(variant))
         arms_of: dict[str, dict[str, int]] = {}
         for arm in arms:
             arms_of.setdefault(arm["experiment_id"], {})[arm["arm"]] = arm["customers"]
@@ -454,3 +590,57 @@ async def erase_experiment_customer(connection, tenant: str, customer_id: str) -
         "DELETE FROM review_experiment_members WHERE tenant = $1 AND customer_id = $2", tenant, customer_id
     )
     return int(arms.split()[-1]), len(events)
+
+
+@dataclass(frozen=True)
+class ItemVariant:
+    """The experiment an item is a variant of (named by item), read in the item's publication transaction."""
+
+    experiment_id: str
+    label: str
+    publication_id: str
+    audience: ExperimentAudience
+
+
+async def variant_of_item(connection: asyncpg.Connection, tenant: str, item_id: str) -> ItemVariant | None:
+    row = await connection.fetchrow(
+        """SELECT v.experiment_id, v.label, coalesce(v.publication_id, '') AS publication_id, x.segmentation,
+                  x.segmentation_version, x.segment_id
+           FROM review_experiment_variants v JOIN review_experiments x ON x.tenant = v.tenant AND x.id = v.experiment_id
+           WHERE v.tenant = $1 AND v.item_id = $2""",
+        tenant,
+        item_id,
+    )
+    if row is None:
+        return None
+    return ItemVariant(
+        row["experiment_id"],
+        row["label"],
+        row["publication_id"],
+        ExperimentAudience(row["experiment_id"], row["segmentation"], row["segmentation_version"], row["segment_id"]),
+    )
+
+
+async def experiment_exists(connection: asyncpg.Connection, tenant: str, experiment_id: str) -> bool:
+    return bool(
+        await connection.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM review_experiments WHERE tenant = $1 AND id = $2)", tenant, experiment_id
+        )
+    )
+
+
+async def record_variant_publication(
+    connection: asyncpg.Connection, tenant: str, variant: ItemVariant, publication_id: str
+) -> None:
+    await connection.execute(
+        """UPDATE review_experiment_variants SET publication_id = $4
+           WHERE tenant = $1 AND experiment_id = $2 AND label = $3""",
+        tenant,
+        variant.experiment_id,
+        variant.label,
+        publication_id,
+    )
+
+
+def experiment_not_found(experiment_id: str) -> NotFound:
+    return _not_found(experiment_id)

@@ -1,4 +1,7 @@
-"""Experiments over published variants: stable assignment with a holdout, outcome ingestion, results, promotion.
+"""Experiments: stable assignment with a holdout, outcome ingestion, results, promotion.
+
+Variants are approved items made into an experiment before publication (its audience resolved at creation, each item
+then published to its own arm), or publications measured after the fact.
 
 Plain Python like the rest of the core: outcomes and arms are the contract's names without prefix
 ("CONVERTED", "holdout"); the servicer converts at the edge.
@@ -17,9 +20,18 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from matcha.review.audiences import (
+    AudienceSpec,
+    ResolvedAudience,
+    SegmentationMembers,
+    channel_name,
+    check_audience,
+    write_experiment_audience,
+)
 from matcha.review.experiment_store import (
     ExperimentRow,
     ExperimentStore,
+    ItemState,
     NewExperiment,
     OutcomeBatch,
     ResolvedEvent,
@@ -71,6 +83,8 @@ class NewExperimentInput:
     customer_ids: list[str]
     # A publication whose stored audience joins the experiment's.
     audience_publication_id: str = ""
+    # Variants named by item: their audience, resolved at creation.
+    audience: AudienceSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +177,14 @@ def assign_arm(hash_key: bytes, experiment_id: str, customer_id: str, labels: li
     return labels[min(index, len(labels) - 1)]
 
 
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 def encode_experiment_page_token(created_at: datetime, experiment_id: str) -> str:
     return base64.urlsafe_b64encode(json.dumps([created_at.isoformat(), experiment_id]).encode()).decode()
 
@@ -203,11 +225,28 @@ def probability_best(counts: list[tuple[int, int]], draws: int = PROBABILITY_DRA
 
 
 class ExperimentCore:
-    def __init__(self, store: ExperimentStore, limits: ExperimentLimits | None = None) -> None:
+    def __init__(
+        self,
+        store: ExperimentStore,
+        limits: ExperimentLimits | None = None,
+        *,
+        audiences: SegmentationMembers | None = None,
+    ) -> None:
         self._store = store
         self.limits = limits or ExperimentLimits()
+        self._audiences = audiences or SegmentationMembers(None)
 
-    async def create(self, call: CallContext, request: NewExperimentInput) -> ExperimentRow:
+    async def create(
+        self, call: CallContext, request: NewExperimentInput
+    ) -> tuple[ExperimentRow, ResolvedAudience | None]:
+        """The experiment, and the audience resolved for variants named by item."""
+        if call.idempotency_key:
+            earlier = await self._store.created_with_key(call.tenant, call.idempotency_key)
+            if earlier is not None:
+                return (
+                    await self._store.get(call.tenant, earlier),
+                    await self._store.resolved_audience(call.tenant, earlier),
+                )
         limits = self.limits
         violations = Violations()
         if request.experiment_id:
@@ -233,12 +272,40 @@ class ExperimentCore:
                 violations.check(variant.label != HOLDOUT, f"{path}.label", f"{HOLDOUT!r} names the control group")
                 violations.check(variant.label not in labels, f"{path}.label", "used by another variant")
             labels.add(variant.label)
-            violations.check(bool(variant.publication_id), f"{path}.publication_id", "must not be empty")
+            violations.check(
+                bool(variant.publication_id) != bool(variant.item_id),
+                f"{path}.publication_id",
+                "a publication id or an item id, one of them",
+            )
+            if variant.item_id:
+                violations.check(_is_uuid(variant.item_id), f"{path}.item_id", "no such item")
+        by_item = [variant for variant in request.variants if variant.item_id]
+        if by_item:
+            violations.check(
+                len(by_item) == len(request.variants),
+                "variants",
+                "variants name either items (delivered per arm) or publications, not both",
+            )
+            if violations.check(
+                request.audience is not None, "audience", "required with variants named by item: a segment or customers"
+            ):
+                check_audience(violations, request.audience, arm_allowed=False)
+            violations.check(
+                not request.customer_ids and not request.audience_publication_id,
+                "customer_ids",
+                "the audience of variants named by item is `audience`, resolved for their purpose and channel",
+            )
+        else:
+            violations.check(
+                request.audience is None, "audience", "resolved for variants named by item only (`item_id`)"
+            )
         share = limits.default_holdout_share if request.holdout_share is None else request.holdout_share
         violations.check(0 <= share <= limits.max_holdout_share, "holdout_share", f"0 to {limits.max_holdout_share}")
         violations.check(request.min_sample_per_arm >= 0, "min_sample_per_arm", "must not be negative")
         self._check_customers(violations, request.customer_ids, required=False)
         violations.raise_if_any("experiment has invalid fields")
+        if by_item:
+            return await self._create_before_publication(call, request, share)
 
         audience: list[str] = []
         if request.audience_publication_id:
@@ -269,6 +336,7 @@ class ExperimentCore:
                 data_class=int(call.data_class),
                 purpose=call.purpose,
                 variants=list(request.variants),
+                idempotency_key=call.idempotency_key or None,
             ),
         )
         experiment = await self._store.get(call.tenant, experiment_id)
@@ -277,7 +345,87 @@ class ExperimentCore:
             for start in range(0, len(members), limits.max_customers_per_call):
                 await self._add_members(call, experiment, members[start : start + limits.max_customers_per_call])
             experiment = await self._store.get(call.tenant, experiment_id)
-        return experiment
+        return experiment, None
+
+    async def _create_before_publication(
+        self, call: CallContext, request: NewExperimentInput, share: float
+    ) -> tuple[ExperimentRow, ResolvedAudience]:
+        """Variants named by approved items: the items are checked under their row locks, and the audience is
+        resolved with segmentation for their purpose and channel and stored with each member's arm, all in one
+        transaction."""
+        self._audiences.check_configured()
+        experiment_id = request.experiment_id or str(uuid.uuid4())
+        hash_key = secrets.token_bytes(32)
+        labels = [variant.label for variant in request.variants]
+        # Set by the item check, read by the audience's resolution (same transaction, in that order).
+        chosen: dict[str, str] = {}
+
+        def check_items(items: list[ItemState]) -> None:
+            found = {item.id: item for item in items}
+            violations = Violations()
+            for index, variant in enumerate(request.variants):
+                path = f"variants[{index}].item_id"
+                item = found.get(variant.item_id)
+                if not violations.check(item is not None, path, "no such item"):
+                    continue
+                if not violations.check(item.status == "APPROVED", path, f"the item is {item.status}, not APPROVED"):
+                    continue
+                violations.check(not item.published, path, "already published: name its publication instead")
+                violations.check(not item.in_experiment, path, "already a variant of another experiment")
+                violations.check(
+                    [v.item_id for v in request.variants].index(variant.item_id) == index,
+                    path,
+                    "used by another variant",
+                )
+                first = found.get(request.variants[0].item_id)
+                if first is not None and index > 0:
+                    violations.check(item.channel == first.channel, path, f"not on {first.channel}, like variants[0]")
+                    violations.check(
+                        item.purpose == first.purpose, path, f"submitted for {item.purpose!r}, not {first.purpose!r}"
+                    )
+                chosen.setdefault("channel", item.channel)
+                chosen.setdefault("purpose", item.purpose)
+            violations.raise_if_any("experiment names items it cannot use")
+
+        async def fill(connection) -> ResolvedAudience:
+            channel = channel_name(chosen["channel"])
+            # The items' purpose and channel: the audience is resolved for them, and outcomes are fed on for it.
+            await connection.execute(
+                "UPDATE review_experiments SET purpose = $3, channel = $4 WHERE tenant = $1 AND id = $2",
+                call.tenant,
+                experiment_id,
+                chosen["purpose"],
+                chosen["channel"],
+            )
+            return await write_experiment_audience(
+                connection,
+                tenant=call.tenant,
+                experiment_id=experiment_id,
+                channel=channel,
+                purpose=chosen["purpose"],
+                spec=request.audience,
+                members=self._audiences.stream(call, chosen["purpose"], request.audience, channel),
+                arm_of=lambda customer: assign_arm(hash_key, experiment_id, customer, labels, share),
+            )
+
+        resolved = await self._store.create(
+            call.tenant,
+            NewExperiment(
+                id=experiment_id,
+                name=request.name,
+                hash_key=hash_key,
+                holdout_share=share,
+                min_sample_per_arm=request.min_sample_per_arm or self.limits.default_min_sample_per_arm,
+                creator=call.principal.subject,
+                data_class=int(call.data_class),
+                purpose=call.purpose,
+                variants=list(request.variants),
+                idempotency_key=call.idempotency_key or None,
+            ),
+            check_items=check_items,
+            fill=fill,
+        )
+        return await self._store.get(call.tenant, experiment_id), resolved
 
     async def assign(
         self, call: CallContext, experiment_id: str, customer_ids: list[str]
@@ -286,6 +434,10 @@ class ExperimentCore:
         self._check_customers(violations, customer_ids, required=True)
         violations.raise_if_any("assignment has invalid fields")
         experiment = await self._store.get(call.tenant, experiment_id)
+        if experiment.delivered_per_arm:
+            # Its audience was resolved with consent at creation: nobody joins it later.
+            recorded = await self._store.recorded_arms(call.tenant, experiment_id, customer_ids)
+            return [(customer, recorded.get(customer, "")) for customer in dict.fromkeys(customer_ids)], 0
         return await self._add_members(call, experiment, customer_ids)
 
     async def _add_members(

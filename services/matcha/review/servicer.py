@@ -117,6 +117,7 @@ def _publication(row: PublicationRow | None) -> review_pb2.Publication | None:
         publisher_subject=row.publisher,
         publish_time=_timestamp(row.published_at),
         sinks=[review_pb2.SinkDelivery(sink=sink.sink, delivery=_delivery(sink.delivery)) for sink in row.sinks],
+        trace_id=row.trace_id,
     )
 
 
@@ -165,9 +166,12 @@ def _item(details: ItemDetails) -> review_pb2.ReviewItem:
 
 
 def _audience_spec(message: review_pb2.AudienceSpec) -> AudienceSpec:
-    if message.WhichOneof("members") == "segment":
+    chosen = message.WhichOneof("members")
+    if chosen == "segment":
         segment = message.segment
         return AudienceSpec(segment.segmentation, segment.version, segment.segment_id)
+    if chosen == "experiment_arm":
+        return AudienceSpec(experiment_id=message.experiment_arm.experiment_id)
     # Neither set is an empty list, refused as such.
     return AudienceSpec(customer_ids=tuple(message.customers.customer_ids))
 
@@ -188,6 +192,8 @@ def _resolved_audience(audience: ResolvedAudience | None) -> review_pb2.Resolved
         excluded_frequency_capped=audience.excluded_frequency_capped,
         frequency_cap_messages=audience.cap.messages,
         frequency_cap_window=window,
+        experiment_id=audience.experiment_id,
+        arm=audience.arm,
     )
 
 
@@ -227,7 +233,9 @@ def _experiment(row: ExperimentRow) -> review_pb2.Experiment:
         id=row.id,
         name=row.name,
         variants=[
-            review_pb2.ExperimentVariant(label=variant.label, publication_id=variant.publication_id)
+            review_pb2.ExperimentVariant(
+                label=variant.label, publication_id=variant.publication_id, item_id=variant.item_id
+            )
             for variant in row.variants
         ],
         holdout_share=row.holdout_share,
@@ -407,23 +415,29 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         return review_pb2.DescribeSubjectResponse(holdings=holding_messages(holdings))
 
     async def CreateExperiment(self, request, context):
-        experiment = await self._experiments.create(
+        experiment, audience = await self._experiments.create(
             current_call(),
             NewExperimentInput(
                 experiment_id=request.experiment_id,
                 name=request.name,
-                variants=[VariantRow(variant.label, variant.publication_id) for variant in request.variants],
+                variants=[
+                    VariantRow(variant.label, variant.publication_id, variant.item_id) for variant in request.variants
+                ],
                 holdout_share=request.holdout_share if request.HasField("holdout_share") else None,
                 min_sample_per_arm=request.min_sample_per_arm,
                 customer_ids=list(request.customer_ids),
                 audience_publication_id=request.audience_publication_id,
+                audience=_audience_spec(request.audience) if request.HasField("audience") else None,
             ),
         )
         report_records(subjects=request.customer_ids)
+        if audience is not None:
+            report_records(resources=[f"audience:sha256:{audience.members_sha256}"])
         arms = [variant.label for variant in experiment.variants] + ["holdout"]
         return review_pb2.CreateExperimentResponse(
             experiment=_experiment(experiment),
             arms=[review_pb2.ArmSize(arm=arm, customers=experiment.arms.get(arm, 0)) for arm in arms],
+            audience=_resolved_audience(audience),
         )
 
     async def AssignVariants(self, request, context):

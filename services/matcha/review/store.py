@@ -133,6 +133,8 @@ class PublicationRow:
     publisher: str
     published_at: datetime
     sinks: list[SinkDeliveryRow]
+    # The trace of the Publish call.
+    trace_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -438,17 +440,18 @@ class ItemTransaction:
             "SELECT id::text FROM review_publications WHERE item_id = $1", uuid.UUID(self.item.id)
         )
 
-    async def add_publication(self, version: int, content_sha256: str, publisher: str) -> str:
+    async def add_publication(self, version: int, content_sha256: str, publisher: str, trace_id: str = "") -> str:
         publication_id = uuid.uuid4()
         await self._connection.execute(
-            """INSERT INTO review_publications (id, tenant, item_id, version, content_sha256, publisher)
-               VALUES ($1, $2, $3, $4, $5, $6)""",
+            """INSERT INTO review_publications (id, tenant, item_id, version, content_sha256, publisher, trace_id)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
             publication_id,
             self.item.tenant,
             uuid.UUID(self.item.id),
             version,
             content_sha256,
             publisher,
+            trace_id,
         )
         return str(publication_id)
 
@@ -733,6 +736,7 @@ class ReviewStore:
             publisher=row["publisher"],
             published_at=row["published_at"],
             sinks=[SinkDeliveryRow(sink["destination"], _delivery(sink)) for sink in sinks],
+            trace_id=row["trace_id"],
         )
 
     async def list_items(

@@ -238,20 +238,22 @@ class SinkDelivery(_message.Message):
     def __init__(self, sink: _Optional[str] = ..., delivery: _Optional[_Union[Delivery, _Mapping]] = ...) -> None: ...
 
 class Publication(_message.Message):
-    __slots__ = ("id", "version", "content_sha256", "publisher_subject", "publish_time", "sinks")
+    __slots__ = ("id", "version", "content_sha256", "publisher_subject", "publish_time", "sinks", "trace_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CONTENT_SHA256_FIELD_NUMBER: _ClassVar[int]
     PUBLISHER_SUBJECT_FIELD_NUMBER: _ClassVar[int]
     PUBLISH_TIME_FIELD_NUMBER: _ClassVar[int]
     SINKS_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     version: int
     content_sha256: str
     publisher_subject: str
     publish_time: _timestamp_pb2.Timestamp
     sinks: _containers.RepeatedCompositeFieldContainer[SinkDelivery]
-    def __init__(self, id: _Optional[str] = ..., version: _Optional[int] = ..., content_sha256: _Optional[str] = ..., publisher_subject: _Optional[str] = ..., publish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sinks: _Optional[_Iterable[_Union[SinkDelivery, _Mapping]]] = ...) -> None: ...
+    trace_id: str
+    def __init__(self, id: _Optional[str] = ..., version: _Optional[int] = ..., content_sha256: _Optional[str] = ..., publisher_subject: _Optional[str] = ..., publish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sinks: _Optional[_Iterable[_Union[SinkDelivery, _Mapping]]] = ..., trace_id: _Optional[str] = ...) -> None: ...
 
 class ReviewItem(_message.Message):
     __slots__ = ("id", "status", "version", "title", "content", "content_sha256", "format", "channel", "target", "audience", "provenance", "voice_score", "flags", "priority", "due_time", "four_eyes", "submitter_subject", "claim", "versions", "decisions", "approved_version", "approved_sha256", "approved_diff", "resume", "resume_delivery", "publication", "create_time", "update_time", "subject_ids")
@@ -494,12 +496,20 @@ class PublishRequest(_message.Message):
     def __init__(self, item_id: _Optional[str] = ..., content_sha256: _Optional[str] = ..., sinks: _Optional[_Iterable[str]] = ..., audience: _Optional[_Union[AudienceSpec, _Mapping]] = ...) -> None: ...
 
 class AudienceSpec(_message.Message):
-    __slots__ = ("segment", "customers")
+    __slots__ = ("segment", "customers", "experiment_arm")
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
     CUSTOMERS_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_ARM_FIELD_NUMBER: _ClassVar[int]
     segment: SegmentAudience
     customers: CustomerList
-    def __init__(self, segment: _Optional[_Union[SegmentAudience, _Mapping]] = ..., customers: _Optional[_Union[CustomerList, _Mapping]] = ...) -> None: ...
+    experiment_arm: ExperimentArm
+    def __init__(self, segment: _Optional[_Union[SegmentAudience, _Mapping]] = ..., customers: _Optional[_Union[CustomerList, _Mapping]] = ..., experiment_arm: _Optional[_Union[ExperimentArm, _Mapping]] = ...) -> None: ...
+
+class ExperimentArm(_message.Message):
+    __slots__ = ("experiment_id",)
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    experiment_id: str
+    def __init__(self, experiment_id: _Optional[str] = ...) -> None: ...
 
 class SegmentAudience(_message.Message):
     __slots__ = ("segmentation", "version", "segment_id")
@@ -518,7 +528,7 @@ class CustomerList(_message.Message):
     def __init__(self, customer_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ResolvedAudience(_message.Message):
-    __slots__ = ("segmentation", "segmentation_version", "segment_id", "size", "members_sha256", "excluded_without_consent", "excluded_opted_out", "excluded_frequency_capped", "frequency_cap_messages", "frequency_cap_window")
+    __slots__ = ("segmentation", "segmentation_version", "segment_id", "size", "members_sha256", "excluded_without_consent", "excluded_opted_out", "excluded_frequency_capped", "frequency_cap_messages", "frequency_cap_window", "experiment_id", "arm")
     SEGMENTATION_FIELD_NUMBER: _ClassVar[int]
     SEGMENTATION_VERSION_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -529,6 +539,8 @@ class ResolvedAudience(_message.Message):
     EXCLUDED_FREQUENCY_CAPPED_FIELD_NUMBER: _ClassVar[int]
     FREQUENCY_CAP_MESSAGES_FIELD_NUMBER: _ClassVar[int]
     FREQUENCY_CAP_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ARM_FIELD_NUMBER: _ClassVar[int]
     segmentation: str
     segmentation_version: int
     segment_id: str
@@ -539,7 +551,9 @@ class ResolvedAudience(_message.Message):
     excluded_frequency_capped: int
     frequency_cap_messages: int
     frequency_cap_window: _duration_pb2.Duration
-    def __init__(self, segmentation: _Optional[str] = ..., segmentation_version: _Optional[int] = ..., segment_id: _Optional[str] = ..., size: _Optional[int] = ..., members_sha256: _Optional[str] = ..., excluded_without_consent: _Optional[int] = ..., excluded_opted_out: _Optional[int] = ..., excluded_frequency_capped: _Optional[int] = ..., frequency_cap_messages: _Optional[int] = ..., frequency_cap_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    experiment_id: str
+    arm: str
+    def __init__(self, segmentation: _Optional[str] = ..., segmentation_version: _Optional[int] = ..., segment_id: _Optional[str] = ..., size: _Optional[int] = ..., members_sha256: _Optional[str] = ..., excluded_without_consent: _Optional[int] = ..., excluded_opted_out: _Optional[int] = ..., excluded_frequency_capped: _Optional[int] = ..., frequency_cap_messages: _Optional[int] = ..., frequency_cap_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., experiment_id: _Optional[str] = ..., arm: _Optional[str] = ...) -> None: ...
 
 class PublishResponse(_message.Message):
     __slots__ = ("publication", "already_published", "audience")
@@ -652,12 +666,14 @@ class DescribeSubjectResponse(_message.Message):
     def __init__(self, holdings: _Optional[_Iterable[_Union[_common_pb2.SubjectHolding, _Mapping]]] = ...) -> None: ...
 
 class ExperimentVariant(_message.Message):
-    __slots__ = ("label", "publication_id")
+    __slots__ = ("label", "publication_id", "item_id")
     LABEL_FIELD_NUMBER: _ClassVar[int]
     PUBLICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     label: str
     publication_id: str
-    def __init__(self, label: _Optional[str] = ..., publication_id: _Optional[str] = ...) -> None: ...
+    item_id: str
+    def __init__(self, label: _Optional[str] = ..., publication_id: _Optional[str] = ..., item_id: _Optional[str] = ...) -> None: ...
 
 class Experiment(_message.Message):
     __slots__ = ("id", "name", "variants", "holdout_share", "min_sample_per_arm", "audience_size", "promoted_variant", "promoter_subject", "promote_time", "creator_subject", "create_time")
@@ -694,7 +710,7 @@ class ArmSize(_message.Message):
     def __init__(self, arm: _Optional[str] = ..., customers: _Optional[int] = ...) -> None: ...
 
 class CreateExperimentRequest(_message.Message):
-    __slots__ = ("experiment_id", "name", "variants", "holdout_share", "min_sample_per_arm", "customer_ids", "audience_publication_id")
+    __slots__ = ("experiment_id", "name", "variants", "holdout_share", "min_sample_per_arm", "customer_ids", "audience_publication_id", "audience")
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     VARIANTS_FIELD_NUMBER: _ClassVar[int]
@@ -702,6 +718,7 @@ class CreateExperimentRequest(_message.Message):
     MIN_SAMPLE_PER_ARM_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
     AUDIENCE_PUBLICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_FIELD_NUMBER: _ClassVar[int]
     experiment_id: str
     name: str
     variants: _containers.RepeatedCompositeFieldContainer[ExperimentVariant]
@@ -709,15 +726,18 @@ class CreateExperimentRequest(_message.Message):
     min_sample_per_arm: int
     customer_ids: _containers.RepeatedScalarFieldContainer[str]
     audience_publication_id: str
-    def __init__(self, experiment_id: _Optional[str] = ..., name: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[ExperimentVariant, _Mapping]]] = ..., holdout_share: _Optional[float] = ..., min_sample_per_arm: _Optional[int] = ..., customer_ids: _Optional[_Iterable[str]] = ..., audience_publication_id: _Optional[str] = ...) -> None: ...
+    audience: AudienceSpec
+    def __init__(self, experiment_id: _Optional[str] = ..., name: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[ExperimentVariant, _Mapping]]] = ..., holdout_share: _Optional[float] = ..., min_sample_per_arm: _Optional[int] = ..., customer_ids: _Optional[_Iterable[str]] = ..., audience_publication_id: _Optional[str] = ..., audience: _Optional[_Union[AudienceSpec, _Mapping]] = ...) -> None: ...
 
 class CreateExperimentResponse(_message.Message):
-    __slots__ = ("experiment", "arms")
+    __slots__ = ("experiment", "arms", "audience")
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     ARMS_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_FIELD_NUMBER: _ClassVar[int]
     experiment: Experiment
     arms: _containers.RepeatedCompositeFieldContainer[ArmSize]
-    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., arms: _Optional[_Iterable[_Union[ArmSize, _Mapping]]] = ...) -> None: ...
+    audience: ResolvedAudience
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., arms: _Optional[_Iterable[_Union[ArmSize, _Mapping]]] = ..., audience: _Optional[_Union[ResolvedAudience, _Mapping]] = ...) -> None: ...
 
 class AssignVariantsRequest(_message.Message):
     __slots__ = ("experiment_id", "customer_ids")

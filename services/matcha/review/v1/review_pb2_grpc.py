@@ -243,13 +243,22 @@ class ReviewServiceServicer:
         to the sinks with the document. All in one transaction: a refusal writes
         nothing.
 
-        Errors: NOT_FOUND (item; segmentation, version or segment);
+        An item named as a variant of an experiment (ExperimentVariant.item_id)
+        is published to its arm only: `audience.experiment_arm` names the
+        experiment, the arm is the item's variant (never the holdout). The arm's
+        members, resolved when the experiment was created, less those at the
+        channel's frequency cap, are stored and delivered; the variant records
+        the publication id.
+
+        Errors: NOT_FOUND (item; segmentation, version or segment; experiment);
         PERMISSION_DENIED; FAILED_PRECONDITION (status not APPROVED, or
         `content_sha256` differs from the approved digest; reason EMPTY_AUDIENCE
-        when no member is left to reach, the counts in metadata);
-        INVALID_ARGUMENT (unknown sink; customer ids unknown, empty or over
-        100,000, one field violation per unknown id); UNAVAILABLE (segmentation
-        not configured or not answering).
+        when no member is left to reach, the counts in metadata; reason
+        EXPERIMENT_VARIANT when a variant of an experiment is published to
+        anything but its arm); INVALID_ARGUMENT (unknown sink; customer ids
+        unknown, empty or over 100,000, one field violation per unknown id;
+        reason NOT_A_VARIANT when the item is not a variant of the experiment
+        named); UNAVAILABLE (segmentation not configured or not answering).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -292,15 +301,35 @@ class ReviewServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateExperiment(self, request, context):
-        """Makes an experiment of published variants: every audience member is
-        assigned to one variant or to the holdout (who receives nothing) by a
-        keyed hash of the experiment and the customer id, recorded, so a customer
-        keeps their arm. The audience is `customer_ids` here, the members stored
-        with `audience_publication_id`, and whatever AssignVariants adds later. Requires the `publisher` role. Errors:
-        INVALID_ARGUMENT (no variant, a label used twice or named "holdout", a
-        publication unknown or already in an experiment, holdout share outside 0
-        to 0.5, too many customer ids, `audience_publication_id` without a
-        stored audience), ALREADY_EXISTS (experiment id taken).
+        """Makes an experiment: every audience member is assigned to one variant or
+        to the holdout (who receives nothing) by a keyed hash of the experiment
+        and the customer id, recorded, so a customer keeps their arm.
+
+        Before publication (delivery per arm): variants name approved,
+        unpublished items (`item_id`) of one channel and purpose, and `audience`
+        (a segment or customers) is resolved now as Publish resolves it: the
+        members the items' purpose may reach on their channel are stored with
+        their arm, the others counted (`CreateExperimentResponse.audience`).
+        Each item is then published to its arm (PublishRequest.audience
+        `experiment_arm`); the holdout receives nothing. Nothing is added to
+        such an audience later.
+
+        After publication (measurement only): variants name publications, and
+        the audience is `customer_ids`, the members stored with
+        `audience_publication_id`, and whatever AssignVariants adds later.
+
+        Idempotent on x-matcha-idempotency-key: a repeat returns the experiment
+        created first. Requires the `publisher` role. Errors: INVALID_ARGUMENT (no
+        variant, a label used twice or named "holdout", a variant naming both or
+        neither a publication and an item, items and publications mixed, a
+        publication unknown or already in an experiment, an item not APPROVED,
+        already published or in an experiment, items of different channels or
+        purposes, `audience` with publications or missing with items, holdout
+        share outside 0 to 0.5, too many customer ids, `audience_publication_id`
+        without a stored audience, customer ids unknown to segmentation),
+        NOT_FOUND (segmentation, version or segment), FAILED_PRECONDITION
+        (reason EMPTY_AUDIENCE: no member may be reached), ALREADY_EXISTS
+        (experiment id taken), UNAVAILABLE (segmentation not configured).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -308,8 +337,10 @@ class ReviewServiceServicer:
 
     def AssignVariants(self, request, context):
         """Adds customers to an experiment's audience and returns the arm of each
-        (the recorded one for a customer already in it). Requires the
-        `publisher` or `operator` role. Errors: NOT_FOUND (experiment),
+        (the recorded one for a customer already in it). An experiment whose
+        variants are items (delivered per arm) has its audience resolved at
+        creation: nobody is added, and a customer outside it comes back with an
+        empty arm. Requires the `publisher` or `operator` role. Errors: NOT_FOUND (experiment),
         INVALID_ARGUMENT (empty or too many customer ids).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
