@@ -3,7 +3,8 @@ built here, generation with the real local model (a small token cap), review, co
 
 Per chosen segment the run reads the segment's profile and its recommended items, drafts two variants with
 them as facts, submits each for review with the provenance the services reported, waits for a reviewer,
-and publishes the approved variants to the file sink with their audience.
+makes one experiment per segment of its approved variants, and publishes each approved variant to its arm only:
+every member of a segment receives one variant at most, the holdout none.
 """
 
 import asyncio
@@ -12,6 +13,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from google.protobuf import json_format, struct_pb2
 
 from matcha.common.v1 import common_pb2
@@ -147,7 +149,11 @@ async def test_segment_campaign_drafts_reviews_and_publishes_variants_per_segmen
     waiting = await _until(conductor, run.id, (conductor_pb2.RUN_STATE_WAITING,))
     steps = {step.step_id: step for step in waiting.steps}
     drafts = json_format.MessageToDict(steps["draft"].output)
-    item_ids = json_format.MessageToDict(steps["submit"].output)
+    submitted = json_format.MessageToDict(steps["submit"].output)
+    item_ids = [entry["item_id"] for entry in submitted]
+    assert [(entry["segment"], entry["variant"]) for entry in submitted] == [
+        (draft["segment"]["id"], draft["variant"]) for draft in drafts
+    ]
     assert [(draft["segment"]["id"], draft["variant"]) for draft in drafts] == [
         ("regulars", "A"),
         ("regulars", "B"),
@@ -199,6 +205,7 @@ async def test_segment_campaign_drafts_reviews_and_publishes_variants_per_segmen
     assert finished.state == conductor_pb2.RUN_STATE_SUCCEEDED, finished.error
     outputs = json_format.MessageToDict(finished.outputs)
     assert outputs["decisions"] == ["REVIEW_STATUS_APPROVED"] * 3 + ["REVIEW_STATUS_REJECTED"]
+    assert outputs["items"] == item_ids
     assert len(outputs["publications"]) == 3 and outputs["unreached_segments"] == []
     assert [segment["segment"] for segment in outputs["segments"]] == ["regulars", "other"]
     assert [segment["size"] for segment in outputs["segments"]] == [12, 12]
@@ -220,6 +227,43 @@ async def test_segment_campaign_drafts_reviews_and_publishes_variants_per_segmen
         assert document["audience"]["segment_id"] == item.audience.segment_id
         assert document["audience"]["segmentation"] == "tastes"
         assert document["provenance"]["run_id"] == run.id
+
+    # One experiment per segment over its approved variants (both of the regulars', A alone of the others), made
+    # before publication over the segment's members; each variant was delivered to its arm only.
+    experiments = {entry["segment"]: entry["experiment_id"] for entry in outputs["experiments"]}
+    assert list(experiments) == ["regulars", "other"]
+    publisher = review_pb2_grpc.ReviewServiceStub(connect(mesh["review"], tenant, roles=MARKETER))
+    everyone = [f"c-{number:02d}" for number in range(24)]
+    received: dict[str, list[str]] = {}
+    for (segment_id, experiment_id), variants in zip(
+        experiments.items(), ([items[0], items[1]], [items[2]]), strict=True
+    ):
+        results = await publisher.GetCampaignResults(review_pb2.GetCampaignResultsRequest(experiment_id=experiment_id))
+        experiment = results.experiment
+        assert [(v.label, v.item_id) for v in experiment.variants] == [
+            (item.target.removeprefix("variant "), item.id) for item in variants
+        ]
+        assert experiment.audience_size == 12 and experiment.holdout_share == pytest.approx(0.1)
+        assert experiment.name == f"segment-campaign {run.id} / {segment_id}"
+        assignments = await publisher.AssignVariants(
+            review_pb2.AssignVariantsRequest(experiment_id=experiment_id, customer_ids=everyone)
+        )
+        arms = {row.customer_id: row.arm for row in assignments.assignments if row.arm}
+        assert len(arms) == 12 and assignments.added == 0
+        for variant, item in zip(experiment.variants, variants, strict=True):
+            document = documents[item.id]
+            assert document["publication_id"] == variant.publication_id
+            assert document["resolved_audience"]["experiment_id"] == experiment_id
+            assert document["resolved_audience"]["arm"] == variant.label
+            # The arm's members, and only they, received this variant.
+            assert document["audience_members"] == sorted(c for c, arm in arms.items() if arm == variant.label)
+            for customer in document["audience_members"]:
+                received.setdefault(customer, []).append(item.id)
+        held_out = [customer for customer, arm in arms.items() if arm == "holdout"]
+        assert not set(held_out) & set(received)
+    # Each customer received exactly one variant at most (one if outside the holdout).
+    assert all(len(documents_received) == 1 for documents_received in received.values())
+    assert sum(1 for item in items[:3] for _ in documents[item.id]["audience_members"]) == len(received)
 
 
 async def test_unknown_segment_fails_the_run_naming_it(mesh, connect, tenant):
