@@ -1,6 +1,7 @@
 """The demo's main job end to end on real services: variants per segment of an RFM segmentation, a demo
-reviewer's decisions, publication, an experiment per segment, simulated outcomes, results, and the converters
-moving between segments once their conversions reached segmentation."""
+reviewer's decisions, the experiment per segment the plan makes before publishing each variant to its arm,
+simulated outcomes, results, and the converters moving between segments once their conversions reached
+segmentation."""
 
 import re
 
@@ -47,9 +48,11 @@ async def test_demo_campaign_loop_runs_from_segments_to_moving_customers(
     assert "SIMULATED OUTCOMES" in shown and "DEMO REVIEWER" in shown
     review = review_pb2_grpc.ReviewServiceStub(connect(mesh["review"], tenant, roles=MARKETER))
     experiments = (await review.ListExperiments(review_pb2.ListExperimentsRequest())).experiments
-    # One experiment per chosen segment (the two largest) over its approved variants; every member of the
-    # segment is in its audience.
+    # One experiment per chosen segment (the two largest) over its approved variants, made by the run; every member
+    # of the segment is in its audience, and each variant was published to its arm.
     assert sorted(len(experiment.variants) for experiment in experiments) == [1, 2]
+    assert all(variant.item_id and variant.publication_id for x in experiments for variant in x.variants)
+    assert "experiments made by the run before publication" in shown
     largest = sorted((segment.size for segment in built.segments), reverse=True)[:2]
     assert sorted(experiment.audience_size for experiment in experiments) == sorted(largest)
     for experiment in experiments:

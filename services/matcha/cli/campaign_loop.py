@@ -1,5 +1,5 @@
 """The campaign loop from a terminal: start a campaign plan, follow it to its review step, and once the
-approved variants are published, measure them as experiments.
+approved variants are published to their arms, read the experiments the run made.
 
 Used by `matcha campaign start` and by `make demo`, which also plays the reviewer and an outcome stream
 (both clearly labelled) so that the whole loop runs unattended.
@@ -8,7 +8,7 @@ Used by `matcha campaign start` and by `make demo`, which also plays the reviewe
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import click
 import numpy as np
@@ -37,11 +37,12 @@ class Draft:
     flags: list[str]
 
 
-@dataclass
-class Campaign:
-    run_id: str
-    drafts: list[Draft]
-    publications: dict[str, str] = field(default_factory=dict)  # item id -> publication id
+@dataclass(frozen=True)
+class RunExperiment:
+    """The experiment a `segment-campaign` run made for one segment (its `experiments` output)."""
+
+    segment_id: str
+    experiment_id: str
 
 
 async def start_campaign(conductor, plan: str, inputs: dict) -> str:
@@ -69,7 +70,11 @@ def drafts_of(run: conductor_pb2.Run) -> list[Draft]:
     """The variants a `segment-campaign` or `win-back` run drafted and submitted, in order."""
     steps = {step.step_id: step for step in run.steps}
     drafted = json_format.MessageToDict(steps["draft"].output)
-    item_ids = json_format.MessageToDict(steps["submit"].output)
+    # `segment-campaign` submits with the segment and variant beside each item id; `win-back`, the id alone.
+    item_ids = [
+        entry["item_id"] if isinstance(entry, dict) else entry
+        for entry in json_format.MessageToDict(steps["submit"].output)
+    ]
     return [
         Draft(
             segment_id=draft["segment"]["id"],
@@ -107,26 +112,10 @@ async def segment_members(segmentation, name: str, version: int, segment_id: str
             return members
 
 
-async def measure(review, segmentation, campaign: Campaign, items: dict[str, review_pb2.ReviewItem], name: str):
-    """One experiment per segment over its published variants and the segment's members, holdout 10%."""
-    experiments: dict[str, review_pb2.Experiment] = {}
-    for segment_id in dict.fromkeys(draft.segment_id for draft in campaign.drafts):
-        variants = [
-            review_pb2.ExperimentVariant(label=draft.variant, publication_id=campaign.publications[draft.item_id])
-            for draft in campaign.drafts
-            if draft.segment_id == segment_id and draft.item_id in campaign.publications
-        ]
-        if not variants:
-            continue
-        audience = items[next(d.item_id for d in campaign.drafts if d.segment_id == segment_id)].audience
-        members = await segment_members(segmentation, audience.segmentation, audience.segmentation_version, segment_id)
-        reply = await review.CreateExperiment(
-            review_pb2.CreateExperimentRequest(
-                name=f"{name} / {audience.persona or segment_id}", variants=variants, customer_ids=members
-            )
-        )
-        experiments[segment_id] = reply.experiment
-    return experiments
+def experiments_of(run: conductor_pb2.Run) -> list[RunExperiment]:
+    """The experiments a finished `segment-campaign` run made, one per segment with an approved variant."""
+    outputs = json_format.MessageToDict(run.outputs)
+    return [RunExperiment(entry["segment"], entry["experiment_id"]) for entry in outputs.get("experiments", [])]
 
 
 # The demo's outcome model (simulated, fixed seed): an e-mail reaches 97% of its audience; the variant's
@@ -182,6 +171,7 @@ async def ingest_outcomes(review, events: list[review_pb2.OutcomeEvent], batch: 
 
 
 async def arms_of(review, experiment_id: str, customers: list[str]) -> dict[str, str]:
+    """The recorded arm of each customer in the experiment's audience (those outside it are left out)."""
     arms: dict[str, str] = {}
     for start in range(0, len(customers), 10_000):
         reply = await review.AssignVariants(
@@ -189,7 +179,7 @@ async def arms_of(review, experiment_id: str, customers: list[str]) -> dict[str,
                 experiment_id=experiment_id, customer_ids=customers[start : start + 10_000]
             )
         )
-        arms.update({assignment.customer_id: assignment.arm for assignment in reply.assignments})
+        arms.update({assignment.customer_id: assignment.arm for assignment in reply.assignments if assignment.arm})
     return arms
 
 

@@ -201,31 +201,29 @@ async def run_campaign_demo(addresses: dict[str, str], token: str, reviewer_toke
             )
             click.echo(f"  {'approved' if approve else 'rejected'}: {draft.segment_name!r} variant {draft.variant}")
         finished = await loop.until(conductor, run_id, lambda run: run.state == conductor_pb2.RUN_STATE_SUCCEEDED, 300)
-        steps = {step.step_id: step for step in finished.steps}
-        published = json_format.MessageToDict(steps["publish"].output)
-        campaign = loop.Campaign(
-            run_id,
-            drafts,
-            {draft.item_id: publication for draft, publication in zip(drafts, published, strict=True) if publication},
+        published = json_format.MessageToDict(finished.outputs).get("publications", [])
+        run_experiments = loop.experiments_of(finished)
+        click.echo(
+            f"published {len(published)} variants to the file sink (published/ in the state dir), each to its arm "
+            f"of its segment's experiment: {len(run_experiments)} experiments made by the run before publication, "
+            "10% of each segment held out (they receive nothing)"
         )
-        click.echo(f"published {len(campaign.publications)} variants to the file sink (published/ in the state dir)")
 
-        items = {
-            draft.item_id: (await review.Get(review_pb2.GetRequest(item_id=draft.item_id))).item for draft in drafts
-        }
-        started = time.time()
-        experiments = await loop.measure(review, segmentation, campaign, items, "café du mois")
         click.echo(
             "\nSIMULATED OUTCOMES (a documented model with a fixed seed, docs/campaigns.md; a real deployment "
             "ingests\nits e-mail platform's and shop's events with `matcha outcomes ingest`):"
         )
         converters: list[str] = []
-        for index, experiment in enumerate(experiments.values()):
-            members = await loop.segment_members(
-                segmentation, built.name, built.version, next(s for s, x in experiments.items() if x is experiment)
-            )
+        for index, made in enumerate(run_experiments):
+            experiment = (
+                await review.GetCampaignResults(review_pb2.GetCampaignResultsRequest(experiment_id=made.experiment_id))
+            ).experiment
+            # The simulation plays the shop, which knows every customer of the segment; those the run could not
+            # reach (no consent, opted out) are outside the experiment and have no arm.
+            members = await loop.segment_members(segmentation, built.name, built.version, made.segment_id)
             arms = await loop.arms_of(review, experiment.id, members)
-            events = loop.simulated_outcomes(experiment, arms, OUTCOME_SEED + index, started, time.time())
+            created = experiment.create_time.seconds + experiment.create_time.nanos / 1e9
+            events = loop.simulated_outcomes(experiment, arms, OUTCOME_SEED + index, created, time.time())
             accepted = await loop.ingest_outcomes(review, events)
             converters += [
                 event.customer_id
