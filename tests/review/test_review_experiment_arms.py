@@ -6,9 +6,13 @@ nothing."""
 import grpc
 
 from matcha.review.v1 import review_pb2
+from matcha.segmentation.v1 import segmentation_pb2 as seg_pb
+from matcha.segmentation.v1 import segmentation_pb2_grpc
 from tests.review.conftest import draft
 from tests.review.test_review_audiences import (
+    CAMPAIGN,
     CUSTOMERS,
+    LISTENING_ONLY,
     PUBLISHER,
     approved,
     audience_review,  # noqa: F401
@@ -111,6 +115,7 @@ async def test_each_member_receives_only_their_arms_variant(audience_review, rev
     reply = await publisher.Publish(publish(third, segment()))
     assert reply.audience.excluded_frequency_capped == 9 - len(holdout)
     assert set((await delivered(publish_dir, tenant, third.id))["audience_members"]) == holdout
+
 
 async def test_an_experiment_is_made_once_per_idempotency_key(audience_review, review_for, connect, tenant):  # noqa: F811
     server, _, segmentation = audience_review
@@ -222,3 +227,39 @@ async def test_without_holdout_every_member_receives_one_variant(
         await publisher.Publish(publish(item, arm(created.experiment.id)))
         received += (await delivered(publish_dir, tenant, item.id))["audience_members"]
     assert sorted(received) == REACHABLE_BY_EMAIL
+
+
+async def test_consent_withdrawn_after_creation_is_respected_at_publication(
+    audience_review,  # noqa: F811
+    review_for,
+    connect,
+    tenant,
+):
+    server, publish_dir, segmentation = audience_review
+    await customer_base(connect, segmentation, tenant)
+    publisher = review_for(tenant, server=server, roles=PUBLISHER, subject="pat")
+    item = await approved(review_for, server, tenant)
+    created = await publisher.CreateExperiment(
+        review_pb2.CreateExperimentRequest(variants=by_item(A=item), audience=segment(), holdout_share=0.0)
+    )
+    assert created.experiment.audience_size == 9
+    # After the experiment was made, c-05 opts out of e-mail and c-06 withdraws their consent to campaigns.
+    stub = segmentation_pb2_grpc.SegmentationServiceStub(connect(segmentation, tenant))
+    await stub.IngestCustomers(
+        seg_pb.IngestCustomersRequest(
+            customers=[seg_pb.Customer(id="c-05", policy=CAMPAIGN, opted_out_channels=["email"])]
+        )
+    )
+    listening = segmentation_pb2_grpc.SegmentationServiceStub(connect(segmentation, tenant, purpose="listening"))
+    await listening.IngestCustomers(
+        seg_pb.IngestCustomersRequest(customers=[seg_pb.Customer(id="c-06", policy=LISTENING_ONLY)])
+    )
+    reply = await publisher.Publish(publish(item, arm(created.experiment.id)))
+    assert (reply.audience.size, reply.audience.excluded_without_consent, reply.audience.excluded_opted_out) == (
+        7,
+        1,
+        1,
+    )
+    members = (await delivered(publish_dir, tenant, item.id))["audience_members"]
+    assert members == [c for c in REACHABLE_BY_EMAIL if c not in ("c-05", "c-06")]
+    assert reply.audience.members_sha256 == digest(members)

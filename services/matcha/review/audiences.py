@@ -390,12 +390,15 @@ def _refuse_unreachable(
     channel: str,
     purpose: str,
     what: str,
+    source: str = "",
 ) -> None:
     """Unknown customers of a list, or nobody left to reach: refused (the caller's transaction rolls back)."""
     if spec.listed and summary.unknown_customer_ids:
         raise _unknown_customers(spec.customer_ids, list(summary.unknown_customer_ids), what)
     if resolved.size == 0:
-        source = f"segment {spec.segment_id!r} of {spec.segmentation!r}" if not spec.listed else "the customers listed"
+        source = source or (
+            f"segment {spec.segment_id!r} of {spec.segmentation!r}" if not spec.listed else "the customers listed"
+        )
         raise FailedPrecondition(
             f"no member of {source} may be reached on {channel} for purpose {purpose!r} "
             f"({summary.members} members: {resolved.excluded_without_consent} without consent, "
@@ -466,6 +469,58 @@ class ExperimentAudience:
     segment_id: str
 
 
+class ArmMembers:
+    """The members of an experiment's arm that may still be reached, read again from segmentation at publication
+    (consent withdrawn or an opt-out since the experiment was made counts), 100,000 ids per call. The arm's ids are
+    in byte order, so the calls' answers follow one another in that order."""
+
+    def __init__(
+        self, source: SegmentationMembers, call: CallContext, purpose: str, channel: str, members: list[str]
+    ) -> None:
+        self._source = source
+        self._call = call
+        self._purpose = purpose
+        self._channel = channel
+        self._members = members
+        self._current: MemberStream | None = None
+        self.summary: segmentation_pb2.SegmentMembersSummary | None = None
+
+    def cancel(self) -> None:
+        if self._current is not None:
+            self._current.cancel()
+
+    async def chunks(self) -> AsyncIterator[list[str]]:
+        total = segmentation_pb2.SegmentMembersSummary(members=len(self._members))
+        for start in range(0, len(self._members), MAX_LISTED_CUSTOMERS):
+            spec = AudienceSpec(customer_ids=tuple(self._members[start : start + MAX_LISTED_CUSTOMERS]))
+            self._current = self._source.stream(self._call, self._purpose, spec, self._channel)
+            async for ids in self._current.chunks():
+                yield ids
+            part = self._current.summary
+            # A member segmentation no longer knows (erased meanwhile) may not be reached either.
+            total.without_consent += part.without_consent + len(part.unknown_customer_ids)
+            total.opted_out += part.opted_out
+            self._current = None
+        self.summary = total
+
+
+async def arm_members(connection: asyncpg.Connection, tenant: str, experiment_id: str, arm: str) -> list[str]:
+    """The members recorded in an experiment's arm, in byte order."""
+    buffer = await _copy_out(
+        connection,
+        """SELECT customer_id FROM review_experiment_members
+           WHERE tenant = $1 AND experiment_id = $2 AND arm = $3
+           ORDER BY customer_id COLLATE "C"
+        """,
+        tenant,
+        experiment_id,
+        arm,
+    )
+    lines = buffer.split("\n")
+    lines.pop()
+    return [_copy_unescape(line) for line in lines] if "\\" in buffer else lines
+
+
 async def write_arm_audience(
     connection: asyncpg.Connection,
     *,
@@ -476,80 +531,52 @@ async def write_arm_audience(
     data_class: int,
     experiment: ExperimentAudience,
     arm: str,
+    members: ArmMembers,
     cap: FrequencyCap,
 ) -> ResolvedAudience:
-    """Stores, in the caller's transaction, the publication of an experiment's arm: the arm's members (consent and
-    opt-outs were applied when the experiment was made) less those at the channel's frequency cap, in byte order,
-    with their digest. Raises EMPTY_AUDIENCE (the caller's transaction rolls back) when nobody is left."""
-    spec = AudienceSpec(
-        segmentation=experiment.segmentation,
-        version=experiment.segmentation_version,
-        segment_id=experiment.segment_id,
-        experiment_id=experiment.experiment_id,
-    )
-    key = await _new_publication_audience(
-        connection, tenant, publication_id, channel, purpose, data_class, spec, cap, arm
-    )
-    counts = await connection.fetchrow(
-        """WITH capped AS (
-               SELECT customer_id FROM review_audience_members
-               WHERE $5 > 0 AND audience_key = ANY(ARRAY(
-                   SELECT key FROM review_publication_audiences
-                   WHERE tenant = $1 AND channel = $6 AND created_at > now() - $7::interval AND key <> $4))
-               GROUP BY customer_id HAVING count(*) >= $5
-           ), arm AS (
-               SELECT customer_id COLLATE "C" AS customer_id FROM review_experiment_members
-               WHERE tenant = $1 AND experiment_id = $2 AND arm = $3
-           ), written AS (
-               INSERT INTO review_audience_members (audience_key, customer_id)
-               SELECT $4, customer_id FROM arm
-               WHERE NOT EXISTS (SELECT 1 FROM capped c WHERE c.customer_id = arm.customer_id)
-               ORDER BY customer_id
-               RETURNING customer_id
-           )
-           SELECT (SELECT count(*) FROM arm) AS members, (SELECT count(*) FROM written) AS size""",
-        tenant,
-        experiment.experiment_id,
-        arm,
-        key,
-        cap.messages,
-        channel,
-        cap.window,
-    )
-    members_sha256 = await connection.fetchval(
-        """SELECT encode(sha256(convert_to(coalesce(string_agg(customer_id, E'\\n' ORDER BY customer_id), ''), 'UTF8')),
-                         'hex')
-           FROM review_audience_members WHERE audience_key = $1""",
-        key,
-    )
-    resolved = ResolvedAudience(
-        segmentation=experiment.segmentation,
-        segmentation_version=experiment.segmentation_version,
-        segment_id=experiment.segment_id,
-        size=counts["size"],
-        members_sha256=members_sha256,
-        excluded_without_consent=0,
-        excluded_opted_out=0,
-        excluded_frequency_capped=counts["members"] - counts["size"],
-        cap=cap,
-        experiment_id=experiment.experiment_id,
-        arm=arm,
-    )
-    if resolved.size == 0:
-        raise FailedPrecondition(
-            f"no member of arm {arm!r} of experiment {experiment.experiment_id!r} may be reached on {channel} "
-            f"({counts['members']} members, {resolved.excluded_frequency_capped} at the frequency cap); "
-            "nothing was published",
-            reason="EMPTY_AUDIENCE",
-            metadata={
-                "members": str(counts["members"]),
-                "without_consent": "0",
-                "opted_out": "0",
-                "frequency_capped": str(resolved.excluded_frequency_capped),
-            },
+    """Stores, in the caller's transaction, the publication of an experiment's arm: the arm's members that may still
+    be reached (`members`), less those at the channel's frequency cap, in byte order, with their digest. Raises
+    EMPTY_AUDIENCE (the caller's transaction rolls back) when nobody is left."""
+    try:
+        spec = AudienceSpec(
+            segmentation=experiment.segmentation,
+            version=experiment.segmentation_version,
+            segment_id=experiment.segment_id,
+            experiment_id=experiment.experiment_id,
         )
-    await _record_publication_audience(connection, key, resolved)
-    return resolved
+        key = await _new_publication_audience(
+            connection, tenant, publication_id, channel, purpose, data_class, spec, cap, arm
+        )
+        capped = await _capped(connection, tenant, channel, cap, key) if cap.messages > 0 else frozenset()
+        prefix = f"{key}\t"
+
+        def lines(kept: list[str], joined: str) -> bytes:
+            return "".join(f"{prefix}{_copy_escape(customer)}\n" for customer in kept).encode()
+
+        size, capped_count, digest = await _copy_members(
+            connection, members, "review_audience_members", ["audience_key", "customer_id"], lines, capped
+        )
+        summary = members.summary
+        resolved = ResolvedAudience(
+            segmentation=experiment.segmentation,
+            segmentation_version=experiment.segmentation_version,
+            segment_id=experiment.segment_id,
+            size=size,
+            members_sha256=digest,
+            excluded_without_consent=summary.without_consent,
+            excluded_opted_out=summary.opted_out,
+            excluded_frequency_capped=capped_count,
+            cap=cap,
+            experiment_id=experiment.experiment_id,
+            arm=arm,
+        )
+        _refuse_unreachable(
+            spec, summary, resolved, channel, purpose, "published", f"arm {arm!r} of experiment {spec.experiment_id!r}"
+        )
+        await _record_publication_audience(connection, key, resolved)
+        return resolved
+    finally:
+        members.cancel()
 
 
 async def _capped(

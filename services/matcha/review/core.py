@@ -18,10 +18,12 @@ from opentelemetry import trace
 
 from matcha.review.attestation import AttestationVerifier
 from matcha.review.audiences import (
+    ArmMembers,
     AudienceSpec,
     FrequencyCap,
     ResolvedAudience,
     SegmentationMembers,
+    arm_members,
     channel_name,
     check_audience,
     read_audience,
@@ -607,7 +609,7 @@ class ReviewCore:
             check_audience(violations, audience)
         violations.raise_if_any("publication has invalid fields")
         call.require_role(PUBLISHER_ROLE)
-        if audience is not None and not audience.experiment_arm:
+        if audience is not None:
             self._audiences.check_configured()
         already = False
         resolved = None
@@ -640,6 +642,7 @@ class ReviewCore:
                 )
                 if variant is not None:
                     channel = channel_name(item.channel)
+                    members = await arm_members(change.connection, item.tenant, variant.experiment_id, variant.label)
                     resolved = await write_arm_audience(
                         change.connection,
                         tenant=item.tenant,
@@ -649,6 +652,7 @@ class ReviewCore:
                         data_class=item.data_class,
                         experiment=variant.audience,
                         arm=variant.label,
+                        members=ArmMembers(self._audiences, call, item.purpose, channel, members),
                         cap=self._frequency_caps(channel),
                     )
                     await record_variant_publication(change.connection, item.tenant, variant, publication_id)
