@@ -246,9 +246,10 @@ class ReviewServiceServicer:
         An item named as a variant of an experiment (ExperimentVariant.item_id)
         is published to its arm only: `audience.experiment_arm` names the
         experiment, the arm is the item's variant (never the holdout). The arm's
-        members, resolved when the experiment was created, less those at the
-        channel's frequency cap, are stored and delivered; the variant records
-        the publication id.
+        members (recorded when the experiment was created), less those who since
+        withdrew their consent or opted out of the channel (read again from
+        SegmentationService) and those at the channel's frequency cap, are
+        stored and delivered; the variant records the publication id.
 
         Errors: NOT_FOUND (item; segmentation, version or segment; experiment);
         PERMISSION_DENIED; FAILED_PRECONDITION (status not APPROVED, or
