@@ -9,6 +9,7 @@ import contextlib
 import difflib
 import functools
 import hashlib
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -83,6 +84,12 @@ ADMIN_ROLE = "admin"
 def content_digest(title: str, content: str) -> str:
     """SHA-256 of the title, one NUL byte, then the content (the contract's definition)."""
     return hashlib.sha256(title.encode() + b"\0" + content.encode()).hexdigest()
+
+
+def provenance_digest(provenance: dict[str, Any]) -> str:
+    """SHA-256 of the provenance's stored JSON, keys sorted, no whitespace, UTF-8 unescaped (the contract's)."""
+    canonical = json.dumps(provenance, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def unified_diff(before: str, after: str, before_label: str, after_label: str) -> str:
@@ -170,6 +177,7 @@ class ReviewSignal:
     comment: str
     reviewer_subject: str
     decide_time: datetime
+    provenance_sha256: str = ""
 
 
 SignalEncoder = Callable[[ReviewSignal], dict[str, Any]]
@@ -425,8 +433,11 @@ class ReviewCore:
             )
         status = OUTCOMES[outcome]
         role = REVIEWER_ROLE if REVIEWER_ROLE in call.principal.roles else ADMIN_ROLE
+        # The text decided on came from the latest AI-produced version: an approval covers its provenance too.
+        drafted = await change.latest_ai_version()
+        provenance_sha256 = provenance_digest(drafted.provenance) if status == "APPROVED" else ""
         decision = await change.add_decision(
-            outcome, comment, subject, role, decided_version, digest, call.idempotency_key or None
+            outcome, comment, subject, role, decided_version, digest, call.idempotency_key or None, provenance_sha256
         )
         columns: dict[str, Any] = {
             "status": status,
@@ -436,10 +447,10 @@ class ReviewCore:
             "claim_expires_at": None,
         }
         if status == "APPROVED":
-            drafted = await change.latest_ai_version()
             columns.update(
                 approved_version=decided_version,
                 approved_sha256=digest,
+                approved_provenance_sha256=provenance_sha256,
                 approved_diff=unified_diff(
                     drafted.content, content, f"v{drafted.number} ({drafted.origin.lower()})", f"v{decided_version}"
                 ),
@@ -459,6 +470,7 @@ class ReviewCore:
                 comment=comment,
                 reviewer_subject=subject,
                 decide_time=decision.decided_at,
+                provenance_sha256=provenance_sha256,
             ),
         )
         return decision
@@ -598,6 +610,7 @@ class ReviewCore:
         content_sha256: str,
         sinks: list[str],
         audience: AudienceSpec | None = None,
+        provenance_sha256: str = "",
     ) -> tuple[PublicationRow, bool, ResolvedAudience | None]:
         violations = Violations()
         violations.check(bool(content_sha256), "content_sha256", "the digest of the approved content is required")
@@ -629,6 +642,8 @@ class ReviewCore:
                     reason="CONTENT_NOT_APPROVED",
                     metadata={"item_id": item.id, "approved_sha256": item.approved_sha256 or ""},
                 )
+            drafted = await change.latest_ai_version()
+            self._require_approved_provenance(change, drafted.provenance, provenance_sha256)
             earlier = await change.publication()
             if earlier is not None:
                 already = True
@@ -681,7 +696,9 @@ class ReviewCore:
                     "channel": item.channel,
                     "target": item.target,
                     "audience": item.audience,
-                    "provenance": item.provenance,
+                    # The provenance the approved text came from, and its digest as approved.
+                    "provenance": drafted.provenance,
+                    "provenance_sha256": item.approved_provenance_sha256 or provenance_digest(drafted.provenance),
                     "publisher_subject": call.principal.subject,
                     "published_at": datetime.now(UTC).isoformat(),
                     "trace_id": trace_id,
@@ -694,6 +711,20 @@ class ReviewCore:
                 await change.add_event("PUBLISHED", item.status, item.version, call.principal.subject)
         details = await self._store.get(call.tenant, item_id, full=False)
         return details.publication, already, resolved
+
+    @staticmethod
+    def _require_approved_provenance(change: ItemTransaction, provenance: dict[str, Any], given: str) -> None:
+        """What is published came from the data and models approved: the provenance's digest is the one recorded
+        with the approval (items approved before approvals recorded it have none to compare)."""
+        item = change.item
+        current = provenance_digest(provenance)
+        approved = item.approved_provenance_sha256
+        if (approved is not None and current != approved) or (given and given != (approved or current)):
+            raise FailedPrecondition(
+                "the provenance being published is not the provenance approved",
+                reason="PROVENANCE_NOT_APPROVED",
+                metadata={"item_id": item.id, "approved_provenance_sha256": approved or ""},
+            )
 
     @staticmethod
     async def _experiment_variant(change: ItemTransaction, audience: AudienceSpec | None):

@@ -104,6 +104,7 @@ def _decision(row: DecisionRow) -> review_pb2.Decision:
         decide_time=_timestamp(row.decided_at),
         version=row.version,
         content_sha256=row.content_sha256,
+        provenance_sha256=row.provenance_sha256,
     )
 
 
@@ -153,6 +154,7 @@ def _item(details: ItemDetails) -> review_pb2.ReviewItem:
         decisions=[_decision(decision) for decision in details.decisions],
         approved_version=item.approved_version or 0,
         approved_sha256=item.approved_sha256 or "",
+        approved_provenance_sha256=item.approved_provenance_sha256 or "",
         approved_diff=item.approved_diff,
         resume=review_pb2.RunResume(run_id=item.resume_run_id, signal_key=item.resume_signal_key)
         if item.resume_run_id
@@ -222,6 +224,7 @@ def encode_signal(signal: ReviewSignal) -> dict:
         comment=signal.comment,
         reviewer_subject=signal.reviewer_subject,
         decide_time=_timestamp(signal.decide_time),
+        provenance_sha256=signal.provenance_sha256,
     )
     return json_format.MessageToDict(
         message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
@@ -374,6 +377,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             request.content_sha256,
             list(request.sinks),
             _audience_spec(request.audience) if request.HasField("audience") else None,
+            request.provenance_sha256,
         )
         if audience is not None:
             # The members are too many to name one by one on the access record; the digest names the list kept.

@@ -57,6 +57,7 @@ class ItemRow:
     claim_expires_at: datetime | None
     approved_version: int | None
     approved_sha256: str | None
+    approved_provenance_sha256: str | None
     approved_diff: str
     resume_run_id: str
     resume_signal_key: str
@@ -95,6 +96,8 @@ class DecisionRow:
     version: int
     content_sha256: str
     decided_at: datetime
+    # Approvals: the digest of the provenance the decided text came from.
+    provenance_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -210,7 +213,8 @@ class ListFilter:
 
 _ITEM_COLUMNS = """i.id::text AS id, i.tenant, i.status, i.version, i.format, i.channel, i.target, i.audience,
     i.provenance, i.voice_score, i.flags, i.priority, i.due_at, i.four_eyes, i.submitter, i.data_class, i.purpose,
-    i.claimed_by, i.claimed_at, i.claim_expires_at, i.approved_version, i.approved_sha256, i.approved_diff,
+    i.claimed_by, i.claimed_at, i.claim_expires_at, i.approved_version, i.approved_sha256,
+    i.approved_provenance_sha256, i.approved_diff,
     i.resume_run_id, i.resume_signal_key, i.resume_capability, i.subject_ids, i.created_at, i.updated_at,
     v.title, v.content, v.content_sha256, v.author AS version_author"""
 _ITEM_FROM = "review_items i JOIN review_versions v ON v.item_id = i.id AND v.number = i.version"
@@ -257,6 +261,7 @@ def _decision(row: asyncpg.Record, prefix: str = "") -> DecisionRow:
         version=row[f"{prefix}version"],
         content_sha256=row[f"{prefix}content_sha256"],
         decided_at=row[f"{prefix}decided_at"],
+        provenance_sha256=row[f"{prefix}provenance_sha256"],
     )
 
 
@@ -273,7 +278,8 @@ def _delivery(row: asyncpg.Record, prefix: str = "") -> DeliveryRow:
 
 _EVENT_QUERY = """SELECT e.sequence, e.at, e.type, e.item_id::text AS item_id, e.status, e.version, e.actor,
         d.id AS d_id, d.outcome AS d_outcome, d.comment AS d_comment, d.reviewer AS d_reviewer, d.role AS d_role,
-        d.version AS d_version, d.content_sha256 AS d_content_sha256, d.decided_at AS d_decided_at
+        d.version AS d_version, d.content_sha256 AS d_content_sha256, d.decided_at AS d_decided_at,
+        d.provenance_sha256 AS d_provenance_sha256
     FROM review_events e LEFT JOIN review_decisions d ON d.id = e.decision_id"""
 
 
@@ -366,12 +372,20 @@ class ItemTransaction:
         )
 
     async def add_decision(
-        self, outcome: str, comment: str, reviewer: str, role: str, version: int, content_sha256: str, key: str | None
+        self,
+        outcome: str,
+        comment: str,
+        reviewer: str,
+        role: str,
+        version: int,
+        content_sha256: str,
+        key: str | None,
+        provenance_sha256: str = "",
     ) -> DecisionRow:
         row = await self._connection.fetchrow(
             """INSERT INTO review_decisions (item_id, outcome, comment, reviewer, role, version, content_sha256,
-                   idempotency_key)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *""",
+                   idempotency_key, provenance_sha256)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *""",
             uuid.UUID(self.item.id),
             outcome,
             comment,
@@ -380,6 +394,7 @@ class ItemTransaction:
             version,
             content_sha256,
             key,
+            provenance_sha256,
         )
         return _decision(row)
 

@@ -202,7 +202,7 @@ class ContentVersion(_message.Message):
     def __init__(self, number: _Optional[int] = ..., title: _Optional[str] = ..., content: _Optional[str] = ..., content_sha256: _Optional[str] = ..., origin: _Optional[_Union[VersionOrigin, str]] = ..., author_subject: _Optional[str] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., comment: _Optional[str] = ..., diff_from_previous: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Decision(_message.Message):
-    __slots__ = ("outcome", "comment", "reviewer_subject", "role", "decide_time", "version", "content_sha256")
+    __slots__ = ("outcome", "comment", "reviewer_subject", "role", "decide_time", "version", "content_sha256", "provenance_sha256")
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     COMMENT_FIELD_NUMBER: _ClassVar[int]
     REVIEWER_SUBJECT_FIELD_NUMBER: _ClassVar[int]
@@ -210,6 +210,7 @@ class Decision(_message.Message):
     DECIDE_TIME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CONTENT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_SHA256_FIELD_NUMBER: _ClassVar[int]
     outcome: DecisionOutcome
     comment: str
     reviewer_subject: str
@@ -217,7 +218,8 @@ class Decision(_message.Message):
     decide_time: _timestamp_pb2.Timestamp
     version: int
     content_sha256: str
-    def __init__(self, outcome: _Optional[_Union[DecisionOutcome, str]] = ..., comment: _Optional[str] = ..., reviewer_subject: _Optional[str] = ..., role: _Optional[str] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ..., content_sha256: _Optional[str] = ...) -> None: ...
+    provenance_sha256: str
+    def __init__(self, outcome: _Optional[_Union[DecisionOutcome, str]] = ..., comment: _Optional[str] = ..., reviewer_subject: _Optional[str] = ..., role: _Optional[str] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ..., content_sha256: _Optional[str] = ..., provenance_sha256: _Optional[str] = ...) -> None: ...
 
 class ReviewClaim(_message.Message):
     __slots__ = ("reviewer_subject", "claim_time", "expire_time")
@@ -256,7 +258,7 @@ class Publication(_message.Message):
     def __init__(self, id: _Optional[str] = ..., version: _Optional[int] = ..., content_sha256: _Optional[str] = ..., publisher_subject: _Optional[str] = ..., publish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sinks: _Optional[_Iterable[_Union[SinkDelivery, _Mapping]]] = ..., trace_id: _Optional[str] = ...) -> None: ...
 
 class ReviewItem(_message.Message):
-    __slots__ = ("id", "status", "version", "title", "content", "content_sha256", "format", "channel", "target", "audience", "provenance", "voice_score", "flags", "priority", "due_time", "four_eyes", "submitter_subject", "claim", "versions", "decisions", "approved_version", "approved_sha256", "approved_diff", "resume", "resume_delivery", "publication", "create_time", "update_time", "subject_ids")
+    __slots__ = ("id", "status", "version", "title", "content", "content_sha256", "format", "channel", "target", "audience", "provenance", "voice_score", "flags", "priority", "due_time", "four_eyes", "submitter_subject", "claim", "versions", "decisions", "approved_version", "approved_sha256", "approved_diff", "resume", "resume_delivery", "publication", "create_time", "update_time", "subject_ids", "approved_provenance_sha256")
     ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -286,6 +288,7 @@ class ReviewItem(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_IDS_FIELD_NUMBER: _ClassVar[int]
+    APPROVED_PROVENANCE_SHA256_FIELD_NUMBER: _ClassVar[int]
     id: str
     status: ReviewStatus
     version: int
@@ -315,7 +318,8 @@ class ReviewItem(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     subject_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[ReviewStatus, str]] = ..., version: _Optional[int] = ..., title: _Optional[str] = ..., content: _Optional[str] = ..., content_sha256: _Optional[str] = ..., format: _Optional[_Union[ContentFormat, str]] = ..., channel: _Optional[_Union[Channel, str]] = ..., target: _Optional[str] = ..., audience: _Optional[_Union[Audience, _Mapping]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., voice_score: _Optional[float] = ..., flags: _Optional[_Iterable[_Union[_common_pb2.ContentFlag, _Mapping]]] = ..., priority: _Optional[_Union[Priority, str]] = ..., due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., four_eyes: _Optional[bool] = ..., submitter_subject: _Optional[str] = ..., claim: _Optional[_Union[ReviewClaim, _Mapping]] = ..., versions: _Optional[_Iterable[_Union[ContentVersion, _Mapping]]] = ..., decisions: _Optional[_Iterable[_Union[Decision, _Mapping]]] = ..., approved_version: _Optional[int] = ..., approved_sha256: _Optional[str] = ..., approved_diff: _Optional[str] = ..., resume: _Optional[_Union[RunResume, _Mapping]] = ..., resume_delivery: _Optional[_Union[Delivery, _Mapping]] = ..., publication: _Optional[_Union[Publication, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subject_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    approved_provenance_sha256: str
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[ReviewStatus, str]] = ..., version: _Optional[int] = ..., title: _Optional[str] = ..., content: _Optional[str] = ..., content_sha256: _Optional[str] = ..., format: _Optional[_Union[ContentFormat, str]] = ..., channel: _Optional[_Union[Channel, str]] = ..., target: _Optional[str] = ..., audience: _Optional[_Union[Audience, _Mapping]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., voice_score: _Optional[float] = ..., flags: _Optional[_Iterable[_Union[_common_pb2.ContentFlag, _Mapping]]] = ..., priority: _Optional[_Union[Priority, str]] = ..., due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., four_eyes: _Optional[bool] = ..., submitter_subject: _Optional[str] = ..., claim: _Optional[_Union[ReviewClaim, _Mapping]] = ..., versions: _Optional[_Iterable[_Union[ContentVersion, _Mapping]]] = ..., decisions: _Optional[_Iterable[_Union[Decision, _Mapping]]] = ..., approved_version: _Optional[int] = ..., approved_sha256: _Optional[str] = ..., approved_diff: _Optional[str] = ..., resume: _Optional[_Union[RunResume, _Mapping]] = ..., resume_delivery: _Optional[_Union[Delivery, _Mapping]] = ..., publication: _Optional[_Union[Publication, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subject_ids: _Optional[_Iterable[str]] = ..., approved_provenance_sha256: _Optional[str] = ...) -> None: ...
 
 class SubmitRequest(_message.Message):
     __slots__ = ("title", "content", "format", "channel", "target", "audience", "provenance", "voice_score", "flags", "priority", "due_time", "four_eyes", "resume", "quality_attestation", "subject_ids")
@@ -484,16 +488,18 @@ class ReviseResponse(_message.Message):
     def __init__(self, item: _Optional[_Union[ReviewItem, _Mapping]] = ...) -> None: ...
 
 class PublishRequest(_message.Message):
-    __slots__ = ("item_id", "content_sha256", "sinks", "audience")
+    __slots__ = ("item_id", "content_sha256", "sinks", "audience", "provenance_sha256")
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_SHA256_FIELD_NUMBER: _ClassVar[int]
     SINKS_FIELD_NUMBER: _ClassVar[int]
     AUDIENCE_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_SHA256_FIELD_NUMBER: _ClassVar[int]
     item_id: str
     content_sha256: str
     sinks: _containers.RepeatedScalarFieldContainer[str]
     audience: AudienceSpec
-    def __init__(self, item_id: _Optional[str] = ..., content_sha256: _Optional[str] = ..., sinks: _Optional[_Iterable[str]] = ..., audience: _Optional[_Union[AudienceSpec, _Mapping]] = ...) -> None: ...
+    provenance_sha256: str
+    def __init__(self, item_id: _Optional[str] = ..., content_sha256: _Optional[str] = ..., sinks: _Optional[_Iterable[str]] = ..., audience: _Optional[_Union[AudienceSpec, _Mapping]] = ..., provenance_sha256: _Optional[str] = ...) -> None: ...
 
 class AudienceSpec(_message.Message):
     __slots__ = ("segment", "customers", "experiment_arm")
@@ -602,7 +608,7 @@ class WatchEventsResponse(_message.Message):
     def __init__(self, event: _Optional[_Union[ReviewEvent, _Mapping]] = ...) -> None: ...
 
 class ReviewSignal(_message.Message):
-    __slots__ = ("item_id", "status", "version", "title", "content", "content_sha256", "comment", "reviewer_subject", "decide_time")
+    __slots__ = ("item_id", "status", "version", "title", "content", "content_sha256", "comment", "reviewer_subject", "decide_time", "provenance_sha256")
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -612,6 +618,7 @@ class ReviewSignal(_message.Message):
     COMMENT_FIELD_NUMBER: _ClassVar[int]
     REVIEWER_SUBJECT_FIELD_NUMBER: _ClassVar[int]
     DECIDE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_SHA256_FIELD_NUMBER: _ClassVar[int]
     item_id: str
     status: ReviewStatus
     version: int
@@ -621,7 +628,8 @@ class ReviewSignal(_message.Message):
     comment: str
     reviewer_subject: str
     decide_time: _timestamp_pb2.Timestamp
-    def __init__(self, item_id: _Optional[str] = ..., status: _Optional[_Union[ReviewStatus, str]] = ..., version: _Optional[int] = ..., title: _Optional[str] = ..., content: _Optional[str] = ..., content_sha256: _Optional[str] = ..., comment: _Optional[str] = ..., reviewer_subject: _Optional[str] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    provenance_sha256: str
+    def __init__(self, item_id: _Optional[str] = ..., status: _Optional[_Union[ReviewStatus, str]] = ..., version: _Optional[int] = ..., title: _Optional[str] = ..., content: _Optional[str] = ..., content_sha256: _Optional[str] = ..., comment: _Optional[str] = ..., reviewer_subject: _Optional[str] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provenance_sha256: _Optional[str] = ...) -> None: ...
 
 class EraseSubjectRequest(_message.Message):
     __slots__ = ("subject_id",)

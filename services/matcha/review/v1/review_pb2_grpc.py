@@ -32,6 +32,14 @@ class ReviewServiceStub:
     Content digests. `content_sha256` everywhere is the lowercase hex SHA-256
     of the UTF-8 bytes of the title, one NUL byte, then the content.
 
+    Provenance digests. `provenance_sha256` is the lowercase hex SHA-256 of the
+    provenance of the AI-produced version the decided text came from (the
+    draft, or its latest regeneration), in its stored JSON form (proto JSON
+    names) serialised with sorted keys, no whitespace and UTF-8 characters
+    unescaped (Python's json.dumps(sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)). An approval records both digests; Publish checks
+    both, and the published document carries the provenance and its digest.
+
     Resuming runs. An item submitted with `resume` signals that conductor run
     after a decision and on expiry: ConductorService.Signal(run_id,
     signal_key, payload = JSON form of ReviewSignal with every field present),
@@ -141,6 +149,14 @@ class ReviewServiceServicer:
 
     Content digests. `content_sha256` everywhere is the lowercase hex SHA-256
     of the UTF-8 bytes of the title, one NUL byte, then the content.
+
+    Provenance digests. `provenance_sha256` is the lowercase hex SHA-256 of the
+    provenance of the AI-produced version the decided text came from (the
+    draft, or its latest regeneration), in its stored JSON form (proto JSON
+    names) serialised with sorted keys, no whitespace and UTF-8 characters
+    unescaped (Python's json.dumps(sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)). An approval records both digests; Publish checks
+    both, and the published document carries the provenance and its digest.
 
     Resuming runs. An item submitted with `resume` signals that conductor run
     after a decision and on expiry: ConductorService.Signal(run_id,
@@ -253,7 +269,9 @@ class ReviewServiceServicer:
 
         Errors: NOT_FOUND (item; segmentation, version or segment; experiment);
         PERMISSION_DENIED; FAILED_PRECONDITION (status not APPROVED, or
-        `content_sha256` differs from the approved digest; reason EMPTY_AUDIENCE
+        `content_sha256` differs from the approved digest; reason
+        PROVENANCE_NOT_APPROVED when the item's provenance, or the
+        `provenance_sha256` given, differs from the one approved; reason EMPTY_AUDIENCE
         when no member is left to reach, the counts in metadata; reason
         EXPERIMENT_VARIANT when a variant of an experiment is published to
         anything but its arm); INVALID_ARGUMENT (unknown sink; customer ids
@@ -499,6 +517,14 @@ class ReviewService:
 
     Content digests. `content_sha256` everywhere is the lowercase hex SHA-256
     of the UTF-8 bytes of the title, one NUL byte, then the content.
+
+    Provenance digests. `provenance_sha256` is the lowercase hex SHA-256 of the
+    provenance of the AI-produced version the decided text came from (the
+    draft, or its latest regeneration), in its stored JSON form (proto JSON
+    names) serialised with sorted keys, no whitespace and UTF-8 characters
+    unescaped (Python's json.dumps(sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)). An approval records both digests; Publish checks
+    both, and the published document carries the provenance and its digest.
 
     Resuming runs. An item submitted with `resume` signals that conductor run
     after a decision and on expiry: ConductorService.Signal(run_id,
