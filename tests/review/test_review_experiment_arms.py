@@ -263,3 +263,23 @@ async def test_consent_withdrawn_after_creation_is_respected_at_publication(
     members = (await delivered(publish_dir, tenant, item.id))["audience_members"]
     assert members == [c for c in REACHABLE_BY_EMAIL if c not in ("c-05", "c-06")]
     assert reply.audience.members_sha256 == digest(members)
+
+
+async def test_ids_with_characters_copy_escapes_keep_their_arm(audience_review, review_for, connect, tenant):  # noqa: F811
+    """Ids travel through COPY into the experiment's members and again into the arm's publication."""
+    server, publish_dir, segmentation = audience_review
+    odd = ["back\\slash", "tab\there", "line\nbreak", "carriage\rreturn", "plain", "é-accent", "\\N"]
+    stub = segmentation_pb2_grpc.SegmentationServiceStub(connect(segmentation, tenant))
+    await stub.IngestCustomers(
+        seg_pb.IngestCustomersRequest(customers=[seg_pb.Customer(id=customer, policy=CAMPAIGN) for customer in odd])
+    )
+    publisher = review_for(tenant, server=server, roles=PUBLISHER, subject="pat")
+    item = await approved(review_for, server, tenant)
+    created = await publisher.CreateExperiment(
+        review_pb2.CreateExperimentRequest(variants=by_item(A=item), audience=customers(odd), holdout_share=0.0)
+    )
+    assert created.audience.size == len(odd) and created.audience.members_sha256 == digest(odd)
+    assert await arms_of(publisher, created.experiment.id, odd) == dict.fromkeys(odd, "A")
+    reply = await publisher.Publish(publish(item, arm(created.experiment.id)))
+    assert reply.audience.size == len(odd) and reply.audience.members_sha256 == digest(odd)
+    assert (await delivered(publish_dir, tenant, item.id))["audience_members"] == sorted(odd)

@@ -432,7 +432,11 @@ async def write_experiment_audience(
         prefix = f"{_copy_escape(tenant)}\t{_copy_escape(experiment_id)}\t"
 
         def lines(kept: list[str], joined: str) -> bytes:
-            return "".join(f"{prefix}{_copy_escape(customer)}\t{arm_of(customer)}\n" for customer in kept).encode()
+            escaped = kept
+            if any(special in joined for special in _COPY_SPECIAL) or joined.count("\n") != len(kept) - 1:
+                escaped = [_copy_escape(customer) for customer in kept]
+            rows = zip(escaped, map(arm_of, kept), strict=True)
+            return "".join([f"{prefix}{customer}\t{arm}\n" for customer, arm in rows]).encode()
 
         size, _, digest = await _copy_members(
             connection,
@@ -551,7 +555,9 @@ async def write_arm_audience(
         prefix = f"{key}\t"
 
         def lines(kept: list[str], joined: str) -> bytes:
-            return "".join(f"{prefix}{_copy_escape(customer)}\n" for customer in kept).encode()
+            if any(special in joined for special in _COPY_SPECIAL) or joined.count("\n") != len(kept) - 1:
+                return "".join(f"{prefix}{_copy_escape(customer)}\n" for customer in kept).encode()
+            return (prefix + f"\n{prefix}".join(kept) + "\n").encode()
 
         size, capped_count, digest = await _copy_members(
             connection, members, "review_audience_members", ["audience_key", "customer_id"], lines, capped
