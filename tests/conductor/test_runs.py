@@ -3,9 +3,11 @@
 import grpc
 from google.protobuf import duration_pb2, json_format
 
-from matcha.conductor.v1 import conductor_pb2
+from matcha.conductor.app import build_conductor_service
+from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
+from matcha.embedding.app import build_embedding_service
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
-from tests.conductor.support import events_of, start, step, wait_for_run
+from tests.conductor.support import EMBEDDING_SERVICE, events_of, start, step, wait_for_run
 from tests.support import refused, struct
 
 LISTENING_PLAN = """
@@ -418,3 +420,39 @@ async def test_a_refused_fan_out_item_fails_the_step_and_the_run(conductor_for, 
     assert failed.state == conductor_pb2.RUN_STATE_FAILED
     assert step(failed, "embed").state == conductor_pb2.STEP_STATE_FAILED
     assert step(failed, "embed").error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+
+
+EMBED_TWICE = """
+name: embed-twice
+steps:
+  - id: first
+    call: matcha.embedding.v1.EmbeddingService/Embed
+    request: {texts: ["a hat"]}
+    output: "response.dimension"
+  - id: second
+    depends_on: [first]
+    call: matcha.embedding.v1.EmbeddingService/Embed
+    request: {texts: ["a scarf"]}
+    retry: {max_attempts: 3, initial_backoff: 0.01s, max_backoff: 0.01s}
+    output: "response.dimension"
+"""
+
+
+async def test_a_retry_waits_as_long_as_the_service_asks(
+    conductor_settings, embedding_settings, serve, local_encoder, connect, isolated_database, tenant
+):
+    """A tenant limit answers RESOURCE_EXHAUSTED with RetryInfo (about a second at one call a second): the step's
+    own backoff (10 ms) would spend its three attempts at once; the conductor waits what the service asked."""
+    limited = embedding_settings(tenant_calls_per_second=1.0, tenant_burst=1)
+    async with serve(build_embedding_service(limited, encoder=local_encoder), limited) as embedding:
+        settings = conductor_settings(
+            database_url=isolated_database, conductor_endpoints={EMBEDDING_SERVICE: f"127.0.0.1:{embedding.port}"}
+        )
+        async with serve(build_conductor_service(settings), settings) as conductor:
+            stub = conductor_pb2_grpc.ConductorServiceStub(connect(conductor, tenant))
+            await stub.RegisterPlan(conductor_pb2.RegisterPlanRequest(document=EMBED_TWICE))
+            run = await wait_for_run(stub, (await start(stub, "embed-twice")).id)
+            assert run.state == conductor_pb2.RUN_STATE_SUCCEEDED, run.error
+            events = await events_of(stub, run.id)
+            retrying = [event for event in events if event.type == conductor_pb2.RUN_EVENT_TYPE_STEP_RETRYING]
+            assert len(retrying) <= 1

@@ -474,7 +474,10 @@ class RunExecution:
                             ),
                             step_changes={step.id: {"attempts": attempt}},
                         )
-                        await asyncio.sleep(step.retry.backoff.delay(attempt))
+                        # A service that says when to come back (RetryInfo: a tenant limit, a full queue) is
+                        # not called sooner.
+                        retry_after = error_details(error).retry_after_seconds or 0.0
+                        await asyncio.sleep(max(step.retry.backoff.delay(attempt), retry_after))
                         continue
                     raise StepFailure(
                         code,
