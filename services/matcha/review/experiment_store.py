@@ -41,9 +41,6 @@ class ExperimentRow:
     variants: list[VariantRow]
     # Audience per arm.
     arms: dict[str, int]
-    # Where an audience resolved at creation came from (variants named by item).
-    source: ExperimentAudience | None = None
-    channel: str = ""
 
     @property
     def audience_size(self) -> int:
@@ -116,9 +113,6 @@ class OutcomeBatch:
 
 
 def _experiment_row(row, variants: list[VariantRow], arms: dict[str, int]) -> ExperimentRow:
-    source = None
-    if any(variant.item_id for variant in variants):
-        source = ExperimentAudience(row["id"], row["segmentation"], row["segmentation_version"], row["segment_id"])
     return ExperimentRow(
         id=row["id"],
         name=row["name"],
@@ -132,8 +126,6 @@ def _experiment_row(row, variants: list[VariantRow], arms: dict[str, int]) -> Ex
         created_at=row["created_at"],
         variants=variants,
         arms=arms,
-        source=source,
-        channel=row["channel"],
     )
 
 
