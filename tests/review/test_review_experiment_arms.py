@@ -171,6 +171,8 @@ async def test_bad_experiments_before_publication_are_refused_and_write_nothing(
     assert "audience" in error.field_violations
     error = await refused_create(variants=by_item(A=a), audience=segment(), customer_ids=["c-05"])
     assert "customer_ids" in error.field_violations
+    error = await refused_create(variants=by_item(A=a), audience=segment(), audience_publication_id="p")
+    assert "audience_publication_id" in error.field_violations
     error = await refused_create(variants=by_item(A=a), audience=arm("x"))
     assert "audience.experiment_arm" in error.field_violations
     error = await refused_create(

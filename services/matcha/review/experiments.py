@@ -305,11 +305,13 @@ class ExperimentCore:
                 request.audience is not None, "audience", "required with variants named by item: a segment or customers"
             ):
                 check_audience(violations, request.audience, arm_allowed=False)
-            violations.check(
-                not request.customer_ids and not request.audience_publication_id,
-                "customer_ids",
-                "the audience of variants named by item is `audience`, resolved for their purpose and channel",
-            )
+            for name, given in (
+                ("customer_ids", request.customer_ids),
+                ("audience_publication_id", request.audience_publication_id),
+            ):
+                violations.check(
+                    not given, name, "the audience of variants named by item is `audience`, resolved for their purpose"
+                )
         else:
             violations.check(
                 request.audience is None, "audience", "resolved for variants named by item only (`item_id`)"
