@@ -39,6 +39,7 @@ from matcha.embedding.reader import (
     metadata_value,
 )
 from matcha.models.encoders import Encoder
+from matcha.runtime import page_tokens
 from matcha.runtime.batching import MicroBatcher
 from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, require_describer
 from matcha.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, Violations
@@ -597,7 +598,8 @@ class ClassificationCore:
         else:
             records = await self._store.list_latest(call.tenant, position or "", page_size + 1)
             next_position = records[page_size - 1].name if len(records) > page_size else None
-        token = _encode_page_token(name, next_position) if next_position is not None else ""
+        listing = page_tokens.listing_key("classifiers", name)
+        token = page_tokens.encode(listing, next_position) if next_position is not None else ""
         return ClassifierPage(records[:page_size], token)
 
     async def delete_classifier(self, call: CallContext, name: str, version: int) -> int:
@@ -962,20 +964,10 @@ def _duration(violations: Violations, path: str, value: Instant | None) -> timed
     return timedelta(seconds=value.seconds, microseconds=value.nanos // 1000)
 
 
-def _encode_page_token(name: str, position: int | str) -> str:
-    return json.dumps({"name": name, "after": position}).encode().hex()
-
-
 def _decode_page_token(violations: Violations, token: str, name: str) -> int | str | None:
-    if not token:
-        return None
-    try:
-        value = json.loads(bytes.fromhex(token))
-        position = value["after"]
-        valid = value["name"] == name and isinstance(position, int if name else str)
-    except (ValueError, KeyError, TypeError):
-        valid = False
-    if not valid:
-        violations.add("page_token", "not a token returned by ListClassifiers for this name")
+    """Classifiers by name (a name to start after), or one classifier's versions (a version to go below)."""
+    position = page_tokens.decode(violations, token, page_tokens.listing_key("classifiers", name))
+    if position is not None and not isinstance(position, int if name else str):
+        violations.add("page_token", page_tokens.INVALID)
         return None
     return position

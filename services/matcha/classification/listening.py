@@ -49,6 +49,7 @@ from matcha.classification.watch_store import (
     WatchRow,
     WatchStore,
 )
+from matcha.runtime import page_tokens
 from matcha.runtime.data_map import SubjectHolding
 from matcha.runtime.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied, Violations
 from matcha.runtime.governance import CallContext, DataClass, RecordPolicy
@@ -535,7 +536,7 @@ class ListeningCore:
                     await self.store.post_count(call.tenant, row.name, since),
                 )
             )
-        token = _encode_token(rows[size - 1].name) if len(rows) > size else ""
+        token = page_tokens.encode(WATCHES_LISTING, rows[size - 1].name) if len(rows) > size else ""
         return WatchPage(views, token)
 
     async def delete_watch(self, call: CallContext, name: str) -> tuple[int, int, int]:
@@ -1013,17 +1014,19 @@ class ListeningCore:
         limit = self.limits.max_report_page_size
         violations.check(0 <= page_size <= limit, "page_size", f"0 to {limit}")
         before = None
-        if page_token:
+        listing = page_tokens.listing_key("watch reports", watch_name)
+        position = page_tokens.decode(violations, page_token, listing)
+        if position is not None:
             try:
-                before = datetime.fromisoformat(json.loads(bytes.fromhex(page_token))["before"])
-            except (ValueError, KeyError, TypeError):
-                violations.add("page_token", "not a token returned by ListWatchReports")
+                before = datetime.fromisoformat(position)
+            except (TypeError, ValueError):
+                violations.add("page_token", page_tokens.INVALID)
         violations.raise_if_any()
         await self._watch(call, watch_name)
         size = page_size or self.limits.default_report_page_size
         rows = await self.store.reports(call.tenant, watch_name, before, size + 1)
         page = rows[:size]
-        token = json.dumps({"before": _time(page[-1].window_end)}).encode().hex() if len(rows) > size else ""
+        token = page_tokens.encode(listing, _time(page[-1].window_end)) if len(rows) > size else ""
         visible = [report_from_row(row) for row in page if row.data_class <= call.data_class]
         return ReportPage(visible, token, len(page) - len(visible))
 
@@ -1129,18 +1132,13 @@ def _post_digest(source: str, time: datetime, text: str) -> str:
     return "sha256:" + hashlib.sha256(json.dumps([source, _time(time), text]).encode()).hexdigest()
 
 
-def _encode_token(name: str) -> str:
-    return json.dumps({"after": name}).encode().hex()
+WATCHES_LISTING = page_tokens.listing_key("watches")
 
 
 def _decode_token(violations: Violations, token: str) -> str | None:
-    if not token:
+    """The watch name a ListWatches page starts after."""
+    name = page_tokens.decode(violations, token, WATCHES_LISTING)
+    if name is not None and not (isinstance(name, str) and NAME.match(name)):
+        violations.add("page_token", page_tokens.INVALID)
         return None
-    try:
-        value = json.loads(bytes.fromhex(token))["after"]
-        if isinstance(value, str) and NAME.match(value):
-            return value
-    except (ValueError, KeyError, TypeError):
-        pass
-    violations.add("page_token", "not a token returned by ListWatches")
-    return None
+    return name

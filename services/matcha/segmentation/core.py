@@ -4,8 +4,6 @@ Plain Python: it knows nothing of gRPC or protobuf; the servicer converts at the
 """
 
 import asyncio
-import base64
-import json
 import logging
 import math
 import re
@@ -17,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from matcha.runtime import page_tokens
 from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, require_describer
 from matcha.runtime.errors import (
     FailedPrecondition,
@@ -1079,12 +1078,15 @@ class SegmentationCore:
             self._check_name(violations, "name", name)
         page_size = page_size or 50
         violations.check(1 <= page_size <= 200, "page_size", "between 1 and 200")
-        offset = _decode_token(violations, page_token, "offset")
+        listing = page_tokens.listing_key("segmentations", name)
+        offset = page_tokens.decode(violations, page_token, listing)
+        if offset is not None and not (isinstance(offset, int) and offset >= 0):
+            violations.add("page_token", page_tokens.INVALID)
         violations.raise_if_any()
-        offset = int(offset or 0)
+        offset = offset or 0
         versions = await self._store.list_versions(call.tenant, name, page_size + 1, offset)
         views = [await self._view(version, with_details=False) for version in versions[:page_size]]
-        return views, _encode_token({"offset": offset + page_size}) if len(versions) > page_size else ""
+        return views, page_tokens.encode(listing, offset + page_size) if len(versions) > page_size else ""
 
     async def list_members(
         self,
@@ -1100,7 +1102,11 @@ class SegmentationCore:
         violations.check(bool(segment_id), "segment_id", "must not be empty")
         page_size = page_size or 100
         violations.check(1 <= page_size <= 1000, "page_size", "between 1 and 1000")
-        after = _decode_token(violations, page_token, "after")
+        listing = page_tokens.listing_key("segment members", name, version_number, segment_id)
+        after = page_tokens.decode(violations, page_token, listing)
+        well_formed = isinstance(after, list) and len(after) == 2 and isinstance(after[1], int)
+        if after is not None and not (well_formed and isinstance(after[0], int | float)):
+            violations.add("page_token", page_tokens.INVALID)
         violations.raise_if_any()
         cursor = (float(after[0]), int(after[1])) if after else None
         version = await self._ready(call, name, version_number)
@@ -1109,7 +1115,7 @@ class SegmentationCore:
         last = rows[page_size - 1] if len(rows) > page_size else None
         return MemberPage(
             [(customer_id, distance, since) for customer_id, distance, since, _ in rows[:page_size]],
-            _encode_token({"after": [last[1], last[3]]}) if last else "",
+            page_tokens.encode(listing, [last[1], last[3]]) if last else "",
             total,
         )
 
@@ -1404,21 +1410,6 @@ def _reason(reason: Reason, items: list[str], names: dict[str, str], segment_nam
     else:
         text = f"similar to {label} (cosine {reason.similarity:.2f})"
     return reason.kind, reason.weight, related, text
-
-
-def _encode_token(values: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
-
-
-def _decode_token(violations: Violations, token: str, key: str) -> Any:
-    """The `key` of a page token from a previous response; records a violation for anything else."""
-    if not token:
-        return None
-    try:
-        return json.loads(base64.urlsafe_b64decode(token.encode()))[key]
-    except (ValueError, KeyError, TypeError):
-        violations.add("page_token", "not a token from a previous response")
-        return None
 
 
 def _variables(rule: Rule) -> set[str]:
