@@ -27,6 +27,15 @@ class VariantRow:
 
 
 @dataclass(frozen=True)
+class AutoPromotionRule:
+    """A variant is promoted once every arm has the minimum sample and its probability of being best on `outcome`
+    is at least `min_probability_best`."""
+
+    min_probability_best: float
+    outcome: str
+
+
+@dataclass(frozen=True)
 class ExperimentRow:
     id: str
     name: str
@@ -41,6 +50,7 @@ class ExperimentRow:
     variants: list[VariantRow]
     # Audience per arm.
     arms: dict[str, int]
+    auto_promote: AutoPromotionRule | None = None
 
     @property
     def audience_size(self) -> int:
@@ -65,6 +75,7 @@ class NewExperiment:
     variants: list[VariantRow]
     channel: str = ""
     idempotency_key: str | None = None
+    auto_promote: AutoPromotionRule | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +137,11 @@ def _experiment_row(row, variants: list[VariantRow], arms: dict[str, int]) -> Ex
         created_at=row["created_at"],
         variants=variants,
         arms=arms,
+        auto_promote=(
+            None
+            if row["auto_promote_probability"] is None
+            else AutoPromotionRule(row["auto_promote_probability"], row["auto_promote_outcome"])
+        ),
     )
 
 
@@ -170,9 +186,12 @@ WITH new_events AS (
         customers = c.customers + excluded.customers,
         events = c.events + excluded.events,
         value_sum = c.value_sum + excluded.value_sum
-    RETURNING 1
+    RETURNING experiment_id
 )
-SELECT (SELECT count(*) FROM new_events), (SELECT count(*) FROM counted)
+SELECT (SELECT count(*) FROM new_events),
+       ARRAY(SELECT DISTINCT x.id FROM counted
+             JOIN review_experiments x ON x.tenant = $1 AND x.id = counted.experiment_id
+             WHERE x.auto_promote_probability IS NOT NULL AND x.promoted_variant IS NULL ORDER BY x.id)
 """
 
 
@@ -225,8 +244,10 @@ class ExperimentStore:
         async with self._pool.acquire() as connection, connection.transaction():
             inserted = await connection.fetchval(
                 """INSERT INTO review_experiments (tenant, id, name, hash_key, holdout_share, min_sample_per_arm,
-                       creator, data_class, purpose, channel, idempotency_key)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING RETURNING 1""",
+                       creator, data_class, purpose, channel, idempotency_key, auto_promote_probability,
+                   auto_promote_outcome)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                   ON CONFLICT DO NOTHING RETURNING 1""",
                 tenant,
                 experiment.id,
                 experiment.name,
@@ -238,6 +259,8 @@ class ExperimentStore:
                 experiment.purpose,
                 experiment.channel,
                 experiment.idempotency_key,
+                experiment.auto_promote.min_probability_best if experiment.auto_promote else None,
+                experiment.auto_promote.outcome if experiment.auto_promote else "",
             )
             if inserted is None:
                 raise AlreadyExists(
@@ -450,10 +473,11 @@ class ExperimentStore:
         publication_ids: list[str],
         customer_ids: list[str],
         accept,
-    ) -> int:
+    ) -> tuple[int, list[str]]:
         """Resolves each event (experiment, publication, membership), lets `accept` refuse the call or build the
         rows to store from that, and stores them with the counters, all in one transaction; returns the events
-        inserted (the others were duplicates)."""
+        inserted (the others were duplicates) and the experiments whose counters changed that have a rule of
+        automatic promotion and no winner yet."""
         async with self._pool.acquire() as connection, connection.transaction():
             rows = await connection.fetch(
                 """SELECT x.id AS experiment_id, v.experiment_id AS publication_experiment_id,
@@ -473,7 +497,7 @@ class ExperimentStore:
                 customer_ids,
             )
             batch: OutcomeBatch = accept([ResolvedEvent(*row) for row in rows])
-            inserted, _ = await connection.fetchrow(
+            inserted, to_judge = await connection.fetchrow(
                 _INGEST,
                 tenant,
                 batch.event_ids,
@@ -484,7 +508,7 @@ class ExperimentStore:
                 batch.values,
                 batch.times,
             )
-        return inserted
+        return inserted, list(to_judge)
 
     async def counters(self, tenant: str, experiment_id: str) -> list[CounterRow]:
         async with self._pool.acquire() as connection:

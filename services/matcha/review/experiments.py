@@ -29,6 +29,7 @@ from matcha.review.audiences import (
     write_experiment_audience,
 )
 from matcha.review.experiment_store import (
+    AutoPromotionRule,
     ExperimentRow,
     ExperimentStore,
     ItemState,
@@ -50,6 +51,9 @@ PROBABILITY_DRAWS = 20_000
 PROBABILITY_SEED = 20_160_516
 # Refusals listed one by one; the rest are counted.
 MAX_LISTED_REFUSALS = 100
+# Promoter subject of a variant its experiment's rule promoted.
+AUTO_PROMOTER = "auto-promotion"
+DEFAULT_AUTO_PROMOTE_PROBABILITY = 0.95
 _EXPERIMENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
@@ -85,6 +89,8 @@ class NewExperimentInput:
     audience_publication_id: str = ""
     # Variants named by item: their audience, resolved at creation.
     audience: AudienceSpec | None = None
+    # As given: 0 for the default probability, "" for the default outcome.
+    auto_promote: AutoPromotionRule | None = None
 
 
 @dataclass(frozen=True)
@@ -320,9 +326,19 @@ class ExperimentCore:
         violations.check(0 <= share <= limits.max_holdout_share, "holdout_share", f"0 to {limits.max_holdout_share}")
         violations.check(request.min_sample_per_arm >= 0, "min_sample_per_arm", "must not be negative")
         self._check_customers(violations, request.customer_ids, required=False)
+        rule = request.auto_promote
+        if rule is not None:
+            threshold = rule.min_probability_best
+            violations.check(
+                threshold == 0 or (math.isfinite(threshold) and 0.5 < threshold <= 1),
+                "auto_promote.min_probability_best",
+                f"more than 0.5 and at most 1; {DEFAULT_AUTO_PROMOTE_PROBABILITY} when 0",
+            )
+            violations.check(rule.outcome in ("", *OUTCOMES), "auto_promote.outcome", f"one of {', '.join(OUTCOMES)}")
+            rule = AutoPromotionRule(threshold or DEFAULT_AUTO_PROMOTE_PROBABILITY, rule.outcome or DEFAULT_OUTCOME)
         violations.raise_if_any("experiment has invalid fields")
         if by_item:
-            return await self._create_before_publication(call, request, share)
+            return await self._create_before_publication(call, request, share, rule)
 
         audience: list[str] = []
         if request.audience_publication_id:
@@ -354,6 +370,7 @@ class ExperimentCore:
                 purpose=call.purpose,
                 variants=list(request.variants),
                 idempotency_key=call.idempotency_key or None,
+                auto_promote=rule,
             ),
         )
         experiment = await self._store.get(call.tenant, experiment_id)
@@ -365,7 +382,7 @@ class ExperimentCore:
         return experiment, None
 
     async def _create_before_publication(
-        self, call: CallContext, request: NewExperimentInput, share: float
+        self, call: CallContext, request: NewExperimentInput, share: float, rule: AutoPromotionRule | None
     ) -> tuple[ExperimentRow, ResolvedAudience]:
         """Variants named by approved items: the items are checked under their row locks, and the audience is
         resolved with segmentation for their purpose and channel and stored with each member's arm, all in one
@@ -438,6 +455,7 @@ class ExperimentCore:
                 purpose=call.purpose,
                 variants=list(request.variants),
                 idempotency_key=call.idempotency_key or None,
+                auto_promote=rule,
             ),
             check_items=check_items,
             fill=fill,
@@ -543,14 +561,31 @@ class ExperimentCore:
                 times=[event.at or now for event in events],
             )
 
-        inserted = await self._store.ingest(
+        inserted, to_judge = await self._store.ingest(
             call.tenant,
             [event.experiment_id for event in events],
             [event.publication_id for event in events],
             [event.customer_id for event in events],
             accept,
         )
+        for experiment_id in to_judge:
+            await self._auto_promote(call, experiment_id)
         return IngestResult(accepted=inserted, duplicates=len(events) - inserted)
+
+    async def _auto_promote(self, call: CallContext, experiment_id: str) -> None:
+        """Promotes the variant the experiment's rule designates, if any: every arm at the minimum sample and one
+        variant's probability of being best at least the rule's (more than 0.5, so one variant at most)."""
+        rule = (await self._store.get(call.tenant, experiment_id)).auto_promote
+        if rule is None:
+            return
+        results = await self.results(call, experiment_id, rule.outcome)
+        if results.experiment.promoted_variant is not None or not results.minimum_sample_reached:
+            return
+        for arm in results.arms:
+            if not arm.holdout and arm.probability_best >= rule.min_probability_best:
+                # Recorded unless a winner was meanwhile (by a publisher, or a concurrent ingestion): never twice.
+                await self._store.promote(call.tenant, experiment_id, arm.arm, AUTO_PROMOTER)
+                return
 
     async def list_experiments(
         self, call: CallContext, page_size: int, page_token: str

@@ -8,7 +8,7 @@ from google.rpc import status_pb2
 from matcha.common.v1 import common_pb2
 from matcha.review.audiences import AudienceSpec, ResolvedAudience
 from matcha.review.core import ContentEdit, ReviewCore, ReviewSignal, ReviseInput, RunResume, SubmitInput
-from matcha.review.experiment_store import ExperimentRow, VariantRow
+from matcha.review.experiment_store import AutoPromotionRule, ExperimentRow, VariantRow
 from matcha.review.experiments import ArmResult, ExperimentCore, NewExperimentInput, OutcomeInput
 from matcha.review.store import DecisionRow, DeliveryRow, EventRow, ItemDetails, PublicationRow, VersionRow
 from matcha.review.v1 import review_pb2, review_pb2_grpc
@@ -249,6 +249,14 @@ def _experiment(row: ExperimentRow) -> review_pb2.Experiment:
         promote_time=_timestamp(row.promoted_at),
         creator_subject=row.creator,
         create_time=_timestamp(row.created_at),
+        auto_promote=(
+            review_pb2.AutoPromotion(
+                min_probability_best=row.auto_promote.min_probability_best,
+                outcome=_outcome(row.auto_promote.outcome),
+            )
+            if row.auto_promote
+            else None
+        ),
     )
 
 
@@ -432,6 +440,16 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
                 customer_ids=list(request.customer_ids),
                 audience_publication_id=request.audience_publication_id,
                 audience=_audience_spec(request.audience) if request.HasField("audience") else None,
+                auto_promote=(
+                    AutoPromotionRule(
+                        request.auto_promote.min_probability_best,
+                        _name(review_pb2.OutcomeType, "OUTCOME_TYPE_", request.auto_promote.outcome)
+                        if request.auto_promote.outcome
+                        else "",
+                    )
+                    if request.HasField("auto_promote")
+                    else None
+                ),
             ),
         )
         report_records(subjects=request.customer_ids)

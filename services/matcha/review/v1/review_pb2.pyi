@@ -684,7 +684,7 @@ class ExperimentVariant(_message.Message):
     def __init__(self, label: _Optional[str] = ..., publication_id: _Optional[str] = ..., item_id: _Optional[str] = ...) -> None: ...
 
 class Experiment(_message.Message):
-    __slots__ = ("id", "name", "variants", "holdout_share", "min_sample_per_arm", "audience_size", "promoted_variant", "promoter_subject", "promote_time", "creator_subject", "create_time")
+    __slots__ = ("id", "name", "variants", "holdout_share", "min_sample_per_arm", "audience_size", "promoted_variant", "promoter_subject", "promote_time", "creator_subject", "create_time", "auto_promote")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     VARIANTS_FIELD_NUMBER: _ClassVar[int]
@@ -696,6 +696,7 @@ class Experiment(_message.Message):
     PROMOTE_TIME_FIELD_NUMBER: _ClassVar[int]
     CREATOR_SUBJECT_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    AUTO_PROMOTE_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     variants: _containers.RepeatedCompositeFieldContainer[ExperimentVariant]
@@ -707,7 +708,16 @@ class Experiment(_message.Message):
     promote_time: _timestamp_pb2.Timestamp
     creator_subject: str
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[ExperimentVariant, _Mapping]]] = ..., holdout_share: _Optional[float] = ..., min_sample_per_arm: _Optional[int] = ..., audience_size: _Optional[int] = ..., promoted_variant: _Optional[str] = ..., promoter_subject: _Optional[str] = ..., promote_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., creator_subject: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    auto_promote: AutoPromotion
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[ExperimentVariant, _Mapping]]] = ..., holdout_share: _Optional[float] = ..., min_sample_per_arm: _Optional[int] = ..., audience_size: _Optional[int] = ..., promoted_variant: _Optional[str] = ..., promoter_subject: _Optional[str] = ..., promote_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., creator_subject: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., auto_promote: _Optional[_Union[AutoPromotion, _Mapping]] = ...) -> None: ...
+
+class AutoPromotion(_message.Message):
+    __slots__ = ("min_probability_best", "outcome")
+    MIN_PROBABILITY_BEST_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    min_probability_best: float
+    outcome: OutcomeType
+    def __init__(self, min_probability_best: _Optional[float] = ..., outcome: _Optional[_Union[OutcomeType, str]] = ...) -> None: ...
 
 class ArmSize(_message.Message):
     __slots__ = ("arm", "customers")
@@ -718,7 +728,7 @@ class ArmSize(_message.Message):
     def __init__(self, arm: _Optional[str] = ..., customers: _Optional[int] = ...) -> None: ...
 
 class CreateExperimentRequest(_message.Message):
-    __slots__ = ("experiment_id", "name", "variants", "holdout_share", "min_sample_per_arm", "customer_ids", "audience_publication_id", "audience")
+    __slots__ = ("experiment_id", "name", "variants", "holdout_share", "min_sample_per_arm", "customer_ids", "audience_publication_id", "audience", "auto_promote")
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     VARIANTS_FIELD_NUMBER: _ClassVar[int]
@@ -727,6 +737,7 @@ class CreateExperimentRequest(_message.Message):
     CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
     AUDIENCE_PUBLICATION_ID_FIELD_NUMBER: _ClassVar[int]
     AUDIENCE_FIELD_NUMBER: _ClassVar[int]
+    AUTO_PROMOTE_FIELD_NUMBER: _ClassVar[int]
     experiment_id: str
     name: str
     variants: _containers.RepeatedCompositeFieldContainer[ExperimentVariant]
@@ -735,7 +746,8 @@ class CreateExperimentRequest(_message.Message):
     customer_ids: _containers.RepeatedScalarFieldContainer[str]
     audience_publication_id: str
     audience: AudienceSpec
-    def __init__(self, experiment_id: _Optional[str] = ..., name: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[ExperimentVariant, _Mapping]]] = ..., holdout_share: _Optional[float] = ..., min_sample_per_arm: _Optional[int] = ..., customer_ids: _Optional[_Iterable[str]] = ..., audience_publication_id: _Optional[str] = ..., audience: _Optional[_Union[AudienceSpec, _Mapping]] = ...) -> None: ...
+    auto_promote: AutoPromotion
+    def __init__(self, experiment_id: _Optional[str] = ..., name: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[ExperimentVariant, _Mapping]]] = ..., holdout_share: _Optional[float] = ..., min_sample_per_arm: _Optional[int] = ..., customer_ids: _Optional[_Iterable[str]] = ..., audience_publication_id: _Optional[str] = ..., audience: _Optional[_Union[AudienceSpec, _Mapping]] = ..., auto_promote: _Optional[_Union[AutoPromotion, _Mapping]] = ...) -> None: ...
 
 class CreateExperimentResponse(_message.Message):
     __slots__ = ("experiment", "arms", "audience")

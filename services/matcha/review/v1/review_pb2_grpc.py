@@ -349,6 +349,9 @@ class ReviewServiceServicer:
         NOT_FOUND (segmentation, version or segment), FAILED_PRECONDITION
         (reason EMPTY_AUDIENCE: no member may be reached), ALREADY_EXISTS
         (experiment id taken), UNAVAILABLE (segmentation not configured).
+        With `auto_promote`, a variant is promoted without a publisher once the
+        outcomes say so (see AutoPromotion); INVALID_ARGUMENT for a threshold
+        outside 0.5 to 1.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -375,6 +378,8 @@ class ReviewServiceServicer:
         the whole call with INVALID_ARGUMENT, one field violation per refused
         event (the first 100, by index) and ErrorInfo reason OUTCOMES_REFUSED
         with the counts in its metadata. Requires the `operator` role.
+        After the events are stored, each experiment they changed that has an
+        `auto_promote` rule and no winner yet is judged (see AutoPromotion).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
