@@ -1,7 +1,9 @@
 """gRPC adapter of the classification service: protobuf in, core call, protobuf out."""
 
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
+import grpc
 from google.protobuf import duration_pb2, json_format, timestamp_pb2
 
 from matcha.classification.core import (
@@ -419,7 +421,7 @@ class ClassificationServicer(classification_pb2_grpc.ClassificationServiceServic
         self._listening = listening
         self._alert_poll = alert_poll_seconds
 
-    async def Classify(self, request, context):
+    async def Classify(self, request: pb.ClassifyRequest, context: grpc.aio.ServicerContext) -> pb.ClassifyResponse:
         outcome = await self._core.classify(
             current_call(), list(request.texts), [_task(task) for task in request.tasks], request.language
         )
@@ -455,7 +457,9 @@ class ClassificationServicer(classification_pb2_grpc.ClassificationServiceServic
         report_records(models=[(model.id, model.version) for model in outcome.models])
         return pb.ClassifyResponse(results=results, models=[_model_ref(model) for model in outcome.models])
 
-    async def TrainClassifier(self, request, context):
+    async def TrainClassifier(
+        self, request: pb.TrainClassifierRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TrainClassifierResponse:
         record = await self._core.train(
             current_call(),
             request.name,
@@ -467,7 +471,9 @@ class ClassificationServicer(classification_pb2_grpc.ClassificationServiceServic
         )
         return pb.TrainClassifierResponse(classifier=_classifier(record))
 
-    async def EvaluateClassifier(self, request, context):
+    async def EvaluateClassifier(
+        self, request: pb.EvaluateClassifierRequest, context: grpc.aio.ServicerContext
+    ) -> pb.EvaluateClassifierResponse:
         record, metrics = await self._core.evaluate(
             current_call(), request.name, request.version, _examples(request.examples), _example_collection(request)
         )
@@ -475,24 +481,32 @@ class ClassificationServicer(classification_pb2_grpc.ClassificationServiceServic
             metrics=_metrics(metrics), version=record.version, model=_model_ref(classifier_model(record))
         )
 
-    async def GetClassifier(self, request, context):
+    async def GetClassifier(
+        self, request: pb.GetClassifierRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetClassifierResponse:
         record = await self._core.get_classifier(
             current_call(), request.name, request.version, request.include_example_ids
         )
         return pb.GetClassifierResponse(classifier=_classifier(record))
 
-    async def ListClassifiers(self, request, context):
+    async def ListClassifiers(
+        self, request: pb.ListClassifiersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListClassifiersResponse:
         page = await self._core.list_classifiers(current_call(), request.name, request.page_size, request.page_token)
         return pb.ListClassifiersResponse(
             classifiers=[_classifier(record, summary=True) for record in page.classifiers],
             next_page_token=page.next_page_token,
         )
 
-    async def DeleteClassifier(self, request, context):
+    async def DeleteClassifier(
+        self, request: pb.DeleteClassifierRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteClassifierResponse:
         deleted = await self._core.delete_classifier(current_call(), request.name, request.version)
         return pb.DeleteClassifierResponse(deleted_versions=deleted)
 
-    async def EraseSubject(self, request, context):
+    async def EraseSubject(
+        self, request: pb.EraseSubjectRequest, context: grpc.aio.ServicerContext
+    ) -> pb.EraseSubjectResponse:
         call = current_call()
         erased = await self._core.erase_subject(call, request.subject_id)
         posts = await self._listening.erase_subject(call.tenant, request.subject_id)
@@ -503,7 +517,9 @@ class ClassificationServicer(classification_pb2_grpc.ClassificationServiceServic
             erased_watch_posts=posts or None,
         )
 
-    async def DescribeSubject(self, request, context):
+    async def DescribeSubject(
+        self, request: pb.DescribeSubjectRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DescribeSubjectResponse:
         call = current_call()
         holdings = await self._core.describe_subject(call, request.subject_id)
         holdings = cap_exports(
@@ -512,7 +528,9 @@ class ClassificationServicer(classification_pb2_grpc.ClassificationServiceServic
         report_records(exported_classes(holdings), subjects=[request.subject_id])
         return pb.DescribeSubjectResponse(holdings=holding_messages(holdings))
 
-    async def DetectSignals(self, request, context):
+    async def DetectSignals(
+        self, request: pb.DetectSignalsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DetectSignalsResponse:
         outcome = await self._core.detect_signals(current_call(), _signal_request(request))
         return pb.DetectSignalsResponse(
             topics=[_topic(topic, outcome.start, outcome.window) for topic in outcome.report.topics],
@@ -525,29 +543,37 @@ class ClassificationServicer(classification_pb2_grpc.ClassificationServiceServic
 
     # Listening watches
 
-    async def CreateWatch(self, request, context):
+    async def CreateWatch(
+        self, request: pb.CreateWatchRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateWatchResponse:
         view = await self._listening.create_watch(current_call(), _watch_spec(request.watch))
         report_records(resources=[f"watch:{view.row.name}"])
         return pb.CreateWatchResponse(watch=_watch(view), webhook_secret=self._listening.webhook_secret(view.row))
 
-    async def GetWatch(self, request, context):
+    async def GetWatch(self, request: pb.GetWatchRequest, context: grpc.aio.ServicerContext) -> pb.GetWatchResponse:
         view = await self._listening.get_watch(current_call(), request.name)
         report_records(resources=[f"watch:{view.row.name}"])
         return pb.GetWatchResponse(watch=_watch(view))
 
-    async def ListWatches(self, request, context):
+    async def ListWatches(
+        self, request: pb.ListWatchesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListWatchesResponse:
         page = await self._listening.list_watches(current_call(), request.page_size, request.page_token)
         report_records(resources=[f"watch:{view.row.name}" for view in page.watches])
         return pb.ListWatchesResponse(
             watches=[_watch(view) for view in page.watches], next_page_token=page.next_page_token
         )
 
-    async def DeleteWatch(self, request, context):
+    async def DeleteWatch(
+        self, request: pb.DeleteWatchRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteWatchResponse:
         posts, reports, alerts = await self._listening.delete_watch(current_call(), request.name)
         report_records(resources=[f"watch:{request.name}"])
         return pb.DeleteWatchResponse(deleted_posts=posts, deleted_reports=reports, deleted_alerts=alerts)
 
-    async def IngestPosts(self, request, context):
+    async def IngestPosts(
+        self, request: pb.IngestPostsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IngestPostsResponse:
         posts = [
             RawWatchPost(
                 post.id,
@@ -564,7 +590,9 @@ class ClassificationServicer(classification_pb2_grpc.ClassificationServiceServic
         report_records(subjects=outcome.subjects, resources=[f"watch:{request.watch}"])
         return pb.IngestPostsResponse(accepted=outcome.accepted, duplicates=outcome.duplicates, late=outcome.late)
 
-    async def ListWatchReports(self, request, context):
+    async def ListWatchReports(
+        self, request: pb.ListWatchReportsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListWatchReportsResponse:
         page = await self._listening.list_reports(current_call(), request.watch, request.page_size, request.page_token)
         report_records(
             [report.data_class for report in page.reports],
@@ -577,7 +605,9 @@ class ClassificationServicer(classification_pb2_grpc.ClassificationServiceServic
             withheld_count=page.withheld,
         )
 
-    async def WatchAlerts(self, request, context):
+    async def WatchAlerts(
+        self, request: pb.WatchAlertsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.WatchAlertsResponse]:
         alerts = self._listening.watch_alerts(
             current_call(),
             request.watch,

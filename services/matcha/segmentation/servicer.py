@@ -1,7 +1,9 @@
 """gRPC adapter of the segmentation service: protobuf in, core call, protobuf out."""
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import grpc
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from google.rpc import status_pb2
 
@@ -421,23 +423,31 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
         self._core = core
         self._conditions = conditions
 
-    async def DefineConditionSegment(self, request, context):
+    async def DefineConditionSegment(
+        self, request: pb.DefineConditionSegmentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DefineConditionSegmentResponse:
         view = await self._conditions.define(
             current_call(), request.name, request.description, _condition_input(request.condition)
         )
         return pb.DefineConditionSegmentResponse(segment=_condition_segment_message(view))
 
-    async def GetConditionSegment(self, request, context):
+    async def GetConditionSegment(
+        self, request: pb.GetConditionSegmentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetConditionSegmentResponse:
         view = await self._conditions.get(current_call(), request.name, request.version)
         return pb.GetConditionSegmentResponse(segment=_condition_segment_message(view))
 
-    async def ListConditionSegmentMembers(self, request, context):
+    async def ListConditionSegmentMembers(
+        self, request: pb.ListConditionSegmentMembersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListConditionSegmentMembersResponse:
         ids, token, total = await self._conditions.members(
             current_call(), request.name, request.page_size, request.page_token
         )
         return pb.ListConditionSegmentMembersResponse(customer_ids=ids, next_page_token=token, total_size=total)
 
-    async def IngestCustomers(self, request, context):
+    async def IngestCustomers(
+        self, request: pb.IngestCustomersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IngestCustomersResponse:
         customers = [_customer_input(customer) for customer in request.customers]
         inserted, updated, unchanged, raised = await self._core.ingest_customers(current_call(), customers)
         report_records(subjects=(customer.subject_id for customer in customers), resources=["customers"])
@@ -445,7 +455,9 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             inserted=inserted, updated=updated, unchanged=unchanged, raised_to_personal=raised
         )
 
-    async def IngestTransactions(self, request, context):
+    async def IngestTransactions(
+        self, request: pb.IngestTransactionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IngestTransactionsResponse:
         totals = await self._core.ingest_transactions(
             current_call(),
             [_transaction_input(transaction) for transaction in request.transactions],
@@ -459,7 +471,9 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             customers_updated=totals.customers_updated,
         )
 
-    async def IngestItems(self, request, context):
+    async def IngestItems(
+        self, request: pb.IngestItemsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IngestItemsResponse:
         inserted, updated = await self._core.ingest_items(current_call(), [_item_input(item) for item in request.items])
         return pb.IngestItemsResponse(inserted=inserted, updated=updated)
 
@@ -481,7 +495,9 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             condition_changes=totals.condition_changes,
         )
 
-    async def GetCustomer(self, request, context):
+    async def GetCustomer(
+        self, request: pb.GetCustomerRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetCustomerResponse:
         view = await self._core.get_customer(
             current_call(), request.customer_id, request.history_limit if request.HasField("history_limit") else 20
         )
@@ -503,7 +519,9 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             history=[_change_message(change) for change in view.history],
         )
 
-    async def EraseSubject(self, request, context):
+    async def EraseSubject(
+        self, request: pb.EraseSubjectRequest, context: grpc.aio.ServicerContext
+    ) -> pb.EraseSubjectResponse:
         erased = await self._core.erase_subject(current_call(), request.subject_id)
         return pb.EraseSubjectResponse(
             erased_customers=erased.customers,
@@ -512,20 +530,28 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             erased_idempotency_replies=erased.idempotency_replies,
         )
 
-    async def DescribeSubject(self, request, context):
+    async def DescribeSubject(
+        self, request: pb.DescribeSubjectRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DescribeSubjectResponse:
         holdings = await self._core.describe_subject(current_call(), request.subject_id)
         report_records(exported_classes(holdings), subjects=[request.subject_id])
         return pb.DescribeSubjectResponse(holdings=holding_messages(holdings))
 
-    async def BuildSegmentation(self, request, context):
+    async def BuildSegmentation(
+        self, request: pb.BuildSegmentationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BuildSegmentationResponse:
         view = await self._core.build_segmentation(current_call(), _build_input(request))
         return pb.BuildSegmentationResponse(segmentation=_segmentation_message(view))
 
-    async def GetSegmentation(self, request, context):
+    async def GetSegmentation(
+        self, request: pb.GetSegmentationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetSegmentationResponse:
         view = await self._core.get_segmentation(current_call(), request.name, request.version)
         return pb.GetSegmentationResponse(segmentation=_segmentation_message(view))
 
-    async def ListSegmentations(self, request, context):
+    async def ListSegmentations(
+        self, request: pb.ListSegmentationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListSegmentationsResponse:
         views, next_token = await self._core.list_segmentations(
             current_call(), request.name, request.page_size, request.page_token
         )
@@ -533,7 +559,9 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             segmentations=[_segmentation_message(view) for view in views], next_page_token=next_token
         )
 
-    async def ListSegmentMembers(self, request, context):
+    async def ListSegmentMembers(
+        self, request: pb.ListSegmentMembersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListSegmentMembersResponse:
         page = await self._core.list_members(
             current_call(), request.name, request.version, request.segment_id, request.page_size, request.page_token
         )
@@ -546,7 +574,9 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             total_size=page.total,
         )
 
-    async def StreamSegmentMembers(self, request, context):
+    async def StreamSegmentMembers(
+        self, request: pb.StreamSegmentMembersRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.StreamSegmentMembersResponse]:
         version, members = await self._core.reachable_members(
             current_call(),
             request.name,
@@ -570,7 +600,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             )
         )
 
-    async def Assign(self, request, context):
+    async def Assign(self, request: pb.AssignRequest, context: grpc.aio.ServicerContext) -> pb.AssignResponse:
         which = request.WhichOneof("customer")
         outcome = await self._core.assign(
             current_call(),
@@ -589,7 +619,9 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             alternatives=[pb.SegmentDistance(segment_id=s, distance=d) for s, d in outcome.alternatives],
         )
 
-    async def WatchSegmentChanges(self, request, context):
+    async def WatchSegmentChanges(
+        self, request: pb.WatchSegmentChangesRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.WatchSegmentChangesResponse]:
         changes = self._core.watch_changes(
             current_call(),
             request.segmentation,
@@ -599,7 +631,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
         async for change in changes:
             yield pb.WatchSegmentChangesResponse(change=_change_message(change))
 
-    async def Recommend(self, request, context):
+    async def Recommend(self, request: pb.RecommendRequest, context: grpc.aio.ServicerContext) -> pb.RecommendResponse:
         result = await self._core.recommend(
             current_call(),
             RecommendInput(
@@ -631,7 +663,9 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             segment_id=result.segment_id,
         )
 
-    async def CompareSegmentations(self, request, context):
+    async def CompareSegmentations(
+        self, request: pb.CompareSegmentationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CompareSegmentationsResponse:
         target = request.WhichOneof("target")
         comparison = await self._core.compare(
             current_call(),
@@ -662,7 +696,9 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             departed_customers=comparison.departed,
         )
 
-    async def AttachPersona(self, request, context):
+    async def AttachPersona(
+        self, request: pb.AttachPersonaRequest, context: grpc.aio.ServicerContext
+    ) -> pb.AttachPersonaResponse:
         persona = {
             "title": request.persona.title,
             "summary": request.persona.summary,
