@@ -336,3 +336,104 @@ async def test_win_back_drafts_one_variant_per_lapsed_group(mesh, connect, tenan
     assert finished.state == conductor_pb2.RUN_STATE_SUCCEEDED, finished.error
     outputs = json_format.MessageToDict(finished.outputs)
     assert outputs["decisions"] == ["REVIEW_STATUS_REJECTED"] and outputs["publications"] == []
+
+
+async def test_the_next_cycle_starts_from_the_variant_promoted_automatically(mesh, connect, tenant):
+    """A first cycle whose experiments promote a winner on their own, outcomes that make one variant of the
+    regulars win, and a second cycle whose drafts for the regulars are given the winning text with the brief."""
+    await _prepare(mesh, connect, tenant)
+    conductor = conductor_pb2_grpc.ConductorServiceStub(connect(mesh["conductor"], tenant, roles=MARKETER))
+    await install_plans(conductor)
+    rita = review_pb2_grpc.ReviewServiceStub(connect(mesh["review"], tenant, roles=("reviewer",), subject="rita"))
+    marketer = review_pb2_grpc.ReviewServiceStub(connect(mesh["review"], tenant, roles=MARKETER))
+    cycle = {
+        "segmentation": "tastes",
+        "segments": ["regulars", "other"],
+        "brief": "Invite our customers to taste this month's coffee.",
+        "voice": VOICE,
+        "items": 2,
+        "language": "en",
+        "target_words": 8,
+    }
+
+    async def start(**inputs) -> conductor_pb2.Run:
+        request = conductor_pb2.StartRunRequest(plan_name="segment-campaign", inputs=_inputs(**cycle, **inputs))
+        return (await conductor.StartRun(request)).run
+
+    # Twelve customers per segment, no holdout: an arm of a few customers is the minimum sample here.
+    first = await start(auto_promote=0.9, min_sample_per_arm=1, holdout_share=0)
+    waiting = await _until(conductor, first.id, (conductor_pb2.RUN_STATE_WAITING,))
+    first_drafts = json_format.MessageToDict({step.step_id: step for step in waiting.steps}["draft"].output)
+    assert all(draft["previous_winner"] == [] for draft in first_drafts)
+    for entry in json_format.MessageToDict({step.step_id: step for step in waiting.steps}["submit"].output):
+        item = (await rita.Get(review_pb2.GetRequest(item_id=entry["item_id"]))).item
+        await rita.Decide(
+            review_pb2.DecideRequest(item_id=item.id, version=item.version, outcome=review_pb2.DECISION_OUTCOME_APPROVE)
+        )
+    finished = await _until(
+        conductor, first.id, (conductor_pb2.RUN_STATE_SUCCEEDED, conductor_pb2.RUN_STATE_FAILED), within_seconds=60
+    )
+    assert finished.state == conductor_pb2.RUN_STATE_SUCCEEDED, finished.error
+    experiments = {
+        entry["segment"]: entry["experiment_id"] for entry in json_format.MessageToDict(finished.outputs)["experiments"]
+    }
+    regulars = experiments["regulars"]
+    created = (
+        await marketer.GetCampaignResults(review_pb2.GetCampaignResultsRequest(experiment_id=regulars))
+    ).experiment
+    assert created.auto_promote.min_probability_best == pytest.approx(0.9) and created.min_sample_per_arm == 1
+
+    # Every member of the larger arm of the regulars converts, nobody of the other: it is promoted on ingestion.
+    assignments = await marketer.AssignVariants(
+        review_pb2.AssignVariantsRequest(experiment_id=regulars, customer_ids=[f"c-{n:02d}" for n in range(12)])
+    )
+    arms: dict[str, list[str]] = {"A": [], "B": []}
+    for row in assignments.assignments:
+        arms[row.arm].append(row.customer_id)
+    winning = max(arms, key=lambda label: len(arms[label]))
+    await marketer.IngestOutcomes(
+        review_pb2.IngestOutcomesRequest(
+            events=[
+                review_pb2.OutcomeEvent(
+                    event_id=f"buy-{customer}",
+                    experiment_id=regulars,
+                    customer_id=customer,
+                    type=review_pb2.OUTCOME_TYPE_CONVERTED,
+                    value=24.0,
+                )
+                for customer in arms[winning]
+            ]
+        )
+    )
+    results = await marketer.GetCampaignResults(review_pb2.GetCampaignResultsRequest(experiment_id=regulars))
+    assert (results.winner, results.experiment.promoter_subject) == (winning, "auto-promotion")
+    winner_item = (await marketer.Get(review_pb2.GetRequest(item_id=results.winner_item_id))).item
+    assert winner_item.target == f"variant {winning}" and winner_item.audience.segment_id == "regulars"
+
+    # A previous experiment without a winner, or unknown, fails the next cycle before anything is drafted.
+    for previous, code in (([experiments["other"]], "FAILED_PRECONDITION"), (["no-such-experiment"], "NOT_FOUND")):
+        run = await start(previous_experiments=[regulars, *previous])
+        failed = await _until(
+            conductor, run.id, (conductor_pb2.RUN_STATE_FAILED, conductor_pb2.RUN_STATE_SUCCEEDED), within_seconds=60
+        )
+        assert failed.state == conductor_pb2.RUN_STATE_FAILED
+        assert code in failed.error.message and previous[0] in failed.error.message, failed.error.message
+        states = {step.step_id: step.state for step in failed.steps}
+        assert states["previous"] == conductor_pb2.STEP_STATE_FAILED
+        assert all(states[step] != conductor_pb2.STEP_STATE_SUCCEEDED for step in ("draft", "submit", "publish"))
+
+    # The next cycle: the regulars' drafts are given the winning text, the others' (no previous winner) are not.
+    second = await start(previous_experiments=[regulars])
+    waiting = await _until(conductor, second.id, (conductor_pb2.RUN_STATE_WAITING,))
+    steps = {step.step_id: step for step in waiting.steps}
+    assert json_format.MessageToDict(steps["previous_winner"].output) == [
+        {"segment": "regulars", "text": winner_item.content}
+    ]
+    drafts = json_format.MessageToDict(steps["draft"].output)
+    assert [(draft["segment"]["id"], draft["previous_winner"]) for draft in drafts] == [
+        ("regulars", [winner_item.content]),
+        ("regulars", [winner_item.content]),
+        ("other", []),
+        ("other", []),
+    ]
+    await conductor.CancelRun(conductor_pb2.CancelRunRequest(run_id=second.id))

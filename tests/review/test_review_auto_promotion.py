@@ -41,7 +41,14 @@ async def test_a_clear_winner_is_promoted_once_every_arm_has_the_minimum_sample(
     arms = await arms_of(publisher, experiment.id, customers)
     await convert(review_for, tenant, experiment.id, arms, {"A": 0.2, "B": 0.05}, "first")
     results = await results_of(publisher, experiment.id)
-    assert not results.minimum_sample_reached and results.winner == ""
+    assert not results.minimum_sample_reached and results.winner == "" and results.winner_item_id == ""
+    error = await refused(
+        publisher.GetCampaignResults(
+            review_pb2.GetCampaignResultsRequest(experiment_id=experiment.id, require_winner=True)
+        ),
+        grpc.StatusCode.FAILED_PRECONDITION,
+    )
+    assert error.reason == "NO_WINNER" and error.metadata["experiment_id"] == experiment.id
     assert {arm.arm: arm.probability_best for arm in results.arms}["A"] > 0.99
 
     more = [f"d{index:04d}" for index in range(2000)]
@@ -53,6 +60,14 @@ async def test_a_clear_winner_is_promoted_once_every_arm_has_the_minimum_sample(
     assert results.minimum_sample_reached
     assert (results.winner, results.experiment.promoter_subject) == ("A", "auto-promotion")
     assert [arm.arm for arm in results.arms if arm.promoted] == ["A"]
+    # The winner's review item: the one its publication published.
+    winner = await results_of(publisher, experiment.id)
+    item = (await publisher.Get(review_pb2.GetRequest(item_id=winner.winner_item_id))).item
+    assert item.publication.id == experiment.variants[0].publication_id and item.target == "variant A"
+    required = await publisher.GetCampaignResults(
+        review_pb2.GetCampaignResultsRequest(experiment_id=experiment.id, require_winner=True)
+    )
+    assert required.winner == "A"
     promoted_at = results.experiment.promote_time
     listed = await publisher.ListExperiments(review_pb2.ListExperimentsRequest())
     (shown,) = [row for row in listed.experiments if row.id == experiment.id]

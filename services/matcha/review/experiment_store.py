@@ -510,6 +510,13 @@ class ExperimentStore:
             )
         return inserted, list(to_judge)
 
+    async def item_of_publication(self, tenant: str, publication_id: str) -> str:
+        """The item a publication published (empty for an unknown one)."""
+        item_id = await self._pool.fetchval(
+            "SELECT item_id::text FROM review_publications WHERE tenant = $1 AND id = $2::uuid", tenant, publication_id
+        )
+        return item_id or ""
+
     async def counters(self, tenant: str, experiment_id: str) -> list[CounterRow]:
         async with self._pool.acquire() as connection:
             rows = await connection.fetch(

@@ -147,6 +147,8 @@ class CampaignResults:
     minimum_sample_reached: bool
     # Per arm (in the order of `arms`) when asked for.
     series: dict[str, list[SeriesPoint]] | None = None
+    # The promoted variant's review item; empty until promoted.
+    winner_item_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -608,6 +610,7 @@ class ExperimentCore:
         *,
         include_series: bool = False,
         bucket: timedelta | None = None,
+        require_winner: bool = False,
     ) -> CampaignResults:
         chosen = outcome or DEFAULT_OUTCOME
         limits = self.limits
@@ -619,6 +622,12 @@ class ExperimentCore:
         )
         violations.raise_if_any("results request has invalid fields")
         experiment = await self._store.get(call.tenant, experiment_id)
+        if require_winner and experiment.promoted_variant is None:
+            raise FailedPrecondition(
+                f"experiment {experiment_id!r} has no promoted variant yet",
+                reason="NO_WINNER",
+                metadata={"experiment_id": experiment_id},
+            )
         counters = {(row.arm, row.outcome): row for row in await self._store.counters(call.tenant, experiment_id)}
         arms = [(variant.label, variant.publication_id) for variant in experiment.variants]
         if experiment.holdout_share > 0 or experiment.arms.get(HOLDOUT):
@@ -664,7 +673,15 @@ class ExperimentCore:
         series = (
             await self._series(call, experiment, chosen, [arm for arm, _ in arms], width) if include_series else None
         )
-        return CampaignResults(experiment, chosen, results, reached, series)
+        return CampaignResults(
+            experiment, chosen, results, reached, series, await self._winner_item_id(call, experiment)
+        )
+
+    async def _winner_item_id(self, call: CallContext, experiment: ExperimentRow) -> str:
+        winner = next((row for row in experiment.variants if row.label == experiment.promoted_variant), None)
+        if winner is None:
+            return ""
+        return winner.item_id or await self._store.item_of_publication(call.tenant, winner.publication_id)
 
     async def _series(
         self, call: CallContext, experiment: ExperimentRow, outcome: str, arms: list[str], width: timedelta

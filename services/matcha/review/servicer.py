@@ -506,6 +506,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             _name(review_pb2.OutcomeType, "OUTCOME_TYPE_", request.outcome) if request.outcome else "",
             include_series=request.include_series,
             bucket=request.bucket.ToTimedelta() if request.HasField("bucket") else None,
+            require_winner=request.require_winner,
         )
         promoted = results.experiment.promoted_variant
         return review_pb2.GetCampaignResultsResponse(
@@ -514,6 +515,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             arms=[_arm_result(arm, promoted) for arm in results.arms],
             minimum_sample_reached=results.minimum_sample_reached,
             winner=promoted or "",
+            winner_item_id=results.winner_item_id,
             series=[
                 review_pb2.ArmSeries(
                     arm=arm,

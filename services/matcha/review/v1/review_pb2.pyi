@@ -856,16 +856,18 @@ class ArmResult(_message.Message):
     def __init__(self, arm: _Optional[str] = ..., holdout: _Optional[bool] = ..., publication_id: _Optional[str] = ..., audience: _Optional[int] = ..., outcomes: _Optional[_Iterable[_Union[OutcomeRate, _Mapping]]] = ..., lift: _Optional[float] = ..., lift_absolute: _Optional[float] = ..., probability_best: _Optional[float] = ..., promoted: _Optional[bool] = ...) -> None: ...
 
 class GetCampaignResultsRequest(_message.Message):
-    __slots__ = ("experiment_id", "outcome", "include_series", "bucket")
+    __slots__ = ("experiment_id", "outcome", "include_series", "bucket", "require_winner")
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_SERIES_FIELD_NUMBER: _ClassVar[int]
     BUCKET_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_WINNER_FIELD_NUMBER: _ClassVar[int]
     experiment_id: str
     outcome: OutcomeType
     include_series: bool
     bucket: _duration_pb2.Duration
-    def __init__(self, experiment_id: _Optional[str] = ..., outcome: _Optional[_Union[OutcomeType, str]] = ..., include_series: _Optional[bool] = ..., bucket: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    require_winner: bool
+    def __init__(self, experiment_id: _Optional[str] = ..., outcome: _Optional[_Union[OutcomeType, str]] = ..., include_series: _Optional[bool] = ..., bucket: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., require_winner: _Optional[bool] = ...) -> None: ...
 
 class SeriesPoint(_message.Message):
     __slots__ = ("start_time", "end_time", "customers", "rate")
@@ -888,20 +890,22 @@ class ArmSeries(_message.Message):
     def __init__(self, arm: _Optional[str] = ..., points: _Optional[_Iterable[_Union[SeriesPoint, _Mapping]]] = ...) -> None: ...
 
 class GetCampaignResultsResponse(_message.Message):
-    __slots__ = ("experiment", "outcome", "arms", "minimum_sample_reached", "winner", "series")
+    __slots__ = ("experiment", "outcome", "arms", "minimum_sample_reached", "winner", "series", "winner_item_id")
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     ARMS_FIELD_NUMBER: _ClassVar[int]
     MINIMUM_SAMPLE_REACHED_FIELD_NUMBER: _ClassVar[int]
     WINNER_FIELD_NUMBER: _ClassVar[int]
     SERIES_FIELD_NUMBER: _ClassVar[int]
+    WINNER_ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     experiment: Experiment
     outcome: OutcomeType
     arms: _containers.RepeatedCompositeFieldContainer[ArmResult]
     minimum_sample_reached: bool
     winner: str
     series: _containers.RepeatedCompositeFieldContainer[ArmSeries]
-    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., outcome: _Optional[_Union[OutcomeType, str]] = ..., arms: _Optional[_Iterable[_Union[ArmResult, _Mapping]]] = ..., minimum_sample_reached: _Optional[bool] = ..., winner: _Optional[str] = ..., series: _Optional[_Iterable[_Union[ArmSeries, _Mapping]]] = ...) -> None: ...
+    winner_item_id: str
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., outcome: _Optional[_Union[OutcomeType, str]] = ..., arms: _Optional[_Iterable[_Union[ArmResult, _Mapping]]] = ..., minimum_sample_reached: _Optional[bool] = ..., winner: _Optional[str] = ..., series: _Optional[_Iterable[_Union[ArmSeries, _Mapping]]] = ..., winner_item_id: _Optional[str] = ...) -> None: ...
 
 class ListExperimentsRequest(_message.Message):
     __slots__ = ("page_size", "page_token")

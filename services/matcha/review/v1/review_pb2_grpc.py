@@ -402,7 +402,8 @@ class ReviewServiceServicer:
         being the best arm, and on request its time series (cumulative customers
         and rate per bucket). Aggregates only: no customer id is returned.
         Errors: NOT_FOUND (experiment), INVALID_ARGUMENT (unknown outcome, bucket
-        out of range or too many buckets).
+        out of range or too many buckets), FAILED_PRECONDITION (reason NO_WINNER,
+        the experiment in metadata: `require_winner` and no variant promoted).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
