@@ -456,3 +456,26 @@ async def test_a_retry_waits_as_long_as_the_service_asks(
             events = await events_of(stub, run.id)
             retrying = [event for event in events if event.type == conductor_pb2.RUN_EVENT_TYPE_STEP_RETRYING]
             assert len(retrying) <= 1
+
+
+FAN_OUT_WITH_A_FAILING_OUTPUT = """
+name: embed-each-badly
+steps:
+  - id: embed
+    call: matcha.embedding.v1.EmbeddingService/Embed
+    for_each: {items: "['a hat', 'a scarf']"}
+    request: {texts: ["${item}"]}
+    output: "response.dimension + '!'"
+"""
+
+
+async def test_an_item_whose_output_expression_fails_fails_the_step(conductor_for, tenant):
+    """Found with a shipped plan: the error of one item's output expression escaped as an exception group, and the
+    run stayed RUNNING (then was taken over, and hung again) instead of failing."""
+    stub = conductor_for(tenant)
+    await stub.RegisterPlan(conductor_pb2.RegisterPlanRequest(document=FAN_OUT_WITH_A_FAILING_OUTPUT))
+    run = await wait_for_run(stub, (await start(stub, "embed-each-badly")).id)
+    assert run.state == conductor_pb2.RUN_STATE_FAILED
+    failed = step(run, "embed")
+    assert failed.state == conductor_pb2.STEP_STATE_FAILED
+    assert failed.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]

@@ -321,8 +321,9 @@ class RunExecution:
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(one(index, item)) for index, item in enumerate(items)]
-        except* (StepFailure, LeaseLost) as failures:
-            # The first failed item fails the step, exactly as a single call would (not an ExceptionGroup).
+        except* (StepFailure, LeaseLost, expressions.ExpressionError) as failures:
+            # The first failed item fails the step, exactly as a single call would (not an ExceptionGroup, which
+            # nothing above would catch: the run would hang until its lease ran out, again and again).
             raise failures.exceptions[0] from None
         output = [task.result() for task in tasks]
         await self.emit(
