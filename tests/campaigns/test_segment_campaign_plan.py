@@ -66,7 +66,8 @@ async def _until(conductor, run_id: str, states, within_seconds: float = 600) ->
             conductor_pb2.RUN_STATE_WAITING,
         ), run.error
         await asyncio.sleep(0.3)
-    raise AssertionError(f"run {run_id} did not reach {states}")
+    steps = [(step.step_id, conductor_pb2.StepState.Name(step.state), step.error.message) for step in run.steps]
+    raise AssertionError(f"run {run_id} did not reach {states}: {steps}")
 
 
 async def _prepare(mesh, connect, tenant) -> tuple[seg_pb.Segmentation, dict[str, list[str]]]:

@@ -4,6 +4,7 @@ the brand's voice, reviewed, published with their audience, measured, and custom
 segments as they respond."""
 
 import importlib.resources
+import json
 import textwrap
 import time
 from collections import Counter
@@ -173,6 +174,8 @@ async def run_campaign_demo(addresses: dict[str, str], token: str, reviewer_toke
                 "items": 0,
                 "target_words": 60,
                 "best_of": 3,
+                # A variant is promoted on its own once it is best with probability 0.95 (every arm sampled).
+                "auto_promote": 0.95,
             },
         )
         waiting = await loop.until(conductor, run_id, lambda run: run.state == conductor_pb2.RUN_STATE_WAITING, 1800)
@@ -236,9 +239,19 @@ async def run_campaign_demo(addresses: dict[str, str], token: str, reviewer_toke
             link = f"{page_link}&experiment={experiment.id}"
             click.echo(f"    campaign page: {link}")
         await _show_moves(segmentation, built.name, converters)
+        winners = [
+            experiment_id
+            for experiment_id in [made.experiment_id for made in run_experiments]
+            if (
+                await review.GetCampaignResults(review_pb2.GetCampaignResultsRequest(experiment_id=experiment_id))
+            ).winner
+        ]
         click.echo(
-            "\nnext cycle: promote a winner once every arm has its minimum sample "
-            "(`matcha campaign promote EXPERIMENT VARIANT`), then start the plan again from it."
+            f"\nnext cycle: {len(winners)} of {len(run_experiments)} experiments promoted a winner on their own "
+            "(probability of being best at least 0.95); the next run drafts from the winners' texts:\n"
+            f"  .venv/bin/matcha campaign start segment-campaign --input segmentation={built.name} "
+            f"--input 'segments={json.dumps([segment.id for segment in chosen])}' "
+            f"--input 'previous_experiments={json.dumps(winners)}' --input voice={VOICE} --input brief=..."
         )
 
 
