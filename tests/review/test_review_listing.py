@@ -39,6 +39,10 @@ async def test_list_orders_by_due_time_then_priority_and_pages(review_for, tenan
         if not token:
             break
     assert pages == [["first", "high"], ["low", "middle"], ["late"]]
+    # A token belongs to its listing: under another filter it would skip items, so it is refused.
+    first = await writer.List(review_pb2.ListRequest(page_size=2))
+    filtered = writer.List(review_pb2.ListRequest(page_size=2, page_token=first.next_page_token, due_before=due_in(15)))
+    assert "page_token" in (await refused(filtered)).field_violations
 
     due_soon = await writer.List(review_pb2.ListRequest(due_before=due_in(15)))
     assert [item.title for item in due_soon.items] == ["first", "high", "low"]

@@ -6,10 +6,12 @@ Enumerations are their contract names without prefix ("PENDING", "APPROVE", "EMA
 
 import asyncio
 import contextlib
+import dataclasses
 import difflib
 import functools
 import hashlib
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,9 +52,8 @@ from matcha.review.store import (
     NewVersion,
     PublicationRow,
     ReviewStore,
-    decode_page_token,
-    encode_page_token,
 )
+from matcha.runtime import page_tokens
 from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, holdings_of, require_describer
 from matcha.runtime.errors import (
     Aborted,
@@ -300,9 +301,6 @@ class ReviewCore:
             "page_size",
             f"1 to {self.limits.max_page_size}",
         )
-        violations.raise_if_any("list request has invalid fields")
-        after = decode_page_token(page_token) if page_token else None
-        size = page_size or self.limits.default_page_size
         where = ListFilter(
             statuses=list(statuses),
             channel=channel,
@@ -310,10 +308,15 @@ class ReviewCore:
             due_before=due_before,
             claimed_by=None if not claimed_by else ("" if claimed_by == "-" else claimed_by),
         )
+        listing = page_tokens.listing_key("items", dataclasses.asdict(where))
+        after = _item_position(violations, page_tokens.decode(violations, page_token, listing))
+        violations.raise_if_any("list request has invalid fields")
+        size = page_size or self.limits.default_page_size
         rows = await self._store.list_items(call.tenant, where, size, after)
         page, more = rows[:size], len(rows) > size
         last = page[-1].item if page else None
-        token = encode_page_token(last.due_at, last.priority, last.id) if more and last else ""
+        position = [last.due_at.isoformat(), last.priority, str(last.id)] if last else None
+        token = page_tokens.encode(listing, position) if more and position else ""
         return page, token
 
     # -- claims ----------------------------------------------------------------------------------
@@ -929,3 +932,15 @@ def _wrong_status(item_id: str, status: str, action: str, expected: str = "PENDI
         reason="WRONG_STATUS",
         metadata={"item_id": item_id, "status": status, "expected": expected},
     )
+
+
+def _item_position(violations: Violations, position) -> tuple[datetime, int, uuid.UUID] | None:
+    """The (due time, priority, item id) a List page starts after."""
+    if position is None:
+        return None
+    try:
+        due, priority, item_id = position
+        return datetime.fromisoformat(due), int(priority), uuid.UUID(item_id)
+    except (ValueError, TypeError):
+        violations.add("page_token", page_tokens.INVALID)
+        return None

@@ -7,10 +7,8 @@ Plain Python like the rest of the core: outcomes and arms are the contract's nam
 ("CONVERTED", "holdout"); the servicer converts at the edge.
 """
 
-import base64
 import hashlib
 import hmac
-import json
 import math
 import re
 import secrets
@@ -38,6 +36,7 @@ from matcha.review.experiment_store import (
     ResolvedEvent,
     VariantRow,
 )
+from matcha.runtime import page_tokens
 from matcha.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, Violations
 from matcha.runtime.governance import CallContext
 
@@ -208,19 +207,19 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-def encode_experiment_page_token(created_at: datetime, experiment_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([created_at.isoformat(), experiment_id]).encode()).decode()
+EXPERIMENTS_LISTING = page_tokens.listing_key("experiments")
 
 
-def decode_experiment_page_token(token: str) -> tuple[datetime, str]:
+def _experiment_position(violations: Violations, position) -> tuple[datetime, str] | None:
+    """The (creation time, id) a ListExperiments page starts after."""
+    if position is None:
+        return None
     try:
-        created, experiment_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        created, experiment_id = position
         return datetime.fromisoformat(created), str(experiment_id)
     except (ValueError, TypeError):
-        raise InvalidArgument(
-            "page_token is not a token from a previous ListExperiments",
-            violations=[FieldViolation("page_token", "not a token from a previous ListExperiments")],
-        ) from None
+        violations.add("page_token", page_tokens.INVALID)
+        return None
 
 
 def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float]:
@@ -594,12 +593,12 @@ class ExperimentCore:
     ) -> tuple[list[ExperimentRow], str]:
         violations = Violations()
         violations.check(0 <= page_size <= self.limits.max_page_size, "page_size", f"1 to {self.limits.max_page_size}")
+        after = _experiment_position(violations, page_tokens.decode(violations, page_token, EXPERIMENTS_LISTING))
         violations.raise_if_any("list request has invalid fields")
-        after = decode_experiment_page_token(page_token) if page_token else None
         size = page_size or self.limits.default_page_size
         rows = await self._store.list_page(call.tenant, size, after)
         page, more = rows[:size], len(rows) > size
-        token = encode_experiment_page_token(page[-1].created_at, page[-1].id) if more else ""
+        token = page_tokens.encode(EXPERIMENTS_LISTING, [page[-1].created_at.isoformat(), page[-1].id]) if more else ""
         return page, token
 
     async def results(

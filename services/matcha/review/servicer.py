@@ -1,7 +1,9 @@
 """gRPC adapter of the review service: protobuf in, core call, protobuf out."""
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import grpc
 from google.protobuf import duration_pb2, json_format, timestamp_pb2
 from google.rpc import status_pb2
 
@@ -295,7 +297,9 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         self._experiments = experiments
         self._watch_poll = watch_poll_seconds
 
-    async def Submit(self, request, context):
+    async def Submit(
+        self, request: review_pb2.SubmitRequest, context: grpc.aio.ServicerContext
+    ) -> review_pb2.SubmitResponse:
         details, created = await self._core.submit(
             current_call(),
             SubmitInput(
@@ -319,7 +323,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         report_records(subjects=details.item.subject_ids)
         return review_pb2.SubmitResponse(item=_item(details), created=created)
 
-    async def List(self, request, context):
+    async def List(self, request: review_pb2.ListRequest, context: grpc.aio.ServicerContext) -> review_pb2.ListResponse:
         items, token = await self._core.list_items(
             current_call(),
             statuses=[_name(review_pb2.ReviewStatus, "REVIEW_STATUS_", status) for status in request.statuses],
@@ -336,21 +340,27 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         )
         return review_pb2.ListResponse(items=[_item(item) for item in items], next_page_token=token)
 
-    async def Get(self, request, context):
+    async def Get(self, request: review_pb2.GetRequest, context: grpc.aio.ServicerContext) -> review_pb2.GetResponse:
         details = await self._core.get(current_call(), request.item_id)
         report_records([DataClass(details.item.data_class)], subjects=details.item.subject_ids)
         return review_pb2.GetResponse(item=_item(details), history=[_event(event) for event in details.events])
 
-    async def Claim(self, request, context):
+    async def Claim(
+        self, request: review_pb2.ClaimRequest, context: grpc.aio.ServicerContext
+    ) -> review_pb2.ClaimResponse:
         ttl = request.ttl.ToTimedelta().total_seconds() if request.HasField("ttl") else None
         details = await self._core.claim(current_call(), request.item_id, ttl)
         return review_pb2.ClaimResponse(item=_item(details))
 
-    async def Release(self, request, context):
+    async def Release(
+        self, request: review_pb2.ReleaseRequest, context: grpc.aio.ServicerContext
+    ) -> review_pb2.ReleaseResponse:
         details = await self._core.release(current_call(), request.item_id)
         return review_pb2.ReleaseResponse(item=_item(details))
 
-    async def Decide(self, request, context):
+    async def Decide(
+        self, request: review_pb2.DecideRequest, context: grpc.aio.ServicerContext
+    ) -> review_pb2.DecideResponse:
         details, decision = await self._core.decide(
             current_call(),
             request.item_id,
@@ -361,7 +371,9 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         )
         return review_pb2.DecideResponse(item=_item(details), decision=_decision(decision))
 
-    async def Revise(self, request, context):
+    async def Revise(
+        self, request: review_pb2.ReviseRequest, context: grpc.aio.ServicerContext
+    ) -> review_pb2.ReviseResponse:
         details = await self._core.revise(
             current_call(),
             request.item_id,
@@ -378,7 +390,9 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         )
         return review_pb2.ReviseResponse(item=_item(details))
 
-    async def Publish(self, request, context):
+    async def Publish(
+        self, request: review_pb2.PublishRequest, context: grpc.aio.ServicerContext
+    ) -> review_pb2.PublishResponse:
         publication, already, audience = await self._core.publish(
             current_call(),
             request.item_id,
@@ -394,7 +408,9 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             publication=_publication(publication), already_published=already, audience=_resolved_audience(audience)
         )
 
-    async def WatchEvents(self, request, context):
+    async def WatchEvents(
+        self, request: review_pb2.WatchEventsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[review_pb2.WatchEventsResponse]:
         events = self._core.watch(
             current_call(),
             item_id=request.item_id,
@@ -405,7 +421,9 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         async for event in events:
             yield review_pb2.WatchEventsResponse(event=_event(event))
 
-    async def EraseSubject(self, request, context):
+    async def EraseSubject(
+        self, request: review_pb2.EraseSubjectRequest, context: grpc.aio.ServicerContext
+    ) -> review_pb2.EraseSubjectResponse:
         erased = await self._core.erase_subject(current_call(), request.subject_id)
         report_records(subjects=[request.subject_id])
         return review_pb2.EraseSubjectResponse(
@@ -421,12 +439,16 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             erased_audience_memberships=erased.audience_memberships,
         )
 
-    async def DescribeSubject(self, request, context):
+    async def DescribeSubject(
+        self, request: review_pb2.DescribeSubjectRequest, context: grpc.aio.ServicerContext
+    ) -> review_pb2.DescribeSubjectResponse:
         holdings = await self._core.describe_subject(current_call(), request.subject_id)
         report_records(exported_classes(holdings), subjects=[request.subject_id])
         return review_pb2.DescribeSubjectResponse(holdings=holding_messages(holdings))
 
-    async def CreateExperiment(self, request, context):
+    async def CreateExperiment(
+        self, request: review_pb2.CreateExperimentRequest, context: grpc.aio.ServicerContext
+    ) -> review_pb2.CreateExperimentResponse:
         experiment, audience = await self._experiments.create(
             current_call(),
             NewExperimentInput(
@@ -462,7 +484,9 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             audience=_resolved_audience(audience),
         )
 
-    async def AssignVariants(self, request, context):
+    async def AssignVariants(
+        self, request: review_pb2.AssignVariantsRequest, context: grpc.aio.ServicerContext
+    ) -> review_pb2.AssignVariantsResponse:
         assignments, added = await self._experiments.assign(
             current_call(), request.experiment_id, list(request.customer_ids)
         )
@@ -472,7 +496,9 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             added=added,
         )
 
-    async def IngestOutcomes(self, request, context):
+    async def IngestOutcomes(
+        self, request: review_pb2.IngestOutcomesRequest, context: grpc.aio.ServicerContext
+    ) -> review_pb2.IngestOutcomesResponse:
         result = await self._experiments.ingest(
             current_call(),
             [
@@ -491,7 +517,9 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         report_records(subjects=[event.customer_id for event in request.events])
         return review_pb2.IngestOutcomesResponse(accepted=result.accepted, duplicates=result.duplicates)
 
-    async def ListExperiments(self, request, context):
+    async def ListExperiments(
+        self, request: review_pb2.ListExperimentsRequest, context: grpc.aio.ServicerContext
+    ) -> review_pb2.ListExperimentsResponse:
         experiments, token = await self._experiments.list_experiments(
             current_call(), request.page_size, request.page_token
         )
@@ -499,7 +527,9 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             experiments=[_experiment(row) for row in experiments], next_page_token=token
         )
 
-    async def GetCampaignResults(self, request, context):
+    async def GetCampaignResults(
+        self, request: review_pb2.GetCampaignResultsRequest, context: grpc.aio.ServicerContext
+    ) -> review_pb2.GetCampaignResultsResponse:
         results = await self._experiments.results(
             current_call(),
             request.experiment_id,
@@ -533,6 +563,8 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             ],
         )
 
-    async def PromoteVariant(self, request, context):
+    async def PromoteVariant(
+        self, request: review_pb2.PromoteVariantRequest, context: grpc.aio.ServicerContext
+    ) -> review_pb2.PromoteVariantResponse:
         experiment, already = await self._experiments.promote(current_call(), request.experiment_id, request.variant)
         return review_pb2.PromoteVariantResponse(experiment=_experiment(experiment), already_promoted=already)

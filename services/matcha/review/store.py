@@ -7,8 +7,6 @@ version, decision, event, outbox rows) commits or rolls back together.
 """
 
 import asyncio
-import base64
-import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -22,7 +20,7 @@ from matcha.review.audiences import AUDIENCE_SUBJECT_RECORDS, erase_audience_cus
 from matcha.review.experiment_store import EXPERIMENT_SUBJECT_RECORDS, erase_experiment_customer
 from matcha.runtime.data_map import SubjectHolding, class_name_sql, describe_kind
 from matcha.runtime.database import Database
-from matcha.runtime.errors import FieldViolation, InvalidArgument, NotFound
+from matcha.runtime.errors import NotFound
 from matcha.runtime.governance import DataClass
 from matcha.runtime.notifications import EventBus, NotificationListener
 
@@ -305,22 +303,6 @@ def _parse_uuid(item_id: str) -> uuid.UUID | None:
 
 def _not_found(item_id: str) -> NotFound:
     return NotFound(f"review item {item_id!r} not found", reason="ITEM_NOT_FOUND", metadata={"item_id": item_id})
-
-
-def encode_page_token(due_at: datetime, priority: int, item_id: str) -> str:
-    raw = json.dumps([due_at.isoformat(), priority, item_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def decode_page_token(token: str) -> tuple[datetime, int, uuid.UUID]:
-    try:
-        due, priority, item_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return datetime.fromisoformat(due), int(priority), uuid.UUID(item_id)
-    except (ValueError, TypeError):
-        raise InvalidArgument(
-            "page_token is not a token from a previous List",
-            violations=[FieldViolation("page_token", "not a token from a previous List")],
-        ) from None
 
 
 class ItemTransaction:
