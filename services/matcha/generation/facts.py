@@ -54,6 +54,7 @@ LABELS = {
         "until": "until {end}",
         "audience": "Audience",
         "recommended": "Recommended for this audience",
+        "previous_winner": "The message that won the last campaign for this audience, to improve on, not to copy",
     },
     "fr": {
         "intro": "Faits à utiliser. N'écris aucun autre prix, date, chiffre ou nom de produit :",
@@ -66,6 +67,7 @@ LABELS = {
         "until": "jusqu'au {end}",
         "audience": "Public",
         "recommended": "Recommandé pour ce public",
+        "previous_winner": "Le message gagnant de la dernière campagne pour ce public, à améliorer, pas à recopier",
     },
 }
 
@@ -92,6 +94,7 @@ class FactsInput:
     end_date: str = ""
     segment_description: str = ""
     recommended_items: tuple[RecommendedItemInput, ...] = ()
+    previous_winner: str = ""
 
 
 def check_facts(violations: Violations, facts: FactsInput, path: str = "facts") -> None:
@@ -179,6 +182,9 @@ def render_facts(facts: FactsInput, language: str) -> str:
             if item.description:
                 line += f": {item.description}"
             lines.append(line)
+    if facts.previous_winner:
+        lines.append(f"- {labels['previous_winner']}:")
+        lines += [f"  > {line}" for line in facts.previous_winner.strip().splitlines() if line.strip()]
     return "\n".join(lines) if len(lines) > 1 else ""
 
 
@@ -195,6 +201,8 @@ def grounding_texts(facts: FactsInput) -> list[str]:
 
 def _texts(facts: FactsInput) -> list[str]:
     texts = [facts.product, facts.offer, facts.start_date, facts.end_date, facts.segment_description]
+    # What the winning message said was approved: saying it again is grounded.
+    texts.append(facts.previous_winner)
     if facts.price is not None:
         texts.append(facts.price.amount)
     for item in facts.recommended_items:

@@ -115,6 +115,7 @@ def _facts(message: generation_pb2.DraftFacts) -> FactsInput:
         start_date=message.start_date,
         end_date=message.end_date,
         segment_description=message.segment_description,
+        previous_winner=message.previous_winner,
         recommended_items=tuple(
             RecommendedItemInput(item.name, _price(item.price, item.HasField("price")), item.description)
             for item in message.recommended_items

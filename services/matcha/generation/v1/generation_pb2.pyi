@@ -161,7 +161,7 @@ class RecommendedItem(_message.Message):
     def __init__(self, name: _Optional[str] = ..., price: _Optional[_Union[Price, _Mapping]] = ..., description: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
 
 class DraftFacts(_message.Message):
-    __slots__ = ("product", "offer", "price", "start_date", "end_date", "segment_description", "recommended_items")
+    __slots__ = ("product", "offer", "price", "start_date", "end_date", "segment_description", "recommended_items", "previous_winner")
     PRODUCT_FIELD_NUMBER: _ClassVar[int]
     OFFER_FIELD_NUMBER: _ClassVar[int]
     PRICE_FIELD_NUMBER: _ClassVar[int]
@@ -169,6 +169,7 @@ class DraftFacts(_message.Message):
     END_DATE_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     RECOMMENDED_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_WINNER_FIELD_NUMBER: _ClassVar[int]
     product: str
     offer: str
     price: Price
@@ -176,7 +177,8 @@ class DraftFacts(_message.Message):
     end_date: str
     segment_description: str
     recommended_items: _containers.RepeatedCompositeFieldContainer[RecommendedItem]
-    def __init__(self, product: _Optional[str] = ..., offer: _Optional[str] = ..., price: _Optional[_Union[Price, _Mapping]] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., segment_description: _Optional[str] = ..., recommended_items: _Optional[_Iterable[_Union[RecommendedItem, _Mapping]]] = ...) -> None: ...
+    previous_winner: str
+    def __init__(self, product: _Optional[str] = ..., offer: _Optional[str] = ..., price: _Optional[_Union[Price, _Mapping]] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., segment_description: _Optional[str] = ..., recommended_items: _Optional[_Iterable[_Union[RecommendedItem, _Mapping]]] = ..., previous_winner: _Optional[str] = ...) -> None: ...
 
 class QualityScores(_message.Message):
     __slots__ = ("language", "detected_language", "language_match", "word_count", "unknown_word_share", "unknown_words", "repeated_ngram_share", "target_words", "length_ratio", "unsupported_claims", "personal_data_count", "voice_score", "overall", "failed_checks")
