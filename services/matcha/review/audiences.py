@@ -276,17 +276,7 @@ async def _store_audience(
     cap: FrequencyCap,
 ) -> ResolvedAudience:
     key = await _new_publication_audience(connection, tenant, publication_id, channel, purpose, data_class, spec, cap)
-    capped = await _capped(connection, tenant, channel, cap, key) if cap.messages > 0 else frozenset()
-    prefix = f"{key}\t"
-
-    def lines(kept: list[str], joined: str) -> bytes:
-        if any(special in joined for special in _COPY_SPECIAL) or joined.count("\n") != len(kept) - 1:
-            return "".join(f"{prefix}{_copy_escape(customer)}\n" for customer in kept).encode()
-        return (prefix + f"\n{prefix}".join(kept) + "\n").encode()
-
-    size, capped_count, digest = await _copy_members(
-        connection, members, "review_audience_members", ["audience_key", "customer_id"], lines, capped
-    )
+    size, capped_count, digest = await _store_audience_members(connection, tenant, channel, cap, key, members)
     summary = members.summary
     resolved = ResolvedAudience(
         segmentation=spec.segmentation,
@@ -351,6 +341,24 @@ async def _record_publication_audience(connection: asyncpg.Connection, key: int,
         resolved.excluded_without_consent,
         resolved.excluded_opted_out,
         resolved.excluded_frequency_capped,
+    )
+
+
+async def _store_audience_members(
+    connection: asyncpg.Connection, tenant: str, channel: str, cap: FrequencyCap, key: int, members: "MemberStream"
+) -> tuple[int, int, str]:
+    """COPYs the members of publication audience `key`, those at the channel's frequency cap left out; returns the
+    members stored, those capped, and the digest of the stored ones."""
+    capped = await _capped(connection, tenant, channel, cap, key) if cap.messages > 0 else frozenset()
+    prefix = f"{key}\t"
+
+    def lines(kept: list[str], joined: str) -> bytes:
+        if any(special in joined for special in _COPY_SPECIAL) or joined.count("\n") != len(kept) - 1:
+            return "".join(f"{prefix}{_copy_escape(customer)}\n" for customer in kept).encode()
+        return (prefix + f"\n{prefix}".join(kept) + "\n").encode()
+
+    return await _copy_members(
+        connection, members, "review_audience_members", ["audience_key", "customer_id"], lines, capped
     )
 
 
@@ -551,17 +559,7 @@ async def write_arm_audience(
         key = await _new_publication_audience(
             connection, tenant, publication_id, channel, purpose, data_class, spec, cap, arm
         )
-        capped = await _capped(connection, tenant, channel, cap, key) if cap.messages > 0 else frozenset()
-        prefix = f"{key}\t"
-
-        def lines(kept: list[str], joined: str) -> bytes:
-            if any(special in joined for special in _COPY_SPECIAL) or joined.count("\n") != len(kept) - 1:
-                return "".join(f"{prefix}{_copy_escape(customer)}\n" for customer in kept).encode()
-            return (prefix + f"\n{prefix}".join(kept) + "\n").encode()
-
-        size, capped_count, digest = await _copy_members(
-            connection, members, "review_audience_members", ["audience_key", "customer_id"], lines, capped
-        )
+        size, capped_count, digest = await _store_audience_members(connection, tenant, channel, cap, key, members)
         summary = members.summary
         resolved = ResolvedAudience(
             segmentation=experiment.segmentation,
