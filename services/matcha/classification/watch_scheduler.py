@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -33,6 +34,7 @@ from matcha.classification.watch_sources import (
 )
 from matcha.classification.watch_store import LeaseLost, WatchRow, wait_quietly
 from matcha.runtime.governance import DataClass
+from matcha.runtime.retry import Backoff
 
 logger = logging.getLogger(__name__)
 # How often an owned watch analyses the posts that arrived (so that little is left when its window closes).
@@ -57,7 +59,8 @@ class WatchScheduler:
         self._lease = lease_seconds
         self._http = http or httpx.AsyncClient(timeout=webhook_timeout_seconds)
         self._attempts = webhook_attempts
-        self._backoff = webhook_backoff_seconds
+        # Doubling from the first wait, without jitter or bound: the number of attempts bounds it.
+        self._backoff = Backoff(webhook_backoff_seconds, max_seconds=math.inf)
         self._render = render_alert
         self._watches: dict[tuple[str, str], tuple[WatchRow, asyncio.Task]] = {}
         self._wake = asyncio.Event()
@@ -255,7 +258,7 @@ class WatchScheduler:
         except httpx.HTTPError as failure:
             delivered, error = False, f"{type(failure).__name__}"
         attempts = row.webhook_attempts + 1
-        retry_in = None if delivered or attempts >= self._attempts else self._backoff * 2 ** (attempts - 1)
+        retry_in = None if delivered or attempts >= self._attempts else self._backoff.ceiling(attempts)
         await self._store.record_delivery(row.sequence, delivered=delivered, error=error, retry_in=retry_in)
 
 
