@@ -3,6 +3,8 @@ to segmentation, and the conductor; review and conductor on a database of their 
 the session claims the run. The listening mesh adds classification, reading collections from the session's
 embedding service."""
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +16,7 @@ from matcha.classification.app import build_classification_service
 from matcha.classification.settings import ClassificationSettings
 from matcha.conductor.app import build_conductor_service
 from matcha.conductor.settings import ConductorSettings
+from matcha.conductor.v1 import conductor_pb2
 from matcha.generation.app import build_generation_service
 from matcha.generation.settings import GenerationSettings
 from matcha.review.app import assemble_review_service
@@ -147,3 +150,20 @@ async def listening_mesh(
         ) as running,
     ):
         yield {**running, "embedding": embedding_server, "classification": classification}
+
+
+async def until_state(conductor, run_id: str, states, within_seconds: float = 600) -> conductor_pb2.Run:
+    """Polls the run until it is in one of `states`; a run that ends otherwise fails the test with its error."""
+    deadline = time.monotonic() + within_seconds
+    while time.monotonic() < deadline:
+        run = (await conductor.GetRun(conductor_pb2.GetRunRequest(run_id=run_id, view=conductor_pb2.RUN_VIEW_FULL))).run
+        if run.state in states:
+            return run
+        assert run.state in (
+            conductor_pb2.RUN_STATE_PENDING,
+            conductor_pb2.RUN_STATE_RUNNING,
+            conductor_pb2.RUN_STATE_WAITING,
+        ), run.error
+        await asyncio.sleep(0.3)
+    steps = [(step.step_id, conductor_pb2.StepState.Name(step.state), step.error.message) for step in run.steps]
+    raise AssertionError(f"run {run_id} did not reach {states}: {steps}")

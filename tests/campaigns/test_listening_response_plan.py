@@ -22,6 +22,7 @@ from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
 from matcha.plans import install_plans
 from matcha.review.v1 import review_pb2, review_pb2_grpc
+from tests.campaigns.conftest import until_state
 from tests.support import struct
 
 BRAND = "Grain Sauvage"
@@ -145,21 +146,6 @@ def posts(layout: dict[str, list[int]]) -> list[tuple[str, str, datetime]]:
     return rows
 
 
-async def _until(conductor, run_id: str, states, within_seconds: float = 300) -> conductor_pb2.Run:
-    deadline = time.monotonic() + within_seconds
-    while time.monotonic() < deadline:
-        run = (await conductor.GetRun(conductor_pb2.GetRunRequest(run_id=run_id, view=conductor_pb2.RUN_VIEW_FULL))).run
-        if run.state in states:
-            return run
-        assert run.state in (
-            conductor_pb2.RUN_STATE_PENDING,
-            conductor_pb2.RUN_STATE_RUNNING,
-            conductor_pb2.RUN_STATE_WAITING,
-        ), run.error
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"run {run_id} did not reach {states}")
-
-
 async def _prepare(mesh, connect, tenant, layout: dict[str, list[int]]) -> None:
     """The posts in the collection `posts` (time and channel in their metadata), and the brand's voice."""
     embedding = embedding_pb2_grpc.EmbeddingServiceStub(connect(mesh["embedding"], tenant, purpose="listening"))
@@ -216,7 +202,7 @@ async def test_negative_signals_are_drafted_reviewed_and_only_the_faq_published(
     mesh = listening_mesh
     await _prepare(mesh, connect, tenant, STEADY | SOURING)
     conductor, run, plan_version = await _start(mesh, connect, tenant)
-    waiting = await _until(conductor, run.id, (conductor_pb2.RUN_STATE_WAITING,))
+    waiting = await until_state(conductor, run.id, (conductor_pb2.RUN_STATE_WAITING,), within_seconds=300)
     steps = {step.step_id: step for step in waiting.steps}
 
     # The steady topics are signals too (each over 5% of the posts) but mostly positive or neutral: only the
@@ -288,7 +274,7 @@ async def test_negative_signals_are_drafted_reviewed_and_only_the_faq_published(
             comment="wait until the bank confirms the refunds",
         )
     )
-    finished = await _until(conductor, run.id, FINISHED, within_seconds=60)
+    finished = await until_state(conductor, run.id, FINISHED, within_seconds=60)
     assert finished.state == conductor_pb2.RUN_STATE_SUCCEEDED, finished.error
     outputs = json_format.MessageToDict(finished.outputs)
     assert outputs["signals"] == [delivery["label"], payment["label"]]
@@ -315,7 +301,7 @@ async def test_without_a_negative_topic_nothing_is_drafted(listening_mesh, conne
     mesh = listening_mesh
     await _prepare(mesh, connect, tenant, STEADY)
     conductor, run, _ = await _start(mesh, connect, tenant)
-    finished = await _until(conductor, run.id, FINISHED, within_seconds=120)
+    finished = await until_state(conductor, run.id, FINISHED, within_seconds=120)
     assert finished.state == conductor_pb2.RUN_STATE_SUCCEEDED, finished.error
     outputs = json_format.MessageToDict(finished.outputs)
     assert outputs == {"signals": [], "items": [], "decisions": [], "publications": []}

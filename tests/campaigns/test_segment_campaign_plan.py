@@ -23,6 +23,7 @@ from matcha.plans import install_plans
 from matcha.review.v1 import review_pb2, review_pb2_grpc
 from matcha.segmentation.v1 import segmentation_pb2 as seg_pb
 from matcha.segmentation.v1 import segmentation_pb2_grpc
+from tests.campaigns.conftest import until_state
 
 VOICE = "grain-sauvage"
 MARKETER = ("analyst", "author", "operator", "publisher")
@@ -52,22 +53,6 @@ def customer_base() -> list[seg_pb.Transaction]:
             message.time.FromDatetime(start + timedelta(days=7 * purchase + number))
             transactions.append(message)
     return transactions
-
-
-async def _until(conductor, run_id: str, states, within_seconds: float = 600) -> conductor_pb2.Run:
-    deadline = time.monotonic() + within_seconds
-    while time.monotonic() < deadline:
-        run = (await conductor.GetRun(conductor_pb2.GetRunRequest(run_id=run_id, view=conductor_pb2.RUN_VIEW_FULL))).run
-        if run.state in states:
-            return run
-        assert run.state in (
-            conductor_pb2.RUN_STATE_PENDING,
-            conductor_pb2.RUN_STATE_RUNNING,
-            conductor_pb2.RUN_STATE_WAITING,
-        ), run.error
-        await asyncio.sleep(0.3)
-    steps = [(step.step_id, conductor_pb2.StepState.Name(step.state), step.error.message) for step in run.steps]
-    raise AssertionError(f"run {run_id} did not reach {states}: {steps}")
 
 
 async def _prepare(mesh, connect, tenant) -> tuple[seg_pb.Segmentation, dict[str, list[str]]]:
@@ -147,7 +132,7 @@ async def test_segment_campaign_drafts_reviews_and_publishes_variants_per_segmen
             )
         )
     ).run
-    waiting = await _until(conductor, run.id, (conductor_pb2.RUN_STATE_WAITING,))
+    waiting = await until_state(conductor, run.id, (conductor_pb2.RUN_STATE_WAITING,))
     steps = {step.step_id: step for step in waiting.steps}
     drafts = json_format.MessageToDict(steps["draft"].output)
     submitted = json_format.MessageToDict(steps["submit"].output)
@@ -197,7 +182,7 @@ async def test_segment_campaign_drafts_reviews_and_publishes_variants_per_segmen
             comment="too generic for occasional buyers",
         )
     )
-    finished = await _until(
+    finished = await until_state(
         conductor,
         run.id,
         (conductor_pb2.RUN_STATE_SUCCEEDED, conductor_pb2.RUN_STATE_FAILED, conductor_pb2.RUN_STATE_CANCELLED),
@@ -284,7 +269,7 @@ async def test_unknown_segment_fails_the_run_naming_it(mesh, connect, tenant):
                 )
             )
         ).run
-        failed = await _until(
+        failed = await until_state(
             conductor, run.id, (conductor_pb2.RUN_STATE_FAILED, conductor_pb2.RUN_STATE_SUCCEEDED), within_seconds=60
         )
         assert failed.state == conductor_pb2.RUN_STATE_FAILED
@@ -309,7 +294,7 @@ async def test_win_back_drafts_one_variant_per_lapsed_group(mesh, connect, tenan
             )
         )
     ).run
-    waiting = await _until(conductor, run.id, (conductor_pb2.RUN_STATE_WAITING,))
+    waiting = await until_state(conductor, run.id, (conductor_pb2.RUN_STATE_WAITING,))
     steps = {step.step_id: step for step in waiting.steps}
     groups = json_format.MessageToDict(steps["audience"].output)
     # The occasional buyers bought once, weeks before the regulars' last purchase: one group, one draft.
@@ -328,7 +313,7 @@ async def test_win_back_drafts_one_variant_per_lapsed_group(mesh, connect, tenan
             item_id=item.id, version=item.version, outcome=review_pb2.DECISION_OUTCOME_REJECT, comment="not yet"
         )
     )
-    finished = await _until(
+    finished = await until_state(
         conductor,
         run.id,
         (conductor_pb2.RUN_STATE_SUCCEEDED, conductor_pb2.RUN_STATE_FAILED, conductor_pb2.RUN_STATE_CANCELLED),
@@ -363,7 +348,7 @@ async def test_the_next_cycle_starts_from_the_variant_promoted_automatically(mes
 
     # Twelve customers per segment, no holdout: an arm of a few customers is the minimum sample here.
     first = await start(auto_promote=0.9, min_sample_per_arm=1, holdout_share=0)
-    waiting = await _until(conductor, first.id, (conductor_pb2.RUN_STATE_WAITING,))
+    waiting = await until_state(conductor, first.id, (conductor_pb2.RUN_STATE_WAITING,))
     first_drafts = json_format.MessageToDict({step.step_id: step for step in waiting.steps}["draft"].output)
     assert all(draft["previous_winner"] == [] for draft in first_drafts)
     for entry in json_format.MessageToDict({step.step_id: step for step in waiting.steps}["submit"].output):
@@ -371,7 +356,7 @@ async def test_the_next_cycle_starts_from_the_variant_promoted_automatically(mes
         await rita.Decide(
             review_pb2.DecideRequest(item_id=item.id, version=item.version, outcome=review_pb2.DECISION_OUTCOME_APPROVE)
         )
-    finished = await _until(
+    finished = await until_state(
         conductor, first.id, (conductor_pb2.RUN_STATE_SUCCEEDED, conductor_pb2.RUN_STATE_FAILED), within_seconds=60
     )
     assert finished.state == conductor_pb2.RUN_STATE_SUCCEEDED, finished.error
@@ -414,7 +399,7 @@ async def test_the_next_cycle_starts_from_the_variant_promoted_automatically(mes
     # A previous experiment without a winner, or unknown, fails the next cycle before anything is drafted.
     for previous, code in (([experiments["other"]], "FAILED_PRECONDITION"), (["no-such-experiment"], "NOT_FOUND")):
         run = await start(previous_experiments=[regulars, *previous])
-        failed = await _until(
+        failed = await until_state(
             conductor, run.id, (conductor_pb2.RUN_STATE_FAILED, conductor_pb2.RUN_STATE_SUCCEEDED), within_seconds=60
         )
         assert failed.state == conductor_pb2.RUN_STATE_FAILED
@@ -425,7 +410,7 @@ async def test_the_next_cycle_starts_from_the_variant_promoted_automatically(mes
 
     # The next cycle: the regulars' drafts are given the winning text, the others' (no previous winner) are not.
     second = await start(previous_experiments=[regulars])
-    waiting = await _until(conductor, second.id, (conductor_pb2.RUN_STATE_WAITING,))
+    waiting = await until_state(conductor, second.id, (conductor_pb2.RUN_STATE_WAITING,))
     steps = {step.step_id: step for step in waiting.steps}
     assert json_format.MessageToDict(steps["previous_winner"].output) == [
         {"segment": "regulars", "text": winner_item.content}
