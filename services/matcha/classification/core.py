@@ -18,16 +18,10 @@ from typing import Any
 import numpy as np
 
 from matcha.classification.language import DetectedLanguage, LanguageDetector
+from matcha.classification.records import ClassifierRecord, ExampleSubject, Lineage, NewClassifier, SubjectErasure
 from matcha.classification.sentiment import ModelRef, SentimentAnalyzer, SentimentScore
 from matcha.classification.signals import PostInput, SignalParameters, SignalReport, detect_signals
-from matcha.classification.store import (
-    ClassifierRecord,
-    ClassifierStore,
-    ExampleSubject,
-    Lineage,
-    NewClassifier,
-    SubjectErasure,
-)
+from matcha.classification.store import ClassifierStore
 from matcha.classification.topics import DEFAULT_THRESHOLD, TopicLabel, prototypes, topic_scores
 from matcha.classification.training import CALIBRATED_METHOD, Metrics, measure, train_with_holdout
 from matcha.embedding.reader import (

@@ -31,9 +31,9 @@ from matcha.classification.listening import (
     WindowReport,
     source_from_snapshot,
 )
+from matcha.classification.records import ClassifierRecord
 from matcha.classification.sentiment import ModelRef
 from matcha.classification.signals import Strength, Topic
-from matcha.classification.store import ClassifierRecord
 from matcha.classification.topics import TopicLabel
 from matcha.classification.training import Metrics
 from matcha.classification.v1 import classification_pb2 as pb

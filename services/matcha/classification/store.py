@@ -1,68 +1,14 @@
 """PostgreSQL storage of trained classifiers: versioned per tenant, with lineage. Every query is scoped by tenant."""
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
-
 import asyncpg
 
+from matcha.classification.records import ClassifierRecord, Lineage, NewClassifier, SubjectErasure
 from matcha.classification.sentiment import ModelRef
 from matcha.classification.training import LinearHead, Metrics
 from matcha.runtime.data_map import SubjectHolding, class_name_sql, describe_kind
 from matcha.runtime.database import Database
 from matcha.runtime.errors import NotFound
-from matcha.runtime.governance import DataClass, RecordPolicy
-
-
-@dataclass(frozen=True)
-class ExampleSubject:
-    """A training example whose policy names a data subject."""
-
-    example_id: str
-    label: str
-    policy: RecordPolicy
-
-
-@dataclass(frozen=True)
-class Lineage:
-    training_set_sha256: str
-    example_count: int
-    # Empty unless asked for: they can number in the thousands.
-    example_ids: list[str]
-    embedding_model: ModelRef
-    train_subject: str
-    seed: int
-    # {"collection", "filter", "label_field"} when the examples were read from a collection.
-    collection: dict[str, Any] | None = None
-    # Examples naming a data subject (written with the version, never read back with it).
-    subjects: tuple[ExampleSubject, ...] = ()
-
-
-@dataclass(frozen=True)
-class NewClassifier:
-    name: str
-    description: str
-    method: str
-    head: LinearHead
-    holdout: Metrics
-    lineage: Lineage
-    idempotency_key: str
-
-
-@dataclass(frozen=True)
-class ClassifierRecord:
-    name: str
-    version: int
-    description: str
-    labels: list[str]
-    method: str
-    # None once withdrawn: the weights of a version trained on an erased subject's examples are deleted.
-    head: LinearHead | None
-    holdout: Metrics
-    lineage: Lineage
-    created_at: datetime
-    withdrawn_at: datetime | None = None
-
+from matcha.runtime.governance import DataClass
 
 _COLUMNS = """name, version, description, labels, method, head, holdout_metrics, training_set_sha256, example_count,
               embedding_model_id, embedding_model_version, train_subject, seed, source_collection, created_at,
@@ -90,12 +36,6 @@ def _record(row: asyncpg.Record, example_ids: list[str] | None = None) -> Classi
         created_at=row["created_at"],
         withdrawn_at=row["withdrawn_at"],
     )
-
-
-@dataclass(frozen=True)
-class SubjectErasure:
-    examples: int
-    withdrawn_versions: int
 
 
 class ClassifierStore:

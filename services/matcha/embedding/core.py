@@ -13,14 +13,8 @@ from typing import Any
 import numpy as np
 
 from matcha.embedding.filters import SqlParams, compile_filter
-from matcha.embedding.store import (
-    CollectionRecord,
-    DocumentRow,
-    SearchHit,
-    StoredDocument,
-    VectorStore,
-    text_digest,
-)
+from matcha.embedding.records import CollectionRecord, DocumentRow, SearchHit, StoredDocument
+from matcha.embedding.store import VectorStore, text_digest
 from matcha.models.encoders import Encoder, ModelInfo
 from matcha.runtime import page_tokens
 from matcha.runtime.batching import MicroBatcher

@@ -5,7 +5,7 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from matcha.common.v1 import common_pb2
 from matcha.embedding.core import DocumentInput, EmbeddingCore
-from matcha.embedding.store import CollectionRecord, SearchHit, StoredDocument
+from matcha.embedding.records import CollectionRecord, SearchHit, StoredDocument
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.models.encoders import ModelInfo
 from matcha.runtime.data_map import exported_classes

@@ -1,14 +1,13 @@
 """pgvector storage of collections and documents, always scoped by tenant."""
 
 import hashlib
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 import numpy as np
 
 from matcha.embedding.filters import SqlParams, compile_filter
+from matcha.embedding.records import CollectionRecord, DocumentRow, SearchHit, StoredDocument, StoredState
 from matcha.models.encoders import ModelInfo
 from matcha.runtime.data_map import SubjectHolding, class_name_sql, describe_kind
 from matcha.runtime.database import Database
@@ -27,56 +26,6 @@ SEARCH_SERVER_SETTINGS = {
 
 def text_digest(text: str) -> bytes:
     return hashlib.sha256(text.encode()).digest()
-
-
-@dataclass(frozen=True)
-class CollectionRecord:
-    id: int
-    name: str
-    description: str
-    model: ModelInfo
-    created_at: datetime
-    # Counted only when asked: counting is a scan, and searches look collections up on every call.
-    document_count: int | None = None
-
-
-@dataclass(frozen=True)
-class StoredState:
-    """What is already stored for a document id: enough to tell whether an upsert changes it."""
-
-    text_sha256: bytes
-    metadata: dict[str, Any]
-    policy: RecordPolicy
-
-
-@dataclass(frozen=True)
-class DocumentRow:
-    external_id: str
-    text: str
-    metadata: dict[str, Any]
-    policy: RecordPolicy
-    # None keeps the stored vector (only metadata or policy changed).
-    embedding: np.ndarray | None
-
-
-@dataclass(frozen=True)
-class StoredDocument:
-    external_id: str
-    text: str
-    metadata: dict[str, Any]
-    policy: RecordPolicy
-    updated_at: datetime
-    # Read only when asked for.
-    embedding: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    external_id: str
-    score: float
-    text: str
-    metadata: dict[str, Any]
-    policy: RecordPolicy
 
 
 def _collection(row: asyncpg.Record) -> CollectionRecord:

@@ -41,9 +41,8 @@ from matcha.generation.quality import (
     below_threshold_flag,
     brief_language,
 )
-from matcha.generation.store import (
+from matcha.generation.records import (
     ExemplarRecord,
-    GenerationStore,
     NewVoice,
     Page,
     SubjectErasure,
@@ -51,6 +50,7 @@ from matcha.generation.store import (
     VoiceRecord,
     VoiceSource,
 )
+from matcha.generation.store import GenerationStore
 from matcha.generation.templates import TemplateSyntaxError, content_digest, render, template_variables
 from matcha.generation.voice import (
     AddressForm,

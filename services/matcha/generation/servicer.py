@@ -22,7 +22,7 @@ from matcha.generation.core import (
 )
 from matcha.generation.facts import FactsInput, PriceInput, RecommendedItemInput
 from matcha.generation.quality import QualityReport
-from matcha.generation.store import TemplateRecord, VoiceRecord
+from matcha.generation.records import TemplateRecord, VoiceRecord
 from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
 from matcha.generation.voice import Flag
 from matcha.models.encoders import ModelInfo

@@ -5,13 +5,11 @@ advisory lock on (tenant, name), so concurrent writers never collide on a number
 """
 
 import dataclasses
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 import asyncpg
 import numpy as np
 
+from matcha.generation.records import ExemplarRecord, NewVoice, Page, SubjectErasure, TemplateRecord, VoiceRecord
 from matcha.generation.voice import (
     AddressForm,
     LexicalProfile,
@@ -24,77 +22,7 @@ from matcha.models.encoders import ModelInfo
 from matcha.runtime.data_map import SubjectHolding, class_name_sql, describe_kind
 from matcha.runtime.database import Database
 from matcha.runtime.errors import NotFound
-from matcha.runtime.governance import DataClass, RecordPolicy
-
-
-@dataclass(frozen=True)
-class TemplateRecord:
-    name: str
-    version: int
-    description: str
-    system: str
-    template: str
-    variables: list[str]
-    sha256: str
-    create_subject: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class ExemplarRecord:
-    text: str
-    document_id: str
-    centrality: float
-    embedding: np.ndarray
-
-
-@dataclass(frozen=True)
-class VoiceSource:
-    """A source document whose policy names a data subject."""
-
-    document_id: str
-    policy: RecordPolicy
-
-
-@dataclass(frozen=True)
-class NewVoice:
-    name: str
-    description: str
-    # None once withdrawn (with `reference`): learned from an erased subject's documents.
-    lexical: LexicalProfile | None
-    preferred_terms: list[str]
-    banned_terms: list[str]
-    exemplars: list[ExemplarRecord]
-    reference: SemanticReference | None
-    model: ModelInfo
-    corpus_sha256: str
-    # {"collection", "filter", "limit"} when learned from a collection; None for inline documents.
-    source_collection: dict[str, Any] | None
-    # Documents naming a data subject (written with the version, never read back with it).
-    sources: tuple[VoiceSource, ...]
-
-
-@dataclass(frozen=True)
-class VoiceRecord(NewVoice):
-    version: int
-    create_subject: str
-    created_at: datetime
-    withdrawn_at: datetime | None
-
-
-@dataclass(frozen=True)
-class SubjectErasure:
-    exemplars: int
-    sources: int
-    withdrawn_versions: int
-
-
-@dataclass(frozen=True)
-class Page:
-    """Rows of one page, and the key to continue after (None on the last page)."""
-
-    items: list
-    next_after: str | None
+from matcha.runtime.governance import DataClass
 
 
 def _features_json(profile: LexicalProfile) -> dict:
