@@ -18,7 +18,7 @@ from matcha.conductor import expressions, plan_types
 from matcha.conductor.catalog import CapabilityCatalog, MethodInfo
 from matcha.conductor.plan_types import PlanTypes, ValueType
 from matcha.runtime import pii
-from matcha.runtime.errors import InvalidArgument, Violations
+from matcha.runtime.errors import FailedPrecondition, InvalidArgument, Violations
 from matcha.runtime.governance import DataClass
 from matcha.runtime.retry import Backoff
 
@@ -196,8 +196,11 @@ def _enum_name(value: Any, prefix: str, allowed: tuple[str, ...] | frozenset[str
     return name if name in allowed else None
 
 
-class PlanDigestMismatch(Exception):
+class PlanDigestMismatch(FailedPrecondition):
     """A stored plan whose content no longer matches the digest it was registered with."""
+
+    def __init__(self, message: str, **details) -> None:
+        super().__init__(message, reason="PLAN_DIGEST_MISMATCH", **details)
 
 
 class PlanValidator:

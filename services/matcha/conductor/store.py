@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from matcha.conductor import audit
+from matcha.conductor.plans import PlanDigestMismatch, spec_digest
 from matcha.runtime.data_map import SubjectHolding, class_number_sql, describe_kind
 from matcha.runtime.database import Database
 from matcha.runtime.governance import DataClass, roles_satisfy
@@ -249,7 +250,8 @@ class ConductorStore:
                 tenant,
                 spec["name"],
             )
-            if latest is not None and latest["sha256"] == sha256:
+            # An altered latest row is no match: registering the plan again stores it anew.
+            if latest is not None and latest["sha256"] == sha256 and spec_digest(latest["spec"]) == sha256:
                 return self._plan(latest), False
             row = await connection.fetchrow(
                 """INSERT INTO conductor_plans
@@ -280,6 +282,8 @@ class ConductorStore:
         )
 
     async def get_plan(self, tenant: str, name: str, version: int = 0) -> PlanRow | None:
+        """A plan version as registered; refused (PlanDigestMismatch) when its row was altered since: what
+        runs, and what is shown as the plan, is what was registered, reviewed and audited."""
         row = await self._pool.fetchrow(
             """SELECT * FROM conductor_plans WHERE tenant = $1 AND name = $2 AND ($3 = 0 OR version = $3)
                ORDER BY version DESC LIMIT 1""",
@@ -287,7 +291,14 @@ class ConductorStore:
             name,
             version,
         )
-        return self._plan(row) if row else None
+        if row is None:
+            return None
+        if spec_digest(row["spec"]) != row["sha256"]:
+            raise PlanDigestMismatch(
+                f"stored plan {name!r} version {row['version']} does not match its registered SHA-256",
+                metadata={"name": name, "version": str(row["version"])},
+            )
+        return self._plan(row)
 
     async def list_plans(self, tenant: str, name: str, limit: int, offset: int) -> list[PlanRow]:
         if name:
