@@ -9,7 +9,8 @@ import pytest
 from matcha.runtime.database import Database, load_migrations
 from matcha.runtime.governance import DataClass, RecordPolicy
 from matcha.segmentation import binary_copy
-from matcha.segmentation.store import CustomerRow, SegmentationStore
+from matcha.segmentation.records import CustomerRow
+from matcha.segmentation.store import SegmentationStore
 
 POLICY = RecordPolicy(DataClass.PERSONAL, frozenset({"campaign"}))
 

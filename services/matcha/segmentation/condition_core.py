@@ -5,24 +5,18 @@ Plain Python beside `SegmentationCore`, which feeds the same `LiveSegments` from
 
 import base64
 import json
-from dataclasses import dataclass
 
 from matcha.runtime.errors import NotFound, Violations
 from matcha.runtime.governance import CallContext
-from matcha.segmentation.condition_store import ConditionRecord, ConditionStore
+from matcha.segmentation.condition_store import ConditionStore
 from matcha.segmentation.conditions import Catalogue, Node, from_json, properties, references, to_json, validate
 from matcha.segmentation.core import SEGMENTATION_NAME
 from matcha.segmentation.live_counters import LiveSegments
+from matcha.segmentation.records import ConditionSegmentView
 
 MAX_DESCRIPTION_CHARS = 2_000
 MAX_PAGE_SIZE = 10_000
 DEFAULT_PAGE_SIZE = 1_000
-
-
-@dataclass(frozen=True)
-class ConditionSegmentView:
-    record: ConditionRecord
-    node: Node
 
 
 def _not_found(name: str, version: int = 0) -> NotFound:

@@ -3,65 +3,17 @@ the live counters and full re-evaluations need. Every statement is scoped by ten
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 import numpy as np
 
 from matcha.segmentation import binary_copy
-from matcha.segmentation.store import BUILDING, CHANGES_CHANNEL, READY
+from matcha.segmentation.records import BUILDING, READY, ConditionChange, ConditionRecord, CustomerFacts, PastEvents
+from matcha.segmentation.store import CHANGES_CHANNEL
 
 _COLUMNS = """id, tenant, name, version, description, definition, state, progress, size, purpose, create_subject,
     created_at, completed_at"""
-
-
-@dataclass(frozen=True)
-class ConditionRecord:
-    id: int
-    tenant: str
-    name: str
-    version: int
-    description: str
-    definition: dict[str, Any]
-    state: int
-    progress: dict[str, Any]
-    size: int
-    purpose: str
-    create_subject: str
-    created_at: datetime
-    completed_at: datetime | None
-
-
-@dataclass(frozen=True)
-class ConditionChange:
-    segment: ConditionRecord
-    customer_key: int
-    entered: bool
-    cause_id: str
-
-
-@dataclass(frozen=True)
-class CustomerFacts:
-    key: int
-    id: str
-    data_class: int
-    consented_purposes: tuple[str, ...]
-    attributes: dict[str, Any]
-    features: dict[str, float]
-
-
-@dataclass(frozen=True)
-class PastEvents:
-    """Stored events in time order, one numpy column each; `item_flags[i]` is set where the
-    event's item is in the i-th item list asked for."""
-
-    keys: np.ndarray
-    types: np.ndarray
-    times: np.ndarray
-    amounts: np.ndarray
-    item_flags: list[np.ndarray]
 
 
 def _record(row: asyncpg.Record) -> ConditionRecord:

@@ -9,7 +9,7 @@ import math
 import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +29,6 @@ from matcha.runtime.governance import CallContext, DataClass, RecordPolicy, requ
 from matcha.runtime.pii import DISCOVERY_MIN_SCORE, PiiEngine, shared_engine
 from matcha.segmentation import audience, drift
 from matcha.segmentation.builder import BuildResult, BuildSpec, FittedBuild, PreviousVersion, finish_build, fit_build
-from matcha.segmentation.condition_store import CustomerFacts
 from matcha.segmentation.features import (
     BUILT_IN_FEATURES,
     CUSTOM_FEATURE_NAME,
@@ -65,24 +64,38 @@ from matcha.segmentation.recommend import (
     recommend,
     similarity_matrix,
 )
-from matcha.segmentation.store import (
+from matcha.segmentation.records import (
     BUILDING,
+    METHOD_NUMBERS,
     READY,
+    AssignOutcome,
+    BuildInput,
     ChangeRecord,
+    Comparison,
+    CustomerFacts,
+    CustomerInput,
     CustomerRow,
+    CustomerView,
     ErasedRecords,
     EventBatch,
-    ItemRow,
-    MembershipRecord,
+    EventInput,
+    IngestTotals,
+    ItemInput,
+    MemberPage,
     MembershipsToStore,
     Move,
-    SegmentationStore,
+    PolicyInput,
+    Recommendations,
+    RecommendedItem,
+    RecommendInput,
+    SegmentationView,
     SegmentRecord,
     SegmentsToStore,
     TransactionBatch,
+    TransactionInput,
     VersionRecord,
-    segmentation_not_found,
 )
+from matcha.segmentation.store import SegmentationStore, segmentation_not_found
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +103,6 @@ SEGMENTATION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 SEGMENT_ID = re.compile(r"^[a-z0-9_]{1,63}$")
 CHANNEL_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 ERASURE_ROLE = "admin"
-METHOD_NUMBERS = {KMEANS: 1, HDBSCAN_METHOD: 2, RULES: 3}
-METHOD_NAMES = {number: name for name, number in METHOD_NUMBERS.items()}
 PURCHASE, VISIT, CLICK = 1, 2, 3
 _EVENT_TYPES = frozenset((PURCHASE, VISIT, CLICK))
 
@@ -115,161 +126,6 @@ class Limits:
     max_audience_customers: int = 100_000
     progress_interval_seconds: float = 0.25
     cached_models: int = 256
-
-
-@dataclass(frozen=True)
-class CustomerInput:
-    id: str
-    attributes: dict[str, Any]
-    features: dict[str, float]
-    join_time: datetime | None
-    # None: the call's declared data class applies.
-    data_class: DataClass | None
-    consented_purposes: frozenset[str]
-    source: str
-    subject_id: str
-    opted_out_channels: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class TransactionInput:
-    id: str
-    customer_id: str
-    time: datetime | None
-    amount: float
-    quantity: float
-    channel: str
-    item_id: str
-    refund: bool
-
-
-@dataclass(frozen=True)
-class EventInput:
-    id: str
-    customer_id: str
-    type: int
-    time: datetime | None
-    item_id: str
-    amount: float
-    quantity: float
-
-
-# A catalogue item is stored as given: the validated input is the row.
-ItemInput = ItemRow
-
-
-@dataclass(frozen=True)
-class RecommendInput:
-    customer_id: str
-    segmentation: str
-    limit: int  # 0: the default
-    include_owned: bool
-    exclude_item_ids: list[str]
-    candidate_item_ids: list[str]
-
-
-@dataclass(frozen=True)
-class RecommendedItem:
-    item_id: str
-    score: float
-    # (kind, weight, related item id, explanation), strongest first
-    reasons: list[tuple[str, float, str, str]]
-    name: str = ""
-
-
-@dataclass(frozen=True)
-class Recommendations:
-    items: list[RecommendedItem]
-    segmentation: str
-    version: int
-    segment_id: str
-
-
-@dataclass(frozen=True)
-class PolicyInput:
-    data_class: DataClass | None
-    consented_purposes: frozenset[str]
-    source: str
-    subject_id: str
-
-
-@dataclass
-class IngestTotals:
-    inserted: int = 0
-    duplicates: int = 0
-    customers_created: int = 0
-    customers_updated: int = 0
-    reassigned: int = 0
-    late: int = 0
-    condition_changes: int = 0
-
-
-@dataclass(frozen=True)
-class BuildInput:
-    name: str
-    description: str
-    features: list[str]
-    method: str  # "" when the request names none
-    kmeans: KMeansParameters
-    min_cluster_size: int
-    min_samples: int
-    rules: list[Rule]
-    transforms: dict[str, str]
-    seed: int
-    exemplar_count: int | None
-
-
-@dataclass(frozen=True)
-class SegmentationView:
-    version: VersionRecord
-    segments: list[SegmentRecord]
-    model: FrozenModel | None
-    k_scores: list[tuple[int, float]] = field(default_factory=list)
-
-    @property
-    def method(self) -> str:
-        return METHOD_NAMES[self.version.method]
-
-
-@dataclass(frozen=True)
-class CustomerView:
-    row: CustomerRow
-    features: dict[str, float]
-    reference_time: datetime
-    memberships: list[MembershipRecord]
-    history: list[ChangeRecord]
-
-
-@dataclass(frozen=True)
-class AssignOutcome:
-    segment_id: str
-    segment_name: str
-    version: int
-    distance: float
-    confidence: float
-    outlier: bool
-    alternatives: list[tuple[str, float]]
-
-
-@dataclass(frozen=True)
-class MemberPage:
-    members: list[tuple[str, float, datetime]]
-    next_page_token: str
-    total: int
-
-
-@dataclass(frozen=True)
-class Comparison:
-    feature_drift: list[tuple[str, float]]
-    from_segment_ids: list[str]
-    to_segment_ids: list[str]
-    counts: list[list[int]]
-    shifts: list[tuple[str, float, float]]
-    appeared: list[str]
-    vanished: list[str]
-    common: int
-    new: int
-    departed: int
 
 
 def _finite(value: float) -> bool:

@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from matcha.segmentation.condition_store import ConditionChange, ConditionRecord, ConditionStore, CustomerFacts
+from matcha.segmentation.condition_store import ConditionStore
 from matcha.segmentation.conditions import CounterSpec, Node, counters, evaluate, from_json, properties, references
+from matcha.segmentation.records import ConditionChange, ConditionRecord, CustomerFacts
 
 logger = logging.getLogger(__name__)
 

@@ -14,24 +14,27 @@ from matcha.runtime.governance import DataClass, RecordPolicy
 from matcha.runtime.interceptors import current_call, report_records
 from matcha.segmentation import conditions as cond
 from matcha.segmentation import drift
-from matcha.segmentation.condition_core import ConditionSegmentsCore, ConditionSegmentView
-from matcha.segmentation.core import (
-    KMEANS,
-    RULES,
+from matcha.segmentation.condition_core import ConditionSegmentsCore
+from matcha.segmentation.core import SegmentationCore
+from matcha.segmentation.k_choice import SILHOUETTE, STABILITY
+from matcha.segmentation.methods import HDBSCAN_METHOD, KMEANS, RULES, KMeansParameters, Rule
+from matcha.segmentation.recommend import CO_OCCURRENCE, CONTENT_SIMILARITY, GLOBAL_POPULARITY, SEGMENT_POPULARITY
+from matcha.segmentation.records import (
+    BUILDING,
+    FAILED,
     BuildInput,
+    ChangeRecord,
+    ConditionSegmentView,
     CustomerInput,
+    CustomerRow,
     EventInput,
     ItemInput,
     PolicyInput,
     RecommendInput,
-    SegmentationCore,
     SegmentationView,
+    SegmentRecord,
     TransactionInput,
 )
-from matcha.segmentation.k_choice import SILHOUETTE, STABILITY
-from matcha.segmentation.methods import HDBSCAN_METHOD, KMeansParameters, Rule
-from matcha.segmentation.recommend import CO_OCCURRENCE, CONTENT_SIMILARITY, GLOBAL_POPULARITY, SEGMENT_POPULARITY
-from matcha.segmentation.store import BUILDING, FAILED, ChangeRecord, CustomerRow, SegmentRecord
 from matcha.segmentation.v1 import segmentation_pb2 as pb
 from matcha.segmentation.v1 import segmentation_pb2_grpc
 

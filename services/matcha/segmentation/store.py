@@ -8,7 +8,6 @@ import asyncio
 import io
 from collections import OrderedDict
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,11 +21,30 @@ from matcha.runtime.governance import DataClass, RecordPolicy
 from matcha.segmentation import binary_copy
 from matcha.segmentation.features import RAW_FEATURES, FeatureTable
 from matcha.segmentation.recommend import BuyersByItem, PurchaseHistory, buyers_by_item, customer_history
+from matcha.segmentation.records import (
+    BUILDING,
+    FAILED,
+    READY,
+    ChangeRecord,
+    CustomerRow,
+    ErasedRecords,
+    EventBatch,
+    EventCustomers,
+    ItemRow,
+    MembershipRecord,
+    MembershipsToStore,
+    Move,
+    SegmentRecord,
+    SegmentsToStore,
+    StoredCustomer,
+    StoredEvents,
+    TransactionBatch,
+    VersionRecord,
+)
 
 CHANGES_CHANNEL = "segmentation_changes"
 PURPOSE_SEPARATOR = "\x1f"
 
-BUILDING, READY, FAILED = 1, 2, 3
 BULK_ROWS = 5_000
 _PURCHASE_EVENT = 1
 _FEW_CUSTOMERS = 1_000
@@ -91,182 +109,6 @@ FROM segmentation_customers c
 WHERE c.tenant = $1::text AND $2::timestamptz IS NOT NULL
   AND {eligible} {customer_filter}
 """
-
-
-@dataclass(frozen=True)
-class ErasedRecords:
-    customers: int
-    transactions: int
-    events: int
-    idempotency_replies: int
-
-
-@dataclass(frozen=True)
-class CustomerRow:
-    id: str
-    attributes: dict[str, Any]
-    features: dict[str, float]
-    join_time: datetime | None
-    policy: RecordPolicy
-    opted_out_channels: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ItemRow:
-    id: str
-    name: str
-    category: str
-    attributes: dict[str, Any]
-    vector: list[float]
-    model_id: str
-    model_version: str
-
-
-@dataclass(frozen=True)
-class StoredCustomer:
-    key: int
-    row: CustomerRow
-
-
-@dataclass(frozen=True)
-class TransactionBatch:
-    ids: list[str]
-    customer_ids: list[str]
-    times: list[datetime]
-    amounts: list[float]
-    quantities: list[float]
-    channels: list[str]
-    item_ids: list[str]
-    refunds: list[bool]
-
-
-@dataclass(frozen=True)
-class EventBatch:
-    ids: list[str]
-    customer_keys: list[int]
-    types: list[int]
-    times: list[datetime]
-    item_ids: list[str]
-    amounts: list[float]
-    quantities: list[float]
-
-
-@dataclass(frozen=True)
-class EventCustomers:
-    """The customers an events message names, as stored: rows of `key`, `id`, `data_class`,
-    `consented_purposes`, `attributes` and `features` (only the keys asked for, None when none was),
-    `purchases`, `spend`; and whether the tenant has a READY built segmentation to re-assign them in."""
-
-    rows: list[asyncpg.Record]
-    has_ready_segmentation: bool
-
-
-@dataclass(frozen=True)
-class StoredEvents:
-    """What one events message changed: the ids stored (None when every event was new), how many, and the
-    customers whose purchase aggregates changed, with their new `purchases` and `spend`."""
-
-    stored_ids: list[str] | None
-    stored: int
-    folded: list[tuple[int, int, float]]
-
-
-@dataclass(frozen=True)
-class IngestCounts:
-    inserted: int
-    duplicates: int
-    customers_created: int
-    touched_keys: list[int]
-
-
-@dataclass(frozen=True)
-class VersionRecord:
-    id: int
-    tenant: str
-    name: str
-    version: int
-    description: str
-    state: int
-    progress: dict[str, Any]
-    error: dict[str, Any] | None
-    method: int
-    features: list[str]
-    model: dict[str, Any]
-    silhouette: float
-    seed: int
-    population: int
-    purpose: str
-    create_subject: str
-    created_at: datetime
-    completed_at: datetime | None
-
-
-@dataclass(frozen=True)
-class SegmentRecord:
-    position: int
-    id: str
-    name: str
-    size: int
-    share: float
-    outliers: bool
-    condition: str
-    profile: list[dict[str, float]]
-    top_features: list[str]
-    persona: dict[str, Any] | None
-    exemplars: list[tuple[str, float]]
-
-
-@dataclass(frozen=True)
-class SegmentsToStore:
-    """A completed build's version details, ready to write."""
-
-    model: dict[str, Any]
-    snapshot: bytes
-    silhouette: float
-    population: int
-    segments: list[dict[str, Any]]
-    # (position, rank, customer key, distance)
-    exemplars: list[tuple[int, int, int, float]]
-
-
-@dataclass(frozen=True)
-class MembershipsToStore:
-    keys: np.ndarray
-    positions: np.ndarray
-    distances: np.ndarray
-    confidences: np.ndarray
-
-
-@dataclass(frozen=True)
-class ChangeRecord:
-    sequence: int
-    time: datetime
-    customer_id: str
-    segmentation: str
-    version: int
-    from_segment: str
-    to_segment: str
-    to_name: str
-    cause_id: str
-
-
-@dataclass(frozen=True)
-class MembershipRecord:
-    segmentation: str
-    version: int
-    segment_id: str
-    segment_name: str
-    since: datetime
-
-
-@dataclass(frozen=True)
-class Move:
-    customer_key: int
-    from_segment: str
-    to_position: int
-    distance: float
-    confidence: float
-    cause_id: str
 
 
 def _version(row: asyncpg.Record) -> VersionRecord:
