@@ -16,7 +16,7 @@ help:
 	@echo "make up          start every implemented service (Ctrl-C stops them)"
 	@echo "make proto       regenerate Python code and .pyi stubs from protos/"
 	@echo "make proto-check fail when generated code is stale"
-	@echo "make lint        ruff and buf lint"
+	@echo "make lint        ruff, buf lint and mypy"
 
 # CPU torch first: with no torch installed, pip would resolve a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -54,6 +54,7 @@ proto-lint: install $(BUF)
 lint: install proto-lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # The reviewers' page is tested in a real headless browser: Debian's chromium, installed when missing.
 browser:
