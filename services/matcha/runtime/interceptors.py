@@ -40,6 +40,7 @@ from matcha.runtime.errors import (
     PermissionDenied,
     Unavailable,
 )
+from matcha.runtime.idempotency import IdempotencyKeys
 from matcha.runtime.limits import TenantLimiter
 from matcha.runtime.logs import request_fields
 from matcha.runtime.tracing import (
@@ -51,11 +52,13 @@ from matcha.runtime.tracing import (
 
 logger = logging.getLogger(__name__)
 
-# Probes and tooling must work without a token.
+# Probes and tooling must work without a token; so must the conductor asking a service its clearance (it
+# describes the server, never data).
 OPEN_SERVICES = (
     "/grpc.health.v1.Health/",
     "/grpc.reflection.v1.ServerReflection/",
     "/grpc.reflection.v1alpha.ServerReflection/",
+    "/matcha.runtime.v1.RuntimeService/",
 )
 
 
@@ -118,6 +121,12 @@ class _ServedCall:
     reply: object | None = None
     report: AccessReport = field(default_factory=AccessReport)
     recorded: bool = False
+    _request_sha256: str | None = field(default=None, repr=False)
+
+    def request_digest(self) -> str:
+        if self._request_sha256 is None:
+            self._request_sha256 = _message_digest(self.request)
+        return self._request_sha256
 
 
 def status_from_error(error: MatchaError) -> status_pb2.Status:
@@ -159,6 +168,8 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
         self._clearance = clearance
         self._ledger = access_ledger
         self._limiter = limiter
+        # Bound where accesses are recorded: without a ledger (measuring its cost) keys are not bound either.
+        self._idempotency = IdempotencyKeys(access_ledger.database) if access_ledger is not None else None
         # Rows of cancelled calls being written (held, so that they are not collected half-way).
         self._background: set[asyncio.Task] = set()
 
@@ -226,6 +237,10 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
             roles.authorize(method, call.principal.roles, call.principal.subject)
             if self._limiter is not None:
                 release_limit = self._limiter.admit(call.tenant)
+            if self._idempotency is not None and call.idempotency_key and request is not None:
+                await self._idempotency.bind(
+                    call.tenant, method.removeprefix("/"), call.idempotency_key, served.request_digest()
+                )
             decision = "ALLOW"
             call_token = _current_call.set(call)
             request_fields.set(
@@ -311,7 +326,7 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
             ),
             records=report.records,
             models=tuple(sorted(report.models)),
-            request_sha256=_message_digest(served.request),
+            request_sha256=served.request_digest(),
             response_sha256=_message_digest(served.reply),
             decision=decision,
             reason=reason,

@@ -2,7 +2,9 @@
 
 Health answers NOT_SERVING from the moment the port is bound until the service's
 start hook (model loaded, database migrated) has finished, and again during a
-graceful shutdown, so Kubernetes probes and the launcher see the truth.
+graceful shutdown, so Kubernetes probes and the launcher see the truth. Every server
+also answers `matcha.runtime.v1.RuntimeService/Describe` with the clearance it enforces:
+callers learn what it may receive from the service itself.
 """
 
 import asyncio
@@ -24,8 +26,11 @@ from matcha.runtime.governance import Clearance
 from matcha.runtime.interceptors import GovernanceInterceptor
 from matcha.runtime.limits import TenantLimiter, TenantLimits
 from matcha.runtime.tracing import server_tracing_interceptor
+from matcha.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 
 logger = logging.getLogger(__name__)
+
+RUNTIME_SERVICE = runtime_pb2.DESCRIPTOR.services_by_name["RuntimeService"].full_name
 
 
 async def _nothing() -> None:
@@ -84,6 +89,7 @@ class MatchaServer:
         self._grace = grace_period_seconds
         self._drain = drain_seconds
         self._access_ledger = access_ledger
+        self._clearance = clearance
         self._interceptors = [
             server_tracing_interceptor(tracer_provider),
             GovernanceInterceptor(
@@ -106,9 +112,16 @@ class MatchaServer:
         )
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        runtime_pb2_grpc.add_RuntimeServiceServicer_to_server(
+            RuntimeServicer(describe(self.definition, self._clearance)), self._server
+        )
         self.definition.register(self._server)
         _enable_reflection(
-            [*self.definition.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name],
+            [
+                *self.definition.service_names,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                RUNTIME_SERVICE,
+            ],
             self._server,
         )
         await self._set_status(health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -157,6 +170,27 @@ class MatchaServer:
     async def _set_status(self, status: int) -> None:
         for name in ("", *self.definition.service_names):
             await self._health.set(name, status)
+
+
+def describe(definition: ServiceDefinition, clearance: Clearance) -> runtime_pb2.DescribeResponse:
+    """What the server says about itself: the same clearance its interceptor enforces, so that what callers are told
+    and what the server accepts cannot disagree."""
+    return runtime_pb2.DescribeResponse(
+        name=definition.name,
+        services=definition.service_names,
+        clearance=int(clearance.max_data_class),
+        inside_trust_boundary=clearance.inside_trust_boundary,
+    )
+
+
+class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
+    def __init__(self, description: runtime_pb2.DescribeResponse) -> None:
+        self._description = description
+
+    async def Describe(
+        self, request: runtime_pb2.DescribeRequest, context: grpc.aio.ServicerContext
+    ) -> runtime_pb2.DescribeResponse:
+        return self._description
 
 
 # Newer clients (grpcurl, Postman) ask `grpc.reflection.v1` first; grpcio-reflection serves only `v1alpha`, whose
