@@ -112,6 +112,11 @@ class AccessLedger:
         self._pending.clear()
         await self._database.close()
 
+    @property
+    def database(self) -> Database:
+        """The ledger's database, whose migrations also hold the idempotency keys' bindings."""
+        return self._database
+
     def subject_digest(self, tenant: str, subject_id: str) -> str:
         return subject_digest(self.key, tenant, subject_id)
 

@@ -1,0 +1,66 @@
+"""Idempotency keys bound to their request, once for every service.
+
+A service deduplicates a repeated `x-matcha-idempotency-key` in its own store and answers the first call's
+outcome; alone, that answers a different request sent under a used key with the outcome of the first one. The
+server interceptor therefore binds (tenant, method, key) to the SHA-256 of the request as serialised before the
+handler runs: a repeat with the same bytes goes through (the service dedupes it), another request under the same
+key is refused with FAILED_PRECONDITION (`IDEMPOTENCY_KEY_REUSED`) and never reaches the handler.
+
+A binding stays whatever the call's outcome (a failed call may have written before it failed). Client-streamed
+calls are not bound: their messages carry keys of their own, deduplicated one by one by the service.
+"""
+
+import hashlib
+
+import asyncpg
+
+from matcha.runtime.database import Database
+from matcha.runtime.errors import FailedPrecondition, Unavailable
+
+REASON = "IDEMPOTENCY_KEY_REUSED"
+# A binding raced by another first use of the key is read again; it is committed by then.
+_ATTEMPTS = 3
+
+
+class IdempotencyKeys:
+    """Bindings in the access ledger's database (its migrations create the table)."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def bind(self, tenant: str, method: str, key: str, request_sha256: str) -> None:
+        """Binds the key to the request on first use; refuses another request under a bound key."""
+        key_sha256 = hashlib.sha256(key.encode()).hexdigest()
+        for _ in range(_ATTEMPTS):
+            bound = await self._bound(tenant, method, key_sha256, request_sha256)
+            if bound is not None:
+                break
+        else:
+            raise RuntimeError("an idempotency key's binding could not be read")
+        if bound != request_sha256:
+            raise FailedPrecondition(
+                "this idempotency key was already used with another request; send a new key for a new request",
+                reason=REASON,
+                metadata={"method": method},
+            )
+
+    async def _bound(self, tenant: str, method: str, key_sha256: str, request_sha256: str) -> str | None:
+        """The request digest the key is bound to, binding it first when unused; None when another first use of
+        the key is committing meanwhile (this statement's snapshot cannot see it yet)."""
+        try:
+            return await self._database.pool.fetchval(
+                """WITH inserted AS (
+                       INSERT INTO idempotency_keys (tenant, method, key_sha256, request_sha256)
+                       VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING request_sha256)
+                   SELECT request_sha256 FROM inserted
+                   UNION ALL
+                   SELECT request_sha256 FROM idempotency_keys WHERE tenant = $1 AND method = $2 AND key_sha256 = $3
+                   LIMIT 1""",
+                tenant,
+                method,
+                key_sha256,
+                request_sha256,
+            )
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            # Unchecked, the call could not be told from a reuse: it is refused until the database answers.
+            raise Unavailable("the idempotency key could not be checked; retry", retry_after_seconds=1.0) from None
