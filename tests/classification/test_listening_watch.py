@@ -65,6 +65,8 @@ def drop_root(tmp_path_factory) -> Path:
 async def watch_server(classification_settings, serve, local_encoder, drop_root) -> AsyncIterator[MatchaServer]:
     settings = classification_settings(
         classification_drop_folder_roots=str(drop_root),
+        # The feeds and webhooks these tests serve are on loopback.
+        classification_egress_allowed_networks="127.0.0.1",
         classification_webhook_backoff_seconds=0.2,
         classification_alert_poll_seconds=0.5,
         classification_watch_lease_seconds=3.0,

@@ -19,7 +19,8 @@ from matcha.embedding.reader import CollectionReader
 from matcha.models.encoders import LocalEncoder
 from matcha.runtime.access import access_key
 from matcha.runtime.batching import MicroBatcher
-from matcha.runtime.database import Database, load_migrations
+from matcha.runtime.database import configured_database, load_migrations
+from matcha.runtime.egress import EgressPolicy
 from matcha.runtime.server import ServiceDefinition
 
 SERVICE_NAME = classification_pb2.DESCRIPTOR.services_by_name["ClassificationService"].full_name
@@ -36,7 +37,7 @@ def build_classification_service(
     encoder = encoder or LocalEncoder(
         device=settings.classification_device, forward_batch_size=settings.classification_forward_batch_size
     )
-    database = Database(settings.database_url, pool_size=settings.database_pool_size)
+    database = configured_database(settings)
     batcher = MicroBatcher(
         encoder.encode,
         max_batch_size=settings.classification_max_batch_size,
@@ -53,7 +54,10 @@ def build_classification_service(
     roots = tuple(root.strip() for root in settings.classification_drop_folder_roots.split(",") if root.strip())
     # Webhook secrets derive from the deployment's shared key (its own label), so every replica signs alike.
     webhook_key = hmac.new(access_key(settings), b"classification-webhook-signing", hashlib.sha256).digest()
-    listening = ListeningCore(WatchStore(database), core, drop_folder_roots=roots, webhook_key=webhook_key)
+    egress = EgressPolicy.parse(settings.classification_egress_allowed_networks)
+    listening = ListeningCore(
+        WatchStore(database), core, drop_folder_roots=roots, webhook_key=webhook_key, egress=egress
+    )
     scheduler = WatchScheduler(
         listening,
         lease_seconds=settings.classification_watch_lease_seconds,

@@ -51,6 +51,7 @@ from matcha.classification.watch_store import (
 )
 from matcha.runtime import page_tokens
 from matcha.runtime.data_map import SubjectHolding
+from matcha.runtime.egress import EgressPolicy
 from matcha.runtime.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied, Violations
 from matcha.runtime.governance import CallContext, DataClass, RecordPolicy
 
@@ -475,12 +476,14 @@ class ListeningCore:
         limits: WatchLimits | None = None,
         drop_folder_roots: tuple[str, ...] = (),
         webhook_key: bytes = b"",
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.store = store
         self._analysis = analysis
         self.limits = limits or WatchLimits()
         self._drop_roots = tuple(root.rstrip("/") for root in drop_folder_roots)
         self._webhook_key = webhook_key
+        self.egress = egress or EgressPolicy()
         # Called when a watch is created here, so that this replica's scheduler picks it up at once.
         self._created_hooks: list = []
 
@@ -626,7 +629,7 @@ class ListeningCore:
         min_posts = spec.min_topic_posts or DEFAULT_MIN_TOPIC_POSTS
         violations.check(1 <= min_posts <= 10_000, "watch.min_topic_posts", "1 to 10,000")
         if spec.webhook_url:
-            violations.check(_is_http_url(spec.webhook_url), "watch.webhook_url", "an http or https URL")
+            self._check_destination(violations, "watch.webhook_url", spec.webhook_url)
         violations.raise_if_any("watch has invalid fields")
         first_end = window_of_start(start, window, now)
         return WatchRow(
@@ -692,9 +695,16 @@ class ListeningCore:
             )
             value["path"] = folder
         else:
-            violations.check(_is_http_url(source.url), f"{path}.feed.url", "an http or https URL")
+            self._check_destination(violations, f"{path}.feed.url", source.url)
             value["url"] = source.url
         return value
+
+    def _check_destination(self, violations: Violations, path: str, url: str) -> None:
+        """An http(s) URL the egress policy does not refuse outright (names are checked again at each connection)."""
+        if not _is_http_url(url):
+            violations.add(path, "an http or https URL")
+        elif refusal := self.egress.refusal(url):
+            violations.add(path, f"{refusal} (MATCHA_CLASSIFICATION_EGRESS_ALLOWED_NETWORKS)")
 
     # -- posts ------------------------------------------------------------------------------------
 

@@ -19,6 +19,9 @@ class ClassificationSettings(ServiceSettings):
     classification_drop_folder_roots: str = ""
     # One replica owns a watch; another takes it over this long after the owner stopped renewing.
     classification_watch_lease_seconds: float = Field(15.0, gt=0)
+    # Feeds and webhooks reach public addresses only, and these networks besides (comma-separated addresses or
+    # CIDR networks, e.g. an on-premises feed server's): a watch cannot make the service call inside the cluster.
+    classification_egress_allowed_networks: str = ""
     # Alert webhooks: attempts in all, first retry delay (doubling), time allowed per attempt.
     classification_webhook_attempts: int = Field(6, ge=1, le=30)
     classification_webhook_backoff_seconds: float = Field(1.0, gt=0)

@@ -33,6 +33,7 @@ from matcha.classification.watch_sources import (
     ready_files,
 )
 from matcha.classification.watch_store import LeaseLost, WatchRow, wait_quietly
+from matcha.runtime.egress import guarded_client
 from matcha.runtime.governance import DataClass
 from matcha.runtime.retry import Backoff
 
@@ -47,7 +48,6 @@ class WatchScheduler:
         core: ListeningCore,
         *,
         lease_seconds: float = 15.0,
-        http: httpx.AsyncClient | None = None,
         webhook_attempts: int = 6,
         webhook_backoff_seconds: float = 1.0,
         webhook_timeout_seconds: float = 5.0,
@@ -57,7 +57,8 @@ class WatchScheduler:
         self._store = core.store
         self.owner = f"classification-{uuid.uuid4().hex[:12]}"
         self._lease = lease_seconds
-        self._http = http or httpx.AsyncClient(timeout=webhook_timeout_seconds)
+        # Feeds and webhooks are destinations a tenant chose: only where the egress policy allows.
+        self._http = guarded_client(core.egress, timeout_seconds=webhook_timeout_seconds)
         self._attempts = webhook_attempts
         # Doubling from the first wait, without jitter or bound: the number of attempts bounds it.
         self._backoff = Backoff(webhook_backoff_seconds, max_seconds=math.inf)

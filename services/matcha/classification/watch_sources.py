@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from matcha.classification.core import Instant, _instant_of
+from matcha.runtime.egress import EgressRefused
 
 PROCESSED_FOLDER = "processed"
 MAX_FEED_BYTES = 5_000_000
@@ -121,6 +122,8 @@ async def fetch_feed(client: httpx.AsyncClient, url: str, cursor: dict[str, str]
                 if value
             }
             return bytes(body), following
+    except EgressRefused as error:
+        raise SourceError(f"refused by the egress policy: {error}") from None
     except httpx.HTTPError as error:
         raise SourceError(f"cannot fetch the feed: {type(error).__name__}") from None
 
