@@ -9,11 +9,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from matcha.runtime.database import Database, load_migrations
 from matcha.runtime.pii import shared_engine
 from matcha.runtime.server import ServiceDefinition
+from matcha.segmentation.checks import Limits
 from matcha.segmentation.condition_core import ConditionSegmentsCore
 from matcha.segmentation.condition_store import ConditionStore
-from matcha.segmentation.core import Limits, SegmentationCore
+from matcha.segmentation.core import SegmentationCore
 from matcha.segmentation.feed import ChangeFeed
 from matcha.segmentation.live_counters import LiveSegments
+from matcha.segmentation.recommendation_core import RecommendationCore
+from matcha.segmentation.recommendation_store import RecommendationStore
 from matcha.segmentation.servicer import SegmentationServicer
 from matcha.segmentation.settings import SegmentationSettings
 from matcha.segmentation.store import SegmentationStore
@@ -41,12 +44,14 @@ def build_segmentation_service(
         late_tolerance_seconds=settings.segmentation_late_tolerance_seconds,
         sweep_interval_seconds=settings.segmentation_sweep_interval_seconds,
     )
-    core = SegmentationCore(SegmentationStore(database), feed, limits, live, shared_engine())
+    store = SegmentationStore(database)
+    core = SegmentationCore(store, feed, limits, live, shared_engine())
+    recommendations = RecommendationCore(RecommendationStore(database), store, core, limits)
     condition_core = ConditionSegmentsCore(conditions, live, settings.segmentation_event_retention_days)
 
     def register(server: grpc.aio.Server) -> None:
         segmentation_pb2_grpc.add_SegmentationServiceServicer_to_server(
-            SegmentationServicer(core, condition_core), server
+            SegmentationServicer(core, recommendations, condition_core), server
         )
 
     async def on_start() -> None:

@@ -8,9 +8,9 @@ import json
 
 from matcha.runtime.errors import NotFound, Violations
 from matcha.runtime.governance import CallContext
+from matcha.segmentation.checks import SEGMENTATION_NAME
 from matcha.segmentation.condition_store import ConditionStore
 from matcha.segmentation.conditions import Catalogue, Node, from_json, properties, references, to_json, validate
-from matcha.segmentation.core import SEGMENTATION_NAME
 from matcha.segmentation.live_counters import LiveSegments
 from matcha.segmentation.records import ConditionSegmentView
 

@@ -9,7 +9,7 @@ import math
 import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,18 +17,12 @@ import numpy as np
 
 from matcha.runtime import page_tokens
 from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, require_describer
-from matcha.runtime.errors import (
-    FailedPrecondition,
-    FieldViolation,
-    InvalidArgument,
-    MatchaError,
-    NotFound,
-    Violations,
-)
+from matcha.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, MatchaError, NotFound, Violations
 from matcha.runtime.governance import CallContext, DataClass, RecordPolicy, require_consent
 from matcha.runtime.pii import DISCOVERY_MIN_SCORE, PiiEngine, shared_engine
 from matcha.segmentation import audience, drift
 from matcha.segmentation.builder import BuildResult, BuildSpec, FittedBuild, PreviousVersion, finish_build, fit_build
+from matcha.segmentation.checks import CHANNEL_NAME, Limits, check_id, check_name, finite, is_stored_text
 from matcha.segmentation.features import (
     BUILT_IN_FEATURES,
     CUSTOM_FEATURE_NAME,
@@ -55,15 +49,6 @@ from matcha.segmentation.methods import (
     check_rules_evaluate,
     compile_rules,
 )
-from matcha.segmentation.recommend import (
-    CO_OCCURRENCE,
-    GLOBAL_POPULARITY,
-    SEGMENT_POPULARITY,
-    Reason,
-    Weights,
-    recommend,
-    similarity_matrix,
-)
 from matcha.segmentation.records import (
     BUILDING,
     METHOD_NUMBERS,
@@ -80,14 +65,10 @@ from matcha.segmentation.records import (
     EventBatch,
     EventInput,
     IngestTotals,
-    ItemInput,
     MemberPage,
     MembershipsToStore,
     Move,
     PolicyInput,
-    Recommendations,
-    RecommendedItem,
-    RecommendInput,
     SegmentationView,
     SegmentRecord,
     SegmentsToStore,
@@ -99,37 +80,10 @@ from matcha.segmentation.store import SegmentationStore, segmentation_not_found
 
 logger = logging.getLogger(__name__)
 
-SEGMENTATION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 SEGMENT_ID = re.compile(r"^[a-z0-9_]{1,63}$")
-CHANNEL_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 ERASURE_ROLE = "admin"
 PURCHASE, VISIT, CLICK = 1, 2, 3
 _EVENT_TYPES = frozenset((PURCHASE, VISIT, CLICK))
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_customers_per_call: int = 10_000
-    max_transactions_per_call: int = 50_000
-    max_events_per_message: int = 1_000
-    max_id_chars: int = 128
-    max_features: int = 64
-    max_persona_chars: int = 8_000
-    max_title_chars: int = 200
-    max_items_per_call: int = 10_000
-    max_item_name_chars: int = 500
-    max_category_chars: int = 200
-    # pgvector's largest `vector`.
-    max_vector_dimension: int = 16_000
-    max_recommendations: int = 100
-    max_listed_items: int = 10_000
-    max_audience_customers: int = 100_000
-    progress_interval_seconds: float = 0.25
-    cached_models: int = 256
-
-
-def _finite(value: float) -> bool:
-    return math.isfinite(value)
 
 
 class _ReadAhead:
@@ -203,13 +157,13 @@ class SegmentationCore:
         rows = []
         for index, customer in enumerate(customers):
             path = f"customers[{index}]"
-            self._check_id(violations, f"{path}.id", customer.id, first_seen, index, "customers")
+            check_id(violations, f"{path}.id", customer.id, first_seen, index, "customers", self.limits.max_id_chars)
             for name, value in customer.features.items():
                 if name in BUILT_IN_FEATURES:
                     violations.add(f"{path}.features[{name}]", "is a built-in feature name")
                 elif not CUSTOM_FEATURE_NAME.match(name):
                     violations.add(f"{path}.features[{name}]", "lowercase letters, digits and '_', from a letter")
-                elif not _finite(value):
+                elif not finite(value):
                     violations.add(f"{path}.features[{name}]", "must be a finite number")
             policy = self._policy(call, violations, f"{path}.policy", customer)
             for position, channel in enumerate(customer.opted_out_channels):
@@ -272,14 +226,16 @@ class SegmentationCore:
         first_seen: dict[str, int] = {}
         for index, transaction in enumerate(transactions):
             path = f"transactions[{index}]"
-            self._check_id(violations, f"{path}.id", transaction.id, first_seen, index, "transactions")
+            check_id(
+                violations, f"{path}.id", transaction.id, first_seen, index, "transactions", self.limits.max_id_chars
+            )
             violations.check(bool(transaction.customer_id), f"{path}.customer_id", "must not be empty")
             violations.check(transaction.time is not None, f"{path}.time", "is required")
             violations.check(
-                _finite(transaction.amount) and transaction.amount >= 0, f"{path}.amount", "finite and >= 0"
+                finite(transaction.amount) and transaction.amount >= 0, f"{path}.amount", "finite and >= 0"
             )
             violations.check(
-                _finite(transaction.quantity) and transaction.quantity >= 0, f"{path}.quantity", "finite and >= 0"
+                finite(transaction.quantity) and transaction.quantity >= 0, f"{path}.quantity", "finite and >= 0"
             )
         policy = self._policy(call, violations, "default_policy", default_policy) if default_policy else None
         violations.raise_if_any()
@@ -353,12 +309,12 @@ class SegmentationCore:
                 first_seen[event_id] = index
                 continue
             path = f"events[{index}]"
-            self._check_id(violations, f"{path}.id", event_id, first_seen, index, "events")
+            check_id(violations, f"{path}.id", event_id, first_seen, index, "events", self.limits.max_id_chars)
             violations.check(bool(event.customer_id), f"{path}.customer_id", "must not be empty")
             violations.check(event.type in _EVENT_TYPES, f"{path}.type", "purchase, visit or click")
             violations.check(event.time is not None, f"{path}.time", "is required")
-            violations.check(_finite(event.amount) and event.amount >= 0, f"{path}.amount", "finite and >= 0")
-            violations.check(_finite(event.quantity) and event.quantity >= 0, f"{path}.quantity", "finite and >= 0")
+            violations.check(finite(event.amount) and event.amount >= 0, f"{path}.amount", "finite and >= 0")
+            violations.check(finite(event.quantity) and event.quantity >= 0, f"{path}.quantity", "finite and >= 0")
 
     async def _apply_events(
         self,
@@ -537,7 +493,7 @@ class SegmentationCore:
             ids = await self._store.customer_ids(connection, keys) if causes else {}
         moved = 0
         for version in versions:
-            model = self._model(version)
+            model = self.model(version)
             custom = [name for name in model.input_features if name not in BUILT_IN_FEATURES]
             table, _ = await self._store.load_features(connection, tenant, version.purpose, custom, keys)
             table = _complete_rows(table, custom)
@@ -568,120 +524,6 @@ class SegmentationCore:
             moved += len(moves)
         return moved
 
-    # --- items and recommendations -----------------------------------------------------------
-
-    async def ingest_items(self, call: CallContext, items: list[ItemInput]) -> tuple[int, int]:
-        violations = Violations()
-        limits = self.limits
-        limit = limits.max_items_per_call
-        violations.check(0 < len(items) <= limit, "items", f"between 1 and {limit} items per call")
-        first_seen: dict[str, int] = {}
-        # Every vector of the batch shares the first one's dimension and model.
-        reference: tuple[tuple[int, str, str], int] | None = None
-        for index, item in enumerate(items):
-            path = f"items[{index}]"
-            self._check_id(violations, f"{path}.id", item.id, first_seen, index, "items")
-            violations.check(len(item.name) <= limits.max_item_name_chars, f"{path}.name", "at most 500 characters")
-            violations.check(
-                len(item.category) <= limits.max_category_chars, f"{path}.category", "at most 200 characters"
-            )
-            if not item.vector:
-                violations.check(not item.model_id, f"{path}.vector_model", "given without a vector")
-                continue
-            if len(item.vector) > limits.max_vector_dimension:
-                violations.add(f"{path}.vector", f"at most {limits.max_vector_dimension} dimensions")
-            elif not all(map(_finite, item.vector)):
-                violations.add(f"{path}.vector", "every component must be a finite number")
-            elif not any(item.vector):
-                # Cosine similarity to a zero vector is undefined.
-                violations.add(f"{path}.vector", "must not be all zeros")
-            signature = (len(item.vector), item.model_id, item.model_version)
-            if reference is None:
-                reference = (signature, index)
-            elif signature != reference[0]:
-                violations.add(f"{path}.vector", f"{_signature_text(signature)} differs from items[{reference[1]}]'s")
-        violations.raise_if_any()
-        async with self._store.pool.acquire() as connection, connection.transaction():
-            await self._store.lock_items(connection, call.tenant)
-            stored = await self._store.item_vector_signature(connection, call.tenant, [item.id for item in items])
-            if stored is not None:
-                for index, item in enumerate(items):
-                    signature = (len(item.vector), item.model_id, item.model_version)
-                    if item.vector and signature != stored:
-                        violations.add(
-                            f"items[{index}].vector",
-                            f"{_signature_text(signature)}; the tenant's items have {_signature_text(stored)}",
-                        )
-                violations.raise_if_any()
-            return await self._store.upsert_items(connection, call.tenant, items)
-
-    async def recommend(self, call: CallContext, request: RecommendInput) -> Recommendations:
-        violations = Violations()
-        limits = self.limits
-        violations.check(bool(request.customer_id), "customer_id", "must not be empty")
-        if request.segmentation:
-            self._check_name(violations, "segmentation", request.segmentation)
-        limit = request.limit or 10
-        most = limits.max_recommendations
-        violations.check(1 <= limit <= most, "limit", f"between 1 and {most}, or 0 for 10")
-        for path, ids in (
-            ("exclude_item_ids", request.exclude_item_ids),
-            ("candidate_item_ids", request.candidate_item_ids),
-        ):
-            if violations.check(len(ids) <= limits.max_listed_items, path, f"at most {limits.max_listed_items} ids"):
-                for index, item_id in enumerate(ids):
-                    violations.check(0 < len(item_id) <= limits.max_id_chars, f"{path}[{index}]", "1 to 128 characters")
-        violations.raise_if_any()
-        stored = await self._store.customer(self._store.pool, call.tenant, request.customer_id)
-        require_consent(stored.row.policy.data_class, stored.row.policy.consented_purposes, call.purpose)
-        if request.segmentation:
-            version = await self._ready(call, request.segmentation, 0)
-        else:
-            version = await self._store.latest_ready_version(call.tenant)
-            if version is None:
-                raise NotFound(
-                    "no READY segmentation to take the customer's segment from", reason="SEGMENTATION_NOT_FOUND"
-                )
-        if not await self._store.has_item_history(call.tenant):
-            raise FailedPrecondition(
-                "no transaction of the tenant names an item (Transaction.item_id)", reason="NO_ITEM_HISTORY"
-            )
-        weights = Weights()
-        history, position = await self._store.purchase_history(call.tenant, call.purpose, stored.key, version.id)
-        evidence = await asyncio.to_thread(history.evidence, weights)
-        anchors = [evidence.items[anchor] for anchor in evidence.anchors.tolist()]
-        similar = await self._store.similar_items(call.tenant, anchors, weights.neighbours)
-        if similar:
-            evidence = replace(evidence, similarity=similarity_matrix(similar, anchors, evidence.items))
-        model = self._model(version)
-        allowed = np.ones(len(evidence.items), dtype=bool)
-        if not request.include_owned:
-            allowed &= ~evidence.owned
-        index = {item: slot for slot, item in enumerate(evidence.items)}
-        if request.candidate_item_ids:
-            candidates = np.zeros(len(evidence.items), dtype=bool)
-            candidates[[index[item] for item in request.candidate_item_ids if item in index]] = True
-            allowed &= candidates
-        allowed[[index[item] for item in request.exclude_item_ids if item in index]] = False
-        scored = await asyncio.to_thread(recommend, evidence, allowed, limit, weights)
-        segment_name = model.segment_names[position] if position >= 0 else ""
-        related = {evidence.items[r.related_index] for s in scored for r in s.reasons if r.related_index >= 0}
-        names = await self._store.item_names(call.tenant, sorted(related | {evidence.items[s.index] for s in scored}))
-        return Recommendations(
-            items=[
-                RecommendedItem(
-                    evidence.items[item.index],
-                    item.score,
-                    [_reason(reason, evidence.items, names, segment_name) for reason in item.reasons],
-                    names.get(evidence.items[item.index], ""),
-                )
-                for item in scored
-            ],
-            segmentation=version.name,
-            version=version.version,
-            segment_id=model.segment_ids[position] if position >= 0 else "",
-        )
-
     # --- customers -----------------------------------------------------------------------------
 
     async def get_customer(self, call: CallContext, customer_id: str, history_limit: int) -> CustomerView:
@@ -707,7 +549,7 @@ class SegmentationCore:
 
     async def erase_subject(self, call: CallContext, subject_id: str) -> ErasedRecords:
         violations = Violations()
-        violations.check(_is_stored_text(subject_id), "subject_id", "must not be empty nor hold a NUL character")
+        violations.check(is_stored_text(subject_id), "subject_id", "must not be empty nor hold a NUL character")
         violations.raise_if_any()
         call.require_role(ERASURE_ROLE)
         erased = await self._store.erase_subject(call.tenant, subject_id)
@@ -790,7 +632,7 @@ class SegmentationCore:
     def _validate_build(self, request: BuildInput) -> tuple[list[str], BuildSpec, Violations]:
         """Checks what needs no data; the violations are raised once the data has been checked too."""
         violations = Violations()
-        self._check_name(violations, "name", request.name)
+        check_name(violations, "name", request.name)
         violations.check(len(request.description) <= 1000, "description", "at most 1000 characters")
         features = list(request.features) or list(DEFAULT_FEATURES)
         violations.check(len(features) <= self.limits.max_features, "features", "at most 64 features")
@@ -915,7 +757,7 @@ class SegmentationCore:
             previous = await self._store.get_version(version.tenant, version.name, 0, ready=True)
         except MatchaError:
             return None
-        model = self._model(previous)
+        model = self.model(previous)
         keys, positions, _ = await self._store.memberships(previous.id)
         segment_ids = [model.segment_ids[position] for position in positions.tolist()]
         return PreviousVersion(keys, segment_ids, model.next_segment_number)
@@ -931,7 +773,7 @@ class SegmentationCore:
     ) -> tuple[list[SegmentationView], str]:
         violations = Violations()
         if name:
-            self._check_name(violations, "name", name)
+            check_name(violations, "name", name)
         page_size = page_size or 50
         violations.check(1 <= page_size <= 200, "page_size", "between 1 and 200")
         listing = page_tokens.listing_key("segmentations", name)
@@ -954,7 +796,7 @@ class SegmentationCore:
         page_token: str,
     ) -> MemberPage:
         violations = Violations()
-        self._check_name(violations, "name", name)
+        check_name(violations, "name", name)
         violations.check(bool(segment_id), "segment_id", "must not be empty")
         page_size = page_size or 100
         violations.check(1 <= page_size <= 1000, "page_size", "between 1 and 1000")
@@ -965,8 +807,8 @@ class SegmentationCore:
             violations.add("page_token", page_tokens.INVALID)
         violations.raise_if_any()
         cursor = (float(after[0]), int(after[1])) if after else None
-        version = await self._ready(call, name, version_number)
-        position = self._position(self._model(version), name, segment_id)
+        version = await self.ready(call, name, version_number)
+        position = self._position(self.model(version), name, segment_id)
         rows, total = await self._store.members(version.id, position, page_size + 1, cursor)
         last = rows[page_size - 1] if len(rows) > page_size else None
         return MemberPage(
@@ -991,7 +833,7 @@ class SegmentationCore:
             listed != bool(name or segment_id), "segment_id", "a segment (name and segment_id) or customer_ids"
         )
         if not listed:
-            self._check_name(violations, "name", name)
+            check_name(violations, "name", name)
             violations.check(bool(segment_id), "segment_id", "must not be empty")
         limit = self.limits.max_audience_customers
         violations.check(len(customer_ids) <= limit, "customer_ids", f"at most {limit:,} customer ids")
@@ -1007,8 +849,8 @@ class SegmentationCore:
                 self._store.pool, call.tenant, customer_ids, call.purpose, channel
             )
             return 0, members
-        version = await self._ready(call, name, version_number)
-        position = self._position(self._model(version), name, segment_id)
+        version = await self.ready(call, name, version_number)
+        position = self._position(self.model(version), name, segment_id)
         members = await audience.segment_members(self._store.pool, version.id, position, call.purpose, channel)
         return version.version, members
 
@@ -1016,7 +858,7 @@ class SegmentationCore:
         self, call: CallContext, name: str, version_number: int, segment_id: str, persona: dict[str, Any]
     ) -> SegmentRecord:
         violations = Violations()
-        self._check_name(violations, "name", name)
+        check_name(violations, "name", name)
         summary = persona.get("summary", "")
         violations.check(bool(summary.strip()), "persona.summary", "must not be empty")
         violations.check(len(summary) <= self.limits.max_persona_chars, "persona.summary", "at most 8,000 characters")
@@ -1024,8 +866,8 @@ class SegmentationCore:
             len(persona.get("title", "")) <= self.limits.max_title_chars, "persona.title", "at most 200 characters"
         )
         violations.raise_if_any()
-        version = await self._ready(call, name, version_number)
-        self._position(self._model(version), name, segment_id)
+        version = await self.ready(call, name, version_number)
+        self._position(self.model(version), name, segment_id)
         stamped = persona | {"author_subject": call.principal.subject, "update_time": datetime.now(UTC).isoformat()}
         await self._store.attach_persona(version.id, segment_id, stamped)
         segments = await self._store.segments(version.id)
@@ -1042,13 +884,13 @@ class SegmentationCore:
         values: dict[str, float] | None,
     ) -> AssignOutcome:
         violations = Violations()
-        self._check_name(violations, "name", name)
+        check_name(violations, "name", name)
         violations.check(customer_id is not None or values is not None, "customer", "give customer_id or features")
         if customer_id is not None:
             violations.check(bool(customer_id), "customer_id", "must not be empty")
         violations.raise_if_any()
-        version = await self._ready(call, name, version_number)
-        model = self._model(version)
+        version = await self.ready(call, name, version_number)
+        model = self.model(version)
         if customer_id is not None:
             stored = await self._store.customer(self._store.pool, call.tenant, customer_id)
             require_consent(stored.row.policy.data_class, stored.row.policy.consented_purposes, call.purpose)
@@ -1088,7 +930,7 @@ class SegmentationCore:
         for name in model.input_features:
             if name not in values:
                 violations.add(f"features.values[{name}]", "missing: the segmentation uses it")
-            elif not _finite(values[name]):
+            elif not finite(values[name]):
                 violations.add(f"features.values[{name}]", "must be a finite number")
         violations.raise_if_any()
         return {name: np.asarray([values[name]], dtype=np.float64) for name in model.input_features}
@@ -1100,11 +942,11 @@ class SegmentationCore:
     ) -> AsyncIterator[ChangeRecord]:
         violations = Violations()
         if segmentation:
-            self._check_name(violations, "segmentation", segmentation)
+            check_name(violations, "segmentation", segmentation)
         violations.check(after_sequence is None or after_sequence >= 0, "after_sequence", "0 or more")
         for index, segment_id in enumerate(segment_ids):
             violations.check(
-                _is_stored_text(segment_id), f"segment_ids[{index}]", "must not be empty nor hold a NUL character"
+                is_stored_text(segment_id), f"segment_ids[{index}]", "must not be empty nor hold a NUL character"
             )
         violations.raise_if_any()
         if segmentation and not await self._store.segmentation_exists(call.tenant, segmentation):
@@ -1127,22 +969,22 @@ class SegmentationCore:
         self, call: CallContext, name: str, baseline_version: int, target_version: int | None
     ) -> Comparison:
         violations = Violations()
-        self._check_name(violations, "name", name)
+        check_name(violations, "name", name)
         violations.raise_if_any()
-        baseline = await self._ready(call, name, baseline_version)
-        base_model = self._model(baseline)
+        baseline = await self.ready(call, name, baseline_version)
+        base_model = self.model(baseline)
         base_keys, _, base_build = await self._store.memberships(baseline.id)
         at_build = base_build >= 0
         base_keys, base_build = base_keys[at_build], base_build[at_build]
         base_matrix = _snapshot(await self._store.snapshot(baseline.id), len(baseline.features))
         if target_version is not None:
-            target = await self._ready(call, name, target_version)
+            target = await self.ready(call, name, target_version)
             if target.id == baseline.id:
                 raise InvalidArgument(
                     "baseline and target are the same version",
                     violations=[FieldViolation("target_version", "must differ from the baseline version")],
                 )
-            target_model = self._model(target)
+            target_model = self.model(target)
             target_keys, _, target_positions = await self._store.memberships(target.id)
             at_build = target_positions >= 0
             target_keys, target_positions = target_keys[at_build], target_positions[at_build]
@@ -1175,7 +1017,7 @@ class SegmentationCore:
 
     # --- helpers -------------------------------------------------------------------------------
 
-    async def _ready(self, call: CallContext, name: str, version_number: int) -> VersionRecord:
+    async def ready(self, call: CallContext, name: str, version_number: int) -> VersionRecord:
         version = await self._store.get_version(call.tenant, name, version_number, ready=True)
         if version.state != READY:
             state = "BUILDING" if version.state == BUILDING else "FAILED"
@@ -1186,7 +1028,7 @@ class SegmentationCore:
             )
         return version
 
-    def _model(self, version: VersionRecord) -> FrozenModel:
+    def model(self, version: VersionRecord) -> FrozenModel:
         model = self._models.get(version.id)
         if model is None:
             model = FrozenModel.from_json(version.model)
@@ -1194,6 +1036,10 @@ class SegmentationCore:
             if len(self._models) > self.limits.cached_models:
                 self._models.popitem(last=False)
         return model
+
+    async def latest_ready_version(self, tenant: str) -> VersionRecord | None:
+        """The most recently built READY version of any segmentation of the tenant."""
+        return await self._store.latest_ready_version(tenant)
 
     def _position(self, model: FrozenModel, name: str, segment_id: str) -> int:
         if segment_id not in model.segment_ids:
@@ -1209,7 +1055,7 @@ class SegmentationCore:
             return SegmentationView(version, [], None)
         segments = await self._store.segments(version.id, with_details=with_details)
         k_scores = [tuple(item) for item in version.model.get("k_scores", [])]
-        return SegmentationView(version, segments, self._model(version), k_scores)
+        return SegmentationView(version, segments, self.model(version), k_scores)
 
     def _policy(self, call: CallContext, violations: Violations, path: str, source) -> RecordPolicy:
         policy = RecordPolicy.submitted(
@@ -1222,50 +1068,10 @@ class SegmentationCore:
         )
         return policy
 
-    def _check_id(
-        self, violations: Violations, path: str, value: str, first_seen: dict[str, int], index: int, listing: str
-    ) -> None:
-        if not value:
-            violations.add(path, "must not be empty")
-        elif len(value) > self.limits.max_id_chars:
-            violations.add(path, f"at most {self.limits.max_id_chars} characters")
-        elif value in first_seen:
-            violations.add(path, f"duplicates {listing}[{first_seen[value]}].id")
-        else:
-            first_seen[value] = index
-
-    @staticmethod
-    def _check_name(violations: Violations, path: str, name: str) -> None:
-        violations.check(
-            bool(SEGMENTATION_NAME.match(name)),
-            path,
-            "1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit",
-        )
-
     def _require_name(self, name: str) -> None:
         violations = Violations()
-        self._check_name(violations, "name", name)
+        check_name(violations, "name", name)
         violations.raise_if_any()
-
-
-def _signature_text(signature: tuple[int, str, str]) -> str:
-    dimension, model_id, model_version = signature
-    model = f"{model_id}@{model_version}" if model_version else model_id or "no model"
-    return f"dimension {dimension}, model {model}"
-
-
-def _reason(reason: Reason, items: list[str], names: dict[str, str], segment_name: str) -> tuple[str, float, str, str]:
-    related = items[reason.related_index] if reason.related_index >= 0 else ""
-    label = names.get(related, related)
-    if reason.kind == SEGMENT_POPULARITY:
-        text = f"bought by {reason.count} of {reason.total} customers in {segment_name}"
-    elif reason.kind == GLOBAL_POPULARITY:
-        text = f"bought by {reason.count} of {reason.total} customers"
-    elif reason.kind == CO_OCCURRENCE:
-        text = f"bought by {reason.count} customers who bought {label}"
-    else:
-        text = f"similar to {label} (cosine {reason.similarity:.2f})"
-    return reason.kind, reason.weight, related, text
 
 
 def _variables(rule: Rule) -> set[str]:
@@ -1332,8 +1138,3 @@ def _attribute_text(attributes: dict[str, Any]) -> str:
         elif isinstance(value, str):
             lines.append(f"{key}: {value}")
     return "\n".join(lines)
-
-
-def _is_stored_text(value: str) -> bool:
-    """An identifier PostgreSQL can compare: text columns cannot hold NUL."""
-    return bool(value) and "\x00" not in value

@@ -19,6 +19,7 @@ from matcha.segmentation.core import SegmentationCore
 from matcha.segmentation.k_choice import SILHOUETTE, STABILITY
 from matcha.segmentation.methods import HDBSCAN_METHOD, KMEANS, RULES, KMeansParameters, Rule
 from matcha.segmentation.recommend import CO_OCCURRENCE, CONTENT_SIMILARITY, GLOBAL_POPULARITY, SEGMENT_POPULARITY
+from matcha.segmentation.recommendation_core import RecommendationCore
 from matcha.segmentation.records import (
     BUILDING,
     FAILED,
@@ -422,8 +423,11 @@ def _condition_segment_message(view: ConditionSegmentView) -> pb.ConditionSegmen
 
 
 class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
-    def __init__(self, core: SegmentationCore, conditions: ConditionSegmentsCore) -> None:
+    def __init__(
+        self, core: SegmentationCore, recommendations: RecommendationCore, conditions: ConditionSegmentsCore
+    ) -> None:
         self._core = core
+        self._recommendations = recommendations
         self._conditions = conditions
 
     async def DefineConditionSegment(
@@ -477,7 +481,9 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
     async def IngestItems(
         self, request: pb.IngestItemsRequest, context: grpc.aio.ServicerContext
     ) -> pb.IngestItemsResponse:
-        inserted, updated = await self._core.ingest_items(current_call(), [_item_input(item) for item in request.items])
+        inserted, updated = await self._recommendations.ingest_items(
+            current_call(), [_item_input(item) for item in request.items]
+        )
         return pb.IngestItemsResponse(inserted=inserted, updated=updated)
 
     async def IngestEvents(self, request_iterator, context):
@@ -635,7 +641,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             yield pb.WatchSegmentChangesResponse(change=_change_message(change))
 
     async def Recommend(self, request: pb.RecommendRequest, context: grpc.aio.ServicerContext) -> pb.RecommendResponse:
-        result = await self._core.recommend(
+        result = await self._recommendations.recommend(
             current_call(),
             RecommendInput(
                 customer_id=request.customer_id,
