@@ -18,7 +18,7 @@ async def test_an_empty_outbox_has_nothing_due(isolated_database):
 
 
 def test_backoff_grows_exponentially_with_jitter_up_to_the_cap():
-    policy = RetryPolicy(max_attempts=10, initial_backoff_seconds=1.0, max_backoff_seconds=30.0)
+    policy = RetryPolicy(initial_backoff_seconds=1.0, max_backoff_seconds=30.0)
     for attempts, ceiling in ((1, 1.0), (2, 2.0), (3, 4.0), (5, 16.0), (6, 30.0), (9, 30.0)):
         delays = [policy.backoff(attempts) for _ in range(50)]
         assert all(ceiling / 2 <= delay <= ceiling for delay in delays)

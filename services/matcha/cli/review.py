@@ -1,4 +1,4 @@
-"""`matcha review ...`: the review queue from a terminal: list, show, decide, publish."""
+"""`matcha review ...`: the review queue from a terminal: list, show, decide, publish, redeliver."""
 
 import click
 
@@ -164,3 +164,16 @@ async def publish(item_id: str, segment: str, customers, **options) -> None:
             f"{resolved.excluded_frequency_capped:,} at the frequency cap ({resolved.frequency_cap_messages} per "
             f"{resolved.frequency_cap_window.ToTimedelta().days} days)"
         )
+
+
+@review.command("redeliver")
+@click.argument("item_id")
+@connection_options(DEFAULT_TARGET)
+@run_async
+async def redeliver(item_id: str, **options) -> None:
+    """Queue an item's FAILED deliveries again (its run signal, its publication's sinks), once their cause is
+    fixed: each is attempted at once, then retried with backoff as a new delivery would be."""
+    async with channel_from(options) as channel:
+        reply = await review_pb2_grpc.ReviewServiceStub(channel).Redeliver(review_pb2.RedeliverRequest(item_id=item_id))
+    deliveries = "delivery" if reply.requeued == 1 else "deliveries"
+    click.echo(f"{reply.item.id}  {reply.requeued} failed {deliveries} queued again")

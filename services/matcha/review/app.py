@@ -77,11 +77,12 @@ def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerPro
         signaller.deliver if signaller else None,
         sinks,
         RetryPolicy(
-            max_attempts=settings.review_delivery_max_attempts,
             initial_backoff_seconds=settings.review_delivery_initial_backoff_seconds,
             max_backoff_seconds=settings.review_delivery_max_backoff_seconds,
+            max_age_seconds=settings.review_delivery_max_age_hours * 3600,
         ),
         poll_seconds=settings.review_delivery_poll_seconds,
+        lease_seconds=settings.review_delivery_lease_seconds,
         retractors={FILES_SINK: files.retract} if files else {},
     )
     # Without segmentation, a publication naming an audience is refused (UNAVAILABLE); one without is published.

@@ -349,6 +349,17 @@ class ReviewCore:
                 await change.add_event("RELEASED", item.status, item.version, call.principal.subject)
         return await self._store.get(call.tenant, item_id, full=False)
 
+    async def redeliver(self, call: CallContext, item_id: str) -> tuple[ItemDetails, int]:
+        """Queues the item's FAILED deliveries again (the role table admits operators and admins)."""
+        requeued = await self._store.redeliver(call.tenant, item_id)
+        if not requeued:
+            raise FailedPrecondition(
+                f"review item {item_id} has no FAILED delivery to queue again",
+                reason="NOTHING_TO_REDELIVER",
+                metadata={"item_id": item_id},
+            )
+        return await self._store.get(call.tenant, item_id, full=False), requeued
+
     # -- decisions -------------------------------------------------------------------------------
 
     async def decide(

@@ -2,7 +2,12 @@
 
 Decisions and publications only write outbox rows (in their own transaction); the
 dispatcher delivers them afterwards, retrying with exponential backoff, so a decision
-never depends on the conductor or a sink being up. Every receiver is idempotent on the
+never depends on the conductor or a sink being up. A delivery is retried until its
+receiver refuses it for good or its maximum age passes: review does not know a run's
+deadline, the conductor does, and answers a signal to a run failed at its deadline
+with a refusal no retry changes (RUN_FINISHED); the maximum age bounds the retries
+when the conductor cannot be reached at all. A FAILED delivery can be queued again
+by hand (Redeliver). Every receiver is idempotent on the
 delivery's key (the conductor accepts a signal key once per run, the file sink names its
 file after the publication, the webhook gets an Idempotency-Key header), so a delivery
 retried after an ambiguous failure is harmless.
@@ -15,6 +20,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -205,12 +211,19 @@ class WebhookSink:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 20
     initial_backoff_seconds: float = 1.0
     max_backoff_seconds: float = 300.0
+    # The longest run deadline: a signal outliving it has no run left to resume.
+    max_age_seconds: float = 7 * 24 * 3600.0
 
     def backoff(self, attempts_made: int) -> float:
         return Backoff(self.initial_backoff_seconds, self.max_backoff_seconds).delay(attempts_made)
+
+    def exhausted(self, entry: OutboxEntry) -> bool:
+        """True when the delivery's retry window is over."""
+        if entry.retry_from is None:
+            return False
+        return (datetime.now(UTC) - entry.retry_from).total_seconds() >= self.max_age_seconds
 
 
 class OutboxDispatcher:
@@ -228,9 +241,11 @@ class OutboxDispatcher:
         policy: RetryPolicy,
         *,
         poll_seconds: float,
+        lease_seconds: float = 60.0,
         batch_size: int = 50,
         retractors: dict[str, Deliver] | None = None,
     ) -> None:
+        """`lease_seconds` must outlive an attempt (its timeouts included), or another replica attempts it too."""
         self._store = store
         self._signaller = signaller
         self._sinks = sinks
@@ -238,6 +253,7 @@ class OutboxDispatcher:
         self._retractors = retractors or {}
         self._policy = policy
         self._poll = poll_seconds
+        self._lease = lease_seconds
         self._batch = batch_size
         self._task: asyncio.Task | None = None
         self._stopping = asyncio.Event()
@@ -260,9 +276,8 @@ class OutboxDispatcher:
 
     async def deliver_due(self) -> int:
         """One pass over what is due now; returns how many deliveries were attempted."""
-        # The lease outlives an attempt's timeouts, so no other replica retries it meanwhile.
         entries = await self._store.lease_due(
-            self._batch, lease_seconds=60.0, signals=self._signaller is not None, sinks=list(self._sinks)
+            self._batch, lease_seconds=self._lease, signals=self._signaller is not None, sinks=list(self._sinks)
         )
         await asyncio.gather(*(self._attempt(entry) for entry in entries))
         return len(entries)
@@ -279,7 +294,7 @@ class OutboxDispatcher:
             await deliver(entry)
         except DeliveryFailed as failure:
             attempts = entry.attempts + 1
-            final = failure.permanent or attempts >= self._policy.max_attempts
+            final = failure.permanent or self._policy.exhausted(entry)
             logger.warning(
                 "delivery failed",
                 extra={
@@ -303,7 +318,7 @@ class OutboxDispatcher:
             attempts = entry.attempts + 1
             await self._store.record_attempt(
                 entry,
-                state="FAILED" if attempts >= self._policy.max_attempts else "PENDING",
+                state="FAILED" if self._policy.exhausted(entry) else "PENDING",
                 error_code=grpc.StatusCode.INTERNAL.value[0],
                 error="internal error delivering",
                 retry_in_seconds=self._policy.backoff(attempts),

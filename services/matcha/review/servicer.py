@@ -358,6 +358,12 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         details = await self._core.release(current_call(), request.item_id)
         return review_pb2.ReleaseResponse(item=_item(details))
 
+    async def Redeliver(
+        self, request: review_pb2.RedeliverRequest, context: grpc.aio.ServicerContext
+    ) -> review_pb2.RedeliverResponse:
+        details, requeued = await self._core.redeliver(current_call(), request.item_id)
+        return review_pb2.RedeliverResponse(item=_item(details), requeued=requeued)
+
     async def Decide(
         self, request: review_pb2.DecideRequest, context: grpc.aio.ServicerContext
     ) -> review_pb2.DecideResponse:

@@ -3,7 +3,7 @@
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from matcha.mesh import REVIEW
 from matcha.review.attestation import PUBLIC_KEY_NAME
@@ -40,7 +40,18 @@ class ReviewSettings(ServiceSettings):
     review_publish_dir: Path | None = Field(None, description="file sink: approved items are written here as JSON")
     review_webhook_url: str | None = Field(None, description="HTTP sink: approved items are POSTed here as JSON")
     review_webhook_timeout_seconds: float = Field(10.0, gt=0)
-    review_delivery_max_attempts: int = Field(20, ge=1)
+    review_delivery_max_age_hours: float = Field(
+        168.0,
+        gt=0,
+        description="how long a failing delivery is retried before it is FAILED (Redeliver queues it again); the "
+        "default is the longest run deadline, and the conductor refuses a signal to a run past its own deadline",
+    )
+    review_delivery_lease_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="how long a replica holds a delivery it attempts; longer than an attempt (the delivery and "
+        "webhook timeouts), or another replica attempts it too",
+    )
     review_delivery_initial_backoff_seconds: float = Field(1.0, gt=0)
     review_delivery_max_backoff_seconds: float = Field(300.0, gt=0)
     review_delivery_poll_seconds: float = Field(5.0, gt=0)
@@ -68,6 +79,16 @@ class ReviewSettings(ServiceSettings):
         default_factory=list,
         description="tenants whose policy lets one person review alone; four-eyes holds for every other tenant",
     )
+
+    @model_validator(mode="after")
+    def _lease_outlives_an_attempt(self) -> "ReviewSettings":
+        attempt = max(self.review_delivery_timeout_seconds, self.review_webhook_timeout_seconds)
+        if self.review_delivery_lease_seconds <= attempt:
+            raise ValueError(
+                f"MATCHA_REVIEW_DELIVERY_LEASE_SECONDS ({self.review_delivery_lease_seconds:g}) must exceed the "
+                f"longest delivery attempt ({attempt:g} s, the delivery and webhook timeouts)"
+            )
+        return self
 
     @property
     def attestation_public_key_file(self) -> Path:

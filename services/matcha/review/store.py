@@ -164,6 +164,8 @@ class OutboxEntry:
     attempts: int
     # The run's resume capability, for run signals.
     capability: str = ""
+    # Start of its retry window (written, or queued again by hand).
+    retry_from: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -851,7 +853,7 @@ class ReviewStore:
                                 AND ((kind = $3 AND $4) OR (kind = $5 AND destination = ANY($6::text[])))
                               ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
                RETURNING o.id, o.tenant, o.item_id::text AS item_id, o.kind, o.destination, o.key, o.payload,
-                         o.data_class, o.purpose, o.attempts, o.capability""",
+                         o.data_class, o.purpose, o.attempts, o.capability, o.retry_from""",
             limit,
             lease_seconds,
             RUN_SIGNAL,
@@ -906,6 +908,30 @@ class ReviewStore:
                     connection, entry.tenant, entry.item_id, "RUN_SIGNALLED", item["status"], item["version"], ""
                 )
             return True
+
+    async def redeliver(self, tenant: str, item_id: str) -> int:
+        """Queues the item's FAILED deliveries again, due now with a new retry window; returns how many."""
+        key = _parse_uuid(item_id)
+        if key is None:
+            raise _not_found(item_id)
+        async with self._pool.acquire() as connection, connection.transaction():
+            exists = await connection.fetchval(
+                "SELECT true FROM review_items WHERE tenant = $1 AND id = $2 FOR SHARE", tenant, key
+            )
+            if exists is None:
+                raise _not_found(item_id)
+            requeued = await connection.fetchval(
+                """WITH requeued AS (
+                           UPDATE review_outbox SET state = 'PENDING', next_attempt_at = now(), retry_from = now()
+                           WHERE item_id = $1 AND state = 'FAILED' RETURNING 1)
+                       SELECT count(*) FROM requeued""",
+                key,
+            )
+            if requeued:
+                await connection.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
+        if requeued:
+            self.outbox_ready.set()
+        return requeued
 
     # -- data subjects ---------------------------------------------------------------------------
 

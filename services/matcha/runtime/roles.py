@@ -140,6 +140,8 @@ ROLE_TABLE: dict[str, tuple[str, ...]] = {
         Decide=(REVIEWER,),
         Revise=(AUTHOR, OPERATOR),
         Publish=(PUBLISHER,),
+        # Queues failed deliveries again: run signals and publications alike, as whoever operates runs.
+        Redeliver=(OPERATOR,),
         WatchEvents=_READ,
         EraseSubject=_MANAGE,
         DescribeSubject=_DESCRIBE_SUBJECT,

@@ -561,6 +561,20 @@ class ResolvedAudience(_message.Message):
     arm: str
     def __init__(self, segmentation: _Optional[str] = ..., segmentation_version: _Optional[int] = ..., segment_id: _Optional[str] = ..., size: _Optional[int] = ..., members_sha256: _Optional[str] = ..., excluded_without_consent: _Optional[int] = ..., excluded_opted_out: _Optional[int] = ..., excluded_frequency_capped: _Optional[int] = ..., frequency_cap_messages: _Optional[int] = ..., frequency_cap_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., experiment_id: _Optional[str] = ..., arm: _Optional[str] = ...) -> None: ...
 
+class RedeliverRequest(_message.Message):
+    __slots__ = ("item_id",)
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    item_id: str
+    def __init__(self, item_id: _Optional[str] = ...) -> None: ...
+
+class RedeliverResponse(_message.Message):
+    __slots__ = ("item", "requeued")
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    REQUEUED_FIELD_NUMBER: _ClassVar[int]
+    item: ReviewItem
+    requeued: int
+    def __init__(self, item: _Optional[_Union[ReviewItem, _Mapping]] = ..., requeued: _Optional[int] = ...) -> None: ...
+
 class PublishResponse(_message.Message):
     __slots__ = ("publication", "already_published", "audience")
     PUBLICATION_FIELD_NUMBER: _ClassVar[int]

@@ -43,7 +43,9 @@ class ReviewServiceStub:
     Resuming runs. An item submitted with `resume` signals that conductor run
     after a decision and on expiry: ConductorService.Signal(run_id,
     signal_key, payload = JSON form of ReviewSignal with every field present),
-    retried with backoff until delivered (see ReviewItem.resume_delivery). The
+    retried with backoff until delivered, the conductor refuses it for good
+    (a run past its deadline has failed: RUN_FINISHED), or the delivery's
+    maximum age passes (see ReviewItem.resume_delivery; Redeliver tries again). The
     signal is written with the decision and delivered afterwards, so deciding
     never waits for the conductor. A key is signalled once: a later decision
     signals again only after a Revise that names a new `signal_key`. The service
@@ -95,6 +97,11 @@ class ReviewServiceStub:
                 '/matcha.review.v1.ReviewService/Publish',
                 request_serializer=matcha_dot_review_dot_v1_dot_review__pb2.PublishRequest.SerializeToString,
                 response_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.PublishResponse.FromString,
+                _registered_method=True)
+        self.Redeliver = channel.unary_unary(
+                '/matcha.review.v1.ReviewService/Redeliver',
+                request_serializer=matcha_dot_review_dot_v1_dot_review__pb2.RedeliverRequest.SerializeToString,
+                response_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.RedeliverResponse.FromString,
                 _registered_method=True)
         self.WatchEvents = channel.unary_stream(
                 '/matcha.review.v1.ReviewService/WatchEvents',
@@ -161,7 +168,9 @@ class ReviewServiceServicer:
     Resuming runs. An item submitted with `resume` signals that conductor run
     after a decision and on expiry: ConductorService.Signal(run_id,
     signal_key, payload = JSON form of ReviewSignal with every field present),
-    retried with backoff until delivered (see ReviewItem.resume_delivery). The
+    retried with backoff until delivered, the conductor refuses it for good
+    (a run past its deadline has failed: RUN_FINISHED), or the delivery's
+    maximum age passes (see ReviewItem.resume_delivery; Redeliver tries again). The
     signal is written with the decision and delivered afterwards, so deciding
     never waits for the conductor. A key is signalled once: a later decision
     signals again only after a Revise that names a new `signal_key`. The service
@@ -278,6 +287,20 @@ class ReviewServiceServicer:
         unknown, empty or over 100,000, one field violation per unknown id;
         reason NOT_A_VARIANT when the item is not a variant of the experiment
         named); UNAVAILABLE (segmentation not configured or not answering).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Redeliver(self, request, context):
+        """Queues the item's FAILED deliveries again (its run signals and its
+        publication's sinks): each is attempted at once, then retried with
+        backoff for a new maximum age, as a new delivery would be. For a run
+        left waiting because its signal failed (the conductor was away longer
+        than the maximum age), once the cause is fixed. Requires the `operator`
+        role. Errors: NOT_FOUND; FAILED_PRECONDITION (reason
+        NOTHING_TO_REDELIVER: no delivery of the item is FAILED, e.g. pending or
+        delivered).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -464,6 +487,11 @@ def add_ReviewServiceServicer_to_server(servicer, server):
                     request_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.PublishRequest.FromString,
                     response_serializer=matcha_dot_review_dot_v1_dot_review__pb2.PublishResponse.SerializeToString,
             ),
+            'Redeliver': grpc.unary_unary_rpc_method_handler(
+                    servicer.Redeliver,
+                    request_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.RedeliverRequest.FromString,
+                    response_serializer=matcha_dot_review_dot_v1_dot_review__pb2.RedeliverResponse.SerializeToString,
+            ),
             'WatchEvents': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchEvents,
                     request_deserializer=matcha_dot_review_dot_v1_dot_review__pb2.WatchEventsRequest.FromString,
@@ -535,7 +563,9 @@ class ReviewService:
     Resuming runs. An item submitted with `resume` signals that conductor run
     after a decision and on expiry: ConductorService.Signal(run_id,
     signal_key, payload = JSON form of ReviewSignal with every field present),
-    retried with backoff until delivered (see ReviewItem.resume_delivery). The
+    retried with backoff until delivered, the conductor refuses it for good
+    (a run past its deadline has failed: RUN_FINISHED), or the delivery's
+    maximum age passes (see ReviewItem.resume_delivery; Redeliver tries again). The
     signal is written with the decision and delivered afterwards, so deciding
     never waits for the conductor. A key is signalled once: a later decision
     signals again only after a Revise that names a new `signal_key`. The service
@@ -748,6 +778,33 @@ class ReviewService:
             '/matcha.review.v1.ReviewService/Publish',
             matcha_dot_review_dot_v1_dot_review__pb2.PublishRequest.SerializeToString,
             matcha_dot_review_dot_v1_dot_review__pb2.PublishResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Redeliver(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.review.v1.ReviewService/Redeliver',
+            matcha_dot_review_dot_v1_dot_review__pb2.RedeliverRequest.SerializeToString,
+            matcha_dot_review_dot_v1_dot_review__pb2.RedeliverResponse.FromString,
             options,
             channel_credentials,
             insecure,
