@@ -3,7 +3,9 @@
 It wraps every method handler (all four streaming shapes) so that within a call:
 the bearer token is verified, the governance context is established and checked
 against the service's clearance, the caller's roles against the role table
-(`roles`), logs and spans carry its fields, the call is written to the access
+(`roles`), an idempotency key is bound to its request (`idempotency`: another
+request under a used key never reaches the handler), logs and spans carry its
+fields, the call is written to the access
 ledger (what the handler reported of the records it touched included) before
 its reply leaves, and any error leaves as a gRPC status with `google.rpc`
 details; never as a stack trace.
