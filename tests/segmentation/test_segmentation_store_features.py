@@ -9,8 +9,8 @@ import pytest
 from matcha.runtime.database import Database, load_migrations
 from matcha.runtime.governance import DataClass, RecordPolicy
 from matcha.segmentation import binary_copy
+from matcha.segmentation.customer_store import CustomerStore
 from matcha.segmentation.records import CustomerRow
-from matcha.segmentation.store import SegmentationStore
 
 POLICY = RecordPolicy(DataClass.PERSONAL, frozenset({"campaign"}))
 
@@ -20,7 +20,7 @@ async def store(postgres_url):
     database = Database(postgres_url, pool_size=2)
     await database.connect(load_migrations("segmentation", "matcha.segmentation.migrations"))
     try:
-        yield SegmentationStore(database)
+        yield CustomerStore(database)
     finally:
         await database.close()
 

@@ -12,15 +12,17 @@ from matcha.runtime.server import ServiceDefinition
 from matcha.segmentation.checks import Limits
 from matcha.segmentation.condition_core import ConditionSegmentsCore
 from matcha.segmentation.condition_store import ConditionStore
-from matcha.segmentation.core import SegmentationCore
+from matcha.segmentation.customer_store import CustomerStore
 from matcha.segmentation.feed import ChangeFeed
+from matcha.segmentation.ingestion_core import IngestionCore
 from matcha.segmentation.live_counters import LiveSegments
 from matcha.segmentation.recommendation_core import RecommendationCore
 from matcha.segmentation.recommendation_store import RecommendationStore
 from matcha.segmentation.servicer import SegmentationServicer
 from matcha.segmentation.settings import SegmentationSettings
-from matcha.segmentation.store import SegmentationStore
 from matcha.segmentation.v1 import segmentation_pb2, segmentation_pb2_grpc
+from matcha.segmentation.versions_core import VersionsCore
+from matcha.segmentation.versions_store import VersionsStore
 
 SERVICE_NAME = segmentation_pb2.DESCRIPTOR.services_by_name["SegmentationService"].full_name
 
@@ -44,14 +46,17 @@ def build_segmentation_service(
         late_tolerance_seconds=settings.segmentation_late_tolerance_seconds,
         sweep_interval_seconds=settings.segmentation_sweep_interval_seconds,
     )
-    store = SegmentationStore(database)
-    core = SegmentationCore(store, feed, limits, live, shared_engine())
-    recommendations = RecommendationCore(RecommendationStore(database), store, core, limits)
+    # One database, one store per seam; ingestion re-assigns through the versions core, recommendations read the
+    # customer's segment from it.
+    customers = CustomerStore(database)
+    versions = VersionsCore(VersionsStore(database), customers, feed, limits)
+    ingestion = IngestionCore(customers, versions, live, limits, shared_engine())
+    recommendations = RecommendationCore(RecommendationStore(database), customers, versions, limits)
     condition_core = ConditionSegmentsCore(conditions, live, settings.segmentation_event_retention_days)
 
     def register(server: grpc.aio.Server) -> None:
         segmentation_pb2_grpc.add_SegmentationServiceServicer_to_server(
-            SegmentationServicer(core, recommendations, condition_core), server
+            SegmentationServicer(ingestion, versions, recommendations, condition_core), server
         )
 
     async def on_start() -> None:
@@ -61,7 +66,7 @@ def build_segmentation_service(
 
     async def on_stop() -> None:
         await live.close()
-        await core.close()
+        await versions.close()
         await feed.close()
         await database.close()
 

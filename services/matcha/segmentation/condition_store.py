@@ -9,8 +9,8 @@ import asyncpg
 import numpy as np
 
 from matcha.segmentation import binary_copy
+from matcha.segmentation.feed import CHANGES_CHANNEL
 from matcha.segmentation.records import BUILDING, READY, ConditionChange, ConditionRecord, CustomerFacts, PastEvents
-from matcha.segmentation.store import CHANGES_CHANNEL
 
 _COLUMNS = """id, tenant, name, version, description, definition, state, progress, size, purpose, create_subject,
     created_at, completed_at"""

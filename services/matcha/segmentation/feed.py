@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from matcha.runtime.notifications import EventBus, NotificationListener
-from matcha.segmentation.store import CHANGES_CHANNEL
+
+CHANGES_CHANNEL = "segmentation_changes"
 
 
 class ChangeFeed:

@@ -12,7 +12,7 @@ import numpy as np
 from matcha.runtime.errors import FailedPrecondition, NotFound, Violations
 from matcha.runtime.governance import CallContext, require_consent
 from matcha.segmentation.checks import Limits, check_id, check_name, finite
-from matcha.segmentation.core import SegmentationCore
+from matcha.segmentation.customer_store import CustomerStore
 from matcha.segmentation.recommend import (
     CO_OCCURRENCE,
     GLOBAL_POPULARITY,
@@ -24,12 +24,12 @@ from matcha.segmentation.recommend import (
 )
 from matcha.segmentation.recommendation_store import RecommendationStore
 from matcha.segmentation.records import ItemInput, Recommendations, RecommendedItem, RecommendInput
-from matcha.segmentation.store import SegmentationStore
+from matcha.segmentation.versions_core import VersionsCore
 
 
 class RecommendationCore:
     def __init__(
-        self, store: RecommendationStore, customers: SegmentationStore, versions: SegmentationCore, limits: Limits
+        self, store: RecommendationStore, customers: CustomerStore, versions: VersionsCore, limits: Limits
     ) -> None:
         self._store = store
         self._customers = customers

@@ -7,9 +7,9 @@ from collections import OrderedDict
 import asyncpg
 
 from matcha.runtime.database import Database
+from matcha.segmentation.customer_store import eligible_sql
 from matcha.segmentation.recommend import BuyersByItem, PurchaseHistory, buyers_by_item, customer_history
 from matcha.segmentation.records import ItemRow
-from matcha.segmentation.store import eligible_sql
 
 # Tenants (and purposes) whose buyers by item a store keeps between recommendations.
 _KEPT_BUYERS = 8

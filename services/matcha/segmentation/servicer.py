@@ -15,7 +15,7 @@ from matcha.runtime.interceptors import current_call, report_records
 from matcha.segmentation import conditions as cond
 from matcha.segmentation import drift
 from matcha.segmentation.condition_core import ConditionSegmentsCore
-from matcha.segmentation.core import SegmentationCore
+from matcha.segmentation.ingestion_core import IngestionCore
 from matcha.segmentation.k_choice import SILHOUETTE, STABILITY
 from matcha.segmentation.methods import HDBSCAN_METHOD, KMEANS, RULES, KMeansParameters, Rule
 from matcha.segmentation.recommend import CO_OCCURRENCE, CONTENT_SIMILARITY, GLOBAL_POPULARITY, SEGMENT_POPULARITY
@@ -38,6 +38,7 @@ from matcha.segmentation.records import (
 )
 from matcha.segmentation.v1 import segmentation_pb2 as pb
 from matcha.segmentation.v1 import segmentation_pb2_grpc
+from matcha.segmentation.versions_core import VersionsCore
 
 _TRANSFORM_NAMES = {
     pb.FEATURE_TRANSFORM_UNSPECIFIED: "standardize",
@@ -424,9 +425,14 @@ def _condition_segment_message(view: ConditionSegmentView) -> pb.ConditionSegmen
 
 class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
     def __init__(
-        self, core: SegmentationCore, recommendations: RecommendationCore, conditions: ConditionSegmentsCore
+        self,
+        ingestion: IngestionCore,
+        versions: VersionsCore,
+        recommendations: RecommendationCore,
+        conditions: ConditionSegmentsCore,
     ) -> None:
-        self._core = core
+        self._ingestion = ingestion
+        self._versions = versions
         self._recommendations = recommendations
         self._conditions = conditions
 
@@ -456,7 +462,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
         self, request: pb.IngestCustomersRequest, context: grpc.aio.ServicerContext
     ) -> pb.IngestCustomersResponse:
         customers = [_customer_input(customer) for customer in request.customers]
-        inserted, updated, unchanged, raised = await self._core.ingest_customers(current_call(), customers)
+        inserted, updated, unchanged, raised = await self._ingestion.ingest_customers(current_call(), customers)
         report_records(subjects=(customer.subject_id for customer in customers), resources=["customers"])
         return pb.IngestCustomersResponse(
             inserted=inserted, updated=updated, unchanged=unchanged, raised_to_personal=raised
@@ -465,7 +471,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
     async def IngestTransactions(
         self, request: pb.IngestTransactionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.IngestTransactionsResponse:
-        totals = await self._core.ingest_transactions(
+        totals = await self._ingestion.ingest_transactions(
             current_call(),
             [_transaction_input(transaction) for transaction in request.transactions],
             _policy_input(request.default_policy) if request.HasField("default_policy") else None,
@@ -492,7 +498,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
                 policy = _policy_input(request.default_policy) if request.HasField("default_policy") else None
                 yield [_event_input(event) for event in request.events], policy
 
-        totals = await self._core.ingest_events(current_call(), messages())
+        totals = await self._ingestion.ingest_events(current_call(), messages())
         report_records(resources=["events"])
         return pb.IngestEventsResponse(
             accepted=totals.inserted,
@@ -507,7 +513,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
     async def GetCustomer(
         self, request: pb.GetCustomerRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetCustomerResponse:
-        view = await self._core.get_customer(
+        view = await self._ingestion.get_customer(
             current_call(), request.customer_id, request.history_limit if request.HasField("history_limit") else 20
         )
         report_records([view.row.policy.data_class], subjects=[view.row.policy.subject_id], resources=["customers"])
@@ -531,7 +537,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
     async def EraseSubject(
         self, request: pb.EraseSubjectRequest, context: grpc.aio.ServicerContext
     ) -> pb.EraseSubjectResponse:
-        erased = await self._core.erase_subject(current_call(), request.subject_id)
+        erased = await self._ingestion.erase_subject(current_call(), request.subject_id)
         return pb.EraseSubjectResponse(
             erased_customers=erased.customers,
             erased_transactions=erased.transactions,
@@ -542,26 +548,26 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
     async def DescribeSubject(
         self, request: pb.DescribeSubjectRequest, context: grpc.aio.ServicerContext
     ) -> pb.DescribeSubjectResponse:
-        holdings = await self._core.describe_subject(current_call(), request.subject_id)
+        holdings = await self._ingestion.describe_subject(current_call(), request.subject_id)
         report_records(exported_classes(holdings), subjects=[request.subject_id])
         return pb.DescribeSubjectResponse(holdings=holding_messages(holdings))
 
     async def BuildSegmentation(
         self, request: pb.BuildSegmentationRequest, context: grpc.aio.ServicerContext
     ) -> pb.BuildSegmentationResponse:
-        view = await self._core.build_segmentation(current_call(), _build_input(request))
+        view = await self._versions.build_segmentation(current_call(), _build_input(request))
         return pb.BuildSegmentationResponse(segmentation=_segmentation_message(view))
 
     async def GetSegmentation(
         self, request: pb.GetSegmentationRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetSegmentationResponse:
-        view = await self._core.get_segmentation(current_call(), request.name, request.version)
+        view = await self._versions.get_segmentation(current_call(), request.name, request.version)
         return pb.GetSegmentationResponse(segmentation=_segmentation_message(view))
 
     async def ListSegmentations(
         self, request: pb.ListSegmentationsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListSegmentationsResponse:
-        views, next_token = await self._core.list_segmentations(
+        views, next_token = await self._versions.list_segmentations(
             current_call(), request.name, request.page_size, request.page_token
         )
         return pb.ListSegmentationsResponse(
@@ -571,7 +577,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
     async def ListSegmentMembers(
         self, request: pb.ListSegmentMembersRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListSegmentMembersResponse:
-        page = await self._core.list_members(
+        page = await self._versions.list_members(
             current_call(), request.name, request.version, request.segment_id, request.page_size, request.page_token
         )
         return pb.ListSegmentMembersResponse(
@@ -586,7 +592,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
     async def StreamSegmentMembers(
         self, request: pb.StreamSegmentMembersRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.StreamSegmentMembersResponse]:
-        version, members = await self._core.reachable_members(
+        version, members = await self._versions.reachable_members(
             current_call(),
             request.name,
             request.version,
@@ -611,7 +617,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
 
     async def Assign(self, request: pb.AssignRequest, context: grpc.aio.ServicerContext) -> pb.AssignResponse:
         which = request.WhichOneof("customer")
-        outcome = await self._core.assign(
+        outcome = await self._versions.assign(
             current_call(),
             request.name,
             request.version,
@@ -631,7 +637,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
     async def WatchSegmentChanges(
         self, request: pb.WatchSegmentChangesRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.WatchSegmentChangesResponse]:
-        changes = self._core.watch_changes(
+        changes = self._versions.watch_changes(
             current_call(),
             request.segmentation,
             list(request.segment_ids),
@@ -676,7 +682,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
         self, request: pb.CompareSegmentationsRequest, context: grpc.aio.ServicerContext
     ) -> pb.CompareSegmentationsResponse:
         target = request.WhichOneof("target")
-        comparison = await self._core.compare(
+        comparison = await self._versions.compare(
             current_call(),
             request.name,
             request.baseline_version,
@@ -713,7 +719,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             "summary": request.persona.summary,
             "provenance": json_format.MessageToDict(request.persona.provenance),
         }
-        segment = await self._core.attach_persona(
+        segment = await self._versions.attach_persona(
             current_call(), request.name, request.version, request.segment_id, persona
         )
         return pb.AttachPersonaResponse(segment=_segment_message(segment))

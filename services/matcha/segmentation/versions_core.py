@@ -1,4 +1,6 @@
-"""The segmentation service's core: validation, governance rules, builds, live re-assignment, drift.
+"""Versions and assignment: builds (BuildSegmentation), reading versions and their members, scoring (Assign),
+live re-assignment of changed customers with its change feed (WatchSegmentChanges), and drift between versions
+(CompareSegmentations).
 
 Plain Python: it knows nothing of gRPC or protobuf; the servicer converts at the edge.
 """
@@ -9,23 +11,20 @@ import math
 import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
 from matcha.runtime import page_tokens
-from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, require_describer
 from matcha.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, MatchaError, NotFound, Violations
-from matcha.runtime.governance import CallContext, DataClass, RecordPolicy, require_consent
-from matcha.runtime.pii import DISCOVERY_MIN_SCORE, PiiEngine, shared_engine
+from matcha.runtime.governance import CallContext, require_consent
 from matcha.segmentation import audience, drift
 from matcha.segmentation.builder import BuildResult, BuildSpec, FittedBuild, PreviousVersion, finish_build, fit_build
-from matcha.segmentation.checks import CHANNEL_NAME, Limits, check_id, check_name, finite, is_stored_text
+from matcha.segmentation.checks import CHANNEL_NAME, Limits, check_name, finite, is_stored_text
+from matcha.segmentation.customer_store import CustomerStore
 from matcha.segmentation.features import (
     BUILT_IN_FEATURES,
-    CUSTOM_FEATURE_NAME,
     DEFAULT_FEATURES,
     FeatureTable,
     is_known_name,
@@ -34,7 +33,6 @@ from matcha.segmentation.features import (
 )
 from matcha.segmentation.feed import ChangeFeed
 from matcha.segmentation.k_choice import SILHOUETTE, STABILITY
-from matcha.segmentation.live_counters import LiveSegments, StoredEvent
 from matcha.segmentation.methods import (
     CLASSIC_RFM_RULES,
     HDBSCAN_METHOD,
@@ -57,84 +55,27 @@ from matcha.segmentation.records import (
     BuildInput,
     ChangeRecord,
     Comparison,
-    CustomerFacts,
-    CustomerInput,
-    CustomerRow,
-    CustomerView,
-    ErasedRecords,
-    EventBatch,
-    EventInput,
-    IngestTotals,
     MemberPage,
     MembershipsToStore,
     Move,
-    PolicyInput,
     SegmentationView,
     SegmentRecord,
     SegmentsToStore,
-    TransactionBatch,
-    TransactionInput,
     VersionRecord,
 )
-from matcha.segmentation.store import SegmentationStore, segmentation_not_found
+from matcha.segmentation.versions_store import VersionsStore, segmentation_not_found
 
 logger = logging.getLogger(__name__)
 
 SEGMENT_ID = re.compile(r"^[a-z0-9_]{1,63}$")
-ERASURE_ROLE = "admin"
-PURCHASE, VISIT, CLICK = 1, 2, 3
-_EVENT_TYPES = frozenset((PURCHASE, VISIT, CLICK))
 
 
-class _ReadAhead:
-    """Iterates a stream one message ahead, in a task of its own: the next message is received and
-    converted while the current one waits on the database."""
-
-    _END = object()
-
-    def __init__(self, source: AsyncIterator) -> None:
-        self._queue: asyncio.Queue = asyncio.Queue(maxsize=1)
-        self._task = asyncio.create_task(self._pump(source))
-
-    async def _pump(self, source: AsyncIterator) -> None:
-        try:
-            async for item in source:
-                await self._queue.put((item, None))
-        except Exception as error:  # the stream's own failure, raised where the consumer reads
-            await self._queue.put((self._END, error))
-        else:
-            await self._queue.put((self._END, None))
-
-    def __aiter__(self) -> "_ReadAhead":
-        return self
-
-    async def __anext__(self):
-        item, error = await self._queue.get()
-        if error is not None:
-            raise error
-        if item is self._END:
-            raise StopAsyncIteration
-        return item
-
-    async def close(self) -> None:
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
-
-
-class SegmentationCore:
-    def __init__(
-        self,
-        store: SegmentationStore,
-        feed: ChangeFeed,
-        limits: Limits,
-        live: LiveSegments,
-        pii_engine: PiiEngine | None = None,
-    ) -> None:
+class VersionsCore:
+    def __init__(self, store: VersionsStore, customers: CustomerStore, feed: ChangeFeed, limits: Limits) -> None:
         self._store = store
-        self._pii = pii_engine or shared_engine()
+        self._customers = customers
         self._feed = feed
         self.limits = limits
-        self._live = live
         self._models: OrderedDict[int, FrozenModel] = OrderedDict()
         self._builds: set[asyncio.Task] = set()
 
@@ -143,343 +84,9 @@ class SegmentationCore:
         if self._builds:
             await asyncio.gather(*self._builds, return_exceptions=True)
 
-    # --- ingestion ---------------------------------------------------------------------------
+    # --- live re-assignment -------------------------------------------------------------------
 
-    async def ingest_customers(self, call: CallContext, customers: list[CustomerInput]) -> tuple[int, int, int, int]:
-        """(inserted, updated, unchanged, raised to PERSONAL by the personal-data engine)."""
-        replay = await self._store.recall(call.tenant, "IngestCustomers", call.idempotency_key)
-        if replay is not None:
-            return replay["inserted"], replay["updated"], replay["unchanged"], replay.get("raised_to_personal", 0)
-        violations = Violations()
-        limit = self.limits.max_customers_per_call
-        violations.check(0 < len(customers) <= limit, "customers", f"between 1 and {limit} customers per call")
-        first_seen: dict[str, int] = {}
-        rows = []
-        for index, customer in enumerate(customers):
-            path = f"customers[{index}]"
-            check_id(violations, f"{path}.id", customer.id, first_seen, index, "customers", self.limits.max_id_chars)
-            for name, value in customer.features.items():
-                if name in BUILT_IN_FEATURES:
-                    violations.add(f"{path}.features[{name}]", "is a built-in feature name")
-                elif not CUSTOM_FEATURE_NAME.match(name):
-                    violations.add(f"{path}.features[{name}]", "lowercase letters, digits and '_', from a letter")
-                elif not finite(value):
-                    violations.add(f"{path}.features[{name}]", "must be a finite number")
-            policy = self._policy(call, violations, f"{path}.policy", customer)
-            for position, channel in enumerate(customer.opted_out_channels):
-                violations.check(
-                    bool(CHANNEL_NAME.match(channel)),
-                    f"{path}.opted_out_channels[{position}]",
-                    "lowercase letters, digits and '_', 1 to 32",
-                )
-            rows.append(
-                CustomerRow(
-                    customer.id,
-                    customer.attributes,
-                    customer.features,
-                    customer.join_time,
-                    policy,
-                    tuple(dict.fromkeys(customer.opted_out_channels)),
-                )
-            )
-        violations.raise_if_any()
-        raised = await self._discover_personal_data(rows)
-        for row in rows:
-            require_consent(row.policy.data_class, row.policy.consented_purposes, call.purpose)
-        async with self._store.pool.acquire() as connection, connection.transaction():
-            inserted, updated, keys = await self._store.upsert_customers(connection, call.tenant, rows)
-            await self._reassign(connection, call.tenant, keys, {})
-            outcome = (inserted, updated, len(rows) - inserted - updated, raised)
-            await self._store.remember(
-                connection,
-                call.tenant,
-                "IngestCustomers",
-                call.idempotency_key,
-                {"inserted": outcome[0], "updated": outcome[1], "unchanged": outcome[2], "raised_to_personal": raised},
-                subject_ids=[row.policy.subject_id for row in rows if row.policy.subject_id],
-            )
-        # Property conditions read what was just written.
-        await self._live.reevaluate(call.tenant, keys)
-        return outcome
-
-    async def _discover_personal_data(self, rows: list[CustomerRow]) -> int:
-        """Data discovery: attributes holding personal data make the customer PERSONAL, whatever was declared."""
-        pending = [index for index, row in enumerate(rows) if row.policy.data_class < DataClass.PERSONAL]
-        texts = [_attribute_text(rows[index].attributes) for index in pending]
-        # The NER is CPU-bound: off the event loop.
-        found = await asyncio.to_thread(self._pii.analyze_many, texts, field="customers") if texts else []
-        raised = [
-            index
-            for index, findings in zip(pending, found, strict=True)
-            if any(finding.score >= DISCOVERY_MIN_SCORE for finding in findings)
-        ]
-        for index in raised:
-            rows[index] = replace(rows[index], policy=replace(rows[index].policy, data_class=DataClass.PERSONAL))
-        return len(raised)
-
-    async def ingest_transactions(
-        self, call: CallContext, transactions: list[TransactionInput], default_policy: PolicyInput | None
-    ) -> IngestTotals:
-        violations = Violations()
-        limit = self.limits.max_transactions_per_call
-        violations.check(0 < len(transactions) <= limit, "transactions", f"between 1 and {limit} transactions per call")
-        first_seen: dict[str, int] = {}
-        for index, transaction in enumerate(transactions):
-            path = f"transactions[{index}]"
-            check_id(
-                violations, f"{path}.id", transaction.id, first_seen, index, "transactions", self.limits.max_id_chars
-            )
-            violations.check(bool(transaction.customer_id), f"{path}.customer_id", "must not be empty")
-            violations.check(transaction.time is not None, f"{path}.time", "is required")
-            violations.check(
-                finite(transaction.amount) and transaction.amount >= 0, f"{path}.amount", "finite and >= 0"
-            )
-            violations.check(
-                finite(transaction.quantity) and transaction.quantity >= 0, f"{path}.quantity", "finite and >= 0"
-            )
-        policy = self._policy(call, violations, "default_policy", default_policy) if default_policy else None
-        violations.raise_if_any()
-        customer_ids = [transaction.customer_id for transaction in transactions]
-        batch = TransactionBatch(
-            ids=[t.id for t in transactions],
-            customer_ids=customer_ids,
-            times=[t.time for t in transactions],
-            amounts=[t.amount for t in transactions],
-            quantities=[t.quantity for t in transactions],
-            channels=[t.channel for t in transactions],
-            item_ids=[t.item_id for t in transactions],
-            refunds=[t.refund for t in transactions],
-        )
-        totals = IngestTotals()
-        causes = {t.customer_id: t.id for t in transactions}
-        async with self._store.pool.acquire() as connection, connection.transaction():
-            totals.customers_created = await self._ensure_customers(
-                connection, call, customer_ids, policy, "transactions"
-            )
-            totals.inserted, touched = await self._store.insert_transactions(connection, call.tenant, batch)
-            totals.duplicates = len(transactions) - totals.inserted
-            totals.customers_updated = len(touched)
-            totals.reassigned = await self._reassign(connection, call.tenant, touched, causes)
-        return totals
-
-    async def ingest_events(
-        self, call: CallContext, messages: AsyncIterator[tuple[list[EventInput], PolicyInput | None]]
-    ) -> IngestTotals:
-        totals = IngestTotals()
-        stream_policy: RecordPolicy | None = None
-        first = True
-        # Condition segment changes of the messages applied, written while the next messages are stored.
-        recorded: list[asyncio.Future] = []
-        ahead = _ReadAhead(messages)
-        try:
-            async for events, default_policy in ahead:
-                violations = Violations()
-                if first and default_policy is not None:
-                    stream_policy = self._policy(call, violations, "default_policy", default_policy)
-                first = False
-                self._check_events(violations, events)
-                violations.raise_if_any("invalid events message; the messages before it were applied")
-                await self._apply_events(call, events, stream_policy, totals, recorded)
-        finally:
-            await ahead.close()
-            # The reply (or the error) comes once every applied message's changes are written.
-            outcomes = await asyncio.gather(*recorded, return_exceptions=True)
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        return totals
-
-    def _check_events(self, violations: Violations, events: list[EventInput]) -> None:
-        limit = self.limits.max_events_per_message
-        violations.check(0 < len(events) <= limit, "events", f"between 1 and {limit} events per message")
-        first_seen: dict[str, int] = {}
-        max_id_chars = self.limits.max_id_chars
-        for index, event in enumerate(events):
-            event_id = event.id
-            if (  # the common case, without building a path per field
-                event_id
-                and len(event_id) <= max_id_chars
-                and event_id not in first_seen
-                and event.customer_id
-                and event.type in _EVENT_TYPES
-                and event.time is not None
-                and 0.0 <= event.amount < math.inf
-                and 0.0 <= event.quantity < math.inf
-            ):
-                first_seen[event_id] = index
-                continue
-            path = f"events[{index}]"
-            check_id(violations, f"{path}.id", event_id, first_seen, index, "events", self.limits.max_id_chars)
-            violations.check(bool(event.customer_id), f"{path}.customer_id", "must not be empty")
-            violations.check(event.type in _EVENT_TYPES, f"{path}.type", "purchase, visit or click")
-            violations.check(event.time is not None, f"{path}.time", "is required")
-            violations.check(finite(event.amount) and event.amount >= 0, f"{path}.amount", "finite and >= 0")
-            violations.check(finite(event.quantity) and event.quantity >= 0, f"{path}.quantity", "finite and >= 0")
-
-    async def _apply_events(
-        self,
-        call: CallContext,
-        events: list[EventInput],
-        policy: RecordPolicy | None,
-        totals: IngestTotals,
-        recorded: list[asyncio.Future],
-    ) -> None:
-        """Stores one message's events, all or nothing, and follows them with the live segments.
-
-        Two statements in the common case: the message's customers (keys, consent, what conditions read)
-        and the storage of everything at once, which commits by itself. A transaction around them is
-        needed only when customers are created or a built segmentation re-assigns them."""
-        live = await self._live.state(call.tenant)
-        watched = bool(live.segments or live.pending)
-        attribute_keys, feature_names, _ = live.wanted() if watched else ((), (), ())
-        customer_ids = list(dict.fromkeys(event.customer_id for event in events))
-        async with self._store.pool.acquire() as connection:
-            found = await self._store.event_customers(
-                connection, call.tenant, customer_ids, attribute_keys, feature_names
-            )
-            rows = {row["id"]: row for row in found.rows}
-            unknown = [customer_id for customer_id in customer_ids if customer_id not in rows]
-            self._check_event_customers(call, events, rows, unknown, policy)
-            if not unknown and not found.has_ready_segmentation:
-                async with live.commit_lock:  # the statement commits: counted in one order with snapshots
-                    stored, folded = await self._store_events(connection, events, rows, totals, call.tenant)
-                    changes, late = self._follow(live, events, rows, {}, stored, folded, policy, watched)
-            else:
-                transaction = connection.transaction()
-                await transaction.start()
-                try:
-                    created = await self._create_event_customers(connection, call, unknown, rows, policy)
-                    totals.customers_created += created
-                    stored, folded = await self._store_events(connection, events, rows, totals, call.tenant)
-                    touched = sorted({rows[event.customer_id]["key"] for event in stored})
-                    causes = {event.customer_id: event.id for event in events}
-                    ids = {rows[customer_id]["key"]: customer_id for customer_id in customer_ids}
-                    totals.reassigned += await self._reassign(connection, call.tenant, touched, causes, ids)
-                    built = await self._live.read_built(connection, call.tenant, live, touched) if watched else {}
-                except BaseException:
-                    await transaction.rollback()
-                    raise
-                async with live.commit_lock:  # committed and counted in one order with snapshots
-                    await transaction.commit()
-                    changes, late = self._follow(live, events, rows, built, stored, folded, policy, watched)
-        totals.late += late
-        totals.condition_changes += len(changes)
-        if changes:
-            recorded.append(self._live.record_later(live, call.tenant, changes))
-
-    def _check_event_customers(self, call, events, rows, unknown, policy: RecordPolicy | None) -> None:
-        """Refuses unknown customers without a default policy, and customers who did not consent to the purpose."""
-        if unknown and policy is None:
-            violations = Violations()
-            missing = set(unknown)
-            for index, event in enumerate(events):
-                if event.customer_id in missing:
-                    violations.add(f"events[{index}].customer_id", "unknown customer and no default_policy")
-            violations.raise_if_any()
-        for data_class, purposes in {(row["data_class"], tuple(row["consented_purposes"])) for row in rows.values()}:
-            require_consent(DataClass(data_class), frozenset(purposes), call.purpose)
-        if unknown:
-            require_consent(policy.data_class, policy.consented_purposes, call.purpose)
-
-    async def _create_event_customers(self, connection, call, unknown, rows, policy: RecordPolicy | None) -> int:
-        """Creates the message's unknown customers and adds them to `rows`; those another call created
-        meanwhile are read."""
-        if not unknown:
-            return 0
-        created = await self._store.create_missing_customers(connection, call.tenant, unknown, policy)
-        for row in created:
-            rows[row["id"]] = {
-                "key": row["key"],
-                "id": row["id"],
-                "data_class": int(policy.data_class),
-                "consented_purposes": sorted(policy.consented_purposes),
-                "attributes": None,
-                "features": None,
-                "purchases": 0,
-                "spend": 0.0,
-            }
-        raced = [customer_id for customer_id in unknown if customer_id not in rows]
-        if raced:
-            found = await self._store.event_customers(connection, call.tenant, raced)
-            rows.update((row["id"], row) for row in found.rows)
-            self._check_event_customers(call, [], {row["id"]: row for row in found.rows}, [], policy)
-        return len(created)
-
-    async def _store_events(self, connection, events, rows, totals: IngestTotals, tenant: str):
-        """Stores the message; (its stored events, the new purchase aggregates of the customers it changed)."""
-        given = len(events)
-        events = [event for event in events if event.customer_id in rows]  # those erased since the read
-        result = await self._store.store_events(
-            connection,
-            tenant,
-            EventBatch(
-                ids=[e.id for e in events],
-                customer_keys=[rows[e.customer_id]["key"] for e in events],
-                types=[e.type for e in events],
-                times=[e.time for e in events],
-                item_ids=[e.item_id for e in events],
-                amounts=[e.amount for e in events],
-                quantities=[e.quantity for e in events],
-            ),
-        )
-        if result.stored_ids is not None:
-            kept = set(result.stored_ids)
-            events = [event for event in events if event.id in kept]
-        totals.inserted += result.stored
-        totals.duplicates += given - result.stored
-        totals.customers_updated += len({event.customer_id for event in events})
-        return events, {key: (purchases, spend) for key, purchases, spend in result.folded}
-
-    def _follow(self, live, events, rows, built, stored, folded, policy, watched):
-        """Folds the stored events into the live counters: (changes, late events)."""
-        if not stored or not watched:
-            return [], 0
-        facts: dict[int, CustomerFacts] = {}
-        for customer_id in {event.customer_id for event in stored}:
-            row = rows[customer_id]
-            key = row["key"]
-            purchases, spend = folded.get(key, (row["purchases"], row["spend"]))
-            facts[key] = CustomerFacts(
-                key=key,
-                id=customer_id,
-                data_class=row["data_class"],
-                consented_purposes=tuple(row["consented_purposes"]),
-                attributes=row["attributes"] or {},
-                features=(row["features"] or {}) | {"purchases": float(purchases), "spend": spend},
-            )
-        counted = [
-            StoredEvent(
-                event.id,
-                rows[event.customer_id]["key"],
-                event.type,
-                event.time.timestamp(),
-                event.amount,
-                event.item_id,
-            )
-            for event in stored
-        ]
-        return self._live.apply(live, counted, facts, built)
-
-    async def _ensure_customers(
-        self, connection, call: CallContext, customer_ids: list[str], policy: RecordPolicy | None, field_name: str
-    ) -> int:
-        """Creates unknown customers under `policy`, or refuses them; checks consent of the known ones."""
-        unknown = await self._store.unknown_customers(connection, call.tenant, customer_ids)
-        if unknown and policy is None:
-            violations = Violations()
-            for index, customer_id in enumerate(customer_ids):
-                if customer_id in unknown:
-                    violations.add(f"{field_name}[{index}].customer_id", "unknown customer and no default_policy")
-            violations.raise_if_any()
-        policies = await self._store.customer_policies(connection, call.tenant, customer_ids)
-        for known in policies.values():
-            require_consent(known.data_class, known.consented_purposes, call.purpose)
-        if not unknown:
-            return 0
-        require_consent(policy.data_class, policy.consented_purposes, call.purpose)
-        return len(await self._store.create_missing_customers(connection, call.tenant, sorted(unknown), policy))
-
-    async def _reassign(
+    async def reassign(
         self, connection, tenant: str, keys: list[int], causes: dict[str, str], ids: dict[int, str] | None = None
     ) -> int:
         """Scores changed customers against the latest READY version of every segmentation; records moves.
@@ -490,12 +97,12 @@ class SegmentationCore:
         if not versions:
             return 0
         if ids is None:
-            ids = await self._store.customer_ids(connection, keys) if causes else {}
+            ids = await self._customers.customer_ids(connection, keys) if causes else {}
         moved = 0
         for version in versions:
             model = self.model(version)
             custom = [name for name in model.input_features if name not in BUILT_IN_FEATURES]
-            table, _ = await self._store.load_features(connection, tenant, version.purpose, custom, keys)
+            table, _ = await self._customers.load_features(connection, tenant, version.purpose, custom, keys)
             table = _complete_rows(table, custom)
             if not len(table):
                 continue
@@ -524,45 +131,7 @@ class SegmentationCore:
             moved += len(moves)
         return moved
 
-    # --- customers -----------------------------------------------------------------------------
-
-    async def get_customer(self, call: CallContext, customer_id: str, history_limit: int) -> CustomerView:
-        violations = Violations()
-        violations.check(bool(customer_id), "customer_id", "must not be empty")
-        violations.check(0 <= history_limit <= 500, "history_limit", "between 0 and 500")
-        violations.raise_if_any()
-        stored = await self._store.customer(self._store.pool, call.tenant, customer_id)
-        require_consent(stored.row.policy.data_class, stored.row.policy.consented_purposes, call.purpose)
-        custom = sorted(stored.row.features)
-        table, reference = await self._store.load_features(self._store.pool, call.tenant, call.purpose, custom)
-        # The scores of one customer depend on everyone's quintiles: computed on the current population.
-        columns = with_scores(table.columns, quintile_edges(table.columns))
-        row = int(np.searchsorted(table.keys, stored.key))
-        features = {name: float(values[row]) for name, values in columns.items() if not math.isnan(values[row])}
-        return CustomerView(
-            row=stored.row,
-            features=features,
-            reference_time=reference,
-            memberships=await self._store.memberships_of_customer(call.tenant, stored.key),
-            history=await self._store.history_of_customer(call.tenant, stored.key, history_limit),
-        )
-
-    async def erase_subject(self, call: CallContext, subject_id: str) -> ErasedRecords:
-        violations = Violations()
-        violations.check(is_stored_text(subject_id), "subject_id", "must not be empty nor hold a NUL character")
-        violations.raise_if_any()
-        call.require_role(ERASURE_ROLE)
-        erased = await self._store.erase_subject(call.tenant, subject_id)
-        # The live counters hold the erased customers' event times: read the tenant again on next use.
-        self._live.forget(call.tenant)
-        return erased
-
-    async def describe_subject(self, call: CallContext, subject_id: str) -> list[SubjectHolding]:
-        check_subject_id(subject_id)
-        require_describer(call)
-        return cap_exports(await self._store.describe_subject(call.tenant, subject_id, call.data_class))
-
-    # --- builds --------------------------------------------------------------------------------
+    # --- builds -------------------------------------------------------------------------------
 
     async def build_segmentation(self, call: CallContext, request: BuildInput) -> SegmentationView:
         if call.idempotency_key:
@@ -574,8 +143,8 @@ class SegmentationCore:
         needed = [*features, *sorted(rule_features - set(features))]
         # Invalid names are already reported by the validation; the database is not asked about them.
         custom = [name for name in needed if name not in BUILT_IN_FEATURES and is_known_name(name)]
-        table, _ = await self._store.load_features(
-            self._store.pool,
+        table, _ = await self._customers.load_features(
+            self._customers.pool,
             call.tenant,
             call.purpose,
             custom,
@@ -762,7 +331,7 @@ class SegmentationCore:
         segment_ids = [model.segment_ids[position] for position in positions.tolist()]
         return PreviousVersion(keys, segment_ids, model.next_segment_number)
 
-    # --- reading segmentations -----------------------------------------------------------------
+    # --- reading segmentations ----------------------------------------------------------------
 
     async def get_segmentation(self, call: CallContext, name: str, version: int) -> SegmentationView:
         self._require_name(name)
@@ -873,7 +442,7 @@ class SegmentationCore:
         segments = await self._store.segments(version.id)
         return next(segment for segment in segments if segment.id == segment_id)
 
-    # --- scoring -------------------------------------------------------------------------------
+    # --- scoring ------------------------------------------------------------------------------
 
     async def assign(
         self,
@@ -892,11 +461,11 @@ class SegmentationCore:
         version = await self.ready(call, name, version_number)
         model = self.model(version)
         if customer_id is not None:
-            stored = await self._store.customer(self._store.pool, call.tenant, customer_id)
+            stored = await self._customers.customer(self._customers.pool, call.tenant, customer_id)
             require_consent(stored.row.policy.data_class, stored.row.policy.consented_purposes, call.purpose)
             custom = [n for n in model.input_features if n not in BUILT_IN_FEATURES]
-            table, _ = await self._store.load_features(
-                self._store.pool, call.tenant, call.purpose, custom, [stored.key]
+            table, _ = await self._customers.load_features(
+                self._customers.pool, call.tenant, call.purpose, custom, [stored.key]
             )
             missing = [n for n in custom if math.isnan(table.columns[n][0])]
             if missing:
@@ -935,7 +504,7 @@ class SegmentationCore:
         violations.raise_if_any()
         return {name: np.asarray([values[name]], dtype=np.float64) for name in model.input_features}
 
-    # --- change feed ---------------------------------------------------------------------------
+    # --- change feed --------------------------------------------------------------------------
 
     async def watch_changes(
         self, call: CallContext, segmentation: str, segment_ids: list[str], after_sequence: int | None
@@ -963,7 +532,7 @@ class SegmentationCore:
                     continue
                 await woken.wait()
 
-    # --- drift ---------------------------------------------------------------------------------
+    # --- drift --------------------------------------------------------------------------------
 
     async def compare(
         self, call: CallContext, name: str, baseline_version: int, target_version: int | None
@@ -994,7 +563,7 @@ class SegmentationCore:
             target_columns = {f: target_matrix[:, target.features.index(f)] for f in shared}
         else:
             custom = [n for n in base_model.input_features if n not in BUILT_IN_FEATURES]
-            table, _ = await self._store.load_features(self._store.pool, call.tenant, baseline.purpose, custom)
+            table, _ = await self._customers.load_features(self._customers.pool, call.tenant, baseline.purpose, custom)
             table = _complete_rows(table, custom)
             columns = with_scores(table.columns, base_model.rfm_edges)
             target_keys = table.keys
@@ -1015,7 +584,7 @@ class SegmentationCore:
         )
         return Comparison(feature_drift=psi, **migration)
 
-    # --- helpers -------------------------------------------------------------------------------
+    # --- helpers ------------------------------------------------------------------------------
 
     async def ready(self, call: CallContext, name: str, version_number: int) -> VersionRecord:
         version = await self._store.get_version(call.tenant, name, version_number, ready=True)
@@ -1056,17 +625,6 @@ class SegmentationCore:
         segments = await self._store.segments(version.id, with_details=with_details)
         k_scores = [tuple(item) for item in version.model.get("k_scores", [])]
         return SegmentationView(version, segments, self.model(version), k_scores)
-
-    def _policy(self, call: CallContext, violations: Violations, path: str, source) -> RecordPolicy:
-        policy = RecordPolicy.submitted(
-            call, source.data_class, source.consented_purposes, source.source, source.subject_id
-        )
-        violations.check(
-            policy.data_class <= call.data_class,
-            f"{path}.data_class",
-            f"{policy.data_class.name} exceeds the call's declared data class {call.data_class.name}",
-        )
-        return policy
 
     def _require_name(self, name: str) -> None:
         violations = Violations()
@@ -1125,16 +683,3 @@ def _segments_to_store(table: FeatureTable, result: BuildResult) -> SegmentsToSt
         segments=segments,
         exemplars=exemplars,
     )
-
-
-def _attribute_text(attributes: dict[str, Any]) -> str:
-    """The attributes as lines of "key: value", nested values flattened: what the engine reads of a customer."""
-    lines = []
-    for key, value in attributes.items():
-        if isinstance(value, dict):
-            lines.append(_attribute_text(value))
-        elif isinstance(value, list):
-            lines.extend(f"{key}: {item}" for item in value if isinstance(item, str | int | float))
-        elif isinstance(value, str):
-            lines.append(f"{key}: {value}")
-    return "\n".join(lines)
