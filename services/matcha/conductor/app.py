@@ -5,6 +5,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.classification.v1 import classification_pb2
+from matcha.conductor.capabilities import ReportedClearances
 from matcha.conductor.catalog import CapabilityCatalog
 from matcha.conductor.core import ConductorCore
 from matcha.conductor.engine import RunEngine
@@ -20,7 +21,8 @@ from matcha.embedding.v1 import embedding_pb2
 from matcha.generation.v1 import generation_pb2
 from matcha.review.v1 import review_pb2
 from matcha.runtime.access import AccessLedgerReader, access_key
-from matcha.runtime.database import Database, load_migrations
+from matcha.runtime.channels import ChannelPool
+from matcha.runtime.database import configured_database, load_migrations
 from matcha.runtime.server import ServiceDefinition
 from matcha.segmentation.v1 import segmentation_pb2
 
@@ -43,9 +45,15 @@ def build_conductor_service(
         create=settings.database_is_local,
         ttl_seconds=settings.conductor_workload_token_seconds,
     )
-    database = Database(settings.database_url, pool_size=settings.database_pool_size)
+    database = configured_database(settings)
     store = ConductorStore(database, keys.audit_key)
-    catalog = CapabilityCatalog(capability_services(), settings.conductor_endpoints, settings.target_policy)
+    clearances = ReportedClearances(
+        settings.conductor_endpoints,
+        settings.target_overrides,
+        ChannelPool(transport=settings.transport),
+        refresh_seconds=settings.conductor_clearance_refresh_seconds,
+    )
+    catalog = CapabilityCatalog(capability_services(), settings.conductor_endpoints, clearances)
     invoker = DynamicInvoker(settings.conductor_endpoints, tracer_provider, settings.transport)
     validator = PlanValidator(catalog)
 
@@ -82,12 +90,15 @@ def build_conductor_service(
     async def on_start() -> None:
         await database.connect(load_migrations("conductor", "matcha.conductor.migrations"))
         await store.listen()
+        # Targets already up report now; the others before the first hop to them.
+        await clearances.refresh_all()
         await engine.start()
 
     async def on_stop() -> None:
         await engine.stop()
         evaluator.close()
         await invoker.close()
+        await clearances.close()
         await store.stop_listening()
         await database.close()
 

@@ -1,11 +1,14 @@
 """The capability services plans may call: their descriptors, endpoints and clearances.
 
 Plans are validated and requests built from the descriptors alone, so any capability
-whose contract is loaded is callable without a hand-written client.
+whose contract is loaded is callable without a hand-written client. Clearances are the
+ones the services report (`capabilities.ReportedClearances`), read at each use.
 """
 
-from collections.abc import Callable, Iterable
+import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, ServiceDescriptor
@@ -39,6 +42,12 @@ class MethodInfo:
         return message_factory.GetMessageClass(self.response)
 
 
+class ClearanceSource(Protocol):
+    def current(self, service: str) -> Clearance: ...
+
+    async def refresh(self, service: str) -> Clearance: ...
+
+
 @dataclass(frozen=True)
 class Capability:
     service: str
@@ -52,8 +61,9 @@ class CapabilityCatalog:
         self,
         services: Iterable[ServiceDescriptor],
         endpoints: dict[str, str],
-        clearance_of: Callable[[str], Clearance],
+        clearances: ClearanceSource,
     ) -> None:
+        self._clearances = clearances
         self._capabilities: dict[str, Capability] = {}
         self._methods: dict[str, MethodInfo] = {}
         for service in services:
@@ -69,7 +79,7 @@ class CapabilityCatalog:
                 for method in service.methods
             )
             self._capabilities[service.full_name] = Capability(
-                service.full_name, methods, endpoints.get(service.full_name), clearance_of(service.full_name)
+                service.full_name, methods, endpoints.get(service.full_name), clearances.current(service.full_name)
             )
             self._methods.update((method.full_name, method) for method in methods)
 
@@ -77,10 +87,17 @@ class CapabilityCatalog:
         return self._methods.get(full_name)
 
     def capability(self, service: str) -> Capability:
-        return self._capabilities[service]
+        """The capability with the clearance it reported last (lowered by the operator's override)."""
+        return dataclasses.replace(self._capabilities[service], clearance=self._clearances.current(service))
+
+    async def reported(self, service: str) -> Capability:
+        """The capability with its clearance asked again first when it has not reported yet or its report is
+        stale: what a hop decides on."""
+        await self._clearances.refresh(service)
+        return self.capability(service)
 
     def capabilities(self) -> list[Capability]:
-        return sorted(self._capabilities.values(), key=lambda capability: capability.service)
+        return [self.capability(service) for service in sorted(self._capabilities)]
 
     def erasers(self) -> list[MethodInfo]:
         """The EraseSubject method of every deployed capability (one with an endpoint) that stores subjects."""

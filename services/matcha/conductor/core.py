@@ -590,7 +590,7 @@ class ConductorCore:
         return stores, accesses
 
     async def _describe(self, call: CallContext, token: str, method: MethodInfo, subject_id: str) -> StoreDataMap:
-        clearance = self._catalog.capability(method.service).clearance.max_data_class
+        clearance = (await self._catalog.reported(method.service)).clearance.max_data_class
         # The caller's class, never above what the store may receive: what it holds above that stays withheld.
         ceiling = min(call.data_class, clearance)
         metadata = gov.outgoing_metadata(token, purpose=DATA_MAP_PURPOSE, data_class=ceiling, tenant=call.tenant)
@@ -604,7 +604,8 @@ class ConductorCore:
 
     async def list_capabilities(self, call: CallContext) -> list[tuple[Capability, bool]]:
         result = []
-        for capability in self._catalog.capabilities():
+        for listed in self._catalog.capabilities():
+            capability = await self._catalog.reported(listed.service) if listed.endpoint else listed
             result.append((capability, await self._serving(capability)))
         return result
 

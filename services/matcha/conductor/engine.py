@@ -388,7 +388,7 @@ class RunExecution:
 
     async def _call(self, step: StepDef, variables: dict, index: int | None) -> HopOutcome:
         method = self.engine.catalog.method(step.call)
-        capability = self.engine.catalog.capability(method.service)
+        capability = await self.engine.catalog.reported(method.service)
         request_value = await self.engine.expressions.render(step.request, variables)
         data_class = max([self.data_class, *self._input_classes()])
         outcome = decide(data_class, capability.clearance, step_redacts=step.redact is not None)

@@ -12,7 +12,8 @@ from matcha.runtime.settings import DataClassName, ServiceSettings
 
 
 class TargetPolicy(BaseModel):
-    """What the conductor may send to one capability service (or model backend behind it)."""
+    """The operator's override of what the conductor may send one capability service: it lowers what the service
+    reports about itself (`matcha.conductor.capabilities`), never raises it."""
 
     clearance: DataClassName = "PERSONAL"
     trust_boundary: Literal["inside", "outside"] = "inside"
@@ -31,8 +32,12 @@ class ConductorSettings(ServiceSettings):
     listen_address: str = CONDUCTOR.listen_address
     # {"matcha.embedding.v1.EmbeddingService": "127.0.0.1:50052", ...}
     conductor_endpoints: dict[str, str] = Field(default_factory=dict)
-    # {"matcha.generation.v1.GenerationService": {"clearance": "INTERNAL", "trust_boundary": "outside"}}
+    # {"matcha.generation.v1.GenerationService": {"clearance": "INTERNAL", "trust_boundary": "outside"}}: only
+    # needed to send a service less than it accepts; each service reports its own clearance.
     conductor_targets: dict[str, TargetPolicy] = Field(default_factory=dict)
+    conductor_clearance_refresh_seconds: float = Field(
+        60.0, gt=0, description="how old a service's report of its clearance may get before the next hop asks again"
+    )
     conductor_secret_file: Path | None = Field(
         None, description="key of the audit chain and of pseudonym mappings at rest; defaults to the state dir's"
     )
@@ -60,5 +65,6 @@ class ConductorSettings(ServiceSettings):
     def workload_key_path(self) -> Path:
         return self.conductor_workload_key_file or self.state_dir / "keys" / WORKLOAD_PRIVATE_KEY_NAME
 
-    def target_policy(self, service: str) -> Clearance:
-        return self.conductor_targets.get(service, TargetPolicy()).as_clearance
+    @property
+    def target_overrides(self) -> dict[str, Clearance]:
+        return {service: policy.as_clearance for service, policy in self.conductor_targets.items()}

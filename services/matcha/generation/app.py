@@ -29,7 +29,7 @@ def build_backend(backend: BackendSettings, settings: GenerationSettings) -> Bac
     if backend.kind == "tgi":
         return TgiBackend(
             backend.name,
-            url=backend.url,
+            url=backend.server_url,
             clearance=backend.clearance_policy,
             chat_template=backend.chat_template,
             context_length=backend.context_length,
@@ -39,7 +39,7 @@ def build_backend(backend: BackendSettings, settings: GenerationSettings) -> Bac
     if backend.kind == "openai":
         return OpenAIBackend(
             backend.name,
-            url=backend.url,
+            url=backend.server_url,
             clearance=backend.clearance_policy,
             remote_model=backend.remote_model,
             api_key=backend.api_key,
