@@ -1,6 +1,6 @@
 """Condition segments' calls: define (validate, store, evaluate in the background), read, list members.
 
-Plain Python beside `SegmentationCore`, which feeds the same `LiveSegments` from its event path.
+Plain Python beside `IngestionCore`, which feeds the same `LiveSegments` from its event path.
 """
 
 import base64

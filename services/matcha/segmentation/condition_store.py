@@ -22,7 +22,7 @@ def _record(row: asyncpg.Record) -> ConditionRecord:
 
 class ConditionStore:
     def __init__(self, pool_source) -> None:
-        # The segmentation store's database: its pool exists only once the service has started.
+        # The service's database: its pool exists only once the service has started.
         self._source = pool_source
 
     @property
