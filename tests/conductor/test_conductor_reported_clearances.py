@@ -4,8 +4,10 @@ once and kept, and ListCapabilities shows what hops are decided on."""
 import itertools
 
 from matcha.common.v1 import common_pb2
+from matcha.conductor.app import capability_services
 from matcha.conductor.capabilities import UNREPORTED, lowered, reported_clearance
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
+from matcha.mesh import CAPABILITIES, CONDUCTOR
 from matcha.runtime.governance import Clearance, DataClass
 from matcha.runtime.v1 import runtime_pb2
 from tests.conductor.support import EMBEDDING_SERVICE, start, wait_for_run
@@ -86,3 +88,9 @@ async def test_list_capabilities_shows_the_reported_clearance_lowered_by_the_ove
         )
         == (common_pb2.DATA_CLASS_PUBLIC, False)
     )
+
+
+def test_the_conductor_calls_every_capability_the_mesh_names_and_only_those():
+    """Adding a service is one row in matcha.mesh: its contract becomes callable from plans with no other list."""
+    assert [service.full_name for service in capability_services()] == [spec.grpc_service for spec in CAPABILITIES]
+    assert CONDUCTOR not in CAPABILITIES and all(spec.grpc_service for spec in CAPABILITIES)

@@ -1,10 +1,11 @@
 """Assembles the conductor from its settings."""
 
+import importlib
+
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from opentelemetry.sdk.trace import TracerProvider
 
-from matcha.classification.v1 import classification_pb2
 from matcha.conductor.capabilities import ReportedClearances
 from matcha.conductor.catalog import CapabilityCatalog
 from matcha.conductor.core import ConductorCore
@@ -17,22 +18,22 @@ from matcha.conductor.servicer import ConductorServicer
 from matcha.conductor.settings import ConductorSettings
 from matcha.conductor.store import ConductorStore
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
-from matcha.embedding.v1 import embedding_pb2
-from matcha.generation.v1 import generation_pb2
-from matcha.review.v1 import review_pb2
+from matcha.mesh import CAPABILITIES
 from matcha.runtime.access import AccessLedgerReader, access_key
 from matcha.runtime.channels import ChannelPool
 from matcha.runtime.database import configured_database, load_migrations
 from matcha.runtime.server import ServiceDefinition
-from matcha.segmentation.v1 import segmentation_pb2
 
 SERVICE_NAME = conductor_pb2.DESCRIPTOR.services_by_name["ConductorService"].full_name
 
 
 def capability_services() -> list[ServiceDescriptor]:
-    """Every capability contract plans may call."""
-    modules = (embedding_pb2, classification_pb2, generation_pb2, segmentation_pb2, review_pb2)
-    return [service for module in modules for service in module.DESCRIPTOR.services_by_name.values()]
+    """Every capability contract plans may call: the mesh's, from their generated modules."""
+    return [
+        importlib.import_module(spec.contract_module).DESCRIPTOR.services_by_name[spec.grpc_service.rsplit(".", 1)[1]]
+        for spec in CAPABILITIES
+        if spec.grpc_service
+    ]
 
 
 def build_conductor_service(
