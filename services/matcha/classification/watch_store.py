@@ -164,7 +164,7 @@ class WatchStore:
 
     async def listen(self) -> None:
         self._listener = NotificationListener(
-            self._database.url, {ALERTS_CHANNEL: self.alerts.notify}, on_reconnect=self.alerts.notify_all
+            self._database.session_url, {ALERTS_CHANNEL: self.alerts.notify}, on_reconnect=self.alerts.notify_all
         )
         await self._listener.start()
 

@@ -227,7 +227,7 @@ class ConductorStore:
 
     async def listen(self) -> None:
         self._listener = NotificationListener(
-            self._database.url,
+            self._database.session_url,
             {EVENTS_CHANNEL: self.bus.notify, RUNS_CHANNEL: lambda _payload: self.bus.notify(RUNS_CHANNEL)},
             on_reconnect=self.bus.notify_all,
         )

@@ -12,7 +12,7 @@ from matcha.embedding.store import SEARCH_SERVER_SETTINGS, VectorStore
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.models.encoders import Encoder, LocalEncoder, TeiEncoder
 from matcha.runtime.batching import MicroBatcher
-from matcha.runtime.database import Database, load_migrations
+from matcha.runtime.database import configured_database, load_migrations
 from matcha.runtime.pii import shared_engine
 from matcha.runtime.server import ServiceDefinition
 
@@ -34,9 +34,7 @@ def build_embedding_service(
     """`encoder` lets a caller share an already loaded model; it then keeps ownership of it."""
     owns_encoder = encoder is None
     encoder = encoder or build_encoder(settings)
-    database = Database(
-        settings.database_url, pool_size=settings.database_pool_size, server_settings=SEARCH_SERVER_SETTINGS
-    )
+    database = configured_database(settings, server_settings=SEARCH_SERVER_SETTINGS)
     batcher = MicroBatcher(
         encoder.encode,
         max_batch_size=settings.embedding_max_batch_size,

@@ -181,18 +181,20 @@ class VectorStore:
         params = SqlParams([vector, collection.id, purpose, top_k, int(max_data_class)])
         filter_sql = compile_filter(metadata_filter, params)
         distance = f"embedding::vector({collection.model.dimension}) <=> $1"
-        # Iterative scans may return candidates slightly out of order: re-sort the materialised top k.
-        rows = await self._pool.fetch(
-            f"""WITH candidates AS MATERIALIZED (
-                    SELECT external_id, text, metadata, data_class, consented_purposes, source, subject_id,
-                           {distance} AS distance
-                    FROM embedding_documents
-                    WHERE collection_id = $2 AND {_visible_to("$3")} AND data_class <= $5 AND {filter_sql}
-                    ORDER BY {distance}
-                    LIMIT $4)
-                SELECT * FROM candidates WHERE 1 - distance >= {params.add(min_score)}::float8 ORDER BY distance""",
-            *params.values,
-        )
+        # Iterative scans may return candidates slightly out of order: re-sort the materialised top k. The scan's
+        # settings (SEARCH_SERVER_SETTINGS) hold inside the database's transaction, also through a pooler.
+        async with self._database.transaction(readonly=True) as connection:
+            rows = await connection.fetch(
+                f"""WITH candidates AS MATERIALIZED (
+                        SELECT external_id, text, metadata, data_class, consented_purposes, source, subject_id,
+                               {distance} AS distance
+                        FROM embedding_documents
+                        WHERE collection_id = $2 AND {_visible_to("$3")} AND data_class <= $5 AND {filter_sql}
+                        ORDER BY {distance}
+                        LIMIT $4)
+                    SELECT * FROM candidates WHERE 1 - distance >= {params.add(min_score)}::float8 ORDER BY distance""",
+                *params.values,
+            )
         return [
             SearchHit(
                 row["external_id"], 1.0 - row["distance"], row["text"], row["metadata"], RecordPolicy.from_row(row)

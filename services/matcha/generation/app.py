@@ -18,7 +18,7 @@ from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
 from matcha.models.encoders import LocalEncoder
 from matcha.review.attestation import AttestationSigner, ensure_attestation_keys
 from matcha.runtime.batching import MicroBatcher
-from matcha.runtime.database import Database, load_migrations
+from matcha.runtime.database import configured_database, load_migrations
 from matcha.runtime.pii import shared_engine
 from matcha.runtime.server import ServiceDefinition
 
@@ -79,7 +79,7 @@ def build_generation_service(
     }
     owns_encoder = encoder is None
     encoder = encoder or LocalEncoder()
-    database = Database(settings.database_url, pool_size=settings.database_pool_size)
+    database = configured_database(settings)
     batcher = MicroBatcher(
         encoder.encode,
         max_batch_size=settings.generation_embedding_max_batch_size,

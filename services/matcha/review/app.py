@@ -20,7 +20,7 @@ from matcha.review.settings import ReviewSettings
 from matcha.review.store import ReviewStore
 from matcha.review.tenant_channels import TenantChannels
 from matcha.review.v1 import review_pb2, review_pb2_grpc
-from matcha.runtime.database import Database, load_migrations
+from matcha.runtime.database import configured_database, load_migrations
 from matcha.runtime.server import ServiceDefinition
 
 SERVICE_NAME = review_pb2.DESCRIPTOR.services_by_name["ReviewService"].full_name
@@ -48,7 +48,7 @@ async def _every(seconds: float, work: Callable[[], Awaitable[object]]) -> None:
 
 
 def assemble_review_service(settings: ReviewSettings, tracer_provider: TracerProvider | None = None) -> ReviewService:
-    database = Database(settings.database_url, pool_size=settings.database_pool_size)
+    database = configured_database(settings)
     transport = settings.transport
     store = ReviewStore(database)
     # Without a conductor, run signals wait in the outbox for a replica that has one.

@@ -601,7 +601,7 @@ class ReviewStore:
             self.outbox_ready.set()
 
         self._listener = NotificationListener(
-            self._database.url,
+            self._database.session_url,
             {EVENTS_CHANNEL: self.events.notify, OUTBOX_CHANNEL: lambda _payload: self.outbox_ready.set()},
             on_reconnect=everything_may_have_changed,
         )

@@ -22,7 +22,7 @@ from datetime import datetime
 import asyncpg
 
 from matcha.runtime.chain import ChainedRecord, seal
-from matcha.runtime.database import Database, load_migrations
+from matcha.runtime.database import Database, configured_database, load_migrations
 from matcha.runtime.secrets import load_or_create_secret
 from matcha.runtime.settings import ServiceSettings
 
@@ -174,9 +174,12 @@ class AccessLedger:
                 previous = record.record_hash
                 rows.append(_row(record))
             try:
-                await self._database.pool.execute(
-                    "INSERT INTO access_ledger SELECT * FROM jsonb_populate_recordset(NULL::access_ledger, $1)", rows
-                )
+                # In the database's transaction: its synchronous_commit holds there, also through a pooler.
+                async with self._database.transaction() as connection:
+                    await connection.execute(
+                        "INSERT INTO access_ledger SELECT * FROM jsonb_populate_recordset(NULL::access_ledger, $1)",
+                        rows,
+                    )
             except asyncpg.UniqueViolationError:
                 self._heads.pop(tenant, None)  # another writer extended the chain: read its head, seal again
                 continue
@@ -230,9 +233,7 @@ def access_key(settings: ServiceSettings) -> bytes:
 def configured_access_ledger(settings: ServiceSettings) -> AccessLedger:
     """A service's ledger writer: its own small pool, so ledger rows never queue behind the service's queries.
     Its commits do not wait for the disk flush (see the module's docstring)."""
-    database = Database(
-        settings.database_url, pool_size=2, server_settings={"synchronous_commit": "off"}, stateless=True
-    )
+    database = configured_database(settings, pool_size=2, server_settings={"synchronous_commit": "off"}, stateless=True)
     return AccessLedger(database, access_key(settings))
 
 

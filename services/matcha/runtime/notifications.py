@@ -44,18 +44,21 @@ class EventBus:
 class NotificationListener:
     """One connection LISTENing on some channels for the whole process, re-established when it is lost (a
     database restart, a failover, a terminated backend). Notifications sent meanwhile are gone, so once it
-    listens again `on_reconnect` runs: the owner wakes every waiter to read the state from the database."""
+    listens again `on_reconnect` runs: the owner wakes every waiter to read the state from the database.
+
+    `session_url` reaches PostgreSQL directly (`Database.session_url`): LISTEN belongs to a server session, which a
+    transaction pooler would hand to other clients after the statement, and their notifications with it."""
 
     def __init__(
         self,
-        database_url: str,
+        session_url: str,
         channels: dict[str, Callable[[str], None]],
         *,
         on_reconnect: Callable[[], None],
         retry_seconds: float = 0.5,
         max_retry_seconds: float = 10.0,
     ) -> None:
-        self._url = database_url
+        self._url = session_url
         self._channels = channels
         self._on_reconnect = on_reconnect
         self._retry = (retry_seconds, max_retry_seconds)

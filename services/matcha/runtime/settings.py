@@ -64,7 +64,20 @@ class ServiceSettings(TransportSettings):
 
     model_config = SettingsConfigDict(env_prefix="MATCHA_", extra="ignore")
 
-    database_url: str = Field(description="PostgreSQL DSN (the launcher sets it for the embedded server)")
+    database_url: str = Field(
+        description="PostgreSQL DSN of the services' queries (the launcher sets it for the embedded server); may "
+        "go through a transaction-pooling PgBouncer, see MATCHA_DATABASE_TRANSACTION_POOLER"
+    )
+    database_session_url: str | None = Field(
+        None,
+        description="PostgreSQL DSN reaching the server directly, for work that needs a session of its own "
+        "(LISTEN for notifications); unset: MATCHA_DATABASE_URL",
+    )
+    database_transaction_pooler: bool = Field(
+        False,
+        description="MATCHA_DATABASE_URL goes through a pooler in transaction mode (PgBouncer): no named prepared "
+        "statements nor session settings on it; MATCHA_DATABASE_SESSION_URL is then required",
+    )
     state_dir: Path = Field(Path(".state"), description="local state: keys, embedded database")
     listen_address: str = "[::]:50051"
     auth_public_key_file: Path | None = Field(
@@ -82,7 +95,11 @@ class ServiceSettings(TransportSettings):
     grace_period_seconds: float = Field(10.0, ge=0)
     shutdown_drain_seconds: float = Field(1.0, ge=0, description="NOT_SERVING before the port closes")
     log_level: str = "INFO"
-    database_pool_size: int = Field(10, ge=1)
+    database_pool_size: int = Field(
+        10,
+        ge=1,
+        description="connections of the service's pool; the access ledger's pool has 2 more (deploy/README.md)",
+    )
     audit_key_file: Path | None = Field(
         None,
         description="HMAC key of the access ledger every service appends to (64 hex characters); defaults to the "
@@ -101,6 +118,15 @@ class ServiceSettings(TransportSettings):
         description="host:port serving the gRPC health service alone, in plaintext: for kubelet probes, "
         "which cannot speak TLS; unset: health is served on the main port only",
     )
+
+    @model_validator(mode="after")
+    def _session_url_beside_a_pooler(self) -> "ServiceSettings":
+        if self.database_transaction_pooler and not self.database_session_url:
+            raise ValueError(
+                "MATCHA_DATABASE_TRANSACTION_POOLER needs MATCHA_DATABASE_SESSION_URL: LISTEN cannot go through "
+                "a transaction pooler"
+            )
+        return self
 
     @model_validator(mode="after")
     def _clearance_within_boundary(self) -> "ServiceSettings":

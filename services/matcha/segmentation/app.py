@@ -6,7 +6,7 @@ from collections.abc import Callable
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
-from matcha.runtime.database import Database, load_migrations
+from matcha.runtime.database import configured_database, load_migrations
 from matcha.runtime.pii import shared_engine
 from matcha.runtime.server import ServiceDefinition
 from matcha.segmentation.checks import Limits
@@ -32,8 +32,8 @@ def build_segmentation_service(
     tracer_provider: TracerProvider | None = None,
     clock: Callable[[], float] = time.time,
 ) -> ServiceDefinition:
-    database = Database(settings.database_url, pool_size=settings.database_pool_size)
-    feed = ChangeFeed(settings.database_url)
+    database = configured_database(settings)
+    feed = ChangeFeed(database.session_url)
     limits = Limits(
         max_customers_per_call=settings.segmentation_max_customers_per_call,
         max_transactions_per_call=settings.segmentation_max_transactions_per_call,
