@@ -7,7 +7,7 @@ BUF := build/tools/node_modules/.bin/buf
 PROTO_FILES := $(shell find protos -name '*.proto' | sort)
 GEN_DIR := services
 
-.PHONY: help install browser proto proto-check proto-lint lint test bench demo up clean
+.PHONY: help install browser pgbouncer proto proto-check proto-lint lint test bench demo up clean
 
 help:
 	@echo "make demo        set up, start the stack on embedded defaults, ingest and search a real dataset"
@@ -60,7 +60,11 @@ lint: install proto-lint
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: install browser
+# The services are tested through a real PgBouncer (the production overlay's pooler): Debian's package, in /usr/sbin.
+pgbouncer:
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }
+
+test: install browser pgbouncer
 	$(VENV)/bin/pytest
 
 bench: install
