@@ -23,7 +23,7 @@ from matcha.classification.sentiment import ModelRef, SentimentAnalyzer, Sentime
 from matcha.classification.signals import PostInput, SignalParameters, SignalReport, detect_signals
 from matcha.classification.store import ClassifierStore
 from matcha.classification.topics import DEFAULT_THRESHOLD, TopicLabel, prototypes, topic_scores
-from matcha.classification.training import CALIBRATED_METHOD, Metrics, measure, train_with_holdout
+from matcha.classification.training import CALIBRATED_METHOD, LinearHead, Metrics, measure, train_with_holdout
 from matcha.embedding.reader import (
     CollectionContents,
     CollectionReader,
@@ -236,14 +236,26 @@ class ClassificationCore:
         self._languages, self._sentiment = await self._run(lambda: (LanguageDetector(), SentimentAnalyzer()))
 
     def check_embedding_model(self) -> None:
-        if self._sentiment.english.embedding_model_id != self.embedding_model.id:
+        if self._analyzer.english.embedding_model_id != self.embedding_model.id:
             raise RuntimeError(
-                f"the sentiment head was trained on {self._sentiment.english.embedding_model_id}, "
+                f"the sentiment head was trained on {self._analyzer.english.embedding_model_id}, "
                 f"but the encoder runs {self.embedding_model.id}"
             )
 
     async def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def _analyzer(self) -> SentimentAnalyzer:
+        if self._sentiment is None:
+            raise RuntimeError("sentiment models not loaded")
+        return self._sentiment
+
+    @property
+    def _detector(self) -> LanguageDetector:
+        if self._languages is None:
+            raise RuntimeError("language model not loaded")
+        return self._languages
 
     @property
     def embedding_model(self) -> ModelRef:
@@ -261,7 +273,7 @@ class ClassificationCore:
         computes them."""
         embeddings = await self._embed(texts)
         languages = await self._run(self._detect_languages, texts, "")
-        scores = await self._run(self._sentiment.score, texts, [found.code for found in languages], embeddings)
+        scores = await self._run(self._analyzer.score, texts, [found.code for found in languages], embeddings)
         return embeddings, scores
 
     async def _embed(self, texts: list[str]) -> np.ndarray:
@@ -283,7 +295,11 @@ class ClassificationCore:
             self.embedding_model.id,
             self.embedding_model.version,
         )
-        vectors = {document.id: document.embedding for document in contents.documents} if reusable else {}
+        vectors = (
+            {document.id: document.embedding for document in contents.documents if document.embedding is not None}
+            if reusable
+            else {}
+        )
         return contents, vectors
 
     async def _collection_examples(
@@ -328,7 +344,7 @@ class ClassificationCore:
         for task in tasks:
             if isinstance(task, CustomTask) and (task.classifier, task.version) not in classifiers:
                 record = await self._store.get(call.tenant, task.classifier, task.version)
-                self._require_usable(record)
+                _usable_head(record)
                 self._require_current_embedding(record)
                 classifiers[(task.classifier, task.version)] = record
         topics_task = next((task for task in tasks if isinstance(task, TopicsTask)), None)
@@ -338,7 +354,7 @@ class ClassificationCore:
         languages = await self._run(self._detect_languages, texts, language)
         wants_sentiment = any(isinstance(task, SentimentTask) for task in tasks)
         sentiments = (
-            await self._run(self._sentiment.score, texts, [found.code for found in languages], text_embeddings)
+            await self._run(self._analyzer.score, texts, [found.code for found in languages], text_embeddings)
             if wants_sentiment
             else [None] * len(texts)
         )
@@ -348,7 +364,7 @@ class ClassificationCore:
             topic_rows = self._topic_results(topics_task, topic_scores(text_embeddings, label_prototypes))
         lexicon = None
         if any(record.method == CALIBRATED_METHOD for record in classifiers.values()):
-            lexicon = await self._run(self._sentiment.english.lexicon.features, texts)
+            lexicon = await self._run(self._analyzer.english.lexicon.features, texts)
         custom_columns = [
             self._custom_predictions(
                 classifiers[(task.classifier, task.version)],
@@ -374,7 +390,7 @@ class ClassificationCore:
     def _detect_languages(self, texts: list[str], language: str) -> list[DetectedLanguage]:
         if language:
             return [DetectedLanguage(language, 1.0)] * len(texts)
-        return [self._languages.detect(text) for text in texts]
+        return [self._detector.detect(text) for text in texts]
 
     @staticmethod
     def _topic_results(task: TopicsTask, scores: np.ndarray) -> list[list[LabelScore]]:
@@ -396,17 +412,18 @@ class ClassificationCore:
 
     @staticmethod
     def _custom_predictions(record: ClassifierRecord, features: np.ndarray) -> list[CustomPrediction]:
+        head = _usable_head(record)
         predictions = []
-        for row in record.head.probabilities(features):
+        for row in head.probabilities(features):
             order = np.argsort(-row, kind="stable")
             best = int(order[0])
             predictions.append(
                 CustomPrediction(
                     classifier=record.name,
                     version=record.version,
-                    label=record.head.labels[best],
+                    label=head.labels[best],
                     confidence=float(row[best]),
-                    scores=[LabelScore(record.head.labels[i], float(row[i]), i == best) for i in order],
+                    scores=[LabelScore(head.labels[i], float(row[i]), i == best) for i in order],
                 )
             )
         return predictions
@@ -501,7 +518,7 @@ class ClassificationCore:
             [example.id for example in examples], [example.text for example in examples], stored
         )
         labels = [example.label for example in examples]
-        lexicon = await self._run(self._sentiment.english.lexicon.features, [example.text for example in examples])
+        lexicon = await self._run(self._analyzer.english.lexicon.features, [example.text for example in examples])
         features = classifier_features(CALIBRATED_METHOD, embeddings, lexicon)
         trained = await self._run(
             lambda: train_with_holdout(features, labels, holdout_fraction=holdout_fraction, seed=seed)
@@ -547,13 +564,13 @@ class ClassificationCore:
             self._check_example_collection(violations, examples, collection)
         violations.raise_if_any()
         record = await self._store.get(call.tenant, name, version)
-        self._require_usable(record)
+        head = _usable_head(record)
         stored: dict[str, np.ndarray] = {}
         if collection is not None:
             self._require_current_embedding(record)  # before reading a collection for nothing
             examples, stored = await self._collection_examples(call, collection)
             self._check_examples(violations, examples)
-        known = set(record.head.labels)
+        known = set(head.labels)
         for index, example in enumerate(examples):
             if example.label and example.label not in known:
                 violations.add(f"examples[{index}].label", f"{record.name!r} does not predict {example.label!r}")
@@ -566,9 +583,9 @@ class ClassificationCore:
         )
         lexicon = None
         if record.method == CALIBRATED_METHOD:
-            lexicon = await self._run(self._sentiment.english.lexicon.features, [example.text for example in examples])
-        predicted = await self._run(record.head.predict, classifier_features(record.method, embeddings, lexicon))
-        metrics = measure([example.label for example in examples], predicted, list(record.head.labels))
+            lexicon = await self._run(self._analyzer.english.lexicon.features, [example.text for example in examples])
+        predicted = await self._run(head.predict, classifier_features(record.method, embeddings, lexicon))
+        metrics = measure([example.label for example in examples], predicted, list(head.labels))
         return record, metrics
 
     async def get_classifier(
@@ -585,12 +602,15 @@ class ClassificationCore:
         violations.check(1 <= page_size <= self.limits.max_page_size, "page_size", f"1 to {self.limits.max_page_size}")
         position = _decode_page_token(violations, page_token, name)
         violations.raise_if_any()
+        next_position: int | str | None
         if name:
-            before = position if position is not None else 2**31 - 1
+            before = position if isinstance(position, int) else 2**31 - 1
             records = await self._store.list_versions(call.tenant, name, before, page_size + 1)
             next_position = records[page_size - 1].version if len(records) > page_size else None
         else:
-            records = await self._store.list_latest(call.tenant, position or "", page_size + 1)
+            records = await self._store.list_latest(
+                call.tenant, position if isinstance(position, str) else "", page_size + 1
+            )
             next_position = records[page_size - 1].name if len(records) > page_size else None
         listing = page_tokens.listing_key("classifiers", name)
         token = page_tokens.encode(listing, next_position) if next_position is not None else ""
@@ -646,16 +666,6 @@ class ClassificationCore:
         self._check_classifier_name(violations, "name", name)
         violations.check(version >= 0, "version", "0 (latest) or a version number")
         violations.raise_if_any()
-
-    @staticmethod
-    def _require_usable(record: ClassifierRecord) -> None:
-        if record.head is None:
-            raise FailedPrecondition(
-                f"classifier {record.name!r} version {record.version} was withdrawn when a data subject it was "
-                "trained on was erased; train a new version",
-                reason="CLASSIFIER_WITHDRAWN",
-                metadata={"classifier": record.name, "version": str(record.version)},
-            )
 
     def _check_example_policies(self, call: CallContext, violations: Violations, examples: list[Example]) -> None:
         """An inline example's policy cannot claim more than the call declared, nor a purpose it was not given for."""
@@ -717,10 +727,10 @@ class ClassificationCore:
         stored: dict[str, np.ndarray] = {}
         if request.collection is not None:
             violations = Violations()
-            self._check_post_collection(violations, request)
+            self._check_post_collection(violations, request, request.collection)
             self._signal_settings(violations, request)  # everything but the posts, before reading them
             violations.raise_if_any()
-            request, stored = await self._collection_posts(call, request)
+            request, stored = await self._collection_posts(call, request, request.collection)
             try:
                 parameters, posts = self._validate_signals(request)
             except InvalidArgument as refused:
@@ -736,14 +746,15 @@ class ClassificationCore:
         sentiments = None
         if not request.skip_sentiment:
             languages = await self._run(self._detect_languages, texts, "")
-            scores = await self._run(self._sentiment.score, texts, [found.code for found in languages], embeddings)
+            scores = await self._run(self._analyzer.score, texts, [found.code for found in languages], embeddings)
             sentiments = [score.label for score in scores]
             models += sorted({score.model for score in scores}, key=lambda model: model.id)
         report = await self._run(detect_signals, in_range, embeddings, sentiments, parameters)
         return SignalOutcome(report, parameters.start, parameters.end, parameters.window, models)
 
-    def _check_post_collection(self, violations: Violations, request: SignalRequest) -> None:
-        collection = request.collection
+    def _check_post_collection(
+        self, violations: Violations, request: SignalRequest, collection: PostCollection
+    ) -> None:
         violations.check(not request.posts, "posts", "give posts or a collection, not both")
         check_collection_source(violations, "collection", collection.source, max_limit=self.limits.max_collection_posts)
         for path, name in (("time_field", collection.time_field), ("source_field", collection.source_field)):
@@ -751,9 +762,8 @@ class ClassificationCore:
                 check_metadata_field(violations, f"collection.{path}", name)
 
     async def _collection_posts(
-        self, call: CallContext, request: SignalRequest
+        self, call: CallContext, request: SignalRequest, collection: PostCollection
     ) -> tuple[SignalRequest, dict[str, np.ndarray]]:
-        collection = request.collection
         contents, vectors = await self._read(call, collection.source, "collection", self.limits.max_collection_posts)
         if not contents.documents:
             raise InvalidArgument(
@@ -918,10 +928,23 @@ def _collection_refusal(violations: tuple[FieldViolation, ...] | list[FieldViola
 CUSTOM_LEXICON_SCALE = 1.0
 
 
+def _usable_head(record: ClassifierRecord) -> LinearHead:
+    if record.head is None:
+        raise FailedPrecondition(
+            f"classifier {record.name!r} version {record.version} was withdrawn when a data subject it was "
+            "trained on was erased; train a new version",
+            reason="CLASSIFIER_WITHDRAWN",
+            metadata={"classifier": record.name, "version": str(record.version)},
+        )
+    return record.head
+
+
 def classifier_features(method: str, embeddings: np.ndarray, lexicon: np.ndarray | None) -> np.ndarray:
     """What a classifier's head reads: the embedding, and for calibrated heads the lexicon features too."""
     if method != CALIBRATED_METHOD:
         return embeddings
+    if lexicon is None:
+        raise ValueError("a calibrated head reads lexicon features too")
     return np.hstack([embeddings, CUSTOM_LEXICON_SCALE * lexicon]).astype(np.float32)
 
 

@@ -38,7 +38,7 @@ class DatedText:
 
 
 def _package_file(relative: str) -> Path:
-    return Path(distribution(SOURCE_PACKAGE).locate_file(relative))
+    return Path(str(distribution(SOURCE_PACKAGE).locate_file(relative)))
 
 
 def rotten_tomatoes() -> list[LabelledText]:
@@ -87,7 +87,7 @@ HUTTO_NEUTRAL_BAND = 0.5
 
 def crowd_tweets() -> list[LabelledText]:
     """The tweets, one per distinct text (later duplicates dropped), grouped by text digest."""
-    path = Path(distribution(TWEETS_PACKAGE).locate_file(TWEETS_FILE))
+    path = Path(str(distribution(TWEETS_PACKAGE).locate_file(TWEETS_FILE)))
     seen: set[str] = set()
     items = []
     # The file mixes encodings; undecodable bytes become U+FFFD rather than failing the whole set.
@@ -103,7 +103,7 @@ def crowd_tweets() -> list[LabelledText]:
 
 def hutto_ground_truth(name: str) -> list[LabelledText]:
     """One of `HUTTO_SETS`, as three classes by the mean rating."""
-    path = Path(distribution(HUTTO_PACKAGE).locate_file(f"{HUTTO_DIR}/{HUTTO_SETS[name]}"))
+    path = Path(str(distribution(HUTTO_PACKAGE).locate_file(f"{HUTTO_DIR}/{HUTTO_SETS[name]}")))
     items = []
     with open(path, encoding="utf-8", errors="replace") as handle:
         next(handle)

@@ -254,7 +254,7 @@ def topic_pattern(topic: dict[str, Any]) -> re.Pattern:
     return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
 
 
-def _balance(sentiments: list[str]) -> float:
+def _balance(sentiments: list[str | None]) -> float:
     if not sentiments:
         return 0.0
     return (sentiments.count("positive") - sentiments.count("negative")) / len(sentiments)
@@ -266,11 +266,12 @@ def tracked_sentiment(
     pattern = topic_pattern(topic)
     current = [post.sentiment for post in window_posts if pattern.search(post.text)]
     baseline = [post.sentiment for post in earlier_posts if pattern.search(post.text)]
-    mix = (
-        tuple(current.count(polarity) / len(current) for polarity in ("negative", "neutral", "positive"))
-        if current
-        else None
-    )
+    mix = None
+    if current:
+        negative, neutral, positive = (
+            current.count(polarity) / len(current) for polarity in ("negative", "neutral", "positive")
+        )
+        mix = (negative, neutral, positive)
     balance, baseline_balance = _balance(current), _balance(baseline)
     enough = len(current) >= min_posts and len(baseline) >= min_posts
     return TrackedSentiment(
@@ -585,10 +586,11 @@ class ListeningCore:
         now = datetime.now(UTC)
         start = now
         if spec.start_time is not None:
-            start = instant_time(spec.start_time)
-            if start is None:
+            requested = instant_time(spec.start_time)
+            if requested is None:
                 violations.add("watch.start_time", "not a valid timestamp")
-                start = now
+            else:
+                start = requested
         tracked = []
         if violations.check(
             len(spec.tracked_topics) <= limits.max_tracked_topics,
@@ -631,6 +633,7 @@ class ListeningCore:
         if spec.webhook_url:
             self._check_destination(violations, "watch.webhook_url", spec.webhook_url)
         violations.raise_if_any("watch has invalid fields")
+        assert window is not None  # required: its absence was refused above
         first_end = window_of_start(start, window, now)
         return WatchRow(
             tenant=call.tenant,
@@ -847,6 +850,8 @@ class ListeningCore:
                 rejected += 1
                 reason = f"{record.get('where', '')}: {problem}".lstrip(": ")
                 continue
+            # A record without a problem has its text and its time.
+            assert isinstance(text, str) and time is not None
             source = str(record.get("source") or source_name)
             post_id = str(record.get("id") or "") or _post_digest(source, time, text)
             if post_id in stored:
@@ -890,13 +895,14 @@ class ListeningCore:
         posts = await self.store.posts_between(watch.tenant, watch.name, first, end)
         loaded = time.perf_counter()
         posts = [post for post in posts if post.embedding is not None]
+        vectors = [post.embedding for post in posts if post.embedding is not None]
         window_posts = [post for post in posts if post.published_at >= start]
         earlier = [post for post in posts if post.published_at < start]
         sentiment_models = {post.sentiment_model for post in posts if post.sentiment_model is not None}
         models = [self._analysis.embedding_model, *sorted(sentiment_models, key=lambda model: model.id)]
-        dimension = len(posts[0].embedding) if posts else 0
+        dimension = len(vectors[0]) if vectors else 0
         if posts:
-            embeddings = np.vstack([post.embedding for post in posts])
+            embeddings = np.vstack(vectors)
             parameters = SignalParameters(
                 window=window,
                 window_count=watch.look_back_windows,

@@ -293,13 +293,9 @@ class SentimentAnalyzer:
 
     def score(self, texts: list[str], languages: list[str], embeddings: np.ndarray) -> list[SentimentScore]:
         """`embeddings` are the texts' MiniLM embeddings; French texts are scored by the French lexicon instead."""
-        scores: list[SentimentScore | None] = [None] * len(texts)
         english = [index for index, language in enumerate(languages) if language != "fr"]
-        if english:
-            english_scores = self.english.score([texts[i] for i in english], embeddings[english])
-            for index, score in zip(english, english_scores, strict=True):
-                scores[index] = score
-        for index, language in enumerate(languages):
-            if language == "fr":
-                scores[index] = self.french.score(texts[index])
-        return scores
+        english_scores = iter(self.english.score([texts[i] for i in english], embeddings[english]) if english else [])
+        return [
+            self.french.score(texts[index]) if language == "fr" else next(english_scores)
+            for index, language in enumerate(languages)
+        ]

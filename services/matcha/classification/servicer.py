@@ -45,6 +45,7 @@ from matcha.runtime.data_map import cap_exports, exported_classes
 from matcha.runtime.data_map_messages import holding_messages
 from matcha.runtime.governance import DataClass
 from matcha.runtime.interceptors import current_call, report_records
+from matcha.runtime.messages import data_class_message
 
 _SENTIMENT = {
     "negative": pb.SENTIMENT_NEGATIVE,
@@ -381,7 +382,7 @@ def _report(report: WindowReport) -> pb.WatchReport:
         tracked_topics=[_tracked(tracked) for tracked in report.tracked],
         alert_count=report.alert_count,
         source_statuses=[_source_status(source_from_snapshot(source)) for source in report.sources],
-        data_class=int(report.data_class),
+        data_class=data_class_message(report.data_class),
     )
 
 
@@ -396,9 +397,11 @@ def _alert(alert: Alert) -> pb.WatchAlert:
         summary=alert.summary,
         webhook_state=_WEBHOOK_STATE[alert.webhook_state],
         webhook_attempts=alert.webhook_attempts,
-        data_class=int(alert.data_class),
+        data_class=data_class_message(alert.data_class),
     )
     if alert.topic is not None:
+        # A topic alert keeps the look-back its topic was found in.
+        assert alert.look_back_start is not None
         message.topic.CopyFrom(_topic(alert.topic, alert.look_back_start, alert.window))
         message.previous_strength = _STRENGTH[alert.previous_strength]
     if alert.tracked is not None:

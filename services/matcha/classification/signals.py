@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Literal, overload
 
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering, KMeans
@@ -173,6 +174,28 @@ def distinctive_terms(texts: list[str], assignment: np.ndarray, topic_count: int
     return terms
 
 
+@overload
+def detect_signals(
+    posts: list[PostInput],
+    embeddings: np.ndarray,
+    sentiments: list[str] | None,
+    parameters: SignalParameters,
+    *,
+    with_assignment: Literal[False] = False,
+) -> SignalReport: ...
+
+
+@overload
+def detect_signals(
+    posts: list[PostInput],
+    embeddings: np.ndarray,
+    sentiments: list[str] | None,
+    parameters: SignalParameters,
+    *,
+    with_assignment: Literal[True],
+) -> tuple[SignalReport, np.ndarray]: ...
+
+
 def detect_signals(
     posts: list[PostInput],
     embeddings: np.ndarray,
@@ -308,7 +331,10 @@ def _sentiment_mix_and_shift(
     members: np.ndarray, sentiments: list[str], window_of_post: np.ndarray, window_count: int
 ) -> tuple[tuple[float, float, float], float]:
     labels = [sentiments[member] for member in members]
-    mix = tuple(labels.count(polarity) / len(labels) for polarity in ("negative", "neutral", "positive"))
+    negative, neutral, positive = (
+        labels.count(polarity) / len(labels) for polarity in ("negative", "neutral", "positive")
+    )
+    mix = (negative, neutral, positive)
     halves = [
         [sentiments[member] for member in members if (window_of_post[member] >= window_count / 2) == second]
         for second in (False, True)

@@ -99,6 +99,8 @@ class ClassifierStore:
                             for subject in new.lineage.subjects
                         ],
                     )
+                    # INSERT ... RETURNING always returns the inserted row.
+                    assert row is not None
                     return _record(row)
             except asyncpg.UniqueViolationError:
                 # A concurrent call with the same idempotency key won; the transaction rolled back.
@@ -197,6 +199,8 @@ class ClassifierStore:
                     version,
                     example_ids,
                 )
+                # The subject rows just deleted reference it (a foreign key), so it is there.
+                assert before is not None
                 withdrawn += before["withdrawn_at"] is None
         return SubjectErasure(len(erased), withdrawn)
 

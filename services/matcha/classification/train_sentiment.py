@@ -59,7 +59,7 @@ def register_weights(registers: dict[str, list[datasets.LabelledText]]) -> np.nd
     """One weight per text: each (register, label) pair sums to the same total."""
     total = sum(len(items) for items in registers.values())
     pairs = len({(name, item.label) for name, items in registers.items() for item in items})
-    weights = []
+    weights: list[float] = []
     for items in registers.values():
         counts = {label: sum(item.label == label for item in items) for label in {item.label for item in items}}
         weights.extend(total / (pairs * counts[item.label]) for item in items)

@@ -163,8 +163,8 @@ def fit_head(
         # Binary: scikit-learn keeps one logit; split it in two so that the softmax equals its sigmoid.
         weights = np.vstack([-weights[0] / 2, weights[0] / 2])
         bias = np.array([-bias[0] / 2, bias[0] / 2])
-    labels = tuple(str(label) for label in model.classes_)
-    return LinearHead(labels, weights.astype(np.float32), bias.astype(np.float32))
+    head_labels = tuple(str(label) for label in model.classes_)
+    return LinearHead(head_labels, weights.astype(np.float32), bias.astype(np.float32))
 
 
 def _fold_count(labels: list[str]) -> int:
@@ -204,6 +204,7 @@ def fit_calibrated_head(features: np.ndarray, labels: list[str], *, seed: int) -
         score = float(_macro_f1_of_counts((truth * len(names) + predicted)[None, :], len(names))[0])
         if best is None or score > best[0] + 1e-9:
             best = (score, regularisation, logits)
+    assert best is not None  # C_GRID is not empty
     _, regularisation, logits = best
     head = fit_head(features, labels, seed=seed, regularisation=regularisation, class_weight="balanced")
     temperature = _temperature(logits, truth)

@@ -55,7 +55,7 @@ def ready_files(folder: str, sizes_seen: dict[str, int]) -> list[Path]:
 def read_drop_file(file: Path) -> list[dict[str, Any]]:
     if file.stat().st_size > MAX_FILE_BYTES:
         return [{"error": f"larger than {MAX_FILE_BYTES} bytes", "where": file.name}]
-    records = []
+    records: list[dict[str, Any]] = []
     with file.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             where = f"{file.name}:{number}"
@@ -161,7 +161,7 @@ def _child(element, *names: str) -> str:
 
 def _post(identifier: str, title: str, body: str, when: Instant | None, source: str, where: str) -> dict:
     text = ". ".join(part for part in (_text(title), _text(body)) if part)
-    record = {"id": identifier, "text": text, "source": source, "where": where}
+    record: dict[str, Any] = {"id": identifier, "text": text, "source": source, "where": where}
     if when is None:
         record["error"] = "no publication time"
     else:

@@ -240,6 +240,7 @@ class WatchStore:
             )
             if status.split()[-1] == "0":
                 return None
+            assert counts is not None  # a SELECT without FROM returns its one row
             return counts["posts"], counts["reports"], counts["alerts"]
 
     async def sources(self, tenant: str, name: str) -> list[SourceRow]:

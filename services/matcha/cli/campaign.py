@@ -170,7 +170,7 @@ async def results(experiment_id: str, outcome: str, over_time: bool, bucket: str
         reply = await review_pb2_grpc.ReviewServiceStub(channel).GetCampaignResults(
             review_pb2.GetCampaignResultsRequest(
                 experiment_id=experiment_id,
-                outcome=review_pb2.OutcomeType.Value(f"OUTCOME_TYPE_{outcome.upper()}"),
+                outcome=f"OUTCOME_TYPE_{outcome.upper()}",
                 include_series=over_time,
                 bucket=width,
             )
@@ -215,7 +215,7 @@ def _event(row: dict) -> review_pb2.OutcomeEvent:
         experiment_id=str(row.get("experiment_id") or ""),
         publication_id=str(row.get("publication_id") or ""),
         customer_id=str(row.get("customer_id", "")),
-        type=review_pb2.OutcomeType.Value(f"OUTCOME_TYPE_{str(row.get('type', 'unspecified')).upper()}")
+        type=f"OUTCOME_TYPE_{str(row.get('type', 'unspecified')).upper()}"
         if str(row.get("type", "")).lower() in OUTCOMES
         else review_pb2.OUTCOME_TYPE_UNSPECIFIED,
         value=float(row.get("value") or 0),

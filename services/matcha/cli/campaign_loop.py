@@ -9,10 +9,11 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import click
 import numpy as np
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 
 from matcha.cli.generate import format_quality
 from matcha.conductor.v1 import conductor_pb2
@@ -66,15 +67,18 @@ async def until(conductor, run_id: str, done: Callable[[conductor_pb2.Run], bool
     raise click.ClickException(f"run {run_id} did not get there in {timeout_seconds:.0f}s")
 
 
+def _json_value(value: struct_pb2.Value) -> Any:
+    # Any JSON value (a step's output here is a list), though the stubs type every result as a dict.
+    json_value: Any = json_format.MessageToDict(value)
+    return json_value
+
+
 def drafts_of(run: conductor_pb2.Run) -> list[Draft]:
     """The variants a `segment-campaign` or `win-back` run drafted and submitted, in order."""
     steps = {step.step_id: step for step in run.steps}
-    drafted = json_format.MessageToDict(steps["draft"].output)
+    drafted = _json_value(steps["draft"].output)
     # `segment-campaign` submits with the segment and variant beside each item id; `win-back`, the id alone.
-    item_ids = [
-        entry["item_id"] if isinstance(entry, dict) else entry
-        for entry in json_format.MessageToDict(steps["submit"].output)
-    ]
+    item_ids = [entry["item_id"] if isinstance(entry, dict) else entry for entry in _json_value(steps["submit"].output)]
     return [
         Draft(
             segment_id=draft["segment"]["id"],
@@ -135,7 +139,7 @@ def simulated_outcomes(
     events: list[review_pb2.OutcomeEvent] = []
     pace = (end - start) / 3600
 
-    def add(customer: str, outcome: int, offset_seconds: float, value: float = 0.0) -> None:
+    def add(customer: str, outcome: review_pb2.OutcomeType, offset_seconds: float, value: float = 0.0) -> None:
         event = review_pb2.OutcomeEvent(
             event_id=f"sim-{experiment.id}-{len(events)}",
             experiment_id=experiment.id,

@@ -268,8 +268,8 @@ def metrics_lines(metrics: pb.EvaluationMetrics) -> list[str]:
         width = max(7, *(len(label) for label in labels))
         lines.append("  confusion (rows: true, columns: predicted)")
         lines.append(f"  {'':<24} " + " ".join(f"{label:>{width}}" for label in labels))
-        for label, row in zip(labels, metrics.confusion.rows, strict=True):
-            lines.append(f"  {label:<24} " + " ".join(f"{count:>{width}}" for count in row.counts))
+        for short_label, row in zip(labels, metrics.confusion.rows, strict=True):
+            lines.append(f"  {short_label:<24} " + " ".join(f"{count:>{width}}" for count in row.counts))
     return lines
 
 
@@ -766,7 +766,7 @@ def to_watch_post(row: Row, *, id_field: str, time_field: str, source_field: str
 @run_async
 async def create_watch(name: str, **options) -> None:
     """Creates a listening watch."""
-    fields = {key: options.pop(key) for key in list(options) if key in watch_request.__kwdefaults__}
+    fields = {key: options.pop(key) for key in list(options) if key in (watch_request.__kwdefaults__ or {})}
     request = watch_request(name, **fields)
     async with channel_from(options) as channel:
         reply = await classification_pb2_grpc.ClassificationServiceStub(channel).CreateWatch(request)
@@ -800,7 +800,7 @@ async def ingest(
     """Pushes the posts of a CSV or JSONL file into a watch; the same post twice counts once."""
     rows = read_rows(path, file_format, text_field=text_field, id_field=id_field)
     posts = [to_watch_post(row, id_field=id_field, time_field=time_field, source_field=source_field) for row in rows]
-    totals = Counter()
+    totals: Counter[str] = Counter()
     async with channel_from(options) as channel:
         stub = classification_pb2_grpc.ClassificationServiceStub(channel)
         for batch in batched(posts, batch_size):

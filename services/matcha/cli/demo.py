@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import click
+import grpc
 from google.protobuf import json_format
 
 from matcha.classification import datasets
@@ -140,13 +141,18 @@ async def run_classification_demo(target: str, token: str) -> None:
 async def run_campaign_demo(addresses: dict[str, str], token: str, reviewer_token: str, page_link: str) -> None:
     """The main job: segments -> per-segment variants in the roaster's voice -> review -> publication ->
     outcomes (simulated here) -> results per variant, and customers moving between segments."""
-    governance = {"token": token, "purpose": "campaign", "data_class": DataClass.INTERNAL}
+
+    def channel(service: str, principal_token: str = token) -> grpc.aio.Channel:
+        return open_channel(
+            addresses[service], token=principal_token, purpose="campaign", data_class=DataClass.INTERNAL
+        )
+
     async with (
-        open_channel(addresses["generation"], **governance) as generation_channel,
-        open_channel(addresses["conductor"], **governance) as conductor_channel,
-        open_channel(addresses["review"], **governance) as review_channel,
-        open_channel(addresses["segmentation"], **governance) as segmentation_channel,
-        open_channel(addresses["review"], **{**governance, "token": reviewer_token}) as reviewer_channel,
+        channel("generation") as generation_channel,
+        channel("conductor") as conductor_channel,
+        channel("review") as review_channel,
+        channel("segmentation") as segmentation_channel,
+        channel("review", reviewer_token) as reviewer_channel,
     ):
         conductor = conductor_pb2_grpc.ConductorServiceStub(conductor_channel)
         review = review_pb2_grpc.ReviewServiceStub(review_channel)

@@ -20,6 +20,7 @@ from matcha.common.v1 import common_pb2
 from matcha.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from matcha.mesh import EMBEDDING
 from matcha.runtime.governance import DataClass
+from matcha.runtime.messages import data_class_message
 
 DEFAULT_TARGET = EMBEDDING.local_address
 
@@ -60,7 +61,7 @@ def to_document(
         text=text,
         metadata=metadata,
         policy=common_pb2.RecordPolicy(
-            data_class=int(data_class),
+            data_class=data_class_message(data_class),
             consented_purposes=purposes,
             source=source,
             subject_id=str(record.get(subject_field) or "") if subject_field else "",

@@ -51,7 +51,7 @@ def read_records(path: Path, file_format: str = "auto") -> Iterator[dict[str, An
 def packaged_file(package: str, relative: str) -> Path:
     """A data file shipped inside an installed wheel, found by path (the package is never imported)."""
     try:
-        path = Path(importlib.metadata.distribution(package).locate_file(relative))
+        path = Path(str(importlib.metadata.distribution(package).locate_file(relative)))
     except importlib.metadata.PackageNotFoundError:
         path = None
     if path is None or not path.exists():

@@ -21,6 +21,7 @@ from matcha.common.v1 import common_pb2
 from matcha.mesh import SEGMENTATION
 from matcha.runtime.client import open_channel
 from matcha.runtime.governance import DataClass
+from matcha.runtime.messages import data_class_message
 from matcha.segmentation.v1 import segmentation_pb2 as pb
 from matcha.segmentation.v1 import segmentation_pb2_grpc
 
@@ -291,12 +292,15 @@ async def ingest(
         source = electronics_path()
         records = electronics_records(source)
     else:
+        assert path is not None  # exactly one source was given
         source = path
         records = read_records(source, file_format)
     transactions = [to_transaction(record, line) for line, record in enumerate(records, start=1)]
     data_class = DataClass[(record_class or options["data_class"]).upper()]
     policy = common_pb2.RecordPolicy(
-        data_class=int(data_class), consented_purposes=list(purposes) or [options["purpose"]], source=source.name
+        data_class=data_class_message(data_class),
+        consented_purposes=list(purposes) or [options["purpose"]],
+        source=source.name,
     )
     started = time.perf_counter()
     async with channel_from(options) as channel:

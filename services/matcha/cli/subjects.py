@@ -16,7 +16,7 @@ COLUMNS = ("store", "kind", "scope", "count", "class", "purposes", "exported")
 
 
 def _rows(reply: conductor_pb2.GetDataMapResponse) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for store in reply.stores:
         name = store.store.rsplit(".", 1)[-1]
         if store.status.code:

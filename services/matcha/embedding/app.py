@@ -21,6 +21,7 @@ SERVICE_NAME = embedding_pb2.DESCRIPTOR.services_by_name["EmbeddingService"].ful
 
 def build_encoder(settings: EmbeddingSettings) -> Encoder:
     if settings.embedding_backend == "tei":
+        assert settings.embedding_tei_url is not None  # required with tei (see the settings)
         return TeiEncoder(settings.embedding_tei_url)
     return LocalEncoder(device=settings.embedding_device, forward_batch_size=settings.embedding_forward_batch_size)
 

@@ -239,6 +239,7 @@ class EmbeddingCore:
                 )
             model = None
         else:
+            assert text is not None  # refused above when neither is given
             self._require_current_model(collection)
             (query,) = await self._batcher.submit([text])
             model = self.model
@@ -267,7 +268,7 @@ class EmbeddingCore:
     ) -> DocumentPage:
         """`max_data_class` as on the wire: 0 means every class."""
         violations = Violations()
-        valid_class = max_data_class == 0 or max_data_class in iter(DataClass)
+        valid_class = max_data_class == 0 or max_data_class in set(DataClass)
         violations.check(valid_class, "max_data_class", "a DataClass, or unset for every class")
         ceiling = DataClass.from_wire(max_data_class) if valid_class else DataClass.PERSONAL
         ceiling = min(ceiling, call.data_class)
@@ -293,7 +294,8 @@ class EmbeddingCore:
             limit=page_size + 1,
             include_vectors=include_vectors,
         )
-        documents, size = [], 0
+        documents: list[StoredDocument] = []
+        size = 0
         for row in rows[:page_size]:
             size += _approximate_bytes(row)
             if documents and size > self.limits.max_page_bytes:

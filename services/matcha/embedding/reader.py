@@ -33,6 +33,7 @@ from matcha.runtime.errors import (
     Violations,
 )
 from matcha.runtime.governance import CallContext, DataClass, RecordPolicy
+from matcha.runtime.messages import data_class_message
 
 # The embedding service's largest page; its pages also stay under 4 MiB whatever their count.
 PAGE_SIZE = 1000
@@ -160,7 +161,7 @@ class CollectionReader:
                 page_size=min(PAGE_SIZE, limit + 1 - len(documents)),
                 page_token=token,
                 filter=filter_json,
-                max_data_class=int(call.data_class),
+                max_data_class=data_class_message(call.data_class),
                 include_vectors=include_vectors,
             )
             try:

@@ -12,6 +12,7 @@ from matcha.runtime.data_map import exported_classes
 from matcha.runtime.data_map_messages import holding_messages
 from matcha.runtime.governance import DataClass, RecordPolicy
 from matcha.runtime.interceptors import current_call, report_records
+from matcha.runtime.messages import data_class_message
 
 
 def _model_ref(model: ModelInfo) -> common_pb2.ModelRef:
@@ -30,7 +31,7 @@ def _struct(values: dict) -> struct_pb2.Struct:
 
 def _policy_message(policy: RecordPolicy) -> common_pb2.RecordPolicy:
     return common_pb2.RecordPolicy(
-        data_class=int(policy.data_class),
+        data_class=data_class_message(policy.data_class),
         consented_purposes=sorted(policy.consented_purposes),
         source=policy.source,
         subject_id=policy.subject_id,

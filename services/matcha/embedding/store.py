@@ -79,6 +79,7 @@ class VectorStore:
                 f"SELECT {_COLLECTION_COLUMNS}, 0 AS document_count FROM embedding_collections c WHERE c.id = $1",
                 collection_id,
             )
+        assert row is not None  # inserted above, in the same transaction
         return _collection(row)
 
     async def get_collection(self, tenant: str, name: str, *, count_documents: bool = False) -> CollectionRecord:

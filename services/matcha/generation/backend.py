@@ -4,7 +4,7 @@ A backend takes chat messages and sampling parameters and yields text deltas,
 then one `Completion` with the finish reason and token counts.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -122,7 +122,7 @@ class Backend(Protocol):
 
     async def load(self) -> None: ...
 
-    def stream(self, request: BackendRequest) -> AsyncIterator[TextDelta | Completion]:
+    def stream(self, request: BackendRequest) -> AsyncGenerator[TextDelta | Completion, None]:
         """Deltas as they come, then exactly one Completion. Closing the iterator stops generation."""
         ...
 

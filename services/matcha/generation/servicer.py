@@ -9,7 +9,7 @@ from opentelemetry import trace
 
 from matcha.common.v1 import common_pb2
 from matcha.embedding.reader import CollectionSource
-from matcha.generation.backend import ChatMessage, ModelDescription, ModelRef
+from matcha.generation.backend import BackendKind, ChatMessage, FinishReason, ModelDescription, ModelRef
 from matcha.generation.core import (
     CandidateOutcome,
     DocumentInput,
@@ -24,17 +24,34 @@ from matcha.generation.facts import FactsInput, PriceInput, RecommendedItemInput
 from matcha.generation.quality import QualityReport
 from matcha.generation.records import TemplateRecord, VoiceRecord
 from matcha.generation.v1 import generation_pb2, generation_pb2_grpc
-from matcha.generation.voice import Flag
+from matcha.generation.voice import AddressForm, Flag
 from matcha.models.encoders import ModelInfo
 from matcha.runtime.data_map import exported_classes
 from matcha.runtime.data_map_messages import holding_messages
 from matcha.runtime.governance import DataClass
 from matcha.runtime.interceptors import current_call, report_records
+from matcha.runtime.messages import data_class_message
 
 ROLE_NAMES = {
     generation_pb2.CHAT_ROLE_SYSTEM: "system",
     generation_pb2.CHAT_ROLE_USER: "user",
     generation_pb2.CHAT_ROLE_ASSISTANT: "assistant",
+}
+FINISH_REASONS = {
+    FinishReason.END_OF_TEXT: generation_pb2.FINISH_REASON_END_OF_TEXT,
+    FinishReason.LENGTH: generation_pb2.FINISH_REASON_LENGTH,
+    FinishReason.STOP_SEQUENCE: generation_pb2.FINISH_REASON_STOP_SEQUENCE,
+}
+BACKEND_KINDS = {
+    BackendKind.TGI: generation_pb2.BACKEND_KIND_TGI,
+    BackendKind.OPENAI: generation_pb2.BACKEND_KIND_OPENAI,
+    BackendKind.LOCAL: generation_pb2.BACKEND_KIND_LOCAL,
+}
+ADDRESS_FORMS = {
+    AddressForm.UNSPECIFIED: generation_pb2.ADDRESS_FORM_UNSPECIFIED,
+    AddressForm.FORMAL: generation_pb2.ADDRESS_FORM_FORMAL,
+    AddressForm.INFORMAL: generation_pb2.ADDRESS_FORM_INFORMAL,
+    AddressForm.MIXED: generation_pb2.ADDRESS_FORM_MIXED,
 }
 SEVERITIES = {
     "INFO": common_pb2.FLAG_SEVERITY_INFO,
@@ -149,7 +166,7 @@ def _candidate_message(candidate: CandidateOutcome) -> generation_pb2.Candidate:
         text=candidate.text,
         quality=_quality_message(candidate.quality),
         flags=[_flag_message(flag) for flag in candidate.quality.flags],
-        finish_reason=candidate.finish_reason.value,
+        finish_reason=FINISH_REASONS[candidate.finish_reason],
         completion_tokens=candidate.completion_tokens,
         selected=candidate.selected,
     )
@@ -178,12 +195,12 @@ def _generate_response(outcome: GenerateOutcome) -> generation_pb2.GenerateRespo
         provenance.voice_profile_version = outcome.voice.version
     response = generation_pb2.GenerateResponse(
         text=outcome.text,
-        finish_reason=outcome.finish_reason.value,
+        finish_reason=FINISH_REASONS[outcome.finish_reason],
         usage=generation_pb2.TokenUsage(
             prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens
         ),
         model=_model_ref(outcome.model),
-        backend=outcome.backend.value,
+        backend=BACKEND_KINDS[outcome.backend],
         provenance=provenance,
         repaired=outcome.repaired,
     )
@@ -201,11 +218,11 @@ def _generate_response(outcome: GenerateOutcome) -> generation_pb2.GenerateRespo
 def _model_message(model: ModelDescription, default: bool) -> generation_pb2.Model:
     return generation_pb2.Model(
         name=model.name,
-        backend=model.kind.value,
+        backend=BACKEND_KINDS[model.kind],
         model=_model_ref(model.model),
         context_length=model.context_length,
         max_new_tokens_limit=model.max_new_tokens_limit,
-        clearance=int(model.clearance.max_data_class),
+        clearance=data_class_message(model.clearance.max_data_class),
         inside_trust_boundary=model.clearance.inside_trust_boundary,
         supports_json_schema=model.supports_json_schema,
         default=default,
@@ -277,7 +294,7 @@ def _voice_message(voice: VoiceRecord, *, full: bool = True) -> generation_pb2.V
             question_rate=register.question_rate,
             emoji_rate=register.emoji_rate,
             formality=register.formality,
-            address=register.address.value,
+            address=ADDRESS_FORMS[register.address],
         )
     )
     if full:

@@ -5,15 +5,17 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, TypeAdapter, model_validator
 
-from matcha.generation.quality import CHECKED_LANGUAGES, Thresholds
+from matcha.generation.quality import CHECKED_LANGUAGES, CheckedLanguage, Thresholds
 from matcha.mesh import GENERATION
 from matcha.review.attestation import PRIVATE_KEY_NAME
 from matcha.runtime.governance import Clearance
 from matcha.runtime.settings import DataClassName, ServiceSettings
 
 BackendKindName = Literal["local", "tgi", "openai"]
+# Thresholds from settings numbers: counts must be whole.
+_THRESHOLDS = TypeAdapter(Thresholds)
 
 
 class BackendSettings(BaseModel):
@@ -36,17 +38,24 @@ class BackendSettings(BaseModel):
     clearance: DataClassName = "INTERNAL"
     trust_boundary: Literal["inside", "outside"] = "outside"
     # Languages a request may ask this model to write in (a `language` outside them is INVALID_ARGUMENT).
-    languages: list[Literal[CHECKED_LANGUAGES]] = Field(default_factory=lambda: list(CHECKED_LANGUAGES), min_length=1)
+    languages: list[CheckedLanguage] = Field(default_factory=lambda: list(CHECKED_LANGUAGES), min_length=1)
 
     @model_validator(mode="after")
     def _check(self) -> "BackendSettings":
-        if self.kind in ("tgi", "openai") and not self.url:
-            raise ValueError(f"backend {self.name!r} ({self.kind}) needs a url")
+        if self.kind in ("tgi", "openai"):
+            self.server_url  # noqa: B018 (raises when missing)
         try:
             self.clearance_policy  # noqa: B018 (raises on a clearance the boundary does not allow)
         except ValueError as error:
             raise ValueError(f"backend {self.name!r}: {error}") from None
         return self
+
+    @property
+    def server_url(self) -> str:
+        """The tgi or openai server's base URL."""
+        if not self.url:
+            raise ValueError(f"backend {self.name!r} ({self.kind}) needs a url")
+        return self.url
 
     @property
     def clearance_policy(self) -> Clearance:
@@ -106,9 +115,9 @@ class GenerationSettings(ServiceSettings):
 
     @property
     def quality_thresholds(self) -> dict[str, Thresholds]:
-        defaults = Thresholds(**self.generation_quality_thresholds.get("*", {}))
+        defaults = _THRESHOLDS.validate_python(self.generation_quality_thresholds.get("*", {}))
         tenants = {
-            tenant: Thresholds(**{**self.generation_quality_thresholds.get("*", {}), **values})
+            tenant: _THRESHOLDS.validate_python({**self.generation_quality_thresholds.get("*", {}), **values})
             for tenant, values in self.generation_quality_thresholds.items()
         }
         return tenants | {"*": defaults}

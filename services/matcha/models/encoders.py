@@ -10,12 +10,16 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 import numpy as np
 
 from matcha.runtime.errors import InvalidArgument, ResourceExhausted, Unavailable
+
+if TYPE_CHECKING:
+    # Imported when loading: torch is slow to import.
+    from sentence_transformers import SentenceTransformer
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +63,7 @@ class LocalEncoder:
         self._forward_batch_size = forward_batch_size
         # One thread: torch already spreads a batch over the cores, and batches must not interleave.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding-model")
-        self._model = None
+        self._model: SentenceTransformer | None = None
         self._info: ModelInfo | None = None
 
     @property
@@ -76,14 +80,17 @@ class LocalEncoder:
         from sentence_transformers import SentenceTransformer
 
         path = get_model_path()
-        self._model = SentenceTransformer(str(path), device=self._device, local_files_only=True)
+        model = SentenceTransformer(str(path), device=self._device, local_files_only=True)
+        self._model = model
         version = f"{package_version(LOCAL_MODEL_PACKAGE)}+sha256.{_weights_digest(path / 'model.safetensors')}"
-        dimension = self._model.get_embedding_dimension()
+        dimension = model.get_embedding_dimension()
         self._info = ModelInfo(LOCAL_MODEL_ID, version, dimension)
         logger.info("embedding model loaded", extra={"model": LOCAL_MODEL_ID, "version": version})
 
     def encode_now(self, texts: list[str], forward_batch_size: int | None = None) -> np.ndarray:
         """Synchronous encoding on the calling thread (also the in-process baseline of the benchmarks)."""
+        if self._model is None:
+            raise RuntimeError("model not loaded")
         return self._model.encode(
             texts,
             batch_size=forward_batch_size or self._forward_batch_size,

@@ -80,7 +80,7 @@ class MicroBatcher(Generic[Item, Result]):
                 ),
             )
         self._ensure_worker()
-        chunks = [
+        chunks: list[_Pending[Item, Result]] = [
             _Pending(items[start : start + self._max_batch_size])
             for start in range(0, len(items), self._max_batch_size)
         ]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -104,7 +105,7 @@ def dial(
     target: str,
     *,
     transport: Transport = PLAINTEXT,
-    interceptors: Sequence[object] | None = None,
+    interceptors: Sequence[grpc.aio.ClientInterceptor] | None = None,
     options: Sequence[tuple[str, object]] = CLIENT_CHANNEL_OPTIONS,
 ) -> grpc.aio.Channel:
     options = [*options, ("grpc.lb_policy_name", transport.load_balancing)]
@@ -114,8 +115,8 @@ def dial(
     return grpc.aio.secure_channel(target, credentials, interceptors=interceptors, options=options)
 
 
-Serializer = Callable[[object], bytes]
-Deserializer = Callable[[bytes], object]
+Serializer = Callable[[Message], bytes]
+Deserializer = Callable[[bytes], Message]
 
 
 class ChannelPool:
@@ -164,7 +165,10 @@ class ChannelPool:
         """The service's gRPC health status name, `UNREACHABLE` when nothing answers, else the error code."""
         stub = health_pb2_grpc.HealthStub(self.channel(address))
         try:
-            reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout_seconds)
+            # The stubs' HealthStub declares no methods.
+            reply = await stub.Check(  # type: ignore[attr-defined]
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout_seconds
+            )
         except grpc.aio.AioRpcError as error:
             return "UNREACHABLE" if error.code() == grpc.StatusCode.UNAVAILABLE else error.code().name
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)

@@ -73,7 +73,7 @@ class _StreamStreamMetadata(grpc.aio.StreamStreamClientInterceptor):
         return await self._adder.intercept_stream_stream(continuation, client_call_details, request_iterator)
 
 
-def metadata_interceptors(metadata: Sequence[tuple[str, str]]) -> list:
+def metadata_interceptors(metadata: Sequence[tuple[str, str]]) -> list[grpc.aio.ClientInterceptor]:
     """One interceptor per call shape: a grpc.aio channel files each interceptor under the first
     shape it implements only, so a single four-shape object would never see streaming calls."""
     adder = MetadataInterceptor(metadata)
@@ -94,7 +94,9 @@ def open_channel(
     transport: Transport = PLAINTEXT,
 ) -> grpc.aio.Channel:
     """A channel that sends one principal's governance headers on every call."""
-    interceptors: list = metadata_interceptors(governance_metadata(token, purpose=purpose, data_class=data_class))
+    interceptors: list[grpc.aio.ClientInterceptor] = metadata_interceptors(
+        governance_metadata(token, purpose=purpose, data_class=data_class)
+    )
     if tracer_provider is not None:
         interceptors.extend(client_tracing_interceptors(tracer_provider))
     return dial(target, transport=transport, interceptors=interceptors)
@@ -116,7 +118,8 @@ def error_details(error: grpc.RpcError) -> ErrorDetails:
     violations: dict[str, str] = {}
     reason, metadata, retry_after = "", {}, None
     try:
-        status = rpc_status.from_call(error)
+        # Any failed call is also a `grpc.Call` (code, details, trailing metadata), though RpcError's stub is bare.
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
     except ValueError:  # details that contradict the call's own status: not ours, ignored
         status = None
     for detail in status.details if status is not None else ():

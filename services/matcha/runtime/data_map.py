@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from matcha.runtime.errors import Violations
 from matcha.runtime.governance import CallContext, DataClass
@@ -74,7 +75,7 @@ def require_describer(call: CallContext) -> None:
 
 
 async def describe_kind(
-    connection: asyncpg.Connection | asyncpg.Pool,
+    connection: asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool,
     kind: str,
     records_sql: str,
     *params: Any,

@@ -2,6 +2,7 @@
 
 from matcha.common.v1 import common_pb2
 from matcha.runtime.data_map import SubjectHolding
+from matcha.runtime.messages import data_class_message
 
 
 def holding_message(holding: SubjectHolding) -> common_pb2.SubjectHolding:
@@ -9,7 +10,7 @@ def holding_message(holding: SubjectHolding) -> common_pb2.SubjectHolding:
         kind=holding.kind,
         scope=holding.scope,
         count=holding.count,
-        highest_data_class=int(holding.highest_data_class),
+        highest_data_class=data_class_message(holding.highest_data_class),
         purposes=holding.purposes,
         consented_channels=holding.consented_channels,
         truncated=holding.truncated,

@@ -7,6 +7,7 @@ Health checks are not traced; spans carry governance attributes, never content.
 
 import os
 
+import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
 from opentelemetry.instrumentation.grpc.filters import health_check, negate
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -34,5 +35,5 @@ def server_tracing_interceptor(provider: TracerProvider):
     return aio_server_interceptor(tracer_provider=provider, filter_=negate(health_check()))
 
 
-def client_tracing_interceptors(provider: TracerProvider) -> list:
+def client_tracing_interceptors(provider: TracerProvider) -> list[grpc.aio.ClientInterceptor]:
     return aio_client_interceptors(tracer_provider=provider, filter_=negate(health_check()))

@@ -198,7 +198,8 @@ class PiiEngine:
             else []
             for text in texts
         ]
-        if self._pipelines is None:
+        pipelines = self._pipelines
+        if pipelines is None:
             return titled
         # Sentences are the model's units: cached by digest (a plan's steps and a run's retries redact the same
         # inputs again), and skipped when no word in them could be a name.
@@ -216,7 +217,7 @@ class PiiEngine:
                     if _may_hold_a_name(sentence, code):
                         batches.setdefault(code, []).append((index, offset + start, sentence))
         for code, units in batches.items():
-            spans = self._person_spans(code, [sentence for _, _, sentence in units])
+            spans = self._person_spans(pipelines, code, [sentence for _, _, sentence in units])
             for (index, offset, sentence), sentence_spans in zip(units, spans, strict=True):
                 for entity_start, entity_end in sentence_spans:
                     finding = _person(sentence, entity_start, entity_end, offset, code)
@@ -224,7 +225,9 @@ class PiiEngine:
                         found[index].append(finding)
         return [titled_here + found_here for titled_here, found_here in zip(titled, found, strict=True)]
 
-    def _person_spans(self, language: str, sentences: list[str]) -> list[tuple[tuple[int, int], ...]]:
+    def _person_spans(
+        self, pipelines: Pipelines, language: str, sentences: list[str]
+    ) -> list[tuple[tuple[int, int], ...]]:
         """The NER's person spans per sentence; the cache keeps digests and offsets, never text."""
         keys = [
             hashlib.blake2b(f"{language}\x00{sentence}".encode(), digest_size=16).digest() for sentence in sentences
@@ -235,7 +238,7 @@ class PiiEngine:
                 self._cache.move_to_end(key)
         missing = {key: sentence for key, sentence in zip(keys, sentences, strict=True) if key not in known}
         if missing:
-            nlp = self._pipelines.get(language)
+            nlp = pipelines.get(language)
             for key, doc in zip(missing, nlp.pipe(missing.values()), strict=True):
                 known[key] = tuple(
                     (entity.start_char, entity.end_char) for entity in doc.ents if entity.label_ in _NER_PERSON_LABELS
@@ -319,7 +322,9 @@ def _may_hold_a_name(sentence: str, language: str) -> bool:
         return True
     if next(words, None) is not None:
         return True
-    word = _WORD_AT.match(sentence, first.start())[0]
+    # The whole word the capitalised start belongs to.
+    whole = _WORD_AT.match(sentence, first.start())
+    word = whole[0] if whole else first[0]
     return zipf_frequency(word.lower(), language) < _COMMON_WORD_ZIPF
 
 
