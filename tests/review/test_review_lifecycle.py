@@ -73,9 +73,14 @@ async def test_submit_is_idempotent_on_the_idempotency_key(review_for, tenant):
     writer = review_for(tenant)
     key = (("x-matcha-idempotency-key", "run-9/draft/0"),)
     first = await writer.Submit(draft(), metadata=key)
-    again = await writer.Submit(draft(content="a different retry body"), metadata=key)
+    again = await writer.Submit(draft(), metadata=key)
     assert first.created and not again.created
     assert again.item.id == first.item.id and again.item.content == first.item.content
+    # The key is bound to its request: another body under it is no retry (tests/security covers the attack).
+    swapped = await refused(
+        writer.Submit(draft(content="a different retry body"), metadata=key), grpc.StatusCode.FAILED_PRECONDITION
+    )
+    assert swapped.reason == "IDEMPOTENCY_KEY_REUSED"
     other = await writer.Submit(draft(), metadata=(("x-matcha-idempotency-key", "run-9/draft/1"),))
     assert other.created and other.item.id != first.item.id
     listed = await writer.List(review_pb2.ListRequest())
