@@ -1,7 +1,6 @@
 """Erasure with the shipped production settings: stores cleared below PERSONAL still forget a subject, because
 the erasure hop is authorised by the admin role and the `erasure` purpose, not by its declared class."""
 
-import json
 from pathlib import Path
 
 import grpc
@@ -33,15 +32,14 @@ async def test_erasure_succeeds_with_the_production_clearances(
 ):
     literals = production_settings()
     clearance = literals["matcha-embedding"]["MATCHA_CLEARANCE"]
-    targets = json.loads(literals["matcha-conductor"]["MATCHA_CONDUCTOR_TARGETS"])
     assert DataClass[clearance] < DataClass.PERSONAL  # what made erasure fail before
 
     settings = embedding_settings(clearance=clearance, database_url=isolated_database)
     async with serve(build_embedding_service(settings, encoder=local_encoder), settings) as embedding_server:
         conductor = conductor_settings(
             database_url=isolated_database,
+            # No targets: the conductor reads the store's clearance from the store.
             conductor_endpoints={EMBEDDING_SERVICE: f"127.0.0.1:{embedding_server.port}"},
-            conductor_targets={EMBEDDING_SERVICE: targets[EMBEDDING_SERVICE]},
         )
         async with serve(build_conductor_service(conductor), conductor) as conductor_server:
             store = embedding_pb2_grpc.EmbeddingServiceStub(
