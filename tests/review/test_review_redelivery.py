@@ -140,3 +140,36 @@ def test_a_delivery_lease_shorter_than_an_attempt_is_refused_at_start(review_set
         review_settings(review_delivery_lease_seconds=5, review_delivery_timeout_seconds=10)
     with pytest.raises(ValidationError, match="longest delivery attempt"):
         review_settings(review_delivery_lease_seconds=20, review_webhook_timeout_seconds=30)
+
+
+async def test_a_publication_whose_sink_failed_for_good_is_redelivered(
+    review_for, review_settings, start_review, isolated_database, tenant, tmp_path
+):
+    """The file sink cannot write (a file stands where the tenant's folder goes) past the maximum age: FAILED.
+    Once the obstacle is gone, Redeliver writes the publication."""
+    settings = review_settings(
+        database_url=isolated_database,
+        review_publish_dir=tmp_path,
+        review_delivery_max_age_hours=SHORT_MAX_AGE_SECONDS / 3600,
+    )
+    (tmp_path / tenant).write_text("not a folder")
+    async with start_review(settings) as (server, _):
+        item = (await review_for(tenant, server=server, subject="planner").Submit(draft())).item
+        reviewer = review_for(tenant, server=server, roles=REVIEWER, subject="rita")
+        approved = (await reviewer.Decide(approve(item))).item
+        publisher = review_for(tenant, server=server, roles=("publisher",), subject="pat")
+        await publisher.Publish(review_pb2.PublishRequest(item_id=item.id, content_sha256=approved.approved_sha256))
+
+        async def sink_delivery(state):
+            got = await publisher.Get(review_pb2.GetRequest(item_id=item.id))
+            delivery = got.item.publication.sinks[0].delivery
+            return delivery if delivery.state == state else None
+
+        given_up = await eventually(lambda: sink_delivery(review_pb2.DELIVERY_STATE_FAILED))
+        assert given_up.attempts > 1 and given_up.last_error.code == grpc.StatusCode.UNAVAILABLE.value[0]
+
+        (tmp_path / tenant).unlink()
+        operator = review_for(tenant, server=server)
+        assert (await operator.Redeliver(review_pb2.RedeliverRequest(item_id=item.id))).requeued == 1
+        await eventually(lambda: sink_delivery(review_pb2.DELIVERY_STATE_DELIVERED))
+        assert (tmp_path / tenant / f"{item.id}.json").exists()
