@@ -11,6 +11,8 @@ answers SERVING and every process drains within its grace period. The container 
 checked against the same facts.
 """
 
+import configparser
+import contextlib
 import importlib
 import json
 import math
@@ -27,6 +29,7 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import grpc
 import httpx
@@ -42,6 +45,7 @@ from matcha.launcher.supervisor import Stack
 from matcha.mesh import SERVICES, ServiceSpec
 from matcha.runtime.auth import ensure_signing_keys, ensure_workload_keys
 from matcha.runtime.settings import load_settings
+from tests.deploy.pgbouncer import running_pgbouncer
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES = ROOT / "deploy" / "kubernetes"
@@ -55,6 +59,9 @@ TARGETS = ["base", *sorted(f"overlays/{p.name}" for p in (KUBERNETES / "overlays
 OVERLAYS = [t for t in TARGETS if t.startswith("overlays/")]
 DATA_CLASSES = ("PUBLIC", "INTERNAL", "CONFIDENTIAL", "PERSONAL")
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
+# The production overlay's PgBouncer: not a service the launcher starts, checked by the connection budget's tests.
+POOLER = "matcha-pgbouncer"
+POOLER_DOCKERFILE = ROOT / "deploy" / "docker" / "pgbouncer.Dockerfile"
 
 
 def _spec(name: str) -> ServiceSpec:
@@ -155,6 +162,13 @@ def _workloads(docs: tuple[Doc, ...]) -> Iterator[tuple[Doc, Doc]]:
 def _containers(docs: tuple[Doc, ...]) -> Iterator[tuple[Doc, Doc, Doc]]:
     for workload, template in _workloads(docs):
         for container in template["spec"]["containers"]:
+            yield workload, template, container
+
+
+def _service_containers(docs: tuple[Doc, ...]) -> Iterator[tuple[Doc, Doc, Doc]]:
+    """The containers running Matcha services: every one but PgBouncer's."""
+    for workload, template, container in _containers(docs):
+        if workload["metadata"]["name"] != POOLER:
             yield workload, template, container
 
 
@@ -493,7 +507,7 @@ def test_every_service_the_launcher_starts_is_deployed_served_and_isolated(
 
 
 def test_every_deployment_is_a_service_the_launcher_starts(rendered: tuple[Doc, ...]) -> None:
-    for workload, _, container in _containers(rendered):
+    for workload, _, container in _service_containers(rendered):
         assert workload["metadata"]["name"] == f"matcha-{_service_spec(container).name}", _id(workload, container)
 
 
@@ -501,7 +515,7 @@ def test_every_deployment_is_a_service_the_launcher_starts(rendered: tuple[Doc, 
 
 
 def test_every_container_has_probes_on_its_serving_port(rendered: tuple[Doc, ...]) -> None:
-    containers = list(_containers(rendered))
+    containers = list(_service_containers(rendered))
     assert containers, "no workloads rendered"
     for workload, _, container in containers:
         where = _id(workload, container)
@@ -533,7 +547,7 @@ def test_every_container_has_probes_on_its_serving_port(rendered: tuple[Doc, ...
 
 
 def test_every_container_listens_where_its_port_and_service_say(rendered: tuple[Doc, ...]) -> None:
-    for workload, template, container in _containers(rendered):
+    for workload, template, container in _service_containers(rendered):
         name, port = _serving_port(container)
         address = _environment(rendered, container).get("MATCHA_LISTEN_ADDRESS")
         assert address and address.rsplit(":", 1)[1] == str(port), (
@@ -554,7 +568,7 @@ def test_every_container_listens_where_its_port_and_service_say(rendered: tuple[
 def test_http_listeners_accept_ipv4(rendered: tuple[Doc, ...]) -> None:
     """gRPC's [::] listener is dual-stack; asyncio's (the gateway's HTTP server) is IPv6-only, so pod
     IPs of an IPv4 cluster, where probes and the ingress controller connect, would be refused."""
-    for workload, _, container in _containers(rendered):
+    for workload, _, container in _service_containers(rendered):
         if _service_spec(container).grpc_service is None:
             host = _environment(rendered, container)["MATCHA_LISTEN_ADDRESS"].rpartition(":")[0]
             assert host in ("0.0.0.0", ""), f"{_id(workload, container)} listens on {host}: not reachable over IPv4"
@@ -592,12 +606,17 @@ def test_pods_use_their_own_service_account_without_api_token(rendered: tuple[Do
         assert spec.get("enableServiceLinks") is False, f"{_id(workload)} gets service-link variables"
 
 
-def test_pods_run_as_the_user_the_image_declares(rendered: tuple[Doc, ...]) -> None:
-    final_stage = DOCKERFILE.read_text().split("\nFROM ")[-1]
+def _image_user(dockerfile: Path) -> int:
+    final_stage = dockerfile.read_text().split("\nFROM ")[-1]
     user = re.search(r"^USER (\d+)(?::(\d+))?$", final_stage, re.MULTILINE)
-    assert user, "the image's final stage must set a numeric USER"
+    assert user, f"the final stage of {dockerfile.name} must set a numeric USER"
+    return int(user.group(1))
+
+
+def test_pods_run_as_the_user_the_image_declares(rendered: tuple[Doc, ...]) -> None:
     for workload, template in _workloads(rendered):
-        assert template["spec"]["securityContext"].get("runAsUser") == int(user.group(1)), _id(workload)
+        dockerfile = POOLER_DOCKERFILE if workload["metadata"]["name"] == POOLER else DOCKERFILE
+        assert template["spec"]["securityContext"].get("runAsUser") == _image_user(dockerfile), _id(workload)
 
 
 def test_every_deployment_has_requests_within_limits(rendered: tuple[Doc, ...]) -> None:
@@ -632,7 +651,7 @@ def test_model_services_size_their_thread_pools_by_the_pods_cpu(rendered: tuple[
 
 
 def test_termination_grace_exceeds_the_services_own_grace_period(rendered: tuple[Doc, ...]) -> None:
-    for workload, template, container in _containers(rendered):
+    for workload, template, container in _service_containers(rendered):
         grace = _environment(rendered, container).get("MATCHA_GRACE_PERIOD_SECONDS")
         assert grace is not None, f"{_id(workload, container)} does not set MATCHA_GRACE_PERIOD_SECONDS"
         needed = float(grace) + _pre_stop_seconds(container)
@@ -648,7 +667,7 @@ def test_termination_grace_exceeds_the_services_own_grace_period(rendered: tuple
 
 def test_every_variable_is_one_the_services_settings_class_reads(rendered: tuple[Doc, ...]) -> None:
     """A misspelt MATCHA_ variable is silently ignored by the service (extra="ignore"): not here."""
-    for workload, _, container in _containers(rendered):
+    for workload, _, container in _service_containers(rendered):
         settings = _settings_class(_service_spec(container).module)
         accepted = _accepted_variables(settings)
         environment = _environment(rendered, container)
@@ -682,7 +701,7 @@ def test_every_service_starts_with_the_settings_it_is_given(
 
 
 def test_settings_are_well_formed_and_secrets_stay_secret(rendered: tuple[Doc, ...]) -> None:
-    for workload, template, container in _containers(rendered):
+    for workload, template, container in _service_containers(rendered):
         environment = _environment(rendered, container)
         fields = _settings_class(_service_spec(container).module).model_fields
         where = _id(workload, container)
@@ -711,7 +730,7 @@ def test_settings_are_well_formed_and_secrets_stay_secret(rendered: tuple[Doc, .
 
 def test_file_and_directory_settings_point_into_mounted_volumes(rendered: tuple[Doc, ...]) -> None:
     """A path setting the image cannot satisfy (read-only root) must come from a volume."""
-    for workload, template, container in _containers(rendered):
+    for workload, template, container in _service_containers(rendered):
         settings = _settings_class(_service_spec(container).module)
         accepted = _accepted_variables(settings)
         where = _id(workload, container)
@@ -1169,6 +1188,189 @@ def test_production_overlay_limits_each_tenant_well_below_the_pods_own_limit(
     )
 
 
+# --- the connection budget (production) --------------------------------------------------
+
+# The services keeping one LISTEN connection per pod, straight to PostgreSQL (the owners of a NotificationListener).
+LISTENING_SERVICES = ("conductor", "classification", "segmentation", "review")
+# Beside each service's pool: the access ledger's (configured_access_ledger), and the connection applying
+# migrations at start.
+ACCESS_LEDGER_POOL_SIZE = 2
+MIGRATION_CONNECTIONS = 1
+# PostgreSQL's default max_connections, less superuser_reserved_connections (3) and room for operators, backups
+# and monitoring (20): deploy/README.md, "Connection budget".
+POSTGRES_CONNECTIONS_FOR_MATCHA = 100 - 3 - 20
+
+
+def _database_services() -> list[ServiceSpec]:
+    return [spec for spec in SERVICES if _reads_a_database(spec)]
+
+
+def _pooler_settings(docs: tuple[Doc, ...]) -> dict[str, str]:
+    """PgBouncer's [pgbouncer] section, from the ConfigMap its container reads."""
+    template = _pod_template(_named(docs, "Deployment", POOLER))
+    container = template["spec"]["containers"][0]
+    found = _mount_of(template, container, container["args"][0])
+    assert found and "configMap" in found[1], f"{POOLER} reads {container['args'][0]}, which no ConfigMap provides"
+    mount, volume, inside = found
+    config_map = _named(docs, "ConfigMap", volume["configMap"]["name"])
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(config_map["data"][mount.get("subPath") or inside])
+    return dict(parser["pgbouncer"])
+
+
+def _most_pods(docs: tuple[Doc, ...], spec: ServiceSpec) -> int:
+    """A service's pods at its autoscaler's maximum, plus the one a rolling update adds."""
+    deployment = _named(docs, "Deployment", f"matcha-{spec.name}")
+    autoscalers = [
+        a
+        for a in _of_kind(docs, "HorizontalPodAutoscaler")
+        if a["spec"]["scaleTargetRef"]["name"] == f"matcha-{spec.name}"
+    ]
+    replicas = autoscalers[0]["spec"]["maxReplicas"] if autoscalers else deployment["spec"]["replicas"]
+    strategy = deployment["spec"].get("strategy", {})
+    surge = strategy.get("rollingUpdate", {}).get("maxSurge", 0) if strategy.get("type") == "RollingUpdate" else 0
+    assert isinstance(surge, int), f"{_id(deployment)}: count a percentage surge in the budget"
+    return replicas + surge
+
+
+def _pool_size(docs: tuple[Doc, ...], spec: ServiceSpec) -> int:
+    environment = _resolved_environment(docs, _deployment_of(docs, spec)[2])
+    default = _settings_class(spec.module).model_fields["database_pool_size"].default
+    return int(environment.get("MATCHA_DATABASE_POOL_SIZE", default))
+
+
+def test_production_pools_go_through_pgbouncer_and_listen_goes_straight_to_postgresql() -> None:
+    docs = _render("overlays/production")
+    for spec in _database_services():
+        deployment, _, container = _deployment_of(docs, spec)
+        environment = _environment(docs, container)
+        where = _id(deployment, container)
+        assert environment.get("MATCHA_DATABASE_TRANSACTION_POOLER") == "true", f"{where}: pooler not declared"
+        pooled = environment["MATCHA_DATABASE_URL"]["secretKeyRef"]
+        session = environment.get("MATCHA_DATABASE_SESSION_URL", {}).get("secretKeyRef", {})
+        assert (pooled["name"], pooled["key"]) == ("matcha-database", "pooled-url"), f"{where}: pool not pooled"
+        assert (session.get("name"), session.get("key")) == ("matcha-database", "url"), f"{where}: LISTEN not direct"
+    # The example DSNs: the pooled one names PgBouncer's Service and port, the session one PostgreSQL; both
+    # verify the server's certificate.
+    example = {
+        secret["metadata"]["name"]: secret
+        for secret in yaml.safe_load_all((KUBERNETES / "secrets.example.yaml").read_text())
+        if secret
+    }["matcha-database"]["stringData"]
+    pooled_url, session_url = urlsplit(example["pooled-url"]), urlsplit(example["url"])
+    service_port = _named(docs, "Service", POOLER)["spec"]["ports"][0]["port"]
+    assert (pooled_url.hostname, pooled_url.port) == (f"{POOLER}.{NAMESPACE}.svc", service_port)
+    assert session_url.hostname and POOLER not in session_url.hostname
+    for url in (pooled_url, session_url):
+        assert parse_qs(url.query).get("sslmode") == ["verify-full"], url.geturl()
+
+
+@pytest.mark.parametrize("target", [target for target in TARGETS if target != "overlays/production"])
+def test_without_pgbouncer_the_services_reach_postgresql_directly(target: str) -> None:
+    docs = _render(target)
+    assert POOLER not in {deployment["metadata"]["name"] for deployment in _of_kind(docs, "Deployment")}
+    for spec in _database_services():
+        environment = _service_environment(docs, spec)
+        assert environment["MATCHA_DATABASE_URL"]["secretKeyRef"]["key"] == "url", spec.name
+        assert environment.get("MATCHA_DATABASE_TRANSACTION_POOLER", "false") == "false", spec.name
+
+
+def test_production_connection_budget_fits_within_postgresql() -> None:
+    """Pooled client connections at the autoscalers' maximums fit in max_client_conn (all on one PgBouncer),
+    and what reaches PostgreSQL (every PgBouncer's server pool, every LISTEN connection) fits its budget."""
+    docs = _render("overlays/production")
+    settings = _pooler_settings(docs)
+    assert settings["pool_mode"] == "transaction"
+    pooler = _named(docs, "Deployment", POOLER)
+    # Each PgBouncer has its own server pool: no autoscaler, and a rollout never adds one.
+    assert POOLER not in {a["spec"]["scaleTargetRef"]["name"] for a in _of_kind(docs, "HorizontalPodAutoscaler")}
+    assert pooler["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 0
+    max_db_connections = int(settings.get("max_db_connections", "0"))
+    assert max_db_connections > 0, "max_db_connections = 0 lets PgBouncer open any number of server connections"
+    pooled_server = pooler["spec"]["replicas"] * max_db_connections
+    clients = sum(
+        _most_pods(docs, spec) * (_pool_size(docs, spec) + ACCESS_LEDGER_POOL_SIZE + MIGRATION_CONNECTIONS)
+        for spec in _database_services()
+    )
+    direct = sum(_most_pods(docs, _spec(name)) for name in LISTENING_SERVICES)
+    assert int(settings["max_client_conn"]) >= clients, f"{clients} pooled client connections at most"
+    assert pooled_server + direct <= POSTGRES_CONNECTIONS_FOR_MATCHA, (
+        f"{pooled_server} pooled + {direct} direct server connections exceed {POSTGRES_CONNECTIONS_FOR_MATCHA}"
+    )
+    # The table operators size their server with says the same.
+    readme = (ROOT / "deploy" / "README.md").read_text()
+    totals = re.search(r"^\| \*\*at most\*\* \| \*\*(\d+)\*\* \| \*\*(\d+)\*\* \| \*\*(\d+)\*\* \|$", readme, re.M)
+    assert totals, "deploy/README.md has no connection budget's total row"
+    assert tuple(map(int, totals.groups())) == (clients, pooled_server, direct)
+
+
+def test_pgbouncer_is_reached_by_database_clients_only_and_reaches_postgresql_only() -> None:
+    docs = _render("overlays/production")
+    pooler = _named(docs, "Deployment", POOLER)
+    namespace, labels = pooler["metadata"]["namespace"], _pod_template(pooler)["metadata"]["labels"]
+    port = int(_pooler_settings(docs)["listen_port"])
+
+    def reaches_pooler(caller: dict[str, str], number: int = port) -> bool:
+        peer = (NAMESPACE, _namespace_labels(NAMESPACE), caller)
+        target = (namespace, _namespace_labels(namespace), labels)
+        return _allowed(
+            docs, direction="Egress", pod=(NAMESPACE, caller), peer=target, port=("TCP", number, None)
+        ) and _allowed(docs, direction="Ingress", pod=(namespace, labels), peer=peer, port=("TCP", number, None))
+
+    for spec in SERVICES:
+        caller = _pod_of(docs, spec)[1]
+        assert reaches_pooler(caller) is _reads_a_database(spec), f"{spec.name} and PgBouncer"
+        assert not reaches_pooler(caller, 22)
+    for caller in ({"app.kubernetes.io/name": "debug"}, {"matcha.io/client": "true"}):
+        assert not reaches_pooler(caller), f"{caller} must not reach PgBouncer"
+    reachable = {"DNS over UDP", "DNS over TCP", "PostgreSQL", "the OTLP collector"}
+    for what, peer_namespace, peer_labels, (protocol, number), _ in DESTINATIONS:
+        allowed = _allowed(
+            docs,
+            direction="Egress",
+            pod=(namespace, labels),
+            peer=(peer_namespace, _namespace_labels(peer_namespace), peer_labels),
+            port=(protocol, number, None),
+        )
+        assert allowed is (what in reachable), f"PgBouncer {'must' if what in reachable else 'must not'} reach {what}"
+    for spec in SERVICES:
+        service_namespace, service_labels, service_port = _pod_of(docs, spec)
+        assert not _allowed(
+            docs,
+            direction="Egress",
+            pod=(namespace, labels),
+            peer=(service_namespace, _namespace_labels(service_namespace), service_labels),
+            port=service_port,
+        ), f"PgBouncer must not reach {spec.name}"
+
+
+def test_pgbouncer_serves_its_configuration_and_stops_safely() -> None:
+    docs = _render("overlays/production")
+    deployment = _named(docs, "Deployment", POOLER)
+    template = _pod_template(deployment)
+    (container,) = template["spec"]["containers"]
+    settings = _pooler_settings(docs)
+    port = int(settings["listen_port"])
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"postgresql": port}
+    service = _named(docs, "Service", POOLER)
+    assert _selects({"matchLabels": service["spec"]["selector"]}, template["metadata"]["labels"])
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["postgresql"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["tcpSocket"]["port"] == port, probe
+    # The files the configuration names come from its Secret, read-only.
+    for key in ("auth_file", "client_tls_cert_file", "client_tls_key_file"):
+        found = _mount_of(template, container, settings[key])
+        assert found and "secret" in found[1] and found[0].get("readOnly"), f"{key} = {settings[key]} is not mounted"
+        items = found[1]["secret"].get("items")
+        assert items is None or found[2] in [item["path"] for item in items], f"{key}: not in the Secret's items"
+    budget = _named(docs, "PodDisruptionBudget", POOLER)
+    assert _selects(budget["spec"]["selector"], template["metadata"]["labels"])
+    # SIGTERM would cut transactions in progress; SIGINT waits for them, within the grace period.
+    assert re.search(r"^STOPSIGNAL SIGINT$", POOLER_DOCKERFILE.read_text(), re.MULTILINE)
+    assert template["spec"]["terminationGracePeriodSeconds"] > _pre_stop_seconds(container) + 10
+
+
 # --- the mesh, started with these settings -----------------------------------------------
 
 # Not in the image's environment here: the collector, and the model hubs (the image sets these).
@@ -1217,6 +1419,8 @@ def test_the_whole_mesh_serves_with_the_production_settings_and_drains_in_time(s
     root = state_dir / f"deploy-mesh-{offset}"
     postgres = EmbeddedPostgres(root / "postgres", delete_on_stop=True)
     database_url = postgres.start()
+    pooler = contextlib.ExitStack()
+    pgbouncer = pooler.enter_context(running_pgbouncer(database_url, pool_size=5, users=["postgres"]))
     volumes = {
         "/etc/matcha/auth": root / "auth",
         "/etc/matcha/conductor": root / "conductor",
@@ -1241,7 +1445,11 @@ def test_the_whole_mesh_serves_with_the_production_settings_and_drains_in_time(s
         for spec in SERVICES:
             container = _deployment_of(docs, spec)[2]
             environment = _on_this_machine(_resolved_environment(docs, container), offset, volumes)
-            if "MATCHA_DATABASE_URL" in environment:
+            if environment.get("MATCHA_DATABASE_TRANSACTION_POOLER") == "true":
+                # As in the pod: the pool through PgBouncer, LISTEN straight to PostgreSQL.
+                environment["MATCHA_DATABASE_URL"] = pgbouncer.url("postgres", "postgres")
+                environment["MATCHA_DATABASE_SESSION_URL"] = database_url
+            elif "MATCHA_DATABASE_URL" in environment:
                 environment["MATCHA_DATABASE_URL"] = database_url
             with open(root / f"{spec.name}.log", "wb") as log:
                 processes[spec.name] = subprocess.Popen(
@@ -1276,6 +1484,7 @@ def test_the_whole_mesh_serves_with_the_production_settings_and_drains_in_time(s
                 process.kill()
                 process.wait()
                 late.append(name)
+        pooler.close()
         postgres.stop()
     assert not late, f"still running when the kubelet would have killed them: {late}"
     # The mount is read-only in the pod: the conductor used the key it was given and wrote nothing beside it.
