@@ -3,7 +3,9 @@ must not pass for a repeat (the service's own dedupe would answer it with the fi
 handler."""
 
 import asyncio
+import hashlib
 
+import asyncpg
 import grpc
 import pytest
 
@@ -64,3 +66,16 @@ async def test_a_key_is_bound_per_tenant_and_method(review_for, tenant):
     assert theirs.created
     listed = await review_for(tenant).List(review_pb2.ListRequest(), metadata=key)
     assert len(listed.items) == 1
+
+
+async def test_a_key_naming_a_subject_cannot_be_guessed_from_its_binding(review_for, postgres_url, tenant):
+    """Keys may name a customer: the binding keeps a keyed digest, so hashing a guess finds nothing."""
+    key = f"ingest/{tenant}/customer-42"
+    await review_for(tenant).Submit(draft(), metadata=((KEY, key),))
+    database = await asyncpg.connect(postgres_url)
+    try:
+        rows = await database.fetch("SELECT key_sha256 FROM idempotency_keys WHERE tenant = $1", tenant)
+    finally:
+        await database.close()
+    assert len(rows) == 1
+    assert rows[0]["key_sha256"] not in (hashlib.sha256(key.encode()).hexdigest(), key)

@@ -8,9 +8,13 @@ key is refused with FAILED_PRECONDITION (`IDEMPOTENCY_KEY_REUSED`) and never rea
 
 A binding stays whatever the call's outcome (a failed call may have written before it failed). Client-streamed
 calls are not bound: their messages carry keys of their own, deduplicated one by one by the service.
+
+A key may name a data subject ("ingest/<tenant>/<customer>"), so it is kept as an HMAC-SHA-256 under the access
+ledger's key, like the ledger's subjects: nobody without the key can test a guess against the table.
 """
 
 import hashlib
+import hmac
 
 import asyncpg
 
@@ -25,12 +29,13 @@ _ATTEMPTS = 3
 class IdempotencyKeys:
     """Bindings in the access ledger's database (its migrations create the table)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, key: bytes) -> None:
         self._database = database
+        self._key = key
 
     async def bind(self, tenant: str, method: str, key: str, request_sha256: str) -> None:
         """Binds the key to the request on first use; refuses another request under a bound key."""
-        key_sha256 = hashlib.sha256(key.encode()).hexdigest()
+        key_sha256 = hmac.new(self._key, f"idempotency\0{tenant}\0{key}".encode(), hashlib.sha256).hexdigest()
         for _ in range(_ATTEMPTS):
             bound = await self._bound(tenant, method, key_sha256, request_sha256)
             if bound is not None:

@@ -171,7 +171,9 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
         self._ledger = access_ledger
         self._limiter = limiter
         # Bound where accesses are recorded: without a ledger (measuring its cost) keys are not bound either.
-        self._idempotency = IdempotencyKeys(access_ledger.database) if access_ledger is not None else None
+        self._idempotency = (
+            IdempotencyKeys(access_ledger.database, access_ledger.key) if access_ledger is not None else None
+        )
         # Rows of cancelled calls being written (held, so that they are not collected half-way).
         self._background: set[asyncio.Task] = set()
 
