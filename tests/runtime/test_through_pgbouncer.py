@@ -23,6 +23,7 @@ from matcha.review.app import assemble_review_service
 from matcha.review.settings import ReviewSettings
 from matcha.review.v1 import review_pb2, review_pb2_grpc
 from matcha.runtime.database import Database, load_migrations
+from matcha.runtime.settings import ServiceSettings, load_settings
 from tests.deploy.pgbouncer import PgBouncer, running_pgbouncer
 from tests.review.conftest import REVIEWER, eventually, write_service_token
 from tests.review.test_review_resume import REVIEWED_COPY_PLAN, approve, start_run, wait_for_run
@@ -229,3 +230,14 @@ async def listening_roles(admin_url: str, database: str) -> set[str]:
     finally:
         await admin.close()
     return {row["usename"] for row in rows}
+
+
+def test_a_service_behind_a_pooler_without_a_direct_url_refuses_to_start(monkeypatch, postgres_url):
+    """Its notifications would silently stop: LISTEN through a transaction pooler hears nothing."""
+    monkeypatch.setenv("MATCHA_DATABASE_URL", postgres_url)
+    monkeypatch.setenv("MATCHA_DATABASE_TRANSACTION_POOLER", "true")
+    monkeypatch.delenv("MATCHA_DATABASE_SESSION_URL", raising=False)
+    with pytest.raises(SystemExit, match="MATCHA_DATABASE_SESSION_URL"):
+        load_settings(ServiceSettings)
+    monkeypatch.setenv("MATCHA_DATABASE_SESSION_URL", postgres_url)
+    assert load_settings(ServiceSettings).database_session_url == postgres_url
