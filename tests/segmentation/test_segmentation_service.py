@@ -4,6 +4,7 @@ import asyncio
 import statistics
 from datetime import timedelta
 
+import asyncpg
 import grpc
 import pytest
 
@@ -98,13 +99,25 @@ async def test_kmeans_chooses_k_by_silhouette_is_deterministic_and_keeps_segment
     assert [s.version for s in rest.segmentations] == [1] and not rest.next_page_token
 
 
-async def test_rules_members_and_assignment_agree(stub_for, tenant):
+async def test_rules_members_and_assignment_agree(stub_for, tenant, postgres_url):
     stub = stub_for(tenant)
     await ingest_cdnow(stub, 300)
     built = (
         await stub.BuildSegmentation(pb.BuildSegmentationRequest(name="cells", rules=pb.RulesConfig()))
     ).segmentation
     assert built.method == pb.SEGMENTATION_METHOD_RULES
+    # The version's membership partition has planner statistics as soon as it is READY.
+    connection = await asyncpg.connect(postgres_url)
+    try:
+        analysed = await connection.fetchval(
+            """SELECT count(*) FROM pg_stats s JOIN segmentation_versions v
+                 ON s.tablename = 'segmentation_memberships_' || v.id
+               WHERE v.tenant = $1 AND v.name = 'cells'""",
+            tenant,
+        )
+    finally:
+        await connection.close()
+    assert analysed > 0
     sizes = {segment.id: segment.size for segment in built.segments}
     assert sum(sizes.values()) == 300 and sizes["champions"] > 0 and sizes["lost"] > 0
     assert {"champions", "at_risk", "hibernating", "other"} <= set(sizes)

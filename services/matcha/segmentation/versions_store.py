@@ -209,6 +209,9 @@ class VersionsStore:
         )
         await connection.execute(f"ALTER TABLE {partition} ADD PRIMARY KEY (customer_key)")
         await connection.execute(f"CREATE INDEX ON {partition} (position, distance)")
+        # Statistics now, not at autovacuum's next pass: until then the planner takes the new partition for
+        # empty, and member listings, audiences and live re-assignment plan as if it were.
+        await connection.execute(f"ANALYZE {partition}")
         await connection.execute(
             f"ALTER TABLE segmentation_memberships ATTACH PARTITION {partition} FOR VALUES IN ({int(version_id)})"
         )
