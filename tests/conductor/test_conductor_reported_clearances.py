@@ -4,13 +4,15 @@ once and kept, and ListCapabilities shows what hops are decided on."""
 import itertools
 
 from matcha.common.v1 import common_pb2
-from matcha.conductor.app import capability_services
+from matcha.conductor.app import build_conductor_service, capability_services
 from matcha.conductor.capabilities import UNREPORTED, lowered, reported_clearance
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
+from matcha.embedding.app import build_embedding_service
 from matcha.mesh import CAPABILITIES, CONDUCTOR
 from matcha.runtime.governance import Clearance, DataClass
 from matcha.runtime.v1 import runtime_pb2
 from tests.conductor.support import EMBEDDING_SERVICE, start, wait_for_run
+from tests.support import free_port
 
 CLEARANCES = [Clearance(data_class, inside) for data_class in DataClass for inside in (True, False)]
 
@@ -94,3 +96,29 @@ def test_the_conductor_calls_every_capability_the_mesh_names_and_only_those():
     """Adding a service is one row in matcha.mesh: its contract becomes callable from plans with no other list."""
     assert [service.full_name for service in capability_services()] == [spec.grpc_service for spec in CAPABILITIES]
     assert CONDUCTOR not in CAPABILITIES and all(spec.grpc_service for spec in CAPABILITIES)
+
+
+EMBED_PLAN = """
+name: embed-one
+steps:
+  - id: embed
+    call: matcha.embedding.v1.EmbeddingService/Embed
+    request: {texts: ["a linen shirt"]}
+    output: "response.dimension"
+"""
+
+
+async def test_a_capability_started_after_the_conductor_is_asked_before_the_first_hop(
+    conductor_settings, embedding_settings, serve, connect, local_encoder, isolated_database, tenant
+):
+    """As `matcha up` or a rollout may order them: the conductor found nothing at start, and its channel to the
+    capability may still be in its reconnect backoff when the first run comes."""
+    address = f"127.0.0.1:{free_port()}"
+    settings = conductor_settings(database_url=isolated_database, conductor_endpoints={EMBEDDING_SERVICE: address})
+    async with serve(build_conductor_service(settings), settings) as conductor:
+        capability = embedding_settings(listen_address=address)
+        async with serve(build_embedding_service(capability, encoder=local_encoder), capability):
+            stub = conductor_pb2_grpc.ConductorServiceStub(connect(conductor, tenant, data_class=DataClass.INTERNAL))
+            await stub.RegisterPlan(conductor_pb2.RegisterPlanRequest(document=EMBED_PLAN))
+            run = await wait_for_run(stub, (await start(stub, "embed-one")).id)
+            assert run.state == conductor_pb2.RUN_STATE_SUCCEEDED, run.error

@@ -6,9 +6,11 @@ refresh period, and keeps the answer. The operator's `MATCHA_CONDUCTOR_TARGETS` 
 reports, never raise it.
 
 Fail closed: a target that has not reported (unreachable so far, not a Matcha server, or not serving the service
-it is configured for) is treated as outside the trust boundary and cleared for PUBLIC data only. A report that
-has gone stale is kept while the service cannot be asked again: the service refuses anything above its clearance
-itself, so a stale report can cost a refused call, never a leak.
+it is configured for) is treated as outside the trust boundary and cleared for PUBLIC data only. Before a hop to a
+target that never reported, the conductor waits up to `describe_timeout_seconds` for it to become reachable (one
+started after the conductor, a connection in its reconnect backoff). A report that has gone stale is kept while
+the service cannot be asked again: the service refuses anything above its clearance itself, so a stale report can
+cost a refused call, never a leak.
 """
 
 import asyncio
@@ -28,7 +30,7 @@ UNREPORTED = Clearance(DataClass.PUBLIC, inside_trust_boundary=False)
 DESCRIBE_PATH = f"/{runtime_pb2.DESCRIPTOR.services_by_name['RuntimeService'].full_name}/Describe"
 KNOWN_CLASSES = frozenset(int(member) for member in DataClass)
 # After a failed question, hops go on with what is known for this long before the service is asked again: an
-# unreachable service costs one short wait, not one per hop.
+# unreachable service costs one wait, not one per hop.
 ASK_AGAIN_SECONDS = 1.0
 
 
@@ -86,11 +88,13 @@ class ReportedClearances:
             lock = self._locks.setdefault(service, asyncio.Lock())
             async with lock:  # a fan-out's concurrent hops ask once
                 if self._due(service):
-                    await self._ask(service)
+                    await self._ask(service, wait=service not in self._reports)
         return self.current(service)
 
     async def refresh_all(self) -> None:
-        await asyncio.gather(*(self.refresh(service) for service in self._endpoints))
+        """Asks every target that answers now, without waiting for the others (they may start later): what the
+        conductor does at start."""
+        await asyncio.gather(*(self._ask(service, wait=False, remember_failure=False) for service in self._endpoints))
 
     async def close(self) -> None:
         await self._pool.close()
@@ -105,8 +109,8 @@ class ReportedClearances:
         report = self._reports.get(service)
         return report is None or now - report[1] >= self._refresh_seconds
 
-    async def _ask(self, service: str) -> None:
-        self._asked_at[service] = self._clock()
+    async def _ask(self, service: str, *, wait: bool, remember_failure: bool = True) -> None:
+        """`wait`: for the service to become reachable, up to the timeout, rather than fail at once."""
         describe = self._pool.method(
             self._endpoints[service],
             DESCRIBE_PATH,
@@ -114,8 +118,10 @@ class ReportedClearances:
             runtime_pb2.DescribeResponse.FromString,
         )
         try:
-            reply = await describe(runtime_pb2.DescribeRequest(), timeout=self._timeout)
+            reply = await describe(runtime_pb2.DescribeRequest(), timeout=self._timeout, wait_for_ready=wait)
         except grpc.aio.AioRpcError as error:
+            if remember_failure:
+                self._asked_at[service] = self._clock()
             logger.warning(
                 "a capability did not report its clearance",
                 extra={"service": service, "code": error.code().name},
@@ -128,5 +134,6 @@ class ReportedClearances:
                 "an endpoint does not report for the service it is configured for", extra={"service": service}
             )
             self._reports.pop(service, None)
+            self._asked_at[service] = self._clock()
             return
         self._reports[service] = (clearance, self._clock())
