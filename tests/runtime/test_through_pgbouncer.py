@@ -6,6 +6,8 @@ direct connection of its own. The pooler keeps the server connections within its
 """
 
 import asyncio
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -230,6 +232,40 @@ async def listening_roles(admin_url: str, database: str) -> set[str]:
     finally:
         await admin.close()
     return {row["usename"] for row in rows}
+
+
+# One process's work with a cursor, which prepares a named statement inside its transaction and leaves it on the
+# server connection (asyncpg closes it later, from wherever its next statement lands).
+CURSOR_PROCESS = """
+import asyncio, sys
+from matcha.runtime.database import Database
+
+async def main(pooled_url, session_url):
+    database = Database(pooled_url, pool_size=1, session_url=session_url, transaction_pooler=True)
+    await database.connect([])
+    async with database.transaction() as connection:
+        assert [row[0] async for row in connection.cursor("SELECT generate_series(1, 3)")] == [1, 2, 3]
+    await database.close()
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+def test_processes_numbering_their_statements_alike_do_not_collide_on_a_shared_server_connection(
+    postgres_url, pooled_role, isolated_database
+):
+    """Every process numbers its statements from 1: the second gets the server connection the first left its
+    statement on (a pool of 1), and would be refused with "prepared statement already exists"."""
+    with running_pgbouncer(postgres_url, pool_size=1, users=[pooled_role]) as pooler:
+        pooled_url = pooler.url(pooled_role, database_name(isolated_database))
+        for _ in range(2):
+            done = subprocess.run(
+                [sys.executable, "-c", CURSOR_PROCESS, pooled_url, isolated_database],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_a_service_behind_a_pooler_without_a_direct_url_refuses_to_start(monkeypatch, postgres_url):
