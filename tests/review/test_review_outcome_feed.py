@@ -16,6 +16,7 @@ from tests.review.test_review_experiments import CONVERTED, OPENED, event, new_e
 from tests.segmentation.conftest import POLICY, segmentation_server, segmentation_settings  # noqa: F401
 
 CLICKED = review_pb2.OUTCOME_TYPE_CLICKED
+UNSUBSCRIBED = review_pb2.OUTCOME_TYPE_UNSUBSCRIBED
 CUSTOMERS = [f"c-{number}" for number in range(6)]
 
 
@@ -140,3 +141,46 @@ async def test_outcomes_wait_for_a_service_token_and_then_flow(
 
 async def _equals(probe, expected) -> bool:
     return await probe() == expected
+
+
+async def test_unsubscriptions_reach_segmentation_and_later_publications_leave_them_out(
+    fed_review,
+    review_for,
+    connect,
+    issuer,
+    tenant,
+):
+    server, tokens, database_url, segmentation_service = fed_review
+    segmentation = segmentation_pb2_grpc.SegmentationServiceStub(connect(segmentation_service, tenant))
+    await _customer_base(segmentation)
+    reply, _ = await new_experiment(lambda t, **kw: review_for(t, server=server, **kw), tenant, [*CUSTOMERS, "ghost"])
+    write_service_token(issuer, tokens, tenant)
+    operator = review_for(tenant, server=server, roles=("operator",), subject="ops")
+    # Everyone leaves, those held out of the experiment too (they left through an earlier message).
+    leaving = [event(f"u-{c}", reply.experiment.id, c, UNSUBSCRIBED) for c in [*CUSTOMERS, "ghost"]]
+    await operator.IngestOutcomes(review_pb2.IngestOutcomesRequest(events=leaving))
+
+    async def settled():
+        connection = await asyncpg.connect(database_url)
+        try:
+            rows = await connection.fetch("SELECT event_id, refused FROM review_outcome_feed WHERE tenant = $1", tenant)
+        finally:
+            await connection.close()
+        return rows if all(row["refused"] for row in rows) else None
+
+    # The ghost, unknown to segmentation, is kept aside with the reason; the others were acknowledged.
+    rows = await eventually(settled, within_seconds=30)
+    assert [(row["event_id"], "NOT_FOUND" in row["refused"]) for row in rows] == [("u-ghost", True)]
+    for customer in CUSTOMERS:
+        stored = (await segmentation.GetCustomer(seg_pb.GetCustomerRequest(customer_id=customer))).customer
+        assert list(stored.unsubscribed_channels) == ["email"], customer  # the variants are e-mails
+
+    async def reached(channel: str) -> list[str]:
+        ids = []
+        request = seg_pb.StreamSegmentMembersRequest(customer_ids=CUSTOMERS, channel=channel)
+        async for message in segmentation.StreamSegmentMembers(request):
+            ids += message.customer_ids
+        return ids
+
+    assert await reached("email") == []
+    assert await reached("sms") == sorted(CUSTOMERS)

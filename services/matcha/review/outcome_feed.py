@@ -1,4 +1,5 @@
-"""Clicks and conversions fed on to segmentation as behaviour events, so customers move between segments live.
+"""Clicks and conversions fed on to segmentation as behaviour events, so customers move between segments live;
+unsubscriptions fed on as unsubscriptions from the experiment's channel, so later publications leave them out.
 
 The events to feed are written by the statement that stores them (migration 0019: a transactional outbox);
 the feed reads a batch of one tenant under row locks, sends it in one `IngestEvents` message and removes it
@@ -17,6 +18,7 @@ from datetime import datetime
 import asyncpg
 import grpc
 
+from matcha.review.audiences import channel_name
 from matcha.review.tenant_channels import NoServiceToken, TenantChannels
 from matcha.runtime import governance as gov
 from matcha.runtime.client import error_details
@@ -32,13 +34,28 @@ EVENT_TYPES = {
     "CLICKED": segmentation_pb2.EVENT_TYPE_CLICK,
     "CONVERTED": segmentation_pb2.EVENT_TYPE_PURCHASE,
 }
+UNSUBSCRIBED = "UNSUBSCRIBED"
 # Answers about the events themselves, which no retry changes.
 REFUSALS = frozenset(
     {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.FAILED_PRECONDITION}
 )
 
 _PENDING = """
-SELECT f.event_id, e.customer_id, e.outcome, e.value, e.at, x.purpose, x.data_class
+SELECT f.event_id, e.customer_id, e.outcome, e.value, e.at, x.purpose, x.data_class,
+       -- An unsubscription is from the channel of the variant the customer was sent (the first variant's for a
+       -- customer held out).
+       CASE WHEN e.outcome = 'UNSUBSCRIBED' THEN COALESCE((
+           SELECT i.channel
+           FROM review_experiment_variants v
+           LEFT JOIN review_publications p ON p.id::text = v.publication_id
+           JOIN review_items i ON i.id::text = COALESCE(v.item_id, p.item_id::text)
+           WHERE v.tenant = e.tenant AND v.experiment_id = e.experiment_id
+           ORDER BY v.label IS NOT DISTINCT FROM (
+               SELECT m.arm FROM review_experiment_members m
+               WHERE m.tenant = e.tenant AND m.experiment_id = e.experiment_id AND m.customer_id = e.customer_id
+           ) DESC, v.position
+           LIMIT 1
+       ), x.channel) ELSE '' END AS channel
 FROM review_outcome_feed f
 JOIN review_outcome_events e ON e.tenant = f.tenant AND e.event_id = f.event_id
 JOIN review_experiments x ON x.tenant = e.tenant AND x.id = e.experiment_id
@@ -58,6 +75,7 @@ class PendingEvent:
     at: datetime
     purpose: str
     data_class: int
+    channel: str
 
     def behaviour(self) -> segmentation_pb2.BehaviourEvent:
         event = segmentation_pb2.BehaviourEvent(
@@ -135,10 +153,14 @@ class OutcomeFeed:
     async def _feed_tenant(self, tenant: str) -> int:
         async with self._database.pool.acquire() as connection, connection.transaction():
             events = [PendingEvent(*row) for row in await connection.fetch(_PENDING, tenant, self._batch_size)]
+            behaviour = [event for event in events if event.outcome in EVENT_TYPES]
             refused: dict[str, str] = {}
-            for purpose, data_class in sorted({(event.purpose, event.data_class) for event in events}):
-                group = [e for e in events if (e.purpose, e.data_class) == (purpose, data_class)]
+            for purpose, data_class in sorted({(event.purpose, event.data_class) for event in behaviour}):
+                group = [e for e in behaviour if (e.purpose, e.data_class) == (purpose, data_class)]
                 refused.update(await self._send(tenant, purpose, gov.DataClass(data_class), group))
+            for event in events:
+                if event.outcome == UNSUBSCRIBED:
+                    refused.update(await self._unsubscribe(tenant, event))
             await _settle(connection, tenant, [e.event_id for e in events], refused)
         return len(events)
 
@@ -171,12 +193,36 @@ class OutcomeFeed:
             refused.update(await self._send(tenant, purpose, data_class, [event]))
         return refused
 
-    async def _ingest(self, tenant: str, purpose: str, data_class: gov.DataClass, events: list[PendingEvent]) -> None:
+    async def _unsubscribe(self, tenant: str, event: PendingEvent) -> dict[str, str]:
+        """Unsubscribes the customer from the experiment's channel; returns the refusal, if segmentation refused."""
+        if not event.channel:
+            return {event.event_id: "the experiment names no channel to unsubscribe from"}
+        stub = await self._stub(tenant)
         try:
-            channel = await self._channels.channel(tenant)
+            await stub.Unsubscribe(
+                segmentation_pb2.UnsubscribeRequest(customer_id=event.customer_id, channel=channel_name(event.channel)),
+                metadata=(
+                    (gov.PURPOSE_HEADER, event.purpose),
+                    (gov.DATA_CLASS_HEADER, gov.DataClass(event.data_class).name),
+                ),
+                timeout=self._timeout,
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() in REFUSALS or error.code() == grpc.StatusCode.NOT_FOUND:
+                return {event.event_id: f"{error.code().name}: {error.details()}"}
+            if error.code() == grpc.StatusCode.UNAVAILABLE:
+                await self._channels.drop(tenant)
+            raise SegmentationUnavailable(f"{error.code().name}: {error.details()}") from None
+        return {}
+
+    async def _stub(self, tenant: str) -> segmentation_pb2_grpc.SegmentationServiceStub:
+        try:
+            return segmentation_pb2_grpc.SegmentationServiceStub(await self._channels.channel(tenant))
         except NoServiceToken as error:
             raise SegmentationUnavailable(error.message) from None
-        stub = segmentation_pb2_grpc.SegmentationServiceStub(channel)
+
+    async def _ingest(self, tenant: str, purpose: str, data_class: gov.DataClass, events: list[PendingEvent]) -> None:
+        stub = await self._stub(tenant)
         request = segmentation_pb2.IngestEventsRequest(events=[event.behaviour() for event in events])
         await stub.IngestEvents(
             iter([request]),

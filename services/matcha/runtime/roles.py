@@ -113,6 +113,8 @@ ROLE_TABLE: dict[str, tuple[str, ...]] = {
         IngestItems=_WRITE,
         # The review service feeds campaign outcomes (clicks, conversions) on as behaviour.
         IngestEvents=(OPERATOR, REVIEW_SERVICE),
+        # ... and unsubscriptions, which publications must honour from then on.
+        Unsubscribe=(OPERATOR, REVIEW_SERVICE),
         GetCustomer=_READ,
         EraseSubject=_MANAGE,
         DescribeSubject=_DESCRIBE_SUBJECT,

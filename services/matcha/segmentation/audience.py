@@ -18,7 +18,7 @@ from matcha.runtime.governance import RecordPolicy
 REACHABLE, OPTED_OUT, WITHOUT_CONSENT, UNKNOWN = "0", "1", "2", "3"
 
 _CONSENTED = RecordPolicy.visibility_sql("$3", "c")
-_OPTED_OUT = "($4 <> '' AND $4 = ANY(c.opted_out_channels))"
+_OPTED_OUT = "($4 <> '' AND ($4 = ANY(c.opted_out_channels) OR $4 = ANY(c.unsubscribed_channels)))"
 
 # One sort key, compared bytewise: the rank's digit, then the id of a reachable or unknown member.
 _SEGMENT = f"""

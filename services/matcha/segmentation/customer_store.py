@@ -32,6 +32,7 @@ from matcha.segmentation.records import (
     StoredCustomer,
     StoredEvents,
     TransactionBatch,
+    Unsubscribed,
 )
 from matcha.segmentation.versions_store import change_record
 
@@ -448,7 +449,8 @@ class CustomerStore:
     async def customer(self, connection, tenant: str, customer_id: str) -> StoredCustomer:
         row = await connection.fetchrow(
             """SELECT key, id, attributes, custom_features, join_time, data_class, consented_purposes, source,
-                      subject_id, opted_out_channels FROM segmentation_customers WHERE tenant = $1 AND id = $2""",
+                      subject_id, opted_out_channels, unsubscribed_channels
+               FROM segmentation_customers WHERE tenant = $1 AND id = $2""",
             tenant,
             customer_id,
         )
@@ -467,8 +469,34 @@ class CustomerStore:
                 row["join_time"],
                 RecordPolicy.from_row(row),
                 tuple(row["opted_out_channels"]),
+                tuple(row["unsubscribed_channels"]),
             ),
         )
+
+    async def unsubscribe(self, tenant: str, customer_id: str, channel: str) -> Unsubscribed:
+        """Adds `channel` to the customer's unsubscriptions."""
+        row = await self.pool.fetchrow(
+            """WITH current AS (
+                   SELECT key, $3 = ANY(unsubscribed_channels) AS already
+                   FROM segmentation_customers WHERE tenant = $1 AND id = $2 FOR UPDATE)
+               UPDATE segmentation_customers c
+                  SET unsubscribed_channels = CASE WHEN current.already THEN c.unsubscribed_channels
+                                                   ELSE c.unsubscribed_channels || $3 END,
+                      updated_at = CASE WHEN current.already THEN c.updated_at ELSE now() END
+               FROM current WHERE c.key = current.key
+               RETURNING c.unsubscribed_channels, NOT current.already AS changed, c.data_class,
+                         c.consented_purposes, c.source, c.subject_id""",
+            tenant,
+            customer_id,
+            channel,
+        )
+        if row is None:
+            raise NotFound(
+                f"customer {customer_id!r} not found",
+                reason="CUSTOMER_NOT_FOUND",
+                metadata={"customer_id": customer_id},
+            )
+        return Unsubscribed(tuple(row["unsubscribed_channels"]), row["changed"], RecordPolicy.from_row(row))
 
     async def customer_ids(self, connection, keys: Sequence[int]) -> dict[int, str]:
         rows = await connection.fetch(

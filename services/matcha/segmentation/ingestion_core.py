@@ -32,6 +32,7 @@ from matcha.segmentation.records import (
     PolicyInput,
     TransactionBatch,
     TransactionInput,
+    Unsubscribed,
 )
 from matcha.segmentation.versions_core import VersionsCore
 
@@ -425,6 +426,14 @@ class IngestionCore:
         return len(await self._store.create_missing_customers(connection, call.tenant, sorted(unknown), policy))
 
     # --- customers ----------------------------------------------------------------------------
+
+    async def unsubscribe(self, call: CallContext, customer_id: str, channel: str) -> Unsubscribed:
+        """No consent check: leaving a channel is honoured whatever purpose the caller declares."""
+        violations = Violations()
+        violations.check(bool(customer_id), "customer_id", "must not be empty")
+        violations.check(bool(CHANNEL_NAME.match(channel)), "channel", "lowercase letters, digits and '_', 1 to 32")
+        violations.raise_if_any()
+        return await self._store.unsubscribe(call.tenant, customer_id, channel)
 
     async def get_customer(self, call: CallContext, customer_id: str, history_limit: int) -> CustomerView:
         violations = Violations()

@@ -35,6 +35,8 @@ class CustomerRow:
     join_time: datetime | None
     policy: RecordPolicy
     opted_out_channels: tuple[str, ...] = ()
+    # Kept apart from the caller's opt-outs: IngestCustomers never clears them.
+    unsubscribed_channels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,13 @@ class ItemRow:
     vector: list[float]
     model_id: str
     model_version: str
+
+
+@dataclass(frozen=True)
+class Unsubscribed:
+    channels: tuple[str, ...]
+    changed: bool  # False when the customer had already left the channel
+    policy: RecordPolicy
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,7 @@ def _customer_message(row: CustomerRow) -> pb.Customer:
         join_time=_timestamp(row.join_time),
         policy=_policy_message(row.policy),
         opted_out_channels=row.opted_out_channels,
+        unsubscribed_channels=row.unsubscribed_channels,
     )
 
 
@@ -509,6 +510,14 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             late=totals.late,
             condition_changes=totals.condition_changes,
         )
+
+    async def Unsubscribe(
+        self, request: pb.UnsubscribeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UnsubscribeResponse:
+        unsubscribed = await self._ingestion.unsubscribe(current_call(), request.customer_id, request.channel)
+        policy = unsubscribed.policy
+        report_records([policy.data_class], subjects=[policy.subject_id], resources=["customers"])
+        return pb.UnsubscribeResponse(unsubscribed_channels=unsubscribed.channels, changed=unsubscribed.changed)
 
     async def GetCustomer(
         self, request: pb.GetCustomerRequest, context: grpc.aio.ServicerContext

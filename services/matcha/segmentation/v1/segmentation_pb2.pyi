@@ -112,7 +112,7 @@ COMPARE_OPERATOR_GT: CompareOperator
 COMPARE_OPERATOR_GE: CompareOperator
 
 class Customer(_message.Message):
-    __slots__ = ("id", "attributes", "features", "join_time", "policy", "opted_out_channels")
+    __slots__ = ("id", "attributes", "features", "join_time", "policy", "opted_out_channels", "unsubscribed_channels")
     class FeaturesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -126,13 +126,15 @@ class Customer(_message.Message):
     JOIN_TIME_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     OPTED_OUT_CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    UNSUBSCRIBED_CHANNELS_FIELD_NUMBER: _ClassVar[int]
     id: str
     attributes: _struct_pb2.Struct
     features: _containers.ScalarMap[str, float]
     join_time: _timestamp_pb2.Timestamp
     policy: _common_pb2.RecordPolicy
     opted_out_channels: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., attributes: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., features: _Optional[_Mapping[str, float]] = ..., join_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., policy: _Optional[_Union[_common_pb2.RecordPolicy, _Mapping]] = ..., opted_out_channels: _Optional[_Iterable[str]] = ...) -> None: ...
+    unsubscribed_channels: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., attributes: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., features: _Optional[_Mapping[str, float]] = ..., join_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., policy: _Optional[_Union[_common_pb2.RecordPolicy, _Mapping]] = ..., opted_out_channels: _Optional[_Iterable[str]] = ..., unsubscribed_channels: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class IngestCustomersRequest(_message.Message):
     __slots__ = ("customers",)
@@ -301,6 +303,22 @@ class SegmentChange(_message.Message):
     to_segment_name: str
     cause_id: str
     def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., customer_id: _Optional[str] = ..., segmentation: _Optional[str] = ..., version: _Optional[int] = ..., from_segment_id: _Optional[str] = ..., to_segment_id: _Optional[str] = ..., to_segment_name: _Optional[str] = ..., cause_id: _Optional[str] = ...) -> None: ...
+
+class UnsubscribeRequest(_message.Message):
+    __slots__ = ("customer_id", "channel")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    channel: str
+    def __init__(self, customer_id: _Optional[str] = ..., channel: _Optional[str] = ...) -> None: ...
+
+class UnsubscribeResponse(_message.Message):
+    __slots__ = ("unsubscribed_channels", "changed")
+    UNSUBSCRIBED_CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    unsubscribed_channels: _containers.RepeatedScalarFieldContainer[str]
+    changed: bool
+    def __init__(self, unsubscribed_channels: _Optional[_Iterable[str]] = ..., changed: _Optional[bool] = ...) -> None: ...
 
 class GetCustomerRequest(_message.Message):
     __slots__ = ("customer_id", "history_limit")

@@ -70,6 +70,11 @@ class SegmentationServiceStub:
                 request_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.IngestEventsRequest.SerializeToString,
                 response_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.IngestEventsResponse.FromString,
                 _registered_method=True)
+        self.Unsubscribe = channel.unary_unary(
+                '/matcha.segmentation.v1.SegmentationService/Unsubscribe',
+                request_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.UnsubscribeRequest.SerializeToString,
+                response_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.UnsubscribeResponse.FromString,
+                _registered_method=True)
         self.GetCustomer = channel.unary_unary(
                 '/matcha.segmentation.v1.SegmentationService/GetCustomer',
                 request_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.GetCustomerRequest.SerializeToString,
@@ -214,6 +219,19 @@ class SegmentationServiceServicer:
         is counted as a duplicate. Each request message is applied atomically;
         an invalid message (INVALID_ARGUMENT naming `events[i]`) ends the stream,
         keeping the messages applied before it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Unsubscribe(self, request, context):
+        """Records that a customer unsubscribed from a channel (a link in a message,
+        a reply STOP, a campaign outcome): publications on that channel leave the
+        customer out from then on, whatever a later IngestCustomers says of the
+        customer's opt-outs; nothing but the customer's erasure undoes it. Safe
+        to repeat. Requires the `operator` role,
+        or the review service's own token (it feeds campaign outcomes). Errors:
+        INVALID_ARGUMENT, NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -420,6 +438,11 @@ def add_SegmentationServiceServicer_to_server(servicer, server):
                     request_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.IngestEventsRequest.FromString,
                     response_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.IngestEventsResponse.SerializeToString,
             ),
+            'Unsubscribe': grpc.unary_unary_rpc_method_handler(
+                    servicer.Unsubscribe,
+                    request_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.UnsubscribeRequest.FromString,
+                    response_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.UnsubscribeResponse.SerializeToString,
+            ),
             'GetCustomer': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCustomer,
                     request_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.GetCustomerRequest.FromString,
@@ -625,6 +648,33 @@ class SegmentationService:
             '/matcha.segmentation.v1.SegmentationService/IngestEvents',
             matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.IngestEventsRequest.SerializeToString,
             matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.IngestEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Unsubscribe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.segmentation.v1.SegmentationService/Unsubscribe',
+            matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.UnsubscribeRequest.SerializeToString,
+            matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.UnsubscribeResponse.FromString,
             options,
             channel_credentials,
             insecure,
