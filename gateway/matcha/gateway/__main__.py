@@ -56,7 +56,8 @@ def main() -> None:
         lifespan="on",
         log_config=None,  # the JSON logs of configure_logging
         access_log=False,  # the gateway logs each request itself, with its trace id
-        timeout_graceful_shutdown=settings.grace_period_seconds,
+        # uvicorn waits with asyncio.wait_for, which takes fractions of a second too; its annotation says int.
+        timeout_graceful_shutdown=settings.grace_period_seconds,  # type: ignore[arg-type]
     )
     # uvicorn drains on SIGTERM, then re-raises it to the previous handler: after a drain, that is a clean exit.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

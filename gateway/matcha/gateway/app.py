@@ -18,6 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Router
+from starlette.types import ASGIApp
 
 from matcha.gateway.backends import SERVING, Backends
 from matcha.gateway.catalog import Catalog, MethodNotAllowed, Route, RouteNotFound
@@ -275,7 +276,7 @@ def build_gateway(
         await response(scope, receive, send)
 
     # No router of its own: every path, even one no template could match, gets the gateway's JSON answer.
-    app = Router(default=handle, lifespan=lifespan)
+    app: ASGIApp = Router(default=handle, lifespan=lifespan)
     if settings.gateway_cors_origins:
         app = CORSMiddleware(
             app,

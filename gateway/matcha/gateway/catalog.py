@@ -13,7 +13,14 @@ from types import ModuleType
 
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import message_factory
-from google.protobuf.descriptor import FieldDescriptor, FileDescriptor, MethodDescriptor, ServiceDescriptor
+from google.protobuf.descriptor import (
+    Descriptor,
+    FieldDescriptor,
+    FileDescriptor,
+    MethodDescriptor,
+    ServiceDescriptor,
+)
+from google.protobuf.message import Message
 
 from matcha.gateway.templates import PathTemplate, TemplateError, parse_template
 
@@ -43,11 +50,11 @@ class Route:
         return f"{self.method.containing_service.name}_{self.method.name}"
 
     @property
-    def request_class(self) -> type:
+    def request_class(self) -> type[Message]:
         return message_factory.GetMessageClass(self.method.input_type)
 
     @property
-    def response_class(self) -> type:
+    def response_class(self) -> type[Message]:
         return message_factory.GetMessageClass(self.method.output_type)
 
     @property
@@ -98,14 +105,14 @@ def _bindings(rule: http_pb2.HttpRule) -> Iterable[tuple[str, str, http_pb2.Http
 def check_binding(route: Route) -> None:
     """A template variable must name a singular non-message field, reached through singular messages."""
     for variable in route.template.variables:
-        descriptor = route.method.input_type
-        field = None
+        descriptor: Descriptor | None = route.method.input_type
+        field: FieldDescriptor | None = None
         for name in variable.split("."):
             field = descriptor.fields_by_name.get(name) if descriptor is not None else None
             if field is None or field.is_repeated:
                 raise TemplateError(f"{route.template.template} of {route.grpc_path}: no singular field {variable!r}")
             descriptor = field.message_type
-        if field.type == FieldDescriptor.TYPE_MESSAGE:
+        if field is not None and field.type == FieldDescriptor.TYPE_MESSAGE:
             raise TemplateError(f"{route.template.template} of {route.grpc_path}: {variable!r} is a message")
     if route.body not in ("", "*") and route.body not in route.method.input_type.fields_by_name:
         raise TemplateError(f"{route.grpc_path}: body {route.body!r} is not a field of the request")

@@ -58,7 +58,8 @@ def error_response(error: MatchaError, http_status: int | None = None, headers=N
 def status_of_rpc_error(error: grpc.aio.AioRpcError, service_name: str) -> status_pb2.Status:
     """The service's own `google.rpc.Status` when it sent one; otherwise a status that leaks no address."""
     try:
-        sent = rpc_status.from_call(error)
+        # AioRpcError has the code, details and trailing metadata from_call reads; its stub is no `grpc.Call`.
+        sent = rpc_status.from_call(error)  # type: ignore[arg-type]
     except ValueError:  # details contradicting the call's status: not the service's own
         sent = None
     if sent is not None:

@@ -5,6 +5,7 @@ name, 64-bit integers as strings, well-known types in their JSON form.
 """
 
 from importlib import metadata
+from typing import Any
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
@@ -17,7 +18,7 @@ _UINT32_RANGE = {"minimum": 0, "maximum": 2**32 - 1}
 _INT64 = {"type": "string", "format": "int64", "pattern": "^-?[0-9]{1,19}$"}
 _UINT64 = {"type": "string", "format": "uint64", "pattern": "^[0-9]{1,20}$"}
 _FLOAT = {"anyOf": [{"type": "number"}, {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]}]}
-_SCALARS = {
+_SCALARS: dict[int, dict[str, Any]] = {
     FieldDescriptor.TYPE_STRING: {"type": "string"},
     FieldDescriptor.TYPE_BYTES: {"type": "string", "contentEncoding": "base64"},
     FieldDescriptor.TYPE_BOOL: {"type": "boolean"},
@@ -45,7 +46,7 @@ _WRAPPERS = {
     "google.protobuf.FloatValue": FieldDescriptor.TYPE_FLOAT,
     "google.protobuf.DoubleValue": FieldDescriptor.TYPE_DOUBLE,
 }
-_WELL_KNOWN = {
+_WELL_KNOWN: dict[str, dict[str, Any]] = {
     "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
     "google.protobuf.Duration": {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,9})?s$"},
     "google.protobuf.FieldMask": {"type": "string"},
@@ -107,9 +108,9 @@ class _SchemaBuilder:
         return _ref(descriptor.full_name)
 
     def single(self, field: FieldDescriptor) -> dict:
-        if field.type == FieldDescriptor.TYPE_MESSAGE:
+        if field.message_type is not None:
             return self.message(field.message_type)
-        if field.type == FieldDescriptor.TYPE_ENUM:
+        if field.enum_type is not None:
             return self.enum(field.enum_type)
         return dict(_SCALARS[field.type])
 
@@ -121,7 +122,7 @@ class _SchemaBuilder:
             schema = {"type": "array", "items": self.single(field)}
         else:
             schema = self.single(field)
-        if description := self.comments.of(f"{field.containing_type.full_name}.{field.name}"):
+        if description := self.comments.of(field.full_name):
             schema = {**schema, "description": description}
         return schema
 
@@ -134,13 +135,13 @@ def _query_parameters(route: Route, builder: _SchemaBuilder, bound: set[str]) ->
     for field in route.method.input_type.fields:
         if field.name in bound or field.name == route.body:
             continue
-        if field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.full_name not in _WELL_KNOWN:
+        if field.message_type is not None and field.message_type.full_name not in _WELL_KNOWN:
             continue
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
             continue
         schema = builder.field(field)
         description = schema.pop("description", "")
-        parameter = {"name": field.json_name, "in": "query", "schema": schema}
+        parameter: dict[str, Any] = {"name": field.json_name, "in": "query", "schema": schema}
         if field.is_repeated:
             parameter.update(style="form", explode=True)
         if description:
@@ -154,13 +155,14 @@ def _operation(route: Route, builder: _SchemaBuilder) -> dict:
     bound = {variable.split(".")[0] for variable in route.template.variables}
     parameters = []
     for variable in route.template.variables:
-        field_path = variable.split(".")
-        descriptor: Descriptor = method.input_type
-        field = None
-        for name in field_path:
-            field = descriptor.fields_by_name[name]
-            descriptor = field.message_type
-        schema = builder.field(field)
+        *hops, last = variable.split(".")
+        descriptor = method.input_type
+        for name in hops:
+            hop = descriptor.fields_by_name[name].message_type
+            # The catalog admitted only singular message fields on the way.
+            assert hop is not None
+            descriptor = hop
+        schema = builder.field(descriptor.fields_by_name[last])
         description = schema.pop("description", "")
         parameter = {"name": variable, "in": "path", "required": True, "schema": schema}
         if description:

@@ -62,8 +62,8 @@ class ProtoComments:
 
             for index, proto in enumerate(file.message_type):
                 message((_FILE_MESSAGES, index), proto, f"{file.package}.{proto.name}")
-            for index, proto in enumerate(file.enum_type):
-                enum((_FILE_ENUMS, index), proto, f"{file.package}.{proto.name}")
+            for index, enum_proto in enumerate(file.enum_type):
+                enum((_FILE_ENUMS, index), enum_proto, f"{file.package}.{enum_proto.name}")
             for index, service in enumerate(file.service):
                 note((_FILE_SERVICES, index), f"{file.package}.{service.name}")
                 for method_index, method in enumerate(service.method):

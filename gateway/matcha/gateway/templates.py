@@ -62,7 +62,9 @@ def _split_verb(template: str) -> tuple[str, str]:
 
 
 def _split_segments(path: str) -> list[str]:
-    segments, depth, current = [], 0, []
+    segments: list[str] = []
+    depth = 0
+    current: list[str] = []
     for char in path:
         if char == "{":
             depth += 1

@@ -58,7 +58,7 @@ def _resolve(descriptor: Descriptor, dotted: str) -> list[FieldDescriptor] | Non
 
 def _scalar_from_text(field: FieldDescriptor, text: str) -> object:
     """A path or query string as the JSON value json_format expects for the field."""
-    if field.type == FieldDescriptor.TYPE_MESSAGE:
+    if field.message_type is not None:
         if field.message_type.full_name == "google.protobuf.BoolValue":
             return _BOOLEANS.get(text.lower(), text)
         return text
@@ -73,9 +73,7 @@ def _scalar_from_text(field: FieldDescriptor, text: str) -> object:
 
 
 def _is_query_addressable(field: FieldDescriptor) -> bool:
-    if field.type != FieldDescriptor.TYPE_MESSAGE:
-        return True
-    return field.message_type.full_name in SCALAR_WELL_KNOWN_TYPES
+    return field.message_type is None or field.message_type.full_name in SCALAR_WELL_KNOWN_TYPES
 
 
 def _assign(document: dict, fields: list[FieldDescriptor], value: object) -> None:
@@ -107,7 +105,8 @@ def bind_parameters(
     descriptor = route.method.input_type
     bound: set[str] = set()
     for dotted, text in path_variables.items():
-        fields = _resolve(descriptor, dotted)  # checked when the catalog was built
+        fields = _resolve(descriptor, dotted)
+        assert fields is not None  # checked when the catalog was built
         _assign(document, fields, _scalar_from_text(fields[-1], text))
         bound.add(_path_of(fields))
     if route.body == "*" and list(query):
@@ -351,5 +350,7 @@ def shortest_float32_json(values: list[float]) -> list:
 def render(route: Route, reply: Message) -> object:
     value = to_json_value(reply)
     if route.response_body:
+        # A reply with a field to return is a message of fields: a JSON object.
+        assert isinstance(value, dict)
         return value.get(route.method.output_type.fields_by_name[route.response_body].json_name)
     return value

@@ -338,7 +338,10 @@ class ClassificationCore:
 
     # Classify
 
-    async def classify(self, call: CallContext, texts: list[str], tasks: list[Task], language: str) -> ClassifyOutcome:
+    async def classify(
+        self, call: CallContext, texts: list[str], tasks: list[Task | None], language: str
+    ) -> ClassifyOutcome:
+        """`tasks`: None for a task of a kind this service does not know (refused)."""
         self._validate_classify(texts, tasks, language)
         classifiers = {}
         for task in tasks:
@@ -428,7 +431,7 @@ class ClassificationCore:
             )
         return predictions
 
-    def _validate_classify(self, texts: list[str], tasks: list[Task], language: str) -> None:
+    def _validate_classify(self, texts: list[str], tasks: list[Task | None], language: str) -> None:
         violations = Violations()
         violations.check_texts(
             "texts", texts, max_items=self.limits.max_texts_per_call, max_chars=self.limits.max_text_chars

@@ -16,6 +16,7 @@ from matcha.classification.core import (
     RawPost,
     SentimentTask,
     SignalRequest,
+    Task,
     TopicsTask,
     classifier_model,
 )
@@ -77,7 +78,7 @@ def _instant(message, present: bool) -> Instant | None:
     return Instant(message.seconds, message.nanos) if present else None
 
 
-def _task(message: pb.ClassificationTask):
+def _task(message: pb.ClassificationTask) -> Task | None:
     kind = message.WhichOneof("task")
     if kind == "sentiment":
         return SentimentTask()
