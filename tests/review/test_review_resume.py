@@ -229,6 +229,8 @@ def approve(item, **kwargs) -> review_pb2.DecideRequest:
 
 
 async def signalled(stub, item_id: str):
-    got = await stub.Get(review_pb2.GetRequest(item_id=item_id))
+    # Waits for the connection: right after a restart on the same port, gRPC's shared subchannel may still be
+    # backing off from the refusals it met while the server was down.
+    got = await stub.Get(review_pb2.GetRequest(item_id=item_id), wait_for_ready=True)
     delivered = got.item.resume_delivery.state == review_pb2.DELIVERY_STATE_DELIVERED
     return got if delivered and got.history[-1].type == review_pb2.REVIEW_EVENT_TYPE_RUN_SIGNALLED else None
