@@ -34,7 +34,7 @@ async def list_items(statuses: tuple[str, ...], claimed_by: str, limit: int, **o
     async with channel_from(options) as channel:
         reply = await review_pb2_grpc.ReviewServiceStub(channel).List(
             review_pb2.ListRequest(
-                statuses=[review_pb2.ReviewStatus.Value(f"REVIEW_STATUS_{status.upper()}") for status in statuses],
+                statuses=[f"REVIEW_STATUS_{status.upper()}" for status in statuses],
                 claimed_by=claimed_by,
                 page_size=limit,
             )
@@ -71,7 +71,7 @@ async def show(item_id: str, **options) -> None:
         click.echo(f"decision: {outcome} of v{decision.version} by {decision.reviewer_subject}: {decision.comment}")
 
 
-async def _decide(item_id: str, outcome: int, comment: str, options: dict) -> None:
+async def _decide(item_id: str, outcome: review_pb2.DecisionOutcome, comment: str, options: dict) -> None:
     async with channel_from(options) as channel:
         stub = review_pb2_grpc.ReviewServiceStub(channel)
         # The version shown is the version decided on: a newer one makes the service refuse (ABORTED).

@@ -185,7 +185,7 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
 
     def _establish(self, context: grpc.aio.ServicerContext, served: _ServedCall) -> gov.CallContext:
         metadata = {key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)}
-        authorization = metadata.get(gov.AUTHORIZATION_HEADER)
+        authorization = metadata.get(gov.AUTHORIZATION_HEADER, "")
         principal = served.principal = self._verifier.verify(authorization)
         claimed_tenant = metadata.get(gov.TENANT_HEADER)
         if claimed_tenant is not None and claimed_tenant != principal.tenant:
@@ -276,7 +276,7 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
             if report.highest_class > gov.DataClass.PUBLIC or report.reported:
                 context.set_trailing_metadata(((gov.DERIVED_CLASS_HEADER, report.highest_class.name),))
         except MatchaError as error:
-            await self._record_quietly(served, decision, error.code.name, error.reason)
+            await self._record_quietly(served, decision, error.code.name, error.reason or "")
             await context.abort_with_status(rpc_status.to_status(status_from_error(error)))
         except NotImplementedError:
             await self._record_quietly(served, decision, grpc.StatusCode.UNIMPLEMENTED.name)

@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import Callable
+from typing import TypeVar
 
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -10,10 +11,11 @@ from matcha.runtime.auth import TokenVerifier
 from matcha.runtime.channels import TransportError
 from matcha.runtime.logs import configure_logging
 from matcha.runtime.server import MatchaServer, ServiceDefinition, serve_until_signalled
-from matcha.runtime.settings import S, ServiceSettings, load_settings
+from matcha.runtime.settings import ServiceSettings, load_settings
 from matcha.runtime.tracing import create_tracer_provider
 
-DefinitionFactory = Callable[[S, TracerProvider], ServiceDefinition]
+Settings = TypeVar("Settings", bound=ServiceSettings)
+DefinitionFactory = Callable[[Settings, TracerProvider], ServiceDefinition]
 
 
 def configured_verifier(settings: ServiceSettings) -> TokenVerifier:
@@ -38,9 +40,9 @@ def configured_verifier(settings: ServiceSettings) -> TokenVerifier:
         raise SystemExit(f"token verification keys: {error}") from None
 
 
-def run_service(name: str, settings_type: type[S], build: DefinitionFactory) -> None:
+def run_service(name: str, settings_type: type[Settings], build: DefinitionFactory[Settings]) -> None:
     """Reads settings once, builds the service, serves until SIGTERM/SIGINT."""
-    settings: ServiceSettings = load_settings(settings_type)
+    settings = load_settings(settings_type)
     configure_logging(name, settings.log_level)
     tracer_provider = create_tracer_provider(name)
     try:

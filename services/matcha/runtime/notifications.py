@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class NotificationListener:
         connection.add_termination_listener(self._lost)
         self._connection = connection
 
-    def _lost(self, connection: asyncpg.Connection) -> None:
+    def _lost(self, connection: asyncpg.Connection | PoolConnectionProxy) -> None:
         if self._closed or connection is not self._connection:
             return
         self._connection = None

@@ -25,6 +25,7 @@ from matcha.runtime.channels import MESSAGE_SIZE_OPTIONS, PLAINTEXT, Transport
 from matcha.runtime.governance import Clearance
 from matcha.runtime.interceptors import GovernanceInterceptor
 from matcha.runtime.limits import TenantLimiter, TenantLimits
+from matcha.runtime.messages import data_class_message
 from matcha.runtime.tracing import server_tracing_interceptor
 from matcha.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 
@@ -157,6 +158,7 @@ class MatchaServer:
     async def stop(self) -> None:
         """NOT_SERVING first, for `drain_seconds`, so probes and balancers steer new calls away while the
         port still answers; then no new calls, and in-flight ones get the grace period to finish."""
+        assert self._server is not None and self._health is not None, "stop() follows start()"
         await self._health.enter_graceful_shutdown()
         await asyncio.sleep(self._drain)
         await self._server.stop(self._grace)
@@ -168,6 +170,7 @@ class MatchaServer:
         logger.info("stopped")
 
     async def _set_status(self, status: int) -> None:
+        assert self._health is not None, "created by start()"
         for name in ("", *self.definition.service_names):
             await self._health.set(name, status)
 
@@ -178,7 +181,7 @@ def describe(definition: ServiceDefinition, clearance: Clearance) -> runtime_pb2
     return runtime_pb2.DescribeResponse(
         name=definition.name,
         services=definition.service_names,
-        clearance=int(clearance.max_data_class),
+        clearance=data_class_message(clearance.max_data_class),
         inside_trust_boundary=clearance.inside_trust_boundary,
     )
 
