@@ -17,10 +17,11 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import grpc
+from asyncpg.pool import PoolConnectionProxy
 from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.runtime.channels import PLAINTEXT, ChannelPool, Transport
@@ -162,17 +163,20 @@ class SegmentationMembers:
         self._timeout = timeout_seconds
 
     def check_configured(self) -> None:
+        self._configured_address()
+
+    def _configured_address(self) -> str:
         if not self._address:
             raise Unavailable(
                 "this review service resolves no audiences: MATCHA_REVIEW_SEGMENTATION_ADDRESS is not set",
                 reason="SEGMENTATION_NOT_CONFIGURED",
                 metadata={"setting": "MATCHA_REVIEW_SEGMENTATION_ADDRESS"},
             )
+        return self._address
 
     def stream(self, call: CallContext, purpose: str, spec: AudienceSpec, channel: str) -> "MemberStream":
         """The members `purpose` may reach on `channel`, read with the caller's token."""
-        self.check_configured()
-        stub = segmentation_pb2_grpc.SegmentationServiceStub(self._pool.channel(self._address))
+        stub = segmentation_pb2_grpc.SegmentationServiceStub(self._pool.channel(self._configured_address()))
         request = segmentation_pb2.StreamSegmentMembersRequest(
             name=spec.segmentation,
             version=spec.version,
@@ -187,6 +191,25 @@ class SegmentationMembers:
         await self._pool.close()
 
 
+class Members(Protocol):
+    """Chunks of member ids in strictly increasing order, then segmentation's summary of them."""
+
+    @property
+    def summary(self) -> segmentation_pb2.SegmentMembersSummary: ...
+
+    def chunks(self) -> AsyncIterator[list[str]]: ...
+
+    def cancel(self) -> None: ...
+
+
+def _read_summary(
+    summary: segmentation_pb2.SegmentMembersSummary | None,
+) -> segmentation_pb2.SegmentMembersSummary:
+    if summary is None:
+        raise RuntimeError("the summary of the members is read before the members themselves")
+    return summary
+
+
 class MemberStream:
     """Chunks of member ids as they arrive, checked to be in strictly increasing order (so each is there once and
     the digest is of the sorted list); `summary` once they are all read."""
@@ -194,7 +217,11 @@ class MemberStream:
     def __init__(self, replies, spec: AudienceSpec) -> None:
         self._replies = replies
         self._spec = spec
-        self.summary: segmentation_pb2.SegmentMembersSummary | None = None
+        self._summary: segmentation_pb2.SegmentMembersSummary | None = None
+
+    @property
+    def summary(self) -> segmentation_pb2.SegmentMembersSummary:
+        return _read_summary(self._summary)
 
     def cancel(self) -> None:
         """Ends the call, when the publication stops before reading it all (a refusal, a failure)."""
@@ -205,7 +232,7 @@ class MemberStream:
         try:
             async for reply in self._replies:
                 if reply.HasField("summary"):
-                    self.summary = reply.summary
+                    self._summary = reply.summary
                     continue
                 ids = list(reply.customer_ids)
                 if not ids:
@@ -217,7 +244,7 @@ class MemberStream:
                 yield ids
         except grpc.aio.AioRpcError as error:
             raise self._refusal(error) from None
-        if self.summary is None:
+        if self._summary is None:
             raise Unavailable("segmentation ended the members without a summary", reason="SEGMENTATION_UNAVAILABLE")
 
     def _refusal(self, error: grpc.aio.AioRpcError) -> MatchaError:
@@ -242,7 +269,7 @@ class MemberStream:
 
 
 async def write_audience(
-    connection: asyncpg.Connection,
+    connection: asyncpg.Connection | PoolConnectionProxy,
     *,
     tenant: str,
     publication_id: str,
@@ -265,7 +292,7 @@ async def write_audience(
 
 
 async def _store_audience(
-    connection: asyncpg.Connection,
+    connection: asyncpg.Connection | PoolConnectionProxy,
     tenant: str,
     publication_id: str,
     channel: str,
@@ -295,7 +322,7 @@ async def _store_audience(
 
 
 async def _new_publication_audience(
-    connection: asyncpg.Connection,
+    connection: asyncpg.Connection | PoolConnectionProxy,
     tenant: str,
     publication_id: str,
     channel: str,
@@ -329,7 +356,9 @@ async def _new_publication_audience(
     )
 
 
-async def _record_publication_audience(connection: asyncpg.Connection, key: int, resolved: ResolvedAudience) -> None:
+async def _record_publication_audience(
+    connection: asyncpg.Connection | PoolConnectionProxy, key: int, resolved: ResolvedAudience
+) -> None:
     await connection.execute(
         """UPDATE review_publication_audiences SET segmentation_version = $2, size = $3, members_sha256 = $4,
                excluded_without_consent = $5, excluded_opted_out = $6, excluded_frequency_capped = $7
@@ -345,7 +374,12 @@ async def _record_publication_audience(connection: asyncpg.Connection, key: int,
 
 
 async def _store_audience_members(
-    connection: asyncpg.Connection, tenant: str, channel: str, cap: FrequencyCap, key: int, members: "MemberStream"
+    connection: asyncpg.Connection | PoolConnectionProxy,
+    tenant: str,
+    channel: str,
+    cap: FrequencyCap,
+    key: int,
+    members: Members,
 ) -> tuple[int, int, str]:
     """COPYs the members of publication audience `key`, those at the channel's frequency cap left out; returns the
     members stored, those capped, and the digest of the stored ones."""
@@ -363,8 +397,8 @@ async def _store_audience_members(
 
 
 async def _copy_members(
-    connection: asyncpg.Connection,
-    members: MemberStream,
+    connection: asyncpg.Connection | PoolConnectionProxy,
+    members: Members,
     table: str,
     columns: list[str],
     lines: Callable[[list[str], str], bytes],
@@ -423,7 +457,7 @@ def _refuse_unreachable(
 
 
 async def write_experiment_audience(
-    connection: asyncpg.Connection,
+    connection: asyncpg.Connection | PoolConnectionProxy,
     *,
     tenant: str,
     experiment_id: str,
@@ -495,7 +529,11 @@ class ArmMembers:
         self._channel = channel
         self._members = members
         self._current: MemberStream | None = None
-        self.summary: segmentation_pb2.SegmentMembersSummary | None = None
+        self._summary: segmentation_pb2.SegmentMembersSummary | None = None
+
+    @property
+    def summary(self) -> segmentation_pb2.SegmentMembersSummary:
+        return _read_summary(self._summary)
 
     def cancel(self) -> None:
         if self._current is not None:
@@ -513,10 +551,12 @@ class ArmMembers:
             total.without_consent += part.without_consent + len(part.unknown_customer_ids)
             total.opted_out += part.opted_out
             self._current = None
-        self.summary = total
+        self._summary = total
 
 
-async def arm_members(connection: asyncpg.Connection, tenant: str, experiment_id: str, arm: str) -> list[str]:
+async def arm_members(
+    connection: asyncpg.Connection | PoolConnectionProxy, tenant: str, experiment_id: str, arm: str
+) -> list[str]:
     """The members recorded in an experiment's arm, in byte order."""
     buffer = await _copy_out(
         connection,
@@ -534,7 +574,7 @@ async def arm_members(connection: asyncpg.Connection, tenant: str, experiment_id
 
 
 async def write_arm_audience(
-    connection: asyncpg.Connection,
+    connection: asyncpg.Connection | PoolConnectionProxy,
     *,
     tenant: str,
     publication_id: str,
@@ -584,7 +624,7 @@ async def write_arm_audience(
 
 
 async def _capped(
-    connection: asyncpg.Connection, tenant: str, channel: str, cap: FrequencyCap, own_key: int
+    connection: asyncpg.Connection | PoolConnectionProxy, tenant: str, channel: str, cap: FrequencyCap, own_key: int
 ) -> frozenset[str]:
     """Customers that `cap.messages` publications on the channel reached within the window."""
     rows = await connection.fetch(
@@ -620,7 +660,9 @@ def _unknown_customers(given: tuple[str, ...], unknown: list[str], what: str) ->
     )
 
 
-async def read_audience(connection: asyncpg.Connection, publication_id: str) -> ResolvedAudience | None:
+async def read_audience(
+    connection: asyncpg.Connection | PoolConnectionProxy, publication_id: str
+) -> ResolvedAudience | None:
     row = await connection.fetchrow(
         "SELECT * FROM review_publication_audiences WHERE publication_id = $1", publication_id
     )
@@ -641,7 +683,9 @@ async def read_audience(connection: asyncpg.Connection, publication_id: str) -> 
     )
 
 
-async def audience_members(connection: asyncpg.Connection, tenant: str, publication_id: str) -> list[str] | None:
+async def audience_members(
+    connection: asyncpg.Connection | PoolConnectionProxy, tenant: str, publication_id: str
+) -> list[str] | None:
     """The members stored with a publication of the tenant, in byte order; None when it has no audience."""
     try:
         publication = uuid.UUID(publication_id)
@@ -664,7 +708,7 @@ async def audience_members(connection: asyncpg.Connection, tenant: str, publicat
     return lines
 
 
-async def _copy_out(connection: asyncpg.Connection, query: str, *args) -> str:
+async def _copy_out(connection: asyncpg.Connection | PoolConnectionProxy, query: str, *args) -> str:
     chunks: list[bytes] = []
 
     async def collect(data: bytes) -> None:
@@ -690,7 +734,9 @@ def _copy_unescape(value: str) -> str:
     return "".join(out)
 
 
-async def erase_audience_customer(connection: asyncpg.Connection, tenant: str, customer_id: str) -> int:
+async def erase_audience_customer(
+    connection: asyncpg.Connection | PoolConnectionProxy, tenant: str, customer_id: str
+) -> int:
     """Takes a customer out of every audience of the tenant (the digests recorded then no longer cover the lists
     kept: they describe what was published)."""
     status = await connection.execute(

@@ -342,9 +342,10 @@ class ReviewCore:
     async def release(self, call: CallContext, item_id: str) -> ItemDetails:
         async with self._store.change(call.tenant, item_id) as change:
             item = change.item
-            if _active_claimant(change) is not None:
-                if item.claimed_by != call.principal.subject and ADMIN_ROLE not in call.principal.roles:
-                    raise _claimed_by_other(item.id, item.claimed_by)
+            claimant = _active_claimant(change)
+            if claimant is not None:
+                if claimant != call.principal.subject and ADMIN_ROLE not in call.principal.roles:
+                    raise _claimed_by_other(item.id, claimant)
                 await change.update(claimed_by=None, claimed_at=None, claim_expires_at=None)
                 await change.add_event("RELEASED", item.status, item.version, call.principal.subject)
         return await self._store.get(call.tenant, item_id, full=False)
@@ -425,10 +426,9 @@ class ReviewCore:
         self._require_current_version(item.id, item.version, version)
 
         decided_version, title, content, digest = item.version, item.title, item.content, item.content_sha256
-        edited = edit is not None and (edit.title, edit.content) != (item.title, item.content)
-        if edited and item.four_eyes:
-            return await self._propose_edit(call, change, version, comment, edit)
-        if edited:
+        if edit is not None and (edit.title, edit.content) != (item.title, item.content):
+            if item.four_eyes:
+                return await self._propose_edit(call, change, version, comment, edit)
             decided_version = item.version + 1
             title, content, digest = edit.title, edit.content, content_digest(edit.title, edit.content)
             await change.add_version(
@@ -664,6 +664,7 @@ class ReviewCore:
                 resolved = await read_audience(change.connection, earlier)
             else:
                 variant = await self._experiment_variant(change, audience)
+                assert item.approved_version is not None  # recorded with the APPROVED status checked above
                 approved = await change.version(item.approved_version)
                 trace_id = _current_trace_id()
                 publication_id = await change.add_publication(
@@ -724,6 +725,7 @@ class ReviewCore:
                     await change.enqueue(SINK, sink, publication_id, document, publication_id=publication_id)
                 await change.add_event("PUBLISHED", item.status, item.version, call.principal.subject)
         details = await self._store.get(call.tenant, item_id, full=False)
+        assert details.publication is not None  # published above, or earlier
         return details.publication, already, resolved
 
     @staticmethod
@@ -747,7 +749,7 @@ class ReviewCore:
         variant's arm nor the holdout can be named."""
         item = change.item
         variant = await variant_of_item(change.connection, item.tenant, item.id)
-        if audience is not None and audience.experiment_arm:
+        if audience is not None and audience.experiment_id is not None:
             if variant is None or variant.experiment_id != audience.experiment_id:
                 if not await experiment_exists(change.connection, item.tenant, audience.experiment_id):
                     raise experiment_not_found(audience.experiment_id)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from matcha.review.audiences import ExperimentAudience, FrequencyCap, ResolvedAudience, audience_members
 from matcha.runtime.database import Database
@@ -236,7 +237,7 @@ class ExperimentStore:
         experiment: NewExperiment,
         *,
         check_items: Callable[[list[ItemState]], None] | None = None,
-        fill: Callable[[asyncpg.Connection], Awaitable[ResolvedAudience]] | None = None,
+        fill: Callable[[asyncpg.Connection | PoolConnectionProxy], Awaitable[ResolvedAudience]] | None = None,
     ) -> ResolvedAudience | None:
         """Creates the experiment and its variants in one transaction. Variants named by item: the items are locked
         and handed to `check_items` (which refuses by raising), and `fill` stores the audience in the same
@@ -497,7 +498,7 @@ class ExperimentStore:
                 customer_ids,
             )
             batch: OutcomeBatch = accept([ResolvedEvent(*row) for row in rows])
-            inserted, to_judge = await connection.fetchrow(
+            counts = await connection.fetchrow(
                 _INGEST,
                 tenant,
                 batch.event_ids,
@@ -508,6 +509,8 @@ class ExperimentStore:
                 batch.values,
                 batch.times,
             )
+            assert counts is not None  # its final SELECT has no FROM: always one row
+            inserted, to_judge = counts
         return inserted, list(to_judge)
 
     async def item_of_publication(self, tenant: str, publication_id: str) -> str:
@@ -625,7 +628,9 @@ class ItemVariant:
     audience: ExperimentAudience
 
 
-async def variant_of_item(connection: asyncpg.Connection, tenant: str, item_id: str) -> ItemVariant | None:
+async def variant_of_item(
+    connection: asyncpg.Connection | PoolConnectionProxy, tenant: str, item_id: str
+) -> ItemVariant | None:
     row = await connection.fetchrow(
         """SELECT v.experiment_id, v.label, coalesce(v.publication_id, '') AS publication_id, x.segmentation,
                   x.segmentation_version, x.segment_id
@@ -644,7 +649,9 @@ async def variant_of_item(connection: asyncpg.Connection, tenant: str, item_id: 
     )
 
 
-async def experiment_exists(connection: asyncpg.Connection, tenant: str, experiment_id: str) -> bool:
+async def experiment_exists(
+    connection: asyncpg.Connection | PoolConnectionProxy, tenant: str, experiment_id: str
+) -> bool:
     return bool(
         await connection.fetchval(
             "SELECT EXISTS (SELECT 1 FROM review_experiments WHERE tenant = $1 AND id = $2)", tenant, experiment_id
@@ -653,7 +660,7 @@ async def experiment_exists(connection: asyncpg.Connection, tenant: str, experim
 
 
 async def record_variant_publication(
-    connection: asyncpg.Connection, tenant: str, variant: ItemVariant, publication_id: str
+    connection: asyncpg.Connection | PoolConnectionProxy, tenant: str, variant: ItemVariant, publication_id: str
 ) -> None:
     await connection.execute(
         """UPDATE review_experiment_variants SET publication_id = $4

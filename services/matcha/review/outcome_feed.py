@@ -17,6 +17,7 @@ from datetime import datetime
 
 import asyncpg
 import grpc
+from asyncpg.pool import PoolConnectionProxy
 
 from matcha.review.audiences import channel_name
 from matcha.review.tenant_channels import NoServiceToken, TenantChannels
@@ -238,7 +239,9 @@ def _event_index(path: str) -> int | None:
     return int(number) if head == "events" and number.isdigit() else None
 
 
-async def _settle(connection: asyncpg.Connection, tenant: str, event_ids: list[str], refused: dict[str, str]) -> None:
+async def _settle(
+    connection: asyncpg.Connection | PoolConnectionProxy, tenant: str, event_ids: list[str], refused: dict[str, str]
+) -> None:
     fed = [event_id for event_id in event_ids if event_id not in refused]
     if fed:
         await connection.execute(

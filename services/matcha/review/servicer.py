@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import overload
 
 import grpc
 from google.protobuf import duration_pb2, json_format, timestamp_pb2
@@ -28,13 +29,19 @@ def _name(enum, prefix: str, number: int) -> str:
         return str(number)
 
 
-def _status(name: str) -> int:
-    return review_pb2.ReviewStatus.Value(f"REVIEW_STATUS_{name}")
+# Enum fields are set by their proto names: message constructors take them (and refuse unknown ones, as
+# EnumTypeWrapper.Value does), while Value() is typed as returning a plain int.
+def _status(name: str) -> str:
+    return f"REVIEW_STATUS_{name}"
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+@overload
+def _timestamp(value: datetime) -> timestamp_pb2.Timestamp: ...
+@overload
+def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None: ...
 def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     if value is None:
         return None
@@ -73,7 +80,7 @@ def _delivery(row: DeliveryRow | None) -> review_pb2.Delivery | None:
     if row is None:
         return None
     return review_pb2.Delivery(
-        state=review_pb2.DeliveryState.Value(f"DELIVERY_STATE_{row.state}"),
+        state=f"DELIVERY_STATE_{row.state}",
         attempts=row.attempts,
         last_error=status_pb2.Status(code=row.last_error_code, message=row.last_error)
         if row.last_error_code is not None
@@ -88,7 +95,7 @@ def _version(row: VersionRow) -> review_pb2.ContentVersion:
         title=row.title,
         content=row.content,
         content_sha256=row.content_sha256,
-        origin=review_pb2.VersionOrigin.Value(f"VERSION_ORIGIN_{row.origin}"),
+        origin=f"VERSION_ORIGIN_{row.origin}",
         author_subject=row.author,
         provenance=_provenance(row.provenance) if row.provenance else None,
         comment=row.comment,
@@ -99,7 +106,7 @@ def _version(row: VersionRow) -> review_pb2.ContentVersion:
 
 def _decision(row: DecisionRow) -> review_pb2.Decision:
     return review_pb2.Decision(
-        outcome=review_pb2.DecisionOutcome.Value(f"DECISION_OUTCOME_{row.outcome}"),
+        outcome=f"DECISION_OUTCOME_{row.outcome}",
         comment=row.comment,
         reviewer_subject=row.reviewer,
         role=row.role,
@@ -134,14 +141,15 @@ def _item(details: ItemDetails) -> review_pb2.ReviewItem:
         title=item.title,
         content=item.content,
         content_sha256=item.content_sha256,
-        format=review_pb2.ContentFormat.Value(f"CONTENT_FORMAT_{item.format}"),
-        channel=review_pb2.Channel.Value(f"CHANNEL_{item.channel}"),
+        format=f"CONTENT_FORMAT_{item.format}",
+        channel=f"CHANNEL_{item.channel}",
         target=item.target,
         audience=review_pb2.Audience(**item.audience),
         provenance=_provenance(item.provenance),
         voice_score=item.voice_score,
         flags=_flags(item.flags),
-        priority=item.priority,
+        # Stored as its number, one the core accepted.
+        priority=review_pb2.Priority.Name(item.priority),
         due_time=_timestamp(item.due_at),
         four_eyes=item.four_eyes,
         submitter_subject=item.submitter,
@@ -205,7 +213,7 @@ def _event(row: EventRow) -> review_pb2.ReviewEvent:
     return review_pb2.ReviewEvent(
         sequence=row.sequence,
         time=_timestamp(row.at),
-        type=review_pb2.ReviewEventType.Value(f"REVIEW_EVENT_TYPE_{row.type}"),
+        type=f"REVIEW_EVENT_TYPE_{row.type}",
         item_id=row.item_id,
         status=_status(row.status),
         version=row.version,
@@ -262,8 +270,8 @@ def _experiment(row: ExperimentRow) -> review_pb2.Experiment:
     )
 
 
-def _outcome(name: str) -> int:
-    return review_pb2.OutcomeType.Value(f"OUTCOME_TYPE_{name}")
+def _outcome(name: str) -> str:
+    return f"OUTCOME_TYPE_{name}"
 
 
 def _arm_result(arm: ArmResult, promoted: str | None) -> review_pb2.ArmResult:

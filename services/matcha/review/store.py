@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from matcha.review.audiences import AUDIENCE_SUBJECT_RECORDS, erase_audience_customer
 from matcha.review.experiment_store import EXPERIMENT_SUBJECT_RECORDS, erase_experiment_customer
@@ -310,7 +311,7 @@ def _not_found(item_id: str) -> NotFound:
 class ItemTransaction:
     """The writes of one change to one item, under its row lock."""
 
-    def __init__(self, connection: asyncpg.Connection, item: ItemRow) -> None:
+    def __init__(self, connection: asyncpg.Connection | PoolConnectionProxy, item: ItemRow) -> None:
         self._connection = connection
         self.item = item
         self.notify_outbox = False
@@ -330,6 +331,8 @@ class ItemTransaction:
         row = await self._connection.fetchrow(
             "SELECT * FROM review_versions WHERE item_id = $1 AND number = $2", uuid.UUID(self.item.id), number
         )
+        if row is None:
+            raise LookupError(f"review item {self.item.id} has no version {number}")
         return _version(row)
 
     async def latest_ai_version(self) -> VersionRow:
@@ -338,6 +341,7 @@ class ItemTransaction:
                ORDER BY number DESC LIMIT 1""",
             uuid.UUID(self.item.id),
         )
+        assert row is not None  # version 1 is the submitted AI draft
         return _version(row)
 
     async def decision_with_key(self, idempotency_key: str) -> DecisionRow | None:
@@ -380,6 +384,7 @@ class ItemTransaction:
             key,
             provenance_sha256,
         )
+        assert row is not None  # an INSERT … RETURNING without ON CONFLICT returns its row
         return _decision(row)
 
     async def add_event(
@@ -430,7 +435,7 @@ class ItemTransaction:
         )
 
     @property
-    def connection(self) -> asyncpg.Connection:
+    def connection(self) -> asyncpg.Connection | PoolConnectionProxy:
         """The change's connection, inside its transaction, for writes kept with other stores' code."""
         return self._connection
 
@@ -456,7 +461,11 @@ class ItemTransaction:
 
 
 async def _insert_version(
-    connection: asyncpg.Connection, item_id: uuid.UUID, number: int, version: NewVersion, key: str | None
+    connection: asyncpg.Connection | PoolConnectionProxy,
+    item_id: uuid.UUID,
+    number: int,
+    version: NewVersion,
+    key: str | None,
 ) -> None:
     await connection.execute(
         """INSERT INTO review_versions (item_id, number, title, content, content_sha256, origin, author, provenance,
@@ -477,7 +486,7 @@ async def _insert_version(
 
 
 async def _insert_event(
-    connection: asyncpg.Connection,
+    connection: asyncpg.Connection | PoolConnectionProxy,
     tenant: str,
     item_id: str,
     event_type: str,
@@ -712,7 +721,9 @@ class ReviewStore:
             )
 
     @staticmethod
-    async def _resume_delivery(connection: asyncpg.Connection, item_id: uuid.UUID) -> DeliveryRow | None:
+    async def _resume_delivery(
+        connection: asyncpg.Connection | PoolConnectionProxy, item_id: uuid.UUID
+    ) -> DeliveryRow | None:
         row = await connection.fetchrow(
             "SELECT * FROM review_outbox WHERE item_id = $1 AND kind = $2 ORDER BY id DESC LIMIT 1",
             item_id,
@@ -721,7 +732,9 @@ class ReviewStore:
         return _delivery(row) if row else None
 
     @staticmethod
-    async def _publication(connection: asyncpg.Connection, item_id: uuid.UUID) -> PublicationRow | None:
+    async def _publication(
+        connection: asyncpg.Connection | PoolConnectionProxy, item_id: uuid.UUID
+    ) -> PublicationRow | None:
         row = await connection.fetchrow("SELECT * FROM review_publications WHERE item_id = $1", item_id)
         if row is None:
             return None
@@ -904,6 +917,7 @@ class ReviewStore:
                 item = await connection.fetchrow(
                     "SELECT status, version FROM review_items WHERE id = $1", uuid.UUID(entry.item_id)
                 )
+                assert item is not None  # the outbox row just updated belongs to it (ON DELETE CASCADE)
                 await _insert_event(
                     connection, entry.tenant, entry.item_id, "RUN_SIGNALLED", item["status"], item["version"], ""
                 )
