@@ -308,9 +308,9 @@ class ExperimentCore:
                 "variants",
                 "variants name either items (delivered per arm) or publications, not both",
             )
-            if violations.check(
-                request.audience is not None, "audience", "required with variants named by item: a segment or customers"
-            ):
+            if request.audience is None:
+                violations.add("audience", "required with variants named by item: a segment or customers")
+            else:
                 check_audience(violations, request.audience, arm_allowed=False)
             for name, given in (
                 ("customer_ids", request.customer_ids),
@@ -389,6 +389,8 @@ class ExperimentCore:
         resolved with segmentation for their purpose and channel and stored with each member's arm, all in one
         transaction."""
         self._audiences.check_configured()
+        audience = request.audience
+        assert audience is not None  # required with variants named by item, checked by create
         experiment_id = request.experiment_id or str(uuid.uuid4())
         hash_key = secrets.token_bytes(32)
         labels = [variant.label for variant in request.variants]
@@ -401,7 +403,8 @@ class ExperimentCore:
             for index, variant in enumerate(request.variants):
                 path = f"variants[{index}].item_id"
                 item = found.get(variant.item_id)
-                if not violations.check(item is not None, path, "no such item"):
+                if item is None:
+                    violations.add(path, "no such item")
                     continue
                 if not violations.check(item.status == "APPROVED", path, f"the item is {item.status}, not APPROVED"):
                     continue
@@ -438,8 +441,8 @@ class ExperimentCore:
                 experiment_id=experiment_id,
                 channel=channel,
                 purpose=chosen["purpose"],
-                spec=request.audience,
-                members=self._audiences.stream(call, chosen["purpose"], request.audience, channel),
+                spec=audience,
+                members=self._audiences.stream(call, chosen["purpose"], audience, channel),
                 arm_of=ArmAssigner(hash_key, experiment_id, labels, share),
             )
 
@@ -461,6 +464,7 @@ class ExperimentCore:
             check_items=check_items,
             fill=fill,
         )
+        assert resolved is not None  # what `fill` stored
         return await self._store.get(call.tenant, experiment_id), resolved
 
     async def assign(
@@ -522,6 +526,8 @@ class ExperimentCore:
 
         def accept(resolved: list[ResolvedEvent]) -> OutcomeBatch:
             refusals = _Refusals()
+            experiment_ids: list[str] = []
+            arms: list[str] = []
             for index, (event, where) in enumerate(zip(events, resolved, strict=True)):
                 path = f"events[{index}]"
                 if event.publication_id and where.publication_experiment_id is None:
@@ -538,6 +544,9 @@ class ExperimentCore:
                         f"{path}.publication_id",
                         f"the customer is in arm {where.arm!r}, not variant {where.publication_variant!r}",
                     )
+                else:
+                    experiment_ids.append(where.experiment_id)
+                    arms.append(where.arm)
             if refusals.total:
                 raise InvalidArgument(
                     f"{refusals.total} of {len(events)} outcome events refused ({refusals.unknown} for unknown "
@@ -554,9 +563,9 @@ class ExperimentCore:
                 )
             return OutcomeBatch(
                 event_ids=[event.event_id for event in events],
-                experiment_ids=[where.experiment_id for where in resolved],
+                experiment_ids=experiment_ids,
                 customer_ids=[event.customer_id for event in events],
-                arms=[where.arm for where in resolved],
+                arms=arms,
                 outcomes=[event.outcome for event in events],
                 values=[event.value for event in events],
                 times=[event.at or now for event in events],
