@@ -250,6 +250,8 @@ def _clusters(table, rfm_edges, spec, scaling, raw, base, points, previous, repo
         second = others.min(axis=1) if cluster_count > 1 else distance
         confidence = np.where(second > 0, 1.0 - distance / np.maximum(second, 1e-12), 1.0)
     else:
+        # HDBSCAN's membership strengths.
+        assert clustering.probabilities is not None
         confidence = clustering.probabilities
     assignment = Assignment(
         positions=positions,

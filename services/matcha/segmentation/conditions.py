@@ -38,7 +38,16 @@ class Window:
     def contains(self, time: float, now: float) -> bool:
         if self.within is not None:
             return time > now - self.within
+        # Validation gives a window without `within` both ends.
+        assert self.start is not None and self.end is not None
         return self.start <= time < self.end
+
+    def earliest(self, now: float) -> float:
+        """The time of the oldest event the window may hold at `now`."""
+        if self.within is not None:
+            return now - self.within
+        assert self.start is not None  # validation gives a window without `within` both ends
+        return self.start
 
 
 @dataclass(frozen=True)
@@ -370,6 +379,7 @@ def evaluate(node: Node, facts: Facts) -> bool:
     if isinstance(node, NotOf):
         return not evaluate(node.child, facts)
     if isinstance(node, EventTest):
+        assert node.counter is not None  # set by `validate` and `from_json`
         count, total = facts.counter(node.counter)
         if node.not_occurred:
             return count == 0
@@ -416,6 +426,7 @@ def _test_property(node: PropertyTest, value: Scalar) -> bool:
     if node.operator == "range":
         return (node.low is None or number >= node.low) and (node.high is None or number <= node.high)
     bound = node.value
+    assert isinstance(bound, float)  # `validate` requires a number for these operators
     return {"lt": number < bound, "le": number <= bound, "gt": number > bound, "ge": number >= bound}[node.operator]
 
 
@@ -428,7 +439,7 @@ def to_json(node: Node) -> dict[str, Any]:
     if isinstance(node, NotOf):
         return {"not": to_json(node.child)}
     if isinstance(node, PropertyTest):
-        document = {"path": node.path, "operator": node.operator}
+        document: dict[str, Any] = {"path": node.path, "operator": node.operator}
         if node.operator in OPERATORS:
             document["value"] = node.value
         elif node.operator == "in":

@@ -8,6 +8,7 @@ against the same edges as the customers it is compared with.
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -73,7 +74,7 @@ def with_scores(columns: dict[str, np.ndarray], edges: dict[str, list[float]]) -
     for score, (raw, low_is_better) in _SCORED.items():
         # Ties at an edge fall to the worse quintile: a fifth of customers sharing the
         # oldest purchase date are all "least recent", not spread over two scores.
-        side = "right" if low_is_better else "left"
+        side: Literal["left", "right"] = "right" if low_is_better else "left"
         above = np.searchsorted(np.asarray(edges[raw]), columns[raw], side=side).astype(np.float64)
         values = 5.0 - above if low_is_better else 1.0 + above
         scored[score] = values

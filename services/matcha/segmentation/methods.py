@@ -410,18 +410,19 @@ def profile(
     `segment_mean` (from `segment_means`) the pass over the segment's members."""
     base_mean, base_std = base if base is not None else (matrix.mean(axis=0), matrix.std(axis=0))
     if segment_mean is None:
+        assert members is not None  # callers give the members or their mean
         segment_mean = matrix[members].mean(axis=0) if members.any() else np.zeros(len(features))
     profiles = []
     for column, feature in enumerate(features):
-        mean, base = float(segment_mean[column]), float(base_mean[column])
+        mean, base_value = float(segment_mean[column]), float(base_mean[column])
         deviation = float(base_std[column])
         profiles.append(
             FeatureProfile(
                 feature,
                 mean,
-                base,
-                mean / base if base else 0.0,
-                (mean - base) / deviation if deviation > 0 else 0.0,
+                base_value,
+                mean / base_value if base_value else 0.0,
+                (mean - base_value) / deviation if deviation > 0 else 0.0,
             )
         )
     return profiles

@@ -123,6 +123,7 @@ def recommend(evidence: Evidence, allowed: np.ndarray, limit: int, weights: Weig
                 )
             )
         if content_top > 0:
+            assert evidence.similarity is not None  # content scored only from similarities
             anchor = int(np.argmax(content_parts[:, index]))
             reasons.append(
                 Reason(
