@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 import numpy as np
+from asyncpg.pool import PoolConnectionProxy
 
 from matcha.segmentation import binary_copy
 from matcha.segmentation.feed import CHANGES_CHANNEL
@@ -54,6 +55,7 @@ class ConditionStore:
                 subject,
                 key,
             )
+        assert row is not None  # INSERT ... SELECT over an aggregate inserts one row
         return _record(row)
 
     async def by_idempotency_key(self, tenant: str, key: str) -> ConditionRecord | None:
@@ -246,7 +248,7 @@ class ConditionStore:
         attributes: Sequence[str],
         features: Sequence[str],
         *,
-        connection: asyncpg.Connection | None = None,
+        connection: asyncpg.Connection | PoolConnectionProxy | None = None,
     ) -> list[CustomerFacts]:
         """The customers' ids, policies and the properties conditions test; every customer when `keys` is None."""
         rows = await (connection or self.pool).fetch(
@@ -281,7 +283,7 @@ class ConditionStore:
         segmentation: str,
         keys: Sequence[int] | None,
         *,
-        connection: asyncpg.Connection | None = None,
+        connection: asyncpg.Connection | PoolConnectionProxy | None = None,
     ) -> tuple[dict[int, str], int]:
         """Segment id of each customer in the latest READY version of a built segmentation, and that version's id."""
         source = connection or self.pool
@@ -305,7 +307,7 @@ class ConditionStore:
 
     @staticmethod
     async def past_events(
-        connection: asyncpg.Connection,
+        connection: asyncpg.Connection | PoolConnectionProxy,
         tenant: str,
         since: float,
         types: Sequence[int],

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 import numpy as np
+from asyncpg.pool import PoolConnectionProxy
 
 from matcha.runtime.data_map import SubjectHolding, class_name_sql, describe_kind
 from matcha.runtime.database import Database
@@ -112,7 +113,7 @@ class CustomerStore:
     # --- customers and their history ----------------------------------------------------------
 
     async def upsert_customers(
-        self, connection: asyncpg.Connection, tenant: str, rows: list[CustomerRow]
+        self, connection: asyncpg.Connection | PoolConnectionProxy, tenant: str, rows: list[CustomerRow]
     ) -> tuple[int, int, list[int]]:
         """Returns (inserted, updated, keys of changed customers); identical rows are left alone."""
         records = await connection.fetch(
@@ -159,7 +160,9 @@ class CustomerStore:
         inserted = sum(1 for record in records if record["inserted"])
         return inserted, len(records) - inserted, [record["key"] for record in records]
 
-    async def unknown_customers(self, connection: asyncpg.Connection, tenant: str, ids: list[str]) -> set[str]:
+    async def unknown_customers(
+        self, connection: asyncpg.Connection | PoolConnectionProxy, tenant: str, ids: list[str]
+    ) -> set[str]:
         rows = await connection.fetch(
             """SELECT u.id FROM unnest($2::text[]) AS u(id)
                WHERE NOT EXISTS (SELECT 1 FROM segmentation_customers c WHERE c.tenant = $1 AND c.id = u.id)""",
@@ -169,7 +172,7 @@ class CustomerStore:
         return {row["id"] for row in rows}
 
     async def create_missing_customers(
-        self, connection: asyncpg.Connection, tenant: str, ids: list[str], policy: RecordPolicy
+        self, connection: asyncpg.Connection | PoolConnectionProxy, tenant: str, ids: list[str], policy: RecordPolicy
     ) -> list[asyncpg.Record]:
         """Creates the customers not stored yet; the created ones' `key` and `id`."""
         return await connection.fetch(
@@ -188,7 +191,7 @@ class CustomerStore:
 
     async def event_customers(
         self,
-        connection: asyncpg.Connection,
+        connection: asyncpg.Connection | PoolConnectionProxy,
         tenant: str,
         ids: list[str],
         attribute_keys: Sequence[str] = (),
@@ -216,7 +219,9 @@ class CustomerStore:
         has_ready = bool(rows[0]["has_ready"])
         return EventCustomers([row for row in rows if row["key"] is not None], has_ready)
 
-    async def customer_policies(self, connection: asyncpg.Connection, tenant: str, ids: list[str]) -> dict:
+    async def customer_policies(
+        self, connection: asyncpg.Connection | PoolConnectionProxy, tenant: str, ids: list[str]
+    ) -> dict:
         rows = await connection.fetch(
             """SELECT id, data_class, consented_purposes, source, subject_id FROM segmentation_customers
                WHERE tenant = $1 AND id = ANY($2::text[])""",
@@ -226,7 +231,7 @@ class CustomerStore:
         return {row["id"]: RecordPolicy.from_row(row) for row in rows}
 
     async def insert_transactions(
-        self, connection: asyncpg.Connection, tenant: str, batch: TransactionBatch
+        self, connection: asyncpg.Connection | PoolConnectionProxy, tenant: str, batch: TransactionBatch
     ) -> tuple[int, list[int]]:
         """Stores new transactions and folds them into their customers' aggregates; (inserted, touched keys)."""
         rows = await connection.fetch(
@@ -281,7 +286,9 @@ class CustomerStore:
             )
         return sum(row["stored"] for row in rows), [row["key"] for row in rows]
 
-    async def store_events(self, connection: asyncpg.Connection, tenant: str, batch: EventBatch) -> StoredEvents:
+    async def store_events(
+        self, connection: asyncpg.Connection | PoolConnectionProxy, tenant: str, batch: EventBatch
+    ) -> StoredEvents:
         """Stores an events message in one statement (one transaction when the connection is not in one): the
         new events (a stored id is skipped), purchases as transactions folded into their customers'
         aggregates and the purchase table, the tenant's reference time and purchases version."""
@@ -350,11 +357,12 @@ class CustomerStore:
             max(batch.times),
             count,
         )
+        assert row is not None  # a select from two aggregates gives one row
         folded = list(zip(row["keys"] or (), row["purchases"] or (), row["spend"] or (), strict=True))
         return StoredEvents(row["stored_ids"], row["stored"], folded)
 
     @staticmethod
-    async def _purchases_changed(connection: asyncpg.Connection, tenant: str) -> None:
+    async def _purchases_changed(connection: asyncpg.Connection | PoolConnectionProxy, tenant: str) -> None:
         """Marks what recommendations count as changed, in the caller's transaction (see migration 0006)."""
         await connection.execute(
             """INSERT INTO segmentation_tenants AS t (tenant, purchases_version) VALUES ($1, 1)
@@ -362,7 +370,9 @@ class CustomerStore:
             tenant,
         )
 
-    async def _advance_reference_time(self, connection: asyncpg.Connection, tenant: str, latest: datetime) -> None:
+    async def _advance_reference_time(
+        self, connection: asyncpg.Connection | PoolConnectionProxy, tenant: str, latest: datetime
+    ) -> None:
         await connection.execute(
             """INSERT INTO segmentation_tenants AS t (tenant, reference_time) VALUES ($1, $2)
                ON CONFLICT (tenant) DO UPDATE
@@ -373,13 +383,15 @@ class CustomerStore:
 
     # --- reading customers and their features -------------------------------------------------
 
-    async def reference_time(self, connection: asyncpg.Connection | asyncpg.Pool, tenant: str) -> datetime:
+    async def reference_time(
+        self, connection: asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool, tenant: str
+    ) -> datetime:
         value = await connection.fetchval("SELECT reference_time FROM segmentation_tenants WHERE tenant = $1", tenant)
         return value or datetime.now(UTC)
 
     async def load_features(
         self,
-        connection: asyncpg.Connection | asyncpg.Pool,
+        connection: asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool,
         tenant: str,
         purpose: str,
         custom_features: Sequence[str],
@@ -678,7 +690,9 @@ _SUBJECT_RECORDS = (
 )
 
 
-async def _copy_features(connection: asyncpg.Connection, query: str, params: list, buffer: io.BytesIO) -> None:
+async def _copy_features(
+    connection: asyncpg.Connection | PoolConnectionProxy, query: str, params: list, buffer: io.BytesIO
+) -> None:
     # Joining every customer to its aggregates must hash or merge: a nested loop over
     # freshly loaded, not yet analysed tables is quadratic. Every row goes to the client, so
     # the planner's charge for passing rows from parallel workers would only keep the

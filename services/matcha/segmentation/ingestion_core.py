@@ -189,7 +189,8 @@ class IngestionCore:
         batch = TransactionBatch(
             ids=[t.id for t in transactions],
             customer_ids=customer_ids,
-            times=[t.time for t in transactions],
+            # Every one has a time: checked above.
+            times=[t.time for t in transactions if t.time is not None],
             amounts=[t.amount for t in transactions],
             quantities=[t.quantity for t in transactions],
             channels=[t.channel for t in transactions],
@@ -325,6 +326,7 @@ class IngestionCore:
         for data_class, purposes in {(row["data_class"], tuple(row["consented_purposes"])) for row in rows.values()}:
             require_consent(DataClass(data_class), frozenset(purposes), call.purpose)
         if unknown:
+            assert policy is not None  # refused above without one
             require_consent(policy.data_class, policy.consented_purposes, call.purpose)
 
     async def _create_event_customers(self, connection, call, unknown, rows, policy: RecordPolicy | None) -> int:
@@ -332,6 +334,7 @@ class IngestionCore:
         meanwhile are read."""
         if not unknown:
             return 0
+        assert policy is not None  # `_check_event_customers` refused unknown customers without one
         created = await self._store.create_missing_customers(connection, call.tenant, unknown, policy)
         for row in created:
             rows[row["id"]] = {
@@ -422,6 +425,7 @@ class IngestionCore:
             require_consent(known.data_class, known.consented_purposes, call.purpose)
         if not unknown:
             return 0
+        assert policy is not None  # refused above without one
         require_consent(policy.data_class, policy.consented_purposes, call.purpose)
         return len(await self._store.create_missing_customers(connection, call.tenant, sorted(unknown), policy))
 

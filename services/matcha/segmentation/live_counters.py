@@ -22,7 +22,7 @@ import heapq
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -157,7 +157,9 @@ class TenantState:
     def wanted(self) -> tuple[list[str], list[str], list[str]]:
         """Attribute keys, feature names and built segmentations the tenant's conditions read."""
         if self._wanted is None:
-            attributes, features, built = set(), set(), set()
+            attributes: set[str] = set()
+            features: set[str] = set()
+            built: set[str] = set()
             for segment in self.all_segments():
                 for path in properties(segment.node):
                     scope, _, key = path.partition(".")
@@ -343,23 +345,25 @@ class LiveSegments:
                 if counter is None:
                     counter = counters_of[spec] = Counter()
                 if counter.add(event.time, event.amount) and spec.window.within is not None:
-                    self._schedule(state, spec, event.customer_key, event.time)
+                    self._schedule(state, spec, event.customer_key, event.time + spec.window.within)
                 touched.setdefault(event.customer_key, set()).add(spec)
                 causes[event.customer_key] = event.id
         return self._decide(state, touched, facts, built, causes, now), late
 
-    def _schedule(self, state: TenantState, spec: CounterSpec, key: int, oldest: float) -> None:
-        heapq.heappush(state.expiries, (oldest + spec.window.within, key, state.spec_ids[spec]))
+    def _schedule(self, state: TenantState, spec: CounterSpec, key: int, expiry: float) -> None:
+        """Sweeps the counter at `expiry`, when its oldest event leaves the window."""
+        heapq.heappush(state.expiries, (expiry, key, state.spec_ids[spec]))
 
     def _decide(
         self,
         state: TenantState,
-        touched: dict[int, set[CounterSpec]],
+        touched: Mapping[int, set[CounterSpec] | None],
         facts: dict[int, CustomerFacts],
         built: dict[str, dict[int, str]],
         causes: dict[int, str],
         now: float,
     ) -> list[ConditionChange]:
+        """Decides the segments fed by the touched counters of each customer (all segments for None)."""
         changes: list[ConditionChange] = []
         for segment in state.pending.values():
             segment.dirty.update(touched)
@@ -474,9 +478,11 @@ class LiveSegments:
             counter = state.customers.get(key, {}).get(spec)
             if counter is None:
                 continue
-            counter.prune(now - spec.window.within)
+            within = spec.window.within
+            assert within is not None  # only relative windows are scheduled
+            counter.prune(now - within)
             if counter.times:
-                self._schedule(state, spec, key, counter.times[0])
+                self._schedule(state, spec, key, counter.times[0] + within)
             else:
                 del state.customers[key][spec]
             touched.setdefault(key, set()).add(spec)
@@ -546,7 +552,7 @@ class LiveSegments:
         await self.record(state, tenant, changes)
 
     async def _past_events(self, connection, tenant: str, fresh: list[CounterSpec], now: float):
-        since = min(spec.window.start if spec.window.within is None else now - spec.window.within for spec in fresh)
+        since = min(spec.window.earliest(now) for spec in fresh)
         item_lists = [sorted(spec.item_ids) for spec in fresh]
         return await self._store.past_events(connection, tenant, since, sorted({s.type for s in fresh}), item_lists)
 
@@ -589,10 +595,11 @@ class LiveSegments:
                     for event_time, amount in zip(group_times.tolist(), group_amounts.tolist(), strict=True):
                         counter.add(event_time, amount)
                 if window.within is not None:
-                    self._schedule(state, spec, key, counter.times[0])
+                    self._schedule(state, spec, key, counter.times[0] + window.within)
 
     async def _all_facts(self, connection, tenant: str, state: TenantState, segment: LiveSegment):
-        attributes, features = set(), set()
+        attributes: set[str] = set()
+        features: set[str] = set()
         for path in properties(segment.node):
             scope, _, key = path.partition(".")
             (attributes if scope == "attributes" else features).add(key)

@@ -23,7 +23,7 @@ from matcha.segmentation.recommend import (
     similarity_matrix,
 )
 from matcha.segmentation.recommendation_store import RecommendationStore
-from matcha.segmentation.records import ItemInput, Recommendations, RecommendedItem, RecommendInput
+from matcha.segmentation.records import ItemInput, Recommendations, RecommendedItem, RecommendInput, VersionRecord
 from matcha.segmentation.versions_core import VersionsCore
 
 
@@ -100,6 +100,7 @@ class RecommendationCore:
         violations.raise_if_any()
         stored = await self._customers.customer(self._customers.pool, call.tenant, request.customer_id)
         require_consent(stored.row.policy.data_class, stored.row.policy.consented_purposes, call.purpose)
+        version: VersionRecord | None
         if request.segmentation:
             version = await self._versions.ready(call, request.segmentation, 0)
         else:
@@ -123,12 +124,12 @@ class RecommendationCore:
         allowed = np.ones(len(evidence.items), dtype=bool)
         if not request.include_owned:
             allowed &= ~evidence.owned
-        index = {item: slot for slot, item in enumerate(evidence.items)}
+        slots = {item: slot for slot, item in enumerate(evidence.items)}
         if request.candidate_item_ids:
             candidates = np.zeros(len(evidence.items), dtype=bool)
-            candidates[[index[item] for item in request.candidate_item_ids if item in index]] = True
+            candidates[[slots[item] for item in request.candidate_item_ids if item in slots]] = True
             allowed &= candidates
-        allowed[[index[item] for item in request.exclude_item_ids if item in index]] = False
+        allowed[[slots[item] for item in request.exclude_item_ids if item in slots]] = False
         scored = await asyncio.to_thread(recommend, evidence, allowed, limit, weights)
         segment_name = model.segment_names[position] if position >= 0 else ""
         related = {evidence.items[r.related_index] for s in scored for r in s.reasons if r.related_index >= 0}

@@ -5,6 +5,7 @@ import asyncio
 from collections import OrderedDict
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from matcha.runtime.database import Database
 from matcha.segmentation.customer_store import eligible_sql
@@ -25,14 +26,14 @@ class RecommendationStore:
     def pool(self) -> asyncpg.Pool:
         return self._database.pool
 
-    async def lock_items(self, connection: asyncpg.Connection, tenant: str) -> None:
+    async def lock_items(self, connection: asyncpg.Connection | PoolConnectionProxy, tenant: str) -> None:
         """Serialises catalogue writes of a tenant, so two batches cannot store two vector dimensions."""
         await connection.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended('segmentation_items/' || $1, 0))", tenant
         )
 
     async def item_vector_signature(
-        self, connection: asyncpg.Connection, tenant: str, replaced_ids: list[str]
+        self, connection: asyncpg.Connection | PoolConnectionProxy, tenant: str, replaced_ids: list[str]
     ) -> tuple[int, str, str] | None:
         """(dimension, model id, model version) of the vectors stored outside `replaced_ids`, if any."""
         row = await connection.fetchrow(
@@ -43,7 +44,9 @@ class RecommendationStore:
         )
         return (row["dimension"], row["model_id"], row["model_version"]) if row else None
 
-    async def upsert_items(self, connection: asyncpg.Connection, tenant: str, items: list[ItemRow]) -> tuple[int, int]:
+    async def upsert_items(
+        self, connection: asyncpg.Connection | PoolConnectionProxy, tenant: str, items: list[ItemRow]
+    ) -> tuple[int, int]:
         """Inserts or replaces items; (inserted, replaced)."""
         rows = await connection.fetch(
             """INSERT INTO segmentation_items AS i

@@ -169,7 +169,8 @@ class VersionsCore:
             )
         violations = Violations()
         kmeans = spec_without_data.kmeans
-        if spec_without_data.method == KMEANS and kmeans.k:
+        # Set for k-means builds only.
+        if kmeans is not None and kmeans.k:
             violations.check(kmeans.k <= len(table), "kmeans.k", f"larger than the population ({len(table)})")
         edges = quintile_edges(table.columns)
         columns = with_scores(table.columns, edges)
@@ -476,9 +477,12 @@ class VersionsCore:
                 )
             columns = with_scores(table.columns, model.rfm_edges)
         else:
+            assert values is not None  # checked above: customer_id or features
             columns = self._given_features(model, values)
         assignment = assign(model, columns)
         position = int(assignment.positions[0])
+        # `assign` always ranks the alternatives.
+        assert assignment.alternative_positions is not None and assignment.alternative_distances is not None
         alternatives = [
             (model.segment_ids[int(p)], float(d))
             for p, d in zip(assignment.alternative_positions[0], assignment.alternative_distances[0], strict=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import numpy as np
+from asyncpg.pool import PoolConnectionProxy
 
 from matcha.runtime.database import Database
 from matcha.runtime.errors import NotFound
@@ -110,6 +111,7 @@ class VersionsStore:
                 subject,
                 idempotency_key,
             )
+        assert row is not None  # INSERT ... SELECT over an aggregate inserts one row
         return _version(row)
 
     async def version_by_idempotency_key(self, tenant: str, key: str) -> VersionRecord | None:
@@ -194,7 +196,7 @@ class VersionsStore:
 
     @staticmethod
     async def _copy_memberships(
-        connection: asyncpg.Connection, version_id: int, memberships: MembershipsToStore
+        connection: asyncpg.Connection | PoolConnectionProxy, version_id: int, memberships: MembershipsToStore
     ) -> None:
         """Copies the memberships into a table of the version's own, indexes it, then attaches it as the
         version's partition (as migration 0004 lays partitions out)."""
@@ -354,7 +356,7 @@ class VersionsStore:
 
     # --- live re-assignment and the change log ------------------------------------------------
 
-    async def current_positions(self, connection, version_id: int, keys: Sequence[int]) -> dict[int, int]:
+    async def current_positions(self, connection, version_id: int, keys: Sequence[int] | np.ndarray) -> dict[int, int]:
         rows = await connection.fetch(
             """SELECT customer_key, position FROM segmentation_memberships
                WHERE version_id = $1 AND customer_key = ANY($2::int8[])""",
@@ -364,7 +366,12 @@ class VersionsStore:
         return {row["customer_key"]: row["position"] for row in rows}
 
     async def apply_moves(
-        self, connection: asyncpg.Connection, tenant: str, version: VersionRecord, moves: list[Move], names: list
+        self,
+        connection: asyncpg.Connection | PoolConnectionProxy,
+        tenant: str,
+        version: VersionRecord,
+        moves: list[Move],
+        names: list,
     ) -> None:
         """Records moves in the version's memberships and appends them to the tenant's change log."""
         if not moves:
