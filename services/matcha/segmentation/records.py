@@ -137,7 +137,7 @@ class SegmentRecord:
     share: float
     outliers: bool
     condition: str
-    profile: list[dict[str, float]]
+    profile: list[dict[str, Any]]
     top_features: list[str]
     persona: dict[str, Any] | None
     exemplars: list[tuple[str, float]]
@@ -350,7 +350,8 @@ class SegmentationView:
     version: VersionRecord
     segments: list[SegmentRecord]
     model: FrozenModel | None
-    k_scores: list[tuple[int, float]] = field(default_factory=list)
+    # (k, silhouette) or (k, silhouette, stability, smallest share, reason), as the version was built.
+    k_scores: list[tuple[Any, ...]] = field(default_factory=list)
 
     @property
     def method(self) -> str:

@@ -12,6 +12,7 @@ from matcha.runtime.data_map import exported_classes
 from matcha.runtime.data_map_messages import holding_messages
 from matcha.runtime.governance import DataClass, RecordPolicy
 from matcha.runtime.interceptors import current_call, report_records
+from matcha.runtime.messages import data_class_message
 from matcha.segmentation import conditions as cond
 from matcha.segmentation import drift
 from matcha.segmentation.condition_core import ConditionSegmentsCore
@@ -64,6 +65,9 @@ _CRITERIA = {
     pb.K_CRITERION_SILHOUETTE: SILHOUETTE,
     pb.K_CRITERION_STABILITY: STABILITY,
 }
+_DRIFT_LEVELS = {1: pb.DRIFT_LEVEL_STABLE, 2: pb.DRIFT_LEVEL_MODERATE, 3: pb.DRIFT_LEVEL_SIGNIFICANT}
+# Conditions keep the contract's event type numbers.
+_EVENT_TYPES = {int(value): value for value in (pb.EVENT_TYPE_PURCHASE, pb.EVENT_TYPE_VISIT, pb.EVENT_TYPE_CLICK)}
 _STATES = {BUILDING: pb.SEGMENTATION_STATE_BUILDING, FAILED: pb.SEGMENTATION_STATE_FAILED}
 # Ids per message of StreamSegmentMembers: 10,000 ids of at most 128 characters stay under 5 MiB.
 MEMBERS_PER_MESSAGE = 10_000
@@ -98,7 +102,7 @@ def _policy_input(policy: common_pb2.RecordPolicy) -> PolicyInput:
 
 def _policy_message(policy: RecordPolicy) -> common_pb2.RecordPolicy:
     return common_pb2.RecordPolicy(
-        data_class=int(policy.data_class),
+        data_class=data_class_message(policy.data_class),
         consented_purposes=sorted(policy.consented_purposes),
         source=policy.source,
         subject_id=policy.subject_id,
@@ -368,13 +372,16 @@ def _condition_message(node: cond.Node) -> pb.Condition:
     if isinstance(node, cond.AnyOf):
         return pb.Condition(any=pb.ConditionList(conditions=[_condition_message(c) for c in node.children]))
     if isinstance(node, cond.NotOf):
-        return pb.Condition(**{"not": _condition_message(node.child)})
+        message = pb.Condition()
+        getattr(message, "not").CopyFrom(_condition_message(node.child))
+        return message
     if isinstance(node, cond.PropertyTest):
         test = pb.PropertyCondition(property=node.path)
         if node.operator == "in":
             test.in_list.values.extend(_scalar_message(value) for value in node.values)
         elif node.operator == "range":
-            test.range.CopyFrom(_range_message(node.low, node.high))
+            # Validation requires min, max or both.
+            test.range.CopyFrom(pb.NumberRange(min=node.low, max=node.high))
         else:
             test.compare.CopyFrom(
                 pb.Comparison(operator=_OPERATOR_NUMBERS[node.operator], value=_scalar_message(node.value))
@@ -382,7 +389,7 @@ def _condition_message(node: cond.Node) -> pb.Condition:
         return pb.Condition(property=test)
     if isinstance(node, cond.EventTest):
         event = pb.EventCondition(
-            type=node.type,
+            type=_EVENT_TYPES[node.type],
             item_ids=node.item_ids,
             amount=_range_message(node.amount_min, node.amount_max),
             min_count=node.min_count,
@@ -393,12 +400,16 @@ def _condition_message(node: cond.Node) -> pb.Condition:
         if node.within_seconds is not None:
             event.within.FromNanoseconds(round(node.within_seconds * 1e9))
         else:
+            # Validation requires a window: within, or between with both ends.
+            assert node.start is not None and node.end is not None
             event.between.start.FromNanoseconds(round(node.start * 1e9))
             event.between.end.FromNanoseconds(round(node.end * 1e9))
         return pb.Condition(event=event)
     if isinstance(node, cond.MemberOf):
         return pb.Condition(member_of=pb.SegmentReference(segmentation=node.segmentation, segment_id=node.segment_id))
-    return pb.Condition(bucket=pb.RandomBucket(salt=node.salt, lower=node.lower, upper=node.upper))
+    if isinstance(node, cond.Bucket):
+        return pb.Condition(bucket=pb.RandomBucket(salt=node.salt, lower=node.lower, upper=node.upper))
+    raise ValueError("an unset node is never stored")
 
 
 def _condition_segment_message(view: ConditionSegmentView) -> pb.ConditionSegment:
@@ -697,7 +708,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             request.baseline_version,
             request.target_version if target == "target_version" else None,
         )
-        levels = [drift.level(psi) for _, psi in comparison.feature_drift]
+        levels = [_DRIFT_LEVELS[drift.level(psi)] for _, psi in comparison.feature_drift]
         return pb.CompareSegmentationsResponse(
             feature_drift=[
                 pb.FeatureDrift(feature=feature, psi=psi, level=level)
