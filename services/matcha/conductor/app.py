@@ -60,6 +60,7 @@ def build_conductor_service(
 
     async def load_plan(tenant: str, name: str, version: int) -> PlanDef:
         row = await store.get_plan(tenant, name, version)
+        assert row is not None, "a run's plan version was registered before it, and plans are never deleted"
         return validator.validate_stored(row.spec, row.sha256)
 
     evaluator = ExpressionEvaluator(

@@ -9,7 +9,7 @@ import contextlib
 import dataclasses
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -172,15 +172,15 @@ class ConductorCore:
         plan_format: str | None,
         validate_only: bool,
     ) -> tuple[StoredPlan, bool]:
-        if document is None and spec is None:
-            raise InvalidArgument(
-                "a plan is required", violations=[_violation("document", "give a document or a spec")]
-            )
         if document is not None:
             content, source_format = plans.parse_document(document, plan_format)
             source = document
-        else:
+        elif spec is not None:
             content, source_format = spec, "JSON"
+        else:
+            raise InvalidArgument(
+                "a plan is required", violations=[_violation("document", "give a document or a spec")]
+            )
         plan = self._validator.validate(content)
         if document is None:
             source = plans.render_document(plan.spec, "JSON")
@@ -518,6 +518,7 @@ class ConductorCore:
     ) -> Verification:
         self._require_auditor(call)
         start = max(from_sequence, 1)
+        chain: Callable[[str, int], AsyncIterator[ChainedRecord[Any]]]  # either ledger's rows
         if ledger == AuditLedger.HOPS:
             key, record_hash, chain = self._keys.audit_key, self._store.audit_hash, self._store.audit_chain
         else:
@@ -596,7 +597,8 @@ class ConductorCore:
         metadata = gov.outgoing_metadata(token, purpose=DATA_MAP_PURPOSE, data_class=ceiling, tenant=call.tenant)
         request = json_format.ParseDict({"subject_id": subject_id}, method.new_request())
         try:
-            reply = await self._engine.invoker.call(method, request, metadata=metadata, deadline_seconds=30.0)
+            # A message whose class is built from descriptors: every DescribeSubject reply has `holdings`.
+            reply: Any = await self._engine.invoker.call(method, request, metadata=metadata, deadline_seconds=30.0)
         except grpc.aio.AioRpcError as error:
             return StoreDataMap(method.service, error.code(), error.details() or "")
         holdings = [_holding(item, ceiling) for item in reply.holdings]

@@ -240,18 +240,18 @@ class RunExecution:
             raise
         except expressions.ExpressionError as error:
             over_budget = isinstance(error, expressions.ExpressionBudgetExceeded)
-            failure = StepFailure(
+            expression_failure = StepFailure(
                 grpc.StatusCode.RESOURCE_EXHAUSTED if over_budget else grpc.StatusCode.INVALID_ARGUMENT,
                 f"step {step.id}: {error}",
                 reason="EXPRESSION_BUDGET_EXCEEDED" if over_budget else "EXPRESSION_FAILED",
             )
             await self.emit(
-                Event("STEP_FAILED", "RUNNING", step.id, "FAILED", error=failure.as_status()),
+                Event("STEP_FAILED", "RUNNING", step.id, "FAILED", error=expression_failure.as_status()),
                 step_changes={
-                    step.id: {"state": "FAILED", "error": failure.as_status(), "ended_at": datetime.now(UTC)}
+                    step.id: {"state": "FAILED", "error": expression_failure.as_status(), "ended_at": datetime.now(UTC)}
                 },
             )
-            raise failure from None
+            raise expression_failure from None
 
     async def _step_body(self, step: StepDef) -> Any:
         variables = self.variables()
@@ -387,7 +387,9 @@ class RunExecution:
     # -- call ------------------------------------------------------------------------------------
 
     async def _call(self, step: StepDef, variables: dict, index: int | None) -> HopOutcome:
+        assert step.call is not None, "only call steps are called"
         method = self.engine.catalog.method(step.call)
+        assert method is not None, "the plan was validated against the catalog when it was loaded"
         capability = await self.engine.catalog.reported(method.service)
         request_value = await self.engine.expressions.render(step.request, variables)
         data_class = max([self.data_class, *self._input_classes()])
@@ -397,9 +399,11 @@ class RunExecution:
         mandatory = outcome.redact and outcome.data_class_out < data_class
         if outcome.redact:
             policy = step.redact
+            fields: tuple[str, ...] = ()
             if mandatory:
-                kinds, fields = redaction.ALL_KINDS | (policy.kinds if policy else frozenset()), ()
+                kinds = redaction.ALL_KINDS | (policy.kinds if policy else frozenset())
             else:
+                assert policy is not None, "without lowering the class, only the step's own policy redacts"
                 kinds, fields = policy.kinds, policy.fields
             result = self.pseudonymiser.redact(request_value, kinds, fields)
             request_value, mapping = result.value, result.mapping

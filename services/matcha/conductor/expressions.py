@@ -15,7 +15,10 @@ import functools
 import json
 import multiprocessing
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnProcess
 from typing import Any
 
 import cel
@@ -96,14 +99,14 @@ def parse(source: str) -> Expression:
     )
 
 
-def _flatten(lists: list) -> list:
+def _flatten(lists: object) -> list:
     """`flatten([[a, b], [c]])` is `[a, b, c]`: how a fan-out crosses two lists (segments by variants)."""
     if not isinstance(lists, list) or not all(isinstance(inner, list) for inner in lists):
         raise TypeError("flatten() takes a list of lists")
     return [value for inner in lists for value in inner]
 
 
-def _join(values: list, separator: str) -> str:
+def _join(values: object, separator: str) -> str:
     """`join(['a', 'b'], ', ')` is `'a, b'`."""
     if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
         raise TypeError("join() takes a list of strings")
@@ -111,7 +114,7 @@ def _join(values: list, separator: str) -> str:
 
 
 # Functions the conductor adds to standard CEL; both walk their argument once, like a macro.
-FUNCTIONS = {"flatten": _flatten, "join": _join}
+FUNCTIONS: dict[str, Callable[..., Any]] = {"flatten": _flatten, "join": _join}
 
 
 def evaluate(source: str, variables: dict[str, Any]) -> Any:
@@ -180,8 +183,8 @@ class ExpressionEvaluator:
 
     def __init__(self, budget: ExpressionBudget | None = None) -> None:
         self.budget = budget or ExpressionBudget()
-        self._process = None
-        self._connection = None
+        self._process: SpawnProcess | None = None
+        self._connection: Connection | None = None
         self._lock = asyncio.Lock()
 
     async def evaluate(self, source: str, variables: dict[str, Any]) -> Any:
@@ -222,6 +225,7 @@ class ExpressionEvaluator:
             self._process.start()
             child.close()
         connection = self._connection
+        assert connection is not None, "opened with the process"
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, connection.send, (source, variables))
         ready = await loop.run_in_executor(None, connection.poll, self.budget.timeout_seconds)

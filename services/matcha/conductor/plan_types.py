@@ -19,12 +19,12 @@ from matcha.conductor import expressions
 @dataclass(frozen=True)
 class ValueType:
     kind: str  # "message", "list", "map", "scalar" or "dyn"
-    message: Descriptor | None = None
+    message: Descriptor | None = None  # set exactly when kind is "message"
     element: "ValueType | None" = None
     scalar: str = ""
 
     def describe(self) -> str:
-        if self.kind == "message":
+        if self.message is not None:
             return f"a {self.message.full_name} message"
         if self.kind == "list":
             return "a list"
@@ -76,10 +76,12 @@ def message_type(descriptor: Descriptor) -> ValueType:
 
 
 def field_type(field: FieldDescriptor) -> ValueType:
-    if field.message_type is not None and field.message_type.GetOptions().map_entry:
-        return ValueType("map", element=field_type(field.message_type.fields_by_name["value"]))
+    message = field.message_type
+    if message is not None and message.GetOptions().map_entry:
+        return ValueType("map", element=field_type(message.fields_by_name["value"]))
     if field.type == FieldDescriptor.TYPE_MESSAGE:
-        single = message_type(field.message_type)
+        assert message is not None, "every message field has its message type"
+        single = message_type(message)
     else:
         single = ValueType("scalar", scalar=_SCALARS.get(field.type, "integer"))
     return ValueType("list", element=single) if field.is_repeated else single
@@ -94,7 +96,7 @@ def resolve(base: ValueType, names: list[str], shown: str) -> tuple[ValueType, s
     for name in names:
         if base.kind in ("dyn", "map"):
             return (base.element or DYN) if base.kind == "map" else DYN, None
-        if base.kind == "message":
+        if base.message is not None:
             field = base.message.fields_by_name.get(name)
             if field is None:
                 return DYN, f"{shown}: {base.message.full_name} has no field {name!r}"
@@ -198,8 +200,8 @@ def mismatch(value: ValueType, field: FieldDescriptor, *, element: bool = False)
         return None
     if expected.kind == "list":
         return None if value.kind == "list" else f"{value.describe()} into a repeated field"
-    if expected.kind == "message":
-        if value.kind == "message" and value.message.full_name == expected.message.full_name:
+    if expected.message is not None:
+        if value.message is not None and value.message.full_name == expected.message.full_name:
             return None
         if value.kind in ("scalar", "list"):
             return f"{value.describe()} into a {expected.message.full_name} field"

@@ -233,7 +233,8 @@ class PlanValidator:
         if not isinstance(raw_steps, list) or not raw_steps:
             violations.add("steps", "a plan needs at least one step")
             raw_steps = []
-        step_ids = [raw.get("id") for raw in raw_steps if isinstance(raw, dict)]
+        # As written: `_step` refuses any that is not an identifier.
+        step_ids: list[Any] = [raw.get("id") for raw in raw_steps if isinstance(raw, dict)]
         types = self._types(inputs, raw_steps)
         steps = []
         for index, raw in enumerate(raw_steps):
@@ -264,6 +265,7 @@ class PlanValidator:
         if isinstance(content.get("description", ""), str) is False:
             violations.add("description", "expected a string")
         violations.raise_if_any("plan is invalid")
+        assert isinstance(name, str), "a name that is not one is a violation above"
         plan = PlanDef(
             name=name,
             inputs=tuple(inputs),
@@ -405,7 +407,8 @@ class PlanValidator:
         when = raw.get("when") or ""
         if when:
             check(when, f"{path}.when", scope)
-        items, concurrency = "", 4
+        items = ""
+        concurrency: object = 4  # as written, until checked
         if fan_out:
             spec = raw["for_each"] if isinstance(raw["for_each"], dict) else {}
             items = spec.get("items") or ""
@@ -580,7 +583,7 @@ def _check_message(
             if not isinstance(item, dict):
                 violations.add(field_path, "expected a mapping")
                 continue
-            value_field = field_descriptor.message_type.fields_by_name["value"]
+            value_field = _map_value_field(field_descriptor)
             for map_key, map_value in item.items():
                 _check_single(map_value, value_field, f"{field_path}.{map_key}", violations, types)
         elif field_descriptor.is_repeated:
@@ -596,6 +599,12 @@ def _check_message(
 def _is_map(field_descriptor: FieldDescriptor) -> bool:
     message = field_descriptor.message_type
     return message is not None and message.GetOptions().map_entry
+
+
+def _map_value_field(map_field: FieldDescriptor) -> FieldDescriptor:
+    entry = map_field.message_type
+    assert entry is not None, "a map field's entries are messages"
+    return entry.fields_by_name["value"]
 
 
 def _check_template(
@@ -643,6 +652,7 @@ def _check_single(
     kind = field_descriptor.type
     if kind == FieldDescriptor.TYPE_MESSAGE:
         message = field_descriptor.message_type
+        assert message is not None, "every message field has its message type"
         if message.full_name in _OPAQUE_MESSAGES:
             return
         if message.full_name.startswith("google.protobuf.") and message.full_name.endswith("Value"):
@@ -652,11 +662,13 @@ def _check_single(
             return
         _check_message(value, message, path, violations, types)
     elif kind == FieldDescriptor.TYPE_ENUM:
-        names = {item.name for item in field_descriptor.enum_type.values}
+        enum = field_descriptor.enum_type
+        assert enum is not None, "every enum field has its enum type"
+        names = {item.name for item in enum.values}
         if not (isinstance(value, str) and value in names) and not (
             isinstance(value, int) and not isinstance(value, bool)
         ):
-            violations.add(path, f"expected a {field_descriptor.enum_type.full_name} name")
+            violations.add(path, f"expected a {enum.full_name} name")
     elif kind == FieldDescriptor.TYPE_BOOL:
         violations.check(isinstance(value, bool), path, "expected a boolean")
     elif kind in (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES):

@@ -87,7 +87,8 @@ class Pseudonymiser:
         return self._replace(text, self.engine.analyze(text, kinds), redaction)
 
     def _replace(self, text: str, findings: list[Finding], redaction: Redaction) -> str:
-        pieces, position = [], 0
+        pieces: list[str] = []
+        position = 0
         for finding in findings:
             placeholder = self.placeholder(finding.kind, finding.value)
             redaction.mapping[placeholder] = finding.value
@@ -104,7 +105,12 @@ class Pseudonymiser:
         paths = [tuple(path.split(".")) for path in fields] or [()]
         # Two passes: gather the strings, detect in one batch (the NER runs them together), then replace.
         texts: list[str] = []
-        _transform(value, paths, lambda text: texts.append(text) or text)
+
+        def gather(text: str) -> str:
+            texts.append(text)
+            return text
+
+        _transform(value, paths, gather)
         findings = iter(engine.analyze_many(texts, frozenset(kinds), field="request"))
         redaction.value = _transform(value, paths, lambda text: self._replace(text, next(findings), redaction))
         return redaction

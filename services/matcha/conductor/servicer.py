@@ -19,6 +19,7 @@ from matcha.runtime.data_map import exported_classes
 from matcha.runtime.data_map_messages import holding_messages
 from matcha.runtime.errors import ERROR_DOMAIN, Violations
 from matcha.runtime.interceptors import current_call, report_records
+from matcha.runtime.messages import data_class_message
 
 _FORMATS = {conductor_pb2.PLAN_FORMAT_YAML: "YAML", conductor_pb2.PLAN_FORMAT_JSON: "JSON"}
 _FORMAT_NUMBERS = {"YAML": conductor_pb2.PLAN_FORMAT_YAML, "JSON": conductor_pb2.PLAN_FORMAT_JSON}
@@ -46,9 +47,7 @@ def _datetime(stamp: timestamp_pb2.Timestamp, present: bool) -> datetime | None:
     return stamp.ToDatetime(tzinfo=UTC) if present else None
 
 
-def _struct(values: dict | None) -> struct_pb2.Struct | None:
-    if values is None:
-        return None
+def _struct(values: dict) -> struct_pb2.Struct:
     message = struct_pb2.Struct()
     message.update(values)
     return message
@@ -89,7 +88,7 @@ def _plan(stored: PlanRow, spec: dict | None) -> conductor_pb2.Plan:
 def _step(step: StepRow, full: bool) -> conductor_pb2.StepRun:
     message = conductor_pb2.StepRun(
         step_id=step.step_id,
-        state=conductor_pb2.StepState.Value(f"STEP_STATE_{step.state}"),
+        state=f"STEP_STATE_{step.state}",
         method=step.method,
         attempts=step.attempts,
         error=_status(step.error),
@@ -110,12 +109,12 @@ def _run(run: RunRow, full: bool = False) -> conductor_pb2.Run:
         id=run.id,
         plan_name=run.plan_name,
         plan_version=run.plan_version,
-        state=conductor_pb2.RunState.Value(f"RUN_STATE_{run.state}"),
+        state=f"RUN_STATE_{run.state}",
         steps=[_step(step, full) for step in run.steps],
         context=common_pb2.GovernanceContext(
             principal=common_pb2.Principal(subject=context["subject"], tenant=run.tenant, roles=context["roles"]),
             purpose=context["purpose"],
-            data_class=int(gov.DataClass[context["data_class"]]),
+            data_class=data_class_message(gov.DataClass[context["data_class"]]),
         ),
         error=_status(run.error),
         resumed_from_run_id=run.resumed_from or "",
@@ -138,19 +137,23 @@ def _event(stored: StoredEvent) -> conductor_pb2.RunEvent:
     message = conductor_pb2.RunEvent(
         sequence=stored.sequence,
         time=_timestamp(stored.time),
-        type=conductor_pb2.RunEventType.Value(f"RUN_EVENT_TYPE_{event.type}"),
-        run_state=conductor_pb2.RunState.Value(f"RUN_STATE_{event.run_state}"),
+        type=f"RUN_EVENT_TYPE_{event.type}",
+        run_state=f"RUN_STATE_{event.run_state}",
         step_id=event.step_id,
+        step_state=f"STEP_STATE_{event.step_state}" if event.step_state else None,
         attempt=event.attempt,
         signal_key=event.signal_key,
         error=_status(event.error),
     )
-    if event.step_state:
-        message.step_state = conductor_pb2.StepState.Value(f"STEP_STATE_{event.step_state}")
     if event.item_index is not None:
         message.item_index = event.item_index
     if event.progress:
-        message.progress.CopyFrom(common_pb2.Progress(**event.progress))
+        progress = event.progress
+        message.progress.CopyFrom(
+            common_pb2.Progress(
+                completed=progress.get("completed"), total=progress.get("total"), failed=progress.get("failed")
+            )
+        )
     return message
 
 
@@ -168,14 +171,14 @@ def _audit(record: AuditRecord) -> conductor_pb2.AuditRecord:
         attempt=entry.attempt,
         target_method=entry.target_method,
         models=[common_pb2.ModelRef(id=model_id, version=version) for model_id, version in entry.models],
-        data_class_in=int(gov.DataClass[entry.data_class_in]),
-        data_class_out=int(gov.DataClass[entry.data_class_out]),
+        data_class_in=data_class_message(gov.DataClass[entry.data_class_in]),
+        data_class_out=data_class_message(gov.DataClass[entry.data_class_out]),
         request_sha256=entry.request_sha256,
         response_sha256=entry.response_sha256,
-        decision=conductor_pb2.PolicyDecision.Value(f"POLICY_DECISION_{entry.decision.value}"),
+        decision=f"POLICY_DECISION_{entry.decision.value}",
         policy_rule=entry.policy_rule,
         redactions=[
-            conductor_pb2.RedactionCount(kind=conductor_pb2.PiiKind.Value(f"PII_KIND_{kind}"), count=count)
+            conductor_pb2.RedactionCount(kind=f"PII_KIND_{kind}", count=count)
             for kind, count in sorted(entry.redactions.items())
         ],
         status_code=grpc.StatusCode[entry.status_code].value[0] if entry.status_code else 0,
@@ -193,8 +196,8 @@ def _ledger(value: int) -> AuditLedger:
     return AuditLedger.ACCESSES if value == conductor_pb2.AUDIT_LEDGER_ACCESSES else AuditLedger.HOPS
 
 
-def _data_class(name: str) -> int:
-    return int(gov.DataClass[name]) if name else 0
+def _data_class(name: str) -> common_pb2.DataClass:
+    return data_class_message(gov.DataClass[name]) if name else common_pb2.DATA_CLASS_UNSPECIFIED
 
 
 def _access(record: AccessRecord) -> conductor_pb2.AccessRecord:
@@ -213,7 +216,7 @@ def _access(record: AccessRecord) -> conductor_pb2.AccessRecord:
         models=[common_pb2.ModelRef(id=model_id, version=version) for model_id, version in entry.models],
         request_sha256=entry.request_sha256,
         response_sha256=entry.response_sha256,
-        decision=conductor_pb2.PolicyDecision.Value(f"POLICY_DECISION_{entry.decision}"),
+        decision=f"POLICY_DECISION_{entry.decision}",
         reason=entry.reason,
         status_code=grpc.StatusCode[entry.status_code].value[0],
         request_id=entry.request_id,
@@ -236,7 +239,7 @@ def _verification(result: Verification) -> conductor_pb2.VerifyAuditResponse:
         intact=result.intact,
         records_checked=result.records_checked,
         first_broken_sequence=result.first_broken_sequence,
-        break_kind=kinds.get(result.break_kind, conductor_pb2.CHAIN_BREAK_UNSPECIFIED),
+        break_kind=kinds[result.break_kind] if result.break_kind is not None else conductor_pb2.CHAIN_BREAK_UNSPECIFIED,
         head_sequence=result.head_sequence,
         head_hash=result.head_hash,
     )
@@ -339,8 +342,8 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
             request.capability,
         )
         return conductor_pb2.SignalResponse(
-            disposition=conductor_pb2.SignalDisposition.Value(f"SIGNAL_DISPOSITION_{outcome}"),
-            run_state=conductor_pb2.RunState.Value(f"RUN_STATE_{state}"),
+            disposition=f"SIGNAL_DISPOSITION_{outcome}",
+            run_state=f"RUN_STATE_{state}",
         )
 
     async def ListAudit(
@@ -448,7 +451,7 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
                 conductor_pb2.Capability(
                     service=capability.service,
                     methods=[method.name for method in capability.methods if method.unary],
-                    clearance=int(capability.clearance.max_data_class),
+                    clearance=data_class_message(capability.clearance.max_data_class),
                     inside_trust_boundary=capability.clearance.inside_trust_boundary,
                     serving=serving,
                 )

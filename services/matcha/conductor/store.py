@@ -7,7 +7,7 @@ run (it stalled past its lease and another took over) can no longer write to it.
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -266,6 +266,7 @@ class ConductorStore:
                 sha256,
                 subject,
             )
+            assert row is not None, "INSERT ... RETURNING gives the row"
             return self._plan(row), True
 
     @staticmethod
@@ -388,6 +389,7 @@ class ConductorStore:
             "SELECT step_id, item_index, output FROM conductor_items WHERE run_id = $1", run_id
         ):
             items.setdefault(item["step_id"], {})[item["item_index"]] = item["output"]
+        assert row is not None, "runs are never deleted, and only existing ones are executed or resumed"
         return _run(row, tuple(_step(step) for step in steps)), items
 
     async def list_runs(self, tenant: str, where: RunFilter, limit: int, offset: int) -> list[RunRow]:
@@ -499,7 +501,7 @@ class ConductorStore:
         run_changes: dict[str, Any] | None = None,
         step_changes: dict[str, dict[str, Any]] | None = None,
         item: tuple[str, int, Any] | None = None,
-        audit_entries: list[tuple[str, audit.AuditEntry]] = (),
+        audit_entries: Sequence[tuple[str, audit.AuditEntry]] = (),
         cancel_unfinished_steps: bool = False,
     ) -> None:
         """One atomic transition: run and step changes, an item checkpoint, audit rows and events."""
@@ -669,7 +671,7 @@ class ConductorStore:
             await connection.execute("SELECT pg_notify($1, $2)", EVENTS_CHANNEL, run_id)
             return state, "RESUMED" if waiting else "STORED"
 
-    async def take_signal(self, run_id: str, key: str, required_roles: frozenset[str]) -> tuple[dict | None, str]:
+    async def take_signal(self, run_id: str, key: str, required_roles: Iterable[str]) -> tuple[dict | None, str]:
         """Consumes the signal on `key` when its sender may resume the step: (payload, "") or (None, refused sender).
 
         The roles are checked here, when the signal is consumed, so one stored before the step waited is held
@@ -793,6 +795,7 @@ class ConductorStore:
                 subject,
                 list(TERMINAL_STATES),
             )
+        assert row is not None, "inserted above, or there already"
         return _revocation(row), active
 
     async def reinstate_principal(self, tenant: str, subject: str) -> bool:
