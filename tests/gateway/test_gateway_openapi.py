@@ -42,6 +42,11 @@ async def test_openapi_document_covers_every_annotated_rpc_with_proto_comments(g
 
     watch = document["paths"]["/v1/runs/{run_id}:watch"]["get"]["responses"]["200"]["content"]
     assert set(watch) == {"text/event-stream", "application/x-ndjson"}
+    event = watch["text/event-stream"]["schema"]  # each event, as Open API 3.1 reads an event stream's schema
+    assert event["required"] == ["data"] and event["properties"]["event"]["enum"] == ["message", "error"]
+    assert event["properties"]["data"]["contentSchema"]["anyOf"][0] == {
+        "$ref": "#/components/schemas/matcha.conductor.v1.WatchRunResponse"
+    }
 
 
 def test_shipped_proto_comments_are_current():

@@ -150,6 +150,25 @@ def _query_parameters(route: Route, builder: _SchemaBuilder, bound: set[str]) ->
     return parameters
 
 
+def _server_sent_event(reply_schema: dict) -> dict:
+    """One event of a stream (Open API 3.1 has an event stream's `schema` describe each event): `data` is a
+    message as JSON, or a google.rpc.Status in an `error` event."""
+    return {
+        "type": "object",
+        "properties": {
+            "event": {"type": "string", "enum": ["message", "error"]},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {"anyOf": [reply_schema, _ref(STATUS_SCHEMA)]},
+            },
+            "id": {"type": "string"},
+            "retry": {"type": "integer"},
+        },
+        "required": ["data"],
+    }
+
+
 def _operation(route: Route, builder: _SchemaBuilder) -> dict:
     method = route.method
     bound = {variable.split(".")[0] for variable in route.template.variables}
@@ -202,7 +221,7 @@ def _operation(route: Route, builder: _SchemaBuilder) -> dict:
             "a google.rpc.Status), or with `Accept: application/x-ndjson` one JSON line per message, "
             '`{"result": message}` or `{"error": status}`.',
             "content": {
-                "text/event-stream": {"schema": {"type": "string"}, "x-item-schema": reply_schema},
+                "text/event-stream": {"schema": _server_sent_event(reply_schema)},
                 "application/x-ndjson": {
                     "schema": {
                         "type": "object",
