@@ -24,16 +24,8 @@ from matcha.conductor import plans
 from matcha.conductor.catalog import Capability, CapabilityCatalog, MethodInfo
 from matcha.conductor.engine import RunEngine, RunGrant
 from matcha.conductor.keys import ConductorKeys
-from matcha.conductor.store import (
-    TERMINAL_STATES,
-    ConductorStore,
-    NewRun,
-    PlanRow,
-    Revocation,
-    RunFilter,
-    RunRow,
-    StoredEvent,
-)
+from matcha.conductor.records import NewRun, PlanRow, Revocation, RunFilter, RunRow, StoredEvent
+from matcha.conductor.store import TERMINAL_STATES, ConductorStore
 from matcha.runtime import governance as gov
 from matcha.runtime import page_tokens, roles
 from matcha.runtime.access import AccessLedgerReader, AccessRecord

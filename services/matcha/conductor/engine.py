@@ -28,7 +28,8 @@ from matcha.conductor.invoker import CapabilityNotConfigured, DynamicInvoker
 from matcha.conductor.keys import ConductorKeys, SealedStateUnreadable
 from matcha.conductor.plans import PlanDef, PlanDigestMismatch, StepDef
 from matcha.conductor.policy import decide
-from matcha.conductor.store import RUNS_CHANNEL, Claim, ConductorStore, Event, LeaseLost, RunRow
+from matcha.conductor.records import Claim, Event, RunRow
+from matcha.conductor.store import RUNS_CHANNEL, ConductorStore, LeaseLost
 from matcha.runtime import governance as gov
 from matcha.runtime.auth import WorkloadTokenIssuer
 from matcha.runtime.client import error_details

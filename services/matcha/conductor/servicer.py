@@ -11,7 +11,7 @@ from google.rpc import error_details_pb2, status_pb2
 from matcha.common.v1 import common_pb2
 from matcha.conductor.audit import AuditRecord, ChainBreak, Verification
 from matcha.conductor.core import AuditLedger, AuditQuery, ConductorCore, StoredPlan
-from matcha.conductor.store import PlanRow, RunFilter, RunRow, StepRow, StoredEvent
+from matcha.conductor.records import PlanRow, RunFilter, RunRow, StepRow, StoredEvent
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.runtime import governance as gov
 from matcha.runtime.access import AccessRecord

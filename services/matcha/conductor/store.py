@@ -8,7 +8,6 @@ run (it stalled past its lease and another took over) can no longer write to it.
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +15,7 @@ import asyncpg
 
 from matcha.conductor import audit
 from matcha.conductor.plans import PlanDigestMismatch, spec_digest
+from matcha.conductor.records import Claim, Event, NewRun, PlanRow, Revocation, RunFilter, RunRow, StepRow, StoredEvent
 from matcha.runtime.data_map import SubjectHolding, class_number_sql, describe_kind
 from matcha.runtime.database import Database
 from matcha.runtime.governance import DataClass, roles_satisfy
@@ -30,129 +30,8 @@ class LeaseLost(Exception):
     """This process no longer holds the run (cancelled, finished or taken over)."""
 
 
-@dataclass(frozen=True)
-class PlanRow:
-    name: str
-    version: int
-    spec: dict[str, Any]
-    source: str
-    source_format: str
-    sha256: str
-    create_subject: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class Revocation:
-    subject: str
-    reason: str
-    revoked_by: str
-    revoked_at: datetime
-
-
 def _revocation(row: asyncpg.Record) -> Revocation:
     return Revocation(row["subject"], row["reason"], row["revoked_by"], row["revoked_at"])
-
-
-@dataclass(frozen=True)
-class StepRow:
-    step_id: str
-    position: int
-    state: str
-    method: str = ""
-    attempts: int = 0
-    output: Any = None
-    error: dict | None = None
-    completed: int = 0
-    total: int = 0
-    failed: int = 0
-    awaited_keys: tuple[str, ...] = ()
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class RunRow:
-    id: str
-    tenant: str
-    plan_name: str
-    plan_version: int
-    state: str
-    inputs: dict[str, Any]
-    outputs: dict[str, Any] | None
-    context: dict[str, Any]
-    credential: bytes
-    pseudonyms: bytes | None
-    error: dict | None
-    resumed_from: str | None
-    key_root: str
-    labels: dict[str, str]
-    trace_id: str
-    trace_span_id: str
-    created_at: datetime
-    started_at: datetime | None
-    ended_at: datetime | None
-    deadline: datetime
-    steps: tuple[StepRow, ...] = ()
-
-
-@dataclass(frozen=True)
-class NewRun:
-    tenant: str
-    plan_name: str
-    plan_version: int
-    inputs: dict[str, Any]
-    context: dict[str, Any]
-    credential: bytes
-    labels: dict[str, str]
-    deadline: datetime
-    steps: list[tuple[str, str]]  # (step id, method)
-    trace_id: str
-    trace_span_id: str
-    start_key: str | None = None
-    resumed_from: str | None = None
-    key_root: str | None = None
-    # Checkpoints reused from the resumed run.
-    completed_steps: dict[str, tuple[str, Any]] = field(default_factory=dict)
-    completed_items: list[tuple[str, int, Any]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str
-    run_state: str
-    step_id: str = ""
-    step_state: str | None = None
-    item_index: int | None = None
-    attempt: int = 0
-    progress: dict[str, int] | None = None
-    signal_key: str = ""
-    error: dict | None = None
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    sequence: int
-    time: datetime
-    event: Event
-
-
-@dataclass(frozen=True)
-class Claim:
-    run_id: str
-    # Steps ran before: after a park, or under a process that went away.
-    started: bool
-    # The previous process went away while running it (lease expired or released).
-    recovered: bool
-
-
-@dataclass(frozen=True)
-class RunFilter:
-    plan_name: str = ""
-    states: tuple[str, ...] = ()
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    labels: dict[str, str] = field(default_factory=dict)
 
 
 def _run(row: asyncpg.Record, steps: tuple[StepRow, ...] = ()) -> RunRow:

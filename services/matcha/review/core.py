@@ -39,20 +39,17 @@ from matcha.review.experiment_store import (
     record_variant_publication,
     variant_of_item,
 )
-from matcha.review.store import (
-    RUN_SIGNAL,
-    SINK,
+from matcha.review.records import (
     DecisionRow,
     EventRow,
     ItemDetails,
     ItemsErased,
-    ItemTransaction,
     ListFilter,
     NewItem,
     NewVersion,
     PublicationRow,
-    ReviewStore,
 )
+from matcha.review.store import RUN_SIGNAL, SINK, ItemTransaction, ReviewStore
 from matcha.runtime import page_tokens
 from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, holdings_of, require_describer
 from matcha.runtime.errors import (

@@ -29,7 +29,8 @@ from google.protobuf import struct_pb2
 from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
-from matcha.review.store import RUN_SIGNAL, OutboxEntry, ReviewStore
+from matcha.review.records import OutboxEntry
+from matcha.review.store import RUN_SIGNAL, ReviewStore
 from matcha.review.tenant_channels import SAFE_TENANT, NoServiceToken, TenantChannels
 from matcha.runtime import governance as gov
 from matcha.runtime.channels import PLAINTEXT, Transport

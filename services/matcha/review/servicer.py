@@ -13,7 +13,7 @@ from matcha.review.audiences import AudienceSpec, ResolvedAudience
 from matcha.review.core import ContentEdit, ReviewCore, ReviewSignal, ReviseInput, RunResume, SubmitInput
 from matcha.review.experiment_store import AutoPromotionRule, ExperimentRow, VariantRow
 from matcha.review.experiments import ArmResult, ExperimentCore, NewExperimentInput, OutcomeInput
-from matcha.review.store import DecisionRow, DeliveryRow, EventRow, ItemDetails, PublicationRow, VersionRow
+from matcha.review.records import DecisionRow, DeliveryRow, EventRow, ItemDetails, PublicationRow, VersionRow
 from matcha.review.v1 import review_pb2, review_pb2_grpc
 from matcha.runtime.data_map import exported_classes
 from matcha.runtime.data_map_messages import holding_messages
