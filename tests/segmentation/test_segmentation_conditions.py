@@ -13,6 +13,7 @@ from matcha.runtime.client import error_details
 from matcha.segmentation.app import build_segmentation_service
 from matcha.segmentation.v1 import segmentation_pb2 as pb
 from matcha.segmentation.v1 import segmentation_pb2_grpc
+from tests.support import refused
 
 from .conftest import POLICY, timestamp
 
@@ -282,6 +283,13 @@ async def test_full_evaluation_gives_the_members_of_the_live_path(clocked):
         await asyncio.sleep(0.05)
     assert changes > 100 and len(live) > 10
     assert live == replayed
+    # A page token belongs to its listing: another segment's, or one made up, is refused.
+    first = await stub.ListConditionSegmentMembers(pb.ListConditionSegmentMembersRequest(name="live", page_size=5))
+    for token in (first.next_page_token, "eyJhZnRlciI6ICIifQ=="):
+        details = await refused(
+            stub.ListConditionSegmentMembers(pb.ListConditionSegmentMembersRequest(name="replayed", page_token=token))
+        )
+        assert set(details.field_violations) == {"page_token"}
 
 
 async def test_cli_defines_a_segment_from_yaml_and_lists_its_members(segmentation_server, issuer, tenant, tmp_path):

@@ -3,9 +3,7 @@
 Plain Python beside `IngestionCore`, which feeds the same `LiveSegments` from its event path.
 """
 
-import base64
-import json
-
+from matcha.runtime import page_tokens
 from matcha.runtime.errors import NotFound, Violations
 from matcha.runtime.governance import CallContext
 from matcha.segmentation.checks import SEGMENTATION_NAME
@@ -90,13 +88,10 @@ class ConditionSegmentsCore:
         violations = Violations()
         violations.check(bool(SEGMENTATION_NAME.match(name)), "name", "1 to 63 of a-z, 0-9, '-', '_'")
         violations.check(0 <= page_size <= MAX_PAGE_SIZE, "page_size", f"1 to {MAX_PAGE_SIZE}")
-        after = ""
-        if page_token:
-            try:
-                after = json.loads(base64.urlsafe_b64decode(page_token.encode()))["after"]
-                violations.check(isinstance(after, str), "page_token", "not a token this service gave")
-            except (ValueError, KeyError, TypeError):
-                violations.add("page_token", "not a token this service gave")
+        listing = page_tokens.listing_key("condition segment members", name)
+        after = page_tokens.decode(violations, page_token, listing) or ""
+        if not isinstance(after, str):
+            violations.add("page_token", page_tokens.INVALID)
         violations.raise_if_any()
         record = await self._store.get(call.tenant, name, 0)
         if record is None:
@@ -106,5 +101,5 @@ class ConditionSegmentsCore:
         token = ""
         if len(ids) > limit:
             ids = ids[:limit]
-            token = base64.urlsafe_b64encode(json.dumps({"after": ids[-1]}).encode()).decode()
+            token = page_tokens.encode(listing, ids[-1])
         return ids, token, total
