@@ -299,15 +299,22 @@ async def _store_audience(
     purpose: str,
     data_class: int,
     spec: AudienceSpec,
-    members: MemberStream,
+    members: Members,
     cap: FrequencyCap,
+    *,
+    arm: str = "",
+    source: str = "",
 ) -> ResolvedAudience:
-    key = await _new_publication_audience(connection, tenant, publication_id, channel, purpose, data_class, spec, cap)
+    """A segment's or a list's audience, or an experiment's `arm` (whose members come with no version: the
+    experiment's is `spec.version`); `source` names it in an EMPTY_AUDIENCE refusal."""
+    key = await _new_publication_audience(
+        connection, tenant, publication_id, channel, purpose, data_class, spec, cap, arm
+    )
     size, capped_count, digest = await _store_audience_members(connection, tenant, channel, cap, key, members)
     summary = members.summary
     resolved = ResolvedAudience(
         segmentation=spec.segmentation,
-        segmentation_version=summary.version,
+        segmentation_version=summary.version or spec.version,
         segment_id=spec.segment_id,
         size=size,
         members_sha256=digest,
@@ -315,8 +322,10 @@ async def _store_audience(
         excluded_opted_out=summary.opted_out,
         excluded_frequency_capped=capped_count,
         cap=cap,
+        experiment_id=spec.experiment_id or "",
+        arm=arm,
     )
-    _refuse_unreachable(spec, summary, resolved, channel, purpose, "published")
+    _refuse_unreachable(spec, summary, resolved, channel, purpose, "published", source)
     await _record_publication_audience(connection, key, resolved)
     return resolved
 
@@ -596,29 +605,19 @@ async def write_arm_audience(
             segment_id=experiment.segment_id,
             experiment_id=experiment.experiment_id,
         )
-        key = await _new_publication_audience(
-            connection, tenant, publication_id, channel, purpose, data_class, spec, cap, arm
-        )
-        size, capped_count, digest = await _store_audience_members(connection, tenant, channel, cap, key, members)
-        summary = members.summary
-        resolved = ResolvedAudience(
-            segmentation=experiment.segmentation,
-            segmentation_version=experiment.segmentation_version,
-            segment_id=experiment.segment_id,
-            size=size,
-            members_sha256=digest,
-            excluded_without_consent=summary.without_consent,
-            excluded_opted_out=summary.opted_out,
-            excluded_frequency_capped=capped_count,
-            cap=cap,
-            experiment_id=experiment.experiment_id,
+        return await _store_audience(
+            connection,
+            tenant,
+            publication_id,
+            channel,
+            purpose,
+            data_class,
+            spec,
+            members,
+            cap,
             arm=arm,
+            source=f"arm {arm!r} of experiment {spec.experiment_id!r}",
         )
-        _refuse_unreachable(
-            spec, summary, resolved, channel, purpose, "published", f"arm {arm!r} of experiment {spec.experiment_id!r}"
-        )
-        await _record_publication_audience(connection, key, resolved)
-        return resolved
     finally:
         members.cancel()
 
