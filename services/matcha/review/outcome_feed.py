@@ -175,9 +175,7 @@ class OutcomeFeed:
             return {}
         except grpc.aio.AioRpcError as error:
             if error.code() not in REFUSALS:
-                if error.code() == grpc.StatusCode.UNAVAILABLE:
-                    await self._channels.drop(tenant)
-                raise SegmentationUnavailable(f"{error.code().name}: {error.details()}") from None
+                raise await self._unavailable(tenant, error) from None
             details = error_details(error)
         named = {
             events[index].event_id: f"{path}: {reason}"
@@ -202,19 +200,20 @@ class OutcomeFeed:
         try:
             await stub.Unsubscribe(
                 segmentation_pb2.UnsubscribeRequest(customer_id=event.customer_id, channel=channel_name(event.channel)),
-                metadata=(
-                    (gov.PURPOSE_HEADER, event.purpose),
-                    (gov.DATA_CLASS_HEADER, gov.DataClass(event.data_class).name),
-                ),
+                metadata=_metadata(event.purpose, gov.DataClass(event.data_class)),
                 timeout=self._timeout,
             )
         except grpc.aio.AioRpcError as error:
             if error.code() in REFUSALS or error.code() == grpc.StatusCode.NOT_FOUND:
                 return {event.event_id: f"{error.code().name}: {error.details()}"}
-            if error.code() == grpc.StatusCode.UNAVAILABLE:
-                await self._channels.drop(tenant)
-            raise SegmentationUnavailable(f"{error.code().name}: {error.details()}") from None
+            raise await self._unavailable(tenant, error) from None
         return {}
+
+    async def _unavailable(self, tenant: str, error: grpc.aio.AioRpcError) -> SegmentationUnavailable:
+        """A failure a later attempt may not meet; an unreachable segmentation gets a fresh connection then."""
+        if error.code() == grpc.StatusCode.UNAVAILABLE:
+            await self._channels.drop(tenant)
+        return SegmentationUnavailable(f"{error.code().name}: {error.details()}")
 
     async def _stub(self, tenant: str) -> segmentation_pb2_grpc.SegmentationServiceStub:
         try:
@@ -227,9 +226,14 @@ class OutcomeFeed:
         request = segmentation_pb2.IngestEventsRequest(events=[event.behaviour() for event in events])
         await stub.IngestEvents(
             iter([request]),
-            metadata=((gov.PURPOSE_HEADER, purpose), (gov.DATA_CLASS_HEADER, data_class.name)),
+            metadata=_metadata(purpose, data_class),
             timeout=self._timeout,
         )
+
+
+def _metadata(purpose: str, data_class: gov.DataClass) -> tuple[tuple[str, str], ...]:
+    """The experiment's purpose and class, which segmentation checks its customers' consent against."""
+    return ((gov.PURPOSE_HEADER, purpose), (gov.DATA_CLASS_HEADER, data_class.name))
 
 
 def _event_index(path: str) -> int | None:
