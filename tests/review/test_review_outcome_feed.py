@@ -86,15 +86,7 @@ async def test_clicks_and_conversions_move_customers_in_segmentation_once(
     again = await operator.IngestOutcomes(review_pb2.IngestOutcomesRequest(events=outcomes[:1]))
     assert again.duplicates == 1
 
-    async def settled():
-        connection = await asyncpg.connect(database_url)
-        try:
-            rows = await connection.fetch("SELECT event_id, refused FROM review_outcome_feed WHERE tenant = $1", tenant)
-        finally:
-            await connection.close()
-        return rows if all(row["refused"] for row in rows) else None
-
-    rows = await eventually(settled, within_seconds=30)
+    rows = await eventually(lambda: settled(database_url, tenant), within_seconds=30)
     # Only the ghost's conversion is left, refused with segmentation's reason; clicks and conversions of known
     # customers were acknowledged, opens were never fed.
     assert [(row["event_id"], "unknown customer" in row["refused"]) for row in rows] == [("o-5", True)]
@@ -139,6 +131,16 @@ async def test_outcomes_wait_for_a_service_token_and_then_flow(
     await eventually(lambda: _equals(frequency, 2), within_seconds=30)
 
 
+async def settled(database_url: str, tenant: str):
+    """The tenant's queued events once every one left is refused (the rest acknowledged), else None."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch("SELECT event_id, refused FROM review_outcome_feed WHERE tenant = $1", tenant)
+    finally:
+        await connection.close()
+    return rows if all(row["refused"] for row in rows) else None
+
+
 async def _equals(probe, expected) -> bool:
     return await probe() == expected
 
@@ -160,16 +162,8 @@ async def test_unsubscriptions_reach_segmentation_and_later_publications_leave_t
     leaving = [event(f"u-{c}", reply.experiment.id, c, UNSUBSCRIBED) for c in [*CUSTOMERS, "ghost"]]
     await operator.IngestOutcomes(review_pb2.IngestOutcomesRequest(events=leaving))
 
-    async def settled():
-        connection = await asyncpg.connect(database_url)
-        try:
-            rows = await connection.fetch("SELECT event_id, refused FROM review_outcome_feed WHERE tenant = $1", tenant)
-        finally:
-            await connection.close()
-        return rows if all(row["refused"] for row in rows) else None
-
     # The ghost, unknown to segmentation, is kept aside with the reason; the others were acknowledged.
-    rows = await eventually(settled, within_seconds=30)
+    rows = await eventually(lambda: settled(database_url, tenant), within_seconds=30)
     assert [(row["event_id"], "NOT_FOUND" in row["refused"]) for row in rows] == [("u-ghost", True)]
     for customer in CUSTOMERS:
         stored = (await segmentation.GetCustomer(seg_pb.GetCustomerRequest(customer_id=customer))).customer
