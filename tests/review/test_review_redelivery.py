@@ -13,12 +13,11 @@ from matcha.review.v1 import review_pb2
 from tests.review.conftest import REVIEWER, draft, eventually, write_service_token
 from tests.review.test_review_cli import invoke
 from tests.review.test_review_resume import (
-    AWAIT_ONLY_PLAN,
     approve,
     conductor_settings,
+    parked_run,
     resume_for,
     signalled,
-    start_run,
     wait_for_run,
 )
 from tests.support import free_port, refused
@@ -36,10 +35,7 @@ async def test_a_signal_failed_for_good_is_redelivered_and_the_waiting_run_compl
 ):
     conductor_port = free_port()
     settings = conductor_settings(isolated_database, state_dir, port=conductor_port, review_port=free_port())
-    async with serve(build_conductor_service(settings), settings) as conductor_server:
-        analyst = conductor_pb2_grpc.ConductorServiceStub(connect(conductor_server, tenant))
-        run = await start_run(analyst, AWAIT_ONLY_PLAN)
-        await wait_for_run(analyst, run.id, states=(conductor_pb2.RUN_STATE_WAITING,))
+    run = await parked_run(serve, connect, settings, tenant)
     # The conductor is away for longer than a delivery's maximum age.
 
     review_config = review_settings(
@@ -91,10 +87,7 @@ async def test_a_failing_signal_keeps_retrying_past_the_old_attempt_limit(
     """Twenty attempts used to end a delivery: now only its maximum age (or a refusal for good) does."""
     conductor_port = free_port()
     settings = conductor_settings(isolated_database, state_dir, port=conductor_port, review_port=free_port())
-    async with serve(build_conductor_service(settings), settings) as conductor_server:
-        analyst = conductor_pb2_grpc.ConductorServiceStub(connect(conductor_server, tenant))
-        run = await start_run(analyst, AWAIT_ONLY_PLAN)
-        await wait_for_run(analyst, run.id, states=(conductor_pb2.RUN_STATE_WAITING,))
+    run = await parked_run(serve, connect, settings, tenant)
 
     review_config = review_settings(
         database_url=isolated_database,

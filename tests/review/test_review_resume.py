@@ -90,6 +90,15 @@ async def start_run(conductor, plan: str, **inputs) -> conductor_pb2.Run:
     return (await conductor.StartRun(conductor_pb2.StartRunRequest(plan_name=name, inputs=values))).run
 
 
+async def parked_run(serve, connect, settings: ConductorSettings, tenant: str) -> conductor_pb2.Run:
+    """A run of AWAIT_ONLY_PLAN left WAITING in the database, its conductor stopped."""
+    async with serve(build_conductor_service(settings), settings) as conductor_server:
+        analyst = conductor_pb2_grpc.ConductorServiceStub(connect(conductor_server, tenant))
+        run = await start_run(analyst, AWAIT_ONLY_PLAN)
+        await wait_for_run(analyst, run.id, states=(conductor_pb2.RUN_STATE_WAITING,))
+    return run
+
+
 async def test_a_run_waits_for_review_and_resumes_with_the_approved_text(
     serve, connect, review_for, issuer, isolated_database, state_dir, review_settings, start_review, tenant
 ):
@@ -143,10 +152,7 @@ async def test_signals_wait_out_a_conductor_outage_and_a_review_restart(
 ):
     conductor_port, review_port = free_port(), free_port()
     settings = conductor_settings(isolated_database, state_dir, port=conductor_port, review_port=review_port)
-    async with serve(build_conductor_service(settings), settings) as conductor_server:
-        analyst = conductor_pb2_grpc.ConductorServiceStub(connect(conductor_server, tenant))
-        run = await start_run(analyst, AWAIT_ONLY_PLAN)
-        await wait_for_run(analyst, run.id, states=(conductor_pb2.RUN_STATE_WAITING,))
+    run = await parked_run(serve, connect, settings, tenant)
     # The conductor is down now; its run stays WAITING in the database.
 
     review_config = review_settings(
