@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from matcha.classification.aspects import Aspect, AspectSentiment, aspect_clauses, aspect_sentiments
 from matcha.classification.language import DetectedLanguage, LanguageDetector
 from matcha.classification.records import ClassifierRecord, ExampleSubject, Lineage, NewClassifier, SubjectErasure
 from matcha.classification.sentiment import ModelRef, SentimentAnalyzer, SentimentScore
@@ -57,6 +58,8 @@ class Limits:
     max_text_chars: int = 10_000
     max_tasks: int = 10
     max_topic_labels: int = 100
+    max_aspects: int = 50
+    max_aspect_terms: int = 50
     max_label_examples: int = 20
     max_examples: int = 20_000
     max_classifier_labels: int = 100
@@ -88,7 +91,12 @@ class CustomTask:
     version: int = 0
 
 
-Task = SentimentTask | TopicsTask | CustomTask
+@dataclass(frozen=True)
+class AspectsTask:
+    aspects: list[Aspect]
+
+
+Task = SentimentTask | TopicsTask | CustomTask | AspectsTask
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,7 @@ class TextResult:
     sentiment: SentimentScore | None = None
     topics: list[LabelScore] | None = None
     custom: list[CustomPrediction] = field(default_factory=list)
+    aspects: list[AspectSentiment] | None = None
 
 
 @dataclass(frozen=True)
@@ -352,7 +361,12 @@ class ClassificationCore:
                 classifiers[(task.classifier, task.version)] = record
         topics_task = next((task for task in tasks if isinstance(task, TopicsTask)), None)
         phrases = [phrase for label in topics_task.labels for phrase in label.phrases()] if topics_task else []
-        embeddings = await self._embed(texts + phrases)
+        aspects_task = next((task for task in tasks if isinstance(task, AspectsTask)), None)
+        found_clauses = [aspect_clauses(text, aspects_task.aspects) for text in texts] if aspects_task else []
+        clause_texts = [
+            texts[index][span.start : span.end] for index, found in enumerate(found_clauses) for span, _ in found
+        ]
+        embeddings = await self._embed(texts + phrases + clause_texts)
         text_embeddings = embeddings[: len(texts)]
         languages = await self._run(self._detect_languages, texts, language)
         wants_sentiment = any(isinstance(task, SentimentTask) for task in tasks)
@@ -365,6 +379,15 @@ class ClassificationCore:
         if topics_task:
             label_prototypes = prototypes(topics_task.labels, list(embeddings[len(texts) :]))
             topic_rows = self._topic_results(topics_task, topic_scores(text_embeddings, label_prototypes))
+        aspect_rows = None
+        clause_scores: list[SentimentScore] = []
+        if aspects_task:
+            # Each clause is scored by the model of its text's language, with the sentiment task's model.
+            clause_languages = [languages[index].code for index, found in enumerate(found_clauses) for _ in found]
+            if clause_texts:
+                clause_embeddings = embeddings[len(texts) + len(phrases) :]
+                clause_scores = await self._run(self._analyzer.score, clause_texts, clause_languages, clause_embeddings)
+            aspect_rows = aspect_sentiments(found_clauses, aspects_task.aspects, clause_scores)
         lexicon = None
         if any(record.method == CALIBRATED_METHOD for record in classifiers.values()):
             lexicon = await self._run(self._analyzer.english.lexicon.features, texts)
@@ -382,11 +405,13 @@ class ClassificationCore:
                 sentiment=sentiments[index],
                 topics=topic_rows[index] if topic_rows else None,
                 custom=[column[index] for column in custom_columns],
+                aspects=aspect_rows[index] if aspect_rows is not None else None,
             )
             for index in range(len(texts))
         ]
         models = [self.embedding_model]
-        models += sorted({score.model for score in sentiments if score}, key=lambda model: model.id)
+        scorers = {score.model for score in sentiments if score} | {score.model for score in clause_scores}
+        models += sorted(scorers, key=lambda model: model.id)
         models += [classifier_model(record) for record in classifiers.values()]
         return ClassifyOutcome(results, models)
 
@@ -437,7 +462,7 @@ class ClassificationCore:
             "texts", texts, max_items=self.limits.max_texts_per_call, max_chars=self.limits.max_text_chars
         )
         if violations.check(0 < len(tasks) <= self.limits.max_tasks, "tasks", f"1 to {self.limits.max_tasks} tasks"):
-            for kind in (SentimentTask, TopicsTask):
+            for kind in (SentimentTask, TopicsTask, AspectsTask):
                 violations.check(
                     sum(isinstance(task, kind) for task in tasks) <= 1, "tasks", f"at most one {kind.__name__}"
                 )
@@ -447,6 +472,8 @@ class ClassificationCore:
                 violations.add(path, "choose sentiment, topics or custom")
             elif isinstance(task, TopicsTask):
                 self._check_topics(violations, f"{path}.topics", task)
+            elif isinstance(task, AspectsTask):
+                self._check_aspects(violations, f"{path}.aspects", task)
             elif isinstance(task, CustomTask):
                 self._check_classifier_name(violations, f"{path}.custom.classifier", task.classifier)
                 violations.check(task.version >= 0, f"{path}.custom.version", "0 (latest) or a version number")
@@ -475,6 +502,34 @@ class ClassificationCore:
                 violations.check_text(f"{label_path}.examples[{example_index}]", example, self.limits.max_text_chars)
         if task.threshold is not None:
             violations.check(0.0 <= task.threshold <= 1.0, f"{path}.threshold", "between 0 and 1")
+
+    def _check_aspects(self, violations: Violations, path: str, task: AspectsTask) -> None:
+        limits = self.limits
+        violations.check(
+            0 < len(task.aspects) <= limits.max_aspects, f"{path}.aspects", f"1 to {limits.max_aspects} aspects"
+        )
+        labels = set()
+        for index, aspect in enumerate(task.aspects):
+            aspect_path = f"{path}.aspects[{index}]"
+            label = aspect.label.strip()
+            if not label:
+                violations.add(f"{aspect_path}.label", "must not be empty")
+            elif len(label) > limits.max_label_chars:
+                violations.add(f"{aspect_path}.label", f"at most {limits.max_label_chars} characters")
+            elif label.casefold() in labels:
+                violations.add(f"{aspect_path}.label", f"duplicate aspect {aspect.label!r}")
+            labels.add(label.casefold())
+            violations.check(
+                len(aspect.terms) <= limits.max_aspect_terms,
+                f"{aspect_path}.terms",
+                f"at most {limits.max_aspect_terms} terms",
+            )
+            for term_index, term in enumerate(aspect.terms):
+                term_path = f"{aspect_path}.terms[{term_index}]"
+                if not term.strip():
+                    violations.add(term_path, "must not be empty")
+                elif len(term) > limits.max_label_chars:
+                    violations.add(term_path, f"at most {limits.max_label_chars} characters")
 
     # Custom classifiers
 

@@ -6,7 +6,9 @@ from datetime import datetime, timedelta
 import grpc
 from google.protobuf import duration_pb2, json_format, timestamp_pb2
 
+from matcha.classification.aspects import Aspect, AspectSentiment
 from matcha.classification.core import (
+    AspectsTask,
     ClassificationCore,
     CustomTask,
     Example,
@@ -91,7 +93,21 @@ def _task(message: pb.ClassificationTask) -> Task | None:
         )
     if kind == "custom":
         return CustomTask(message.custom.classifier, message.custom.version)
+    if kind == "aspects":
+        return AspectsTask([Aspect(aspect.label, tuple(aspect.terms)) for aspect in message.aspects.aspects])
     return None
+
+
+def _aspect_sentiment(found: AspectSentiment) -> pb.AspectSentiment:
+    return pb.AspectSentiment(
+        aspect=found.aspect,
+        label=_SENTIMENT[found.label],
+        negative=found.negative,
+        neutral=found.neutral,
+        positive=found.positive,
+        evidence=[pb.TextSpan(start=span.start, end=span.end) for span in found.evidence],
+        model=_model_ref(found.model),
+    )
 
 
 def _examples(messages) -> list[Example]:
@@ -457,6 +473,10 @@ class ClassificationServicer(classification_pb2_grpc.ClassificationServiceServic
                 )
                 for prediction in result.custom
             )
+            if result.aspects is not None:
+                message.aspects.CopyFrom(
+                    pb.AspectsResult(aspects=[_aspect_sentiment(found) for found in result.aspects])
+                )
             results.append(message)
         report_records(models=[(model.id, model.version) for model in outcome.models])
         return pb.ClassifyResponse(results=results, models=[_model_ref(model) for model in outcome.models])

@@ -101,15 +101,31 @@ class CustomTask(_message.Message):
     version: int
     def __init__(self, classifier: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
+class Aspect(_message.Message):
+    __slots__ = ("label", "terms")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    TERMS_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    terms: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, label: _Optional[str] = ..., terms: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AspectsTask(_message.Message):
+    __slots__ = ("aspects",)
+    ASPECTS_FIELD_NUMBER: _ClassVar[int]
+    aspects: _containers.RepeatedCompositeFieldContainer[Aspect]
+    def __init__(self, aspects: _Optional[_Iterable[_Union[Aspect, _Mapping]]] = ...) -> None: ...
+
 class ClassificationTask(_message.Message):
-    __slots__ = ("sentiment", "topics", "custom")
+    __slots__ = ("sentiment", "topics", "custom", "aspects")
     SENTIMENT_FIELD_NUMBER: _ClassVar[int]
     TOPICS_FIELD_NUMBER: _ClassVar[int]
     CUSTOM_FIELD_NUMBER: _ClassVar[int]
+    ASPECTS_FIELD_NUMBER: _ClassVar[int]
     sentiment: SentimentTask
     topics: TopicsTask
     custom: CustomTask
-    def __init__(self, sentiment: _Optional[_Union[SentimentTask, _Mapping]] = ..., topics: _Optional[_Union[TopicsTask, _Mapping]] = ..., custom: _Optional[_Union[CustomTask, _Mapping]] = ...) -> None: ...
+    aspects: AspectsTask
+    def __init__(self, sentiment: _Optional[_Union[SentimentTask, _Mapping]] = ..., topics: _Optional[_Union[TopicsTask, _Mapping]] = ..., custom: _Optional[_Union[CustomTask, _Mapping]] = ..., aspects: _Optional[_Union[AspectsTask, _Mapping]] = ...) -> None: ...
 
 class ClassifyRequest(_message.Message):
     __slots__ = ("texts", "tasks", "language")
@@ -165,19 +181,53 @@ class CustomResult(_message.Message):
     scores: _containers.RepeatedCompositeFieldContainer[LabelScore]
     def __init__(self, classifier: _Optional[str] = ..., version: _Optional[int] = ..., label: _Optional[str] = ..., confidence: _Optional[float] = ..., scores: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ...) -> None: ...
 
+class TextSpan(_message.Message):
+    __slots__ = ("start", "end")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    start: int
+    end: int
+    def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ...) -> None: ...
+
+class AspectSentiment(_message.Message):
+    __slots__ = ("aspect", "label", "negative", "neutral", "positive", "evidence", "model")
+    ASPECT_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_FIELD_NUMBER: _ClassVar[int]
+    NEUTRAL_FIELD_NUMBER: _ClassVar[int]
+    POSITIVE_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    aspect: str
+    label: Sentiment
+    negative: float
+    neutral: float
+    positive: float
+    evidence: _containers.RepeatedCompositeFieldContainer[TextSpan]
+    model: _common_pb2.ModelRef
+    def __init__(self, aspect: _Optional[str] = ..., label: _Optional[_Union[Sentiment, str]] = ..., negative: _Optional[float] = ..., neutral: _Optional[float] = ..., positive: _Optional[float] = ..., evidence: _Optional[_Iterable[_Union[TextSpan, _Mapping]]] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ...) -> None: ...
+
+class AspectsResult(_message.Message):
+    __slots__ = ("aspects",)
+    ASPECTS_FIELD_NUMBER: _ClassVar[int]
+    aspects: _containers.RepeatedCompositeFieldContainer[AspectSentiment]
+    def __init__(self, aspects: _Optional[_Iterable[_Union[AspectSentiment, _Mapping]]] = ...) -> None: ...
+
 class TextClassification(_message.Message):
-    __slots__ = ("language", "language_confidence", "sentiment", "topics", "custom")
+    __slots__ = ("language", "language_confidence", "sentiment", "topics", "custom", "aspects")
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     SENTIMENT_FIELD_NUMBER: _ClassVar[int]
     TOPICS_FIELD_NUMBER: _ClassVar[int]
     CUSTOM_FIELD_NUMBER: _ClassVar[int]
+    ASPECTS_FIELD_NUMBER: _ClassVar[int]
     language: str
     language_confidence: float
     sentiment: SentimentResult
     topics: TopicsResult
     custom: _containers.RepeatedCompositeFieldContainer[CustomResult]
-    def __init__(self, language: _Optional[str] = ..., language_confidence: _Optional[float] = ..., sentiment: _Optional[_Union[SentimentResult, _Mapping]] = ..., topics: _Optional[_Union[TopicsResult, _Mapping]] = ..., custom: _Optional[_Iterable[_Union[CustomResult, _Mapping]]] = ...) -> None: ...
+    aspects: AspectsResult
+    def __init__(self, language: _Optional[str] = ..., language_confidence: _Optional[float] = ..., sentiment: _Optional[_Union[SentimentResult, _Mapping]] = ..., topics: _Optional[_Union[TopicsResult, _Mapping]] = ..., custom: _Optional[_Iterable[_Union[CustomResult, _Mapping]]] = ..., aspects: _Optional[_Union[AspectsResult, _Mapping]] = ...) -> None: ...
 
 class ClassifyResponse(_message.Message):
     __slots__ = ("results", "models")

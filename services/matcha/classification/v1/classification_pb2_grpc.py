@@ -132,7 +132,8 @@ class ClassificationServiceServicer:
     def Classify(self, request, context):
         """Runs the requested tasks on a batch of texts. Errors: INVALID_ARGUMENT
         (empty batch, empty text, more texts than the configured maximum, no task,
-        topics without labels, threshold out of range) with field violations;
+        topics without labels, threshold out of range, aspects missing, duplicated
+        or with empty terms) with field violations;
         NOT_FOUND (unknown classifier or version); FAILED_PRECONDITION (a
         classifier trained on another embedding model, or withdrawn:
         CLASSIFIER_WITHDRAWN).
