@@ -1,9 +1,15 @@
 """Aspect-level sentiment through the real service: contrast in English and French, evidence offsets, refusals."""
 
+import asyncio
+import json
+
 import pytest
+from click.testing import CliRunner
 
 from matcha.classification.sentiment import ENGLISH_MODEL_ID, FRENCH_MODEL_ID
 from matcha.classification.v1 import classification_pb2 as pb
+from matcha.cli.classify import classify as classify_command
+from matcha.cli.classify import load_aspects
 from tests.support import refused
 
 ASPECTS = pb.ClassificationTask(
@@ -132,3 +138,39 @@ async def test_bad_aspect_tasks_are_refused_with_field_violations(stub):
     assert details.field_violations == {"tasks": "at most one AspectsTask"}
     reply = await classify(stub, ["The price is fair."], task(pb.Aspect(label="price")))
     assert [item.aspect for item in reply.results[0].aspects.aspects] == ["price"]
+
+
+def test_aspects_files_in_every_shape(tmp_path):
+    listed = tmp_path / "listed.yaml"
+    listed.write_text("aspects:\n  - label: delivery\n    terms: [parcel, livraison]\n  - price\n")
+    mapped = tmp_path / "mapped.yaml"
+    mapped.write_text("delivery: [parcel, livraison]\nprice: cost\n")
+    for path in (listed, mapped):
+        task = load_aspects(path)
+        assert [aspect.label for aspect in task.aspects] == ["delivery", "price"]
+        assert list(task.aspects[0].terms) == ["parcel", "livraison"]
+    assert list(load_aspects(mapped).aspects[1].terms) == ["cost"]
+
+
+async def test_cli_spells_the_task_aspects_file(classification_server, issuer, tenant, tmp_path):
+    aspects = tmp_path / "aspects.yaml"
+    aspects.write_text("taste: [coffee]\ndelivery: [parcel]\n")
+    texts = tmp_path / "texts.txt"
+    texts.write_text("The coffee is great but the parcel arrived late and crushed.\nNice shop.\n")
+    token = issuer.mint(subject="cli", tenant=tenant, roles=["analyst"])
+    common = ["--target", f"127.0.0.1:{classification_server.port}", "--token", token]
+    runner = CliRunner()
+
+    def run(*arguments):
+        result = runner.invoke(classify_command, [str(texts), "--task", f"aspects:{aspects}", *arguments, *common])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    lines = (await asyncio.to_thread(run)).splitlines()
+    assert lines[0].endswith("taste positive, delivery negative")
+    assert lines[1].endswith("-")
+    assert any(line.startswith("aspects: ") and "delivery negative 1 (50%)" in line for line in lines)
+    results = [json.loads(line) for line in (await asyncio.to_thread(run, "--json")).splitlines()]
+    first = {found["aspect"]: found for found in results[0]["aspects"]["aspects"]}
+    span = first["delivery"]["evidence"][0]
+    assert results[0]["text"][span["start"] : span["end"]] == "the parcel arrived late and crushed"

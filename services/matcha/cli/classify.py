@@ -1,6 +1,6 @@
 """`matcha classify`, `matcha classifier ...` and `matcha listen`: the classification service from a terminal.
 
-`classify` runs sentiment, zero-shot topics and trained classifiers over a file of texts; `classifier`
+`classify` runs sentiment, zero-shot topics, aspect sentiment and trained classifiers over a file of texts; `classifier`
 trains, evaluates, lists and deletes a tenant's classifiers; `listen` reads timestamped posts and prints
 the topics emerging in them (noise, weak or strong signals), and manages listening watches: creates them,
 pushes posts into them, follows their alerts live and prints their window reports.
@@ -117,8 +117,31 @@ def _label_fields(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"description": str(value)}
 
 
+def load_aspects(path: Path) -> pb.AspectsTask:
+    """Aspects from YAML: a list of labels or {label, terms}; or a mapping of label to its terms (a list, or
+    one term), optionally under `aspects:`."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise click.BadParameter(f"{path}: {error}", param_hint="--task") from None
+    entries = document["aspects"] if isinstance(document, dict) and "aspects" in document else document
+    if isinstance(entries, dict):
+        entries = [{"label": label, "terms": terms} for label, terms in entries.items()]
+    if not isinstance(entries, list) or not entries:
+        raise click.BadParameter(f"{path}: expected a list or mapping of aspects", param_hint="--task")
+    task = pb.AspectsTask()
+    for entry in entries:
+        entry = {"label": entry} if isinstance(entry, str) else entry
+        if not isinstance(entry, dict) or not entry.get("label"):
+            raise click.BadParameter(f"{path}: every aspect needs a label ({entry!r})", param_hint="--task")
+        terms = entry.get("terms") or []
+        terms = terms if isinstance(terms, list) else [terms]
+        task.aspects.append(pb.Aspect(label=str(entry["label"]), terms=[str(term) for term in terms]))
+    return task
+
+
 def parse_task(spec: str) -> pb.ClassificationTask:
-    """`sentiment`, `topics:<labels.yaml>` or `custom:<classifier>[@<version>]`."""
+    """`sentiment`, `topics:<labels.yaml>`, `custom:<classifier>[@<version>]` or `aspects:<aspects.yaml>`."""
     kind, _, argument = spec.partition(":")
     if kind == "sentiment" and not argument:
         return pb.ClassificationTask(sentiment=pb.SentimentTask())
@@ -127,13 +150,19 @@ def parse_task(spec: str) -> pb.ClassificationTask:
         if not path.is_file():
             raise click.BadParameter(f"no labels file {argument}", param_hint="--task")
         return pb.ClassificationTask(topics=load_labels(path))
+    if kind == "aspects" and argument:
+        path = Path(argument)
+        if not path.is_file():
+            raise click.BadParameter(f"no aspects file {argument}", param_hint="--task")
+        return pb.ClassificationTask(aspects=load_aspects(path))
     if kind == "custom" and argument:
         name, _, version = argument.partition("@")
         if version and not version.isdigit():
             raise click.BadParameter(f"version of {name!r} must be a number", param_hint="--task")
         return pb.ClassificationTask(custom=pb.CustomTask(classifier=name, version=int(version or 0)))
     raise click.BadParameter(
-        f"{spec!r}: use sentiment, topics:<labels.yaml> or custom:<classifier>[@<version>]", param_hint="--task"
+        f"{spec!r}: use sentiment, topics:<labels.yaml> or custom:<classifier>[@<version>], or aspects:<aspects.yaml>",
+        param_hint="--task",
     )
 
 
@@ -168,6 +197,10 @@ def result_cells(result: pb.TextClassification) -> list[str]:
         assigned = [f"{score.label} {score.score:.2f}" for score in result.topics.labels if score.assigned]
         cells.append(", ".join(assigned) or "-")
     cells += [f"{custom.classifier}: {custom.label} {custom.confidence:.2f}" for custom in result.custom]
+    if result.HasField("aspects"):
+        cells.append(
+            ", ".join(f"{found.aspect} {SENTIMENT_NAMES[found.label]}" for found in result.aspects.aspects) or "-"
+        )
     return cells
 
 
@@ -186,6 +219,9 @@ def classification_table(rows: list[Row], results: list[pb.TextClassification], 
             counter.update(score.label for score in result.topics.labels if score.assigned)
         for custom in result.custom:
             tallies.setdefault(custom.classifier, Counter())[custom.label] += 1
+        if result.HasField("aspects"):
+            counter = tallies.setdefault("aspects", Counter())
+            counter.update(f"{found.aspect} {SENTIMENT_NAMES[found.label]}" for found in result.aspects.aspects)
     lines.append("")
     for name, counter in tallies.items():
         parts = ", ".join(f"{label} {count} ({count / len(results):.0%})" for label, count in counter.most_common())
@@ -200,7 +236,7 @@ def classification_table(rows: list[Row], results: list[pb.TextClassification], 
     "task_specs",
     multiple=True,
     required=True,
-    help="sentiment, topics:<labels.yaml> or custom:<classifier>[@<version>] (repeatable)",
+    help="sentiment, topics:<labels.yaml>, custom:<classifier>[@<version>] or aspects:<aspects.yaml> (repeatable)",
 )
 @click.option(
     "--format", "file_format", type=FORMATS, default="auto", help="default: by extension (.txt: one text per line)"
@@ -223,7 +259,7 @@ async def classify(
     as_json: bool,
     **options,
 ) -> None:
-    """Classify every text of a CSV, JSONL or text file: sentiment, topics, custom classifiers."""
+    """Classify every text of a CSV, JSONL or text file: sentiment, topics, custom classifiers, aspects."""
     tasks = [parse_task(spec) for spec in task_specs]
     rows = read_rows(path, file_format, text_field=text_field, id_field=id_field)
     async with channel_from(options) as channel:
