@@ -133,6 +133,11 @@ ROLE_TABLE: dict[str, tuple[str, ...]] = {
         StreamSegmentMembers=_READ,
     ),
     **_service(
+        "matcha.segmentation.v1.SegmentationPartitionService",
+        # A replica applies events on the one that owns their customers with the caller's token: as IngestEvents.
+        ApplyEvents=(OPERATOR, REVIEW_SERVICE),
+    ),
+    **_service(
         "matcha.review.v1.ReviewService",
         Submit=(AUTHOR, OPERATOR),
         List=_READ,

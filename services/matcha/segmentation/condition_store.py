@@ -11,6 +11,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from matcha.segmentation import binary_copy
 from matcha.segmentation.feed import CHANGES_CHANNEL
+from matcha.segmentation.partitions import SLOTS
 from matcha.segmentation.records import BUILDING, READY, ConditionChange, ConditionRecord, CustomerFacts, PastEvents
 
 _COLUMNS = """id, tenant, name, version, description, definition, state, progress, size, purpose, create_subject,
@@ -85,6 +86,13 @@ class ConditionStore:
         )
         return [_record(row) for row in rows]
 
+    async def tenants_building(self) -> list[str]:
+        """Tenants with a condition segment version not evaluated for every slot yet."""
+        rows = await self.pool.fetch(
+            f"SELECT DISTINCT tenant FROM segmentation_condition_segments WHERE state = {BUILDING}"
+        )
+        return [row[0] for row in rows]
+
     async def exists(self, tenant: str, name: str) -> bool:
         return bool(
             await self.pool.fetchval(
@@ -101,10 +109,24 @@ class ConditionStore:
             progress,
         )
 
-    async def complete(self, segment_id: int, keys: np.ndarray) -> None:
-        """Replaces the version's members with `keys` and marks it READY, in one transaction."""
+    async def complete(self, segment_id: int, keys: np.ndarray, slots: frozenset[int] | None = None) -> None:
+        """Replaces the version's members in `slots` (None: all) with `keys`, records those slots as evaluated,
+        and marks the version READY once every slot is, in one transaction."""
+        covered = sorted(slots) if slots is not None else list(range(SLOTS))
         async with self.pool.acquire() as connection, connection.transaction():
-            await connection.execute("DELETE FROM segmentation_condition_members WHERE segment_id = $1", segment_id)
+            # Replicas completing their slots together: one at a time, each seeing the others' coverage.
+            await connection.execute(
+                "SELECT 1 FROM segmentation_condition_segments WHERE id = $1 FOR UPDATE", segment_id
+            )
+            if slots is None:
+                await connection.execute("DELETE FROM segmentation_condition_members WHERE segment_id = $1", segment_id)
+            else:
+                await connection.execute(
+                    """DELETE FROM segmentation_condition_members m USING segmentation_customers c
+                       WHERE m.segment_id = $1 AND c.key = m.customer_key AND c.slot = ANY($2::int2[])""",
+                    segment_id,
+                    covered,
+                )
             if len(keys):
                 buffer = binary_copy.encode(
                     [(np.full(len(keys), segment_id, dtype=np.int64), ">i8"), (keys.astype(np.int64), ">i8")]
@@ -116,10 +138,18 @@ class ConditionStore:
                     format="binary",
                 )
             await connection.execute(
-                f"""UPDATE segmentation_condition_segments
-                    SET state = {READY}, progress = '{{}}', size = $2, completed_at = now() WHERE id = $1""",
+                """INSERT INTO segmentation_condition_coverage (segment_id, slot)
+                   SELECT $1, unnest($2::int2[]) ON CONFLICT DO NOTHING""",
                 segment_id,
-                len(keys),
+                covered,
+            )
+            await connection.execute(
+                f"""UPDATE segmentation_condition_segments
+                    SET state = {READY}, progress = '{{}}', completed_at = now(),
+                        size = (SELECT count(*) FROM segmentation_condition_members WHERE segment_id = $1)
+                    WHERE id = $1 AND state = {BUILDING}
+                      AND (SELECT count(*) FROM segmentation_condition_coverage WHERE segment_id = $1) = {SLOTS}""",
+                segment_id,
             )
 
     async def record_changes(self, tenant: str, changes: Sequence[ConditionChange]) -> None:
@@ -182,9 +212,14 @@ class ConditionStore:
             CHANGES_CHANNEL,
         )
 
-    async def member_keys(self, segment_id: int) -> np.ndarray:
+    async def member_keys(self, segment_id: int, slots: frozenset[int] | None = None) -> np.ndarray:
+        """The version's members, those of customers in `slots` when given."""
         rows = await self.pool.fetch(
-            "SELECT customer_key FROM segmentation_condition_members WHERE segment_id = $1", segment_id
+            """SELECT m.customer_key FROM segmentation_condition_members m
+               WHERE m.segment_id = $1 AND ($2::int2[] IS NULL
+                     OR m.customer_key IN (SELECT key FROM segmentation_customers WHERE slot = ANY($2::int2[])))""",
+            segment_id,
+            None if slots is None else sorted(slots),
         )
         return np.asarray([row[0] for row in rows], dtype=np.int64)
 
@@ -249,8 +284,10 @@ class ConditionStore:
         features: Sequence[str],
         *,
         connection: asyncpg.Connection | PoolConnectionProxy | None = None,
+        slots: frozenset[int] | None = None,
     ) -> list[CustomerFacts]:
-        """The customers' ids, policies and the properties conditions test; every customer when `keys` is None."""
+        """The customers' ids, policies and the properties conditions test; every customer (of `slots` when
+        given) when `keys` is None."""
         rows = await (connection or self.pool).fetch(
             """SELECT key, id, data_class, consented_purposes,
                       (SELECT coalesce(jsonb_object_agg(k, attributes -> k), '{}')
@@ -259,11 +296,13 @@ class ConditionStore:
                        FROM unnest($4::text[]) AS k WHERE custom_features ? k) AS features,
                       purchases, spend
                FROM segmentation_customers
-               WHERE tenant = $1 AND ($2::int8[] IS NULL OR key = ANY($2::int8[]))""",
+               WHERE tenant = $1 AND ($2::int8[] IS NULL OR key = ANY($2::int8[]))
+                     AND ($5::int2[] IS NULL OR slot = ANY($5::int2[]))""",
             tenant,
             None if keys is None else list(keys),
             list(attributes),
             list(features),
+            None if slots is None else sorted(slots),
         )
         return [
             CustomerFacts(

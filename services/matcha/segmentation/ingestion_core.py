@@ -13,13 +13,15 @@ from typing import Any
 import numpy as np
 
 from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, require_describer
-from matcha.runtime.errors import Violations
+from matcha.runtime.errors import Unavailable, Violations
 from matcha.runtime.governance import CallContext, DataClass, RecordPolicy, require_consent
 from matcha.runtime.pii import DISCOVERY_MIN_SCORE, PiiEngine, shared_engine
 from matcha.segmentation.checks import CHANNEL_NAME, Limits, check_id, finite, is_stored_text
 from matcha.segmentation.customer_store import CustomerStore
 from matcha.segmentation.features import BUILT_IN_FEATURES, CUSTOM_FEATURE_NAME, quintile_edges, with_scores
 from matcha.segmentation.live_counters import LiveSegments, StoredEvent
+from matcha.segmentation.partitions import Partitions, SlotMoved, slot_of
+from matcha.segmentation.peers import Peers
 from matcha.segmentation.records import (
     CustomerFacts,
     CustomerInput,
@@ -39,6 +41,8 @@ from matcha.segmentation.versions_core import VersionsCore
 ERASURE_ROLE = "admin"
 PURCHASE, VISIT, CLICK = 1, 2, 3
 _EVENT_TYPES = frozenset((PURCHASE, VISIT, CLICK))
+# Tries of a message part whose slots keep moving (about 20 s, longer than a lease) before UNAVAILABLE.
+_ROUTING_ATTEMPTS = 100
 
 
 class _ReadAhead:
@@ -84,10 +88,14 @@ class IngestionCore:
         live: LiveSegments,
         limits: Limits,
         pii_engine: PiiEngine | None = None,
+        partitions: Partitions | None = None,
+        peers: Peers | None = None,
     ) -> None:
         self._store = store
         self._versions = versions
         self._live = live
+        self._partitions = partitions
+        self._peers = peers
         self.limits = limits
         self._pii = pii_engine or shared_engine()
 
@@ -214,6 +222,7 @@ class IngestionCore:
     ) -> IngestTotals:
         totals = IngestTotals()
         stream_policy: RecordPolicy | None = None
+        given_policy: PolicyInput | None = None
         first = True
         # Condition segment changes of the messages applied, written while the next messages are stored.
         recorded: list[asyncio.Future] = []
@@ -223,10 +232,14 @@ class IngestionCore:
                 violations = Violations()
                 if first and default_policy is not None:
                     stream_policy = self._policy(call, violations, "default_policy", default_policy)
+                    given_policy = default_policy
                 first = False
                 self._check_events(violations, events)
                 violations.raise_if_any("invalid events message; the messages before it were applied")
-                await self._apply_events(call, events, stream_policy, totals, recorded)
+                if self._partitions is None or not self._partitions.partitioned:
+                    await self._apply_events(call, events, stream_policy, totals, recorded)
+                else:
+                    await self._route_events(call, events, stream_policy, given_policy, totals, recorded)
         finally:
             await ahead.close()
             # The reply (or the error) comes once every applied message's changes are written.
@@ -234,6 +247,51 @@ class IngestionCore:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+        return totals
+
+    async def _route_events(
+        self,
+        call: CallContext,
+        events: list[EventInput],
+        policy: RecordPolicy | None,
+        given_policy: PolicyInput | None,
+        totals: IngestTotals,
+        recorded: list[asyncio.Future],
+    ) -> None:
+        """Applies each part of a message on the replica that owns its customers' slots: here, or on a peer as
+        the caller. Each part is all or nothing; a part whose slots moved meanwhile is routed again."""
+        assert self._partitions is not None and self._peers is not None
+        pending = list(range(len(events)))
+        for _ in range(_ROUTING_ATTEMPTS):
+            groups = await self._partitions.split([events[i] for i in pending], _customer_id)
+            moved: list[int] = []
+            for address, positions in groups.items():
+                originals = [pending[position] for position in positions]
+                part = [events[i] for i in originals]
+                try:
+                    if address:
+                        totals.add(await self._peers.apply(call, address, part, given_policy, originals))
+                    else:
+                        await self._apply_events(call, part, policy, totals, recorded)
+                except SlotMoved:
+                    moved.extend(originals)
+            if not moved:
+                return
+            pending = sorted(moved)
+            await asyncio.sleep(0.2)
+            await self._partitions.refresh()
+        raise Unavailable("the events' slots kept moving between replicas", retry_after_seconds=5.0)
+
+    async def apply_owned(self, call: CallContext, events: list[EventInput], given_policy: PolicyInput | None):
+        """A part of a message another replica received, whose customers this replica owns (`ApplyEvents`)."""
+        violations = Violations()
+        policy = self._policy(call, violations, "default_policy", given_policy) if given_policy else None
+        self._check_events(violations, events)
+        violations.raise_if_any()
+        totals = IngestTotals()
+        recorded: list[asyncio.Future] = []
+        await self._apply_events(call, events, policy, totals, recorded)
+        await asyncio.gather(*recorded)
         return totals
 
     def _check_events(self, violations: Violations, events: list[EventInput]) -> None:
@@ -275,8 +333,25 @@ class IngestionCore:
 
         Two statements in the common case: the message's customers (keys, consent, what conditions read)
         and the storage of everything at once, which commits by itself. A transaction around them is
-        needed only when customers are created or a built segmentation re-assigns them."""
-        live = await self._live.state(call.tenant)
+        needed only when customers are created or a built segmentation re-assigns them, and with several
+        replicas, where the transaction holds the slots' ownership (`Partitions.fence`)."""
+        slots = {slot_of(event.customer_id) for event in events} if self._fenced() else set()
+        while True:
+            if self._partitions is not None and not slots <= self._partitions.owned:
+                raise SlotMoved(slots - self._partitions.owned)
+            live = await self._live.state(call.tenant)
+            if live.slots is not None and not slots <= live.slots:
+                await self._live.retire(call.tenant)  # loaded before these slots came here
+                continue
+            if await self._apply_to(call, live, events, slots, policy, totals, recorded):
+                return
+
+    def _fenced(self) -> bool:
+        return self._partitions is not None and self._partitions.partitioned
+
+    async def _apply_to(self, call, live, events, slots, policy, totals: IngestTotals, recorded) -> bool:
+        """False, with nothing stored nor counted, when `live` was retired meanwhile."""
+        part = IngestTotals()
         watched = bool(live.segments or live.pending)
         attribute_keys, feature_names, _ = live.wanted() if watched else ((), (), ())
         customer_ids = list(dict.fromkeys(event.customer_id for event in events))
@@ -287,32 +362,40 @@ class IngestionCore:
             rows = {row["id"]: row for row in found.rows}
             unknown = [customer_id for customer_id in customer_ids if customer_id not in rows]
             self._check_event_customers(call, events, rows, unknown, policy)
-            if not unknown and not found.has_ready_segmentation:
+            if not unknown and not found.has_ready_segmentation and not slots:
                 async with live.commit_lock:  # the statement commits: counted in one order with snapshots
-                    stored, folded = await self._store_events(connection, events, rows, totals, call.tenant)
+                    if live.retired:
+                        return False
+                    stored, folded = await self._store_events(connection, events, rows, part, call.tenant)
                     changes, late = self._follow(live, events, rows, {}, stored, folded, policy, watched)
             else:
                 transaction = connection.transaction()
                 await transaction.start()
                 try:
-                    created = await self._create_event_customers(connection, call, unknown, rows, policy)
-                    totals.customers_created += created
-                    stored, folded = await self._store_events(connection, events, rows, totals, call.tenant)
+                    if slots and self._partitions is not None:
+                        await self._partitions.fence(connection, slots)
+                    part.customers_created = await self._create_event_customers(connection, call, unknown, rows, policy)
+                    stored, folded = await self._store_events(connection, events, rows, part, call.tenant)
                     touched = sorted({rows[event.customer_id]["key"] for event in stored})
                     causes = {event.customer_id: event.id for event in events}
                     ids = {rows[customer_id]["key"]: customer_id for customer_id in customer_ids}
-                    totals.reassigned += await self._versions.reassign(connection, call.tenant, touched, causes, ids)
+                    part.reassigned = await self._versions.reassign(connection, call.tenant, touched, causes, ids)
                     built = await self._live.read_built(connection, call.tenant, live, touched) if watched else {}
                 except BaseException:
                     await transaction.rollback()
                     raise
                 async with live.commit_lock:  # committed and counted in one order with snapshots
+                    if live.retired:
+                        await transaction.rollback()
+                        return False
                     await transaction.commit()
                     changes, late = self._follow(live, events, rows, built, stored, folded, policy, watched)
-        totals.late += late
-        totals.condition_changes += len(changes)
+        part.late = late
+        part.condition_changes = len(changes)
+        totals.add(part)
         if changes:
             recorded.append(self._live.record_later(live, call.tenant, changes))
+        return True
 
     def _check_event_customers(self, call, events, rows, unknown, policy: RecordPolicy | None) -> None:
         """Refuses unknown customers without a default policy, and customers who did not consent to the purpose."""
@@ -467,7 +550,7 @@ class IngestionCore:
         call.require_role(ERASURE_ROLE)
         erased = await self._store.erase_subject(call.tenant, subject_id)
         # The live counters hold the erased customers' event times: read the tenant again on next use.
-        self._live.forget(call.tenant)
+        await self._live.retire(call.tenant)
         return erased
 
     async def describe_subject(self, call: CallContext, subject_id: str) -> list[SubjectHolding]:
@@ -500,3 +583,7 @@ def _attribute_text(attributes: dict[str, Any]) -> str:
         elif isinstance(value, str):
             lines.append(f"{key}: {value}")
     return "\n".join(lines)
+
+
+def _customer_id(event: EventInput) -> str:
+    return event.customer_id

@@ -7,12 +7,15 @@ exits are written to the members table and the change log in one statement batch
 message. Relative windows keep their events' times, so a scheduled sweep moves customers out (or, for
 `not_occurred`, in) when the oldest event leaves the window, without waiting for the next event.
 
-A full evaluation (a new or edited segment, or a tenant loaded after a restart) folds the stored
-events into the same counters with numpy, then decides every customer with the same `evaluate`. It
+A full evaluation (a new or edited segment, or a tenant loaded after a restart or a move of slots) folds
+the stored events into the same counters with numpy, then decides every customer with the same `evaluate`. It
 reads the events in a snapshot taken while no event message of the tenant commits, and the new
 counters are live from that moment, so every event is counted exactly once: by the snapshot if it
 committed before, live otherwise. Duplicates never reach the counters (the events table's key
 refuses them first); events older than the late tolerance are stored but refused here.
+
+With several replicas, a tenant's state covers the customers of the slots this replica owned when it was
+loaded (`partitions.py`); when they change, the state is retired and loaded again.
 """
 
 import asyncio
@@ -30,7 +33,8 @@ import numpy as np
 
 from matcha.segmentation.condition_store import ConditionStore
 from matcha.segmentation.conditions import CounterSpec, Node, counters, evaluate, from_json, properties, references
-from matcha.segmentation.records import ConditionChange, ConditionRecord, CustomerFacts
+from matcha.segmentation.partitions import Partitions, slot_of
+from matcha.segmentation.records import READY, ConditionChange, ConditionRecord, CustomerFacts
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +97,12 @@ class LiveSegment:
 
 @dataclass
 class TenantState:
+    # The slots whose customers it counts; None: all of them (one replica).
+    slots: frozenset[int] | None = None
+    # Set, under the commit lock, when it no longer counts: a store that finds it set uses the next state.
+    retired: bool = False
+    # Versions whose full evaluation started, so that each runs once.
+    started: set[int] = field(default_factory=set)
     segments: dict[str, LiveSegment] = field(default_factory=dict)
     # Versions being evaluated in full, by name; they replace `segments[name]` once complete.
     pending: dict[str, LiveSegment] = field(default_factory=dict)
@@ -237,8 +247,10 @@ class LiveSegments:
         clock: Callable[[], float] = time.time,
         late_tolerance_seconds: float = 300.0,
         sweep_interval_seconds: float = 1.0,
+        partitions: Partitions | None = None,
     ) -> None:
         self._store = store
+        self._partitions = partitions
         self._clock = clock
         self.late_tolerance = late_tolerance_seconds
         self._sweep_interval = sweep_interval_seconds
@@ -246,6 +258,7 @@ class LiveSegments:
         self._loading: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._tasks: set[asyncio.Task] = set()
         self._sweeper: asyncio.Task | None = None
+        self._catch_up: asyncio.Task | None = None
         # One full evaluation at a time: each holds a connection in its snapshot and asks the pool for
         # another to report progress, so unbounded ones would take the whole pool and wait on each other.
         self._full_evaluations = asyncio.Semaphore(1)
@@ -255,17 +268,70 @@ class LiveSegments:
 
     async def start(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_forever())
+        if self._partitions is not None and self._partitions.partitioned:
+            self._partitions.on_change(self._slots_changed)
+            self._catch_up = self._spawn(self._catch_up_forever())
 
     async def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
+        if self._catch_up is not None:
+            self._catch_up.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def forget(self, tenant: str) -> None:
-        """Drops a tenant's memory (after an erasure); it is read again from storage on next use."""
-        self._tenants.pop(tenant, None)
+    def _spawn(self, coroutine) -> asyncio.Task:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def retire(self, tenant: str) -> None:
+        """Drops a tenant's memory (after an erasure, or when this replica's slots changed); it is read again from
+        storage on next use. Marked under its commit lock, before any new state can load: an event stored
+        after that is counted by the new state's snapshot, never lost between the two."""
+        async with self._loading[tenant]:
+            state = self._tenants.get(tenant)
+            if state is None:
+                return
+            async with state.commit_lock:
+                state.retired = True
+                del self._tenants[tenant]
+        # Its decided changes are written before another replica reads the members it takes over.
+        if state.writer is not None:
+            await asyncio.gather(state.writer, return_exceptions=True)
+
+    def owned_slots(self) -> frozenset[int] | None:
+        if self._partitions is None or not self._partitions.partitioned:
+            return None
+        return self._partitions.owned
+
+    async def _slots_changed(self, previous: frozenset[int], now: frozenset[int]) -> None:
+        for tenant in list(self._tenants):
+            await self.retire(tenant)
+            self._spawn(self._load_quietly(tenant))
+
+    async def _load_quietly(self, tenant: str) -> None:
+        try:
+            await self.state(tenant)
+        except Exception:
+            logger.exception("loading the condition segments of a tenant failed")
+
+    async def _catch_up_forever(self) -> None:
+        """With several replicas, a version defined on another one is evaluated here for this replica's slots
+        (found by polling: a version is READY only once every slot's owner has evaluated it)."""
+        assert self._partitions is not None
+        while True:
+            await asyncio.sleep(self._partitions.cycle_seconds)
+            try:
+                for tenant in await self._store.tenants_building():
+                    state = await self.state(tenant)
+                    for record in await self._store.latest(tenant):
+                        if record.id not in state.started:
+                            await self.evaluate_in_full(tenant, state, record)
+            except Exception:
+                logger.exception("evaluating condition segments defined elsewhere failed")
 
     async def state(self, tenant: str) -> TenantState:
         state = self._tenants.get(tenant)
@@ -275,7 +341,7 @@ class LiveSegments:
             state = self._tenants.get(tenant)
             if state is not None:
                 return state
-            state = TenantState()
+            state = TenantState(slots=self.owned_slots())
             records = await self._store.latest(tenant)
             # Referenced segments first, so each evaluation sees the members of the ones it names.
             by_name = {record.name: record for record in records}
@@ -298,14 +364,12 @@ class LiveSegments:
 
     def define(self, tenant: str, record: ConditionRecord) -> None:
         """Starts the full evaluation of a new version in the background."""
-        task = asyncio.create_task(self._define(tenant, record))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._define(tenant, record))
 
     async def _define(self, tenant: str, record: ConditionRecord) -> None:
         try:
             state = await self.state(tenant)
-            if state.segments.get(record.name) is None or state.segments[record.name].record.id != record.id:
+            if record.id not in state.started:
                 await self.evaluate_in_full(tenant, state, record)
         except Exception:
             logger.exception("full evaluation of condition segment %s failed", record.name)
@@ -468,8 +532,8 @@ class LiveSegments:
     async def sweep(self, tenant: str) -> int:
         """Moves customers whose oldest counted event left its window; returns the changes recorded."""
         state = self._tenants.get(tenant)
-        if state is None:
-            return 0
+        if state is None or (state.slots is not None and not state.slots <= (self.owned_slots() or state.slots)):
+            return 0  # some of its slots moved away: it is being retired
         now = self._clock()
         touched: dict[int, set[CounterSpec]] = {}
         while state.expiries and state.expiries[0][0] <= now:
@@ -496,6 +560,9 @@ class LiveSegments:
     # --- full evaluation ----------------------------------------------------------------------
 
     async def evaluate_in_full(self, tenant: str, state: TenantState, record: ConditionRecord) -> None:
+        if record.id in state.started:
+            return
+        state.started.add(record.id)
         async with self._full_evaluations:
             await self._evaluate_in_full(tenant, state, record)
 
@@ -512,12 +579,13 @@ class LiveSegments:
                 state.pending[record.name] = segment
                 state.segments_changed()
             await self._store.set_progress(record.id, {"stage": "events", "completed": 0, "total": 0})
-            if fresh:
-                self._fold_past_events(
-                    state, fresh, await self._past_events(connection, tenant, fresh, started), started
-                )
-            await self._store.set_progress(record.id, {"stage": "evaluating", "completed": 0, "total": 0})
             facts_rows, built = await self._all_facts(connection, tenant, state, segment)
+            if fresh:
+                past = await self._past_events(connection, tenant, fresh, started)
+                if state.slots is not None:  # only the customers of this replica's slots
+                    past = past.only(np.fromiter((row.key for row in facts_rows), dtype=np.int64))
+                self._fold_past_events(state, fresh, past, started)
+            await self._store.set_progress(record.id, {"stage": "evaluating", "completed": 0, "total": 0})
         members: set[int] = set()
         total = len(facts_rows)
         for start in range(0, total, _EVALUATION_CHUNK):
@@ -532,9 +600,19 @@ class LiveSegments:
             )
         segment.members = members
         await self._store.set_progress(record.id, {"stage": "storing", "completed": total, "total": total})
-        await self._store.complete(record.id, np.fromiter(members, dtype=np.int64, count=len(members)))
-        # Customers whose events arrived meanwhile are decided again, and their moves logged, once live.
         by_key = {customer.key: customer for customer in facts_rows}
+        moves: list[ConditionChange] = []
+        if record.state == READY:
+            # Loaded again (a restart, slots moved here): watchers were told the stored members; the
+            # differences are moves made meanwhile (windows that expired while nobody counted).
+            stored = set((await self._store.member_keys(record.id, state.slots)).tolist())
+            moves = [ConditionChange(record, key, True, "") for key in sorted(members - stored)]
+            moves += [ConditionChange(record, key, False, "") for key in sorted(stored - members)]
+        else:
+            slots = self._still_owned(state)
+            kept = [key for key in members if slots is None or slot_of(by_key[key].id) in slots]
+            await self._store.complete(record.id, np.fromiter(kept, dtype=np.int64, count=len(kept)), slots)
+        # Customers whose events arrived meanwhile are decided again, and their moves logged, once live.
         dirty = sorted(segment.dirty)
         fresh_facts, fresh_built = await self.read_facts(None, tenant, state, dirty) if dirty else ({}, {})
         del state.pending[record.name]
@@ -546,10 +624,17 @@ class LiveSegments:
         # customers). Refcounting still frees them.
         gc.freeze()
         by_key.update(fresh_facts)
-        changes = self._decide(
+        changes = moves + self._decide(
             state, {key: segment.specs for key in dirty}, by_key, fresh_built or built, {}, self._clock()
         )
         await self.record(state, tenant, changes)
+
+    def _still_owned(self, state: TenantState) -> frozenset[int] | None:
+        """The state's slots this replica still owns: a version's members are written only for those."""
+        owned = self.owned_slots()
+        if state.slots is None or owned is None:
+            return state.slots
+        return state.slots & owned
 
     async def _past_events(self, connection, tenant: str, fresh: list[CounterSpec], now: float):
         since = min(spec.window.earliest(now) for spec in fresh)
@@ -604,7 +689,7 @@ class LiveSegments:
             scope, _, key = path.partition(".")
             (attributes if scope == "attributes" else features).add(key)
         rows = await self._store.customer_facts(
-            tenant, None, sorted(attributes), sorted(features), connection=connection
+            tenant, None, sorted(attributes), sorted(features), connection=connection, slots=state.slots
         )
         built = {}
         for name in sorted({name for name, segment_id in segment.references if segment_id}):

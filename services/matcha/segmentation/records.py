@@ -242,6 +242,13 @@ class PastEvents:
     amounts: np.ndarray
     item_flags: list[np.ndarray]
 
+    def only(self, keys: np.ndarray) -> "PastEvents":
+        """The events of these customers, still in time order."""
+        kept = np.isin(self.keys, keys)
+        return PastEvents(
+            self.keys[kept], self.types[kept], self.times[kept], self.amounts[kept], [f[kept] for f in self.item_flags]
+        )
+
 
 @dataclass(frozen=True)
 class CustomerInput:
@@ -328,6 +335,10 @@ class IngestTotals:
     reassigned: int = 0
     late: int = 0
     condition_changes: int = 0
+
+    def add(self, other: "IngestTotals") -> None:
+        for name, value in vars(other).items():
+            setattr(self, name, getattr(self, name) + value)
 
 
 @dataclass(frozen=True)

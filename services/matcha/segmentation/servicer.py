@@ -30,6 +30,7 @@ from matcha.segmentation.records import (
     CustomerInput,
     CustomerRow,
     EventInput,
+    IngestTotals,
     ItemInput,
     PolicyInput,
     RecommendInput,
@@ -512,15 +513,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
 
         totals = await self._ingestion.ingest_events(current_call(), messages())
         report_records(resources=["events"])
-        return pb.IngestEventsResponse(
-            accepted=totals.inserted,
-            duplicates=totals.duplicates,
-            customers_created=totals.customers_created,
-            customers_updated=totals.customers_updated,
-            reassigned=totals.reassigned,
-            late=totals.late,
-            condition_changes=totals.condition_changes,
-        )
+        return _totals_message(totals)
 
     async def Unsubscribe(
         self, request: pb.UnsubscribeRequest, context: grpc.aio.ServicerContext
@@ -743,3 +736,32 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             current_call(), request.name, request.version, request.segment_id, persona
         )
         return pb.AttachPersonaResponse(segment=_segment_message(segment))
+
+
+class SegmentationPartitionServicer(segmentation_pb2_grpc.SegmentationPartitionServiceServicer):
+    """Between replicas: the part of an events message whose customers this replica owns."""
+
+    def __init__(self, ingestion: IngestionCore) -> None:
+        self._ingestion = ingestion
+
+    async def ApplyEvents(
+        self, request: pb.ApplyEventsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ApplyEventsResponse:
+        policy = _policy_input(request.default_policy) if request.HasField("default_policy") else None
+        totals = await self._ingestion.apply_owned(
+            current_call(), [_event_input(event) for event in request.events], policy
+        )
+        report_records(resources=["events"])
+        return pb.ApplyEventsResponse(totals=_totals_message(totals))
+
+
+def _totals_message(totals: IngestTotals) -> pb.IngestEventsResponse:
+    return pb.IngestEventsResponse(
+        accepted=totals.inserted,
+        duplicates=totals.duplicates,
+        customers_created=totals.customers_created,
+        customers_updated=totals.customers_updated,
+        reassigned=totals.reassigned,
+        late=totals.late,
+        condition_changes=totals.condition_changes,
+    )

@@ -268,6 +268,20 @@ class IngestEventsResponse(_message.Message):
     condition_changes: int
     def __init__(self, accepted: _Optional[int] = ..., duplicates: _Optional[int] = ..., customers_created: _Optional[int] = ..., customers_updated: _Optional[int] = ..., reassigned: _Optional[int] = ..., late: _Optional[int] = ..., condition_changes: _Optional[int] = ...) -> None: ...
 
+class ApplyEventsRequest(_message.Message):
+    __slots__ = ("events", "default_policy")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_POLICY_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[BehaviourEvent]
+    default_policy: _common_pb2.RecordPolicy
+    def __init__(self, events: _Optional[_Iterable[_Union[BehaviourEvent, _Mapping]]] = ..., default_policy: _Optional[_Union[_common_pb2.RecordPolicy, _Mapping]] = ...) -> None: ...
+
+class ApplyEventsResponse(_message.Message):
+    __slots__ = ("totals",)
+    TOTALS_FIELD_NUMBER: _ClassVar[int]
+    totals: IngestEventsResponse
+    def __init__(self, totals: _Optional[_Union[IngestEventsResponse, _Mapping]] = ...) -> None: ...
+
 class Membership(_message.Message):
     __slots__ = ("segmentation", "version", "segment_id", "segment_name", "since")
     SEGMENTATION_FIELD_NUMBER: _ClassVar[int]

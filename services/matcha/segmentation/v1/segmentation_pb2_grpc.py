@@ -1116,3 +1116,95 @@ class SegmentationService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class SegmentationPartitionServiceStub:
+    """Between segmentation replicas: live condition segments are partitioned by a
+    stable hash of the customer id into 1,024 slots, each owned by one replica
+    (docs/segmentation.md, "Several replicas"). A replica that receives events
+    of customers another replica owns applies them there, with the caller's own
+    token, purpose and class: the owner checks them as for IngestEvents.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ApplyEvents = channel.unary_unary(
+                '/matcha.segmentation.v1.SegmentationPartitionService/ApplyEvents',
+                request_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ApplyEventsRequest.SerializeToString,
+                response_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ApplyEventsResponse.FromString,
+                _registered_method=True)
+
+
+class SegmentationPartitionServiceServicer:
+    """Between segmentation replicas: live condition segments are partitioned by a
+    stable hash of the customer id into 1,024 slots, each owned by one replica
+    (docs/segmentation.md, "Several replicas"). A replica that receives events
+    of customers another replica owns applies them there, with the caller's own
+    token, purpose and class: the owner checks them as for IngestEvents.
+    """
+
+    def ApplyEvents(self, request, context):
+        """Stores one message's events whose customers all belong to slots this
+        replica owns, all or nothing, and counts them. Errors: FAILED_PRECONDITION
+        with reason SLOT_MOVED (a slot is not, or no longer, this replica's:
+        nothing stored; the sender reads the owners again and retries); the
+        errors of IngestEvents.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_SegmentationPartitionServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ApplyEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyEvents,
+                    request_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ApplyEventsRequest.FromString,
+                    response_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ApplyEventsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'matcha.segmentation.v1.SegmentationPartitionService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('matcha.segmentation.v1.SegmentationPartitionService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class SegmentationPartitionService:
+    """Between segmentation replicas: live condition segments are partitioned by a
+    stable hash of the customer id into 1,024 slots, each owned by one replica
+    (docs/segmentation.md, "Several replicas"). A replica that receives events
+    of customers another replica owns applies them there, with the caller's own
+    token, purpose and class: the owner checks them as for IngestEvents.
+    """
+
+    @staticmethod
+    def ApplyEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.segmentation.v1.SegmentationPartitionService/ApplyEvents',
+            matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ApplyEventsRequest.SerializeToString,
+            matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ApplyEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
