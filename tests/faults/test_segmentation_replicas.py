@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import asyncpg
 import grpc
 import pytest
-from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 
 from matcha.common.v1 import common_pb2
 from matcha.runtime.client import error_details
@@ -70,8 +70,15 @@ async def eventually(probe, within_seconds: float = 90.0):
         await asyncio.sleep(0.2)
 
 
-async def define_and_wait(stub, name: str) -> None:
-    await stub.DefineConditionSegment(pb.DefineConditionSegmentRequest(name=name, condition=exactly_three_visits()))
+async def define_and_wait(stub, name: str, gold: bool = False) -> None:
+    condition = exactly_three_visits()
+    if gold:
+        tier = pb.PropertyCondition(
+            property="attributes.tier",
+            compare=pb.Comparison(operator=pb.COMPARE_OPERATOR_EQ, value=pb.ScalarValue(text="gold")),
+        )
+        condition = pb.Condition(all=pb.ConditionList(conditions=[pb.Condition(property=tier), condition]))
+    await stub.DefineConditionSegment(pb.DefineConditionSegmentRequest(name=name, condition=condition))
 
     async def is_ready() -> bool:
         segment = (await stub.GetConditionSegment(pb.GetConditionSegmentRequest(name=name))).segment
@@ -107,7 +114,7 @@ async def test_two_replicas_count_each_event_once_through_scale_out_and_a_kill(
             {
                 **process_environment,
                 "MATCHA_LISTEN_ADDRESS": address,
-                "MATCHA_SEGMENTATION_REPLICA_ADDRESS": address,
+                "MATCHA_SEGMENTATION_REPLICA_ENDPOINT": address,
                 "MATCHA_SEGMENTATION_REPLICA_NAME": name,
                 "MATCHA_SEGMENTATION_SLOT_LEASE_SECONDS": str(LEASE_SECONDS),
             },
@@ -149,6 +156,14 @@ async def test_two_replicas_count_each_event_once_through_scale_out_and_a_kill(
     await define_and_wait(via_second, "three-again")  # a full evaluation of the stored events, over both replicas
     assert await members(via_first, "three-again") == expected
 
+    # Properties stored through one replica are decided by the replica counting each customer's events.
+    await via_first.IngestCustomers(pb.IngestCustomersRequest(customers=[_customer(c, "silver") for c in customers]))
+    await define_and_wait(via_first, "gold-three", gold=True)
+    assert await members(via_first, "gold-three") == set()
+    await via_first.IngestCustomers(pb.IngestCustomersRequest(customers=[_customer(c, "gold") for c in expected]))
+    assert await eventually(lambda: _equal(members(via_second, "gold-three"), expected))
+    assert {_owned_by_first(slot_of(customer)) for customer in expected} == {True, False}
+
     # A client cannot store events of a slot through a replica that does not own it.
     partition = segmentation_pb2_grpc.SegmentationPartitionServiceStub(
         connect(SimpleNamespace(port=first_port), tenant)
@@ -176,6 +191,12 @@ def _seed(customer: str) -> dict:
     at = timestamp_pb2.Timestamp()
     at.FromDatetime(datetime.now(UTC))
     return {"id": f"{customer}-seed", "customer_id": customer, "type": pb.EVENT_TYPE_CLICK, "time": at}
+
+
+def _customer(customer: str, tier: str) -> pb.Customer:
+    attributes = struct_pb2.Struct()
+    attributes.update({"tier": tier})
+    return pb.Customer(id=customer, attributes=attributes, policy=POLICY)
 
 
 def _owned_by_first(slot: int) -> bool:

@@ -122,9 +122,16 @@ Deserializer = Callable[[bytes], Message]
 class ChannelPool:
     """Channels bind to the running event loop: they are opened on first use, inside it."""
 
-    def __init__(self, *, transport: Transport = PLAINTEXT, tracer_provider: TracerProvider | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        transport: Transport = PLAINTEXT,
+        tracer_provider: TracerProvider | None = None,
+        options: Sequence[tuple[str, object]] = (),
+    ) -> None:
         self._transport = transport
         self._tracer_provider = tracer_provider
+        self._options = [*CLIENT_CHANNEL_OPTIONS, *options]
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._callables: dict[tuple[str, str], object] = {}
 
@@ -132,7 +139,9 @@ class ChannelPool:
         found = self._channels.get(address)
         if found is None:
             interceptors = client_tracing_interceptors(self._tracer_provider) if self._tracer_provider else None
-            found = self._channels[address] = dial(address, transport=self._transport, interceptors=interceptors)
+            found = self._channels[address] = dial(
+                address, transport=self._transport, interceptors=interceptors, options=self._options
+            )
         return found
 
     def method(

@@ -136,6 +136,7 @@ ROLE_TABLE: dict[str, tuple[str, ...]] = {
         "matcha.segmentation.v1.SegmentationPartitionService",
         # A replica applies events on the one that owns their customers with the caller's token: as IngestEvents.
         ApplyEvents=(OPERATOR, REVIEW_SERVICE),
+        ReevaluateCustomers=_WRITE,
     ),
     **_service(
         "matcha.review.v1.ReviewService",

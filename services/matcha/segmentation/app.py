@@ -44,13 +44,19 @@ def build_segmentation_service(
         max_events_per_message=settings.segmentation_max_events_per_message,
     )
     conditions = ConditionStore(database)
-    address = settings.segmentation_replica_address
+    address = settings.segmentation_replica_endpoint
     partitions = Partitions(
         database,
         replica=settings.segmentation_replica_name or address,
         address=address,
         lease_seconds=settings.segmentation_slot_lease_seconds,
-        channels=ChannelPool(transport=settings.transport, tracer_provider=tracer_provider),
+        channels=ChannelPool(
+            transport=settings.transport,
+            tracer_provider=tracer_provider,
+            options=[("grpc.ssl_target_name_override", settings.segmentation_replica_tls_name)]
+            if settings.segmentation_replica_tls_name
+            else [],
+        ),
     )
     live = LiveSegments(
         conditions,

@@ -5,6 +5,7 @@ Plain Python: it knows nothing of gRPC or protobuf; the servicer converts at the
 """
 
 import asyncio
+import logging
 import math
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -41,6 +42,7 @@ from matcha.segmentation.versions_core import VersionsCore
 ERASURE_ROLE = "admin"
 PURCHASE, VISIT, CLICK = 1, 2, 3
 _EVENT_TYPES = frozenset((PURCHASE, VISIT, CLICK))
+logger = logging.getLogger(__name__)
 # Tries of a message part whose slots keep moving (about 20 s, longer than a lease) before UNAVAILABLE.
 _ROUTING_ATTEMPTS = 100
 
@@ -152,9 +154,30 @@ class IngestionCore:
                 {"inserted": outcome[0], "updated": outcome[1], "unchanged": outcome[2], "raised_to_personal": raised},
                 subject_ids=[row.policy.subject_id for row in rows if row.policy.subject_id],
             )
-        # Property conditions read what was just written.
-        await self._live.reevaluate(call.tenant, keys)
+        await self._reevaluate(call, [row.id for row in rows], keys)
         return outcome
+
+    async def _reevaluate(self, call: CallContext, ids: list[str], keys: list[int]) -> None:
+        """Property conditions read what was just written: decided again by the replica counting each customer."""
+        await self._live.reevaluate(call.tenant, keys)  # those of this replica's slots
+        if self._partitions is None or not self._partitions.partitioned or self._peers is None:
+            return
+        for address, positions in (await self._partitions.split(ids, str)).items():
+            if address:
+                try:
+                    await self._peers.reevaluate(call, address, [ids[position] for position in positions])
+                except Exception:  # stored: they are decided again at their next event or the owner's next load
+                    logger.warning("customers not re-evaluated on their replica", exc_info=True)
+
+    async def reevaluate_owned(self, call: CallContext, ids: list[str]) -> int:
+        """Another replica stored these customers' properties (`ReevaluateCustomers`)."""
+        violations = Violations()
+        limit = self.limits.max_customers_per_call
+        violations.check(0 < len(ids) <= limit, "customer_ids", f"between 1 and {limit} customers per call")
+        violations.raise_if_any()
+        async with self._store.pool.acquire() as connection:
+            found = await self._store.event_customers(connection, call.tenant, ids)
+        return await self._live.reevaluate(call.tenant, [row["key"] for row in found.rows])
 
     async def _discover_personal_data(self, rows: list[CustomerRow]) -> int:
         """Data discovery: attributes holding personal data make the customer PERSONAL, whatever was declared."""

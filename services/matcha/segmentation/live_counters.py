@@ -498,7 +498,9 @@ class LiveSegments:
         if state is None or not state.segments or not keys:
             return 0
         facts, built = await self.read_facts(None, tenant, state, keys)
-        changes = self._decide(state, {key: None for key in keys}, facts, built, {}, self._clock())
+        if state.slots is not None:  # the others are counted, and decided, by their own replica
+            facts = {key: row for key, row in facts.items() if slot_of(row.id) in state.slots}
+        changes = self._decide(state, {key: None for key in facts}, facts, built, {}, self._clock())
         await self.record(state, tenant, changes)
         return len(changes)
 

@@ -1,7 +1,7 @@
 """Which replica counts which customers: 1,024 slots by a stable hash of the customer id, leased in PostgreSQL.
 
 The live condition counters of a customer must live in one process, or two replicas would each count part of
-its events. With one replica (no `MATCHA_SEGMENTATION_REPLICA_ADDRESS`) it owns every slot and nothing here
+its events. With one replica (no `MATCHA_SEGMENTATION_REPLICA_ENDPOINT`) it owns every slot and nothing here
 touches the database. With several, each heartbeats in `segmentation_replicas`, renews the leases of its
 slots, and takes or gives back slots until it holds its fair share of the replicas alive. A replica that
 receives events of a slot it does not own applies them on the owner (`ApplyEvents`, with the caller's token).

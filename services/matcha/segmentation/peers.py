@@ -15,6 +15,7 @@ from matcha.segmentation.records import EventInput, IngestTotals, PolicyInput
 from matcha.segmentation.v1 import segmentation_pb2 as pb
 
 APPLY_EVENTS = "/matcha.segmentation.v1.SegmentationPartitionService/ApplyEvents"
+REEVALUATE_CUSTOMERS = "/matcha.segmentation.v1.SegmentationPartitionService/ReevaluateCustomers"
 _TIMEOUT_SECONDS = 60.0
 
 
@@ -54,6 +55,18 @@ class Peers:
             late=totals.late,
             condition_changes=totals.condition_changes,
         )
+
+    async def reevaluate(self, call: CallContext, address: str, customer_ids: list[str]) -> int:
+        """Asks the owner of these customers to decide their live condition segments again."""
+        reevaluate = self._partitions.method(
+            address,
+            REEVALUATE_CUSTOMERS,
+            pb.ReevaluateCustomersRequest.SerializeToString,
+            pb.ReevaluateCustomersResponse.FromString,
+        )
+        request = pb.ReevaluateCustomersRequest(customer_ids=customer_ids)
+        reply = await reevaluate(request, metadata=call.outgoing_metadata(), timeout=_TIMEOUT_SECONDS)
+        return reply.condition_changes
 
 
 def _event_message(event: EventInput) -> pb.BehaviourEvent:

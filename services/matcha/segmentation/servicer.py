@@ -754,6 +754,13 @@ class SegmentationPartitionServicer(segmentation_pb2_grpc.SegmentationPartitionS
         report_records(resources=["events"])
         return pb.ApplyEventsResponse(totals=_totals_message(totals))
 
+    async def ReevaluateCustomers(
+        self, request: pb.ReevaluateCustomersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReevaluateCustomersResponse:
+        changes = await self._ingestion.reevaluate_owned(current_call(), list(request.customer_ids))
+        report_records(resources=["customers"])
+        return pb.ReevaluateCustomersResponse(condition_changes=changes)
+
 
 def _totals_message(totals: IngestTotals) -> pb.IngestEventsResponse:
     return pb.IngestEventsResponse(

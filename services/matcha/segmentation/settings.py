@@ -19,8 +19,11 @@ class SegmentationSettings(ServiceSettings):
     segmentation_sweep_interval_seconds: float = Field(1.0, gt=0)
     # Several replicas: the address the others reach this one at (e.g. the pod's IP and port). Empty: one
     # replica, which counts every customer's events.
-    segmentation_replica_address: str = ""
-    # This replica's name among them (the pod's name); defaults to the address.
+    segmentation_replica_endpoint: str = ""
+    # With TLS between services: the name the replicas' certificate has (the Service's DNS name), since they
+    # reach each other by pod IP.
+    segmentation_replica_tls_name: str = ""
+    # This replica's name among them (the pod's name); defaults to the endpoint.
     segmentation_replica_name: str = ""
     # How long a replica's slots stay its own without renewal (renewed every third of it).
     segmentation_slot_lease_seconds: float = Field(15.0, gt=0)

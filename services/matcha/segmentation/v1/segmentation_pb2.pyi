@@ -282,6 +282,18 @@ class ApplyEventsResponse(_message.Message):
     totals: IngestEventsResponse
     def __init__(self, totals: _Optional[_Union[IngestEventsResponse, _Mapping]] = ...) -> None: ...
 
+class ReevaluateCustomersRequest(_message.Message):
+    __slots__ = ("customer_ids",)
+    CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
+    customer_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, customer_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ReevaluateCustomersResponse(_message.Message):
+    __slots__ = ("condition_changes",)
+    CONDITION_CHANGES_FIELD_NUMBER: _ClassVar[int]
+    condition_changes: int
+    def __init__(self, condition_changes: _Optional[int] = ...) -> None: ...
+
 class Membership(_message.Message):
     __slots__ = ("segmentation", "version", "segment_id", "segment_name", "since")
     SEGMENTATION_FIELD_NUMBER: _ClassVar[int]

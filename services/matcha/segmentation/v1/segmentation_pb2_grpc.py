@@ -1137,6 +1137,11 @@ class SegmentationPartitionServiceStub:
                 request_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ApplyEventsRequest.SerializeToString,
                 response_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ApplyEventsResponse.FromString,
                 _registered_method=True)
+        self.ReevaluateCustomers = channel.unary_unary(
+                '/matcha.segmentation.v1.SegmentationPartitionService/ReevaluateCustomers',
+                request_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ReevaluateCustomersRequest.SerializeToString,
+                response_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ReevaluateCustomersResponse.FromString,
+                _registered_method=True)
 
 
 class SegmentationPartitionServiceServicer:
@@ -1158,6 +1163,15 @@ class SegmentationPartitionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReevaluateCustomers(self, request, context):
+        """Decides the live condition segments again for customers this replica
+        owns whose properties another replica just stored (IngestCustomers).
+        Customers of slots it does not own are left to their owner.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SegmentationPartitionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1165,6 +1179,11 @@ def add_SegmentationPartitionServiceServicer_to_server(servicer, server):
                     servicer.ApplyEvents,
                     request_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ApplyEventsRequest.FromString,
                     response_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ApplyEventsResponse.SerializeToString,
+            ),
+            'ReevaluateCustomers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReevaluateCustomers,
+                    request_deserializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ReevaluateCustomersRequest.FromString,
+                    response_serializer=matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ReevaluateCustomersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1199,6 +1218,33 @@ class SegmentationPartitionService:
             '/matcha.segmentation.v1.SegmentationPartitionService/ApplyEvents',
             matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ApplyEventsRequest.SerializeToString,
             matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ApplyEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReevaluateCustomers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.segmentation.v1.SegmentationPartitionService/ReevaluateCustomers',
+            matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ReevaluateCustomersRequest.SerializeToString,
+            matcha_dot_segmentation_dot_v1_dot_segmentation__pb2.ReevaluateCustomersResponse.FromString,
             options,
             channel_credentials,
             insecure,
