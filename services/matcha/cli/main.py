@@ -6,7 +6,7 @@ from matcha.cli.campaign import campaign, outcomes
 from matcha.cli.classify import classifier, classify, listen
 from matcha.cli.embed import embed
 from matcha.cli.generate import generate, voice
-from matcha.cli.plans import audit, plan, run
+from matcha.cli.plans import audit, plan, run, trigger
 from matcha.cli.redact import redact
 from matcha.cli.review import review
 from matcha.cli.segment import segment
@@ -27,6 +27,7 @@ cli.add_command(token)
 cli.add_command(keys)
 cli.add_command(plan)
 cli.add_command(run)
+cli.add_command(trigger)
 cli.add_command(audit)
 cli.add_command(data_map)
 cli.add_command(embed)

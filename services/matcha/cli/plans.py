@@ -1,5 +1,5 @@
 """`matcha plan register` and `install`, `matcha run PLAN` (live progress from WatchRun), `matcha run show`,
-`matcha audit`."""
+`matcha trigger` (a plan started on every alert of a listening watch), `matcha audit`."""
 
 import json
 from pathlib import Path
@@ -151,6 +151,123 @@ async def show(run_id: str, **options) -> None:
         click.echo(json.dumps(json_format.MessageToDict(found.outputs), indent=2, ensure_ascii=False))
     if found.error.message:
         click.echo(f"error: {found.error.message}")
+
+
+@click.group()
+def trigger() -> None:
+    """Alert triggers: a run of a plan started on every alert of a listening watch, acting for you."""
+
+
+def _mapping(pairs: tuple[str, ...]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        name, separator, field = pair.partition("=")
+        if not separator or not name or not field:
+            raise click.BadParameter(f"{pair!r} is not input=alert_field", param_hint="--map")
+        mapping[name] = field
+    return mapping
+
+
+def trigger_lines(found: conductor_pb2.AlertTrigger) -> list[str]:
+    state = _name(conductor_pb2.AlertTriggerState, found.state, "ALERT_TRIGGER_STATE_")
+    watch = "every watch" if found.all_watches else f"watch {found.watch}"
+    version = f"v{found.plan_version}" if found.plan_version else "latest"
+    kinds = ", ".join(_name(conductor_pb2.AlertKind, kind, "ALERT_KIND_") for kind in found.kinds) or "every alert"
+    lines = [
+        f"{found.name}: {state}, {watch} ({kinds}) -> {found.plan_name} {version}, for {found.creator.subject}",
+        f"  runs started {found.runs_started}, last alert {found.last_alert_sequence}",
+    ]
+    lines += [f"  input {name} <- alert {field}" for name, field in sorted(found.alert_inputs.items())]
+    fixed = json_format.MessageToDict(found.fixed_inputs)
+    lines += [f"  input {name} = {json.dumps(value, ensure_ascii=False)}" for name, value in sorted(fixed.items())]
+    if found.stop_reason:
+        lines.append(f"  stopped ({found.stop_reason}): {found.stop_message}")
+    return lines
+
+
+@trigger.command("create")
+@click.argument("name")
+@click.option("--plan", "plan_name", required=True, help="plan to run on each alert")
+@click.option("--version", "plan_version", type=int, default=0, help="plan version (the latest at each run when 0)")
+@click.option("--watch", default="", help="the watch whose alerts start runs")
+@click.option("--all-watches", is_flag=True, help="every watch of the tenant instead of one")
+@click.option("--map", "mapping", multiple=True, help="input=alert_field, e.g. topic=topic (repeatable)")
+@click.option("--input", "pairs", multiple=True, help="fixed plan input as key=value (repeatable)")
+@click.option(
+    "--kind", "kinds", multiple=True, type=click.Choice(["new-signal", "sentiment-shift"]), help="only these alerts"
+)
+@connection_options(DEFAULT_TARGET, purpose="listening")
+@run_async
+async def create_trigger(
+    name: str,
+    plan_name: str,
+    plan_version: int,
+    watch: str,
+    all_watches: bool,
+    mapping: tuple[str, ...],
+    pairs: tuple[str, ...],
+    kinds: tuple[str, ...],
+    **options,
+) -> None:
+    """Start PLAN on every new alert of a watch, once per alert, as you (with the roles you hold now)."""
+    message = conductor_pb2.AlertTrigger(
+        name=name,
+        watch=watch,
+        all_watches=all_watches,
+        plan_name=plan_name,
+        plan_version=plan_version,
+        alert_inputs=_mapping(mapping),
+        kinds=[f"ALERT_KIND_{kind.upper().replace('-', '_')}" for kind in kinds],
+    )
+    message.fixed_inputs.update(parse_inputs(pairs))
+    async with channel_from(options) as channel:
+        reply = await conductor_pb2_grpc.ConductorServiceStub(channel).CreateAlertTrigger(
+            conductor_pb2.CreateAlertTriggerRequest(trigger=message)
+        )
+    click.echo("\n".join(trigger_lines(reply.trigger)))
+
+
+@trigger.command("list")
+@connection_options(DEFAULT_TARGET, purpose="listening")
+@run_async
+async def list_triggers(**options) -> None:
+    """The tenant's alert triggers, with their state and the runs they started."""
+    async with channel_from(options) as channel:
+        stub = conductor_pb2_grpc.ConductorServiceStub(channel)
+        token = ""
+        while True:
+            reply = await stub.ListAlertTriggers(conductor_pb2.ListAlertTriggersRequest(page_token=token))
+            for found in reply.triggers:
+                click.echo("\n".join(trigger_lines(found)))
+            token = reply.next_page_token
+            if not token:
+                break
+
+
+@trigger.command("show")
+@click.argument("name")
+@connection_options(DEFAULT_TARGET, purpose="listening")
+@run_async
+async def show_trigger(name: str, **options) -> None:
+    """One alert trigger, and why it stopped if it did."""
+    async with channel_from(options) as channel:
+        reply = await conductor_pb2_grpc.ConductorServiceStub(channel).GetAlertTrigger(
+            conductor_pb2.GetAlertTriggerRequest(name=name)
+        )
+    click.echo("\n".join(trigger_lines(reply.trigger)))
+
+
+@trigger.command("delete")
+@click.argument("name")
+@connection_options(DEFAULT_TARGET, purpose="listening")
+@run_async
+async def delete_trigger(name: str, **options) -> None:
+    """Stop starting runs on alerts; the runs already started go on."""
+    async with channel_from(options) as channel:
+        reply = await conductor_pb2_grpc.ConductorServiceStub(channel).DeleteAlertTrigger(
+            conductor_pb2.DeleteAlertTriggerRequest(name=name)
+        )
+    click.echo(f"alert trigger {name!r} deleted; it had started {reply.runs_started} runs")
 
 
 @click.group()

@@ -17,6 +17,7 @@ from matcha.conductor.plans import DEFAULT_CALL_TIMEOUT_SECONDS, PlanDef, PlanVa
 from matcha.conductor.servicer import ConductorServicer
 from matcha.conductor.settings import ConductorSettings
 from matcha.conductor.store import ConductorStore
+from matcha.conductor.trigger_follower import AlertTriggerFollower
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.mesh import CAPABILITIES
 from matcha.runtime.access import AccessLedgerReader, access_key
@@ -85,6 +86,9 @@ def build_conductor_service(
         max_fan_out_items=settings.conductor_max_fan_out_items,
     )
     core = ConductorCore(store, catalog, engine, keys, AccessLedgerReader(database, access_key(settings)))
+    follower = AlertTriggerFollower(
+        core, store, catalog, invoker, keys, workload, lease_seconds=settings.conductor_lease_seconds
+    )
 
     def register(server: grpc.aio.Server) -> None:
         conductor_pb2_grpc.add_ConductorServiceServicer_to_server(ConductorServicer(core), server)
@@ -95,8 +99,10 @@ def build_conductor_service(
         # Targets already up report now; the others before the first hop to them.
         await clearances.refresh_all()
         await engine.start()
+        await follower.start()
 
     async def on_stop() -> None:
+        await follower.stop()
         await engine.stop()
         evaluator.close()
         await invoker.close()

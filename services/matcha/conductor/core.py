@@ -20,11 +20,20 @@ from google.protobuf import json_format
 from grpc_health.v1 import health_pb2
 from opentelemetry import trace
 
-from matcha.conductor import plans
+from matcha.conductor import alert_triggers, plans
 from matcha.conductor.catalog import Capability, CapabilityCatalog, MethodInfo
 from matcha.conductor.engine import RunEngine, RunGrant
 from matcha.conductor.keys import ConductorKeys
-from matcha.conductor.records import NewRun, PlanRow, Revocation, RunFilter, RunRow, StoredEvent
+from matcha.conductor.records import (
+    AlertTriggerRow,
+    AlertTriggerSpec,
+    NewRun,
+    PlanRow,
+    Revocation,
+    RunFilter,
+    RunRow,
+    StoredEvent,
+)
 from matcha.conductor.store import TERMINAL_STATES, ConductorStore
 from matcha.runtime import governance as gov
 from matcha.runtime import page_tokens, roles
@@ -36,11 +45,13 @@ from matcha.runtime.errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
+    MatchaError,
     NotFound,
     PermissionDenied,
+    Unavailable,
     Violations,
 )
-from matcha.runtime.governance import CallContext, DataClass
+from matcha.runtime.governance import CallContext, DataClass, Principal
 from matcha.runtime.roles import ERASURE_PURPOSE
 
 AUDIT_ROLES = ("auditor", "admin")
@@ -99,6 +110,16 @@ def _require_subject(subject: str) -> None:
         raise InvalidArgument(
             "subject is required (at most 256 characters)",
             violations=[_violation("subject", "required, at most 256 characters")],
+        )
+
+
+def _require_listening(call: CallContext) -> None:
+    """Alerts show posts collected for listening only: a trigger, and the runs it starts, serve that purpose."""
+    if call.purpose != alert_triggers.LISTENING_PURPOSE:
+        raise PermissionDenied(
+            f"alert triggers serve the purpose {alert_triggers.LISTENING_PURPOSE!r}, not {call.purpose!r}",
+            reason="PURPOSE_MISMATCH",
+            metadata={"purpose": call.purpose, "expected": alert_triggers.LISTENING_PURPOSE},
         )
 
 
@@ -271,38 +292,18 @@ class ConductorCore:
                 if step_id not in completed_steps
                 for index, output in outputs.items()
             ]
-        stored = await self.get_plan(call, plan_name, plan_version)
+        stored = await self._plan_for(call, plan_name, plan_version)
         plan = stored.plan
-        if plan.purposes and call.purpose not in plan.purposes:
-            raise PermissionDenied(
-                f"plan {plan.name!r} may not run for purpose {call.purpose!r}",
-                reason="PURPOSE_NOT_ALLOWED",
-                metadata={"purpose": call.purpose, "allowed": ",".join(sorted(plan.purposes))},
-            )
         resolved = inputs if resume_from else self._check_inputs(plan, inputs, violations)
         violations.raise_if_any("run request has invalid fields")
         deadline = datetime.now(UTC) + timedelta(seconds=deadline_seconds or plan.deadline_seconds)
-        trace_id, trace_span_id = _trace_of_request()
         run_id, _ = await self._store.create_run(
-            NewRun(
-                tenant=call.tenant,
-                plan_name=plan.name,
-                plan_version=stored.row.version,
-                inputs=resolved,
-                context={
-                    "subject": call.principal.subject,
-                    "roles": sorted(call.principal.roles),
-                    "purpose": call.purpose,
-                    "data_class": call.data_class.name,
-                },
-                credential=self._keys.seal(
-                    RunGrant(call.principal.subject, tuple(sorted(call.principal.roles))).sealed_form()
-                ),
+            self._new_run(
+                call,
+                stored,
+                resolved,
                 labels=labels,
                 deadline=deadline,
-                steps=[(step.id, step.call or "") for step in plan.steps],
-                trace_id=trace_id,
-                trace_span_id=trace_span_id,
                 start_key=call.idempotency_key or None,
                 resumed_from=resume_from or None,
                 key_root=key_root,
@@ -312,6 +313,43 @@ class ConductorCore:
         )
         return await self.get_run(call, run_id)
 
+    async def _plan_for(self, call: CallContext, plan_name: str, plan_version: int) -> StoredPlan:
+        """The plan version a run would start from, if the call's purpose may run it."""
+        stored = await self.get_plan(call, plan_name, plan_version)
+        plan = stored.plan
+        if plan.purposes and call.purpose not in plan.purposes:
+            raise PermissionDenied(
+                f"plan {plan.name!r} may not run for purpose {call.purpose!r}",
+                reason="PURPOSE_NOT_ALLOWED",
+                metadata={"purpose": call.purpose, "allowed": ",".join(sorted(plan.purposes))},
+            )
+        return stored
+
+    def _new_run(
+        self, call: CallContext, stored: StoredPlan, inputs: dict[str, Any], *, deadline: datetime, **fields: Any
+    ) -> NewRun:
+        trace_id, trace_span_id = _trace_of_request()
+        return NewRun(
+            tenant=call.tenant,
+            plan_name=stored.plan.name,
+            plan_version=stored.row.version,
+            inputs=inputs,
+            context={
+                "subject": call.principal.subject,
+                "roles": sorted(call.principal.roles),
+                "purpose": call.purpose,
+                "data_class": call.data_class.name,
+            },
+            credential=self._keys.seal(
+                RunGrant(call.principal.subject, tuple(sorted(call.principal.roles))).sealed_form()
+            ),
+            deadline=deadline,
+            steps=[(step.id, step.call or "") for step in stored.plan.steps],
+            trace_id=trace_id,
+            trace_span_id=trace_span_id,
+            **fields,
+        )
+
     async def _refuse_revoked(self, call: CallContext) -> None:
         revocation = await self._store.revocation(call.tenant, call.principal.subject)
         if revocation is not None:
@@ -320,6 +358,150 @@ class ConductorCore:
                 reason="PRINCIPAL_REVOKED",
                 metadata={"subject": call.principal.subject, "revoked_by": revocation.revoked_by},
             )
+
+    # -- alert triggers --------------------------------------------------------------------------
+
+    async def create_trigger(self, call: CallContext, spec: AlertTriggerSpec) -> AlertTriggerRow:
+        """Checks the creator may start the plan now (as StartRun would) and stores who they are: every run the
+        trigger starts acts for them, with the roles they hold now."""
+        # The role table admits analysts to methods it does not list: the operator's rule is kept here.
+        call.require_role(roles.OPERATOR)
+        _require_listening(call)
+        await self._refuse_revoked(call)
+        violations = Violations()
+        alert_triggers.check_names(spec, violations)
+        violations.raise_if_any("alert trigger has invalid fields")
+        try:
+            stored = await self._plan_for(call, spec.plan_name, spec.plan_version)
+        except NotFound:
+            which = "trigger.plan_version" if spec.plan_version else "trigger.plan_name"
+            raise InvalidArgument(
+                "alert trigger names an unknown plan",
+                violations=[_violation(which, f"no plan {spec.plan_name!r} version {spec.plan_version or 'latest'}")],
+            ) from None
+        alert_triggers.check_against_plan(spec, stored.plan, violations)
+        violations.raise_if_any("alert trigger has invalid fields")
+        await self._check_watch(call, spec)
+        grant = RunGrant(call.principal.subject, tuple(sorted(call.principal.roles)))
+        row = await self._store.create_trigger(
+            call.tenant,
+            spec,
+            purpose=call.purpose,
+            data_class=call.data_class.name,
+            creator=grant.subject,
+            roles=list(grant.roles),
+            credential=self._keys.seal(grant.sealed_form()),
+        )
+        if row is None:
+            raise AlreadyExists(
+                f"alert trigger {spec.name!r} exists", reason="ALERT_TRIGGER_EXISTS", metadata={"name": spec.name}
+            )
+        return row
+
+    async def _check_watch(self, call: CallContext, spec: AlertTriggerSpec) -> None:
+        """The classification service is reachable and the creator can read the watch (with their own token)."""
+        method = self._catalog.method(alert_triggers.GET_WATCH_METHOD)
+        assert method is not None, "the classification contract is loaded with the mesh's"
+        if not self._catalog.capability(method.service).endpoint:
+            raise FailedPrecondition(
+                "no classification service is configured: alerts cannot be followed",
+                reason="CAPABILITY_NOT_CONFIGURED",
+                metadata={"service": method.service},
+            )
+        if spec.all_watches:
+            return
+        request = json_format.ParseDict({"name": spec.watch}, method.new_request())
+        try:
+            await self._engine.invoker.call(method, request, metadata=call.outgoing_metadata(), deadline_seconds=10.0)
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                raise InvalidArgument(
+                    "alert trigger names an unknown watch",
+                    violations=[_violation("trigger.watch", f"no watch {spec.watch!r}")],
+                ) from None
+            if error.code() == grpc.StatusCode.PERMISSION_DENIED:
+                raise PermissionDenied(
+                    f"the watch cannot be read: {error.details()}", reason="WATCH_NOT_READABLE"
+                ) from None
+            raise Unavailable(
+                "the classification service did not answer", reason="CLASSIFICATION_UNAVAILABLE", retry_after_seconds=5
+            ) from None
+
+    async def get_trigger(self, call: CallContext, name: str) -> AlertTriggerRow:
+        row = await self._store.get_trigger(call.tenant, name)
+        if row is None:
+            raise NotFound(
+                f"alert trigger {name!r} not found", reason="ALERT_TRIGGER_NOT_FOUND", metadata={"name": name}
+            )
+        return row
+
+    async def list_triggers(
+        self, call: CallContext, page_size: int, page_token: str
+    ) -> tuple[list[AlertTriggerRow], str]:
+        listing = page_tokens.listing_key("alert-triggers", "")
+        limit, offset = _page_size(page_size, 50, 200), _page(page_token, listing)
+        rows = await self._store.list_triggers(call.tenant, limit, offset)
+        return rows, next_page_token(listing, offset, len(rows), limit)
+
+    async def delete_trigger(self, call: CallContext, name: str) -> int:
+        call.require_role(roles.OPERATOR)
+        runs_started = await self._store.delete_trigger(call.tenant, name)
+        if runs_started is None:
+            raise NotFound(
+                f"alert trigger {name!r} not found", reason="ALERT_TRIGGER_NOT_FOUND", metadata={"name": name}
+            )
+        return runs_started
+
+    async def handle_alert(self, trigger: AlertTriggerRow, alert: dict[str, Any], owner: str) -> AlertTriggerRow:
+        """Starts the alert's run for the trigger's creator, or moves past an alert that starts none; returns
+        the trigger as it is after (STOPPED when it may start no run any more: its creator was revoked, or
+        the plan no longer takes what the trigger gives it)."""
+        spec = trigger.spec
+        sequence = alert_triggers.alert_sequence(alert)
+        if sequence <= trigger.last_sequence:
+            return trigger
+        raised = datetime.fromisoformat(str(alert.get("create_time", "")).replace("Z", "+00:00"))
+        if raised < trigger.created_at or (spec.kinds and alert_triggers.alert_kind(alert) not in spec.kinds):
+            await self._store.skip_alert(trigger.id, owner, sequence)
+            return dataclasses.replace(trigger, last_sequence=sequence)
+        grant = RunGrant.opened(self._keys.open(trigger.credential), {})
+        call = CallContext(
+            principal=Principal(grant.subject, trigger.tenant, frozenset(grant.roles)),
+            purpose=trigger.purpose,
+            data_class=DataClass[trigger.data_class],
+        )
+        try:
+            stored = await self._plan_for(call, spec.plan_name, spec.plan_version)
+            violations = Violations()
+            inputs = self._check_inputs(stored.plan, alert_triggers.run_inputs(spec, alert), violations)
+            violations.raise_if_any(f"plan {spec.plan_name!r} does not take the inputs the trigger gives it")
+        except MatchaError as error:
+            reason = {
+                "code": error.code.value[0],
+                "message": "; ".join([error.message, *(f"{v.field}: {v.description}" for v in error.violations)]),
+                "reason": error.reason or "INPUTS_REJECTED",
+                "metadata": error.metadata,
+            }
+            await self._store.stop_trigger(trigger.id, reason)
+            return dataclasses.replace(trigger, state="STOPPED", stop_reason=reason)
+        new = self._new_run(
+            call,
+            stored,
+            inputs,
+            deadline=datetime.now(UTC) + timedelta(seconds=stored.plan.deadline_seconds),
+            labels={
+                "alert-trigger": spec.name,
+                "alert-sequence": str(sequence),
+                "watch": str(alert.get("watch", ""))[:63],
+            },
+            start_key=self._keys.trigger_start_key(trigger.id, sequence),
+        )
+        run_id, revocation = await self._store.start_triggered_run(trigger.id, owner, sequence, new)
+        if revocation is not None:
+            return dataclasses.replace(trigger, state="STOPPED")
+        return dataclasses.replace(
+            trigger, last_sequence=sequence, runs_started=trigger.runs_started + (run_id is not None)
+        )
 
     # -- revoked principals ----------------------------------------------------------------------
 

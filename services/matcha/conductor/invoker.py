@@ -49,6 +49,22 @@ class DynamicInvoker:
         trailers = await call.trailing_metadata()
         return reply, {key: value for key, value in trailers or () if isinstance(value, str)}
 
+    def stream(
+        self, method: MethodInfo, request: Message, *, metadata: Sequence[tuple[str, str]]
+    ) -> grpc.aio.UnaryStreamCall:
+        """A server-streaming call (a capability's event stream), read until the caller cancels it."""
+        endpoint = self._endpoints.get(method.service)
+        if endpoint is None:
+            raise CapabilityNotConfigured(method.service)
+        callable_ = self._pool.method(
+            endpoint,
+            method.path,
+            method.request_class().SerializeToString,
+            method.response_class().FromString,
+            streams_responses=True,
+        )
+        return callable_(request, metadata=tuple(metadata))
+
     async def health(self, service: str, timeout_seconds: float) -> str:
         """The gRPC health status name of the service at its endpoint."""
         endpoint = self._endpoints.get(service)

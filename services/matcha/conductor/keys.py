@@ -53,6 +53,12 @@ class ConductorKeys:
     def _derive(self, purpose: str) -> bytes:
         return hmac.new(self._secret, purpose.encode(), hashlib.sha256).digest()
 
+    def trigger_start_key(self, trigger_id: str, sequence: int) -> str:
+        """The start key of the run an alert starts. Derived from the secret, so no caller's idempotency key can
+        take it first and pass another run off as the alert's."""
+        message = f"{trigger_id}/{sequence}".encode()
+        return "alert/" + hmac.new(self._derive("alert-trigger-runs"), message, hashlib.sha256).hexdigest()
+
     def pseudonym_key(self, key_root: str) -> bytes:
         return self._derive(f"pseudonyms/{key_root}")
 

@@ -125,3 +125,34 @@ class RunFilter:
     created_after: datetime | None = None
     created_before: datetime | None = None
     labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AlertTriggerSpec:
+    """What a trigger's creator chose: which alerts, which plan, and how an alert becomes the run's inputs."""
+
+    name: str
+    watch: str  # "" with all_watches
+    all_watches: bool
+    plan_name: str
+    plan_version: int  # 0: the latest when each run starts
+    alert_inputs: dict[str, str]  # plan input -> alert field
+    fixed_inputs: dict[str, Any]
+    kinds: tuple[str, ...]  # NEW_SIGNAL, SENTIMENT_SHIFT; every kind when empty
+
+
+@dataclass(frozen=True)
+class AlertTriggerRow:
+    tenant: str
+    id: str
+    spec: AlertTriggerSpec
+    purpose: str
+    data_class: str
+    creator: str
+    roles: tuple[str, ...]
+    credential: bytes
+    state: str  # ACTIVE or STOPPED
+    stop_reason: dict | None
+    last_sequence: int
+    runs_started: int
+    created_at: datetime

@@ -11,7 +11,7 @@ from google.rpc import error_details_pb2, status_pb2
 from matcha.common.v1 import common_pb2
 from matcha.conductor.audit import AuditRecord, ChainBreak, Verification
 from matcha.conductor.core import AuditLedger, AuditQuery, ConductorCore, StoredPlan
-from matcha.conductor.records import PlanRow, RunFilter, RunRow, StepRow, StoredEvent
+from matcha.conductor.records import AlertTriggerRow, AlertTriggerSpec, PlanRow, RunFilter, RunRow, StepRow, StoredEvent
 from matcha.conductor.v1 import conductor_pb2, conductor_pb2_grpc
 from matcha.runtime import governance as gov
 from matcha.runtime.access import AccessRecord
@@ -245,6 +245,42 @@ def _verification(result: Verification) -> conductor_pb2.VerifyAuditResponse:
     )
 
 
+def _trigger_spec(message: conductor_pb2.AlertTrigger) -> AlertTriggerSpec:
+    return AlertTriggerSpec(
+        name=message.name,
+        watch=message.watch,
+        all_watches=message.all_watches,
+        plan_name=message.plan_name,
+        plan_version=message.plan_version,
+        alert_inputs=dict(message.alert_inputs),
+        fixed_inputs=json_format.MessageToDict(message.fixed_inputs),
+        kinds=_enum_names(conductor_pb2.AlertKind, message.kinds, "ALERT_KIND_", "trigger.kinds"),
+    )
+
+
+def _trigger(row: AlertTriggerRow) -> conductor_pb2.AlertTrigger:
+    spec = row.spec
+    return conductor_pb2.AlertTrigger(
+        name=spec.name,
+        watch=spec.watch,
+        all_watches=spec.all_watches,
+        plan_name=spec.plan_name,
+        plan_version=spec.plan_version,
+        alert_inputs=spec.alert_inputs,
+        fixed_inputs=_struct(spec.fixed_inputs),
+        kinds=[f"ALERT_KIND_{kind}" for kind in spec.kinds],
+        purpose=row.purpose,
+        data_class=data_class_message(gov.DataClass[row.data_class]),
+        creator=common_pb2.Principal(subject=row.creator, tenant=row.tenant, roles=list(row.roles)),
+        state=f"ALERT_TRIGGER_STATE_{row.state}",
+        stop_reason=(row.stop_reason or {}).get("reason", ""),
+        stop_message=(row.stop_reason or {}).get("message", ""),
+        last_alert_sequence=row.last_sequence,
+        runs_started=row.runs_started,
+        create_time=_timestamp(row.created_at),
+    )
+
+
 def _response_plan(stored: StoredPlan) -> conductor_pb2.Plan:
     return _plan(stored.row, stored.plan.spec)
 
@@ -458,3 +494,27 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServiceServicer):
                 for capability, serving in capabilities
             ]
         )
+
+    async def CreateAlertTrigger(
+        self, request: conductor_pb2.CreateAlertTriggerRequest, context: grpc.aio.ServicerContext
+    ) -> conductor_pb2.CreateAlertTriggerResponse:
+        row = await self._core.create_trigger(current_call(), _trigger_spec(request.trigger))
+        return conductor_pb2.CreateAlertTriggerResponse(trigger=_trigger(row))
+
+    async def GetAlertTrigger(
+        self, request: conductor_pb2.GetAlertTriggerRequest, context: grpc.aio.ServicerContext
+    ) -> conductor_pb2.GetAlertTriggerResponse:
+        row = await self._core.get_trigger(current_call(), request.name)
+        return conductor_pb2.GetAlertTriggerResponse(trigger=_trigger(row))
+
+    async def ListAlertTriggers(
+        self, request: conductor_pb2.ListAlertTriggersRequest, context: grpc.aio.ServicerContext
+    ) -> conductor_pb2.ListAlertTriggersResponse:
+        rows, token = await self._core.list_triggers(current_call(), request.page_size, request.page_token)
+        return conductor_pb2.ListAlertTriggersResponse(triggers=[_trigger(row) for row in rows], next_page_token=token)
+
+    async def DeleteAlertTrigger(
+        self, request: conductor_pb2.DeleteAlertTriggerRequest, context: grpc.aio.ServicerContext
+    ) -> conductor_pb2.DeleteAlertTriggerResponse:
+        runs_started = await self._core.delete_trigger(current_call(), request.name)
+        return conductor_pb2.DeleteAlertTriggerResponse(runs_started=runs_started)

@@ -15,7 +15,19 @@ import asyncpg
 
 from matcha.conductor import audit
 from matcha.conductor.plans import PlanDigestMismatch, spec_digest
-from matcha.conductor.records import Claim, Event, NewRun, PlanRow, Revocation, RunFilter, RunRow, StepRow, StoredEvent
+from matcha.conductor.records import (
+    AlertTriggerRow,
+    AlertTriggerSpec,
+    Claim,
+    Event,
+    NewRun,
+    PlanRow,
+    Revocation,
+    RunFilter,
+    RunRow,
+    StepRow,
+    StoredEvent,
+)
 from matcha.runtime.data_map import SubjectHolding, class_number_sql, describe_kind
 from matcha.runtime.database import Database
 from matcha.runtime.governance import DataClass, roles_satisfy
@@ -24,6 +36,7 @@ from matcha.runtime.notifications import EventBus, NotificationListener
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
 RUNS_CHANNEL = "conductor_runs"
 EVENTS_CHANNEL = "conductor_events"
+TRIGGERS_CHANNEL = "conductor_alert_triggers"
 
 
 class LeaseLost(Exception):
@@ -32,6 +45,48 @@ class LeaseLost(Exception):
 
 def _revocation(row: asyncpg.Record) -> Revocation:
     return Revocation(row["subject"], row["reason"], row["revoked_by"], row["revoked_at"])
+
+
+class TriggerLost(Exception):
+    """This process no longer follows the trigger (deleted, stopped, or taken over by another process)."""
+
+
+def revoked_reason(revocation: Revocation) -> dict:
+    """A trigger's stop reason when its creator was revoked, in the shape of a run's error."""
+    return {
+        "code": 7,  # PERMISSION_DENIED
+        "message": f"the principal who created the trigger, {revocation.subject}, was revoked",
+        "reason": "PRINCIPAL_REVOKED",
+        "metadata": {"subject": revocation.subject, "revoked_by": revocation.revoked_by},
+    }
+
+
+def _trigger(row: asyncpg.Record) -> AlertTriggerRow:
+    spec = AlertTriggerSpec(
+        name=row["name"],
+        watch=row["watch"],
+        all_watches=not row["watch"],
+        plan_name=row["plan_name"],
+        plan_version=row["plan_version"],
+        alert_inputs=row["alert_inputs"],
+        fixed_inputs=row["fixed_inputs"],
+        kinds=tuple(row["kinds"]),
+    )
+    return AlertTriggerRow(
+        tenant=row["tenant"],
+        id=str(row["id"]),
+        spec=spec,
+        purpose=row["purpose"],
+        data_class=row["data_class"],
+        creator=row["creator"],
+        roles=tuple(row["roles"]),
+        credential=row["credential"],
+        state=row["state"],
+        stop_reason=row["stop_reason"],
+        last_sequence=row["last_sequence"],
+        runs_started=row["runs_started"],
+        created_at=row["created_at"],
+    )
 
 
 def _run(row: asyncpg.Record, steps: tuple[StepRow, ...] = ()) -> RunRow:
@@ -107,7 +162,11 @@ class ConductorStore:
     async def listen(self) -> None:
         self._listener = NotificationListener(
             self._database.session_url,
-            {EVENTS_CHANNEL: self.bus.notify, RUNS_CHANNEL: lambda _payload: self.bus.notify(RUNS_CHANNEL)},
+            {
+                EVENTS_CHANNEL: self.bus.notify,
+                RUNS_CHANNEL: lambda _payload: self.bus.notify(RUNS_CHANNEL),
+                TRIGGERS_CHANNEL: lambda _payload: self.bus.notify(TRIGGERS_CHANNEL),
+            },
             on_reconnect=self.bus.notify_all,
         )
         await self._listener.start()
@@ -204,48 +263,53 @@ class ConductorStore:
 
     async def create_run(self, new: NewRun) -> tuple[str, bool]:
         """Returns (run id, created); an idempotent repeat returns the first run."""
-        run_id = str(uuid.uuid4())
         async with self._pool.acquire() as connection, connection.transaction():
-            inserted = await connection.fetchval(
-                """INSERT INTO conductor_runs (id, tenant, plan_name, plan_version, state, inputs, context, credential,
-                       labels, deadline, trace_id, trace_span_id, start_key, resumed_from, key_root)
-                   VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-                   ON CONFLICT (tenant, start_key) WHERE start_key IS NOT NULL DO NOTHING
-                   RETURNING id""",
-                run_id,
-                new.tenant,
-                new.plan_name,
-                new.plan_version,
-                new.inputs,
-                new.context,
-                new.credential,
-                new.labels,
-                new.deadline,
-                new.trace_id,
-                new.trace_span_id,
-                new.start_key,
-                new.resumed_from,
-                new.key_root or run_id,
+            run_id, created = await self._insert_run(connection, new)
+            if created:
+                await connection.execute("SELECT pg_notify($1, '')", RUNS_CHANNEL)
+        return run_id, created
+
+    async def _insert_run(self, connection, new: NewRun) -> tuple[str, bool]:
+        run_id = str(uuid.uuid4())
+        inserted = await connection.fetchval(
+            """INSERT INTO conductor_runs (id, tenant, plan_name, plan_version, state, inputs, context, credential,
+                   labels, deadline, trace_id, trace_span_id, start_key, resumed_from, key_root)
+               VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+               ON CONFLICT (tenant, start_key) WHERE start_key IS NOT NULL DO NOTHING
+               RETURNING id""",
+            run_id,
+            new.tenant,
+            new.plan_name,
+            new.plan_version,
+            new.inputs,
+            new.context,
+            new.credential,
+            new.labels,
+            new.deadline,
+            new.trace_id,
+            new.trace_span_id,
+            new.start_key,
+            new.resumed_from,
+            new.key_root or run_id,
+        )
+        if inserted is None:
+            existing = await connection.fetchval(
+                "SELECT id FROM conductor_runs WHERE tenant = $1 AND start_key = $2", new.tenant, new.start_key
             )
-            if inserted is None:
-                existing = await connection.fetchval(
-                    "SELECT id FROM conductor_runs WHERE tenant = $1 AND start_key = $2", new.tenant, new.start_key
-                )
-                return str(existing), False
-            step_rows = []
-            for position, (step_id, method) in enumerate(new.steps):
-                state, output = new.completed_steps.get(step_id, ("PENDING", None))
-                step_rows.append((run_id, step_id, position, state, method, output))
-            await connection.executemany(
-                """INSERT INTO conductor_steps (run_id, step_id, position, state, method, output, ended_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $4 = 'PENDING' THEN NULL ELSE now() END)""",
-                step_rows,
-            )
-            await connection.executemany(
-                "INSERT INTO conductor_items (run_id, step_id, item_index, output) VALUES ($1, $2, $3, $4)",
-                [(run_id, step_id, index, output) for step_id, index, output in new.completed_items],
-            )
-            await connection.execute("SELECT pg_notify($1, '')", RUNS_CHANNEL)
+            return str(existing), False
+        step_rows = []
+        for position, (step_id, method) in enumerate(new.steps):
+            state, output = new.completed_steps.get(step_id, ("PENDING", None))
+            step_rows.append((run_id, step_id, position, state, method, output))
+        await connection.executemany(
+            """INSERT INTO conductor_steps (run_id, step_id, position, state, method, output, ended_at)
+               VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $4 = 'PENDING' THEN NULL ELSE now() END)""",
+            step_rows,
+        )
+        await connection.executemany(
+            "INSERT INTO conductor_items (run_id, step_id, item_index, output) VALUES ($1, $2, $3, $4)",
+            [(run_id, step_id, index, output) for step_id, index, output in new.completed_items],
+        )
         return run_id, True
 
     async def get_run(self, tenant: str, run_id: str, *, with_steps: bool = True) -> RunRow | None:
@@ -667,6 +731,16 @@ class ConductorStore:
             row = await connection.fetchrow(
                 "SELECT * FROM conductor_revoked_principals WHERE tenant = $1 AND subject = $2", tenant, subject
             )
+            assert row is not None, "inserted above, or there already"
+            revocation = _revocation(row)
+            # The principal's alert triggers stop now, saying why; they would start no run anyway.
+            await connection.execute(
+                """UPDATE conductor_alert_triggers SET state = 'STOPPED', stop_reason = $3
+                   WHERE tenant = $1 AND creator = $2 AND state = 'ACTIVE'""",
+                tenant,
+                subject,
+                revoked_reason(revocation),
+            )
             active = await connection.fetchval(
                 """SELECT count(*) FROM conductor_runs
                    WHERE tenant = $1 AND context->>'subject' = $2 AND state <> ALL($3::text[])""",
@@ -674,8 +748,7 @@ class ConductorStore:
                 subject,
                 list(TERMINAL_STATES),
             )
-        assert row is not None, "inserted above, or there already"
-        return _revocation(row), active
+        return revocation, active
 
     async def reinstate_principal(self, tenant: str, subject: str) -> bool:
         status = await self._pool.execute(
@@ -688,6 +761,152 @@ class ConductorStore:
             "SELECT * FROM conductor_revoked_principals WHERE tenant = $1 AND subject = $2", tenant, subject
         )
         return _revocation(row) if row else None
+
+    # -- alert triggers --------------------------------------------------------------------------
+
+    async def create_trigger(
+        self,
+        tenant: str,
+        spec: AlertTriggerSpec,
+        *,
+        purpose: str,
+        data_class: str,
+        creator: str,
+        roles: list[str],
+        credential: bytes,
+    ) -> AlertTriggerRow | None:
+        """The stored trigger; None when the tenant has one of that name."""
+        row = await self._pool.fetchrow(
+            """INSERT INTO conductor_alert_triggers (tenant, name, id, watch, plan_name, plan_version, alert_inputs,
+                   fixed_inputs, kinds, purpose, data_class, creator, roles, credential)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+               ON CONFLICT (tenant, name) DO NOTHING RETURNING *""",
+            tenant,
+            spec.name,
+            uuid.uuid4(),
+            spec.watch,
+            spec.plan_name,
+            spec.plan_version,
+            spec.alert_inputs,
+            spec.fixed_inputs,
+            list(spec.kinds),
+            purpose,
+            data_class,
+            creator,
+            roles,
+            credential,
+        )
+        if row is not None:
+            await self._pool.execute("SELECT pg_notify($1, '')", TRIGGERS_CHANNEL)
+        return _trigger(row) if row else None
+
+    async def get_trigger(self, tenant: str, name: str) -> AlertTriggerRow | None:
+        row = await self._pool.fetchrow(
+            "SELECT * FROM conductor_alert_triggers WHERE tenant = $1 AND name = $2", tenant, name
+        )
+        return _trigger(row) if row else None
+
+    async def list_triggers(self, tenant: str, limit: int, offset: int) -> list[AlertTriggerRow]:
+        rows = await self._pool.fetch(
+            "SELECT * FROM conductor_alert_triggers WHERE tenant = $1 ORDER BY name LIMIT $2 OFFSET $3",
+            tenant,
+            limit,
+            offset,
+        )
+        return [_trigger(row) for row in rows]
+
+    async def delete_trigger(self, tenant: str, name: str) -> int | None:
+        """Runs the deleted trigger had started; None when there was none. Its follower stops at its next
+        write (fenced) or lease renewal."""
+        return await self._pool.fetchval(
+            "DELETE FROM conductor_alert_triggers WHERE tenant = $1 AND name = $2 RETURNING runs_started",
+            tenant,
+            name,
+        )
+
+    async def claim_triggers(self, owner: str, lease_seconds: float) -> list[AlertTriggerRow]:
+        """Renews this process's leases and takes the active triggers whose lease is free or expired: one
+        follower each."""
+        rows = await self._pool.fetch(
+            """UPDATE conductor_alert_triggers
+               SET lease_owner = $1, lease_expires = now() + make_interval(secs => $2)
+               WHERE state = 'ACTIVE' AND (lease_owner = $1 OR lease_owner IS NULL OR lease_expires < now())
+               RETURNING *""",
+            owner,
+            lease_seconds,
+        )
+        return [_trigger(row) for row in rows]
+
+    async def release_triggers(self, owner: str) -> None:
+        await self._pool.execute(
+            "UPDATE conductor_alert_triggers SET lease_owner = NULL, lease_expires = NULL WHERE lease_owner = $1",
+            owner,
+        )
+
+    async def _held_trigger(self, connection, trigger_id: str, owner: str) -> asyncpg.Record:
+        row = await connection.fetchrow(
+            """SELECT * FROM conductor_alert_triggers
+               WHERE id = $1 AND lease_owner = $2 AND lease_expires > now() AND state = 'ACTIVE' FOR UPDATE""",
+            trigger_id,
+            owner,
+        )
+        if row is None:
+            raise TriggerLost(trigger_id)
+        return row
+
+    async def skip_alert(self, trigger_id: str, owner: str, sequence: int) -> None:
+        """Moves the cursor past an alert that starts nothing (another kind, raised before the trigger)."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            await self._held_trigger(connection, trigger_id, owner)
+            await connection.execute(
+                "UPDATE conductor_alert_triggers SET last_sequence = greatest(last_sequence, $2) WHERE id = $1",
+                trigger_id,
+                sequence,
+            )
+
+    async def start_triggered_run(
+        self, trigger_id: str, owner: str, sequence: int, new: NewRun
+    ) -> tuple[str | None, Revocation | None]:
+        """Creates the alert's run and moves the cursor past the alert in one transaction, if this process still
+        follows the trigger: (run id, None), or (None, the revocation) when the creator was revoked, which stops
+        the trigger and starts nothing. The run's start key makes a repeat of the alert return the first run."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            held = await self._held_trigger(connection, trigger_id, owner)
+            revoked = await connection.fetchrow(
+                "SELECT * FROM conductor_revoked_principals WHERE tenant = $1 AND subject = $2",
+                held["tenant"],
+                held["creator"],
+            )
+            if revoked is not None:
+                revocation = _revocation(revoked)
+                await connection.execute(
+                    "UPDATE conductor_alert_triggers SET state = 'STOPPED', stop_reason = $2 WHERE id = $1",
+                    trigger_id,
+                    revoked_reason(revocation),
+                )
+                return None, revocation
+            if sequence <= held["last_sequence"]:
+                return None, None
+            run_id, created = await self._insert_run(connection, new)
+            await connection.execute(
+                """UPDATE conductor_alert_triggers
+                   SET last_sequence = $2, runs_started = runs_started + $3 WHERE id = $1""",
+                trigger_id,
+                sequence,
+                int(created),
+            )
+            if created:
+                await connection.execute("SELECT pg_notify($1, '')", RUNS_CHANNEL)
+            return run_id, None
+
+    async def stop_trigger(self, trigger_id: str, reason: dict) -> None:
+        await self._pool.execute(
+            """UPDATE conductor_alert_triggers SET state = 'STOPPED', stop_reason = $2, lease_owner = NULL,
+                   lease_expires = NULL
+               WHERE id = $1 AND state = 'ACTIVE'""",
+            trigger_id,
+            reason,
+        )
 
     # -- erasure ---------------------------------------------------------------------------------
 

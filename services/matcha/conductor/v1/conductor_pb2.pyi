@@ -119,6 +119,18 @@ class ChainBreak(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CHAIN_BREAK_INSERTED: _ClassVar[ChainBreak]
     CHAIN_BREAK_DELETED: _ClassVar[ChainBreak]
     CHAIN_BREAK_TRUNCATED: _ClassVar[ChainBreak]
+
+class AlertKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ALERT_KIND_UNSPECIFIED: _ClassVar[AlertKind]
+    ALERT_KIND_NEW_SIGNAL: _ClassVar[AlertKind]
+    ALERT_KIND_SENTIMENT_SHIFT: _ClassVar[AlertKind]
+
+class AlertTriggerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ALERT_TRIGGER_STATE_UNSPECIFIED: _ClassVar[AlertTriggerState]
+    ALERT_TRIGGER_STATE_ACTIVE: _ClassVar[AlertTriggerState]
+    ALERT_TRIGGER_STATE_STOPPED: _ClassVar[AlertTriggerState]
 PLAN_FORMAT_UNSPECIFIED: PlanFormat
 PLAN_FORMAT_YAML: PlanFormat
 PLAN_FORMAT_JSON: PlanFormat
@@ -190,6 +202,12 @@ CHAIN_BREAK_ALTERED: ChainBreak
 CHAIN_BREAK_INSERTED: ChainBreak
 CHAIN_BREAK_DELETED: ChainBreak
 CHAIN_BREAK_TRUNCATED: ChainBreak
+ALERT_KIND_UNSPECIFIED: AlertKind
+ALERT_KIND_NEW_SIGNAL: AlertKind
+ALERT_KIND_SENTIMENT_SHIFT: AlertKind
+ALERT_TRIGGER_STATE_UNSPECIFIED: AlertTriggerState
+ALERT_TRIGGER_STATE_ACTIVE: AlertTriggerState
+ALERT_TRIGGER_STATE_STOPPED: AlertTriggerState
 
 class PlanSpec(_message.Message):
     __slots__ = ("name", "description", "inputs", "steps", "outputs", "deadline", "purposes")
@@ -902,3 +920,100 @@ class ListCapabilitiesResponse(_message.Message):
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     capabilities: _containers.RepeatedCompositeFieldContainer[Capability]
     def __init__(self, capabilities: _Optional[_Iterable[_Union[Capability, _Mapping]]] = ...) -> None: ...
+
+class AlertTrigger(_message.Message):
+    __slots__ = ("name", "watch", "all_watches", "plan_name", "plan_version", "alert_inputs", "fixed_inputs", "kinds", "purpose", "data_class", "creator", "state", "stop_reason", "stop_message", "last_alert_sequence", "runs_started", "create_time")
+    class AlertInputsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    WATCH_FIELD_NUMBER: _ClassVar[int]
+    ALL_WATCHES_FIELD_NUMBER: _ClassVar[int]
+    PLAN_NAME_FIELD_NUMBER: _ClassVar[int]
+    PLAN_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ALERT_INPUTS_FIELD_NUMBER: _ClassVar[int]
+    FIXED_INPUTS_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    DATA_CLASS_FIELD_NUMBER: _ClassVar[int]
+    CREATOR_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STOP_REASON_FIELD_NUMBER: _ClassVar[int]
+    STOP_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    LAST_ALERT_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    RUNS_STARTED_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    watch: str
+    all_watches: bool
+    plan_name: str
+    plan_version: int
+    alert_inputs: _containers.ScalarMap[str, str]
+    fixed_inputs: _struct_pb2.Struct
+    kinds: _containers.RepeatedScalarFieldContainer[AlertKind]
+    purpose: str
+    data_class: _common_pb2.DataClass
+    creator: _common_pb2.Principal
+    state: AlertTriggerState
+    stop_reason: str
+    stop_message: str
+    last_alert_sequence: int
+    runs_started: int
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., watch: _Optional[str] = ..., all_watches: _Optional[bool] = ..., plan_name: _Optional[str] = ..., plan_version: _Optional[int] = ..., alert_inputs: _Optional[_Mapping[str, str]] = ..., fixed_inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., kinds: _Optional[_Iterable[_Union[AlertKind, str]]] = ..., purpose: _Optional[str] = ..., data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ..., creator: _Optional[_Union[_common_pb2.Principal, _Mapping]] = ..., state: _Optional[_Union[AlertTriggerState, str]] = ..., stop_reason: _Optional[str] = ..., stop_message: _Optional[str] = ..., last_alert_sequence: _Optional[int] = ..., runs_started: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateAlertTriggerRequest(_message.Message):
+    __slots__ = ("trigger",)
+    TRIGGER_FIELD_NUMBER: _ClassVar[int]
+    trigger: AlertTrigger
+    def __init__(self, trigger: _Optional[_Union[AlertTrigger, _Mapping]] = ...) -> None: ...
+
+class CreateAlertTriggerResponse(_message.Message):
+    __slots__ = ("trigger",)
+    TRIGGER_FIELD_NUMBER: _ClassVar[int]
+    trigger: AlertTrigger
+    def __init__(self, trigger: _Optional[_Union[AlertTrigger, _Mapping]] = ...) -> None: ...
+
+class GetAlertTriggerRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetAlertTriggerResponse(_message.Message):
+    __slots__ = ("trigger",)
+    TRIGGER_FIELD_NUMBER: _ClassVar[int]
+    trigger: AlertTrigger
+    def __init__(self, trigger: _Optional[_Union[AlertTrigger, _Mapping]] = ...) -> None: ...
+
+class ListAlertTriggersRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListAlertTriggersResponse(_message.Message):
+    __slots__ = ("triggers", "next_page_token")
+    TRIGGERS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    triggers: _containers.RepeatedCompositeFieldContainer[AlertTrigger]
+    next_page_token: str
+    def __init__(self, triggers: _Optional[_Iterable[_Union[AlertTrigger, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DeleteAlertTriggerRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteAlertTriggerResponse(_message.Message):
+    __slots__ = ("runs_started",)
+    RUNS_STARTED_FIELD_NUMBER: _ClassVar[int]
+    runs_started: int
+    def __init__(self, runs_started: _Optional[int] = ...) -> None: ...

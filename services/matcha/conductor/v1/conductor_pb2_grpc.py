@@ -122,6 +122,26 @@ class ConductorServiceStub:
                 request_serializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.ReinstatePrincipalRequest.SerializeToString,
                 response_deserializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.ReinstatePrincipalResponse.FromString,
                 _registered_method=True)
+        self.CreateAlertTrigger = channel.unary_unary(
+                '/matcha.conductor.v1.ConductorService/CreateAlertTrigger',
+                request_serializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.CreateAlertTriggerRequest.SerializeToString,
+                response_deserializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.CreateAlertTriggerResponse.FromString,
+                _registered_method=True)
+        self.GetAlertTrigger = channel.unary_unary(
+                '/matcha.conductor.v1.ConductorService/GetAlertTrigger',
+                request_serializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.GetAlertTriggerRequest.SerializeToString,
+                response_deserializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.GetAlertTriggerResponse.FromString,
+                _registered_method=True)
+        self.ListAlertTriggers = channel.unary_unary(
+                '/matcha.conductor.v1.ConductorService/ListAlertTriggers',
+                request_serializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.ListAlertTriggersRequest.SerializeToString,
+                response_deserializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.ListAlertTriggersResponse.FromString,
+                _registered_method=True)
+        self.DeleteAlertTrigger = channel.unary_unary(
+                '/matcha.conductor.v1.ConductorService/DeleteAlertTrigger',
+                request_serializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.DeleteAlertTriggerRequest.SerializeToString,
+                response_deserializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.DeleteAlertTriggerResponse.FromString,
+                _registered_method=True)
 
 
 class ConductorServiceServicer:
@@ -298,6 +318,45 @@ class ConductorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAlertTrigger(self, request, context):
+        """Creates an alert trigger: from now on the conductor follows the alerts of a
+        listening watch (the classification service's WatchAlerts) and starts one
+        run of the plan per alert, exactly once, acting for the creator with the
+        roles they hold now and the purpose `listening`. Alerts raised before the
+        trigger start nothing. Requires the `operator` role (as StartRun) and the
+        purpose `listening`. Errors: INVALID_ARGUMENT with field violations (bad
+        name, no watch and not `all_watches`, unknown input, an alert field that
+        cannot feed its input, a required input left unfed, bad kind), NOT_FOUND
+        (plan or version), ALREADY_EXISTS (a trigger of that name),
+        PERMISSION_DENIED (role, purpose, revoked principal, a plan that may not
+        run for `listening`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAlertTrigger(self, request, context):
+        """Returns an alert trigger with its state and cursor. Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlertTriggers(self, request, context):
+        """Lists the tenant's alert triggers by name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAlertTrigger(self, request, context):
+        """Deletes an alert trigger: it starts no further run; runs it started go on.
+        Requires the `operator` role. Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConductorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -385,6 +444,26 @@ def add_ConductorServiceServicer_to_server(servicer, server):
                     servicer.ReinstatePrincipal,
                     request_deserializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.ReinstatePrincipalRequest.FromString,
                     response_serializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.ReinstatePrincipalResponse.SerializeToString,
+            ),
+            'CreateAlertTrigger': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAlertTrigger,
+                    request_deserializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.CreateAlertTriggerRequest.FromString,
+                    response_serializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.CreateAlertTriggerResponse.SerializeToString,
+            ),
+            'GetAlertTrigger': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAlertTrigger,
+                    request_deserializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.GetAlertTriggerRequest.FromString,
+                    response_serializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.GetAlertTriggerResponse.SerializeToString,
+            ),
+            'ListAlertTriggers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlertTriggers,
+                    request_deserializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.ListAlertTriggersRequest.FromString,
+                    response_serializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.ListAlertTriggersResponse.SerializeToString,
+            ),
+            'DeleteAlertTrigger': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAlertTrigger,
+                    request_deserializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.DeleteAlertTriggerRequest.FromString,
+                    response_serializer=matcha_dot_conductor_dot_v1_dot_conductor__pb2.DeleteAlertTriggerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -849,6 +928,114 @@ class ConductorService:
             '/matcha.conductor.v1.ConductorService/ReinstatePrincipal',
             matcha_dot_conductor_dot_v1_dot_conductor__pb2.ReinstatePrincipalRequest.SerializeToString,
             matcha_dot_conductor_dot_v1_dot_conductor__pb2.ReinstatePrincipalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAlertTrigger(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.conductor.v1.ConductorService/CreateAlertTrigger',
+            matcha_dot_conductor_dot_v1_dot_conductor__pb2.CreateAlertTriggerRequest.SerializeToString,
+            matcha_dot_conductor_dot_v1_dot_conductor__pb2.CreateAlertTriggerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAlertTrigger(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.conductor.v1.ConductorService/GetAlertTrigger',
+            matcha_dot_conductor_dot_v1_dot_conductor__pb2.GetAlertTriggerRequest.SerializeToString,
+            matcha_dot_conductor_dot_v1_dot_conductor__pb2.GetAlertTriggerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlertTriggers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.conductor.v1.ConductorService/ListAlertTriggers',
+            matcha_dot_conductor_dot_v1_dot_conductor__pb2.ListAlertTriggersRequest.SerializeToString,
+            matcha_dot_conductor_dot_v1_dot_conductor__pb2.ListAlertTriggersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAlertTrigger(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/matcha.conductor.v1.ConductorService/DeleteAlertTrigger',
+            matcha_dot_conductor_dot_v1_dot_conductor__pb2.DeleteAlertTriggerRequest.SerializeToString,
+            matcha_dot_conductor_dot_v1_dot_conductor__pb2.DeleteAlertTriggerResponse.FromString,
             options,
             channel_credentials,
             insecure,
