@@ -87,7 +87,14 @@ def build_conductor_service(
     )
     core = ConductorCore(store, catalog, engine, keys, AccessLedgerReader(database, access_key(settings)))
     follower = AlertTriggerFollower(
-        core, store, catalog, invoker, keys, workload, lease_seconds=settings.conductor_lease_seconds
+        core,
+        store,
+        catalog,
+        invoker,
+        keys,
+        workload,
+        tracer_provider.get_tracer("matcha.conductor"),
+        lease_seconds=settings.conductor_lease_seconds,
     )
 
     def register(server: grpc.aio.Server) -> None:

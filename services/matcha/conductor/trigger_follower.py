@@ -18,8 +18,9 @@ from typing import Any
 
 import grpc
 from google.protobuf import json_format
+from opentelemetry import trace
 
-from matcha.conductor.alert_triggers import WATCH_ALERTS_METHOD
+from matcha.conductor.alert_triggers import WATCH_ALERTS_METHOD, alert_sequence
 from matcha.conductor.catalog import CapabilityCatalog
 from matcha.conductor.core import ConductorCore
 from matcha.conductor.engine import RunGrant
@@ -30,12 +31,15 @@ from matcha.conductor.store import TRIGGERS_CHANNEL, ConductorStore, TriggerLost
 from matcha.runtime import governance as gov
 from matcha.runtime.auth import WorkloadTokenIssuer
 from matcha.runtime.retry import Backoff
+from matcha.runtime.tracing import DATA_CLASS_ATTRIBUTE, PURPOSE_ATTRIBUTE, TENANT_ATTRIBUTE
 
 logger = logging.getLogger(__name__)
 # The classification service refused the stream for good: the watch is gone, or the creator may not read it.
 FINAL_CODES = frozenset(
     {grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INVALID_ARGUMENT}
 )
+TRIGGER_ATTRIBUTE = "matcha.alert_trigger"
+ALERT_ATTRIBUTE = "matcha.alert.sequence"
 
 
 class AlertTriggerFollower:
@@ -47,6 +51,7 @@ class AlertTriggerFollower:
         invoker: DynamicInvoker,
         keys: ConductorKeys,
         workload: WorkloadTokenIssuer,
+        tracer: trace.Tracer,
         *,
         lease_seconds: float,
         backoff: Backoff | None = None,
@@ -57,6 +62,7 @@ class AlertTriggerFollower:
         self._invoker = invoker
         self._keys = keys
         self._workload = workload
+        self._tracer = tracer
         self._lease = lease_seconds
         self._backoff = backoff or Backoff(1.0, 30.0)
         self.owner = f"conductor-triggers-{uuid.uuid4().hex[:12]}"
@@ -111,7 +117,7 @@ class AlertTriggerFollower:
                     return
                 async for alert in self._alerts(trigger):
                     failures = 0
-                    trigger = await self._core.handle_alert(trigger, alert, self.owner)
+                    trigger = await self._handle(trigger, alert)
                     if trigger.state != "ACTIVE":
                         logger.info("alert trigger stopped", extra={"trigger": trigger.spec.name})
                         return
@@ -136,6 +142,20 @@ class AlertTriggerFollower:
                 logger.exception("following alerts failed", extra={"trigger": trigger.spec.name})
             failures += 1
             await asyncio.sleep(self._backoff.delay(failures))
+
+    async def _handle(self, trigger: AlertTriggerRow, alert: dict[str, Any]) -> AlertTriggerRow:
+        # The alert's run continues this span's trace: one trace from the alert to the run's last hop.
+        with self._tracer.start_as_current_span("alert trigger", kind=trace.SpanKind.CONSUMER) as span:
+            span.set_attributes(
+                {
+                    TENANT_ATTRIBUTE: trigger.tenant,
+                    PURPOSE_ATTRIBUTE: trigger.purpose,
+                    DATA_CLASS_ATTRIBUTE: trigger.data_class,
+                    TRIGGER_ATTRIBUTE: trigger.spec.name,
+                    ALERT_ATTRIBUTE: alert_sequence(alert),
+                }
+            )
+            return await self._core.handle_alert(trigger, alert, self.owner)
 
     async def _alerts(self, trigger: AlertTriggerRow) -> AsyncIterator[dict[str, Any]]:
         """The watch's alerts after the trigger's cursor (every stored one first when it has none: those raised
