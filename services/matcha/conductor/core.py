@@ -496,12 +496,10 @@ class ConductorCore:
             },
             start_key=self._keys.trigger_start_key(trigger.id, sequence),
         )
-        run_id, revocation = await self._store.start_triggered_run(trigger.id, owner, sequence, new)
+        _, revocation = await self._store.start_triggered_run(trigger.id, owner, sequence, new)
         if revocation is not None:
             return dataclasses.replace(trigger, state="STOPPED")
-        return dataclasses.replace(
-            trigger, last_sequence=sequence, runs_started=trigger.runs_started + (run_id is not None)
-        )
+        return dataclasses.replace(trigger, last_sequence=sequence)
 
     # -- revoked principals ----------------------------------------------------------------------
 
