@@ -96,6 +96,20 @@ async def test_aspects_not_mentioned_are_absent_and_offsets_point_at_the_clause(
     assert [len(found.evidence) for found in reply.results[0].aspects.aspects] == [1]
 
 
+async def test_no_turn_in_nothing_but_and_not_only_but_also(stub):
+    texts = [
+        "Not only the coffee but also the courier was perfect.",
+        "Non seulement le café mais aussi la livraison étaient parfaits.",
+        "Nothing but praise for the coffee.",
+    ]
+    reply = await classify(stub, texts, ASPECTS)
+    for text, result in zip(texts[:2], reply.results, strict=False):
+        found = by_aspect(result)
+        assert evidence(text, found["taste"]) == evidence(text, found["delivery"]) == [text.rstrip(".")]
+        assert found["taste"].label == found["delivery"].label == pb.SENTIMENT_POSITIVE
+    assert evidence(texts[2], by_aspect(reply.results[2])["taste"]) == ["Nothing but praise for the coffee"]
+
+
 async def test_terms_match_whole_words_any_case_and_plurals(stub):
     task = pb.ClassificationTask(aspects=pb.AspectsTask(aspects=[pb.Aspect(label="price", terms=["cost"])]))
     texts = ["PRICES went up again, terrible.", "The costume was nice.", "Great value, the costs are low."]

@@ -52,10 +52,11 @@ _CONTRAST = re.compile(
     + r")(?!\w)",
     re.IGNORECASE,
 )
-# "nothing but praise", "not only fast but also cheap": no turn.
-_NOT_A_TURN_BEFORE = re.compile(r"(?:nothing|anything|only|rien|seulement)\W*$", re.IGNORECASE)
+# "nothing but praise", "not only the coffee but also the delivery", "non seulement ... mais aussi": no turn.
+_NOT_A_TURN_BEFORE = re.compile(r"(?:nothing|anything|rien)\W*$", re.IGNORECASE)
+_NOT_A_TURN_AFTER = re.compile(r"\s*(?:also|aussi)(?!\w)", re.IGNORECASE)
 # Where a clause that mentions two aspects is cut, between their mentions.
-_LIST_BREAK = re.compile(r",|:|\s[-\u2013\u2014]\s|\(|\)|(?<!\w)(?:and|et|plus|also|aussi)(?!\w)", re.IGNORECASE)
+_LIST_BREAK = re.compile(r",|:|\s[-\u2013\u2014]\s|\(|\)|(?<!\w)(?:and|et)(?!\w)", re.IGNORECASE)
 # Dashes and quotes included.
 _TRIM = " \t\r\n,:;-\u2013\u2014()\"'\u00ab\u00bb"
 
@@ -115,7 +116,11 @@ def clauses(text: str) -> list[Span]:
             parenthetical = text[match.end() : sentence_end].lstrip().startswith(",") and text[
                 sentence_start : match.start()
             ].rstrip().endswith(",")
-            if parenthetical or _NOT_A_TURN_BEFORE.search(text, sentence_start, match.start()):
+            if (
+                parenthetical
+                or _NOT_A_TURN_BEFORE.search(text, sentence_start, match.start())
+                or _NOT_A_TURN_AFTER.match(text, match.end())
+            ):
                 continue
             if span := _trimmed(text, start, match.start()):
                 spans.append(span)
