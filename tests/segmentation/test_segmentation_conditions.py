@@ -201,6 +201,39 @@ async def test_events_move_customers_in_and_out_with_their_cause(clocked):
     watch.cancel()
 
 
+async def test_a_restart_logs_the_exits_of_windows_that_expired_while_down(
+    segmentation_settings, serve, connect, tenant
+):
+    """The members watchers were told stay true across a restart: a window that expired while no process
+    counted it is an exit, logged when the tenant is loaded again."""
+    clock = SimulatedClock(START)
+    settings = segmentation_settings(segmentation_sweep_interval_seconds=0.05)
+    async with serve(build_segmentation_service(settings, clock=clock), settings) as server:
+        stub = segmentation_segmentation_stub(connect(server, tenant))
+        await ingest(stub, [event("seed", "c0", pb.EVENT_TYPE_CLICK, START)])
+        await stub.DefineConditionSegment(
+            pb.DefineConditionSegmentRequest(name="viewed-not-bought", condition=VIEWED_NOT_BOUGHT)
+        )
+        await ready(stub, "viewed-not-bought")
+        visits = [event(f"v{n}", "c1", pb.EVENT_TYPE_VISIT, START - timedelta(minutes=n), "coffee") for n in (1, 2)]
+        assert (await ingest(stub, visits)).condition_changes == 1
+    clock.now = (START + timedelta(hours=2)).timestamp()  # c1's visits left the window while nothing ran
+    async with serve(build_segmentation_service(settings, clock=clock), settings) as server:
+        stub = segmentation_segmentation_stub(connect(server, tenant))
+        await ingest(stub, [event("wake", "c0", pb.EVENT_TYPE_CLICK, START + timedelta(hours=2))])
+        watch = stub.WatchSegmentChanges(
+            pb.WatchSegmentChangesRequest(segmentation="viewed-not-bought", after_sequence=0)
+        )
+        changes = watch.__aiter__()
+        logged = [(await asyncio.wait_for(changes.__anext__(), WAIT)).change for _ in range(2)]
+        watch.cancel()
+        assert [(c.customer_id, c.to_segment_id, c.from_segment_id, c.cause_id) for c in logged] == [
+            ("c1", "viewed-not-bought", "", "v2"),
+            ("c1", "", "viewed-not-bought", ""),
+        ]
+        assert await members(stub, "viewed-not-bought") == []
+
+
 def day_of_events(rng: np.random.Generator, end: datetime, count: int, customers: int) -> list[pb.BehaviourEvent]:
     offsets = np.sort(rng.uniform(0, 86_400, count))
     kinds = [pb.EVENT_TYPE_PURCHASE, pb.EVENT_TYPE_VISIT, pb.EVENT_TYPE_CLICK]

@@ -102,10 +102,11 @@ class ConditionStore:
             )
         )
 
-    async def set_progress(self, segment_id: int, progress: dict[str, Any]) -> None:
+    async def set_progress(self, segment_ids: Sequence[int], progress: dict[str, Any]) -> None:
         await self.pool.execute(
-            f"UPDATE segmentation_condition_segments SET progress = $2 WHERE id = $1 AND state = {BUILDING}",
-            segment_id,
+            f"""UPDATE segmentation_condition_segments SET progress = $2
+                WHERE id = ANY($1::int8[]) AND state = {BUILDING}""",
+            list(segment_ids),
             progress,
         )
 

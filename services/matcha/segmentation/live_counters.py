@@ -327,9 +327,7 @@ class LiveSegments:
             try:
                 for tenant in await self._store.tenants_building():
                     state = await self.state(tenant)
-                    for record in await self._store.latest(tenant):
-                        if record.id not in state.started:
-                            await self.evaluate_in_full(tenant, state, record)
+                    await self.evaluate_in_full(tenant, state, _referenced_first(await self._store.latest(tenant)))
             except Exception:
                 logger.exception("evaluating condition segments defined elsewhere failed")
 
@@ -342,23 +340,7 @@ class LiveSegments:
             if state is not None:
                 return state
             state = TenantState(slots=self.owned_slots())
-            records = await self._store.latest(tenant)
-            # Referenced segments first, so each evaluation sees the members of the ones it names.
-            by_name = {record.name: record for record in records}
-            ordered: list[ConditionRecord] = []
-
-            def visit(record: ConditionRecord) -> None:
-                if record in ordered:
-                    return
-                for ref, segment_id in references(from_json(record.definition)):
-                    if not segment_id and ref in by_name:
-                        visit(by_name[ref])
-                ordered.append(record)
-
-            for record in records:
-                visit(record)
-            for record in ordered:
-                await self.evaluate_in_full(tenant, state, record)
+            await self.evaluate_in_full(tenant, state, _referenced_first(await self._store.latest(tenant)))
             self._tenants[tenant] = state
             return state
 
@@ -368,9 +350,7 @@ class LiveSegments:
 
     async def _define(self, tenant: str, record: ConditionRecord) -> None:
         try:
-            state = await self.state(tenant)
-            if record.id not in state.started:
-                await self.evaluate_in_full(tenant, state, record)
+            await self.evaluate_in_full(tenant, await self.state(tenant), [record])
         except Exception:
             logger.exception("full evaluation of condition segment %s failed", record.name)
 
@@ -561,65 +541,77 @@ class LiveSegments:
 
     # --- full evaluation ----------------------------------------------------------------------
 
-    async def evaluate_in_full(self, tenant: str, state: TenantState, record: ConditionRecord) -> None:
-        if record.id in state.started:
+    async def evaluate_in_full(self, tenant: str, state: TenantState, records: Sequence[ConditionRecord]) -> None:
+        """Evaluates versions (referenced ones first) in one pass: one snapshot, one read of the customers and
+        of the events their new counters need, every customer decided for all of them."""
+        records = [record for record in records if record.id not in state.started]
+        if not records:
             return
-        state.started.add(record.id)
+        state.started.update(record.id for record in records)
         async with self._full_evaluations:
-            await self._evaluate_in_full(tenant, state, record)
+            await self._evaluate_in_full(tenant, state, records)
 
-    async def _evaluate_in_full(self, tenant: str, state: TenantState, record: ConditionRecord) -> None:
-        node = from_json(record.definition)
-        segment = LiveSegment(record, node, counters(node), references(node))
+    async def _evaluate_in_full(self, tenant: str, state: TenantState, records: list[ConditionRecord]) -> None:
+        segments = []
+        for record in records:
+            node = from_json(record.definition)
+            segments.append(LiveSegment(record, node, counters(node), references(node)))
+        ids = [record.id for record in records]
         started = self._clock()
         async with self._store.pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
             async with state.commit_lock:
                 # The snapshot is taken by the first statement: no event message of the tenant commits
                 # between it and the new counters going live.
                 await connection.fetchval("SELECT 1")
-                fresh = [spec for spec in segment.specs if state.register(spec)]
-                state.pending[record.name] = segment
+                fresh = [spec for segment in segments for spec in segment.specs if state.register(spec)]
+                for segment in segments:
+                    state.pending[segment.record.name] = segment
                 state.segments_changed()
-            await self._store.set_progress(record.id, {"stage": "events", "completed": 0, "total": 0})
-            facts_rows, built = await self._all_facts(connection, tenant, state, segment)
+            await self._store.set_progress(ids, {"stage": "events", "completed": 0, "total": 0})
+            facts_rows, built = await self._all_facts(connection, tenant, state, segments)
             if fresh:
                 past = await self._past_events(connection, tenant, fresh, started)
                 if state.slots is not None:  # only the customers of this replica's slots
                     past = past.only(np.fromiter((row.key for row in facts_rows), dtype=np.int64))
                 self._fold_past_events(state, fresh, past, started)
-            await self._store.set_progress(record.id, {"stage": "evaluating", "completed": 0, "total": 0})
-        members: set[int] = set()
+            await self._store.set_progress(ids, {"stage": "evaluating", "completed": 0, "total": 0})
+        members: dict[str, set[int]] = {segment.record.name: set() for segment in segments}
         total = len(facts_rows)
         for start in range(0, total, _EVALUATION_CHUNK):
             now = self._clock()
             for customer in facts_rows[start : start + _EVALUATION_CHUNK]:
-                if eligible(customer, record.purpose) and evaluate(
-                    node, _Facts(customer, state.customers.get(customer.key), built, state, now, {})
-                ):
-                    members.add(customer.key)
-            await self._store.set_progress(
-                record.id, {"stage": "evaluating", "completed": min(start + _EVALUATION_CHUNK, total), "total": total}
-            )
-        segment.members = members
-        await self._store.set_progress(record.id, {"stage": "storing", "completed": total, "total": total})
+                decided: dict[str, bool] = {}  # a segment referring to one of the batch reads its decision
+                facts = _Facts(customer, state.customers.get(customer.key), built, state, now, decided)
+                for segment in segments:
+                    name = segment.record.name
+                    decided[name] = eligible(customer, segment.record.purpose) and evaluate(segment.node, facts)
+                    if decided[name]:
+                        members[name].add(customer.key)
+            progress = {"stage": "evaluating", "completed": min(start + _EVALUATION_CHUNK, total), "total": total}
+            await self._store.set_progress(ids, progress)
+        await self._store.set_progress(ids, {"stage": "storing", "completed": total, "total": total})
         by_key = {customer.key: customer for customer in facts_rows}
         moves: list[ConditionChange] = []
-        if record.state == READY:
-            # Loaded again (a restart, slots moved here): watchers were told the stored members; the
-            # differences are moves made meanwhile (windows that expired while nobody counted).
-            stored = set((await self._store.member_keys(record.id, state.slots)).tolist())
-            moves = [ConditionChange(record, key, True, "") for key in sorted(members - stored)]
-            moves += [ConditionChange(record, key, False, "") for key in sorted(stored - members)]
-        else:
-            slots = self._still_owned(state)
-            kept = [key for key in members if slots is None or slot_of(by_key[key].id) in slots]
-            await self._store.complete(record.id, np.fromiter(kept, dtype=np.int64, count=len(kept)), slots)
+        for segment in segments:
+            record, segment.members = segment.record, members[segment.record.name]
+            if record.state == READY:
+                # Loaded again (a restart, slots moved here): watchers were told the stored members; the
+                # differences are moves made meanwhile (windows that expired while nobody counted).
+                stored = set((await self._store.member_keys(record.id, state.slots)).tolist())
+                moves += [ConditionChange(record, key, True, "") for key in sorted(segment.members - stored)]
+                moves += [ConditionChange(record, key, False, "") for key in sorted(stored - segment.members)]
+            else:
+                slots = self._still_owned(state)
+                kept = [key for key in segment.members if slots is None or slot_of(by_key[key].id) in slots]
+                await self._store.complete(record.id, np.fromiter(kept, dtype=np.int64, count=len(kept)), slots)
         # Customers whose events arrived meanwhile are decided again, and their moves logged, once live.
-        dirty = sorted(segment.dirty)
+        dirty = sorted(set().union(*(segment.dirty for segment in segments)))
         fresh_facts, fresh_built = await self.read_facts(None, tenant, state, dirty) if dirty else ({}, {})
-        del state.pending[record.name]
-        segment.dirty.clear()
-        state.segments[record.name] = segment
+        specs = set().union(*(segment.specs for segment in segments))
+        for segment in segments:
+            del state.pending[segment.record.name]
+            segment.dirty.clear()
+            state.segments[segment.record.name] = segment
         state.segments_changed()
         # The counters just folded live as long as the process: out of the collector's way, or every full
         # collection walks millions of them and holds the event loop (about 0.5 s a collection at 100,000
@@ -627,7 +619,7 @@ class LiveSegments:
         gc.freeze()
         by_key.update(fresh_facts)
         changes = moves + self._decide(
-            state, {key: segment.specs for key in dirty}, by_key, fresh_built or built, {}, self._clock()
+            state, {key: specs for key in dirty}, by_key, fresh_built or built, {}, self._clock()
         )
         await self.record(state, tenant, changes)
 
@@ -684,16 +676,36 @@ class LiveSegments:
                 if window.within is not None:
                     self._schedule(state, spec, key, counter.times[0] + window.within)
 
-    async def _all_facts(self, connection, tenant: str, state: TenantState, segment: LiveSegment):
+    async def _all_facts(self, connection, tenant: str, state: TenantState, segments: list[LiveSegment]):
         attributes: set[str] = set()
         features: set[str] = set()
-        for path in properties(segment.node):
-            scope, _, key = path.partition(".")
-            (attributes if scope == "attributes" else features).add(key)
+        for segment in segments:
+            for path in properties(segment.node):
+                scope, _, key = path.partition(".")
+                (attributes if scope == "attributes" else features).add(key)
         rows = await self._store.customer_facts(
             tenant, None, sorted(attributes), sorted(features), connection=connection, slots=state.slots
         )
         built = {}
-        for name in sorted({name for name, segment_id in segment.references if segment_id}):
+        references_built = {name for segment in segments for name, segment_id in segment.references if segment_id}
+        for name in sorted(references_built):
             built[name], _ = await self._store.built_positions(tenant, name, None, connection=connection)
         return rows, built
+
+
+def _referenced_first(records: list[ConditionRecord]) -> list[ConditionRecord]:
+    """Condition segments each after those it refers to, so that its evaluation sees their decisions."""
+    by_name = {record.name: record for record in records}
+    ordered: dict[str, ConditionRecord] = {}
+
+    def visit(record: ConditionRecord) -> None:
+        if record.name in ordered:
+            return
+        for ref, segment_id in references(from_json(record.definition)):
+            if not segment_id and ref in by_name:
+                visit(by_name[ref])
+        ordered[record.name] = record
+
+    for record in records:
+        visit(record)
+    return list(ordered.values())
