@@ -41,7 +41,7 @@ async def test_classify_task_errors(stub):
     details = await refused(stub.Classify(pb.ClassifyRequest(texts=["fine"])))
     assert details.field_violations == {"tasks": "1 to 10 tasks"}
     details = await refused(stub.Classify(pb.ClassifyRequest(texts=["fine"], tasks=[pb.ClassificationTask()])))
-    assert details.field_violations == {"tasks[0]": "choose sentiment, topics or custom"}
+    assert details.field_violations == {"tasks[0]": "choose sentiment, topics, aspects or custom"}
     details = await refused(stub.Classify(pb.ClassifyRequest(texts=["fine"], tasks=[SENTIMENT, SENTIMENT])))
     assert details.field_violations == {"tasks": "at most one SentimentTask"}
     no_labels = pb.ClassificationTask(topics=pb.TopicsTask())

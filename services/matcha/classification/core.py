@@ -469,7 +469,7 @@ class ClassificationCore:
         for index, task in enumerate(tasks):
             path = f"tasks[{index}]"
             if task is None:
-                violations.add(path, "choose sentiment, topics or custom")
+                violations.add(path, "choose sentiment, topics, aspects or custom")
             elif isinstance(task, TopicsTask):
                 self._check_topics(violations, f"{path}.topics", task)
             elif isinstance(task, AspectsTask):

@@ -57,6 +57,11 @@ ROLE_TABLE: dict[str, tuple[str, ...]] = {
         ListCapabilities=_READ,
         RevokePrincipal=_MANAGE,
         ReinstatePrincipal=_MANAGE,
+        # A trigger starts runs as its creator: creating or deleting one is starting or cancelling runs.
+        CreateAlertTrigger=(OPERATOR,),
+        GetAlertTrigger=_READ,
+        ListAlertTriggers=_READ,
+        DeleteAlertTrigger=(OPERATOR,),
     ),
     **_service(
         "matcha.embedding.v1.EmbeddingService",
