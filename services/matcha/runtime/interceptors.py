@@ -43,7 +43,7 @@ from matcha.runtime.errors import (
     Unavailable,
 )
 from matcha.runtime.idempotency import IdempotencyKeys
-from matcha.runtime.limits import TenantLimiter
+from matcha.runtime.limits import CONTINUATIONS, TenantLimiter
 from matcha.runtime.logs import request_fields
 from matcha.runtime.tracing import (
     DATA_CLASS_ATTRIBUTE,
@@ -240,7 +240,7 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
             call = served.call = self._establish(context, served)
             roles.authorize(method, call.principal.roles, call.principal.subject)
             if self._limiter is not None:
-                release_limit = self._limiter.admit(call.tenant)
+                release_limit = self._limiter.admit(call.tenant, metered=method not in CONTINUATIONS)
             if self._idempotency is not None and call.idempotency_key and request is not None:
                 await self._idempotency.bind(
                     call.tenant, method.removeprefix("/"), call.idempotency_key, served.request_digest()

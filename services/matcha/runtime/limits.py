@@ -14,6 +14,15 @@ from matcha.runtime.errors import ResourceExhausted
 
 # How long a caller refused for concurrency is told to wait: calls in progress usually end within that.
 CONCURRENCY_RETRY_SECONDS = 0.1
+# Calls a replica makes to another to carry out a call the first one admitted (the part of an events stream's
+# message whose customers another replica owns): counted against concurrency, not against the call rate, or
+# one admitted stream would spend the rate of every message it carries (a stream's messages are not metered).
+CONTINUATIONS = frozenset(
+    {
+        "/matcha.segmentation.v1.SegmentationPartitionService/ApplyEvents",
+        "/matcha.segmentation.v1.SegmentationPartitionService/ReevaluateCustomers",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -42,8 +51,9 @@ class TenantLimiter:
     clock: Callable[[], float] = time.monotonic
     _tenants: dict[str, _TenantState] = field(default_factory=dict)
 
-    def admit(self, tenant: str) -> Callable[[], None]:
-        """Counts one call of `tenant`, or refuses it; returns what releases it when the call ends."""
+    def admit(self, tenant: str, *, metered: bool = True) -> Callable[[], None]:
+        """Counts one call of `tenant`, or refuses it; returns what releases it when the call ends. A call
+        not `metered` (a continuation) takes no token from the rate."""
         limits = self.limits
         now = self.clock()
         state = self._tenants.get(tenant)
@@ -56,7 +66,7 @@ class TenantLimiter:
                 metadata={"tenant": tenant, "limit": str(limits.max_concurrent_calls)},
                 retry_after_seconds=CONCURRENCY_RETRY_SECONDS,
             )
-        if limits.calls_per_second:
+        if limits.calls_per_second and metered:
             state.tokens = min(limits.bucket_size, state.tokens + (now - state.refilled_at) * limits.calls_per_second)
             state.refilled_at = now
             if state.tokens < 1.0:
