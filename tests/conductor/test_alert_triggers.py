@@ -1,7 +1,8 @@
 """Alert triggers against the real classification service (a watch whose windows close every few seconds) and
 real conductors: an alert starts one run with the mapped inputs, acting for the trigger's creator; a replay, a
-restart and a second replica start no second run; a revoked creator's trigger stops and starts nothing; bad
-triggers are refused."""
+restart and a second replica start no second run; a trigger starts after the watch's latest alert; a sentiment
+shift gives its tracked topic's terms and posts; a revoked creator's trigger stops and starts nothing, as does one
+whose watch is deleted; bad triggers are refused."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -49,6 +50,22 @@ COMPLAINTS = [
     "Still waiting for my parcel, worst delivery ever",
     "The delivery driver lost my parcel, furious",
     "Parcel crushed and late, the delivery was a disaster",
+]
+PRAISE = [
+    "The parcel arrived a day early, great delivery service",
+    "Delivery was quick and the parcel was perfectly packed",
+    "Lovely courier, my parcel came right on time",
+    "Fast delivery again, the parcel was in perfect shape",
+    "Brilliant delivery, the parcel arrived before I expected",
+    "Parcel delivered promptly, very happy with the delivery",
+]
+RECALL = [
+    "Oat milk recall: cartons pulled from shelves after sour taste",
+    "Supermarket recalls oat milk over contamination fears",
+    "Oat milk maker apologises as the recall widens",
+    "Shoppers asked to return recalled oat milk cartons",
+    "Refunds offered on the recalled oat milk",
+    "Cafes drop oat milk amid the carton recall",
 ]
 SHIPPED_PLAN = Path(__file__).parents[2] / "services" / "matcha" / "plans" / "listening-response.yaml"
 
@@ -117,8 +134,8 @@ def stamp(moment: datetime) -> timestamp_pb2.Timestamp:
     return message
 
 
-async def make_watch(stub, name: str) -> None:
-    await stub.CreateWatch(
+async def make_watch(stub, name: str, **fields) -> cpb.Watch:
+    created = await stub.CreateWatch(
         cpb.CreateWatchRequest(
             watch=cpb.Watch(
                 name=name,
@@ -126,27 +143,32 @@ async def make_watch(stub, name: str) -> None:
                 window=seconds(2.0),
                 look_back_windows=4,
                 thresholds=cpb.SignalThresholds(min_topic_size=3),
+                **fields,
             )
         )
     )
+    return created.watch
 
 
-async def complain(stub, watch: str) -> None:
+async def complain(stub, watch: str, texts: list[str] = COMPLAINTS, at: datetime | None = None) -> None:
     """Posts that make a strong new signal when their window closes, a few seconds from now."""
-    now = datetime.now(UTC)
-    posts = [cpb.WatchPost(id=f"c-{i}", text=text, time=stamp(now)) for i, text in enumerate(COMPLAINTS)]
+    moment = at or datetime.now(UTC)
+    prefix = "c" if texts is COMPLAINTS else texts[0].split()[0].lower()
+    posts = [cpb.WatchPost(id=f"{prefix}-{i}", text=text, time=stamp(moment)) for i, text in enumerate(texts)]
     await stub.IngestPosts(cpb.IngestPostsRequest(watch=watch, posts=posts))
 
 
-async def window_alerts(stub, watch: str) -> list[cpb.WatchAlert]:
-    """The alerts of the first window that raised any (stored together, with its report)."""
-    stream = stub.WatchAlerts(cpb.WatchAlertsRequest(watch=watch, from_start=True))
+async def window_alerts(stub, watch: str, after: int = 0) -> list[cpb.WatchAlert]:
+    """The alerts of the first window that raised any after the sequence `after` (stored together, with its
+    report)."""
+    request = cpb.WatchAlertsRequest(watch=watch, after_sequence=after, from_start=not after)
+    stream = stub.WatchAlerts(request)
     async with asyncio.timeout(30):
         first = (await stream.read()).alert
     stream.cancel()
     reports = await stub.ListWatchReports(cpb.ListWatchReportsRequest(watch=watch, page_size=100))
     (report,) = [report for report in reports.reports if report.window_end == first.window_end]
-    stream = stub.WatchAlerts(cpb.WatchAlertsRequest(watch=watch, from_start=True))
+    stream = stub.WatchAlerts(request)
     async with asyncio.timeout(10):
         alerts = [(await stream.read()).alert for _ in range(report.alert_count)]
     stream.cancel()
@@ -413,3 +435,89 @@ async def test_bad_triggers_are_refused_with_what_is_wrong(conductor_on, conduct
         assert code == 0 and "started 0 runs" in out
         code, _, err = await invoke("trigger", "show", "from-cli", *connection)
         assert code == 1 and "NOT_FOUND" in err
+
+
+async def test_a_trigger_starts_after_the_watch_s_latest_alert(conductor_on, conductor, listening, isolated_database):
+    stub = listening()
+    await make_watch(stub, "brand")
+    await complain(stub, "brand")
+    before = await window_alerts(stub, "brand")
+    latest = (await stub.GetWatch(cpb.GetWatchRequest(name="brand"))).watch.last_alert_sequence
+    assert latest == max(alert.sequence for alert in before)
+    async with conductor_on() as server:
+        client = conductor(server)
+        await client.RegisterPlan(pb.RegisterPlanRequest(document=PLAN))
+        created = (await client.CreateAlertTrigger(pb.CreateAlertTriggerRequest(trigger=trigger("fresh")))).trigger
+        # The cursor is recorded at creation: the alerts before start nothing.
+        assert (created.last_alert_sequence, created.runs_started) == (latest, 0)
+        every = pb.CreateAlertTriggerRequest(trigger=trigger("every", watch="", all_watches=True))
+        assert (await client.CreateAlertTrigger(every)).trigger.last_alert_sequence == latest
+
+    # The conductor that follows them next runs an hour ahead of the classification service's clock: alerts are
+    # told apart by sequence, not by time, so those raised after the triggers still start their runs.
+    database = await asyncpg.connect(isolated_database)
+    try:
+        await database.execute("UPDATE conductor_alert_triggers SET created_at = created_at + interval '1 hour'")
+    finally:
+        await database.close()
+    async with conductor_on() as server:
+        client = conductor(server)
+        await complain(stub, "brand", RECALL)
+        after = await window_alerts(stub, "brand", after=latest)
+        sequences = sorted(alert.sequence for alert in after)
+        for name in ("fresh", "every"):
+            started = await eventually(lambda name=name: runs_of(client, name, len(after)))
+            assert sorted(int(run.labels["alert-sequence"]) for run in started) == sequences
+        run = (await client.GetRun(pb.GetRunRequest(run_id=started[0].id, view=pb.RUN_VIEW_FULL))).run
+        assert set(run.inputs["post_texts"]) <= set(RECALL)
+
+
+async def test_a_sentiment_shift_gives_its_run_the_tracked_topic_s_terms_and_posts(conductor_on, conductor, listening):
+    stub = listening()
+    await make_watch(
+        stub,
+        "moods",
+        tracked_topics=[cpb.TrackedTopic(name="delivery", terms=["parcel", "courier"])],
+        min_topic_posts=3,
+    )
+    async with conductor_on() as server:
+        client = conductor(server)
+        with_terms = PLAN.replace("steps:", "  - {name: terms, type: list, required: true}\nsteps:")
+        await client.RegisterPlan(pb.RegisterPlanRequest(document=with_terms))
+        shifts = trigger(
+            "shifts", watch="moods", alert_inputs={**MAPPING, "terms": "terms"}, kinds=[pb.ALERT_KIND_SENTIMENT_SHIFT]
+        )
+        await client.CreateAlertTrigger(pb.CreateAlertTriggerRequest(trigger=shifts))
+        # Praise in one window, complaints in the next: the delivery topic sours. The window is one that will
+        # not close before the praise is in.
+        next_end = (await stub.GetWatch(cpb.GetWatchRequest(name="moods"))).watch.next_window_end
+        first_end = next_end.ToDatetime(tzinfo=UTC)
+        if first_end - datetime.now(UTC) < timedelta(seconds=1):
+            first_end += timedelta(seconds=2)
+        await complain(stub, "moods", PRAISE, at=first_end - timedelta(seconds=1))
+        await complain(stub, "moods", COMPLAINTS, at=first_end + timedelta(seconds=1))
+        (run,) = await eventually(lambda: runs_of(client, "shifts", 1), within=30.0)
+        inputs = dict((await client.GetRun(pb.GetRunRequest(run_id=run.id, view=pb.RUN_VIEW_FULL))).run.inputs)
+        assert inputs["kind"] == "SENTIMENT_SHIFT" and inputs["topic"] == "delivery"
+        assert list(inputs["terms"]) == ["parcel", "courier"]
+        assert inputs["post_texts"] and set(inputs["post_texts"]) <= set(COMPLAINTS)
+
+
+async def test_a_trigger_stops_when_its_watch_is_deleted(conductor_on, conductor, listening):
+    stub = listening()
+    await make_watch(stub, "short-lived")
+    async with conductor_on() as server:
+        client = conductor(server)
+        await client.RegisterPlan(pb.RegisterPlanRequest(document=PLAN))
+        await client.CreateAlertTrigger(pb.CreateAlertTriggerRequest(trigger=trigger("orphan", watch="short-lived")))
+        await asyncio.sleep(1.5)  # the follower is streaming the watch's alerts
+        await stub.DeleteWatch(cpb.DeleteWatchRequest(name="short-lived"))
+
+        async def stopped():
+            found = (await client.GetAlertTrigger(pb.GetAlertTriggerRequest(name="orphan"))).trigger
+            return found if found.state == pb.ALERT_TRIGGER_STATE_STOPPED else None
+
+        # Told by the stream itself (the watch's alert poll is 0.5 s here), not on a reconnection.
+        orphan = await eventually(stopped, within=5.0)
+        assert orphan.stop_reason == "WATCH_DELETED" and "short-lived" in orphan.stop_message
+        assert orphan.runs_started == 0

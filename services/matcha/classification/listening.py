@@ -134,6 +134,8 @@ class WatchView:
     row: WatchRow
     sources: list[SourceRow]
     post_count: int
+    # The latest alert the caller may read: where a follower of the alerts raised from now on starts.
+    last_alert_sequence: int = 0
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,9 @@ class TrackedSentiment:
     baseline_post_count: int
     baseline_balance: float
     shift: float
+    # What its posts are matched by, and a few of its posts in the window (an alert shows them).
+    terms: tuple[str, ...] = ()
+    representatives: tuple[Representative, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -247,9 +252,14 @@ def look_back_start(watch: WatchRow, window_end: datetime) -> datetime:
 # -- tracked topics -------------------------------------------------------------------------------
 
 
+def topic_terms(topic: dict[str, Any]) -> list[str]:
+    """What a tracked topic's posts are matched by: its terms, or its name alone when none is given."""
+    return topic["terms"] or [topic["name"]]
+
+
 def topic_pattern(topic: dict[str, Any]) -> re.Pattern:
     """Whole words or phrases, case-insensitive; the name alone when no term is given."""
-    terms = topic["terms"] or [topic["name"]]
+    terms = topic_terms(topic)
     alternatives = "|".join(r"\s+".join(map(re.escape, term.split())) for term in terms)
     return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
 
@@ -264,7 +274,8 @@ def tracked_sentiment(
     topic: dict[str, Any], window_posts: list[AnalysedPost], earlier_posts: list[AnalysedPost], min_posts: int
 ) -> TrackedSentiment:
     pattern = topic_pattern(topic)
-    current = [post.sentiment for post in window_posts if pattern.search(post.text)]
+    about = [post for post in window_posts if pattern.search(post.text)]
+    current = [post.sentiment for post in about]
     baseline = [post.sentiment for post in earlier_posts if pattern.search(post.text)]
     mix = None
     if current:
@@ -274,6 +285,7 @@ def tracked_sentiment(
         mix = (negative, neutral, positive)
     balance, baseline_balance = _balance(current), _balance(baseline)
     enough = len(current) >= min_posts and len(baseline) >= min_posts
+    shift = balance - baseline_balance if enough else 0.0
     return TrackedSentiment(
         topic["name"],
         len(current),
@@ -281,7 +293,31 @@ def tracked_sentiment(
         balance,
         len(baseline),
         baseline_balance,
-        balance - baseline_balance if enough else 0.0,
+        shift,
+        tuple(topic_terms(topic)),
+        tracked_representatives(about, shift),
+    )
+
+
+def tracked_representatives(posts: list[AnalysedPost], shift: float) -> tuple[Representative, ...]:
+    """The window's posts about a tracked topic that show its shift best: those of the shift's polarity (all of
+    them when none is, or without a shift), closest to their centroid, as a signal's representatives are."""
+    polarity = "negative" if shift < 0 else "positive"
+    candidates = [post for post in posts if post.embedding is not None]
+    if shift:
+        candidates = [post for post in candidates if post.sentiment == polarity] or candidates
+    if not candidates:
+        return ()
+    vectors = _unit_rows(np.vstack([post.embedding for post in candidates if post.embedding is not None]))
+    centroid = _unit_rows(vectors.mean(axis=0, keepdims=True))[0]
+    centrality = vectors @ centroid
+    order = sorted(range(len(candidates)), key=lambda i: (-centrality[i], candidates[i].post_id))
+    return tuple(
+        Representative(
+            PostInput(candidates[i].post_id, candidates[i].text, candidates[i].published_at, candidates[i].source),
+            float(centrality[i]),
+        )
+        for i in order[:REPRESENTATIVES]
     )
 
 
@@ -312,16 +348,7 @@ def topic_json(topic: Topic) -> dict[str, Any]:
         "source_diversity": topic.source_diversity,
         "sentiment_mix": list(topic.sentiment_mix) if topic.sentiment_mix is not None else None,
         "sentiment_shift": topic.sentiment_shift,
-        "representatives": [
-            {
-                "id": chosen.post.id,
-                "text": chosen.post.text,
-                "time": _time(chosen.post.time),
-                "source": chosen.post.source,
-                "centrality": chosen.centrality,
-            }
-            for chosen in topic.representatives
-        ],
+        "representatives": _representatives_json(topic.representatives),
     }
 
 
@@ -341,14 +368,31 @@ def topic_from_json(value: dict[str, Any]) -> Topic:
         source_diversity=value["source_diversity"],
         sentiment_mix=tuple(value["sentiment_mix"]) if value["sentiment_mix"] is not None else None,
         sentiment_shift=value["sentiment_shift"],
-        representatives=[
-            Representative(
-                PostInput(chosen["id"], chosen["text"], _parse_time(chosen["time"]), chosen["source"]),
-                chosen["centrality"],
-            )
-            for chosen in value["representatives"]
-        ],
+        representatives=_representatives_from_json(value["representatives"]),
     )
+
+
+def _representatives_json(representatives) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": chosen.post.id,
+            "text": chosen.post.text,
+            "time": _time(chosen.post.time),
+            "source": chosen.post.source,
+            "centrality": chosen.centrality,
+        }
+        for chosen in representatives
+    ]
+
+
+def _representatives_from_json(values: list[dict[str, Any]]) -> list[Representative]:
+    return [
+        Representative(
+            PostInput(chosen["id"], chosen["text"], _parse_time(chosen["time"]), chosen["source"]),
+            chosen["centrality"],
+        )
+        for chosen in values
+    ]
 
 
 def tracked_json(tracked: TrackedSentiment) -> dict[str, Any]:
@@ -360,6 +404,8 @@ def tracked_json(tracked: TrackedSentiment) -> dict[str, Any]:
         "baseline_post_count": tracked.baseline_post_count,
         "baseline_balance": tracked.baseline_balance,
         "shift": tracked.shift,
+        "terms": list(tracked.terms),
+        "representatives": _representatives_json(tracked.representatives),
     }
 
 
@@ -372,14 +418,21 @@ def tracked_from_json(value: dict[str, Any]) -> TrackedSentiment:
         value["baseline_post_count"],
         value["baseline_balance"],
         value["shift"],
+        # Reports and alerts stored before tracked topics kept their terms and posts have neither.
+        tuple(value.get("terms", ())),
+        tuple(_representatives_from_json(value.get("representatives", []))),
     )
 
 
 def scrub_posts(body: dict[str, Any], post_ids: set[str]) -> dict[str, Any]:
     """A stored report or alert without the representative posts of `post_ids` (erased)."""
     topics = body.get("topics", []) + ([body["topic"]] if body.get("topic") else [])
+    # A report keeps a list of tracked topics, a sentiment shift alert its one.
+    tracked = body.get("tracked") or []
+    topics += tracked if isinstance(tracked, list) else [tracked]
     for topic in topics:
-        topic["representatives"] = [chosen for chosen in topic["representatives"] if chosen["id"] not in post_ids]
+        if "representatives" in topic:
+            topic["representatives"] = [chosen for chosen in topic["representatives"] if chosen["id"] not in post_ids]
     return body
 
 
@@ -518,8 +571,12 @@ class ListeningCore:
         _require_listening(call)
         row = await self._watch(call, name)
         since = look_back_start(row, row.next_window_end)
+        sequences = await self.store.last_alert_sequences(call.tenant, [name], call.data_class)
         return WatchView(
-            row, await self.store.sources(call.tenant, name), await self.store.post_count(call.tenant, name, since)
+            row,
+            await self.store.sources(call.tenant, name),
+            await self.store.post_count(call.tenant, name, since),
+            sequences.get(name, 0),
         )
 
     async def list_watches(self, call: CallContext, page_size: int, page_token: str) -> WatchPage:
@@ -530,14 +587,17 @@ class ListeningCore:
         violations.raise_if_any()
         size = page_size or self.limits.default_page_size
         rows = await self.store.list_watches(call.tenant, after or "", size + 1)
+        page = rows[:size]
+        sequences = await self.store.last_alert_sequences(call.tenant, [row.name for row in page], call.data_class)
         views = []
-        for row in rows[:size]:
+        for row in page:
             since = look_back_start(row, row.next_window_end)
             views.append(
                 WatchView(
                     row,
                     await self.store.sources(call.tenant, row.name),
                     await self.store.post_count(call.tenant, row.name, since),
+                    sequences.get(row.name, 0),
                 )
             )
         token = page_tokens.encode(WATCHES_LISTING, rows[size - 1].name) if len(rows) > size else ""
@@ -938,7 +998,7 @@ class ListeningCore:
             "sources": [_source_snapshot(source) for source in sources],
             "models": [[model.id, model.version] for model in models],
         }
-        shown = sorted({chosen.post.id for topic in report.topics for chosen in topic.representatives})
+        shown = sorted({chosen.post.id for topic in [*report.topics, *tracked] for chosen in topic.representatives})
         row = ReportRow(watch.name, start, end, closed_at, len(window_posts), body, centroids, data_class, len(alerts))
         next_end = end + window
         computed = time.perf_counter()
@@ -1017,9 +1077,14 @@ class ListeningCore:
                 f"sentiment on {item.name!r} {direction} in {watch.name!r}: balance {item.balance:+.2f} over "
                 f"{item.post_count} posts against {item.baseline_balance:+.2f} over {item.baseline_post_count} before"
             )
+            # The window's class, as a new signal's: at least that of every post it shows, so a reader below it
+            # gets neither the alert nor its posts.
             alerts.append(
                 NewAlert(
-                    ALERT_SENTIMENT_SHIFT, {**common, "summary": summary, "tracked": tracked_json(item)}, [], data_class
+                    ALERT_SENTIMENT_SHIFT,
+                    {**common, "summary": summary, "tracked": tracked_json(item)},
+                    [chosen.post.id for chosen in item.representatives],
+                    data_class,
                 )
             )
         return alerts
@@ -1059,8 +1124,7 @@ class ListeningCore:
         violations = Violations()
         violations.check(after_sequence >= 0, "after_sequence", "must not be negative")
         violations.raise_if_any()
-        if watch_name:
-            await self._watch(call, watch_name)  # NOT_FOUND before streaming
+        followed = await self._watch(call, watch_name) if watch_name else None  # NOT_FOUND before streaming
         with self.store.alerts.subscribe(call.tenant) as woken:
             last = after_sequence if after_sequence or from_start else await self.store.last_alert_sequence(call.tenant)
             while True:
@@ -1075,6 +1139,15 @@ class ListeningCore:
                 # The poll covers a notification lost while the listener reconnects.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(woken.wait(), poll_seconds)
+                if followed is not None:
+                    await self._still_there(followed)
+
+    async def _still_there(self, watch: WatchRow) -> None:
+        """NOT_FOUND once the watch a stream follows is deleted, also when one of the same name was made since
+        (its alerts are another watch's): a follower learns it at once, not when it reconnects."""
+        current = await self.store.get(watch.tenant, watch.name)
+        if current is None or current.created_at != watch.created_at:
+            raise _watch_not_found(watch.name)
 
     # -- data subjects ----------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """gRPC adapter of the classification service: protobuf in, core call, protobuf out."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timedelta
 
 import grpc
@@ -36,7 +36,7 @@ from matcha.classification.listening import (
 )
 from matcha.classification.records import ClassifierRecord
 from matcha.classification.sentiment import ModelRef
-from matcha.classification.signals import Strength, Topic
+from matcha.classification.signals import Representative, Strength, Topic
 from matcha.classification.topics import TopicLabel
 from matcha.classification.training import Metrics
 from matcha.classification.v1 import classification_pb2 as pb
@@ -220,6 +220,19 @@ def _signal_request(request: pb.DetectSignalsRequest) -> SignalRequest:
     )
 
 
+def _representative_posts(representatives: Iterable[Representative]) -> list[pb.RepresentativePost]:
+    return [
+        pb.RepresentativePost(
+            id=chosen.post.id,
+            text=chosen.post.text,
+            time=_timestamp(chosen.post.time),
+            source=chosen.post.source,
+            centrality=chosen.centrality,
+        )
+        for chosen in representatives
+    ]
+
+
 def _topic(topic: Topic, start: datetime, window: timedelta) -> pb.SignalTopic:
     message = pb.SignalTopic(
         id=topic.id,
@@ -238,16 +251,7 @@ def _topic(topic: Topic, start: datetime, window: timedelta) -> pb.SignalTopic:
         source_count=topic.source_count,
         source_diversity=topic.source_diversity,
         sentiment_shift=topic.sentiment_shift,
-        representative_posts=[
-            pb.RepresentativePost(
-                id=chosen.post.id,
-                text=chosen.post.text,
-                time=_timestamp(chosen.post.time),
-                source=chosen.post.source,
-                centrality=chosen.centrality,
-            )
-            for chosen in topic.representatives
-        ],
+        representative_posts=_representative_posts(topic.representatives),
     )
     if topic.sentiment_mix is not None:
         negative, neutral, positive = topic.sentiment_mix
@@ -361,6 +365,7 @@ def _watch(view: WatchView) -> pb.Watch:
         next_window_end=_timestamp(row.next_window_end),
         source_statuses=[_source_status(source) for source in view.sources],
         post_count=view.post_count,
+        last_alert_sequence=view.last_alert_sequence,
         report_count=row.report_count,
     )
 
@@ -373,6 +378,8 @@ def _tracked(tracked: TrackedSentiment) -> pb.TrackedTopicSentiment:
         baseline_post_count=tracked.baseline_post_count,
         baseline_balance=tracked.baseline_balance,
         shift=tracked.shift,
+        terms=tracked.terms,
+        representative_posts=_representative_posts(tracked.representatives),
     )
     if tracked.mix is not None:
         negative, neutral, positive = tracked.mix
@@ -430,7 +437,7 @@ def alert_json(alert: Alert) -> dict:
     """An alert as a webhook receives it: the API's JSON of WatchAlert, without the posts' texts (a receiver
     outside the mesh gets the finding, not the data; it reads the posts through the API if it may)."""
     message = _alert(alert)
-    for post in message.topic.representative_posts:
+    for post in [*message.topic.representative_posts, *message.tracked_topic.representative_posts]:
         post.ClearField("text")
     return json_format.MessageToDict(message, preserving_proto_field_name=True)
 

@@ -240,6 +240,8 @@ class WatchStore:
             )
             if status.split()[-1] == "0":
                 return None
+            # Wakes the watch's alert streams on every replica, which end: the watch is gone.
+            await connection.execute("SELECT pg_notify($1, $2)", ALERTS_CHANNEL, tenant)
             assert counts is not None  # a SELECT without FROM returns its one row
             return counts["posts"], counts["reports"], counts["alerts"]
 
@@ -524,6 +526,17 @@ class WatchStore:
             limit,
         )
         return [_report(row) for row in rows]
+
+    async def last_alert_sequences(self, tenant: str, watches: list[str], ceiling: DataClass) -> dict[str, int]:
+        """Each watch's latest alert of class `ceiling` at most (watches without one are left out)."""
+        rows = await self._pool.fetch(
+            """SELECT watch, max(sequence) AS sequence FROM classification_watch_alerts
+               WHERE tenant = $1 AND watch = ANY($2::text[]) AND data_class <= $3 GROUP BY watch""",
+            tenant,
+            watches,
+            int(ceiling),
+        )
+        return {row["watch"]: row["sequence"] for row in rows}
 
     async def last_alert_sequence(self, tenant: str) -> int:
         return await self._pool.fetchval(

@@ -17,6 +17,9 @@ ALERT_KINDS = ("NEW_SIGNAL", "SENTIMENT_SHIFT")
 LISTENING_PURPOSE = "listening"
 WATCH_ALERTS_METHOD = "matcha.classification.v1.ClassificationService/WatchAlerts"
 GET_WATCH_METHOD = "matcha.classification.v1.ClassificationService/GetWatch"
+LIST_WATCHES_METHOD = "matcha.classification.v1.ClassificationService/ListWatches"
+# The classification service's reason when a watch does not exist (or no longer does).
+WATCH_NOT_FOUND = "WATCH_NOT_FOUND"
 # Trigger and watch names: as the classification service names watches.
 NAME = re.compile(r"[a-z0-9_-]{1,63}")
 
@@ -50,13 +53,14 @@ def alert_sequence(alert: dict[str, Any]) -> int:
 
 
 def alert_fields(alert: dict[str, Any]) -> dict[str, Any]:
-    """The values a trigger's `alert_inputs` can name. A new signal's topic is its label; a sentiment shift's,
-    the tracked topic's name."""
+    """The values a trigger's `alert_inputs` can name. A new signal's topic is its label, its terms and posts
+    the signal's; a sentiment shift's, the tracked topic's name, terms and posts."""
     topic = alert.get("topic") or {}
     tracked = alert.get("tracked_topic") or {}
+    found = topic or tracked
     posts = [
         {key: post.get(key, "") for key in ("id", "text", "time", "source")}
-        for post in topic.get("representative_posts", [])
+        for post in found.get("representative_posts", [])
     ]
     shift = topic.get("sentiment_shift", 0.0) if topic else tracked.get("shift", 0.0)
     return {
@@ -69,12 +73,18 @@ def alert_fields(alert: dict[str, Any]) -> dict[str, Any]:
         "topic": topic.get("label", "") or tracked.get("name", ""),
         "strength": str(topic.get("strength", "")).removeprefix("SIGNAL_STRENGTH_"),
         "shift": float(shift),
-        "terms": list(topic.get("terms", [])),
+        "terms": list(found.get("terms", [])),
         "post_ids": [post["id"] for post in posts],
         "post_texts": [post["text"] for post in posts],
         "posts": posts,
         "alert": alert,
     }
+
+
+def latest_sequence(watches: list[dict[str, Any]]) -> int:
+    """Where a new trigger's cursor starts: the latest alert of the watches it follows (GetWatch's or
+    ListWatches' `Watch` as proto JSON), so that it starts runs for the alerts raised after it only."""
+    return max((int(watch.get("last_alert_sequence", 0)) for watch in watches), default=0)
 
 
 def run_inputs(spec: AlertTriggerSpec, alert: dict[str, Any]) -> dict[str, Any]:

@@ -381,7 +381,7 @@ class ConductorCore:
             ) from None
         alert_triggers.check_against_plan(spec, stored.plan, violations)
         violations.raise_if_any("alert trigger has invalid fields")
-        await self._check_watch(call, spec)
+        latest = await self._latest_alert(call, spec)
         grant = RunGrant(call.principal.subject, tuple(sorted(call.principal.roles)))
         row = await self._store.create_trigger(
             call.tenant,
@@ -391,6 +391,7 @@ class ConductorCore:
             creator=grant.subject,
             roles=list(grant.roles),
             credential=self._keys.seal(grant.sealed_form()),
+            last_sequence=latest,
         )
         if row is None:
             raise AlreadyExists(
@@ -398,21 +399,37 @@ class ConductorCore:
             )
         return row
 
-    async def _check_watch(self, call: CallContext, spec: AlertTriggerSpec) -> None:
-        """The classification service is reachable and the creator can read the watch (with their own token)."""
+    async def _latest_alert(self, call: CallContext, spec: AlertTriggerSpec) -> int:
+        """The latest alert of the watch (of every watch with all_watches) the creator can read, with their own
+        token: the trigger starts after it. Refuses a watch that does not exist or that they cannot read."""
         method = self._catalog.method(alert_triggers.GET_WATCH_METHOD)
-        assert method is not None, "the classification contract is loaded with the mesh's"
+        listing = self._catalog.method(alert_triggers.LIST_WATCHES_METHOD)
+        assert method is not None and listing is not None, "the classification contract is loaded with the mesh's"
         if not self._catalog.capability(method.service).endpoint:
             raise FailedPrecondition(
                 "no classification service is configured: alerts cannot be followed",
                 reason="CAPABILITY_NOT_CONFIGURED",
                 metadata={"service": method.service},
             )
-        if spec.all_watches:
-            return
-        request = json_format.ParseDict({"name": spec.watch}, method.new_request())
+
+        async def ask(which: MethodInfo, request: dict[str, Any]) -> dict[str, Any]:
+            message = json_format.ParseDict(request, which.new_request())
+            reply = await self._engine.invoker.call(
+                which, message, metadata=call.outgoing_metadata(), deadline_seconds=10.0
+            )
+            return json_format.MessageToDict(reply, preserving_proto_field_name=True)
+
+        watches: list[dict[str, Any]] = []
         try:
-            await self._engine.invoker.call(method, request, metadata=call.outgoing_metadata(), deadline_seconds=10.0)
+            if spec.all_watches:
+                page_token = ""
+                while True:
+                    page = await ask(listing, {"page_size": 200, "page_token": page_token})
+                    watches += page.get("watches", [])
+                    if not (page_token := page.get("next_page_token", "")):
+                        break
+            else:
+                watches.append((await ask(method, {"name": spec.watch}))["watch"])
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.NOT_FOUND:
                 raise InvalidArgument(
@@ -426,6 +443,7 @@ class ConductorCore:
             raise Unavailable(
                 "the classification service did not answer", reason="CLASSIFICATION_UNAVAILABLE", retry_after_seconds=5
             ) from None
+        return alert_triggers.latest_sequence(watches)
 
     async def get_trigger(self, call: CallContext, name: str) -> AlertTriggerRow:
         row = await self._store.get_trigger(call.tenant, name)
@@ -458,10 +476,10 @@ class ConductorCore:
         the plan no longer takes what the trigger gives it)."""
         spec = trigger.spec
         sequence = alert_triggers.alert_sequence(alert)
+        # The cursor started at the watch's latest alert when the trigger was created: what follows is newer.
         if sequence <= trigger.last_sequence:
             return trigger
-        raised = datetime.fromisoformat(str(alert.get("create_time", "")).replace("Z", "+00:00"))
-        if raised < trigger.created_at or (spec.kinds and alert_triggers.alert_kind(alert) not in spec.kinds):
+        if spec.kinds and alert_triggers.alert_kind(alert) not in spec.kinds:
             await self._store.skip_alert(trigger.id, owner, sequence)
             return dataclasses.replace(trigger, last_sequence=sequence)
         grant = RunGrant.opened(self._keys.open(trigger.credential), {})

@@ -774,12 +774,14 @@ class ConductorStore:
         creator: str,
         roles: list[str],
         credential: bytes,
+        last_sequence: int,
     ) -> AlertTriggerRow | None:
-        """The stored trigger; None when the tenant has one of that name."""
+        """The stored trigger, its cursor at `last_sequence` (the watch's latest alert: those before start
+        nothing); None when the tenant has one of that name."""
         row = await self._pool.fetchrow(
             """INSERT INTO conductor_alert_triggers (tenant, name, id, watch, plan_name, plan_version, alert_inputs,
-                   fixed_inputs, kinds, purpose, data_class, creator, roles, credential)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                   fixed_inputs, kinds, purpose, data_class, creator, roles, credential, last_sequence)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                ON CONFLICT (tenant, name) DO NOTHING RETURNING *""",
             tenant,
             spec.name,
@@ -795,6 +797,7 @@ class ConductorStore:
             creator,
             roles,
             credential,
+            last_sequence,
         )
         if row is not None:
             await self._pool.execute("SELECT pg_notify($1, '')", TRIGGERS_CHANNEL)
@@ -855,7 +858,7 @@ class ConductorStore:
         return row
 
     async def skip_alert(self, trigger_id: str, owner: str, sequence: int) -> None:
-        """Moves the cursor past an alert that starts nothing (another kind, raised before the trigger)."""
+        """Moves the cursor past an alert that starts nothing (of a kind the trigger does not take)."""
         async with self._pool.acquire() as connection, connection.transaction():
             await self._held_trigger(connection, trigger_id, owner)
             await connection.execute(

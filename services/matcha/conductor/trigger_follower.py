@@ -20,7 +20,7 @@ import grpc
 from google.protobuf import json_format
 from opentelemetry import trace
 
-from matcha.conductor.alert_triggers import WATCH_ALERTS_METHOD, alert_sequence
+from matcha.conductor.alert_triggers import WATCH_ALERTS_METHOD, WATCH_NOT_FOUND, alert_sequence
 from matcha.conductor.catalog import CapabilityCatalog
 from matcha.conductor.core import ConductorCore
 from matcha.conductor.engine import RunGrant
@@ -30,6 +30,7 @@ from matcha.conductor.records import AlertTriggerRow
 from matcha.conductor.store import TRIGGERS_CHANNEL, ConductorStore, TriggerLost, revoked_reason
 from matcha.runtime import governance as gov
 from matcha.runtime.auth import WorkloadTokenIssuer
+from matcha.runtime.client import error_details
 from matcha.runtime.retry import Backoff
 from matcha.runtime.tracing import DATA_CLASS_ATTRIBUTE, PURPOSE_ATTRIBUTE, TENANT_ATTRIBUTE
 
@@ -40,6 +41,26 @@ FINAL_CODES = frozenset(
 )
 TRIGGER_ATTRIBUTE = "matcha.alert_trigger"
 ALERT_ATTRIBUTE = "matcha.alert.sequence"
+
+
+def refusal_reason(trigger: AlertTriggerRow, error: grpc.aio.AioRpcError) -> dict[str, Any]:
+    """Why a trigger stops when the classification service refuses its alerts for good, in the shape of a run's
+    error: WATCH_DELETED when its watch is gone (a stream ends so when the watch is deleted), ALERTS_REFUSED
+    otherwise (the creator may no longer read it)."""
+    details = error_details(error)
+    if details.reason == WATCH_NOT_FOUND:
+        return {
+            "code": error.code().value[0],
+            "message": f"the watch {trigger.spec.watch!r} was deleted",
+            "reason": "WATCH_DELETED",
+            "metadata": {"watch": trigger.spec.watch},
+        }
+    return {
+        "code": error.code().value[0],
+        "message": f"the classification service refused the alerts: {details.message}",
+        "reason": "ALERTS_REFUSED",
+        "metadata": {"watch": trigger.spec.watch, **({"refusal": details.reason} if details.reason else {})},
+    }
 
 
 class AlertTriggerFollower:
@@ -125,15 +146,8 @@ class AlertTriggerFollower:
                 return
             except grpc.aio.AioRpcError as error:
                 if error.code() in FINAL_CODES:
-                    await self._store.stop_trigger(
-                        trigger.id,
-                        {
-                            "code": error.code().value[0],
-                            "message": f"the classification service refused the alerts: {error.details()}",
-                            "reason": "ALERTS_REFUSED",
-                            "metadata": {"watch": trigger.spec.watch},
-                        },
-                    )
+                    await self._store.stop_trigger(trigger.id, refusal_reason(trigger, error))
+                    logger.info("alert trigger stopped", extra={"trigger": trigger.spec.name})
                     return
                 logger.warning(
                     "following alerts failed", extra={"trigger": trigger.spec.name, "code": error.code().name}
@@ -158,8 +172,9 @@ class AlertTriggerFollower:
             return await self._core.handle_alert(trigger, alert, self.owner)
 
     async def _alerts(self, trigger: AlertTriggerRow) -> AsyncIterator[dict[str, Any]]:
-        """The watch's alerts after the trigger's cursor (every stored one first when it has none: those raised
-        before the trigger are passed over by the core), then live ones, as proto JSON."""
+        """The watch's alerts after the trigger's cursor, then live ones, as proto JSON. The cursor starts at the
+        watch's latest alert when the trigger was created; at 0 (the watch had none), every stored alert is one
+        raised since."""
         method = self._catalog.method(WATCH_ALERTS_METHOD)
         assert method is not None, "the classification contract is loaded with the mesh's"
         grant = RunGrant.opened(self._keys.open(trigger.credential), {})

@@ -680,7 +680,7 @@ class SourceStatus(_message.Message):
     def __init__(self, source: _Optional[str] = ..., state: _Optional[_Union[SourceState, str]] = ..., accepted_posts: _Optional[int] = ..., duplicate_posts: _Optional[int] = ..., rejected_posts: _Optional[int] = ..., last_rejection: _Optional[str] = ..., last_error: _Optional[str] = ..., last_attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_success_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Watch(_message.Message):
-    __slots__ = ("name", "description", "sources", "window", "look_back_windows", "start_time", "grace", "tracked_topics", "thresholds", "sentiment_shift_threshold", "min_topic_posts", "webhook_url", "create_time", "creator_subject", "next_window_end", "source_statuses", "post_count", "report_count")
+    __slots__ = ("name", "description", "sources", "window", "look_back_windows", "start_time", "grace", "tracked_topics", "thresholds", "sentiment_shift_threshold", "min_topic_posts", "webhook_url", "create_time", "creator_subject", "next_window_end", "source_statuses", "post_count", "report_count", "last_alert_sequence")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     SOURCES_FIELD_NUMBER: _ClassVar[int]
@@ -699,6 +699,7 @@ class Watch(_message.Message):
     SOURCE_STATUSES_FIELD_NUMBER: _ClassVar[int]
     POST_COUNT_FIELD_NUMBER: _ClassVar[int]
     REPORT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LAST_ALERT_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     sources: _containers.RepeatedCompositeFieldContainer[WatchSource]
@@ -717,7 +718,8 @@ class Watch(_message.Message):
     source_statuses: _containers.RepeatedCompositeFieldContainer[SourceStatus]
     post_count: int
     report_count: int
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., sources: _Optional[_Iterable[_Union[WatchSource, _Mapping]]] = ..., window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., look_back_windows: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., grace: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., tracked_topics: _Optional[_Iterable[_Union[TrackedTopic, _Mapping]]] = ..., thresholds: _Optional[_Union[SignalThresholds, _Mapping]] = ..., sentiment_shift_threshold: _Optional[float] = ..., min_topic_posts: _Optional[int] = ..., webhook_url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., creator_subject: _Optional[str] = ..., next_window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source_statuses: _Optional[_Iterable[_Union[SourceStatus, _Mapping]]] = ..., post_count: _Optional[int] = ..., report_count: _Optional[int] = ...) -> None: ...
+    last_alert_sequence: int
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., sources: _Optional[_Iterable[_Union[WatchSource, _Mapping]]] = ..., window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., look_back_windows: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., grace: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., tracked_topics: _Optional[_Iterable[_Union[TrackedTopic, _Mapping]]] = ..., thresholds: _Optional[_Union[SignalThresholds, _Mapping]] = ..., sentiment_shift_threshold: _Optional[float] = ..., min_topic_posts: _Optional[int] = ..., webhook_url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., creator_subject: _Optional[str] = ..., next_window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source_statuses: _Optional[_Iterable[_Union[SourceStatus, _Mapping]]] = ..., post_count: _Optional[int] = ..., report_count: _Optional[int] = ..., last_alert_sequence: _Optional[int] = ...) -> None: ...
 
 class CreateWatchRequest(_message.Message):
     __slots__ = ("watch",)
@@ -812,7 +814,7 @@ class IngestPostsResponse(_message.Message):
     def __init__(self, accepted: _Optional[int] = ..., duplicates: _Optional[int] = ..., late: _Optional[int] = ...) -> None: ...
 
 class TrackedTopicSentiment(_message.Message):
-    __slots__ = ("name", "post_count", "sentiment_mix", "balance", "baseline_post_count", "baseline_balance", "shift")
+    __slots__ = ("name", "post_count", "sentiment_mix", "balance", "baseline_post_count", "baseline_balance", "shift", "terms", "representative_posts")
     NAME_FIELD_NUMBER: _ClassVar[int]
     POST_COUNT_FIELD_NUMBER: _ClassVar[int]
     SENTIMENT_MIX_FIELD_NUMBER: _ClassVar[int]
@@ -820,6 +822,8 @@ class TrackedTopicSentiment(_message.Message):
     BASELINE_POST_COUNT_FIELD_NUMBER: _ClassVar[int]
     BASELINE_BALANCE_FIELD_NUMBER: _ClassVar[int]
     SHIFT_FIELD_NUMBER: _ClassVar[int]
+    TERMS_FIELD_NUMBER: _ClassVar[int]
+    REPRESENTATIVE_POSTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     post_count: int
     sentiment_mix: SentimentMix
@@ -827,7 +831,9 @@ class TrackedTopicSentiment(_message.Message):
     baseline_post_count: int
     baseline_balance: float
     shift: float
-    def __init__(self, name: _Optional[str] = ..., post_count: _Optional[int] = ..., sentiment_mix: _Optional[_Union[SentimentMix, _Mapping]] = ..., balance: _Optional[float] = ..., baseline_post_count: _Optional[int] = ..., baseline_balance: _Optional[float] = ..., shift: _Optional[float] = ...) -> None: ...
+    terms: _containers.RepeatedScalarFieldContainer[str]
+    representative_posts: _containers.RepeatedCompositeFieldContainer[RepresentativePost]
+    def __init__(self, name: _Optional[str] = ..., post_count: _Optional[int] = ..., sentiment_mix: _Optional[_Union[SentimentMix, _Mapping]] = ..., balance: _Optional[float] = ..., baseline_post_count: _Optional[int] = ..., baseline_balance: _Optional[float] = ..., shift: _Optional[float] = ..., terms: _Optional[_Iterable[str]] = ..., representative_posts: _Optional[_Iterable[_Union[RepresentativePost, _Mapping]]] = ...) -> None: ...
 
 class WatchReport(_message.Message):
     __slots__ = ("watch", "window_start", "window_end", "close_time", "window_post_count", "signals", "tracked_topics", "alert_count", "source_statuses", "data_class")

@@ -293,9 +293,11 @@ class ClassificationServiceServicer:
 
     def WatchAlerts(self, request, context):
         """Streams alerts: those after `after_sequence` are replayed first, then
-        live ones; the stream does not end by itself. Alerts holding posts of a
-        class above the call's declared class are not sent. Purpose `listening`.
-        Errors: INVALID_ARGUMENT (negative `after_sequence`); NOT_FOUND (watch);
+        live ones. A stream of every watch does not end by itself; a stream of
+        one watch ends with NOT_FOUND (reason WATCH_NOT_FOUND) soon after the
+        watch is deleted. Alerts holding posts of a class above the call's
+        declared class are not sent. Purpose `listening`. Errors:
+        INVALID_ARGUMENT (negative `after_sequence`); NOT_FOUND (watch);
         PERMISSION_DENIED (purpose).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
