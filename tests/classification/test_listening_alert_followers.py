@@ -5,11 +5,10 @@ its alerts stand (its latest sequence a caller may read)."""
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 import grpc
 import pytest
-from google.protobuf import duration_pb2, timestamp_pb2
 
 from matcha.classification.app import build_classification_service
 from matcha.classification.v1 import classification_pb2 as pb
@@ -18,24 +17,9 @@ from matcha.common.v1 import common_pb2
 from matcha.runtime.client import error_details
 from matcha.runtime.governance import DataClass
 from matcha.runtime.server import MatchaServer
+from tests.classification.listening_support import COMPLAINTS, PRAISE, posts, seconds
 
 POLL_SECONDS = 0.5
-PRAISE = [
-    "The parcel arrived a day early, great delivery service",
-    "Delivery was quick and the parcel was perfectly packed",
-    "Lovely courier, my parcel came right on time",
-    "Fast delivery again, the parcel was in perfect shape",
-    "Brilliant delivery, the parcel arrived before I expected",
-    "Parcel delivered promptly, very happy with the delivery",
-]
-COMPLAINTS = [
-    "My parcel never arrived, terrible delivery service",
-    "Delivery was a week late and the parcel was damaged",
-    "Awful courier, the parcel was left in the rain and ruined",
-    "Still waiting for my parcel, worst delivery ever",
-    "The delivery driver lost my parcel, furious",
-    "Parcel crushed and late, the delivery was a disaster",
-]
 
 
 @pytest.fixture(scope="module")
@@ -56,18 +40,6 @@ def listening(watch_server, connect, tenant):
     return make
 
 
-def seconds(value: float) -> duration_pb2.Duration:
-    message = duration_pb2.Duration()
-    message.FromTimedelta(timedelta(seconds=value))
-    return message
-
-
-def stamp(moment: datetime) -> timestamp_pb2.Timestamp:
-    message = timestamp_pb2.Timestamp()
-    message.FromDatetime(moment)
-    return message
-
-
 def watch(name: str, window: float = 2.0, **fields) -> pb.Watch:
     return pb.Watch(
         name=name,
@@ -78,10 +50,6 @@ def watch(name: str, window: float = 2.0, **fields) -> pb.Watch:
         thresholds=pb.SignalThresholds(min_topic_size=3),
         **fields,
     )
-
-
-def posts(texts: list[str], moment: datetime, prefix: str, **fields) -> list[pb.WatchPost]:
-    return [pb.WatchPost(id=f"{prefix}-{i}", text=text, time=stamp(moment), **fields) for i, text in enumerate(texts)]
 
 
 async def ended_with(stream, within: float) -> grpc.aio.AioRpcError:

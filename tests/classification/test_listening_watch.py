@@ -16,7 +16,6 @@ import pytest
 import uvicorn
 from aiohttp import web
 from click.testing import CliRunner
-from google.protobuf import duration_pb2, timestamp_pb2
 from opentelemetry.sdk.trace import TracerProvider
 
 from matcha.classification.app import SERVICE_NAME, build_classification_service
@@ -28,32 +27,8 @@ from matcha.gateway.app import build_gateway
 from matcha.gateway.settings import GatewaySettings
 from matcha.runtime.governance import DataClass
 from matcha.runtime.server import MatchaServer
+from tests.classification.listening_support import COMPLAINTS, PRAISE, RECALL, posts, seconds, stamp
 from tests.support import refused
-
-PRAISE = [
-    "The parcel arrived a day early, great delivery service",
-    "Delivery was quick and the parcel was perfectly packed",
-    "Lovely courier, my parcel came right on time",
-    "Fast delivery again, the parcel was in perfect shape",
-    "Brilliant delivery, the parcel arrived before I expected",
-    "Parcel delivered promptly, very happy with the delivery",
-]
-COMPLAINTS = [
-    "My parcel never arrived, terrible delivery service",
-    "Delivery was a week late and the parcel was damaged",
-    "Awful courier, the parcel was left in the rain and ruined",
-    "Still waiting for my parcel, worst delivery ever",
-    "The delivery driver lost my parcel, furious",
-    "Parcel crushed and late, the delivery was a disaster",
-]
-RECALL = [
-    "Oat milk recall: cartons pulled from shelves after sour taste",
-    "Supermarket recalls oat milk over contamination fears",
-    "Oat milk maker apologises as the recall widens",
-    "Shoppers asked to return recalled oat milk cartons",
-    "Refunds offered on the recalled oat milk",
-    "Cafes drop oat milk amid the carton recall",
-]
 
 
 @pytest.fixture(scope="module")
@@ -84,18 +59,6 @@ def listening(watch_server, connect, tenant):
     return make
 
 
-def seconds(value: float) -> duration_pb2.Duration:
-    message = duration_pb2.Duration()
-    message.FromTimedelta(timedelta(seconds=value))
-    return message
-
-
-def stamp(moment: datetime) -> timestamp_pb2.Timestamp:
-    message = timestamp_pb2.Timestamp()
-    message.FromDatetime(moment)
-    return message
-
-
 def watch(name: str, *sources: pb.WatchSource, window: float = 2.0, **fields) -> pb.Watch:
     return pb.Watch(
         name=name,
@@ -105,10 +68,6 @@ def watch(name: str, *sources: pb.WatchSource, window: float = 2.0, **fields) ->
         thresholds=pb.SignalThresholds(min_topic_size=3),
         **fields,
     )
-
-
-def posts(texts: list[str], moment: datetime, prefix: str, **fields) -> list[pb.WatchPost]:
-    return [pb.WatchPost(id=f"{prefix}-{i}", text=text, time=stamp(moment), **fields) for i, text in enumerate(texts)]
 
 
 async def next_alerts(stream, count: int, within: float = 30.0) -> list[pb.WatchAlert]:

@@ -13,7 +13,6 @@ import asyncpg
 import grpc
 import pytest
 from click.testing import CliRunner
-from google.protobuf import duration_pb2, timestamp_pb2
 
 from matcha.classification.app import SERVICE_NAME as CLASSIFICATION_SERVICE
 from matcha.classification.app import build_classification_service
@@ -25,6 +24,7 @@ from matcha.conductor.app import build_conductor_service
 from matcha.conductor.v1 import conductor_pb2 as pb
 from matcha.conductor.v1 import conductor_pb2_grpc
 from matcha.runtime.server import MatchaServer
+from tests.classification.listening_support import COMPLAINTS, PRAISE, RECALL, seconds, stamp
 from tests.conductor.support import EMBEDDING_SERVICE
 from tests.support import refused, struct
 
@@ -43,30 +43,6 @@ steps:
     await: {roles: [reviewer]}
 """
 MAPPING = {"watch": "watch", "sequence": "sequence", "kind": "kind", "topic": "topic", "post_texts": "post_texts"}
-COMPLAINTS = [
-    "My parcel never arrived, terrible delivery service",
-    "Delivery was a week late and the parcel was damaged",
-    "Awful courier, the parcel was left in the rain and ruined",
-    "Still waiting for my parcel, worst delivery ever",
-    "The delivery driver lost my parcel, furious",
-    "Parcel crushed and late, the delivery was a disaster",
-]
-PRAISE = [
-    "The parcel arrived a day early, great delivery service",
-    "Delivery was quick and the parcel was perfectly packed",
-    "Lovely courier, my parcel came right on time",
-    "Fast delivery again, the parcel was in perfect shape",
-    "Brilliant delivery, the parcel arrived before I expected",
-    "Parcel delivered promptly, very happy with the delivery",
-]
-RECALL = [
-    "Oat milk recall: cartons pulled from shelves after sour taste",
-    "Supermarket recalls oat milk over contamination fears",
-    "Oat milk maker apologises as the recall widens",
-    "Shoppers asked to return recalled oat milk cartons",
-    "Refunds offered on the recalled oat milk",
-    "Cafes drop oat milk amid the carton recall",
-]
 SHIPPED_PLAN = Path(__file__).parents[2] / "services" / "matcha" / "plans" / "listening-response.yaml"
 
 
@@ -120,18 +96,6 @@ def conductor(connect, tenant):
         return conductor_pb2_grpc.ConductorServiceStub(connect(server, tenant, **options))
 
     return make
-
-
-def seconds(value: float) -> duration_pb2.Duration:
-    message = duration_pb2.Duration()
-    message.FromTimedelta(timedelta(seconds=value))
-    return message
-
-
-def stamp(moment: datetime) -> timestamp_pb2.Timestamp:
-    message = timestamp_pb2.Timestamp()
-    message.FromDatetime(moment)
-    return message
 
 
 async def make_watch(stub, name: str, **fields) -> cpb.Watch:
