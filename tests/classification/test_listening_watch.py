@@ -5,6 +5,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -532,6 +533,7 @@ async def test_command_line_creates_feeds_follows_and_reports(watch_server, issu
         "api",
     )
     assert created.startswith("cli: windows of 0:00:02 (look-back 3, grace 0:00:00)")
+    assert "latest alert none" in created
     assert "tracking milk (oat milk, carton)" in created and "api" in created and "pending" in created
     following = asyncio.create_task(run("watch", "cli", "--count", "1"))
     await asyncio.sleep(0.5)  # the stream is open before the window closes
@@ -544,7 +546,8 @@ async def test_command_line_creates_feeds_follows_and_reports(watch_server, issu
     alert = await asyncio.wait_for(following, 30)
     assert " cli NEW SIGNAL: strong signal in 'cli': " in alert and "    - " in alert
     shown = await run("show", "cli")
-    assert "6 accepted, 1 duplicate, 0 rejected" in shown
+    sequence = re.search(r"#(\d+) ", alert)[1]
+    assert "6 accepted, 1 duplicate, 0 rejected" in shown and f"latest alert {sequence}" in shown
     reports = await run("reports", "cli", "--limit", "5")
     assert "6 new post(s), 1 alert(s)" in reports and "STRONG (1)" in reports
     assert "milk: 6 post(s), balance" in reports

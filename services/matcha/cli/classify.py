@@ -725,7 +725,7 @@ def watch_lines(watch: pb.Watch) -> list[str]:
     lines = [
         f"{watch.name}: windows of {watch.window.ToTimedelta()} (look-back {watch.look_back_windows}, grace "
         f"{watch.grace.ToTimedelta()}), next closes {_when(watch.next_window_end)} UTC; {watch.report_count} "
-        f"report(s), {watch.post_count} post(s) held",
+        f"report(s), {watch.post_count} post(s) held, latest alert {watch.last_alert_sequence or 'none'}",
     ]
     if watch.tracked_topics:
         tracked = ", ".join(
