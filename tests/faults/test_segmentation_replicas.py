@@ -99,14 +99,11 @@ async def owners(database_url: str) -> dict[str, int]:
     return {row[0]: row[1] for row in rows}
 
 
-async def test_two_replicas_count_each_event_once_through_scale_out_and_a_kill(
-    service_processes,  # noqa: F811
-    process_environment,  # noqa: F811
-    connect,
-    isolated_database,
-    tenant,
-):
-    def replica(name: str):
+@pytest.fixture
+def replica(service_processes, process_environment, connect, tenant):  # noqa: F811
+    """`replica(name)`: (a segmentation process taking part in the slots, a stub of the tenant on it, its port)."""
+
+    def make(name: str):
         port = free_port()
         address = f"127.0.0.1:{port}"
         process = service_processes(
@@ -123,6 +120,12 @@ async def test_two_replicas_count_each_event_once_through_scale_out_and_a_kill(
         stub = segmentation_pb2_grpc.SegmentationServiceStub(connect(SimpleNamespace(port=port), tenant))
         return process, stub, port
 
+    return make
+
+
+async def test_two_replicas_count_each_event_once_through_scale_out_and_a_kill(
+    replica, connect, isolated_database, tenant
+):
     first, via_first, first_port = replica("first")
     await first.start()
     customers = [f"c{number:03d}" for number in range(CUSTOMERS)]
@@ -185,6 +188,38 @@ async def test_two_replicas_count_each_event_once_through_scale_out_and_a_kill(
     assert await eventually(lambda: _equal(members(via_first, "three"), moved_on))
     await define_and_wait(via_first, "three-after")
     assert await members(via_first, "three-after") == moved_on
+
+
+async def test_an_owner_killed_in_the_middle_of_a_stream_loses_none_of_its_events(replica, isolated_database):
+    """Parts of the stream's messages are on their way to the second replica when it dies: the first retries them
+    until it owns their slots, and every event is counted once."""
+    first, via_first, _ = replica("first")
+    second, _, _ = replica("second")
+    await asyncio.gather(first.start(), second.start())
+    customers = [f"c{number:03d}" for number in range(CUSTOMERS)]
+    visits = {customer: number % 6 for number, customer in enumerate(customers)}
+    await ingest(via_first, [pb.BehaviourEvent(**_seed(customer)) for customer in customers])
+    await define_and_wait(via_first, "three")
+    await eventually(lambda: _balanced(isolated_database))
+    events = [visit(f"{customer}-{n}", customer) for customer in customers for n in range(visits[customer])]
+
+    async def slowly():
+        for start in range(0, len(events), 10):
+            yield pb.IngestEventsRequest(events=events[start : start + 10], default_policy=POLICY)
+            await asyncio.sleep(0.05)
+
+    async def send() -> pb.IngestEventsResponse:
+        return await via_first.IngestEvents(slowly(), timeout=120)
+
+    sending = asyncio.create_task(send())
+    await asyncio.sleep(1.0)  # about a third of the messages sent
+    await second.kill()
+    assert (await sending).accepted == len(events)
+    assert await _all_owned_by(isolated_database, "first")
+    expected = {customer for customer, count in visits.items() if count == 3}
+    assert await eventually(lambda: _equal(members(via_first, "three"), expected))
+    await define_and_wait(via_first, "three-again")
+    assert await members(via_first, "three-again") == expected
 
 
 def _seed(customer: str) -> dict:
