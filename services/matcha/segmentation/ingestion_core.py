@@ -160,8 +160,9 @@ class IngestionCore:
     async def _reevaluate(self, call: CallContext, ids: list[str], keys: list[int]) -> None:
         """Property conditions read what was just written: decided again by the replica counting each customer."""
         await self._live.reevaluate(call.tenant, keys)  # those of this replica's slots
-        if self._partitions is None or not self._partitions.partitioned or self._peers is None:
+        if not self._partitioned():
             return
+        assert self._partitions is not None and self._peers is not None
         for address, positions in (await self._partitions.split(ids, str)).items():
             if address:
                 try:
@@ -259,7 +260,7 @@ class IngestionCore:
                 first = False
                 self._check_events(violations, events)
                 violations.raise_if_any("invalid events message; the messages before it were applied")
-                if self._partitions is None or not self._partitions.partitioned:
+                if not self._partitioned():
                     await self._apply_events(call, events, stream_policy, totals, recorded)
                 else:
                     await self._route_events(call, events, stream_policy, given_policy, totals, recorded)
@@ -358,7 +359,7 @@ class IngestionCore:
         and the storage of everything at once, which commits by itself. A transaction around them is
         needed only when customers are created or a built segmentation re-assigns them, and with several
         replicas, where the transaction holds the slots' ownership (`Partitions.fence`)."""
-        slots = {slot_of(event.customer_id) for event in events} if self._fenced() else set()
+        slots = {slot_of(event.customer_id) for event in events} if self._partitioned() else set()
         while True:
             if self._partitions is not None and not slots <= self._partitions.owned:
                 raise SlotMoved(slots - self._partitions.owned)
@@ -369,7 +370,8 @@ class IngestionCore:
             if await self._apply_to(call, live, events, slots, policy, totals, recorded):
                 return
 
-    def _fenced(self) -> bool:
+    def _partitioned(self) -> bool:
+        """Several replicas share the slots (else this one owns them all and nothing is routed or fenced)."""
         return self._partitions is not None and self._partitions.partitioned
 
     async def _apply_to(self, call, live, events, slots, policy, totals: IngestTotals, recorded) -> bool:

@@ -26,7 +26,6 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -355,11 +354,6 @@ class LiveSegments:
             logger.exception("full evaluation of condition segment %s failed", record.name)
 
     # --- the event path ------------------------------------------------------------------------
-
-    @asynccontextmanager
-    async def commit_order(self, state: TenantState):
-        async with state.commit_lock:
-            yield
 
     def apply(
         self,

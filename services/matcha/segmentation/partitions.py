@@ -17,16 +17,12 @@ import asyncio
 import hashlib
 import logging
 import math
-import re
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TypeVar
 
-import grpc
-
 from matcha.runtime.channels import ChannelPool
-from matcha.runtime.client import error_details
-from matcha.runtime.errors import FailedPrecondition, FieldViolation, MatchaError, Unavailable
+from matcha.runtime.errors import FailedPrecondition, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +33,6 @@ SLOT_MOVED = "SLOT_MOVED"
 _HANDOVER_SECONDS = 2.0
 # How long a message waits for a slot without an owner (during a move) before UNAVAILABLE.
 _OWNERLESS_WAIT_SECONDS = 10.0
-_EVENT_INDEX = re.compile(r"^events\[(\d+)\]")
 
 T = TypeVar("T")
 
@@ -232,24 +227,3 @@ class Partitions:
 
     def method(self, address: str, path: str, request_serializer, response_deserializer):
         return self._channels.method(address, path, request_serializer, response_deserializer)
-
-
-def relayed(error: grpc.RpcError, positions: Sequence[int]) -> MatchaError:
-    """The owner's refusal as this replica's own, its `events[i]` paths renumbered to the caller's message."""
-    details = error_details(error)
-
-    def renumbered(path: str) -> str:
-        match = _EVENT_INDEX.match(path)
-        if match is None or int(match[1]) >= len(positions):
-            return path
-        return f"events[{positions[int(match[1])]}]" + path[match.end() :]
-
-    relayed_error = MatchaError(
-        details.message,
-        violations=[FieldViolation(renumbered(path), text) for path, text in details.field_violations.items()],
-        reason=details.reason or None,
-        metadata=details.metadata,
-        retry_after_seconds=details.retry_after_seconds,
-    )
-    relayed_error.code = details.code
-    return relayed_error

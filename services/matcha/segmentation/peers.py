@@ -1,22 +1,25 @@
 """The client side of `ApplyEvents`: a replica applies the part of an events message whose customers another replica
 owns on that replica, with the caller's own token, purpose and class (the owner checks them as its own call)."""
 
+import re
 from collections.abc import Sequence
 
 import grpc
 from google.protobuf import timestamp_pb2
 
 from matcha.common.v1 import common_pb2
-from matcha.runtime.client import error_details
+from matcha.runtime.client import ErrorDetails, error_details
+from matcha.runtime.errors import FieldViolation, MatchaError
 from matcha.runtime.governance import CallContext
 from matcha.runtime.messages import data_class_message
-from matcha.segmentation.partitions import SLOT_MOVED, Partitions, SlotMoved, relayed
+from matcha.segmentation.partitions import SLOT_MOVED, Partitions, SlotMoved
 from matcha.segmentation.records import EventInput, IngestTotals, PolicyInput
 from matcha.segmentation.v1 import segmentation_pb2 as pb
 
 APPLY_EVENTS = "/matcha.segmentation.v1.SegmentationPartitionService/ApplyEvents"
 REEVALUATE_CUSTOMERS = "/matcha.segmentation.v1.SegmentationPartitionService/ReevaluateCustomers"
 _TIMEOUT_SECONDS = 60.0
+_EVENT_INDEX = re.compile(r"^events\[(\d+)\]")
 
 
 class Peers:
@@ -42,9 +45,10 @@ class Peers:
         try:
             reply = await apply(request, metadata=call.outgoing_metadata(), timeout=_TIMEOUT_SECONDS)
         except grpc.aio.AioRpcError as error:
-            if error.code() == grpc.StatusCode.UNAVAILABLE or error_details(error).reason == SLOT_MOVED:
+            details = error_details(error)
+            if details.code == grpc.StatusCode.UNAVAILABLE or details.reason == SLOT_MOVED:
                 raise SlotMoved(()) from error
-            raise relayed(error, positions) from error
+            raise _relayed(details, positions) from error
         totals = reply.totals
         return IngestTotals(
             inserted=totals.accepted,
@@ -92,3 +96,23 @@ def _policy_message(policy: PolicyInput) -> common_pb2.RecordPolicy:
         source=policy.source,
         subject_id=policy.subject_id,
     )
+
+
+def _relayed(details: ErrorDetails, positions: Sequence[int]) -> MatchaError:
+    """The owner's refusal as this replica's own, its `events[i]` paths renumbered to the caller's message."""
+
+    def renumbered(path: str) -> str:
+        match = _EVENT_INDEX.match(path)
+        if match is None or int(match[1]) >= len(positions):
+            return path
+        return f"events[{positions[int(match[1])]}]" + path[match.end() :]
+
+    relayed_error = MatchaError(
+        details.message,
+        violations=[FieldViolation(renumbered(path), text) for path, text in details.field_violations.items()],
+        reason=details.reason or None,
+        metadata=details.metadata,
+        retry_after_seconds=details.retry_after_seconds,
+    )
+    relayed_error.code = details.code
+    return relayed_error
