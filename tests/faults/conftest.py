@@ -7,7 +7,6 @@ import collections
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
