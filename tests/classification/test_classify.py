@@ -5,6 +5,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from matcha.classification import datasets
 from matcha.classification.sentiment import ENGLISH_MODEL_ID, FRENCH_MODEL_ID
+from matcha.classification.train_sentiment import HEAD_VERSION
 from matcha.classification.v1 import classification_pb2 as pb
 
 SENTIMENT = pb.ClassificationTask(sentiment=pb.SentimentTask())
@@ -69,7 +70,7 @@ async def test_customer_text_with_negations_and_the_model_used(stub):
         assert result.language == "en"
         assert 0.3 < result.language_confidence <= 1.0
         assert result.sentiment.model.id == ENGLISH_MODEL_ID
-        assert result.sentiment.model.version.startswith("2+sha256.")
+        assert result.sentiment.model.version.startswith(f"{HEAD_VERSION}+sha256.")
         assert result.sentiment.model.version.endswith("+vader.3.3.2")
     model_ids = [model.id for model in reply.models]
     assert model_ids == ["sentence-transformers/all-MiniLM-L6-v2", ENGLISH_MODEL_ID]

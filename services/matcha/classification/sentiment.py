@@ -4,8 +4,8 @@ The English head reads, for each text, its sentence embedding followed by the le
 (`lexicon_features`: VADER's compound and shares, the polarity under negations, length and
 punctuation): the embedding knows vocabulary and register, the lexicon knows boosters, emoji and
 negation, which a linear head on one sentence embedding misses. It was trained on several registers
-(crowd-labelled tweets about airlines, brands and products, critics' snippets, plot summaries; see
-`train_sentiment`). Where a text's polar words sit under a negation (`NegationScopes`), the negated
+(crowd-labelled tweets about airlines, brands and products, critics' snippets, plot summaries, patients'
+reviews of drugs; see `train_sentiment`). Where a text's polar words sit under a negation (`NegationScopes`), the negated
 phrases' own polarity then takes over part of the decision. all-MiniLM-L6-v2 was trained on English, so
 its embeddings of French text carry little polarity; French goes to `vaderSentiment-fr` alone. Every
 other language is scored as English and reported as detected.
@@ -240,7 +240,7 @@ class EnglishSentiment:
         probabilities = self._head.probabilities(self.head_features(embeddings, lexicon))
         head = probabilities[:, [self._head.labels.index(p) for p in POLARITIES]]
         # VADER's compound score, spread over the three classes, keeps a share of the decision: the head saw
-        # two registers; the lexicon's rules hold on registers it never saw (product reviews, editorials).
+        # three registers; the lexicon's rules hold on registers it never saw (product reviews, editorials).
         spread = np.array([_spread(features[0]) for features, _ in measured]).reshape(-1, 3)
         blended = (1 - self._lexicon_weight) * head + self._lexicon_weight * spread
         for row, (_, negations) in enumerate(measured):
