@@ -6,9 +6,9 @@ punctuation): the embedding knows vocabulary and register, the lexicon knows boo
 negation, which a linear head on one sentence embedding misses. It was trained on several registers
 (crowd-labelled tweets about airlines, brands and products, critics' snippets, plot summaries, patients'
 reviews of drugs; see `train_sentiment`). Where a text's polar words sit under a negation
-(`NegationScopes`), the negated phrases' own polarity then takes over part of the decision. all-MiniLM-L6-v2 was trained on English, so
-its embeddings of French text carry little polarity; French goes to `vaderSentiment-fr` alone. Every
-other language is scored as English and reported as detected.
+(`NegationScopes`), the negated phrases' own polarity then takes over part of the decision.
+all-MiniLM-L6-v2 was trained on English, so its embeddings of French text carry little polarity; French
+goes to `vaderSentiment-fr` alone. Every other language is scored as English and reported as detected.
 """
 
 import hashlib
