@@ -6,8 +6,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from matcha.classification.app import build_classification_service
 from matcha.classification.sentiment import ENGLISH_MODEL_ID, FRENCH_MODEL_ID
 from matcha.classification.v1 import classification_pb2 as pb
+from matcha.classification.v1 import classification_pb2_grpc
 from matcha.cli.classify import classify as classify_command
 from matcha.cli.classify import load_aspects
 from tests.support import refused
@@ -73,6 +75,42 @@ async def test_french_contrast_mais_and_par_contre(stub):
     assert second["taste"].label == pb.SENTIMENT_NEGATIVE
     assert evidence(texts[1], second["taste"]) == ["le goût est décevant"]
     assert {found.model.id for found in (*first.values(), *second.values())} == {FRENCH_MODEL_ID}
+
+
+class RecordingEncoder:
+    """The session's MiniLM, remembering every text it was asked to embed."""
+
+    def __init__(self, encoder) -> None:
+        self._encoder = encoder
+        self.texts: list[str] = []
+
+    @property
+    def info(self):
+        return self._encoder.info
+
+    async def load(self) -> None:
+        pass
+
+    async def encode(self, texts: list[str]):
+        self.texts.extend(texts)
+        return await self._encoder.encode(texts)
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_french_clauses_are_scored_without_being_embedded(classification_settings, serve, local_encoder, connect):
+    recorder = RecordingEncoder(local_encoder)
+    settings = classification_settings(classification_run_watches=False)
+    english = "The coffee is great but the parcel arrived damaged."
+    french = "Le café est excellent, mais la livraison était décevante."
+    async with serve(build_classification_service(settings, encoder=recorder), settings) as server:
+        stub = classification_pb2_grpc.ClassificationServiceStub(connect(server, "aspects-embedding"))
+        reply = await classify(stub, [english, french], ASPECTS)
+    assert {found.aspect for result in reply.results for found in result.aspects.aspects} == {"taste", "delivery"}
+    # The English head reads the English clauses' embeddings; the French lexicon reads none.
+    assert recorder.texts[2:] == ["The coffee is great", "the parcel arrived damaged"]
+    assert [text for text in recorder.texts if "livraison" in text or "café" in text] == [french]
 
 
 async def test_aspects_not_mentioned_are_absent_and_offsets_point_at_the_clause(stub):

@@ -20,7 +20,7 @@ import numpy as np
 from matcha.classification.aspects import Aspect, AspectSentiment, aspect_clauses, aspect_sentiments
 from matcha.classification.language import DetectedLanguage, LanguageDetector
 from matcha.classification.records import ClassifierRecord, ExampleSubject, Lineage, NewClassifier, SubjectErasure
-from matcha.classification.sentiment import ModelRef, SentimentAnalyzer, SentimentScore
+from matcha.classification.sentiment import FRENCH, ModelRef, SentimentAnalyzer, SentimentScore
 from matcha.classification.signals import PostInput, SignalParameters, SignalReport, detect_signals
 from matcha.classification.store import ClassifierStore
 from matcha.classification.topics import DEFAULT_THRESHOLD, TopicLabel, prototypes, topic_scores
@@ -363,12 +363,15 @@ class ClassificationCore:
         phrases = [phrase for label in topics_task.labels for phrase in label.phrases()] if topics_task else []
         aspects_task = next((task for task in tasks if isinstance(task, AspectsTask)), None)
         found_clauses = [aspect_clauses(text, aspects_task.aspects) for text in texts] if aspects_task else []
+        languages = await self._run(self._detect_languages, texts, language)
         clause_texts = [
             texts[index][span.start : span.end] for index, found in enumerate(found_clauses) for span, _ in found
         ]
-        embeddings = await self._embed(texts + phrases + clause_texts)
+        clause_languages = [languages[index].code for index, found in enumerate(found_clauses) for _ in found]
+        # Only the clauses the English head scores are embedded: French goes to the French lexicon.
+        embedded_clauses = [index for index, code in enumerate(clause_languages) if code != FRENCH]
+        embeddings = await self._embed(texts + phrases + [clause_texts[index] for index in embedded_clauses])
         text_embeddings = embeddings[: len(texts)]
-        languages = await self._run(self._detect_languages, texts, language)
         wants_sentiment = any(isinstance(task, SentimentTask) for task in tasks)
         sentiments = (
             await self._run(self._analyzer.score, texts, [found.code for found in languages], text_embeddings)
@@ -383,9 +386,9 @@ class ClassificationCore:
         clause_scores: list[SentimentScore] = []
         if aspects_task:
             # Each clause is scored by the model of its text's language, with the sentiment task's model.
-            clause_languages = [languages[index].code for index, found in enumerate(found_clauses) for _ in found]
             if clause_texts:
-                clause_embeddings = embeddings[len(texts) + len(phrases) :]
+                clause_embeddings = np.zeros((len(clause_texts), embeddings.shape[1]), dtype=embeddings.dtype)
+                clause_embeddings[embedded_clauses] = embeddings[len(texts) + len(phrases) :]
                 clause_scores = await self._run(self._analyzer.score, clause_texts, clause_languages, clause_embeddings)
             aspect_rows = aspect_sentiments(found_clauses, aspects_task.aspects, clause_scores)
         lexicon = None

@@ -31,6 +31,8 @@ ENGLISH_MODEL_ID = "matcha-sentiment-en/minilm+vader-logreg"
 ENGLISH_LEXICON_PACKAGE = "vadersentiment"
 # Recorded in the card: the features the head was trained on, in order.
 LEXICON_FEATURES_VERSION = "1"
+# The language code (py3langid's) scored by the French lexicon rather than the English head.
+FRENCH = "fr"
 FRENCH_MODEL_ID = "vadersentiment-fr"
 FRENCH_PACKAGE = "vadersentiment-fr"
 # VADER's documented decision band on the compound score.
@@ -293,9 +295,9 @@ class SentimentAnalyzer:
 
     def score(self, texts: list[str], languages: list[str], embeddings: np.ndarray) -> list[SentimentScore]:
         """`embeddings` are the texts' MiniLM embeddings; French texts are scored by the French lexicon instead."""
-        english = [index for index, language in enumerate(languages) if language != "fr"]
+        english = [index for index, language in enumerate(languages) if language != FRENCH]
         english_scores = iter(self.english.score([texts[i] for i in english], embeddings[english]) if english else [])
         return [
-            self.french.score(texts[index]) if language == "fr" else next(english_scores)
+            self.french.score(texts[index]) if language == FRENCH else next(english_scores)
             for index, language in enumerate(languages)
         ]
