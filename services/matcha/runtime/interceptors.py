@@ -17,7 +17,7 @@ import functools
 import inspect
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -123,6 +123,8 @@ class _ServedCall:
     reply: object | None = None
     report: AccessReport = field(default_factory=AccessReport)
     recorded: bool = False
+    # Takes the caller's next token for each message of a request stream after the first (see limits.py).
+    pace: Callable[[], Awaitable[None]] | None = None
     _request_sha256: str | None = field(default=None, repr=False)
 
     def request_digest(self) -> str:
@@ -240,7 +242,10 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
             call = served.call = self._establish(context, served)
             roles.authorize(method, call.principal.roles, call.principal.subject)
             if self._limiter is not None:
-                release_limit = self._limiter.admit(call.tenant, metered=method not in CONTINUATIONS)
+                metered = method not in CONTINUATIONS
+                release_limit = self._limiter.admit(call.tenant, metered=metered)
+                if metered:
+                    served.pace = functools.partial(self._limiter.pace, call.tenant)
             if self._idempotency is not None and call.idempotency_key and request is not None:
                 await self._idempotency.bind(
                     call.tenant, method.removeprefix("/"), call.idempotency_key, served.request_digest()
@@ -372,6 +377,16 @@ class _Refused(Exception):
         context.set_trailing_metadata(self.status.trailing_metadata)
 
 
+async def _paced(messages: AsyncIterator, pace: Callable[[], Awaitable[None]]) -> AsyncIterator:
+    """The stream's messages, each after the first (which the call's admission paid for) once `pace` allows."""
+    first = True
+    async for message in messages:
+        if not first:
+            await pace()
+        first = False
+        yield message
+
+
 def _wrap_handler(handler: grpc.RpcMethodHandler, scope: ScopeFactory) -> grpc.RpcMethodHandler:
     # Only unary requests are digested; a request stream is an iterator the handler consumes.
     streamed_request = handler.request_streaming
@@ -380,6 +395,8 @@ def _wrap_handler(handler: grpc.RpcMethodHandler, scope: ScopeFactory) -> grpc.R
         async def wrapped(request, context):
             try:
                 async with scope(context, None if streamed_request else request) as served:
+                    if streamed_request and served.pace is not None:
+                        request = _paced(request, served.pace)
                     result = behaviour(request, context)
                     served.reply = await result if inspect.isawaitable(result) else result
             except _Refused as refused:
@@ -392,7 +409,9 @@ def _wrap_handler(handler: grpc.RpcMethodHandler, scope: ScopeFactory) -> grpc.R
     def stream_response(behaviour):
         async def wrapped(request, context):
             try:
-                async with scope(context, None if streamed_request else request):
+                async with scope(context, None if streamed_request else request) as served:
+                    if streamed_request and served.pace is not None:
+                        request = _paced(request, served.pace)
                     result = behaviour(request, context)
                     if inspect.isawaitable(result):  # handler writes with context.write()
                         await result

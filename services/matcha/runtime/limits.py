@@ -2,10 +2,13 @@
 
 One tenant cannot take a service from the others: each tenant has its own token bucket (a steady rate with a
 burst) and its own count of calls in progress. A refusal is `RESOURCE_EXHAUSTED` with `RetryInfo` (when a token
-will be back, or a short pause for concurrency) and an ErrorInfo reason naming the limit. Limits are per process:
-behind N replicas a tenant gets N times the rate.
+will be back, or a short pause for concurrency) and an ErrorInfo reason naming the limit. Each message of a
+request stream after its first takes a token too, waiting for one rather than failing the stream half-way: one
+open stream cannot carry more than the tenant's rate. Limits are per process: behind N replicas a tenant gets N
+times the rate.
 """
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +19,7 @@ from matcha.runtime.errors import ResourceExhausted
 CONCURRENCY_RETRY_SECONDS = 0.1
 # Calls a replica makes to another to carry out a call the first one admitted (the part of an events stream's
 # message whose customers another replica owns): counted against concurrency, not against the call rate, or
-# one admitted stream would spend the rate of every message it carries (a stream's messages are not metered).
+# each message would be paid for twice (once in the stream, once in the part sent on).
 CONTINUATIONS = frozenset(
     {
         "/matcha.segmentation.v1.SegmentationPartitionService/ApplyEvents",
@@ -67,8 +70,7 @@ class TenantLimiter:
                 retry_after_seconds=CONCURRENCY_RETRY_SECONDS,
             )
         if limits.calls_per_second and metered:
-            state.tokens = min(limits.bucket_size, state.tokens + (now - state.refilled_at) * limits.calls_per_second)
-            state.refilled_at = now
+            self._refill(state, now)
             if state.tokens < 1.0:
                 raise ResourceExhausted(
                     f"tenant {tenant} is above its rate of {limits.calls_per_second:g} calls per second here",
@@ -87,3 +89,22 @@ class TenantLimiter:
                 state.in_progress -= 1
 
         return release
+
+    async def pace(self, tenant: str) -> None:
+        """Takes a token for one more message of a stream `tenant` was admitted for, waiting until there is one:
+        the stream slows to the tenant's rate (its sender held back by flow control) instead of being refused."""
+        limits = self.limits
+        if not limits.calls_per_second:
+            return
+        state = self._tenants[tenant]  # admitted, so known
+        while True:
+            self._refill(state, self.clock())
+            if state.tokens >= 1.0:
+                state.tokens -= 1.0
+                return
+            await asyncio.sleep((1.0 - state.tokens) / limits.calls_per_second)
+
+    def _refill(self, state: _TenantState, now: float) -> None:
+        rate = self.limits.calls_per_second
+        state.tokens = min(self.limits.bucket_size, state.tokens + (now - state.refilled_at) * rate)
+        state.refilled_at = now
