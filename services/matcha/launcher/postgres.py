@@ -62,6 +62,9 @@ class EmbeddedPostgres:
             command = ["runuser", "-u", server.system_user, "--", *command]
         # No pipes: the new postmaster inherits them, and reading to their end would wait for it to exit.
         subprocess.run([*command, "restart"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # The wheel stops only the postmaster it knows: without this, `stop()` would find the old one gone and
+        # leave the new one running.
+        server.ensure_postgres_running()
 
     def stop(self) -> None:
         if self._server is not None:
