@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # One embedded server holds a whole mesh: every service's pool (10 by default) and LISTEN connection, the
-# conductor's calls in flight, the CLI's and, in tests, several meshes at once. PostgreSQL's default of 100
-# is reached by two meshes; each allowed connection costs the server a few hundred kilobytes of shared memory.
+# conductor's calls in flight, the CLI's and, in tests, the session's servers beside a mesh of their own.
+# PostgreSQL's default of 100 was reached there (81 held by the session, 20 to 30 by a mesh).
 MAX_CONNECTIONS = 300
 _SETTINGS_MARK = "# matcha: the embedded server's own settings"
 
