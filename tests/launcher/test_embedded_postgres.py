@@ -35,7 +35,7 @@ async def test_the_setting_is_written_once_and_survives_a_restart(tmp_path):
         assert not _servers_of(tmp_path)
         assert await max_connections(postgres.start()) == MAX_CONNECTIONS
         config = (tmp_path / "postgres" / "postgresql.conf").read_text()
-        assert config.count(f"max_connections = {MAX_CONNECTIONS}") == 1
+        assert config.count(f"max_connections = '{MAX_CONNECTIONS}'") == 1
     finally:
         postgres.stop()
     assert not _servers_of(tmp_path)

@@ -12,11 +12,17 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# One embedded server holds a whole mesh: every service's pool (10 by default) and LISTEN connection, the
-# conductor's calls in flight, the CLI's and, in tests, the session's servers beside a mesh of their own.
-# PostgreSQL's default of 100 was reached there (81 held by the session, 20 to 30 by a mesh).
-MAX_CONNECTIONS = 300
-_SETTINGS_MARK = "# matcha: the embedded server's own settings"
+# The embedded server's own settings, appended to its configuration (the last setting of a name wins).
+SETTINGS = {
+    # One embedded server holds a whole mesh: every service's pool (10 by default) and LISTEN connection, the
+    # conductor's calls in flight, the CLI's and, in tests, the session's servers beside a mesh of their own.
+    # PostgreSQL's default of 100 was reached there (81 held by the session, 20 to 30 by a mesh).
+    "max_connections": "300",
+    # PostgreSQL's default of 128MB holds little of a million customers' events and their indexes.
+    "shared_buffers": "1GB",
+}
+MAX_CONNECTIONS = int(SETTINGS["max_connections"])
+_MARK = "# matcha"
 
 
 class EmbeddedPostgres:
@@ -72,12 +78,14 @@ class EmbeddedPostgres:
             self._server = None
 
     def _write_settings(self) -> bool:
-        """Appends the settings to a data directory that lacks them (once, at creation); True if it did."""
+        """Appends the settings a data directory lacks (at creation, or after an upgrade); True if it did."""
         config = self._data_dir / "postgresql.conf"
-        text = config.read_text()
-        if _SETTINGS_MARK in text:
+        present = config.read_text().splitlines()
+        missing = [f"{name} = '{value}'  {_MARK}" for name, value in SETTINGS.items()]
+        missing = [line for line in missing if line not in present]
+        if not missing:
             return False
-        # Appended (the last setting of a name wins), so the file keeps its owner, the server's user.
+        # Appended, so the file keeps its owner, the server's user.
         with config.open("a") as handle:
-            handle.write(f"\n{_SETTINGS_MARK}\nmax_connections = {MAX_CONNECTIONS}\n")
+            handle.write("\n" + "\n".join(missing) + "\n")
         return True
