@@ -19,7 +19,7 @@ async def max_connections(url: str) -> int:
 
 
 async def test_the_session_server_admits_a_mesh_of_connections(postgres_url):
-    # PostgreSQL's default (100) is what two meshes' pools and listeners reach together.
+    # PostgreSQL's default (100) was reached by the session's own servers beside a mesh of a test's own.
     assert await max_connections(postgres_url) == MAX_CONNECTIONS > 100
 
 

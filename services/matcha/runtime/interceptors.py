@@ -244,7 +244,7 @@ class GovernanceInterceptor(grpc.aio.ServerInterceptor):
             if self._limiter is not None:
                 metered = method not in CONTINUATIONS
                 release_limit = self._limiter.admit(call.tenant, metered=metered)
-                if metered:
+                if metered and self._limiter.limits.calls_per_second:
                     served.pace = functools.partial(self._limiter.pace, call.tenant)
             if self._idempotency is not None and call.idempotency_key and request is not None:
                 await self._idempotency.bind(
@@ -377,6 +377,11 @@ class _Refused(Exception):
         context.set_trailing_metadata(self.status.trailing_metadata)
 
 
+def _metered(request, served: _ServedCall):
+    """A request stream's messages as the handler reads them: paced when the caller's rate is metered."""
+    return request if served.pace is None else _paced(request, served.pace)
+
+
 async def _paced(messages: AsyncIterator, pace: Callable[[], Awaitable[None]]) -> AsyncIterator:
     """The stream's messages, each after the first (which the call's admission paid for) once `pace` allows."""
     first = True
@@ -395,9 +400,7 @@ def _wrap_handler(handler: grpc.RpcMethodHandler, scope: ScopeFactory) -> grpc.R
         async def wrapped(request, context):
             try:
                 async with scope(context, None if streamed_request else request) as served:
-                    if streamed_request and served.pace is not None:
-                        request = _paced(request, served.pace)
-                    result = behaviour(request, context)
+                    result = behaviour(_metered(request, served) if streamed_request else request, context)
                     served.reply = await result if inspect.isawaitable(result) else result
             except _Refused as refused:
                 refused.answer(context)
@@ -410,9 +413,7 @@ def _wrap_handler(handler: grpc.RpcMethodHandler, scope: ScopeFactory) -> grpc.R
         async def wrapped(request, context):
             try:
                 async with scope(context, None if streamed_request else request) as served:
-                    if streamed_request and served.pace is not None:
-                        request = _paced(request, served.pace)
-                    result = behaviour(request, context)
+                    result = behaviour(_metered(request, served) if streamed_request else request, context)
                     if inspect.isawaitable(result):  # handler writes with context.write()
                         await result
                         return
