@@ -102,6 +102,11 @@ WHERE c.tenant = $1::text AND $2::timestamptz IS NOT NULL
 """
 
 
+class CustomerErased(Exception):
+    """A customer an events message names was erased between the read of its customers and their store:
+    nothing of the message was stored."""
+
+
 class CustomerStore:
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -293,70 +298,71 @@ class CustomerStore:
         new events (a stored id is skipped), purchases as transactions folded into their customers'
         aggregates and the purchase table, the tenant's reference time and purchases version."""
         count = len(batch.ids)
-        row = await connection.fetchrow(
-            f"""WITH input AS (
-                   SELECT i.* FROM unnest($2::text[], $3::int8[], $4::int2[], $5::timestamptz[], $6::text[],
-                                          $7::float8[], $8::float8[])
-                        AS i(id, customer_key, type, time, item_id, amount, quantity)
-                   -- A customer erased since the message's customers were read has nothing stored. A subquery
-                   -- per event looks each one up by key, where a join may be planned as a scan of every
-                   -- customer of every tenant.
-                   WHERE (SELECT true FROM segmentation_customers c WHERE c.key = i.customer_key)),
-               stored AS (
-                   INSERT INTO segmentation_events (tenant, id, customer_key, type, time, item_id, amount, quantity)
-                   SELECT $1, id, customer_key, type, time, item_id, amount, quantity FROM input
-                   ON CONFLICT (tenant, id) DO NOTHING
-                   RETURNING id),
-               bought_rows AS (
-                   INSERT INTO segmentation_transactions
-                       (tenant, id, customer_key, time, amount, quantity, channel, item_id, refund)
-                   SELECT $1, id, customer_key, time, amount, quantity, '', item_id, false
-                   FROM input WHERE type = {_PURCHASE_EVENT}
-                   ON CONFLICT (tenant, id) DO NOTHING
-                   RETURNING customer_key, time, amount, quantity, item_id),
-               bought AS (
-                   INSERT INTO segmentation_purchases AS p (tenant, customer_key, item_id, purchases, last_at)
-                   SELECT $1, customer_key, item_id, count(*), max(time) FROM bought_rows
-                   WHERE item_id <> '' GROUP BY customer_key, item_id
-                   ON CONFLICT (customer_key, item_id) DO UPDATE SET
-                       purchases = p.purchases + EXCLUDED.purchases, last_at = greatest(p.last_at, EXCLUDED.last_at)),
-               totals AS (
-                   SELECT customer_key, count(*) AS purchases, sum(amount) AS spend, sum(quantity) AS quantity,
-                          min(time) AS first_at, max(time) AS last_at
-                   FROM bought_rows GROUP BY customer_key),
-               folded AS (
-                   UPDATE segmentation_customers c SET
-                       purchases = c.purchases + t.purchases, spend = c.spend + t.spend,
-                       quantity = c.quantity + t.quantity,
-                       first_purchase_at = least(c.first_purchase_at, t.first_at),
-                       last_purchase_at = greatest(c.last_purchase_at, t.last_at), updated_at = now()
-                   FROM totals t WHERE c.key = t.customer_key
-                   RETURNING c.key, c.purchases, c.spend),
-               -- The reference time advances; purchases stored mark what recommendations count as changed
-               -- (see migration 0006).
-               tenant_row AS (
-                   INSERT INTO segmentation_tenants AS t (tenant, reference_time, purchases_version)
-                   SELECT $1, $9, (EXISTS (SELECT 1 FROM totals))::int
-                   ON CONFLICT (tenant) DO UPDATE
-                   SET reference_time = greatest(t.reference_time, EXCLUDED.reference_time),
-                       purchases_version = t.purchases_version + EXCLUDED.purchases_version)
-               SELECT s.stored, s.stored_ids, f.keys, f.purchases, f.spend
-               FROM (SELECT count(*) AS stored,
-                            CASE WHEN count(*) < $10 THEN coalesce(array_agg(id), '{{}}') END AS stored_ids
-                     FROM stored) s,
-                    (SELECT array_agg(key) AS keys, array_agg(purchases) AS purchases, array_agg(spend) AS spend
-                     FROM folded) f""",
-            tenant,
-            batch.ids,
-            batch.customer_keys,
-            batch.types,
-            batch.times,
-            batch.item_ids,
-            batch.amounts,
-            batch.quantities,
-            max(batch.times),
-            count,
-        )
+        try:
+            row = await connection.fetchrow(
+                f"""WITH input AS (
+                       SELECT i.* FROM unnest($2::text[], $3::int8[], $4::int2[], $5::timestamptz[], $6::text[],
+                                              $7::float8[], $8::float8[])
+                            AS i(id, customer_key, type, time, item_id, amount, quantity)),
+                   stored AS (
+                       INSERT INTO segmentation_events (tenant, id, customer_key, type, time, item_id, amount, quantity)
+                       SELECT $1, id, customer_key, type, time, item_id, amount, quantity FROM input
+                       ON CONFLICT (tenant, id) DO NOTHING
+                       RETURNING id),
+                   bought_rows AS (
+                       INSERT INTO segmentation_transactions
+                           (tenant, id, customer_key, time, amount, quantity, channel, item_id, refund)
+                       SELECT $1, id, customer_key, time, amount, quantity, '', item_id, false
+                       FROM input WHERE type = {_PURCHASE_EVENT}
+                       ON CONFLICT (tenant, id) DO NOTHING
+                       RETURNING customer_key, time, amount, quantity, item_id),
+                   bought AS (
+                       INSERT INTO segmentation_purchases AS p (tenant, customer_key, item_id, purchases, last_at)
+                       SELECT $1, customer_key, item_id, count(*), max(time) FROM bought_rows
+                       WHERE item_id <> '' GROUP BY customer_key, item_id
+                       ON CONFLICT (customer_key, item_id) DO UPDATE SET
+                           purchases = p.purchases + EXCLUDED.purchases,
+                           last_at = greatest(p.last_at, EXCLUDED.last_at)),
+                   totals AS (
+                       SELECT customer_key, count(*) AS purchases, sum(amount) AS spend, sum(quantity) AS quantity,
+                              min(time) AS first_at, max(time) AS last_at
+                       FROM bought_rows GROUP BY customer_key),
+                   folded AS (
+                       UPDATE segmentation_customers c SET
+                           purchases = c.purchases + t.purchases, spend = c.spend + t.spend,
+                           quantity = c.quantity + t.quantity,
+                           first_purchase_at = least(c.first_purchase_at, t.first_at),
+                           last_purchase_at = greatest(c.last_purchase_at, t.last_at), updated_at = now()
+                       FROM totals t WHERE c.key = t.customer_key
+                       RETURNING c.key, c.purchases, c.spend),
+                   -- The reference time advances; purchases stored mark what recommendations count as changed
+                   -- (see migration 0006).
+                   tenant_row AS (
+                       INSERT INTO segmentation_tenants AS t (tenant, reference_time, purchases_version)
+                       SELECT $1, $9, (EXISTS (SELECT 1 FROM totals))::int
+                       ON CONFLICT (tenant) DO UPDATE
+                       SET reference_time = greatest(t.reference_time, EXCLUDED.reference_time),
+                           purchases_version = t.purchases_version + EXCLUDED.purchases_version)
+                   SELECT s.stored, s.stored_ids, f.keys, f.purchases, f.spend
+                   FROM (SELECT count(*) AS stored,
+                                CASE WHEN count(*) < $10 THEN coalesce(array_agg(id), '{{}}') END AS stored_ids
+                         FROM stored) s,
+                        (SELECT array_agg(key) AS keys, array_agg(purchases) AS purchases, array_agg(spend) AS spend
+                         FROM folded) f""",
+                tenant,
+                batch.ids,
+                batch.customer_keys,
+                batch.types,
+                batch.times,
+                batch.item_ids,
+                batch.amounts,
+                batch.quantities,
+                max(batch.times),
+                count,
+            )
+        except asyncpg.ForeignKeyViolationError as error:
+            # The events' own foreign key checks their customers exist: no lookup of its own per event.
+            raise CustomerErased("a customer of the message was erased since it was read") from error
         assert row is not None  # a select from two aggregates gives one row
         folded = list(zip(row["keys"] or (), row["purchases"] or (), row["spend"] or (), strict=True))
         return StoredEvents(row["stored_ids"], row["stored"], folded)

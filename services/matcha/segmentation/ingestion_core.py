@@ -18,7 +18,7 @@ from matcha.runtime.errors import Unavailable, Violations
 from matcha.runtime.governance import CallContext, DataClass, RecordPolicy, require_consent
 from matcha.runtime.pii import DISCOVERY_MIN_SCORE, PiiEngine, shared_engine
 from matcha.segmentation.checks import CHANNEL_NAME, Limits, check_id, finite, is_stored_text
-from matcha.segmentation.customer_store import CustomerStore
+from matcha.segmentation.customer_store import CustomerErased, CustomerStore
 from matcha.segmentation.features import BUILT_IN_FEATURES, CUSTOM_FEATURE_NAME, quintile_edges, with_scores
 from matcha.segmentation.live_counters import LiveSegments, StoredEvent
 from matcha.segmentation.partitions import Partitions, SlotMoved, slot_of
@@ -367,8 +367,12 @@ class IngestionCore:
             if live.slots is not None and not slots <= live.slots:
                 await self._live.retire(call.tenant)  # loaded before these slots came here
                 continue
-            if await self._apply_to(call, live, events, slots, policy, totals, recorded):
-                return
+            try:
+                if await self._apply_to(call, live, events, slots, policy, totals, recorded):
+                    return
+            except CustomerErased:
+                # Nothing was stored; read again, the message is taken as arriving after the erasure.
+                continue
 
     def _partitioned(self) -> bool:
         """Several replicas share the slots (else this one owns them all and nothing is routed or fenced)."""
