@@ -64,6 +64,19 @@ async def ingest(stub, events) -> pb.IngestEventsResponse:
     return await stub.IngestEvents(messages())
 
 
+class LoggedChanges:
+    """A watch's changes one at a time, however its messages group them."""
+
+    def __init__(self, watch) -> None:
+        self._replies = watch.__aiter__()
+        self._pending: list[pb.SegmentChange] = []
+
+    async def next(self) -> pb.SegmentChange:
+        while not self._pending:
+            self._pending += (await asyncio.wait_for(self._replies.__anext__(), WAIT)).changes
+        return self._pending.pop(0)
+
+
 async def ready(stub, name: str) -> pb.ConditionSegment:
     for _ in range(int(WAIT / 0.05)):
         segment = (await stub.GetConditionSegment(pb.GetConditionSegmentRequest(name=name))).segment
@@ -154,10 +167,7 @@ async def test_events_move_customers_in_and_out_with_their_cause(clocked):
     assert defined.segment.version == 1
     await ready(stub, "viewed-not-bought")
     watch = stub.WatchSegmentChanges(pb.WatchSegmentChangesRequest(segmentation="viewed-not-bought", after_sequence=0))
-    changes = watch.__aiter__()
-
-    async def next_change() -> pb.SegmentChange:
-        return (await asyncio.wait_for(changes.__anext__(), WAIT)).change
+    next_change = LoggedChanges(watch).next
 
     now = START
     first = await ingest(
@@ -224,8 +234,8 @@ async def test_a_restart_logs_the_exits_of_windows_that_expired_while_down(
         watch = stub.WatchSegmentChanges(
             pb.WatchSegmentChangesRequest(segmentation="viewed-not-bought", after_sequence=0)
         )
-        changes = watch.__aiter__()
-        logged = [(await asyncio.wait_for(changes.__anext__(), WAIT)).change for _ in range(2)]
+        changes = LoggedChanges(watch)
+        logged = [await changes.next() for _ in range(2)]
         watch.cancel()
         assert [(c.customer_id, c.to_segment_id, c.from_segment_id, c.cause_id) for c in logged] == [
             ("c1", "viewed-not-bought", "", "v2"),

@@ -208,7 +208,7 @@ async def test_events_move_customers_and_the_watch_streams_the_moves(stub_for, t
 
     reply = await stub.IngestEvents(stream(events()))
     assert (reply.accepted, reply.duplicates, reply.reassigned) == (7, 0, 1)
-    change = (await asyncio.wait_for(first_change, 10)).change
+    change = (await asyncio.wait_for(first_change, 10)).changes[0]
     assert (change.customer_id, change.segmentation, change.from_segment_id) == (customer, "cells", "lost")
     assert change.to_segment_id != "lost" and change.cause_id.startswith("e")
     watch.cancel()
@@ -229,7 +229,7 @@ async def test_events_move_customers_and_the_watch_streams_the_moves(stub_for, t
         pb.WatchSegmentChangesRequest(after_sequence=change.sequence - 1, segment_ids=["lost"])
     )
     replayed = await asyncio.wait_for(anext(aiter(replay)), 10)
-    assert replayed.change == change
+    assert list(replayed.changes) == [change]
     replay.cancel()
 
 

@@ -656,8 +656,8 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
             list(request.segment_ids),
             request.after_sequence if request.HasField("after_sequence") else None,
         )
-        async for change in changes:
-            yield pb.WatchSegmentChangesResponse(change=_change_message(change))
+        async for logged in changes:
+            yield pb.WatchSegmentChangesResponse(changes=[_change_message(change) for change in logged])
 
     async def Recommend(self, request: pb.RecommendRequest, context: grpc.aio.ServicerContext) -> pb.RecommendResponse:
         result = await self._recommendations.recommend(

@@ -512,7 +512,8 @@ class VersionsCore:
 
     async def watch_changes(
         self, call: CallContext, segmentation: str, segment_ids: list[str], after_sequence: int | None
-    ) -> AsyncIterator[ChangeRecord]:
+    ) -> AsyncIterator[list[ChangeRecord]]:
+        """The tenant's changes as they are logged, each read of the log at once (one or more changes)."""
         violations = Violations()
         if segmentation:
             check_name(violations, "segmentation", segmentation)
@@ -529,9 +530,8 @@ class VersionsCore:
             while True:
                 woken.clear()
                 changes = await self._store.changes_after(call.tenant, last, segmentation, segment_ids)
-                for change in changes:
-                    yield change
                 if changes:
+                    yield changes
                     last = max(last, changes[-1].sequence)
                     continue
                 await woken.wait()

@@ -1318,17 +1318,20 @@
     }
   }
 
+  // One message holds the changes read from the log together: counted, then drawn once.
   function handleEvent(payload) {
-    const change = payload.change;
-    if (!change) return;
-    const sequence = BigInt(change.sequence || 0);
-    if (state.liveSequence === null || sequence > state.liveSequence) state.liveSequence = sequence;
-    const key = `${change.fromSegmentId || ""}>${change.toSegmentId}`;
-    const move = state.live.get(key) ||
-      { from: change.fromSegmentId || "", to: change.toSegmentId, toName: change.toSegmentName, count: 0, time: "" };
-    move.count += 1;
-    move.time = change.time || move.time;
-    state.live.set(key, move);
+    const changes = payload.changes || [];
+    if (!changes.length) return;
+    for (const change of changes) {
+      const sequence = BigInt(change.sequence || 0);
+      if (state.liveSequence === null || sequence > state.liveSequence) state.liveSequence = sequence;
+      const key = `${change.fromSegmentId || ""}>${change.toSegmentId}`;
+      const move = state.live.get(key) ||
+        { from: change.fromSegmentId || "", to: change.toSegmentId, toName: change.toSegmentName, count: 0, time: "" };
+      move.count += 1;
+      move.time = change.time || move.time;
+      state.live.set(key, move);
+    }
     renderLive();
   }
 

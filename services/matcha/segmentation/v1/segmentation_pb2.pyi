@@ -736,10 +736,10 @@ class WatchSegmentChangesRequest(_message.Message):
     def __init__(self, segmentation: _Optional[str] = ..., segment_ids: _Optional[_Iterable[str]] = ..., after_sequence: _Optional[int] = ...) -> None: ...
 
 class WatchSegmentChangesResponse(_message.Message):
-    __slots__ = ("change",)
-    CHANGE_FIELD_NUMBER: _ClassVar[int]
-    change: SegmentChange
-    def __init__(self, change: _Optional[_Union[SegmentChange, _Mapping]] = ...) -> None: ...
+    __slots__ = ("changes",)
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    changes: _containers.RepeatedCompositeFieldContainer[SegmentChange]
+    def __init__(self, changes: _Optional[_Iterable[_Union[SegmentChange, _Mapping]]] = ...) -> None: ...
 
 class RecommendationReason(_message.Message):
     __slots__ = ("kind", "weight", "related_item_id", "explanation")
