@@ -5,7 +5,9 @@
   the causing event is sent to the change's arrival on WatchSegmentChanges), against the same counter
   updates as plain SQL on one connection (an upsert of (customer, counter) rows per message), and against
   storing the same events alone (one INSERT per message into the events table, with its key, foreign key and
-  index, on one connection): the floor any path that keeps the events pays.
+  index, on one connection): the floor any path that keeps the events pays. The CPU the stream costs is
+  reported per 1,000 events, the service's (served in this process) and PostgreSQL's, with the machine's
+  idle share: on 2 cores, their sum bounds the rate however well the two overlap.
 - Full evaluation: one new segment over 10,000,000 stored events, from DefineConditionSegment to READY.
 - Loading: a replica started again on the same database, until its first events message is answered (the
   tenant's 50 segments evaluated in full for its customers first).
@@ -37,7 +39,7 @@ pytestmark = pytest.mark.bench
 
 CUSTOMERS = int(os.environ.get("MATCHA_BENCH_CUSTOMERS", 1_000_000))
 PAST_EVENTS = int(os.environ.get("MATCHA_BENCH_PAST_EVENTS", 10_000_000))
-SEGMENTS, MESSAGES, LATENCY_MESSAGES, PER_MESSAGE, ITEMS = 50, 60, 30, 1_000, 20
+SEGMENTS, MESSAGES, LATENCY_MESSAGES, PER_MESSAGE, ITEMS = 50, 200, 30, 1_000, 20
 POLICY = common_pb2.RecordPolicy(data_class=common_pb2.DATA_CLASS_INTERNAL, consented_purposes=["campaign"])
 KINDS = [pb.EVENT_TYPE_PURCHASE, pb.EVENT_TYPE_VISIT, pb.EVENT_TYPE_CLICK]
 
@@ -57,6 +59,13 @@ def iterate(messages, sent: dict[str, float], interval: float):
 
 def _lines(path) -> int:
     return path.read_text().count("\n") if path.exists() else 0
+
+
+async def watched(arrivals, changes: int) -> None:
+    """Waits (2 minutes at most) until the watcher has written `changes` changes."""
+    deadline = time.perf_counter() + 120
+    while _lines(arrivals) < changes and time.perf_counter() < deadline:  # noqa: ASYNC110 (another process)
+        await asyncio.sleep(0.1)
 
 
 def stamp(value: float) -> timestamp_pb2.Timestamp:
@@ -140,7 +149,8 @@ def watch_in_process(address: str, token: str, output: str, ready) -> None:
         await call.wait_for_connection()
         ready.set()
         async for reply in call:
-            sink.write(f"{reply.change.cause_id} {time.time():.6f}\n")
+            arrived = time.time()
+            sink.writelines(f"{change.cause_id} {arrived:.6f}\n" for change in reply.changes)
 
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     with open(output, "w", buffering=1) as sink:
@@ -207,6 +217,48 @@ async def raw_baseline(url: str, messages: list[pb.IngestEventsRequest], specs: 
         return len(messages) * PER_MESSAGE / (time.perf_counter() - started)
     finally:
         await connection.close()
+
+
+class CpuMeter:
+    """CPU seconds spent while it runs: by this process (the service, served in process), by the PostgreSQL
+    server of `connection` (its postmaster and every process it started), and left idle on the machine."""
+
+    def __init__(self, postgres_pid: int) -> None:
+        self._postgres = postgres_pid
+
+    @classmethod
+    async def of(cls, connection: asyncpg.Connection) -> "CpuMeter":
+        backend = await connection.fetchval("SELECT pg_backend_pid()")
+        return cls(_parent(backend))
+
+    def read(self) -> tuple[float, float, float]:
+        tick = os.sysconf("SC_CLK_TCK")
+        postgres = 0
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as stat:
+                        fields = stat.read().rsplit(")", 1)[1].split()
+                except OSError:  # ended meanwhile
+                    continue
+                if int(entry) == self._postgres or int(fields[1]) == self._postgres:
+                    postgres += int(fields[11]) + int(fields[12])
+        with open("/proc/stat") as stat:
+            machine = stat.readline().split()
+        return time.process_time(), postgres / tick, (int(machine[4]) + int(machine[5])) / tick
+
+    def __enter__(self) -> "CpuMeter":
+        self._start = self.read()
+        return self
+
+    def __exit__(self, *_) -> None:
+        service, postgres, idle = (end - start for end, start in zip(self.read(), self._start, strict=True))
+        self.service, self.postgres, self.idle = service, postgres, idle
+
+
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
 
 
 async def storage_floor(url: str, tenant: str, messages: list[pb.IngestEventsRequest], keys) -> float:
@@ -284,19 +336,23 @@ async def test_condition_segments_live_and_in_full(postgres_url, state_dir, serv
         watcher.start()
         await asyncio.to_thread(ready.wait, 120)
         messages = live_messages(rng, datetime.now(UTC).timestamp(), "live")
-        started = time.perf_counter()
-        totals = await stub.IngestEvents(iterate(messages, {}, 0.0))
-        events_per_second = len(messages) * PER_MESSAGE / (time.perf_counter() - started)
+        connection = await asyncpg.connect(postgres_url)
+        meter = await CpuMeter.of(connection)
+        await connection.close()
+        with meter:
+            started = time.perf_counter()
+            totals = await stub.IngestEvents(iterate(messages, {}, 0.0))
+            elapsed = time.perf_counter() - started
+        events_per_second = len(messages) * PER_MESSAGE / elapsed
 
-        # Latency: a paced stream at half that rate, each change timed from its event's message being sent.
+        # Latency: a paced stream at half that rate, each change timed from its event's message being sent,
+        # once the watcher has every change of the stream above (else the first ones wait behind them).
+        await watched(arrivals, totals.condition_changes)
         sent: dict[str, float] = {}
         paced = live_messages(rng, datetime.now(UTC).timestamp(), "paced", LATENCY_MESSAGES)
         interval = PER_MESSAGE / (events_per_second / 2)
         paced_totals = await stub.IngestEvents(iterate(paced, sent, interval))
-        expected = totals.condition_changes + paced_totals.condition_changes
-        deadline = time.perf_counter() + 120
-        while _lines(arrivals) < expected and time.perf_counter() < deadline:  # noqa: ASYNC110 (another process)
-            await asyncio.sleep(0.2)
+        await watched(arrivals, totals.condition_changes + paced_totals.condition_changes)
         watcher.terminate()
         watcher.join()
     latencies = []
@@ -328,12 +384,15 @@ async def test_condition_segments_live_and_in_full(postgres_url, state_dir, serv
         postgres_url, f"{tenant}-floor", live_messages(np.random.default_rng(13), now, "floor"), keys
     )
     p99 = float(np.percentile(latencies, 99)) * 1000 if latencies else float("nan")
+    idle = meter.idle / (elapsed * len(os.sched_getaffinity(0)))
     print(
         f"\ncondition segments: {CUSTOMERS:,} customers, {SEGMENTS} segments; full evaluation of one segment over "
         f"{PAST_EVENTS:,} past events: {backfill_seconds:.1f} s ({segment.size:,} members)\n"
         f"IngestEvents {events_per_second:,.0f} events/s ({totals.accepted:,} events, {totals.condition_changes:,} "
         f"changes); raw SQL counter upserts {baseline:,.0f} events/s; ratio {events_per_second / baseline:.2f}; "
         f"storing the events alone {floor:,.0f} events/s; ratio {events_per_second / floor:.2f}\n"
+        f"CPU per 1,000 events: service {meter.service / MESSAGES * 1000:.1f} ms, PostgreSQL "
+        f"{meter.postgres / MESSAGES * 1000:.1f} ms; machine idle {idle:.0%}\n"
         f"loading the tenant's {SEGMENTS} segments after a restart: {load_seconds:.1f} s\n"
         f"event-to-change latency at {PER_MESSAGE / interval:,.0f} events/s: p50 "
         f"{statistics.median(latencies) * 1000:.1f} ms, p99 {p99:.1f} ms ({len(latencies):,} changes of "

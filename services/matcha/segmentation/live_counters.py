@@ -23,6 +23,7 @@ import bisect
 import gc
 import heapq
 import logging
+import struct
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -39,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 PUBLIC = 1
 _EVALUATION_CHUNK = 20_000
+# A counted event as packed in its counter: (time in epoch seconds, amount).
+_PAIR = struct.Struct("dd")
+_TIME = struct.Struct("d")
 
 
 @dataclass(frozen=True)
@@ -52,35 +56,53 @@ class StoredEvent:
 
 
 class Counter:
-    """Matching events of one customer in one window: their times (for expiry) and amount total."""
+    """Matching events of one customer in one window, in time order, and their amounts' total.
 
-    __slots__ = ("amounts", "times", "total")
+    The events are packed (time, amount) in a bytearray, which the garbage collector does not track: millions
+    of counters live as long as the process, and with two lists each every full collection walked three
+    objects per counter while holding the event loop (255 ms pauses at 1,000,000 customers)."""
 
-    def __init__(self) -> None:
-        self.times: list[float] = []
-        self.amounts: list[float] = []
-        self.total = 0.0
+    __slots__ = ("events", "total")
+
+    def __init__(self, events: bytes = b"", total: float = 0.0) -> None:
+        self.events = bytearray(events)
+        self.total = total
+
+    @classmethod
+    def of(cls, times: np.ndarray, amounts: np.ndarray, total: float) -> "Counter":
+        """A counter of events given in time order."""
+        return cls(np.column_stack((times, amounts)).astype(np.float64).tobytes(), total)
+
+    def __len__(self) -> int:
+        return len(self.events) // _PAIR.size
+
+    def oldest(self) -> float:
+        return _TIME.unpack_from(self.events)[0]
 
     def add(self, event_time: float, amount: float) -> bool:
         """Adds an event; True when it is now the oldest one (its expiry comes first)."""
-        if not self.times or event_time >= self.times[-1]:
-            self.times.append(event_time)
-            self.amounts.append(amount)
+        events = self.events
+        if not events or event_time >= _TIME.unpack_from(events, len(events) - _PAIR.size)[0]:
+            events += _PAIR.pack(event_time, amount)
         else:
-            index = bisect.bisect_right(self.times, event_time)
-            self.times.insert(index, event_time)
-            self.amounts.insert(index, amount)
+            at = _PAIR.size * bisect.bisect_right(self._values()[::2], event_time)
+            events[at:at] = _PAIR.pack(event_time, amount)
         self.total += amount
-        return self.times[0] == event_time
+        return self.oldest() == event_time
 
     def prune(self, cutoff: float) -> None:
         """Drops events at or before `cutoff`."""
-        index = bisect.bisect_right(self.times, cutoff)
-        if index:
-            self.total -= sum(self.amounts[:index])
-            del self.times[:index], self.amounts[:index]
-            if not self.times:
-                self.total = 0.0
+        if not self.events or self.oldest() > cutoff:
+            return
+        values = self._values()
+        index = bisect.bisect_right(values[::2], cutoff)
+        self.total -= sum(values[1 : 2 * index : 2])
+        del self.events[: _PAIR.size * index]
+        if not self.events:
+            self.total = 0.0
+
+    def _values(self) -> tuple[float, ...]:
+        return struct.unpack(f"{len(self.events) // _TIME.size}d", self.events)
 
 
 @dataclass
@@ -216,9 +238,9 @@ class _Facts:
         window = spec.window
         if window.within is not None:
             found.prune(self._now - window.within)
-            return len(found.times), found.total
+            return len(found), found.total
         # A fixed period: only its events were counted.
-        return len(found.times), found.total
+        return len(found), found.total
 
     def property(self, path: str):
         scope, _, key = path.partition(".")
@@ -521,8 +543,8 @@ class LiveSegments:
             within = spec.window.within
             assert within is not None  # only relative windows are scheduled
             counter.prune(now - within)
-            if counter.times:
-                self._schedule(state, spec, key, counter.times[0] + within)
+            if len(counter):
+                self._schedule(state, spec, key, counter.oldest() + within)
             else:
                 del state.customers[key][spec]
             touched.setdefault(key, set()).add(spec)
@@ -660,15 +682,12 @@ class LiveSegments:
                 counters_of = state.customers.setdefault(key, {})
                 counter = counters_of.get(spec)
                 if counter is None:
-                    counter = counters_of[spec] = Counter()
-                    counter.times = group_times.tolist()
-                    counter.amounts = group_amounts.tolist()
-                    counter.total = total
+                    counter = counters_of[spec] = Counter.of(group_times, group_amounts, total)
                 else:  # live events arrived during the read
                     for event_time, amount in zip(group_times.tolist(), group_amounts.tolist(), strict=True):
                         counter.add(event_time, amount)
                 if window.within is not None:
-                    self._schedule(state, spec, key, counter.times[0] + window.within)
+                    self._schedule(state, spec, key, counter.oldest() + window.within)
 
     async def _all_facts(self, connection, tenant: str, state: TenantState, segments: list[LiveSegment]):
         attributes: set[str] = set()
