@@ -85,6 +85,15 @@ LEFT JOIN (
 WHERE c.tenant = $1::text AND {eligible} {customer_filter}
 """
 
+# Folds each customer's row of `totals` (purchases, spend, quantity, first_at, last_at) into its aggregates:
+# the transactions and the events statements end the same way.
+_FOLD_TOTALS = """UPDATE segmentation_customers c SET
+                   purchases = c.purchases + t.purchases, spend = c.spend + t.spend,
+                   quantity = c.quantity + t.quantity,
+                   first_purchase_at = least(c.first_purchase_at, t.first_at),
+                   last_purchase_at = greatest(c.last_purchase_at, t.last_at), updated_at = now()
+               FROM totals t WHERE c.key = t.customer_key"""
+
 # A customer's caller features as (names in jsonb key order, their values packed as float8), stored
 # beside the jsonb; both aggregates see jsonb_each's rows in one order.
 _CUSTOM_ARRAYS = """SELECT coalesce(array_agg(key), '{{}}') AS feature_names,
@@ -240,7 +249,7 @@ class CustomerStore:
     ) -> tuple[int, list[int]]:
         """Stores new transactions and folds them into their customers' aggregates; (inserted, touched keys)."""
         rows = await connection.fetch(
-            """WITH inserted AS (
+            f"""WITH inserted AS (
                    INSERT INTO segmentation_transactions
                        (tenant, id, customer_key, time, amount, quantity, channel, item_id, refund)
                    SELECT $1, i.id, c.key, i.time, i.amount, i.quantity, i.channel, i.item_id, i.refund
@@ -264,12 +273,7 @@ class CustomerStore:
                           min(time) FILTER (WHERE NOT refund) AS first_at,
                           max(time) FILTER (WHERE NOT refund) AS last_at
                    FROM inserted GROUP BY customer_key)
-               UPDATE segmentation_customers c SET
-                   purchases = c.purchases + t.purchases, spend = c.spend + t.spend,
-                   quantity = c.quantity + t.quantity,
-                   first_purchase_at = least(c.first_purchase_at, t.first_at),
-                   last_purchase_at = greatest(c.last_purchase_at, t.last_at), updated_at = now()
-               FROM totals t WHERE c.key = t.customer_key
+               {_FOLD_TOTALS}
                RETURNING c.key, t.stored""",
             tenant,
             batch.ids,
@@ -328,12 +332,7 @@ class CustomerStore:
                               min(time) AS first_at, max(time) AS last_at
                        FROM bought_rows GROUP BY customer_key),
                    folded AS (
-                       UPDATE segmentation_customers c SET
-                           purchases = c.purchases + t.purchases, spend = c.spend + t.spend,
-                           quantity = c.quantity + t.quantity,
-                           first_purchase_at = least(c.first_purchase_at, t.first_at),
-                           last_purchase_at = greatest(c.last_purchase_at, t.last_at), updated_at = now()
-                       FROM totals t WHERE c.key = t.customer_key
+                       {_FOLD_TOTALS}
                        RETURNING c.key, c.purchases, c.spend),
                    -- The reference time advances; purchases stored mark what recommendations count as changed
                    -- (see migration 0006).
