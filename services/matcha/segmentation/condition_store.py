@@ -10,6 +10,7 @@ import numpy as np
 from asyncpg.pool import PoolConnectionProxy
 
 from matcha.segmentation import binary_copy
+from matcha.segmentation.customer_store import hold_off_erasure
 from matcha.segmentation.feed import CHANGES_CHANNEL
 from matcha.segmentation.partitions import SLOTS
 from matcha.segmentation.records import BUILDING, READY, ConditionChange, ConditionRecord, CustomerFacts, PastEvents
@@ -110,11 +111,14 @@ class ConditionStore:
             progress,
         )
 
-    async def complete(self, segment_id: int, keys: np.ndarray, slots: frozenset[int] | None = None) -> None:
+    async def complete(
+        self, tenant: str, segment_id: int, keys: np.ndarray, slots: frozenset[int] | None = None
+    ) -> None:
         """Replaces the version's members in `slots` (None: all) with `keys`, records those slots as evaluated,
         and marks the version READY once every slot is, in one transaction."""
         covered = sorted(slots) if slots is not None else list(range(SLOTS))
         async with self.pool.acquire() as connection, connection.transaction():
+            await hold_off_erasure(connection, tenant)
             # Replicas completing their slots together: one at a time, each seeing the others' coverage.
             await connection.execute(
                 "SELECT 1 FROM segmentation_condition_segments WHERE id = $1 FOR UPDATE", segment_id
@@ -138,6 +142,12 @@ class ConditionStore:
                     columns=["segment_id", "customer_key"],
                     format="binary",
                 )
+                # Customers erased since the evaluation read them (about 0.3 s at 700,000 members).
+                await connection.execute(
+                    """DELETE FROM segmentation_condition_members m WHERE m.segment_id = $1
+                       AND NOT EXISTS (SELECT FROM segmentation_customers c WHERE c.key = m.customer_key)""",
+                    segment_id,
+                )
             await connection.execute(
                 """INSERT INTO segmentation_condition_coverage (segment_id, slot)
                    SELECT $1, unnest($2::int2[]) ON CONFLICT DO NOTHING""",
@@ -155,7 +165,7 @@ class ConditionStore:
 
     async def record_changes(self, tenant: str, changes: Sequence[ConditionChange]) -> None:
         """Applies entries and exits to the members and appends them to the tenant's change log, in one
-        statement (its own transaction). A customer may enter and leave a segment within `changes`: the
+        statement holding erasure off. A customer may enter and leave a segment within `changes`: the
         members get the last of them, the log all of them in order."""
         if not changes:
             return
@@ -166,52 +176,54 @@ class ConditionStore:
             last[change.segment.id, change.customer_key] = change.entered
         entered = [pair for pair, inside in last.items() if inside]
         left = [pair for pair, inside in last.items() if not inside]
-        await self.pool.execute(
-            """WITH entered AS (
-                   INSERT INTO segmentation_condition_members (segment_id, customer_key)
-                   SELECT * FROM unnest($2::int8[], $3::int8[]) ON CONFLICT DO NOTHING),
-               left_segment AS (
-                   DELETE FROM segmentation_condition_members m
-                   USING unnest($4::int8[], $5::int8[]) AS d(segment_id, customer_key)
-                   WHERE m.segment_id = d.segment_id AND m.customer_key = d.customer_key),
-               sized AS (
-                   UPDATE segmentation_condition_segments s SET size = s.size + d.delta
-                   FROM unnest($6::int8[], $7::int8[]) AS d(id, delta) WHERE s.id = d.id),
-               sequence AS (
-                   INSERT INTO segmentation_tenants AS t (tenant, change_sequence) VALUES ($1, $8)
-                   ON CONFLICT (tenant) DO UPDATE SET change_sequence = t.change_sequence + $8
-                   RETURNING change_sequence),
-               -- A customer erased meanwhile has no id: its change is not logged. (A subquery per change looks
-               -- the id up by key, where a join may be planned as a scan of every customer.)
-               logged AS (
-                   INSERT INTO segmentation_changes
-                       (tenant, sequence, customer_key, customer_id, segmentation, version, from_segment,
-                        to_segment, to_name, cause_id)
-                   SELECT $1, (SELECT change_sequence FROM sequence) - $8 + m.position, m.key, m.customer_id,
-                          m.segmentation, m.version,
-                          CASE WHEN m.entered THEN '' ELSE m.segmentation END,
-                          CASE WHEN m.entered THEN m.segmentation ELSE '' END,
-                          CASE WHEN m.entered THEN m.segmentation ELSE '' END, m.cause_id
-                   FROM (SELECT m.*, (SELECT c.id FROM segmentation_customers c WHERE c.key = m.key) AS customer_id
-                         FROM unnest($9::int8[], $10::text[], $11::int4[], $12::bool[], $13::text[])
-                              WITH ORDINALITY AS m(key, segmentation, version, entered, cause_id, position)) m
-                   WHERE m.customer_id IS NOT NULL)
-               SELECT pg_notify($14, $1)""",
-            tenant,
-            [segment_id for segment_id, _ in entered],
-            [key for _, key in entered],
-            [segment_id for segment_id, _ in left],
-            [key for _, key in left],
-            list(sizes),
-            list(sizes.values()),
-            len(changes),
-            [change.customer_key for change in changes],
-            [change.segment.name for change in changes],
-            [change.segment.version for change in changes],
-            [change.entered for change in changes],
-            [change.cause_id for change in changes],
-            CHANGES_CHANNEL,
-        )
+        async with self.pool.acquire() as connection, connection.transaction():
+            await hold_off_erasure(connection, tenant)
+            await connection.execute(
+                """WITH present AS (  -- a customer erased since its changes were decided gets none of them
+                       SELECT key, id FROM segmentation_customers WHERE key = ANY($9::int8[])),
+                   entered AS (
+                       INSERT INTO segmentation_condition_members (segment_id, customer_key)
+                       SELECT e.* FROM unnest($2::int8[], $3::int8[]) AS e(segment_id, customer_key)
+                       WHERE e.customer_key IN (SELECT key FROM present) ON CONFLICT DO NOTHING),
+                   left_segment AS (
+                       DELETE FROM segmentation_condition_members m
+                       USING unnest($4::int8[], $5::int8[]) AS d(segment_id, customer_key)
+                       WHERE m.segment_id = d.segment_id AND m.customer_key = d.customer_key),
+                   sized AS (
+                       UPDATE segmentation_condition_segments s SET size = s.size + d.delta
+                       FROM unnest($6::int8[], $7::int8[]) AS d(id, delta) WHERE s.id = d.id),
+                   sequence AS (
+                       INSERT INTO segmentation_tenants AS t (tenant, change_sequence) VALUES ($1, $8)
+                       ON CONFLICT (tenant) DO UPDATE SET change_sequence = t.change_sequence + $8
+                       RETURNING change_sequence),
+                   logged AS (
+                       INSERT INTO segmentation_changes
+                           (tenant, sequence, customer_key, customer_id, segmentation, version, from_segment,
+                            to_segment, to_name, cause_id)
+                       SELECT $1, (SELECT change_sequence FROM sequence) - $8 + m.position, m.key, p.id,
+                              m.segmentation, m.version,
+                              CASE WHEN m.entered THEN '' ELSE m.segmentation END,
+                              CASE WHEN m.entered THEN m.segmentation ELSE '' END,
+                              CASE WHEN m.entered THEN m.segmentation ELSE '' END, m.cause_id
+                       FROM unnest($9::int8[], $10::text[], $11::int4[], $12::bool[], $13::text[])
+                            WITH ORDINALITY AS m(key, segmentation, version, entered, cause_id, position)
+                       JOIN present p ON p.key = m.key)
+                   SELECT pg_notify($14, $1)""",
+                tenant,
+                [segment_id for segment_id, _ in entered],
+                [key for _, key in entered],
+                [segment_id for segment_id, _ in left],
+                [key for _, key in left],
+                list(sizes),
+                list(sizes.values()),
+                len(changes),
+                [change.customer_key for change in changes],
+                [change.segment.name for change in changes],
+                [change.segment.version for change in changes],
+                [change.entered for change in changes],
+                [change.cause_id for change in changes],
+                CHANGES_CHANNEL,
+            )
 
     async def member_keys(self, segment_id: int, slots: frozenset[int] | None = None) -> np.ndarray:
         """The version's members, those of customers in `slots` when given."""

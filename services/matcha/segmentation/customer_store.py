@@ -111,9 +111,26 @@ WHERE c.tenant = $1::text AND $2::timestamptz IS NOT NULL
 """
 
 
-class CustomerErased(Exception):
-    """A customer an events message names was erased between the read of its customers and their store:
-    nothing of the message was stored."""
+# Rows keyed by customer without a foreign key to it (migration 0013): an erasure deletes them itself.
+_PER_EVENT_TABLES = (
+    "segmentation_events",
+    "segmentation_transactions",
+    "segmentation_purchases",
+    "segmentation_condition_members",
+    "segmentation_changes",
+)
+
+
+# The tenant's erasure lock, shared by writers of the per-event tables and held alone by an erasure.
+_ERASURE_LOCK = "hashtextextended('segmentation erasure ' || $1::text, 0)"
+
+
+async def hold_off_erasure(connection: asyncpg.Connection | PoolConnectionProxy, tenant: str) -> None:
+    """Holds erasure in `tenant` off until the connection's transaction ends, waiting for one in progress; the
+    first statement of a transaction that writes events, transactions, purchases, condition members or
+    changes. Those tables have no foreign key to customers (migration 0013): what the transaction reads after
+    this sees every erasure done, and no erasure misses what it writes (erasures delete their rows)."""
+    await connection.execute(f"SELECT pg_advisory_xact_lock_shared({_ERASURE_LOCK})", tenant)
 
 
 class CustomerStore:
@@ -298,70 +315,67 @@ class CustomerStore:
     async def store_events(
         self, connection: asyncpg.Connection | PoolConnectionProxy, tenant: str, batch: EventBatch
     ) -> StoredEvents:
-        """Stores an events message in one statement (one transaction when the connection is not in one): the
-        new events (a stored id is skipped), purchases as transactions folded into their customers'
-        aggregates and the purchase table, the tenant's reference time and purchases version."""
+        """Stores an events message in one statement, in a transaction holding erasure off since before its
+        customers were read (their keys are not checked again): the new events (a stored id is skipped),
+        purchases as transactions folded into their customers' aggregates and the purchase table, the tenant's
+        reference time and purchases version."""
         count = len(batch.ids)
-        try:
-            row = await connection.fetchrow(
-                f"""WITH input AS (
-                       SELECT i.* FROM unnest($2::text[], $3::int8[], $4::int2[], $5::timestamptz[], $6::text[],
-                                              $7::float8[], $8::float8[])
-                            AS i(id, customer_key, type, time, item_id, amount, quantity)),
-                   stored AS (
-                       INSERT INTO segmentation_events (tenant, id, customer_key, type, time, item_id, amount, quantity)
-                       SELECT $1, id, customer_key, type, time, item_id, amount, quantity FROM input
-                       ON CONFLICT (tenant, id) DO NOTHING
-                       RETURNING id),
-                   bought_rows AS (
-                       INSERT INTO segmentation_transactions
-                           (tenant, id, customer_key, time, amount, quantity, channel, item_id, refund)
-                       SELECT $1, id, customer_key, time, amount, quantity, '', item_id, false
-                       FROM input WHERE type = {_PURCHASE_EVENT}
-                       ON CONFLICT (tenant, id) DO NOTHING
-                       RETURNING customer_key, time, amount, quantity, item_id),
-                   bought AS (
-                       INSERT INTO segmentation_purchases AS p (tenant, customer_key, item_id, purchases, last_at)
-                       SELECT $1, customer_key, item_id, count(*), max(time) FROM bought_rows
-                       WHERE item_id <> '' GROUP BY customer_key, item_id
-                       ON CONFLICT (customer_key, item_id) DO UPDATE SET
-                           purchases = p.purchases + EXCLUDED.purchases,
-                           last_at = greatest(p.last_at, EXCLUDED.last_at)),
-                   totals AS (
-                       SELECT customer_key, count(*) AS purchases, sum(amount) AS spend, sum(quantity) AS quantity,
-                              min(time) AS first_at, max(time) AS last_at
-                       FROM bought_rows GROUP BY customer_key),
-                   folded AS (
-                       {_FOLD_TOTALS}
-                       RETURNING c.key, c.purchases, c.spend),
-                   -- The reference time advances; purchases stored mark what recommendations count as changed
-                   -- (see migration 0006).
-                   tenant_row AS (
-                       INSERT INTO segmentation_tenants AS t (tenant, reference_time, purchases_version)
-                       SELECT $1, $9, (EXISTS (SELECT 1 FROM totals))::int
-                       ON CONFLICT (tenant) DO UPDATE
-                       SET reference_time = greatest(t.reference_time, EXCLUDED.reference_time),
-                           purchases_version = t.purchases_version + EXCLUDED.purchases_version)
-                   SELECT s.stored, s.stored_ids, f.keys, f.purchases, f.spend
-                   FROM (SELECT count(*) AS stored,
-                                CASE WHEN count(*) < $10 THEN coalesce(array_agg(id), '{{}}') END AS stored_ids
-                         FROM stored) s,
-                        (SELECT array_agg(key) AS keys, array_agg(purchases) AS purchases, array_agg(spend) AS spend
-                         FROM folded) f""",
-                tenant,
-                batch.ids,
-                batch.customer_keys,
-                batch.types,
-                batch.times,
-                batch.item_ids,
-                batch.amounts,
-                batch.quantities,
-                max(batch.times),
-                count,
-            )
-        except asyncpg.ForeignKeyViolationError as error:
-            # The events' own foreign key checks their customers exist: no lookup of its own per event.
-            raise CustomerErased("a customer of the message was erased since it was read") from error
+        row = await connection.fetchrow(
+            f"""WITH input AS (
+                   SELECT i.* FROM unnest($2::text[], $3::int8[], $4::int2[], $5::timestamptz[], $6::text[],
+                                          $7::float8[], $8::float8[])
+                        AS i(id, customer_key, type, time, item_id, amount, quantity)),
+               stored AS (
+                   INSERT INTO segmentation_events (tenant, id, customer_key, type, time, item_id, amount, quantity)
+                   SELECT $1, id, customer_key, type, time, item_id, amount, quantity FROM input
+                   ON CONFLICT (tenant, id) DO NOTHING
+                   RETURNING id),
+               bought_rows AS (
+                   INSERT INTO segmentation_transactions
+                       (tenant, id, customer_key, time, amount, quantity, channel, item_id, refund)
+                   SELECT $1, id, customer_key, time, amount, quantity, '', item_id, false
+                   FROM input WHERE type = {_PURCHASE_EVENT}
+                   ON CONFLICT (tenant, id) DO NOTHING
+                   RETURNING customer_key, time, amount, quantity, item_id),
+               bought AS (
+                   INSERT INTO segmentation_purchases AS p (tenant, customer_key, item_id, purchases, last_at)
+                   SELECT $1, customer_key, item_id, count(*), max(time) FROM bought_rows
+                   WHERE item_id <> '' GROUP BY customer_key, item_id
+                   ON CONFLICT (customer_key, item_id) DO UPDATE SET
+                       purchases = p.purchases + EXCLUDED.purchases,
+                       last_at = greatest(p.last_at, EXCLUDED.last_at)),
+               totals AS (
+                   SELECT customer_key, count(*) AS purchases, sum(amount) AS spend, sum(quantity) AS quantity,
+                          min(time) AS first_at, max(time) AS last_at
+                   FROM bought_rows GROUP BY customer_key),
+               folded AS (
+                   {_FOLD_TOTALS}
+                   RETURNING c.key, c.purchases, c.spend),
+               -- The reference time advances; purchases stored mark what recommendations count as changed
+               -- (see migration 0006).
+               tenant_row AS (
+                   INSERT INTO segmentation_tenants AS t (tenant, reference_time, purchases_version)
+                   SELECT $1, $9, (EXISTS (SELECT 1 FROM totals))::int
+                   ON CONFLICT (tenant) DO UPDATE
+                   SET reference_time = greatest(t.reference_time, EXCLUDED.reference_time),
+                       purchases_version = t.purchases_version + EXCLUDED.purchases_version)
+               SELECT s.stored, s.stored_ids, f.keys, f.purchases, f.spend
+               FROM (SELECT count(*) AS stored,
+                            CASE WHEN count(*) < $10 THEN coalesce(array_agg(id), '{{}}') END AS stored_ids
+                     FROM stored) s,
+                    (SELECT array_agg(key) AS keys, array_agg(purchases) AS purchases, array_agg(spend) AS spend
+                     FROM folded) f""",
+            tenant,
+            batch.ids,
+            batch.customer_keys,
+            batch.types,
+            batch.times,
+            batch.item_ids,
+            batch.amounts,
+            batch.quantities,
+            max(batch.times),
+            count,
+        )
         assert row is not None  # a select from two aggregates gives one row
         folded = list(zip(row["keys"] or (), row["purchases"] or (), row["spend"] or (), strict=True))
         return StoredEvents(row["stored_ids"], row["stored"], folded)
@@ -578,6 +592,8 @@ class CustomerStore:
 
     async def erase_subject(self, tenant: str, subject_id: str) -> ErasedRecords:
         async with self.pool.acquire() as connection, connection.transaction():
+            # Alone in the tenant: writers of the per-event tables in progress finish first, later ones wait.
+            await connection.execute(f"SELECT pg_advisory_xact_lock({_ERASURE_LOCK})", tenant)
             replies = await connection.execute(
                 "DELETE FROM segmentation_idempotency WHERE tenant = $1 AND subject_ids @> ARRAY[$2::text]",
                 tenant,
@@ -594,12 +610,6 @@ class CustomerStore:
             erased_replies = int(replies.split()[-1])
             if not keys:
                 return ErasedRecords(0, 0, 0, erased_replies)
-            transactions = await connection.fetchval(
-                "SELECT count(*) FROM segmentation_transactions WHERE customer_key = ANY($1::int8[])", keys
-            )
-            events = await connection.fetchval(
-                "SELECT count(*) FROM segmentation_events WHERE customer_key = ANY($1::int8[])", keys
-            )
             # Through each version's primary key (the customer).
             await connection.execute(
                 """DELETE FROM segmentation_memberships WHERE customer_key = ANY($2::int8[])
@@ -607,10 +617,14 @@ class CustomerStore:
                 tenant,
                 keys,
             )
-            # Transactions, events, purchases, exemplars and change history go with the customer (ON DELETE
-            # CASCADE).
+            deleted = {}
+            for table in _PER_EVENT_TABLES:  # no foreign key: see migration 0013
+                status = await connection.execute(f"DELETE FROM {table} WHERE customer_key = ANY($1::int8[])", keys)
+                deleted[table] = int(status.split()[-1])
+            # Exemplars go with the customer (ON DELETE CASCADE).
             await connection.execute("DELETE FROM segmentation_customers WHERE key = ANY($1::int8[])", keys)
             await self._purchases_changed(connection, tenant)
+        transactions, events = deleted["segmentation_transactions"], deleted["segmentation_events"]
         return ErasedRecords(len(keys), transactions, events, erased_replies)
 
     async def describe_subject(self, tenant: str, subject_id: str, ceiling: DataClass) -> list[SubjectHolding]:

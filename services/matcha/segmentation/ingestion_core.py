@@ -18,7 +18,7 @@ from matcha.runtime.errors import Unavailable, Violations
 from matcha.runtime.governance import CallContext, DataClass, RecordPolicy, require_consent
 from matcha.runtime.pii import DISCOVERY_MIN_SCORE, PiiEngine, shared_engine
 from matcha.segmentation.checks import CHANNEL_NAME, Limits, check_id, finite, is_stored_text
-from matcha.segmentation.customer_store import CustomerErased, CustomerStore
+from matcha.segmentation.customer_store import CustomerStore, hold_off_erasure
 from matcha.segmentation.features import BUILT_IN_FEATURES, CUSTOM_FEATURE_NAME, quintile_edges, with_scores
 from matcha.segmentation.live_counters import LiveSegments, StoredEvent
 from matcha.segmentation.partitions import Partitions, SlotMoved, slot_of
@@ -143,6 +143,7 @@ class IngestionCore:
         for row in rows:
             require_consent(row.policy.data_class, row.policy.consented_purposes, call.purpose)
         async with self._store.pool.acquire() as connection, connection.transaction():
+            await hold_off_erasure(connection, call.tenant)  # re-assignment logs changes
             inserted, updated, keys = await self._store.upsert_customers(connection, call.tenant, rows)
             await self._versions.reassign(connection, call.tenant, keys, {})
             outcome = (inserted, updated, len(rows) - inserted - updated, raised)
@@ -232,6 +233,7 @@ class IngestionCore:
         totals = IngestTotals()
         causes = {t.customer_id: t.id for t in transactions}
         async with self._store.pool.acquire() as connection, connection.transaction():
+            await hold_off_erasure(connection, call.tenant)
             totals.customers_created = await self._ensure_customers(
                 connection, call, customer_ids, policy, "transactions"
             )
@@ -355,10 +357,9 @@ class IngestionCore:
     ) -> None:
         """Stores one message's events, all or nothing, and follows them with the live segments.
 
-        Two statements in the common case: the message's customers (keys, consent, what conditions read)
-        and the storage of everything at once, which commits by itself. A transaction around them is
-        needed only when customers are created or a built segmentation re-assigns them, and with several
-        replicas, where the transaction holds the slots' ownership (`Partitions.fence`)."""
+        One transaction holding erasure off (and, with several replicas, the slots' ownership:
+        `Partitions.fence`); two statements besides in the common case: the message's customers (keys,
+        consent, what conditions read) and the storage of everything at once."""
         slots = {slot_of(event.customer_id) for event in events} if self._partitioned() else set()
         while True:
             if self._partitions is not None and not slots <= self._partitions.owned:
@@ -367,12 +368,8 @@ class IngestionCore:
             if live.slots is not None and not slots <= live.slots:
                 await self._live.retire(call.tenant)  # loaded before these slots came here
                 continue
-            try:
-                if await self._apply_to(call, live, events, slots, policy, totals, recorded):
-                    return
-            except CustomerErased:
-                # Nothing was stored; read again, the message is taken as arriving after the erasure.
-                continue
+            if await self._apply_to(call, live, events, slots, policy, totals, recorded):
+                return
 
     def _partitioned(self) -> bool:
         """Several replicas share the slots (else this one owns them all and nothing is routed or fenced)."""
@@ -385,40 +382,36 @@ class IngestionCore:
         attribute_keys, feature_names, _ = live.wanted() if watched else ((), (), ())
         customer_ids = list(dict.fromkeys(event.customer_id for event in events))
         async with self._store.pool.acquire() as connection:
-            found = await self._store.event_customers(
-                connection, call.tenant, customer_ids, attribute_keys, feature_names
-            )
-            rows = {row["id"]: row for row in found.rows}
-            unknown = [customer_id for customer_id in customer_ids if customer_id not in rows]
-            self._check_event_customers(call, events, rows, unknown, policy)
-            if not unknown and not found.has_ready_segmentation and not slots:
-                async with live.commit_lock:  # the statement commits: counted in one order with snapshots
-                    if live.retired:
-                        return False
-                    stored, folded = await self._store_events(connection, events, rows, part, call.tenant)
-                    changes, late = self._follow(live, events, rows, {}, stored, folded, policy, watched)
-            else:
-                transaction = connection.transaction()
-                await transaction.start()
-                try:
-                    if slots and self._partitions is not None:
-                        await self._partitions.fence(connection, slots)
-                    part.customers_created = await self._create_event_customers(connection, call, unknown, rows, policy)
-                    stored, folded = await self._store_events(connection, events, rows, part, call.tenant)
-                    touched = sorted({rows[event.customer_id]["key"] for event in stored})
+            transaction = connection.transaction()
+            await transaction.start()
+            try:
+                # Before the customers are read: none of them is erased until the message is stored.
+                await hold_off_erasure(connection, call.tenant)
+                if slots and self._partitions is not None:
+                    await self._partitions.fence(connection, slots)
+                found = await self._store.event_customers(
+                    connection, call.tenant, customer_ids, attribute_keys, feature_names
+                )
+                rows = {row["id"]: row for row in found.rows}
+                unknown = [customer_id for customer_id in customer_ids if customer_id not in rows]
+                self._check_event_customers(call, events, rows, unknown, policy)
+                part.customers_created = await self._create_event_customers(connection, call, unknown, rows, policy)
+                stored, folded = await self._store_events(connection, events, rows, part, call.tenant)
+                touched = sorted({rows[event.customer_id]["key"] for event in stored})
+                if found.has_ready_segmentation:
                     causes = {event.customer_id: event.id for event in events}
                     ids = {rows[customer_id]["key"]: customer_id for customer_id in customer_ids}
                     part.reassigned = await self._versions.reassign(connection, call.tenant, touched, causes, ids)
-                    built = await self._live.read_built(connection, call.tenant, live, touched) if watched else {}
-                except BaseException:
+                built = await self._live.read_built(connection, call.tenant, live, touched) if watched else {}
+            except BaseException:
+                await transaction.rollback()
+                raise
+            async with live.commit_lock:  # committed and counted in one order with snapshots
+                if live.retired:
                     await transaction.rollback()
-                    raise
-                async with live.commit_lock:  # committed and counted in one order with snapshots
-                    if live.retired:
-                        await transaction.rollback()
-                        return False
-                    await transaction.commit()
-                    changes, late = self._follow(live, events, rows, built, stored, folded, policy, watched)
+                    return False
+                await transaction.commit()
+                changes, late = self._follow(live, events, rows, built, stored, folded, policy, watched)
         part.late = late
         part.condition_changes = len(changes)
         totals.add(part)
@@ -469,7 +462,6 @@ class IngestionCore:
     async def _store_events(self, connection, events, rows, totals: IngestTotals, tenant: str):
         """Stores the message; (its stored events, the new purchase aggregates of the customers it changed)."""
         given = len(events)
-        events = [event for event in events if event.customer_id in rows]  # those erased since the read
         result = await self._store.store_events(
             connection,
             tenant,

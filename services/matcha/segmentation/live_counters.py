@@ -619,7 +619,7 @@ class LiveSegments:
             else:
                 slots = self._still_owned(state)
                 kept = [key for key in segment.members if slots is None or slot_of(by_key[key].id) in slots]
-                await self._store.complete(record.id, np.fromiter(kept, dtype=np.int64, count=len(kept)), slots)
+                await self._store.complete(tenant, record.id, np.fromiter(kept, dtype=np.int64, count=len(kept)), slots)
         # Customers whose events arrived meanwhile are decided again, and their moves logged, once live.
         dirty = sorted(set().union(*(segment.dirty for segment in segments)))
         fresh_facts, fresh_built = await self.read_facts(None, tenant, state, dirty) if dirty else ({}, {})
