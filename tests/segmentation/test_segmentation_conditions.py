@@ -244,8 +244,11 @@ async def test_a_restart_logs_the_exits_of_windows_that_expired_while_down(
         assert await members(stub, "viewed-not-bought") == []
 
 
-def day_of_events(rng: np.random.Generator, end: datetime, count: int, customers: int) -> list[pb.BehaviourEvent]:
-    offsets = np.sort(rng.uniform(0, 86_400, count))
+def day_of_events(
+    rng: np.random.Generator, end: datetime, count: int, customers: int, span: float = 86_400
+) -> list[pb.BehaviourEvent]:
+    """`count` events of `customers` customers over the `span` seconds before `end`, in time order."""
+    offsets = np.sort(rng.uniform(86_400 - span, 86_400, count))
     kinds = [pb.EVENT_TYPE_PURCHASE, pb.EVENT_TYPE_VISIT, pb.EVENT_TYPE_CLICK]
     return [
         event(
@@ -333,6 +336,43 @@ async def test_full_evaluation_gives_the_members_of_the_live_path(clocked):
             stub.ListConditionSegmentMembers(pb.ListConditionSegmentMembersRequest(name="replayed", page_token=token))
         )
         assert set(details.field_violations) == {"page_token"}
+
+
+async def test_a_segment_defined_during_a_stream_counts_each_event_once(clocked):
+    """A stream of many messages, each counted while PostgreSQL stores the next, and a segment with counters of
+    its own defined in the middle of it: its full evaluation's snapshot falls between two messages counted,
+    never between a message's commit and its counting (the event would be counted twice), so its members are
+    the customers whose events meet the condition."""
+    clock, stub = clocked
+    end = START + timedelta(days=1)
+    clock.now = end.timestamp()
+    events = day_of_events(np.random.default_rng(11), end, 6_000, 200, span=3_600)  # none late
+    await ingest(stub, events[:1])
+    await stub.DefineConditionSegment(pb.DefineConditionSegmentRequest(name="live", condition=REPLAYED))
+    await ready(stub, "live")
+    # An exact range of counts: one event counted twice, or missed, moves its customer.
+    visits = pb.EventCondition(type=pb.EVENT_TYPE_VISIT, item_ids=["coffee"], within=within(2), min_count=4)
+    visits.max_count = 6
+    defined: list[asyncio.Future] = []
+
+    async def messages():
+        for start in range(1, len(events), 100):
+            if start == 2_001:
+                request = pb.DefineConditionSegmentRequest(name="during", condition=pb.Condition(event=visits))
+                defined.append(asyncio.ensure_future(stub.DefineConditionSegment(request)))
+            yield pb.IngestEventsRequest(events=events[start : start + 100], default_policy=POLICY)
+
+    totals = await stub.IngestEvents(messages())
+    await defined[0]
+    await ready(stub, "during")
+    assert (totals.accepted, totals.late) == (len(events) - 1, 0) and totals.condition_changes > 100
+    counts: dict[str, int] = {}
+    for each in events:
+        if each.type == pb.EVENT_TYPE_VISIT and each.item_id == "coffee":
+            counts[each.customer_id] = counts.get(each.customer_id, 0) + 1
+    expected = sorted(customer for customer, count in counts.items() if 4 <= count <= 6)
+    assert len(expected) > 10
+    assert sorted(await members(stub, "during")) == expected
 
 
 async def test_cli_defines_a_segment_from_yaml_and_lists_its_members(segmentation_server, issuer, tenant, tmp_path):

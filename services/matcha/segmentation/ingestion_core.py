@@ -7,9 +7,9 @@ Plain Python: it knows nothing of gRPC or protobuf; the servicer converts at the
 import asyncio
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from matcha.runtime.pii import DISCOVERY_MIN_SCORE, PiiEngine, shared_engine
 from matcha.segmentation.checks import CHANNEL_NAME, Limits, check_id, finite, is_stored_text
 from matcha.segmentation.customer_store import CustomerStore, hold_off_erasure
 from matcha.segmentation.features import BUILT_IN_FEATURES, CUSTOM_FEATURE_NAME, quintile_edges, with_scores
-from matcha.segmentation.live_counters import LiveSegments, StoredEvent
+from matcha.segmentation.live_counters import LiveSegments, StoredEvent, TenantState
 from matcha.segmentation.partitions import Partitions, SlotMoved, slot_of
 from matcha.segmentation.peers import Peers
 from matcha.segmentation.records import (
@@ -42,6 +42,7 @@ from matcha.segmentation.versions_core import VersionsCore
 ERASURE_ROLE = "admin"
 PURCHASE, VISIT, CLICK = 1, 2, 3
 _EVENT_TYPES = frozenset((PURCHASE, VISIT, CLICK))
+T = TypeVar("T")
 logger = logging.getLogger(__name__)
 # Tries of a message part whose slots keep moving (about 20 s, longer than a lease) before UNAVAILABLE.
 _ROUTING_ATTEMPTS = 100
@@ -66,6 +67,10 @@ class _ReadAhead:
         else:
             await self._queue.put((self._END, None))
 
+    def waiting(self) -> bool:
+        """The next message (or the stream's end) is already here."""
+        return not self._queue.empty()
+
     def __aiter__(self) -> "_ReadAhead":
         return self
 
@@ -80,6 +85,41 @@ class _ReadAhead:
     async def close(self) -> None:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
+
+
+class _Uncounted:
+    """A committed message not yet folded into the live counters. Its tenant's commit lock stays held until it
+    is, so no snapshot falls between the commit and the counting (see `_apply_to`)."""
+
+    def __init__(self, live: TenantState, count: Callable[[], None]) -> None:
+        self._live = live
+        self._count: Callable[[], None] | None = count
+
+    def settle(self) -> None:
+        """Counts the message, once; releases the commit lock."""
+        if self._count is None:
+            return
+        count, self._count = self._count, None
+        try:
+            count()
+        finally:
+            self._live.commit_lock.release()
+
+
+def _settle(uncounted: _Uncounted | None) -> None:
+    if uncounted is not None:
+        uncounted.settle()
+
+
+async def _while(statement: Awaitable[T], work: Callable[[], None]) -> T:
+    """Does `work` (this process's CPU) while PostgreSQL runs `statement`."""
+    running = asyncio.ensure_future(statement)
+    try:
+        await asyncio.sleep(0)  # the statement is sent
+        work()
+    finally:
+        result = await running
+    return result
 
 
 class IngestionCore:
@@ -252,6 +292,8 @@ class IngestionCore:
         first = True
         # Condition segment changes of the messages applied, written while the next messages are stored.
         recorded: list[asyncio.Future] = []
+        # The message before, committed: counted while PostgreSQL stores this one when this one was waiting.
+        uncounted: _Uncounted | None = None
         ahead = _ReadAhead(messages)
         try:
             async for events, default_policy in ahead:
@@ -262,11 +304,15 @@ class IngestionCore:
                 first = False
                 self._check_events(violations, events)
                 violations.raise_if_any("invalid events message; the messages before it were applied")
-                if not self._partitioned():
-                    await self._apply_events(call, events, stream_policy, totals, recorded)
-                else:
+                if self._partitioned():
+                    _settle(uncounted)
                     await self._route_events(call, events, stream_policy, given_policy, totals, recorded)
+                else:
+                    uncounted = await self._apply_events(call, events, stream_policy, totals, recorded, uncounted)
+                    if not ahead.waiting():
+                        _settle(uncounted)  # counted now: nothing to overlap it with
         finally:
+            _settle(uncounted)  # a committed message is always counted
             await ahead.close()
             # The reply (or the error) comes once every applied message's changes are written.
             outcomes = await asyncio.gather(*recorded, return_exceptions=True)
@@ -298,7 +344,7 @@ class IngestionCore:
                     if address:
                         totals.add(await self._peers.apply(call, address, part, given_policy, originals))
                     else:
-                        await self._apply_events(call, part, policy, totals, recorded)
+                        _settle(await self._apply_events(call, part, policy, totals, recorded))
                 except SlotMoved:
                     moved.extend(originals)
             if not moved:
@@ -316,7 +362,7 @@ class IngestionCore:
         violations.raise_if_any()
         totals = IngestTotals()
         recorded: list[asyncio.Future] = []
-        await self._apply_events(call, events, policy, totals, recorded)
+        _settle(await self._apply_events(call, events, policy, totals, recorded))
         await asyncio.gather(*recorded)
         return totals
 
@@ -354,8 +400,11 @@ class IngestionCore:
         policy: RecordPolicy | None,
         totals: IngestTotals,
         recorded: list[asyncio.Future],
-    ) -> None:
-        """Stores one message's events, all or nothing, and follows them with the live segments.
+        before: _Uncounted | None = None,
+    ) -> _Uncounted:
+        """Stores one message's events, all or nothing, and commits them; returns their counting by the live
+        segments, for the caller to settle. `before`, the previous message's, is settled while this one is
+        stored, or earlier.
 
         One transaction holding erasure off (and, with several replicas, the slots' ownership:
         `Partitions.fence`); two statements besides in the common case: the message's customers (keys,
@@ -366,17 +415,21 @@ class IngestionCore:
                 raise SlotMoved(slots - self._partitions.owned)
             live = await self._live.state(call.tenant)
             if live.slots is not None and not slots <= live.slots:
+                _settle(before)  # retiring takes the commit lock it may hold
                 await self._live.retire(call.tenant)  # loaded before these slots came here
                 continue
-            if await self._apply_to(call, live, events, slots, policy, totals, recorded):
-                return
+            uncounted = await self._apply_to(call, live, events, slots, policy, totals, recorded, before)
+            if uncounted is not None:
+                return uncounted
 
     def _partitioned(self) -> bool:
         """Several replicas share the slots (else this one owns them all and nothing is routed or fenced)."""
         return self._partitions is not None and self._partitions.partitioned
 
-    async def _apply_to(self, call, live, events, slots, policy, totals: IngestTotals, recorded) -> bool:
-        """False, with nothing stored nor counted, when `live` was retired meanwhile."""
+    async def _apply_to(
+        self, call, live, events, slots, policy, totals: IngestTotals, recorded, before: _Uncounted | None
+    ) -> _Uncounted | None:
+        """None, with nothing stored, when `live` was retired meanwhile."""
         part = IngestTotals()
         watched = bool(live.segments or live.pending)
         attribute_keys, feature_names, _ = live.wanted() if watched else ((), (), ())
@@ -396,7 +449,9 @@ class IngestionCore:
                 unknown = [customer_id for customer_id in customer_ids if customer_id not in rows]
                 self._check_event_customers(call, events, rows, unknown, policy)
                 part.customers_created = await self._create_event_customers(connection, call, unknown, rows, policy)
-                stored, folded = await self._store_events(connection, events, rows, part, call.tenant)
+                stored, folded = await _while(
+                    self._store_events(connection, events, rows, part, call.tenant), lambda: _settle(before)
+                )
                 touched = sorted({rows[event.customer_id]["key"] for event in stored})
                 if found.has_ready_segmentation:
                     causes = {event.customer_id: event.id for event in events}
@@ -406,18 +461,26 @@ class IngestionCore:
             except BaseException:
                 await transaction.rollback()
                 raise
-            async with live.commit_lock:  # committed and counted in one order with snapshots
+            # Committed and counted in one order with snapshots: the lock is released once counted.
+            await live.commit_lock.acquire()
+            try:
                 if live.retired:
                     await transaction.rollback()
-                    return False
+                    live.commit_lock.release()
+                    return None
                 await transaction.commit()
-                changes, late = self._follow(live, events, rows, built, stored, folded, policy, watched)
-        part.late = late
-        part.condition_changes = len(changes)
-        totals.add(part)
-        if changes:
-            recorded.append(self._live.record_later(live, call.tenant, changes))
-        return True
+            except BaseException:
+                live.commit_lock.release()
+                raise
+
+        def count() -> None:
+            changes, part.late = self._follow(live, events, rows, built, stored, folded, policy, watched)
+            part.condition_changes = len(changes)
+            totals.add(part)
+            if changes:
+                recorded.append(self._live.record_later(live, call.tenant, changes))
+
+        return _Uncounted(live, count)
 
     def _check_event_customers(self, call, events, rows, unknown, policy: RecordPolicy | None) -> None:
         """Refuses unknown customers without a default policy, and customers who did not consent to the purpose."""
