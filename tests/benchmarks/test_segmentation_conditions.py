@@ -4,8 +4,8 @@
   stream, 1,000 events per message) and event-to-change latency (from the moment the message holding
   the causing event is sent to the change's arrival on WatchSegmentChanges), against the same counter
   updates as plain SQL on one connection (an upsert of (customer, counter) rows per message), and against
-  storing the same events alone (one INSERT per message into the events table, with its key, foreign key and
-  index, on one connection): the floor any path that keeps the events pays. The CPU the stream costs is
+  storing the same events alone (one INSERT per message into the events table, with its key and index, on
+  one connection): the floor any path that keeps the events pays. The CPU the stream costs is
   reported per 1,000 events, the service's (served in this process) and PostgreSQL's, with the machine's
   idle share: on 2 cores, their sum bounds the rate however well the two overlap.
 - Full evaluation: one new segment over 10,000,000 stored events, from DefineConditionSegment to READY.
