@@ -20,7 +20,6 @@ from matcha.segmentation.v1 import segmentation_pb2 as pb
 from .conftest import POLICY, transactions
 from .test_segmentation_conditions import event, ingest, ready, within
 
-AT = datetime.now(UTC)  # inside the segment's window on the service's clock
 VISITED = pb.Condition(event=pb.EventCondition(type=pb.EVENT_TYPE_VISIT, within=within(1), min_count=1))
 ERASED = common_pb2.RecordPolicy(
     data_class=common_pb2.DATA_CLASS_INTERNAL, consented_purposes=["campaign"], subject_id="subject-gone"
@@ -33,17 +32,18 @@ async def test_an_erasure_leaves_no_row_of_the_customer_in_any_table_keyed_by_cu
     await stub.IngestCustomers(pb.IngestCustomersRequest(customers=customers))
     await stub.DefineConditionSegment(pb.DefineConditionSegmentRequest(name="browsers", condition=VISITED))
     await ready(stub, "browsers")
+    at = datetime.now(UTC)  # counted: not older than the late tolerance on the service's clock
     for customer in ("kept", "gone"):  # events, a purchase, a transaction, members and changes for each
         await ingest(
             stub,
             [
-                event(f"{customer}-1", customer, pb.EVENT_TYPE_VISIT, AT, item="coffee"),
-                event(f"{customer}-2", customer, pb.EVENT_TYPE_VISIT, AT, item="coffee"),
-                event(f"{customer}-3", customer, pb.EVENT_TYPE_PURCHASE, AT, item="tea", amount=4.0),
+                event(f"{customer}-1", customer, pb.EVENT_TYPE_VISIT, at, item="coffee"),
+                event(f"{customer}-2", customer, pb.EVENT_TYPE_VISIT, at, item="coffee"),
+                event(f"{customer}-3", customer, pb.EVENT_TYPE_PURCHASE, at, item="tea", amount=4.0),
             ],
         )
         await stub.IngestTransactions(
-            pb.IngestTransactionsRequest(transactions=transactions([(f"{customer}-t", customer, AT, 9.0, 1.0)]))
+            pb.IngestTransactionsRequest(transactions=transactions([(f"{customer}-t", customer, at, 9.0, 1.0)]))
         )
     held = await rows_by_table(postgres_url, tenant)
     per_event = {"segmentation_events", "segmentation_transactions", "segmentation_purchases"}
@@ -76,7 +76,8 @@ async def test_an_erasure_asked_for_while_a_message_is_stored_waits_for_it_then_
         return found
 
     monkeypatch.setattr(CustomerStore, "event_customers", read_then_erase)
-    visits = [event("e1", "kept", pb.EVENT_TYPE_VISIT, AT), event("e2", "gone", pb.EVENT_TYPE_VISIT, AT)]
+    at = datetime.now(UTC)
+    visits = [event("e1", "kept", pb.EVENT_TYPE_VISIT, at), event("e2", "gone", pb.EVENT_TYPE_VISIT, at)]
     totals = await ingest(stub, visits)
     erased = await erasing[0]
 
