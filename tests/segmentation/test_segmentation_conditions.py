@@ -375,6 +375,36 @@ async def test_a_segment_defined_during_a_stream_counts_each_event_once(clocked)
     assert sorted(await members(stub, "during")) == expected
 
 
+async def test_a_message_begun_before_the_one_before_committed_sees_its_purchases(clocked):
+    """The next message's customers are read while the one before is stored, before it commits: a customer who
+    bought in that one and visits in this one is decided on the purchase aggregates that include the purchase."""
+    _, stub = clocked
+    customers = [f"b{index:02d}" for index in range(8)]
+    await ingest(stub, [event(f"seed-{customer}", customer, pb.EVENT_TYPE_CLICK, START) for customer in customers])
+    buyers_visiting = pb.Condition(
+        all=pb.ConditionList(
+            conditions=[
+                pb.Condition(event=pb.EventCondition(type=pb.EVENT_TYPE_VISIT, within=within(1), min_count=1)),
+                pb.Condition(property=pb.PropertyCondition(property="features.purchases", range=pb.NumberRange(min=1))),
+            ]
+        )
+    )
+    await stub.DefineConditionSegment(pb.DefineConditionSegmentRequest(name="buyers", condition=buyers_visiting))
+    await ready(stub, "buyers")
+
+    async def messages():
+        for customer in customers:  # a purchase among others' clicks (a longer store), then a visit
+            clicks = [event(f"{customer}-{n}", f"f{n}", pb.EVENT_TYPE_CLICK, START) for n in range(999)]
+            bought = event(f"{customer}-p", customer, pb.EVENT_TYPE_PURCHASE, START, amount=5.0)
+            yield pb.IngestEventsRequest(events=[*clicks, bought], default_policy=POLICY)
+            visited = event(f"{customer}-v", customer, pb.EVENT_TYPE_VISIT, START, "coffee")
+            yield pb.IngestEventsRequest(events=[visited], default_policy=POLICY)
+
+    totals = await stub.IngestEvents(messages())
+    assert totals.accepted == 8 * 1_001
+    assert sorted(await members(stub, "buyers")) == customers
+
+
 async def test_cli_defines_a_segment_from_yaml_and_lists_its_members(segmentation_server, issuer, tenant, tmp_path):
     from click.testing import CliRunner
 

@@ -8,10 +8,12 @@ import asyncio
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import numpy as np
+from asyncpg.pool import PoolConnectionProxy
+from asyncpg.transaction import Transaction
 
 from matcha.runtime.data_map import SubjectHolding, cap_exports, check_subject_id, require_describer
 from matcha.runtime.errors import Unavailable, Violations
@@ -30,6 +32,7 @@ from matcha.segmentation.records import (
     CustomerView,
     ErasedRecords,
     EventBatch,
+    EventCustomers,
     EventInput,
     IngestTotals,
     PolicyInput,
@@ -56,6 +59,7 @@ class _ReadAhead:
 
     def __init__(self, source: AsyncIterator) -> None:
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=1)
+        self._peeked: tuple | None = None
         self._task = asyncio.create_task(self._pump(source))
 
     async def _pump(self, source: AsyncIterator) -> None:
@@ -69,13 +73,24 @@ class _ReadAhead:
 
     def waiting(self) -> bool:
         """The next message (or the stream's end) is already here."""
-        return not self._queue.empty()
+        return self._peeked is not None or not self._queue.empty()
+
+    def peek(self):
+        """The next message when it is already here, without taking it; else None."""
+        if self._peeked is None and not self._queue.empty():
+            self._peeked = self._queue.get_nowait()
+        if self._peeked is None or self._peeked[1] is not None or self._peeked[0] is self._END:
+            return None
+        return self._peeked[0]
 
     def __aiter__(self) -> "_ReadAhead":
         return self
 
     async def __anext__(self):
-        item, error = await self._queue.get()
+        if self._peeked is not None:
+            (item, error), self._peeked = self._peeked, None
+        else:
+            item, error = await self._queue.get()
         if error is not None:
             raise error
         if item is self._END:
@@ -91,9 +106,10 @@ class _Uncounted:
     """A committed message not yet folded into the live counters. Its tenant's commit lock stays held until it
     is, so no snapshot falls between the commit and the counting (see `_apply_to`)."""
 
-    def __init__(self, live: TenantState, count: Callable[[], None]) -> None:
+    def __init__(self, live: TenantState, count: Callable[[], None], folded: dict[int, tuple]) -> None:
         self._live = live
         self._count: Callable[[], None] | None = count
+        self.folded = folded  # the purchase aggregates the message changed, by customer key
 
     def settle(self) -> None:
         """Counts the message, once; releases the commit lock."""
@@ -120,6 +136,31 @@ async def _while(statement: Awaitable[T], work: Callable[[], None]) -> T:
     finally:
         result = await running
     return result
+
+
+@dataclass
+class _Begun:
+    """A message's transaction, holding erasure off, with its customers read and checked. The next message's
+    is begun while this one is stored: then it read its customers before this one committed (`early`)."""
+
+    live: TenantState
+    connection: PoolConnectionProxy
+    transaction: Transaction
+    found: EventCustomers
+    rows: dict[str, Any]
+    unknown: list[str]
+    early: bool
+    released: bool = False
+
+    async def end(self, pool) -> None:
+        """Rolls back and gives the connection back, unless that was done."""
+        if self.released:
+            return
+        self.released = True
+        try:
+            await self.transaction.rollback()
+        finally:
+            await pool.release(self.connection)
 
 
 class IngestionCore:
@@ -294,7 +335,17 @@ class IngestionCore:
         recorded: list[asyncio.Future] = []
         # The message before, committed: counted while PostgreSQL stores this one when this one was waiting.
         uncounted: _Uncounted | None = None
+        # This message's transaction and the next one's, begun while the one before is stored.
+        begun: asyncio.Task | None = None
+        begun_next: asyncio.Task | None = None
         ahead = _ReadAhead(messages)
+
+        def begin_next() -> None:  # while a message is stored, once the next one is here
+            nonlocal begun_next
+            if begun_next is None:  # (a message stored again after its segments were retired)
+                upcoming = ahead.peek()  # (events, default policy)
+                begun_next = self._begin_next(call, upcoming and upcoming[0], stream_policy)
+
         try:
             async for events, default_policy in ahead:
                 violations = Violations()
@@ -306,13 +357,22 @@ class IngestionCore:
                 violations.raise_if_any("invalid events message; the messages before it were applied")
                 if self._partitioned():
                     _settle(uncounted)
+                    if begun_next is not None:  # replicas joined mid-stream: routed, not begun here
+                        await self._end_unused(begun_next)
+                        begun_next = None
                     await self._route_events(call, events, stream_policy, given_policy, totals, recorded)
                 else:
-                    uncounted = await self._apply_events(call, events, stream_policy, totals, recorded, uncounted)
+                    begun, begun_next = begun_next, None
+                    uncounted = await self._apply_events(
+                        call, events, stream_policy, totals, recorded, uncounted, begun, begin_next
+                    )
                     if not ahead.waiting():
                         _settle(uncounted)  # counted now: nothing to overlap it with
         finally:
             _settle(uncounted)  # a committed message is always counted
+            for unused in (begun, begun_next):  # a message not applied: its transaction is given back
+                if unused is not None:
+                    await self._end_unused(unused)
             await ahead.close()
             # The reply (or the error) comes once every applied message's changes are written.
             outcomes = await asyncio.gather(*recorded, return_exceptions=True)
@@ -393,6 +453,24 @@ class IngestionCore:
             violations.check(finite(event.amount) and event.amount >= 0, f"{path}.amount", "finite and >= 0")
             violations.check(finite(event.quantity) and event.quantity >= 0, f"{path}.quantity", "finite and >= 0")
 
+    def _begin_next(self, call: CallContext, events: list[EventInput] | None, policy) -> asyncio.Task | None:
+        """Begins the next message's transaction (its customers read and checked) while this one is stored,
+        when the next message is here, valid, and the tenant's live segments are loaded."""
+        live = self._live.loaded(call.tenant)
+        if events is None or live is None:
+            return None
+        violations = Violations()
+        self._check_events(violations, events)
+        if violations.items:
+            return None  # refused in its turn
+        return asyncio.ensure_future(self._begin(call, live, events, set(), policy, early=True))
+
+    async def _end_unused(self, begun: asyncio.Task) -> None:
+        if not begun.done():
+            await asyncio.wait([begun])
+        if not begun.cancelled() and begun.exception() is None:
+            await begun.result().end(self._store.pool)
+
     async def _apply_events(
         self,
         call: CallContext,
@@ -401,10 +479,13 @@ class IngestionCore:
         totals: IngestTotals,
         recorded: list[asyncio.Future],
         before: _Uncounted | None = None,
+        begun: asyncio.Task | None = None,
+        while_stored: Callable[[], None] | None = None,
     ) -> _Uncounted:
         """Stores one message's events, all or nothing, and commits them; returns their counting by the live
         segments, for the caller to settle. `before`, the previous message's, is settled while this one is
-        stored, or earlier.
+        stored, or earlier; `begun`, this message's transaction when begun in advance (`_begin_next`);
+        `while_stored`, more to do in this process while PostgreSQL stores it.
 
         One transaction holding erasure off (and, with several replicas, the slots' ownership:
         `Partitions.fence`); two statements besides in the common case: the message's customers (keys,
@@ -418,7 +499,16 @@ class IngestionCore:
                 _settle(before)  # retiring takes the commit lock it may hold
                 await self._live.retire(call.tenant)  # loaded before these slots came here
                 continue
-            uncounted = await self._apply_to(call, live, events, slots, policy, totals, recorded, before)
+            started = None
+            if begun is not None:
+                task, begun = begun, None
+                started = await task  # its failure (consent, say) is this message's
+                if started.live is not live:  # retired meanwhile
+                    await started.end(self._store.pool)
+                    started = None
+            if started is None:
+                started = await self._begin(call, live, events, slots, policy, early=False)
+            uncounted = await self._apply_to(call, started, events, policy, totals, recorded, before, while_stored)
             if uncounted is not None:
                 return uncounted
 
@@ -426,15 +516,13 @@ class IngestionCore:
         """Several replicas share the slots (else this one owns them all and nothing is routed or fenced)."""
         return self._partitions is not None and self._partitions.partitioned
 
-    async def _apply_to(
-        self, call, live, events, slots, policy, totals: IngestTotals, recorded, before: _Uncounted | None
-    ) -> _Uncounted | None:
-        """None, with nothing stored, when `live` was retired meanwhile."""
-        part = IngestTotals()
+    async def _begin(self, call, live, events, slots, policy, early: bool) -> _Begun:
+        """The message's transaction: erasure held off (and the slots), its customers read and checked."""
         watched = bool(live.segments or live.pending)
         attribute_keys, feature_names, _ = live.wanted() if watched else ((), (), ())
         customer_ids = list(dict.fromkeys(event.customer_id for event in events))
-        async with self._store.pool.acquire() as connection:
+        connection = await self._store.pool.acquire()
+        try:
             transaction = connection.transaction()
             await transaction.start()
             try:
@@ -448,12 +536,38 @@ class IngestionCore:
                 rows = {row["id"]: row for row in found.rows}
                 unknown = [customer_id for customer_id in customer_ids if customer_id not in rows]
                 self._check_event_customers(call, events, rows, unknown, policy)
-                part.customers_created = await self._create_event_customers(connection, call, unknown, rows, policy)
+            except BaseException:
+                await transaction.rollback()
+                raise
+        except BaseException:
+            await self._store.pool.release(connection)
+            raise
+        return _Begun(live, connection, transaction, found, rows, unknown, early)
+
+    async def _apply_to(
+        self, call, begun: _Begun, events, policy, totals: IngestTotals, recorded, before, while_stored
+    ) -> _Uncounted | None:
+        """None, with nothing stored, when the live segments were retired meanwhile."""
+
+        def meanwhile() -> None:
+            _settle(before)
+            if while_stored is not None:
+                while_stored()
+
+        part = IngestTotals()
+        live, connection, transaction, rows = begun.live, begun.connection, begun.transaction, begun.rows
+        watched = bool(live.segments or live.pending)
+        customer_ids = list(dict.fromkeys(event.customer_id for event in events))
+        try:
+            try:
+                part.customers_created = await self._create_event_customers(
+                    connection, call, begun.unknown, rows, policy
+                )
                 stored, folded = await _while(
-                    self._store_events(connection, events, rows, part, call.tenant), lambda: _settle(before)
+                    self._store_events(connection, events, rows, part, call.tenant), meanwhile
                 )
                 touched = sorted({rows[event.customer_id]["key"] for event in stored})
-                if found.has_ready_segmentation:
+                if begun.found.has_ready_segmentation:
                     causes = {event.customer_id: event.id for event in events}
                     ids = {rows[customer_id]["key"]: customer_id for customer_id in customer_ids}
                     part.reassigned = await self._versions.reassign(connection, call.tenant, touched, causes, ids)
@@ -472,15 +586,20 @@ class IngestionCore:
             except BaseException:
                 live.commit_lock.release()
                 raise
+        finally:
+            begun.released = True
+            await self._store.pool.release(connection)
+        # Customers read before the message before committed: its aggregates are newer than what was read.
+        known = before.folded | folded if begun.early and before is not None else folded
 
         def count() -> None:
-            changes, part.late = self._follow(live, events, rows, built, stored, folded, policy, watched)
+            changes, part.late = self._follow(live, events, rows, built, stored, known, policy, watched)
             part.condition_changes = len(changes)
             totals.add(part)
             if changes:
                 recorded.append(self._live.record_later(live, call.tenant, changes))
 
-        return _Uncounted(live, count)
+        return _Uncounted(live, count, folded)
 
     def _check_event_customers(self, call, events, rows, unknown, policy: RecordPolicy | None) -> None:
         """Refuses unknown customers without a default policy, and customers who did not consent to the purpose."""

@@ -352,6 +352,10 @@ class LiveSegments:
             except Exception:
                 logger.exception("evaluating condition segments defined elsewhere failed")
 
+    def loaded(self, tenant: str) -> TenantState | None:
+        """The tenant's state if it is loaded, without loading it."""
+        return self._tenants.get(tenant)
+
     async def state(self, tenant: str) -> TenantState:
         state = self._tenants.get(tenant)
         if state is not None:
