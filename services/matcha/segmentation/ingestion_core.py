@@ -146,6 +146,7 @@ class _Begun:
     live: TenantState
     connection: PoolConnectionProxy
     transaction: Transaction
+    customer_ids: list[str]  # the message's, each once, in order
     found: EventCustomers
     rows: dict[str, Any]
     unknown: list[str]
@@ -542,7 +543,7 @@ class IngestionCore:
         except BaseException:
             await self._store.pool.release(connection)
             raise
-        return _Begun(live, connection, transaction, found, rows, unknown, early)
+        return _Begun(live, connection, transaction, customer_ids, found, rows, unknown, early)
 
     async def _apply_to(
         self, call, begun: _Begun, events, policy, totals: IngestTotals, recorded, before, while_stored
@@ -556,8 +557,7 @@ class IngestionCore:
 
         part = IngestTotals()
         live, connection, transaction, rows = begun.live, begun.connection, begun.transaction, begun.rows
-        watched = bool(live.segments or live.pending)
-        customer_ids = list(dict.fromkeys(event.customer_id for event in events))
+        watched = bool(live.segments or live.pending)  # now: segments may have come since the read
         try:
             try:
                 part.customers_created = await self._create_event_customers(
@@ -569,7 +569,7 @@ class IngestionCore:
                 touched = sorted({rows[event.customer_id]["key"] for event in stored})
                 if begun.found.has_ready_segmentation:
                     causes = {event.customer_id: event.id for event in events}
-                    ids = {rows[customer_id]["key"]: customer_id for customer_id in customer_ids}
+                    ids = {rows[customer_id]["key"]: customer_id for customer_id in begun.customer_ids}
                     part.reassigned = await self._versions.reassign(connection, call.tenant, touched, causes, ids)
                 built = await self._live.read_built(connection, call.tenant, live, touched) if watched else {}
             except BaseException:
